@@ -1,0 +1,30 @@
+"""The ``ruralwatch`` command.
+
+Each command group lives in its own module under ``ruralwatch.cli`` and exposes
+``register(app)``; this module only assembles them. Commands parse arguments and call one
+service, selector or ``epi`` function: no business logic here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="ruralwatch",
+    help="RuralWatch (乡村守望): rural epidemic prevention and control.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+# One module per command group; each defines ``register(app: typer.Typer) -> None``.
+_COMMAND_MODULES: tuple[str, ...] = (
+)
+
+for _name in _COMMAND_MODULES:
+    importlib.import_module(f"ruralwatch.cli.{_name}").register(app)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
