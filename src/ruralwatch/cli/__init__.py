@@ -20,6 +20,9 @@ app = typer.Typer(
 
 # One module per command group; each defines ``register(app: typer.Typer) -> None``.
 _COMMAND_MODULES: tuple[str, ...] = (
+    "areas",
+    "reports",
+    "assess",
 )
 
 for _name in _COMMAND_MODULES:

@@ -1,0 +1,58 @@
+"""Shared helpers for commands: Django start-up, database set-up, console, error exits."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+console = Console(stderr=True)
+out = Console()
+
+
+def django_setup(migrate: bool = True) -> None:
+    """Configure Django and (by default) bring the database schema up to date."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ruralwatch.config.settings")
+    import django
+    from django.conf import settings
+
+    django.setup()
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        from pathlib import Path
+
+        Path(db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", interactive=False, verbosity=0)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A Rich progress bar driven by ``update(stage, advance, total)`` calls."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, object] = {}
+
+        def update(stage: str, advance: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], advance=advance, total=total)  # type: ignore[arg-type]
+
+        yield update

@@ -1,0 +1,43 @@
+"""``ruralwatch areas …``: load and inspect the division tree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from ruralwatch.cli._runtime import console, django_setup, fail, out, progress_bar
+
+areas_app = typer.Typer(help="Administrative divisions (province › … › village).", no_args_is_help=True)
+
+
+@areas_app.command("import")
+def import_cmd(
+    file: Path = typer.Argument(..., help="Division list: CSV, CSV.gz or XLSX with code, name, level, parent_code[, urban_rural …]."),
+    root: str | None = typer.Option(None, "--root", help="Load only this unit, its ancestors and its subtree."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Import a National Bureau of Statistics division list (all-or-nothing, idempotent)."""
+    django_setup()
+    from ruralwatch.areas.services import import_areas
+    from ruralwatch.core.problems import ImportRejected
+
+    try:
+        with progress_bar() as update:
+            summary = import_areas(file, root=root, progress=update)
+    except ImportRejected as exc:
+        console.print(exc.render(limit=200), highlight=False, markup=False)
+        raise fail(str(exc)) from exc
+    if as_json:
+        out.print_json(json.dumps(summary.as_dict(), ensure_ascii=False))
+    else:
+        out.print(
+            f"{summary.file}: {summary.rows} areas — imported {summary.imported}, "
+            f"updated {summary.updated}, unchanged {summary.unchanged}; by level {summary.by_level}",
+            highlight=False,
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(areas_app, name="areas")

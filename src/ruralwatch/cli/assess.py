@@ -1,0 +1,291 @@
+"""``ruralwatch rt`` and ``ruralwatch mem``: situation assessment from CSV files.
+
+Both commands read a CSV, call one ``ruralwatch.epi.assess`` function and write a CSV. Each has
+an R compatibility mode (``--format oracle``) that reads and writes the layout of the R
+packages (EpiEstim, mem), so that results can be compared with R line by line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from ruralwatch.cli._runtime import fail, out
+
+EPIESTIM_COLUMNS = (
+    "t_start",
+    "t_end",
+    "Mean(R)",
+    "Std(R)",
+    "Quantile.0.025(R)",
+    "Quantile.0.05(R)",
+    "Quantile.0.25(R)",
+    "Median(R)",
+    "Quantile.0.75(R)",
+    "Quantile.0.95(R)",
+    "Quantile.0.975(R)",
+)
+
+
+def _fmt(x: Any) -> str:
+    """A number as R writes it in the oracle files: ``NA`` for missing, 17 significant digits."""
+    if x is None:
+        return "NA"
+    if isinstance(x, bool | np.bool_):
+        return "1" if x else "0"
+    if isinstance(x, int | np.integer):
+        return str(int(x))
+    v = float(x)
+    if math.isnan(v):
+        return "NA"
+    if math.isinf(v):
+        return "Inf" if v > 0 else "-Inf"
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return repr(v)
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        raise fail(f"{path}: empty file")
+    return [h.strip() for h in rows[0]], [r for r in rows[1:] if r]
+
+
+def _num(s: str) -> float:
+    s = s.strip()
+    return math.nan if s in ("", "NA", "NaN", "nan") else float(s)
+
+
+def _json_arg(text: str) -> dict[str, Any]:
+    """A JSON object given inline or as a path to a file."""
+    p = Path(text)
+    raw = (
+        p.read_text(encoding="utf-8") if not text.lstrip().startswith("{") and p.exists() else text
+    )
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise fail(f"not valid JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise fail("the JSON argument must be an object")
+    return obj
+
+
+def _write_rows(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(header)
+        for r in rows:
+            w.writerow([_fmt(v) if not isinstance(v, str) else v for v in r])
+
+
+def _read_si(path: Path) -> np.ndarray:
+    header, rows = _read_csv(path)
+    col = header.index("p") if "p" in header else len(header) - 1
+    return np.array([_num(r[col]) for r in rows], dtype=np.float64)
+
+
+def _range(spec: Any) -> np.ndarray:
+    if isinstance(spec, dict):
+        return np.arange(int(spec["first"]), int(spec["last"]) + 1, dtype=np.int64)
+    return np.asarray(spec, dtype=np.int64).ravel()
+
+
+# ---------------------------------------------------------------------------------------- rt
+
+
+def _rt_oracle(input: Path, output: Path, r_config: str, si_distr_file: Path | None) -> None:
+    from ruralwatch.epi.assess.rt import discrete_si, estimate_rt
+
+    cfg = _json_arg(r_config)
+    header, rows = _read_csv(input)
+    cols = {
+        h: [_num(r[i]) if h != "dates" else math.nan for r in rows] for i, h in enumerate(header)
+    }
+    if "local" in cols and "imported" in cols:
+        inc = np.array(cols["local"])
+        imported: np.ndarray | None = np.array(cols["imported"])
+    elif "I" in cols:
+        inc, imported = np.array(cols["I"]), None
+    else:
+        raise fail(f"{input}: need a column I, or columns local and imported")
+    n = inc.size
+    method = cfg.get("method", "parametric_si")
+    if method == "parametric_si":
+        if cfg.get("mean_si") is None or cfg.get("std_si") is None:
+            raise fail("parametric_si needs mean_si and std_si")
+        si = discrete_si(np.arange(n), float(cfg["mean_si"]), float(cfg["std_si"]))
+    elif method == "non_parametric_si":
+        given = cfg.get("si_distr")
+        if isinstance(given, list):
+            si = np.asarray(given, dtype=np.float64)
+        elif si_distr_file is not None:
+            si = _read_si(si_distr_file)
+        elif isinstance(given, str) and Path(given).exists():
+            si = _read_si(Path(given))
+        else:
+            raise fail(
+                "non_parametric_si needs si_distr (a list, a file in the config, or --si-distr)"
+            )
+    else:
+        raise fail(f"method {method!r} is not supported (parametric_si, non_parametric_si)")
+    ts = _range(cfg["t_start"]) if cfg.get("t_start") is not None else None
+    te = _range(cfg["t_end"]) if cfg.get("t_end") is not None else None
+    res = estimate_rt(
+        inc,
+        si,
+        ts,
+        te,
+        mean_prior=float(cfg.get("mean_prior", 5.0)),
+        std_prior=float(cfg.get("std_prior", 5.0)),
+        imported=imported,
+        cv_posterior=float(cfg.get("cv_posterior", 0.3)),
+        window=int(cfg.get("window_length", 7)),
+    )
+    body: list[list[Any]] = []
+    for i in range(res.t_start.size):
+        body.append(
+            [int(res.t_start[i]), int(res.t_end[i]), res.mean[i, 0], res.std[i, 0]]
+            + [res.quantiles[q, i, 0] for q in range(len(res.quantile_levels))]
+        )
+    _write_rows(output, list(EPIESTIM_COLUMNS), body)
+
+
+def _rt_long(
+    input: Path,
+    output: Path,
+    si_mean: float | None,
+    si_sd: float | None,
+    si_distr_file: Path | None,
+    window: int,
+    mean_prior: float,
+    std_prior: float,
+    cv_posterior: float,
+) -> None:
+    from ruralwatch.epi.assess.rt import discrete_si, estimate_rt
+
+    header, rows = _read_csv(input)
+    for need in ("date", "unit", "cases"):
+        if need not in header:
+            raise fail(f"{input}: missing column {need!r} (need date, unit, cases[, imported])")
+    i_d, i_u, i_c = header.index("date"), header.index("unit"), header.index("cases")
+    i_imp = header.index("imported") if "imported" in header else None
+    try:
+        dates = np.array([r[i_d].strip() for r in rows], dtype="datetime64[D]")
+    except ValueError as exc:
+        raise fail(f"{input}: bad date: {exc}") from exc
+    units_raw = [r[i_u].strip() for r in rows]
+    units = sorted(set(units_raw))
+    d0, d1 = dates.min(), dates.max()
+    all_dates = np.arange(d0, d1 + np.timedelta64(1, "D"), dtype="datetime64[D]")
+    n_t, n_u = all_dates.size, len(units)
+    col = {u: j for j, u in enumerate(units)}
+    ti = (dates - d0).astype(np.int64)
+    uj = np.array([col[u] for u in units_raw], dtype=np.int64)
+    cases = np.full((n_t, n_u), np.nan)
+    cases[ti, uj] = [_num(r[i_c]) for r in rows]
+    imported = None
+    if i_imp is not None:
+        imported = np.zeros((n_t, n_u))
+        imported[ti, uj] = [_num(r[i_imp]) for r in rows]
+    if si_distr_file is not None:
+        si = _read_si(si_distr_file)
+    elif si_mean is not None and si_sd is not None:
+        si = discrete_si(np.arange(n_t), si_mean, si_sd)
+    else:
+        raise fail("give --si-mean and --si-sd, or --si-distr FILE")
+    try:
+        res = estimate_rt(
+            cases,
+            si,
+            window=window,
+            mean_prior=mean_prior,
+            std_prior=std_prior,
+            imported=imported,
+            cv_posterior=cv_posterior,
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    qnames = [f"q{q:g}" for q in res.quantile_levels]
+    header_out = ["unit", "t_start", "t_end", "date_start", "date_end", "mean", "std"]
+    header_out += [*qnames, "cv", "reliable"]
+    body: list[list[Any]] = []
+    for j, u in enumerate(units):
+        for i in range(res.t_start.size):
+            a, b = int(res.t_start[i]), int(res.t_end[i])
+            body.append(
+                [
+                    u,
+                    a,
+                    b,
+                    str(all_dates[a - 1]),
+                    str(all_dates[b - 1]),
+                    res.mean[i, j],
+                    res.std[i, j],
+                ]
+                + [res.quantiles[q, i, j] for q in range(len(qnames))]
+                + [res.cv[i, j], bool(res.reliable[i, j])]
+            )
+    _write_rows(output, header_out, body)
+
+
+def rt_cmd(
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="CSV: date, unit, cases[, imported] (EpiEstim layout with --format oracle).",
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", help="CSV to write.")],
+    si_mean: Annotated[
+        float | None, typer.Option("--si-mean", help="Mean serial interval (days), offset Gamma.")
+    ] = None,
+    si_sd: Annotated[
+        float | None, typer.Option("--si-sd", help="SD of the serial interval (days).")
+    ] = None,
+    si_distr: Annotated[
+        Path | None, typer.Option("--si-distr", help="Discrete SI as CSV (k,p), p[0] = 0.")
+    ] = None,
+    window: Annotated[int, typer.Option("--window", help="Sliding window length (days).")] = 7,
+    mean_prior: Annotated[float, typer.Option("--mean-prior", help="Prior mean of R.")] = 5.0,
+    std_prior: Annotated[float, typer.Option("--std-prior", help="Prior SD of R.")] = 5.0,
+    cv_posterior: Annotated[
+        float, typer.Option("--cv-posterior", help="CV below which a window is reliable.")
+    ] = 0.3,
+    fmt: Annotated[
+        str, typer.Option("--format", help="long (default) or oracle (EpiEstim layout).")
+    ] = "long",
+    r_config: Annotated[
+        str | None,
+        typer.Option("--r-config", help="oracle mode: EpiEstim config as JSON (inline or file)."),
+    ] = None,
+) -> None:
+    """Instantaneous reproduction number R_t (Cori et al. 2013) on sliding windows."""
+    if fmt == "oracle":
+        if r_config is None:
+            raise fail("--format oracle needs --r-config")
+        try:
+            _rt_oracle(input, output, r_config, si_distr)
+        except ValueError as exc:
+            raise fail(str(exc)) from exc
+    elif fmt == "long":
+        _rt_long(
+            input, output, si_mean, si_sd, si_distr, window, mean_prior, std_prior, cv_posterior
+        )
+    else:
+        raise fail(f"unknown --format {fmt!r} (long, oracle)")
+    out.print(f"wrote {output}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("rt")(rt_cmd)

@@ -1,0 +1,71 @@
+"""``ruralwatch reports …``: import village reports and roll them up."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import typer
+
+from ruralwatch.cli._runtime import console, django_setup, fail, out, progress_bar
+
+reports_app = typer.Typer(help="Daily village reports: import, roll-up, completeness.", no_args_is_help=True)
+
+
+@reports_app.command("import")
+def import_cmd(
+    files: list[Path] = typer.Argument(..., help="CSV, CSV.gz or XLSX files (long or wide; UTF-8 or GB18030)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summaries as JSON."),
+    roll: bool = typer.Option(True, "--rollup/--no-rollup", help="Roll up the imported dates afterwards."),
+) -> None:
+    """Import report files; each file is all-or-nothing and re-importing is idempotent."""
+    django_setup()
+    from ruralwatch.core.problems import ImportRejected
+    from ruralwatch.reporting.services import import_reports, roll_up
+
+    summaries = []
+    rejected = 0
+    for file in files:
+        try:
+            with progress_bar() as update:
+                summaries.append(import_reports(file, progress=update))
+        except ImportRejected as exc:
+            rejected += 1
+            console.print(exc.render(limit=200), highlight=False, markup=False)
+            console.print(f"[red]{file.name}: {exc}[/]", highlight=False)
+    dates = sorted({d for s in summaries for d in s.dates})
+    if roll and dates:
+        roll_up(dt.date.fromisoformat(dates[0]), dt.date.fromisoformat(dates[-1]))
+    if as_json:
+        out.print_json(json.dumps([s.as_dict() for s in summaries], ensure_ascii=False))
+    else:
+        for s in summaries:
+            out.print(
+                f"{s.file}: {s.values} values from {s.rows} rows — imported {s.imported}, "
+                f"updated {s.updated}, unchanged {s.unchanged}",
+                highlight=False,
+            )
+    if rejected:
+        raise fail(f"{rejected} file(s) rejected; nothing from them was stored")
+
+
+@reports_app.command("rollup")
+def rollup_cmd(
+    start: str = typer.Option(..., "--from", help="First date (YYYY-MM-DD)."),
+    end: str = typer.Option(..., "--to", help="Last date (YYYY-MM-DD)."),
+) -> None:
+    """Roll every indicator up to every ancestor level and recompute completeness."""
+    django_setup()
+    from ruralwatch.reporting.services import roll_up
+
+    try:
+        first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    except ValueError as exc:
+        raise fail(f"--from/--to must be YYYY-MM-DD: {exc}", 2) from exc
+    s = roll_up(first, last)
+    out.print(f"{s.start} … {s.end}: {s.aggregates} aggregates, {s.completeness_rows} completeness rows")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(reports_app, name="reports")

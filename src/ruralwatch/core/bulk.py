@@ -1,0 +1,86 @@
+"""Set-based loading: a polars frame into a temporary staging table, then SQL does the rest.
+
+PostgreSQL gets ``COPY … FROM STDIN``; SQLite gets ``executemany`` inside the caller's
+transaction. Either way, callers then run ``INSERT … SELECT`` statements that are the same on
+both databases.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+
+import polars as pl
+from django.db import connection
+
+CHUNK = 200_000
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def create_staging(name: str, columns: Sequence[tuple[str, str]]) -> None:
+    """(Re)create a temporary table ``name`` with ``(column, sql type)`` pairs."""
+    cols = ", ".join(f"{c} {t}" for c, t in columns)
+    with connection.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {name}")
+        cur.execute(f"CREATE TEMPORARY TABLE {name} ({cols})")
+
+
+def load_staging(
+    name: str,
+    frame: pl.DataFrame,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Append every row of ``frame`` (columns in table order) to staging table ``name``."""
+    cols = frame.columns
+    if is_postgres():
+        with connection.cursor() as cur:
+            for start in range(0, frame.height, CHUNK):
+                part = frame.slice(start, CHUNK)
+                buf = io.BytesIO()
+                part.write_csv(buf, include_header=False, null_value="\\N")
+                sql = f"COPY {name} ({', '.join(cols)}) FROM STDIN (FORMAT csv, NULL '\\N')"
+                with cur.cursor.copy(sql) as copy:
+                    copy.write(buf.getvalue())
+                if progress:
+                    progress(part.height)
+        with connection.cursor() as cur:
+            cur.execute(f"ANALYZE {name}")
+    else:
+        placeholders = ", ".join(["%s"] * len(cols))
+        sql = f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({placeholders})"
+        with connection.cursor() as cur:
+            for start in range(0, frame.height, CHUNK):
+                part = frame.slice(start, CHUNK)
+                cur.executemany(sql, part.iter_rows())
+                if progress:
+                    progress(part.height)
+
+
+def drop_staging(name: str) -> None:
+    with connection.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def scalar(sql: str, params: Sequence[object] = ()) -> int:
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        row = cur.fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+def execute(sql: str, params: Sequence[object] = ()) -> int:
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        return int(cur.rowcount)
+
+
+def fetch_frame(sql: str, params: Sequence[object] = (), schema: dict[str, type[pl.DataType]] | None = None) -> pl.DataFrame:
+    """Run a query and return its rows as a polars frame."""
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    return pl.DataFrame(rows, schema=schema or names, orient="row")

@@ -1,0 +1,42 @@
+"""Validation problems and the all-or-nothing rejection that carries them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.translation import gettext as _
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with an input: where (file, row, column) and why."""
+
+    file: str
+    row: int | None
+    column: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.row is not None:
+            where.append(_("row %(row)d") % {"row": self.row})
+        if self.column:
+            where.append(_("column %(column)s") % {"column": self.column})
+        return f"{', '.join(where)}: {self.reason}"
+
+
+class ImportRejected(Exception):
+    """The whole input was rejected; nothing was written. ``problems`` says why."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems, key=lambda p: (p.file, p.row or 0, p.column or ""))
+        super().__init__(
+            _("%(n)d problem(s); nothing was imported") % {"n": len(self.problems)}
+        )
+
+    def render(self, limit: int | None = None) -> str:
+        shown = self.problems if limit is None else self.problems[:limit]
+        lines = [str(p) for p in shown]
+        if limit is not None and len(self.problems) > limit:
+            lines.append(_("… and %(n)d more") % {"n": len(self.problems) - limit})
+        return "\n".join(lines)

@@ -1,0 +1,276 @@
+"""Instantaneous reproduction number R_t by the method of Cori et al. (2013).
+
+Cori A, Ferguson NM, Fraser C, Cauchemez S. A new framework and software to estimate
+time-varying reproduction numbers during epidemics. Am J Epidemiol 2013;178(9):1505-1512.
+
+Over a window [t_start, t_end] R is assumed constant. With a Gamma(a, b) prior (shape a,
+scale b) and Poisson incidence I_t ~ Poisson(R * Lambda_t), Lambda_t = sum_s w_s I_{t-s}, the
+posterior of R is Gamma with shape a + sum(I_local) and scale 1 / (1/b + sum(Lambda)).
+
+Everything is computed for a whole panel (time × units) at once. Times ``t_start`` and
+``t_end`` are **1-based and inclusive**, as in EpiEstim, so results can be compared line by
+line with R.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from scipy import special
+
+from ruralwatch.epi.panel import FloatArray
+
+__all__ = [
+    "QUANTILE_LEVELS",
+    "RtResult",
+    "discrete_si",
+    "estimate_rt",
+    "sliding_windows",
+]
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: Posterior quantiles reported, as in EpiEstim's output table.
+QUANTILE_LEVELS: tuple[float, ...] = (0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975)
+
+
+@dataclass(frozen=True)
+class RtResult:
+    """Posterior of R per window (rows) and unit (columns).
+
+    Attributes:
+        t_start, t_end: (W,) 1-based inclusive window bounds.
+        mean, std, cv, shape, scale: (W, U) posterior Gamma summaries; ``NaN`` where the window
+            ends too early (t_end <= mean of the serial interval) or touches missing data.
+        quantiles: (Q, W, U) posterior quantiles at ``quantile_levels``.
+        reliable: (W, U) True where the posterior CV is below ``cv_posterior``.
+        first_reliable: (U,) 0-based index of the first reliable window, -1 if none.
+        si_distr: the discrete serial interval used (w_0 = 0, w_1, …).
+        si_mean, si_sd: its mean and standard deviation.
+    """
+
+    t_start: IntArray
+    t_end: IntArray
+    mean: FloatArray
+    std: FloatArray
+    quantiles: FloatArray
+    quantile_levels: tuple[float, ...]
+    shape: FloatArray
+    scale: FloatArray
+    cv: FloatArray
+    reliable: BoolArray
+    first_reliable: IntArray
+    si_distr: FloatArray
+    si_mean: float
+    si_sd: float
+    params: dict[str, float] = field(default_factory=dict)
+
+    def quantile(self, level: float) -> FloatArray:
+        """The (W, U) posterior quantile at ``level`` (one of ``quantile_levels``)."""
+        for i, q in enumerate(self.quantile_levels):
+            if abs(q - level) < 1e-12:
+                out: FloatArray = self.quantiles[i]
+                return out
+        raise KeyError(f"quantile {level} was not computed; have {self.quantile_levels}")
+
+
+def discrete_si(k: npt.ArrayLike, mean: float, sd: float) -> FloatArray:
+    """Discretised serial interval: an offset Gamma (SI - 1 ~ Gamma) on whole days.
+
+    Probability mass at day k (k = 0, 1, …) of the continuous SI spread over [k-1, k+1] with
+    a triangular kernel (Cori et al. 2013, web appendix 11); closed form in the Gamma CDFs with
+    shape a = ((mean-1)/sd)^2 and scale b = sd^2/(mean-1). The mass at 0 is 0. Tiny negative
+    values from cancellation are set to 0.
+    """
+    if not mean > 1:
+        raise ValueError("the mean serial interval must be greater than 1 (offset Gamma)")
+    if not sd > 0:
+        raise ValueError("the serial interval sd must be positive")
+    kk = np.asarray(k, dtype=np.float64)
+    a = ((mean - 1.0) / sd) ** 2
+    b = sd**2 / (mean - 1.0)
+
+    def cdf(x: FloatArray, shape: float) -> FloatArray:
+        out: FloatArray = np.where(x > 0, special.gammainc(shape, np.maximum(x, 0.0) / b), 0.0)
+        return out
+
+    w = (
+        kk * cdf(kk, a)
+        + (kk - 2) * cdf(kk - 2, a)
+        - 2 * (kk - 1) * cdf(kk - 1, a)
+        + a * b * (2 * cdf(kk - 1, a + 1) - cdf(kk - 2, a + 1) - cdf(kk, a + 1))
+    )
+    out: FloatArray = np.maximum(w, 0.0)
+    return out
+
+
+def sliding_windows(n_time: int, window: int = 7, first: int = 2) -> tuple[IntArray, IntArray]:
+    """EpiEstim's default windows: t_start = first..T-window+1, t_end = t_start + window - 1."""
+    if window < 1:
+        raise ValueError("window must be at least 1")
+    t_start = np.arange(first, n_time - window + 2, dtype=np.int64)
+    return t_start, t_start + window - 1
+
+
+def _si_moments(w: FloatArray) -> tuple[float, float]:
+    k = np.arange(w.size, dtype=np.float64)
+    mean = float(np.sum(k * w))
+    var = float(np.sum(k**2 * w) - mean**2)
+    return mean, float(np.sqrt(max(var, 0.0)))
+
+
+def _gamma_quantiles(levels: tuple[float, ...], shape: FloatArray, scale: FloatArray) -> FloatArray:
+    """Gamma quantiles, computing the inverse incomplete gamma once per distinct shape.
+
+    With integer counts the shapes are prior shape + integer sums, so there are few distinct
+    values even for thousands of series.
+    """
+    out = np.full((len(levels), *shape.shape), np.nan)
+    ok = np.isfinite(shape) & np.isfinite(scale)
+    if not ok.any():
+        return out
+    uniq, inv = np.unique(shape[ok], return_inverse=True)
+    q = np.asarray(levels, dtype=np.float64)[:, None]
+    base = special.gammaincinv(uniq[None, :], q)  # (Q, n_unique): quantiles at scale 1
+    out[:, ok] = base[:, inv] * scale[ok][None, :]
+    return out
+
+
+def estimate_rt(
+    incidence: npt.ArrayLike,
+    si_distr: npt.ArrayLike,
+    t_start: npt.ArrayLike | None = None,
+    t_end: npt.ArrayLike | None = None,
+    *,
+    mean_prior: float = 5.0,
+    std_prior: float = 5.0,
+    imported: npt.ArrayLike | None = None,
+    cv_posterior: float = 0.3,
+    window: int = 7,
+    quantile_levels: tuple[float, ...] = QUANTILE_LEVELS,
+) -> RtResult:
+    """Estimate R over windows for every series of a (T × U) incidence panel.
+
+    Args:
+        incidence: (T,) or (T, U) counts. Without ``imported`` these are all local cases except
+            at the first time point, whose cases are taken as imported. With ``imported`` they
+            are the local cases (local cases at the first time point still count as imported).
+            ``NaN`` (missing) makes every window whose sums it touches ``NaN``.
+        si_distr: discrete serial interval w_0, w_1, … (w_0 must be 0); shorter than T is
+            padded with zeros, longer is cut. Use :func:`discrete_si` for a parametric SI.
+        t_start, t_end: 1-based inclusive window bounds (arrays of the same length, t_start >= 2);
+            default: sliding windows of ``window`` days from t = 2.
+        mean_prior, std_prior: Gamma prior of R (default mean 5, sd 5).
+        imported: (T,) or (T, U) imported cases, or None.
+        cv_posterior: a window is ``reliable`` when its posterior CV is below this.
+        window: window length for the default windows.
+        quantile_levels: posterior quantiles to compute.
+    """
+    inc = np.asarray(incidence, dtype=np.float64)
+    if inc.ndim == 1:
+        inc = inc[:, None]
+    if inc.ndim != 2:
+        raise ValueError("incidence must be (T,) or (T, U)")
+    n_time, n_units = inc.shape
+    if imported is None:
+        local = inc.copy()
+        imp = np.zeros_like(inc)
+    else:
+        imp = np.asarray(imported, dtype=np.float64)
+        if imp.ndim == 1:
+            imp = imp[:, None]
+        imp = np.broadcast_to(imp, inc.shape).copy()
+        local = inc.copy()
+    imp[0] = imp[0] + local[0]
+    local[0] = 0.0
+    if np.any(local < 0) or np.any(imp < 0):
+        raise ValueError("incidence must not be negative")
+
+    w = np.asarray(si_distr, dtype=np.float64).ravel()
+    if w.size == 0 or np.any(w < 0) or not np.all(np.isfinite(w)):
+        raise ValueError("si_distr must be non-negative and finite")
+    if w[0] != 0:
+        raise ValueError("si_distr[0] must be 0 (no transmission on day 0)")
+    if abs(w.sum() - 1.0) > 1e-6 * max(1.0, w.size):
+        raise ValueError(f"si_distr must sum to 1, sums to {w.sum()}")
+    si_mean, si_sd = _si_moments(w)
+    w_used = np.zeros(n_time)
+    m = min(n_time, w.size)
+    w_used[:m] = w[:m]
+
+    if t_start is None and t_end is None:
+        ts, te = sliding_windows(n_time, window)
+    elif t_start is None or t_end is None:
+        raise ValueError("give both t_start and t_end, or neither")
+    else:
+        ts = np.asarray(t_start, dtype=np.int64).ravel()
+        te = np.asarray(t_end, dtype=np.int64).ravel()
+    if ts.shape != te.shape:
+        raise ValueError("t_start and t_end must have the same length")
+    if ts.size and (ts.min() < 2 or te.max() > n_time or np.any(te < ts)):
+        raise ValueError("windows need 2 <= t_start <= t_end <= T (1-based)")
+    if not (mean_prior > 0 and std_prior > 0):
+        raise ValueError("mean_prior and std_prior must be positive")
+
+    # Infectivity Lambda_t = sum_{s>=1} w_s * total_{t-s}: one (T × T) lower-triangular
+    # Toeplitz matrix applied to all series at once.
+    total = local + imp
+    missing = ~np.isfinite(total)
+    total0 = np.where(missing, 0.0, total)
+    lag = np.arange(n_time)[:, None] - np.arange(n_time)[None, :]
+    conv = np.where(lag >= 1, w_used[np.clip(lag, 0, n_time - 1)], 0.0)
+    lam = conv @ total0
+    if missing.any():
+        touched = (conv > 0).astype(np.float64) @ missing.astype(np.float64)
+        lam[touched > 0] = np.nan
+        lam[missing] = np.nan
+
+    def window_sums(x: FloatArray) -> FloatArray:
+        c = np.vstack([np.zeros((1, n_units)), np.cumsum(x, axis=0)])
+        out: FloatArray = c[te] - c[ts - 1]
+        return out
+
+    sum_local = window_sums(np.where(np.isfinite(local), local, np.nan))
+    sum_lam = window_sums(lam)
+
+    a_prior = (mean_prior / std_prior) ** 2
+    b_prior = std_prior**2 / mean_prior
+    shape = a_prior + sum_local
+    scale = 1.0 / (1.0 / b_prior + sum_lam)
+    too_early = te <= si_mean
+    shape[too_early] = np.nan
+    scale[too_early] = np.nan
+    bad = ~(np.isfinite(shape) & np.isfinite(scale))
+    shape[bad] = np.nan
+    scale[bad] = np.nan
+
+    mean = shape * scale
+    std = np.sqrt(shape) * scale
+    cv = 1.0 / np.sqrt(shape)
+    reliable = np.isfinite(cv) & (cv < cv_posterior)
+    first = np.where(reliable.any(axis=0), np.argmax(reliable, axis=0), -1).astype(np.int64)
+    quant = _gamma_quantiles(tuple(quantile_levels), shape, scale)
+    return RtResult(
+        t_start=ts,
+        t_end=te,
+        mean=mean,
+        std=std,
+        quantiles=quant,
+        quantile_levels=tuple(quantile_levels),
+        shape=shape,
+        scale=scale,
+        cv=cv,
+        reliable=reliable,
+        first_reliable=first,
+        si_distr=w_used,
+        si_mean=si_mean,
+        si_sd=si_sd,
+        params={
+            "mean_prior": float(mean_prior),
+            "std_prior": float(std_prior),
+            "cv_posterior": float(cv_posterior),
+        },
+    )

@@ -1,0 +1,317 @@
+"""GLR detectors for count time series (Höhle & Paul 2008), for a whole panel at once.
+
+The in-control mean mu0_t is known (or fitted on the rows before monitoring). Out of control the
+mean is mu0_t * exp(kappa) from an unknown change point on. At each time n the statistic is the
+largest log likelihood ratio over change points k (n - M <= k <= n - m_tilde + 1, not before the
+last restart) with kappa at its maximum likelihood value (GLR), or fixed at ``theta`` (LR
+CUSUM). Poisson (``alpha = 0``) or negative binomial (variance mu + alpha mu^2). An alarm is
+raised when the statistic reaches ``c_arl``; the detector then starts again at the next row.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ruralwatch.epi.detect._common import (
+    IntArray,
+    Monitor,
+    make_result,
+    monitor_param,
+    resolve_monitor,
+)
+from ruralwatch.epi.detect._glm import _irls, fit_negbin, fit_poisson, predict
+from ruralwatch.epi.detect.base import DetectionResult
+from ruralwatch.epi.panel import FloatArray, Panel
+
+__all__ = ["glr", "mu0_design"]
+
+_KAPPA_MAX = 50.0
+
+
+def mu0_design(t: FloatArray, freq: int, s: int, trend: bool) -> FloatArray:
+    """Design matrix 1 (+ t) + cos/sin(2 pi j t / freq), j = 1..s, for 1-based times t."""
+    cols = [np.ones_like(t)]
+    if trend:
+        cols.append(t)
+    for j in range(1, s + 1):
+        w = 2.0 * np.pi * j * t / freq
+        cols += [np.cos(w), np.sin(w)]
+    return np.column_stack(cols)
+
+
+def _window_sums(v: FloatArray) -> FloatArray:
+    """S[j] = sum of v[j:] along axis 0, for j = 0..L-1 (shape (L, U))."""
+    return np.asarray(np.cumsum(v[::-1], axis=0)[::-1], dtype=np.float64)
+
+
+def _nb_profile(
+    x: FloatArray, mu: FloatArray, alpha: FloatArray, valid: npt.NDArray[np.bool_], inc: bool
+) -> FloatArray:
+    """max over kappa (>= 0 if ``inc``, <= 0 otherwise) of the NB log LR of every window.
+
+    x, mu: (L, U) for the rows of the current segment; window j is rows j..L-1. Returns (L, U).
+    """
+    n_len = x.shape[0]
+    tri = (np.arange(n_len)[:, None] <= np.arange(n_len)[None, :]).astype(np.float64)  # [j, t]
+    a = alpha[None, None, :]
+    xx = x[None, :, :]
+    mm = mu[None, :, :] * tri[:, :, None]
+    xw = xx * tri[:, :, None]
+    sx = xw.sum(axis=1)
+    sm = mm.sum(axis=1)
+
+    def grad_hess(kap: FloatArray) -> tuple[FloatArray, FloatArray]:
+        e = mm * np.exp(kap)[:, None, :]
+        den = 1.0 + a * e
+        g = sx - ((a * xw + tri[:, :, None]) * e / den).sum(axis=1)
+        h = -((a * xw + tri[:, :, None]) * e / (den * den)).sum(axis=1)
+        return g, h
+
+    sign = 1.0 if inc else -1.0
+    g0, _ = grad_hess(np.zeros_like(sx))
+    active = valid & (sign * g0 > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        start = np.log(sx / sm)
+    kap = np.where(active & np.isfinite(start), start, 0.0)
+    lo = np.where(inc, 0.0, -_KAPPA_MAX) * np.ones_like(sx)
+    hi = np.where(inc, _KAPPA_MAX, 0.0) * np.ones_like(sx)
+    kap = np.clip(kap, lo, hi)
+    for _ in range(200):
+        g, h = grad_hess(kap)
+        lo = np.where(g > 0, kap, lo)
+        hi = np.where(g <= 0, kap, hi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new = kap - g / h
+        bad = ~np.isfinite(new) | (new <= lo) | (new >= hi)
+        new = np.where(bad, 0.5 * (lo + hi), new)
+        done = np.abs(new - kap) <= 1e-13 * (1.0 + np.abs(kap))
+        kap = np.where(active, new, 0.0)
+        if np.all(done | ~active):
+            break
+    e = mm * np.exp(kap)[:, None, :]
+    ll = (xw * kap[:, None, :] - (xw + tri[:, :, None] / a) * np.log1p(a * e)).sum(axis=1)
+    ll0 = -((xw + tri[:, :, None] / a) * np.log1p(a * mm)).sum(axis=1)
+    return np.asarray(np.where(active, ll - ll0, 0.0), dtype=np.float64)
+
+
+def _window_stat(
+    x: FloatArray,
+    mu: FloatArray,
+    alpha: FloatArray,
+    valid: npt.NDArray[np.bool_],
+    theta: float | None,
+    inc: bool,
+) -> FloatArray:
+    """Statistic of each window j (rows j..L-1) of a segment: (L, U); invalid windows -inf."""
+    pois = alpha == 0.0
+    out = np.full(x.shape, -np.inf)
+    if theta is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.where(pois, 1.0, alpha)[None, :]
+            l_nb = x * theta - (x + 1.0 / a) * np.log(
+                (1.0 + a * mu * np.exp(theta)) / (1.0 + a * mu)
+            )
+        l_p = x * theta - mu * (np.exp(theta) - 1.0)
+        ll = np.where(pois[None, :], l_p, l_nb)
+        ws = _window_sums(ll)
+    else:
+        sx = _window_sums(x)
+        sm = _window_sums(mu)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kap = np.log(sx / sm)
+            kap = np.maximum(kap, 0.0) if inc else np.minimum(kap, 0.0)
+            ws_p = np.where(sx > 0, sx * kap, 0.0) - sm * (np.exp(kap) - 1.0)
+        ws_p = np.where(np.isfinite(ws_p), ws_p, 0.0) if inc else ws_p
+        if np.all(pois):
+            ws = ws_p
+        else:
+            ws = np.where(pois[None, :], ws_p, _nb_profile(x, mu, alpha, valid, inc))
+    out = np.where(valid, ws, -np.inf)
+    return np.asarray(out, dtype=np.float64)
+
+
+def _valid_windows(length: int, seg_start: npt.NDArray[np.int64], M: int, m_tilde: int) -> Any:
+    """valid[j, u]: window starting at segment row j (of rows 0..length-1, ending at length-1)."""
+    j = np.arange(length)[:, None]
+    end = length - 1
+    ok = (j >= seg_start[None, :]) & (j <= end - m_tilde + 1)
+    if M >= 0:
+        ok &= j >= end - M
+    return ok
+
+
+def _fit_mu0(
+    panel: Panel, first: int, idx: IntArray, alpha: float | None, s: int, trend: bool
+) -> tuple[FloatArray, FloatArray]:
+    """In-control means at the monitored rows and the dispersion alpha per unit."""
+    if first < 2 * s + 1 + int(trend):
+        raise ValueError("fitting mu0 needs more rows before the first monitored row")
+    t = np.arange(1, panel.n_time + 1, dtype=np.float64)
+    x_fit = mu0_design(t[:first], panel.freq, s, trend)
+    y = panel.counts[:first]
+    if alpha is None:
+        beta, theta = fit_negbin(x_fit, y)
+        a = 1.0 / theta
+    elif alpha == 0.0:
+        beta = fit_poisson(x_fit, y)
+        a = np.zeros(panel.n_units)
+    else:
+        mask = ~np.isnan(y)
+        th = np.full(panel.n_units, 1.0 / alpha)
+        beta = _irls(x_fit, y, mask, th, None)
+        a = np.full(panel.n_units, float(alpha))
+    return predict(mu0_design(t[idx], panel.freq, s, trend), beta), np.asarray(a, np.float64)
+
+
+def glr(
+    panel: Panel,
+    *,
+    c_arl: float = 5.0,
+    m_tilde: int = 1,
+    M: int = -1,
+    change: Literal["intercept"] = "intercept",
+    dir: Literal["inc", "dec"] = "inc",
+    ret: Literal["value", "cases"] = "value",
+    theta: float | None = None,
+    mu0: npt.ArrayLike | None = None,
+    alpha: float | npt.ArrayLike | None = None,
+    s: int = 1,
+    trend: bool = False,
+    x_max: int = 10000,
+    monitor: Monitor = None,
+    method: str = "glr-nb",
+) -> DetectionResult:
+    """GLR (or LR with fixed ``theta``) detector over every column (R ``algo.glrnb``).
+
+    Args:
+        c_arl: alarm threshold for the statistic (R ``c.ARL``); alarm when statistic >= c_arl.
+        m_tilde: shortest window (R ``Mtilde``); M: longest look-back, -1 = since the start or
+            the last restart (R ``M``); windows start at k with n - M <= k <= n - m_tilde + 1.
+        change: only ``"intercept"``. dir: ``"inc"`` (kappa >= 0) or ``"dec"`` (kappa <= 0).
+        ret: ``"value"``: upperbound = the statistic; ``"cases"``: upperbound = the smallest
+            count at n that would give an alarm (searched up to ``x_max``, R ``xMax``).
+        theta: fixed log rate ratio for the LR CUSUM; ``None`` for the GLR.
+        mu0: in-control means (one per panel row or per monitored row, optionally per unit); None:
+            fitted on the rows before the first monitored row with ``s`` harmonics (R ``mu0$S``)
+            and a linear trend if ``trend`` (R ``mu0$trend``), t = 1-based row.
+        alpha: NB dispersion; None = estimated with mu0 by NB maximum likelihood (as
+            ``MASS::glm.nb``; needs mu0=None), 0 = Poisson.
+        monitor: 0-based rows, in order; default every row from ``freq`` on.
+
+    ``score`` is the statistic; ``expected`` and ``extra["mu0"]`` the in-control mean;
+    ``scalars["alpha"]`` the dispersion used. A missing count adds nothing to the windows and
+    gets alarm ``NaN``.
+    """
+    if change != "intercept":
+        raise ValueError("only change='intercept' is supported")
+    if dir not in ("inc", "dec"):
+        raise ValueError("dir must be 'inc' or 'dec'")
+    if ret not in ("value", "cases"):
+        raise ValueError("ret must be 'value' or 'cases'")
+    if m_tilde < 1 or (M >= 0 and m_tilde - 1 > M):
+        raise ValueError("need m_tilde >= 1 and M = -1 or M >= m_tilde - 1")
+    idx = resolve_monitor(monitor, panel.n_time, max(min(panel.freq, panel.n_time - 1), 1))
+    n_mon, n_units = idx.size, panel.n_units
+    first = int(idx[0]) if n_mon else panel.n_time
+    if mu0 is None:
+        if alpha is not None and np.ndim(alpha) != 0:
+            raise ValueError("with mu0 fitted, alpha must be None or a number")
+        a_fit = None if alpha is None else float(np.asarray(alpha))
+        mu, a_arr = _fit_mu0(panel, first, idx, a_fit, s, trend)
+    else:
+        if alpha is None:
+            raise ValueError("alpha=None (estimate) needs mu0=None")
+        arr = np.asarray(mu0, dtype=np.float64)
+        if arr.ndim >= 1 and arr.shape[0] == panel.n_time and panel.n_time != n_mon:
+            arr = arr[idx]
+        mu = np.broadcast_to(arr.reshape(n_mon, -1) if arr.ndim else arr, (n_mon, n_units))
+        mu = np.array(mu, dtype=np.float64)
+        a_arr = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (n_units,)).copy()
+    if np.any(a_arr < 0):
+        raise ValueError("alpha must be >= 0")
+    inc = dir == "inc"
+    y = panel.counts[idx]
+    miss = np.isnan(y) | np.isnan(mu)
+    xs = np.where(miss, 0.0, y)
+    ms = np.where(miss, 0.0, mu)
+    stat = np.zeros((n_mon, n_units))
+    cases = np.full((n_mon, n_units), np.nan)
+    alarm = np.zeros((n_mon, n_units))
+    seg = np.zeros(n_units, dtype=np.int64)  # first row (monitored position) of each segment
+    lo_all = 0
+    for i in range(n_mon):
+        lo_all = int(seg.min())
+        x_seg, m_seg = xs[lo_all : i + 1], ms[lo_all : i + 1]
+        valid = _valid_windows(i + 1 - lo_all, seg - lo_all, M, m_tilde)
+        ws = _window_stat(x_seg, m_seg, a_arr, valid, theta, inc)
+        st = ws.max(axis=0)
+        st = np.maximum(st, 0.0) if np.isfinite(st).any() else np.zeros(n_units)
+        stat[i] = st
+        if ret == "cases":
+            cases[i] = _cases_needed(x_seg, m_seg, a_arr, valid, theta, inc, c_arl, x_max)
+        hit = (st >= c_arl) & ~miss[i]
+        alarm[i] = hit
+        seg = np.where(hit, i + 1, seg)
+    alarm[miss] = np.nan
+    upper = stat if ret == "value" else cases
+    params: dict[str, Any] = {
+        "c_arl": float(c_arl),
+        "m_tilde": int(m_tilde),
+        "M": int(M),
+        "change": change,
+        "dir": dir,
+        "ret": ret,
+        "theta": None if theta is None else float(theta),
+        "mu0": None if mu0 is None else "given",
+        "alpha": None if alpha is None else a_arr.tolist(),
+        "s": int(s),
+        "trend": bool(trend),
+        "x_max": int(x_max),
+        "monitor": monitor_param(idx),
+    }
+    return make_result(
+        method,
+        params,
+        panel,
+        idx,
+        expected=mu,
+        upperbound=upper,
+        alarm=alarm,
+        score=stat,
+        extra={"mu0": mu},
+        scalars={"alpha": a_arr},
+    )
+
+
+def _cases_needed(
+    x: FloatArray,
+    mu: FloatArray,
+    alpha: FloatArray,
+    valid: npt.NDArray[np.bool_],
+    theta: float | None,
+    inc: bool,
+    c_arl: float,
+    x_max: int,
+) -> FloatArray:
+    """Smallest integer count at the last row giving statistic >= c_arl (NaN if > x_max)."""
+    lo = np.full(x.shape[1], -1.0)  # statistic below c_arl at lo (or lo = -1)
+    hi = np.full(x.shape[1], float(x_max))
+
+    def reaches(v: FloatArray) -> npt.NDArray[np.bool_]:
+        xx = x.copy()
+        xx[-1] = v
+        mm = mu.copy()
+        mm[-1] = np.where(mu[-1] == 0.0, np.nan, mu[-1])
+        st = _window_stat(xx, np.where(np.isnan(mm), mu, mm), alpha, valid, theta, inc)
+        return np.asarray(st.max(axis=0) >= c_arl)
+
+    ok_hi = reaches(hi)
+    while np.any(hi - lo > 1):
+        mid = np.floor((lo + hi) / 2.0)
+        r = reaches(mid)
+        hi = np.where(r, mid, hi)
+        lo = np.where(r, lo, mid)
+    return np.where(ok_hi, hi, np.nan)

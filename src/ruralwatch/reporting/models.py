@@ -1,0 +1,141 @@
+"""The report store: indicators as data, daily values, report status, and roll-ups."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from ruralwatch.areas.models import Area
+
+
+class Aggregation(models.TextChoices):
+    SUM = "sum", _("sum")
+    MAX = "max", _("maximum")
+    MEAN = "mean", _("mean")
+
+
+class Indicator(models.Model):
+    """A reported quantity. Indicators are rows, not code: a deployment can add its own."""
+
+    code = models.CharField(_("code"), max_length=40, primary_key=True)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=80)
+    name_en = models.CharField(_("name (English)"), max_length=120)
+    unit_zh = models.CharField(_("unit (Chinese)"), max_length=20, default="人")
+    unit_en = models.CharField(_("unit (English)"), max_length=40, default="persons")
+    aggregation = models.CharField(
+        _("aggregation"), max_length=8, choices=Aggregation.choices, default=Aggregation.SUM
+    )
+    is_count = models.BooleanField(_("non-negative integer count"), default=True)
+    sort_order = models.PositiveSmallIntegerField(default=100)
+
+    class Meta:
+        verbose_name = _("indicator")
+        verbose_name_plural = _("indicators")
+        ordering = ["sort_order", "code"]
+
+    def __str__(self) -> str:
+        return f"{self.name_zh} / {self.name_en}"
+
+
+class ImportBatch(models.Model):
+    """One accepted import of a report file, with its summary."""
+
+    source = models.CharField(_("source file"), max_length=255)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    imported = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("import batch")
+        verbose_name_plural = _("import batches")
+
+
+class ReportValue(models.Model):
+    """A value reported for one area, date and indicator. A reported zero is a value."""
+
+    area = models.ForeignKey(Area, on_delete=models.PROTECT, db_constraint=True)
+    date = models.DateField(_("report date"))
+    indicator = models.ForeignKey(Indicator, on_delete=models.PROTECT)
+    value = models.FloatField(_("value"))
+    reporter = models.CharField(_("reporter"), max_length=64, blank=True, default="")
+    submitted_at = models.DateTimeField(_("submitted at"))
+    batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        verbose_name = _("report value")
+        verbose_name_plural = _("report values")
+        constraints = [
+            models.UniqueConstraint(fields=["area", "date", "indicator"], name="value_unique_key"),
+        ]
+        indexes = [models.Index(fields=["date", "indicator"], name="value_date_indicator")]
+
+
+class Submission(models.Model):
+    """That an area's report for a date arrived, and when: kept apart from the counts.
+
+    A missing report has no row here (and no values); completeness compares these rows with
+    the areas expected to report.
+    """
+
+    area = models.ForeignKey(Area, on_delete=models.PROTECT)
+    date = models.DateField(_("report date"))
+    submitted_at = models.DateTimeField(_("first submitted at"))
+    delay_hours = models.FloatField(
+        _("hours after the start of the report date (local time)"),
+        help_text=_("On time means at most the configured deadline, e.g. 36 h = next day 12:00."),
+    )
+    reporter = models.CharField(_("reporter"), max_length=64, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("submission")
+        verbose_name_plural = _("submissions")
+        constraints = [models.UniqueConstraint(fields=["area", "date"], name="submission_unique")]
+        indexes = [models.Index(fields=["date"], name="submission_date")]
+
+
+class AggregateValue(models.Model):
+    """An indicator rolled up to an ancestor area (levels 1–4) for a date.
+
+    Written only by :func:`ruralwatch.reporting.services.roll_up`; ``n_areas`` is how many
+    reporting units contributed.
+    """
+
+    area = models.ForeignKey(Area, on_delete=models.CASCADE, db_constraint=False)
+    level = models.PositiveSmallIntegerField()
+    date = models.DateField()
+    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, db_constraint=False)
+    value = models.FloatField()
+    n_areas = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["area", "date", "indicator"], name="aggregate_unique"),
+        ]
+        indexes = [models.Index(fields=["level", "date"], name="aggregate_level_date")]
+
+
+class Completeness(models.Model):
+    """Expected, received and on-time village reports for an area (any level) and date."""
+
+    area = models.ForeignKey(Area, on_delete=models.CASCADE, db_constraint=False)
+    level = models.PositiveSmallIntegerField()
+    date = models.DateField()
+    expected = models.PositiveIntegerField()
+    received = models.PositiveIntegerField()
+    on_time = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["area", "date"], name="completeness_unique"),
+        ]
+        indexes = [models.Index(fields=["level", "date"], name="completeness_level_date")]
+
+    @property
+    def completeness(self) -> float | None:
+        return self.received / self.expected if self.expected else None
+
+    @property
+    def timeliness(self) -> float | None:
+        return self.on_time / self.expected if self.expected else None

@@ -1,0 +1,368 @@
+"""Writes to the report store: imports, roll-ups and completeness. Set-based throughout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import polars as pl
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ruralwatch.areas.models import Area
+from ruralwatch.core import bulk
+from ruralwatch.core.problems import ImportRejected, Problem
+from ruralwatch.core.tabular import ROW, canonical_columns, problems_where, read_table
+from ruralwatch.reporting.models import (
+    AggregateValue,
+    Completeness,
+    ImportBatch,
+    Indicator,
+    ReportValue,
+    Submission,
+)
+
+Progress = Callable[[str, int, int], None]
+
+REPORT_ALIASES: dict[str, tuple[str, ...]] = {
+    "area_code": ("区划代码", "村代码", "地区代码", "单位代码", "代码", "code", "area", "village_code"),
+    "date": ("日期", "报告日期", "填报日期", "report_date"),
+    "indicator": ("指标", "指标代码", "indicator_code"),
+    "value": ("数值", "值", "数量", "count"),
+    "reporter": ("报告人", "填报人", "报告人员"),
+    "submitted_at": ("提交时间", "填报时间", "上报时间", "submitted"),
+}
+ID_COLUMNS = ("area_code", "date", "reporter", "submitted_at")
+
+VALUE_STAGE: list[tuple[str, str]] = [
+    ("row_no", "bigint"),
+    ("area_code", "varchar(12)"),
+    ("date", "date"),
+    ("indicator", "varchar(40)"),
+    ("value", "double precision"),
+    ("reporter", "varchar(64)"),
+    ("submitted_at", "timestamp with time zone"),
+    ("delay_hours", "double precision"),
+]
+
+
+def deadline_hours() -> float:
+    """Hours after the start of the report date by which a report counts as on time."""
+    return float(getattr(settings, "RURALWATCH_REPORT_DEADLINE_HOURS", 36.0))
+
+
+@dataclass
+class ReportImportSummary:
+    file: str
+    rows: int = 0
+    values: int = 0
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    areas: int = 0
+    dates: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _indicator_lookup() -> tuple[dict[str, str], set[str]]:
+    """Header/indicator text (code, Chinese or English name, any case) → indicator code."""
+    lookup: dict[str, str] = {}
+    counts: set[str] = set()
+    for code, zh, en, is_count in Indicator.objects.values_list("code", "name_zh", "name_en", "is_count"):
+        for key in (code, zh, en):
+            lookup[key.strip().lower()] = code
+        if is_count:
+            counts.add(code)
+    return lookup, counts
+
+
+def _to_long(frame: pl.DataFrame, file: str, lookup: dict[str, str]) -> pl.DataFrame:
+    """Long format as is; wide format (one column per indicator) melted, empty cells dropped."""
+    if "indicator" in frame.columns:
+        frame = canonical_columns(frame, REPORT_ALIASES, ["value"], file)
+        return frame.with_columns(
+            pl.col("indicator").str.to_lowercase().replace_strict(lookup, default=None).alias("indicator_code")
+        )
+    value_cols = {c: lookup[c.strip().lower()] for c in frame.columns if c.strip().lower() in lookup}
+    unknown = [c for c in frame.columns if c not in value_cols and c != ROW and c not in ID_COLUMNS]
+    problems = [Problem(file, 1, c, _("unknown column: not an indicator code or name")) for c in unknown]
+    if not value_cols:
+        problems.append(Problem(file, 1, None, _("no indicator columns and no 'indicator' column")))
+    if problems:
+        raise ImportRejected(problems)
+    ids = [c for c in (ROW, *ID_COLUMNS) if c in frame.columns]
+    long = frame.unpivot(index=ids, on=list(value_cols), variable_name="indicator", value_name="value")
+    long = long.filter(pl.col("value").is_not_null())
+    return long.with_columns(pl.col("indicator").replace_strict(value_cols).alias("indicator_code"))
+
+
+def _parse(frame: pl.DataFrame, file: str, counts: set[str], today: dt.date) -> tuple[pl.DataFrame, list[Problem]]:
+    problems: list[Problem] = []
+    date_text = pl.col("date").str.replace_all(r"[/.]", "-")
+    parsed_date = pl.coalesce(
+        date_text.str.to_date("%Y-%m-%d", strict=False),
+        date_text.str.to_date("%Y%m%d", strict=False),
+        date_text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False),
+    )
+    value = pl.col("value").str.replace_all(",", "").cast(pl.Float64, strict=False)
+    frame = frame.with_columns(parsed_date.alias("date_parsed"), value.alias("value_num"))
+    problems += problems_where(frame, pl.col("area_code").is_null(), file, "area_code", _("area code is empty"))
+    problems += problems_where(
+        frame, pl.col("area_code").is_not_null() & ~pl.col("area_code").str.contains(r"^\d{12}$"),
+        file, "area_code", pl.format(_("area code {} is not 12 digits"), pl.col("area_code")),
+    )
+    problems += problems_where(
+        frame, pl.col("date_parsed").is_null(), file, "date",
+        pl.format(_("not a date: {} (use YYYY-MM-DD)"), pl.col("date").fill_null("")),
+    )
+    problems += problems_where(
+        frame, pl.col("date_parsed") > today, file, "date",
+        pl.format(_("date {} is in the future"), pl.col("date_parsed").cast(pl.String)),
+    )
+    problems += problems_where(
+        frame, pl.col("indicator_code").is_null(), file, "indicator",
+        pl.format(_("unknown indicator {}"), pl.col("indicator").fill_null("")),
+    )
+    problems += problems_where(
+        frame, pl.col("value").is_null(), file, "value", _("value is empty (a missing report is not a zero)")
+    )
+    problems += problems_where(
+        frame, pl.col("value").is_not_null() & pl.col("value_num").is_null(), file, "value",
+        pl.format(_("not a number: {}"), pl.col("value")),
+    )
+    problems += problems_where(
+        frame, pl.col("value_num") < 0, file, "value",
+        pl.format(_("negative count {}"), pl.col("value")),
+    )
+    problems += problems_where(
+        frame,
+        pl.col("indicator_code").is_in(list(counts)) & (pl.col("value_num") >= 0)
+        & (pl.col("value_num") != pl.col("value_num").round(0)),
+        file, "value", pl.format(_("a count must be a whole number, got {}"), pl.col("value")),
+    )
+    key = ["area_code", "date_parsed", "indicator_code"]
+    first = pl.col(ROW).min().over(key)
+    problems += problems_where(
+        frame,
+        pl.col("date_parsed").is_not_null() & pl.col("indicator_code").is_not_null()
+        & (pl.col(ROW) != first),
+        file, "indicator",
+        pl.format(_("duplicate of row {} (same area, date and indicator)"), first),
+    )
+    if "submitted_at" in frame.columns:
+        text = pl.col("submitted_at").str.replace("T", " ")
+        ts = pl.coalesce(
+            text.str.to_datetime("%Y-%m-%d %H:%M:%S%z", strict=False, time_zone="UTC"),
+            text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%z", strict=False, time_zone="UTC"),
+            *[
+                text.str.to_datetime(fmt, strict=False)
+                .dt.replace_time_zone(settings.TIME_ZONE, non_existent="null")
+                .dt.convert_time_zone("UTC")
+                for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
+            ],
+        )
+        frame = frame.with_columns(ts.alias("submitted_utc"))
+        problems += problems_where(
+            frame, pl.col("submitted_at").is_not_null() & pl.col("submitted_utc").is_null(),
+            file, "submitted_at",
+            pl.format(_("not a time: {} (use YYYY-MM-DD HH:MM[:SS])"), pl.col("submitted_at")),
+        )
+    return frame, problems
+
+
+def import_reports(
+    path: str | Path,
+    *,
+    now: dt.datetime | None = None,
+    progress: Progress | None = None,
+) -> ReportImportSummary:
+    """Import daily report values from CSV/XLSX (long or wide; Chinese or English headers).
+
+    All-or-nothing per file: every problem is reported with file, row, column and reason, and
+    nothing is written. Re-importing the same file changes nothing.
+    """
+    now = now or timezone.now()
+    today = timezone.localtime(now).date()
+    file = Path(path).name
+    raw = Path(path).read_bytes() if Path(path).exists() else b""
+    frame = read_table(path)
+    frame = canonical_columns(frame, REPORT_ALIASES, ["area_code", "date"], file)
+    lookup, counts = _indicator_lookup()
+    frame = _to_long(frame, file, lookup)
+    frame, problems = _parse(frame, file, counts, today)
+    problems += _unknown_areas(frame, file)
+    if problems:
+        raise ImportRejected(problems)
+    tz = settings.TIME_ZONE
+    if "submitted_utc" not in frame.columns:
+        frame = frame.with_columns(pl.lit(now).dt.convert_time_zone("UTC").alias("submitted_utc"))
+    frame = frame.with_columns(pl.col("submitted_utc").fill_null(pl.lit(now).dt.convert_time_zone("UTC")))
+    local_midnight = (
+        pl.col("date_parsed").cast(pl.Datetime("us")).dt.replace_time_zone(tz).dt.convert_time_zone("UTC")
+    )
+    frame = frame.with_columns(
+        ((pl.col("submitted_utc") - local_midnight).dt.total_seconds() / 3600.0).alias("delay_hours"),
+        (pl.col("reporter") if "reporter" in frame.columns else pl.lit(None, pl.String)).fill_null("").alias("reporter"),
+    )
+    stage = frame.select(
+        pl.col(ROW).alias("row_no"),
+        "area_code",
+        pl.col("date_parsed").cast(pl.String).alias("date"),
+        pl.col("indicator_code").alias("indicator"),
+        pl.col("value_num").alias("value"),
+        "reporter",
+        _timestamp_text(pl.col("submitted_utc")).alias("submitted_at"),
+        "delay_hours",
+    )
+    summary = ReportImportSummary(
+        file=file, rows=int(frame[ROW].n_unique()), values=stage.height,
+        areas=int(stage["area_code"].n_unique()),
+        dates=sorted(stage["date"].unique().to_list()),
+    )
+    with transaction.atomic():
+        bulk.create_staging("stage_value", VALUE_STAGE)
+        bulk.load_staging(
+            "stage_value", stage,
+            progress=(lambda n: progress("load", n, stage.height)) if progress else None,
+        )
+        batch = ImportBatch.objects.create(source=file, sha256=hashlib.sha256(raw).hexdigest())
+        summary.imported, summary.updated, summary.unchanged = _upsert_values(batch.pk)
+        _upsert_submissions()
+        batch.imported, batch.updated, batch.unchanged = summary.imported, summary.updated, summary.unchanged
+        batch.save(update_fields=["imported", "updated", "unchanged"])
+        bulk.drop_staging("stage_value")
+    return summary
+
+
+def _timestamp_text(expr: pl.Expr) -> pl.Expr:
+    """UTC timestamps as the text each database stores (SQLite: naive UTC, as Django does)."""
+    if bulk.is_postgres():
+        return expr.dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00:00")
+    return expr.dt.strftime("%Y-%m-%d %H:%M:%S%.6f")
+
+
+def _unknown_areas(frame: pl.DataFrame, file: str) -> list[Problem]:
+    """Problems for well-formed area codes that are not in the area tree."""
+    codes = (
+        frame.filter(pl.col("area_code").str.contains(r"^\d{12}$"))["area_code"].unique().to_list()
+    )
+    known: set[str] = set()
+    for start in range(0, len(codes), 900):
+        known.update(
+            Area.objects.filter(code__in=codes[start : start + 900]).values_list("code", flat=True)
+        )
+    unknown = sorted(set(codes) - known)
+    if not unknown:
+        return []
+    return problems_where(
+        frame, pl.col("area_code").is_in(unknown), file, "area_code",
+        pl.format(_("unknown area code {}"), pl.col("area_code")),
+    )
+
+
+def _upsert_values(batch_id: int) -> tuple[int, int, int]:
+    table = ReportValue._meta.db_table
+    join = (
+        f"FROM stage_value s JOIN {table} v ON v.area_id = s.area_code AND v.date = s.date "
+        f"AND v.indicator_id = s.indicator"
+    )
+    total = bulk.scalar("SELECT COUNT(*) FROM stage_value")
+    existing = bulk.scalar(f"SELECT COUNT(*) {join}")
+    updated = bulk.scalar(f"SELECT COUNT(*) {join} WHERE v.value <> s.value")
+    bulk.execute(
+        f"INSERT INTO {table} (area_id, date, indicator_id, value, reporter, submitted_at, batch_id) "
+        f"SELECT area_code, date, indicator, value, reporter, submitted_at, %s FROM stage_value "
+        f"WHERE true ON CONFLICT (area_id, date, indicator_id) DO UPDATE SET "
+        f"value = excluded.value, reporter = excluded.reporter, "
+        f"submitted_at = excluded.submitted_at, batch_id = excluded.batch_id "
+        f"WHERE {table}.value <> excluded.value",
+        [batch_id],
+    )
+    return total - existing, updated, existing - updated
+
+
+def _upsert_submissions() -> None:
+    """One submission per (area, date): the earliest time any of its values arrived."""
+    table = Submission._meta.db_table
+    bulk.execute(
+        f"INSERT INTO {table} (area_id, date, submitted_at, delay_hours, reporter) "
+        f"SELECT area_code, date, MIN(submitted_at), MIN(delay_hours), MIN(reporter) "
+        f"FROM stage_value GROUP BY area_code, date "
+        f"ON CONFLICT (area_id, date) DO UPDATE SET "
+        f"submitted_at = CASE WHEN excluded.delay_hours < {table}.delay_hours "
+        f"THEN excluded.submitted_at ELSE {table}.submitted_at END, "
+        f"delay_hours = CASE WHEN excluded.delay_hours < {table}.delay_hours "
+        f"THEN excluded.delay_hours ELSE {table}.delay_hours END"
+    )
+
+
+@dataclass
+class RollupSummary:
+    start: str
+    end: str
+    aggregates: int
+    completeness_rows: int
+
+
+def _dates_stage(start: dt.date, end: dt.date) -> list[dt.date]:
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    bulk.create_staging("stage_dates", [("date", "date")])
+    bulk.load_staging("stage_dates", pl.DataFrame({"date": [d.isoformat() for d in days]}))
+    return days
+
+
+def roll_up(start: dt.date, end: dt.date) -> RollupSummary:
+    """Roll every indicator up to every ancestor level (1–4) and compute completeness.
+
+    One ``INSERT … SELECT … GROUP BY`` per level over the flattened ancestor columns; the
+    dates in [start, end] are replaced, so running it twice leaves the same state.
+    """
+    area = Area._meta.db_table
+    value = ReportValue._meta.db_table
+    ind = Indicator._meta.db_table
+    agg = AggregateValue._meta.db_table
+    comp = Completeness._meta.db_table
+    sub = Submission._meta.db_table
+    with transaction.atomic():
+        AggregateValue.objects.filter(date__range=(start, end)).delete()
+        Completeness.objects.filter(date__range=(start, end)).delete()
+        n_agg = 0
+        for level in (1, 2, 3, 4):
+            col = f"l{level}"
+            n_agg += bulk.execute(
+                f"INSERT INTO {agg} (area_id, level, date, indicator_id, value, n_areas) "
+                f"SELECT a.{col}, {level}, v.date, v.indicator_id, "
+                f"CASE MIN(i.aggregation) WHEN 'max' THEN MAX(v.value) "
+                f"WHEN 'mean' THEN AVG(v.value) ELSE SUM(v.value) END, COUNT(*) "
+                f"FROM {value} v JOIN {area} a ON a.code = v.area_id "
+                f"JOIN {ind} i ON i.code = v.indicator_id "
+                f"WHERE v.date BETWEEN %s AND %s AND a.{col} <> '' "
+                f"GROUP BY a.{col}, v.date, v.indicator_id",
+                [start.isoformat(), end.isoformat()],
+            )
+        _dates_stage(start, end)
+        n_comp = 0
+        deadline = deadline_hours()
+        for level in (1, 2, 3, 4):
+            col = f"l{level}"
+            n_comp += bulk.execute(
+                f"INSERT INTO {comp} (area_id, level, date, expected, received, on_time) "
+                f"SELECT a.{col}, {level}, d.date, COUNT(*), COUNT(s.id), "
+                f"SUM(CASE WHEN s.delay_hours <= %s THEN 1 ELSE 0 END) "
+                f"FROM {area} a CROSS JOIN stage_dates d "
+                f"LEFT JOIN {sub} s ON s.area_id = a.code AND s.date = d.date "
+                f"WHERE a.level = 5 AND a.{col} <> '' "
+                f"AND (a.valid_from IS NULL OR a.valid_from <= d.date) "
+                f"AND (a.valid_to IS NULL OR a.valid_to >= d.date) "
+                f"GROUP BY a.{col}, d.date",
+                [deadline],
+            )
+        bulk.drop_staging("stage_dates")
+    return RollupSummary(start.isoformat(), end.isoformat(), n_agg, n_comp)
