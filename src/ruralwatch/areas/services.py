@@ -154,14 +154,15 @@ def _resolve_tree(frame: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[Pr
     problems: list[Problem] = []
     resolved = []
     pending = frame
-    roots = pending.filter(pl.col("level") == 1).with_columns(
+    is_root = (pl.col("level") == 1) & pl.col("parent_code").is_null()
+    roots = pending.filter(is_root).with_columns(
         ("/" + pl.col("code") + "/").alias("path"),
         pl.col("code").alias("l1"),
         *[pl.lit("").alias(c) for c in LEVEL_COLS[1:]],
     )
     resolved.append(roots)
     known = pl.concat([known, roots.select(known.columns)])
-    pending = pending.filter(pl.col("level") != 1)
+    pending = pending.filter(~is_root)
     for _step in range(5):
         if pending.is_empty():
             break
@@ -310,3 +311,25 @@ def _upsert() -> tuple[int, int, int]:
         f"ON CONFLICT (code) DO UPDATE SET {update}"
     )
     return total - existing, updated, existing - updated
+
+
+def delete_subtree(root: str) -> int:
+    """Delete ``root`` and everything under it, with the facts that reference those areas.
+
+    Used to rebuild a synthetic region from scratch; returns the number of areas deleted.
+    """
+    from ruralwatch.reporting.services import delete_facts_under
+
+    area = Area.objects.filter(code=root).first()
+    if area is None:
+        return 0
+    with transaction.atomic():
+        delete_facts_under(area.path)
+        table = Area._meta.db_table
+        # Children first: the parent FK is enforced.
+        n = 0
+        for level in (5, 4, 3, 2, 1):
+            n += bulk.execute(
+                f"DELETE FROM {table} WHERE level = %s AND path LIKE %s", [level, area.path + "%"]
+            )
+    return n

@@ -22,6 +22,7 @@ app = typer.Typer(
 _COMMAND_MODULES: tuple[str, ...] = (
     "areas",
     "reports",
+    "demo",
     "assess",
 )
 

@@ -287,5 +287,133 @@ def rt_cmd(
     out.print(f"wrote {output}", highlight=False)
 
 
+# --------------------------------------------------------------------------------------- mem
+
+_LABEL_COLUMNS = {"row", "label", "week", "period", "month"}
+TIMING_COLUMNS = (
+    "season",
+    "column",
+    "length",
+    "percent",
+    "sum",
+    "start",
+    "end",
+    "slope_threshold",
+    "n_pre_data",
+    "n_epi_data",
+    "n_post_data",
+    "h_method1",
+    "h_fill",
+    "decision_margin",
+)
+
+
+def _read_seasons(path: Path) -> tuple[list[str], np.ndarray, int]:
+    """Periods × seasons; columns named row/label/week/period/month are labels, not seasons."""
+    header, rows = _read_csv(path)
+    keep = [i for i, h in enumerate(header) if h.lower() not in _LABEL_COLUMNS]
+    if not keep:
+        raise fail(f"{path}: no season columns")
+    try:
+        data = np.array([[_num(r[i]) for i in keep] for r in rows], dtype=np.float64)
+    except (ValueError, IndexError) as exc:
+        raise fail(f"{path}: not a numeric table: {exc}") from exc
+    start_label = 1
+    if "label" in header and rows:
+        try:
+            start_label = int(float(rows[0][header.index("label")]))
+        except ValueError:
+            start_label = 1
+    return [header[i] for i in keep], data, start_label
+
+
+def _parse_value(text: str) -> Any:
+    t = text.strip()
+    if t.upper() in ("NA", "NULL", "NONE"):
+        return None
+    if t.upper() in ("TRUE", "FALSE"):
+        return t.upper() == "TRUE"
+    if "," in t:
+        return [float(x) for x in t.split(",")]
+    try:
+        return int(t)
+    except ValueError:
+        return float(t)
+
+
+def mem_cmd(
+    input: Annotated[
+        Path, typer.Option("--input", help="CSV: rows = periods, one column per season.")
+    ],
+    output: Annotated[Path, typer.Option("--output", help="CSV to write (name,value).")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="NAME=VALUE, mem names (i.method=2) or method=2; repeatable."),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="plain (default) or oracle (R mem layout).")
+    ] = "plain",
+    r_args: Annotated[
+        str | None,
+        typer.Option("--r-args", help="oracle mode: mem arguments as JSON (inline or file)."),
+    ] = None,
+    r_function: Annotated[
+        str, typer.Option("--r-function", help="oracle mode: memmodel or memtiming.")
+    ] = "memmodel",
+) -> None:
+    """Moving Epidemic Method: epidemic and intensity thresholds (or per-season timing)."""
+    from ruralwatch.epi.assess import mem
+
+    names, data, start_label = _read_seasons(input)
+    args: dict[str, Any] = {}
+    if fmt == "oracle":
+        if r_args is not None:
+            args = _json_arg(r_args)
+    elif fmt != "plain":
+        raise fail(f"unknown --format {fmt!r} (plain, oracle)")
+    for item in param or []:
+        if "=" not in item:
+            raise fail(f"--param needs NAME=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        args[k.strip()] = _parse_value(v)
+    args = {k: v for k, v in args.items() if k not in ("i.type.boot", "i.iter.boot", "i.mem.info")}
+    try:
+        if r_function == "memtiming":
+            n_values = int(args.get("i.n.values", args.get("n_values", 5)))
+            method = int(args.get("i.method", args.get("method", 2)))
+            par = float(args.get("i.param", args.get("param", 2.8)))
+            body: list[list[Any]] = []
+            for j, name in enumerate(names):
+                t = mem.memtiming(data[:, j], n_values, method, par)
+                body.append(
+                    [
+                        name,
+                        j + 1,
+                        t.length,
+                        t.percent,
+                        t.sum,
+                        t.start,
+                        t.end,
+                        t.slope_threshold,
+                        t.n_pre,
+                        t.n_epi,
+                        t.n_post,
+                        t.h_method1,
+                        t.h_fill,
+                        t.decision_margin,
+                    ]
+                )
+            _write_rows(output, list(TIMING_COLUMNS), body)
+        elif r_function == "memmodel":
+            model = mem.memmodel(data, names, start_label=start_label, **args)
+            _write_rows(output, ["name", "value"], [[k, v] for k, v in model.summary.items()])
+        else:
+            raise fail(f"unknown --r-function {r_function!r} (memmodel, memtiming)")
+    except (ValueError, TypeError) as exc:
+        raise fail(str(exc)) from exc
+    out.print(f"wrote {output}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command("rt")(rt_cmd)
+    app.command("mem")(mem_cmd)

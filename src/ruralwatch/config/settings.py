@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "ruralwatch.areas",
+    "ruralwatch.accounts",
     "ruralwatch.reporting",
     "ruralwatch.dashboard",
 ]

@@ -6,4 +6,6 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("accounts/", include("ruralwatch.accounts.urls")),
+    path("", include("ruralwatch.dashboard.urls")),
 ]

@@ -77,14 +77,14 @@ class SEIRParams:
         rebound_groups_n: how many townships rebound when the caller does not name them.
     """
 
-    r0: float = 3.4
+    r0: float = 2.6
     latent_days: float = 1.5
     infectious_days: float = 2.0
     susceptible_share: float = 0.93
     coupling: tuple[float, ...] = (0.15, 0.04)
-    import_rate: float = 3e-4
+    import_rate: float = 5e-4
     import_peak: date = date(2022, 12, 10)
-    import_sd_days: float = 8.0
+    import_sd_days: float = 10.0
     p_symptomatic: float = 0.65
     p_severe_65plus: float = 0.02
     p_severe_under65: float = 0.0012
@@ -155,7 +155,7 @@ def delay_pmf(mean: float, sd: float, max_days: int | None = None) -> FloatArray
         raise ValueError("delay mean and sd must be positive")
     shape = (mean / sd) ** 2
     scale = sd**2 / mean
-    n = max_days if max_days is not None else int(math.ceil(mean + 4 * sd)) + 1
+    n = max_days if max_days is not None else math.ceil(mean + 4 * sd) + 1
     edges = np.arange(n + 1, dtype=np.float64) - 0.5
     edges[0] = 0.0
     cdf = stats.gamma.cdf(edges, a=shape, scale=scale)

@@ -366,3 +366,14 @@ def roll_up(start: dt.date, end: dt.date) -> RollupSummary:
             )
         bulk.drop_staging("stage_dates")
     return RollupSummary(start.isoformat(), end.isoformat(), n_agg, n_comp)
+
+
+def delete_facts_under(path: str) -> None:
+    """Delete every value, submission, aggregate and completeness row of a subtree."""
+    area = Area._meta.db_table
+    for model in (ReportValue, Submission, AggregateValue, Completeness):
+        bulk.execute(
+            f"DELETE FROM {model._meta.db_table} WHERE area_id IN "
+            f"(SELECT code FROM {area} WHERE path LIKE %s)",
+            [path + "%"],
+        )

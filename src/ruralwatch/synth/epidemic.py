@@ -20,7 +20,7 @@ DEFAULT_END = date(2023, 2, 5)
 REMOTE_CONTACT = 0.85
 REMOTE_IMPORTATION = 0.5
 #: Spread (log-sd) of the village contact multiplier: villages' waves do not all coincide.
-CONTACT_LOG_SD = 0.25
+CONTACT_LOG_SD = 0.4
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ import polars as pl
 from ruralwatch.synth import names
 
 __all__ = [
-    "KEY_AREAS",
     "KEYGROUPS",
+    "KEY_AREAS",
     "PROVINCE_CODE",
     "RURAL_65PLUS_SHARE",
     "Region",
@@ -143,7 +143,8 @@ def _allocate(
     base = np.floor(raw).astype(np.int64)
     deficit = totals - np.bincount(parent, weights=base, minlength=totals.size).astype(np.int64)
     rank = _rank_within(parent, -(raw - base))
-    return base + (rank < deficit[parent]).astype(np.int64)
+    out: IntArray = base + (rank < deficit[parent]).astype(np.int64)
+    return out
 
 
 def _codes(*parts: tuple[IntArray | int, int]) -> pl.Series:

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from ruralwatch.synth import truth as T
+from ruralwatch.synth import truth as truth_kinds
 from ruralwatch.synth.epidemic import DEFAULT_END, DEFAULT_START, RegionEpidemic
 from ruralwatch.synth.region import Region
 
@@ -157,13 +157,15 @@ def build_reports(
     deaths = sim.deaths[i0:i1]
     referrals = severe + rng.binomial(sym, prm.p_referral_mild)
     kg = _keygroup_matrix(region, codes)
+    zero = np.zeros(n_v, dtype=np.int64)
     due = (
-        kg.get("age65_red", 0)
-        + kg.get("age65_yellow", 0) / 3
-        + kg.get("age65_green", 0) / 14
-        + (kg.get("left_behind_child", 0) + kg.get("disabled", 0) + kg.get("pregnant", 0)) / 7
+        kg.get("age65_red", zero)
+        + kg.get("age65_yellow", zero) / 3
+        + kg.get("age65_green", zero) / 14
+        + (kg.get("left_behind_child", zero) + kg.get("disabled", zero) + kg.get("pregnant", zero))
+        / 7
     )
-    key_people = sum(v for k, v in kg.items() if k != "nursing_home")
+    key_people = sum(v for k, v in kg.items() if k not in ("nursing_home", "living_alone"))
     ramp_days = max((prm.contact_ramp_end - start).days, 1)
     ramp = np.clip(np.arange(n_d) / ramp_days, 0.0, 1.0)
     compliance = prm.contact_compliance_start + ramp * (
@@ -221,9 +223,8 @@ def build_reports(
     copy_ok = present & prev_present & differs & (prev_nonzero >= 3)
     n_copy = max(1, round(prm.rate_copied_rows * n_rows / len(INDICATORS)))
     copy_flat = _choose(rng, copy_ok, n_copy)
-    copy_mask = np.zeros(n_d * n_v, dtype=bool)
-    copy_mask[copy_flat] = True
-    copy_mask = copy_mask.reshape(n_d, n_v)
+    copy_mask = np.zeros((n_d, n_v), dtype=bool)
+    copy_mask.reshape(-1)[copy_flat] = True
     # keep other errors off copied days and their source days
     blocked = copy_mask.copy()
     blocked[:-1] |= copy_mask[1:]
@@ -357,10 +358,12 @@ def _truth(
         return frame.select(ident.alias("id"), pl.all())
 
     md, mv = np.nonzero(missing)
-    entries += base(T.MISSING, md, mv).with_columns(pl.Series("laggard", laggard[mv])).to_dicts()
+    entries += (
+        base(truth_kinds.MISSING, md, mv).with_columns(pl.Series("laggard", laggard[mv])).to_dicts()
+    )
     ld, lv = np.nonzero(late)
     entries += (
-        base(T.LATE, ld, lv)
+        base(truth_kinds.LATE, ld, lv)
         .with_columns(
             _iso_local(submitted_s[ld, lv]).alias("submitted_at"),
             _iso_local(deadline_s[ld]).alias("deadline"),
@@ -370,7 +373,7 @@ def _truth(
 
     cd, cv = copy
     copied = (
-        base(T.COPIED, cd, cv)
+        base(truth_kinds.COPIED, cd, cv)
         .with_columns(day_str.gather(np.maximum(cd - 1, 0)).alias("copied_from"))
         .to_dicts()
     )
@@ -388,7 +391,7 @@ def _truth(
     ed, ev = exceed
     k_cases = _IX["new_cases"]
     entries += (
-        base(T.CASES_EXCEED, ed, ev, pl.Series(["new_cases"] * ed.size, dtype=pl.String))
+        base(truth_kinds.CASES_EXCEED, ed, ev, pl.Series(["new_cases"] * ed.size, dtype=pl.String))
         .with_columns(
             pl.Series("true_value", true[k_cases, ed, ev]),
             pl.Series("reported_value", reported[k_cases, ed, ev]),
@@ -400,7 +403,7 @@ def _truth(
 
     tk, td, tv = typo
     entries += (
-        base(T.VALUE_X10, td, tv, pl.Series(list(INDICATORS)).gather(tk))
+        base(truth_kinds.VALUE_X10, td, tv, pl.Series(list(INDICATORS)).gather(tk))
         .with_columns(
             pl.Series("true_value", true[tk, td, tv]),
             pl.Series("reported_value", reported[tk, td, tv]),

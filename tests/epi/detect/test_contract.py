@@ -28,6 +28,8 @@ def _panel(with_nan: bool) -> Panel:
     season = 1.0 + 0.5 * np.cos(2 * np.pi * t / 52)
     means = np.outer(season, [0.8, 6.0, 40.0])
     counts = rng.poisson(means).astype(np.float64)
+    size = 2.0  # the second series is overdispersed (negative binomial, alpha = 0.5)
+    counts[:, 1] = rng.negative_binomial(size, size / (size + means[:, 1]))
     counts[n - 20 : n - 15, 1] += 15  # an outbreak in the second series
     if with_nan:
         counts[[n - 30, n - 10], 0] = np.nan
@@ -111,7 +113,7 @@ def test_panel_is_stack_of_single_series(name: str, runs: dict[str, dict[str, An
 
 
 def test_unknown_name_lists_valid_names() -> None:
-    with pytest.raises(ValueError, match="valid: .*ears-c1"):
+    with pytest.raises(ValueError, match=r"valid: .*ears-c1"):
         get_detector("ears-c9")
 
 

@@ -47,9 +47,7 @@ def test_glr_own_fit_matches_r(case: dict[str, Any]) -> None:
     if isinstance(ctl["mu0"], dict):
         kw["s"] = ctl["mu0"]["S"]
         kw["trend"] = ctl["mu0"]["trend"]
-    res = get_detector(_name(ctl))(
-        oracle.panel_for(case), monitor=oracle.monitor_index(case), **kw
-    )
+    res = get_detector(_name(ctl))(oracle.panel_for(case), monitor=oracle.monitor_index(case), **kw)
     out = oracle.load_output(case)
     cid = case["case_id"]
     np.testing.assert_array_equal(res.index + 1, out["t"].astype(np.int64))

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize, special, stats
+from scipy import optimize, stats
 
 from ruralwatch.epi.panel import FloatArray
 
@@ -96,7 +96,9 @@ def h_select_df(x: npt.ArrayLike, df: float = 6.0) -> float:
     xx = np.asarray(x, dtype=np.float64)
     sd = float(np.std(xx, ddof=1))
     tol = float(np.finfo(np.float64).eps ** 0.25)
-    lh = _brent_min(lambda t: (_trace(xx, math.exp(t)) - df) ** 2, math.log(sd / 16), math.log(2 * sd), tol)
+    lh = _brent_min(
+        lambda t: (_trace(xx, math.exp(t)) - df) ** 2, math.log(sd / 16), math.log(2 * sd), tol
+    )
     return math.exp(lh)
 
 
@@ -148,7 +150,7 @@ def map_curve(y: npt.ArrayLike) -> tuple[FloatArray, npt.NDArray[np.int64], floa
 def _loess_direct(x: FloatArray, y: FloatArray, span: float = 0.75) -> FloatArray:
     """Local quadratic fit with tricube weights at every x (loess, ``surface = "direct"``)."""
     n = x.size
-    q = int(math.floor(n * span))
+    q = math.floor(n * span)
     out = np.empty(n)
     for i, x0 in enumerate(x):
         d = np.abs(x - x0)
@@ -192,6 +194,7 @@ class SeasonTiming:
     smoothed: FloatArray | None
     slope: FloatArray
     h_method1: float | None
+    h_fill: float | None
     decision_margin: float
     data: FloatArray
 
@@ -210,7 +213,7 @@ def memtiming(
     season: npt.ArrayLike, n_values: int = 5, method: int = 2, param: float = 2.8
 ) -> SeasonTiming:
     """Epidemic timing of one season (mem's ``memtiming``; methods 1-4, default 2)."""
-    data, _ = fill_missing(season)
+    data, h_fill = fill_missing(season)
     n = data.size
     sums, starts, total = map_curve(data)
     percent = np.zeros(n + 1) if total == 0 else 100.0 * sums / total
@@ -290,6 +293,7 @@ def memtiming(
         smoothed=smoothed,
         slope=slope,
         h_method1=h1,
+        h_fill=h_fill,
         decision_margin=margin,
         data=data,
     )
@@ -373,7 +377,7 @@ def _median_ci_normal(xs: FloatArray, zl: float, zu: float) -> tuple[float, floa
     ru = min(max(n * 0.5 + 1 + zu * half, 1.0), float(n))
 
     def at(r: float) -> float:
-        lo = int(math.floor(r))
+        lo = math.floor(r)
         hi = min(lo + 1, n)
         return float(xs[lo - 1] + (r - lo) * (xs[hi - 1] - xs[lo - 1]))
 
@@ -482,7 +486,7 @@ def _week_label(i: float, first: int) -> float:
 
 def memmodel(
     data: npt.ArrayLike,
-    seasons: tuple[str, ...] | list[str] | None = None,
+    season_names: tuple[str, ...] | list[str] | None = None,
     *,
     start_label: int = 1,
     **params: Any,
@@ -504,7 +508,11 @@ def memmodel(
     mat = np.asarray(data, dtype=np.float64)
     if mat.ndim == 1:
         mat = mat[:, None]
-    names = tuple(seasons) if seasons is not None else tuple(str(i + 1) for i in range(mat.shape[1]))
+    names = (
+        tuple(season_names)
+        if season_names is not None
+        else tuple(str(i + 1) for i in range(mat.shape[1]))
+    )
     if len(names) != mat.shape[1]:
         raise ValueError("one name per season (column) is needed")
     keep = [j for j in range(mat.shape[1]) if np.nansum(mat[:, j]) != 0]
@@ -679,6 +687,3 @@ def memevolution(
         out_names.append(name)
         flags.append([1 if j in idx else 0 for j in range(n)])
     return out_names, rows, flags
-
-
-_ = special  # kept for gammaln-based helpers if needed

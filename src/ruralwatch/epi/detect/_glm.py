@@ -29,27 +29,34 @@ def _irls(
     max_iter: int = 100,
     tol: float = 1e-13,
 ) -> FloatArray:
-    """Coefficients (p, U) of a log-link fit; Poisson when ``theta`` is None, else NB(theta)."""
+    """Coefficients (p, U) of a log-link fit; Poisson when ``theta`` is None, else NB(theta).
+
+    Each series stops iterating once its own coefficients have converged, so a series gets the
+    same answer alone as within a panel.
+    """
     p = x.shape[1]
     w_obs = mask.astype(np.float64)
     yy = np.where(mask, y, 0.0)
     eta = np.log(yy + 0.1) if beta0 is None else x @ beta0
     beta = np.zeros((p, y.shape[1])) if beta0 is None else beta0.copy()
+    todo = np.arange(y.shape[1])
     for _ in range(max_iter):
-        mu = np.exp(eta)
-        w = mu if theta is None else mu / (1.0 + mu / theta[None, :])
-        w = w * w_obs
-        z = eta + (yy - mu) / mu
+        e = eta[:, todo]
+        mu = np.exp(e)
+        w = mu if theta is None else mu / (1.0 + mu / theta[None, todo])
+        w = w * w_obs[:, todo]
+        z = e + (yy[:, todo] - mu) / mu
         xtwx = np.einsum("ni,nu,nj->uij", x, w, x)
         xtwz = np.einsum("ni,nu->ui", x, w * z)
         try:
             new = np.linalg.solve(xtwx, xtwz[..., None])[..., 0].T
         except np.linalg.LinAlgError:  # a series without enough data: least squares
             new = (np.linalg.pinv(xtwx) @ xtwz[..., None])[..., 0].T
-        step = np.max(np.abs(new - beta), axis=0)
-        beta = new
-        eta = np.clip(x @ beta, -700.0, 700.0)
-        if np.all(step <= tol * (1.0 + np.max(np.abs(beta), axis=0))):
+        step = np.max(np.abs(new - beta[:, todo]), axis=0)
+        beta[:, todo] = new
+        eta[:, todo] = np.clip(x @ new, -700.0, 700.0)
+        todo = todo[step > tol * (1.0 + np.max(np.abs(new), axis=0))]
+        if todo.size == 0:
             break
     return beta
 
@@ -63,15 +70,22 @@ def fit_poisson(x: FloatArray, y: FloatArray, mask: BoolArray | None = None) -> 
 def _theta_ml(
     y: FloatArray, mu: FloatArray, mask: BoolArray, theta: FloatArray, iters: int = 200
 ) -> FloatArray:
-    """ML estimate of theta given mu, per column (Newton on log theta)."""
-    w = mask.astype(np.float64)
-    yy = np.where(mask, y, 0.0)
-    lt = np.log(theta)
+    """ML estimate of theta given mu, per column (safeguarded Newton on log theta).
+
+    Where the likelihood keeps rising with theta (no overdispersion) theta is set to a large
+    cap, i.e. alpha = 1/theta is practically 0.
+    """
+    lt = np.log(np.minimum(theta, _THETA_MAX)).astype(np.float64)
+    cap = np.log(_THETA_MAX)
+    todo = np.arange(y.shape[1])
     for _ in range(iters):
-        th = np.exp(lt)[None, :]
+        w = mask[:, todo].astype(np.float64)
+        yy = np.where(mask[:, todo], y[:, todo], 0.0)
+        m = mu[:, todo]
+        t1 = np.exp(lt[todo])
+        th = t1[None, :]
         score = (
-            w
-            * (psi(yy + th) - psi(th) + np.log(th) + 1.0 - np.log(th + mu) - (yy + th) / (th + mu))
+            w * (psi(yy + th) - psi(th) + np.log(th) + 1.0 - np.log(th + m) - (yy + th) / (th + m))
         ).sum(axis=0)
         d2 = (
             w
@@ -79,19 +93,23 @@ def _theta_ml(
                 polygamma(1, yy + th)
                 - polygamma(1, th)
                 + 1.0 / th
-                - 2.0 / (th + mu)
-                + (yy + th) / (th + mu) ** 2
+                - 2.0 / (th + m)
+                + (yy + th) / (th + m) ** 2
             )
         ).sum(axis=0)
-        t1 = th[0]
-        g = score * t1  # d/dlog(theta)
-        h = d2 * t1 * t1 + score * t1
+        g = score * t1  # d loglik / d log(theta)
+        h = d2 * t1 * t1 + g
         step = np.where(h < 0, -g / np.where(h < 0, h, -1.0), np.sign(g) * 1.0)
         step = np.clip(step, -2.0, 2.0)
-        lt = np.minimum(lt + step, np.log(_THETA_MAX))
-        if np.all((np.abs(step) < 1e-12) | (lt >= np.log(_THETA_MAX))):
+        new = np.minimum(lt[todo] + step, cap)
+        runaway = (new > np.log(1e8)) & (g > 0)
+        new = np.where(runaway, cap, new)
+        lt[todo] = new
+        done = (np.abs(step) < 1e-12) | (new >= cap)
+        todo = todo[~done]
+        if todo.size == 0:
             break
-    return np.exp(lt)
+    return np.asarray(np.exp(lt), dtype=np.float64)
 
 
 def nb_loglik(y: FloatArray, mu: FloatArray, theta: FloatArray, mask: BoolArray) -> FloatArray:
@@ -123,14 +141,17 @@ def fit_negbin(
         theta = w.sum(axis=0) / (w * (yy / mu - 1.0) ** 2).sum(axis=0)
     theta = np.where(np.isfinite(theta) & (theta > 0), theta, 1.0)
     theta = np.minimum(theta, _THETA_MAX)
+    todo = np.arange(y.shape[1])
     for _ in range(max_outer):
-        theta_new = _theta_ml(y, mu, m, theta)
-        beta_new = _irls(x, y, m, theta_new, beta)
-        mu = np.exp(x @ beta_new)
-        d_theta = np.abs(np.log(theta_new) - np.log(theta))
-        d_beta = np.max(np.abs(beta_new - beta), axis=0)
-        theta, beta = theta_new, beta_new
-        if np.all((d_theta < 1e-11) & (d_beta < 1e-11)):
+        theta_new = _theta_ml(y[:, todo], mu[:, todo], m[:, todo], theta[todo])
+        beta_new = _irls(x, y[:, todo], m[:, todo], theta_new, beta[:, todo])
+        mu[:, todo] = np.exp(x @ beta_new)
+        d_theta = np.abs(np.log(theta_new) - np.log(theta[todo]))
+        d_beta = np.max(np.abs(beta_new - beta[:, todo]), axis=0)
+        theta[todo] = theta_new
+        beta[:, todo] = beta_new
+        todo = todo[(d_theta >= 1e-11) | (d_beta >= 1e-11)]
+        if todo.size == 0:
             break
     theta = _theta_ml(y, mu, m, theta)
     return beta, theta

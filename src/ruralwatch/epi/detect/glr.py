@@ -52,49 +52,51 @@ def _nb_profile(
 ) -> FloatArray:
     """max over kappa (>= 0 if ``inc``, <= 0 otherwise) of the NB log LR of every window.
 
-    x, mu: (L, U) for the rows of the current segment; window j is rows j..L-1. Returns (L, U).
+    x, mu: (L, U) rows of the current segment; window j is rows j..L-1; ``alpha`` > 0 where
+    ``valid``. Returns (L, U). Safeguarded Newton per window, only where the maximum is not 0.
     """
     n_len = x.shape[0]
-    tri = (np.arange(n_len)[:, None] <= np.arange(n_len)[None, :]).astype(np.float64)  # [j, t]
-    a = alpha[None, None, :]
-    xx = x[None, :, :]
-    mm = mu[None, :, :] * tri[:, :, None]
-    xw = xx * tri[:, :, None]
-    sx = xw.sum(axis=1)
-    sm = mm.sum(axis=1)
-
-    def grad_hess(kap: FloatArray) -> tuple[FloatArray, FloatArray]:
-        e = mm * np.exp(kap)[:, None, :]
-        den = 1.0 + a * e
-        g = sx - ((a * xw + tri[:, :, None]) * e / den).sum(axis=1)
-        h = -((a * xw + tri[:, :, None]) * e / (den * den)).sum(axis=1)
-        return g, h
-
-    sign = 1.0 if inc else -1.0
-    g0, _ = grad_hess(np.zeros_like(sx))
-    active = valid & (sign * g0 > 0)
+    out = np.zeros(x.shape)
+    a = alpha[None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
-        start = np.log(sx / sm)
-    kap = np.where(active & np.isfinite(start), start, 0.0)
-    lo = np.where(inc, 0.0, -_KAPPA_MAX) * np.ones_like(sx)
-    hi = np.where(inc, _KAPPA_MAX, 0.0) * np.ones_like(sx)
-    kap = np.clip(kap, lo, hi)
+        g0 = _window_sums(x) - _window_sums((a * x + 1.0) * mu / (1.0 + a * mu))
+    sign = 1.0 if inc else -1.0
+    jj, uu = np.nonzero(valid & (sign * g0 > 0))
+    if jj.size == 0:
+        return out
+    inwin = np.arange(n_len)[None, :] >= jj[:, None]  # (n_a, L)
+    xw = np.where(inwin, x[:, uu].T, 0.0)
+    mw = np.where(inwin, mu[:, uu].T, 0.0)
+    aw = alpha[uu][:, None]
+    sx = xw.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kap = np.log(sx / mw.sum(axis=1))
+    lo = np.full(jj.size, 0.0 if inc else -_KAPPA_MAX)
+    hi = np.full(jj.size, _KAPPA_MAX if inc else 0.0)
+    kap = np.where(np.isfinite(kap), np.clip(kap, lo, hi), 0.5 * (lo + hi))
+    todo = np.arange(jj.size)
     for _ in range(200):
-        g, h = grad_hess(kap)
-        lo = np.where(g > 0, kap, lo)
-        hi = np.where(g <= 0, kap, hi)
+        k = kap[todo]
+        e = mw[todo] * np.exp(k)[:, None]
+        den = 1.0 + aw[todo] * e
+        w = (aw[todo] * xw[todo] + 1.0) * e / den
+        g = sx[todo] - w.sum(axis=1)
+        h = -(w / den).sum(axis=1)
+        lo[todo] = np.where(g > 0, k, lo[todo])
+        hi[todo] = np.where(g < 0, k, hi[todo])
         with np.errstate(divide="ignore", invalid="ignore"):
-            new = kap - g / h
-        bad = ~np.isfinite(new) | (new <= lo) | (new >= hi)
-        new = np.where(bad, 0.5 * (lo + hi), new)
-        done = np.abs(new - kap) <= 1e-13 * (1.0 + np.abs(kap))
-        kap = np.where(active, new, 0.0)
-        if np.all(done | ~active):
+            new = k - g / h
+        bad = ~np.isfinite(new) | (new < lo[todo]) | (new > hi[todo])
+        new = np.where(bad, 0.5 * (lo[todo] + hi[todo]), new)
+        conv = (np.abs(new - k) <= 1e-13 * (1.0 + np.abs(k))) | (g == 0)
+        kap[todo] = np.where(g == 0, k, new)
+        todo = todo[~conv]
+        if todo.size == 0:
             break
-    e = mm * np.exp(kap)[:, None, :]
-    ll = (xw * kap[:, None, :] - (xw + tri[:, :, None] / a) * np.log1p(a * e)).sum(axis=1)
-    ll0 = -((xw + tri[:, :, None] / a) * np.log1p(a * mm)).sum(axis=1)
-    return np.asarray(np.where(active, ll - ll0, 0.0), dtype=np.float64)
+    e = mw * np.exp(kap)[:, None]
+    pen = ((xw + 1.0 / aw) * (np.log1p(aw * e) - np.log1p(aw * mw))).sum(axis=1)
+    out[jj, uu] = np.maximum(sx * kap - pen, 0.0)
+    return out
 
 
 def _window_stat(
@@ -128,7 +130,8 @@ def _window_stat(
         if np.all(pois):
             ws = ws_p
         else:
-            ws = np.where(pois[None, :], ws_p, _nb_profile(x, mu, alpha, valid, inc))
+            nb = _nb_profile(x, mu, alpha, valid & ~pois[None, :], inc)
+            ws = np.where(pois[None, :], ws_p, nb)
     out = np.where(valid, ws, -np.inf)
     return np.asarray(out, dtype=np.float64)
 

@@ -1,0 +1,60 @@
+# RuralWatch — the two commands a fresh machine needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PG_URL ?= postgres://postgres@127.0.0.1:5432/ruralwatch
+ARGS ?=
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-sqlite test-postgres check bench env system-base system-test system-bench messages clean
+
+$(UV):
+	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+env: .venv/.synced
+
+system-base:
+	@scripts/ensure-system.sh base
+system-test:
+	@scripts/ensure-system.sh test
+system-bench:
+	@scripts/ensure-system.sh bench
+
+## Set everything up, build the synthetic county, run the daily cycle and serve the dashboard.
+demo: env system-base
+	.venv/bin/ruralwatch demo $(ARGS)
+
+## The whole suite, on SQLite (embedded default) and on PostgreSQL.
+test: env system-test
+	@scripts/ensure-postgres.sh
+	$(MAKE) --no-print-directory test-sqlite test-postgres
+
+test-sqlite:
+	@echo "== tests on SQLite =="
+	env -u DATABASE_URL .venv/bin/pytest -q $(PYTEST_ARGS)
+
+test-postgres:
+	@echo "== tests on PostgreSQL =="
+	DATABASE_URL=$(PG_URL) .venv/bin/pytest -q $(PYTEST_ARGS)
+
+## Lint, types and the architecture contract.
+check: env
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy --strict src/ruralwatch/epi
+	.venv/bin/mypy src/ruralwatch
+	.venv/bin/lint-imports
+
+## Benchmarks side by side with the R peers; results in docs/benchmarks.md.
+bench: env system-bench
+	@scripts/ensure-postgres.sh
+	.venv/bin/python -m bench
+
+messages: env
+	cd src/ruralwatch && ../../.venv/bin/python -m django compilemessages --settings=ruralwatch.config.settings
+
+clean:
+	rm -rf var/ out/ .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""User accounts and jurisdiction-scoped access."""

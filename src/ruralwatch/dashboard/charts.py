@@ -1,0 +1,173 @@
+"""Vega-Lite specs (built with Altair) for the dashboard: a map or ranking of the children
+and the epidemic curve. Pure functions of selector output; labels in the active language.
+
+The specs are embedded in the page as JSON and drawn by vega-embed from the local bundle
+(see :mod:`ruralwatch.dashboard.views`), and the same specs can be rendered to SVG/PNG by
+vl-convert for printed briefings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import altair as alt
+from django.utils.translation import gettext as _
+
+NO_DATA_COLOUR = "#c8c8c8"
+CASES_COLOUR = "#9ecae1"
+MEAN_COLOUR = "#c0392b"
+SCHEME = "orangered"
+
+
+def _chart_data(
+    children: Sequence[dict[str, Any]], url_for: Callable[[str], str]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "code": c["code"],
+            "name": c["name"],
+            "lon": c["lon"],
+            "lat": c["lat"],
+            "population": c["population"],
+            "size": c["population"] or 0,
+            "cases": c["cases"],
+            "incidence": None if c["incidence"] is None else round(c["incidence"], 2),
+            "url": url_for(c["code"]),
+        }
+        for c in children
+    ]
+
+
+def _tooltip() -> list[alt.Tooltip]:
+    return [
+        alt.Tooltip("name:N", title=_("Name")),
+        alt.Tooltip("code:N", title=_("Code")),
+        alt.Tooltip("cases:Q", title=_("Cases, last 7 days"), format=",.0f"),
+        alt.Tooltip("incidence:Q", title=_("Incidence per 100,000, 7 days"), format=",.1f"),
+        alt.Tooltip("population:Q", title=_("Population"), format=","),
+    ]
+
+
+def _incidence_colour() -> alt.Color:
+    return alt.Color(
+        "incidence:Q",
+        title=_("per 100,000"),
+        scale=alt.Scale(scheme=SCHEME, zero=True),
+        legend=alt.Legend(orient="bottom", gradientLength=180),
+    )
+
+
+def children_map(
+    children: Sequence[dict[str, Any]], url_for: Callable[[str], str]
+) -> dict[str, Any]:
+    """Circles at the children's coordinates, sized by population, coloured by incidence.
+
+    Every child must have ``lon`` and ``lat``; children without data are grey.
+    """
+    chart = (
+        alt.Chart(alt.Data(values=_chart_data(children, url_for)))
+        .mark_circle(opacity=0.85, stroke="#444", strokeWidth=0.6, cursor="pointer")
+        .encode(
+            longitude="lon:Q",
+            latitude="lat:Q",
+            size=alt.Size(
+                "size:Q",
+                title=_("Population"),
+                scale=alt.Scale(range=[40, 900]),
+                legend=alt.Legend(orient="bottom", format="~s"),
+            ),
+            color=alt.condition(
+                "datum.incidence == null", alt.value(NO_DATA_COLOUR), _incidence_colour()
+            ),
+            tooltip=_tooltip(),
+        )
+        .project(type="mercator")
+        .properties(width="container", height=380)
+    )
+    return chart.to_dict()
+
+
+def children_ranking(
+    children: Sequence[dict[str, Any]], url_for: Callable[[str], str]
+) -> dict[str, Any]:
+    """Children ranked by incidence (bars); for children without coordinates."""
+    chart = (
+        alt.Chart(alt.Data(values=_chart_data(children, url_for)))
+        .mark_bar(cursor="pointer")
+        .encode(
+            x=alt.X("incidence:Q", title=_("Incidence per 100,000, 7 days")),
+            y=alt.Y("name:N", title=None, sort="-x"),
+            color=alt.condition(
+                "datum.incidence == null", alt.value(NO_DATA_COLOUR), _incidence_colour()
+            ),
+            tooltip=_tooltip(),
+        )
+        .properties(width="container", height=alt.Step(20))
+    )
+    return chart.to_dict()
+
+
+def children_chart(
+    children: Sequence[dict[str, Any]], url_for: Callable[[str], str], has_coordinates: bool
+) -> dict[str, Any] | None:
+    """The map if every child has coordinates, else the ranking; ``None`` without children."""
+    if not children:
+        return None
+    if has_coordinates:
+        return children_map(children, url_for)
+    return children_ranking(children, url_for)
+
+
+def trailing_mean(
+    values: Sequence[float | None], window: int = 7
+) -> list[float | None]:
+    """Mean of the reported values in each trailing window (``None`` if none reported)."""
+    out: list[float | None] = []
+    for i in range(len(values)):
+        seen = [v for v in values[max(0, i - window + 1) : i + 1] if v is not None]
+        out.append(sum(seen) / len(seen) if seen else None)
+    return out
+
+
+def epicurve(series: Sequence[tuple[dt.date, float | None]]) -> dict[str, Any] | None:
+    """Daily counts as bars (gaps where nothing was reported) and the 7-day mean as a line."""
+    if not series or all(v is None for _d, v in series):
+        return None
+    means = trailing_mean([v for _d, v in series])
+    data = alt.Data(
+        values=[
+            {
+                "date": day.isoformat(),
+                "value": value,
+                "mean": None if mean is None else round(mean, 2),
+            }
+            for (day, value), mean in zip(series, means, strict=True)
+        ]
+    )
+    x = alt.X(
+        "utcyearmonthdate(date):T",
+        title=None,
+        axis=alt.Axis(format="%m-%d", labelAngle=0, tickCount=8),
+    )
+    date_tip = alt.Tooltip("utcyearmonthdate(date):T", title=_("Date"), format="%Y-%m-%d")
+    bars = (
+        alt.Chart(data)
+        .mark_bar(color=CASES_COLOUR)
+        .encode(
+            x=x,
+            y=alt.Y("value:Q", title=_("New cases")),
+            tooltip=[date_tip, alt.Tooltip("value:Q", title=_("New cases"), format=",.0f")],
+        )
+    )
+    line = (
+        alt.Chart(data)
+        .mark_line(color=MEAN_COLOUR, strokeWidth=2.5)
+        .encode(
+            x=x,
+            y="mean:Q",
+            tooltip=[date_tip, alt.Tooltip("mean:Q", title=_("7-day mean"), format=",.1f")],
+        )
+    )
+    return alt.layer(bars, line).properties(width="container", height=260).to_dict()

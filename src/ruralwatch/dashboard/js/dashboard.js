@@ -1,0 +1,74 @@
+// Page script, bundled with vega-embed by vl-convert (no imports: vegaEmbed is in scope).
+// Draws the embedded Vega-Lite specs and drills down/up without a full page load: links and
+// rows marked for drilling fetch the page fragment (HX-Request header, as htmx would send)
+// and swap it into #content; any failure falls back to ordinary navigation.
+
+window.vegaEmbed = vegaEmbed;
+window.vega = vega;
+window.vegaLite = vegaLite;
+
+const content = () => document.getElementById("content");
+
+async function drawCharts(root) {
+  for (const el of root.querySelectorAll("[data-spec]")) {
+    const source = document.getElementById(el.dataset.spec);
+    if (!source) continue;
+    const spec = JSON.parse(source.textContent);
+    try {
+      const result = await vegaEmbed(el, spec, { actions: false, renderer: "svg" });
+      result.view.addEventListener("click", (_event, item) => {
+        if (item && item.datum && item.datum.url) navigate(item.datum.url, true);
+      });
+      el.dataset.rendered = "true";
+    } catch (error) {
+      el.dataset.rendered = "error";
+      console.error(error);
+    }
+  }
+}
+
+async function navigate(url, push) {
+  const main = content();
+  main.setAttribute("aria-busy", "true");
+  try {
+    const response = await fetch(url, {
+      headers: { "HX-Request": "true" },
+      credentials: "same-origin",
+    });
+    if (!response.ok || response.redirected) {
+      window.location.assign(url);
+      return;
+    }
+    main.innerHTML = await response.text();
+    if (push) history.pushState({ drill: true }, "", url);
+    const page = main.querySelector("[data-title]");
+    if (page) document.title = page.dataset.title;
+    for (const input of document.querySelectorAll("form.lang input[name=next]")) {
+      input.value = window.location.pathname + window.location.search;
+    }
+    window.scrollTo(0, 0);
+    await drawCharts(main);
+  } catch (error) {
+    console.error(error);
+    window.location.assign(url);
+  } finally {
+    main.removeAttribute("aria-busy");
+  }
+}
+
+document.addEventListener("click", (event) => {
+  if (event.defaultPrevented || event.button !== 0) return;
+  if (event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+  const link = event.target.closest("a[data-drill]");
+  if (link) {
+    event.preventDefault();
+    navigate(link.href, true);
+    return;
+  }
+  const row = event.target.closest("tr[data-href]");
+  if (row && !event.target.closest("a, button")) navigate(row.dataset.href, true);
+});
+
+window.addEventListener("popstate", () => navigate(window.location.href, false));
+
+drawCharts(document);

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from ruralwatch.dashboard import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("area/<str:code>/", views.area_detail, name="area"),
+    path("static-bundle/vega.js", views.vega_bundle, name="vega_bundle"),
+]

@@ -1,0 +1,611 @@
+"""Farrington (1996) and the flexible Farrington with the Noufaily et al. (2013) improvements.
+
+Both fit, for every monitored time point t and every series, a quasi-Poisson log-linear model to
+baseline counts from the ``b`` previous years, down-weight past outbreaks by their Anscombe
+residuals, keep a linear time trend only when it is significant and does not extrapolate above
+the baseline, and compare the count at t with an upper prediction bound.
+
+* :func:`farrington` is the classic method (R ``algo.farrington``): windows of ``2w+1`` points
+  around the same time in each past year, two-sided ``z(1-alpha/2)``, the 2/3-power bound, and
+  an upper bound of 0 when fewer than ``limit54[0]`` cases were seen in the last ``limit54[1]``
+  points.
+* :func:`farrington_flexible` (R ``farringtonFlexible``) adds Noufaily's options: all past weeks
+  with a ``no_periods``-level seasonal factor, the most recent ``past_weeks_not_included``
+  points left out, the negative binomial quantile bound (``threshold_method="nbPlugin"``), the
+  reweighting threshold 2.58 and a population offset.
+
+All (series, time point) fits are stacked into one batched IRLS (see ``_farrington_glm``).
+Reference time points of date-indexed panels are the same date 1..b years earlier, moved to the
+nearest date of the series; other panels use ``t - i*freq``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from ruralwatch.epi.detect._common import IntArray, Monitor, make_result, monitor_param
+from ruralwatch.epi.detect._common import resolve_monitor as _resolve
+from ruralwatch.epi.detect._farrington_glm import GlmFit, fit_poisson
+from ruralwatch.epi.detect.base import DetectionResult
+from ruralwatch.epi.panel import FloatArray, Panel
+
+__all__ = ["farrington", "farrington_flexible"]
+
+PowerTrans = Literal["2/3", "1/2", "none"]
+ThresholdMethod = Literal["delta", "nbPlugin", "muan"]
+BoolArray = npt.NDArray[np.bool_]
+
+_POWERS: dict[str, float] = {"2/3": 2.0 / 3.0, "1/2": 0.5, "none": 1.0}
+# Problems (series × time points) × observations × covariates per IRLS batch.
+_BATCH_ELEMENTS = 4_000_000
+
+
+@dataclass(frozen=True)
+class _Settings:
+    b: int
+    w: int
+    reweight: bool
+    weights_threshold: float
+    trend: bool
+    p_threshold_trend: float
+    population_offset: bool
+    no_periods: int
+    past_weeks_not_included: int
+
+
+# --------------------------------------------------------------------------------------------
+# Reference time points and design
+# --------------------------------------------------------------------------------------------
+
+
+def _years_back(day: dt.date, years: int) -> dt.date:
+    """The same calendar date ``years`` earlier; 29 February becomes 1 March."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return dt.date(day.year - years, 3, 1)
+
+
+def _reference_rows(panel: Panel, idx: IntArray, b: int) -> IntArray:
+    """(n, b+1) rows of t and of its reference points 1..b years earlier (may be negative)."""
+    ref = np.empty((idx.size, b + 1), dtype=np.int64)
+    ref[:, 0] = idx
+    if panel.dates is None:
+        for i in range(1, b + 1):
+            ref[:, i] = idx - i * panel.freq
+        return ref
+    dates = panel.dates
+    days = dates.astype(np.int64)
+    step = int(days[1] - days[0]) if days.size > 1 else 1
+    for k, t in enumerate(idx):
+        day = dates[t].astype(dt.date)
+        for i in range(1, b + 1):
+            target = int(np.datetime64(_years_back(day, i), "D").astype(np.int64))
+            j = int(np.searchsorted(days, target))
+            if j >= days.size:
+                j = days.size - 1
+            elif j > 0 and target - days[j - 1] <= days[j] - target:
+                j -= 1
+            if j == 0 and days[0] > target:
+                # Before the series: extrapolate on the regular grid (the row will be dropped).
+                j = -int(np.ceil((days[0] - target) / step))
+            ref[k, i] = j
+    return ref
+
+
+def _window_rows(ref: IntArray, w: int) -> tuple[IntArray, IntArray]:
+    """Rows of the ``2w+1`` windows around reference points 1..b, and their factor level (0)."""
+    offsets = np.arange(-w, w + 1)
+    rows = (ref[:, 1:, None] + offsets[None, None, :]).reshape(ref.shape[0], -1)
+    return rows, np.zeros_like(rows)
+
+
+def _block_rows(ref: IntArray, s: _Settings) -> tuple[IntArray, IntArray]:
+    """All rows from the oldest window to t - past_weeks_not_included - 1, with the factor level:
+    0 inside the windows around the reference points, 1..no_periods-1 for the pieces into which
+    each stretch between two windows is split."""
+    n = ref.shape[0]
+    w, b, k = s.w, s.b, s.no_periods - 1
+    starts = ref[:, b] - w
+    ends = ref[:, 0] - s.past_weeks_not_included - 1
+    length = int(np.max(ends - starts + 1)) if n else 0
+    rows = np.full((n, max(length, 0)), -1, dtype=np.int64)
+    levels = np.zeros_like(rows)
+    for r in range(n):
+        cur = np.arange(starts[r], ends[r] + 1)
+        lev = np.zeros(cur.size, dtype=np.int64)
+        for i in range(b, 0, -1):
+            gap_lo = ref[r, i] + w + 1
+            gap_hi = ref[r, i - 1] - w - 1  # inclusive
+            size = gap_hi - gap_lo + 1
+            if size <= 0:
+                continue
+            pos = np.arange(size)
+            piece = (pos * k) // size + 1
+            sel = (cur >= gap_lo) & (cur <= gap_hi)
+            lev[sel] = piece[cur[sel] - gap_lo]
+        rows[r, : cur.size] = cur
+        levels[r, : cur.size] = lev
+    return rows, levels
+
+
+def _time_covariate(panel: Panel) -> FloatArray:
+    """Time in periods: the row number, or for dated panels days / (days between rows 1 and 2)."""
+    if panel.dates is None or panel.n_time < 2:
+        return np.arange(1, panel.n_time + 1, dtype=np.float64)
+    days = panel.dates.astype(np.int64).astype(np.float64)
+    return (days - days[0]) / (days[1] - days[0])
+
+
+# --------------------------------------------------------------------------------------------
+# Fitting
+# --------------------------------------------------------------------------------------------
+
+
+def _anscombe_weights(
+    fit: GlmFit, y: FloatArray, used: BoolArray, threshold: float
+) -> FloatArray:
+    """Farrington's weights from standardised Anscombe residuals of a first fit."""
+    phi = np.maximum(fit.dispersion_working, 1.0)
+    phi = np.where(np.isnan(phi), 1.0, phi)
+    mu = fit.mu
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = 1.5 * (np.cbrt(y) ** 2 * mu ** (-1.0 / 6.0) - np.sqrt(mu))
+        s = a / np.sqrt(phi[:, None] * (1.0 - fit.hat))
+        raw = np.where(s > threshold, s**-2.0, 1.0)
+    raw = np.where(used, raw, 0.0)
+    n = used.sum(axis=1)
+    gamma = n / raw.sum(axis=1)
+    return np.asarray(raw * gamma[:, None], dtype=np.float64)
+
+
+def _fit(
+    X: FloatArray, y: FloatArray, used: BoolArray, offset: FloatArray | None, s: _Settings
+) -> GlmFit:
+    w0 = used.astype(np.float64)
+    fit = fit_poisson(X, y, w0, offset)
+    if s.reweight:
+        fit = fit_poisson(X, y, _anscombe_weights(fit, y, used, s.weights_threshold), offset)
+    return fit
+
+
+@dataclass(frozen=True)
+class _Model:
+    eta: FloatArray  # log-scale prediction at t
+    var_link: FloatArray  # x0' (X'WX)^-1 x0 (unscaled)
+    phi: FloatArray  # max(1, dispersion)
+    dispersion: FloatArray  # the dispersion estimate itself (may be < 1)
+    trend: BoolArray
+    trend_coef: FloatArray
+
+
+def _fit_problems(
+    X: FloatArray,
+    x0: FloatArray,
+    y: FloatArray,
+    used: BoolArray,
+    offset: FloatArray | None,
+    offset0: FloatArray,
+    s: _Settings,
+) -> _Model:
+    """Fit with and (where needed) without trend; column 1 of X is the time covariate."""
+    P = X.shape[0]
+    trend_ok = np.zeros(P, dtype=bool)
+    coef_t = np.full(P, np.nan)
+    fit_t: GlmFit | None = None
+    if s.trend and s.b >= 3:
+        fit_t = _fit(X, y, used, offset, s)
+        eta_t = np.einsum("pk,pk->p", x0, fit_t.coef) + offset0
+        se = np.sqrt(fit_t.cov_unscaled[:, 1, 1] * fit_t.dispersion_working)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tstat = fit_t.coef[:, 1] / se
+        pval = 2.0 * stats.t.sf(np.abs(tstat), np.maximum(fit_t.df_residual, 1.0))
+        ymax = np.max(np.where(used, y, -np.inf), axis=1)
+        trend_ok = (pval < s.p_threshold_trend) & (np.exp(eta_t) <= ymax)
+        trend_ok &= np.isfinite(tstat)
+        coef_t = np.where(trend_ok, fit_t.coef[:, 1], np.nan)
+    Xn = X.copy()
+    Xn[:, :, 1] = 0.0
+    need = ~trend_ok
+    eta = np.full(P, np.nan)
+    var = np.full(P, np.nan)
+    phi = np.full(P, np.nan)
+    if fit_t is not None and trend_ok.any():
+        k = trend_ok
+        eta[k] = np.einsum("pk,pk->p", x0[k], fit_t.coef[k]) + offset0[k]
+        var[k] = np.einsum("pk,pkl,pl->p", x0[k], fit_t.cov_unscaled[k], x0[k])
+        phi[k] = fit_t.dispersion_working[k]
+    if need.any():
+        off_n = None if offset is None else offset[need]
+        fit_n = _fit(Xn[need], y[need], used[need], off_n, s)
+        x0n = x0[need].copy()
+        x0n[:, 1] = 0.0
+        eta[need] = np.einsum("pk,pk->p", x0n, fit_n.coef) + offset0[need]
+        var[need] = np.einsum("pk,pkl,pl->p", x0n, fit_n.cov_unscaled, x0n)
+        phi[need] = fit_n.dispersion_working
+    disp = np.where(np.isnan(phi), 1.0, phi)
+    phi = np.maximum(disp, 1.0)
+    return _Model(
+        eta=eta, var_link=var, phi=phi, dispersion=disp, trend=trend_ok, trend_coef=coef_t
+    )
+
+
+def _run_models(
+    panel: Panel, idx: IntArray, s: _Settings, *, flexible: bool
+) -> tuple[_Model, IntArray]:
+    """Fit every (time point, series) problem; arrays are flattened as (n_monitored * U)."""
+    ref = _reference_rows(panel, idx, s.b)
+    if flexible and s.no_periods > 1:
+        rows, levels = _block_rows(ref, s)
+    else:
+        rows, levels = _window_rows(ref, s.w)
+    n, N = rows.shape
+    U = panel.n_units
+    n_lev = max(s.no_periods, 1) if flexible else 1
+    K = 2 + (n_lev - 1)
+    tcov = _time_covariate(panel)
+    valid_row = (rows >= 0) & (rows < idx[:, None])
+    safe = np.where(valid_row, rows, 0)
+
+    # Design per time point: intercept, time, level dummies (level 0 is the reference).
+    Xt = np.zeros((n, N, K))
+    Xt[:, :, 0] = 1.0
+    Xt[:, :, 1] = tcov[safe]
+    for lev in range(1, n_lev):
+        Xt[:, :, 1 + lev] = (levels == lev).astype(np.float64)
+    x0t = np.zeros((n, K))
+    x0t[:, 0] = 1.0
+    x0t[:, 1] = tcov[idx]
+
+    counts = panel.counts
+    pop = panel.population if s.population_offset else None
+    if s.population_offset and pop is None:
+        raise ValueError("population_offset=True needs a panel with population")
+
+    eta = np.empty((n, U))
+    var = np.empty((n, U))
+    phi = np.empty((n, U))
+    disp = np.empty((n, U))
+    trend = np.empty((n, U), dtype=bool)
+    coef = np.empty((n, U))
+    per_t = max(1, _BATCH_ELEMENTS // max(1, U * N * K))
+    for lo in range(0, n, per_t):
+        hi = min(n, lo + per_t)
+        m = hi - lo
+        y = counts[safe[lo:hi]]  # (m, N, U)
+        y = np.moveaxis(y, 2, 1).reshape(m * U, N)
+        used = np.repeat(valid_row[lo:hi], U, axis=0) & ~np.isnan(y)
+        y = np.where(used, y, 0.0)
+        X = np.repeat(Xt[lo:hi], U, axis=0)
+        x0 = np.repeat(x0t[lo:hi], U, axis=0)
+        if pop is not None:
+            with np.errstate(divide="ignore"):
+                lp = np.log(pop)
+            off = np.moveaxis(lp[safe[lo:hi]], 2, 1).reshape(m * U, N)
+            used &= np.isfinite(off)
+            off = np.where(used, off, 0.0)
+            off0 = lp[idx[lo:hi]].reshape(m * U)
+        else:
+            off = None
+            off0 = np.zeros(m * U)
+        res = _fit_problems(X, x0, y, used, off, off0, s)
+        eta[lo:hi] = res.eta.reshape(m, U)
+        var[lo:hi] = res.var_link.reshape(m, U)
+        phi[lo:hi] = res.phi.reshape(m, U)
+        disp[lo:hi] = res.dispersion.reshape(m, U)
+        trend[lo:hi] = res.trend.reshape(m, U)
+        coef[lo:hi] = res.trend_coef.reshape(m, U)
+    model = _Model(
+        eta=eta, var_link=var, phi=phi, dispersion=disp, trend=trend, trend_coef=coef
+    )
+    return model, ref
+
+
+# --------------------------------------------------------------------------------------------
+# Thresholds
+# --------------------------------------------------------------------------------------------
+
+
+def _delta_bound(
+    y: FloatArray, mu: FloatArray, se_fit: FloatArray, phi: FloatArray, z: float, power: float
+) -> tuple[FloatArray, FloatArray]:
+    """Upper bound from the delta method on the ``power`` scale, and the standardised residual
+    of ``y`` on that scale (for p-values)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tau = phi + se_fit**2 / mu
+        se = power * mu ** (power - 0.5) * np.sqrt(tau)
+        bound = (mu**power + z * se) ** (1.0 / power)
+        zy = (y**power - mu**power) / se
+    return bound, zy
+
+
+def _nb_quantile(q: float, mu: FloatArray, phi: FloatArray) -> FloatArray:
+    """Negative binomial (mean mu, variance phi*mu) quantile; Poisson where phi == 1."""
+    out = np.full(mu.shape, np.nan)
+    ok = np.isfinite(mu)
+    pois = ok & (phi <= 1.0)
+    nb = ok & (phi > 1.0)
+    out[pois] = stats.poisson.ppf(q, mu[pois])
+    size = mu[nb] / (phi[nb] - 1.0)
+    out[nb] = stats.nbinom.ppf(q, size, 1.0 / phi[nb])
+    return out
+
+
+def _nb_sf(y: FloatArray, mu: FloatArray, phi: FloatArray) -> FloatArray:
+    """P(Y >= y) under the same distribution."""
+    out = np.full(mu.shape, np.nan)
+    ok = np.isfinite(mu) & ~np.isnan(y)
+    pois = ok & (phi <= 1.0)
+    nb = ok & (phi > 1.0)
+    out[pois] = stats.poisson.sf(y[pois] - 1.0, mu[pois])
+    size = mu[nb] / (phi[nb] - 1.0)
+    out[nb] = stats.nbinom.sf(y[nb] - 1.0, size, 1.0 / phi[nb])
+    return out
+
+
+def _limit54_met(counts: FloatArray, idx: IntArray, limit54: tuple[int, int]) -> BoolArray:
+    """Whether at least ``cases`` were counted in the ``period`` points ending at t."""
+    cases, period = limit54
+    csum = np.vstack([np.zeros((1, counts.shape[1])), np.cumsum(np.nan_to_num(counts), axis=0)])
+    lo = np.maximum(idx + 1 - period, 0)
+    total = csum[idx + 1] - csum[lo]
+    return np.asarray(total >= cases, dtype=bool)
+
+
+# --------------------------------------------------------------------------------------------
+# Parameter checks and monitored rows
+# --------------------------------------------------------------------------------------------
+
+
+def _check_common(b: int, w: int, alpha: float, limit54: tuple[int, int] | list[int]) -> None:
+    if int(b) != b or b < 1:
+        raise ValueError("b must be an integer >= 1")
+    if int(w) != w or w < 0:
+        raise ValueError("w must be an integer >= 0")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError("alpha must lie in (0, 1)")
+    if len(limit54) != 2:
+        raise ValueError("limit54 must be (cases, periods)")
+
+
+def _first_row(panel: Panel, b: int, w: int) -> int:
+    """First row with b years plus w points of history."""
+    if panel.dates is None:
+        return b * panel.freq + w
+    rows = np.arange(panel.n_time, dtype=np.int64)
+    ref = _reference_rows(panel, rows[-1:], b)
+    # Dated panels: search from the index-based guess.
+    guess = max(0, b * panel.freq + w - 3)
+    for t in range(guess, panel.n_time):
+        ref = _reference_rows(panel, np.array([t], dtype=np.int64), b)
+        if ref[0, b] - w >= 0:
+            return t
+    return panel.n_time
+
+
+def _monitor(panel: Panel, monitor: Monitor, b: int, w: int) -> IntArray:
+    return _resolve(monitor, panel.n_time, _first_row(panel, b, w))
+
+
+# --------------------------------------------------------------------------------------------
+# Public detectors
+# --------------------------------------------------------------------------------------------
+
+
+def farrington_flexible(
+    panel: Panel,
+    *,
+    b: int = 5,
+    w: int = 3,
+    reweight: bool = True,
+    weights_threshold: float = 2.58,
+    trend: bool = True,
+    p_threshold_trend: float = 0.05,
+    alpha: float = 0.05,
+    limit54: tuple[int, int] | list[int] = (5, 4),
+    power_trans: PowerTrans = "2/3",
+    population_offset: bool = False,
+    no_periods: int = 1,
+    past_weeks_not_included: int | None = None,
+    threshold_method: ThresholdMethod = "delta",
+    monitor: Monitor = None,
+) -> DetectionResult:
+    """Flexible Farrington (R ``farringtonFlexible``) over every column of ``panel``.
+
+    Defaults are R's. Noufaily et al.'s recommended settings are ``weights_threshold=2.58``,
+    ``power_trans="none"``, ``threshold_method="nbPlugin"``, ``no_periods=10``,
+    ``past_weeks_not_included=26`` for weekly data.
+
+    Args:
+        b, w: years back and half-width of the window around each reference point.
+        reweight, weights_threshold: down-weight baseline points whose standardised Anscombe
+            residual exceeds the threshold.
+        trend, p_threshold_trend: fit a linear trend (only with b >= 3) and keep it when its
+            p-value is below the threshold and the prediction does not exceed the largest
+            baseline count.
+        alpha: one-sided level of the bound.
+        limit54: (cases, periods): no bound (``NaN``) and no alarm when fewer cases were seen
+            in the last ``periods`` points (t included).
+        power_trans: power for the delta-method bound (``"2/3"``, ``"1/2"``, ``"none"``).
+        population_offset: log(population) as offset (needs ``panel.population``).
+        no_periods: levels of the seasonal factor; > 1 uses every past point, not only the
+            windows.
+        past_weeks_not_included: with ``no_periods > 1``, points just before t left out of
+            the fit (default ``w``).
+        threshold_method: ``"delta"`` (Farrington's power-transformed normal bound),
+            ``"nbPlugin"`` (negative binomial quantile with the fitted mean and dispersion) or
+            ``"muan"`` (the same with the upper 1-alpha limit of the mean plugged in).
+        monitor: 0-based rows to judge; default every row with b years plus w points of history.
+
+    Returns ``extra``: ``pvalue``, ``mu0``, ``phi``, ``trend`` (1/0), ``trend_coef``.
+    """
+    _check_common(b, w, alpha, limit54)
+    if power_trans not in _POWERS:
+        raise ValueError("power_trans must be '2/3', '1/2' or 'none'")
+    if threshold_method not in ("delta", "nbPlugin", "muan"):
+        raise ValueError("threshold_method must be 'delta', 'nbPlugin' or 'muan'")
+    if int(no_periods) != no_periods or no_periods < 1:
+        raise ValueError("no_periods must be an integer >= 1")
+    past = w if past_weeks_not_included is None else int(past_weeks_not_included)
+    if past < 0:
+        raise ValueError("past_weeks_not_included must be >= 0")
+    s = _Settings(
+        b=int(b),
+        w=int(w),
+        reweight=bool(reweight),
+        weights_threshold=float(weights_threshold),
+        trend=bool(trend),
+        p_threshold_trend=float(p_threshold_trend),
+        population_offset=bool(population_offset),
+        no_periods=int(no_periods),
+        past_weeks_not_included=past,
+    )
+    idx = _monitor(panel, monitor, s.b, s.w)
+    model, _ = _run_models(panel, idx, s, flexible=True)
+    y = panel.counts[idx]
+    z = float(stats.norm.ppf(1.0 - alpha))
+    mu = np.exp(model.eta)
+    with np.errstate(over="ignore", invalid="ignore"):
+        se_fit = np.sqrt(mu * model.dispersion * model.var_link)
+    if threshold_method == "delta":
+        bound, zy = _delta_bound(y, mu, se_fit, model.phi, z, _POWERS[power_trans])
+        pvalue = stats.norm.sf(zy)
+        with np.errstate(over="ignore"):
+            mu0 = np.exp(mu + z * se_fit)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            score = (y - mu) / (bound - mu)
+    else:
+        if threshold_method == "nbPlugin":
+            plug = mu
+        else:
+            plug = np.exp(model.eta + z * np.sqrt(model.phi * model.var_link))
+        bound = _nb_quantile(1.0 - alpha, plug, model.phi)
+        pvalue = _nb_sf(y, plug, model.phi)
+        mu0 = mu
+        # As R: the score uses the log-scale prediction.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            score = (y - model.eta) / (bound - model.eta)
+    met = _limit54_met(panel.counts, idx, (int(limit54[0]), int(limit54[1])))
+    upper = np.where(met, bound, np.nan)
+    expected = np.where(met, mu, np.nan)
+    with np.errstate(invalid="ignore"):
+        alarm = ((score > 1.0) & (y != 0) & met).astype(np.float64)
+    alarm[np.isnan(y)] = np.nan
+    params: dict[str, Any] = {
+        "b": s.b,
+        "w": s.w,
+        "reweight": s.reweight,
+        "weights_threshold": s.weights_threshold,
+        "trend": s.trend,
+        "p_threshold_trend": s.p_threshold_trend,
+        "alpha": float(alpha),
+        "limit54": [int(limit54[0]), int(limit54[1])],
+        "power_trans": power_trans,
+        "population_offset": s.population_offset,
+        "no_periods": s.no_periods,
+        "past_weeks_not_included": s.past_weeks_not_included,
+        "threshold_method": threshold_method,
+        "monitor": monitor_param(idx),
+    }
+    return make_result(
+        "farrington-flexible",
+        params,
+        panel,
+        idx,
+        expected=expected,
+        upperbound=upper,
+        alarm=alarm,
+        score=score,
+        extra={
+            "pvalue": pvalue,
+            "mu0": mu0,
+            "phi": model.phi,
+            "trend": model.trend.astype(np.float64),
+            "trend_coef": model.trend_coef,
+        },
+    )
+
+
+def farrington(
+    panel: Panel,
+    *,
+    b: int = 5,
+    w: int = 3,
+    reweight: bool = True,
+    alpha: float = 0.05,
+    trend: bool = True,
+    limit54: tuple[int, int] | list[int] = (5, 4),
+    power_trans: PowerTrans = "2/3",
+    monitor: Monitor = None,
+) -> DetectionResult:
+    """Classic Farrington (R ``algo.farrington``) over every column of ``panel``.
+
+    Windows of ``2w+1`` points around the reference points 1..b years back (reference points
+    before the start of the series are dropped), reweighting threshold 1, trend test at 5%,
+    two-sided ``z(1-alpha/2)`` in the bound. When fewer than ``limit54[0]`` cases were seen in
+    the last ``limit54[1]`` points the bound is 0 and there is no alarm.
+
+    ``expected`` is the predicted mean; ``score`` = (y - mu)/(bound - mu); ``extra``: ``trend``
+    (1/0), ``q`` (lower-tail probability of y on the transformed scale), ``median_threshold``
+    (the predicted mean, as R reports it).
+    """
+    _check_common(b, w, alpha, limit54)
+    if power_trans not in _POWERS:
+        raise ValueError("power_trans must be '2/3', '1/2' or 'none'")
+    s = _Settings(
+        b=int(b),
+        w=int(w),
+        reweight=bool(reweight),
+        weights_threshold=1.0,
+        trend=bool(trend),
+        p_threshold_trend=0.05,
+        population_offset=False,
+        no_periods=1,
+        past_weeks_not_included=int(w),
+    )
+    idx = _monitor(panel, monitor, s.b, s.w)
+    model, _ = _run_models(panel, idx, s, flexible=False)
+    y = panel.counts[idx]
+    z = float(stats.norm.ppf(1.0 - alpha / 2.0))
+    mu = np.exp(model.eta)
+    with np.errstate(over="ignore", invalid="ignore"):
+        se_fit = mu * np.sqrt(model.phi * model.var_link)
+    bound, zy = _delta_bound(y, mu, se_fit, model.phi, z, _POWERS[power_trans])
+    met = _limit54_met(panel.counts, idx, (int(limit54[0]), int(limit54[1])))
+    upper = np.where(met, bound, 0.0)
+    upper[np.isnan(bound)] = np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = (y - mu) / (bound - mu)
+        alarm = ((y > upper) & met).astype(np.float64)
+    alarm[np.isnan(y) | np.isnan(upper)] = np.nan
+    params: dict[str, Any] = {
+        "b": s.b,
+        "w": s.w,
+        "reweight": s.reweight,
+        "alpha": float(alpha),
+        "trend": s.trend,
+        "limit54": [int(limit54[0]), int(limit54[1])],
+        "power_trans": power_trans,
+        "monitor": monitor_param(idx),
+    }
+    return make_result(
+        "farrington",
+        params,
+        panel,
+        idx,
+        expected=mu,
+        upperbound=upper,
+        alarm=alarm,
+        score=score,
+        extra={
+            "trend": model.trend.astype(np.float64),
+            "q": stats.norm.cdf(zy),
+            "median_threshold": mu,
+        },
+    )

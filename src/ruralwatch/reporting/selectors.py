@@ -1,0 +1,156 @@
+"""Reads from the report store. Set-based: each function is one or a few queries.
+
+Callers pass areas they obtained through :mod:`ruralwatch.accounts.access`; these functions do
+no access control themselves.
+
+Missing is not zero: a day without any value is ``None``, a 7-day window without any value
+sums to ``None``, and an area without a population has no incidence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Count, F, Max, Q, Sum
+
+from ruralwatch.areas.models import Area, Level
+from ruralwatch.reporting.models import (
+    AggregateValue,
+    Completeness,
+    ReportValue,
+    Submission,
+)
+from ruralwatch.reporting.services import deadline_hours
+
+PER = 100_000
+
+
+def latest_date() -> dt.date | None:
+    """The latest date that has rolled-up values, else the latest reported date."""
+    latest = AggregateValue.objects.aggregate(d=Max("date"))["d"]
+    if latest is None:
+        latest = ReportValue.objects.aggregate(d=Max("date"))["d"]
+    return latest
+
+
+def _days(start: dt.date, end: dt.date) -> list[dt.date]:
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def daily_series(
+    area: Area, indicator_code: str, start: dt.date, end: dt.date
+) -> list[tuple[dt.date, float | None]]:
+    """One ``(date, value)`` per day in ``[start, end]``; ``None`` where nothing was reported.
+
+    Villages read their reported values, levels 1–4 their roll-ups (one query either way).
+    """
+    model = ReportValue if area.level == Level.VILLAGE else AggregateValue
+    found = dict(
+        model.objects.filter(
+            area_id=area.code, indicator_id=indicator_code, date__range=(start, end)
+        ).values_list("date", "value")
+    )
+    return [(day, found.get(day)) for day in _days(start, end)]
+
+
+def incidence(cases: float | None, population: int | None) -> float | None:
+    """Cases per 100,000 population; ``None`` without cases data or population."""
+    if cases is None or not population:
+        return None
+    return cases / population * PER
+
+
+def children_incidence(
+    area: Area, indicator_code: str, end: dt.date, days: int = 7
+) -> list[dict[str, Any]]:
+    """For each child of ``area``: its window sum, incidence and completeness on ``end``.
+
+    Keys: code, name, level, population, lon, lat, cases (sum over the ``days`` days ending
+    on ``end``, ``None`` if nothing was reported), days_reported, incidence (per 100,000),
+    expected, received, on_time and completeness (share of expected village reports received
+    on ``end``). Three queries whatever the number of children. Sorted by code.
+    """
+    start = end - dt.timedelta(days=days - 1)
+    children = list(
+        Area.objects.filter(parent_id=area.code)
+        .order_by("code")
+        .values("code", "name", "level", "population", "lon", "lat")
+    )
+    if not children:
+        return []
+    villages = all(c["level"] == Level.VILLAGE for c in children)
+    model = ReportValue if villages else AggregateValue
+    sums = {
+        row["area_id"]: row
+        for row in model.objects.filter(
+            area__parent_id=area.code, indicator_id=indicator_code, date__range=(start, end)
+        )
+        .values("area_id")
+        .annotate(total=Sum("value"), n_days=Count("date", distinct=True))
+    }
+    status: dict[str, tuple[int, int, int]] = {}
+    if villages:
+        deadline = deadline_hours()
+        for code, delay in Submission.objects.filter(
+            area__parent_id=area.code, date=end
+        ).values_list("area_id", "delay_hours"):
+            status[code] = (1, 1, 1 if delay <= deadline else 0)
+    else:
+        status = {
+            code: (expected, received, on_time)
+            for code, expected, received, on_time in Completeness.objects.filter(
+                area__parent_id=area.code, date=end
+            ).values_list("area_id", "expected", "received", "on_time")
+        }
+    rows = []
+    for child in children:
+        got = sums.get(child["code"])
+        cases = got["total"] if got else None
+        if villages:
+            expected, received, on_time = status.get(child["code"], (1, 0, 0))
+        else:
+            expected, received, on_time = status.get(child["code"], (0, 0, 0))
+        rows.append(
+            {
+                **child,
+                "cases": cases,
+                "days_reported": got["n_days"] if got else 0,
+                "incidence": incidence(cases, child["population"]),
+                "expected": expected,
+                "received": received,
+                "on_time": on_time,
+                "completeness": received / expected if expected else None,
+            }
+        )
+    return rows
+
+
+def completeness_by_level(root_area: Area, date: dt.date) -> list[dict[str, Any]]:
+    """Report completeness on ``date`` for each level of the subtree of ``root_area``.
+
+    For each level from the root's down to townships: how many units there are, how many
+    received every expected village report, and the summed expected, received and on-time
+    village reports. One query.
+    """
+    rows = (
+        Completeness.objects.filter(area__path__startswith=root_area.path, date=date)
+        .values("level")
+        .annotate(
+            units=Count("id"),
+            complete_units=Count("id", filter=Q(received=F("expected"))),
+            expected=Sum("expected"),
+            received=Sum("received"),
+            on_time=Sum("on_time"),
+        )
+        .order_by("level")
+    )
+    return [
+        {
+            **row,
+            "level_label": Level(row["level"]).label,
+            "completeness": row["received"] / row["expected"] if row["expected"] else None,
+            "timeliness": row["on_time"] / row["expected"] if row["expected"] else None,
+        }
+        for row in rows
+    ]

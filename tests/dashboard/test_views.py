@@ -1,0 +1,164 @@
+"""Dashboard pages: scoping on every endpoint, both languages, bounded queries."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from ruralwatch.accounts.models import Profile
+from tests.dashboard import data
+
+
+def _area_url(code: str) -> str:
+    return reverse("dashboard:area", args=[code])
+
+
+def _spec(html: str, name: str) -> dict:
+    found = re.search(rf'<script id="{name}" type="application/json">(.*?)</script>', html, re.S)
+    assert found, name
+    return json.loads(found.group(1))
+
+
+def test_anonymous_is_sent_to_login(client, tree) -> None:
+    for url in (reverse("dashboard:home"), _area_url(data.COUNTY), _area_url(data.MISSING)):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+
+
+def test_out_of_scope_and_missing_get_the_same_404(client, user_a) -> None:
+    client.force_login(user_a)
+    responses = [
+        client.get(_area_url(code))
+        for code in (data.TOWN_B, data.B1, data.COUNTY, data.PROVINCE, data.MISSING)
+    ]
+    assert {r.status_code for r in responses} == {404}
+    assert len({r.content for r in responses}) == 1
+    htmx = client.get(_area_url(data.TOWN_B), HTTP_HX_REQUEST="true")
+    assert htmx.status_code == 404
+    assert htmx.content == responses[0].content
+
+
+def test_in_scope_pages(client, user_a) -> None:
+    client.force_login(user_a)
+    home = client.get(reverse("dashboard:home"))
+    assert home.status_code == 200
+    html = home.content.decode()
+    assert "甲镇" in html and "甲一村" in html and "甲二村" in html
+    assert "乙乡" not in html and "测试县" not in html  # nothing above the jurisdiction
+    assert client.get(_area_url(data.A1)).status_code == 200
+
+
+def test_superuser_sees_everything(client, tree) -> None:
+    admin = get_user_model().objects.create_superuser("root", password="pw-123456")
+    client.force_login(admin)
+    for code in (data.PROVINCE, data.COUNTY, data.TOWN_B, data.B1):
+        assert client.get(_area_url(code)).status_code == 200
+    assert client.get(_area_url(data.MISSING)).status_code == 404
+    home = client.get(reverse("dashboard:home"))  # the single root
+    assert home.status_code == 200 and "测试省" in home.content.decode()
+
+
+def test_user_without_jurisdiction_is_denied(client, tree) -> None:
+    user = get_user_model().objects.create_user("nobody", password="pw-123456")
+    Profile.objects.create(user=user, jurisdiction=None, role="county")
+    client.force_login(user)
+    assert client.get(reverse("dashboard:home")).status_code == 403
+    assert client.get(_area_url(data.COUNTY)).status_code == 404
+
+
+def test_county_page_in_chinese(client, user_county) -> None:
+    client.force_login(user_county)
+    response = client.get(_area_url(data.COUNTY))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<html lang="zh-hans">' in html
+    assert "流行曲线" in html and "新增病例数" in html and "每10万" in html
+    assert "633.3" in html and "200.0" in html
+    assert "50%" in html  # township A: 1 of 2 reports on day 7
+    spec = _spec(html, "spec-children")
+    assert spec["projection"]["type"] == "mercator"
+    assert spec["encoding"]["tooltip"][0]["title"] == "名称"
+    assert {v["url"] for v in spec["data"]["values"]} == {
+        _area_url(data.TOWN_A), _area_url(data.TOWN_B),
+    }
+    curve = _spec(html, "spec-curve")
+    assert [v["value"] for v in curve["layer"][0]["data"]["values"]][-7:] == [3, 3, 3, 3, 3, 3, 5]
+    assert reverse("dashboard:vega_bundle") in html
+
+
+def test_county_page_in_english(client, user_county) -> None:
+    client.force_login(user_county)
+    response = client.get(_area_url(data.COUNTY), HTTP_ACCEPT_LANGUAGE="en")
+    html = response.content.decode()
+    assert '<html lang="en">' in html
+    assert "Epidemic curve: New cases" in html
+    assert "2 areas below" in html
+    assert _spec(html, "spec-children")["encoding"]["tooltip"][0]["title"] == "Name"
+
+
+def test_set_language_switches_to_english(client, user_county) -> None:
+    client.force_login(user_county)
+    url = _area_url(data.COUNTY)
+    response = client.post(reverse("set_language"), {"language": "en", "next": url})
+    assert response.status_code == 302 and response["Location"] == url
+    assert "Epidemic curve" in client.get(url).content.decode()
+
+
+def test_htmx_request_gets_the_fragment(client, user_county) -> None:
+    client.force_login(user_county)
+    response = client.get(_area_url(data.TOWN_A), HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in html and 'data-title="甲镇' in html
+    assert "HX-Request" in response["Vary"]
+
+
+def test_village_page_has_curve_without_children(client, user_county) -> None:
+    client.force_login(user_county)
+    html = client.get(_area_url(data.B1)).content.decode()
+    assert "spec-curve" in html and "spec-children" not in html
+
+
+def test_ranking_when_children_lack_coordinates(client, tree) -> None:
+    admin = get_user_model().objects.create_superuser("root", password="pw-123456")
+    client.force_login(admin)
+    html = client.get(_area_url(data.PROVINCE)).content.decode()  # prefecture has no lon/lat
+    assert _spec(html, "spec-children")["mark"]["type"] == "bar"
+
+
+def test_date_parameter(client, user_county) -> None:
+    client.force_login(user_county)
+    html = client.get(_area_url(data.TOWN_B) + "?date=2023-01-06").content.decode()
+    assert "2022-12-31" in html  # window 12-31 … 01-06
+    assert client.get(_area_url(data.TOWN_B) + "?date=bad").status_code == 200
+
+
+def test_query_count_does_not_grow_with_children(
+    client, user_county, tmp_path: Path, django_assert_max_num_queries
+) -> None:
+    client.force_login(user_county)
+    with django_assert_max_num_queries(14) as few:
+        assert client.get(_area_url(data.TOWN_B)).status_code == 200
+    data.add_villages(tmp_path, data.TOWN_B, 60)
+    with django_assert_max_num_queries(14) as many:
+        response = client.get(_area_url(data.TOWN_B))
+    assert response.status_code == 200
+    assert response.content.decode().count('<tr data-href="') == 61
+    assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_vega_bundle_is_local_and_cached(client) -> None:
+    response = client.get(reverse("dashboard:vega_bundle"))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/javascript")
+    assert "max-age" in response["Cache-Control"]
+    body = response.content.decode()
+    assert "window.vegaEmbed" in body and "drawCharts" in body
+    again = client.get(reverse("dashboard:vega_bundle"), HTTP_IF_NONE_MATCH=response["ETag"])
+    assert again.status_code == 304

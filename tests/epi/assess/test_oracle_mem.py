@@ -1,0 +1,230 @@
+"""MEM (Vega et al. 2013, 2015) against the R package mem 2.19: every visible oracle case.
+
+Tolerances from oracles/mem/README.md. Known gap: methods 3 and 4 on the 33-week series need
+R's loess kd-tree interpolation (``surface = "interpolate"``); we fit loess directly, which the
+README says changes those timings. Those cases are marked xfail (strict).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ruralwatch.epi.assess import mem
+from tests.shared import ORACLES
+
+MEM = ORACLES / "mem"
+MANIFEST = json.loads((MEM / "manifest.json").read_text())
+CASES: list[dict[str, Any]] = MANIFEST["cases"]
+LOESS_INTERPOLATE = "needs R loess kd-tree interpolation (33-week series, methods 3/4)"
+INT_KEYS = {"n_max", "n_seasons", "n_periods", "start_label", "mean_length", "mean_start"}
+INT_KEYS |= {"centered_length", "centered_start", "n_pre_values", "n_post_values"}
+INT_KEYS |= {"n_epi_values", "n_epi_full_values"}
+
+
+def _num(s: str) -> float:
+    return math.nan if s in ("NA", "NaN") else float(s)
+
+
+@cache
+def _table(rel: str) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    with (MEM / rel).open() as fh:
+        rows = list(csv.reader(fh))
+    return tuple(rows[0]), tuple(tuple(r) for r in rows[1:])
+
+
+def _input(case: dict[str, Any]) -> tuple[list[str], np.ndarray, int]:
+    head, rows = _table(case["input_file"])
+    data = np.array([[_num(x) for x in r[2:]] for r in rows])
+    return list(head[2:]), data, int(rows[0][1])
+
+
+def _close(a: float, b: float, rel: float = 1e-9, abs_: float = 1e-12) -> bool:
+    if math.isnan(b):
+        return math.isnan(a)
+    return abs(a - b) <= abs_ + rel * abs(b)
+
+
+def _rel(case: dict[str, Any]) -> float:
+    """1e-12 for sums and values; 1e-9 where values were filled (README: filled values)."""
+    _head, rows = _table(case["input_file"])
+    return 1e-9 if any("NA" in r for r in rows) else 1e-12
+
+
+def _loess_gap(case: dict[str, Any], method: int) -> bool:
+    return case["series_id"] == "flucyl" and method in (3, 4)
+
+
+def _ids(cases: list[dict[str, Any]]) -> list[Any]:
+    out = []
+    for c in cases:
+        method = c["arguments"].get("i.method", 2)
+        marks = (
+            [pytest.mark.xfail(reason=LOESS_INTERPOLATE, strict=True)]
+            if _loess_gap(c, method)
+            else []
+        )
+        out.append(pytest.param(c, id=c["case_id"], marks=marks))
+    return out
+
+
+MEMMODEL_KW = ("i.type.boot", "i.iter.boot", "i.mem.info")
+
+
+def _model_args(case: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in case["arguments"].items() if k not in MEMMODEL_KW}
+
+
+# ------------------------------------------------------------------------------ memtiming
+
+
+@pytest.mark.parametrize("case", _ids([c for c in CASES if c["r_function"] == "memtiming"]))
+def test_memtiming(case: dict[str, Any]) -> None:
+    _names, data, _ = _input(case)
+    a = case["arguments"]
+    head, rows = _table(case["files"]["timing"])
+    _map_head, map_rows = _table(case["files"]["map"])
+    _val_head, val_rows = _table(case["files"]["values"])
+    _slope_head, slope_rows = _table(case["files"]["slope"])
+    for j, row in enumerate(rows):
+        ref = dict(zip(head, row, strict=True))
+        t = mem.memtiming(data[:, j], a["i.n.values"], a["i.method"], a["i.param"])
+        got = (t.length, t.start, t.end, t.n_pre, t.n_epi, t.n_post)
+        want = tuple(int(ref[k]) for k in ("length", "start", "end"))
+        want += tuple(int(ref[k]) for k in ("n_pre_data", "n_epi_data", "n_post_data"))
+        assert got == want, (ref["season"], got, want)
+        assert _close(t.sum, _num(ref["sum"]), _rel(case))
+        assert _close(t.percent, _num(ref["percent"]), _rel(case))
+        assert _close(t.slope_threshold, _num(ref["slope_threshold"]), 1e-12)
+        if a["i.method"] == 1:
+            assert _close(t.h_method1 or math.nan, _num(ref["h_method1"]), 1e-4)
+        season = ref["season"]
+        m_rows = [r for r in map_rows if r[0] == season]
+        for r in m_rows:
+            s = int(r[1])
+            assert _close(t.map_sum[s], _num(r[3]), _rel(case))
+            assert _close(t.map_percent[s], _num(r[2]), _rel(case))
+            if s > 0:
+                assert t.map_start[s] == int(r[4])
+            if a["i.method"] == 2:
+                assert t.smoothed is not None
+                assert _close(t.smoothed[s], _num(r[6]), 1e-9, 1e-11)
+        sl = [_num(r[2]) for r in slope_rows if r[0] == season]
+        if a["i.method"] == 2:
+            np.testing.assert_allclose(t.slope, sl, rtol=1e-9, atol=1e-11)
+        elif a["i.method"] == 1:
+            np.testing.assert_allclose(t.slope, sl, rtol=1e-4, atol=1e-8)
+        for kind, arr in (("pre", t.pre_values), ("epi", t.epi_values), ("post", t.post_values)):
+            want_v = [_num(r[3]) for r in val_rows if r[0] == season and r[1] == kind]
+            np.testing.assert_allclose(arr, want_v, rtol=_rel(case), equal_nan=True)
+
+
+# ------------------------------------------------------------------------------- memmodel
+
+
+def _summary_ok(got: dict[str, float], ref: dict[str, str]) -> list[str]:
+    bad = []
+    for k, v in ref.items():
+        want = _num(v)
+        assert k in got, f"missing summary value {k}"
+        g = float(got[k])
+        if k in INT_KEYS:
+            if not (g == want or (math.isnan(g) and math.isnan(want))):
+                bad.append(f"{k}: {g} != {want}")
+        elif k.endswith("_int") or k.endswith("_label"):
+            # floor/ceiling of a limit that is an integer in exact arithmetic is decided by the
+            # last bit of R's arithmetic: accept +-1 there (the limit itself is checked below).
+            lim = got.get(k.removesuffix("_int").removesuffix("_label"), math.nan)
+            knife = math.isfinite(lim) and abs(lim - round(lim)) < 1e-9 * max(1.0, abs(lim))
+            same = g == want or (math.isnan(g) and math.isnan(want))
+            if not same and not (knife and abs(g - want) == 1):
+                bad.append(f"{k}: {g} != {want}")
+        elif not _close(g, want):
+            bad.append(f"{k}: {g!r} != {want!r}")
+    return bad
+
+
+@pytest.mark.parametrize("case", _ids([c for c in CASES if c["r_function"] == "memmodel"]))
+def test_memmodel(case: dict[str, Any]) -> None:
+    names, data, label = _input(case)
+    if case.get("r_error"):
+        with pytest.raises(mem.MemError):
+            mem.memmodel(data, names, start_label=label, **_model_args(case))
+        return
+    m = mem.memmodel(data, names, start_label=label, **_model_args(case))
+    assert list(m.seasons) == case["seasons_used"]
+    _head, rows = _table(case["files"]["summary"])
+    ref = {r[0]: r[1] for r in rows}
+    assert _summary_ok(m.summary, ref) == []
+    # pooled values
+    _vh, vrows = _table(case["files"]["values"])
+    for kind in ("pre", "post", "epi", "epi_full"):
+        want = [_num(r[3]) for r in vrows if r[1] == kind]
+        np.testing.assert_allclose(m.values[kind], want, rtol=_rel(case), equal_nan=True)
+    # seasons table
+    sh, srows = _table(case["files"]["seasons"])
+    for j, r in enumerate(srows):
+        d = dict(zip(sh, r, strict=True))
+        t = m.timings[j]
+        assert (t.length, t.start, t.end) == (
+            int(d["epi_length"]),
+            int(d["epi_start"]),
+            int(d["epi_end"]),
+        )
+        assert m.centered[j][:2] == (int(d["centered_start"]), int(d["centered_end"]))
+        assert m.meanlen[j][:2] == (int(d["meanlen_start"]), int(d["meanlen_end"]))
+        for got, key in ((t.total, "total_sum"), (t.pre_sum, "pre_sum"), (t.post_sum, "post_sum")):
+            assert _close(got, _num(d[key]), _rel(case))
+    # typical curve and moving epidemics
+    _ch, crows = _table(case["files"]["curve"])
+    curve = np.array([[_num(x) for x in r[2:5]] for r in crows])
+    moving = np.array([[_num(x) for x in r[5:]] for r in crows])
+    np.testing.assert_allclose(m.moving, moving, rtol=_rel(case), equal_nan=True)
+    np.testing.assert_allclose(m.curve, curve, rtol=1e-9, atol=1e-12, equal_nan=True)
+    # filled missing values
+    if case.get("filled_missing"):
+        _fh, frows = _table(case["files"]["data_used"])
+        used = np.array([[_num(x) for x in r[2:]] for r in frows])
+        np.testing.assert_allclose(m.data, used, rtol=1e-5, equal_nan=True)
+
+
+# --------------------------------------------------------------------------- memevolution
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c["r_function"] == "memevolution"], ids=lambda c: c["case_id"])
+def test_memevolution(case: dict[str, Any]) -> None:
+    names, data, _label = _input(case)
+    a = case["arguments"]
+    kw = {
+        "evolution_seasons": a["i.evolution.seasons"],
+        "evolution_method": a["i.evolution.method"],
+    }
+    if case.get("r_error"):
+        with pytest.raises(mem.MemError):
+            mem.memevolution(data, names, **kw)
+        return
+    models, rows, flags = mem.memevolution(data, names, **kw)
+    eh, erows = _table(case["files"]["evolution"])
+    assert models == [r[0] for r in erows]
+    for got, r in zip(rows, erows, strict=True):
+        for k, v in zip(eh[1:], r[1:], strict=True):
+            assert _close(got[k], _num(v)), (r[0], k, got[k], v)
+    _sh, srows = _table(case["files"]["seasons"])
+    assert flags == [[int(x) for x in r[1:]] for r in srows]
+
+
+def test_ci_types_closed_form() -> None:
+    x = np.array([3.0, 5.0, 8.0, 13.0])
+    _, ce, up = mem.confidence_interval(x, 5, 0.95, 1)
+    assert ce == pytest.approx(x.mean())
+    assert up == pytest.approx(x.mean() + 1.6448536269514722 * x.std(ddof=1))
+    _lo, ce, up = mem.confidence_interval(np.r_[0.0, x], 2, 0.95, 2)
+    assert ce == pytest.approx(np.exp(np.log(np.r_[0.0, x] + 1).mean()) - 1)
+    assert math.isnan(mem.confidence_interval([4.0], 1, 0.95)[2])
+    assert mem.r_round(2.5) == 2 and mem.r_round(7.5) == 8
