@@ -45,9 +45,7 @@ def test_county_subtree_from_2016_file_with_ancestors() -> None:
 
 def test_reimport_is_idempotent_and_counts_updates(tmp_path: Path) -> None:
     text = (
-        "code,name,level,parent_code\n"
-        "110000000000,北京市,1,\n"
-        "110100000000,市辖区,2,110000000000\n"
+        "code,name,level,parent_code\n110000000000,北京市,1,\n110100000000,市辖区,2,110000000000\n"
     )
     first = import_areas(_write(tmp_path, text))
     again = import_areas(_write(tmp_path, text))
@@ -59,7 +57,9 @@ def test_reimport_is_idempotent_and_counts_updates(tmp_path: Path) -> None:
 
 
 def test_bad_rows_are_all_reported_and_nothing_is_written(tmp_path: Path) -> None:
-    import_areas(_write(tmp_path, "code,name,level,parent_code\n110000000000,北京市,1,\n", "ok.csv"))
+    import_areas(
+        _write(tmp_path, "code,name,level,parent_code\n110000000000,北京市,1,\n", "ok.csv")
+    )
     before = list(Area.objects.values_list("code", "name", "path").order_by("code"))
     bad = _write(
         tmp_path,
@@ -80,7 +80,13 @@ def test_bad_rows_are_all_reported_and_nothing_is_written(tmp_path: Path) -> Non
     assert all(p.file == "bad.csv" for p in info.value.problems)
     # Unknown parents are found once the structural problems are fixed.
     with pytest.raises(ImportRejected) as info2:
-        import_areas(_write(tmp_path, "code,name,level,parent_code\n120100000000,市辖区,2,999900000000\n", "p.csv"))
+        import_areas(
+            _write(
+                tmp_path,
+                "code,name,level,parent_code\n120100000000,市辖区,2,999900000000\n",
+                "p.csv",
+            )
+        )
     assert [(p.row, p.column) for p in info2.value.problems] == [(2, "parent_code")]
     assert "999900000000" in str(info2.value.problems[0])
     after = list(Area.objects.values_list("code", "name", "path").order_by("code"))
@@ -114,6 +120,7 @@ def test_full_national_tree_imports() -> None:
     assert Area.objects.count() == 713034
     # A subtree is one prefix range on the materialized path.
     hebei = Area.objects.get(code="130000000000")
-    assert Area.objects.filter(path__startswith=hebei.path, level=5).count() == Area.objects.filter(
-        l1="130000000000", level=5
-    ).count()
+    assert (
+        Area.objects.filter(path__startswith=hebei.path, level=5).count()
+        == Area.objects.filter(l1="130000000000", level=5).count()
+    )

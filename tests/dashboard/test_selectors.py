@@ -90,7 +90,10 @@ def test_completeness_by_level() -> None:
     assert [r["level"] for r in rows] == [3, 4]
     county, towns = rows
     assert (county["units"], county["expected"], county["received"], county["on_time"]) == (
-        1, 3, 2, 1,
+        1,
+        3,
+        2,
+        1,
     )
     assert county["complete_units"] == 0
     assert (towns["units"], towns["complete_units"], towns["expected"]) == (2, 1, 3)
@@ -100,7 +103,10 @@ def test_completeness_by_level() -> None:
 def test_breadcrumb_bounded_by_jurisdiction() -> None:
     village = _area(data.A1)
     assert [a.code for a in breadcrumb(village, None)] == [
-        data.PROVINCE, data.PREFECTURE, data.COUNTY, data.TOWN_A,
+        data.PROVINCE,
+        data.PREFECTURE,
+        data.COUNTY,
+        data.TOWN_A,
     ]
     assert [a.code for a in breadcrumb(village, _area(data.TOWN_A))] == [data.TOWN_A]
 

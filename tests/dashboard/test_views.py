@@ -6,7 +6,6 @@ import json
 import re
 from pathlib import Path
 
-import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
@@ -83,12 +82,13 @@ def test_county_page_in_chinese(client, user_county) -> None:
     assert "50%" in html  # township A: 1 of 2 reports on day 7
     spec = _spec(html, "spec-children")
     assert spec["projection"]["type"] == "mercator"
-    assert spec["encoding"]["tooltip"][0]["title"] == "名称"
+    assert spec["layer"][1]["encoding"]["tooltip"][0]["title"] == "名称"
     assert {v["url"] for v in spec["data"]["values"]} == {
-        _area_url(data.TOWN_A), _area_url(data.TOWN_B),
+        _area_url(data.TOWN_A),
+        _area_url(data.TOWN_B),
     }
     curve = _spec(html, "spec-curve")
-    assert [v["value"] for v in curve["layer"][0]["data"]["values"]][-7:] == [3, 3, 3, 3, 3, 3, 5]
+    assert [v["value"] for v in curve["data"]["values"]][-7:] == [3, 3, 3, 3, 3, 3, 5]
     assert reverse("dashboard:vega_bundle") in html
 
 
@@ -99,7 +99,8 @@ def test_county_page_in_english(client, user_county) -> None:
     assert '<html lang="en">' in html
     assert "Epidemic curve: New cases" in html
     assert "2 areas below" in html
-    assert _spec(html, "spec-children")["encoding"]["tooltip"][0]["title"] == "Name"
+    tooltip = _spec(html, "spec-children")["layer"][1]["encoding"]["tooltip"]
+    assert tooltip[0]["title"] == "Name"
 
 
 def test_set_language_switches_to_english(client, user_county) -> None:

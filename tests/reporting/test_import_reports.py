@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 from openpyxl import Workbook
 
 from ruralwatch.areas.services import import_areas
@@ -37,9 +37,16 @@ def tree(tmp_path: Path) -> None:
 
 
 def _snapshot() -> tuple[list[tuple[object, ...]], list[tuple[object, ...]], int]:
-    values = list(ReportValue.objects.order_by("area_id", "date", "indicator_id").values_list(
-        "area_id", "date", "indicator_id", "value", "submitted_at"))
-    subs = list(Submission.objects.order_by("area_id", "date").values_list("area_id", "date", "submitted_at"))
+    values = list(
+        ReportValue.objects.order_by("area_id", "date", "indicator_id").values_list(
+            "area_id", "date", "indicator_id", "value", "submitted_at"
+        )
+    )
+    subs = list(
+        Submission.objects.order_by("area_id", "date").values_list(
+            "area_id", "date", "submitted_at"
+        )
+    )
     return values, subs, ImportBatch.objects.count()
 
 
@@ -78,7 +85,10 @@ def test_gb18030_long_format_with_chinese_headers(tree: None, tmp_path: Path) ->
     # The earliest arrival counts: 20:00 local on the report date = 20 h after local midnight.
     assert sub.delay_hours == pytest.approx(20.0)
     assert timezone.localtime(sub.submitted_at).hour == 20
-    assert ReportValue.objects.get(area_id="990101002001", indicator_id="new_cases").reporter == "张医生"
+    assert (
+        ReportValue.objects.get(area_id="990101002001", indicator_id="new_cases").reporter
+        == "张医生"
+    )
 
 
 def test_xlsx_wide(tree: None, tmp_path: Path) -> None:
@@ -116,17 +126,44 @@ def test_malformed_file_gets_one_message_per_problem_and_changes_nothing(
             "990101002001,2023-01-04,1.5,0\n"  # row 9: fractional count
         ).encode("gb18030")
     )
-    with pytest.raises(ImportRejected) as info:
+    with translation.override("en"), pytest.raises(ImportRejected) as info:
         import_reports(bad, now=NOW)
     got = {(p.row, p.column) for p in info.value.problems}
     assert got == {
-        (3, "area_code"), (4, "value"), (5, "date"), (6, "indicator"), (7, "value"),
-        (8, "date"), (9, "value"),
+        (3, "area_code"),
+        (4, "value"),
+        (5, "date"),
+        (6, "indicator"),
+        (7, "value"),
+        (8, "date"),
+        (9, "value"),
     }
     messages = "\n".join(str(p) for p in info.value.problems)
-    for fragment in ("bad.csv", "990199999999", "negative", "future", "duplicate of row 2", "三", "2023-13-45"):
+    for fragment in (
+        "bad.csv",
+        "990199999999",
+        "negative",
+        "future",
+        "duplicate of row 2",
+        "三",
+        "2023-13-45",
+    ):
         assert fragment in messages
+    with pytest.raises(ImportRejected) as info_zh:  # zh-Hans is the default language
+        import_reports(bad, now=NOW)
+    assert "计数为负" in "\n".join(str(p) for p in info_zh.value.problems)
     assert _snapshot() == before
+
+
+def test_submitted_in_the_future_is_rejected(tree: None, tmp_path: Path) -> None:
+    path = tmp_path / "future.csv"
+    path.write_text(
+        "area_code,date,new_cases,submitted_at\n990101001001,2023-01-02,1,2023-03-01 08:00\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ImportRejected) as info:
+        import_reports(path, now=NOW)
+    assert [(p.row, p.column) for p in info.value.problems] == [(2, "submitted_at")]
 
 
 def test_missing_required_column_is_named(tree: None, tmp_path: Path) -> None:
@@ -142,7 +179,9 @@ def test_missing_required_column_is_named(tree: None, tmp_path: Path) -> None:
 
 def test_unknown_indicator_column_in_wide_file(tree: None, tmp_path: Path) -> None:
     path = tmp_path / "extra.csv"
-    path.write_text("area_code,date,new_cases,bananas\n990101001001,2023-01-02,1,4\n", encoding="utf-8")
+    path.write_text(
+        "area_code,date,new_cases,bananas\n990101001001,2023-01-02,1,4\n", encoding="utf-8"
+    )
     with pytest.raises(ImportRejected) as info:
         import_reports(path, now=NOW)
     assert [(p.row, p.column) for p in info.value.problems] == [(1, "bananas")]

@@ -10,16 +10,16 @@ User = get_user_model()
 class ProfileInline(admin.StackedInline):
     model = Profile
     can_delete = False
-    raw_id_fields = ["jurisdiction"]
+    raw_id_fields = ("jurisdiction",)
 
 
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "role", "jurisdiction"]
-    list_filter = ["role"]
-    list_select_related = ["user", "jurisdiction"]
-    search_fields = ["user__username", "jurisdiction__code", "jurisdiction__name"]
-    raw_id_fields = ["jurisdiction"]
+    list_display = ("user", "role", "jurisdiction")
+    list_filter = ("role",)
+    list_select_related = ("user", "jurisdiction")
+    search_fields = ("user__username", "jurisdiction__code", "jurisdiction__name")
+    raw_id_fields = ("jurisdiction",)
 
 
 if admin.site.is_registered(User):
@@ -28,4 +28,4 @@ if admin.site.is_registered(User):
 
 @admin.register(User)
 class RuralWatchUserAdmin(UserAdmin):
-    inlines = [ProfileInline]
+    inlines = (ProfileInline,)

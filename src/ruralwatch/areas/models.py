@@ -70,7 +70,9 @@ class Area(models.Model):
         verbose_name_plural = _("areas")
         ordering = ["code"]
         indexes = [
-            models.Index(fields=["path"], name="area_path_pattern", opclasses=["varchar_pattern_ops"]),
+            models.Index(
+                fields=["path"], name="area_path_pattern", opclasses=["varchar_pattern_ops"]
+            ),
             models.Index(fields=["l3", "level"], name="area_county_level"),
             models.Index(fields=["l4", "level"], name="area_township_level"),
         ]

@@ -75,37 +75,55 @@ class AreaImportSummary:
 def _validate(frame: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[Problem]]:
     problems: list[Problem] = []
     problems += problems_where(
-        frame, ~pl.col("code").fill_null("").str.contains(r"^\d{12}$"), file, "code",
+        frame,
+        ~pl.col("code").fill_null("").str.contains(r"^\d{12}$"),
+        file,
+        "code",
         _("code must be 12 digits"),
     )
-    problems += problems_where(
-        frame, pl.col("name").is_null(), file, "name", _("name is empty")
-    )
+    problems += problems_where(frame, pl.col("name").is_null(), file, "name", _("name is empty"))
     level = pl.col("level").cast(pl.Int16, strict=False)
     problems += problems_where(
-        frame, level.is_null() | ~level.is_between(1, 5), file, "level",
+        frame,
+        level.is_null() | ~level.is_between(1, 5),
+        file,
+        "level",
         _("level must be 1 (province) to 5 (village)"),
     )
     problems += problems_where(
         frame,
         pl.col("parent_code").is_not_null() & ~pl.col("parent_code").str.contains(r"^\d{12}$"),
-        file, "parent_code", _("parent code must be 12 digits"),
+        file,
+        "parent_code",
+        _("parent code must be 12 digits"),
     )
     problems += problems_where(
-        frame, (level > 1) & pl.col("parent_code").is_null(), file, "parent_code",
+        frame,
+        (level > 1) & pl.col("parent_code").is_null(),
+        file,
+        "parent_code",
         _("only provinces (level 1) may have no parent"),
     )
     dup = pl.col("code").is_duplicated() & (pl.col(ROW) != pl.col(ROW).min().over("code"))
     problems += problems_where(
-        frame, dup & pl.col("code").is_not_null(), file, "code",
-        pl.format(_("duplicate code {} (first seen in row {})"), pl.col("code"),
-                  pl.col(ROW).min().over("code")),
+        frame,
+        dup & pl.col("code").is_not_null(),
+        file,
+        "code",
+        pl.format(
+            _("duplicate code {} (first seen in row {})"),
+            pl.col("code"),
+            pl.col(ROW).min().over("code"),
+        ),
     )
     for num in ("population", "population_65plus"):
         if num in frame.columns:
             val = pl.col(num).cast(pl.Int64, strict=False)
             problems += problems_where(
-                frame, pl.col(num).is_not_null() & (val.is_null() | (val < 0)), file, num,
+                frame,
+                pl.col(num).is_not_null() & (val.is_null() | (val < 0)),
+                file,
+                num,
                 _("must be a non-negative whole number"),
             )
     for num in ("lon", "lat"):
@@ -113,7 +131,9 @@ def _validate(frame: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[Proble
             problems += problems_where(
                 frame,
                 pl.col(num).is_not_null() & pl.col(num).cast(pl.Float64, strict=False).is_null(),
-                file, num, _("must be a number"),
+                file,
+                num,
+                _("must be a number"),
             )
     if "key_areas" in frame.columns:
         allowed = "|".join(KEY_AREA_TAGS)
@@ -121,7 +141,8 @@ def _validate(frame: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[Proble
             frame,
             pl.col("key_areas").is_not_null()
             & ~pl.col("key_areas").str.contains(rf"^(({allowed})(,({allowed}))*)?$"),
-            file, "key_areas",
+            file,
+            "key_areas",
             _("key-area tags must be a comma-separated list of: %(tags)s")
             % {"tags": ", ".join(KEY_AREA_TAGS)},
         )
@@ -137,8 +158,12 @@ def _existing(codes: list[str]) -> pl.DataFrame:
         )
     return pl.DataFrame(
         rows,
-        schema={"code": pl.String, "level": pl.Int16, "path": pl.String,
-                **{c: pl.String for c in LEVEL_COLS}},
+        schema={
+            "code": pl.String,
+            "level": pl.Int16,
+            "path": pl.String,
+            **{c: pl.String for c in LEVEL_COLS},
+        },
         orient="row",
     )
 
@@ -147,7 +172,8 @@ def _resolve_tree(frame: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[Pr
     """Compute path and l1..l5 for every row, level by level, without walking rows."""
     parents_needed = (
         frame.filter(pl.col("parent_code").is_not_null())
-        .select("parent_code").unique()
+        .select("parent_code")
+        .unique()
         .join(frame.select(pl.col("code").alias("parent_code")), on="parent_code", how="anti")
     )
     known = _existing(parents_needed["parent_code"].to_list())
@@ -168,25 +194,37 @@ def _resolve_tree(frame: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[Pr
             break
         joined = pending.join(
             known.rename({"code": "parent_code", "level": "parent_level", "path": "parent_path"}),
-            on="parent_code", how="inner",
+            on="parent_code",
+            how="inner",
         )
         if joined.is_empty():
             break
         bad_level = joined.filter(pl.col("parent_level") >= pl.col("level"))
         problems += [
-            Problem(file, int(r), "level",
-                    _("level %(l)d is not below its parent's level %(p)d") % {"l": lv, "p": pl_})
+            Problem(
+                file,
+                int(r),
+                "level",
+                _("level %(l)d is not below its parent's level %(p)d") % {"l": lv, "p": pl_},
+            )
             for r, lv, pl_ in bad_level.select(ROW, "level", "parent_level").iter_rows()
         ]
-        good = joined.filter(pl.col("parent_level") < pl.col("level")).with_columns(
-            (pl.col("parent_path") + pl.col("code") + "/").alias("path"),
-            *[
-                pl.when(pl.col("level") == i + 1).then(pl.col("code"))
-                .when(pl.col("level") > i + 1).then(pl.col(c))
-                .otherwise(pl.lit("")).alias(c)
-                for i, c in enumerate(LEVEL_COLS)
-            ],
-        ).drop("parent_level", "parent_path")
+        good = (
+            joined.filter(pl.col("parent_level") < pl.col("level"))
+            .with_columns(
+                (pl.col("parent_path") + pl.col("code") + "/").alias("path"),
+                *[
+                    pl.when(pl.col("level") == i + 1)
+                    .then(pl.col("code"))
+                    .when(pl.col("level") > i + 1)
+                    .then(pl.col(c))
+                    .otherwise(pl.lit(""))
+                    .alias(c)
+                    for i, c in enumerate(LEVEL_COLS)
+                ],
+            )
+            .drop("parent_level", "parent_path")
+        )
         resolved.append(good.select(roots.columns))
         known = pl.concat([known, good.select(known.columns)])
         pending = pending.join(joined.select("code"), on="code", how="anti")
@@ -221,7 +259,9 @@ def _normalise(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _select_subtree(frame: pl.DataFrame, root: str, file: str) -> pl.DataFrame:
     if root not in set(frame["code"].to_list()):
-        raise ImportRejected([Problem(file, None, "code", _("root %(r)s is not in the file") % {"r": root})])
+        raise ImportRejected(
+            [Problem(file, None, "code", _("root %(r)s is not in the file") % {"r": root})]
+        )
     root_path = frame.filter(pl.col("code") == root)["path"][0]
     ancestors = set(root_path.strip("/").split("/"))
     return frame.filter(pl.col("path").str.starts_with(root_path) | pl.col("code").is_in(ancestors))
@@ -261,7 +301,8 @@ def import_areas(
         if progress:
             progress("load", 0, staging.height)
         bulk.load_staging(
-            "stage_area", staging,
+            "stage_area",
+            staging,
             progress=(lambda n: progress("load", n, staging.height)) if progress else None,
         )
         _reject_moves(file)
@@ -278,16 +319,33 @@ def _reject_moves(file: str) -> None:
         f"WHERE COALESCE(t.parent_id, '') <> COALESCE(s.parent_code, '') ORDER BY s.row_no"
     )
     if moved.height:
-        raise ImportRejected([
-            Problem(file, int(r), "parent_code",
-                    _("area %(c)s is already stored under parent %(o)s; moving areas between "
-                      "parents is not done by import") % {"c": c, "o": o})
-            for r, c, o in moved.iter_rows()
-        ])
+        raise ImportRejected(
+            [
+                Problem(
+                    file,
+                    int(r),
+                    "parent_code",
+                    _(
+                        "area %(c)s is already stored under parent %(o)s; moving areas between "
+                        "parents is not done by import"
+                    )
+                    % {"c": c, "o": o},
+                )
+                for r, c, o in moved.iter_rows()
+            ]
+        )
 
 
-_DATA_COLS = ["name", "urban_rural", "virtual", "population", "population_65plus",
-              "key_areas", "lon", "lat"]
+_DATA_COLS = [
+    "name",
+    "urban_rural",
+    "virtual",
+    "population",
+    "population_65plus",
+    "key_areas",
+    "lon",
+    "lat",
+]
 
 
 def _upsert() -> tuple[int, int, int]:

@@ -24,6 +24,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "reports",
     "demo",
     "assess",
+    "detect",
 )
 
 for _name in _COMMAND_MODULES:

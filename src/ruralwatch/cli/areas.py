@@ -9,13 +9,20 @@ import typer
 
 from ruralwatch.cli._runtime import console, django_setup, fail, out, progress_bar
 
-areas_app = typer.Typer(help="Administrative divisions (province › … › village).", no_args_is_help=True)
+areas_app = typer.Typer(
+    help="Administrative divisions (province › … › village).", no_args_is_help=True
+)
 
 
 @areas_app.command("import")
 def import_cmd(
-    file: Path = typer.Argument(..., help="Division list: CSV, CSV.gz or XLSX with code, name, level, parent_code[, urban_rural …]."),
-    root: str | None = typer.Option(None, "--root", help="Load only this unit, its ancestors and its subtree."),
+    file: Path = typer.Argument(
+        ...,
+        help="Division list (CSV, CSV.gz, XLSX): code, name, level, parent_code[, urban_rural …].",
+    ),
+    root: str | None = typer.Option(
+        None, "--root", help="Load only this unit, its ancestors and its subtree."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Import a National Bureau of Statistics division list (all-or-nothing, idempotent)."""
@@ -34,7 +41,8 @@ def import_cmd(
     else:
         out.print(
             f"{summary.file}: {summary.rows} areas — imported {summary.imported}, "
-            f"updated {summary.updated}, unchanged {summary.unchanged}; by level {summary.by_level}",
+            f"updated {summary.updated}, unchanged {summary.unchanged}; "
+            f"by level {summary.by_level}",
             highlight=False,
         )
 

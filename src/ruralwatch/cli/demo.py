@@ -14,9 +14,17 @@ DEMO_USER = "demo"
 
 
 def demo(
-    seed: int = typer.Option(20230122, "--seed", help="Seed of the synthetic county (same seed, same county)."),
-    scenario: str = typer.Option("baseline", "--scenario", help="baseline, or rebound (a renewed rise after the Spring Festival)."),
-    out_dir: Path = typer.Option(Path("var/demo"), "--out", help="Where to write inputs, summary.json and truth.json."),
+    seed: int = typer.Option(
+        20230122, "--seed", help="Seed of the synthetic county (same seed, same county)."
+    ),
+    scenario: str = typer.Option(
+        "baseline",
+        "--scenario",
+        help="baseline, or rebound (a renewed rise after the Spring Festival).",
+    ),
+    out_dir: Path = typer.Option(
+        Path("var/demo"), "--out", help="Where to write inputs, summary.json and truth.json."
+    ),
     serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve the dashboard afterwards."),
     port: int = typer.Option(8000, "--port", help="Port for the dashboard on 127.0.0.1."),
 ) -> None:
@@ -34,16 +42,25 @@ def demo(
     table.add_column("areas", justify="right")
     table.add_column("completeness", justify="right")
     table.add_column("on time", justify="right")
-    names = {"1": "province 省", "2": "prefecture 市", "3": "county 县", "4": "township 乡镇", "5": "village 村"}
+    names = {
+        "1": "province 省",
+        "2": "prefecture 市",
+        "3": "county 县",
+        "4": "township 乡镇",
+        "5": "village 村",
+    }
     for level, n in s["areas_by_level"].items():
         c = s["completeness_by_level"].get(level, {})
         table.add_row(
-            names.get(level, level), str(n),
+            names.get(level, level),
+            str(n),
             f"{c['completeness']:.1%}" if c.get("completeness") is not None else "",
             f"{c['timeliness']:.1%}" if c.get("timeliness") is not None else "",
         )
     out.print(table)
-    peak = max((p for p in s["county_series"] if p["new_cases"] is not None), key=lambda p: p["new_cases"])
+    peak = max(
+        (p for p in s["county_series"] if p["new_cases"] is not None), key=lambda p: p["new_cases"]
+    )
     out.print(
         f"{s['days']} days, {s['values_loaded']:,} values loaded; county new cases peaked at "
         f"{peak['new_cases']} on {peak['date']}.\nWrote {result.out / 'summary.json'} and "

@@ -10,14 +10,20 @@ import typer
 
 from ruralwatch.cli._runtime import console, django_setup, fail, out, progress_bar
 
-reports_app = typer.Typer(help="Daily village reports: import, roll-up, completeness.", no_args_is_help=True)
+reports_app = typer.Typer(
+    help="Daily village reports: import, roll-up, completeness.", no_args_is_help=True
+)
 
 
 @reports_app.command("import")
 def import_cmd(
-    files: list[Path] = typer.Argument(..., help="CSV, CSV.gz or XLSX files (long or wide; UTF-8 or GB18030)."),
+    files: list[Path] = typer.Argument(
+        ..., help="CSV, CSV.gz or XLSX files (long or wide; UTF-8 or GB18030)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summaries as JSON."),
-    roll: bool = typer.Option(True, "--rollup/--no-rollup", help="Roll up the imported dates afterwards."),
+    roll: bool = typer.Option(
+        True, "--rollup/--no-rollup", help="Roll up the imported dates afterwards."
+    ),
 ) -> None:
     """Import report files; each file is all-or-nothing and re-importing is idempotent."""
     django_setup()
@@ -64,7 +70,9 @@ def rollup_cmd(
     except ValueError as exc:
         raise fail(f"--from/--to must be YYYY-MM-DD: {exc}", 2) from exc
     s = roll_up(first, last)
-    out.print(f"{s.start} … {s.end}: {s.aggregates} aggregates, {s.completeness_rows} completeness rows")
+    out.print(
+        f"{s.start} … {s.end}: {s.aggregates} aggregates, {s.completeness_rows} completeness rows"
+    )
 
 
 def register(app: typer.Typer) -> None:

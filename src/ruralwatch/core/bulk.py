@@ -77,7 +77,9 @@ def execute(sql: str, params: Sequence[object] = ()) -> int:
         return int(cur.rowcount)
 
 
-def fetch_frame(sql: str, params: Sequence[object] = (), schema: dict[str, type[pl.DataType]] | None = None) -> pl.DataFrame:
+def fetch_frame(
+    sql: str, params: Sequence[object] = (), schema: dict[str, type[pl.DataType]] | None = None
+) -> pl.DataFrame:
     """Run a query and return its rows as a polars frame."""
     with connection.cursor() as cur:
         cur.execute(sql, params)

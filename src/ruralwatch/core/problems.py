@@ -30,9 +30,7 @@ class ImportRejected(Exception):
 
     def __init__(self, problems: list[Problem]):
         self.problems = sorted(problems, key=lambda p: (p.file, p.row or 0, p.column or ""))
-        super().__init__(
-            _("%(n)d problem(s); nothing was imported") % {"n": len(self.problems)}
-        )
+        super().__init__(_("%(n)d problem(s); nothing was imported") % {"n": len(self.problems)})
 
     def render(self, limit: int | None = None) -> str:
         shown = self.problems if limit is None else self.problems[:limit]

@@ -138,8 +138,13 @@ def canonical_columns(
     if missing:
         raise ImportRejected(
             [
-                Problem(file, 1, c, _("required column is missing (accepted headers: %(h)s)")
-                        % {"h": ", ".join([c, *aliases.get(c, ())])})
+                Problem(
+                    file,
+                    1,
+                    c,
+                    _("required column is missing (accepted headers: %(h)s)")
+                    % {"h": ", ".join([c, *aliases.get(c, ())])},
+                )
                 for c in missing
             ]
         )
@@ -152,7 +157,9 @@ def problems_where(
     """A :class:`Problem` for every row of ``frame`` where ``mask`` holds."""
     reason_expr = reason if isinstance(reason, pl.Expr) else pl.lit(reason)
     bad = (
-        frame.select(pl.col(ROW), mask.fill_null(False).alias("__bad__"), reason_expr.alias("reason"))
+        frame.select(
+            pl.col(ROW), mask.fill_null(False).alias("__bad__"), reason_expr.alias("reason")
+        )
         .filter(pl.col("__bad__"))
         .unique(subset=[ROW, "reason"], maintain_order=True)
     )

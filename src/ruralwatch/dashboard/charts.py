@@ -40,6 +40,18 @@ def _chart_data(
     ]
 
 
+def _extent(values: Sequence[dict[str, Any]], share: float = 0.12) -> list[dict[str, float]]:
+    """Two corners around the points, ``share`` of their span (at least 0.01°) outside."""
+    lons = [v["lon"] for v in values]
+    lats = [v["lat"] for v in values]
+    pad_lon = max((max(lons) - min(lons)) * share, 0.01)
+    pad_lat = max((max(lats) - min(lats)) * share, 0.01)
+    return [
+        {"lon": min(lons) - pad_lon, "lat": min(lats) - pad_lat},
+        {"lon": max(lons) + pad_lon * 2, "lat": max(lats) + pad_lat},  # room for labels
+    ]
+
+
 def _tooltip() -> list[alt.Tooltip]:
     return [
         alt.Tooltip("name:N", title=_("Name")),
@@ -66,23 +78,30 @@ def children_map(
 
     Every child must have ``lon`` and ``lat``; children without data are grey.
     """
-    chart = (
-        alt.Chart(alt.Data(values=_chart_data(children, url_for)))
+    values = _chart_data(children, url_for)
+    position = {"longitude": "lon:Q", "latitude": "lat:Q"}
+    circles = (
+        alt.Chart()
         .mark_circle(opacity=0.85, stroke="#444", strokeWidth=0.6, cursor="pointer")
         .encode(
-            longitude="lon:Q",
-            latitude="lat:Q",
-            size=alt.Size(
-                "size:Q",
-                title=_("Population"),
-                scale=alt.Scale(range=[40, 900]),
-                legend=alt.Legend(orient="bottom", format="~s"),
-            ),
+            **position,
+            size=alt.Size("size:Q", scale=alt.Scale(range=[40, 900]), legend=None),
             color=alt.condition(
                 "datum.incidence == null", alt.value(NO_DATA_COLOUR), _incidence_colour()
             ),
             tooltip=_tooltip(),
         )
+    )
+    labels = (
+        alt.Chart()
+        .mark_text(align="left", baseline="middle", dx=10, fontSize=11, color="#333")
+        .encode(**position, text="name:N")
+    )
+    # Invisible corners a little outside the points, so that the projection's fit leaves a
+    # margin and no circle or label is cut at the edge.
+    margin = alt.Chart(alt.Data(values=_extent(values))).mark_point(opacity=0).encode(**position)
+    chart = (
+        alt.layer(margin, circles, labels, data=alt.Data(values=values))
         .project(type="mercator")
         .properties(width="container", height=380)
     )
@@ -120,9 +139,7 @@ def children_chart(
     return children_ranking(children, url_for)
 
 
-def trailing_mean(
-    values: Sequence[float | None], window: int = 7
-) -> list[float | None]:
+def trailing_mean(values: Sequence[float | None], window: int = 7) -> list[float | None]:
     """Mean of the reported values in each trailing window (``None`` if none reported)."""
     out: list[float | None] = []
     for i in range(len(values)):

@@ -51,6 +51,9 @@ class ImportBatch(models.Model):
         verbose_name = _("import batch")
         verbose_name_plural = _("import batches")
 
+    def __str__(self) -> str:
+        return f"{self.source} ({self.created_at:%Y-%m-%d %H:%M})"
+
 
 class ReportValue(models.Model):
     """A value reported for one area, date and indicator. A reported zero is a value."""
@@ -70,6 +73,9 @@ class ReportValue(models.Model):
             models.UniqueConstraint(fields=["area", "date", "indicator"], name="value_unique_key"),
         ]
         indexes = [models.Index(fields=["date", "indicator"], name="value_date_indicator")]
+
+    def __str__(self) -> str:
+        return f"{self.area_id} {self.date} {self.indicator_id}={self.value:g}"
 
 
 class Submission(models.Model):
@@ -94,6 +100,9 @@ class Submission(models.Model):
         constraints = [models.UniqueConstraint(fields=["area", "date"], name="submission_unique")]
         indexes = [models.Index(fields=["date"], name="submission_date")]
 
+    def __str__(self) -> str:
+        return f"{self.area_id} {self.date} ({self.delay_hours:.1f} h)"
+
 
 class AggregateValue(models.Model):
     """An indicator rolled up to an ancestor area (levels 1–4) for a date.
@@ -115,6 +124,9 @@ class AggregateValue(models.Model):
         ]
         indexes = [models.Index(fields=["level", "date"], name="aggregate_level_date")]
 
+    def __str__(self) -> str:
+        return f"{self.area_id} {self.date} {self.indicator_id}={self.value:g}"
+
 
 class Completeness(models.Model):
     """Expected, received and on-time village reports for an area (any level) and date."""
@@ -131,6 +143,9 @@ class Completeness(models.Model):
             models.UniqueConstraint(fields=["area", "date"], name="completeness_unique"),
         ]
         indexes = [models.Index(fields=["level", "date"], name="completeness_level_date")]
+
+    def __str__(self) -> str:
+        return f"{self.area_id} {self.date}: {self.received}/{self.expected}"
 
     @property
     def completeness(self) -> float | None:

@@ -30,7 +30,16 @@ from ruralwatch.reporting.models import (
 Progress = Callable[[str, int, int], None]
 
 REPORT_ALIASES: dict[str, tuple[str, ...]] = {
-    "area_code": ("区划代码", "村代码", "地区代码", "单位代码", "代码", "code", "area", "village_code"),
+    "area_code": (
+        "区划代码",
+        "村代码",
+        "地区代码",
+        "单位代码",
+        "代码",
+        "code",
+        "area",
+        "village_code",
+    ),
     "date": ("日期", "报告日期", "填报日期", "report_date"),
     "indicator": ("指标", "指标代码", "indicator_code"),
     "value": ("数值", "值", "数量", "count"),
@@ -75,7 +84,9 @@ def _indicator_lookup() -> tuple[dict[str, str], set[str]]:
     """Header/indicator text (code, Chinese or English name, any case) → indicator code."""
     lookup: dict[str, str] = {}
     counts: set[str] = set()
-    for code, zh, en, is_count in Indicator.objects.values_list("code", "name_zh", "name_en", "is_count"):
+    for code, zh, en, is_count in Indicator.objects.values_list(
+        "code", "name_zh", "name_en", "is_count"
+    ):
         for key in (code, zh, en):
             lookup[key.strip().lower()] = code
         if is_count:
@@ -88,22 +99,34 @@ def _to_long(frame: pl.DataFrame, file: str, lookup: dict[str, str]) -> pl.DataF
     if "indicator" in frame.columns:
         frame = canonical_columns(frame, REPORT_ALIASES, ["value"], file)
         return frame.with_columns(
-            pl.col("indicator").str.to_lowercase().replace_strict(lookup, default=None).alias("indicator_code")
+            pl.col("indicator")
+            .str.to_lowercase()
+            .replace_strict(lookup, default=None)
+            .alias("indicator_code")
         )
-    value_cols = {c: lookup[c.strip().lower()] for c in frame.columns if c.strip().lower() in lookup}
+    value_cols = {
+        c: lookup[c.strip().lower()] for c in frame.columns if c.strip().lower() in lookup
+    }
     unknown = [c for c in frame.columns if c not in value_cols and c != ROW and c not in ID_COLUMNS]
-    problems = [Problem(file, 1, c, _("unknown column: not an indicator code or name")) for c in unknown]
+    problems = [
+        Problem(file, 1, c, _("unknown column: not an indicator code or name")) for c in unknown
+    ]
     if not value_cols:
         problems.append(Problem(file, 1, None, _("no indicator columns and no 'indicator' column")))
     if problems:
         raise ImportRejected(problems)
     ids = [c for c in (ROW, *ID_COLUMNS) if c in frame.columns]
-    long = frame.unpivot(index=ids, on=list(value_cols), variable_name="indicator", value_name="value")
+    long = frame.unpivot(
+        index=ids, on=list(value_cols), variable_name="indicator", value_name="value"
+    )
     long = long.filter(pl.col("value").is_not_null())
     return long.with_columns(pl.col("indicator").replace_strict(value_cols).alias("indicator_code"))
 
 
-def _parse(frame: pl.DataFrame, file: str, counts: set[str], today: dt.date) -> tuple[pl.DataFrame, list[Problem]]:
+def _parse(
+    frame: pl.DataFrame, file: str, counts: set[str], now: dt.datetime
+) -> tuple[pl.DataFrame, list[Problem]]:
+    today = timezone.localtime(now).date()
     problems: list[Problem] = []
     date_text = pl.col("date").str.replace_all(r"[/.]", "-")
     parsed_date = pl.coalesce(
@@ -113,47 +136,76 @@ def _parse(frame: pl.DataFrame, file: str, counts: set[str], today: dt.date) -> 
     )
     value = pl.col("value").str.replace_all(",", "").cast(pl.Float64, strict=False)
     frame = frame.with_columns(parsed_date.alias("date_parsed"), value.alias("value_num"))
-    problems += problems_where(frame, pl.col("area_code").is_null(), file, "area_code", _("area code is empty"))
     problems += problems_where(
-        frame, pl.col("area_code").is_not_null() & ~pl.col("area_code").str.contains(r"^\d{12}$"),
-        file, "area_code", pl.format(_("area code {} is not 12 digits"), pl.col("area_code")),
+        frame, pl.col("area_code").is_null(), file, "area_code", _("area code is empty")
     )
     problems += problems_where(
-        frame, pl.col("date_parsed").is_null(), file, "date",
+        frame,
+        pl.col("area_code").is_not_null() & ~pl.col("area_code").str.contains(r"^\d{12}$"),
+        file,
+        "area_code",
+        pl.format(_("area code {} is not 12 digits"), pl.col("area_code")),
+    )
+    problems += problems_where(
+        frame,
+        pl.col("date_parsed").is_null(),
+        file,
+        "date",
         pl.format(_("not a date: {} (use YYYY-MM-DD)"), pl.col("date").fill_null("")),
     )
     problems += problems_where(
-        frame, pl.col("date_parsed") > today, file, "date",
+        frame,
+        pl.col("date_parsed") > today,
+        file,
+        "date",
         pl.format(_("date {} is in the future"), pl.col("date_parsed").cast(pl.String)),
     )
     problems += problems_where(
-        frame, pl.col("indicator_code").is_null(), file, "indicator",
+        frame,
+        pl.col("indicator_code").is_null(),
+        file,
+        "indicator",
         pl.format(_("unknown indicator {}"), pl.col("indicator").fill_null("")),
     )
     problems += problems_where(
-        frame, pl.col("value").is_null(), file, "value", _("value is empty (a missing report is not a zero)")
+        frame,
+        pl.col("value").is_null(),
+        file,
+        "value",
+        _("value is empty (a missing report is not a zero)"),
     )
     problems += problems_where(
-        frame, pl.col("value").is_not_null() & pl.col("value_num").is_null(), file, "value",
+        frame,
+        pl.col("value").is_not_null() & pl.col("value_num").is_null(),
+        file,
+        "value",
         pl.format(_("not a number: {}"), pl.col("value")),
     )
     problems += problems_where(
-        frame, pl.col("value_num") < 0, file, "value",
+        frame,
+        pl.col("value_num") < 0,
+        file,
+        "value",
         pl.format(_("negative count {}"), pl.col("value")),
     )
     problems += problems_where(
         frame,
-        pl.col("indicator_code").is_in(list(counts)) & (pl.col("value_num") >= 0)
+        pl.col("indicator_code").is_in(list(counts))
+        & (pl.col("value_num") >= 0)
         & (pl.col("value_num") != pl.col("value_num").round(0)),
-        file, "value", pl.format(_("a count must be a whole number, got {}"), pl.col("value")),
+        file,
+        "value",
+        pl.format(_("a count must be a whole number, got {}"), pl.col("value")),
     )
     key = ["area_code", "date_parsed", "indicator_code"]
     first = pl.col(ROW).min().over(key)
     problems += problems_where(
         frame,
-        pl.col("date_parsed").is_not_null() & pl.col("indicator_code").is_not_null()
+        pl.col("date_parsed").is_not_null()
+        & pl.col("indicator_code").is_not_null()
         & (pl.col(ROW) != first),
-        file, "indicator",
+        file,
+        "indicator",
         pl.format(_("duplicate of row {} (same area, date and indicator)"), first),
     )
     if "submitted_at" in frame.columns:
@@ -170,9 +222,18 @@ def _parse(frame: pl.DataFrame, file: str, counts: set[str], today: dt.date) -> 
         )
         frame = frame.with_columns(ts.alias("submitted_utc"))
         problems += problems_where(
-            frame, pl.col("submitted_at").is_not_null() & pl.col("submitted_utc").is_null(),
-            file, "submitted_at",
+            frame,
+            pl.col("submitted_at").is_not_null() & pl.col("submitted_utc").is_null(),
+            file,
+            "submitted_at",
             pl.format(_("not a time: {} (use YYYY-MM-DD HH:MM[:SS])"), pl.col("submitted_at")),
+        )
+        problems += problems_where(
+            frame,
+            pl.col("submitted_utc") > pl.lit(now).dt.convert_time_zone("UTC"),
+            file,
+            "submitted_at",
+            pl.format(_("submitted at {}, which is in the future"), pl.col("submitted_at")),
         )
     return frame, problems
 
@@ -189,27 +250,35 @@ def import_reports(
     nothing is written. Re-importing the same file changes nothing.
     """
     now = now or timezone.now()
-    today = timezone.localtime(now).date()
     file = Path(path).name
     raw = Path(path).read_bytes() if Path(path).exists() else b""
     frame = read_table(path)
     frame = canonical_columns(frame, REPORT_ALIASES, ["area_code", "date"], file)
     lookup, counts = _indicator_lookup()
     frame = _to_long(frame, file, lookup)
-    frame, problems = _parse(frame, file, counts, today)
+    frame, problems = _parse(frame, file, counts, now)
     problems += _unknown_areas(frame, file)
     if problems:
         raise ImportRejected(problems)
     tz = settings.TIME_ZONE
     if "submitted_utc" not in frame.columns:
         frame = frame.with_columns(pl.lit(now).dt.convert_time_zone("UTC").alias("submitted_utc"))
-    frame = frame.with_columns(pl.col("submitted_utc").fill_null(pl.lit(now).dt.convert_time_zone("UTC")))
+    frame = frame.with_columns(
+        pl.col("submitted_utc").fill_null(pl.lit(now).dt.convert_time_zone("UTC"))
+    )
     local_midnight = (
-        pl.col("date_parsed").cast(pl.Datetime("us")).dt.replace_time_zone(tz).dt.convert_time_zone("UTC")
+        pl.col("date_parsed")
+        .cast(pl.Datetime("us"))
+        .dt.replace_time_zone(tz)
+        .dt.convert_time_zone("UTC")
     )
     frame = frame.with_columns(
-        ((pl.col("submitted_utc") - local_midnight).dt.total_seconds() / 3600.0).alias("delay_hours"),
-        (pl.col("reporter") if "reporter" in frame.columns else pl.lit(None, pl.String)).fill_null("").alias("reporter"),
+        ((pl.col("submitted_utc") - local_midnight).dt.total_seconds() / 3600.0).alias(
+            "delay_hours"
+        ),
+        (pl.col("reporter") if "reporter" in frame.columns else pl.lit(None, pl.String))
+        .fill_null("")
+        .alias("reporter"),
     )
     stage = frame.select(
         pl.col(ROW).alias("row_no"),
@@ -222,20 +291,27 @@ def import_reports(
         "delay_hours",
     )
     summary = ReportImportSummary(
-        file=file, rows=int(frame[ROW].n_unique()), values=stage.height,
+        file=file,
+        rows=int(frame[ROW].n_unique()),
+        values=stage.height,
         areas=int(stage["area_code"].n_unique()),
         dates=sorted(stage["date"].unique().to_list()),
     )
     with transaction.atomic():
         bulk.create_staging("stage_value", VALUE_STAGE)
         bulk.load_staging(
-            "stage_value", stage,
+            "stage_value",
+            stage,
             progress=(lambda n: progress("load", n, stage.height)) if progress else None,
         )
         batch = ImportBatch.objects.create(source=file, sha256=hashlib.sha256(raw).hexdigest())
         summary.imported, summary.updated, summary.unchanged = _upsert_values(batch.pk)
         _upsert_submissions()
-        batch.imported, batch.updated, batch.unchanged = summary.imported, summary.updated, summary.unchanged
+        batch.imported, batch.updated, batch.unchanged = (
+            summary.imported,
+            summary.updated,
+            summary.unchanged,
+        )
         batch.save(update_fields=["imported", "updated", "unchanged"])
         bulk.drop_staging("stage_value")
     return summary
@@ -262,7 +338,10 @@ def _unknown_areas(frame: pl.DataFrame, file: str) -> list[Problem]:
     if not unknown:
         return []
     return problems_where(
-        frame, pl.col("area_code").is_in(unknown), file, "area_code",
+        frame,
+        pl.col("area_code").is_in(unknown),
+        file,
+        "area_code",
         pl.format(_("unknown area code {}"), pl.col("area_code")),
     )
 
@@ -277,7 +356,8 @@ def _upsert_values(batch_id: int) -> tuple[int, int, int]:
     existing = bulk.scalar(f"SELECT COUNT(*) {join}")
     updated = bulk.scalar(f"SELECT COUNT(*) {join} WHERE v.value <> s.value")
     bulk.execute(
-        f"INSERT INTO {table} (area_id, date, indicator_id, value, reporter, submitted_at, batch_id) "
+        f"INSERT INTO {table} "
+        f"(area_id, date, indicator_id, value, reporter, submitted_at, batch_id) "
         f"SELECT area_code, date, indicator, value, reporter, submitted_at, %s FROM stage_value "
         f"WHERE true ON CONFLICT (area_id, date, indicator_id) DO UPDATE SET "
         f"value = excluded.value, reporter = excluded.reporter, "

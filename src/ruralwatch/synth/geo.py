@@ -45,7 +45,11 @@ def place_areas(
         )
         k = rows["k"].to_numpy().astype(float)
         n = rows["n"].to_numpy().astype(float)
-        u1, u2, g = rng.random(rows.height), rng.random(rows.height), rng.normal(0, 0.15, rows.height)
+        u1, u2, g = (
+            rng.random(rows.height),
+            rng.random(rows.height),
+            rng.normal(0, 0.15, rows.height),
+        )
         if level == 4:
             angle = 2 * np.pi * k / np.maximum(n - 1, 1) + g
             radius = np.where(k == 0, 0.0, COUNTY_RADIUS_DEG * (0.55 + 0.35 * u1))

@@ -197,7 +197,10 @@ def test_memmodel(case: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- memevolution
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c["r_function"] == "memevolution"], ids=lambda c: c["case_id"])
+EVOLUTION = [c for c in CASES if c["r_function"] == "memevolution"]
+
+
+@pytest.mark.parametrize("case", EVOLUTION, ids=lambda c: c["case_id"])
 def test_memevolution(case: dict[str, Any]) -> None:
     names, data, _label = _input(case)
     a = case["arguments"]

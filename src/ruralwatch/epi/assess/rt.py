@@ -122,21 +122,41 @@ def _si_moments(w: FloatArray) -> tuple[float, float]:
     return mean, float(np.sqrt(max(var, 0.0)))
 
 
-def _gamma_quantiles(levels: tuple[float, ...], shape: FloatArray, scale: FloatArray) -> FloatArray:
+def _gamma_quantiles(
+    levels: tuple[float, ...], shape: FloatArray, scale: FloatArray, offset: float = 0.0
+) -> FloatArray:
     """Gamma quantiles, computing the inverse incomplete gamma once per distinct shape.
 
-    With integer counts the shapes are prior shape + integer sums, so there are few distinct
-    values even for thousands of series.
+    With integer counts the shapes are ``offset`` (the prior shape) plus integer sums, so there
+    are few distinct values even for thousands of series; those are found without sorting.
     """
-    out = np.full((len(levels), *shape.shape), np.nan)
-    ok = np.isfinite(shape) & np.isfinite(scale)
-    if not ok.any():
-        return out
-    uniq, inv = np.unique(shape[ok], return_inverse=True)
     q = np.asarray(levels, dtype=np.float64)[:, None]
+    flat_shape = shape.ravel()
+    flat_scale = scale.ravel()
+    ok = np.isfinite(flat_shape) & np.isfinite(flat_scale)
+    out = np.full((len(levels), flat_shape.size), np.nan)
+    if not ok.any():
+        return out.reshape((len(levels), *shape.shape))
+    every = bool(ok.all())
+    sh = flat_shape if every else flat_shape[ok]
+    sc = flat_scale if every else flat_scale[ok]
+    counts = np.rint(sh - offset)
+    if np.all(np.abs(sh - offset - counts) == 0) and counts.min() >= 0 and counts.max() < 5e7:
+        key = counts.astype(np.int64)
+        present = np.zeros(int(key.max()) + 1, dtype=bool)
+        present[key] = True
+        codes = np.flatnonzero(present)
+        position = np.cumsum(present) - 1
+        uniq, inv = offset + codes.astype(np.float64), position[key]
+    else:
+        uniq, inv = np.unique(sh, return_inverse=True)
     base = special.gammaincinv(uniq[None, :], q)  # (Q, n_unique): quantiles at scale 1
-    out[:, ok] = base[:, inv] * scale[ok][None, :]
-    return out
+    vals = base[:, inv] * sc[None, :]
+    if every:
+        out = vals
+    else:
+        out[:, ok] = vals
+    return out.reshape((len(levels), *shape.shape))
 
 
 def estimate_rt(
@@ -252,7 +272,7 @@ def estimate_rt(
     cv = 1.0 / np.sqrt(shape)
     reliable = np.isfinite(cv) & (cv < cv_posterior)
     first = np.where(reliable.any(axis=0), np.argmax(reliable, axis=0), -1).astype(np.int64)
-    quant = _gamma_quantiles(tuple(quantile_levels), shape, scale)
+    quant = _gamma_quantiles(tuple(quantile_levels), shape, scale, a_prior)
     return RtResult(
         t_start=ts,
         t_end=te,

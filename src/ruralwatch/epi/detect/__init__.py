@@ -17,6 +17,7 @@ from ruralwatch.epi.detect.base import DetectionResult, Detector
 from ruralwatch.epi.detect.cidars import cidars_mpm, cidars_single_case
 from ruralwatch.epi.detect.cusum import cusum
 from ruralwatch.epi.detect.ears import ears
+from ruralwatch.epi.detect.farrington import farrington, farrington_flexible
 from ruralwatch.epi.detect.glr import glr
 from ruralwatch.epi.detect.rki import RKI_SETTINGS, rki
 from ruralwatch.epi.panel import Panel
@@ -53,6 +54,8 @@ _ENTRIES: list[Registered] = [
     Registered("ears-c1", ears, {"method": "C1"}),
     Registered("ears-c2", ears, {"method": "C2"}),
     Registered("ears-c3", ears, {"method": "C3"}),
+    Registered("farrington", farrington),
+    Registered("farrington-flexible", farrington_flexible),
     Registered("cusum", cusum),
     Registered("glr-nb", glr, {"method": "glr-nb"}),
     Registered("glr-poisson", glr, {"method": "glr-poisson", "alpha": 0.0}),

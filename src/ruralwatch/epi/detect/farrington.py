@@ -57,6 +57,9 @@ class _Settings:
     population_offset: bool
     no_periods: int
     past_weeks_not_included: int
+    # farringtonFlexible's dispersion is the Pearson statistic at the final means; the classic
+    # method takes R's summary.glm value (working weights and residuals of the last iteration).
+    pearson_dispersion: bool = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,6 +178,10 @@ def _fit(
     return fit
 
 
+def _dispersion(fit: GlmFit, s: _Settings) -> FloatArray:
+    return fit.dispersion if s.pearson_dispersion else fit.dispersion_working
+
+
 @dataclass(frozen=True)
 class _Model:
     eta: FloatArray  # log-scale prediction at t
@@ -216,11 +223,13 @@ def _fit_problems(
     eta = np.full(P, np.nan)
     var = np.full(P, np.nan)
     phi = np.full(P, np.nan)
+    pearson = np.full(P, np.nan)
     if fit_t is not None and trend_ok.any():
         k = trend_ok
         eta[k] = np.einsum("pk,pk->p", x0[k], fit_t.coef[k]) + offset0[k]
         var[k] = np.einsum("pk,pkl,pl->p", x0[k], fit_t.cov_unscaled[k], x0[k])
-        phi[k] = fit_t.dispersion_working[k]
+        phi[k] = _dispersion(fit_t, s)[k]
+        pearson[k] = fit_t.dispersion[k]
     if need.any():
         off_n = None if offset is None else offset[need]
         fit_n = _fit(Xn[need], y[need], used[need], off_n, s)
@@ -228,9 +237,10 @@ def _fit_problems(
         x0n[:, 1] = 0.0
         eta[need] = np.einsum("pk,pk->p", x0n, fit_n.coef) + offset0[need]
         var[need] = np.einsum("pk,pkl,pl->p", x0n, fit_n.cov_unscaled, x0n)
-        phi[need] = fit_n.dispersion_working
-    disp = np.where(np.isnan(phi), 1.0, phi)
-    phi = np.maximum(disp, 1.0)
+        phi[need] = _dispersion(fit_n, s)
+        pearson[need] = fit_n.dispersion
+    disp = np.where(np.isnan(pearson), 1.0, pearson)
+    phi = np.where(np.isnan(phi), 1.0, np.maximum(phi, 1.0))
     return _Model(
         eta=eta, var_link=var, phi=phi, dispersion=disp, trend=trend_ok, trend_coef=coef_t
     )

@@ -1,0 +1,105 @@
+"""The dashboard in a real browser (Debian's chromium driven by Playwright).
+
+Logs in, waits for vega-embed to draw the map and the curve from the local bundle, drills
+down by clicking a row, drills up through the breadcrumb and switches the language.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ruralwatch.accounts.services import create_user_with_jurisdiction
+from tests.dashboard import data
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOT = Path(os.environ.get("RURALWATCH_SCREENSHOT", "/tmp/dashboard.png"))
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian chromium"),
+]
+
+
+@pytest.fixture
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def _wait_for_charts(page) -> None:
+    for chart in ("#map", "#curve"):
+        page.wait_for_selector(f"{chart}[data-rendered='true'] svg", timeout=30_000)
+
+
+def test_login_map_curve_drill_down_and_language(
+    live_server, transactional_db, tmp_path: Path, browser
+) -> None:
+    data.build_tree(tmp_path)
+    create_user_with_jurisdiction("county", "pw-county-123", data.COUNTY, "county")
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1200, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+
+    page.goto(f"{live_server.url}/")
+    assert "/accounts/login/" in page.url
+    page.fill("input[name=username]", "county")
+    page.fill("input[name=password]", "pw-county-123")
+    page.click("button[type=submit].primary")
+
+    page.wait_for_selector("h1:has-text('测试县')")
+    _wait_for_charts(page)
+    assert (
+        page.locator("#map svg g.mark-symbol.role-mark path").count() == 2
+    )  # one circle per township
+    assert page.locator("#curve svg g.mark-rect.role-mark path").count() == 7  # seven reported days
+    assert page.locator("#curve svg g.mark-line.role-mark path").count() == 1
+    assert "流行曲线" in page.inner_text("main")
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    # Drill down: click the township's row (not its link): fragment swap, URL pushed.
+    page.click("tr[data-href$='/area/110101001000/'] td.code")
+    page.wait_for_selector("h1:has-text('甲镇')")
+    assert page.url.endswith(f"/area/{data.TOWN_A}/")
+    _wait_for_charts(page)
+    assert page.locator("#map svg g.mark-symbol.role-mark path").count() == 2  # two villages
+    assert page.locator("table.children tbody tr").count() == 2
+
+    # Drill up through the breadcrumb.
+    page.click("nav.crumbs a:has-text('测试县')")
+    page.wait_for_selector("h1:has-text('测试县')")
+    _wait_for_charts(page)
+
+    # Switch to English: the language form posts back to the current area.
+    page.click("form.lang button[value=en]")
+    page.wait_for_selector("h2:has-text('Epidemic curve')")
+    assert page.url.endswith(f"/area/{data.COUNTY}/")
+    assert page.locator("html").get_attribute("lang") == "en"
+    _wait_for_charts(page)
+
+    assert errors == []
+    outside = [u for u in requests if not u.startswith(live_server.url)]
+    assert outside == []  # no CDN
+    assert any(re.search(r"/static-bundle/vega\.js$", u) for u in requests)
+    context.close()
