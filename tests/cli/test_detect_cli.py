@@ -13,12 +13,18 @@ from typer.testing import CliRunner
 
 from ruralwatch.cli import app
 from ruralwatch.epi.detect import METHODS
-from tests.epi.detect import oracle as O
+from tests.epi.detect import oracle as O  # noqa: N812
 
 runner = CliRunner()
 
-_R_NAME = {"algo.rki1": "rki", "algo.rki2": "rki", "algo.rki3": "rki", "algo.farrington": "farrington",
-           "algo.cusum": "cusum", "algo.glrnb": "glrnb"}
+_R_NAME = {
+    "algo.rki1": "rki",
+    "algo.rki2": "rki",
+    "algo.rki3": "rki",
+    "algo.farrington": "farrington",
+    "algo.cusum": "cusum",
+    "algo.glrnb": "glrnb",
+}
 # farringtonFlexible cases whose trend decisions we reproduce everywhere (see the method card).
 _FLEX_FULL = {
     "farringtonFlexible__noufaily__momo_75-85",
@@ -95,7 +101,11 @@ def test_r_compat_mode_matches_oracle(case: dict[str, Any], tmp_path: Path) -> N
     for name in theirs:
         if name == "alarm":
             continue
-        if name == "upperbound" and case["algorithm"] == "glrnb" and case["control"]["ret"] == "cases":
+        if (
+            name == "upperbound"
+            and case["algorithm"] == "glrnb"
+            and case["control"]["ret"] == "cases"
+        ):
             continue  # an integer search given our own mu0 fit (checked in the glrnb tests)
         O.assert_close(col[name], theirs[name], rtol, atol, name, cid)
     if case["algorithm"] in ("cusum", "glrnb"):
@@ -135,7 +145,15 @@ def test_long_mode_farrington_flexible(tmp_path: Path) -> None:
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     df = pl.read_csv(dest, schema_overrides={"unit": pl.String})
-    assert df.columns[:7] == ["date", "unit", "observed", "expected", "upperbound", "alarm", "score"]
+    assert df.columns[:7] == [
+        "date",
+        "unit",
+        "observed",
+        "expected",
+        "upperbound",
+        "alarm",
+        "score",
+    ]
     assert {"pvalue", "phi", "trend", "trend_coef", "mu0"} <= set(df.columns)
     assert df.height == 20
     assert df["unit"].unique().sort().to_list() == ["110101", "110102"]

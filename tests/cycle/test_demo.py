@@ -53,6 +53,12 @@ def test_summary_agrees_with_ground_truth(tmp_path: Path, synthetic) -> None:  #
     assert {p["date"]: p["new_cases"] for p in s["county_series"]} == by_day
     peak = max(s["county_series"], key=lambda p: p["new_cases"])
     assert "2022-12-15" <= peak["date"] <= "2023-01-05"
+    # Detection ran on the stored panels: EARS flags the December surge in the townships and
+    # every reported death is a single-case signal to verify.
+    signals = s["signals_by_method"]
+    assert signals["ears-c1"] > 0 and signals["ears-c2"] > 0
+    deaths = v.filter((pl.col("indicator") == "deaths") & (pl.col("value") >= 1)).height
+    assert signals["cidars-single-case"] == deaths
     # Running the demo again leaves the same state.
     again = run_demo(tmp_path, seed=SEED)
     assert again.summary == result.summary

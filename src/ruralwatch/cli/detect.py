@@ -156,7 +156,11 @@ def _read_long(path: Path) -> pl.DataFrame:
     )
     bad_obs = parsed.filter(
         ~pl.col("_obs_missing")
-        & (pl.col("observed_f").is_null() | (pl.col("observed_f") < 0) | pl.col("observed_f").is_nan())
+        & (
+            pl.col("observed_f").is_null()
+            | (pl.col("observed_f") < 0)
+            | pl.col("observed_f").is_nan()
+        )
     )
     if bad_obs.height:
         r = bad_obs.row(0, named=True)
@@ -167,9 +171,7 @@ def _read_long(path: Path) -> pl.DataFrame:
         parsed = parsed.with_columns(
             pl.col("population").str.strip_chars().cast(pl.Float64, strict=False).alias("pop_f")
         )
-        bad_pop = parsed.filter(
-            pl.col("pop_f").is_null() & ~pl.col("population").is_in(["", "NA"])
-        )
+        bad_pop = parsed.filter(pl.col("pop_f").is_null() & ~pl.col("population").is_in(["", "NA"]))
         if bad_pop.height:
             r = bad_pop.row(0, named=True)
             raise UsageError(
@@ -213,8 +215,13 @@ def _panel_from_long(df: pl.DataFrame, freq: int | None) -> Panel:
         )
         population = pw.select(units).to_numpy().astype(np.float64)
     f = freq if freq is not None else _infer_freq(dates)
-    return Panel(counts=counts, units=tuple(units), dates=dates, freq=f,  # type: ignore[arg-type]
-                 population=population)
+    return Panel(
+        counts=counts,
+        units=tuple(units),
+        dates=dates,
+        freq=f,  # type: ignore[arg-type]
+        population=population,
+    )
 
 
 def _write_long(path: Path, res: DetectionResult, panel: Panel) -> None:
@@ -224,8 +231,10 @@ def _write_long(path: Path, res: DetectionResult, panel: Panel) -> None:
         w = csv.writer(fh)
         w.writerow(["date", "unit", "observed", "expected", "upperbound", "alarm", "score", *extra])
         for i, row in enumerate(res.index):
-            day = str(dates[i]) if dates is not None and res.dates is not None else (
-                str(panel.dates[row]) if panel.dates is not None else str(int(row) + 1)
+            day = (
+                str(dates[i])
+                if dates is not None and res.dates is not None
+                else (str(panel.dates[row]) if panel.dates is not None else str(int(row) + 1))
             )
             for j, unit in enumerate(res.units):
                 w.writerow(
@@ -269,7 +278,9 @@ def _read_oracle(path: Path, freq: int, start: tuple[int, int]) -> Panel:
         try:
             obs.append(math.nan if text in ("NA", "NaN", "") else float(text))
         except ValueError:
-            raise UsageError(f"{path}: row {n}, column observed: {text!r} is not a number") from None
+            raise UsageError(
+                f"{path}: row {n}, column observed: {text!r} is not a number"
+            ) from None
         if "population" in col:
             p = r[col["population"]].strip()
             try:
@@ -340,9 +351,7 @@ def _r_call(r_function: str, control: dict[str, Any]) -> tuple[str, dict[str, An
         if method not in ("rki1", "rki2", "rki3"):
             raise UsageError(f"rki control method must be rki1, rki2 or rki3, got {method!r}")
         return method, {}
-    raise UsageError(
-        f"unknown --r-function {r_function!r}; valid: {', '.join(sorted(_R_COLUMNS))}"
-    )
+    raise UsageError(f"unknown --r-function {r_function!r}; valid: {', '.join(sorted(_R_COLUMNS))}")
 
 
 def _write_r(path: Path, r_function: str, res: DetectionResult) -> None:

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "ruralwatch.areas",
     "ruralwatch.accounts",
     "ruralwatch.reporting",
+    "ruralwatch.signals",
     "ruralwatch.dashboard",
 ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import polars as pl
 from django.db import connection
@@ -54,7 +55,7 @@ def load_staging(
         with connection.cursor() as cur:
             for start in range(0, frame.height, CHUNK):
                 part = frame.slice(start, CHUNK)
-                cur.executemany(sql, part.iter_rows())
+                cur.executemany(sql, part.rows())
                 if progress:
                     progress(part.height)
 
@@ -64,21 +65,21 @@ def drop_staging(name: str) -> None:
         cur.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def scalar(sql: str, params: Sequence[object] = ()) -> int:
+def scalar(sql: str, params: Sequence[Any] = ()) -> int:
     with connection.cursor() as cur:
         cur.execute(sql, params)
         row = cur.fetchone()
     return int(row[0] or 0) if row else 0
 
 
-def execute(sql: str, params: Sequence[object] = ()) -> int:
+def execute(sql: str, params: Sequence[Any] = ()) -> int:
     with connection.cursor() as cur:
         cur.execute(sql, params)
         return int(cur.rowcount)
 
 
 def fetch_frame(
-    sql: str, params: Sequence[object] = (), schema: dict[str, type[pl.DataType]] | None = None
+    sql: str, params: Sequence[Any] = (), schema: dict[str, type[pl.DataType]] | None = None
 ) -> pl.DataFrame:
     """Run a query and return its rows as a polars frame."""
     with connection.cursor() as cur:

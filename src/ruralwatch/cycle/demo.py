@@ -20,6 +20,8 @@ from ruralwatch.areas.models import Area
 from ruralwatch.areas.services import delete_subtree, import_areas
 from ruralwatch.reporting.models import AggregateValue, Completeness, Submission
 from ruralwatch.reporting.services import deadline_hours, import_reports, roll_up
+from ruralwatch.signals.selectors import signals_by_method
+from ruralwatch.signals.services import detect_signals
 
 Progress = Callable[[str, int, int], None]
 
@@ -104,6 +106,7 @@ def run_demo(
     step("roll-up", 0, 1)
     roll_up(DEMO_START, DEMO_END)
     step("roll-up", 1, 1)
+    detect_signals(DEMO_START, DEMO_END, root_path=f"/{province}/", progress=progress)
     county = Area.objects.get(level=3, l1=province)
     (out / "truth.json").write_text(truth_to_json(demo.reports.truth), encoding="utf-8")
     summary = build_summary(county, values_loaded, scenario=demo.scenario, seed=seed)
@@ -189,6 +192,7 @@ def build_summary(
         "values_loaded": values_loaded,
         "completeness_by_level": completeness,
         "county_series": county_series,
+        "signals_by_method": signals_by_method(DEMO_START, DEMO_END, county.path),
     }
 
 

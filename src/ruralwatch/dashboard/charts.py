@@ -99,7 +99,9 @@ def children_map(
     )
     # Invisible corners a little outside the points, so that the projection's fit leaves a
     # margin and no circle or label is cut at the edge.
-    margin = alt.Chart(alt.Data(values=_extent(values))).mark_point(opacity=0).encode(**position)
+    margin = (
+        alt.Chart(alt.Data(values=_extent(values))).mark_text(text="", opacity=0).encode(**position)
+    )
     chart = (
         alt.layer(margin, circles, labels, data=alt.Data(values=values))
         .project(type="mercator")
@@ -123,7 +125,11 @@ def children_ranking(
             ),
             tooltip=_tooltip(),
         )
-        .properties(width="container", height=alt.Step(20))
+        .properties(
+            width="container",
+            height=alt.Step(20),
+            autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
+        )
     )
     return chart.to_dict()
 

@@ -20,7 +20,7 @@ from scipy import stats
 
 from ruralwatch.epi.detect.base import DetectionResult
 from ruralwatch.epi.detect.farrington import farrington, farrington_flexible
-from tests.epi.detect import oracle as O
+from tests.epi.detect import oracle as O  # noqa: N812
 
 RTOL, ATOL = 1e-5, 1e-8
 
@@ -81,8 +81,9 @@ def _nb_tie(case: dict[str, Any], out: dict[str, np.ndarray]) -> np.ndarray:
     return (np.abs(cdf - (1 - alpha)) < 1e-6) | (np.abs(cdf_below - (1 - alpha)) < 1e-6)
 
 
-def _compare(case: dict[str, Any], ours: dict[str, np.ndarray], out: dict[str, np.ndarray],
-             rows: np.ndarray) -> None:
+def _compare(
+    case: dict[str, Any], ours: dict[str, np.ndarray], out: dict[str, np.ndarray], rows: np.ndarray
+) -> None:
     cid = case["case_id"]
     nb = case["control"].get("thresholdMethod") == "nbPlugin"
     for col in out:
@@ -126,8 +127,9 @@ _FLEX = O.cases("farringtonFlexible")
 _FLEX_IDS = O.case_ids("farringtonFlexible")
 
 
-def _settled_rows(case: dict[str, Any], ours: dict[str, np.ndarray],
-                  out: dict[str, np.ndarray]) -> np.ndarray:
+def _settled_rows(
+    case: dict[str, Any], ours: dict[str, np.ndarray], out: dict[str, np.ndarray]
+) -> np.ndarray:
     """Rows where our trend decision equals R's (and, for delta, no trend was kept)."""
     same = ours["trend"] == out["trend"]
     if case["control"]["thresholdMethod"] == "delta":
@@ -161,7 +163,9 @@ _FULL = {
 @pytest.mark.parametrize(
     "case",
     [
-        c if c["case_id"] in _FULL else pytest.param(
+        c
+        if c["case_id"] in _FULL
+        else pytest.param(
             c, marks=pytest.mark.xfail(reason="trend rule / delta se with trend", strict=False)
         )
         for c in _FLEX

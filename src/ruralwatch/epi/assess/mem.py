@@ -147,21 +147,67 @@ def map_curve(y: npt.ArrayLike) -> tuple[FloatArray, npt.NDArray[np.int64], floa
 # ------------------------------------------------------------------------------ loess (R)
 
 
-def _loess_direct(x: FloatArray, y: FloatArray, span: float = 0.75) -> FloatArray:
-    """Local quadratic fit with tricube weights at every x (loess, ``surface = "direct"``)."""
+def _loess_local(x: FloatArray, y: FloatArray, x0: float, span: float) -> tuple[float, float]:
+    """Local quadratic fit with tricube weights at x0: (value, slope) of the local polynomial."""
     n = x.size
     q = math.floor(n * span)
-    out = np.empty(n)
-    for i, x0 in enumerate(x):
-        d = np.abs(x - x0)
-        dq = np.sort(d)[q - 1]
-        if span > 1:
-            dq *= span
-        w = np.where(d < dq, (1 - (d / dq) ** 3) ** 3, 0.0)
-        X = np.c_[np.ones(n), x - x0, (x - x0) ** 2]
-        sw = np.sqrt(w)
-        beta = np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)[0]
-        out[i] = beta[0]
+    d = np.abs(x - x0)
+    dq = np.sort(d)[q - 1]
+    if span > 1:
+        dq *= span
+    w = np.where(d < dq, (1 - (d / dq) ** 3) ** 3, 0.0)
+    X = np.c_[np.ones(n), x - x0, (x - x0) ** 2]
+    sw = np.sqrt(w)
+    beta = np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)[0]
+    return float(beta[0]), float(beta[1])
+
+
+def _kd_vertices(x: FloatArray, fc: int) -> FloatArray:
+    """Cell boundaries of the 1-D k-d tree of loess (Cleveland & Grosse 1991).
+
+    The bounding interval of x, widened by 0.5 % of its length on each side, is cut
+    recursively at the lower median of the points in a cell (points <= cut go left) until a
+    cell holds at most ``fc`` points. The widening and the median rule were calibrated on R's
+    loess outputs (oracle ``smoothed`` values agree to ~1e-13).
+    """
+    lo, hi = float(x.min()), float(x.max())
+    margin = 0.005 * (hi - lo)
+    cuts = {lo - margin, hi + margin}
+    stack = [np.sort(x)]
+    while stack:
+        pts = stack.pop()
+        if pts.size <= fc:
+            continue
+        cut = float(pts[(pts.size + 1) // 2 - 1])
+        left, right = pts[pts <= cut], pts[pts > cut]
+        cuts.add(cut)
+        if left.size == pts.size:  # all points equal: cannot be split further
+            continue
+        stack.extend((left, right))
+    return np.array(sorted(cuts))
+
+
+def _loess_interpolate(
+    x: FloatArray, y: FloatArray, span: float = 0.75, cell: float = 0.2
+) -> FloatArray:
+    """loess fitted values with R's default ``surface = "interpolate"`` (1-D).
+
+    The local fit (value and slope) is computed only at the k-d tree vertices; inside each cell
+    the surface is the cubic Hermite polynomial matching the values and slopes at both ends.
+    """
+    fc = math.floor(x.size * span * cell)
+    v = _kd_vertices(x, fc)
+    fit = np.array([_loess_local(x, y, float(v0), span) for v0 in v])
+    j = np.clip(np.searchsorted(v, x, side="right") - 1, 0, v.size - 2)
+    h = v[j + 1] - v[j]
+    t = (x - v[j]) / h
+    f0, s0, f1, s1 = fit[j, 0], fit[j, 1], fit[j + 1, 0], fit[j + 1, 1]
+    out: FloatArray = (
+        (2 * t**3 - 3 * t**2 + 1) * f0
+        + (t**3 - 2 * t**2 + t) * h * s0
+        + (3 * t**2 - 2 * t**3) * f1
+        + (t**3 - t**2) * h * s1
+    )
     return out
 
 
@@ -243,7 +289,7 @@ def memtiming(
         margin = float(sv[1] - sv[0]) if sv.size > 1 else math.inf
         threshold = math.nan
     elif method in (3, 4):
-        smoothed = _loess_direct(s_axis, percent)
+        smoothed = _loess_interpolate(s_axis, percent)
         d = np.diff(smoothed)
         if method == 3:
             p = (percent.max() - percent.min()) / (s_axis.max() - s_axis.min())

@@ -109,10 +109,11 @@ def fit_poisson(
         mut, etat = mu[todo], eta[todo]
         ww = wt * mut
         z = etat - ot + (yt - mut) / mut
-        xtwx = np.einsum("pnk,pn,pnl->pkl", Xt, ww, Xt) + eye_fix[todo]
-        xtwz = np.einsum("pnk,pn->pk", Xt, ww * z)
+        xtw = np.swapaxes(Xt, 1, 2) * ww[:, None, :]
+        xtwx = xtw @ Xt + eye_fix[todo]
+        xtwz = (xtw @ z[:, :, None])[:, :, 0]
         beta = _solve(xtwx, xtwz)
-        eta_new = np.einsum("pnk,pk->pn", Xt, beta) + ot
+        eta_new = (Xt @ beta[:, :, None])[:, :, 0] + ot
         mu_new = np.exp(eta_new)
         dev_new = _deviance(yt, mu_new, wt)
         done = np.abs(dev_new - dev[todo]) / (np.abs(dev_new) + 0.1) < tol
@@ -127,9 +128,9 @@ def fit_poisson(
     # As R does, the covariance and the leverages come from the working weights of the last
     # iteration (computed from the previous means); the means are those of the final estimate.
     ww = ww_last
-    xtwx = np.einsum("pnk,pn,pnl->pkl", Xm, ww, Xm) + eye_fix
+    xtwx = (np.swapaxes(Xm, 1, 2) * ww[:, None, :]) @ Xm + eye_fix
     cov = np.linalg.inv(xtwx) * (active[:, :, None] & active[:, None, :])
-    hat = np.einsum("pnk,pkl,pnl->pn", Xm, cov, Xm) * ww
+    hat = np.sum((Xm @ cov) * Xm, axis=2) * ww
     n_used = used.sum(axis=1)
     rank = active.sum(axis=1)
     df = (n_used - rank).astype(np.float64)

@@ -143,7 +143,7 @@ def _time_covariate(panel: Panel) -> FloatArray:
     if panel.dates is None or panel.n_time < 2:
         return np.arange(1, panel.n_time + 1, dtype=np.float64)
     days = panel.dates.astype(np.int64).astype(np.float64)
-    return (days - days[0]) / (days[1] - days[0])
+    return np.asarray((days - days[0]) / (days[1] - days[0]), dtype=np.float64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,9 +151,7 @@ def _time_covariate(panel: Panel) -> FloatArray:
 # --------------------------------------------------------------------------------------------
 
 
-def _anscombe_weights(
-    fit: GlmFit, y: FloatArray, used: BoolArray, threshold: float
-) -> FloatArray:
+def _anscombe_weights(fit: GlmFit, y: FloatArray, used: BoolArray, threshold: float) -> FloatArray:
     """Farrington's weights from standardised Anscombe residuals of a first fit."""
     phi = np.maximum(fit.dispersion_working, 1.0)
     phi = np.where(np.isnan(phi), 1.0, phi)
@@ -311,9 +309,7 @@ def _run_models(
         disp[lo:hi] = res.dispersion.reshape(m, U)
         trend[lo:hi] = res.trend.reshape(m, U)
         coef[lo:hi] = res.trend_coef.reshape(m, U)
-    model = _Model(
-        eta=eta, var_link=var, phi=phi, dispersion=disp, trend=trend, trend_coef=coef
-    )
+    model = _Model(eta=eta, var_link=var, phi=phi, dispersion=disp, trend=trend, trend_coef=coef)
     return model, ref
 
 
@@ -388,8 +384,6 @@ def _first_row(panel: Panel, b: int, w: int) -> int:
     """First row with b years plus w points of history."""
     if panel.dates is None:
         return b * panel.freq + w
-    rows = np.arange(panel.n_time, dtype=np.int64)
-    ref = _reference_rows(panel, rows[-1:], b)
     # Dated panels: search from the index-based guess.
     guess = max(0, b * panel.freq + w - 3)
     for t in range(guess, panel.n_time):

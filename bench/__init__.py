@@ -1,0 +1,1 @@
+"""RuralWatch benchmarks, run side by side with the R peers: ``python -m bench``."""

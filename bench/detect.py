@@ -1,0 +1,334 @@
+"""Detection: ours (one call over the whole panel) against R ``surveillance`` (one call per
+series, in a loop inside one Rscript, timing only the loop), on the same seeded panels.
+
+Ratios are per series: (R seconds / R series) / (our seconds / our series). R runs on a subset
+of the series where it is slow; our figure is always the whole panel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from bench import data
+from bench._util import (
+    best_of,
+    log,
+    peak_rss_mib,
+    ratio,
+    run_child,
+    run_r,
+    timed,
+    write_panel_csv,
+)
+from ruralwatch.epi.detect.base import DetectionResult
+from ruralwatch.epi.panel import Panel
+
+SEED = 20230122
+
+FARRINGTON_NOUFAILY: dict[str, Any] = {
+    "b": 5,
+    "w": 3,
+    "reweight": True,
+    "weights_threshold": 2.58,
+    "trend": True,
+    "p_threshold_trend": 0.05,
+    "alpha": 0.05,
+    "limit54": (5, 4),
+    "power_trans": "none",
+    "population_offset": False,
+    "no_periods": 10,
+    "past_weeks_not_included": 26,
+    "threshold_method": "nbPlugin",
+}
+
+FULL = {
+    "daily_units": 1000,
+    "daily_days": 400,
+    "daily_monitor": 30,
+    "r_ears_series": 1000,
+    "weekly_units": 1000,
+    "weekly_weeks": 315,
+    "weekly_monitor": 52,
+    "r_farrington_series": 20,
+    "r_glrnb_series": 100,
+    "national_villages": 666_655,
+    "national_days": 60,
+    "national_monitor": 30,
+    "national_townships": 42_868,
+    "national_weeks": 315,
+}
+QUICK = {
+    **FULL,
+    "daily_units": 100,
+    "r_ears_series": 20,
+    "weekly_units": 40,
+    "r_farrington_series": 2,
+    "r_glrnb_series": 10,
+    "national_villages": 20_000,
+    "national_townships": 500,
+}
+
+
+def farrington_flexible() -> Callable[..., DetectionResult] | None:
+    """Our flexible Farrington, from the registry if it is there, else from its module."""
+    from ruralwatch.epi.detect import METHODS
+
+    if "farrington-flexible" in METHODS:
+        return METHODS["farrington-flexible"]
+    try:
+        from ruralwatch.epi.detect.farrington import farrington_flexible as fn
+    except ImportError:
+        return None
+    return fn
+
+
+def agreement(res: DetectionResult, r_csv: str) -> dict[str, Any]:
+    """How our bounds and alarms compare with R's on the series R ran."""
+    r = pl.read_csv(r_csv, null_values="NA")
+    rows = np.searchsorted(res.index, r["t"].to_numpy() - 1)
+    cols = r["series"].to_numpy() - 1
+    ours_ub = res.upperbound[rows, cols]
+    ours_al = res.alarm[rows, cols]
+    r_ub = r["upperbound"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    r_al = r["alarm"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    both = ~np.isnan(ours_al) & ~np.isnan(r_al)
+    ub_both = ~np.isnan(ours_ub) & ~np.isnan(r_ub)
+    diff = np.abs(ours_ub[ub_both] - r_ub[ub_both])
+    return {
+        "points": int(r.height),
+        "alarms_equal": float(np.mean(ours_al[both] == r_al[both])) if both.any() else None,
+        "alarms_ours": int(np.nansum(ours_al)),
+        "alarms_r": int(np.nansum(r_al)),
+        "bound_max_abs_diff": float(diff.max()) if diff.size else None,
+        "bound_median_abs_diff": float(np.median(diff)) if diff.size else None,
+        "na_mismatch": int(np.sum(np.isnan(ours_ub) != np.isnan(r_ub))),
+    }
+
+
+def _row(
+    name: str,
+    *,
+    units: int,
+    length: int,
+    monitored: int,
+    ours_s: float,
+    r: dict[str, Any] | None,
+    target: float,
+    agree: dict[str, Any] | None,
+    note: str = "",
+) -> dict[str, Any]:
+    ours_ps = ours_s / units
+    r_ps = r["seconds"] / r["series"] if r else None
+    return {
+        "name": name,
+        "series": units,
+        "length": length,
+        "monitored": monitored,
+        "ours_s": ours_s,
+        "ours_per_series_ms": ours_ps * 1e3,
+        "r_series": r["series"] if r else None,
+        "r_s": r["seconds"] if r else None,
+        "r_per_series_ms": r_ps * 1e3 if r_ps else None,
+        "ratio": ratio(r_ps, ours_ps),
+        "target": target,
+        "agreement": agree,
+        "note": note,
+    }
+
+
+def _ears(sizes: dict[str, int], workdir: Path) -> list[dict[str, Any]]:
+    from ruralwatch.epi.detect import METHODS
+
+    n_u, n_t, n_m = sizes["daily_units"], sizes["daily_days"], sizes["daily_monitor"]
+    counts = data.daily_panel(SEED, n_u, n_t)
+    units = [f"d{j:04d}" for j in range(n_u)]
+    panel = Panel(counts=counts, units=tuple(units), freq=365)
+    csv = workdir / "daily.csv"
+    write_panel_csv(csv, counts, units)
+    rows = []
+    for variant in ("C1", "C2", "C3"):
+        det = METHODS[f"ears-{variant.lower()}"]
+        res, sec = best_of(lambda det=det: det(panel, monitor=slice(-n_m, None)), 3)
+        log(f"ears {variant}: ours {sec:.3f} s for {n_u} series")
+        r = run_r(
+            "ears.R",
+            [str(csv), str(sizes["r_ears_series"]), str(n_t - n_m + 1), variant],
+            workdir / f"r_ears_{variant}",
+        )
+        log(f"ears {variant}: R {r['seconds']:.2f} s for {r['series']} series")
+        rows.append(
+            _row(
+                f"EARS {variant}",
+                units=n_u,
+                length=n_t,
+                monitored=n_m,
+                ours_s=sec,
+                r=r,
+                target=200,
+                agree=agreement(res, r["csv"]),
+                note="ours: best of 3",
+            )
+        )
+    return rows
+
+
+def _weekly(sizes: dict[str, int], workdir: Path) -> list[dict[str, Any]]:
+    from ruralwatch.epi.detect import METHODS
+
+    n_u, n_t, n_m = sizes["weekly_units"], sizes["weekly_weeks"], sizes["weekly_monitor"]
+    counts = data.weekly_panel(SEED, n_u, n_t)
+    units = [f"w{j:04d}" for j in range(n_u)]
+    panel = Panel(counts=counts, units=tuple(units), freq=52, start=(2000, 1))
+    csv = workdir / "weekly.csv"
+    write_panel_csv(csv, counts, units)
+    first = str(n_t - n_m + 1)
+    rows = []
+
+    farr = farrington_flexible()
+    if farr is None:
+        rows.append({"name": "Farrington flexible (Noufaily)", "note": "not yet measured"})
+    else:
+        res, sec = timed(lambda: farr(panel, monitor=slice(-n_m, None), **FARRINGTON_NOUFAILY))
+        log(f"farrington flexible: ours {sec:.1f} s for {n_u} series")
+        r = run_r(
+            "farrington.R", [str(csv), str(sizes["r_farrington_series"]), first], workdir / "r_farr"
+        )
+        log(f"farrington flexible: R {r['seconds']:.1f} s for {r['series']} series")
+        rows.append(
+            _row(
+                "Farrington flexible (Noufaily)",
+                units=n_u,
+                length=n_t,
+                monitored=n_m,
+                ours_s=sec,
+                r=r,
+                target=100,
+                agree=agreement(res, r["csv"]),
+                note=f"R on the first {r['series']} series",
+            )
+        )
+
+    det = METHODS["glr-nb"]
+    res, sec = timed(lambda: det(panel, monitor=slice(-n_m, None), c_arl=5.0))
+    log(f"glr-nb: ours {sec:.1f} s for {n_u} series")
+    r = run_r("glrnb.R", [str(csv), str(sizes["r_glrnb_series"]), first], workdir / "r_glrnb")
+    log(f"glr-nb: R {r['seconds']:.1f} s for {r['series']} series")
+    rows.append(
+        _row(
+            "GLR-NB (mu0, alpha estimated)",
+            units=n_u,
+            length=n_t,
+            monitored=n_m,
+            ours_s=sec,
+            r=r,
+            target=50,
+            agree=agreement(res, r["csv"]),
+            note=f"R on the first {r['series']} series",
+        )
+    )
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# National scale (ours only), each in its own process for a clean peak-memory figure
+# --------------------------------------------------------------------------------------------
+
+
+def national_ears_child(payload: dict[str, Any]) -> dict[str, Any]:
+    from ruralwatch.epi.detect import METHODS
+
+    codes = data.area_codes(5, payload["units"])
+    counts = data.daily_panel(SEED, len(codes), payload["days"], level=0.5)
+    panel = Panel(counts=counts, units=tuple(codes), freq=365)
+    rss_before = peak_rss_mib()
+    det = METHODS[payload["method"]]
+    res, sec = timed(lambda: det(panel, monitor=slice(-payload["monitor"], None)))
+    return {
+        "seconds": sec,
+        "units": len(codes),
+        "rss_before_mib": round(rss_before, 1),
+        "panel_mib": round(counts.nbytes / 2**20, 1),
+        "alarms": int(np.nansum(res.alarm)),
+    }
+
+
+def national_farrington_child(payload: dict[str, Any]) -> dict[str, Any]:
+    farr = farrington_flexible()
+    assert farr is not None
+    codes = data.area_codes(4, payload["units"])
+    counts = data.weekly_panel(SEED, len(codes), payload["weeks"], level=3.0)
+    panel = Panel(counts=counts, units=tuple(codes), freq=52, start=(2000, 1))
+    rss_before = peak_rss_mib()
+    res, sec = timed(lambda: farr(panel, monitor=slice(-payload["monitor"], None), **FARRINGTON_NOUFAILY))
+    return {
+        "seconds": sec,
+        "units": len(codes),
+        "rss_before_mib": round(rss_before, 1),
+        "panel_mib": round(counts.nbytes / 2**20, 1),
+        "alarms": int(np.nansum(res.alarm)),
+    }
+
+
+def _national(sizes: dict[str, int], workdir: Path, full_villages: int) -> list[dict[str, Any]]:
+    rows = []
+    for variant in ("c1", "c2", "c3"):
+        payload = {
+            "method": f"ears-{variant}",
+            "units": sizes["national_villages"],
+            "days": sizes["national_days"],
+            "monitor": sizes["national_monitor"],
+        }
+        out = run_child("bench.detect:national_ears_child", payload, workdir=workdir)
+        log(f"national ears-{variant}: {out['seconds']:.1f} s, peak {out['peak_rss_mib']:.0f} MiB")
+        rows.append(
+            {
+                "name": f"EARS {variant.upper()}",
+                "unit": "village",
+                "series": full_villages,
+                "length": payload["days"],
+                "monitored": payload["monitor"],
+                "measured_series": out["units"],
+                "seconds": out["seconds"],
+                "seconds_full": out["seconds"] * full_villages / out["units"],
+                "extrapolated": out["units"] < full_villages,
+                "panel_mib": out["panel_mib"],
+                "rss_before_mib": out["rss_before_mib"],
+                "peak_rss_mib": out["peak_rss_mib"],
+            }
+        )
+    if farrington_flexible() is None:
+        rows.append({"name": "Farrington flexible", "note": "not yet measured"})
+        return rows
+    full_townships = FULL["national_townships"]
+    payload = {"units": sizes["national_townships"], "weeks": sizes["national_weeks"], "monitor": 1}
+    out = run_child("bench.detect:national_farrington_child", payload, workdir=workdir)
+    log(f"national farrington: {out['seconds']:.1f} s, peak {out['peak_rss_mib']:.0f} MiB")
+    rows.append(
+        {
+            "name": "Farrington flexible (Noufaily)",
+            "unit": "township",
+            "series": full_townships,
+            "length": payload["weeks"],
+            "monitored": 1,
+            "measured_series": out["units"],
+            "seconds": out["seconds"],
+            "seconds_full": out["seconds"] * full_townships / out["units"],
+            "extrapolated": out["units"] < full_townships,
+            "panel_mib": out["panel_mib"],
+            "rss_before_mib": out["rss_before_mib"],
+            "peak_rss_mib": out["peak_rss_mib"],
+        }
+    )
+    return rows
+
+
+def run(*, quick: bool, workdir: Path) -> dict[str, Any]:
+    sizes = QUICK if quick else FULL
+    rows = _ears(sizes, workdir) + _weekly(sizes, workdir)
+    national = _national(sizes, workdir, FULL["national_villages"])
+    return {"sizes": sizes, "rows": rows, "national": national}

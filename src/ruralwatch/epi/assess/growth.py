@@ -1,0 +1,255 @@
+"""Exponential growth rate r and doubling/halving time from a quasi-Poisson log-linear fit.
+
+Over a recent window of W days the daily counts of each unit are modelled as
+
+    y_t ~ quasi-Poisson,  log E[y_t] = a + r * t + sum_k d_k * [weekday(t) == k],
+
+with six day-of-week dummies when the window is at least 14 days long (two full weeks, so that
+every weekday occurs at least twice) and none otherwise. The slope ``r`` is the exponential
+growth rate per day; ``log(2) / r`` is the doubling time (r > 0) or, with ``-r``, the halving
+time (r < 0) (Wallinga & Lipsitch 2007).
+
+The model is fitted by iteratively reweighted least squares (IRLS), batched over all units of a
+time × unit panel. ``NaN`` marks a missing report; such rows get weight 0 for that unit only.
+The dispersion is ``max(1, X2 / (n - p))`` with the Pearson statistic X2, n the number of used
+rows and p the number of estimable coefficients; the interval on r is a Wald interval with
+Student t quantiles on n - p degrees of freedom.
+
+Right truncation: reports for the most recent days are still incomplete (late reports are added
+on the following days), which biases the slope downwards. The last ``delay`` days before the
+as-of index ``end`` are therefore left out: the window covers the rows
+``end - delay - window + 1 .. end - delay`` (inclusive, 0-based).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from ruralwatch.epi.panel import FloatArray
+
+__all__ = ["GrowthResult", "growth_rate"]
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+StrArray = npt.NDArray[np.str_]
+
+LN2 = math.log(2.0)
+
+
+@dataclass(frozen=True)
+class GrowthResult:
+    """Growth rate per unit (arrays of shape (U,)).
+
+    Attributes:
+        r, r_low, r_high: growth rate per day and its confidence interval; ``NaN`` where the unit
+            has too few usable rows in the window or no positive count.
+        doubling_time, doubling_low, doubling_high: ``log(2) / r`` with the interval
+            ``[log(2) / r_high, log(2) / r_low]``; ``inf`` where the rate (or bound) is <= 0, so
+            the upper bound is ``inf`` when the interval on r contains 0.
+        halving_time, halving_low, halving_high: ``log(2) / -r`` with the interval
+            ``[log(2) / -r_low, log(2) / -r_high]``; ``inf`` where the rate (or bound) is >= 0.
+        se: standard error of r (dispersion included).
+        dispersion: quasi-Poisson dispersion ``max(1, Pearson X2 / (n - p))``.
+        n_used: rows of the window with a value; ``df``: n_used - p.
+        converged: IRLS reached the tolerance.
+        status: "growing" (r_low > 0), "declining" (r_high < 0), "flat", or "insufficient".
+        window_start, window_end: 0-based inclusive rows of the fitting window.
+        end: as-of row; ``window_end = end - delay``.
+        window, delay, level, day_of_week: the parameters used.
+    """
+
+    r: FloatArray
+    r_low: FloatArray
+    r_high: FloatArray
+    se: FloatArray
+    doubling_time: FloatArray
+    doubling_low: FloatArray
+    doubling_high: FloatArray
+    halving_time: FloatArray
+    halving_low: FloatArray
+    halving_high: FloatArray
+    dispersion: FloatArray
+    n_used: IntArray
+    df: IntArray
+    converged: BoolArray
+    status: StrArray
+    window_start: int
+    window_end: int
+    end: int
+    window: int
+    delay: int
+    level: float
+    day_of_week: bool
+
+
+def _design(start: int, window: int, day_of_week: bool) -> FloatArray:
+    """Intercept, centred time and (optionally) six weekday dummies for rows start..start+W-1."""
+    rows = np.arange(start, start + window)
+    t = np.arange(window, dtype=np.float64)
+    cols = [np.ones(window), t - t.mean()]
+    if day_of_week:
+        # Weekday classes from the absolute row index so every window uses the same coding;
+        # class of the first row of the panel (row 0) is the reference.
+        wd = rows % 7
+        cols.extend((wd == k).astype(np.float64) for k in range(1, 7))
+    return np.column_stack(cols)
+
+
+def _time_to_double(rate: FloatArray) -> FloatArray:
+    """``log(2) / rate`` where rate > 0, ``inf`` where rate <= 0, ``NaN`` kept."""
+    out = np.full(rate.shape, np.inf)
+    pos = rate > 0
+    out[pos] = LN2 / rate[pos]
+    out[np.isnan(rate)] = np.nan
+    return out
+
+
+def growth_rate(
+    counts: npt.ArrayLike,
+    *,
+    window: int = 14,
+    delay: int = 2,
+    end: int | None = None,
+    level: float = 0.95,
+    day_of_week: bool | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-10,
+) -> GrowthResult:
+    """Estimate the exponential growth rate of every unit over a recent window.
+
+    Args:
+        counts: (T,) or (T, U) non-negative daily counts; ``NaN`` = missing report.
+        window: number of days fitted.
+        delay: most recent days left out because their reports are still incomplete.
+        end: as-of row (0-based, may be negative as in Python indexing); default the last row.
+            The window ends at ``end - delay``.
+        level: confidence level of the intervals.
+        day_of_week: fit six weekday dummies; default ``window >= 14``.
+        max_iter, tol: IRLS limits (relative change of the deviance).
+
+    Returns:
+        A :class:`GrowthResult` with one entry per unit (length 1 for a 1-D input).
+    """
+    y_all = np.asarray(counts, dtype=np.float64)
+    if y_all.ndim == 1:
+        y_all = y_all[:, None]
+    if y_all.ndim != 2:
+        raise ValueError("counts must be 1-D (time) or 2-D (time × unit)")
+    if window < 3:
+        raise ValueError("window must be at least 3 days")
+    if delay < 0:
+        raise ValueError("delay must be >= 0")
+    if not 0.0 < level < 1.0:
+        raise ValueError("level must be in (0, 1)")
+    if np.any(y_all < 0):  # NaN compares False
+        raise ValueError("counts must be non-negative")
+    T, U = y_all.shape
+    if end is None:
+        end = T - 1
+    if end < 0:
+        end += T
+    if not 0 <= end < T:
+        raise ValueError(f"end {end} outside 0..{T - 1}")
+    w_end = end - delay
+    w_start = w_end - window + 1
+    if w_start < 0:
+        raise ValueError(
+            f"window of {window} days ending {delay} days before row {end} starts before row 0"
+        )
+    if day_of_week is None:
+        day_of_week = window >= 14
+
+    X = _design(w_start, window, day_of_week)  # (W, p)
+    p_full = X.shape[1]
+    y = y_all[w_start : w_end + 1]  # (W, U)
+    present = ~np.isnan(y)
+    wt = present.astype(np.float64)  # prior weights (W, U)
+    y = np.where(present, y, 0.0)
+
+    # Columns with no used row for a unit (a weekday never reported) are not estimable: pin
+    # their coefficient to 0 with a unit ridge on the diagonal and do not count them in p.
+    col_used = (wt.T @ (X != 0).astype(np.float64)) > 0  # (U, p)
+    ridge = (~col_used).astype(np.float64)
+    p = col_used.sum(axis=1)
+    n_used = present.sum(axis=0)
+    total = y.sum(axis=0)
+    ok = (n_used > p) & (total > 0) & col_used[:, 1]
+    # Units that cannot be fitted are replaced by a harmless constant series (masked below).
+    wt = np.where(ok, wt, 1.0)
+    y = np.where(ok, y, 1.0)
+    ridge = np.where(ok[:, None], ridge, 0.0)
+
+    # IRLS for the Poisson log link, starting from mu = y + 0.5 (kept positive).
+    mu = np.where(present, y + 0.5, 1.0)
+    eta = np.log(mu)
+    beta = np.zeros((U, p_full))
+    dev_old = np.full(U, np.inf)
+    converged = np.zeros(U, dtype=bool)
+    eye = np.eye(p_full)
+    for _ in range(max_iter):
+        z = eta + (y - mu) / mu
+        w = wt * mu  # (W, U)
+        xtwx = np.einsum("tu,ti,tj->uij", w, X, X) + ridge[:, :, None] * eye
+        xtwz = np.einsum("tu,ti,tu->ui", w, X, z)
+        beta = np.linalg.solve(xtwx, xtwz[:, :, None])[:, :, 0]
+        eta = np.clip(X @ beta.T, -700.0, 700.0)
+        mu = np.exp(eta)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            term = np.where(y > 0, y * np.log(y / mu), 0.0) - (y - mu)
+        dev = 2.0 * np.sum(wt * term, axis=0)
+        converged = np.abs(dev - dev_old) <= tol * (np.abs(dev) + 0.1)
+        dev_old = dev
+        if np.all(converged | ~ok):
+            break
+
+    w = wt * mu
+    xtwx = np.einsum("tu,ti,tj->uij", w, X, X) + ridge[:, :, None] * eye
+    cov_unscaled = np.linalg.inv(xtwx)
+    df = n_used - p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pearson = np.sum(wt * (y - mu) ** 2 / mu, axis=0)
+        dispersion = np.maximum(1.0, pearson / df)
+    se = np.sqrt(dispersion * cov_unscaled[:, 1, 1])
+    tq = stats.t.ppf(0.5 + level / 2.0, np.maximum(df, 1))
+    r = beta[:, 1].copy()
+    nan = ~ok
+    r[nan] = np.nan
+    se[nan] = np.nan
+    dispersion = np.where(nan, np.nan, dispersion)
+    r_low = r - tq * se
+    r_high = r + tq * se
+
+    status = np.full(U, "flat", dtype="<U12")
+    status[r_low > 0] = "growing"
+    status[r_high < 0] = "declining"
+    status[nan] = "insufficient"
+
+    return GrowthResult(
+        r=r,
+        r_low=r_low,
+        r_high=r_high,
+        se=se,
+        doubling_time=_time_to_double(r),
+        doubling_low=_time_to_double(r_high),
+        doubling_high=_time_to_double(r_low),
+        halving_time=_time_to_double(-r),
+        halving_low=_time_to_double(-r_low),
+        halving_high=_time_to_double(-r_high),
+        dispersion=dispersion,
+        n_used=n_used.astype(np.int64),
+        df=df.astype(np.int64),
+        converged=converged & ok,
+        status=status,
+        window_start=w_start,
+        window_end=w_end,
+        end=end,
+        window=window,
+        delay=delay,
+        level=level,
+        day_of_week=day_of_week,
+    )

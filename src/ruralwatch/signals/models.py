@@ -1,0 +1,58 @@
+"""Detection rules (data, not code) and the signals they raise."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from ruralwatch.areas.models import Area, Level
+from ruralwatch.reporting.models import Indicator
+
+
+class DetectionRule(models.Model):
+    """Run ``method`` with ``params`` on ``indicator`` for every area of ``level``."""
+
+    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE)
+    level = models.PositiveSmallIntegerField(_("level"), choices=Level.choices)
+    method = models.CharField(_("method"), max_length=40)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    history_days = models.PositiveIntegerField(
+        _("days of history read"), default=60, help_text=_("How far back the baseline reaches.")
+    )
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("detection rule")
+        verbose_name_plural = _("detection rules")
+        constraints = [
+            models.UniqueConstraint(fields=["indicator", "level", "method"], name="rule_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} · {self.indicator_id} · L{self.level}"
+
+
+class Signal(models.Model):
+    """An alarm raised by a rule for an area and date, with its evidence."""
+
+    rule = models.ForeignKey(DetectionRule, on_delete=models.CASCADE)
+    area = models.ForeignKey(Area, on_delete=models.CASCADE, db_constraint=False)
+    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, db_constraint=False)
+    date = models.DateField(_("date"))
+    method = models.CharField(_("method"), max_length=40)
+    observed = models.FloatField(_("observed"))
+    expected = models.FloatField(_("expected"), null=True)
+    threshold = models.FloatField(_("threshold"), null=True)
+    score = models.FloatField(_("score"), null=True)
+    params = models.JSONField(_("parameters"), default=dict)
+
+    class Meta:
+        verbose_name = _("signal")
+        verbose_name_plural = _("signals")
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "area", "date"], name="signal_unique"),
+        ]
+        indexes = [models.Index(fields=["date", "method"], name="signal_date_method")]
+
+    def __str__(self) -> str:
+        return f"{self.area_id} {self.date} {self.method}: {self.observed:g} > {self.threshold}"

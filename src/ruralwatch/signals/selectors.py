@@ -1,0 +1,45 @@
+"""Reads for detection: one indicator for every area of a level, as long rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from ruralwatch.areas.models import Area
+from ruralwatch.core import bulk
+from ruralwatch.reporting.models import AggregateValue, ReportValue
+from ruralwatch.signals.models import Signal
+
+
+def level_panel_frame(
+    level: int, indicator: str, start: dt.date, end: dt.date, root_path: str = "/"
+) -> pl.DataFrame:
+    """(area, date, value) for every area of ``level`` under ``root_path``, in one query.
+
+    Villages read reported values; levels 1–4 read the roll-ups. Missing days have no row.
+    """
+    area = Area._meta.db_table
+    source = ReportValue._meta.db_table if level == 5 else AggregateValue._meta.db_table
+    frame = bulk.fetch_frame(
+        f"SELECT v.area_id, CAST(v.date AS TEXT), v.value FROM {source} v "
+        f"JOIN {area} a ON a.code = v.area_id "
+        f"WHERE a.level = %s AND v.indicator_id = %s AND v.date BETWEEN %s AND %s "
+        f"AND a.path LIKE %s",
+        [level, indicator, start.isoformat(), end.isoformat(), root_path + "%"],
+        schema={"area": pl.String, "date": pl.String, "value": pl.Float64},
+    )
+    return frame.with_columns(pl.col("date").str.slice(0, 10).str.to_date())
+
+
+def signals_by_method(start: dt.date, end: dt.date, root_path: str = "/") -> dict[str, int]:
+    """Number of signals per method for areas under ``root_path`` in the date range."""
+    from django.db.models import Count
+
+    rows = (
+        Signal.objects.filter(date__range=(start, end), area__path__startswith=root_path)
+        .values("method")
+        .annotate(n=Count("id"))
+        .order_by("method")
+    )
+    return {r["method"]: r["n"] for r in rows}

@@ -1,0 +1,62 @@
+"""Detection rules over the report store: the stored signal carries the numbers behind it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from ruralwatch.areas.services import import_areas
+from ruralwatch.reporting.services import import_reports, roll_up
+from ruralwatch.signals.models import DetectionRule, Signal
+from ruralwatch.signals.services import detect_signals
+
+pytestmark = pytest.mark.django_db
+
+TREE = """code,name,level,parent_code
+990000000000,示范省,1,
+990100000000,示范市,2,990000000000
+990101000000,示范县,3,990100000000
+990101001000,东镇,4,990101000000
+990101001001,东一村,5,990101001000
+990101001002,东二村,5,990101001000
+"""
+# Township daily new cases = the sum of its two villages.
+VILLAGE_1 = [2, 3, 2, 4, 3, 2, 3, 2, 30, 0]
+VILLAGE_2 = [1, 0, 1, 0, 1, 1, 0, 1, 1, 0]
+START = dt.date(2023, 1, 1)
+
+
+def test_ears_c1_signal_on_township_spike_and_single_case_deaths(tmp_path: Path) -> None:
+    (tmp_path / "tree.csv").write_text(TREE, encoding="utf-8")
+    import_areas(tmp_path / "tree.csv")
+    lines = ["area_code,date,new_cases,deaths"]
+    for i, (a, b) in enumerate(zip(VILLAGE_1, VILLAGE_2, strict=True)):
+        day = (START + dt.timedelta(days=i)).isoformat()
+        lines += [f"990101001001,{day},{a},{1 if i == 9 else 0}", f"990101001002,{day},{b},0"]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    import_reports(tmp_path / "r.csv", now=dt.datetime(2023, 2, 1, tzinfo=dt.UTC))
+    end = START + dt.timedelta(days=9)
+    roll_up(START, end)
+    DetectionRule.objects.exclude(method__in=["ears-c1", "cidars-single-case"]).update(active=False)
+    summary = detect_signals(START, end)
+    again = detect_signals(START, end)  # idempotent
+    assert summary.signals_by_method == again.signals_by_method
+    # Before 1 Jan there are no reports: days without data are left out of the baseline, so
+    # day 4 (4 cases) is judged against days 1–3 (3, 3, 3; sd 0) and also alarms.
+    early = Signal.objects.get(method="ears-c1", date=START + dt.timedelta(days=3))
+    assert (early.observed, early.threshold) == (4.0, 3.0)
+    township = Signal.objects.get(method="ears-c1", area_id="990101001000", observed=31)
+    # Day 9 (index 8): baseline = township totals of days 1–7 = 3,3,3,4,4,3,3.
+    baseline = [3, 3, 3, 4, 4, 3, 3]
+    mean = sum(baseline) / 7
+    sd = (sum((x - mean) ** 2 for x in baseline) / 6) ** 0.5
+    z = 3.090232306167813  # standard normal quantile at 1 - 0.001
+    assert township.date == START + dt.timedelta(days=8)
+    assert township.observed == 31
+    assert township.threshold == pytest.approx(mean + z * sd, rel=1e-12)
+    assert township.params["alpha"] == 0.001 and township.params["baseline"] == 7
+    death = Signal.objects.get(method="cidars-single-case")
+    assert (death.area_id, death.date, death.observed) == ("990101001001", end, 1.0)
+    assert Signal.objects.count() == 3
