@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -56,10 +57,10 @@ def detect_signals(
     """Apply every active rule to the areas under ``root_path`` for dates ``start``…``end``."""
     summary = DetectionSummary(start.isoformat(), end.isoformat())
     rules = list(DetectionRule.objects.filter(active=True).order_by("level", "method", "pk"))
-    for i, rule in enumerate(rules):
+    for rule in rules:
         first = start - dt.timedelta(days=rule.history_days)
         frame = level_panel_frame(rule.level, rule.indicator_id, first, end, root_path)
-        rows: list[tuple[object, ...]] = []
+        rows: list[tuple[Any, ...]] = []
         if frame.height:
             panel = _panel(frame, first, end)
             monitor = np.arange((start - first).days, panel.n_time)
@@ -101,7 +102,7 @@ def _num(x: float) -> float | None:
     return None if not np.isfinite(x) else float(x)
 
 
-def _insert(rows: list[tuple[object, ...]]) -> None:
+def _insert(rows: list[tuple[Any, ...]]) -> None:
     cols = [
         "rule_id",
         "area_id",
