@@ -109,7 +109,8 @@ def _compare_table(rows: list[dict[str, Any]], unit_word: str) -> list[str]:
             f"| {r['name']} | {_n(r['series'])} × {r['length']} ({r['monitored']}) "
             f"| {_s(r['ours_s'])} | {_ms(r['ours_per_series_ms'])} | {_n(r['r_series'])} "
             f"| {_s(r['r_s'])} | {_ms(r['r_per_series_ms'])} "
-            f"| {_ratio(r['ratio'], target)} (≥ {target}×) | {_agree(r.get('agreement'))} |"
+            f"| {_ratio(r['ratio'], target)}{f' (≥ {target}×)' if target else ''} "
+            f"| {_agree(r.get('agreement'))} |"
         )
     return out
 
@@ -208,7 +209,7 @@ def _areas(res: dict[str, Any]) -> list[str]:
         target = res["target_s"]
         ok = ""
         if r["database"] == "PostgreSQL":
-            ok = f"< {target} s " + ("✓" if r["import_s"] < target else "✗")
+            ok = f"< {target:g} s " + ("✓" if r["import_s"] < target else "✗")
         out.append(
             f"| {r['database']} | {_n(r['units'])} | {_s(r['import_s'])} | {_s(r['reimport_s'])} "
             f"| {changed} | {_mib(r['peak_rss_mib'])} | {ok} |"

@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,13 +39,18 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def browser():
+@contextmanager
+def _browser() -> Iterator[Any]:
+    # Entered only after the test's database work: Playwright's sync API runs its own
+    # greenlet/event loop, and Django's connection handler is context-local, so database
+    # access inside this block would open (and leak) a second connection.
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def _wait_for_charts(page) -> None:
@@ -51,10 +59,15 @@ def _wait_for_charts(page) -> None:
 
 
 def test_login_map_curve_drill_down_and_language(
-    live_server, transactional_db, tmp_path: Path, browser
+    live_server, transactional_db, tmp_path: Path
 ) -> None:
     data.build_tree(tmp_path)
     create_user_with_jurisdiction("county", "pw-county-123", data.COUNTY, "county")
+    with _browser() as browser:
+        _walk_through(browser, live_server.url)
+
+
+def _walk_through(browser: Any, base: str) -> None:
     context = browser.new_context(locale="zh-CN", viewport={"width": 1200, "height": 1000})
     page = context.new_page()
     errors: list[str] = []
@@ -62,7 +75,7 @@ def test_login_map_curve_drill_down_and_language(
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
 
-    page.goto(f"{live_server.url}/")
+    page.goto(f"{base}/")
     assert "/accounts/login/" in page.url
     page.fill("input[name=username]", "county")
     page.fill("input[name=password]", "pw-county-123")
@@ -99,7 +112,7 @@ def test_login_map_curve_drill_down_and_language(
     _wait_for_charts(page)
 
     assert errors == []
-    outside = [u for u in requests if not u.startswith(live_server.url)]
+    outside = [u for u in requests if not u.startswith(base)]
     assert outside == []  # no CDN
     assert any(re.search(r"/static-bundle/vega\.js$", u) for u in requests)
     context.close()
