@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import shutil
 import sys
 import tempfile
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                 sub = workdir / name
                 sub.mkdir()
                 t0 = time.perf_counter()
+                load_before = os.getloadavg()
                 result = module.run(quick=args.quick, workdir=sub)
                 result.update(
                     benchmark=name,
@@ -53,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                     wall_s=time.perf_counter() - t0,
                     finished=time.strftime("%Y-%m-%d %H:%M:%S %z"),
                     machine=machine,
+                    load_before=[round(x, 2) for x in load_before],
+                    load_after=[round(x, 2) for x in os.getloadavg()],
                 )
                 path = save_result(name, result)
                 log(f"{name} done in {result['wall_s']:.0f} s -> {path.relative_to(Path.cwd())}")

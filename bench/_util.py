@@ -168,7 +168,17 @@ def fresh_postgres_db() -> None:
 def postgres_version() -> str:
     try:
         proc = subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-tAc", "SHOW server_version"],
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-tAc",
+                "SHOW server_version",
+            ],
             capture_output=True,
             text=True,
             check=True,
@@ -236,7 +246,7 @@ def _numpy_blas() -> str:
         cfg = np.show_config(mode="dicts")
         blas = cfg["Build Dependencies"]["blas"]  # type: ignore[index]
         return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
-    except Exception:  # noqa: BLE001 - informational only
+    except Exception:
         return "unknown"
 
 

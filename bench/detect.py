@@ -264,7 +264,9 @@ def national_farrington_child(payload: dict[str, Any]) -> dict[str, Any]:
     counts = data.weekly_panel(SEED, len(codes), payload["weeks"], level=3.0)
     panel = Panel(counts=counts, units=tuple(codes), freq=52, start=(2000, 1))
     rss_before = peak_rss_mib()
-    res, sec = timed(lambda: farr(panel, monitor=slice(-payload["monitor"], None), **FARRINGTON_NOUFAILY))
+    res, sec = timed(
+        lambda: farr(panel, monitor=slice(-payload["monitor"], None), **FARRINGTON_NOUFAILY)
+    )
     return {
         "seconds": sec,
         "units": len(codes),

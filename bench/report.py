@@ -170,7 +170,7 @@ def _detect(res: dict[str, Any]) -> list[str]:
             f"Monitoring a whole year (52 weeks) of all {n_town:,} townships would take about "
             f"{_s(est)} at the per-series rate of the table above (extrapolated, not run).",
         ]
-    return out + [""]
+    return [*out, ""]
 
 
 def _rt(res: dict[str, Any]) -> list[str]:
@@ -180,7 +180,7 @@ def _rt(res: dict[str, Any]) -> list[str]:
         "`python -m bench --only rt`. Seeded renewal-equation incidence (R_t oscillating "
         f"around 1), parametric serial interval mean {res['si_mean']}, sd {res['si_sd']}, "
         "weekly sliding windows, prior mean 5 / sd 5. Ours: `discrete_si` + `estimate_rt` on "
-        "the whole panel. EpiEstim: `estimate_R(method = \"parametric_si\")` per series in a "
+        'the whole panel. EpiEstim: `estimate_R(method = "parametric_si")` per series in a '
         "loop inside one `Rscript`, timing only the loop.",
         *_quick(res),
         "",
@@ -201,7 +201,7 @@ def _areas(res: dict[str, Any]) -> list[str]:
         *_quick(res),
         "",
         "| database | units | first import | re-import | re-import changed | peak RSS "
-        f"| target (PostgreSQL) |",
+        "| target (PostgreSQL) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in res["rows"]:
@@ -214,7 +214,7 @@ def _areas(res: dict[str, Any]) -> list[str]:
             f"| {r['database']} | {_n(r['units'])} | {_s(r['import_s'])} | {_s(r['reimport_s'])} "
             f"| {changed} | {_mib(r['peak_rss_mib'])} | {ok} |"
         )
-    return out + [""]
+    return [*out, ""]
 
 
 def _load(res: dict[str, Any]) -> list[str]:
@@ -222,7 +222,7 @@ def _load(res: dict[str, Any]) -> list[str]:
     out = [
         "## 4. Province-scale synthetic load",
         "",
-        f"`python -m bench --only load`. `build_region(scale=\"province\")`: {_n(s['villages'])} "
+        f'`python -m bench --only load`. `build_region(scale="province")`: {_n(s["villages"])} '
         f"villages; `simulate_region` and `build_reports` over {s['days']} days "
         f"({s['start']} – {s['end']}): {_n(s['values'])} report values "
         f"({_n(s['rows'])} village-days). The reports are written as one {s['format']} CSV "
@@ -248,7 +248,22 @@ def _load(res: dict[str, Any]) -> list[str]:
             f"| {_n(round(rate)) if rate else '–'} | {_s(r['rollup_s'])} | {_n(r['aggregates'])} "
             f"| {_s(r.get('reimport_s'))} | {_mib(r['peak_rss_mib'])} |"
         )
-    return out + [""]
+    return [*out, ""]
+
+
+def _run_line(res: dict[str, Any]) -> str:
+    text = f"Run finished {res['finished']}, {_s(res['wall_s'])} wall time."
+    if res.get("load_before"):
+        before, after = res["load_before"], res["load_after"]
+        text += (
+            f" Load average (1/5/15 min) {before[0]:.1f}/{before[1]:.1f}/{before[2]:.1f} "
+            f"before, {after[0]:.1f}/{after[1]:.1f}/{after[2]:.1f} after"
+        )
+        cores = res.get("machine", {}).get("cores") or 1
+        if max(before[0], after[0]) > cores:
+            text += ": other work was running on the machine, so these times are pessimistic"
+        text += "."
+    return text
 
 
 SECTIONS = {"detect": _detect, "rt": _rt, "areas": _areas, "load": _load}
@@ -296,7 +311,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
             lines += [TITLES[name], "", NOT_MEASURED, ""]
             continue
         lines += fn(res)
-        lines += [f"Run finished {res['finished']}, {_s(res['wall_s'])} wall time.", ""]
+        lines += [_run_line(res), ""]
     return "\n".join(lines)
 
 

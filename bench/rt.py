@@ -74,7 +74,9 @@ def run(*, quick: bool, workdir: Path) -> dict[str, Any]:
     units = [f"s{j:04d}" for j in range(n_u)]
     csv = workdir / "incidence.csv"
     write_panel_csv(csv, short, units)
-    r = run_r("epiestim.R", [str(csv), str(sizes["r_series"]), str(SI_MEAN), str(SI_SD)], workdir / "r_rt")
+    r = run_r(
+        "epiestim.R", [str(csv), str(sizes["r_series"]), str(SI_MEAN), str(SI_SD)], workdir / "r_rt"
+    )
     log(f"rt: EpiEstim {r['seconds']:.2f} s for {r['series']} series")
     ours_ps = sec / n_u
     r_ps = r["seconds"] / r["series"]

@@ -163,3 +163,14 @@ def test_vega_bundle_is_local_and_cached(client) -> None:
     assert "window.vegaEmbed" in body and "drawCharts" in body
     again = client.get(reverse("dashboard:vega_bundle"), HTTP_IF_NONE_MATCH=response["ETag"])
     assert again.status_code == 304
+
+
+def test_superuser_home_lists_roots_when_several(client, tree, tmp_path: Path) -> None:
+    from ruralwatch.areas.services import import_areas
+
+    (tmp_path / "second.csv").write_text("code,name,level,parent_code\n120000000000,另一省,1,\n")
+    import_areas(tmp_path / "second.csv")
+    client.force_login(get_user_model().objects.create_superuser("root", password="pw-123456"))
+    html = client.get(reverse("dashboard:home")).content.decode()
+    assert "选择地区" in html
+    assert _area_url(data.PROVINCE) in html and _area_url("120000000000") in html

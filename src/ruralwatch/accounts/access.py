@@ -29,7 +29,8 @@ def _profile(user: Any) -> Profile | None:
             _CACHE,
             Profile.objects.select_related("jurisdiction").filter(user_id=user.pk).first(),
         )
-    return getattr(user, _CACHE)
+    profile: Profile | None = getattr(user, _CACHE)
+    return profile
 
 
 def sees_everything(user: Any) -> bool:

@@ -7,14 +7,14 @@ from ruralwatch.accounts.models import Profile
 User = get_user_model()
 
 
-class ProfileInline(admin.StackedInline):
+class ProfileInline(admin.StackedInline):  # type: ignore[type-arg]
     model = Profile
     can_delete = False
     raw_id_fields = ("jurisdiction",)
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("user", "role", "jurisdiction")
     list_filter = ("role",)
     list_select_related = ("user", "jurisdiction")
@@ -27,5 +27,5 @@ if admin.site.is_registered(User):
 
 
 @admin.register(User)
-class RuralWatchUserAdmin(UserAdmin):
+class RuralWatchUserAdmin(UserAdmin):  # type: ignore[type-arg]
     inlines = (ProfileInline,)

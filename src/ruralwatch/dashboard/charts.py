@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 import altair as alt
 from django.utils.translation import gettext as _
@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 NO_DATA_COLOUR = "#c8c8c8"
 CASES_COLOUR = "#9ecae1"
 MEAN_COLOUR = "#c0392b"
-SCHEME = "orangered"
+SCHEME: Final = "orangered"
 
 
 def _chart_data(
@@ -100,10 +100,12 @@ def children_map(
     # Invisible corners a little outside the points, so that the projection's fit leaves a
     # margin and no circle or label is cut at the edge.
     margin = (
-        alt.Chart(alt.Data(values=_extent(values))).mark_text(text="", opacity=0).encode(**position)
+        alt.Chart(alt.InlineData(values=_extent(values)))
+        .mark_text(text="", opacity=0)
+        .encode(**position)
     )
     chart = (
-        alt.layer(margin, circles, labels, data=alt.Data(values=values))
+        alt.layer(margin, circles, labels, data=alt.InlineData(values=values))
         .project(type="mercator")
         .properties(width="container", height=380)
     )
@@ -115,7 +117,7 @@ def children_ranking(
 ) -> dict[str, Any]:
     """Children ranked by incidence (bars); for children without coordinates."""
     chart = (
-        alt.Chart(alt.Data(values=_chart_data(children, url_for)))
+        alt.Chart(alt.InlineData(values=_chart_data(children, url_for)))
         .mark_bar(cursor="pointer")
         .encode(
             x=alt.X("incidence:Q", title=_("Incidence per 100,000, 7 days")),
@@ -131,7 +133,8 @@ def children_ranking(
             autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
         )
     )
-    return chart.to_dict()
+    spec: dict[str, Any] = chart.to_dict()
+    return spec
 
 
 def children_chart(
@@ -159,7 +162,7 @@ def epicurve(series: Sequence[tuple[dt.date, float | None]]) -> dict[str, Any] |
     if not series or all(v is None for _d, v in series):
         return None
     means = trailing_mean([v for _d, v in series])
-    data = alt.Data(
+    data = alt.InlineData(
         values=[
             {
                 "date": day.isoformat(),

@@ -28,7 +28,7 @@ PER = 100_000
 
 def latest_date() -> dt.date | None:
     """The latest date that has rolled-up values, else the latest reported date."""
-    latest = AggregateValue.objects.aggregate(d=Max("date"))["d"]
+    latest: dt.date | None = AggregateValue.objects.aggregate(d=Max("date"))["d"]
     if latest is None:
         latest = ReportValue.objects.aggregate(d=Max("date"))["d"]
     return latest
