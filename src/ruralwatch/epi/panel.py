@@ -60,7 +60,9 @@ class Panel:
             if pop.ndim == 1:
                 pop = np.broadcast_to(pop, counts.shape)
             if pop.shape != counts.shape:
-                raise ValueError(f"population shape {pop.shape} does not match counts {counts.shape}")
+                raise ValueError(
+                    f"population shape {pop.shape} does not match counts {counts.shape}"
+                )
             object.__setattr__(self, "population", pop)
         if self.freq not in (1, 12, 52, 365):
             raise ValueError(f"freq must be 1, 12, 52 or 365, got {self.freq}")
@@ -86,7 +88,9 @@ class Panel:
     ) -> Panel:
         """A panel of one series."""
         arr = np.asarray(values, dtype=np.float64).reshape(-1, 1)
-        pop = None if population is None else np.asarray(population, dtype=np.float64).reshape(-1, 1)
+        pop = (
+            None if population is None else np.asarray(population, dtype=np.float64).reshape(-1, 1)
+        )
         d = None if dates is None else np.asarray(dates, dtype="datetime64[D]")
         return cls(counts=arr, units=(unit,), dates=d, freq=freq, population=pop, start=start)
 

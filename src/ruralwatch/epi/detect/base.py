@@ -29,7 +29,7 @@ class DetectionResult:
         units: unit codes (columns).
         observed, expected, upperbound, alarm, score: (n_monitored, n_units) float arrays.
         extra: method-specific (n_monitored, n_units) arrays (``pvalue``, ``phi`` …).
-        scalars: method-specific per-unit values that are not per time point (e.g. GLR-NB ``alpha``).
+        scalars: per-unit values that are not per time point (e.g. GLR-NB ``alpha``).
     """
 
     method: str
