@@ -125,14 +125,20 @@ def run_child(
     *,
     env: dict[str, str] | None = None,
     workdir: Path,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
     """Run ``module:function(payload)`` in a new interpreter and return its JSON result.
 
-    The child adds ``peak_rss_mib`` (its own peak resident memory).
+    The child adds ``peak_rss_mib`` (its own peak resident memory). A child still running after
+    ``timeout`` seconds is stopped and ``{"timed_out": timeout}`` returned.
     """
     out = workdir / f"child-{time.monotonic_ns()}.json"
     cmd = [sys.executable, "-m", "bench._child", target, json.dumps(payload), str(out)]
-    proc = subprocess.run(cmd, env=env, cwd=REPO_DIR, check=False)
+    try:
+        proc = subprocess.run(cmd, env=env, cwd=REPO_DIR, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        log(f"child {target} stopped after {timeout:.0f} s")
+        return {"timed_out": timeout}
     if proc.returncode != 0:
         raise RuntimeError(f"child {target} failed with exit code {proc.returncode}")
     result: dict[str, Any] = json.loads(out.read_text())

@@ -5,6 +5,7 @@ fresh database (SQLite and PostgreSQL, one process each), then roll everything u
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from bench._util import (
 )
 
 SEED = 20230122
+STEP_TIMEOUT_S = 420.0  # per database: keeps `make bench` bounded if an import is very slow
 DAYS = 60
 END = dt.date(2023, 2, 5)
 START = END - dt.timedelta(days=DAYS - 1)
@@ -32,30 +34,31 @@ AREA_COLUMNS = [
 
 
 def load_child(payload: dict[str, Any]) -> dict[str, Any]:
-    migrate_s = django_setup_migrate()
+    """Import areas and reports, roll up; each step's figure is also written to
+    ``payload["progress"]`` as soon as it is known, so that a stopped run keeps what it did."""
+    progress = Path(payload["progress"])
+    out: dict[str, Any] = {}
+
+    def step(**values: Any) -> None:
+        out.update(values)
+        progress.write_text(json.dumps(out), encoding="utf-8")
+
+    step(migrate_s=django_setup_migrate())
     from ruralwatch.areas.services import import_areas
     from ruralwatch.reporting.models import AggregateValue, ReportValue
     from ruralwatch.reporting.services import import_reports, roll_up
 
-    _, areas_s = timed(lambda: import_areas(payload["areas"]))
+    step(areas_import_s=timed(lambda: import_areas(payload["areas"]))[1])
     now = dt.datetime.fromisoformat(payload["now"])
     summary, reports_s = timed(lambda: import_reports(payload["reports"], now=now))
+    step(reports_import_s=reports_s, values=summary.values)
+    step(stored_values=ReportValue.objects.count())
     start, end = dt.date.fromisoformat(payload["start"]), dt.date.fromisoformat(payload["end"])
     rollup, rollup_s = timed(lambda: roll_up(start, end))
-    out: dict[str, Any] = {
-        "migrate_s": migrate_s,
-        "areas_import_s": areas_s,
-        "reports_import_s": reports_s,
-        "values": summary.values,
-        "stored_values": ReportValue.objects.count(),
-        "rollup_s": rollup_s,
-        "aggregates": AggregateValue.objects.count(),
-        "rollup": asdict(rollup),
-    }
+    step(rollup_s=rollup_s, aggregates=AggregateValue.objects.count(), rollup=asdict(rollup))
     if payload.get("reimport"):
         again, reimport_s = timed(lambda: import_reports(payload["reports"], now=now))
-        out["reimport_s"] = reimport_s
-        out["reimport_changed"] = again.imported + again.updated
+        step(reimport_s=reimport_s, reimport_changed=again.imported + again.updated)
     return out
 
 
@@ -121,10 +124,16 @@ def run(*, quick: bool, workdir: Path) -> dict[str, Any]:
         else:
             fresh_postgres_db()
             env = postgres_env()
-        out = run_child("bench.load:load_child", payload, env=env, workdir=workdir)
-        log(
-            f"load on {database}: reports {out['reports_import_s']:.1f} s "
-            f"({out['values']} values), roll-up {out['rollup_s']:.1f} s"
+        progress = workdir / f"progress-{database}.json"
+        out = run_child(
+            "bench.load:load_child",
+            {**payload, "progress": str(progress)},
+            env=env,
+            workdir=workdir,
+            timeout=STEP_TIMEOUT_S,
         )
+        if "timed_out" in out and progress.exists():
+            out.update(json.loads(progress.read_text(encoding="utf-8")))
+        log(f"load on {database}: {out}")
         rows.append({"database": database, **out})
     return {"synth": synth, "rows": rows}

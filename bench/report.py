@@ -242,11 +242,17 @@ def _load(res: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in res["rows"]:
-        rate = r["values"] / r["reports_import_s"] if r["reports_import_s"] else None
+        stop = f"stopped after {_s(r['timed_out'])}" if r.get("timed_out") else "–"
+
+        def cell(key: str, r: dict[str, Any] = r, stop: str = stop) -> str:
+            return _s(r[key]) if r.get(key) is not None else stop
+
+        rate = r["values"] / r["reports_import_s"] if r.get("reports_import_s") else None
         out.append(
-            f"| {r['database']} | {_s(r['areas_import_s'])} | {_s(r['reports_import_s'])} "
-            f"| {_n(round(rate)) if rate else '–'} | {_s(r['rollup_s'])} | {_n(r['aggregates'])} "
-            f"| {_s(r.get('reimport_s'))} | {_mib(r['peak_rss_mib'])} |"
+            f"| {r['database']} | {cell('areas_import_s')} | {cell('reports_import_s')} "
+            f"| {_n(round(rate)) if rate else '–'} | {cell('rollup_s')} "
+            f"| {_n(r.get('aggregates'))} | {_s(r.get('reimport_s'))} "
+            f"| {_mib(r.get('peak_rss_mib'))} |"
         )
     return [*out, ""]
 

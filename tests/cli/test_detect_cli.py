@@ -15,7 +15,7 @@ from ruralwatch.cli import app
 from ruralwatch.epi.detect import METHODS
 from tests.epi.detect import oracle as O  # noqa: N812
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "250"})  # no wrapping of error panels
 
 _R_NAME = {
     "algo.rki1": "rki",

@@ -80,7 +80,9 @@ def demo(
         f"password [bold]{password}[/]   (Ctrl+C to stop)",
         highlight=False,
     )
-    call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, use_threading=True)
+    call_command(
+        "runserver", f"127.0.0.1:{port}", use_reloader=False, use_threading=True, insecure_serving=True
+    )
 
 
 def register(app: typer.Typer) -> None:

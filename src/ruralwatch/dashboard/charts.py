@@ -21,6 +21,11 @@ MEAN_COLOUR = "#c0392b"
 SCHEME: Final = "orangered"
 
 
+def _inline(values: Sequence[dict[str, Any]]) -> alt.Data:
+    """Data inline in the spec (not moved to top-level ``datasets``)."""
+    return alt.Data(values=list(values))  # type: ignore[no-untyped-call]
+
+
 def _chart_data(
     children: Sequence[dict[str, Any]], url_for: Callable[[str], str]
 ) -> list[dict[str, Any]]:
@@ -94,18 +99,14 @@ def children_map(
     )
     labels = (
         alt.Chart()
-        .mark_text(align="left", baseline="middle", dx=10, fontSize=11, color="#333")
+        .mark_text(align="left", baseline="middle", dx=18, fontSize=11, color="#333")
         .encode(**position, text="name:N")
     )
     # Invisible corners a little outside the points, so that the projection's fit leaves a
     # margin and no circle or label is cut at the edge.
-    margin = (
-        alt.Chart(alt.InlineData(values=_extent(values)))
-        .mark_text(text="", opacity=0)
-        .encode(**position)
-    )
+    margin = alt.Chart(_inline(_extent(values))).mark_text(text="", opacity=0).encode(**position)
     chart = (
-        alt.layer(margin, circles, labels, data=alt.InlineData(values=values))
+        alt.layer(margin, circles, labels, data=_inline(values))
         .project(type="mercator")
         .properties(width="container", height=380)
     )
@@ -117,7 +118,7 @@ def children_ranking(
 ) -> dict[str, Any]:
     """Children ranked by incidence (bars); for children without coordinates."""
     chart = (
-        alt.Chart(alt.InlineData(values=_chart_data(children, url_for)))
+        alt.Chart(_inline(_chart_data(children, url_for)))
         .mark_bar(cursor="pointer")
         .encode(
             x=alt.X("incidence:Q", title=_("Incidence per 100,000, 7 days")),
@@ -162,8 +163,8 @@ def epicurve(series: Sequence[tuple[dt.date, float | None]]) -> dict[str, Any] |
     if not series or all(v is None for _d, v in series):
         return None
     means = trailing_mean([v for _d, v in series])
-    data = alt.InlineData(
-        values=[
+    data = _inline(
+        [
             {
                 "date": day.isoformat(),
                 "value": value,
