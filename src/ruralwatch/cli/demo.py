@@ -81,7 +81,11 @@ def demo(
         highlight=False,
     )
     call_command(
-        "runserver", f"127.0.0.1:{port}", use_reloader=False, use_threading=True, insecure_serving=True
+        "runserver",
+        f"127.0.0.1:{port}",
+        use_reloader=False,
+        use_threading=True,
+        insecure_serving=True,
     )
 
 
