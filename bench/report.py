@@ -242,10 +242,14 @@ def _load(res: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in res["rows"]:
-        stop = f"stopped after {_s(r['timed_out'])}" if r.get("timed_out") else "–"
+        # A stopped run: the first step without a figure is the one that was cut short.
+        steps = ("areas_import_s", "reports_import_s", "rollup_s")
+        cut = next((k for k in steps if r.get(k) is None), None) if r.get("timed_out") else None
 
-        def cell(key: str, r: dict[str, Any] = r, stop: str = stop) -> str:
-            return _s(r[key]) if r.get(key) is not None else stop
+        def cell(key: str, r: dict[str, Any] = r, cut: str | None = cut) -> str:
+            if r.get(key) is not None:
+                return _s(r[key])
+            return f"not done in {_s(r['timed_out'])} (stopped)" if key == cut else "–"
 
         rate = r["values"] / r["reports_import_s"] if r.get("reports_import_s") else None
         out.append(
