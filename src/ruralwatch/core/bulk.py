@@ -72,6 +72,14 @@ def scalar(sql: str, params: Sequence[Any] = ()) -> int:
     return int(row[0] or 0) if row else 0
 
 
+def row(sql: str, params: Sequence[Any] = ()) -> tuple[int, ...]:
+    """The first row of a query of counts, with NULL read as 0."""
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        found = cur.fetchone()
+    return tuple(int(x or 0) for x in found) if found else ()
+
+
 def execute(sql: str, params: Sequence[Any] = ()) -> int:
     with connection.cursor() as cur:
         cur.execute(sql, params)

@@ -58,13 +58,17 @@ class ImportBatch(models.Model):
 class ReportValue(models.Model):
     """A value reported for one area, date and indicator. A reported zero is a value."""
 
-    area = models.ForeignKey(Area, on_delete=models.PROTECT, db_constraint=True)
+    # Fact tables carry no database FK constraints: the importer checks every area and indicator
+    # code in bulk before writing, and per-row constraint triggers dominated large loads.
+    area = models.ForeignKey(Area, on_delete=models.DO_NOTHING, db_constraint=False)
     date = models.DateField(_("report date"))
-    indicator = models.ForeignKey(Indicator, on_delete=models.PROTECT)
+    indicator = models.ForeignKey(Indicator, on_delete=models.DO_NOTHING, db_constraint=False)
     value = models.FloatField(_("value"))
     reporter = models.CharField(_("reporter"), max_length=64, blank=True, default="")
     submitted_at = models.DateTimeField(_("submitted at"))
-    batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL)
+    batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False
+    )
 
     class Meta:
         verbose_name = _("report value")
@@ -85,7 +89,7 @@ class Submission(models.Model):
     the areas expected to report.
     """
 
-    area = models.ForeignKey(Area, on_delete=models.PROTECT)
+    area = models.ForeignKey(Area, on_delete=models.DO_NOTHING, db_constraint=False)
     date = models.DateField(_("report date"))
     submitted_at = models.DateTimeField(_("first submitted at"))
     delay_hours = models.FloatField(

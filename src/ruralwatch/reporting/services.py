@@ -348,18 +348,17 @@ def _unknown_areas(frame: pl.DataFrame, file: str) -> list[Problem]:
 
 def _upsert_values(batch_id: int) -> tuple[int, int, int]:
     table = ReportValue._meta.db_table
-    join = (
-        f"FROM stage_value s JOIN {table} v ON v.area_id = s.area_code AND v.date = s.date "
+    total, existing, updated = bulk.row(
+        f"SELECT COUNT(*), COUNT(v.id), SUM(CASE WHEN v.value <> s.value THEN 1 ELSE 0 END) "
+        f"FROM stage_value s LEFT JOIN {table} v ON v.area_id = s.area_code AND v.date = s.date "
         f"AND v.indicator_id = s.indicator"
     )
-    total = bulk.scalar("SELECT COUNT(*) FROM stage_value")
-    existing = bulk.scalar(f"SELECT COUNT(*) {join}")
-    updated = bulk.scalar(f"SELECT COUNT(*) {join} WHERE v.value <> s.value")
     bulk.execute(
         f"INSERT INTO {table} "
         f"(area_id, date, indicator_id, value, reporter, submitted_at, batch_id) "
         f"SELECT area_code, date, indicator, value, reporter, submitted_at, %s FROM stage_value "
-        f"WHERE true ON CONFLICT (area_id, date, indicator_id) DO UPDATE SET "
+        f"WHERE true ORDER BY area_code, date, indicator "
+        f"ON CONFLICT (area_id, date, indicator_id) DO UPDATE SET "
         f"value = excluded.value, reporter = excluded.reporter, "
         f"submitted_at = excluded.submitted_at, batch_id = excluded.batch_id "
         f"WHERE {table}.value <> excluded.value",
