@@ -77,3 +77,50 @@ def test_rollup_and_completeness_match_independent_sums(tmp_path: Path) -> None:
     on_time = day.filter(pl.col("submitted_at").str.slice(0, 10) == days[2].isoformat()).height
     assert comp.on_time == on_time
     assert AggregateValue.objects.filter(level=1).count() == 2 * len(days)
+
+
+def test_max_and_mean_indicators_roll_up_from_partials(tmp_path: Path) -> None:
+    """Means are total over count at every level, never a mean of township means."""
+    from ruralwatch.reporting.models import Indicator
+
+    Indicator.objects.create(
+        code="temp_max",
+        name_zh="最低血氧",
+        name_en="Lowest SpO2",
+        aggregation="max",
+        is_count=False,
+    )
+    Indicator.objects.create(
+        code="temp_mean",
+        name_zh="平均体温",
+        name_en="Mean temperature",
+        aggregation="mean",
+        is_count=False,
+    )
+    tree = tmp_path / "tree.csv"
+    tree.write_text(
+        "code,name,level,parent_code\n990000000000,省,1,\n990100000000,市,2,990000000000\n"
+        "990101000000,县,3,990100000000\n990101001000,甲镇,4,990101000000\n"
+        "990101002000,乙镇,4,990101000000\n990101001001,村一,5,990101001000\n"
+        "990101001002,村二,5,990101001000\n990101002001,村三,5,990101002000\n",
+        encoding="utf-8",
+    )
+    import_areas(tree)
+    path = tmp_path / "r.csv"
+    path.write_text(
+        "area_code,date,temp_max,temp_mean\n990101001001,2023-01-01,38.1,37.0\n"
+        "990101001002,2023-01-01,39.2,38.0\n990101002001,2023-01-01,40.1,39.5\n",
+        encoding="utf-8",
+    )
+    import_reports(path, now=dt.datetime(2023, 2, 1, tzinfo=dt.UTC))
+    day = dt.date(2023, 1, 1)
+    roll_up(day, day)
+    got = {
+        (a, i): v
+        for a, i, v in AggregateValue.objects.filter(date=day).values_list(
+            "area_id", "indicator_id", "value"
+        )
+    }
+    assert got[("990101001000", "temp_mean")] == pytest.approx(37.5)
+    assert got[("990101000000", "temp_mean")] == pytest.approx((37.0 + 38.0 + 39.5) / 3)
+    assert got[("990101000000", "temp_max")] == pytest.approx(40.1)  # max of maxima

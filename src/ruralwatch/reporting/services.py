@@ -400,8 +400,10 @@ def _dates_stage(start: dt.date, end: dt.date) -> list[dt.date]:
 def roll_up(start: dt.date, end: dt.date) -> RollupSummary:
     """Roll every indicator up to every ancestor level (1–4) and compute completeness.
 
-    One ``INSERT … SELECT … GROUP BY`` per level over the flattened ancestor columns; the
-    dates in [start, end] are replaced, so running it twice leaves the same state.
+    The facts are scanned once, grouped by the full ancestor path (l1…l4) into a staging
+    table of partial sums, counts and maxima; each level is then a small ``GROUP BY`` over that
+    table (sums of sums, maxima of maxima, means as total sum over total count). The dates in
+    [start, end] are replaced, so running it twice leaves the same state.
     """
     area = Area._meta.db_table
     value = ReportValue._meta.db_table
@@ -409,41 +411,70 @@ def roll_up(start: dt.date, end: dt.date) -> RollupSummary:
     agg = AggregateValue._meta.db_table
     comp = Completeness._meta.db_table
     sub = Submission._meta.db_table
+    levels = ("l1", "l2", "l3", "l4")
+    path_cols = ", ".join(f"a.{c}" for c in levels)
     with transaction.atomic():
         AggregateValue.objects.filter(date__range=(start, end)).delete()
         Completeness.objects.filter(date__range=(start, end)).delete()
+        bulk.create_staging(
+            "stage_partial",
+            [
+                *((c, "varchar(12)") for c in levels),
+                ("date", "date"),
+                ("indicator", "varchar(40)"),
+                ("total", "double precision"),
+                ("n", "bigint"),
+                ("peak", "double precision"),
+            ],
+        )
+        bulk.execute(
+            f"INSERT INTO stage_partial SELECT {path_cols}, v.date, v.indicator_id, "
+            f"SUM(v.value), COUNT(*), MAX(v.value) "
+            f"FROM {value} v JOIN {area} a ON a.code = v.area_id "
+            f"WHERE v.date BETWEEN %s AND %s GROUP BY {path_cols}, v.date, v.indicator_id",
+            [start.isoformat(), end.isoformat()],
+        )
         n_agg = 0
-        for level in (1, 2, 3, 4):
-            col = f"l{level}"
+        for level, col in enumerate(levels, start=1):
             n_agg += bulk.execute(
                 f"INSERT INTO {agg} (area_id, level, date, indicator_id, value, n_areas) "
-                f"SELECT a.{col}, {level}, v.date, v.indicator_id, "
-                f"CASE MIN(i.aggregation) WHEN 'max' THEN MAX(v.value) "
-                f"WHEN 'mean' THEN AVG(v.value) ELSE SUM(v.value) END, COUNT(*) "
-                f"FROM {value} v JOIN {area} a ON a.code = v.area_id "
-                f"JOIN {ind} i ON i.code = v.indicator_id "
-                f"WHERE v.date BETWEEN %s AND %s AND a.{col} <> '' "
-                f"GROUP BY a.{col}, v.date, v.indicator_id",
-                [start.isoformat(), end.isoformat()],
+                f"SELECT p.{col}, {level}, p.date, p.indicator, "
+                f"CASE MIN(i.aggregation) WHEN 'max' THEN MAX(p.peak) "
+                f"WHEN 'mean' THEN SUM(p.total) / SUM(p.n) ELSE SUM(p.total) END, SUM(p.n) "
+                f"FROM stage_partial p JOIN {ind} i ON i.code = p.indicator "
+                f"WHERE p.{col} <> '' GROUP BY p.{col}, p.date, p.indicator"
             )
         _dates_stage(start, end)
+        bulk.create_staging(
+            "stage_partial_comp",
+            [
+                *((c, "varchar(12)") for c in levels),
+                ("date", "date"),
+                ("expected", "bigint"),
+                ("received", "bigint"),
+                ("on_time", "bigint"),
+            ],
+        )
+        bulk.execute(
+            f"INSERT INTO stage_partial_comp SELECT {path_cols}, d.date, COUNT(*), COUNT(s.id), "
+            f"SUM(CASE WHEN s.delay_hours <= %s THEN 1 ELSE 0 END) "
+            f"FROM {area} a CROSS JOIN stage_dates d "
+            f"LEFT JOIN {sub} s ON s.area_id = a.code AND s.date = d.date "
+            f"WHERE a.level = 5 "
+            f"AND (a.valid_from IS NULL OR a.valid_from <= d.date) "
+            f"AND (a.valid_to IS NULL OR a.valid_to >= d.date) "
+            f"GROUP BY {path_cols}, d.date",
+            [deadline_hours()],
+        )
         n_comp = 0
-        deadline = deadline_hours()
-        for level in (1, 2, 3, 4):
-            col = f"l{level}"
+        for level, col in enumerate(levels, start=1):
             n_comp += bulk.execute(
                 f"INSERT INTO {comp} (area_id, level, date, expected, received, on_time) "
-                f"SELECT a.{col}, {level}, d.date, COUNT(*), COUNT(s.id), "
-                f"SUM(CASE WHEN s.delay_hours <= %s THEN 1 ELSE 0 END) "
-                f"FROM {area} a CROSS JOIN stage_dates d "
-                f"LEFT JOIN {sub} s ON s.area_id = a.code AND s.date = d.date "
-                f"WHERE a.level = 5 AND a.{col} <> '' "
-                f"AND (a.valid_from IS NULL OR a.valid_from <= d.date) "
-                f"AND (a.valid_to IS NULL OR a.valid_to >= d.date) "
-                f"GROUP BY a.{col}, d.date",
-                [deadline],
+                f"SELECT {col}, {level}, date, SUM(expected), SUM(received), SUM(on_time) "
+                f"FROM stage_partial_comp WHERE {col} <> '' GROUP BY {col}, date"
             )
-        bulk.drop_staging("stage_dates")
+        for name in ("stage_dates", "stage_partial", "stage_partial_comp"):
+            bulk.drop_staging(name)
     return RollupSummary(start.isoformat(), end.isoformat(), n_agg, n_comp)
 
 
