@@ -23,8 +23,10 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "areas",
     "reports",
     "demo",
+    "cycle",
     "assess",
     "detect",
+    "keygroups",
 )
 
 for _name in _COMMAND_MODULES:

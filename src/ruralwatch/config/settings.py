@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "ruralwatch.reporting",
     "ruralwatch.signals",
     "ruralwatch.dashboard",
+    "ruralwatch.keygroups",
 ]
 
 MIDDLEWARE = [
@@ -117,3 +118,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# Key to encrypt personal fields at rest (Fernet, urlsafe base64 of 32 bytes). Unset: a
+# development key derived from SECRET_KEY is used, with a warning when DEBUG is off.
+RURALWATCH_FIELD_KEY = os.environ.get("RURALWATCH_FIELD_KEY", "")

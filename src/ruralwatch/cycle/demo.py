@@ -18,10 +18,10 @@ import polars as pl
 
 from ruralwatch.areas.models import Area
 from ruralwatch.areas.services import delete_subtree, import_areas
+from ruralwatch.cycle.services import run_cycle
 from ruralwatch.reporting.models import AggregateValue, Completeness, Submission
-from ruralwatch.reporting.services import deadline_hours, import_reports, roll_up
+from ruralwatch.reporting.services import deadline_hours, import_reports
 from ruralwatch.signals.selectors import signals_by_method
-from ruralwatch.signals.services import detect_signals
 
 Progress = Callable[[str, int, int], None]
 
@@ -103,10 +103,7 @@ def run_demo(
         s = import_reports(path, now=now)
         values_loaded += s.values
         step("daily reports", 1, len(report_paths))
-    step("roll-up", 0, 1)
-    roll_up(DEMO_START, DEMO_END)
-    step("roll-up", 1, 1)
-    detect_signals(DEMO_START, DEMO_END, root_path=f"/{province}/", progress=progress)
+    run_cycle(DEMO_END, root=province, start=DEMO_START, progress=progress)
     county = Area.objects.get(level=3, l1=province)
     (out / "truth.json").write_text(truth_to_json(demo.reports.truth), encoding="utf-8")
     summary = build_summary(county, values_loaded, scenario=demo.scenario, seed=seed)

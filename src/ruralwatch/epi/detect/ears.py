@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy.stats import norm
 
 from ruralwatch.epi.detect._common import (
+    IntArray,
     Monitor,
     alarm_greater,
     make_result,
@@ -32,31 +32,62 @@ _LAG = {"C1": 0, "C2": 2, "C3": 2}
 _FIRST_EXTRA = {"C1": 0, "C2": 2, "C3": 4}
 
 
-def _window_stats(counts: FloatArray, baseline: int, lag: int) -> tuple[FloatArray, FloatArray]:
-    """Mean and sd (denominator n-1) of rows t-lag-baseline .. t-lag-1 for every row t.
+def _window_stats(
+    counts: FloatArray, rows: IntArray, baseline: int, lag: int
+) -> tuple[FloatArray, FloatArray]:
+    """Mean and sd (denominator n-1) of rows t-lag-baseline .. t-lag-1 for each row t in ``rows``.
 
-    Rows without a full window get NaN. Missing values are skipped.
+    Only the windows of ``rows`` are computed (``rows`` must have a full window): one pass over
+    the ``baseline`` offsets for the sums and counts, a second for the squared deviations from
+    the window mean (two-pass, as R's ``sd``: exact zero spread stays exactly zero). Memory is
+    a few arrays of shape (len(rows), n_units). Missing values are skipped; fewer than two
+    values give NaN.
     """
-    n_time, n_units = counts.shape
-    mean = np.full((n_time, n_units), np.nan)
-    sd = np.full((n_time, n_units), np.nan)
-    first = baseline + lag
-    if n_time <= first:
-        return mean, sd
-    win = sliding_window_view(counts, baseline, axis=0)  # (n_time-baseline+1, U, baseline)
-    win = win[: n_time - first]  # window j ends at row j+baseline-1, used at t = j+first
-    have = ~np.isnan(win)
-    cnt = have.sum(axis=-1)
-    x = np.where(have, win, 0.0)
+    n_units = counts.shape[1]
+    shape = (rows.size, n_units)
+    if rows.size == 0:
+        return np.full(shape, np.nan), np.full(shape, np.nan)
+    lo, hi = int(rows.min()) - lag - baseline, int(rows.max()) - lag
+    has_nan = bool(np.isnan(counts[lo:hi]).any())
+    contiguous = rows.size == int(rows[-1] - rows[0]) + 1
+
+    def window_row(k: int) -> FloatArray:
+        """counts at row t - lag - k for every t in rows (a view when rows are contiguous)."""
+        if contiguous:
+            a = int(rows[0]) - lag - k
+            return counts[a : a + rows.size]
+        return counts[rows - lag - k]
+
+    total = np.zeros(shape)
+    if has_nan:
+        cnt = np.zeros(shape)
+        for k in range(baseline, 0, -1):
+            v = window_row(k)
+            ok = ~np.isnan(v)
+            np.add(total, v, out=total, where=ok)
+            cnt += ok
+    else:
+        cnt = np.full(shape, float(baseline))
+        for k in range(baseline, 0, -1):
+            total += window_row(k)
     with np.errstate(invalid="ignore", divide="ignore"):
-        m = x.sum(axis=-1) / cnt
-        dev = np.where(have, win - m[..., None], 0.0)
-        v = (dev * dev).sum(axis=-1) / (cnt - 1)
-    m = np.where(cnt >= 2, m, np.nan)
-    v = np.where(cnt >= 2, v, np.nan)
-    mean[first:] = m
-    sd[first:] = np.sqrt(v)
-    return mean, sd
+        mean = total / cnt
+    ss = np.zeros(shape)
+    dev = np.empty(shape)
+    for k in range(baseline, 0, -1):
+        np.subtract(window_row(k), mean, out=dev)
+        np.multiply(dev, dev, out=dev)
+        if has_nan:
+            np.add(ss, dev, out=ss, where=~np.isnan(dev))
+        else:
+            ss += dev
+    few = cnt < 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ss /= cnt - 1.0
+    np.sqrt(ss, out=ss)
+    mean[few] = np.nan
+    ss[few] = np.nan
+    return mean, ss
 
 
 def ears(
@@ -101,22 +132,31 @@ def ears(
             f"monitor starts at row {int(idx.min())}"
         )
     z = float(norm.ppf(1.0 - a))
-    mean, sd = _window_stats(counts, baseline, _LAG[method])
-    sigma = np.maximum(sd, min_sigma)
+    lag = _LAG[method]
+    if method == "C3":
+        # the C2 statistics of rows t, t-1 and t-2 for every monitored t
+        rows = np.unique(np.concatenate([idx - 2, idx - 1, idx])) if idx.size else idx
+    else:
+        rows = idx
+    mean_r, sd_r = _window_stats(counts, rows, baseline, lag)
+    obs_r = counts[rows]
+    sigma_r = np.maximum(sd_r, min_sigma)
     with np.errstate(invalid="ignore", divide="ignore"):
-        stat = (counts - mean) / sigma  # C1 or C2 statistic at every row
-        if method == "C3":
-            prev = np.full_like(stat, np.nan)
-            prev[1:] = np.maximum(0.0, stat[:-1] - 1.0)
-            prev2 = np.full_like(stat, np.nan)
-            prev2[2:] = np.maximum(0.0, stat[:-2] - 1.0)
-            excess = prev + prev2
-            bound = np.maximum(counts + sigma * (z - excess), 0.0)
+        stat_r = (obs_r - mean_r) / sigma_r  # C1 or C2 statistic at the needed rows
+    if method == "C3":
+        pos = np.searchsorted(rows, idx)
+        mean, sd, sigma, obs = mean_r[pos], sd_r[pos], sigma_r[pos], obs_r[pos]
+        with np.errstate(invalid="ignore"):
+            excess = np.maximum(0.0, stat_r[pos - 1] - 1.0) + np.maximum(
+                0.0, stat_r[pos - 2] - 1.0
+            )
             # R's C3 bound is anchored on the count itself: a missing count leaves it missing.
-            score = stat + excess
-        else:
-            bound = mean + z * sigma
-            score = stat
+            ub = np.maximum(obs + sigma * (z - excess), 0.0)
+            score = stat_r[pos] + excess
+    else:
+        mean, sd, obs = mean_r, sd_r, obs_r
+        ub = mean + z * sigma_r
+        score = stat_r
     params: dict[str, Any] = {
         "method": method,
         "alpha": a,
@@ -124,15 +164,15 @@ def ears(
         "min_sigma": float(min_sigma),
         "monitor": monitor_param(idx),
     }
-    ub = bound[idx]
     return make_result(
         f"ears-{method.lower()}",
         params,
         panel,
         idx,
-        expected=mean[idx],
+        expected=mean,
         upperbound=ub,
-        alarm=alarm_greater(counts[idx], ub),
-        score=score[idx],
-        extra={"sd": sd[idx]},
+        alarm=alarm_greater(obs, ub),
+        score=score,
+        extra={"sd": sd},
+        observed=obs,
     )

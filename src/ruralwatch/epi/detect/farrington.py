@@ -31,7 +31,7 @@ from scipy import stats
 
 from ruralwatch.epi.detect._common import IntArray, Monitor, make_result, monitor_param
 from ruralwatch.epi.detect._common import resolve_monitor as _resolve
-from ruralwatch.epi.detect._farrington_glm import GlmFit, fit_poisson
+from ruralwatch.epi.detect._farrington_glm import GlmFit, fit_poisson_grouped
 from ruralwatch.epi.detect.base import DetectionResult
 from ruralwatch.epi.panel import FloatArray, Panel
 
@@ -42,8 +42,8 @@ ThresholdMethod = Literal["delta", "nbPlugin", "muan"]
 BoolArray = npt.NDArray[np.bool_]
 
 _POWERS: dict[str, float] = {"2/3": 2.0 / 3.0, "1/2": 0.5, "none": 1.0}
-# Problems (series × time points) × observations × covariates per IRLS batch.
-_BATCH_ELEMENTS = 4_000_000
+# Problems (series × time points) × observations per IRLS batch.
+_BATCH_ELEMENTS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -169,10 +169,14 @@ def _anscombe_weights(fit: GlmFit, y: FloatArray, used: BoolArray, threshold: fl
 def _fit(
     X: FloatArray, y: FloatArray, used: BoolArray, offset: FloatArray | None, s: _Settings
 ) -> GlmFit:
-    w0 = used.astype(np.float64)
-    fit = fit_poisson(X, y, w0, offset)
+    """Fit (and reweight) every unit of every group: X (G, N, K), y and used (G, U, N)."""
+    fit = fit_poisson_grouped(X, y, used.astype(np.float64), offset)
     if s.reweight:
-        fit = fit_poisson(X, y, _anscombe_weights(fit, y, used, s.weights_threshold), offset)
+        G, U, N = y.shape
+        wts = _anscombe_weights(
+            fit, y.reshape(G * U, N), used.reshape(G * U, N), s.weights_threshold
+        )
+        fit = fit_poisson_grouped(X, y, wts.reshape(G, U, N), offset)
     return fit
 
 
@@ -199,44 +203,49 @@ def _fit_problems(
     offset0: FloatArray,
     s: _Settings,
 ) -> _Model:
-    """Fit with and (where needed) without trend; column 1 of X is the time covariate."""
-    P = X.shape[0]
+    """Fit with and (where needed) without trend; column 1 of X is the time covariate.
+
+    X: (G, N, K) designs shared by the U units of each group (time point), x0: (G, K) the row
+    of the time point itself, y and used: (G, U, N), offset: (G, U, N) or None, offset0: (G, U).
+    Results are flat over G*U problems (group-major).
+    """
+    G, U, _ = y.shape
+    P = G * U
     trend_ok = np.zeros(P, dtype=bool)
     coef_t = np.full(P, np.nan)
-    fit_t: GlmFit | None = None
-    if s.trend and s.b >= 3:
-        fit_t = _fit(X, y, used, offset, s)
-        eta_t = np.einsum("pk,pk->p", x0, fit_t.coef) + offset0
-        se = np.sqrt(fit_t.cov_unscaled[:, 1, 1] * fit_t.dispersion_working)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            tstat = fit_t.coef[:, 1] / se
-        pval = 2.0 * stats.t.sf(np.abs(tstat), np.maximum(fit_t.df_residual, 1.0))
-        ymax = np.max(np.where(used, y, -np.inf), axis=1)
-        trend_ok = (pval < s.p_threshold_trend) & (np.exp(eta_t) <= ymax)
-        trend_ok &= np.isfinite(tstat)
-        coef_t = np.where(trend_ok, fit_t.coef[:, 1], np.nan)
-    Xn = X.copy()
-    Xn[:, :, 1] = 0.0
-    need = ~trend_ok
     eta = np.full(P, np.nan)
     var = np.full(P, np.nan)
     phi = np.full(P, np.nan)
     pearson = np.full(P, np.nan)
-    if fit_t is not None and trend_ok.any():
+    off0 = offset0.reshape(P)
+    if s.trend and s.b >= 3:
+        fit_t = _fit(X, y, used, offset, s)
+        x0p = np.repeat(x0, U, axis=0)
+        eta_t = np.einsum("pk,pk->p", x0p, fit_t.coef) + off0
+        se = np.sqrt(fit_t.cov_unscaled[:, 1, 1] * fit_t.dispersion_working)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tstat = fit_t.coef[:, 1] / se
+        pval = 2.0 * stats.t.sf(np.abs(tstat), np.maximum(fit_t.df_residual, 1.0))
+        ymax = np.max(np.where(used, y, -np.inf), axis=2).reshape(P)
+        trend_ok = (pval < s.p_threshold_trend) & (np.exp(eta_t) <= ymax)
+        trend_ok &= np.isfinite(tstat)
+        coef_t = np.where(trend_ok, fit_t.coef[:, 1], np.nan)
         k = trend_ok
-        eta[k] = np.einsum("pk,pk->p", x0[k], fit_t.coef[k]) + offset0[k]
-        var[k] = np.einsum("pk,pkl,pl->p", x0[k], fit_t.cov_unscaled[k], x0[k])
+        eta[k] = eta_t[k]
+        var[k] = np.einsum("pk,pkl,pl->p", x0p[k], fit_t.cov_unscaled[k], x0p[k])
         phi[k] = _dispersion(fit_t, s)[k]
         pearson[k] = fit_t.dispersion[k]
+    need = ~trend_ok
     if need.any():
-        off_n = None if offset is None else offset[need]
-        fit_n = _fit(Xn[need], y[need], used[need], off_n, s)
-        x0n = x0[need].copy()
-        x0n[:, 1] = 0.0
-        eta[need] = np.einsum("pk,pk->p", x0n, fit_n.coef) + offset0[need]
-        var[need] = np.einsum("pk,pkl,pl->p", x0n, fit_n.cov_unscaled, x0n)
-        phi[need] = _dispersion(fit_n, s)
-        pearson[need] = fit_n.dispersion
+        Xn = np.delete(X, 1, axis=2)
+        x0n = np.repeat(np.delete(x0, 1, axis=1), U, axis=0)
+        fit_n = _fit(Xn, y, used, offset, s)
+        eta_n = np.einsum("pk,pk->p", x0n, fit_n.coef) + off0
+        var_n = np.einsum("pk,pkl,pl->p", x0n, fit_n.cov_unscaled, x0n)
+        eta[need] = eta_n[need]
+        var[need] = var_n[need]
+        phi[need] = _dispersion(fit_n, s)[need]
+        pearson[need] = fit_n.dispersion[need]
     disp = np.where(np.isnan(pearson), 1.0, pearson)
     phi = np.where(np.isnan(phi), 1.0, np.maximum(phi, 1.0))
     return _Model(
@@ -282,27 +291,24 @@ def _run_models(
     disp = np.empty((n, U))
     trend = np.empty((n, U), dtype=bool)
     coef = np.empty((n, U))
-    per_t = max(1, _BATCH_ELEMENTS // max(1, U * N * K))
+    per_t = max(1, _BATCH_ELEMENTS // max(1, U * N))
     for lo in range(0, n, per_t):
         hi = min(n, lo + per_t)
         m = hi - lo
-        y = counts[safe[lo:hi]]  # (m, N, U)
-        y = np.moveaxis(y, 2, 1).reshape(m * U, N)
-        used = np.repeat(valid_row[lo:hi], U, axis=0) & ~np.isnan(y)
-        y = np.where(used, y, 0.0)
-        X = np.repeat(Xt[lo:hi], U, axis=0)
-        x0 = np.repeat(x0t[lo:hi], U, axis=0)
+        y = np.moveaxis(counts[safe[lo:hi]], 2, 1)  # (m, U, N)
+        used = valid_row[lo:hi, None, :] & ~np.isnan(y)
         if pop is not None:
             with np.errstate(divide="ignore"):
                 lp = np.log(pop)
-            off = np.moveaxis(lp[safe[lo:hi]], 2, 1).reshape(m * U, N)
-            used &= np.isfinite(off)
-            off = np.where(used, off, 0.0)
-            off0 = lp[idx[lo:hi]].reshape(m * U)
+            lpt = np.moveaxis(lp[safe[lo:hi]], 2, 1)
+            used &= np.isfinite(lpt)
+            off: FloatArray | None = np.where(used, lpt, 0.0)
+            off0 = lp[idx[lo:hi]]
         else:
             off = None
-            off0 = np.zeros(m * U)
-        res = _fit_problems(X, x0, y, used, off, off0, s)
+            off0 = np.zeros((m, U))
+        y = np.where(used, y, 0.0)
+        res = _fit_problems(Xt[lo:hi], x0t[lo:hi], y, used, off, off0, s)
         eta[lo:hi] = res.eta.reshape(m, U)
         var[lo:hi] = res.var_link.reshape(m, U)
         phi[lo:hi] = res.phi.reshape(m, U)

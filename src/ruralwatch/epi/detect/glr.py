@@ -47,23 +47,65 @@ def _window_sums(v: FloatArray) -> FloatArray:
     return np.asarray(np.cumsum(v[::-1], axis=0)[::-1], dtype=np.float64)
 
 
-def _nb_profile(
-    x: FloatArray, mu: FloatArray, alpha: FloatArray, valid: npt.NDArray[np.bool_], inc: bool
+def _nb_bound(
+    x: FloatArray, mu: FloatArray, alpha: FloatArray, g0: FloatArray, inc: bool
 ) -> FloatArray:
-    """max over kappa (>= 0 if ``inc``, <= 0 otherwise) of the NB log LR of every window.
+    """An upper bound of the NB profile log LR of every window (rows j..L-1), from window sums.
 
-    x, mu: (L, U) rows of the current segment; window j is rows j..L-1; ``alpha`` > 0 where
-    ``valid``. Returns (L, U). Safeguarded Newton per window, only where the maximum is not 0.
+    With v = exp(kappa) - 1 and p_t = alpha mu_t / (1 + alpha mu_t), a row adds
+    x_t log(1 + v) - (x_t + 1/alpha) log(1 + p_t v). For fixed v, log(1 + p v) is concave in
+    p, so on [a, b] (the smallest and largest p_t of the window) it lies above its chord:
+    log(1 + p v) >= (1 - l_t) log(1 + a v) + l_t log(1 + b v), l_t = (p_t - a) / (b - a). Hence
+    every window's log LR is at most f(v) = Sx log(1 + v) - A log(1 + a v) - B log(1 + b v),
+    with Sx, A, B window sums (A + B = sum of x_t + 1/alpha, a A + b B = sum of
+    (x_t + 1/alpha) p_t), and f' = 0 is a quadratic in v whose larger root is f's maximum on
+    v >= 0 (``inc``) or on -1 < v <= 0. Exact when mu is constant over the window; tight when
+    it varies little. Rows with mu = 0 (missing) add nothing. Returns (L, U); +inf where the
+    bound is not available.
     """
+    c = 1.0 / alpha[None, :]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        present = mu > 0.0
+        p = np.where(present, mu / (c + mu), np.nan)
+        wgt = np.where(present, x + c, 0.0)
+        sx = _window_sums(x)
+        w0 = _window_sums(wgt)
+        w1 = _window_sums(wgt * np.nan_to_num(p))
+        lo = np.fmin.accumulate(p[::-1], axis=0)[::-1]
+        hi = np.fmax.accumulate(p[::-1], axis=0)[::-1]
+        flat = ~(hi - lo > 1e-12 * hi)
+        bb = np.where(flat, 0.0, np.clip((w1 - lo * w0) / (hi - lo), 0.0, w0))
+        hi = np.where(flat, lo, hi)
+        aa = w0 - bb
+        q2 = lo * hi * (sx - w0)
+        q1 = sx * (lo + hi) - aa * lo * (1.0 + hi) - bb * hi * (1.0 + lo)
+        q0 = g0
+        sq = np.sqrt(q1 * q1 - 4.0 * q2 * q0)
+        t = -0.5 * (q1 + np.where(q1 >= 0.0, sq, -sq))
+        v = np.fmax(t / q2, q0 / t)  # the larger root (q2 < 0)
+        if inc:
+            v = np.maximum(v, 0.0)
+        else:
+            v = np.clip(v, -1.0, 0.0)
+        f = (
+            np.where(sx > 0.0, sx * np.log1p(v), 0.0)
+            - aa * np.log1p(lo * v)
+            - bb * np.log1p(hi * v)
+        )
+    return np.where(np.isfinite(f) & (q2 < 0.0), f, np.inf)
+
+
+def _nb_exact(
+    x: FloatArray,
+    mu: FloatArray,
+    alpha: FloatArray,
+    jj: npt.NDArray[np.intp],
+    uu: npt.NDArray[np.intp],
+    inc: bool,
+) -> FloatArray:
+    """max over kappa (>= 0 if ``inc``, <= 0 otherwise) of the NB log LR of the windows
+    (rows jj..L-1 of unit uu). Safeguarded Newton, all windows in one batch."""
     n_len = x.shape[0]
-    out = np.zeros(x.shape)
-    a = alpha[None, :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        g0 = _window_sums(x) - _window_sums((a * x + 1.0) * mu / (1.0 + a * mu))
-    sign = 1.0 if inc else -1.0
-    jj, uu = np.nonzero(valid & (sign * g0 > 0))
-    if jj.size == 0:
-        return out
     inwin = np.arange(n_len)[None, :] >= jj[:, None]  # (n_a, L)
     xw = np.where(inwin, x[:, uu].T, 0.0)
     mw = np.where(inwin, mu[:, uu].T, 0.0)
@@ -95,7 +137,40 @@ def _nb_profile(
             break
     e = mw * np.exp(kap)[:, None]
     pen = ((xw + 1.0 / aw) * (np.log1p(aw * e) - np.log1p(aw * mw))).sum(axis=1)
-    out[jj, uu] = np.maximum(sx * kap - pen, 0.0)
+    return np.asarray(np.maximum(sx * kap - pen, 0.0), dtype=np.float64)
+
+
+def _nb_profile(
+    x: FloatArray, mu: FloatArray, alpha: FloatArray, valid: npt.NDArray[np.bool_], inc: bool
+) -> FloatArray:
+    """The NB log LR of every window, maximised over kappa, where it can be the largest.
+
+    x, mu: (L, U) rows of the current segment; window j is rows j..L-1; ``alpha`` > 0 where
+    ``valid``. Returns (L, U) whose maximum over windows is exact; a window whose value cannot
+    reach that maximum (its :func:`_nb_bound` is below the exact value of the window with the
+    largest bound) is left at 0 instead of being maximised. Windows whose log LR falls away
+    from kappa = 0 in the monitored direction are 0 (the maximum is at kappa = 0).
+    """
+    out = np.zeros(x.shape)
+    a = alpha[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g0 = _window_sums(x) - _window_sums((a * x + 1.0) * mu / (1.0 + a * mu))
+    sign = 1.0 if inc else -1.0
+    cand = valid & (sign * g0 > 0)
+    if not cand.any():
+        return out
+    ub = np.where(cand, _nb_bound(x, mu, np.where(alpha > 0, alpha, 1.0), g0, inc), -np.inf)
+    units = np.flatnonzero(cand.any(axis=0))
+    best = np.argmax(ub[:, units], axis=0)
+    first = _nb_exact(x, mu, alpha, best, units, inc)
+    out[best, units] = first
+    lower = np.full(x.shape[1], np.inf)
+    lower[units] = first
+    ub[best, units] = -np.inf
+    # a safety margin for rounding: the bound is exact when mu is constant
+    jj, uu = np.nonzero(ub * (1.0 + 1e-7) + 1e-9 >= lower[None, :])
+    if jj.size:
+        out[jj, uu] = _nb_exact(x, mu, alpha, jj, uu, inc)
     return out
 
 

@@ -1,0 +1,613 @@
+"""Judgement numbers and sentences for a set of units at a date.
+
+For every unit (its daily series, population, name and parent) :func:`judge` returns the level,
+phase, 7-day sum and its change against the previous 7 days, the growth rate with its interval,
+R_t with its credible interval, the rebound watch after the latest festival or holiday, and two
+sentences (zh-Hans, English) built from template parts with the numbers filled in, plus an
+``evidence`` dict (method, parameters, values, intervals) that serialises to JSON as it is.
+
+Pooling rule for small series: when a unit has fewer than ``min_cases_14d`` cases in the 14 days
+up to the as-of date, its level, phase, growth rate and R_t are judged on its parent's series
+(climbing further up while the parent is small too, stopping at the root), and its sentence says
+so. Its own 7-day numbers and its own rebound test are still reported: the rebound test's
+prediction bound is valid for small counts (it only loses power). See docs/methods/judgement.md.
+
+R_t uses Cori et al. (2013) with a parametric serial interval of mean 3.0 and sd 1.5 days, a
+round value for Omicron: Song JS et al., Emerg Infect Dis 2022;28(3):756-759 (mean 2.9 days,
+South Korea); Kim D et al., Viruses 2022;14(3):533 (mean 3.78, sd 0.76 days).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ruralwatch.epi.assess.calendar import Event, build_calendar, latest_watchable
+from ruralwatch.epi.assess.level import (
+    LEVEL_NAMES,
+    LevelResult,
+    LevelThresholds,
+    RateThresholds,
+    epidemic_level,
+)
+from ruralwatch.epi.assess.phase import PhaseResult, phase
+from ruralwatch.epi.assess.rebound import ReboundResult, rebound_watch
+from ruralwatch.epi.assess.rt import RtResult, discrete_si, estimate_rt
+
+__all__ = [
+    "OMICRON_SI",
+    "JudgementConfig",
+    "JudgementSet",
+    "UnitJudgement",
+    "judge",
+    "pooling_basis",
+]
+
+IntArray = npt.NDArray[np.int64]
+
+#: Parametric serial interval for Omicron (mean, sd in days) and its sources.
+OMICRON_SI: dict[str, Any] = {
+    "mean": 3.0,
+    "sd": 1.5,
+    "source": (
+        "Song JS et al. Emerg Infect Dis 2022;28(3):756-759 (mean 2.9 d); "
+        "Kim D et al. Viruses 2022;14(3):533 (mean 3.78 d, sd 0.76 d)"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class JudgementConfig:
+    """Parameters of :func:`judge` (defaults documented in docs/methods/judgement.md)."""
+
+    min_cases_14d: float = 40.0
+    rates: RateThresholds = field(default_factory=RateThresholds)
+    growth_window: int = 14
+    delay: int = 2
+    level: float = 0.95
+    sustain_days: int = 14
+    peak_drop: float = 0.2
+    si_mean: float = 3.0
+    si_sd: float = 1.5
+    rt_window: int = 7
+    pre_window: int = 21
+    watch_days: int = 28
+    watch_min_days: int = 7
+    rebound_growth_window: int = 10
+    rebound_level: float = 0.975
+    min_pre_cases: float = 10.0
+
+
+@dataclass(frozen=True)
+class UnitJudgement:
+    """The judgement of one unit; :meth:`to_dict` gives the JSON-ready form."""
+
+    code: str
+    name: str
+    as_of: date
+    level: str
+    level_code: int
+    phase: str
+    sum7: float
+    prev7: float
+    change: float | None
+    per_100k: float
+    growth_r: float | None
+    growth_low: float | None
+    growth_high: float | None
+    rt: float | None
+    rt_low: float | None
+    rt_high: float | None
+    rebound: dict[str, Any]
+    pooled: bool
+    basis_code: str
+    basis_name: str
+    cases_14d: float
+    sentence_zh: str
+    sentence_en: str
+    evidence: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "as_of": self.as_of.isoformat(),
+            "level": self.level,
+            "level_code": self.level_code,
+            "phase": self.phase,
+            "sum7": self.sum7,
+            "prev7": self.prev7,
+            "change": self.change,
+            "per_100k": self.per_100k,
+            "growth": {"r": self.growth_r, "low": self.growth_low, "high": self.growth_high},
+            "rt": {"mean": self.rt, "low": self.rt_low, "high": self.rt_high},
+            "rebound": self.rebound,
+            "pooled": self.pooled,
+            "basis_code": self.basis_code,
+            "cases_14d": self.cases_14d,
+            "sentence": {"zh-Hans": self.sentence_zh, "en": self.sentence_en},
+            "evidence": self.evidence,
+        }
+
+
+@dataclass(frozen=True)
+class JudgementSet:
+    """Judgements of all units plus the panel-wide results they were built from."""
+
+    units: tuple[UnitJudgement, ...]
+    basis: IntArray
+    level: LevelResult
+    phase: PhaseResult
+    rebound: ReboundResult | None
+    rt: RtResult
+    event: Event | None
+    as_of: date
+    end: int
+    config: JudgementConfig
+
+    def by_code(self, code: str) -> UnitJudgement:
+        for u in self.units:
+            if u.code == code:
+                return u
+        raise KeyError(code)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _f(x: Any) -> float | None:
+    """A finite float or None (JSON has no NaN)."""
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+def pooling_basis(cases_14d: npt.ArrayLike, parent: npt.ArrayLike, minimum: float) -> IntArray:
+    """For each unit, the unit whose series judges it: itself if it has ``minimum`` cases in
+    14 days, else the nearest ancestor that has (the root if none has). ``parent`` holds the
+    index of each unit's parent in the same arrays, -1 for a root."""
+    n = np.asarray(cases_14d, dtype=np.float64)
+    par = np.asarray(parent, dtype=np.int64)
+    U = n.size
+    if par.shape != (U,):
+        raise ValueError("one parent index per unit is needed")
+    if np.any((par < -1) | (par >= U)):
+        raise ValueError("parent indices must be -1 or point into the units")
+    basis = np.arange(U, dtype=np.int64)
+    for _ in range(U + 1):  # at most U steps up any chain
+        small = (np.nan_to_num(n[basis], nan=0.0) < minimum) & (par[basis] >= 0)
+        if not small.any():
+            break
+        basis = np.where(small, par[basis], basis)
+    else:  # pragma: no cover - only a cycle can get here
+        raise ValueError("the parent array has a cycle")
+    return basis
+
+
+def _md_zh(d: date) -> str:
+    return f"{d.month}月{d.day}日"
+
+
+def _md_en(d: date) -> str:
+    return f"{d.day} {d.strftime('%B')}"
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:+.0f}%"
+
+
+def _level_zh(level: str) -> str:
+    name = LEVEL_NAMES.get(level, ("水平未知", ""))[0]
+    return f"疫情{name}" if level == "below_threshold" else f"疫情处于{name}"
+
+
+def _level_en(level: str) -> str:
+    name = LEVEL_NAMES.get(level, ("", "of unknown level"))[1]
+    return f"is {name}" if level == "below_threshold" else f"is at {name}"
+
+
+_PHASE_ZH = {
+    "growth": "呈上升态势",
+    "plateau": "处于平台期",
+    "peak_passed": "已过高峰、开始回落",
+    "steady_decline": "呈稳步下降态势",
+    "low_level": "总体平稳",
+    "undetermined": "趋势尚无法判断",
+}
+_PHASE_EN = {
+    "growth": "rising",
+    "plateau": "on a plateau",
+    "peak_passed": "past its peak and falling",
+    "steady_decline": "declining steadily",
+    "low_level": "stable",
+    "undetermined": "without a measurable trend yet",
+}
+
+
+def _rebound_parts(reb: dict[str, Any], event: Event | None) -> tuple[str, str]:
+    if event is None or reb["outcome"] in ("no_event", "not_evaluable"):
+        return "", ""
+    zh_ev, en_ev = event.name_zh, event.name_en
+    last = date.fromisoformat(reb["last_watched"])
+    obs, proj, up = reb["observed_last"], reb["projected_last"], reb["upper_last"]
+    if reb["detected"]:
+        onset = date.fromisoformat(reb["onset_date"])
+        return (
+            f"{zh_ev}后自{_md_zh(onset)}起出现新的小高峰"
+            f"（截至{_md_zh(last)}的7天{obs:.0f}例，按节前趋势预计{proj:.0f}例）",
+            f"a new peak after {en_ev} from {_md_en(onset)} ({obs:.0f} cases in the 7 days "
+            f"to {_md_en(last)} against {proj:.0f} projected from the earlier trend)",
+        )
+    if reb["above_projection"]:
+        return (
+            f"{zh_ev}后病例数高于节前趋势预计（截至{_md_zh(last)}的7天{obs:.0f}例，"
+            f"预计上限{up:.0f}例），但未见显著上升，未形成新的小高峰",
+            f"cases after {en_ev} are above the earlier trend ({obs:.0f} in the 7 days to "
+            f"{_md_en(last)}, upper bound {up:.0f}) without a significant rise: no new peak",
+        )
+    return f"{zh_ev}后未出现新的小高峰", f"no new peak after {en_ev}"
+
+
+def _numbers_zh(u: dict[str, Any]) -> str:
+    parts = [f"近7天新增{u['sum7']:.0f}例（前7天{u['prev7']:.0f}例"]
+    if u["change"] is not None:
+        parts[0] += f"，{_pct(u['change'])}"
+    parts[0] += "）"
+    if u["growth_r"] is not None:
+        parts.append(
+            f"增长率{u['growth_r'] * 100:.1f}%/天（95%CI {u['growth_low'] * 100:.1f}%～"
+            f"{u['growth_high'] * 100:.1f}%）"
+        )
+    if u["rt"] is not None:
+        parts.append(f"Rt {u['rt']:.2f}（95%CrI {u['rt_low']:.2f}～{u['rt_high']:.2f}）")
+    return "；".join(parts) + "。"
+
+
+def _numbers_en(u: dict[str, Any]) -> str:
+    s = f"{u['sum7']:.0f} new cases in the last 7 days (previous 7 days {u['prev7']:.0f}"
+    if u["change"] is not None:
+        s += f", {_pct(u['change'])}"
+    s += ")"
+    if u["growth_r"] is not None:
+        s += (
+            f"; growth rate {u['growth_r'] * 100:.1f}%/day (95% CI {u['growth_low'] * 100:.1f}% "
+            f"to {u['growth_high'] * 100:.1f}%)"
+        )
+    if u["rt"] is not None:
+        s += f"; Rt {u['rt']:.2f} (95% CrI {u['rt_low']:.2f} to {u['rt_high']:.2f})"
+    return s + "."
+
+
+# ------------------------------------------------------------------------------- judge
+
+
+def judge(
+    counts: npt.ArrayLike,
+    dates: npt.ArrayLike,
+    population: npt.ArrayLike,
+    names: Sequence[str],
+    parent: npt.ArrayLike | None = None,
+    *,
+    codes: Sequence[str] | None = None,
+    as_of: date | None = None,
+    events: Sequence[Event] | None = None,
+    event: Event | None = None,
+    thresholds: LevelThresholds | None = None,
+    season_start: date | None = None,
+    config: JudgementConfig | None = None,
+) -> JudgementSet:
+    """Judge every unit of a (T × U) daily panel at ``as_of`` (default the last date).
+
+    Args:
+        counts: (T, U) daily counts, NaN = missing report.
+        dates: (T,) consecutive dates.
+        population: (U,) population of each unit.
+        names: (U,) display names; ``codes`` (U,) codes (default the names).
+        parent: (U,) index of each unit's parent among the units, -1 for none (default: none).
+        as_of: the date judged.
+        events: calendar for the rebound watch (default the built-in 2004-2035 calendar); the
+            latest watched event whose watch is open at ``as_of`` is used, unless ``event`` is
+            given.
+        thresholds: level cut points per unit (e.g. from MEM, on 7-day sums); default the
+            configured incidences per 100,000 (``config.rates``).
+        season_start: first date of the season for "peak passed" (default the first date).
+        config: the other parameters.
+    """
+    cfg = JudgementConfig() if config is None else config
+    y = np.asarray(counts, dtype=np.float64)
+    if y.ndim == 1:
+        y = y[:, None]
+    T, U = y.shape
+    dd = np.asarray(dates, dtype="datetime64[D]")
+    if dd.shape != (T,):
+        raise ValueError("one date per row is needed")
+    if T > 1 and np.any(np.diff(dd).astype(np.int64) != 1):
+        raise ValueError("dates must be consecutive days")
+    pop = np.broadcast_to(np.asarray(population, dtype=np.float64), (U,))
+    if len(names) != U:
+        raise ValueError("one name per unit is needed")
+    code_list = list(names) if codes is None else [str(c) for c in codes]
+    if len(code_list) != U:
+        raise ValueError("one code per unit is needed")
+    par = np.full(U, -1, dtype=np.int64) if parent is None else np.asarray(parent, np.int64)
+    day0: date = dd[0].astype(date)
+    if as_of is None:
+        e = T - 1
+        as_of = dd[-1].astype(date)
+    else:
+        e = (as_of - day0).days
+        if not 0 <= e < T:
+            raise ValueError(f"as_of {as_of} outside the dates given")
+    need = cfg.growth_window + cfg.delay + cfg.sustain_days - 1
+    if e + 1 < need:
+        raise ValueError(f"at least {need} days up to as_of are needed")
+
+    filled = np.nan_to_num(y)
+    cases14 = filled[max(0, e - 13) : e + 1].sum(axis=0)
+    basis = pooling_basis(cases14, par, cfg.min_cases_14d)
+
+    # ---- level, rebound, phase on every column; units read their basis column.
+    lev = epidemic_level(y, pop, end=e, thresholds=thresholds, rates=cfg.rates)
+    cal = build_calendar() if events is None else events
+    ev = (
+        event
+        if event is not None
+        else latest_watchable(cal, as_of, min_days=cfg.watch_min_days, watch_days=cfg.watch_days)
+    )
+    reb: ReboundResult | None = None
+    if ev is not None:
+        start = (ev.start - day0).days
+        if start - min(cfg.pre_window, 7) >= 0 and start <= e:
+            reb = rebound_watch(
+                y,
+                start,
+                end=e,
+                dates=dd,
+                event=ev,
+                pre_window=cfg.pre_window,
+                watch_days=cfg.watch_days,
+                delay=cfg.delay,
+                growth_window=cfg.rebound_growth_window,
+                level=cfg.rebound_level,
+                min_pre_cases=cfg.min_pre_cases,
+            )
+    detected = np.zeros(U, bool) if reb is None else reb.detected
+    ss = 0 if season_start is None else max(0, (season_start - day0).days)
+    ph_all = phase(
+        y,
+        end=e,
+        low=lev.is_low,
+        rebound=detected,
+        window=cfg.growth_window,
+        delay=cfg.delay,
+        sustain_days=cfg.sustain_days,
+        peak_drop=cfg.peak_drop,
+        season_start=ss,
+        level=cfg.level,
+    )
+
+    # ---- Rt over the rt_window days ending delay days before as_of (1-based t for EpiEstim).
+    si = discrete_si(np.arange(T + 1), cfg.si_mean, cfg.si_sd)
+    si = si / si.sum()
+    t_end = e - cfg.delay + 1
+    t_start = max(2, t_end - cfg.rt_window + 1)
+    rt = estimate_rt(y, si, [t_start], [t_end])
+    rt_mean = rt.mean[0]
+    rt_lo, rt_hi = rt.quantile(0.025)[0], rt.quantile(0.975)[0]
+
+    sum7 = filled[max(0, e - 6) : e + 1].sum(axis=0)
+    prev7 = filled[max(0, e - 13) : max(0, e - 6)].sum(axis=0)
+    g = ph_all.growth
+    first_date = dd[0] + np.timedelta64(e - cfg.delay - cfg.growth_window + 1, "D")
+
+    units: list[UnitJudgement] = []
+    for u in range(U):
+        b = int(basis[u])
+        pooled = b != u
+        level_name = str(lev.name[b])
+        phase_name = str(ph_all.phase[b])
+        change = _f((sum7[u] - prev7[u]) / prev7[u]) if prev7[u] > 0 else None
+        rb: dict[str, Any]
+        if reb is None or ev is None:
+            rb = {"outcome": "no_event", "detected": False}
+        else:
+            rb = {
+                "event": ev.code,
+                "event_zh": ev.name_zh,
+                "event_en": ev.name_en,
+                "event_start": ev.start.isoformat(),
+                "detected": bool(reb.detected[u]),
+                "outcome": str(reb.outcome[u]),
+                "first_date": None if np.isnat(reb.first_date[u]) else str(reb.first_date[u]),
+                "onset_date": None if np.isnat(reb.onset_date[u]) else str(reb.onset_date[u]),
+                "observed": _f(reb.observed_at[u]),
+                "projected": _f(reb.projected_at[u]),
+                "upper": _f(reb.upper_at[u]),
+                "last_watched": None
+                if reb.watch_rows.size == 0
+                else str(dd[int(reb.watch_rows[-1])]),
+                "observed_last": _f(reb.observed[-1, u]) if reb.watch_rows.size else None,
+                "projected_last": _f(reb.projected[-1, u]) if reb.watch_rows.size else None,
+                "upper_last": _f(reb.upper[-1, u]) if reb.watch_rows.size else None,
+                "above_projection": bool(reb.exceed[-1, u]) if reb.watch_rows.size else False,
+            }
+        vals: dict[str, Any] = {
+            "sum7": float(sum7[u]),
+            "prev7": float(prev7[u]),
+            "change": change,
+            "growth_r": _f(g.r[b]),
+            "growth_low": _f(g.r_low[b]),
+            "growth_high": _f(g.r_high[b]),
+            "rt": _f(rt_mean[b]),
+            "rt_low": _f(rt_lo[b]),
+            "rt_high": _f(rt_hi[b]),
+        }
+        if vals["growth_low"] is None or vals["growth_high"] is None:
+            vals["growth_r"] = None
+        if vals["rt_low"] is None or vals["rt_high"] is None:
+            vals["rt"] = None
+        rz, rn = _rebound_parts(rb, ev)
+        zh = f"{_level_zh(level_name)}，{_PHASE_ZH[phase_name]}"
+        en = f"The epidemic {_level_en(level_name)} and {_PHASE_EN[phase_name]}"
+        if rz:
+            zh += f"；{rz}"
+            en += f"; {rn}"
+        zh += "。"
+        en += "."
+        if pooled:
+            zh += (
+                f"（本地近14天仅{cases14[u]:.0f}例，不足{cfg.min_cases_14d:.0f}例，"
+                f"流行水平和趋势按{names[b]}合并数据判断。）"
+            )
+            en += (
+                f" (Only {cases14[u]:.0f} cases here in 14 days, fewer than "
+                f"{cfg.min_cases_14d:.0f}: level and trend are judged on the pooled series of "
+                f"{names[b]}.)"
+            )
+        zh += _numbers_zh(vals)
+        en += " " + _numbers_en(vals)
+
+        th = lev.thresholds
+        evidence: dict[str, Any] = {
+            "as_of": as_of.isoformat(),
+            "basis": {
+                "code": code_list[b],
+                "name": names[b],
+                "pooled": pooled,
+                "cases_14d": float(cases14[u]),
+                "min_cases_14d": cfg.min_cases_14d,
+                "rule": "own series if >= min_cases_14d cases in 14 days, else nearest "
+                "ancestor that has them (the root otherwise)",
+            },
+            "level": {
+                "method": "MEM thresholds (Vega 2013, 2015)"
+                if th.source[b] == "mem"
+                else "incidence per 100,000 over 7 days",
+                "source": str(th.source[b]),
+                "value": float(lev.value[b]),
+                "per_100k": _f(lev.per_100k[b]),
+                "days": th.days,
+                "thresholds": {
+                    "epidemic": _f(th.epidemic[b]),
+                    "medium": _f(th.medium[b]),
+                    "high": _f(th.high[b]),
+                    "very_high": _f(th.very_high[b]),
+                },
+                "rates_per_100k": None
+                if th.source[b] == "mem"
+                else dict(
+                    zip(
+                        ("epidemic", "medium", "high", "very_high"),
+                        cfg.rates.as_tuple(),
+                        strict=True,
+                    )
+                ),
+                "level": level_name,
+            },
+            "growth": {
+                "method": "quasi-Poisson log-linear regression with weekday effects "
+                "(Wallinga & Lipsitch 2007)",
+                "window": [
+                    str(first_date),
+                    str(first_date + np.timedelta64(cfg.growth_window - 1, "D")),
+                ],
+                "delay": cfg.delay,
+                "level": cfg.level,
+                "r": _f(g.r[b]),
+                "ci": [_f(g.r_low[b]), _f(g.r_high[b])],
+                "doubling_time": _f(g.doubling_time[b]),
+                "halving_time": _f(g.halving_time[b]),
+                "dispersion": _f(g.dispersion[b]),
+                "status": str(g.status[b]),
+            },
+            "phase": {
+                "phase": phase_name,
+                "rules": "growth if r_low > 0; steady_decline if r_high < 0 on each of the last "
+                "sustain_days as-of days and no rebound; low_level if level <= low; "
+                "peak_passed if r < 0 and the 7-day sum is >= peak_drop below the season "
+                "maximum; plateau otherwise",
+                "declining_days": int(ph_all.declining_days[b]),
+                "sustain_days": cfg.sustain_days,
+                "sum7": _f(ph_all.sum7[b]),
+                "max7": _f(ph_all.max7[b]),
+                "drop_from_max": _f(ph_all.drop_from_max[b]),
+                "peak_drop": cfg.peak_drop,
+                "rebound_used": bool(detected[b]),
+            },
+            "rt": {
+                "method": "Cori et al. 2013 (instantaneous R, Gamma prior mean 5 sd 5)",
+                "serial_interval": {
+                    "mean": cfg.si_mean,
+                    "sd": cfg.si_sd,
+                    "source": OMICRON_SI["source"],
+                },
+                "window": [
+                    str(dd[0] + np.timedelta64(t_start - 1, "D")),
+                    str(dd[0] + np.timedelta64(t_end - 1, "D")),
+                ],
+                "mean": _f(rt_mean[b]),
+                "cri95": [_f(rt_lo[b]), _f(rt_hi[b])],
+            },
+            "rebound": {
+                **rb,
+                "method": "pre-event quasi-Poisson log-linear trend projected with a "
+                "Farrington (1996) 2/3-power prediction bound on 7-day sums, plus a "
+                "significantly positive post-event growth rate",
+                "params": {} if reb is None else reb.params,
+                "pre_trend": None
+                if reb is None
+                else {
+                    "r": _f(reb.pre_r[u]),
+                    "ci": [_f(reb.pre_r_low[u]), _f(reb.pre_r_high[u])],
+                    "dispersion": _f(reb.pre_dispersion[u]),
+                    "cases": float(reb.pre_total[u]),
+                    "trend_estimated": bool(reb.pre_trend_ok[u]),
+                },
+                "own_series": True,
+            },
+        }
+        units.append(
+            UnitJudgement(
+                code=code_list[u],
+                name=names[u],
+                as_of=as_of,
+                level=level_name,
+                level_code=int(lev.code[b]),
+                phase=phase_name,
+                sum7=float(sum7[u]),
+                prev7=float(prev7[u]),
+                change=change,
+                per_100k=float(sum7[u] / pop[u] * 1e5),
+                growth_r=vals["growth_r"],
+                growth_low=vals["growth_low"],
+                growth_high=vals["growth_high"],
+                rt=vals["rt"],
+                rt_low=vals["rt_low"],
+                rt_high=vals["rt_high"],
+                rebound=rb,
+                pooled=pooled,
+                basis_code=code_list[b],
+                basis_name=names[b],
+                cases_14d=float(cases14[u]),
+                sentence_zh=zh,
+                sentence_en=en,
+                evidence=evidence,
+            )
+        )
+    return JudgementSet(
+        units=tuple(units),
+        basis=basis,
+        level=lev,
+        phase=ph_all,
+        rebound=reb,
+        rt=rt,
+        event=ev,
+        as_of=as_of,
+        end=e,
+        config=cfg,
+    )

@@ -1,0 +1,1 @@
+"""Key groups and their health monitoring: registry, tiers, contacts, referrals, audits."""

@@ -1,0 +1,131 @@
+"""Personal fields at rest: Fernet encryption, keyed hashes, masking, ID-number checks.
+
+Keys:
+
+- ``RURALWATCH_FIELD_KEY`` (setting, from the environment): the Fernet key (urlsafe base64 of
+  32 bytes) for ID numbers and phones. Several keys may be given separated by commas; the
+  first encrypts, all decrypt (key rotation with ``MultiFernet``).
+- ``RURALWATCH_HASH_KEY`` (environment or setting): the HMAC-SHA256 key for the
+  de-duplication hash of ID numbers. Keep it apart from the Fernet key.
+
+Unset keys are derived from ``SECRET_KEY`` for development and the demo; with ``DEBUG`` off
+that logs a loud warning once. Derived keys change when ``SECRET_KEY`` changes, which makes
+stored tokens unreadable: production sets both keys explicitly.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import os
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_CHECK_CHARS = "10X98765432"
+
+
+def id_check_char(first17: str) -> str:
+    """The GB 11643-1999 check character (ISO 7064 MOD 11-2) of the first 17 digits."""
+    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return _CHECK_CHARS[total % 11]
+
+
+def id_number_ok(value: str) -> bool:
+    """Whether ``value`` is 17 digits plus the right check character (X upper or lower)."""
+    if len(value) != 18 or not value[:17].isdigit():
+        return False
+    return value[17].upper() == id_check_char(value[:17])
+
+
+def normalise_id(value: str) -> str:
+    return value.strip().upper()
+
+
+def _warn(what: str) -> None:
+    if not settings.DEBUG:
+        log.warning(
+            "!!! %s is not set: using a development key derived from SECRET_KEY. "
+            "Set it in the environment before storing real personal data. !!!",
+            what,
+        )
+
+
+@lru_cache(maxsize=4)
+def _fernet(spec: str, secret: str) -> MultiFernet:
+    keys = [k.strip() for k in spec.split(",") if k.strip()]
+    if not keys:
+        _warn("RURALWATCH_FIELD_KEY")
+        digest = hashlib.sha256(b"ruralwatch-field-key\x00" + secret.encode()).digest()
+        keys = [base64.urlsafe_b64encode(digest).decode()]
+    return MultiFernet([Fernet(k.encode()) for k in keys])
+
+
+def fernet() -> MultiFernet:
+    return _fernet(getattr(settings, "RURALWATCH_FIELD_KEY", "") or "", settings.SECRET_KEY)
+
+
+@lru_cache(maxsize=4)
+def _hash_key(spec: str, secret: str) -> bytes:
+    if spec:
+        return spec.encode()
+    _warn("RURALWATCH_HASH_KEY")
+    return hashlib.sha256(b"ruralwatch-hash-key\x00" + secret.encode()).digest()
+
+
+def hash_key() -> bytes:
+    spec = getattr(settings, "RURALWATCH_HASH_KEY", "") or os.environ.get(
+        "RURALWATCH_HASH_KEY", ""
+    )
+    return _hash_key(spec, settings.SECRET_KEY)
+
+
+def encrypt(value: str) -> str:
+    """A Fernet token for ``value``; empty stays empty."""
+    if not value:
+        return ""
+    return fernet().encrypt(value.encode()).decode()
+
+
+def decrypt(token: str) -> str:
+    """The plaintext of a token; empty stays empty; an unreadable token gives ``""``."""
+    if not token:
+        return ""
+    try:
+        return fernet().decrypt(token.encode()).decode()
+    except InvalidToken:
+        return ""
+
+
+def keyed_hash(value: str, key: bytes | None = None) -> str:
+    """HMAC-SHA256 (hex) of a normalised ID number."""
+    return hmac.new(key or hash_key(), normalise_id(value).encode(), hashlib.sha256).hexdigest()
+
+
+def mask_id(value: str) -> str:
+    """Region prefix and last four characters: ``990101********123X``."""
+    value = normalise_id(value)
+    if len(value) < 10:
+        return "*" * len(value)
+    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+
+
+def mask_phone(value: str) -> str:
+    return value[:3] + "****" + value[-4:] if len(value) >= 11 else "*" * len(value)
+
+
+def mask_name(value: str) -> str:
+    """First character and stars: ``王**``."""
+    return value[:1] + "*" * max(len(value) - 1, 1) if value else ""
+
+
+def pseudonym(ref: str, key: bytes | None = None) -> str:
+    """A stable pseudonym for exports (keyed, so it cannot be reversed without the key)."""
+    digest = hmac.new(key or hash_key(), b"export\x00" + ref.encode(), hashlib.sha256)
+    return "P" + digest.hexdigest()[:12]

@@ -1,0 +1,460 @@
+"""Reads of the key-group registry: rules, overdue lists, coverage, the audit, campaigns.
+
+Everything that grows with the number of people is one SQL statement (a scan or a GROUP BY
+over ``Person`` joined to ``Area``); nothing loops over persons in Python except to format
+the rows of one short list. Callers pass areas they already obtained through the access
+helpers (:mod:`ruralwatch.accounts.access`, :mod:`ruralwatch.keygroups.access`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
+
+from ruralwatch.areas.models import Area
+from ruralwatch.core import bulk
+from ruralwatch.keygroups import crypto
+from ruralwatch.keygroups.models import (
+    Campaign,
+    CampaignVillage,
+    Contact,
+    ExpectedCount,
+    Membership,
+    Person,
+    PersonStatus,
+    Referral,
+    ReferralOutcome,
+    Responsible,
+    TierRuleSet,
+)
+from ruralwatch.keygroups.rules import DEFAULT_RULES, Rules, due_status_sql, parse_rules
+
+P = Person._meta.db_table
+A = Area._meta.db_table
+M = Membership._meta.db_table
+C = Contact._meta.db_table
+R = Referral._meta.db_table
+E = ExpectedCount._meta.db_table
+
+AUDIT_KINDS = (
+    "no_responsible_doctor",
+    "no_pairing_cadre",
+    "contact_overdue",
+    "duplicate_person",
+    "stale_moved",
+    "stale_deceased",
+    "unregistered_expected",
+)
+
+
+def active_rules() -> Rules:
+    """The active rule set (the published default when none is active)."""
+    params = TierRuleSet.objects.filter(active=True).values_list("params", flat=True).first()
+    return parse_rules(params if params is not None else DEFAULT_RULES)
+
+
+def _subtree(path: str | None, alias: str = "a") -> tuple[str, list[Any]]:
+    if not path:
+        return "", []
+    return f" AND {alias}.path LIKE %s", [path + "%"]
+
+
+# --- lists -------------------------------------------------------------------------------------
+
+
+def annotate_due(qs: QuerySet[Person], on: dt.date, rules: Rules | None = None) -> QuerySet[Person]:
+    """``qs`` with ``due_status`` ('overdue', 'due', 'ok') on ``on`` computed in SQL."""
+    sql, params = due_status_sql(rules or active_rules(), on, alias=P)
+    return qs.annotate(due_status=RawSQL(sql, params))
+
+
+def contact_list(
+    qs: QuerySet[Person],
+    on: dt.date,
+    *,
+    include_ok: bool = False,
+    rules: Rules | None = None,
+) -> QuerySet[Person]:
+    """Active persons of ``qs`` due or overdue on ``on`` (reddest and longest waiting first).
+
+    ``qs`` is a scoped queryset (``access.scope_persons``), optionally narrowed to one
+    doctor (``doctor=…``), cadre or village. One indexed query.
+    """
+    qs = annotate_due(qs.filter(status=PersonStatus.ACTIVE), on, rules)
+    if not include_ok:
+        qs = qs.filter(due_status__in=["overdue", "due"])
+    tier_order = RawSQL(
+        f"CASE {P}.tier WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 ELSE 2 END", []
+    )
+    return (
+        qs.annotate(tier_order=tier_order)
+        .select_related("village", "doctor", "cadre")
+        .order_by("tier_order", "last_contact", "ref")
+    )
+
+
+def doctor_list(responsible: Responsible, on: dt.date) -> QuerySet[Person]:
+    """One doctor's (or cadre's) list for ``on``: persons due or overdue."""
+    field = "doctor" if responsible.kind == "doctor" else "cadre"
+    return contact_list(Person.objects.filter(**{field: responsible}), on)
+
+
+def overdue_by_responsible(root_path: str, on: dt.date, kind: str = "doctor") -> list[dict[str, Any]]:
+    """Per responsible person under ``root_path``: active, due today, overdue (one GROUP BY)."""
+    rules = active_rules()
+    due, params = due_status_sql(rules, on, alias="p")
+    col = "doctor_id" if kind == "doctor" else "cadre_id"
+    rt = Responsible._meta.db_table
+    sql = (
+        f"SELECT r.code, r.name, r.area_id, COUNT(*) AS n_active, "
+        f"SUM(CASE WHEN {due} = 'due' THEN 1 ELSE 0 END) AS n_due, "
+        f"SUM(CASE WHEN {due} = 'overdue' THEN 1 ELSE 0 END) AS n_overdue "
+        f"FROM {P} p JOIN {rt} r ON r.id = p.{col} JOIN {A} a ON a.code = p.village_id "
+        f"WHERE p.status = 'active' AND a.path LIKE %s "
+        f"GROUP BY r.code, r.name, r.area_id ORDER BY 6 DESC, r.code"
+    )
+    frame = bulk.fetch_frame(sql, [*params, *params, root_path + "%"])
+    return [
+        {"code": c, "name": n, "area": a, "active": int(t), "due": int(d), "overdue": int(o)}
+        for c, n, a, t, d, o in frame.iter_rows()
+    ]
+
+
+def coverage(root_path: str, on: dt.date, level: int) -> list[dict[str, Any]]:
+    """Per area at ``level`` under ``root_path``: registered, red, due, overdue, covered.
+
+    ``covered`` = active persons contacted within their tier's interval; ``coverage`` is
+    covered / registered. One scan and GROUP BY on the area's ancestor column.
+    """
+    if level not in (1, 2, 3, 4, 5):
+        raise ValueError("level must be 1–5")
+    rules = active_rules()
+    due, params = due_status_sql(rules, on, alias="p")
+    col = f"a.l{level}"
+    sql = (
+        f"SELECT {col} AS area, COUNT(*) AS n_registered, "
+        f"SUM(CASE WHEN p.tier = 'red' THEN 1 ELSE 0 END) AS n_red, "
+        f"SUM(CASE WHEN {due} = 'due' THEN 1 ELSE 0 END) AS n_due, "
+        f"SUM(CASE WHEN {due} = 'overdue' THEN 1 ELSE 0 END) AS n_overdue, "
+        f"SUM(CASE WHEN p.doctor_id IS NULL THEN 1 ELSE 0 END) AS n_no_doctor "
+        f"FROM {P} p JOIN {A} a ON a.code = p.village_id "
+        f"WHERE p.status = 'active' AND a.path LIKE %s AND {col} <> '' "
+        f"GROUP BY {col} ORDER BY {col}"
+    )
+    frame = bulk.fetch_frame(sql, [*params, *params, root_path + "%"])
+    out = []
+    for code, reg, red, d, o, nodoc in frame.iter_rows():
+        reg, o = int(reg), int(o)
+        out.append(
+            {
+                "area": code,
+                "registered": reg,
+                "red": int(red),
+                "due": int(d),
+                "overdue": o,
+                "no_doctor": int(nodoc),
+                "covered": reg - o,
+                "coverage": round((reg - o) / reg, 4) if reg else None,
+            }
+        )
+    return out
+
+
+def tier_counts(root_path: str) -> dict[str, int]:
+    sql = (
+        f"SELECT p.tier, COUNT(*) AS n FROM {P} p JOIN {A} a ON a.code = p.village_id "
+        f"WHERE p.status = 'active' AND a.path LIKE %s GROUP BY p.tier"
+    )
+    frame = bulk.fetch_frame(sql, [root_path + "%"])
+    counts = {"red": 0, "yellow": 0, "green": 0}
+    counts.update({t: int(n) for t, n in frame.iter_rows()})
+    return counts
+
+
+def group_counts(root_path: str) -> dict[str, int]:
+    sql = (
+        f"SELECT m.group_id, COUNT(*) AS n FROM {M} m JOIN {P} p ON p.id = m.person_id "
+        f"JOIN {A} a ON a.code = p.village_id "
+        f"WHERE p.status = 'active' AND m.until IS NULL AND a.path LIKE %s GROUP BY m.group_id"
+    )
+    return {g: int(n) for g, n in bulk.fetch_frame(sql, [root_path + "%"]).iter_rows()}
+
+
+def open_referrals(qs: QuerySet[Person]) -> QuerySet[Referral]:
+    """Pending referrals of the persons in ``qs`` (a scoped queryset), oldest first."""
+    return (
+        Referral.objects.filter(person__in=qs, outcome=ReferralOutcome.PENDING)
+        .select_related("person", "person__village")
+        .order_by("date", "id")
+    )
+
+
+# --- one person --------------------------------------------------------------------------------
+
+
+def person_detail(person: Person) -> dict[str, Any]:
+    """A person's record with personal fields decrypted (caller obtained it via access)."""
+    return {
+        "ref": person.ref,
+        "name": person.name,
+        "sex": person.sex,
+        "birth_date": person.birth_date.isoformat(),
+        "id_number": crypto.decrypt(person.id_enc),
+        "phone": crypto.decrypt(person.phone_enc),
+        "village": person.village_id,
+        "household": person.household,
+        "status": person.status,
+        "doctor": person.doctor.name if person.doctor_id and person.doctor else None,
+        "cadre": person.cadre.name if person.cadre_id and person.cadre else None,
+        "guardian": person.guardian_name,
+        "guardian_relation": person.guardian_relation,
+        "guardian_phone": crypto.decrypt(person.guardian_phone_enc),
+        "groups": list(
+            person.memberships.filter(until__isnull=True).values_list("group_id", flat=True)
+        ),
+        "tier": person.tier,
+        "tier_score": person.tier_score,
+        "tier_reason": person.tier_reason,
+        "last_contact": person.last_contact.isoformat() if person.last_contact else None,
+        "last_status": person.last_status,
+    }
+
+
+def person_history(person: Person, limit: int = 60) -> dict[str, list[dict[str, Any]]]:
+    contacts = list(
+        person.contacts.order_by("-date", "-id").values(
+            "id", "date", "method", "status", "spo2", "note"
+        )[:limit]
+    )
+    referrals = list(
+        person.referrals.order_by("-date", "-id").values(
+            "id", "date", "destination", "reason", "outcome", "outcome_date"
+        )
+    )
+    return {"contacts": contacts, "referrals": referrals}
+
+
+# --- the "no omissions" audit ------------------------------------------------------------------
+
+
+def audit(area: Area, on: dt.date, kinds: tuple[str, ...] = AUDIT_KINDS) -> list[dict[str, Any]]:
+    """Every finding of the "no omissions" audit for ``area``'s subtree on ``on``.
+
+    Each finding: ``id`` (``kind:area:date:person-or-group``), ``kind``, ``person`` (the
+    person's ``ref``, or ``None`` for area findings), ``area`` (village code), ``date``, and
+    per kind: ``group``/``expected``/``registered``, ``other_areas``, ``last_contact``.
+    Same kinds and ids as :mod:`ruralwatch.synth.persons`' truth.
+    """
+    path = area.path
+    on_s = on.isoformat()
+    found: list[dict[str, Any]] = []
+
+    def person_rows(kind: str, where: str, params: list[Any], extra: str = "") -> None:
+        sql = (
+            f"SELECT p.ref, p.village_id{extra} FROM {P} p JOIN {A} a ON a.code = p.village_id "
+            f"WHERE a.path LIKE %s AND {where} ORDER BY p.village_id, p.ref"
+        )
+        frame = bulk.fetch_frame(sql, [path + "%", *params])
+        for row in frame.iter_rows():
+            ref, village = row[0], row[1]
+            item: dict[str, Any] = {
+                "id": f"{kind}:{village}:{on_s}:{ref}",
+                "kind": kind,
+                "person": ref,
+                "area": village,
+                "date": on_s,
+            }
+            if kind == "contact_overdue":
+                item["last_contact"] = str(row[2])[:10] if row[2] else None
+                item["tier"] = row[3]
+            found.append(item)
+
+    active = "p.status = 'active'"
+    if "no_responsible_doctor" in kinds:
+        person_rows("no_responsible_doctor", f"{active} AND p.doctor_id IS NULL", [])
+    if "no_pairing_cadre" in kinds:
+        person_rows("no_pairing_cadre", f"{active} AND p.cadre_id IS NULL", [])
+    if "contact_overdue" in kinds:
+        due, params = due_status_sql(active_rules(), on, alias="p")
+        person_rows(
+            "contact_overdue",
+            f"{active} AND {due} = 'overdue'",
+            params,
+            extra=", p.last_contact, p.tier",
+        )
+    if "duplicate_person" in kinds:
+        sql = (
+            f"SELECT p.ref, p.village_id, p.id_hash FROM {P} p JOIN {A} a ON a.code = p.village_id "
+            f"WHERE a.path LIKE %s AND {active} AND p.id_hash IN ("
+            f"SELECT d.id_hash FROM {P} d WHERE d.status = 'active' "
+            f"GROUP BY d.id_hash HAVING COUNT(*) > 1) ORDER BY p.village_id, p.ref"
+        )
+        frame = bulk.fetch_frame(sql, [path + "%"])
+        hashes = list(set(frame["id_hash"].to_list())) if frame.height else []
+        others: dict[str, list[str]] = {}
+        for start in range(0, len(hashes), 900):
+            for h, v in Person.objects.filter(
+                id_hash__in=hashes[start : start + 900], status=PersonStatus.ACTIVE
+            ).values_list("id_hash", "village_id"):
+                others.setdefault(h, []).append(v)
+        for ref, village, h in frame.iter_rows():
+            found.append(
+                {
+                    "id": f"duplicate_person:{village}:{on_s}:{ref}",
+                    "kind": "duplicate_person",
+                    "person": ref,
+                    "area": village,
+                    "date": on_s,
+                    "other_areas": sorted(v for v in others.get(h, []) if v != village),
+                }
+            )
+    for kind, gone_status, contact_status in (
+        ("stale_deceased", "deceased", "died"),
+        ("stale_moved", "moved", "moved_away"),
+    ):
+        if kind not in kinds:
+            continue
+        open_membership = (
+            f"EXISTS (SELECT 1 FROM {M} m WHERE m.person_id = p.id AND m.until IS NULL)"
+        )
+        person_rows(
+            kind,
+            f"(({active} AND p.last_status = %s) OR (p.status = %s AND p.status_date <= %s "
+            f"AND ({open_membership} OR p.doctor_id IS NOT NULL)))",
+            [contact_status, gone_status, on_s],
+        )
+    if "unregistered_expected" in kinds:
+        found.extend(_unregistered(path, on_s))
+    return found
+
+
+def _unregistered(path: str, on_s: str) -> list[dict[str, Any]]:
+    """Villages registering fewer people of a group than an outside source expects."""
+    sql = (
+        f"WITH expected AS ("
+        f" SELECT a.code AS area, 'age65' AS grp, a.population_65plus AS n FROM {A} a "
+        f" WHERE a.level = 5 AND a.path LIKE %s AND a.population_65plus IS NOT NULL "
+        f" UNION ALL "
+        f" SELECT e.area_id, e.group_id, MAX(e.count) FROM {E} e JOIN {A} a ON a.code = e.area_id "
+        f" WHERE a.path LIKE %s GROUP BY e.area_id, e.group_id), "
+        f"registered AS ("
+        f" SELECT p.village_id AS area, m.group_id AS grp, COUNT(*) AS n FROM {M} m "
+        f" JOIN {P} p ON p.id = m.person_id JOIN {A} a ON a.code = p.village_id "
+        f" WHERE a.path LIKE %s AND p.status = 'active' AND m.until IS NULL "
+        f" GROUP BY p.village_id, m.group_id) "
+        f"SELECT x.area, x.grp, x.n AS expected, COALESCE(r.n, 0) AS registered FROM expected x "
+        f"LEFT JOIN registered r ON r.area = x.area AND r.grp = x.grp "
+        f"WHERE COALESCE(r.n, 0) < x.n ORDER BY x.area, x.grp"
+    )
+    frame = bulk.fetch_frame(sql, [path + "%"] * 3)
+    return [
+        {
+            "id": f"unregistered_expected:{area}:{on_s}:{grp}",
+            "kind": "unregistered_expected",
+            "person": None,
+            "area": area,
+            "date": on_s,
+            "group": grp,
+            "expected": int(exp),
+            "registered": int(reg),
+        }
+        for area, grp, exp, reg in frame.iter_rows()
+    ]
+
+
+def audit_summary(findings: list[dict[str, Any]]) -> dict[str, int]:
+    counts = dict.fromkeys(AUDIT_KINDS, 0)
+    for f in findings:
+        counts[f["kind"]] = counts.get(f["kind"], 0) + 1
+    return counts
+
+
+# --- campaigns ---------------------------------------------------------------------------------
+
+
+def campaign_progress(campaign: Campaign) -> dict[str, Any]:
+    """Per-village completion and newly found people of a re-survey campaign."""
+    cv = CampaignVillage._meta.db_table
+    sql = (
+        f"SELECT v.village_id, a.name, v.completed_on, v.surveyed, "
+        f"(SELECT COUNT(*) AS n FROM {P} p WHERE p.campaign_id = v.campaign_id "
+        f"AND p.village_id = v.village_id) AS n_found "
+        f"FROM {cv} v JOIN {A} a ON a.code = v.village_id WHERE v.campaign_id = %s "
+        f"ORDER BY v.village_id"
+    )
+    frame = bulk.fetch_frame(sql, [campaign.pk])
+    villages = [
+        {
+            "village": code,
+            "name": name,
+            "completed_on": str(done) if done else None,
+            "surveyed": int(surveyed),
+            "found": int(n_found),
+        }
+        for code, name, done, surveyed, n_found in frame.iter_rows()
+    ]
+    done = sum(1 for v in villages if v["completed_on"])
+    return {
+        "id": campaign.pk,
+        "name": campaign.name,
+        "area": campaign.area_id,
+        "start": campaign.start.isoformat(),
+        "deadline": campaign.deadline.isoformat(),
+        "villages": villages,
+        "completed": done,
+        "total": len(villages),
+        "completion": round(done / len(villages), 4) if villages else None,
+        "found": sum(v["found"] for v in villages),
+    }
+
+
+# --- exports -----------------------------------------------------------------------------------
+
+
+def export_persons(qs: QuerySet[Person], on: dt.date, *, identified: bool) -> list[dict[str, Any]]:
+    """Person-level rows of a scoped queryset for export.
+
+    Pseudonymised unless ``identified`` (see ``access.may_export_identified``): the reference
+    becomes a keyed pseudonym, the name its first character, the ID number and phone are
+    left out and only the birth year is kept. Decryption happens only when identified.
+    """
+    rows = []
+    key = crypto.hash_key()
+    for p in annotate_due(qs, on).values(
+        "ref", "name", "sex", "birth_date", "id_enc", "phone_enc", "village_id", "status",
+        "tier", "last_contact", "due_status",
+    ).order_by("village_id", "ref"):
+        if identified:
+            rows.append(
+                {
+                    "ref": p["ref"],
+                    "name": p["name"],
+                    "sex": p["sex"],
+                    "birth_date": str(p["birth_date"]),
+                    "id_number": crypto.decrypt(p["id_enc"]),
+                    "phone": crypto.decrypt(p["phone_enc"]),
+                    "village": p["village_id"],
+                    "status": p["status"],
+                    "tier": p["tier"],
+                    "last_contact": str(p["last_contact"] or ""),
+                    "due_status": p["due_status"],
+                }
+            )
+        else:
+            rows.append(
+                {
+                    "pseudonym": crypto.pseudonym(p["ref"], key),
+                    "name": crypto.mask_name(p["name"]),
+                    "sex": p["sex"],
+                    "birth_year": p["birth_date"].year,
+                    "village": p["village_id"],
+                    "status": p["status"],
+                    "tier": p["tier"],
+                    "last_contact": str(p["last_contact"] or ""),
+                    "due_status": p["due_status"],
+                }
+            )
+    return rows

@@ -1,0 +1,128 @@
+"""Judgements: the synthetic demo's known outcomes, pooling by hand, sentences and evidence."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from ruralwatch.epi.assess.judgement import JudgementSet, judge, pooling_basis
+from ruralwatch.synth import build_demo
+
+AS_OF = date(2023, 2, 5)
+COUNTY = "990101000000"
+
+
+def _judge_demo(scenario: str) -> tuple[JudgementSet, dict[str, Any]]:
+    demo = build_demo(scenario=scenario)
+    areas = demo.region.areas
+    towns = areas.filter(pl.col("level") == 4).sort("code")
+    v = (
+        demo.reports.values.filter(pl.col("indicator") == "new_cases")
+        .with_columns((pl.col("area_code").str.slice(0, 9) + "000").alias("town"))
+        .group_by("town", "date")
+        .agg(pl.col("value").sum())
+    )
+    days = pl.DataFrame({"date": pl.date_range(v["date"].min(), v["date"].max(), eager=True)})
+    wide = days.join(v.pivot(on="town", index="date", values="value"), on="date", how="left")
+    codes = towns["code"].to_list()
+    m = wide.select(codes).to_numpy().astype(float)  # a township with no row on a day: NaN
+    counts = np.column_stack([m, np.nansum(m, axis=1)])
+    all_codes = [*codes, COUNTY]
+    info = dict(
+        zip(areas["code"], zip(areas["name"], areas["population"], strict=True), strict=True)
+    )
+    names = [info[c][0] for c in all_codes]
+    pop = [info[c][1] for c in all_codes]
+    parent = [len(codes)] * len(codes) + [-1]
+    js = judge(counts, wide["date"].to_numpy(), pop, names, parent, codes=all_codes, as_of=AS_OF)
+    return js, demo.scenario
+
+
+@pytest.fixture(scope="module")
+def baseline() -> tuple[JudgementSet, dict[str, Any]]:
+    return _judge_demo("baseline")
+
+
+@pytest.fixture(scope="module")
+def rebound() -> tuple[JudgementSet, dict[str, Any]]:
+    return _judge_demo("rebound")
+
+
+def test_baseline_is_low_steady_decline_without_rebound(baseline: Any) -> None:
+    js, _ = baseline
+    assert js.event is not None and js.event.code == "spring_festival"
+    for u in js.units:
+        assert u.level in ("below_threshold", "low"), u.code
+        assert u.phase == "steady_decline", u.code
+        assert u.rebound["detected"] is False, u.code
+    county = js.by_code(COUNTY)
+    assert not county.pooled
+    assert county.sentence_zh.startswith(
+        "疫情处于低流行水平，呈稳步下降态势；春节后未出现新的小高峰。"
+    )
+    assert county.sentence_en.startswith(
+        "The epidemic is at a low level and declining steadily; no new peak after the Spring "
+        "Festival."
+    )
+
+
+def test_rebound_names_the_scenario_townships(rebound: Any) -> None:
+    js, scenario = rebound
+    flagged = {u.code for u in js.units if u.rebound["detected"]}
+    assert flagged == set(scenario["rebound_townships"])
+    for code in flagged:
+        u = js.by_code(code)
+        assert date.fromisoformat(u.rebound["onset_date"]) > date(2023, 1, 22)
+        assert date.fromisoformat(u.rebound["first_date"]) > date(2023, 1, 22)
+        assert u.rebound["observed"] > u.rebound["upper"]
+        assert u.phase == "growth"
+        assert "春节后自" in u.sentence_zh and "出现新的小高峰" in u.sentence_zh
+        assert "a new peak after the Spring Festival from" in u.sentence_en
+    county = js.by_code(COUNTY)
+    assert county.phase != "steady_decline"  # the county's decline stopped
+    assert county.rebound["above_projection"]
+
+
+def test_pooling_and_evidence(baseline: Any) -> None:
+    js, _ = baseline
+    for u in js.units:
+        assert u.pooled == (u.cases_14d < 40)
+        if u.pooled:
+            assert u.basis_code == COUNTY
+            assert "合并数据判断" in u.sentence_zh and "pooled series" in u.sentence_en
+    d = js.by_code(COUNTY).to_dict()
+    text = json.dumps(d, ensure_ascii=False, allow_nan=False)
+    assert "Cori" in text
+    ev = d["evidence"]
+    assert ev["rt"]["serial_interval"]["mean"] == 3.0 and ev["rt"]["serial_interval"]["sd"] == 1.5
+    lo, hi = ev["growth"]["ci"]
+    assert lo < ev["growth"]["r"] < hi < 0
+    assert ev["rt"]["cri95"][0] < ev["rt"]["mean"] < ev["rt"]["cri95"][1] < 1
+    assert ev["level"]["rates_per_100k"]["epidemic"] == 20.0
+
+
+def test_pooling_basis_by_hand() -> None:
+    # root 0 with children 1, 2; 3 under 1. 3 is small, so is 1 -> 3 is judged on 0.
+    assert pooling_basis([100, 10, 50, 5], [-1, 0, 0, 1], 40).tolist() == [0, 0, 2, 0]
+    # a small root stays itself
+    assert pooling_basis([3, 1], [-1, 0], 40).tolist() == [0, 0]
+    with pytest.raises(ValueError):
+        pooling_basis([1, 2], [-1, 5], 40)
+
+
+def test_sentences_for_a_rising_unit() -> None:
+    T = 70
+    t = np.arange(T, dtype=float)
+    y = np.column_stack([20.0 * np.exp(0.08 * t)])
+    dates = np.arange(np.datetime64("2023-03-01"), np.datetime64("2023-03-01") + T)
+    js = judge(y, dates, [1e6], ["甲县"], events=())
+    u = js.units[0]
+    assert u.phase == "growth" and u.rebound["outcome"] == "no_event"
+    assert u.sentence_zh.startswith("疫情处于") and "呈上升态势" in u.sentence_zh
+    assert u.growth_r == pytest.approx(0.08, abs=1e-6)
+    assert u.change == pytest.approx(np.exp(0.08 * 7) - 1, rel=1e-9)
