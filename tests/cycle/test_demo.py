@@ -59,6 +59,14 @@ def test_summary_agrees_with_ground_truth(tmp_path: Path, synthetic) -> None:  #
     assert signals["ears-c1"] > 0 and signals["ears-c2"] > 0
     deaths = v.filter((pl.col("indicator") == "deaths") & (pl.col("value") >= 1)).height
     assert signals["cidars-single-case"] == deaths
+    # The task force's sentence comes out of the baseline scenario on 5 Feb 2023.
+    j = s["judgement"]
+    assert (j["level"], j["phase"]) == ("low", "steady_decline")
+    assert j["rebound_after"]["event"] == "spring_festival"
+    assert j["rebound_after"]["detected"] is False
+    assert "稳步下降" in j["text_zh"] and "未出现新的小高峰" in j["text_zh"]
+    assert "declining steadily" in j["text_en"] and "no new peak" in j["text_en"]
+    assert j["evidence"]["growth"]["ci"][1] < 0
     # Running the demo again leaves the same state.
     again = run_demo(tmp_path, seed=SEED)
     assert again.summary == result.summary
@@ -87,3 +95,16 @@ def test_cli_demo_no_serve_on_embedded_sqlite(tmp_path: Path) -> None:
     }
     assert (tmp_path / "var" / "ruralwatch.sqlite3").exists()
     assert summary["region"]["name"] in proc.stdout
+
+
+def test_rebound_scenario_is_judged_a_rebound_naming_its_townships(tmp_path: Path) -> None:
+    result = run_demo(tmp_path, seed=SEED, scenario="rebound")
+    s = result.summary
+    j = s["judgement"]
+    assert j["rebound_after"]["detected"] is True
+    named = {a["code"] for a in j["rebound_after"]["areas"]}
+    assert named == set(s["scenario"]["rebound_townships"])
+    for a in j["rebound_after"]["areas"]:
+        assert a["from"] >= "2023-01-22"
+        assert a["name"] in j["text_zh"] and a["name"] in j["text_en"]
+    assert "回升" in j["text_zh"] and "renewed rise" in j["text_en"]

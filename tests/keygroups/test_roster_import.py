@@ -21,13 +21,18 @@ def _id(birth: str, seq: int) -> str:
     return first + crypto.id_check_char(first)
 
 
-HEADER = "姓名,性别,出生日期,身份证号,联系电话,村代码,重点人群类别,责任医生,包保干部,监护人,基础疾病,疫苗接种\n"
+HEADER = (
+    "姓名,性别,出生日期,身份证号,联系电话,村代码,重点人群类别,"
+    "责任医生,包保干部,监护人,基础疾病,疫苗接种\n"
+)
 
 
 def _rows(village: str) -> str:
     return (
-        f"王大爷,男,1940-03-01,{_id('19400301', 11)},13800000000,{village},65岁及以上老年人、独居老人,李医生,赵干部,,稳定,未全程\n"
-        f"王小宝,男,2014-05-06,{_id('20140506', 13)},,{village},留守儿童,李医生,赵干部,王奶奶,无,全程\n"
+        f"王大爷,男,1940-03-01,{_id('19400301', 11)},13800000000,{village},"
+        "65岁及以上老年人、独居老人,李医生,赵干部,,稳定,未全程\n"
+        f"王小宝,男,2014-05-06,{_id('20140506', 13)},,{village},"
+        "留守儿童,李医生,赵干部,王奶奶,无,全程\n"
     )
 
 
@@ -80,8 +85,18 @@ def test_problems_all_or_nothing(village: Area, tmp_path: Path) -> None:
     no_guardian = good[1].replace("王奶奶", "")
     path = tmp_path / "bad.csv"
     path.write_text(
-        HEADER + "\n".join([good[0], bad_id, unknown_village, dup, no_guardian,
-                            good[0].replace("男", "女").replace("11", "15")]) + "\n",
+        HEADER
+        + "\n".join(
+            [
+                good[0],
+                bad_id,
+                unknown_village,
+                dup,
+                no_guardian,
+                good[0].replace("男", "女").replace("11", "15"),
+            ]
+        )
+        + "\n",
         encoding="utf-8",
     )
     with pytest.raises(ImportRejected) as exc:

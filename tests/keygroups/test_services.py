@@ -52,20 +52,34 @@ def test_register_person_encrypts_and_tiers(person: Person) -> None:
     assert person.id_masked.startswith("990101") and "*" in person.id_masked
     with pytest.raises(ValidationError):  # same ID, same village
         services.register_person(
-            name="x", sex="M", birth_date=dt.date(1940, 3, 1), id_number=_id("1940-03-01", 11),
-            village=person.village, groups=["age65"],
+            name="x",
+            sex="M",
+            birth_date=dt.date(1940, 3, 1),
+            id_number=_id("1940-03-01", 11),
+            village=person.village,
+            groups=["age65"],
         )
     with pytest.raises(ValidationError):  # bad check digit, sex mismatch, unknown group
         services.register_person(
-            name="x", sex="F", birth_date=dt.date(1940, 3, 1),
-            id_number=_id("1940-03-01", 13)[:-1] + "0", village=person.village, groups=["nope"],
+            name="x",
+            sex="F",
+            birth_date=dt.date(1940, 3, 1),
+            id_number=_id("1940-03-01", 13)[:-1] + "0",
+            village=person.village,
+            groups=["nope"],
         )
 
 
 def test_positive_contact_moves_to_red_and_refers(village: Area) -> None:
     p = services.register_person(
-        name="张奶奶", sex="F", birth_date=dt.date(1955, 6, 1), id_number=_id("1955-06-01", 22),
-        village=village, groups=["age65"], comorbidity=0, vaccination=0,
+        name="张奶奶",
+        sex="F",
+        birth_date=dt.date(1955, 6, 1),
+        id_number=_id("1955-06-01", 22),
+        village=village,
+        groups=["age65"],
+        comorbidity=0,
+        vaccination=0,
         registered_on=dt.date(2023, 1, 1),
     )
     assert p.tier == "green"
@@ -82,8 +96,10 @@ def test_positive_contact_moves_to_red_and_refers(village: Area) -> None:
     p.refresh_from_db()
     assert p.tier == "red"
     # Red is daily: contacted on the 10th → due on the 11th, overdue on the 12th.
-    due = {d: selectors.annotate_due(Person.objects.filter(pk=p.pk), d).get().due_status
-           for d in (dt.date(2023, 1, 10), dt.date(2023, 1, 11), dt.date(2023, 1, 12))}
+    due = {
+        d: selectors.annotate_due(Person.objects.filter(pk=p.pk), d).get().due_status
+        for d in (dt.date(2023, 1, 10), dt.date(2023, 1, 11), dt.date(2023, 1, 12))
+    }
     assert list(due.values()) == ["ok", "due", "overdue"]
     services.record_contact(p, date=dt.date(2023, 1, 12), method="visit", status="died")
     p.refresh_from_db()
@@ -92,7 +108,11 @@ def test_positive_contact_moves_to_red_and_refers(village: Area) -> None:
 
 def test_rule_set_is_data(person: Person) -> None:
     TierRuleSet.objects.filter(active=True).update(
-        params={"yellow_from": 3, "red_from": 5, "interval_days": {"red": 1, "yellow": 2, "green": 14}}
+        params={
+            "yellow_from": 3,
+            "red_from": 5,
+            "interval_days": {"red": 1, "yellow": 2, "green": 14},
+        }
     )
     services.retier(ON)
     person.refresh_from_db()
@@ -129,7 +149,9 @@ def test_indicators_and_campaign(tree: Region, person: Person) -> None:
     services.write_indicators(ON, county)
     v = ReportValue.objects.get(area=person.village, date=ON, indicator_id="kg_registered")
     assert v.value == 1
-    assert ReportValue.objects.get(area=person.village, date=ON, indicator_id="kg_overdue").value == 1
+    assert (
+        ReportValue.objects.get(area=person.village, date=ON, indicator_id="kg_overdue").value == 1
+    )
     agg = AggregateValue.objects.get(area_id=person.village.l1, date=ON, indicator_id="kg_overdue")
     assert agg.value == 1 and agg.level == 1
     n_v = Area.objects.filter(level=5, path__startswith=county.path).count()
@@ -138,8 +160,13 @@ def test_indicators_and_campaign(tree: Region, person: Person) -> None:
     assert ReportValue.objects.filter(date=ON, indicator_id="kg_registered").count() == n_v
     cov = selectors.coverage(county.path, ON, 3)
     assert cov == [{**cov[0], "registered": 1, "overdue": 1, "coverage": 0.0}]
-    c = services.create_campaign(name="摸排", area=county, start=dt.date(2023, 1, 28),
-                                 deadline=dt.date(2023, 2, 10), groups=["age65"])
+    c = services.create_campaign(
+        name="摸排",
+        area=county,
+        start=dt.date(2023, 1, 28),
+        deadline=dt.date(2023, 2, 10),
+        groups=["age65"],
+    )
     services.complete_campaign_village(c, person.village, ON, surveyed=30)
     prog = selectors.campaign_progress(c)
     assert prog["total"] == n_v and prog["completed"] == 1

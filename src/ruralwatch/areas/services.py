@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-from django.db import transaction
+from django.db import models, transaction
 from django.utils.translation import gettext as _
 
 from ruralwatch.areas.models import KEY_AREA_TAGS, Area
@@ -372,17 +372,30 @@ def _upsert() -> tuple[int, int, int]:
 
 
 def delete_subtree(root: str) -> int:
-    """Delete ``root`` and everything under it, with the facts that reference those areas.
+    """Delete ``root``, everything under it and every row that points at those areas.
 
-    Used to rebuild a synthetic region from scratch; returns the number of areas deleted.
+    Used to rebuild a synthetic region from scratch. Rows of other models that reference the
+    areas are deleted (or their reference cleared where it is nullable with SET_NULL), found
+    from the model graph, so no app has to be listed here. Returns the number of areas deleted.
     """
-    from ruralwatch.reporting.services import delete_facts_under
-
     area = Area.objects.filter(code=root).first()
     if area is None:
         return 0
     with transaction.atomic():
-        delete_facts_under(area.path)
+        relations = [
+            f
+            for f in Area._meta.get_fields(include_hidden=True)
+            if f.auto_created and not f.concrete and (f.one_to_many or f.one_to_one)
+        ]
+        for rel in relations:
+            if rel.related_model is Area:
+                continue
+            model = rel.related_model
+            qs = model._default_manager.filter(**{f"{rel.field.name}__path__startswith": area.path})
+            if rel.on_delete is models.SET_NULL:
+                qs.update(**{rel.field.name: None})
+            else:
+                qs.delete()
         table = Area._meta.db_table
         # Children first: the parent FK is enforced.
         n = 0

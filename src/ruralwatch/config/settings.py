@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "ruralwatch.accounts",
     "ruralwatch.reporting",
     "ruralwatch.signals",
+    "ruralwatch.assessments",
     "ruralwatch.dashboard",
     "ruralwatch.keygroups",
 ]

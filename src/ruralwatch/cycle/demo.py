@@ -18,6 +18,7 @@ import polars as pl
 
 from ruralwatch.areas.models import Area
 from ruralwatch.areas.services import delete_subtree, import_areas
+from ruralwatch.assessments.selectors import judgement_for, judgement_summary
 from ruralwatch.cycle.services import run_cycle
 from ruralwatch.reporting.models import AggregateValue, Completeness, Submission
 from ruralwatch.reporting.services import deadline_hours, import_reports
@@ -190,7 +191,13 @@ def build_summary(
         "completeness_by_level": completeness,
         "county_series": county_series,
         "signals_by_method": signals_by_method(DEMO_START, DEMO_END, county.path),
+        "judgement": _judgement(county),
     }
+
+
+def _judgement(county: Area) -> dict[str, Any] | None:
+    j = judgement_for(county, DEMO_END)
+    return None if j is None else judgement_summary(j)
 
 
 def _count_by_level(qs: Any) -> dict[int, int]:

@@ -1,4 +1,4 @@
-"""The daily cycle for a date: roll up → detect (→ assess → audit as they land).
+"""The daily cycle for a date: roll up → detect → assess (→ audit as it lands).
 
 Each step replaces what it wrote for the dates it covers, so running a cycle twice leaves the
 same state. Late reports are why a cycle reaches back ``days_back`` days.
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ruralwatch.areas.models import Area
+from ruralwatch.assessments.services import assess
 from ruralwatch.reporting.services import roll_up
 from ruralwatch.signals.services import detect_signals
 
@@ -52,5 +53,11 @@ def run_cycle(
     result.steps["detect"] = {
         "rules": detected.rules_run,
         "signals_by_method": detected.signals_by_method,
+    }
+    judged = assess(cycle_date, root_path=root_path)
+    result.steps["assess"] = {
+        "areas": judged.areas,
+        "by_phase": judged.by_phase,
+        "rebounds": judged.rebounds,
     }
     return result

@@ -80,9 +80,7 @@ def _hash_key(spec: str, secret: str) -> bytes:
 
 
 def hash_key() -> bytes:
-    spec = getattr(settings, "RURALWATCH_HASH_KEY", "") or os.environ.get(
-        "RURALWATCH_HASH_KEY", ""
-    )
+    spec = getattr(settings, "RURALWATCH_HASH_KEY", "") or os.environ.get("RURALWATCH_HASH_KEY", "")
     return _hash_key(spec, settings.SECRET_KEY)
 
 

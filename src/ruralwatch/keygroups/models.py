@@ -255,6 +255,9 @@ class CampaignVillage(models.Model):
             models.UniqueConstraint(fields=["campaign", "village"], name="kg_campaign_village")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.campaign_id}:{self.village_id}"
+
 
 class Person(models.Model):
     """A member of one or more key groups, registered in a village."""
@@ -315,7 +318,10 @@ class Person(models.Model):
     tier_since = models.DateField(_("tier since"), null=True, blank=True)
     last_contact = models.DateField(_("last contact"), null=True, blank=True)
     last_status = models.CharField(
-        _("last contact status"), max_length=12, choices=ContactStatus.choices, blank=True,
+        _("last contact status"),
+        max_length=12,
+        choices=ContactStatus.choices,
+        blank=True,
         default="",
     )
     registered_on = models.DateField(_("registered on"))
@@ -363,6 +369,9 @@ class Membership(models.Model):
         ]
         indexes = [models.Index(fields=["group"], name="kg_membership_group")]
 
+    def __str__(self) -> str:
+        return f"{self.person_id}:{self.group_id}"
+
 
 class Contact(models.Model):
     """One contact with a person: how, what was found, by whom."""
@@ -385,6 +394,9 @@ class Contact(models.Model):
         verbose_name = _("contact")
         verbose_name_plural = _("contacts")
         indexes = [models.Index(fields=["person", "date"], name="kg_contact_person_date")]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} {self.date} {self.status}"
 
 
 class Referral(models.Model):
@@ -411,6 +423,9 @@ class Referral(models.Model):
         verbose_name_plural = _("referrals")
         indexes = [models.Index(fields=["outcome", "date"], name="kg_referral_outcome")]
 
+    def __str__(self) -> str:
+        return f"{self.person_id} {self.date} {self.destination}"
+
 
 class ExpectedCount(models.Model):
     """How many people of a group an area should have, from an outside source."""
@@ -427,6 +442,9 @@ class ExpectedCount(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["area", "group", "source"], name="kg_expected_unique")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.area_id} {self.group_id}={self.count}"
 
 
 class AccessLog(models.Model):
@@ -447,3 +465,6 @@ class AccessLog(models.Model):
         verbose_name = _("access log entry")
         verbose_name_plural = _("access log")
         indexes = [models.Index(fields=["person", "at"], name="kg_accesslog_person")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.purpose} {self.at:%Y-%m-%d %H:%M}"

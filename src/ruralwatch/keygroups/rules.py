@@ -39,22 +39,62 @@ DEFAULT_RULES: dict[str, Any] = {
 DEFAULT_GROUPS: list[tuple[str, str, str, str, int | None, int | None, bool]] = [
     ("age65", "65岁及以上老年人", "aged 65 and over", "65岁以上,老年人,65+", 65, None, False),
     ("living_alone", "独居老人", "elderly living alone", "独居,空巢老人", 60, None, False),
-    ("nursing_home", "敬老院老人", "nursing-home resident", "养老机构,敬老院,福利院", 60, None, False),
+    (
+        "nursing_home",
+        "敬老院老人",
+        "nursing-home resident",
+        "养老机构,敬老院,福利院",
+        60,
+        None,
+        False,
+    ),
     ("left_behind_child", "留守儿童", "left-behind child", "留守", 0, 17, True),
-    ("orphan", "孤儿和事实无人抚养儿童", "orphan or unsupported child", "孤儿,事实无人抚养儿童", 0, 17, True),
+    (
+        "orphan",
+        "孤儿和事实无人抚养儿童",
+        "orphan or unsupported child",
+        "孤儿,事实无人抚养儿童",
+        0,
+        17,
+        True,
+    ),
     ("disabled", "残疾人", "disabled person", "残疾", None, None, False),
     ("pregnant", "孕产妇", "pregnant woman", "孕妇,孕产妇", 14, 55, False),
     ("chronic", "慢性基础疾病患者", "chronic disease", "基础疾病,慢病", None, None, False),
-    ("unvaccinated", "未全程接种疫苗者", "not fully vaccinated", "未接种,未全程接种", None, None, False),
+    (
+        "unvaccinated",
+        "未全程接种疫苗者",
+        "not fully vaccinated",
+        "未接种,未全程接种",
+        None,
+        None,
+        False,
+    ),
 ]
 
 #: Indicators written into the report store (code, zh, en, unit zh, unit en, agg, is_count).
 KG_INDICATORS: list[tuple[str, str, str, str, str, str, bool]] = [
-    ("kg_registered", "重点人群登记人数", "key-group persons registered", "人", "persons", "sum", True),
+    (
+        "kg_registered",
+        "重点人群登记人数",
+        "key-group persons registered",
+        "人",
+        "persons",
+        "sum",
+        True,
+    ),
     ("kg_red", "红色标识人数", "persons tagged red", "人", "persons", "sum", True),
     ("kg_due", "今日应联系人数", "contacts due today", "人", "persons", "sum", True),
     ("kg_overdue", "逾期未联系人数", "contacts overdue", "人", "persons", "sum", True),
-    ("kg_no_doctor", "未落实责任医生人数", "persons without a responsible doctor", "人", "persons", "sum", True),
+    (
+        "kg_no_doctor",
+        "未落实责任医生人数",
+        "persons without a responsible doctor",
+        "人",
+        "persons",
+        "sum",
+        True,
+    ),
     ("kg_referrals_open", "转诊未结人数", "open referrals", "人", "persons", "sum", True),
 ]
 
@@ -185,9 +225,7 @@ def due_status_sql(rules: Rules, on: dt.date, alias: str = "p") -> tuple[str, li
     """
     p = f"{alias}." if alias else ""
     cut = rules.due_cutoffs(on)
-    cutoff = (
-        f"(CASE {p}tier WHEN 'red' THEN %s WHEN 'yellow' THEN %s ELSE %s END)"
-    )
+    cutoff = f"(CASE {p}tier WHEN 'red' THEN %s WHEN 'yellow' THEN %s ELSE %s END)"
     # Date objects (not text): PostgreSQL types the CASE by its branches.
     cparams: list[Any] = [cut["red"], cut["yellow"], cut["green"]]
     sql = (

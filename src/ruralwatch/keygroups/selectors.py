@@ -85,10 +85,8 @@ def contact_list(
     """
     qs = annotate_due(qs.filter(status=PersonStatus.ACTIVE), on, rules)
     if not include_ok:
-        qs = qs.filter(due_status__in=["overdue", "due"])
-    tier_order = RawSQL(
-        f"CASE {P}.tier WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 ELSE 2 END", []
-    )
+        qs = qs.filter(due_status__in=["overdue", "due"])  # type: ignore[misc]
+    tier_order = RawSQL(f"CASE {P}.tier WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 ELSE 2 END", [])
     return (
         qs.annotate(tier_order=tier_order)
         .select_related("village", "doctor", "cadre")
@@ -102,7 +100,9 @@ def doctor_list(responsible: Responsible, on: dt.date) -> QuerySet[Person]:
     return contact_list(Person.objects.filter(**{field: responsible}), on)
 
 
-def overdue_by_responsible(root_path: str, on: dt.date, kind: str = "doctor") -> list[dict[str, Any]]:
+def overdue_by_responsible(
+    root_path: str, on: dt.date, kind: str = "doctor"
+) -> list[dict[str, Any]]:
     """Per responsible person under ``root_path``: active, due today, overdue (one GROUP BY)."""
     rules = active_rules()
     due, params = due_status_sql(rules, on, alias="p")
@@ -223,7 +223,7 @@ def person_detail(person: Person) -> dict[str, Any]:
     }
 
 
-def person_history(person: Person, limit: int = 60) -> dict[str, list[dict[str, Any]]]:
+def person_history(person: Person, limit: int = 60) -> dict[str, list[Any]]:
     contacts = list(
         person.contacts.order_by("-date", "-id").values(
             "id", "date", "method", "status", "spo2", "note"
@@ -423,9 +423,19 @@ def export_persons(qs: QuerySet[Person], on: dt.date, *, identified: bool) -> li
     """
     rows = []
     key = crypto.hash_key()
-    for p in annotate_due(qs, on).values(
-        "ref", "name", "sex", "birth_date", "id_enc", "phone_enc", "village_id", "status",
-        "tier", "last_contact", "due_status",
+    rows_qs: Any = annotate_due(qs, on)
+    for p in rows_qs.values(
+        "ref",
+        "name",
+        "sex",
+        "birth_date",
+        "id_enc",
+        "phone_enc",
+        "village_id",
+        "status",
+        "tier",
+        "last_contact",
+        "due_status",
     ).order_by("village_id", "ref"):
         if identified:
             rows.append(

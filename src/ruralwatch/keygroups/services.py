@@ -77,9 +77,7 @@ def _scope_sql(root_path: str | None, col: str = "village_id") -> tuple[str, lis
 # --- access log ----------------------------------------------------------------------------
 
 
-def log_access(
-    user: Any, persons: Iterable[int], purpose: str, *, area_code: str = ""
-) -> None:
+def log_access(user: Any, persons: Iterable[int], purpose: str, *, area_code: str = "") -> None:
     """Record that ``user`` read the records of ``persons`` (ids) for ``purpose``."""
     uid = user.pk if getattr(user, "is_authenticated", False) else None
     ids = list(persons)
@@ -368,7 +366,9 @@ def assign_responsible(
     return n
 
 
-def record_referral_outcome(referral: Referral, outcome: str, on: dt.date, note: str = "") -> Referral:
+def record_referral_outcome(
+    referral: Referral, outcome: str, on: dt.date, note: str = ""
+) -> Referral:
     if outcome not in ReferralOutcome.values:
         raise ValidationError(_("unknown referral outcome"))
     referral.outcome = outcome
@@ -402,7 +402,7 @@ def create_campaign(
         deadline=deadline,
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
-    campaign.groups.set(list(groups))
+    campaign.groups.set(list(KeyGroup.objects.filter(code__in=list(groups))))
     cv = CampaignVillage._meta.db_table
     bulk.execute(
         f"INSERT INTO {cv} (campaign_id, village_id, surveyed, note) "
@@ -538,7 +538,9 @@ def delete_persons_under(root_path: str) -> None:
     """Delete persons (with contacts, referrals, memberships) and responsibles of a subtree."""
     sub = f"SELECT id FROM {P} WHERE village_id IN (SELECT code FROM {A} WHERE path LIKE %s)"
     params = [root_path + "%"]
-    bulk.execute(f"UPDATE {AccessLog._meta.db_table} SET person_id = NULL WHERE person_id IN ({sub})", params)
+    bulk.execute(
+        f"UPDATE {AccessLog._meta.db_table} SET person_id = NULL WHERE person_id IN ({sub})", params
+    )
     for table in (R, C, M):
         bulk.execute(f"DELETE FROM {table} WHERE person_id IN ({sub})", params)
     bulk.execute(
@@ -580,7 +582,10 @@ def load_persons(
     last = (
         contacts.sort("ref", "date")
         .group_by("ref")
-        .agg(pl.col("date").last().alias("last_contact"), pl.col("status").last().alias("last_status"))
+        .agg(
+            pl.col("date").last().alias("last_contact"),
+            pl.col("status").last().alias("last_status"),
+        )
     )
     stage = (
         persons.with_columns(
@@ -624,11 +629,18 @@ def load_persons(
     counts: dict[str, int] = {}
     with transaction.atomic():
         delete_persons_under(root.path)
-        resp = people.responsible.with_columns(phone_enc=_encrypt_series(people.responsible["phone"]))
+        resp = people.responsible.with_columns(
+            phone_enc=_encrypt_series(people.responsible["phone"])
+        )
         bulk.create_staging(
             "stage_kg_resp",
-            [("code", "varchar(60)"), ("kind", "varchar(10)"), ("name", "varchar(60)"),
-             ("phone_enc", "text"), ("area", "varchar(12)")],
+            [
+                ("code", "varchar(60)"),
+                ("kind", "varchar(10)"),
+                ("name", "varchar(60)"),
+                ("phone_enc", "text"),
+                ("area", "varchar(12)"),
+            ],
         )
         bulk.load_staging(
             "stage_kg_resp",
@@ -674,8 +686,14 @@ def load_persons(
         bulk.drop_staging("stage_kg_mem")
         bulk.create_staging(
             "stage_kg_contact",
-            [("ref", "varchar(40)"), ("date", "date"), ("method", "varchar(10)"),
-             ("status", "varchar(12)"), ("spo2", "smallint"), ("resp", "varchar(60)")],
+            [
+                ("ref", "varchar(40)"),
+                ("date", "date"),
+                ("method", "varchar(10)"),
+                ("status", "varchar(12)"),
+                ("spo2", "smallint"),
+                ("resp", "varchar(60)"),
+            ],
         )
         bulk.load_staging(
             "stage_kg_contact",
@@ -699,8 +717,14 @@ def load_persons(
         bulk.drop_staging("stage_kg_contact")
         bulk.create_staging(
             "stage_kg_ref",
-            [("ref", "varchar(40)"), ("date", "date"), ("destination", "varchar(24)"),
-             ("reason", "varchar(10)"), ("outcome", "varchar(12)"), ("outcome_date", "date")],
+            [
+                ("ref", "varchar(40)"),
+                ("date", "date"),
+                ("destination", "varchar(24)"),
+                ("reason", "varchar(10)"),
+                ("outcome", "varchar(12)"),
+                ("outcome_date", "date"),
+            ],
         )
         bulk.load_staging(
             "stage_kg_ref",
@@ -737,7 +761,9 @@ def load_persons(
     return counts
 
 
-def load_demo_keygroups(demo: Any, cycle_date: dt.date, *, progress: Progress | None = None) -> dict[str, Any]:
+def load_demo_keygroups(
+    demo: Any, cycle_date: dt.date, *, progress: Progress | None = None
+) -> dict[str, Any]:
     """Build the demo's synthetic key groups into the database (after the areas are loaded).
 
     Generates persons for ``demo.region`` with contacts up to ``cycle_date``, loads them
@@ -836,13 +862,44 @@ ROSTER_ALIASES: dict[str, tuple[str, ...]] = {
     "registered_on": ("登记日期", "摸排日期", "registered"),
 }
 _SEX = {"男": "M", "女": "F", "m": "M", "f": "F", "male": "M", "female": "F", "1": "M", "2": "F"}
-_COMORB = {"无": 0, "none": 0, "0": 0, "稳定": 1, "stable": 1, "1": 1, "不稳定": 2,
-           "unstable": 2, "2": 2, "有": 1}
-_VACC = {"全程": 0, "已全程": 0, "加强": 0, "complete": 0, "0": 0, "未全程": 1, "部分": 1,
-         "incomplete": 1, "1": 1, "未接种": 2, "无": 2, "none": 2, "2": 2}
-_STATUS = {"在册": "active", "正常": "active", "active": "active", "迁出": "moved",
-           "外出": "moved", "moved": "moved", "死亡": "deceased", "已故": "deceased",
-           "deceased": "deceased"}
+_COMORB = {
+    "无": 0,
+    "none": 0,
+    "0": 0,
+    "稳定": 1,
+    "stable": 1,
+    "1": 1,
+    "不稳定": 2,
+    "unstable": 2,
+    "2": 2,
+    "有": 1,
+}
+_VACC = {
+    "全程": 0,
+    "已全程": 0,
+    "加强": 0,
+    "complete": 0,
+    "0": 0,
+    "未全程": 1,
+    "部分": 1,
+    "incomplete": 1,
+    "1": 1,
+    "未接种": 2,
+    "无": 2,
+    "none": 2,
+    "2": 2,
+}
+_STATUS = {
+    "在册": "active",
+    "正常": "active",
+    "active": "active",
+    "迁出": "moved",
+    "外出": "moved",
+    "moved": "moved",
+    "死亡": "deceased",
+    "已故": "deceased",
+    "deceased": "deceased",
+}
 
 ROSTER_STAGE = [
     ("row_no", "bigint"),
@@ -936,11 +993,19 @@ def _parse_roster(
     frame = frame.with_columns(
         pl.col("id_number").str.to_uppercase().str.replace_all(r"\s", ""),
         pl.col("sex").str.to_lowercase().replace_strict(_SEX, default=None).alias("sex_code"),
-        pl.col("comorbidity").str.to_lowercase().replace_strict(_COMORB, default=None)
-        .cast(pl.Int16).alias("comorb"),
-        pl.col("vaccination").str.to_lowercase().replace_strict(_VACC, default=None)
-        .cast(pl.Int16).alias("vacc"),
-        pl.col("status").str.to_lowercase().replace_strict(_STATUS, default=None)
+        pl.col("comorbidity")
+        .str.to_lowercase()
+        .replace_strict(_COMORB, default=None)
+        .cast(pl.Int16)
+        .alias("comorb"),
+        pl.col("vaccination")
+        .str.to_lowercase()
+        .replace_strict(_VACC, default=None)
+        .cast(pl.Int16)
+        .alias("vacc"),
+        pl.col("status")
+        .str.to_lowercase()
+        .replace_strict(_STATUS, default=None)
         .alias("status_code"),
     )
     ids = frame["id_number"].fill_null("").to_list()
@@ -989,7 +1054,8 @@ def _parse_roster(
     )
     problems += problems_where(
         frame,
-        pl.col("sex_code").is_not_null() & pl.col("id_sex").is_not_null()
+        pl.col("sex_code").is_not_null()
+        & pl.col("id_sex").is_not_null()
         & (pl.col("sex_code") != pl.col("id_sex")),
         file,
         "sex",
@@ -1004,7 +1070,8 @@ def _parse_roster(
     )
     problems += problems_where(
         frame,
-        pl.col("birth_parsed").is_not_null() & pl.col("id_birth").is_not_null()
+        pl.col("birth_parsed").is_not_null()
+        & pl.col("id_birth").is_not_null()
         & (pl.col("birth_parsed") != pl.col("id_birth")),
         file,
         "birth_date",
@@ -1068,7 +1135,9 @@ def import_roster(
     file = Path(path).name
     raw = Path(path).read_bytes() if Path(path).exists() else b""
     frame = read_table(path)
-    frame = canonical_columns(frame, ROSTER_ALIASES, ["name", "id_number", "village", "groups"], file)
+    frame = canonical_columns(
+        frame, ROSTER_ALIASES, ["name", "id_number", "village", "groups"], file
+    )
     frame, problems = _parse_roster(frame, file, today)
     # Villages.
     vtexts = sorted(set(frame["village"].drop_nulls().to_list()))
@@ -1078,7 +1147,8 @@ def import_roster(
     )
     problems += problems_where(
         frame,
-        pl.col("village").is_not_null() & pl.col("village_code").is_null()
+        pl.col("village").is_not_null()
+        & pl.col("village_code").is_null()
         & ~pl.col("village").is_in(list(ambiguous)),
         file,
         "village",
@@ -1172,8 +1242,9 @@ def import_roster(
         pl.col("birth").alias("birth_date"),
         "id_enc",
         "id_hash",
-        (pl.col("id_number").str.slice(0, 6) + "********" + pl.col("id_number").str.slice(14, 4))
-        .alias("id_masked"),
+        (
+            pl.col("id_number").str.slice(0, 6) + "********" + pl.col("id_number").str.slice(14, 4)
+        ).alias("id_masked"),
         "phone_enc",
         pl.col("village_code").alias("village"),
         _text("household").alias("household"),
@@ -1187,9 +1258,11 @@ def import_roster(
         pl.col("status_code").fill_null("active").alias("status"),
         pl.col("reg").alias("registered_on"),
     )
-    mem = groups.join(frame.select(ROW, "id_hash", "village_code"), on=ROW).select(
-        "id_hash", pl.col("village_code").alias("village"), "grp"
-    ).unique()
+    mem = (
+        groups.join(frame.select(ROW, "id_hash", "village_code"), on=ROW)
+        .select("id_hash", pl.col("village_code").alias("village"), "grp")
+        .unique()
+    )
     summary = RosterImportSummary(
         file=file,
         rows=stage.height,
@@ -1207,7 +1280,8 @@ def import_roster(
         )
         summary.inserted, summary.updated, summary.unchanged = _upsert_roster(batch.pk, today)
         bulk.create_staging(
-            "stage_kg_rmem", [("id_hash", "varchar(64)"), ("village", "varchar(12)"), ("grp", "varchar(30)")]
+            "stage_kg_rmem",
+            [("id_hash", "varchar(64)"), ("village", "varchar(12)"), ("grp", "varchar(30)")],
         )
         bulk.load_staging("stage_kg_rmem", mem)
         summary.memberships_added = bulk.execute(
@@ -1225,7 +1299,10 @@ def import_roster(
         )
         retier(today, extra=f" AND batch_id = {int(batch.pk)}")
         batch.rows, batch.inserted, batch.updated, batch.unchanged = (
-            summary.rows, summary.inserted, summary.updated, summary.unchanged,
+            summary.rows,
+            summary.inserted,
+            summary.updated,
+            summary.unchanged,
         )
         batch.save(update_fields=["rows", "inserted", "updated", "unchanged"])
         for name in ("stage_kg_roster", "stage_kg_rmem", "stage_kg_newresp"):
@@ -1237,9 +1314,9 @@ def _existing_tokens(frame: pl.DataFrame) -> dict[tuple[str, str], dict[str, str
     out: dict[tuple[str, str], dict[str, str]] = {}
     hashes = frame["id_hash"].to_list()
     for start in range(0, len(hashes), 900):
-        for h, v, i, ph, g in Person.objects.filter(id_hash__in=hashes[start : start + 900]).values_list(
-            "id_hash", "village_id", "id_enc", "phone_enc", "guardian_phone_enc"
-        ):
+        for h, v, i, ph, g in Person.objects.filter(
+            id_hash__in=hashes[start : start + 900]
+        ).values_list("id_hash", "village_id", "id_enc", "phone_enc", "guardian_phone_enc"):
             out[(h, v)] = {"id_enc": i, "phone_enc": ph, "guardian_phone_enc": g}
     return out
 
@@ -1259,8 +1336,10 @@ def _resolve_responsible(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     new = 0
     out = {}
     for col, kind, prefix in (("doctor", "doctor", "D"), ("cadre", "cadre", "C")):
-        values = []
-        for text, village in zip(frame[col].to_list(), frame["village_code"].to_list(), strict=True):
+        values: list[str | None] = []
+        for text, village in zip(
+            frame[col].to_list(), frame["village_code"].to_list(), strict=True
+        ):
             if not text:
                 values.append(None)
             elif text in codes:
@@ -1289,7 +1368,12 @@ def _create_responsible(frame: pl.DataFrame) -> None:
     resp = pl.concat(rows).unique(subset=["code"], keep="first")
     bulk.create_staging(
         "stage_kg_newresp",
-        [("code", "varchar(60)"), ("kind", "varchar(10)"), ("name", "varchar(60)"), ("area", "varchar(12)")],
+        [
+            ("code", "varchar(60)"),
+            ("kind", "varchar(10)"),
+            ("name", "varchar(60)"),
+            ("area", "varchar(12)"),
+        ],
     )
     bulk.load_staging("stage_kg_newresp", resp)
     bulk.execute(
@@ -1301,14 +1385,27 @@ def _create_responsible(frame: pl.DataFrame) -> None:
 
 
 _ROSTER_COLUMNS = (
-    "ref", "name", "sex", "birth_date", "id_enc", "id_masked", "phone_enc", "household",
-    "guardian_name", "guardian_relation", "guardian_phone_enc", "comorbidity", "vaccination",
+    "ref",
+    "name",
+    "sex",
+    "birth_date",
+    "id_enc",
+    "id_masked",
+    "phone_enc",
+    "household",
+    "guardian_name",
+    "guardian_relation",
+    "guardian_phone_enc",
+    "comorbidity",
+    "vaccination",
     "status",
 )
 
 
 def _upsert_roster(batch_id: int, today: dt.date) -> tuple[int, int, int]:
-    join = f"FROM stage_kg_roster s JOIN {P} p ON p.id_hash = s.id_hash AND p.village_id = s.village"
+    join = (
+        f"FROM stage_kg_roster s JOIN {P} p ON p.id_hash = s.id_hash AND p.village_id = s.village"
+    )
     doctor = f"(SELECT r.id FROM {RESP} r WHERE r.code = s.doctor)"
     cadre = f"(SELECT r.id FROM {RESP} r WHERE r.code = s.cadre)"
     differs = " OR ".join(
@@ -1325,10 +1422,15 @@ def _upsert_roster(batch_id: int, today: dt.date) -> tuple[int, int, int]:
     cols = ", ".join(_ROSTER_COLUMNS)
     scols = ", ".join(f"s.{c}" for c in _ROSTER_COLUMNS)
     # Updates first (only rows that differ), then inserts of new keys: both set-based.
-    sets = ", ".join(f"{c} = (SELECT s.{c} FROM stage_kg_roster s WHERE s.id_hash = {P}.id_hash "
-                     f"AND s.village = {P}.village_id)" for c in _ROSTER_COLUMNS if c != "ref")
+    sets = ", ".join(
+        f"{c} = (SELECT s.{c} FROM stage_kg_roster s WHERE s.id_hash = {P}.id_hash "
+        f"AND s.village = {P}.village_id)"
+        for c in _ROSTER_COLUMNS
+        if c != "ref"
+    )
     match = (
-        f"SELECT 1 FROM stage_kg_roster s WHERE s.id_hash = {P}.id_hash AND s.village = {P}.village_id"
+        f"SELECT 1 FROM stage_kg_roster s "
+        f"WHERE s.id_hash = {P}.id_hash AND s.village = {P}.village_id"
     )
     bulk.execute(
         f"UPDATE {P} SET {sets}, "
@@ -1339,9 +1441,7 @@ def _upsert_roster(batch_id: int, today: dt.date) -> tuple[int, int, int]:
         f"status_date = CASE WHEN status <> (SELECT s.status FROM stage_kg_roster s WHERE "
         f"s.id_hash = {P}.id_hash AND s.village = {P}.village_id) THEN %s ELSE status_date END, "
         f"batch_id = %s, updated_at = %s "
-        f"WHERE EXISTS ({match} AND ("
-        + differs.replace("p.", f"{P}.")
-        + "))",
+        f"WHERE EXISTS ({match} AND (" + differs.replace("p.", f"{P}.") + "))",
         [today.isoformat(), batch_id, now],
     )
     bulk.execute(

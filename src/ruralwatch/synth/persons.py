@@ -31,7 +31,7 @@ Truth kinds (see :data:`PERSON_TRUTH_KINDS`) and ids ``kind:area:date:person-or-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -88,7 +88,10 @@ INTERVAL_DAYS = {"red": 1, "yellow": 3, "green": 7}
 TIER_NAMES = np.array(["red", "yellow", "green"])
 _INTERVALS = np.array([1, 3, 7], dtype=np.int64)
 
-_SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文"
+_SURNAMES = (
+    "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎"
+    "余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文"
+)
 _GIVEN_M = "国建明华军平志伟林强永海春立金德成福庆生文山兴有学宝荣富贵忠"
 _GIVEN_F = "秀英兰桂芳玉珍凤华丽淑琴翠梅红云霞莲春燕荣美娟彩爱菊花银金"
 _GIVEN_CHILD = "子涵宇轩浩然梓欣怡雨萱晨阳俊杰思佳嘉诗语博文一诺可馨若曦"
@@ -114,7 +117,8 @@ class Persons:
 
 def check_char(first17: npt.NDArray[np.int64]) -> npt.NDArray[np.str_]:
     """GB 11643-1999 check characters for an (N, 17) array of digits."""
-    return _CHECK[(first17 @ _WEIGHTS) % 11]
+    out: npt.NDArray[np.str_] = _CHECK[(first17 @ _WEIGHTS) % 11]
+    return out
 
 
 def tier_from_score(score: IntArray, yellow_from: int = 2, red_from: int = 4) -> IntArray:
@@ -131,8 +135,11 @@ def _names(rng: np.random.Generator, male: BoolArray, child: BoolArray) -> pl.Se
     sur = _pick(rng, _SURNAMES, n)
     g1 = np.where(male, _pick(rng, _GIVEN_M, n), _pick(rng, _GIVEN_F, n))
     g1 = np.where(child, _pick(rng, _GIVEN_CHILD, n), g1)
-    g2 = np.where(child, _pick(rng, _GIVEN_CHILD, n), np.where(male, _pick(rng, _GIVEN_M, n),
-                                                                _pick(rng, _GIVEN_F, n)))
+    g2 = np.where(
+        child,
+        _pick(rng, _GIVEN_CHILD, n),
+        np.where(male, _pick(rng, _GIVEN_M, n), _pick(rng, _GIVEN_F, n)),
+    )
     two = rng.random(n) < 0.7
     return pl.Series("name", np.char.add(np.char.add(sur, g1), np.where(two, g2, "")).tolist())
 
@@ -151,16 +158,19 @@ def _birth_dates(rng: np.random.Generator, age: IntArray, on: date) -> npt.NDArr
     on_d = np.datetime64(on, "D")
     anniv_year = on.year - age
     # The age-th birthday is on or before ``on``; the next one is after it.
-    anniv = (
-        (anniv_year - 1970).astype("datetime64[Y]").astype("datetime64[D]")
-        + (on_d - np.datetime64(f"{on.year}-01-01", "D"))
+    anniv = (anniv_year - 1970).astype("datetime64[Y]").astype("datetime64[D]") + (
+        on_d - np.datetime64(f"{on.year}-01-01", "D")
     )
     back = rng.integers(1, 364, size=age.size)
-    return anniv - back.astype("timedelta64[D]")
+    out: npt.NDArray[Any] = anniv - back.astype("timedelta64[D]")
+    return out
 
 
 def _ids(
-    rng: np.random.Generator, county6: npt.NDArray[np.int64], birth: npt.NDArray[Any], male: BoolArray
+    rng: np.random.Generator,
+    county6: npt.NDArray[np.int64],
+    birth: npt.NDArray[Any],
+    male: BoolArray,
 ) -> pl.Series:
     ymd_int = _ymd_int(birth)
     key = (county6 * 100_000_000 + ymd_int) * 2 + male.astype(np.int64)
@@ -178,7 +188,13 @@ def _ymd_int(birth: npt.NDArray[Any]) -> IntArray:
     y = birth.astype("datetime64[Y]").astype(np.int64) + 1970
     m = birth.astype("datetime64[M]").astype(np.int64) % 12 + 1
     d = (birth - birth.astype("datetime64[M]")).astype(np.int64) + 1
-    return (y * 10000 + m * 100 + d).astype(np.int64)
+    out: IntArray = (y * 10000 + m * 100 + d).astype(np.int64)
+    return out
+
+
+def _null_where(mask: BoolArray, values: pl.Series) -> pl.Series:
+    """``values`` with nulls where ``mask`` holds."""
+    return values.clone().scatter(np.flatnonzero(mask), None)
 
 
 def _dense(key: IntArray) -> IntArray:
@@ -234,10 +250,15 @@ def build_persons(
 
     # --- elderly (65+) by tier: age band, comorbidity, vaccination consistent with it -------
     combos = []  # (age_points, comorbidity, vaccination, probability, tier)
-    for ap, share, vacc in ((1, 1 - SHARE_80PLUS, VACCINATION_65_79), (2, SHARE_80PLUS, VACCINATION_80PLUS)):
+    for ap, share, vshares in (
+        (1, 1 - SHARE_80PLUS, VACCINATION_65_79),
+        (2, SHARE_80PLUS, VACCINATION_80PLUS),
+    ):
         for c, pc in enumerate(COMORBIDITY):
-            for v, pv in enumerate(vacc):
-                combos.append((ap, c, v, share * pc * pv, int(tier_from_score(np.array([ap + c + v]))[0])))
+            for v, pv in enumerate(vshares):
+                combos.append(
+                    (ap, c, v, share * pc * pv, int(tier_from_score(np.array([ap + c + v]))[0]))
+                )
     combo_arr = np.array(combos)
     eld_tier_counts = np.column_stack([counts("age65", t) for t in ("red", "yellow", "green")])
     expected65 = eld_tier_counts.sum(axis=1)
@@ -285,9 +306,9 @@ def build_persons(
     p_vi = np.repeat(np.arange(n_v), preg)
     n_c, n_d, n_p = c_vi.size, d_vi.size, p_vi.size
     vi = np.concatenate([e_vi, c_vi, d_vi, p_vi])
-    group = np.concatenate(
-        [np.zeros(n_e), np.ones(n_c), np.full(n_d, 2), np.full(n_p, 3)]
-    ).astype(np.int64)  # 0 elderly, 1 child, 2 disabled, 3 pregnant
+    group = np.concatenate([np.zeros(n_e), np.ones(n_c), np.full(n_d, 2), np.full(n_p, 3)]).astype(
+        np.int64
+    )  # 0 elderly, 1 child, 2 disabled, 3 pregnant
     age = np.concatenate(
         [e_age, rng.integers(3, 16, n_c), rng.integers(20, 65, n_d), rng.integers(20, 41, n_p)]
     ).astype(np.int64)
@@ -324,22 +345,22 @@ def build_persons(
     child = group == 1
     name = _names(rng, male, child)
     phone = _phones(rng, n)
-    phone = pl.Series("phone", np.where(child, None, phone.to_numpy()).tolist(), dtype=pl.String)
+    phone = _null_where(child, phone)
     hh = _rank_within(vi, rng.random(n)) // 2
     household = (
-        pl.Series(hh // 40 + 1).cast(pl.String) + "组" + pl.Series(hh % 40 + 1).cast(pl.String) + "号"
+        pl.Series(hh // 40 + 1).cast(pl.String)
+        + "组"
+        + pl.Series(hh % 40 + 1).cast(pl.String)
+        + "号"
     )
     g_male = rng.random(n) < 0.45
-    guardian_name = pl.Series(
-        np.where(child, name.str.slice(0, 1).to_numpy() + _pick(rng, _GIVEN_M + _GIVEN_F, n), None).tolist(),
-        dtype=pl.String,
+    guardian_name = _null_where(
+        ~child, name.str.slice(0, 1) + pl.Series(_pick(rng, _GIVEN_M + _GIVEN_F, n).tolist())
+    ).alias("guardian_name")
+    guardian_relation = _null_where(
+        ~child, pl.Series("guardian_relation", np.where(g_male, "祖父", "祖母").tolist())
     )
-    guardian_relation = pl.Series(
-        np.where(child, np.where(g_male, "祖父", "祖母"), None).tolist(), dtype=pl.String
-    )
-    guardian_phone = pl.Series(
-        np.where(child, _phones(rng, n).to_numpy(), None).tolist(), dtype=pl.String
-    )
+    guardian_phone = _null_where(~child, _phones(rng, n)).alias("guardian_phone")
 
     # --- registration: before the period, or found in the post-festival re-survey -----------
     found = rng.random(n) < r["found_in_resurvey"]
@@ -358,8 +379,12 @@ def build_persons(
     cad_v = np.repeat(np.arange(n_v), n_cad)
     doc_rank = _rank_within(doc_v)
     cad_rank = _rank_within(cad_v)
-    doc_code = "D" + v_codes.gather(doc_v) + "-" + pl.Series(doc_rank + 1).cast(pl.String).str.zfill(2)
-    cad_code = "C" + v_codes.gather(cad_v) + "-" + pl.Series(cad_rank + 1).cast(pl.String).str.zfill(3)
+    doc_code = (
+        "D" + v_codes.gather(doc_v) + "-" + pl.Series(doc_rank + 1).cast(pl.String).str.zfill(2)
+    )
+    cad_code = (
+        "C" + v_codes.gather(cad_v) + "-" + pl.Series(cad_rank + 1).cast(pl.String).str.zfill(3)
+    )
     doc_first = np.r_[0, np.cumsum(n_doc)[:-1]]
     cad_first = np.r_[0, np.cumsum(n_cad)[:-1]]
     person_doc = doc_first[vi] + seq % n_doc[vi]
@@ -393,12 +418,8 @@ def build_persons(
     moved = take(r["stale_moved"]) & ~found
     dup_src = take(r["duplicate"]) & ~found if n_v > 1 else np.zeros(n, dtype=bool)
     gap = take(r["contact_gap"])
-    doctor_code = pl.Series(
-        np.where(no_doc, None, doc_code.gather(person_doc).to_numpy()).tolist(), dtype=pl.String
-    )
-    cadre_code = pl.Series(
-        np.where(no_cad, None, cad_code.gather(person_cad).to_numpy()).tolist(), dtype=pl.String
-    )
+    doctor_code = _null_where(no_doc, doc_code.gather(person_doc)).alias("doctor")
+    cadre_code = _null_where(no_cad, cad_code.gather(person_cad)).alias("cadre")
 
     persons = pl.DataFrame(
         {
@@ -427,7 +448,11 @@ def build_persons(
         full = np.zeros(n, dtype=bool)
         full[:n_e] = mask
         mem.append(pl.DataFrame({"ref": ref.filter(full), "group": [gname] * int(full.sum())}))
-    mem.append(pl.DataFrame({"ref": ref.filter(comorb > 0), "group": ["chronic"] * int((comorb > 0).sum())}))
+    mem.append(
+        pl.DataFrame(
+            {"ref": ref.filter(comorb > 0), "group": ["chronic"] * int((comorb > 0).sum())}
+        )
+    )
 
     # --- contacts ------------------------------------------------------------------------------
     days = _days_between(start, on) + 1
@@ -491,7 +516,7 @@ def build_persons(
             "date": pl.Series(day0 + c_day.astype("timedelta64[D]")).cast(pl.Date),
             "method": method.astype(str),
             "status": status.astype(str),
-            "spo2": pl.Series(np.where(spo2 < 0, None, spo2).tolist(), dtype=pl.Int64),
+            "spo2": _null_where(spo2 < 0, pl.Series(spo2, dtype=pl.Int64)),
             "responsible": doctor_code.gather(c_person),
         }
     )
@@ -506,7 +531,7 @@ def build_persons(
         np.where(u_out < 0.6, "admitted", np.where(u_out < 0.9, "discharged", "transferred")),
         np.where(u_out < 0.7, "home_care", "outpatient"),
     )
-    recent = rd >= days - 3
+    recent = (rd >= days - 10) & (rng.random(rp.size) < 0.3)
     outcome = np.where(recent, "pending", outcome)
     referrals = pl.DataFrame(
         {
@@ -527,10 +552,16 @@ def build_persons(
         other = (vi[src] + 1 + rng.integers(0, n_v - 1, src.size)) % n_v
         copies = persons[src].with_columns(
             pl.Series("village", v_codes.gather(other)),
-            (v_codes.gather(other) + "-D" + pl.Series(np.arange(src.size) + 1).cast(pl.String).str.zfill(4)).alias("ref"),
+            (
+                v_codes.gather(other)
+                + "-D"
+                + pl.Series(np.arange(src.size) + 1).cast(pl.String).str.zfill(4)
+            ).alias("ref"),
             pl.Series("doctor", doc_code.gather(doc_first[other]), dtype=pl.String),
             pl.Series("cadre", cad_code.gather(cad_first[other]), dtype=pl.String),
-            pl.Series("registered_on", day0 + rng.integers(0, days, src.size).astype("timedelta64[D]")).cast(pl.Date),
+            pl.Series(
+                "registered_on", day0 + rng.integers(0, days, src.size).astype("timedelta64[D]")
+            ).cast(pl.Date),
         )
         copy_groups = pl.DataFrame({"ref": copies["ref"], "group": group_names[group[src]]})
         persons = pl.concat([persons, copies])
@@ -543,8 +574,22 @@ def build_persons(
     # --- expected counts from outside sources ----------------------------------------------------
     expected = pl.concat(
         [
-            pl.DataFrame({"area_code": v_codes, "group": "nursing_home", "source": "nursing_home", "count": nursing}),
-            pl.DataFrame({"area_code": v_codes, "group": "left_behind_child", "source": "school_roster", "count": lbc}),
+            pl.DataFrame(
+                {
+                    "area_code": v_codes,
+                    "group": "nursing_home",
+                    "source": "nursing_home",
+                    "count": nursing,
+                }
+            ),
+            pl.DataFrame(
+                {
+                    "area_code": v_codes,
+                    "group": "left_behind_child",
+                    "source": "school_roster",
+                    "count": lbc,
+                }
+            ),
         ]
     ).filter(pl.col("count") > 0)
 
@@ -559,7 +604,7 @@ def build_persons(
     escalated[c_person[(status == "positive") | ((spo2 >= 0) & (spo2 < 93))]] = True
     final_tier = np.where(escalated, 0, all_tier)
     interval = _INTERVALS[final_tier]
-    reg_all = (persons["registered_on"].cast(pl.Int64).to_numpy() - (on - date(1970, 1, 1)).days)
+    reg_all = persons["registered_on"].cast(pl.Int64).to_numpy() - (on - date(1970, 1, 1)).days
     on_idx = days - 1
     overdue = np.where(
         last < 0,
@@ -574,11 +619,19 @@ def build_persons(
     truth: list[dict[str, Any]] = []
 
     def add(kind: str, mask: BoolArray, **extra: npt.NDArray[Any]) -> None:
-        frame = pl.DataFrame({"kind": [kind] * int(mask.sum()), "person": refs_all.filter(mask), "area": area_all.filter(mask)})
+        frame = pl.DataFrame(
+            {
+                "kind": [kind] * int(mask.sum()),
+                "person": refs_all.filter(mask),
+                "area": area_all.filter(mask),
+            }
+        )
         frame = frame.with_columns(pl.lit(on_s).alias("date"))
         for key, values in extra.items():
             frame = frame.with_columns(pl.Series(key, values[mask].tolist()))
-        ident = pl.concat_str([pl.col("kind"), pl.col("area"), pl.col("date"), pl.col("person")], separator=":")
+        ident = pl.concat_str(
+            [pl.col("kind"), pl.col("area"), pl.col("date"), pl.col("person")], separator=":"
+        )
         truth.extend(frame.select(ident.alias("id"), pl.all()).to_dicts())
 
     add(NO_DOCTOR, doc_all)
@@ -602,7 +655,9 @@ def build_persons(
     wanted = pl.concat(
         [
             pl.DataFrame({"area": v_codes, "group": "age65", "expected": expected65}),
-            expected.select(pl.col("area_code").alias("area"), "group", pl.col("count").alias("expected")),
+            expected.select(
+                pl.col("area_code").alias("area"), "group", pl.col("count").alias("expected")
+            ),
         ]
     )
     short = (
@@ -613,7 +668,9 @@ def build_persons(
     )
     truth.extend(
         short.select(
-            pl.format("{}:{}:{}:{}", pl.lit(UNREGISTERED), "area", pl.lit(on_s), "group").alias("id"),
+            pl.format("{}:{}:{}:{}", pl.lit(UNREGISTERED), "area", pl.lit(on_s), "group").alias(
+                "id"
+            ),
             pl.lit(UNREGISTERED).alias("kind"),
             pl.lit(None, pl.String).alias("person"),
             "area",

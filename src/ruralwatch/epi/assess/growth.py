@@ -109,6 +109,15 @@ def _time_to_double(rate: FloatArray) -> FloatArray:
     return out
 
 
+def _solve(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Batched solve of ``a x = b``; falls back to the pseudo-inverse when some ``a`` is singular."""
+    try:
+        out: FloatArray = np.linalg.solve(a, b[:, :, None])[:, :, 0].astype(np.float64)
+    except np.linalg.LinAlgError:
+        out = np.einsum("uij,uj->ui", np.linalg.pinv(a), b)
+    return out
+
+
 def growth_rate(
     counts: npt.ArrayLike,
     *,
@@ -196,7 +205,7 @@ def growth_rate(
         w = wt * mu  # (W, U)
         xtwx = np.einsum("tu,ti,tj->uij", w, X, X) + ridge[:, :, None] * eye
         xtwz = np.einsum("tu,ti,tu->ui", w, X, z)
-        beta = np.linalg.solve(xtwx, xtwz[:, :, None])[:, :, 0]
+        beta = _solve(xtwx, xtwz)
         eta = np.clip(X @ beta.T, -700.0, 700.0)
         mu = np.exp(eta)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -209,7 +218,10 @@ def growth_rate(
 
     w = wt * mu
     xtwx = np.einsum("tu,ti,tj->uij", w, X, X) + ridge[:, :, None] * eye
-    cov_unscaled = np.linalg.inv(xtwx)
+    # Near-separated fits (e.g. a single non-zero day) leave X'WX numerically singular: such
+    # units are reported as insufficient rather than given a meaningless interval.
+    ok = ok & (np.linalg.cond(xtwx) < 1e12)
+    cov_unscaled = np.linalg.pinv(xtwx)
     df = n_used - p
     with np.errstate(divide="ignore", invalid="ignore"):
         pearson = np.sum(wt * (y - mu) ** 2 / mu, axis=0)

@@ -160,9 +160,11 @@ def _finish(
     rank = active.sum(axis=1)
     df = (n_used - rank).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        pearson = np.sum(np.where(used, w * (yv - mu) ** 2 / mu, 0.0), axis=1)
+        # Unused observations have w = 0 (and finite mu), so they add nothing.
+        r2 = (yv - mu) ** 2 / mu
+        pearson = np.einsum("pn,pn->p", w, r2)
         dispersion = np.where(df > 0, pearson / df, np.nan)
-        working = np.sum(np.where(used, st.ww_last * ((yv - mu) / mu) ** 2, 0.0), axis=1)
+        working = np.einsum("pn,pn->p", st.ww_last, r2 / mu)
         dispersion_working = np.where(df > 0, working / df, np.nan)
     return GlmFit(
         coef=st.coef,
@@ -217,42 +219,164 @@ def fit_poisson(
     return _finish(st, cov, quad, used, w, yv, active)
 
 
-def _gram_columns(X: FloatArray) -> tuple[FloatArray, IntArray, IntArray, IntArray]:
-    """The distinct non-zero products x_a * x_b (a <= b) of a group of designs.
+@dataclass(frozen=True)
+class _Gram:
+    """The distinct columns whose weighted sums make X'WX, X'W1 and sum(W) of a group.
 
-    Returns ``(cols, rows_a, rows_b, which)``: ``cols`` (G, N, C) holds the distinct product
-    columns, and the (a, b) entry of X'WX is ``(W @ cols)[..., which[i]]`` for the i-th pair
-    ``(rows_a[i], rows_b[i])``; ``which`` is -1 where the product is zero everywhere. With
-    indicator columns of a factor most products are zero or repeats of another, so the cross
-    products cost a few columns instead of K*K.
+    The candidates are the products x_a * x_b (a <= b), the columns x_a and a column of ones
+    (rows used by any problem). ``cols`` (G, N, C) holds the distinct non-zero ones; for each
+    candidate, ``pair[i]``, ``single[a]`` and ``ones`` give its position in ``cols`` (-1 when
+    it is zero everywhere). With the indicator columns of a factor most products are zero or
+    repeats of another, so one product ``W @ cols`` with a few columns gives everything.
     """
+
+    cols: FloatArray
+    ia: IntArray
+    ib: IntArray
+    pair: IntArray
+    single: IntArray
+    ones: int
+
+
+def _gram_columns(X: FloatArray, row_used: BoolArray) -> _Gram:
     G, N, K = X.shape
     ia, ib = np.triu_indices(K)
-    prod = (X[:, :, ia] * X[:, :, ib]).reshape(G * N, ia.size)
-    nonzero = np.flatnonzero(np.any(prod != 0.0, axis=0))
-    which = np.full(ia.size, -1, dtype=np.int64)
-    if nonzero.size == 0:
-        return np.zeros((G, N, 0)), ia.astype(np.int64), ib.astype(np.int64), which
-    uniq, inverse = np.unique(prod[:, nonzero], axis=1, return_inverse=True)
-    which[nonzero] = np.asarray(inverse, dtype=np.int64).ravel()
-    return uniq.reshape(G, N, -1), ia.astype(np.int64), ib.astype(np.int64), which
+    cand = np.concatenate(
+        [
+            (X[:, :, ia] * X[:, :, ib]).reshape(G * N, ia.size),
+            X.reshape(G * N, K),
+            row_used.reshape(G * N, 1).astype(np.float64),
+        ],
+        axis=1,
+    )
+    nonzero = np.flatnonzero(np.any(cand != 0.0, axis=0))
+    where = np.full(cand.shape[1], -1, dtype=np.int64)
+    if nonzero.size:
+        # Equal columns have equal random projections (and unequal ones almost surely not; a
+        # collision is checked for and then every column is kept).
+        sub = cand[:, nonzero]
+        sig = np.random.default_rng(0).standard_normal(sub.shape[0]) @ sub
+        _, first, inverse = np.unique(sig, return_index=True, return_inverse=True)
+        inverse = np.asarray(inverse, dtype=np.int64).ravel()
+        uniq = sub[:, first]
+        if not np.array_equal(uniq[:, inverse], sub):
+            uniq, inverse = sub, np.arange(nonzero.size, dtype=np.int64)
+        where[nonzero] = inverse
+    else:
+        uniq = np.zeros((G * N, 0))
+    n_pair = ia.size
+    return _Gram(
+        cols=np.ascontiguousarray(uniq).reshape(G, N, -1),
+        ia=ia.astype(np.int64),
+        ib=ib.astype(np.int64),
+        pair=where[:n_pair],
+        single=where[n_pair : n_pair + K],
+        ones=int(where[-1]),
+    )
 
 
-def _cross(
-    ww: FloatArray,
-    gram: tuple[FloatArray, IntArray, IntArray, IntArray],
-    K: int,
-) -> FloatArray:
-    """X'WX for every problem: ww (G, U, N) -> (G*U, K, K)."""
-    cols, ia, ib, which = gram
+def _sums(ww: FloatArray, gram: _Gram) -> FloatArray:
+    """Weighted sums of the distinct columns: ww (G, U, N) -> (G*U, C)."""
     G, U, _ = ww.shape
-    sums = np.einsum("gun,gnc->guc", ww, cols, optimize=True).reshape(G * U, -1)
-    out = np.zeros((G * U, K, K))
-    ok = which >= 0
-    vals = sums[:, which[ok]]
-    out[:, ia[ok], ib[ok]] = vals
-    out[:, ib[ok], ia[ok]] = vals
+    return np.asarray((ww @ gram.cols).reshape(G * U, -1), dtype=np.float64)
+
+
+def _pick(sums: FloatArray, where: IntArray) -> FloatArray:
+    """Columns of ``sums`` by position, 0 where the position is -1."""
+    out = np.zeros((sums.shape[0], where.size))
+    ok = where >= 0
+    out[:, ok] = sums[:, where[ok]]
     return out
+
+
+def _cross(sums: FloatArray, gram: _Gram, K: int) -> FloatArray:
+    """X'WX for every problem from the weighted sums."""
+    out = np.zeros((sums.shape[0], K, K))
+    ok = gram.pair >= 0
+    vals = sums[:, gram.pair[ok]]
+    out[:, gram.ia[ok], gram.ib[ok]] = vals
+    out[:, gram.ib[ok], gram.ia[ok]] = vals
+    return out
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """Columns split as (r: a few general ones, j: columns with disjoint supports).
+
+    With the indicator columns of a factor (Noufaily's seasonal levels) X'WX is an arrow
+    matrix: a diagonal block for the indicators bordered by the intercept and time rows.
+    Systems are then solved through the Schur complement of the diagonal block, with a closed
+    form for the (at most 2 x 2) remaining block, instead of one LAPACK call per problem.
+    """
+
+    r: IntArray
+    j: IntArray
+
+
+def _blocks(gram: _Gram, K: int) -> _Blocks | None:
+    """Find the split from the non-zero pattern of the pair products, or None."""
+    zero = np.ones((K, K), dtype=bool)
+    zero[gram.ia, gram.ib] = gram.pair < 0
+    zero[gram.ib, gram.ia] = gram.pair < 0
+    j: list[int] = []
+    for c in range(K - 1, -1, -1):
+        if not zero[c, c] and all(zero[c, k] for k in j):
+            j.append(c)
+    r = [c for c in range(K) if c not in j]
+    if len(r) > 2 or not r:
+        return None
+    return _Blocks(r=np.array(r, dtype=np.int64), j=np.array(sorted(j), dtype=np.int64))
+
+
+def _small_inverse(a: FloatArray) -> tuple[FloatArray, BoolArray]:
+    """Inverse of a batch of 1 x 1 or 2 x 2 matrices, and where it is well conditioned."""
+    if a.shape[1] == 1:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = 1.0 / a
+        return inv, np.isfinite(inv[:, 0, 0]) & (a[:, 0, 0] > 0)
+    p, q, r = a[:, 0, 0], a[:, 0, 1], a[:, 1, 1]
+    det = p * r - q * q
+    ok = det > 1e-12 * np.abs(p * r)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = np.stack([np.stack([r, -q], axis=1), np.stack([-q, p], axis=1)], axis=1)
+        inv /= det[:, None, None]
+    return inv, ok & np.isfinite(det)
+
+
+def _block_solve(
+    a: FloatArray, rhs: FloatArray, bl: _Blocks, want_inverse: bool
+) -> tuple[FloatArray, FloatArray | None]:
+    """Solve a x = rhs (and invert a) for arrow matrices; falls back to LAPACK where the
+    reduced block is singular."""
+    r, j = bl.r, bl.j
+    a_rr = a[:, r][:, :, r]
+    a_rj = a[:, r][:, :, j]
+    dinv = 1.0 / a[:, j, j]
+    m = a_rj * dinv[:, None, :]  # A_RJ D^-1
+    schur = a_rr - m @ np.swapaxes(a_rj, 1, 2)
+    sinv, ok = _small_inverse(schur)
+    b_r, b_j = rhs[:, r], rhs[:, j]
+    x_r = np.einsum("pab,pb->pa", sinv, b_r - np.einsum("pal,pl->pa", m, b_j))
+    x_j = dinv * b_j - np.einsum("pal,pa->pl", m, x_r)
+    x = np.empty_like(rhs)
+    x[:, r] = x_r
+    x[:, j] = x_j
+    inv: FloatArray | None = None
+    if want_inverse:
+        inv = np.empty_like(a)
+        c_rj = -(sinv @ m)
+        inv[:, r[:, None], r[None, :]] = sinv
+        inv[:, r[:, None], j[None, :]] = c_rj
+        inv[:, j[:, None], r[None, :]] = np.swapaxes(c_rj, 1, 2)
+        c_jj = -np.swapaxes(m, 1, 2) @ c_rj
+        c_jj[:, np.arange(j.size), np.arange(j.size)] += dinv
+        inv[:, j[:, None], j[None, :]] = c_jj
+    bad = np.flatnonzero(~ok)
+    if bad.size:
+        x[bad] = _solve(a[bad], rhs[bad])
+        if inv is not None:
+            inv[bad] = np.linalg.pinv(a[bad])
+    return x, inv
 
 
 def fit_poisson_grouped(
@@ -285,41 +409,64 @@ def fit_poisson_grouped(
     # Rows that no problem of the group uses are zeroed, so every linear predictor is finite.
     row_used: BoolArray = np.any(used3, axis=1)
     Xz = np.where(np.isfinite(X) & row_used[:, :, None], X, 0.0)
-    gram = _gram_columns(Xz)
+    gram = _gram_columns(Xz, row_used)
+    blocks = _blocks(gram, K)
     # Aliased columns: no used observation with a non-zero entry.
     nz = (Xz != 0.0).astype(np.float64)  # (G, N, K)
     active = (used3.astype(np.float64) @ nz).reshape(P, K) > 0
     eye_fix = np.where(active, 0.0, 1.0)[:, :, None] * np.eye(K)[None]
+
+    def solve(a: FloatArray, rhs: FloatArray) -> FloatArray:
+        if blocks is None:
+            return _solve(a, rhs)
+        return _block_solve(a, rhs, blocks, want_inverse=False)[0]
+
     st = _start(yv, w, K)
     wy = w * yv
     with np.errstate(divide="ignore", invalid="ignore"):
         dev_const = np.sum(np.where(yv > 0, wy * np.log(yv), 0.0) - wy, axis=1)
+    # With lin = X beta, X'W z = X'WX beta + X'(w y) - X'(w mu) and sum(w y eta) =
+    # beta'X'(w y) + sum(w y offset): after the first step no pass over the observations is
+    # needed but eta = X beta, mu = exp(eta) and the weighted sums of ww = w mu.
+    xwy = (wy.reshape(G, U, N) @ Xz).reshape(P, K)
+    wy_off = np.einsum("pn,pn->p", wy, off) if offset is not None else np.zeros(P)
     Xt_ = np.swapaxes(Xz, 1, 2)  # (G, K, N)
     # Every problem iterates until the handover; a problem that meets the criterion has its
     # estimate stored in ``st`` at that iteration, exactly where the per-problem loop stops.
-    mu = st.mu
-    lin = st.eta - off
+    # Work buffers, reused across iterations (the state in ``st`` is separate).
+    mu = st.mu.copy()
     ww = w * mu
-    dev = st.dev
+    ww_prev = np.empty((P, N))
+    eta = np.empty((P, N))
+    dev = st.dev.copy()
+    sums = _sums(ww.reshape(G, U, N), gram)
+    xtwx = _cross(sums, gram, K) + eye_fix
+    wz = ww * (st.eta - off - 1.0) + wy  # W z for the start (offset removed)
+    xtwz = (wz.reshape(G, U, N) @ Xz).reshape(P, K)
+    del wz
     n_iter = 0
     while n_iter < max_iter and st.todo.size > _HANDOVER * P:
         n_iter += 1
-        xtwx = _cross(ww.reshape(G, U, N), gram, K) + eye_fix
-        wz = ww * lin + wy - ww  # W z with z the working response (offset removed)
-        beta = _solve(xtwx, (wz.reshape(G, U, N) @ Xz).reshape(P, K))
-        lin = (beta.reshape(G, U, K) @ Xt_).reshape(P, N)
-        eta = lin + off if offset is not None else lin
-        mu = np.exp(eta)
-        ww_prev, ww = ww, w * mu
-        # The deviance without a logarithm per iteration: y log(y/mu) = y log y - y eta.
-        dev_new = 2.0 * (dev_const + ww.sum(axis=1) - np.einsum("pn,pn->p", wy, eta))
+        beta = solve(xtwx, xtwz)
+        np.matmul(beta.reshape(G, U, K), Xt_, out=eta.reshape(G, U, N))
+        if offset is not None:
+            np.add(eta, off, out=eta)
+        np.exp(eta, out=mu)
+        ww, ww_prev = ww_prev, ww
+        np.multiply(w, mu, out=ww)
+        sums = _sums(ww.reshape(G, U, N), gram)
+        xtwx = _cross(sums, gram, K) + eye_fix
+        sum_ww = sums[:, gram.ones] if gram.ones >= 0 else np.zeros(P)
+        # The deviance without a logarithm: y log(y/mu) = y log y - y eta.
+        dev_new = 2.0 * (dev_const + sum_ww - np.einsum("pk,pk->p", xwy, beta) - wy_off)
+        xtwz = np.einsum("pkl,pl->pk", xtwx, beta) + xwy - _pick(sums, gram.single)
         crit = np.abs(dev_new - dev) / (np.abs(dev_new) + 0.1) < tol
         dev = dev_new
         newly = np.flatnonzero(crit & ~st.converged)
-        last = newly if n_iter < max_iter and st.todo.size - newly.size > _HANDOVER * P else None
+        going_on = n_iter < max_iter and st.todo.size - newly.size > _HANDOVER * P
         # Store the estimate of the problems that stop here (or of all still going, at the
         # handover).
-        take = newly if last is not None else st.todo
+        take = newly if going_on else st.todo
         st.coef[take] = beta[take]
         st.ww_last[take] = ww_prev[take]
         st.mu[take] = mu[take]
@@ -330,14 +477,17 @@ def fit_poisson_grouped(
     if st.todo.size and n_iter < max_iter:
         rows = Xz[st.todo // U] * used[st.todo][:, :, None]
         _iterate(st, rows, w, yv, off, eye_fix, max_iter - n_iter, tol)
-    xtwx = _cross(st.ww_last.reshape(G, U, N), gram, K) + eye_fix
-    cov = _inverse(xtwx, active)
+    xtwx = _cross(_sums(st.ww_last.reshape(G, U, N), gram), gram, K) + eye_fix
+    if blocks is None:
+        cov = _inverse(xtwx, active)
+    else:
+        inv = _block_solve(xtwx, np.zeros((P, K)), blocks, want_inverse=True)[1]
+        assert inv is not None
+        cov = inv * (active[:, :, None] & active[:, None, :])
     # x_i' C x_i = sum_ab C_ab x_ia x_ib over the distinct product columns.
-    cols, ia, ib, which = gram
-    coef_cols = np.zeros((P, cols.shape[2]))
-    ok = which >= 0
-    factor = np.where(ia == ib, 1.0, 2.0)[ok]
-    np.add.at(coef_cols.T, which[ok], (cov[:, ia[ok], ib[ok]] * factor).T)
-    quad = np.einsum("guc,gnc->gun", coef_cols.reshape(G, U, -1), cols, optimize=True)
-    quad = quad.reshape(P, N)
+    ok = gram.pair >= 0
+    coef_cols = np.zeros((P, gram.cols.shape[2]))
+    factor = np.where(gram.ia == gram.ib, 1.0, 2.0)[ok]
+    np.add.at(coef_cols.T, gram.pair[ok], (cov[:, gram.ia[ok], gram.ib[ok]] * factor).T)
+    quad = (coef_cols.reshape(G, U, -1) @ np.swapaxes(gram.cols, 1, 2)).reshape(P, N)
     return _finish(st, cov, quad, used, w, yv, active)

@@ -8,10 +8,10 @@ The negative binomial fit is the joint maximum likelihood estimate of the coeffi
 
 from __future__ import annotations
 
-import numpy as np
-import numpy.typing as npt
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from scipy.special import gammaln, psi
 
 FloatArray = npt.NDArray[np.float64]
@@ -63,15 +63,21 @@ def _irls(
     beta = np.zeros((p, y.shape[1])) if beta0 is None else beta0.copy()
     todo = np.arange(y.shape[1])
     for _ in range(max_iter):
-        e = eta[:, todo]
+        if todo.size == y.shape[1]:  # views while every series is still moving
+            e, wo, yt = eta, w_obs, yy
+        else:
+            e, wo, yt = eta[:, todo], w_obs[:, todo], yy[:, todo]
         mu = np.exp(e)
         w = mu if theta is None else mu / (1.0 + mu / theta[None, todo])
-        w = w * w_obs[:, todo]
-        z = e + (yy[:, todo] - mu) / mu
+        w = w * wo
+        z = e + (yt - mu) / mu
         new = _solve(_xtwx(xx, w, p), x.T @ (w * z))
         step = np.max(np.abs(new - beta[:, todo]), axis=0)
         beta[:, todo] = new
-        eta[:, todo] = np.clip(x @ new, -700.0, 700.0)
+        if todo.size == y.shape[1]:
+            np.clip(x @ new, -700.0, 700.0, out=eta)
+        else:
+            eta[:, todo] = np.clip(x @ new, -700.0, 700.0)
         todo = todo[step > tol * (1.0 + np.max(np.abs(new), axis=0))]
         if todo.size == 0:
             break
@@ -113,18 +119,20 @@ class _Distinct:
     that sums of psi(y + theta) over a series cost one evaluation per distinct count."""
 
     def __init__(self, yy: FloatArray, mask: BoolArray) -> None:
-        n_units = yy.shape[1]
-        uu = np.broadcast_to(np.arange(n_units), yy.shape)[mask]
-        vv = yy[mask]
-        order = np.lexsort((vv, uu))
-        uu, vv = uu[order], vv[order]
-        new = np.ones(uu.size, dtype=bool)
-        new[1:] = (uu[1:] != uu[:-1]) | (vv[1:] != vv[:-1])
-        starts = np.flatnonzero(new)
-        self.unit = uu[starts]
-        self.value = vv[starts]
-        self.count = np.diff(np.append(starts, uu.size)).astype(np.float64)
-        self.n_units = n_units
+        srt = np.sort(np.where(mask, yy, np.inf), axis=0)  # each column sorted, unused last
+        used = np.isfinite(srt)
+        first = used.copy()
+        first[1:] &= srt[1:] != srt[:-1]
+        units, rows = np.nonzero(first.T)  # first rows of the distinct values, unit by unit
+        end = np.empty_like(rows)  # the first row of the next distinct value of the unit
+        end[:-1] = rows[1:]
+        last = np.ones(units.size, dtype=bool)
+        last[:-1] = units[1:] != units[:-1]
+        end[last] = used.sum(axis=0)[units[last]]
+        self.unit = units
+        self.value = srt[rows, units]
+        self.count = (end - rows).astype(np.float64)
+        self.n_units = yy.shape[1]
 
     def sums(self, theta: FloatArray, todo: IntArray, curvature: bool) -> tuple[Any, Any]:
         """sum over each series in ``todo`` of psi(y + theta) and (if ``curvature``) of
@@ -272,10 +280,12 @@ def fit_negbin(
     m = ~np.isnan(y) if mask is None else mask & ~np.isnan(y)
     n_p = x.shape[1]
     xx = _outer_rows(x)
-    beta_p = _irls(x, y, m, None, None, tol=1e-8)
+    beta_p = _irls(x, y, m, None, None, tol=1e-6)
     eta = x @ beta_p
     mu = np.exp(eta)
     w_all = m.astype(np.float64)
+    complete = bool(m.all())
+    n_obs_all = w_all.sum(axis=0)
     yy_all = np.where(m, y, 0.0)
     table = _Distinct(yy_all, m)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -284,44 +294,80 @@ def fit_negbin(
     beta = beta_p.copy()
     lt = np.log(theta0)
     cap = np.log(_THETA_MAX)
+    # Score test at the Poisson fit: d loglik / d alpha at alpha = 0 is
+    # sum((y - mu)^2 - y) / 2. Where it is <= 0 the likelihood falls as soon as alpha leaves 0,
+    # so theta goes to the cap at once (its score is only rounding noise near the cap).
+    poisson_like = (w_all * ((yy_all - mu) ** 2 - yy_all)).sum(axis=0) <= 0.0
+    lt[poisson_like] = cap
     todo = np.arange(y.shape[1])
     prev = np.full(y.shape[1], np.inf)
     for _ in range(max_joint):
-        w, yy, mu_t, th = w_all[:, todo], yy_all[:, todo], mu[:, todo], np.exp(lt[todo])
+        if todo.size == y.shape[1]:  # views while every series is still moving
+            w, yy, mu_t, eta_t, beta_t = w_all, yy_all, mu, eta, beta
+        else:
+            w, yy, mu_t, eta_t = w_all[:, todo], yy_all[:, todo], mu[:, todo], eta[:, todo]
+            beta_t = beta[:, todo]
+        th = np.exp(lt[todo])
         frozen = lt[todo] >= cap
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            g, h = _theta_score(yy, mu_t, w, th, True, table.sums(th, todo, True))
-            new_lt, _ = _theta_step(lt[todo], g, h)
-            new_lt = np.where(frozen, cap, new_lt)
-            # Fisher scoring for the coefficients at the current theta
+            # score and curvature in log(theta) (as _theta_score, sharing the pieces)
+            s_psi, s_tri = table.sums(th, todo, True)
             r = 1.0 / (th[None, :] + mu_t)
-            fw = w * mu_t * th[None, :] * r
-            z = eta[:, todo] + (yy - mu_t) / mu_t
-            fisher_b = _solve(_xtwx(xx, fw, n_p), x.T @ (fw * z))
-            # joint Newton with the observed information
+            yr = yy + th[None, :]
+            yr *= r  # (y + theta) / (theta + mu)
+            a1 = np.log(r)
+            np.subtract(yr, a1, out=a1)  # log(theta + mu) + (y + theta) / (theta + mu)
+            a2 = yr - 2.0
+            a2 *= r
+            if not complete:
+                a1 *= w
+                a2 *= w
+            n_obs = n_obs_all[todo]
+            g = (s_psi - a1.sum(axis=0) + n_obs * (np.log(th) + 1.0 - psi(th))) * th
+            d2 = s_tri + a2.sum(axis=0) + n_obs * (1.0 / th - _trigamma(th))
+            h = d2 * th * th + g
+            # joint Newton step with the observed information
+            fw = mu_t * r
+            fw *= th[None, :]  # Fisher weights of the coefficients
+            if not complete:
+                fw *= w
             res = yy - mu_t
-            hbb = -_xtwx(xx, fw * (yy + th[None, :]) * r, n_p)
-            gb = x.T @ (fw * res / mu_t)
-            hbt = x.T @ (fw * res * r)
-            hess = np.zeros((todo.size, n_p + 1, n_p + 1))
+            res *= fw
+            hbb = -_xtwx(xx, fw * yr, n_p)
+            gb = x.T @ (res / mu_t)
+            res *= r
+            hbt = x.T @ res
+            hess = np.empty((todo.size, n_p + 1, n_p + 1))
             hess[:, :n_p, :n_p] = hbb
             hess[:, :n_p, n_p] = hbt.T
             hess[:, n_p, :n_p] = hbt.T
             hess[:, n_p, n_p] = h
-            grad = np.concatenate([gb, g[None, :]], axis=0)
-            step = -_solve(hess, grad)
-            hb_inv_hbt = _solve(hbb, hbt)
-            schur = h - (hbt * hb_inv_hbt).sum(axis=0)
+            step = -_solve(hess, np.concatenate([gb, g[None, :]], axis=0))
+            schur = h - (hbt * _solve(hbb, hbt)).sum(axis=0)
             newton = (schur < 0) & ~frozen & np.all(np.isfinite(step), axis=0)
             newton &= np.abs(step[n_p]) <= 2.0
-            new_b = np.where(newton[None, :], beta[:, todo] + step[:n_p], fisher_b)
-            new_lt = np.where(newton, np.minimum(lt[todo] + step[n_p], cap), new_lt)
+            new_b = beta_t + step[:n_p]
+            new_lt = np.minimum(lt[todo] + step[n_p], cap)
+            new_lt = np.where((new_lt > np.log(1e8)) & (g > 0), cap, new_lt)  # as _theta_step
+            other = np.flatnonzero(~newton)
+            if other.size:
+                # Fisher scoring for the coefficients at the current theta and a safeguarded
+                # Newton step for log(theta) at the current means (orthogonal blocks)
+                fo = fw[:, other]
+                z = eta_t[:, other] + (yy[:, other] - mu_t[:, other]) / mu_t[:, other]
+                new_b[:, other] = _solve(_xtwx(xx, fo, n_p), x.T @ (fo * z))
+                lt_o, _ = _theta_step(lt[todo][other], g[other], h[other])
+                new_lt[other] = np.where(frozen[other], cap, lt_o)
         d_theta = np.where(frozen, 0.0, np.abs(new_lt - lt[todo]))
-        d_beta = np.max(np.abs(new_b - beta[:, todo]), axis=0)
+        d_beta = np.max(np.abs(new_b - beta_t), axis=0)
         lt[todo] = new_lt
         beta[:, todo] = new_b
-        eta[:, todo] = np.clip(x @ new_b, -700.0, 700.0)
-        mu[:, todo] = np.exp(eta[:, todo])
+        if todo.size == y.shape[1]:
+            np.clip(x @ new_b, -700.0, 700.0, out=eta)
+            np.exp(eta, out=mu)
+        else:
+            eta[:, todo] = np.clip(x @ new_b, -700.0, 700.0)
+            mu[:, todo] = np.exp(eta[:, todo])
         size = np.maximum(d_theta, d_beta / (1.0 + np.max(np.abs(new_b), axis=0)))
         # converged, or at the rounding floor (a tiny step that no longer shrinks)
         done = (size < 1e-13) | ((size < 1e-9) & (size > 0.25 * prev[todo]))

@@ -147,9 +147,7 @@ def ears(
         pos = np.searchsorted(rows, idx)
         mean, sd, sigma, obs = mean_r[pos], sd_r[pos], sigma_r[pos], obs_r[pos]
         with np.errstate(invalid="ignore"):
-            excess = np.maximum(0.0, stat_r[pos - 1] - 1.0) + np.maximum(
-                0.0, stat_r[pos - 2] - 1.0
-            )
+            excess = np.maximum(0.0, stat_r[pos - 1] - 1.0) + np.maximum(0.0, stat_r[pos - 2] - 1.0)
             # R's C3 bound is anchored on the count itself: a missing count leaves it missing.
             ub = np.maximum(obs + sigma * (z - excess), 0.0)
             score = stat_r[pos] + excess

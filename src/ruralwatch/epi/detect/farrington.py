@@ -43,7 +43,7 @@ BoolArray = npt.NDArray[np.bool_]
 
 _POWERS: dict[str, float] = {"2/3": 2.0 / 3.0, "1/2": 0.5, "none": 1.0}
 # Problems (series × time points) × observations per IRLS batch.
-_BATCH_ELEMENTS = 2_000_000
+_BATCH_ELEMENTS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -155,11 +155,12 @@ def _anscombe_weights(fit: GlmFit, y: FloatArray, used: BoolArray, threshold: fl
     """Farrington's weights from standardised Anscombe residuals of a first fit."""
     phi = np.maximum(fit.dispersion_working, 1.0)
     phi = np.where(np.isnan(phi), 1.0, phi)
-    mu = fit.mu
     with np.errstate(divide="ignore", invalid="ignore"):
-        a = 1.5 * (np.cbrt(y) ** 2 * mu ** (-1.0 / 6.0) - np.sqrt(mu))
+        root = np.sqrt(fit.mu)
+        # 1.5 (y^(2/3) mu^(-1/6) - mu^(1/2)), standardised by sqrt(phi (1 - h)).
+        a = 1.5 * (np.cbrt(y * y) / np.cbrt(root) - root)
         s = a / np.sqrt(phi[:, None] * (1.0 - fit.hat))
-        raw = np.where(s > threshold, s**-2.0, 1.0)
+        raw = np.where(used & (s > threshold), 1.0 / (s * s), 1.0)
     raw = np.where(used, raw, 0.0)
     n = used.sum(axis=1)
     gamma = n / raw.sum(axis=1)
@@ -167,7 +168,11 @@ def _anscombe_weights(fit: GlmFit, y: FloatArray, used: BoolArray, threshold: fl
 
 
 def _fit(
-    X: FloatArray, y: FloatArray, used: BoolArray, offset: FloatArray | None, s: _Settings
+    X: FloatArray,
+    y: FloatArray,
+    used: BoolArray,
+    offset: FloatArray | None,
+    s: _Settings,
 ) -> GlmFit:
     """Fit (and reweight) every unit of every group: X (G, N, K), y and used (G, U, N)."""
     fit = fit_poisson_grouped(X, y, used.astype(np.float64), offset)

@@ -49,7 +49,7 @@ def _window_sums(v: FloatArray) -> FloatArray:
 
 def _nb_bound(
     x: FloatArray, mu: FloatArray, alpha: FloatArray, g0: FloatArray, inc: bool
-) -> FloatArray:
+) -> tuple[FloatArray, FloatArray]:
     """An upper bound of the NB profile log LR of every window (rows j..L-1), from window sums.
 
     With v = exp(kappa) - 1 and p_t = alpha mu_t / (1 + alpha mu_t), a row adds
@@ -60,8 +60,8 @@ def _nb_bound(
     with Sx, A, B window sums (A + B = sum of x_t + 1/alpha, a A + b B = sum of
     (x_t + 1/alpha) p_t), and f' = 0 is a quadratic in v whose larger root is f's maximum on
     v >= 0 (``inc``) or on -1 < v <= 0. Exact when mu is constant over the window; tight when
-    it varies little. Rows with mu = 0 (missing) add nothing. Returns (L, U); +inf where the
-    bound is not available.
+    it varies little. Rows with mu = 0 (missing) add nothing. Returns the bound (L, U), +inf
+    where it is not available, and log(1 + v) at its maximum (a start for the exact search).
     """
     c = 1.0 / alpha[None, :]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -83,16 +83,14 @@ def _nb_bound(
         sq = np.sqrt(q1 * q1 - 4.0 * q2 * q0)
         t = -0.5 * (q1 + np.where(q1 >= 0.0, sq, -sq))
         v = np.fmax(t / q2, q0 / t)  # the larger root (q2 < 0)
-        if inc:
-            v = np.maximum(v, 0.0)
-        else:
-            v = np.clip(v, -1.0, 0.0)
+        v = np.maximum(v, 0.0) if inc else np.clip(v, -1.0, 0.0)
         f = (
             np.where(sx > 0.0, sx * np.log1p(v), 0.0)
             - aa * np.log1p(lo * v)
             - bb * np.log1p(hi * v)
         )
-    return np.where(np.isfinite(f) & (q2 < 0.0), f, np.inf)
+        kap = np.log1p(v)
+    return np.where(np.isfinite(f) & (q2 < 0.0), f, np.inf), kap
 
 
 def _nb_exact(
@@ -102,9 +100,11 @@ def _nb_exact(
     jj: npt.NDArray[np.intp],
     uu: npt.NDArray[np.intp],
     inc: bool,
+    kap0: FloatArray,
 ) -> FloatArray:
     """max over kappa (>= 0 if ``inc``, <= 0 otherwise) of the NB log LR of the windows
-    (rows jj..L-1 of unit uu). Safeguarded Newton, all windows in one batch."""
+    (rows jj..L-1 of unit uu). Safeguarded Newton from ``kap0`` (where finite, else the Poisson
+    estimate), all windows in one batch."""
     n_len = x.shape[0]
     inwin = np.arange(n_len)[None, :] >= jj[:, None]  # (n_a, L)
     xw = np.where(inwin, x[:, uu].T, 0.0)
@@ -115,6 +115,7 @@ def _nb_exact(
         kap = np.log(sx / mw.sum(axis=1))
     lo = np.full(jj.size, 0.0 if inc else -_KAPPA_MAX)
     hi = np.full(jj.size, _KAPPA_MAX if inc else 0.0)
+    kap = np.where(np.isfinite(kap0), kap0, kap)
     kap = np.where(np.isfinite(kap), np.clip(kap, lo, hi), 0.5 * (lo + hi))
     todo = np.arange(jj.size)
     for _ in range(200):
@@ -159,10 +160,11 @@ def _nb_profile(
     cand = valid & (sign * g0 > 0)
     if not cand.any():
         return out
-    ub = np.where(cand, _nb_bound(x, mu, np.where(alpha > 0, alpha, 1.0), g0, inc), -np.inf)
+    ub, kap = _nb_bound(x, mu, np.where(alpha > 0, alpha, 1.0), g0, inc)
+    ub = np.where(cand, ub, -np.inf)
     units = np.flatnonzero(cand.any(axis=0))
     best = np.argmax(ub[:, units], axis=0)
-    first = _nb_exact(x, mu, alpha, best, units, inc)
+    first = _nb_exact(x, mu, alpha, best, units, inc, kap[best, units])
     out[best, units] = first
     lower = np.full(x.shape[1], np.inf)
     lower[units] = first
@@ -170,7 +172,7 @@ def _nb_profile(
     # a safety margin for rounding: the bound is exact when mu is constant
     jj, uu = np.nonzero(ub * (1.0 + 1e-7) + 1e-9 >= lower[None, :])
     if jj.size:
-        out[jj, uu] = _nb_exact(x, mu, alpha, jj, uu, inc)
+        out[jj, uu] = _nb_exact(x, mu, alpha, jj, uu, inc, kap[jj, uu])
     return out
 
 

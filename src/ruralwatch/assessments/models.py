@@ -1,0 +1,35 @@
+"""Judgements of the epidemic situation, per area, indicator and cycle date, with evidence."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from ruralwatch.areas.models import Area
+from ruralwatch.reporting.models import Indicator
+
+
+class Judgement(models.Model):
+    """Level, phase, rebound watch and the sentences for one area on one cycle date."""
+
+    area = models.ForeignKey(Area, on_delete=models.CASCADE, db_constraint=False)
+    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, db_constraint=False)
+    date = models.DateField(_("cycle date"))
+    level = models.CharField(_("epidemic level"), max_length=20)
+    phase = models.CharField(_("phase"), max_length=20)
+    rebound_detected = models.BooleanField(_("rebound detected"), default=False)
+    pooled = models.BooleanField(_("judged on a pooled series"), default=False)
+    text_zh = models.TextField(_("judgement (Chinese)"))
+    text_en = models.TextField(_("judgement (English)"))
+    evidence = models.JSONField(_("evidence"), default=dict)
+
+    class Meta:
+        verbose_name = _("judgement")
+        verbose_name_plural = _("judgements")
+        constraints = [
+            models.UniqueConstraint(fields=["area", "indicator", "date"], name="judgement_unique"),
+        ]
+        indexes = [models.Index(fields=["date", "phase"], name="judgement_date_phase")]
+
+    def __str__(self) -> str:
+        return f"{self.area_id} {self.date}: {self.level}, {self.phase}"

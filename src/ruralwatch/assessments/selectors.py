@@ -1,0 +1,78 @@
+"""Reads of the panels assessment needs and of stored judgements."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+
+from ruralwatch.areas.models import Area
+from ruralwatch.assessments.models import Judgement
+from ruralwatch.core import bulk
+from ruralwatch.reporting.models import AggregateValue, ReportValue
+
+
+def subtree_series(
+    root_path: str, indicator: str, start: dt.date, end: dt.date
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Areas of a subtree (code, name, level, parent, population) and their daily values.
+
+    Two queries for the values: roll-ups for levels 1–4, reported values for villages.
+    """
+    areas = pl.DataFrame(
+        list(
+            Area.objects.filter(path__startswith=root_path)
+            .order_by("level", "code")
+            .values_list("code", "name", "level", "parent_id", "population")
+        ),
+        schema={
+            "code": pl.String,
+            "name": pl.String,
+            "level": pl.Int64,
+            "parent": pl.String,
+            "population": pl.Int64,
+        },
+        orient="row",
+    )
+    area = Area._meta.db_table
+    frames = []
+    for table in (AggregateValue._meta.db_table, ReportValue._meta.db_table):
+        frames.append(
+            bulk.fetch_frame(
+                f"SELECT v.area_id, CAST(v.date AS TEXT), v.value FROM {table} v "
+                f"JOIN {area} a ON a.code = v.area_id WHERE v.indicator_id = %s "
+                f"AND v.date BETWEEN %s AND %s AND a.path LIKE %s",
+                [indicator, start.isoformat(), end.isoformat(), root_path + "%"],
+                schema={"area": pl.String, "date": pl.String, "value": pl.Float64},
+            )
+        )
+    values = pl.concat(frames).with_columns(pl.col("date").str.slice(0, 10).str.to_date())
+    return areas, values
+
+
+def judgement_for(area: Area, date: dt.date, indicator: str = "new_cases") -> Judgement | None:
+    """The stored judgement of ``area`` on ``date`` (or the latest before it)."""
+    return (
+        Judgement.objects.filter(area=area, indicator_id=indicator, date__lte=date)
+        .order_by("-date")
+        .first()
+    )
+
+
+def judgement_summary(j: Judgement) -> dict[str, Any]:
+    """The ``judgement`` block of the demo summary."""
+    rebound = j.evidence.get("rebound") or {}
+    return {
+        "date": j.date.isoformat(),
+        "level": j.level,
+        "phase": j.phase,
+        "rebound_after": {
+            "event": rebound.get("event"),
+            "detected": j.rebound_detected,
+            **{k: v for k, v in rebound.items() if k not in ("event", "detected")},
+        },
+        "text_zh": j.text_zh,
+        "text_en": j.text_en,
+        "evidence": j.evidence,
+    }

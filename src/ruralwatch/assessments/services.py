@@ -1,0 +1,182 @@
+"""Judge every area of a subtree for a cycle date and store the judgements with evidence."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from django.db import connection, transaction
+
+from ruralwatch.assessments.models import Judgement
+from ruralwatch.assessments.selectors import subtree_series
+from ruralwatch.epi.assess import judge
+
+TOWNSHIP = 4
+
+
+def _rebounds_below(dicts: list[dict], parent: np.ndarray, levels: list[int]) -> list[list[int]]:
+    """For every area, the townships under it whose own rebound test fired."""
+    below: list[list[int]] = [[] for _ in dicts]
+    for j, d in enumerate(dicts):
+        if levels[j] != TOWNSHIP or not (d.get("rebound") or {}).get("detected"):
+            continue
+        k = int(parent[j])
+        while k >= 0:
+            below[k].append(j)
+            k = int(parent[k])
+    return below
+
+
+def _with_population(areas: pl.DataFrame) -> pl.DataFrame:
+    """Fill a missing population with the sum of the children's, level by level, and keep
+    only areas with a population: incidence and levels need one."""
+    filled = areas.with_columns(pl.col("population").fill_null(0))
+    for level in (4, 3, 2, 1):
+        sums = (
+            filled.filter(pl.col("level") == level + 1)
+            .group_by("parent")
+            .agg(pl.col("population").sum().alias("children"))
+            .rename({"parent": "code"})
+        )
+        filled = (
+            filled.join(sums, on="code", how="left")
+            .with_columns(
+                pl.when((pl.col("level") == level) & (pl.col("population") <= 0))
+                .then(pl.col("children").fill_null(0))
+                .otherwise(pl.col("population"))
+                .alias("population")
+            )
+            .drop("children")
+        )
+    return filled.filter(pl.col("population") > 0)
+
+
+@dataclass
+class AssessmentSummary:
+    date: str
+    areas: int = 0
+    by_phase: dict[str, int] = field(default_factory=dict)
+    rebounds: list[str] = field(default_factory=list)
+
+
+def assess(
+    cycle_date: dt.date,
+    *,
+    root_path: str = "/",
+    indicator: str = "new_cases",
+    history_days: int = 90,
+) -> AssessmentSummary:
+    """Level, phase, rebound watch and sentences for every area under ``root_path``.
+
+    One panel holds every area of the subtree (villages from reported values, the other
+    levels from roll-ups), so small village series are judged on their parents' series by the
+    pooling rule of :func:`ruralwatch.epi.assess.judge`.
+    """
+    start = cycle_date - dt.timedelta(days=history_days)
+    areas, values = subtree_series(root_path, indicator, start, cycle_date)
+    summary = AssessmentSummary(cycle_date.isoformat())
+    areas = _with_population(areas)
+    if areas.is_empty():
+        return summary
+    days = pl.DataFrame({"date": pl.date_range(start, cycle_date, "1d", eager=True)})
+    codes = areas["code"].to_list()
+    wide = days.join(
+        values.pivot(on="area", index="date", values="value"), on="date", how="left"
+    ).sort("date")
+    for missing in set(codes) - set(wide.columns):
+        wide = wide.with_columns(pl.lit(None, pl.Float64).alias(missing))
+    counts = wide.select(codes).to_numpy().astype(np.float64)
+    index = {c: i for i, c in enumerate(codes)}
+    parent = np.array([index.get(p, -1) if p else -1 for p in areas["parent"].to_list()])
+    population = areas["population"].fill_null(0).to_numpy().astype(np.float64)
+    result = judge(
+        counts,
+        wide["date"].to_numpy().astype("datetime64[D]"),
+        population,
+        areas["name"].to_list(),
+        parent,
+        codes=codes,
+        as_of=cycle_date,
+        season_start=start,
+    )
+    dicts = [unit.to_dict() for unit in result.units]
+    names = areas["name"].to_list()
+    levels = areas["level"].to_list()
+    below = _rebounds_below(dicts, parent, levels)
+    rows = []
+    for i, d in enumerate(dicts):
+        rebound = dict(d.get("rebound") or {})
+        if below[i]:
+            first = min(
+                str(dicts[j]["rebound"].get("onset_date") or dicts[j]["rebound"].get("first_date"))
+                for j in below[i]
+            )
+            rebound["areas"] = [
+                {"code": codes[j], "name": names[j], "from": dicts[j]["rebound"].get("onset_date")}
+                for j in below[i]
+            ]
+            rebound["detected"] = True
+            joined_zh = "、".join(names[j] for j in below[i])
+            joined_en = ", ".join(names[j] for j in below[i])
+            d["sentence"]["zh-Hans"] += f"节后{joined_zh}自{first}起出现疫情回升。"
+            d["sentence"]["en"] += (
+                f" A renewed rise after the holiday in {joined_en}, from {first}."
+            )
+        d["rebound"] = rebound
+        rows.append(
+            (
+                d["code"],
+                indicator,
+                cycle_date.isoformat(),
+                d["level"],
+                d["phase"],
+                bool(rebound.get("detected")),
+                bool(d.get("pooled")),
+                d["sentence"]["zh-Hans"],
+                d["sentence"]["en"],
+                json.dumps(
+                    d["evidence"]
+                    | {
+                        "rebound": rebound,
+                        "sum7": d.get("sum7"),
+                        "prev7": d.get("prev7"),
+                        "change": d.get("change"),
+                        "per_100k": d.get("per_100k"),
+                    },
+                    ensure_ascii=False,
+                ),
+            )
+        )
+        summary.by_phase[d["phase"]] = summary.by_phase.get(d["phase"], 0) + 1
+    summary.areas = len(rows)
+    summary.rebounds = [
+        codes[i]
+        for i, d in enumerate(dicts)
+        if (d["rebound"] or {}).get("detected") and levels[i] == TOWNSHIP
+    ]
+    table = Judgement._meta.db_table
+    cols = [
+        "area_id",
+        "indicator_id",
+        "date",
+        "level",
+        "phase",
+        "rebound_detected",
+        "pooled",
+        "text_zh",
+        "text_en",
+        "evidence",
+    ]
+    with transaction.atomic():
+        Judgement.objects.filter(
+            date=cycle_date, indicator_id=indicator, area__path__startswith=root_path
+        ).delete()
+        with connection.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",
+                rows,
+            )
+    return summary
