@@ -44,9 +44,7 @@ def test_writes_report_and_csv(tmp_path: Path) -> None:
     df = pl.read_csv(tmp_path / "eval.csv")
     assert set(df["method"]) == {"ears-c1", "glr-nb"}
     assert df.height == 2 * 12 * 5  # methods x scenarios x (clean + 4 sizes)
-    assert {"fpr", "pod", "pod_first_week", "sensitivity", "specificity", "ppv"} <= set(
-        df.columns
-    )
+    assert {"fpr", "pod", "pod_first_week", "sensitivity", "specificity", "ppv"} <= set(df.columns)
     clean = df.filter(pl.col("k") == 0)
     assert (clean["clean_weeks"] == 49).all()
 

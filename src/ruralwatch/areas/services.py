@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 from django.db import models, transaction
+from django.db.models import ForeignObjectRel
 from django.utils.translation import gettext as _
 
 from ruralwatch.areas.models import KEY_AREA_TAGS, Area
@@ -385,12 +386,12 @@ def delete_subtree(root: str) -> int:
         relations = [
             f
             for f in Area._meta.get_fields(include_hidden=True)
-            if f.auto_created and not f.concrete and (f.one_to_many or f.one_to_one)
+            if isinstance(f, ForeignObjectRel) and (f.one_to_many or f.one_to_one)
         ]
         for rel in relations:
-            if rel.related_model is Area:
-                continue
             model = rel.related_model
+            if model is Area or not isinstance(model, type):
+                continue
             qs = model._default_manager.filter(**{f"{rel.field.name}__path__startswith": area.path})
             if rel.on_delete is models.SET_NULL:
                 qs.update(**{rel.field.name: None})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -17,7 +18,9 @@ from ruralwatch.epi.assess import judge
 TOWNSHIP = 4
 
 
-def _rebounds_below(dicts: list[dict], parent: np.ndarray, levels: list[int]) -> list[list[int]]:
+def _rebounds_below(
+    dicts: list[dict[str, Any]], parent: np.ndarray, levels: list[int]
+) -> list[list[int]]:
     """For every area, the townships under it whose own rebound test fired."""
     below: list[list[int]] = [[] for _ in dicts]
     for j, d in enumerate(dicts):

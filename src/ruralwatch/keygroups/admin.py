@@ -6,7 +6,10 @@ services. Use the pages, the API or roster imports.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from ruralwatch.keygroups.models import (
     AccessLog,
@@ -19,17 +22,17 @@ from ruralwatch.keygroups.models import (
 
 
 @admin.register(KeyGroup)
-class KeyGroupAdmin(admin.ModelAdmin):
+class KeyGroupAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("code", "name_zh", "name_en", "min_age", "max_age", "needs_guardian")
 
 
 @admin.register(TierRuleSet)
-class TierRuleSetAdmin(admin.ModelAdmin):
+class TierRuleSetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("code", "name", "active", "updated_at")
 
 
 @admin.register(Responsible)
-class ResponsibleAdmin(admin.ModelAdmin):
+class ResponsibleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("code", "kind", "name", "area", "user", "active")
     list_filter = ("kind", "active")
     search_fields = ("code", "name")
@@ -38,27 +41,27 @@ class ResponsibleAdmin(admin.ModelAdmin):
 
 
 @admin.register(ExpectedCount)
-class ExpectedCountAdmin(admin.ModelAdmin):
+class ExpectedCountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("area", "group", "source", "count", "as_of")
     raw_id_fields = ("area",)
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("name", "area", "start", "deadline", "closed")
     raw_id_fields = ("area",)
 
 
 @admin.register(AccessLog)
-class AccessLogAdmin(admin.ModelAdmin):
+class AccessLogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("at", "user", "person", "area_code", "n_persons", "purpose")
     list_filter = ("purpose",)
 
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -42,8 +42,9 @@ ThresholdMethod = Literal["delta", "nbPlugin", "muan"]
 BoolArray = npt.NDArray[np.bool_]
 
 _POWERS: dict[str, float] = {"2/3": 2.0 / 3.0, "1/2": 0.5, "none": 1.0}
-# Problems (series × time points) × observations per IRLS batch.
+# Problems (series × time points) × observations per IRLS batch, and series per batch.
 _BATCH_ELEMENTS = 1_000_000
+_UNITS_PER_BLOCK = 64
 
 
 @dataclass(frozen=True)
@@ -296,30 +297,40 @@ def _run_models(
     disp = np.empty((n, U))
     trend = np.empty((n, U), dtype=bool)
     coef = np.empty((n, U))
-    per_t = max(1, _BATCH_ELEMENTS // max(1, U * N))
+    lp = None
+    if pop is not None:
+        with np.errstate(divide="ignore"):
+            lp = np.log(pop)
+    # Blocks of time points x units. Units are taken a few at a time: the products of the IRLS
+    # are then many small matrix products, which BLAS runs on one thread; one large product
+    # per time point would be multithreaded and slows down badly when the machine is busy.
+    per_u = min(U, _UNITS_PER_BLOCK)
+    per_t = max(1, _BATCH_ELEMENTS // max(1, per_u * N))
     for lo in range(0, n, per_t):
         hi = min(n, lo + per_t)
         m = hi - lo
-        y = np.moveaxis(counts[safe[lo:hi]], 2, 1)  # (m, U, N)
-        used = valid_row[lo:hi, None, :] & ~np.isnan(y)
-        if pop is not None:
-            with np.errstate(divide="ignore"):
-                lp = np.log(pop)
-            lpt = np.moveaxis(lp[safe[lo:hi]], 2, 1)
-            used &= np.isfinite(lpt)
-            off: FloatArray | None = np.where(used, lpt, 0.0)
-            off0 = lp[idx[lo:hi]]
-        else:
-            off = None
-            off0 = np.zeros((m, U))
-        y = np.where(used, y, 0.0)
-        res = _fit_problems(Xt[lo:hi], x0t[lo:hi], y, used, off, off0, s)
-        eta[lo:hi] = res.eta.reshape(m, U)
-        var[lo:hi] = res.var_link.reshape(m, U)
-        phi[lo:hi] = res.phi.reshape(m, U)
-        disp[lo:hi] = res.dispersion.reshape(m, U)
-        trend[lo:hi] = res.trend.reshape(m, U)
-        coef[lo:hi] = res.trend_coef.reshape(m, U)
+        rows_t = safe[lo:hi]
+        for ulo in range(0, U, per_u):
+            uhi = min(U, ulo + per_u)
+            k = uhi - ulo
+            y = np.moveaxis(counts[rows_t, ulo:uhi], 2, 1)  # (m, k, N)
+            used = valid_row[lo:hi, None, :] & ~np.isnan(y)
+            if lp is not None:
+                lpt = np.moveaxis(lp[rows_t, ulo:uhi], 2, 1)
+                used &= np.isfinite(lpt)
+                off: FloatArray | None = np.where(used, lpt, 0.0)
+                off0 = lp[idx[lo:hi], ulo:uhi]
+            else:
+                off = None
+                off0 = np.zeros((m, k))
+            y = np.where(used, y, 0.0)
+            res = _fit_problems(Xt[lo:hi], x0t[lo:hi], y, used, off, off0, s)
+            eta[lo:hi, ulo:uhi] = res.eta.reshape(m, k)
+            var[lo:hi, ulo:uhi] = res.var_link.reshape(m, k)
+            phi[lo:hi, ulo:uhi] = res.phi.reshape(m, k)
+            disp[lo:hi, ulo:uhi] = res.dispersion.reshape(m, k)
+            trend[lo:hi, ulo:uhi] = res.trend.reshape(m, k)
+            coef[lo:hi, ulo:uhi] = res.trend_coef.reshape(m, k)
     model = _Model(eta=eta, var_link=var, phi=phi, dispersion=disp, trend=trend, trend_coef=coef)
     return model, ref
 
