@@ -33,3 +33,32 @@ class Judgement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.area_id} {self.date}: {self.level}, {self.phase}"
+
+    @property
+    def level_label(self) -> str:
+        return str(LEVEL_LABELS.get(self.level, self.level))
+
+    @property
+    def phase_label(self) -> str:
+        return str(PHASE_LABELS.get(self.phase, self.phase))
+
+    def text(self, language: str) -> str:
+        """The sentence in the page's language (zh-Hans unless English is asked for)."""
+        return self.text_en if language.startswith("en") else self.text_zh
+
+
+LEVEL_LABELS = {
+    "below_threshold": _("below the epidemic threshold"),
+    "low": _("low"),
+    "medium": _("medium"),
+    "high": _("high"),
+    "very_high": _("very high"),
+}
+PHASE_LABELS = {
+    "growth": _("growth"),
+    "plateau": _("plateau"),
+    "peak_passed": _("peak passed"),
+    "steady_decline": _("steady decline"),
+    "low_level": _("low level"),
+    "undetermined": _("undetermined"),
+}

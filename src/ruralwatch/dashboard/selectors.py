@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ruralwatch.areas.models import Area
+from ruralwatch.assessments.models import Judgement
+from ruralwatch.assessments.selectors import judgement_for
+from ruralwatch.signals.models import Signal
+from ruralwatch.signals.selectors import recent_signals
 from ruralwatch.reporting import selectors as reporting
 from ruralwatch.reporting.models import Indicator
 
@@ -30,6 +34,8 @@ class AreaOverview:
     completeness: list[dict[str, Any]] = field(default_factory=list)
     cases_window: float | None = None
     incidence_window: float | None = None
+    judgement: Judgement | None = None
+    signals: list[Signal] = field(default_factory=list)
 
     @property
     def children_have_coordinates(self) -> bool:
@@ -86,6 +92,8 @@ def area_overview(
     overview.cases_window = sum(window) if window else None
     overview.incidence_window = reporting.incidence(overview.cases_window, area.population)
     overview.completeness = reporting.completeness_by_level(area, date)
+    overview.judgement = judgement_for(area, date, indicator_code)
+    overview.signals = recent_signals(area.path, date)
     return overview
 
 

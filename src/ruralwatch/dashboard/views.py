@@ -63,6 +63,7 @@ def _area_context(overview: AreaOverview) -> dict[str, Any]:
             overview.children, _area_url, overview.children_have_coordinates
         ),
         "curve_spec": charts.epicurve(overview.series),
+        "judgement_text": overview.judgement.text(get_language()) if overview.judgement else "",
     }
 
 

@@ -85,7 +85,6 @@ METHOD_PARAMS: dict[str, dict[str, Any]] = {
 
 # Registered methods not evaluated, and why.
 SKIPPED_METHODS: dict[str, str] = {
-    "cidars-mpm": "CIDARS moving percentiles are defined on daily reports (7-day sums)",
     "cidars-single-case": "an alert on any single case of a rare disease, not a trend method",
 }
 
@@ -375,7 +374,7 @@ def report_markdown(
         "",
         f"| method | FPR | specificity | {head} | POD 1st week | sensitivity | PPV "
         "| median delay | undecided | time (s) |",
-        "|---|" + "---|" * (len(sizes) + 9),
+        "|---|" + "---|" * (len(sizes) + 8),
     ]
     for m in methods:
         clean = pick(m, k=0.0).metrics()

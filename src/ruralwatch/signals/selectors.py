@@ -43,3 +43,13 @@ def signals_by_method(start: dt.date, end: dt.date, root_path: str = "/") -> dic
         .order_by("method")
     )
     return {r["method"]: r["n"] for r in rows}
+
+
+def recent_signals(root_path: str, end: dt.date, days: int = 7, limit: int = 20) -> list[Signal]:
+    """The latest signals under ``root_path`` in the ``days`` up to ``end`` (newest first)."""
+    start = end - dt.timedelta(days=days - 1)
+    return list(
+        Signal.objects.filter(date__range=(start, end), area__path__startswith=root_path)
+        .select_related("area", "indicator")
+        .order_by("-date", "-score", "area_id")[:limit]
+    )

@@ -156,3 +156,14 @@ def test_shanghai_2022_wave(last_day: date, status: str) -> None:
         assert 2.0 < res.doubling_time[0] < 8.0
     else:
         assert 3.0 < res.halving_time[0] < 15.0
+
+
+def test_near_separated_series_does_not_fail_the_batch() -> None:
+    """One unit with a single non-zero day beside a normal unit: the batch still fits."""
+    rng = np.random.default_rng(5)
+    normal = rng.poisson(20 * np.exp(0.05 * np.arange(30))).astype(float)
+    spike = np.zeros(30)
+    spike[20] = 1.0  # inside the 14-day window that ends 2 days before the last row
+    res = growth_rate(np.column_stack([normal, spike]), window=14, delay=2)
+    assert np.isfinite(res.r[0]) and res.r_low[0] < 0.05 < res.r_high[0]
+    assert res.status[1] in ("insufficient", "flat")  # one case proves no trend

@@ -218,10 +218,13 @@ def growth_rate(
 
     w = wt * mu
     xtwx = np.einsum("tu,ti,tj->uij", w, X, X) + ridge[:, :, None] * eye
-    # Near-separated fits (e.g. a single non-zero day) leave X'WX numerically singular: such
-    # units are reported as insufficient rather than given a meaningless interval.
-    ok = ok & (np.linalg.cond(xtwx) < 1e12)
-    cov_unscaled = np.linalg.pinv(xtwx)
+    try:
+        cov_unscaled = np.linalg.inv(xtwx)
+    except np.linalg.LinAlgError:
+        # Near-separated fits (e.g. a single non-zero day) leave X'WX singular for some units:
+        # those are reported as insufficient rather than given a meaningless interval.
+        ok = ok & (np.linalg.cond(xtwx) < 1e14)
+        cov_unscaled = np.linalg.pinv(xtwx)
     df = n_used - p
     with np.errstate(divide="ignore", invalid="ignore"):
         pearson = np.sum(wt * (y - mu) ** 2 / mu, axis=0)
