@@ -13,8 +13,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from ruralwatch.cycle.demo import DEMO_END, DEMO_START, run_demo
+from ruralwatch.areas.models import Area
+from ruralwatch.cycle.demo import DEMO_END, DEMO_START, build_summary, run_demo
+from ruralwatch.cycle.services import run_cycle
+from ruralwatch.keygroups.selectors import audit
 from ruralwatch.synth import build_demo
+from ruralwatch.synth.persons import PERSON_TRUTH_KINDS
 
 pytestmark = pytest.mark.django_db
 
@@ -67,9 +71,23 @@ def test_summary_agrees_with_ground_truth(tmp_path: Path, synthetic) -> None:  #
     assert "稳步下降" in j["text_zh"] and "未出现新的小高峰" in j["text_zh"]
     assert "declining steadily" in j["text_en"] and "no new peak" in j["text_en"]
     assert j["evidence"]["growth"]["ci"][1] < 0
-    # Running the demo again leaves the same state.
-    again = run_demo(tmp_path, seed=SEED)
-    assert again.summary == result.summary
+    # Key groups: the audit finds every injected omission, duplicate and stale entry.
+    kg_truth = {t["id"] for t in truth if t["kind"] in PERSON_TRUTH_KINDS}
+    assert kg_truth, "the demo injects key-group problems"
+    county_area = Area.objects.get(code=county["code"])
+    found = {f["id"] for f in audit(county_area, DEMO_END)}
+    missed = kg_truth - found
+    assert not missed, sorted(missed)[:10]
+    precision = len(kg_truth & found) / len(found)
+    print(f"key-group audit: recall 100%, precision {precision:.1%} ({len(found)} findings)")
+    assert s["keygroups"]["audit"] == dict(
+        Counter(f["kind"] for f in audit(county_area, DEMO_END))
+    ) | {k: 0 for k in s["keygroups"]["audit"] if s["keygroups"]["audit"][k] == 0}
+    # A cycle run again for the same date leaves the same state.
+    before = build_summary(county_area, s["values_loaded"], scenario=s["scenario"], seed=SEED)
+    run_cycle(DEMO_END, root=county["code"], start=DEMO_START)
+    after = build_summary(county_area, s["values_loaded"], scenario=s["scenario"], seed=SEED)
+    assert after == before
 
 
 def test_cli_demo_no_serve_on_embedded_sqlite(tmp_path: Path) -> None:
@@ -98,7 +116,7 @@ def test_cli_demo_no_serve_on_embedded_sqlite(tmp_path: Path) -> None:
 
 
 def test_rebound_scenario_is_judged_a_rebound_naming_its_townships(tmp_path: Path) -> None:
-    result = run_demo(tmp_path, seed=SEED, scenario="rebound")
+    result = run_demo(tmp_path, seed=SEED, scenario="rebound", keygroups=False)
     s = result.summary
     j = s["judgement"]
     assert j["rebound_after"]["detected"] is True

@@ -17,6 +17,7 @@ from ruralwatch.areas.models import Area
 from ruralwatch.keygroups import access, crypto, selectors, services
 from ruralwatch.keygroups.models import AccessLog, Person, Referral, Responsible, TierRuleSet
 from ruralwatch.reporting.models import AggregateValue, ReportValue
+from ruralwatch.reporting.services import roll_up
 from ruralwatch.synth.region import Region
 
 ON = dt.date(2023, 2, 5)
@@ -152,6 +153,7 @@ def test_indicators_and_campaign(tree: Region, person: Person) -> None:
     assert (
         ReportValue.objects.get(area=person.village, date=ON, indicator_id="kg_overdue").value == 1
     )
+    roll_up(ON, ON)  # the daily cycle carries village values to every level
     agg = AggregateValue.objects.get(area_id=person.village.l1, date=ON, indicator_id="kg_overdue")
     assert agg.value == 1 and agg.level == 1
     n_v = Area.objects.filter(level=5, path__startswith=county.path).count()

@@ -27,6 +27,9 @@ def demo(
     ),
     serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve the dashboard afterwards."),
     port: int = typer.Option(8000, "--port", help="Port for the dashboard on 127.0.0.1."),
+    keygroups: bool = typer.Option(
+        True, "--keygroups/--no-keygroups", help="Also build the key-group registry and contacts."
+    ),
 ) -> None:
     """Build a synthetic county, load 2022-12-01 … 2023-02-05 reports, roll up, summarise, serve."""
     if scenario not in ("baseline", "rebound"):
@@ -35,7 +38,9 @@ def demo(
     from ruralwatch.cycle.demo import run_demo
 
     with progress_bar() as update:
-        result = run_demo(out_dir, seed=seed, scenario=scenario, progress=update)
+        result = run_demo(
+            out_dir, seed=seed, scenario=scenario, keygroups=keygroups, progress=update
+        )
     s = result.summary
     table = Table(title=f"RuralWatch demo — {s['region']['name']} ({s['region']['code']})")
     table.add_column("level")

@@ -125,7 +125,10 @@ def indicators_cmd(
     if retier:
         services.retier(on, root_path=root.path if root else None)
     n = services.write_indicators(on, root)
-    out.print(f"{on}: {n} village values written")
+    from ruralwatch.reporting.services import roll_up
+
+    roll_up(on, on)
+    out.print(f"{on}: {n} village values written and rolled up")
 
 
 def register(app: typer.Typer) -> None:

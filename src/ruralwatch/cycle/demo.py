@@ -20,6 +20,7 @@ from ruralwatch.areas.models import Area
 from ruralwatch.areas.services import delete_subtree, import_areas
 from ruralwatch.assessments.selectors import judgement_for, judgement_summary
 from ruralwatch.cycle.services import run_cycle
+from ruralwatch.keygroups.services import demo_keygroups_summary, load_demo_keygroups
 from ruralwatch.reporting.models import AggregateValue, Completeness, Submission
 from ruralwatch.reporting.services import deadline_hours, import_reports
 from ruralwatch.signals.selectors import signals_by_method
@@ -79,6 +80,7 @@ def run_demo(
     *,
     seed: int,
     scenario: str = "baseline",
+    keygroups: bool = True,
     progress: Progress | None = None,
 ) -> DemoResult:
     """Build the synthetic county into the database and write ``summary.json``/``truth.json``."""
@@ -104,10 +106,18 @@ def run_demo(
         s = import_reports(path, now=now)
         values_loaded += s.values
         step("daily reports", 1, len(report_paths))
+    truth = list(demo.reports.truth)
+    if keygroups:
+        step("key groups", 0, 1)
+        loaded = load_demo_keygroups(demo, DEMO_END)
+        truth += loaded["truth"]
+        step("key groups", 1, 1)
     run_cycle(DEMO_END, root=province, start=DEMO_START, progress=progress)
     county = Area.objects.get(level=3, l1=province)
-    (out / "truth.json").write_text(truth_to_json(demo.reports.truth), encoding="utf-8")
+    (out / "truth.json").write_text(truth_to_json(truth), encoding="utf-8")
     summary = build_summary(county, values_loaded, scenario=demo.scenario, seed=seed)
+    if keygroups:
+        summary["keygroups"] = demo_keygroups_summary(county, DEMO_END)
     (out / "summary.json").write_text(
         json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8"
     )

@@ -1,4 +1,4 @@
-"""The daily cycle for a date: roll up → detect → assess (→ audit as it lands).
+"""The daily cycle for a date: key-group indicators → roll up → detect → assess.
 
 Each step replaces what it wrote for the dates it covers, so running a cycle twice leaves the
 same state. Late reports are why a cycle reaches back ``days_back`` days.
@@ -17,6 +17,19 @@ from ruralwatch.reporting.services import roll_up
 from ruralwatch.signals.services import detect_signals
 
 Progress = Callable[[str, int, int], None]
+
+
+def _keygroups_indicators(cycle_date: dt.date, root_path: str) -> dict[str, Any]:
+    """Re-tier key persons on the day's information and write the ``kg_*`` village indicators
+    (before the roll-up carries them up), when the subtree has a key-group registry."""
+    from ruralwatch.keygroups.models import Person
+    from ruralwatch.keygroups.services import retier, write_indicators
+
+    if not Person.objects.filter(village__path__startswith=root_path).exists():
+        return {"persons": 0}
+    retier(cycle_date, root_path=root_path)
+    root = Area.objects.filter(path=root_path).first()
+    return {"village_values": write_indicators(cycle_date, root)}
 
 
 @dataclass
@@ -44,6 +57,7 @@ def run_cycle(
             raise ValueError(f"unknown area {root}")
         root_path = area.path
     result = CycleResult(cycle_date.isoformat(), first.isoformat(), root)
+    result.steps["keygroups"] = _keygroups_indicators(cycle_date, root_path)
     rolled = roll_up(first, cycle_date)
     result.steps["roll_up"] = {
         "aggregates": rolled.aggregates,

@@ -51,7 +51,7 @@ from ruralwatch.keygroups.models import (
 )
 from ruralwatch.keygroups.rules import KG_INDICATORS, Rules, due_status_sql, score_sql, tier_sql
 from ruralwatch.keygroups.selectors import active_rules
-from ruralwatch.reporting.models import AggregateValue, ReportValue
+from ruralwatch.reporting.models import ReportValue
 
 Progress = Callable[[str, int, int], None]
 
@@ -425,18 +425,18 @@ def complete_campaign_village(
 
 
 def write_indicators(on: dt.date, root: Area | None = None) -> int:
-    """Write the ``kg_*`` indicators for ``on``: villages into ``ReportValue`` and levels 1–4
-    into ``AggregateValue`` (replacing earlier values of these indicators for that date).
+    """Write the ``kg_*`` indicators of every village for ``on`` into ``ReportValue``
+    (replacing earlier values of these indicators for that date).
 
-    Values are computed by the database (one GROUP BY over persons), so dashboards rank
-    areas by overdue contacts and registry size like any other indicator.
+    Values are computed by the database (one GROUP BY over persons); the roll-up of the daily
+    cycle (:func:`ruralwatch.reporting.services.roll_up`) carries them to every level, so
+    dashboards rank areas by overdue contacts and registry size like any other indicator.
     """
     rules = active_rules()
     due, dparams = due_status_sql(rules, on, alias="p")
     path = root.path if root is not None else ""
     codes = [c[0] for c in KG_INDICATORS]
     rv = ReportValue._meta.db_table
-    av = AggregateValue._meta.db_table
     on_s = on.isoformat()
     with transaction.atomic():
         bulk.create_staging(
@@ -469,27 +469,6 @@ def write_indicators(on: dt.date, root: Area | None = None) -> int:
                 f"INSERT INTO {rv} (area_id, date, indicator_id, value, reporter, submitted_at) "
                 f"SELECT area, %s, %s, COALESCE({code}, 0), 'keygroups', %s FROM stage_kg_village",
                 [on_s, code, now],
-            )
-        level = root.level if root is not None else 0
-        for k in (1, 2, 3, 4):
-            col = f"a.l{k}"
-            if root is not None and k <= level:
-                scope, sparams = f"{col} = %s", [getattr(root, f"l{k}")]
-            else:
-                scope, sparams = "a.path LIKE %s", [path + "%"]
-            bulk.execute(
-                f"DELETE FROM {av} WHERE date = %s AND level = %s AND indicator_id IN "
-                f"({placeholders}) AND area_id IN (SELECT DISTINCT {col} FROM {A} a "
-                f"WHERE {scope} AND {col} <> '')",
-                [on_s, k, *codes, *sparams],
-            )
-            bulk.execute(
-                f"INSERT INTO {av} (area_id, level, date, indicator_id, value, n_areas) "
-                f"SELECT {col}, %s, v.date, v.indicator_id, SUM(v.value), COUNT(*) "
-                f"FROM {rv} v JOIN {A} a ON a.code = v.area_id "
-                f"WHERE v.date = %s AND v.indicator_id IN ({placeholders}) AND {scope} "
-                f"AND {col} <> '' GROUP BY {col}, v.date, v.indicator_id",
-                [k, on_s, *codes, *sparams],
             )
         bulk.drop_staging("stage_kg_village")
     return n

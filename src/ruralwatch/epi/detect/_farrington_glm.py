@@ -49,6 +49,7 @@ class GlmFit:
         dispersion_working: (P,) the same from the working weights and residuals of the last
             iteration, as R's ``summary.glm`` computes it.
         df_residual: (P,) number of observations with positive weight minus the rank.
+        mean_fitted: (P,) prior-weighted mean of the fitted means, sum(w mu) / sum(w).
         converged: (P,) whether the deviance criterion was met.
     """
 
@@ -59,6 +60,7 @@ class GlmFit:
     dispersion: FloatArray
     dispersion_working: FloatArray
     df_residual: FloatArray
+    mean_fitted: FloatArray
     converged: BoolArray
 
 
@@ -174,6 +176,7 @@ def _finish(
         dispersion=dispersion,
         dispersion_working=dispersion_working,
         df_residual=df,
+        mean_fitted=np.einsum("pn,pn->p", w, mu) / np.maximum(w.sum(axis=1), 1e-300),
         converged=st.converged,
     )
 

@@ -61,6 +61,9 @@ class _Settings:
     # farringtonFlexible's dispersion is the Pearson statistic at the final means; the classic
     # method takes R's summary.glm value (working weights and residuals of the last iteration).
     pearson_dispersion: bool = False
+    # farringtonFlexible's standard errors (trend test, delta bound) behave as if the covariance
+    # of the coefficients were divided by the mean fitted count; see ``_fit_problems``.
+    flexible_scale: bool = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,6 +201,7 @@ class _Model:
     dispersion: FloatArray  # the dispersion estimate itself (may be < 1)
     trend: BoolArray
     trend_coef: FloatArray
+    mean_fitted: FloatArray  # prior-weighted mean of the fitted baseline means
 
 
 def _fit_problems(
@@ -214,6 +218,15 @@ def _fit_problems(
     X: (G, N, K) designs shared by the U units of each group (time point), x0: (G, K) the row
     of the time point itself, y and used: (G, U, N), offset: (G, U, N) or None, offset0: (G, U).
     Results are flat over G*U problems (group-major).
+
+    The trend is kept when its coefficient is significant (two-sided t-test on the residual
+    degrees of freedom at ``p_threshold_trend``) and the prediction at t does not exceed the
+    largest baseline count. For farringtonFlexible (``s.flexible_scale``) the variance of the
+    coefficient is the quasi-Poisson one, dispersion x (X'WX)^-1, divided by the weighted mean
+    of the fitted baseline means: this is what reproduces R's decisions (813 of the 818 oracle
+    time points with b >= 3; the 5 others are just below p = 0.05 here and not kept by R). It is
+    an empirical finding, not a derivation; without a trend (intercept only) the same scaling
+    gives exactly R's standard error of the prediction.
     """
     G, U, _ = y.shape
     P = G * U
@@ -223,12 +236,16 @@ def _fit_problems(
     var = np.full(P, np.nan)
     phi = np.full(P, np.nan)
     pearson = np.full(P, np.nan)
+    mean_fitted = np.full(P, np.nan)
     off0 = offset0.reshape(P)
     if s.trend and s.b >= 3:
         fit_t = _fit(X, y, used, offset, s)
         x0p = np.repeat(x0, U, axis=0)
         eta_t = np.einsum("pk,pk->p", x0p, fit_t.coef) + off0
-        se = np.sqrt(fit_t.cov_unscaled[:, 1, 1] * fit_t.dispersion_working)
+        var_coef = fit_t.cov_unscaled[:, 1, 1] * fit_t.dispersion_working
+        if s.flexible_scale:
+            var_coef = var_coef / fit_t.mean_fitted
+        se = np.sqrt(var_coef)
         with np.errstate(divide="ignore", invalid="ignore"):
             tstat = fit_t.coef[:, 1] / se
         pval = 2.0 * stats.t.sf(np.abs(tstat), np.maximum(fit_t.df_residual, 1.0))
@@ -241,6 +258,7 @@ def _fit_problems(
         var[k] = np.einsum("pk,pkl,pl->p", x0p[k], fit_t.cov_unscaled[k], x0p[k])
         phi[k] = _dispersion(fit_t, s)[k]
         pearson[k] = fit_t.dispersion[k]
+        mean_fitted[k] = fit_t.mean_fitted[k]
     need = ~trend_ok
     if need.any():
         Xn = np.delete(X, 1, axis=2)
@@ -252,10 +270,17 @@ def _fit_problems(
         var[need] = var_n[need]
         phi[need] = _dispersion(fit_n, s)[need]
         pearson[need] = fit_n.dispersion[need]
+        mean_fitted[need] = fit_n.mean_fitted[need]
     disp = np.where(np.isnan(pearson), 1.0, pearson)
     phi = np.where(np.isnan(phi), 1.0, np.maximum(phi, 1.0))
     return _Model(
-        eta=eta, var_link=var, phi=phi, dispersion=disp, trend=trend_ok, trend_coef=coef_t
+        eta=eta,
+        var_link=var,
+        phi=phi,
+        dispersion=disp,
+        trend=trend_ok,
+        trend_coef=coef_t,
+        mean_fitted=mean_fitted,
     )
 
 
@@ -297,6 +322,7 @@ def _run_models(
     disp = np.empty((n, U))
     trend = np.empty((n, U), dtype=bool)
     coef = np.empty((n, U))
+    mean_fitted = np.empty((n, U))
     lp = None
     if pop is not None:
         with np.errstate(divide="ignore"):
@@ -331,7 +357,16 @@ def _run_models(
             disp[lo:hi, ulo:uhi] = res.dispersion.reshape(m, k)
             trend[lo:hi, ulo:uhi] = res.trend.reshape(m, k)
             coef[lo:hi, ulo:uhi] = res.trend_coef.reshape(m, k)
-    model = _Model(eta=eta, var_link=var, phi=phi, dispersion=disp, trend=trend, trend_coef=coef)
+            mean_fitted[lo:hi, ulo:uhi] = res.mean_fitted.reshape(m, k)
+    model = _Model(
+        eta=eta,
+        var_link=var,
+        phi=phi,
+        dispersion=disp,
+        trend=trend,
+        trend_coef=coef,
+        mean_fitted=mean_fitted,
+    )
     return model, ref
 
 
@@ -491,6 +526,7 @@ def farrington_flexible(
         population_offset=bool(population_offset),
         no_periods=int(no_periods),
         past_weeks_not_included=past,
+        flexible_scale=True,
     )
     idx = _monitor(panel, monitor, s.b, s.w)
     model, _ = _run_models(panel, idx, s, flexible=True)
@@ -498,7 +534,10 @@ def farrington_flexible(
     z = float(stats.norm.ppf(1.0 - alpha))
     mu = np.exp(model.eta)
     with np.errstate(over="ignore", invalid="ignore"):
-        se_fit = np.sqrt(mu * model.dispersion * model.var_link)
+        # The standard error of the predicted mean, with the covariance scaled as in the trend
+        # test (see ``_fit_problems``): mu^2 * dispersion * x0'(X'WX)^-1 x0 / mean fitted.
+        # Without a trend (intercept only) the mean fitted is mu and this is R's value exactly.
+        se_fit = mu * np.sqrt(model.dispersion * model.var_link / model.mean_fitted)
     if threshold_method == "delta":
         bound, zy = _delta_bound(y, mu, se_fit, model.phi, z, _POWERS[power_trans])
         pvalue = stats.norm.sf(zy)
