@@ -13,10 +13,10 @@ from typing import Any
 from ruralwatch.areas.models import Area
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.selectors import judgement_for
-from ruralwatch.signals.models import Signal
-from ruralwatch.signals.selectors import recent_signals
 from ruralwatch.reporting import selectors as reporting
 from ruralwatch.reporting.models import Indicator
+from ruralwatch.signals.models import Signal
+from ruralwatch.signals.selectors import recent_signals
 
 CASES = "new_cases"
 CURVE_DAYS = 60

@@ -110,7 +110,7 @@ def _time_to_double(rate: FloatArray) -> FloatArray:
 
 
 def _solve(a: FloatArray, b: FloatArray) -> FloatArray:
-    """Batched solve of ``a x = b``; falls back to the pseudo-inverse when some ``a`` is singular."""
+    """Batched solve of ``a x = b``; the pseudo-inverse where some ``a`` is singular."""
     try:
         out: FloatArray = np.linalg.solve(a, b[:, :, None])[:, :, 0].astype(np.float64)
     except np.linalg.LinAlgError:
