@@ -220,14 +220,17 @@ def _areas(res: dict[str, Any]) -> list[str]:
 def _load(res: dict[str, Any]) -> list[str]:
     s = res["synth"]
     out = [
-        "## 4. Province-scale synthetic load",
+        "## 4. Province-scale synthetic load and daily cycle",
         "",
         f'`python -m bench --only load`. `build_region(scale="province")`: {_n(s["villages"])} '
         f"villages; `simulate_region` and `build_reports` over {s['days']} days "
         f"({s['start']} – {s['end']}): {_n(s['values'])} report values "
-        f"({_n(s['rows'])} village-days). The reports are written as one {s['format']} CSV "
-        f"({_mib(s['csv_mib'])}) and imported with `import_reports` into a fresh database that "
-        "holds only the synthetic province; then `roll_up` over the whole period.",
+        f"({_n(s['rows'])} village-days), written {s['format']} "
+        f"({_mib(s['csv_mib'])} in all) and imported day by day with `import_reports` into a "
+        "fresh database that holds only the synthetic province; then `roll_up` over the whole "
+        "period, and the daily cycle (`run_cycle`: roll-up of the last 8 days, every detection "
+        "rule, judgement of every area) for the last day; finally one day re-imported "
+        "(idempotent: nothing may change).",
         *_quick(res),
         "",
         "| step | time |",
@@ -235,15 +238,15 @@ def _load(res: dict[str, Any]) -> list[str]:
         f"| build_region (province) | {_s(s['region_s'])} |",
         f"| simulate_region | {_s(s['epidemic_s'])} |",
         f"| build_reports | {_s(s['reports_s'])} |",
-        f"| write the CSV | {_s(s['csv_s'])} |",
+        f"| write the daily CSVs | {_s(s['csv_s'])} |",
         "",
-        "| database | areas import | reports import | values/s | roll-up | aggregate rows "
-        "| re-import (idempotent) | peak RSS |",
-        "|---|---|---|---|---|---|---|---|",
+        "| database | areas import | reports import (all days) | one day: mean / max "
+        "| values/s | roll-up, whole period | daily cycle | re-import one day (changed) "
+        "| peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in res["rows"]:
-        # A stopped run: the first step without a figure is the one that was cut short.
-        steps = ("areas_import_s", "reports_import_s", "rollup_s")
+        steps = ("areas_import_s", "reports_import_s", "rollup_s", "cycle_s")
         cut = next((k for k in steps if r.get(k) is None), None) if r.get("timed_out") else None
 
         def cell(key: str, r: dict[str, Any] = r, cut: str | None = cut) -> str:
@@ -252,10 +255,14 @@ def _load(res: dict[str, Any]) -> list[str]:
             return f"not done in {_s(r['timed_out'])} (stopped)" if key == cut else "–"
 
         rate = r["values"] / r["reports_import_s"] if r.get("reports_import_s") else None
+        days = (
+            f" ({r['days_imported']} days)" if r.get("timed_out") and r.get("days_imported") else ""
+        )
         out.append(
-            f"| {r['database']} | {cell('areas_import_s')} | {cell('reports_import_s')} "
-            f"| {_n(round(rate)) if rate else '–'} | {cell('rollup_s')} "
-            f"| {_n(r.get('aggregates'))} | {_s(r.get('reimport_s'))} "
+            f"| {r['database']} | {cell('areas_import_s')} | {cell('reports_import_s')}{days} "
+            f"| {_s(r.get('day_import_mean_s'))} / {_s(r.get('day_import_max_s'))} "
+            f"| {_n(round(rate)) if rate else '–'} | {cell('rollup_s')} | {cell('cycle_s')} "
+            f"| {_s(r.get('reimport_day_s'))} ({_n(r.get('reimport_changed'))}) "
             f"| {_mib(r.get('peak_rss_mib'))} |"
         )
     return [*out, ""]
@@ -281,7 +288,7 @@ TITLES = {
     "detect": "## 1. Detection vs R `surveillance`",
     "rt": "## 2. Rt (Cori) vs EpiEstim `estimate_R`",
     "areas": "## 3. Area tree import (2016 tree)",
-    "load": "## 4. Province-scale synthetic load",
+    "load": "## 4. Province-scale synthetic load and daily cycle",
 }
 
 

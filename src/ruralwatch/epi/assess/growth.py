@@ -110,11 +110,21 @@ def _time_to_double(rate: FloatArray) -> FloatArray:
 
 
 def _solve(a: FloatArray, b: FloatArray) -> FloatArray:
-    """Batched solve of ``a x = b``; the pseudo-inverse where some ``a`` is singular."""
+    """Batched solve of ``a x = b``; the pseudo-inverse where some ``a`` is singular.
+
+    Systems with non-finite entries (a diverged fit) give NaN rows instead of failing the batch.
+    """
+    bad: npt.NDArray[np.bool_] = np.asarray(
+        ~(np.isfinite(a).all(axis=(1, 2)) & np.isfinite(b).all(axis=1))
+    )
+    eye = np.eye(a.shape[1])
+    a = np.where(bad[:, None, None], eye, a)
+    b = np.where(bad[:, None], 0.0, b)
     try:
         out: FloatArray = np.linalg.solve(a, b[:, :, None])[:, :, 0].astype(np.float64)
     except np.linalg.LinAlgError:
         out = np.einsum("uij,uj->ui", np.linalg.pinv(a), b)
+    out[bad] = np.nan
     return out
 
 
@@ -206,6 +216,9 @@ def growth_rate(
         xtwx = np.einsum("tu,ti,tj->uij", w, X, X) + ridge[:, :, None] * eye
         xtwz = np.einsum("tu,ti,tu->ui", w, X, z)
         beta = _solve(xtwx, xtwz)
+        diverged = ~np.isfinite(beta).all(axis=1)
+        ok = ok & ~diverged
+        beta[diverged] = 0.0
         eta = np.clip(X @ beta.T, -700.0, 700.0)
         mu = np.exp(eta)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -218,6 +231,7 @@ def growth_rate(
 
     w = wt * mu
     xtwx = np.einsum("tu,ti,tj->uij", w, X, X) + ridge[:, :, None] * eye
+    xtwx = np.where(np.isfinite(xtwx).all(axis=(1, 2))[:, None, None], xtwx, eye)
     try:
         cov_unscaled = np.linalg.inv(xtwx)
     except np.linalg.LinAlgError:
