@@ -60,3 +60,52 @@ def test_ears_c1_signal_on_township_spike_and_single_case_deaths(tmp_path: Path)
     death = Signal.objects.get(method="cidars-single-case")
     assert (death.area_id, death.date, death.observed) == ("990101001001", end, 1.0)
     assert Signal.objects.count() == 3
+
+
+def test_weekly_farrington_rule_on_county_weeks(tmp_path: Path) -> None:
+    """Daily village reports are summed into ISO weeks (dated by Sunday) for the weekly rule."""
+    import numpy as np
+
+    from ruralwatch.epi.detect import get_detector
+    from ruralwatch.epi.panel import Panel
+    from ruralwatch.signals.defaults import NOUFAILY
+
+    (tmp_path / "tree.csv").write_text(TREE, encoding="utf-8")
+    import_areas(tmp_path / "tree.csv")
+    rng = np.random.default_rng(11)
+    first = dt.date(2017, 1, 2)  # a Monday
+    end = dt.date(2023, 1, 8)  # a Sunday
+    n = (end - first).days + 1
+    daily = rng.poisson(3.0, n)
+    daily[-7:] += 12  # the last week has an outbreak
+    lines = ["area_code,date,new_cases"] + [
+        f"990101001001,{first + dt.timedelta(days=i)},{int(c)}" for i, c in enumerate(daily)
+    ]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    import_reports(tmp_path / "r.csv", now=dt.datetime(2023, 2, 1, tzinfo=dt.UTC))
+    roll_up(first, end)
+    DetectionRule.objects.exclude(method="farrington-flexible").update(active=False)
+    start = end - dt.timedelta(days=13)
+    summary = detect_signals(start, end)
+    weekly = daily.reshape(-1, 7).sum(axis=1).astype(float)  # Monday..Sunday weeks
+    rule = DetectionRule.objects.get(method="farrington-flexible")
+    sundays = [first + dt.timedelta(days=7 * k + 6) for k in range(len(weekly))]
+    # The rule reads history_days before `start`, snapped to a Sunday: the same weeks here.
+    keep = [
+        k for k, s in enumerate(sundays) if s > start - dt.timedelta(days=rule.history_days + 7)
+    ]
+    panel = Panel(
+        counts=weekly[keep, None],
+        units=("990101000000",),
+        dates=np.array(sundays, dtype="datetime64[D]")[keep],
+        freq=52,
+    )
+    direct = get_detector("farrington-flexible")(
+        panel, monitor=np.array([len(keep) - 1]), **NOUFAILY
+    )
+    assert direct.alarm[0, 0] == 1.0
+    assert summary.signals_by_method.get("farrington-flexible", 0) == 1
+    sig = Signal.objects.get(method="farrington-flexible")
+    assert (sig.area_id, sig.date, sig.observed) == ("990101000000", end, weekly[-1])
+    assert sig.threshold == pytest.approx(float(direct.upperbound[0, 0]))
+    assert sig.date.weekday() == 6  # Sunday

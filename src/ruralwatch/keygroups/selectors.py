@@ -9,6 +9,7 @@ helpers (:mod:`ruralwatch.accounts.access`, :mod:`ruralwatch.keygroups.access`).
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
@@ -468,3 +469,299 @@ def export_persons(qs: QuerySet[Person], on: dt.date, *, identified: bool) -> li
                 }
             )
     return rows
+
+
+# --- the key-group web pages -------------------------------------------------------------------
+# Read-only compositions of the selectors above for the pages in ``keygroups/views.py``. Each
+# runs a fixed number of queries, whatever the number of persons shown.
+
+
+@dataclass
+class ListRow:
+    """One person in a contact list, with what a list row shows."""
+
+    person: Person
+    due_status: str
+    groups: list[Any]
+    age: int
+    days_since: int | None
+    phone: str = ""
+
+
+def _age(birth: dt.date, on: dt.date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def list_rows(
+    qs: QuerySet[Person], on: dt.date, *, listed_only: bool = False, with_phone: bool = False
+) -> list[ListRow]:
+    """Active persons of a scoped queryset as list rows (three queries in all).
+
+    With ``listed_only``, only persons due or overdue on ``on`` or contacted on ``on``
+    (the day's list); otherwise every active person of ``qs``. ``with_phone`` decrypts
+    each person's phone (for a tap-to-call link on the doctor's own list).
+    """
+    from django.db.models import Prefetch, Q
+
+    from ruralwatch.keygroups.models import KeyGroup
+
+    rows: Any = contact_list(qs, on, include_ok=True)
+    if listed_only:
+        rows = rows.filter(Q(due_status__in=["overdue", "due"]) | Q(last_contact=on))
+    open_memberships = Membership.objects.filter(until__isnull=True).order_by("group_id")
+    rows = rows.prefetch_related(
+        Prefetch("memberships", queryset=open_memberships, to_attr="open_memberships")
+    )
+    groups = {g.code: g for g in KeyGroup.objects.all()}
+    out = []
+    for p in rows:
+        codes = [m.group_id for m in p.open_memberships]
+        out.append(
+            ListRow(
+                person=p,
+                due_status=p.due_status,
+                groups=sorted(
+                    (groups[c] for c in codes if c in groups), key=lambda g: g.sort_order
+                ),
+                age=_age(p.birth_date, on),
+                days_since=(on - p.last_contact).days if p.last_contact else None,
+                phone=crypto.decrypt(p.phone_enc) if with_phone else "",
+            )
+        )
+    return out
+
+
+def today_list(qs: QuerySet[Person], on: dt.date) -> dict[str, Any]:
+    """A doctor's (or cadre's) day: overdue first, then due, then those contacted on ``on``.
+
+    ``qs`` is scoped (``access.scope_persons``) and narrowed to the user's own persons.
+    """
+    rows = list_rows(qs, on, listed_only=True, with_phone=True)
+    overdue = [r for r in rows if r.due_status == "overdue"]
+    due = [r for r in rows if r.due_status == "due"]
+    done = [r for r in rows if r.due_status == "ok"]
+    return {"overdue": overdue, "due": due, "done": done, "n": len(rows)}
+
+
+def person_page(person: Person, on: dt.date) -> dict[str, Any]:
+    """One person's record, groups, due status and history (caller obtained it via access)."""
+    row = list_rows(Person.objects.filter(pk=person.pk), on)
+    return {
+        "detail": person_detail(person),
+        "history": person_history(person),
+        "row": row[0] if row else None,
+        "rules": active_rules(),
+    }
+
+
+def open_campaign(village: Area, on: dt.date) -> Campaign | None:
+    """The latest open (not closed, started) campaign covering ``village``, if any."""
+    ancestors = [getattr(village, f"l{k}") for k in range(1, 6)]
+    return (
+        Campaign.objects.filter(
+            closed=False, start__lte=on, area_id__in=[a for a in ancestors if a]
+        )
+        .order_by("-start", "-id")
+        .first()
+    )
+
+
+def coverage_breakdown(root_path: str, on: dt.date) -> dict[str, list[dict[str, Any]]]:
+    """Registered, due, overdue and coverage under ``root_path`` by tier and by key group."""
+    due, params = due_status_sql(active_rules(), on, alias="p")
+    counts = (
+        f"COUNT(*) AS n, SUM(CASE WHEN {due} = 'due' THEN 1 ELSE 0 END) AS n_due, "
+        f"SUM(CASE WHEN {due} = 'overdue' THEN 1 ELSE 0 END) AS n_overdue"
+    )
+    by_tier = bulk.fetch_frame(
+        f"SELECT p.tier, {counts} FROM {P} p JOIN {A} a ON a.code = p.village_id "
+        f"WHERE p.status = 'active' AND a.path LIKE %s GROUP BY p.tier",
+        [*params, *params, root_path + "%"],
+    )
+    by_group = bulk.fetch_frame(
+        f"SELECT m.group_id, {counts} FROM {M} m JOIN {P} p ON p.id = m.person_id "
+        f"JOIN {A} a ON a.code = p.village_id "
+        f"WHERE p.status = 'active' AND m.until IS NULL AND a.path LIKE %s GROUP BY m.group_id",
+        [*params, *params, root_path + "%"],
+    )
+
+    def rows(frame: Any) -> dict[str, dict[str, Any]]:
+        out = {}
+        for key, n, d, o in frame.iter_rows():
+            n, o = int(n), int(o or 0)
+            out[key] = {
+                "registered": n,
+                "due": int(d or 0),
+                "overdue": o,
+                "covered": n - o,
+                "coverage": round((n - o) / n, 4) if n else None,
+            }
+        return out
+
+    from ruralwatch.keygroups.models import KeyGroup
+
+    tiers = rows(by_tier)
+    groups = rows(by_group)
+    empty = {"registered": 0, "due": 0, "overdue": 0, "covered": 0, "coverage": None}
+    return {
+        "tiers": [{"tier": t, **tiers.get(t, empty)} for t in ("red", "yellow", "green")],
+        "groups": [
+            {"group": g, **groups[g.code]} for g in KeyGroup.objects.all() if g.code in groups
+        ],
+    }
+
+
+def area_campaigns(area: Area, level: int) -> list[dict[str, Any]]:
+    """Open campaigns touching ``area``: progress of its villages per area at ``level``.
+
+    Only villages inside ``area``'s subtree count (three queries).
+    """
+    from django.db.models import Count, Q, Sum
+
+    ancestors = [c for c in (getattr(area, f"l{k}") for k in range(1, 6)) if c]
+    campaigns = list(
+        Campaign.objects.filter(closed=False)
+        .filter(Q(area_id__in=ancestors) | Q(area__path__startswith=area.path))
+        .order_by("-start", "-id")[:5]
+    )
+    if not campaigns:
+        return []
+    col = f"village__l{level}"
+    villages = (
+        CampaignVillage.objects.filter(campaign__in=campaigns, village__path__startswith=area.path)
+        .values("campaign_id", col)
+        .annotate(total=Count("id"), done=Count("completed_on"), surveyed=Sum("surveyed"))
+    )
+    found = (
+        Person.objects.filter(campaign__in=campaigns, village__path__startswith=area.path)
+        .values("campaign_id", col)
+        .annotate(n=Count("id"))
+    )
+    n_found = {(f["campaign_id"], f[col]): f["n"] for f in found}
+    parts: dict[int, list[dict[str, Any]]] = {c.pk: [] for c in campaigns}
+    for v in villages:
+        parts[v["campaign_id"]].append(
+            {
+                "area": v[col],
+                "total": v["total"],
+                "done": v["done"],
+                "surveyed": v["surveyed"] or 0,
+                "found": n_found.get((v["campaign_id"], v[col]), 0),
+            }
+        )
+    out = []
+    for c in campaigns:
+        rows = sorted(parts[c.pk], key=lambda r: r["area"])
+        total = sum(r["total"] for r in rows)
+        done = sum(r["done"] for r in rows)
+        out.append(
+            {
+                "campaign": c,
+                "rows": rows,
+                "total": total,
+                "done": done,
+                "completion": round(done / total, 4) if total else None,
+                "found": sum(r["found"] for r in rows),
+            }
+        )
+    return out
+
+
+def area_keygroups(
+    area: Area, on: dt.date, *, persons: QuerySet[Person], within: Area | None = None
+) -> dict[str, Any]:
+    """Everything the key-group area page shows for ``area`` on ``on`` (bounded queries).
+
+    ``persons`` is the user's scoped queryset (``access.scope_persons``); at village level
+    the page lists that village's persons due or overdue. ``within`` (the user's
+    jurisdiction) cuts the breadcrumb.
+    """
+    ancestors = [c for c in (getattr(area, f"l{k}") for k in range(1, area.level)) if c]
+    crumbs = Area.objects.filter(code__in=ancestors)
+    if within is not None:
+        crumbs = crumbs.filter(path__startswith=within.path)
+    child_level = area.level + 1
+    children: list[dict[str, Any]] = []
+    if child_level <= 5:
+        cov = {r["area"]: r for r in coverage(area.path, on, child_level)}
+        for code, name in Area.objects.filter(parent=area).values_list("code", "name"):
+            children.append({"code": code, "name": name, **cov.get(code, {"registered": 0})})
+    own = coverage(area.path, on, area.level)
+    findings = audit(area, on)
+    village_rows: list[ListRow] = []
+    if area.level == 5:
+        village_rows = [
+            r
+            for r in list_rows(persons.filter(village=area), on, listed_only=True)
+            if r.due_status != "ok"
+        ]
+    responsibles = overdue_by_responsible(area.path, on)[:10]
+    names = {c["code"]: c["name"] for c in children}
+    names[area.code] = area.name
+    missing = {r["area"] for r in responsibles} - names.keys()
+    names.update(Area.objects.filter(code__in=missing).values_list("code", "name"))
+    for r in responsibles:
+        r["area_name"] = names.get(r["area"], r["area"])
+    campaigns = area_campaigns(area, min(child_level, 5))
+    for c in campaigns:
+        for r in c["rows"]:
+            r["name"] = names.get(r["area"], r["area"])
+    return {
+        "area": area,
+        "date": on,
+        "breadcrumb": list(crumbs.order_by("level")),
+        "totals": own[0] if own else None,
+        "open_referrals": Referral.objects.filter(
+            outcome=ReferralOutcome.PENDING,
+            person__status=PersonStatus.ACTIVE,
+            person__village__path__startswith=area.path,
+        ).count(),
+        "breakdown": coverage_breakdown(area.path, on),
+        "children": children,
+        "responsibles": responsibles,
+        "audit": audit_summary(findings),
+        "audit_total": len(findings),
+        "campaigns": campaigns,
+        "village_rows": village_rows,
+    }
+
+
+def audit_list(
+    area: Area, on: dt.date, kind: str, *, persons: QuerySet[Person], limit: int = 200
+) -> dict[str, Any]:
+    """The audit findings of one kind under ``area`` (the first ``limit``), with names.
+
+    Names, tiers and last contacts come from ``persons`` (scoped) in one query; village
+    names in another.
+    """
+    if kind not in AUDIT_KINDS:
+        raise ValueError(kind)
+    findings = audit(area, on, kinds=(kind,))
+    shown = findings[:limit]
+    refs = [f["person"] for f in shown if f["person"]]
+    info = {
+        p["ref"]: p
+        for p in persons.filter(ref__in=refs).values("ref", "name", "tier", "last_contact")
+    }
+    codes = {f["area"] for f in shown} | {a for f in shown for a in f.get("other_areas", [])}
+    village_names = dict(Area.objects.filter(code__in=codes).values_list("code", "name"))
+    rows = []
+    for f in shown:
+        rows.append(
+            {
+                **f,
+                "info": info.get(f["person"]) if f["person"] else None,
+                "area_name": village_names.get(f["area"], f["area"]),
+                "other_names": [village_names.get(a, a) for a in f.get("other_areas", [])],
+            }
+        )
+    return {"kind": kind, "rows": rows, "total": len(findings), "n_persons": len(info)}
+
+
+def person_list(qs: QuerySet[Person], on: dt.date, due: str | None = None) -> QuerySet[Person]:
+    """Active persons of a scoped queryset with their ``due_status`` on ``on``: every one
+    (``due=None``) or only those ``'overdue'`` or ``'due'``; reddest and longest waiting first."""
+    listed = contact_list(qs, on, include_ok=due is None)
+    if due is not None:
+        listed = listed.filter(due_status=due)  # type: ignore[misc]
+    return listed

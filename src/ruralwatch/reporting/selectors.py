@@ -154,3 +154,41 @@ def completeness_by_level(root_area: Area, date: dt.date) -> list[dict[str, Any]
         }
         for row in rows
     ]
+
+
+def report_rows_outside(path: Any, allowed: Any) -> list[Any]:
+    """Problems for rows of a report file whose area is not in ``allowed`` (an Area queryset,
+    e.g. a user's :func:`~ruralwatch.accounts.access.scope_areas`).
+
+    Read-only; meant to run before :func:`ruralwatch.reporting.services.import_reports`. Only
+    well-formed (12-digit) codes are checked, the importer reports the rest. A code missing
+    from the tree and one outside ``allowed`` get the same reason, so a rejection does not
+    reveal which areas exist elsewhere. Raises ``ImportRejected`` if the file is unreadable.
+    """
+    from pathlib import Path
+
+    import polars as pl
+    from django.utils.translation import gettext as _
+
+    from ruralwatch.core.tabular import canonical_columns, problems_where, read_table
+    from ruralwatch.reporting.services import REPORT_ALIASES
+
+    file = Path(path).name
+    frame = canonical_columns(read_table(path), REPORT_ALIASES, ["area_code", "date"], file)
+    well_formed = pl.col("area_code").str.contains(r"^\d{12}$")
+    codes = frame.filter(well_formed)["area_code"].unique().to_list()
+    inside: set[str] = set()
+    for start in range(0, len(codes), 900):
+        inside.update(
+            allowed.filter(code__in=codes[start : start + 900]).values_list("code", flat=True)
+        )
+    outside = sorted(set(codes) - inside)
+    if not outside:
+        return []
+    return problems_where(
+        frame,
+        well_formed & pl.col("area_code").is_in(outside),
+        file,
+        "area_code",
+        pl.format(_("unknown area code {}"), pl.col("area_code")),
+    )

@@ -16,6 +16,12 @@ class DetectionRule(models.Model):
     level = models.PositiveSmallIntegerField(_("level"), choices=Level.choices)
     method = models.CharField(_("method"), max_length=40)
     params = models.JSONField(_("parameters"), default=dict, blank=True)
+    freq = models.CharField(
+        _("frequency"),
+        max_length=4,
+        choices=[("day", _("daily")), ("week", _("weekly (ISO weeks, Monday to Sunday)"))],
+        default="day",
+    )
     history_days = models.PositiveIntegerField(
         _("days of history read"), default=60, help_text=_("How far back the baseline reaches.")
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+from django.db.models import QuerySet
 
 from ruralwatch.areas.models import Area
 from ruralwatch.core import bulk
@@ -53,3 +54,14 @@ def recent_signals(root_path: str, end: dt.date, days: int = 7, limit: int = 20)
         .select_related("area", "indicator")
         .order_by("-date", "-score", "area_id")[:limit]
     )
+
+
+def signals_in(
+    root_path: str, start: dt.date, end: dt.date, method: str | None = None
+) -> QuerySet[Signal]:
+    """Signals for areas under ``root_path`` dated ``start``…``end`` (optionally one method),
+    newest and strongest first, with area and indicator joined (one query per page)."""
+    qs = Signal.objects.filter(date__range=(start, end), area__path__startswith=root_path)
+    if method:
+        qs = qs.filter(method=method)
+    return qs.select_related("area", "indicator").order_by("-date", "-score", "area_id", "id")

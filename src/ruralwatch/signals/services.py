@@ -31,11 +31,28 @@ class DetectionSummary:
     end: str
     signals_by_method: dict[str, int] = field(default_factory=dict)
     rules_run: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
-def _panel(frame: pl.DataFrame, start: dt.date, end: dt.date) -> Panel:
-    """Pivot (area, date, value) rows to a days × areas panel; a day with no row is NaN."""
-    days = pl.DataFrame({"date": pl.date_range(start, end, "1d", eager=True)})
+def _weekly(frame: pl.DataFrame, end: dt.date) -> pl.DataFrame:
+    """Daily rows summed into ISO weeks dated by their Sunday; only weeks complete by ``end``."""
+    return (
+        frame.with_columns(
+            (pl.col("date") + pl.duration(days=6 - pl.col("date").dt.weekday() + 1)).alias("date")
+        )
+        .filter(pl.col("date") <= end)
+        .group_by("area", "date")
+        .agg(pl.col("value").sum())
+    )
+
+
+def _sunday_on_or_before(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=(day.weekday() + 1) % 7)
+
+
+def _panel(frame: pl.DataFrame, start: dt.date, end: dt.date, step_days: int = 1) -> Panel:
+    """Pivot (area, date, value) rows to a periods × areas panel; a period with no row is NaN."""
+    days = pl.DataFrame({"date": pl.date_range(start, end, f"{step_days}d", eager=True)})
     wide = days.join(
         frame.pivot(on="area", index="date", values="value"), on="date", how="left"
     ).sort("date")
@@ -47,7 +64,7 @@ def _panel(frame: pl.DataFrame, start: dt.date, end: dt.date) -> Panel:
         counts=counts,
         units=tuple(units),
         dates=wide["date"].to_numpy().astype("datetime64[D]"),
-        freq=365,
+        freq=365 if step_days == 1 else 52,
     )
 
 
@@ -61,14 +78,29 @@ def detect_signals(
         first = start - dt.timedelta(days=rule.history_days)
         frame = level_panel_frame(rule.level, rule.indicator_id, first, end, root_path)
         rows: list[tuple[Any, ...]] = []
-        if frame.height:
+        if frame.height and rule.freq == "week":
+            # Weeks dated by their Sunday: the monitored weeks are those ending in the range.
+            last = _sunday_on_or_before(end)
+            first = _sunday_on_or_before(first)
+            frame = _weekly(frame, last)
+            panel = _panel(frame, first, last, step_days=7)
+            dates = panel.dates if panel.dates is not None else np.array([], "datetime64[D]")
+            monitor = np.flatnonzero(dates >= np.datetime64(start))
+        elif frame.height:
             panel = _panel(frame, first, end)
             monitor = np.arange((start - first).days, panel.n_time)
-            result = get_detector(rule.method)(panel, monitor=monitor, **rule.params)
+        result = None
+        if frame.height and monitor.size:
+            try:
+                result = get_detector(rule.method)(panel, monitor=monitor, **rule.params)
+            except ValueError as exc:  # e.g. not enough history yet for the method
+                summary.skipped[str(rule)] = str(exc)
+        if result is not None:
             hit = np.argwhere(result.alarm == 1.0)
             params = json.dumps(result.params, default=str)
+            step = 7 if rule.freq == "week" else 1
             for t, u in hit:
-                day = first + dt.timedelta(days=int(result.index[t]))
+                day = first + dt.timedelta(days=step * int(result.index[t]))
                 rows.append(
                     (
                         rule.pk,

@@ -30,7 +30,7 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
-__all__ = ["GlmFit", "fit_poisson", "fit_poisson_grouped"]
+__all__ = ["GlmFit", "GroupDesign", "fit_poisson", "fit_poisson_grouped", "group_design"]
 
 # The grouped path hands over to the per-problem path below this share of unconverged problems.
 _HANDOVER = 0.05
@@ -382,8 +382,31 @@ def _block_solve(
     return x, inv
 
 
+@dataclass(frozen=True)
+class GroupDesign:
+    """Designs shared by the problems of each group, with what the fits derive from them.
+
+    Build it once with :func:`group_design` when several fits use the same designs.
+    """
+
+    X: FloatArray  # (G, N, K), rows outside ``rows`` zeroed
+    rows: BoolArray  # (G, N) rows that may be used
+    gram: _Gram
+    blocks: _Blocks | None
+
+
+def group_design(X: FloatArray, rows: BoolArray | None = None) -> GroupDesign:
+    """Prepare (G, N, K) designs; ``rows`` (G, N) marks the rows that may be used (default:
+    all with finite entries)."""
+    finite = np.all(np.isfinite(X), axis=2)
+    rows = finite if rows is None else rows & finite
+    Xz = np.where(rows[:, :, None], X, 0.0)
+    gram = _gram_columns(Xz, rows)
+    return GroupDesign(X=Xz, rows=rows, gram=gram, blocks=_blocks(gram, X.shape[2]))
+
+
 def fit_poisson_grouped(
-    X: FloatArray,
+    X: FloatArray | GroupDesign,
     y: FloatArray,
     weights: FloatArray,
     offset: FloatArray | None = None,
@@ -394,26 +417,25 @@ def fit_poisson_grouped(
     """As :func:`fit_poisson` for problems that share their design within groups.
 
     Args:
-        X: (G, N, K) one design per group.
+        X: (G, N, K) one design per group, or the same prepared by :func:`group_design`.
         y: (G, U, N) counts of the U problems of each group.
         weights: (G, U, N) prior weights; 0 masks an observation out.
         offset: (G, U, N) offset on the log scale, or None.
 
     Returns the fits flattened to G*U problems (group-major).
     """
-    G, N, K = X.shape
+    design = X if isinstance(X, GroupDesign) else group_design(X)
+    Xz, gram, blocks = design.X, design.gram, design.blocks
+    G, N, K = Xz.shape
     U = y.shape[1]
     P = G * U
     w = np.asarray(weights, dtype=np.float64).reshape(P, N)
-    used = w > 0
+    # Rows outside the design's rows are never used (their entries are zero).
+    used = (w > 0) & np.repeat(design.rows, U, axis=0)
+    w = np.where(used, w, 0.0)
     yv = np.where(used, y.reshape(P, N), 0.0)
     off = np.zeros((P, N)) if offset is None else np.where(used, offset.reshape(P, N), 0.0)
     used3 = used.reshape(G, U, N)
-    # Rows that no problem of the group uses are zeroed, so every linear predictor is finite.
-    row_used: BoolArray = np.any(used3, axis=1)
-    Xz = np.where(np.isfinite(X) & row_used[:, :, None], X, 0.0)
-    gram = _gram_columns(Xz, row_used)
-    blocks = _blocks(gram, K)
     # Aliased columns: no used observation with a non-zero entry.
     nz = (Xz != 0.0).astype(np.float64)  # (G, N, K)
     active = (used3.astype(np.float64) @ nz).reshape(P, K) > 0

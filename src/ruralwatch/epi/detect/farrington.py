@@ -31,7 +31,12 @@ from scipy import stats
 
 from ruralwatch.epi.detect._common import IntArray, Monitor, make_result, monitor_param
 from ruralwatch.epi.detect._common import resolve_monitor as _resolve
-from ruralwatch.epi.detect._farrington_glm import GlmFit, fit_poisson_grouped
+from ruralwatch.epi.detect._farrington_glm import (
+    GlmFit,
+    GroupDesign,
+    fit_poisson_grouped,
+    group_design,
+)
 from ruralwatch.epi.detect.base import DetectionResult
 from ruralwatch.epi.panel import FloatArray, Panel
 
@@ -172,13 +177,13 @@ def _anscombe_weights(fit: GlmFit, y: FloatArray, used: BoolArray, threshold: fl
 
 
 def _fit(
-    X: FloatArray,
+    X: GroupDesign,
     y: FloatArray,
     used: BoolArray,
     offset: FloatArray | None,
     s: _Settings,
 ) -> GlmFit:
-    """Fit (and reweight) every unit of every group: X (G, N, K), y and used (G, U, N)."""
+    """Fit (and reweight) every unit of every group: y and used (G, U, N)."""
     fit = fit_poisson_grouped(X, y, used.astype(np.float64), offset)
     if s.reweight:
         G, U, N = y.shape
@@ -205,7 +210,7 @@ class _Model:
 
 
 def _fit_problems(
-    X: FloatArray,
+    X: tuple[GroupDesign, GroupDesign],
     x0: FloatArray,
     y: FloatArray,
     used: BoolArray,
@@ -215,8 +220,9 @@ def _fit_problems(
 ) -> _Model:
     """Fit with and (where needed) without trend; column 1 of X is the time covariate.
 
-    X: (G, N, K) designs shared by the U units of each group (time point), x0: (G, K) the row
-    of the time point itself, y and used: (G, U, N), offset: (G, U, N) or None, offset0: (G, U).
+    X: the designs shared by the U units of each group (time point), with and without the
+    time column (prepared by ``group_design``), x0: (G, K) the row of the time point itself,
+    y and used: (G, U, N), offset: (G, U, N) or None, offset0: (G, U).
     Results are flat over G*U problems (group-major).
 
     The trend is kept when its coefficient is significant (two-sided t-test on the residual
@@ -239,7 +245,7 @@ def _fit_problems(
     mean_fitted = np.full(P, np.nan)
     off0 = offset0.reshape(P)
     if s.trend and s.b >= 3:
-        fit_t = _fit(X, y, used, offset, s)
+        fit_t = _fit(X[0], y, used, offset, s)
         x0p = np.repeat(x0, U, axis=0)
         eta_t = np.einsum("pk,pk->p", x0p, fit_t.coef) + off0
         var_coef = fit_t.cov_unscaled[:, 1, 1] * fit_t.dispersion_working
@@ -261,9 +267,8 @@ def _fit_problems(
         mean_fitted[k] = fit_t.mean_fitted[k]
     need = ~trend_ok
     if need.any():
-        Xn = np.delete(X, 1, axis=2)
         x0n = np.repeat(np.delete(x0, 1, axis=1), U, axis=0)
-        fit_n = _fit(Xn, y, used, offset, s)
+        fit_n = _fit(X[1], y, used, offset, s)
         eta_n = np.einsum("pk,pk->p", x0n, fit_n.coef) + off0
         var_n = np.einsum("pk,pkl,pl->p", x0n, fit_n.cov_unscaled, x0n)
         eta[need] = eta_n[need]
@@ -336,6 +341,10 @@ def _run_models(
         hi = min(n, lo + per_t)
         m = hi - lo
         rows_t = safe[lo:hi]
+        designs = (
+            group_design(Xt[lo:hi], valid_row[lo:hi]),
+            group_design(np.delete(Xt[lo:hi], 1, axis=2), valid_row[lo:hi]),
+        )
         for ulo in range(0, U, per_u):
             uhi = min(U, ulo + per_u)
             k = uhi - ulo
@@ -350,7 +359,7 @@ def _run_models(
                 off = None
                 off0 = np.zeros((m, k))
             y = np.where(used, y, 0.0)
-            res = _fit_problems(Xt[lo:hi], x0t[lo:hi], y, used, off, off0, s)
+            res = _fit_problems(designs, x0t[lo:hi], y, used, off, off0, s)
             eta[lo:hi, ulo:uhi] = res.eta.reshape(m, k)
             var[lo:hi, ulo:uhi] = res.var_link.reshape(m, k)
             phi[lo:hi, ulo:uhi] = res.phi.reshape(m, k)
