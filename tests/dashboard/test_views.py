@@ -174,3 +174,25 @@ def test_superuser_home_lists_roots_when_several(client, tree, tmp_path: Path) -
     html = client.get(reverse("dashboard:home")).content.decode()
     assert "选择地区" in html
     assert _area_url(data.PROVINCE) in html and _area_url("120000000000") in html
+
+
+def test_judgement_and_signals_shown_in_both_languages(client, user_county) -> None:
+    """After the daily cycle, the county page shows its stored judgement and the signals."""
+    from ruralwatch.assessments.models import Judgement
+    from ruralwatch.cycle.services import run_cycle
+    from ruralwatch.signals.models import DetectionRule, Signal
+
+    DetectionRule.objects.filter(method="cidars-single-case").update(active=False)
+    DetectionRule.objects.create(
+        indicator_id="new_cases", level=5, method="cidars-single-case", params={"min_cases": 4}
+    )
+    run_cycle(data.DAY7, root=data.COUNTY, start=data.DAY1)
+    judgement = Judgement.objects.get(area_id=data.COUNTY, date=data.DAY7)
+    client.force_login(user_county)
+    html = client.get(_area_url(data.COUNTY)).content.decode()
+    assert judgement.text_zh in html
+    assert Signal.objects.filter(area_id=data.B1, date=data.DAY7).exists()  # 4 cases on day 7
+    assert "乙一村" in html and "cidars-single-case" in html
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    html_en = client.get(_area_url(data.COUNTY)).content.decode()
+    assert judgement.text_en in html_en and "Signals in the last 7 days" in html_en
