@@ -78,7 +78,8 @@ def _nb_tie(case: dict[str, Any], out: dict[str, np.ndarray]) -> np.ndarray:
             stats.nbinom.cdf(ub - 1, mu / (phi - 1), 1 / phi),
             stats.poisson.cdf(ub - 1, mu),
         )
-    return (np.abs(cdf - (1 - alpha)) < 1e-6) | (np.abs(cdf_below - (1 - alpha)) < 1e-6)
+    near = (np.abs(cdf - (1 - alpha)) < 1e-6) | (np.abs(cdf_below - (1 - alpha)) < 1e-6)
+    return np.asarray(near, dtype=bool)
 
 
 def _compare(

@@ -249,11 +249,10 @@ def _fit_problems(
         x0p = np.repeat(x0, U, axis=0)
         eta_t = np.einsum("pk,pk->p", x0p, fit_t.coef) + off0
         var_coef = fit_t.cov_unscaled[:, 1, 1] * fit_t.dispersion_working
-        if s.flexible_scale:
-            var_coef = var_coef / fit_t.mean_fitted
-        se = np.sqrt(var_coef)
         with np.errstate(divide="ignore", invalid="ignore"):
-            tstat = fit_t.coef[:, 1] / se
+            if s.flexible_scale:
+                var_coef = var_coef / fit_t.mean_fitted
+            tstat = fit_t.coef[:, 1] / np.sqrt(var_coef)
         pval = 2.0 * stats.t.sf(np.abs(tstat), np.maximum(fit_t.df_residual, 1.0))
         ymax = np.max(np.where(used, y, -np.inf), axis=2).reshape(P)
         trend_ok = (pval < s.p_threshold_trend) & (np.exp(eta_t) <= ymax)
@@ -542,7 +541,7 @@ def farrington_flexible(
     y = panel.counts[idx]
     z = float(stats.norm.ppf(1.0 - alpha))
     mu = np.exp(model.eta)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         # The standard error of the predicted mean, with the covariance scaled as in the trend
         # test (see ``_fit_problems``): mu^2 * dispersion * x0'(X'WX)^-1 x0 / mean fitted.
         # Without a trend (intercept only) the mean fitted is mu and this is R's value exactly.
