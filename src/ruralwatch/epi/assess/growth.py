@@ -87,6 +87,14 @@ class GrowthResult:
     day_of_week: bool
 
 
+def weighted_gram(w: FloatArray, X: FloatArray) -> FloatArray:
+    """X' diag(w[:, u]) X for every column u of ``w`` at once, as one matrix product."""
+    p = X.shape[1]
+    outer = (X[:, :, None] * X[:, None, :]).reshape(X.shape[0], p * p)
+    gram: FloatArray = (w.T @ outer).reshape(w.shape[1], p, p)
+    return gram
+
+
 def _design(start: int, window: int, day_of_week: bool) -> FloatArray:
     """Intercept, centred time and (optionally) six weekday dummies for rows start..start+W-1."""
     rows = np.arange(start, start + window)
@@ -109,7 +117,7 @@ def _time_to_double(rate: FloatArray) -> FloatArray:
     return out
 
 
-def _solve(a: FloatArray, b: FloatArray) -> FloatArray:
+def solve_batched(a: FloatArray, b: FloatArray) -> FloatArray:
     """Batched solve of ``a x = b``; the pseudo-inverse where some ``a`` is singular.
 
     Systems with non-finite entries (a diverged fit) give NaN rows instead of failing the batch.
@@ -137,7 +145,7 @@ def growth_rate(
     level: float = 0.95,
     day_of_week: bool | None = None,
     max_iter: int = 100,
-    tol: float = 1e-10,
+    tol: float = 1e-8,
 ) -> GrowthResult:
     """Estimate the exponential growth rate of every unit over a recent window.
 
@@ -210,28 +218,37 @@ def growth_rate(
     dev_old = np.full(U, np.inf)
     converged = np.zeros(U, dtype=bool)
     eye = np.eye(p_full)
+    # Only units still iterating are refitted: a few slow ones must not cost the whole batch.
+    active = ok.copy()
     for _ in range(max_iter):
-        z = eta + (y - mu) / mu
-        w = wt * mu  # (W, U)
-        xtwx = np.einsum("tu,ti,tj->uij", w, X, X) + ridge[:, :, None] * eye
-        xtwz = np.einsum("tu,ti,tu->ui", w, X, z)
-        beta = _solve(xtwx, xtwz)
-        diverged = ~np.isfinite(beta).all(axis=1)
-        ok = ok & ~diverged
-        beta[diverged] = 0.0
-        eta = np.clip(X @ beta.T, -700.0, 700.0)
-        mu = np.exp(eta)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            term = np.where(y > 0, y * np.log(y / mu), 0.0) - (y - mu)
-        dev = 2.0 * np.sum(wt * term, axis=0)
-        converged = np.abs(dev - dev_old) <= tol * (np.abs(dev) + 0.1)
-        dev_old = dev
-        if np.all(converged | ~ok):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
             break
+        ya, wta, mua, etaa = y[:, idx], wt[:, idx], mu[:, idx], eta[:, idx]
+        z = etaa + (ya - mua) / mua
+        w = wta * mua  # (W, active)
+        xtwx = weighted_gram(w, X) + ridge[idx, :, None] * eye
+        xtwz = (w * z).T @ X
+        b = solve_batched(xtwx, xtwz)
+        diverged = ~np.isfinite(b).all(axis=1)
+        ok[idx[diverged]] = False
+        b[diverged] = 0.0
+        beta[idx] = b
+        etaa = np.clip(X @ b.T, -700.0, 700.0)
+        mua = np.exp(etaa)
+        eta[:, idx], mu[:, idx] = etaa, mua
+        with np.errstate(divide="ignore", invalid="ignore"):
+            term = np.where(ya > 0, ya * np.log(ya / mua), 0.0) - (ya - mua)
+        dev = 2.0 * np.sum(wta * term, axis=0)
+        done = np.abs(dev - dev_old[idx]) <= tol * (np.abs(dev) + 0.1)
+        dev_old[idx] = dev
+        converged[idx] = done
+        active[idx[done | diverged]] = False
 
     w = wt * mu
-    xtwx = np.einsum("tu,ti,tj->uij", w, X, X) + ridge[:, :, None] * eye
-    xtwx = np.where(np.isfinite(xtwx).all(axis=(1, 2))[:, None, None], xtwx, eye)
+    xtwx = weighted_gram(w, X) + ridge[:, :, None] * eye
+    finite: npt.NDArray[np.bool_] = np.asarray(np.isfinite(xtwx).all(axis=(1, 2)))
+    xtwx = np.where(finite[:, None, None], xtwx, eye)
     try:
         cov_unscaled = np.linalg.inv(xtwx)
     except np.linalg.LinAlgError:

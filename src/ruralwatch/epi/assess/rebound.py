@@ -38,7 +38,7 @@ import numpy.typing as npt
 from scipy import stats
 
 from ruralwatch.epi.assess.calendar import Event
-from ruralwatch.epi.assess.growth import growth_rate
+from ruralwatch.epi.assess.growth import growth_rate, solve_batched, weighted_gram
 from ruralwatch.epi.panel import FloatArray
 
 __all__ = ["ReboundResult", "fit_loglinear", "rebound_after_event", "rebound_watch"]
@@ -75,9 +75,9 @@ def _irls(
     for _ in range(max_iter):
         z = eta + (y - mu) / mu
         w = wt * mu
-        xtwx = np.einsum("tu,ti,tj->uij", w, X, X) + 1e-12 * np.eye(X.shape[1])
-        xtwz = np.einsum("tu,ti,tu->ui", w, X, z)
-        beta = np.linalg.solve(xtwx, xtwz[:, :, None])[:, :, 0]
+        xtwx = weighted_gram(w, X) + 1e-12 * np.eye(X.shape[1])
+        xtwz = (w * z).T @ X
+        beta = solve_batched(xtwx, xtwz)
         eta = np.clip(X @ beta.T, -700.0, 700.0)
         mu = np.exp(eta)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -132,7 +132,7 @@ def fit_loglinear(
         wt = rw
         beta, mu = _irls(y_fit, wt, X)
     phi = np.maximum(1.0, np.sum(wt * (y_fit - mu) ** 2 / mu, axis=0) / df)
-    xtwx = np.einsum("tu,ti,tj->uij", wt * mu, X, X)
+    xtwx = weighted_gram(wt * mu, X)
     cov = np.linalg.inv(xtwx) * phi[:, None, None]
     # Flat fallback: mean (total + 0.5) / n, Poisson variance of its log, slope fixed at 0.
     flat_mean = (total + 0.5) / np.maximum(n_used, 1)
