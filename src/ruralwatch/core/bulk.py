@@ -89,7 +89,25 @@ def execute(sql: str, params: Sequence[Any] = ()) -> int:
 def fetch_frame(
     sql: str, params: Sequence[Any] = (), schema: dict[str, type[pl.DataType]] | None = None
 ) -> pl.DataFrame:
-    """Run a query and return its rows as a polars frame."""
+    """Run a query and return its rows as a polars frame.
+
+    On PostgreSQL the rows come back through ``COPY (…) TO STDOUT`` as CSV, parsed by polars:
+    millions of rows without building Python tuples. ``schema`` (column → polars type) is
+    required there for typed columns; without it every column is read as text.
+    """
+    if is_postgres() and schema is not None:
+        query = connection.ops.compose_sql(sql, params)  # type: ignore[attr-defined]  # PostgreSQL ops
+        buf = io.BytesIO()
+        with (
+            connection.cursor() as cur,
+            cur.cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT csv)") as copy,
+        ):
+            for chunk in copy:
+                buf.write(chunk)
+        if not buf.getbuffer().nbytes:
+            return pl.DataFrame(schema=schema)
+        buf.seek(0)
+        return pl.read_csv(buf, has_header=False, new_columns=list(schema), schema=schema)
     with connection.cursor() as cur:
         cur.execute(sql, params)
         names = [d[0] for d in cur.description]

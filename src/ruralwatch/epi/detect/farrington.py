@@ -172,7 +172,8 @@ def _anscombe_weights(fit: GlmFit, y: FloatArray, used: BoolArray, threshold: fl
         raw = np.where(used & (s > threshold), 1.0 / (s * s), 1.0)
     raw = np.where(used, raw, 0.0)
     n = used.sum(axis=1)
-    gamma = n / raw.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gamma = n / raw.sum(axis=1)  # NaN for a problem without data: its result is NaN too
     return np.asarray(raw * gamma[:, None], dtype=np.float64)
 
 
