@@ -17,3 +17,17 @@ def test_single_and_stack_round_trip() -> None:
 def test_rejects_mismatched_units() -> None:
     with pytest.raises(ValueError, match="unit codes"):
         Panel(counts=np.zeros((3, 2)), units=("a",))
+
+
+def test_from_long_places_records_and_leaves_gaps_missing() -> None:
+    p = Panel.from_long(
+        ["b", "a", "b"], [0, 2, 2], [1.0, 5.0, 0.0], unit_order=("a", "b", "c"), n_time=3
+    )
+    assert p.units == ("a", "b", "c")
+    expected = np.array([[np.nan, 1.0, np.nan], [np.nan, np.nan, np.nan], [5.0, 0.0, np.nan]])
+    np.testing.assert_array_equal(p.counts, expected)
+    assert Panel.from_long(["z", "y"], [0, 1], [1, 2], n_time=2).units == ("y", "z")
+    with pytest.raises(ValueError, match="not in unit_order"):
+        Panel.from_long(["x"], [0], [1], unit_order=("a",), n_time=1)
+    with pytest.raises(ValueError, match="outside"):
+        Panel.from_long(["a"], [3], [1], unit_order=("a",), n_time=2)

@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.selectors import subtree_series
 from ruralwatch.epi.assess import judge
+from ruralwatch.epi.panel import Panel
 
 TOWNSHIP = 4
 
@@ -84,20 +85,24 @@ def assess(
     areas = _with_population(areas)
     if areas.is_empty():
         return summary
-    days = pl.DataFrame({"date": pl.date_range(start, cycle_date, "1d", eager=True)})
     codes = areas["code"].to_list()
-    wide = days.join(
-        values.pivot(on="area", index="date", values="value"), on="date", how="left"
-    ).sort("date")
-    for missing in set(codes) - set(wide.columns):
-        wide = wide.with_columns(pl.lit(None, pl.Float64).alias(missing))
-    counts = wide.select(codes).to_numpy().astype(np.float64)
+    n_time = (cycle_date - start).days + 1
+    known = values.filter(pl.col("area").is_in(codes))
+    panel = Panel.from_long(
+        known["area"].to_numpy(),
+        (known["date"] - start).dt.total_days().to_numpy(),
+        known["value"].to_numpy(),
+        unit_order=tuple(codes),
+        n_time=n_time,
+        dates=np.datetime64(start) + np.arange(n_time),
+    )
+    counts = panel.counts
     index = {c: i for i, c in enumerate(codes)}
     parent = np.array([index.get(p, -1) if p else -1 for p in areas["parent"].to_list()])
     population = areas["population"].fill_null(0).to_numpy().astype(np.float64)
     result = judge(
         counts,
-        wide["date"].to_numpy().astype("datetime64[D]"),
+        np.datetime64(start) + np.arange(n_time),
         population,
         areas["name"].to_list(),
         parent,

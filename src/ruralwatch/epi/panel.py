@@ -107,6 +107,43 @@ class Panel:
         )
 
     @classmethod
+    def from_long(
+        cls,
+        units: npt.ArrayLike,
+        rows: npt.ArrayLike,
+        values: npt.ArrayLike,
+        *,
+        unit_order: tuple[str, ...] | None = None,
+        n_time: int,
+        dates: npt.ArrayLike | None = None,
+        freq: Freq = 365,
+        population: npt.ArrayLike | None = None,
+    ) -> Panel:
+        """A panel from long records (unit code, 0-based row, value); absent cells are NaN.
+
+        ``unit_order`` fixes the columns (records of other units are an error); by default the
+        sorted distinct codes. Records outside ``0 <= row < n_time`` are an error too.
+        """
+        codes = np.asarray(units, dtype=object).astype(str)
+        r = np.asarray(rows, dtype=np.int64)
+        v = np.asarray(values, dtype=np.float64)
+        order = tuple(np.unique(codes).tolist()) if unit_order is None else unit_order
+        known = np.array(order, dtype=str)
+        sorter = np.argsort(known)
+        pos = np.searchsorted(known, codes, sorter=sorter)
+        col = sorter[np.minimum(pos, max(len(order) - 1, 0))] if len(order) else pos
+        if codes.size and (not len(order) or np.any(known[col] != codes)):
+            bad = codes[known[col] != codes][0] if len(order) else codes[0]
+            raise ValueError(f"record for unit {bad} not in unit_order")
+        if r.size and (r.min() < 0 or r.max() >= n_time):
+            raise ValueError("a record's row is outside the panel")
+        counts = np.full((n_time, len(order)), np.nan)
+        counts[r, col] = v
+        pop = None if population is None else np.asarray(population, dtype=np.float64)
+        d = None if dates is None else np.asarray(dates, dtype="datetime64[D]")
+        return cls(counts=counts, units=order, dates=d, freq=freq, population=pop)
+
+    @classmethod
     def stack(cls, panels: list[Panel]) -> Panel:
         """Columns of several panels with the same time axis, side by side."""
         if not panels:

@@ -51,19 +51,16 @@ def _sunday_on_or_before(day: dt.date) -> dt.date:
 
 
 def _panel(frame: pl.DataFrame, start: dt.date, end: dt.date, step_days: int = 1) -> Panel:
-    """Pivot (area, date, value) rows to a periods × areas panel; a period with no row is NaN."""
-    days = pl.DataFrame({"date": pl.date_range(start, end, f"{step_days}d", eager=True)})
-    wide = days.join(
-        frame.pivot(on="area", index="date", values="value"), on="date", how="left"
-    ).sort("date")
-    units = [c for c in wide.columns if c != "date"]
-    counts = (
-        wide.select(units).to_numpy().astype(np.float64) if units else np.zeros((days.height, 0))
-    )
-    return Panel(
-        counts=counts,
-        units=tuple(units),
-        dates=wide["date"].to_numpy().astype("datetime64[D]"),
+    """(area, date, value) rows as a periods × areas panel; a period with no row is NaN."""
+    n_time = (end - start).days // step_days + 1
+    rows = (frame["date"] - start).dt.total_days().to_numpy() // step_days
+    dates = np.datetime64(start) + np.arange(n_time) * step_days
+    return Panel.from_long(
+        frame["area"].to_numpy(),
+        rows,
+        frame["value"].to_numpy(),
+        n_time=n_time,
+        dates=dates,
         freq=365 if step_days == 1 else 52,
     )
 
