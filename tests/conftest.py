@@ -4,4 +4,17 @@ from __future__ import annotations
 
 import os
 
+import pytest
+from django.conf import settings
+from django.utils import translation
+
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(autouse=True)
+def _default_language():  # type: ignore[no-untyped-def]
+    """Each test starts in the default language (zh-Hans): a request served in English by an
+    earlier test must not leak into the next one through the thread's active language."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
