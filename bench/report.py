@@ -268,6 +268,160 @@ def _load(res: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+def _keygroups(res: dict[str, Any]) -> list[str]:
+    s, t = res["synth"], res["targets"]
+    rows = res["rows"]
+    scale = f"scaled ×{s['factor']:.2f}" if s["factor"] != 1 else "not scaled"
+    out = [
+        "## 5. Key groups at province scale",
+        "",
+        f'`python -m bench --only keygroups`. `build_region(scale="{s["scale"]}")`: '
+        f"{_n(s['villages'])} villages in {s['counties']} counties, per-village key-group "
+        f"counts and 65+ populations {scale} to plan {_n(s['planned_persons'])} persons. "
+        "`build_persons` generates them one prefecture at a time (contacts of the last "
+        f"{res.get('history_days', 21)} days; in a worker process, the next prefecture while "
+        "the database loads the previous one) and `load_persons` loads each prefecture "
+        "set-based (COPY into staging tables, then `INSERT … SELECT`, re-tiering and "
+        "escalation in SQL) into a fresh database, **with `encrypt=False`** (one constant "
+        "Fernet token of a real token's length instead of per-row encryption; the keyed "
+        "hashes are computed). **Contacts stored: only each person's last contact and every "
+        "positive test or low SpO₂ reading** (what `last_contact`, tiers and referrals depend "
+        "on), not the full histories. Then `VACUUM (ANALYZE)` of the person table, "
+        "`ANALYZE`, and the reads for "
+        f"{s['on']}: province-wide lists and coverage (first call / best of "
+        f"{res.get('repeat', 3)}), one village doctor's list (`doctor_list`, evaluated in "
+        "full, for doctors spread over the province), `write_indicators` for the province "
+        "and the audit of one county (compared with the generator's truth). SQLite: one "
+        "county of the same province, the same reads on that county.",
+        *_quick(res),
+        "",
+        "| database | persons | generate | load | load rate | generate + load, wall | vacuum "
+        "| person table | contacts stored | peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        tot = r.get("load_totals") or {}
+        size = (r.get("sizes") or {}).get("person")
+        rate = tot["persons"] / tot["load_s"] if tot.get("load_s") else None
+        chunks = r.get("chunks") or []
+        what = f" ({len(chunks)} parts)" if len(chunks) > 1 else ""
+        failed = " (stopped)" if r.get("timed_out") or r.get("failed") else ""
+        wall = r.get("load_wall_s")
+        if wall is None and tot.get("load_s") is not None:
+            wall = tot["load_s"] + tot.get("generate_s", 0)
+        rss = _mib(r.get("peak_rss_mib"))
+        if r.get("generator_peak_rss_mib"):
+            rss += f" (generator {_mib(r['generator_peak_rss_mib'])})"
+        out.append(
+            f"| {r['database']}{failed} | {_n(r.get('persons'))} | {_s(tot.get('generate_s'))} "
+            f"| {_s(tot.get('load_s'))}{what} | {_n(round(rate)) if rate else '–'}/s "
+            f"| {_s(wall)} | {_s(r.get('vacuum_s'))} "
+            f"| {_mib(size['total_mib']) if size else '–'} "
+            f"| {_n(r.get('contacts_stored') or tot.get('contacts'))} | {rss} |"
+        )
+
+    def pair(r: dict[str, Any], key: str) -> str:
+        if r.get(f"{key}_s") is None:
+            return "–"
+        return f"{_s(r[f'{key}_first_s'])} / {_s(r[f'{key}_s'])}"
+
+    def ok(x: float | None, limit: float) -> str:
+        return "–" if x is None else ("✓" if x < limit else "✗")
+
+    pg = next((r for r in rows if r["database"] == "PostgreSQL"), {})
+    lite = next((r for r in rows if r["database"] == "SQLite"), {})
+    cols = [pg, lite]
+    scope = ["province" if s["scale"] == "province" else "county", "county"]
+    out += [
+        "",
+        f"| read | PostgreSQL ({scope[0]}, {_n(pg.get('persons'))} persons) "
+        f"| SQLite ({scope[1]}, {_n(lite.get('persons'))} persons) | target (PostgreSQL) |",
+        "|---|---|---|---|",
+    ]
+    worst = max(pg.get("overdue_doctor_first_s") or 0, pg.get("overdue_doctor_s") or 0) or None
+    out.append(
+        "| `overdue_by_responsible` (doctors): first / best "
+        + "".join(
+            f"| {pair(r, 'overdue_doctor')} ({_n(r.get('overdue_doctor_rows'))} rows) "
+            for r in cols
+        )
+        + f"| < {t['province_s']:g} s {ok(worst, t['province_s'])} |"
+    )
+    worst = max(pg.get("overdue_cadre_first_s") or 0, pg.get("overdue_cadre_s") or 0) or None
+    out.append(
+        "| `overdue_by_responsible` (pairing cadres) "
+        + "".join(
+            f"| {pair(r, 'overdue_cadre')} ({_n(r.get('overdue_cadre_rows'))} rows) " for r in cols
+        )
+        + f"| < {t['province_s']:g} s {ok(worst, t['province_s'])} |"
+    )
+    worst = max(pg.get("coverage_first_s") or 0, pg.get("coverage_s") or 0) or None
+    out.append(
+        "| `coverage`, one level down "
+        + "".join(f"| {pair(r, 'coverage')} ({_n(r.get('coverage_rows'))} areas) " for r in cols)
+        + f"| < {t['province_s']:g} s {ok(worst, t['province_s'])} |"
+    )
+    worst = max(pg.get("coverage_villages_first_s") or 0, pg.get("coverage_villages_s") or 0)
+    out.append(
+        "| `coverage` by village "
+        + "".join(
+            f"| {pair(r, 'coverage_villages')} ({_n(r.get('coverage_villages'))} villages) "
+            for r in cols
+        )
+        + f"| < {t['province_s']:g} s {ok(worst or None, t['province_s'])} |"
+    )
+
+    def doc(r: dict[str, Any]) -> str:
+        d = r.get("doctor_list")
+        if not d:
+            return "–"
+        return (
+            f"median {_s(d['median_s'])}, max {_s(d['max_s'])} over {d['sampled']} of "
+            f"{_n(d['doctors'])} doctors (median {d['patients_median']:,.0f} patients, "
+            f"{d['rows_median']:,.0f} on the list)"
+        )
+
+    med = (pg.get("doctor_list") or {}).get("median_s")
+    med_ms = med * 1e3 if med is not None else None
+    out.append(
+        f"| `doctor_list`, one village doctor | {doc(pg)} | {doc(lite)} "
+        f"| < {t['doctor_list_ms']:g} ms (median) {ok(med_ms, t['doctor_list_ms'])} |"
+    )
+    out.append(
+        "| `write_indicators` (every village of the scope) "
+        + "".join(
+            f"| {_s(r.get('write_indicators_s'))} ({_n(r.get('indicator_values'))} values) "
+            for r in cols
+        )
+        + "| |"
+    )
+
+    def aud(r: dict[str, Any]) -> str:
+        if r.get("audit_s") is None:
+            return "–"
+        text = f"{_s(r['audit_s'])} ({_n(r['audit_findings'])} findings"
+        a = r.get("audit_agreement")
+        if a and a.get("recall") is not None and a.get("precision") is not None:
+            text += f"; recall {a['recall']:.3f}, precision {a['precision']:.3f} vs truth"
+        return text + ")"
+
+    out.append(f"| `audit`, one county ({pg.get('audit_area', '–')}) | {aud(pg)} | {aud(lite)} | |")
+    enc = pg.get("encrypted_county")
+    if enc:
+        rate = enc["persons"] / enc["encrypt_s"] if enc.get("encrypt_s") else None
+        full = pg["persons"] / rate if rate and pg.get("persons") else None
+        out += [
+            "",
+            f"Encrypting path (PostgreSQL): county {enc['area']} reloaded with "
+            f"`encrypt=True` after the reads: {_n(enc['persons'])} persons, per-row Fernet "
+            f"tokens for ID number, phone and guardian's phone in {_s(enc['encrypt_s'])} "
+            f"({_n(round(rate)) if rate else '–'} persons/s on one core), whole load "
+            f"{_s(enc['load_s'])}. At that rate encrypting the {_n(pg.get('persons'))} "
+            f"persons would add about {_s(full)} (extrapolated, not run).",
+        ]
+    return [*out, ""]
+
+
 def _run_line(res: dict[str, Any]) -> str:
     text = f"Run finished {res['finished']}, {_s(res['wall_s'])} wall time."
     if res.get("load_before"):
@@ -283,12 +437,19 @@ def _run_line(res: dict[str, Any]) -> str:
     return text
 
 
-SECTIONS = {"detect": _detect, "rt": _rt, "areas": _areas, "load": _load}
+SECTIONS = {
+    "detect": _detect,
+    "rt": _rt,
+    "areas": _areas,
+    "load": _load,
+    "keygroups": _keygroups,
+}
 TITLES = {
     "detect": "## 1. Detection vs R `surveillance`",
     "rt": "## 2. Rt (Cori) vs EpiEstim `estimate_R`",
     "areas": "## 3. Area tree import (2016 tree)",
     "load": "## 4. Province-scale synthetic load and daily cycle",
+    "keygroups": "## 5. Key groups at province scale",
 }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from ninja import Query, Router
+from ninja import Query, Router, Status
 from ninja.errors import HttpError
 
 from ruralwatch.accounts import access as area_access
@@ -85,7 +85,7 @@ def person_detail(request: HttpRequest, ref: str) -> dict[str, Any]:
     response={201: ContactCreated, **ERRORS},
     summary="Record a contact",
 )
-def record_contact(request: HttpRequest, ref: str, body: ContactIn) -> tuple[int, dict[str, Any]]:
+def record_contact(request: HttpRequest, ref: str, body: ContactIn) -> Status[dict[str, Any]]:
     """Log a phone call, visit or message. A positive test or a low SpO₂ moves the person to
     red and creates a referral; a death or a move updates the person's status."""
     user = user_of(request)
@@ -99,20 +99,23 @@ def record_contact(request: HttpRequest, ref: str, body: ContactIn) -> tuple[int
         note=body.note,
         user=user,
     )
-    return 201, {
-        "id": contact.pk,
-        "person": person.ref,
-        "date": contact.date,
-        "method": contact.method,
-        "status": contact.status,
-        "spo2": contact.spo2,
-        "tier": person.tier,
-        "referral": contact.referrals.first(),
-    }
+    return Status(
+        201,
+        {
+            "id": contact.pk,
+            "person": person.ref,
+            "date": contact.date,
+            "method": contact.method,
+            "status": contact.status,
+            "spo2": contact.spo2,
+            "tier": person.tier,
+            "referral": contact.referrals.first(),
+        },
+    )
 
 
 @router.post("/persons", response={201: PersonCreated, **ERRORS}, summary="Register a person")
-def register_person(request: HttpRequest, body: PersonIn) -> tuple[int, Person]:
+def register_person(request: HttpRequest, body: PersonIn) -> Status[Person]:
     """Register a person in a village of your jurisdiction; the risk tier is computed at once.
     The resident ID number is checked (check digit, sex, birth date) and stored encrypted."""
     user = user_of(request)
@@ -136,7 +139,7 @@ def register_person(request: HttpRequest, body: PersonIn) -> tuple[int, Person]:
         comorbidity=int(body.comorbidity),
         vaccination=int(body.vaccination),
     )
-    return 201, person
+    return Status(201, person)
 
 
 @router.get(
@@ -196,7 +199,9 @@ def export(request: HttpRequest, filters: Query[KgFilters]) -> dict[str, Any]:
     root = scope_root(user, filters.area)
     on = _on(filters.date)
     scoped = access.scope_persons(user).filter(village__path__startswith=root_path(root))
-    ids, count = paginate(scoped.order_by("village_id", "ref").values_list("pk", flat=True), filters)
+    ids, count = paginate(
+        scoped.order_by("village_id", "ref").values_list("pk", flat=True), filters
+    )
     identified = access.may_export_identified(user)
     rows = selectors.export_persons(Person.objects.filter(pk__in=ids), on, identified=identified)
     if identified:

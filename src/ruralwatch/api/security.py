@@ -21,6 +21,7 @@ class BearerToken(HttpBearer):
 
 
 bearer_token = BearerToken()
-#: Session first is not needed: a request without an Authorization header skips the bearer.
+#: Tried in order: a request without an ``Authorization: Bearer`` header falls through to the
+#: session (whose CSRF check applies to writes).
 AUTH = [bearer_token, django_auth]
 SESSION_ONLY = [django_auth]

@@ -21,7 +21,9 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(user: Any, name: str, *, expires_in_days: int | None = None) -> tuple[ApiToken, str]:
+def create_token(
+    user: Any, name: str, *, expires_in_days: int | None = None
+) -> tuple[ApiToken, str]:
     """A new token for ``user``: the stored row and the token text (shown once, never stored)."""
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     expires = timezone.now() + dt.timedelta(days=expires_in_days) if expires_in_days else None

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "ruralwatch.assessments",
     "ruralwatch.dashboard",
     "ruralwatch.keygroups",
+    "ruralwatch.api",
 ]
 
 MIDDLEWARE = [

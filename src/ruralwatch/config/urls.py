@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("ruralwatch.accounts.urls")),
+    path("api/", include("ruralwatch.api.urls")),
     path("keygroups/", include("ruralwatch.keygroups.urls")),
     path("", include("ruralwatch.dashboard.urls")),
 ]

@@ -12,15 +12,18 @@ import re
 from typing import Any
 
 from django import forms
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from ruralwatch.accounts import access as area_access
+from ruralwatch.areas.models import Area
 from ruralwatch.keygroups import access
 from ruralwatch.keygroups.models import (
     Comorbidity,
     ContactMethod,
     ContactStatus,
     KeyGroup,
+    Responsible,
     ResponsibleKind,
     Sex,
     Vaccination,
@@ -48,7 +51,7 @@ class ContactForm(forms.Form):
 
     date = forms.DateField(label=_("Date"), required=False, widget=DateInput())
     method = forms.ChoiceField(
-        label=_("How"), choices=ContactMethod.choices, initial=ContactMethod.PHONE
+        label=_("How"), choices=ContactMethod.choices, initial=ContactMethod.PHONE, required=False
     )
     status = forms.ChoiceField(label=_("Finding"), choices=ContactStatus.choices)
     spo2 = forms.IntegerField(
@@ -61,7 +64,7 @@ class ContactForm(forms.Form):
     note = forms.CharField(label=_("Note"), required=False, max_length=200)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         if data.get("status") == ContactStatus.SPO2 and data.get("spo2") is None:
             self.add_error("spo2", _("Enter the SpO₂ reading (50–100)."))
         return data
@@ -70,7 +73,7 @@ class ContactForm(forms.Form):
 class RegisterForm(forms.Form):
     """A person found outside the roster (e.g. in a re-survey), in one of the user's villages."""
 
-    name = forms.CharField(label=_("Name"), max_length=60)
+    name = forms.CharField(label=_("Full name"), max_length=60)
     sex = forms.ChoiceField(label=_("Sex"), choices=Sex.choices, widget=forms.RadioSelect)
     birth_date = forms.DateField(label=_("Date of birth"), widget=DateInput())
     id_number = forms.CharField(
@@ -89,7 +92,9 @@ class RegisterForm(forms.Form):
         max_length=24,
         widget=forms.TextInput(attrs={"inputmode": "tel"}),
     )
-    village = forms.ModelChoiceField(label=_("Village"), queryset=None)  # type: ignore[arg-type]
+    village: forms.ModelChoiceField[Area] = forms.ModelChoiceField(
+        label=_("Village"), queryset=Area.objects.none()
+    )
     household = forms.CharField(label=_("Household or address"), required=False, max_length=80)
     groups = forms.ModelMultipleChoiceField(
         label=_("Key groups"),
@@ -97,15 +102,11 @@ class RegisterForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": _("Choose at least one key group.")},
     )
-    doctor = forms.ModelChoiceField(
-        label=_("Responsible doctor"),
-        queryset=None,  # type: ignore[arg-type]
-        required=False,
+    doctor: forms.ModelChoiceField[Responsible] = forms.ModelChoiceField(
+        label=_("Responsible doctor"), queryset=Responsible.objects.none(), required=False
     )
-    cadre = forms.ModelChoiceField(
-        label=_("Pairing cadre"),
-        queryset=None,  # type: ignore[arg-type]
-        required=False,
+    cadre: forms.ModelChoiceField[Responsible] = forms.ModelChoiceField(
+        label=_("Pairing cadre"), queryset=Responsible.objects.none(), required=False
     )
     guardian_name = forms.CharField(label=_("Guardian"), required=False, max_length=60)
     guardian_relation = forms.CharField(
@@ -125,7 +126,11 @@ class RegisterForm(forms.Form):
     )
     vaccination = forms.TypedChoiceField(
         label=_("COVID-19 vaccination"),
-        choices=Vaccination.choices,
+        choices=[
+            (Vaccination.COMPLETE, _("fully vaccinated")),
+            (Vaccination.INCOMPLETE, _("not fully vaccinated")),
+            (Vaccination.NONE, _("not vaccinated")),
+        ],
         coerce=int,
         initial=Vaccination.NONE,
     )
@@ -139,6 +144,10 @@ class RegisterForm(forms.Form):
             field = self.fields[name]
             field.queryset = responsible.filter(kind=kind).order_by("area_id", "name")  # type: ignore[attr-defined]
             field.label_from_instance = lambda r: f"{r.name} · {r.area.name}"  # type: ignore[attr-defined]
+        english = get_language().startswith("en")
+        self.fields["groups"].label_from_instance = (  # type: ignore[attr-defined]
+            lambda g: g.name_en if english else g.name_zh
+        )
         own = list(access.own_responsible(user))
         for r in own:
             self.fields["village"].initial = r.area_id
@@ -157,7 +166,7 @@ class RegisterForm(forms.Form):
         return _phone(self.cleaned_data.get("guardian_phone", ""))
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         village = data.get("village")
         for name in ("doctor", "cadre"):
             r = data.get(name)

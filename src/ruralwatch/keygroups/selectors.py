@@ -289,9 +289,11 @@ def audit(area: Area, on: dt.date, kinds: tuple[str, ...] = AUDIT_KINDS) -> list
     if "duplicate_person" in kinds:
         sql = (
             f"SELECT p.ref, p.village_id, p.id_hash FROM {P} p JOIN {A} a ON a.code = p.village_id "
-            f"WHERE a.path LIKE %s AND {active} AND p.id_hash IN ("
-            f"SELECT d.id_hash FROM {P} d WHERE d.status = 'active' "
-            f"GROUP BY d.id_hash HAVING COUNT(*) > 1) ORDER BY p.village_id, p.ref"
+            # Another active row with the same hash: an index probe per person of the
+            # subtree, not a GROUP BY over the whole registry.
+            f"WHERE a.path LIKE %s AND {active} AND EXISTS ("
+            f"SELECT 1 FROM {P} d WHERE d.id_hash = p.id_hash AND d.status = 'active' "
+            f"AND d.id <> p.id) ORDER BY p.village_id, p.ref"
         )
         frame = bulk.fetch_frame(sql, [path + "%"])
         hashes = list(set(frame["id_hash"].to_list())) if frame.height else []
@@ -755,7 +757,16 @@ def audit_list(
                 "other_names": [village_names.get(a, a) for a in f.get("other_areas", [])],
             }
         )
-    return {"kind": kind, "rows": rows, "total": len(findings), "n_persons": len(info)}
+    from ruralwatch.keygroups.models import KeyGroup
+
+    groups = list(KeyGroup.objects.all()) if kind == "unregistered_expected" else []
+    return {
+        "kind": kind,
+        "rows": rows,
+        "total": len(findings),
+        "n_persons": len(info),
+        "groups": groups,
+    }
 
 
 def person_list(qs: QuerySet[Person], on: dt.date, due: str | None = None) -> QuerySet[Person]:

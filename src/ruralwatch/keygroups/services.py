@@ -606,6 +606,10 @@ def load_persons(
     )
     now = _now_db()
     counts: dict[str, int] = {}
+    rules = active_rules()
+    # Score and tier are computed while inserting (what ``retier`` would write for new rows),
+    # so the new rows are written once instead of being updated twice afterwards.
+    score, sparams = score_sql(rules, on, alias="st")
     with transaction.atomic():
         delete_persons_under(root.path)
         resp = people.responsible.with_columns(
@@ -641,17 +645,19 @@ def load_persons(
         counts["persons"] = bulk.execute(
             f"INSERT INTO {P} (ref, name, sex, birth_date, id_enc, id_hash, id_masked, phone_enc, "
             f"village_id, household, status, doctor_id, cadre_id, guardian_name, "
-            f"guardian_relation, guardian_phone_enc, comorbidity, vaccination, tier, "
-            f"tier_reason, last_contact, last_status, registered_on, campaign_id, "
-            f"created_at, updated_at) "
+            f"guardian_relation, guardian_phone_enc, comorbidity, vaccination, tier_score, "
+            f"tier, tier_since, tier_reason, last_contact, last_status, registered_on, "
+            f"campaign_id, created_at, updated_at) "
             f"SELECT s.ref, s.name, s.sex, s.birth_date, s.id_enc, s.id_hash, s.id_masked, "
             f"s.phone_enc, s.village, s.household, 'active', d.id, c.id, s.guardian_name, "
-            f"s.guardian_relation, s.guardian_phone_enc, s.comorbidity, s.vaccination, 'green', "
+            f"s.guardian_relation, s.guardian_phone_enc, s.comorbidity, s.vaccination, "
+            f"s.score, {tier_sql(rules, 's.score')}, %s, "
             f"'score', s.last_contact, s.last_status, s.registered_on, "
             f"{found_campaign}, %s, %s "
-            f"FROM stage_kg_person s LEFT JOIN {RESP} d ON d.code = s.doctor "
+            f"FROM (SELECT st.*, {score} AS score FROM stage_kg_person st) s "
+            f"LEFT JOIN {RESP} d ON d.code = s.doctor "
             f"LEFT JOIN {RESP} c ON c.code = s.cadre",
-            [now, now],
+            [on, now, now, *sparams],
         )
         bulk.drop_staging("stage_kg_person")
         bulk.create_staging("stage_kg_mem", [("ref", "varchar(40)"), ("grp", "varchar(30)")])
@@ -732,8 +738,6 @@ def load_persons(
             ],
             batch_size=2000,
         )
-        rules = active_rules()
-        retier(on, root_path=root.path, rules=rules)
         counts["escalated"], counts["referrals_created"] = escalate_from_contacts(
             root_path=root.path, rules=rules
         )

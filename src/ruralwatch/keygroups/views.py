@@ -28,7 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from ruralwatch.accounts import access as area_access
 from ruralwatch.keygroups import access, selectors, services
 from ruralwatch.keygroups.forms import ContactForm, RegisterForm
-from ruralwatch.keygroups.models import Person
+from ruralwatch.keygroups.models import ContactMethod, ContactStatus, Person, ReferralOutcome
 
 AUDIT_LABELS = {
     "no_responsible_doctor": gettext_lazy("No responsible doctor"),
@@ -82,12 +82,13 @@ def _no_access(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """A doctor or cadre goes to the day's list; others to their area."""
-    if access.own_responsible(request.user).exists():
+    """A doctor or cadre goes to the day's list; others (and ``?to=area``) to their area."""
+    to_area = request.GET.get("to") == "area"
+    if not to_area and access.own_responsible(request.user).exists():
         return redirect("keygroups:today")
     root = area_access.jurisdiction(request.user)
     if root is not None:
-        if root.level == 5:
+        if root.level == 5 and not to_area:
             return redirect("keygroups:today")
         return redirect("keygroups:area", root.code)
     if not area_access.sees_everything(request.user):
@@ -95,7 +96,7 @@ def home(request: HttpRequest) -> HttpResponse:
     roots = list(area_access.scope_areas(request.user).filter(level=1).order_by("code"))
     if len(roots) == 1:
         return redirect("keygroups:area", roots[0].code)
-    return render(request, "keygroups/roots.html", {"roots": roots})
+    return render(request, "keygroups/roots.html", {"roots": roots, "nav": "area"})
 
 
 # --- the village doctor's day --------------------------------------------------------------
@@ -119,10 +120,12 @@ def today(request: HttpRequest) -> HttpResponse:
         persons = persons.filter(village=root)
         area_code = root.code
     else:
-        return render(request, "keygroups/today.html", {"unlinked": True, "on": on})
+        return render(request, "keygroups/today.html", {"unlinked": True, "on": on, "nav": "today"})
     day = selectors.today_list(persons, on)
     services.log_list_access(request.user, day["n"], "today's contact list", area_code=area_code)
-    return render(request, "keygroups/today.html", {"day": day, "on": on, "own": own})
+    return render(
+        request, "keygroups/today.html", {"day": day, "on": on, "own": own, "nav": "today"}
+    )
 
 
 @login_required
@@ -143,7 +146,7 @@ def record_contact(request: HttpRequest, ref: str) -> HttpResponse:
             services.record_contact(
                 person,
                 date=data["date"] or _today(),
-                method=data["method"],
+                method=data["method"] or ContactMethod.PHONE,
                 status=data["status"],
                 spo2=data["spo2"],
                 note=data["note"],
@@ -162,7 +165,9 @@ def record_contact(request: HttpRequest, ref: str) -> HttpResponse:
         )
         if not rows:  # no longer active (died, moved away): the row leaves the list
             return HttpResponse(status=204)
-        return render(request, "keygroups/_row.html", {"r": rows[0], "next": request.POST.get("next", "")})
+        return render(
+            request, "keygroups/_row.html", {"r": rows[0], "next": request.POST.get("next", "")}
+        )
     messages.success(request, _("Contact saved: %(name)s.") % {"name": person.name})
     return redirect(_safe_next(request, reverse("keygroups:person", args=[person.ref])))
 
@@ -177,7 +182,16 @@ def _render_person(
     return render(
         request,
         "keygroups/person.html",
-        {"p": person, "page": page, "form": form, "on": _today()},
+        {
+            "p": person,
+            "page": page,
+            "form": form,
+            "on": _today(),
+            "nav": "today",
+            "methods": ContactMethod.choices,
+            "statuses": ContactStatus.choices,
+            "outcomes": ReferralOutcome.choices,
+        },
         status=status,
     )
 
@@ -229,11 +243,15 @@ def register(request: HttpRequest) -> HttpResponse:
             _add_service_errors(form, exc)
         else:
             messages.success(
-                request, _("Registered: %(name)s. Log the first contact below.") % {"name": person.name}
+                request,
+                _("Registered: %(name)s. Log the first contact below.") % {"name": person.name},
             )
             return redirect("keygroups:person", person.ref)
     return render(
-        request, "keygroups/register.html", {"form": form}, status=400 if form.errors else 200
+        request,
+        "keygroups/register.html",
+        {"form": form, "nav": "register"},
+        status=400 if form.errors else 200,
     )
 
 
@@ -248,10 +266,8 @@ def _add_service_errors(form: RegisterForm, exc: ValidationError) -> None:
 
 def _area_context(data: dict[str, Any], request: HttpRequest) -> dict[str, Any]:
     query = f"?date={request.GET['date']}" if "date" in request.GET else ""
-    audit = [
-        {"kind": k, "label": AUDIT_LABELS[k], "n": n} for k, n in data["audit"].items()
-    ]
-    return {"d": data, "area": data["area"], "audit": audit, "q": query}
+    audit = [{"kind": k, "label": AUDIT_LABELS[k], "n": n} for k, n in data["audit"].items()]
+    return {"d": data, "area": data["area"], "audit": audit, "q": query, "nav": "area"}
 
 
 @login_required
@@ -291,5 +307,5 @@ def audit_detail(request: HttpRequest, code: str, kind: str) -> HttpResponse:
     return render(
         request,
         "keygroups/audit.html",
-        {"d": data, "area": area, "on": on, "label": AUDIT_LABELS[kind]},
+        {"d": data, "area": area, "on": on, "label": AUDIT_LABELS[kind], "nav": "area"},
     )

@@ -1,0 +1,157 @@
+"""The key-group pages in a real browser (Debian's chromium driven by Playwright).
+
+A village doctor on a phone-sized screen sees the overdue person first, taps "well" and
+the row leaves the overdue list without a page load; a county user opens the area page and
+drills down to a township (fragment swap, URL pushed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.keygroups.test_pages import COUNTY, FAST_HASHERS, PASSWORD, TOWN_A, build_world
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = Path(os.environ.get("RURALWATCH_SCREENSHOT_DIR", "/tmp"))
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian chromium"),
+]
+
+
+@contextmanager
+def _chromium() -> Iterator[Any]:
+    # Start Playwright only after all database work: its sync API runs an event loop of its
+    # own, and touching the ORM inside would open a second (leaked) connection.
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _log_in(page: Any, username: str) -> None:
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit].primary")
+
+
+def test_doctor_phone_and_county_drill_down(
+    live_server: Any, transactional_db: None, tmp_path: Path, settings: Any
+) -> None:
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+    world = build_world(tmp_path)
+    overdue_ref, due_ref = str(world["overdue"].ref), str(world["due"].ref)
+    with _chromium() as browser:
+        _doctor_taps_well(browser, live_server.url, overdue_ref, due_ref)
+        _county_drills_down(browser, live_server.url)
+
+
+def _doctor_taps_well(browser: Any, base: str, overdue_ref: str, due_ref: str) -> None:
+    context = browser.new_context(
+        locale="zh-CN",
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) else None)
+
+    page.goto(f"{base}/keygroups/today/")
+    assert "/accounts/login/" in page.url
+    _log_in(page, "doc_a1")
+    page.wait_for_selector("h1:has-text('今日联系')")
+    assert page.url.endswith("/keygroups/today/")
+
+    overdue_rows = page.locator("#overdue .kg-rows > li")
+    assert overdue_rows.count() == 1
+    assert overdue_rows.first.get_attribute("data-ref") == overdue_ref  # overdue comes first
+    assert page.locator("#due .kg-rows > li").first.get_attribute("data-ref") == due_ref
+    # Phone layout: nothing wider than the screen, buttons large enough to tap.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    well = page.locator(f"#row-{overdue_ref} button[value=well]")
+    box = well.bounding_box()
+    assert box is not None and box["height"] >= 44
+    page.screenshot(path=str(SHOTS / "kg_today.png"), full_page=True)
+
+    page.evaluate("window.__sameDocument = true")
+    well.tap()
+    page.wait_for_selector(f"#done #row-{overdue_ref}")
+    assert page.locator("#overdue .kg-rows > li").count() == 0
+    assert page.inner_text("#overdue .count") == "0"
+    assert page.locator("#overdue .empty").is_visible()
+    assert page.inner_text("#done .count") == "1"
+    assert page.get_attribute(f"#row-{overdue_ref}", "data-due") == "ok"
+    assert page.evaluate("window.__sameDocument === true")  # no page load
+    page.screenshot(path=str(SHOTS / "kg_today_after.png"), full_page=True)
+
+    # A reload shows the same state from the server.
+    page.reload()
+    page.wait_for_selector(f"#done #row-{overdue_ref}")
+    assert page.locator("#overdue .kg-rows > li").count() == 0
+
+    # The person page and the registration form fit the phone too.
+    page.click(f"#row-{due_ref} .kg-name a")
+    page.wait_for_selector("#log-contact")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(SHOTS / "kg_person.png"), full_page=True)
+    page.goto(f"{base}/keygroups/register/")
+    page.wait_for_selector("form.kg-form")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(SHOTS / "kg_register.png"), full_page=True)
+    assert errors == [] and outside == []
+    context.close()
+
+
+def _county_drills_down(browser: Any, base: str) -> None:
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1200, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    page.goto(f"{base}/keygroups/area/{COUNTY}/")
+    _log_in(page, "county")
+    page.wait_for_selector("h1:has-text('测试县')")
+    assert page.locator("table.children tbody tr").count() == 2
+    page.screenshot(path=str(SHOTS / "kg_area.png"), full_page=True)
+
+    page.evaluate("window.__sameDocument = true")
+    page.click(f"tr[data-href$='/keygroups/area/{TOWN_A}/'] td.num >> nth=0")
+    page.wait_for_selector("h1:has-text('甲镇')")
+    assert page.url.endswith(f"/keygroups/area/{TOWN_A}/")
+    assert page.evaluate("window.__sameDocument === true")  # fragment swap
+    assert page.locator("table.children tbody tr").count() == 2  # two villages
+    assert "甲一村" in page.inner_text("main")
+
+    page.go_back()
+    page.wait_for_selector("h1:has-text('测试县')")
+    page.click("form.lang button[value=en]")
+    page.wait_for_selector("h2:has-text('Coverage by tier')")
+    assert page.url.endswith(f"/keygroups/area/{COUNTY}/")
+    assert errors == []
+    context.close()
