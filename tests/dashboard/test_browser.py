@@ -70,6 +70,7 @@ def test_login_map_curve_drill_down_and_language(
 def _walk_through(browser: Any, base: str) -> None:
     context = browser.new_context(locale="zh-CN", viewport={"width": 1200, "height": 1000})
     page = context.new_page()
+    page.set_default_timeout(60_000)  # CI machines can be busy
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     requests: list[str] = []

@@ -77,6 +77,7 @@ def _doctor_taps_well(browser: Any, base: str, overdue_ref: str, due_ref: str) -
         device_scale_factor=2,
     )
     page = context.new_page()
+    page.set_default_timeout(60_000)  # CI machines can be busy
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     outside: list[str] = []
@@ -131,6 +132,7 @@ def _doctor_taps_well(browser: Any, base: str, overdue_ref: str, due_ref: str) -
 def _county_drills_down(browser: Any, base: str) -> None:
     context = browser.new_context(locale="zh-CN", viewport={"width": 1200, "height": 1000})
     page = context.new_page()
+    page.set_default_timeout(60_000)  # CI machines can be busy
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
 
