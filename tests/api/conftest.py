@@ -23,7 +23,7 @@ from ruralwatch.accounts.services import create_user_with_jurisdiction
 from ruralwatch.areas.models import Area
 from ruralwatch.assessments.services import assess
 from ruralwatch.keygroups import crypto, services
-from ruralwatch.keygroups.models import Person, Responsible
+from ruralwatch.keygroups.models import Person, Referral, Responsible
 from ruralwatch.signals.models import DetectionRule, Signal
 from tests.dashboard import data
 
@@ -52,6 +52,8 @@ class World:
     doctor_a: Responsible
     doctor_b: Responsible
     today: dt.date
+    referral_a: int = 0
+    referral_b: int = 0
 
 
 def _signal(rule: DetectionRule, area: str, day: dt.date, observed: float, score: float) -> None:
@@ -106,7 +108,14 @@ def world(db: None, tmp_path: Path) -> World:
         doctor=doctor_b,
         registered_on=today - dt.timedelta(days=10),
     )
-    return World(person_a, person_b, doctor_a, doctor_b, today)
+    # An open clinical referral for each (without a contact, so nobody's last contact moves).
+    referrals = [
+        Referral.objects.create(
+            person=p, date=today, destination="township_health_centre", reason="clinical"
+        ).pk
+        for p in (person_a, person_b)
+    ]
+    return World(person_a, person_b, doctor_a, doctor_b, today, *referrals)
 
 
 @pytest.fixture

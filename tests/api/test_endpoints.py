@@ -154,7 +154,7 @@ def test_record_contacts(world: World, town_a: Any) -> None:
     assert low.status_code == 201
     body = low.json()
     assert body["tier"] == "red" and body["referral"]["destination"] == "county_hospital"
-    assert Referral.objects.filter(person=world.person_a).count() == 1
+    assert Referral.objects.filter(person=world.person_a).exclude(pk=world.referral_a).count() == 1
     contact = Contact.objects.get(pk=body["id"])
     assert (contact.recorded_by_id, contact.spo2, contact.note) == (town_a.pk, 90, "气短")
     assert client.get("/api/keygroups/persons?due=overdue").json()["count"] == 0
@@ -347,3 +347,40 @@ def test_token_requests_are_bounded_too(
     with django_assert_max_num_queries(16):
         response = client.get(url)
     assert response.status_code == 200
+
+
+def test_referred_contact_opens_a_referral_and_its_outcome_is_recorded(world, town_a) -> None:  # type: ignore[no-untyped-def]
+    from ruralwatch.keygroups import services
+    from ruralwatch.keygroups.models import Referral
+
+    Referral.objects.filter(pk=world.referral_a).delete()
+    contact = services.record_contact(
+        world.person_a, date=world.today, method="visit", status="referred"
+    )
+    referral = contact.referrals.get()
+    assert (referral.reason, referral.destination, referral.outcome) == (
+        "clinical",
+        "township_health_centre",
+        "pending",
+    )
+    again = services.record_contact(
+        world.person_a, date=world.today, method="phone", status="referred"
+    )
+    assert not again.referrals.exists()  # one open referral at a time
+    world.referral_a = referral.pk
+    client = login(town_a)
+    response = client.post(
+        f"/api/keygroups/referrals/{world.referral_a}/outcome",
+        data={"outcome": "admitted", "date": world.today.isoformat(), "note": "county hospital"},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["outcome"] == "admitted"
+    referral.refresh_from_db()
+    assert (referral.outcome, referral.outcome_date) == ("admitted", world.today)
+    bad = client.post(
+        f"/api/keygroups/referrals/{world.referral_a}/outcome",
+        data={"outcome": "teleported", "date": world.today.isoformat()},
+        content_type="application/json",
+    )
+    assert bad.status_code == 422

@@ -93,6 +93,14 @@ def cases(w: World) -> list[Case]:
             f"{kg}/persons/{data.A1}-Knothere000",
         ),
         Case(
+            "referral outcome",
+            "post",
+            f"{kg}/referrals/{w.referral_a}/outcome",
+            f"{kg}/referrals/{w.referral_b}/outcome",
+            f"{kg}/referrals/999999/outcome",
+            body={"outcome": "outpatient", "date": w.today.isoformat()},
+        ),
+        Case(
             "contact",
             "post",
             f"{kg}/persons/{ref_a}/contacts",
@@ -204,6 +212,7 @@ def test_names_cover_every_endpoint(world: World) -> None:
     paths = set(api.get_openapi_schema()["paths"])
     covered = {c.inside.split("?")[0] for c in cases(world)}
     covered = {p.replace(world.person_a.ref, "{ref}") for p in covered}
+    covered = {p.replace(f"/{world.referral_a}/", "/{referral_id}/") for p in covered}
     covered = {p.replace(data.A1, "{code}").replace(data.TOWN_A, "{code}") for p in covered}
     expected = {p for p in paths if not p.startswith(("/api/auth", "/api/reports"))}
     assert expected <= covered  # auth and reports have their own tests

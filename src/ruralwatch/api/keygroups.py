@@ -39,6 +39,8 @@ from ruralwatch.api.schemas import (
     PersonFilters,
     PersonIn,
     PersonPage,
+    ReferralOut,
+    ReferralOutcomeIn,
 )
 from ruralwatch.areas.models import Area
 from ruralwatch.keygroups import access, selectors, services
@@ -112,6 +114,18 @@ def record_contact(request: HttpRequest, ref: str, body: ContactIn) -> Status[di
             "referral": contact.referrals.first(),
         },
     )
+
+
+@router.post(
+    "/referrals/{referral_id}/outcome",
+    response={200: ReferralOut, **ERRORS},
+    summary="Record a referral's outcome",
+)
+def referral_outcome(request: HttpRequest, referral_id: int, body: ReferralOutcomeIn) -> Any:
+    """Close (or reopen) a referral to the township health centre or county hospital with its
+    outcome: treated at home, outpatient, admitted …"""
+    referral = access.access_referral(user_of(request), referral_id)
+    return services.record_referral_outcome(referral, body.outcome, body.date, body.note)
 
 
 @router.post("/persons", response={201: PersonCreated, **ERRORS}, summary="Register a person")

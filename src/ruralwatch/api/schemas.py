@@ -17,6 +17,7 @@ from ruralwatch.keygroups.models import (
     Comorbidity,
     ContactMethod,
     ContactStatus,
+    ReferralOutcome,
     Sex,
     Vaccination,
 )
@@ -317,6 +318,12 @@ class ContactCreated(Schema):
     spo2: int | None
     tier: str = Field(description="The person's tier after this contact.")
     referral: ReferralOut | None = Field(description="Created for a positive test or low SpO₂.")
+
+
+class ReferralOutcomeIn(Schema):
+    outcome: ReferralOutcome
+    date: dt.date
+    note: str = Field("", max_length=200)
 
 
 class PersonIn(Schema):

@@ -280,7 +280,8 @@ def record_contact(
     """Log one contact; re-tier and refer on a positive test or a low SpO₂; record a death.
 
     A positive test or SpO₂ below the rule set's threshold moves the person to red and
-    creates a referral (county hospital for a low reading, else the township health centre).
+    creates a referral (county hospital for a low reading, else the township health centre);
+    "referred" opens a clinical referral to the township health centre unless one is pending.
     A contact reporting death or moving away updates the person's status.
     """
     if spo2 is not None and not 50 <= spo2 <= 100:
@@ -315,6 +316,17 @@ def record_contact(
             date=date,
             destination=Destination.COUNTY if low else Destination.TOWNSHIP,
             reason=ReferralReason.LOW_SPO2 if low else ReferralReason.POSITIVE,
+        )
+    elif status == ContactStatus.REFERRED and not Referral.objects.filter(
+        person=person, outcome=ReferralOutcome.PENDING
+    ).exists():
+        # The doctor referred on clinical judgement (persistent high fever, dyspnoea …).
+        Referral.objects.create(
+            person=person,
+            contact=contact,
+            date=date,
+            destination=Destination.TOWNSHIP,
+            reason=ReferralReason.CLINICAL,
         )
     person.updated_at = timezone.now()
     person.save(
