@@ -328,6 +328,7 @@ def _run_models(
     trend = np.empty((n, U), dtype=bool)
     coef = np.empty((n, U))
     mean_fitted = np.empty((n, U))
+    n_used = np.zeros((n, U), dtype=np.int64)
     lp = None
     if pop is not None:
         with np.errstate(divide="ignore"):
@@ -359,6 +360,7 @@ def _run_models(
                 off = None
                 off0 = np.zeros((m, k))
             y = np.where(used, y, 0.0)
+            n_used[lo:hi, ulo:uhi] = used.sum(axis=2)
             res = _fit_problems(designs, x0t[lo:hi], y, used, off, off0, s)
             eta[lo:hi, ulo:uhi] = res.eta.reshape(m, k)
             var[lo:hi, ulo:uhi] = res.var_link.reshape(m, k)
@@ -367,6 +369,9 @@ def _run_models(
             trend[lo:hi, ulo:uhi] = res.trend.reshape(m, k)
             coef[lo:hi, ulo:uhi] = res.trend_coef.reshape(m, k)
             mean_fitted[lo:hi, ulo:uhi] = res.mean_fitted.reshape(m, k)
+    # A baseline with fewer observed reference values than model parameters (missing reports,
+    # or a series younger than b years) cannot be fitted: no expectation, no bound, no alarm.
+    eta[n_used < max(3, Xt.shape[2])] = np.nan
     model = _Model(
         eta=eta,
         var_link=var,
@@ -570,7 +575,7 @@ def farrington_flexible(
     expected = np.where(met, mu, np.nan)
     with np.errstate(invalid="ignore"):
         alarm = ((score > 1.0) & (y != 0) & met).astype(np.float64)
-    alarm[np.isnan(y)] = np.nan
+    alarm[np.isnan(y) | (met & np.isnan(model.eta))] = np.nan  # no baseline: no judgement
     params: dict[str, Any] = {
         "b": s.b,
         "w": s.w,
