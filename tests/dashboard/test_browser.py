@@ -8,49 +8,23 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ruralwatch.accounts.services import create_user_with_jurisdiction
+from tests.browser import chromium
 from tests.dashboard import data
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOT = Path(os.environ.get("RURALWATCH_SCREENSHOT", "/tmp/dashboard.png"))
 
+# live_server needs a transactional database, which is flushed afterwards; serialized rollback
+# restores the rows data migrations load (indicators, key groups, rules) for later tests.
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian chromium"),
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-
-
-@contextmanager
-def _browser() -> Iterator[Any]:
-    # Entered only after the test's database work: Playwright's sync API runs its own
-    # greenlet/event loop, and Django's connection handler is context-local, so database
-    # access inside this block would open (and leak) a second connection.
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _wait_for_charts(page) -> None:
@@ -63,7 +37,7 @@ def test_login_map_curve_drill_down_and_language(
 ) -> None:
     data.build_tree(tmp_path)
     create_user_with_jurisdiction("county", "pw-county-123", data.COUNTY, "county")
-    with _browser() as browser:
+    with chromium() as browser:
         _walk_through(browser, live_server.url)
 
 

@@ -8,47 +8,22 @@ drills down to a township (fragment swap, URL pushed).
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser import chromium
 from tests.keygroups.test_pages import COUNTY, FAST_HASHERS, PASSWORD, TOWN_A, build_world
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SHOTS = Path(os.environ.get("RURALWATCH_SCREENSHOT_DIR", "/tmp"))
 
+# live_server needs a transactional database, which is flushed afterwards; serialized rollback
+# restores the rows data migrations load (indicators, key groups, rules) for later tests.
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian chromium"),
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-
-
-@contextmanager
-def _chromium() -> Iterator[Any]:
-    # Start Playwright only after all database work: its sync API runs an event loop of its
-    # own, and touching the ORM inside would open a second (leaked) connection.
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _log_in(page: Any, username: str) -> None:
@@ -63,7 +38,7 @@ def test_doctor_phone_and_county_drill_down(
     settings.PASSWORD_HASHERS = FAST_HASHERS
     world = build_world(tmp_path)
     overdue_ref, due_ref = str(world["overdue"].ref), str(world["due"].ref)
-    with _chromium() as browser:
+    with chromium() as browser:
         _doctor_taps_well(browser, live_server.url, overdue_ref, due_ref)
         _county_drills_down(browser, live_server.url)
 
