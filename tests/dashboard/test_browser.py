@@ -58,9 +58,9 @@ def _walk_through(browser: Any, base: str) -> None:
 
     page.wait_for_selector("h1:has-text('测试县')")
     _wait_for_charts(page)
-    assert (
-        page.locator("#map svg g.mark-symbol.role-mark path").count() == 2
-    )  # one circle per township
+    # The county map has one circle per village (three); the table lists the two townships.
+    assert page.locator("#map svg g.mark-symbol.role-mark path").count() == 3
+    assert page.locator("table.children tbody tr").count() == 2
     assert page.locator("#curve svg g.mark-rect.role-mark path").count() == 7  # seven reported days
     assert page.locator("#curve svg g.mark-line.role-mark path").count() == 1
     assert "流行曲线" in page.inner_text("main")

@@ -83,10 +83,13 @@ def test_county_page_in_chinese(client, user_county) -> None:
     spec = _spec(html, "spec-children")
     assert spec["projection"]["type"] == "mercator"
     assert spec["layer"][1]["encoding"]["tooltip"][0]["title"] == "名称"
+    # A county is mapped village by village (the table below lists its townships).
     assert {v["url"] for v in spec["data"]["values"]} == {
-        _area_url(data.TOWN_A),
-        _area_url(data.TOWN_B),
+        _area_url(data.A1),
+        _area_url(data.A2),
+        _area_url(data.B1),
     }
+    assert "每个圆点代表一个村" in html
     curve = _spec(html, "spec-curve")
     assert [v["value"] for v in curve["data"]["values"]][-7:] == [3, 3, 3, 3, 3, 3, 5]
     assert reverse("dashboard:vega_bundle") in html

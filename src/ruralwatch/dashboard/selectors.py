@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from ruralwatch.areas.models import Area
+from ruralwatch.areas.models import Area, Level
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.selectors import judgement_for
 from ruralwatch.reporting import selectors as reporting
@@ -35,7 +35,19 @@ class AreaOverview:
     cases_window: float | None = None
     incidence_window: float | None = None
     judgement: Judgement | None = None
+    #: Points of the map when they are not the children (a county is mapped village by village).
+    map_points: list[dict[str, Any]] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
+
+    @property
+    def map_rows(self) -> list[dict[str, Any]]:
+        return self.map_points or self.children
+
+    @property
+    def maps_villages(self) -> bool:
+        return bool(self.map_points) and all(
+            c["lon"] is not None and c["lat"] is not None for c in self.map_points
+        )
 
     @property
     def children_have_coordinates(self) -> bool:
@@ -93,6 +105,8 @@ def area_overview(
     overview.incidence_window = reporting.incidence(overview.cases_window, area.population)
     overview.completeness = reporting.completeness_by_level(area, date)
     overview.judgement = judgement_for(area, date, indicator_code)
+    if area.level == Level.COUNTY:
+        overview.map_points = reporting.village_incidence(area, indicator_code, date, WINDOW_DAYS)
     overview.signals = recent_signals(area.path, date)
     return overview
 

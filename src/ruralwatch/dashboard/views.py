@@ -60,7 +60,9 @@ def _area_context(overview: AreaOverview) -> dict[str, Any]:
         "area": overview.area,
         "indicator_name": indicator_name,
         "children_spec": charts.children_chart(
-            overview.children, _area_url, overview.children_have_coordinates
+            overview.map_points if overview.maps_villages else overview.children,
+            _area_url,
+            overview.maps_villages or overview.children_have_coordinates,
         ),
         "curve_spec": charts.epicurve(overview.series),
         "judgement_text": overview.judgement.text(get_language()) if overview.judgement else "",
