@@ -7,6 +7,7 @@ same state. Late reports are why a cycle reaches back ``days_back`` days.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,21 +58,30 @@ def run_cycle(
             raise ValueError(f"unknown area {root}")
         root_path = area.path
     result = CycleResult(cycle_date.isoformat(), first.isoformat(), root)
-    result.steps["keygroups"] = _keygroups_indicators(cycle_date, root_path)
-    rolled = roll_up(first, cycle_date)
-    result.steps["roll_up"] = {
-        "aggregates": rolled.aggregates,
-        "completeness": rolled.completeness_rows,
-    }
-    detected = detect_signals(first, cycle_date, root_path=root_path, progress=progress)
-    result.steps["detect"] = {
-        "rules": detected.rules_run,
-        "signals_by_method": detected.signals_by_method,
-    }
-    judged = assess(cycle_date, root_path=root_path)
-    result.steps["assess"] = {
-        "areas": judged.areas,
-        "by_phase": judged.by_phase,
-        "rebounds": judged.rebounds,
-    }
+
+    def timed(name: str, step: Callable[[], dict[str, Any]]) -> None:
+        began = time.perf_counter()
+        result.steps[name] = step() | {"seconds": round(time.perf_counter() - began, 3)}
+
+    timed("keygroups", lambda: _keygroups_indicators(cycle_date, root_path))
+
+    def rolled() -> dict[str, Any]:
+        r = roll_up(first, cycle_date)
+        return {"aggregates": r.aggregates, "completeness": r.completeness_rows}
+
+    def detected() -> dict[str, Any]:
+        d = detect_signals(first, cycle_date, root_path=root_path, progress=progress)
+        return {
+            "rules": d.rules_run,
+            "signals_by_method": d.signals_by_method,
+            "skipped": d.skipped,
+        }
+
+    def judged() -> dict[str, Any]:
+        j = assess(cycle_date, root_path=root_path)
+        return {"areas": j.areas, "by_phase": j.by_phase, "rebounds": j.rebounds}
+
+    timed("roll_up", rolled)
+    timed("detect", detected)
+    timed("assess", judged)
     return result
