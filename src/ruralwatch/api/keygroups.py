@@ -24,6 +24,8 @@ from ruralwatch.api.common import (
 from ruralwatch.api.schemas import (
     AuditFilters,
     AuditPage,
+    CampaignOut,
+    CampaignVillageIn,
     ContactCreated,
     ContactIn,
     CoverageFilters,
@@ -126,6 +128,32 @@ def referral_outcome(request: HttpRequest, referral_id: int, body: ReferralOutco
     outcome: treated at home, outpatient, admitted …"""
     referral = access.access_referral(user_of(request), referral_id)
     return services.record_referral_outcome(referral, body.outcome, body.date, body.note)
+
+
+@router.get("/campaigns/{campaign_id}", response={200: CampaignOut, **ERRORS}, summary="Campaign")
+def campaign(request: HttpRequest, campaign_id: int) -> Any:
+    """A re-survey campaign (摸排): deadline, per-village completion and the people it found.
+    For users whose jurisdiction covers the campaign's area."""
+    return selectors.campaign_progress(access.access_campaign(user_of(request), campaign_id))
+
+
+@router.post(
+    "/campaigns/{campaign_id}/villages/{code}",
+    response={200: CampaignOut, **ERRORS},
+    summary="Report a village's re-survey",
+)
+def campaign_village(
+    request: HttpRequest, campaign_id: int, code: str, body: CampaignVillageIn
+) -> Any:
+    """Mark a village of your jurisdiction done (or not done) in a campaign that covers it."""
+    village = area_access.access_area_by_code(user_of(request), code)
+    found = selectors.campaign_for_village(campaign_id, village)
+    if found is None:
+        raise HttpError(404, _("No such campaign."))
+    services.complete_campaign_village(
+        found, village, body.completed_on, surveyed=body.surveyed, note=body.note
+    )
+    return selectors.campaign_progress(found)
 
 
 @router.post("/persons", response={201: PersonCreated, **ERRORS}, summary="Register a person")

@@ -320,6 +320,33 @@ class ContactCreated(Schema):
     referral: ReferralOut | None = Field(description="Created for a positive test or low SpO₂.")
 
 
+class CampaignVillageIn(Schema):
+    completed_on: dt.date | None = Field(
+        description="The day the village finished; null reopens it."
+    )
+    surveyed: int = Field(0, ge=0, description="People surveyed in the village.")
+    note: str = Field("", max_length=200)
+
+
+class CampaignVillageOut(Schema):
+    village: str
+    name: str
+    completed_on: str | None
+    surveyed: int
+    found: int = Field(description="People newly registered through this campaign.")
+
+
+class CampaignOut(Schema):
+    id: int
+    name: str
+    area: str
+    start: str
+    deadline: str
+    completed: int
+    total: int
+    villages: list[CampaignVillageOut]
+
+
 class ReferralOutcomeIn(Schema):
     outcome: ReferralOutcome
     date: dt.date

@@ -776,3 +776,8 @@ def person_list(qs: QuerySet[Person], on: dt.date, due: str | None = None) -> Qu
     if due is not None:
         listed = listed.filter(due_status=due)  # type: ignore[misc]
     return listed
+
+
+def campaign_for_village(campaign_id: int, village: Area) -> Campaign | None:
+    """The campaign ``campaign_id`` if ``village`` is one of its villages, else ``None``."""
+    return Campaign.objects.filter(pk=campaign_id, villages__village=village).first()

@@ -317,9 +317,10 @@ def record_contact(
             destination=Destination.COUNTY if low else Destination.TOWNSHIP,
             reason=ReferralReason.LOW_SPO2 if low else ReferralReason.POSITIVE,
         )
-    elif status == ContactStatus.REFERRED and not Referral.objects.filter(
-        person=person, outcome=ReferralOutcome.PENDING
-    ).exists():
+    elif (
+        status == ContactStatus.REFERRED
+        and not Referral.objects.filter(person=person, outcome=ReferralOutcome.PENDING).exists()
+    ):
         # The doctor referred on clinical judgement (persistent high fever, dyspnoea …).
         Referral.objects.create(
             person=person,
