@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from ruralwatch.areas.models import KEY_AREA_TAGS, Area
 from ruralwatch.core import bulk
-from ruralwatch.core.problems import ImportRejected, Problem
+from ruralwatch.core.problems import ImportRejected, ImportSummary, Problem
 from ruralwatch.core.tabular import ROW, canonical_columns, problems_where, read_table
 
 AREA_ALIASES: dict[str, tuple[str, ...]] = {
@@ -54,23 +54,9 @@ LEVEL_COLS = ["l1", "l2", "l3", "l4", "l5"]
 
 
 @dataclass
-class AreaImportSummary:
-    file: str
-    rows: int = 0
+class AreaImportSummary(ImportSummary):
     imported: int = 0
-    updated: int = 0
-    unchanged: int = 0
     by_level: dict[int, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "file": self.file,
-            "rows": self.rows,
-            "imported": self.imported,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "by_level": self.by_level,
-        }
 
 
 def _validate(frame: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[Problem]]:

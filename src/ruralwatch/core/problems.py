@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from django.utils.translation import gettext as _
 
@@ -38,3 +38,19 @@ class ImportRejected(Exception):
         if limit is not None and len(self.problems) > limit:
             lines.append(_("… and %(n)d more") % {"n": len(self.problems) - limit})
         return "\n".join(lines)
+
+
+@dataclass
+class ImportSummary:
+    """What an accepted import did: rows read, and stored items new, changed and unchanged.
+
+    Importers extend it with their own counts; ``as_dict`` serialises every field.
+    """
+
+    file: str
+    rows: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)

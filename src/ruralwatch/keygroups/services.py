@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 
 from ruralwatch.areas.models import Area
 from ruralwatch.core import bulk
-from ruralwatch.core.problems import ImportRejected, Problem
+from ruralwatch.core.problems import ImportRejected, ImportSummary, Problem
 from ruralwatch.core.tabular import ROW, canonical_columns, problems_where, read_table
 from ruralwatch.keygroups import crypto
 from ruralwatch.keygroups.models import (
@@ -922,18 +922,11 @@ ROSTER_STAGE = [
 
 
 @dataclass
-class RosterImportSummary:
-    file: str
-    rows: int = 0
+class RosterImportSummary(ImportSummary):
     inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
     memberships_added: int = 0
     responsible_created: int = 0
     villages: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _group_lookup() -> tuple[dict[str, str], set[str]]:

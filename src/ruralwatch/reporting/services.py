@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from ruralwatch.areas.models import Area
 from ruralwatch.core import bulk
-from ruralwatch.core.problems import ImportRejected, Problem
+from ruralwatch.core.problems import ImportRejected, ImportSummary, Problem
 from ruralwatch.core.tabular import ROW, canonical_columns, problems_where, read_table
 from ruralwatch.reporting.models import (
     AggregateValue,
@@ -66,18 +66,11 @@ def deadline_hours() -> float:
 
 
 @dataclass
-class ReportImportSummary:
-    file: str
-    rows: int = 0
+class ReportImportSummary(ImportSummary):
     values: int = 0
     imported: int = 0
-    updated: int = 0
-    unchanged: int = 0
     areas: int = 0
     dates: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _indicator_lookup() -> tuple[dict[str, str], set[str]]:
