@@ -265,6 +265,19 @@ def _load(res: dict[str, Any]) -> list[str]:
             f"| {_s(r.get('reimport_day_s'))} ({_n(r.get('reimport_changed'))}) "
             f"| {_mib(r.get('peak_rss_mib'))} |"
         )
+    steps = [
+        (r["database"], r["cycle_steps"])
+        for r in res["rows"]
+        if any("seconds" in v for v in (r.get("cycle_steps") or {}).values())
+    ]
+    if steps:
+        out += ["", "Daily cycle by step (seconds):", ""]
+        for database, cycle in steps:
+            parts = ", ".join(
+                f"{name.replace('_', '-')} {_s(step.get('seconds'))}"
+                for name, step in cycle.items()
+            )
+            out.append(f"- {database}: {parts}")
     return [*out, ""]
 
 
