@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -56,3 +57,20 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
             bar.update(tasks[stage], advance=advance, total=total)  # type: ignore[arg-type]
 
         yield update
+
+
+def import_each(files: list[Any], importer: Callable[..., Any]) -> tuple[list[Any], int]:
+    """Run an all-or-nothing ``importer(file, progress=…)`` on each file, printing every
+    problem of a rejected file; returns the summaries and the number of rejected files."""
+    from ruralwatch.core.problems import ImportRejected
+
+    summaries, rejected = [], 0
+    for file in files:
+        try:
+            with progress_bar() as update:
+                summaries.append(importer(file, progress=update))
+        except ImportRejected as exc:
+            rejected += 1
+            console.print(exc.render(limit=200), highlight=False, markup=False)
+            console.print(f"[red]{file.name}: {exc}[/]", highlight=False)
+    return summaries, rejected

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ruralwatch.cli._runtime import console, django_setup, fail, out, progress_bar
+from ruralwatch.cli._runtime import django_setup, fail, import_each, out
 
 kg_app = typer.Typer(
     help="Key groups: rosters, health-monitoring lists and the no-omissions audit.",
@@ -43,19 +43,9 @@ def import_cmd(
 ) -> None:
     """Import rosters; each file is all-or-nothing and re-importing is idempotent."""
     django_setup()
-    from ruralwatch.core.problems import ImportRejected
     from ruralwatch.keygroups.services import import_roster
 
-    summaries = []
-    rejected = 0
-    for file in files:
-        try:
-            with progress_bar() as update:
-                summaries.append(import_roster(file, progress=update))
-        except ImportRejected as exc:
-            rejected += 1
-            console.print(exc.render(limit=200), highlight=False, markup=False)
-            console.print(f"[red]{file.name}: {exc}[/]", highlight=False)
+    summaries, rejected = import_each(files, import_roster)
     if as_json:
         out.print_json(json.dumps([s.as_dict() for s in summaries], ensure_ascii=False))
     else:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ruralwatch.cli._runtime import console, django_setup, fail, out, progress_bar
+from ruralwatch.cli._runtime import django_setup, fail, import_each, out
 
 reports_app = typer.Typer(
     help="Daily village reports: import, roll-up, completeness.", no_args_is_help=True
@@ -27,19 +27,9 @@ def import_cmd(
 ) -> None:
     """Import report files; each file is all-or-nothing and re-importing is idempotent."""
     django_setup()
-    from ruralwatch.core.problems import ImportRejected
     from ruralwatch.reporting.services import import_reports, roll_up
 
-    summaries = []
-    rejected = 0
-    for file in files:
-        try:
-            with progress_bar() as update:
-                summaries.append(import_reports(file, progress=update))
-        except ImportRejected as exc:
-            rejected += 1
-            console.print(exc.render(limit=200), highlight=False, markup=False)
-            console.print(f"[red]{file.name}: {exc}[/]", highlight=False)
+    summaries, rejected = import_each(files, import_reports)
     dates = sorted({d for s in summaries for d in s.dates})
     if roll and dates:
         roll_up(dt.date.fromisoformat(dates[0]), dt.date.fromisoformat(dates[-1]))
