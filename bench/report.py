@@ -457,6 +457,7 @@ SECTIONS = {
     "load": _load,
     "keygroups": _keygroups,
 }
+MACHINE_TITLE = "## Machine"
 TITLES = {
     "detect": "## 1. Detection vs R `surveillance`",
     "rt": "## 2. Rt (Cori) vs EpiEstim `estimate_R`",
@@ -466,7 +467,27 @@ TITLES = {
 }
 
 
-def render(results: dict[str, dict[str, Any]]) -> str:
+def _kept_sections(text: str) -> dict[str, str]:
+    """The numbered sections of an earlier report, by benchmark name.
+
+    Results live in the git-ignored ``bench/results/``, so a fresh checkout has none; a
+    section whose result is missing here is carried over from the committed report rather
+    than blanked. Its own "Run finished" line still says when it was measured.
+    """
+    kept: dict[str, str] = {}
+    titles = {"machine": MACHINE_TITLE, **TITLES}
+    heads = [(name, text.find(title + "\n")) for name, title in titles.items()]
+    found = sorted((pos, name) for name, pos in heads if pos >= 0)
+    for i, (pos, name) in enumerate(found):
+        end = found[i + 1][0] if i + 1 < len(found) else len(text)
+        body = text[pos:end].rstrip("\n")
+        if NOT_MEASURED not in body:
+            kept[name] = body
+    return kept
+
+
+def render(results: dict[str, dict[str, Any]], previous: str = "") -> str:
+    kept = _kept_sections(previous)
     lines = [
         "# Benchmarks",
         "",
@@ -487,6 +508,8 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         "",
     ]
     machine = next((r["machine"] for r in results.values() if "machine" in r), None)
+    if machine is None and "machine" in kept:
+        lines += [kept["machine"], ""]
     if machine:
         lines += _machine(machine)
         lines += [
@@ -499,7 +522,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     for name, fn in SECTIONS.items():
         res = results.get(name)
         if res is None:
-            lines += [TITLES[name], "", NOT_MEASURED, ""]
+            lines += [kept[name], ""] if name in kept else [TITLES[name], "", NOT_MEASURED, ""]
             continue
         lines += fn(res)
         lines += [_run_line(res), ""]
@@ -507,5 +530,6 @@ def render(results: dict[str, dict[str, Any]]) -> str:
 
 
 def write(path: Path = DOC) -> Path:
-    path.write_text(render(load_results()), encoding="utf-8")
+    previous = path.read_text(encoding="utf-8") if path.exists() else ""
+    path.write_text(render(load_results(), previous), encoding="utf-8")
     return path

@@ -25,14 +25,6 @@ _R_NAME = {
     "algo.cusum": "cusum",
     "algo.glrnb": "glrnb",
 }
-# farringtonFlexible cases whose trend decisions we reproduce everywhere (see the method card).
-_FLEX_FULL = {
-    "farringtonFlexible__noufaily__momo_75-85",
-    "farringtonFlexible__noufaily__measlesDE_North_Rhine-Westphalia",
-    "farringtonFlexible__noufaily__measlesDE_Saarland",
-    "farringtonFlexible__original__measlesDE_Saarland",
-    "farringtonFlexible__original__measlesDE_North_Rhine-Westphalia",
-}
 
 
 def _r_function(case: dict[str, Any]) -> str:
@@ -56,8 +48,6 @@ def _cases() -> list[Any]:
     out = []
     for c in manifest["cases"]:
         if c["package"] != "surveillance" or _registry_name(c) not in METHODS:
-            continue
-        if c["algorithm"] == "farringtonFlexible" and c["case_id"] not in _FLEX_FULL:
             continue
         out.append(pytest.param(c, id=c["case_id"]))
     return out

@@ -49,7 +49,8 @@ class GlmFit:
         dispersion_working: (P,) the same from the working weights and residuals of the last
             iteration, as R's ``summary.glm`` computes it.
         df_residual: (P,) number of observations with positive weight minus the rank.
-        mean_fitted: (P,) prior-weighted mean of the fitted means, sum(w mu) / sum(w).
+        dispersion_prior_working: (P,) sum(w (y - mu)^2 / mu^2) / df: the squared working
+            residuals weighted by the prior weights alone (not the working weights).
         converged: (P,) whether the deviance criterion was met.
     """
 
@@ -59,8 +60,8 @@ class GlmFit:
     hat: FloatArray
     dispersion: FloatArray
     dispersion_working: FloatArray
+    dispersion_prior_working: FloatArray
     df_residual: FloatArray
-    mean_fitted: FloatArray
     converged: BoolArray
 
 
@@ -168,6 +169,8 @@ def _finish(
         dispersion = np.where(df > 0, pearson / df, np.nan)
         working = np.einsum("pn,pn->p", st.ww_last, r2 / mu)
         dispersion_working = np.where(df > 0, working / df, np.nan)
+        prior_working = np.einsum("pn,pn->p", w, r2 / mu)
+        dispersion_prior_working = np.where(df > 0, prior_working / df, np.nan)
     return GlmFit(
         coef=st.coef,
         cov_unscaled=cov,
@@ -175,8 +178,8 @@ def _finish(
         hat=np.where(used, hat, 0.0),
         dispersion=dispersion,
         dispersion_working=dispersion_working,
+        dispersion_prior_working=dispersion_prior_working,
         df_residual=df,
-        mean_fitted=np.einsum("pn,pn->p", w, mu) / np.maximum(w.sum(axis=1), 1e-300),
         converged=st.converged,
     )
 

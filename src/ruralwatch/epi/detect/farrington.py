@@ -66,9 +66,9 @@ class _Settings:
     # farringtonFlexible's dispersion is the Pearson statistic at the final means; the classic
     # method takes R's summary.glm value (working weights and residuals of the last iteration).
     pearson_dispersion: bool = False
-    # farringtonFlexible's standard errors (trend test, delta bound) behave as if the covariance
-    # of the coefficients were divided by the mean fitted count; see ``_fit_problems``.
-    flexible_scale: bool = False
+    # farringtonFlexible scales the covariance of the coefficients (trend test, delta bound) by
+    # the prior-weighted squared working residuals instead; see ``_fit_problems``.
+    working_residual_se: bool = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,15 +199,18 @@ def _dispersion(fit: GlmFit, s: _Settings) -> FloatArray:
     return fit.dispersion if s.pearson_dispersion else fit.dispersion_working
 
 
+def _se_dispersion(fit: GlmFit, s: _Settings) -> FloatArray:
+    return fit.dispersion_prior_working if s.working_residual_se else fit.dispersion_working
+
+
 @dataclass(frozen=True)
 class _Model:
     eta: FloatArray  # log-scale prediction at t
     var_link: FloatArray  # x0' (X'WX)^-1 x0 (unscaled)
     phi: FloatArray  # max(1, dispersion)
-    dispersion: FloatArray  # the dispersion estimate itself (may be < 1)
     trend: BoolArray
     trend_coef: FloatArray
-    mean_fitted: FloatArray  # prior-weighted mean of the fitted baseline means
+    se_dispersion: FloatArray  # the dispersion that scales var_link in the standard error
 
 
 def _fit_problems(
@@ -228,12 +231,11 @@ def _fit_problems(
 
     The trend is kept when its coefficient is significant (two-sided t-test on the residual
     degrees of freedom at ``p_threshold_trend``) and the prediction at t does not exceed the
-    largest baseline count. For farringtonFlexible (``s.flexible_scale``) the variance of the
-    coefficient is the quasi-Poisson one, dispersion x (X'WX)^-1, divided by the weighted mean
-    of the fitted baseline means: this is what reproduces R's decisions (813 of the 818 oracle
-    time points with b >= 3; the 5 others are just below p = 0.05 here and not kept by R). It is
-    an empirical finding, not a derivation; without a trend (intercept only) the same scaling
-    gives exactly R's standard error of the prediction.
+    largest baseline count. The covariance of the coefficients is (X'WX)^-1 times a dispersion:
+    the classic method's is the quasi-Poisson one (Pearson statistic / df); farringtonFlexible's
+    (``s.working_residual_se``) is sum(w (y - mu)^2 / mu^2) / df, the working residuals weighted
+    by the prior weights only, for the trend test and for the standard error of the prediction
+    alike. That is what R's numbers show: with it every oracle case agrees at every point.
     """
     G, U, _ = y.shape
     P = G * U
@@ -242,17 +244,15 @@ def _fit_problems(
     eta = np.full(P, np.nan)
     var = np.full(P, np.nan)
     phi = np.full(P, np.nan)
-    pearson = np.full(P, np.nan)
-    mean_fitted = np.full(P, np.nan)
+    se_disp = np.full(P, np.nan)
     off0 = offset0.reshape(P)
     if s.trend and s.b >= 3:
         fit_t = _fit(X[0], y, used, offset, s)
         x0p = np.repeat(x0, U, axis=0)
         eta_t = np.einsum("pk,pk->p", x0p, fit_t.coef) + off0
-        var_coef = fit_t.cov_unscaled[:, 1, 1] * fit_t.dispersion_working
+        se_disp_t = _se_dispersion(fit_t, s)
+        var_coef = fit_t.cov_unscaled[:, 1, 1] * se_disp_t
         with np.errstate(divide="ignore", invalid="ignore"):
-            if s.flexible_scale:
-                var_coef = var_coef / fit_t.mean_fitted
             tstat = fit_t.coef[:, 1] / np.sqrt(var_coef)
         pval = 2.0 * stats.t.sf(np.abs(tstat), np.maximum(fit_t.df_residual, 1.0))
         ymax = np.max(np.where(used, y, -np.inf), axis=2).reshape(P)
@@ -263,8 +263,7 @@ def _fit_problems(
         eta[k] = eta_t[k]
         var[k] = np.einsum("pk,pkl,pl->p", x0p[k], fit_t.cov_unscaled[k], x0p[k])
         phi[k] = _dispersion(fit_t, s)[k]
-        pearson[k] = fit_t.dispersion[k]
-        mean_fitted[k] = fit_t.mean_fitted[k]
+        se_disp[k] = se_disp_t[k]
     need = ~trend_ok
     if need.any():
         x0n = np.repeat(np.delete(x0, 1, axis=1), U, axis=0)
@@ -274,18 +273,16 @@ def _fit_problems(
         eta[need] = eta_n[need]
         var[need] = var_n[need]
         phi[need] = _dispersion(fit_n, s)[need]
-        pearson[need] = fit_n.dispersion[need]
-        mean_fitted[need] = fit_n.mean_fitted[need]
-    disp = np.where(np.isnan(pearson), 1.0, pearson)
+        se_disp[need] = _se_dispersion(fit_n, s)[need]
+    se_disp = np.where(np.isnan(se_disp), 1.0, se_disp)  # no residual df: as if Poisson
     phi = np.where(np.isnan(phi), 1.0, np.maximum(phi, 1.0))
     return _Model(
         eta=eta,
         var_link=var,
         phi=phi,
-        dispersion=disp,
         trend=trend_ok,
         trend_coef=coef_t,
-        mean_fitted=mean_fitted,
+        se_dispersion=se_disp,
     )
 
 
@@ -324,10 +321,9 @@ def _run_models(
     eta = np.empty((n, U))
     var = np.empty((n, U))
     phi = np.empty((n, U))
-    disp = np.empty((n, U))
     trend = np.empty((n, U), dtype=bool)
     coef = np.empty((n, U))
-    mean_fitted = np.empty((n, U))
+    se_disp = np.empty((n, U))
     n_used = np.zeros((n, U), dtype=np.int64)
     lp = None
     if pop is not None:
@@ -365,10 +361,9 @@ def _run_models(
             eta[lo:hi, ulo:uhi] = res.eta.reshape(m, k)
             var[lo:hi, ulo:uhi] = res.var_link.reshape(m, k)
             phi[lo:hi, ulo:uhi] = res.phi.reshape(m, k)
-            disp[lo:hi, ulo:uhi] = res.dispersion.reshape(m, k)
             trend[lo:hi, ulo:uhi] = res.trend.reshape(m, k)
             coef[lo:hi, ulo:uhi] = res.trend_coef.reshape(m, k)
-            mean_fitted[lo:hi, ulo:uhi] = res.mean_fitted.reshape(m, k)
+            se_disp[lo:hi, ulo:uhi] = res.se_dispersion.reshape(m, k)
     # A baseline with fewer observed reference values than model parameters (missing reports,
     # or a series younger than b years) cannot be fitted: no expectation, no bound, no alarm.
     eta[n_used < max(3, Xt.shape[2])] = np.nan
@@ -376,10 +371,9 @@ def _run_models(
         eta=eta,
         var_link=var,
         phi=phi,
-        dispersion=disp,
         trend=trend,
         trend_coef=coef,
-        mean_fitted=mean_fitted,
+        se_dispersion=se_disp,
     )
     return model, ref
 
@@ -540,7 +534,7 @@ def farrington_flexible(
         population_offset=bool(population_offset),
         no_periods=int(no_periods),
         past_weeks_not_included=past,
-        flexible_scale=True,
+        working_residual_se=True,
     )
     idx = _monitor(panel, monitor, s.b, s.w)
     model, _ = _run_models(panel, idx, s, flexible=True)
@@ -548,10 +542,9 @@ def farrington_flexible(
     z = float(stats.norm.ppf(1.0 - alpha))
     mu = np.exp(model.eta)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        # The standard error of the predicted mean, with the covariance scaled as in the trend
-        # test (see ``_fit_problems``): mu^2 * dispersion * x0'(X'WX)^-1 x0 / mean fitted.
-        # Without a trend (intercept only) the mean fitted is mu and this is R's value exactly.
-        se_fit = mu * np.sqrt(model.dispersion * model.var_link / model.mean_fitted)
+        # The standard error of the predicted mean (delta method), with the covariance scaled
+        # as in the trend test (see ``_fit_problems``).
+        se_fit = mu * np.sqrt(model.se_dispersion * model.var_link)
     if threshold_method == "delta":
         bound, zy = _delta_bound(y, mu, se_fit, model.phi, z, _POWERS[power_trans])
         pvalue = stats.norm.sf(zy)
