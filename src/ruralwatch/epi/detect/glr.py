@@ -48,9 +48,16 @@ def _window_sums(v: FloatArray) -> FloatArray:
 
 
 def _nb_bound(
-    x: FloatArray, mu: FloatArray, alpha: FloatArray, g0: FloatArray, inc: bool
+    x: FloatArray,
+    mu: FloatArray,
+    alpha: FloatArray,
+    sx: FloatArray,
+    g0: FloatArray,
+    cells: npt.NDArray[np.intp],
+    inc: bool,
 ) -> tuple[FloatArray, FloatArray]:
-    """An upper bound of the NB profile log LR of every window (rows j..L-1), from window sums.
+    """An upper bound of the NB profile log LR of the windows ``cells`` (flat indices into the
+    (L, U) array of windows j = rows j..L-1), from window sums.
 
     With v = exp(kappa) - 1 and p_t = alpha mu_t / (1 + alpha mu_t), a row adds
     x_t log(1 + v) - (x_t + 1/alpha) log(1 + p_t v). For fixed v, log(1 + p v) is concave in
@@ -60,32 +67,33 @@ def _nb_bound(
     with Sx, A, B window sums (A + B = sum of x_t + 1/alpha, a A + b B = sum of
     (x_t + 1/alpha) p_t), and f' = 0 is a quadratic in v whose larger root is f's maximum on
     v >= 0 (``inc``) or on -1 < v <= 0. Exact when mu is constant over the window; tight when
-    it varies little. Rows with mu = 0 (missing) add nothing. Returns the bound (L, U), +inf
-    where it is not available, and log(1 + v) at its maximum (a start for the exact search).
+    it varies little. Rows with mu = 0 (missing) add nothing. ``sx`` and ``g0`` are the window
+    sums of x and the score at kappa = 0, (L, U). Returns, for ``cells``, the bound (+inf where
+    it is not available) and log(1 + v) at its maximum (a start for the exact search).
     """
     c = 1.0 / alpha[None, :]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         present = mu > 0.0
         p = np.where(present, mu / (c + mu), np.nan)
         wgt = np.where(present, x + c, 0.0)
-        sx = _window_sums(x)
-        w0 = _window_sums(wgt)
-        w1 = _window_sums(wgt * np.nan_to_num(p))
-        lo = np.fmin.accumulate(p[::-1], axis=0)[::-1]
-        hi = np.fmax.accumulate(p[::-1], axis=0)[::-1]
+        w0 = _window_sums(wgt).ravel()[cells]
+        w1 = _window_sums(wgt * np.nan_to_num(p)).ravel()[cells]
+        lo = np.fmin.accumulate(p[::-1], axis=0)[::-1].ravel()[cells]
+        hi = np.fmax.accumulate(p[::-1], axis=0)[::-1].ravel()[cells]
+        sxc = sx.ravel()[cells]
         flat = ~(hi - lo > 1e-12 * hi)
         bb = np.where(flat, 0.0, np.clip((w1 - lo * w0) / (hi - lo), 0.0, w0))
         hi = np.where(flat, lo, hi)
         aa = w0 - bb
-        q2 = lo * hi * (sx - w0)
-        q1 = sx * (lo + hi) - aa * lo * (1.0 + hi) - bb * hi * (1.0 + lo)
-        q0 = g0
+        q2 = lo * hi * (sxc - w0)
+        q1 = sxc * (lo + hi) - aa * lo * (1.0 + hi) - bb * hi * (1.0 + lo)
+        q0 = g0.ravel()[cells]
         sq = np.sqrt(q1 * q1 - 4.0 * q2 * q0)
         t = -0.5 * (q1 + np.where(q1 >= 0.0, sq, -sq))
         v = np.fmax(t / q2, q0 / t)  # the larger root (q2 < 0)
         v = np.maximum(v, 0.0) if inc else np.clip(v, -1.0, 0.0)
         f = (
-            np.where(sx > 0.0, sx * np.log1p(v), 0.0)
+            np.where(sxc > 0.0, sxc * np.log1p(v), 0.0)
             - aa * np.log1p(lo * v)
             - bb * np.log1p(hi * v)
         )
@@ -105,10 +113,10 @@ def _nb_exact(
     """max over kappa (>= 0 if ``inc``, <= 0 otherwise) of the NB log LR of the windows
     (rows jj..L-1 of unit uu). Safeguarded Newton from ``kap0`` (where finite, else the Poisson
     estimate), all windows in one batch."""
-    n_len = x.shape[0]
-    inwin = np.arange(n_len)[None, :] >= jj[:, None]  # (n_a, L)
-    xw = np.where(inwin, x[:, uu].T, 0.0)
-    mw = np.where(inwin, mu[:, uu].T, 0.0)
+    j0 = int(jj.min())  # rows before the earliest window start add nothing
+    inwin = np.arange(j0, x.shape[0])[None, :] >= jj[:, None]  # (n_a, L - j0)
+    xw = np.where(inwin, x[j0:, uu].T, 0.0)
+    mw = np.where(inwin, mu[j0:, uu].T, 0.0)
     aw = alpha[uu][:, None]
     sx = xw.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -118,13 +126,19 @@ def _nb_exact(
     kap = np.where(np.isfinite(kap0), kap0, kap)
     kap = np.where(np.isfinite(kap), np.clip(kap, lo, hi), 0.5 * (lo + hi))
     todo = np.arange(jj.size)
+    amw = aw * mw  # alpha mu_t
+    axw = aw * xw + 1.0
     for _ in range(200):
         k = kap[todo]
-        e = mw[todo] * np.exp(k)[:, None]
-        den = 1.0 + aw[todo] * e
-        w = (aw[todo] * xw[todo] + 1.0) * e / den
+        ek = np.exp(k)[:, None]
+        e = mw[todo] * ek
+        den = amw[todo] * ek
+        den += 1.0
+        w = axw[todo] * e
+        w /= den
         g = sx[todo] - w.sum(axis=1)
-        h = -(w / den).sum(axis=1)
+        w /= den
+        h = -w.sum(axis=1)
         lo[todo] = np.where(g > 0, k, lo[todo])
         hi[todo] = np.where(g < 0, k, hi[todo])
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -154,19 +168,25 @@ def _nb_profile(
     """
     out = np.zeros(x.shape)
     a = alpha[None, :]
+    sx = _window_sums(x)
     with np.errstate(divide="ignore", invalid="ignore"):
-        g0 = _window_sums(x) - _window_sums((a * x + 1.0) * mu / (1.0 + a * mu))
+        g0 = sx - _window_sums((a * x + 1.0) * mu / (1.0 + a * mu))
     sign = 1.0 if inc else -1.0
     cand = valid & (sign * g0 > 0)
-    if not cand.any():
+    cells = np.flatnonzero(cand)
+    if not cells.size:
         return out
-    ub, kap = _nb_bound(x, mu, np.where(alpha > 0, alpha, 1.0), g0, inc)
-    ub = np.where(cand, ub, -np.inf)
+    n_units = x.shape[1]
+    ub_c, kap_c = _nb_bound(x, mu, np.where(alpha > 0, alpha, 1.0), sx, g0, cells, inc)
+    ub = np.full(x.shape, -np.inf)
+    ub.ravel()[cells] = ub_c
+    kap = np.full(x.shape, np.nan)
+    kap.ravel()[cells] = kap_c
     units = np.flatnonzero(cand.any(axis=0))
     best = np.argmax(ub[:, units], axis=0)
     first = _nb_exact(x, mu, alpha, best, units, inc, kap[best, units])
     out[best, units] = first
-    lower = np.full(x.shape[1], np.inf)
+    lower = np.full(n_units, np.inf)
     lower[units] = first
     ub[best, units] = -np.inf
     # a safety margin for rounding: the bound is exact when mu is constant
@@ -197,18 +217,18 @@ def _window_stat(
         ll = np.where(pois[None, :], l_p, l_nb)
         ws = _window_sums(ll)
     else:
-        sx = _window_sums(x)
-        sm = _window_sums(mu)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            kap = np.log(sx / sm)
-            kap = np.maximum(kap, 0.0) if inc else np.minimum(kap, 0.0)
-            ws_p = np.where(sx > 0, sx * kap, 0.0) - sm * (np.exp(kap) - 1.0)
-        ws_p = np.where(np.isfinite(ws_p), ws_p, 0.0) if inc else ws_p
-        if np.all(pois):
-            ws = ws_p
-        else:
+        ws = np.zeros(x.shape)
+        if pois.any():
+            sx = _window_sums(x[:, pois])
+            sm = _window_sums(mu[:, pois])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                kap = np.log(sx / sm)
+                kap = np.maximum(kap, 0.0) if inc else np.minimum(kap, 0.0)
+                ws_p = np.where(sx > 0, sx * kap, 0.0) - sm * (np.exp(kap) - 1.0)
+            ws[:, pois] = np.where(np.isfinite(ws_p), ws_p, 0.0) if inc else ws_p
+        if not pois.all():
             nb = _nb_profile(x, mu, alpha, valid & ~pois[None, :], inc)
-            ws = np.where(pois[None, :], ws_p, nb)
+            ws = np.where(pois[None, :], ws, nb)
     out = np.where(valid, ws, -np.inf)
     return np.asarray(out, dtype=np.float64)
 
