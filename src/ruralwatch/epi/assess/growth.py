@@ -136,6 +136,38 @@ def solve_batched(a: FloatArray, b: FloatArray) -> FloatArray:
     return out
 
 
+def _drop_zero_weekdays(
+    X: FloatArray, y: FloatArray, wt: FloatArray, ridge: FloatArray, start: int
+) -> tuple[FloatArray, FloatArray]:
+    """Fitting weights and ridge with the weekdays that have no case left out.
+
+    When every reported day of a weekday has count 0, that weekday's coefficient goes to minus
+    infinity and IRLS creeps towards the limit for many iterations. The limit is known: those
+    days end with mean 0 and add nothing to the likelihood, the score, the information or the
+    Pearson statistic, so they are left out of the fit from the start and their column pinned
+    at 0. When that weekday is the reference one (absorbed in the intercept), the first
+    remaining weekday becomes the reference. The degrees of freedom still count them, as a
+    fit iterated to the limit would.
+    """
+    rows = np.arange(start, start + X.shape[0]) % 7
+    onehot = (rows[:, None] == np.arange(7)[None, :]).astype(np.float64)  # (W, 7)
+    n_k = wt.T @ onehot  # (U, 7) reported days per weekday
+    s_k = (wt * y).T @ onehot  # cases per weekday
+    zero = (n_k > 0) & (s_k == 0) & (s_k.sum(axis=1, keepdims=True) > 0)
+    if not zero.any():
+        return wt, ridge
+    fit_wt = wt * ~zero[:, rows].T
+    ridge = ridge.copy()
+    ridge[:, 2:] = np.maximum(ridge[:, 2:], zero[:, 1:])
+    # reference weekday dropped: pin the dummy of the first weekday that is still fitted
+    left = (n_k > 0) & ~zero
+    left[:, 0] = False
+    first = np.argmax(left, axis=1)
+    move = zero[:, 0] & left.any(axis=1)
+    ridge[np.flatnonzero(move), 1 + first[move]] = 1.0
+    return fit_wt, ridge
+
+
 def growth_rate(
     counts: npt.ArrayLike,
     *,
@@ -206,8 +238,10 @@ def growth_rate(
     n_used = present.sum(axis=0)
     total = y.sum(axis=0)
     ok = (n_used > p) & (total > 0) & col_used[:, 1]
+    fit_wt, ridge = _drop_zero_weekdays(X, y, wt, ridge, w_start) if day_of_week else (wt, ridge)
     # Units that cannot be fitted are replaced by a harmless constant series (masked below).
     wt = np.where(ok, wt, 1.0)
+    fit_wt = np.where(ok, fit_wt, 1.0)
     y = np.where(ok, y, 1.0)
     ridge = np.where(ok[:, None], ridge, 0.0)
 
@@ -224,7 +258,7 @@ def growth_rate(
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        ya, wta, mua, etaa = y[:, idx], wt[:, idx], mu[:, idx], eta[:, idx]
+        ya, wta, mua, etaa = y[:, idx], fit_wt[:, idx], mu[:, idx], eta[:, idx]
         z = etaa + (ya - mua) / mua
         w = wta * mua  # (W, active)
         xtwx = weighted_gram(w, X) + ridge[idx, :, None] * eye
@@ -245,7 +279,7 @@ def growth_rate(
         converged[idx] = done
         active[idx[done | diverged]] = False
 
-    w = wt * mu
+    w = fit_wt * mu
     xtwx = weighted_gram(w, X) + ridge[:, :, None] * eye
     finite: npt.NDArray[np.bool_] = np.asarray(np.isfinite(xtwx).all(axis=(1, 2)))
     xtwx = np.where(finite[:, None, None], xtwx, eye)
@@ -258,7 +292,7 @@ def growth_rate(
         cov_unscaled = np.linalg.pinv(xtwx)
     df = n_used - p
     with np.errstate(divide="ignore", invalid="ignore"):
-        pearson = np.sum(wt * (y - mu) ** 2 / mu, axis=0)
+        pearson = np.sum(fit_wt * (y - mu) ** 2 / mu, axis=0)
         dispersion = np.maximum(1.0, pearson / df)
     se = np.sqrt(dispersion * cov_unscaled[:, 1, 1])
     tq = stats.t.ppf(0.5 + level / 2.0, np.maximum(df, 1))

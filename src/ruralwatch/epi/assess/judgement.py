@@ -19,7 +19,6 @@ South Korea); Kim D et al., Viruses 2022;14(3):533 (mean 3.78, sd 0.76 days).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -161,10 +160,22 @@ class JudgementSet:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _f(x: Any) -> float | None:
-    """A finite float or None (JSON has no NaN)."""
-    v = float(x)
-    return v if math.isfinite(v) else None
+def _finite(a: npt.ArrayLike) -> list[float | None]:
+    """The values of ``a`` as Python floats, None where not finite."""
+    arr = np.asarray(a, dtype=np.float64)
+    obj = arr.astype(object)
+    obj[~np.isfinite(arr)] = None
+    out: list[float | None] = obj.tolist()
+    return out
+
+
+def _dates(a: npt.ArrayLike) -> list[str | None]:
+    """ISO dates as strings, None for NaT."""
+    arr = np.asarray(a, dtype="datetime64[D]")
+    obj = arr.astype(str).astype(object)
+    obj[np.isnat(arr)] = None
+    out: list[str | None] = obj.tolist()
+    return out
 
 
 def pooling_basis(cases_14d: npt.ArrayLike, parent: npt.ArrayLike, minimum: float) -> IntArray:
@@ -405,13 +416,73 @@ def judge(
     g = ph_all.growth
     first_date = dd[0] + np.timedelta64(e - cfg.delay - cfg.growth_window + 1, "D")
 
+    # Per-unit values as Python lists, converted once: indexing numpy arrays unit by unit
+    # (and converting each scalar) costs more than everything else in the loop.
+    th = lev.thresholds
+    s7, p7, c14 = sum7.tolist(), prev7.tolist(), cases14.tolist()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per100k = (sum7 / pop * 1e5).tolist()
+    lev_name, lev_code = lev.name.astype(str).tolist(), lev.code.astype(int).tolist()
+    lev_value, lev_100k = lev.value.astype(float).tolist(), _finite(lev.per_100k)
+    th_src = np.asarray(th.source).astype(str).tolist()
+    th_ep, th_med = _finite(th.epidemic), _finite(th.medium)
+    th_high, th_vh = _finite(th.high), _finite(th.very_high)
+    rates = list(
+        zip(("epidemic", "medium", "high", "very_high"), cfg.rates.as_tuple(), strict=True)
+    )
+    ph_name = ph_all.phase.astype(str).tolist()
+    ph_days = ph_all.declining_days.astype(int).tolist()
+    ph_s7, ph_m7, ph_drop = (
+        _finite(ph_all.sum7),
+        _finite(ph_all.max7),
+        _finite(ph_all.drop_from_max),
+    )
+    det = detected.astype(bool).tolist()
+    g_r, g_lo, g_hi = _finite(g.r), _finite(g.r_low), _finite(g.r_high)
+    g_dbl, g_hlv, g_disp = _finite(g.doubling_time), _finite(g.halving_time), _finite(g.dispersion)
+    g_status = g.status.astype(str).tolist()
+    rt_m, rt_l, rt_h = _finite(rt_mean), _finite(rt_lo), _finite(rt_hi)
+    growth_window = [
+        str(first_date),
+        str(first_date + np.timedelta64(cfg.growth_window - 1, "D")),
+    ]
+    rt_window = [
+        str(dd[0] + np.timedelta64(t_start - 1, "D")),
+        str(dd[0] + np.timedelta64(t_end - 1, "D")),
+    ]
+    rb_cols: dict[str, list[Any]] = {}
+    last_watched: str | None = None
+    if reb is not None:
+        watched = reb.watch_rows.size > 0
+        last_watched = str(dd[int(reb.watch_rows[-1])]) if watched else None
+        none: list[Any] = [None] * U
+        rb_cols = {
+            "detected": reb.detected.astype(bool).tolist(),
+            "outcome": reb.outcome.astype(str).tolist(),
+            "first_date": _dates(reb.first_date),
+            "onset_date": _dates(reb.onset_date),
+            "observed": _finite(reb.observed_at),
+            "projected": _finite(reb.projected_at),
+            "upper": _finite(reb.upper_at),
+            "observed_last": _finite(reb.observed[-1]) if watched else none,
+            "projected_last": _finite(reb.projected[-1]) if watched else none,
+            "upper_last": _finite(reb.upper[-1]) if watched else none,
+            "above_projection": reb.exceed[-1].astype(bool).tolist() if watched else [False] * U,
+            "pre_r": _finite(reb.pre_r),
+            "pre_r_low": _finite(reb.pre_r_low),
+            "pre_r_high": _finite(reb.pre_r_high),
+            "pre_dispersion": _finite(reb.pre_dispersion),
+            "pre_total": reb.pre_total.astype(float).tolist(),
+            "pre_trend_ok": reb.pre_trend_ok.astype(bool).tolist(),
+        }
+
     units: list[UnitJudgement] = []
     for u in range(U):
         b = int(basis[u])
         pooled = b != u
-        level_name = str(lev.name[b])
-        phase_name = str(ph_all.phase[b])
-        change = _f((sum7[u] - prev7[u]) / prev7[u]) if prev7[u] > 0 else None
+        level_name = lev_name[b]
+        phase_name = ph_name[b]
+        change = (s7[u] - p7[u]) / p7[u] if p7[u] > 0 else None
         rb: dict[str, Any]
         if reb is None or ev is None:
             rb = {"outcome": "no_event", "detected": False}
@@ -421,31 +492,29 @@ def judge(
                 "event_zh": ev.name_zh,
                 "event_en": ev.name_en,
                 "event_start": ev.start.isoformat(),
-                "detected": bool(reb.detected[u]),
-                "outcome": str(reb.outcome[u]),
-                "first_date": None if np.isnat(reb.first_date[u]) else str(reb.first_date[u]),
-                "onset_date": None if np.isnat(reb.onset_date[u]) else str(reb.onset_date[u]),
-                "observed": _f(reb.observed_at[u]),
-                "projected": _f(reb.projected_at[u]),
-                "upper": _f(reb.upper_at[u]),
-                "last_watched": None
-                if reb.watch_rows.size == 0
-                else str(dd[int(reb.watch_rows[-1])]),
-                "observed_last": _f(reb.observed[-1, u]) if reb.watch_rows.size else None,
-                "projected_last": _f(reb.projected[-1, u]) if reb.watch_rows.size else None,
-                "upper_last": _f(reb.upper[-1, u]) if reb.watch_rows.size else None,
-                "above_projection": bool(reb.exceed[-1, u]) if reb.watch_rows.size else False,
+                "detected": rb_cols["detected"][u],
+                "outcome": rb_cols["outcome"][u],
+                "first_date": rb_cols["first_date"][u],
+                "onset_date": rb_cols["onset_date"][u],
+                "observed": rb_cols["observed"][u],
+                "projected": rb_cols["projected"][u],
+                "upper": rb_cols["upper"][u],
+                "last_watched": last_watched,
+                "observed_last": rb_cols["observed_last"][u],
+                "projected_last": rb_cols["projected_last"][u],
+                "upper_last": rb_cols["upper_last"][u],
+                "above_projection": rb_cols["above_projection"][u],
             }
         vals: dict[str, Any] = {
-            "sum7": float(sum7[u]),
-            "prev7": float(prev7[u]),
+            "sum7": s7[u],
+            "prev7": p7[u],
             "change": change,
-            "growth_r": _f(g.r[b]),
-            "growth_low": _f(g.r_low[b]),
-            "growth_high": _f(g.r_high[b]),
-            "rt": _f(rt_mean[b]),
-            "rt_low": _f(rt_lo[b]),
-            "rt_high": _f(rt_hi[b]),
+            "growth_r": g_r[b],
+            "growth_low": g_lo[b],
+            "growth_high": g_hi[b],
+            "rt": rt_m[b],
+            "rt_low": rt_l[b],
+            "rt_high": rt_h[b],
         }
         if vals["growth_low"] is None or vals["growth_high"] is None:
             vals["growth_r"] = None
@@ -461,69 +530,57 @@ def judge(
         en += "."
         if pooled:
             zh += (
-                f"（本地近14天仅{cases14[u]:.0f}例，不足{cfg.min_cases_14d:.0f}例，"
+                f"（本地近14天仅{c14[u]:.0f}例，不足{cfg.min_cases_14d:.0f}例，"
                 f"流行水平和趋势按{names[b]}合并数据判断。）"
             )
             en += (
-                f" (Only {cases14[u]:.0f} cases here in 14 days, fewer than "
+                f" (Only {c14[u]:.0f} cases here in 14 days, fewer than "
                 f"{cfg.min_cases_14d:.0f}: level and trend are judged on the pooled series of "
                 f"{names[b]}.)"
             )
         zh += _numbers_zh(vals)
         en += " " + _numbers_en(vals)
 
-        th = lev.thresholds
         evidence: dict[str, Any] = {
             "as_of": as_of.isoformat(),
             "basis": {
                 "code": code_list[b],
                 "name": names[b],
                 "pooled": pooled,
-                "cases_14d": float(cases14[u]),
+                "cases_14d": c14[u],
                 "min_cases_14d": cfg.min_cases_14d,
                 "rule": "own series if >= min_cases_14d cases in 14 days, else nearest "
                 "ancestor that has them (the root otherwise)",
             },
             "level": {
                 "method": "MEM thresholds (Vega 2013, 2015)"
-                if th.source[b] == "mem"
+                if th_src[b] == "mem"
                 else "incidence per 100,000 over 7 days",
-                "source": str(th.source[b]),
-                "value": float(lev.value[b]),
-                "per_100k": _f(lev.per_100k[b]),
+                "source": th_src[b],
+                "value": lev_value[b],
+                "per_100k": lev_100k[b],
                 "days": th.days,
                 "thresholds": {
-                    "epidemic": _f(th.epidemic[b]),
-                    "medium": _f(th.medium[b]),
-                    "high": _f(th.high[b]),
-                    "very_high": _f(th.very_high[b]),
+                    "epidemic": th_ep[b],
+                    "medium": th_med[b],
+                    "high": th_high[b],
+                    "very_high": th_vh[b],
                 },
-                "rates_per_100k": None
-                if th.source[b] == "mem"
-                else dict(
-                    zip(
-                        ("epidemic", "medium", "high", "very_high"),
-                        cfg.rates.as_tuple(),
-                        strict=True,
-                    )
-                ),
+                "rates_per_100k": None if th_src[b] == "mem" else dict(rates),
                 "level": level_name,
             },
             "growth": {
                 "method": "quasi-Poisson log-linear regression with weekday effects "
                 "(Wallinga & Lipsitch 2007)",
-                "window": [
-                    str(first_date),
-                    str(first_date + np.timedelta64(cfg.growth_window - 1, "D")),
-                ],
+                "window": growth_window,
                 "delay": cfg.delay,
                 "level": cfg.level,
-                "r": _f(g.r[b]),
-                "ci": [_f(g.r_low[b]), _f(g.r_high[b])],
-                "doubling_time": _f(g.doubling_time[b]),
-                "halving_time": _f(g.halving_time[b]),
-                "dispersion": _f(g.dispersion[b]),
-                "status": str(g.status[b]),
+                "r": g_r[b],
+                "ci": [g_lo[b], g_hi[b]],
+                "doubling_time": g_dbl[b],
+                "halving_time": g_hlv[b],
+                "dispersion": g_disp[b],
+                "status": g_status[b],
             },
             "phase": {
                 "phase": phase_name,
@@ -531,13 +588,13 @@ def judge(
                 "sustain_days as-of days and no rebound; low_level if level <= low; "
                 "peak_passed if r < 0 and the 7-day sum is >= peak_drop below the season "
                 "maximum; plateau otherwise",
-                "declining_days": int(ph_all.declining_days[b]),
+                "declining_days": ph_days[b],
                 "sustain_days": cfg.sustain_days,
-                "sum7": _f(ph_all.sum7[b]),
-                "max7": _f(ph_all.max7[b]),
-                "drop_from_max": _f(ph_all.drop_from_max[b]),
+                "sum7": ph_s7[b],
+                "max7": ph_m7[b],
+                "drop_from_max": ph_drop[b],
                 "peak_drop": cfg.peak_drop,
-                "rebound_used": bool(detected[b]),
+                "rebound_used": det[b],
             },
             "rt": {
                 "method": "Cori et al. 2013 (instantaneous R, Gamma prior mean 5 sd 5)",
@@ -546,12 +603,9 @@ def judge(
                     "sd": cfg.si_sd,
                     "source": OMICRON_SI["source"],
                 },
-                "window": [
-                    str(dd[0] + np.timedelta64(t_start - 1, "D")),
-                    str(dd[0] + np.timedelta64(t_end - 1, "D")),
-                ],
-                "mean": _f(rt_mean[b]),
-                "cri95": [_f(rt_lo[b]), _f(rt_hi[b])],
+                "window": rt_window,
+                "mean": rt_m[b],
+                "cri95": [rt_l[b], rt_h[b]],
             },
             "rebound": {
                 **rb,
@@ -562,11 +616,11 @@ def judge(
                 "pre_trend": None
                 if reb is None
                 else {
-                    "r": _f(reb.pre_r[u]),
-                    "ci": [_f(reb.pre_r_low[u]), _f(reb.pre_r_high[u])],
-                    "dispersion": _f(reb.pre_dispersion[u]),
-                    "cases": float(reb.pre_total[u]),
-                    "trend_estimated": bool(reb.pre_trend_ok[u]),
+                    "r": rb_cols["pre_r"][u],
+                    "ci": [rb_cols["pre_r_low"][u], rb_cols["pre_r_high"][u]],
+                    "dispersion": rb_cols["pre_dispersion"][u],
+                    "cases": rb_cols["pre_total"][u],
+                    "trend_estimated": rb_cols["pre_trend_ok"][u],
                 },
                 "own_series": True,
             },
@@ -577,12 +631,12 @@ def judge(
                 name=names[u],
                 as_of=as_of,
                 level=level_name,
-                level_code=int(lev.code[b]),
+                level_code=lev_code[b],
                 phase=phase_name,
-                sum7=float(sum7[u]),
-                prev7=float(prev7[u]),
+                sum7=s7[u],
+                prev7=p7[u],
                 change=change,
-                per_100k=float(sum7[u] / pop[u] * 1e5),
+                per_100k=per100k[u],
                 growth_r=vals["growth_r"],
                 growth_low=vals["growth_low"],
                 growth_high=vals["growth_high"],
@@ -593,7 +647,7 @@ def judge(
                 pooled=pooled,
                 basis_code=code_list[b],
                 basis_name=names[b],
-                cases_14d=float(cases14[u]),
+                cases_14d=c14[u],
                 sentence_zh=zh,
                 sentence_en=en,
                 evidence=evidence,

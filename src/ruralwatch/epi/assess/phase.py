@@ -11,7 +11,9 @@ first that holds wins; docs/methods/phase.md gives the reasons for each paramete
 3. ``low_level`` — the epidemic level is below the epidemic threshold or low (``low`` argument,
    e.g. :attr:`level.LevelResult.is_low`).
 4. ``peak_passed`` — the point estimate r < 0 and the 7-day sum is at least ``peak_drop``
-   (default 20 %) below the largest 7-day sum since ``season_start``.
+   (default 20 %) below the largest 7-day sum since ``season_start``. "r < 0" means below
+   ``-R_ROUNDING`` (1e-9 per day): a rate that is 0 up to rounding (e.g. the same counts at
+   both ends of the window) must not decide the phase by the sign of its last digits.
 5. ``plateau`` — otherwise (growth not significant either way at a level that is not low, or
    a decline too close to the top to call the peak passed).
 
@@ -31,7 +33,10 @@ from ruralwatch.epi.assess.growth import GrowthResult, growth_rate
 from ruralwatch.epi.assess.level import rolling_sum
 from ruralwatch.epi.panel import FloatArray
 
-__all__ = ["PHASES", "PHASE_NAMES", "PhaseResult", "phase"]
+__all__ = ["PHASES", "PHASE_NAMES", "R_ROUNDING", "PhaseResult", "phase"]
+
+#: Growth rates within this of 0 (per day) count as 0 in the phase rules.
+R_ROUNDING = 1e-9
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -133,8 +138,13 @@ def phase(
         row = e - k
         if row < first_possible:
             break
-        gk = g if k == 0 else growth_rate(y, window=window, delay=delay, end=row, level=level)
-        dec = gk.r_high < 0  # NaN compares False
+        if k == 0:
+            dec = g.r_high < 0  # NaN compares False
+        else:  # only the units whose streak is still running need the earlier fits
+            dec = np.zeros(U, dtype=bool)
+            cols = np.flatnonzero(still)
+            gk = growth_rate(y[:, cols], window=window, delay=delay, end=row, level=level)
+            dec[cols] = gk.r_high < 0
         still &= dec
         declining_days += still
         if not still.any():
@@ -150,7 +160,7 @@ def phase(
     out = np.full(U, "plateau", dtype="<U14")
     insufficient = g.status == "insufficient"
     r = np.nan_to_num(g.r, nan=0.0)
-    peak = (r < 0) & (drop >= peak_drop)
+    peak = (r < -R_ROUNDING) & (drop >= peak_drop)
     out[peak] = "peak_passed"
     out[insufficient & ~low_b] = "undetermined"
     out[low_b] = "low_level"

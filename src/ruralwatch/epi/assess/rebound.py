@@ -166,8 +166,9 @@ class ReboundResult:
         outcome: (U,) ``"new_peak"``, ``"no_new_peak"`` or ``"not_evaluable"`` (no watched day
             is complete yet).
         watch_rows: (D,) rows watched; observed, projected, upper: (D, U) 7-day sums;
-            exceed, growing: (D, U); growth_r, growth_low, growth_high: (D, U) (NaN where the
-            growth window does not fit after the event yet).
+            exceed, growing: (D, U); growth_r, growth_low, growth_high: (D, U), fitted only
+            where the sum exceeds the bound (elsewhere the test cannot fire; NaN), and NaN
+            where the growth window does not fit after the event yet.
         observed_at, projected_at, upper_at: (U,) values on the first detection day, or on the
             last watched day when nothing was detected.
         pre_r, pre_r_low, pre_r_high, pre_dispersion, pre_total: (U,) the pre-event trend;
@@ -283,12 +284,18 @@ def rebound_watch(
     g_lo = np.full((D, U), np.nan)
     g_hi = np.full((D, U), np.nan)
     for k, d in enumerate(watch_rows):
-        if d - growth_window + 1 < start:
+        cols = np.flatnonzero(exceed[k])
+        if d - growth_window + 1 < start or cols.size == 0:
             continue
         g = growth_rate(
-            y, window=growth_window, delay=0, end=int(d), level=growth_level, day_of_week=False
+            y[:, cols],
+            window=growth_window,
+            delay=0,
+            end=int(d),
+            level=growth_level,
+            day_of_week=False,
         )
-        g_r[k], g_lo[k], g_hi[k] = g.r, g.r_low, g.r_high
+        g_r[k, cols], g_lo[k, cols], g_hi[k, cols] = g.r, g.r_low, g.r_high
     growing = np.nan_to_num(g_lo, nan=-np.inf) > 0
     hit = exceed & growing
     detected = hit.any(axis=0)
