@@ -36,14 +36,19 @@ def subtree_series(
         orient="row",
     )
     area = Area._meta.db_table
+    # The whole tree needs no join on the areas (a third of the read on SQLite).
+    join, where, args = "", "", [indicator, start.isoformat(), end.isoformat()]
+    if root_path != "/":
+        join = f"JOIN {area} a ON a.code = v.area_id "
+        where = "AND a.path LIKE %s"
+        args.append(root_path + "%")
     frames = []
     for table in (AggregateValue._meta.db_table, ReportValue._meta.db_table):
         frames.append(
             bulk.fetch_frame(
-                f"SELECT v.area_id, CAST(v.date AS TEXT), v.value FROM {table} v "
-                f"JOIN {area} a ON a.code = v.area_id WHERE v.indicator_id = %s "
-                f"AND v.date BETWEEN %s AND %s AND a.path LIKE %s",
-                [indicator, start.isoformat(), end.isoformat(), root_path + "%"],
+                f"SELECT v.area_id, CAST(v.date AS TEXT), v.value FROM {table} v {join}"
+                f"WHERE v.indicator_id = %s AND v.date BETWEEN %s AND %s {where}",
+                args,
                 schema={"area": pl.String, "date": pl.String, "value": pl.Float64},
             )
         )

@@ -179,9 +179,10 @@ def assess(
         "evidence",
     ]
     with transaction.atomic():
-        Judgement.objects.filter(
-            date=cycle_date, indicator_id=indicator, area__path__startswith=root_path
-        ).delete()
+        old = Judgement.objects.filter(date=cycle_date, indicator_id=indicator)
+        if root_path != "/":
+            old = old.filter(area__path__startswith=root_path)
+        old.delete()
         with connection.cursor() as cur:
             cur.executemany(
                 f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",

@@ -30,15 +30,18 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from ruralwatch.epi.linalg import solve_each
 from ruralwatch.epi.panel import FloatArray
 
-__all__ = ["GrowthResult", "growth_rate"]
+__all__ = ["GrowthResult", "growth_rate", "poisson_irls"]
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 StrArray = npt.NDArray[np.str_]
 
 LN2 = math.log(2.0)
+#: A fitted daily mean below this on a day used by the fit marks a separated fit (no finite r).
+SEPARATED_MEAN = 1e-6
 
 
 @dataclass(frozen=True)
@@ -128,12 +131,65 @@ def solve_batched(a: FloatArray, b: FloatArray) -> FloatArray:
     eye = np.eye(a.shape[1])
     a = np.where(bad[:, None, None], eye, a)
     b = np.where(bad[:, None], 0.0, b)
-    try:
-        out: FloatArray = np.linalg.solve(a, b[:, :, None])[:, :, 0].astype(np.float64)
-    except np.linalg.LinAlgError:
-        out = np.einsum("uij,uj->ui", np.linalg.pinv(a), b)
+    out = solve_each(a, b)
     out[bad] = np.nan
     return out
+
+
+def poisson_irls(
+    y: FloatArray,
+    wt: FloatArray,
+    X: FloatArray,
+    *,
+    ridge: FloatArray | None = None,
+    fit: BoolArray | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-8,
+) -> tuple[FloatArray, FloatArray, BoolArray, BoolArray]:
+    """Poisson log-link IRLS with prior weights for every column of ``y`` (W, U) at once.
+
+    ``ridge`` (U, p) is added to the diagonal of X'WX (1 pins an unusable column at 0);
+    only the columns ``fit`` (default all) are fitted. Each unit stops when the relative change
+    of its deviance is at most ``tol``, so a few slow ones do not cost the whole batch.
+    Starts from mu = y + 0.5. Returns the coefficients (U, p), the fitted means (W, U) and,
+    per unit, whether it converged and whether it diverged (non-finite coefficients, set 0).
+    """
+    U = y.shape[1]
+    p = X.shape[1]
+    mu = np.where(wt > 0, y + 0.5, 1.0)
+    eta = np.log(mu)
+    beta = np.zeros((U, p))
+    dev_old = np.full(U, np.inf)
+    converged = np.zeros(U, dtype=bool)
+    diverged = np.zeros(U, dtype=bool)
+    eye = np.eye(p)
+    active = np.ones(U, dtype=bool) if fit is None else fit.copy()
+    for _ in range(max_iter):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        ya, wta, mua, etaa = y[:, idx], wt[:, idx], mu[:, idx], eta[:, idx]
+        z = etaa + (ya - mua) / mua
+        w = wta * mua  # (W, active)
+        xtwx = weighted_gram(w, X)
+        if ridge is not None:
+            xtwx += ridge[idx, :, None] * eye
+        b = solve_batched(xtwx, (w * z).T @ X)
+        bad = ~np.isfinite(b).all(axis=1)
+        diverged[idx[bad]] = True
+        b[bad] = 0.0
+        beta[idx] = b
+        etaa = np.clip(X @ b.T, -700.0, 700.0)
+        mua = np.exp(etaa)
+        eta[:, idx], mu[:, idx] = etaa, mua
+        with np.errstate(divide="ignore", invalid="ignore"):
+            term = np.where(ya > 0, ya * np.log(ya / mua), 0.0) - (ya - mua)
+        dev = 2.0 * np.sum(wta * term, axis=0)
+        done = np.abs(dev - dev_old[idx]) <= tol * (np.abs(dev) + 0.1)
+        dev_old[idx] = dev
+        converged[idx] = done
+        active[idx[done | bad]] = False
+    return beta, mu, converged, diverged
 
 
 def _drop_zero_weekdays(
@@ -239,57 +295,31 @@ def growth_rate(
     total = y.sum(axis=0)
     ok = (n_used > p) & (total > 0) & col_used[:, 1]
     fit_wt, ridge = _drop_zero_weekdays(X, y, wt, ridge, w_start) if day_of_week else (wt, ridge)
+    # Fewer rows left with cases than free coefficients: the slope cannot be estimated.
+    ok &= (fit_wt > 0).sum(axis=0) >= p_full - ridge.sum(axis=1)
     # Units that cannot be fitted are replaced by a harmless constant series (masked below).
     wt = np.where(ok, wt, 1.0)
     fit_wt = np.where(ok, fit_wt, 1.0)
     y = np.where(ok, y, 1.0)
     ridge = np.where(ok[:, None], ridge, 0.0)
 
-    # IRLS for the Poisson log link, starting from mu = y + 0.5 (kept positive).
-    mu = np.where(present, y + 0.5, 1.0)
-    eta = np.log(mu)
-    beta = np.zeros((U, p_full))
-    dev_old = np.full(U, np.inf)
-    converged = np.zeros(U, dtype=bool)
+    beta, mu, converged, diverged = poisson_irls(
+        y, fit_wt, X, ridge=ridge, fit=ok, max_iter=max_iter, tol=tol
+    )
+    ok &= ~diverged
+    # Separation along time: the fit runs towards a fitted mean of 0 on a day it uses, and r
+    # has no finite estimate.
+    ok &= ~((fit_wt > 0) & (mu < SEPARATED_MEAN)).any(axis=0)
     eye = np.eye(p_full)
-    # Only units still iterating are refitted: a few slow ones must not cost the whole batch.
-    active = ok.copy()
-    for _ in range(max_iter):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
-            break
-        ya, wta, mua, etaa = y[:, idx], fit_wt[:, idx], mu[:, idx], eta[:, idx]
-        z = etaa + (ya - mua) / mua
-        w = wta * mua  # (W, active)
-        xtwx = weighted_gram(w, X) + ridge[idx, :, None] * eye
-        xtwz = (w * z).T @ X
-        b = solve_batched(xtwx, xtwz)
-        diverged = ~np.isfinite(b).all(axis=1)
-        ok[idx[diverged]] = False
-        b[diverged] = 0.0
-        beta[idx] = b
-        etaa = np.clip(X @ b.T, -700.0, 700.0)
-        mua = np.exp(etaa)
-        eta[:, idx], mu[:, idx] = etaa, mua
-        with np.errstate(divide="ignore", invalid="ignore"):
-            term = np.where(ya > 0, ya * np.log(ya / mua), 0.0) - (ya - mua)
-        dev = 2.0 * np.sum(wta * term, axis=0)
-        done = np.abs(dev - dev_old[idx]) <= tol * (np.abs(dev) + 0.1)
-        dev_old[idx] = dev
-        converged[idx] = done
-        active[idx[done | diverged]] = False
 
     w = fit_wt * mu
     xtwx = weighted_gram(w, X) + ridge[:, :, None] * eye
     finite: npt.NDArray[np.bool_] = np.asarray(np.isfinite(xtwx).all(axis=(1, 2)))
     xtwx = np.where(finite[:, None, None], xtwx, eye)
-    try:
-        cov_unscaled = np.linalg.inv(xtwx)
-    except np.linalg.LinAlgError:
-        # Near-separated fits (e.g. a single non-zero day) leave X'WX singular for some units:
-        # those are reported as insufficient rather than given a meaningless interval.
-        ok = ok & (np.linalg.cond(xtwx) < 1e14)
-        cov_unscaled = np.linalg.pinv(xtwx)
+    # A singular X'WX (a fit that ran off towards separation) gives no interval: such units
+    # are reported as insufficient rather than given a meaningless one.
+    ok &= np.linalg.slogdet(xtwx)[0] != 0
+    cov_unscaled = solve_each(xtwx, np.broadcast_to(eye, xtwx.shape).copy())
     df = n_used - p
     with np.errstate(divide="ignore", invalid="ignore"):
         pearson = np.sum(fit_wt * (y - mu) ** 2 / mu, axis=0)

@@ -38,7 +38,7 @@ import numpy.typing as npt
 from scipy import stats
 
 from ruralwatch.epi.assess.calendar import Event
-from ruralwatch.epi.assess.growth import growth_rate, solve_batched, weighted_gram
+from ruralwatch.epi.assess.growth import growth_rate, poisson_irls, weighted_gram
 from ruralwatch.epi.panel import FloatArray
 
 __all__ = ["ReboundResult", "fit_loglinear", "rebound_after_event", "rebound_watch"]
@@ -64,28 +64,10 @@ class LogLinearFit:
     stop: int
 
 
-def _irls(
-    y: FloatArray, wt: FloatArray, X: FloatArray, max_iter: int = 50, tol: float = 1e-10
-) -> tuple[FloatArray, FloatArray]:
+def _irls(y: FloatArray, wt: FloatArray, X: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Poisson-log IRLS with prior weights, batched over columns of y. Returns (beta, mu)."""
-    mu = np.where(wt > 0, y + 0.5, 1.0)
-    eta = np.log(mu)
-    dev_old = np.full(y.shape[1], np.inf)
-    beta = np.zeros((y.shape[1], X.shape[1]))
-    for _ in range(max_iter):
-        z = eta + (y - mu) / mu
-        w = wt * mu
-        xtwx = weighted_gram(w, X) + 1e-12 * np.eye(X.shape[1])
-        xtwz = (w * z).T @ X
-        beta = solve_batched(xtwx, xtwz)
-        eta = np.clip(X @ beta.T, -700.0, 700.0)
-        mu = np.exp(eta)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            term = np.where(y > 0, y * np.log(y / mu), 0.0) - (y - mu)
-        dev = 2.0 * np.sum(wt * term, axis=0)
-        if np.all(np.abs(dev - dev_old) <= tol * (np.abs(dev) + 0.1)):
-            break
-        dev_old = dev
+    ridge = np.full((y.shape[1], X.shape[1]), 1e-12)
+    beta, mu, _, _ = poisson_irls(y, wt, X, ridge=ridge, max_iter=50, tol=1e-10)
     return beta, mu
 
 

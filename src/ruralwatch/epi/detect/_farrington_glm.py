@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ruralwatch.epi.linalg import solve_each
+
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
@@ -72,14 +74,8 @@ def _deviance(y: FloatArray, mu: FloatArray, w: FloatArray) -> FloatArray:
 
 
 def _solve(a: FloatArray, rhs: FloatArray) -> FloatArray:
-    """Solve a batch of symmetric positive definite systems, falling back to lstsq."""
-    try:
-        return np.asarray(np.linalg.solve(a, rhs[..., None])[..., 0], dtype=np.float64)
-    except np.linalg.LinAlgError:
-        out = np.empty_like(rhs)
-        for i in range(a.shape[0]):
-            out[i] = np.linalg.lstsq(a[i], rhs[i], rcond=None)[0]
-        return out
+    """Solve a batch of symmetric positive definite systems (singular ones: least squares)."""
+    return solve_each(a, rhs)
 
 
 @dataclass

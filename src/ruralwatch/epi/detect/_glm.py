@@ -14,6 +14,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import gammaln, psi
 
+from ruralwatch.epi.linalg import solve_each
+
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
@@ -30,10 +32,7 @@ def _xtwx(xx: FloatArray, w: FloatArray, p: int) -> FloatArray:
 
 def _solve(a: FloatArray, b: FloatArray) -> FloatArray:
     """Batched solve a[u] beta[:, u] = b[:, u]; (p, U). Singular systems by least squares."""
-    try:
-        return np.asarray(np.linalg.solve(a, b.T[..., None])[..., 0].T, dtype=np.float64)
-    except np.linalg.LinAlgError:  # a series without enough data: least squares
-        return np.asarray((np.linalg.pinv(a) @ b.T[..., None])[..., 0].T, dtype=np.float64)
+    return np.asarray(solve_each(a, b.T).T, dtype=np.float64)
 
 
 def _outer_rows(x: FloatArray) -> FloatArray:
