@@ -266,14 +266,30 @@ def _fit_problems(
         se_disp[k] = se_disp_t[k]
     need = ~trend_ok
     if need.any():
-        x0n = np.repeat(np.delete(x0, 1, axis=1), U, axis=0)
-        fit_n = _fit(X[1], y, used, offset, s)
-        eta_n = np.einsum("pk,pk->p", x0n, fit_n.coef) + off0
-        var_n = np.einsum("pk,pkl,pl->p", x0n, fit_n.cov_unscaled, x0n)
-        eta[need] = eta_n[need]
-        var[need] = var_n[need]
-        phi[need] = _dispersion(fit_n, s)[need]
-        se_disp[need] = _se_dispersion(fit_n, s)[need]
+        # Refit without trend only the problems that need it: per group (time point) the
+        # units needing it come first, padded to the same count with a copy of the group's
+        # first one (its result is not used), so the groups still share their designs.
+        need_g = need.reshape(G, U)
+        n_g = need_g.sum(axis=1)
+        m = int(n_g.max())
+        order = np.argsort(~need_g, axis=1, kind="stable")[:, :m]
+        slot = np.arange(m)[None, :]
+        pick = np.where(slot < n_g[:, None], order, order[:, :1])  # (G, m) unit per slot
+        gi = np.arange(G)[:, None]
+        sub = (
+            y[gi, pick],
+            used[gi, pick],
+            None if offset is None else offset[gi, pick],
+        )
+        fit_n = _fit(X[1], sub[0], sub[1], sub[2], s)
+        real = slot < n_g[:, None]
+        dest = (gi * U + pick)[real]  # problem index in the G*U problems
+        src = (gi * m + slot)[real]  # index in the refitted problems
+        x0n = np.delete(x0, 1, axis=1)[dest // U]
+        eta[dest] = np.einsum("pk,pk->p", x0n, fit_n.coef[src]) + off0[dest]
+        var[dest] = np.einsum("pk,pkl,pl->p", x0n, fit_n.cov_unscaled[src], x0n)
+        phi[dest] = _dispersion(fit_n, s)[src]
+        se_disp[dest] = _se_dispersion(fit_n, s)[src]
     se_disp = np.where(np.isnan(se_disp), 1.0, se_disp)  # no residual df: as if Poisson
     phi = np.where(np.isnan(phi), 1.0, np.maximum(phi, 1.0))
     return _Model(
