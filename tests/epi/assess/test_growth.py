@@ -167,3 +167,42 @@ def test_near_separated_series_does_not_fail_the_batch() -> None:
     res = growth_rate(np.column_stack([normal, spike]), window=14, delay=2)
     assert np.isfinite(res.r[0]) and res.r_low[0] < 0.05 < res.r_high[0]
     assert res.status[1] in ("insufficient", "flat")  # one case proves no trend
+
+
+def test_weekday_without_cases_gives_the_limit_of_the_full_fit() -> None:
+    """A weekday whose days are all 0 has its coefficient at -inf; dropping its days gives the
+    other estimates that limit, so r equals the fit of the same data with those days unknown."""
+    t = np.arange(35)
+    y = np.round(50 * np.exp(-0.04 * t) * np.exp(WEEKLY[t % 7])).astype(float)
+    y[t % 7 == 5] = 0.0  # Saturdays: never a case
+    res = growth_rate(y, window=28, delay=0)
+    unknown = y.copy()
+    unknown[t % 7 == 5] = np.nan
+    ref = growth_rate(unknown, window=28, delay=0)
+    assert res.status[0] == "declining" and res.converged[0]
+    assert res.r[0] == pytest.approx(ref.r[0], rel=1e-9)
+    # the zero days still count as observations: one more residual degree of freedom
+    assert res.df[0] == ref.df[0] + 3
+
+
+def test_reference_weekday_without_cases() -> None:
+    """The weekday absorbed in the intercept (row 0's) is the one without cases."""
+    t = np.arange(28)
+    y = np.round(40 * np.exp(0.03 * t) * np.exp(WEEKLY[t % 7])).astype(float)
+    y[t % 7 == 0] = 0.0
+    unknown = y.copy()
+    unknown[t % 7 == 0] = np.nan
+    res, ref = growth_rate(y, window=28, delay=0), growth_rate(unknown, window=28, delay=0)
+    assert res.r[0] == pytest.approx(ref.r[0], rel=1e-9)
+    assert res.r[0] == pytest.approx(0.03, abs=0.01)
+
+
+def test_separation_along_time_is_insufficient() -> None:
+    """Every case in the first days of the window, then nothing: r has no finite estimate
+    (the fit runs towards -inf), which is reported as insufficient, not as a wide interval."""
+    y = np.zeros((20, 2))
+    y[:, 1] = 10.0
+    y[4:8, 0] = [6.0, 3.0, 2.0, 1.0]  # window rows 4..17: cases only at its start
+    res = growth_rate(y, window=14, delay=2)
+    assert res.status.tolist() == ["insufficient", "flat"]
+    assert np.isnan(res.r[0]) and np.isnan(res.r_low[0])

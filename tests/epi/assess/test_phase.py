@@ -65,3 +65,13 @@ def test_validation() -> None:
         phase(np.ones(30), peak_drop=1.5)
     with pytest.raises(ValueError):
         phase(np.ones(30), end=40)
+
+
+def test_rate_zero_up_to_rounding_does_not_pass_the_peak() -> None:
+    """A window with the same counts throughout after a higher peak: r is 0 (or 1e-16 either
+    way by rounding), so the phase is plateau, whatever the sign of the last digits."""
+    y = np.where(t < 30, 100.0, 30.0)
+    res = phase(y)
+    assert abs(res.growth.r[0]) < 1e-12
+    assert res.drop_from_max[0] > 0.2
+    assert res.phase[0] == "plateau"

@@ -99,3 +99,14 @@ def test_dates_and_event() -> None:
     assert np.all(res.first_date >= dates[START])
     with pytest.raises(ValueError):
         rebound_watch(y, 3)
+
+
+def test_growth_is_fitted_only_where_the_sum_exceeds_the_bound() -> None:
+    rng = np.random.default_rng(7)
+    y = _sim(rng, 0.12, 50)
+    res = rebound_watch(y, START)
+    fitted = np.isfinite(res.growth_r)
+    assert fitted.any()
+    assert not np.any(fitted & ~res.exceed)
+    window_fits = (res.watch_rows - 9 >= START)[:, None]
+    assert np.all(fitted == (res.exceed & window_fits))
