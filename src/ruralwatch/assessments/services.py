@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import polars as pl
-from django.db import connection, transaction
+from django.db import transaction
 
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.selectors import subtree_series
+from ruralwatch.core import bulk
 from ruralwatch.epi.assess import judge
 from ruralwatch.epi.panel import Panel
 
@@ -64,6 +66,8 @@ class AssessmentSummary:
     areas: int = 0
     by_phase: dict[str, int] = field(default_factory=dict)
     rebounds: list[str] = field(default_factory=list)
+    #: Seconds spent reading the panel, judging and storing (for the cycle's report).
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def assess(
@@ -79,6 +83,7 @@ def assess(
     levels from roll-ups), so small village series are judged on their parents' series by the
     pooling rule of :func:`ruralwatch.epi.assess.judge`.
     """
+    began = time.perf_counter()
     start = cycle_date - dt.timedelta(days=history_days)
     areas, values = subtree_series(root_path, indicator, start, cycle_date)
     summary = AssessmentSummary(cycle_date.isoformat())
@@ -100,6 +105,8 @@ def assess(
     index = {c: i for i, c in enumerate(codes)}
     parent = np.array([index.get(p, -1) if p else -1 for p in areas["parent"].to_list()])
     population = areas["population"].fill_null(0).to_numpy().astype(np.float64)
+    summary.seconds["read"] = round(time.perf_counter() - began, 3)
+    began = time.perf_counter()
     result = judge(
         counts,
         np.datetime64(start) + np.arange(n_time),
@@ -110,6 +117,8 @@ def assess(
         as_of=cycle_date,
         season_start=start,
     )
+    summary.seconds["judge"] = round(time.perf_counter() - began, 3)
+    began = time.perf_counter()
     dicts = [unit.to_dict() for unit in result.units]
     names = areas["name"].to_list()
     levels = areas["level"].to_list()
@@ -183,9 +192,6 @@ def assess(
         if root_path != "/":
             old = old.filter(area__path__startswith=root_path)
         old.delete()
-        with connection.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",
-                rows,
-            )
+        bulk.insert_rows(table, cols, rows)
+    summary.seconds["store"] = round(time.perf_counter() - began, 3)
     return summary

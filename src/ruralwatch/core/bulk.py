@@ -60,6 +60,22 @@ def load_staging(
                     progress(part.height)
 
 
+def insert_rows(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Insert ``rows`` (values in ``columns`` order) into ``table``, inside the caller's
+    transaction: ``COPY … FROM STDIN`` row by row on PostgreSQL (the driver escapes), one
+    ``executemany`` on SQLite. For many wide rows (e.g. JSON evidence) COPY is several times
+    faster than a batch of INSERTs."""
+    cols = ", ".join(columns)
+    if is_postgres():
+        with connection.cursor() as cur, cur.cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as cp:
+            for values in rows:
+                cp.write_row(values)
+        return
+    placeholders = ", ".join(["%s"] * len(columns))
+    with connection.cursor() as cur:
+        cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({placeholders})", rows)
+
+
 def drop_staging(name: str) -> None:
     with connection.cursor() as cur:
         cur.execute(f"DROP TABLE IF EXISTS {name}")

@@ -79,7 +79,12 @@ def run_cycle(
 
     def judged() -> dict[str, Any]:
         j = assess(cycle_date, root_path=root_path)
-        return {"areas": j.areas, "by_phase": j.by_phase, "rebounds": j.rebounds}
+        return {
+            "areas": j.areas,
+            "by_phase": j.by_phase,
+            "rebounds": j.rebounds,
+            "parts_seconds": j.seconds,
+        }
 
     timed("roll_up", rolled)
     timed("detect", detected)
