@@ -38,6 +38,7 @@ from ruralwatch.epi.assess.level import (
 from ruralwatch.epi.assess.phase import PhaseResult, phase
 from ruralwatch.epi.assess.rebound import ReboundResult, rebound_watch
 from ruralwatch.epi.assess.rt import RtResult, discrete_si, estimate_rt
+from ruralwatch.epi.linalg import one_blas_thread
 
 __all__ = [
     "OMICRON_SI",
@@ -297,6 +298,7 @@ def _numbers_en(u: dict[str, Any]) -> str:
 # ------------------------------------------------------------------------------- judge
 
 
+@one_blas_thread()
 def judge(
     counts: npt.ArrayLike,
     dates: npt.ArrayLike,

@@ -20,6 +20,7 @@ from ruralwatch.epi.detect.ears import ears
 from ruralwatch.epi.detect.farrington import farrington, farrington_flexible
 from ruralwatch.epi.detect.glr import glr
 from ruralwatch.epi.detect.rki import RKI_SETTINGS, rki
+from ruralwatch.epi.linalg import one_blas_thread
 from ruralwatch.epi.panel import Panel
 
 __all__ = ["METHODS", "DetectionResult", "Detector", "Registered", "get_detector"]
@@ -37,7 +38,8 @@ class Registered:
         clash = sorted(set(params) & set(self.fixed))
         if clash:
             raise ValueError(f"{self.name} fixes {', '.join(clash)}; do not pass them")
-        return self.fn(panel, **self.fixed, **params)
+        with one_blas_thread():
+            return self.fn(panel, **self.fixed, **params)
 
     @property
     def accepts(self) -> tuple[str, ...]:
