@@ -73,11 +73,6 @@ def _deviance(y: FloatArray, mu: FloatArray, w: FloatArray) -> FloatArray:
     return np.asarray(2.0 * np.sum(w * term, axis=-1), dtype=np.float64)
 
 
-def _solve(a: FloatArray, rhs: FloatArray) -> FloatArray:
-    """Solve a batch of symmetric positive definite systems (singular ones: least squares)."""
-    return solve_each(a, rhs)
-
-
 @dataclass
 class _State:
     """IRLS state of P problems (flat), updated in place."""
@@ -127,7 +122,7 @@ def _iterate(
         xtw = np.swapaxes(Xt, 1, 2) * ww[:, None, :]
         xtwx = xtw @ Xt + eye_fix[todo]
         xtwz = (xtw @ z[:, :, None])[:, :, 0]
-        beta = _solve(xtwx, xtwz)
+        beta = solve_each(xtwx, xtwz)
         eta_new = (Xt @ beta[:, :, None])[:, :, 0] + ot
         mu_new = np.exp(eta_new)
         dev_new = _deviance(yt, mu_new, wt)
@@ -375,7 +370,7 @@ def _block_solve(
         inv[:, j[:, None], j[None, :]] = c_jj
     bad = np.flatnonzero(~ok)
     if bad.size:
-        x[bad] = _solve(a[bad], rhs[bad])
+        x[bad] = solve_each(a[bad], rhs[bad])
         if inv is not None:
             inv[bad] = np.linalg.pinv(a[bad])
     return x, inv
@@ -442,7 +437,7 @@ def fit_poisson_grouped(
 
     def solve(a: FloatArray, rhs: FloatArray) -> FloatArray:
         if blocks is None:
-            return _solve(a, rhs)
+            return solve_each(a, rhs)
         return _block_solve(a, rhs, blocks, want_inverse=False)[0]
 
     st = _start(yv, w, K)
