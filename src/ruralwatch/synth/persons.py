@@ -471,6 +471,14 @@ def build_persons(
     base_k = _INTERVALS[tier]
     phase = rng.integers(0, base_k)
     first = reg_off + phase
+    # The died / moved away are last contacted on a scheduled day on or after their first one,
+    # so that the last contact, the one that says so, exists and is never missed; a person
+    # registered too late for any contact cannot be stale (the truth must be observable).
+    reachable = first <= days - 1
+    dead &= reachable
+    moved &= reachable
+    last_slot = first + np.maximum(0, (end_day - first) // base_k) * base_k
+    end_day = np.where(dead | moved, last_slot, end_day)
     base_until = np.where(infected, np.minimum(inf_day - 1, end_day), end_day)
     n_base = np.maximum(0, (base_until - first) // base_k + 1)
     pi = np.repeat(np.arange(n), n_base)
