@@ -311,21 +311,28 @@ def _table_sizes() -> dict[str, float]:
     return out
 
 
-def pg_child(payload: dict[str, Any]) -> dict[str, Any]:
-    """PostgreSQL: the whole (scaled) province, prefecture by prefecture; then the reads."""
+def _child_start(payload: dict[str, Any]) -> tuple[dict[str, Any], Any, Any, str]:
+    """In a child: migrate, import the areas, build the (scaled) region. Returns the progress
+    dict and its writer, the region and the code of its first county (the audited one)."""
     from bench._util import django_setup_migrate
 
     out, step = _progress_writer(Path(payload["progress"]))
     step(migrate_s=django_setup_migrate())
-    from django.db import connection
-
-    from ruralwatch.areas.models import Area
     from ruralwatch.areas.services import import_areas
-    from ruralwatch.keygroups.models import Contact, Person
 
     step(areas_import_s=timed(lambda: import_areas(payload["areas"]))[1])
     region, _factor = scaled_region(payload["quick"])
-    county_code = _first(region, 3)
+    return out, step, region, _first(region, 3)
+
+
+def pg_child(payload: dict[str, Any]) -> dict[str, Any]:
+    """PostgreSQL: the whole (scaled) province, prefecture by prefecture; then the reads."""
+    out, step, region, county_code = _child_start(payload)
+    from django.db import connection
+
+    from ruralwatch.areas.models import Area
+    from ruralwatch.keygroups.models import Contact, Person
+
     county_prefix = county_code[:6]
     truth: set[str] = set()
     totals: dict[str, float] = {}
@@ -382,17 +389,10 @@ def pg_child(payload: dict[str, Any]) -> dict[str, Any]:
 
 def sqlite_child(payload: dict[str, Any]) -> dict[str, Any]:
     """SQLite: one county of the same (scaled) province, and the same reads on it."""
-    from bench._util import django_setup_migrate
-
-    out, step = _progress_writer(Path(payload["progress"]))
-    step(migrate_s=django_setup_migrate())
+    out, step, _region, county_code = _child_start(payload)
     from ruralwatch.areas.models import Area
-    from ruralwatch.areas.services import import_areas
     from ruralwatch.keygroups.models import Person
 
-    step(areas_import_s=timed(lambda: import_areas(payload["areas"]))[1])
-    region, _factor = scaled_region(payload["quick"])
-    county_code = _first(region, 3)
     gen = generate_part(
         payload["quick"],
         county_code,

@@ -22,9 +22,9 @@ def one_blas_thread() -> Iterator[None]:
 
     The fits here are many small batched products and solves between numpy element-wise
     steps. A multithreaded BLAS gains nothing on them, and its worker threads keep spinning
-    after each call, taking the cores from the element-wise work that follows: on a 2-core
-    machine GLR-NB over 1,000 weekly series took 1.1 s with the default threads and 0.35 s with
-    one. Detection (through the registry) and assessment (``judge``) run inside this.
+    after each call, taking the cores from the element-wise work that follows (on the 2-core
+    benchmark machine the NB fit inside GLR-NB ran several times slower). Detection (through
+    the registry) and assessment (``judge``) run inside this.
     """
     if not _threadpools:
         _threadpools.append(ThreadpoolController())
