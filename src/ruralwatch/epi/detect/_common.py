@@ -61,6 +61,7 @@ def make_result(
     extra: dict[str, FloatArray] | None = None,
     scalars: dict[str, FloatArray] | None = None,
     observed: FloatArray | None = None,
+    reason: npt.NDArray[np.int8] | None = None,
 ) -> DetectionResult:
     """Assemble a :class:`DetectionResult` for the monitored rows ``index`` (``observed``
     defaults to the panel's counts at those rows)."""
@@ -78,6 +79,7 @@ def make_result(
         extra=extra or {},
         scalars=scalars or {},
         dates=dates,
+        reason=reason,
     )
 
 

@@ -8,6 +8,7 @@ could not decide (R's ``NA``), so that "no alarm" and "could not judge" stay apa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any, Protocol
 
 import numpy as np
@@ -15,7 +16,30 @@ import numpy.typing as npt
 
 from ruralwatch.epi.panel import FloatArray, Panel
 
-__all__ = ["DetectionResult", "Detector"]
+__all__ = ["DetectionResult", "Detector", "Reason"]
+
+
+class Reason(IntEnum):
+    """Why a detector gave NA for one unit at one monitored time point (0: it did not).
+
+    One unit's data never stops a panel: where its fit cannot be made the outputs are NaN (where R
+    gives NA) and ``DetectionResult.reason`` holds one of these codes at that place.
+    """
+
+    OK = 0
+    MISSING = 1  # the observation or too much of its baseline is missing
+    TOO_SHORT = 2  # not enough history before the monitored point
+    ALL_ZERO = 3  # the baseline holds only zeros, so the model has nothing to fit
+    SEPARATED = 4  # the fit ran to a boundary (a fitted mean of zero)
+    SINGULAR = 5  # the design or information matrix is singular
+    NO_CONVERGENCE = 6  # the iterations did not converge
+    NON_FINITE = 7  # the fit produced a non-finite number
+    INVALID_INPUT = 8  # the unit's input is not a count (negative, non-integer, infinite)
+
+    @property
+    def code(self) -> str:
+        """The reason as a stable lower-case code for files, the database and messages."""
+        return self.name.lower()
 
 
 @dataclass(frozen=True)
@@ -30,6 +54,9 @@ class DetectionResult:
         observed, expected, upperbound, alarm, score: (n_monitored, n_units) float arrays.
         extra: method-specific (n_monitored, n_units) arrays (``pvalue``, ``phi`` …).
         scalars: per-unit values that are not per time point (e.g. GLR-NB ``alpha``).
+        reason: (n_monitored, n_units) int8 :class:`Reason` codes, 0 where the method gave a
+            result; a non-zero code says why the outputs there are NaN. ``None`` is taken as
+            all zero.
     """
 
     method: str
@@ -44,9 +71,14 @@ class DetectionResult:
     extra: dict[str, FloatArray] = field(default_factory=dict)
     scalars: dict[str, FloatArray] = field(default_factory=dict)
     dates: npt.NDArray[np.datetime64] | None = None
+    reason: npt.NDArray[np.int8] | None = None
 
     def __post_init__(self) -> None:
         shape = (len(self.index), len(self.units))
+        if self.reason is None:
+            object.__setattr__(self, "reason", np.zeros(shape, dtype=np.int8))
+        elif self.reason.shape != shape:
+            raise ValueError(f"reason has shape {self.reason.shape}, expected {shape}")
         for name in ("observed", "expected", "upperbound", "alarm", "score"):
             arr = getattr(self, name)
             if arr.shape != shape:
