@@ -14,7 +14,7 @@ from ruralwatch.accounts import access
 from ruralwatch.api.common import date_range, report_date, user_of
 from ruralwatch.api.schemas import AreaOut, CompletenessOut, ErrorOut, InvalidOut, SeriesOut
 from ruralwatch.areas.models import Level
-from ruralwatch.dashboard.selectors import breadcrumb
+from ruralwatch.areas.selectors import breadcrumb
 from ruralwatch.reporting import selectors as reporting
 from ruralwatch.reporting.models import Indicator
 

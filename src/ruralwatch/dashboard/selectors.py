@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ruralwatch.areas.models import Area, Level
+from ruralwatch.areas.selectors import breadcrumb
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.selectors import judgement_for
 from ruralwatch.reporting import selectors as reporting
@@ -58,17 +59,6 @@ class AreaOverview:
     @property
     def window_start(self) -> dt.date | None:
         return self.date - dt.timedelta(days=WINDOW_DAYS - 1) if self.date else None
-
-
-def breadcrumb(area: Area, within: Area | None) -> list[Area]:
-    """The ancestors of ``area`` from the top down, not above ``within`` (None: no bound)."""
-    codes = [c for c in area.path.strip("/").split("/") if c and c != area.code]
-    if not codes:
-        return []
-    ancestors = Area.objects.filter(code__in=codes)
-    if within is not None:
-        ancestors = ancestors.filter(path__startswith=within.path)
-    return list(ancestors.order_by("level"))
 
 
 def area_overview(

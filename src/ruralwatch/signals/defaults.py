@@ -1,9 +1,11 @@
-"""Default detection rules (loaded by a data migration; edit them as data in the admin).
+"""Named parameter sets for detection rules.
 
-Village level: every death is a signal to verify (single-case rule). Townships: EARS C1–C3 on
-daily new cases. Counties: EARS C2 on new cases and fever-clinic visits, the CIDARS moving
-percentile (P80 of the same 7-day windows in the previous 3 years), and weekly Farrington
-flexible (Noufaily settings, 5 years back); the last two stay silent until their history exists.
+The default rules themselves are data: the migrations ``0002_default_rules`` and
+``0004_weekly_farrington_rule`` load them, and they are edited as data in the admin. Village
+level: every death is a signal to verify (single-case rule). Townships: EARS C1–C3 on daily new
+cases. Counties: EARS C2 on new cases and fever-clinic visits, the CIDARS moving percentile (P80
+of the same 7-day windows in the previous 3 years), and weekly Farrington flexible (the settings
+below, 5 years back); the last two stay silent until their history exists.
 """
 
 from __future__ import annotations
@@ -21,18 +23,3 @@ NOUFAILY: dict[str, Any] = {
     "no_periods": 10,
     "past_weeks_not_included": 26,
 }
-
-WEEKLY_RULES: list[tuple[str, int, str, dict[str, Any], int]] = [
-    ("new_cases", 3, "farrington-flexible", NOUFAILY, 5 * 366 + 35),
-]
-
-# (indicator, level, method, params, history_days) — daily rules
-DEFAULT_RULES: list[tuple[str, int, str, dict[str, Any], int]] = [
-    ("deaths", 5, "cidars-single-case", {"min_cases": 1}, 0),
-    ("new_cases", 4, "ears-c1", {}, 28),
-    ("new_cases", 4, "ears-c2", {}, 28),
-    ("new_cases", 4, "ears-c3", {}, 28),
-    ("new_cases", 3, "ears-c2", {}, 28),
-    ("fever_visits", 3, "ears-c2", {}, 28),
-    ("new_cases", 3, "cidars-mpm", {"percentile": 80, "years": 3, "k": 2}, 3 * 366 + 21),
-]

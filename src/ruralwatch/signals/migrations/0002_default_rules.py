@@ -1,9 +1,17 @@
 from django.db import migrations
 
+# The data as it stood when this migration was written: a migration carries its own data, so
+# a later change of the defaults in the code does not change what this migration did.
+DEFAULT_RULES = [('deaths', 5, 'cidars-single-case', {'min_cases': 1}, 0),
+ ('new_cases', 4, 'ears-c1', {}, 28),
+ ('new_cases', 4, 'ears-c2', {}, 28),
+ ('new_cases', 4, 'ears-c3', {}, 28),
+ ('new_cases', 3, 'ears-c2', {}, 28),
+ ('fever_visits', 3, 'ears-c2', {}, 28),
+ ('new_cases', 3, 'cidars-mpm', {'percentile': 80, 'years': 3, 'k': 2}, 1119)]
+
 
 def load(apps, schema_editor):
-    from ruralwatch.signals.defaults import DEFAULT_RULES
-
     DetectionRule = apps.get_model("rw_signals", "DetectionRule")
     for indicator, level, method, params, history in DEFAULT_RULES:
         DetectionRule.objects.update_or_create(
