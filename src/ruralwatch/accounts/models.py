@@ -50,3 +50,26 @@ class Profile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.get_role_display()}"
+
+
+class LoginFailure(models.Model):
+    """One failed login: counted per user name and per client address to refuse guessing.
+
+    Rows older than the throttling window are deleted as new failures arrive; a successful
+    login deletes the user name's rows.
+    """
+
+    username = models.CharField(_("user name"), max_length=150)
+    ip = models.GenericIPAddressField(_("client address"), null=True, blank=True)
+    at = models.DateTimeField(_("at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("failed login")
+        verbose_name_plural = _("failed logins")
+        indexes = [
+            models.Index(fields=["username", "at"], name="loginfailure_user_at"),
+            models.Index(fields=["ip", "at"], name="loginfailure_ip_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} {self.ip} {self.at:%Y-%m-%d %H:%M:%S}"

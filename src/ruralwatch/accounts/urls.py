@@ -1,11 +1,15 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from ruralwatch.accounts.forms import ThrottledAuthenticationForm
+
 urlpatterns = [
     path(
         "login/",
         auth_views.LoginView.as_view(
-            template_name="accounts/login.html", redirect_authenticated_user=True
+            template_name="accounts/login.html",
+            authentication_form=ThrottledAuthenticationForm,
+            redirect_authenticated_user=True,
         ),
         name="login",
     ),

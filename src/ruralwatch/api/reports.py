@@ -53,7 +53,7 @@ def import_report_file(request: HttpRequest, file: File[UploadedFile]) -> Any:
     file changes nothing. Roll-ups follow in the daily cycle.
     """
     user = user_of(request)
-    limit = int(getattr(settings, "RURALWATCH_API_MAX_UPLOAD_MB", MAX_UPLOAD_MB)) * 1024 * 1024
+    limit = settings.RURALWATCH_API_MAX_UPLOAD_MB * 1024 * 1024
     if (file.size or 0) > limit:
         raise HttpError(413, _("The file is too large."))
     with tempfile.TemporaryDirectory(prefix="rw-upload-") as tmp:

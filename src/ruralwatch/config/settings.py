@@ -1,37 +1,95 @@
-"""Django settings, read from the environment.
+"""Django settings: declared once, typed, read from the environment, failing safe.
 
-- ``DATABASE_URL``: PostgreSQL (``postgres://…``) or SQLite; default ``var/ruralwatch.sqlite3``.
-- ``SECRET_KEY``, ``DEBUG``, ``ALLOWED_HOSTS`` (comma separated).
-- ``RURALWATCH_VAR``: directory for the embedded database and generated files (default ``var/``).
+Every environment variable RuralWatch reads is read here (through ``ruralwatch.config.env``)
+and nowhere else; ``docs/deploy.md`` lists them with the production environment file.
+
+Modes (``RURALWATCH_ENV``):
+
+- ``production`` (the default): ``SECRET_KEY``, ``RURALWATCH_FIELD_KEY`` and
+  ``RURALWATCH_HASH_KEY`` must be set, or start-up stops with ``ImproperlyConfigured`` naming
+  the variable and how to generate it. Secure cookies, HSTS and the HTTPS redirect are on.
+- ``development`` (the demo, ``make test``, benchmarks): missing secrets are generated once
+  into ``<RURALWATCH_VAR>/secrets.env`` (mode 0600) and read from there on every later run;
+  the transport-security switches default to off (plain HTTP on 127.0.0.1). ``DEBUG=true``
+  implies the same handling of secrets.
+
+Database: ``DATABASE_URL`` (PostgreSQL ``postgres://…``; default the SQLite file
+``<RURALWATCH_VAR>/ruralwatch.sqlite3``). On PostgreSQL, ``RURALWATCH_DB_POOL_SIZE`` > 0 gives
+each process a psycopg connection pool of at most that many connections (``ruralwatch serve``
+sets it to its thread count), otherwise a connection lives ``CONN_MAX_AGE`` seconds.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
+from ruralwatch.config.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    resolve_secrets,
+)
+
 BASE_DIR = Path(__file__).resolve().parent.parent  # src/ruralwatch
 REPO_DIR = BASE_DIR.parent.parent
-VAR_DIR = Path(os.environ.get("RURALWATCH_VAR", REPO_DIR / "var"))
+VAR_DIR = Path(env_str("RURALWATCH_VAR") or REPO_DIR / "var")
 
+# --------------------------------------------------------------------------------------------
+# Mode and secrets
+# --------------------------------------------------------------------------------------------
 
-def _env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+RURALWATCH_ENV: str = env_choice("RURALWATCH_ENV", ("production", "development"), "production")
+DEVELOPMENT: bool = RURALWATCH_ENV == "development"
+PRODUCTION: bool = not DEVELOPMENT
+DEBUG: bool = env_bool("DEBUG", False)
 
+_secrets = resolve_secrets(development=DEVELOPMENT or DEBUG, var_dir=VAR_DIR)
+SECRET_KEY: str = _secrets["SECRET_KEY"]
+#: Fernet key(s) for ID numbers and phones, comma separated: the first encrypts, all decrypt.
+RURALWATCH_FIELD_KEY: str = _secrets["RURALWATCH_FIELD_KEY"]
+#: HMAC key for the de-duplication hash of ID numbers and export pseudonyms.
+RURALWATCH_HASH_KEY: str = _secrets["RURALWATCH_HASH_KEY"]
+del _secrets
 
-DEBUG = _env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY") or "ruralwatch-insecure-development-key-change-me"
-ALLOWED_HOSTS = [
-    h.strip()
-    for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
-    if h.strip()
-]
+ALLOWED_HOSTS: list[str] = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS: list[str] = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# --------------------------------------------------------------------------------------------
+# Transport security: on by default in production, each switch configurable.
+# --------------------------------------------------------------------------------------------
+
+SECURE_SSL_REDIRECT: bool = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SESSION_COOKIE_SECURE: bool = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE: bool = env_bool("CSRF_COOKIE_SECURE", PRODUCTION)
+SECURE_HSTS_SECONDS: int = env_int(
+    "SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD: bool = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
+#: Behind a TLS-terminating reverse proxy that sets ``X-Forwarded-Proto`` (and strips it from
+#: clients), requests it marks ``https`` count as secure.
+SECURE_PROXY_SSL_HEADER: tuple[str, str] | None = (
+    ("HTTP_X_FORWARDED_PROTO", "https")
+    if env_bool("RURALWATCH_TRUST_X_FORWARDED_PROTO", False)
+    else None
+)
+#: The request header the reverse proxy puts the client address in (e.g. ``X-Real-IP``);
+#: empty: the socket's address. Used by login throttling.
+RURALWATCH_CLIENT_IP_HEADER: str = env_str("RURALWATCH_CLIENT_IP_HEADER")
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+
+# --------------------------------------------------------------------------------------------
+# Applications
+# --------------------------------------------------------------------------------------------
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -48,11 +106,13 @@ INSTALLED_APPS = [
     "ruralwatch.assessments",
     "ruralwatch.dashboard",
     "ruralwatch.keygroups",
+    "ruralwatch.dispatch",
     "ruralwatch.api",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -82,27 +142,65 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'ruralwatch.sqlite3'}",
-        conn_max_age=60,
+# --------------------------------------------------------------------------------------------
+# Database
+# --------------------------------------------------------------------------------------------
+
+DATABASE_URL: str = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'ruralwatch.sqlite3'}"
+#: Connections per process in the PostgreSQL pool (0: no pool, one connection per thread).
+RURALWATCH_DB_POOL_SIZE: int = env_int("RURALWATCH_DB_POOL_SIZE", 0, minimum=0, maximum=500)
+#: Seconds a request waits for a pooled connection before failing.
+RURALWATCH_DB_POOL_TIMEOUT: float = env_float("RURALWATCH_DB_POOL_TIMEOUT", 30.0, minimum=1.0)
+
+_db: dict[str, Any] = dict(
+    dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60, minimum=0), conn_health_checks=True
     )
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["OPTIONS"] = {
+)
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    _db["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    _db["CONN_MAX_AGE"] = 0
+elif RURALWATCH_DB_POOL_SIZE > 0:
+    from psycopg_pool import ConnectionPool
+
+    _db["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django requires 0 with a pool
+    _db.setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": RURALWATCH_DB_POOL_SIZE,
+        "timeout": RURALWATCH_DB_POOL_TIMEOUT,
+        "max_idle": 300,  # idle connections above min_size are closed after 5 minutes
+        "check": ConnectionPool.check_connection,  # a connection is tested before it is lent
+    }
+DATABASES = {"default": _db}
+del _db
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --------------------------------------------------------------------------------------------
+# Accounts
+# --------------------------------------------------------------------------------------------
+
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = ["ruralwatch.accounts.backends.ThrottledModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:home"
+#: Failed logins allowed per user name (and, ten times as many, per client address) within
+#: the window; further attempts are refused until the window has passed.
+RURALWATCH_LOGIN_MAX_FAILURES: int = env_int("RURALWATCH_LOGIN_MAX_FAILURES", 5, minimum=1)
+RURALWATCH_LOGIN_WINDOW_MINUTES: int = env_int("RURALWATCH_LOGIN_WINDOW_MINUTES", 15, minimum=1)
+
+# --------------------------------------------------------------------------------------------
+# Language, time, static files, logging
+# --------------------------------------------------------------------------------------------
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
@@ -112,15 +210,42 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+#: Collected by ``ruralwatch serve`` at start (``collectstatic``) and served by WhiteNoise.
 STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        # Production: hashed, compressed names cached for ever by browsers and proxies.
+        # Development and tests: plain names, no collectstatic needed before rendering.
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if env_bool("RURALWATCH_STATIC_MANIFEST", PRODUCTION)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+#: Development serves static files straight from the apps (no collectstatic needed).
+WHITENOISE_USE_FINDERS: bool = DEVELOPMENT
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING") or "WARNING"},
 }
 
-# Key to encrypt personal fields at rest (Fernet, urlsafe base64 of 32 bytes). Unset: a
-# development key derived from SECRET_KEY is used, with a warning when DEBUG is off.
-RURALWATCH_FIELD_KEY = os.environ.get("RURALWATCH_FIELD_KEY", "")
+# --------------------------------------------------------------------------------------------
+# RuralWatch
+# --------------------------------------------------------------------------------------------
+
+#: Hours after the end of a report's day within which it counts as on time.
+RURALWATCH_REPORT_DEADLINE_HOURS: float = env_float(
+    "RURALWATCH_REPORT_DEADLINE_HOURS", 36.0, minimum=0.0, maximum=24.0 * 366
+)
+#: Largest report file the API accepts, in MiB.
+RURALWATCH_API_MAX_UPLOAD_MB: int = env_int(
+    "RURALWATCH_API_MAX_UPLOAD_MB", 50, minimum=1, maximum=1024
+)
+#: Roles that may export identified key-group lists (names and phones).
+RURALWATCH_KG_IDENTIFIED_EXPORT_ROLES: tuple[str, ...] = tuple(
+    env_list("RURALWATCH_KG_IDENTIFIED_EXPORT_ROLES", ["county"])
+)

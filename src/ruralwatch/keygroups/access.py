@@ -97,5 +97,5 @@ def may_export_identified(user: Any) -> bool:
     if getattr(user, "is_superuser", False) and user.is_active:
         return True
     profile = _profile(user)
-    roles = getattr(settings, "RURALWATCH_KG_IDENTIFIED_EXPORT_ROLES", IDENTIFIED_EXPORT_ROLES)
+    roles = settings.RURALWATCH_KG_IDENTIFIED_EXPORT_ROLES
     return profile is not None and profile.jurisdiction is not None and profile.role in roles

@@ -19,7 +19,6 @@ import base64
 import hashlib
 import hmac
 import logging
-import os
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -68,7 +67,7 @@ def _fernet(spec: str, secret: str) -> MultiFernet:
 
 
 def fernet() -> MultiFernet:
-    return _fernet(getattr(settings, "RURALWATCH_FIELD_KEY", "") or "", settings.SECRET_KEY)
+    return _fernet(settings.RURALWATCH_FIELD_KEY, settings.SECRET_KEY)
 
 
 @lru_cache(maxsize=4)
@@ -80,7 +79,7 @@ def _hash_key(spec: str, secret: str) -> bytes:
 
 
 def hash_key() -> bytes:
-    spec = getattr(settings, "RURALWATCH_HASH_KEY", "") or os.environ.get("RURALWATCH_HASH_KEY", "")
+    spec = settings.RURALWATCH_HASH_KEY
     return _hash_key(spec, settings.SECRET_KEY)
 
 

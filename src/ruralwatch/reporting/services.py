@@ -62,7 +62,7 @@ VALUE_STAGE: list[tuple[str, str]] = [
 
 def deadline_hours() -> float:
     """Hours after the start of the report date by which a report counts as on time."""
-    return float(getattr(settings, "RURALWATCH_REPORT_DEADLINE_HOURS", 36.0))
+    return settings.RURALWATCH_REPORT_DEADLINE_HOURS
 
 
 @dataclass
