@@ -56,6 +56,27 @@ def create_user_with_jurisdiction(
     return user
 
 
+def reset_user_with_jurisdiction(
+    username: str, password: str, area_code: str | None, role: str
+) -> AbstractUser:
+    """Like :func:`create_user_with_jurisdiction`, but an existing user of that name gets the
+    new password, area and role (and is active again): for repeatable set-ups like the demo."""
+    if role not in Role.values:
+        raise ValueError(_("unknown role %(role)s") % {"role": role})
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        return create_user_with_jurisdiction(username, password, area_code, role)
+    area = Area.objects.filter(code=area_code).first() if area_code else None
+    if area_code and area is None:
+        raise ValueError(_("unknown area code %(code)s") % {"code": area_code})
+    with transaction.atomic():
+        user.set_password(password)
+        user.is_active = True
+        user.save(update_fields=["password", "is_active"])
+        Profile.objects.update_or_create(user=user, defaults={"jurisdiction": area, "role": role})
+    return user
+
+
 def create_user(username: str, password: str, area_code: str | None, role: str) -> AbstractUser:
     """An operator's new user, checked the way the web would: a valid, unused user name; a
     known role; an area of the role's level (none for the national role); a password that

@@ -28,6 +28,8 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "detect",
     "evaluate",
     "keygroups",
+    "serve",
+    "users",
 )
 
 for _name in _COMMAND_MODULES:

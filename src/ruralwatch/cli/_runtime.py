@@ -20,8 +20,12 @@ def django_setup(migrate: bool = True) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ruralwatch.config.settings")
     import django
     from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
 
-    django.setup()
+    try:
+        django.setup()
+    except ImproperlyConfigured as exc:  # a missing secret or a bad setting: say which
+        raise fail(str(exc), 2) from None
     db = settings.DATABASES["default"]
     if db["ENGINE"].endswith("sqlite3"):
         from pathlib import Path

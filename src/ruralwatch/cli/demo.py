@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import typer
@@ -11,6 +15,34 @@ from rich.table import Table
 from ruralwatch.cli._runtime import console, django_setup, fail, out, progress_bar
 
 DEMO_USER = "demo"
+
+
+def _ruralwatch(*args: str) -> list[str]:
+    """A ``ruralwatch`` command line run with this interpreter."""
+    return [sys.executable, "-m", "ruralwatch", *args]
+
+
+def _run_until_stopped(commands: list[list[str]]) -> int:
+    """Start every command; when one stops, or on Ctrl+C, stop the others; the worst exit code.
+
+    The demo serves through the production server; the scheduling worker will join it here."""
+    procs = [subprocess.Popen(command) for command in commands]
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    return max(abs(p.returncode or 0) for p in procs)
 
 
 def demo(
@@ -27,6 +59,7 @@ def demo(
     ),
     serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve the dashboard afterwards."),
     port: int = typer.Option(8000, "--port", help="Port for the dashboard on 127.0.0.1."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Server worker processes."),
     keygroups: bool = typer.Option(
         True, "--keygroups/--no-keygroups", help="Also build the key-group registry and contacts."
     ),
@@ -34,6 +67,8 @@ def demo(
     """Build a synthetic county, load 2022-12-01 … 2023-02-05 reports, roll up, summarise, serve."""
     if scenario not in ("baseline", "rebound"):
         raise fail(f"--scenario must be baseline or rebound, not {scenario!r}", 2)
+    # The demo is a development run: keys are generated once into var/secrets.env.
+    os.environ.setdefault("RURALWATCH_ENV", "development")
     django_setup()
     from ruralwatch.cycle.demo import run_demo
 
@@ -74,24 +109,28 @@ def demo(
     )
     if not serve:
         return
-    from django.core.management import call_command
-
-    from ruralwatch.accounts.services import create_user_with_jurisdiction
+    from ruralwatch.accounts.services import reset_user_with_jurisdiction
 
     password = secrets.token_urlsafe(9)
-    create_user_with_jurisdiction(DEMO_USER, password, result.county_code, "county")
+    reset_user_with_jurisdiction(DEMO_USER, password, result.county_code, "county")
     console.print(
         f"\n[bold]Dashboard:[/] http://127.0.0.1:{port}/   login [bold]{DEMO_USER}[/] / "
         f"password [bold]{password}[/]   (Ctrl+C to stop)",
         highlight=False,
     )
-    call_command(
-        "runserver",
-        f"127.0.0.1:{port}",
-        use_reloader=False,
-        use_threading=True,
-        insecure_serving=True,
+    serve_cmd = _ruralwatch(
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-migrate",
     )
+    code = _run_until_stopped([serve_cmd])
+    if code not in (0, 2, 15):  # 2/15: stopped by Ctrl+C or TERM
+        raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

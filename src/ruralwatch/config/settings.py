@@ -83,6 +83,8 @@ SECURE_PROXY_SSL_HEADER: tuple[str, str] | None = (
 #: The request header the reverse proxy puts the client address in (e.g. ``X-Real-IP``);
 #: empty: the socket's address. Used by login throttling.
 RURALWATCH_CLIENT_IP_HEADER: str = env_str("RURALWATCH_CLIENT_IP_HEADER")
+#: Local health probes (systemd, the proxy) may ask over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"

@@ -3,7 +3,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from ruralwatch.config.health import healthz
+
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("ruralwatch.accounts.urls")),

@@ -1,0 +1,42 @@
+"""Gunicorn settings for ``ruralwatch serve`` (``-c python:ruralwatch.config.gunicorn``).
+
+``ruralwatch serve`` passes the bind address, workers, threads and timeout on the command line;
+what is fixed lives here. Workers are threaded (``gthread``): a request holds one thread, and a
+thread holds at most one database connection, so a server holds at most workers × threads
+connections (each worker's PostgreSQL pool is sized to its threads). Requests beyond the
+threads wait in the listen backlog instead of being refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+wsgi_app = "ruralwatch.config.wsgi:application"
+worker_class = "gthread"
+#: Connections the kernel queues while every thread is busy (a busy morning: hundreds).
+backlog = 2048
+#: Keep-alive between a reverse proxy and the server.
+keepalive = 5
+graceful_timeout = 30
+#: A worker is replaced after this many requests (bounded memory over months of running).
+max_requests = 2000
+max_requests_jitter = 200
+accesslog = "-"
+errorlog = "-"
+loglevel = "info"
+#: Only a proxy on this machine may say a request came over HTTPS.
+forwarded_allow_ips = "127.0.0.1,::1"
+#: Django reads the client address from the proxy's header (RURALWATCH_CLIENT_IP_HEADER).
+proxy_allow_ips = "127.0.0.1,::1"
+preload_app = False  # each worker opens its own database pool after the fork
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Give the worker's pooled database connections back to PostgreSQL before it exits."""
+    from django.db import connections
+
+    for alias in connections:
+        conn = connections[alias]
+        conn.close()
+        if alias in getattr(type(conn), "_connection_pools", {}):
+            conn.close_pool()
