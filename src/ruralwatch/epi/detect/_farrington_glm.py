@@ -15,8 +15,11 @@ dropped trend) are treated as aliased: their coefficient is 0 and they do not co
 
 The iteration follows the usual Fisher scoring for a Poisson log-link model: start from
 ``mu = y + 0.1``, stop when the relative change of the deviance falls below ``tol`` (as R's
-``glm.control(epsilon = 1e-8)``) or after ``max_iter`` iterations. Problems that have converged are
-frozen while the others go on, so every problem stops where R's ``glm.fit`` would.
+``glm.control(epsilon = 1e-8)``) or after ``max_iter`` iterations (25, R's ``maxit``). Problems
+that have converged are frozen while the others go on, so every problem stops where R's
+``glm.fit`` would. A problem whose iterate turns non-finite (a diverging fit, e.g. a time trend
+over an all-zero baseline) is frozen as failed (``GlmFit.failed``; its coefficients are NaN); the
+other problems of the batch are not affected.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ruralwatch.epi.linalg import solve_each
+from ruralwatch.epi.linalg import pinv_each, solve_each
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -54,6 +57,7 @@ class GlmFit:
         dispersion_prior_working: (P,) sum(w (y - mu)^2 / mu^2) / df: the squared working
             residuals weighted by the prior weights alone (not the working weights).
         converged: (P,) whether the deviance criterion was met.
+        failed: (P,) no usable fit: the iterations or the covariance became non-finite.
     """
 
     coef: FloatArray
@@ -65,6 +69,11 @@ class GlmFit:
     dispersion_prior_working: FloatArray
     df_residual: FloatArray
     converged: BoolArray
+    failed: BoolArray
+
+
+# R's glm.control(maxit = 25).
+MAX_ITER = 25
 
 
 def _deviance(y: FloatArray, mu: FloatArray, w: FloatArray) -> FloatArray:
@@ -83,6 +92,7 @@ class _State:
     coef: FloatArray  # (P, K)
     ww_last: FloatArray  # (P, N) working weights of the last iteration
     converged: BoolArray  # (P,)
+    failed: BoolArray  # (P,) the iterate became non-finite
     todo: IntArray  # problems still iterating
 
 
@@ -96,6 +106,7 @@ def _start(yv: FloatArray, w: FloatArray, K: int) -> _State:
         coef=np.zeros((P, K)),
         ww_last=w * mu,
         converged=np.zeros(P, dtype=bool),
+        failed=np.zeros(P, dtype=bool),
         todo=np.arange(P),
     )
 
@@ -118,23 +129,29 @@ def _iterate(
         Xt, wt, yt, ot = Xm, w[todo], yv[todo], off[todo]
         mut, etat = st.mu[todo], st.eta[todo]
         ww = wt * mut
-        z = etat - ot + (yt - mut) / mut
-        xtw = np.swapaxes(Xt, 1, 2) * ww[:, None, :]
-        xtwx = xtw @ Xt + eye_fix[todo]
-        xtwz = (xtw @ z[:, :, None])[:, :, 0]
-        beta = solve_each(xtwx, xtwz)
-        eta_new = (Xt @ beta[:, :, None])[:, :, 0] + ot
-        mu_new = np.exp(eta_new)
-        dev_new = _deviance(yt, mu_new, wt)
-        done = np.abs(dev_new - st.dev[todo]) / (np.abs(dev_new) + 0.1) < tol
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            z = etat - ot + (yt - mut) / mut
+            xtw = np.swapaxes(Xt, 1, 2) * ww[:, None, :]
+            xtwx = xtw @ Xt + eye_fix[todo]
+            xtwz = (xtw @ z[:, :, None])[:, :, 0]
+            beta = solve_each(xtwx, xtwz)
+            eta_new = (Xt @ beta[:, :, None])[:, :, 0] + ot
+            mu_new = np.exp(eta_new)
+            dev_new = _deviance(yt, mu_new, wt)
+            done = np.abs(dev_new - st.dev[todo]) / (np.abs(dev_new) + 0.1) < tol
+        bad = ~(np.all(np.isfinite(beta), axis=1) & np.isfinite(dev_new))
+        bad |= ~np.all(np.isfinite(mu_new) & (mu_new > 0) | (wt == 0), axis=1)
+        done &= ~bad
         st.coef[todo] = beta
         st.ww_last[todo] = ww
         st.eta[todo] = eta_new
         st.mu[todo] = mu_new
         st.dev[todo] = dev_new
         st.converged[todo[done]] = True
-        todo = todo[~done]
-        Xm = Xm[~done]
+        st.failed[todo[bad]] = True
+        stop = done | bad
+        todo = todo[~stop]
+        Xm = Xm[~stop]
     st.todo = todo
 
 
@@ -162,8 +179,12 @@ def _finish(
         dispersion_working = np.where(df > 0, working / df, np.nan)
         prior_working = np.einsum("pn,pn->p", w, r2 / mu)
         dispersion_prior_working = np.where(df > 0, prior_working / df, np.nan)
+    failed = st.failed | ~np.all(np.isfinite(cov), axis=(1, 2))
+    failed |= ~np.all(np.isfinite(st.coef), axis=1)
+    coef = np.where(failed[:, None], np.nan, st.coef)
+    cov = np.where(failed[:, None, None], np.nan, cov)
     return GlmFit(
-        coef=st.coef,
+        coef=coef,
         cov_unscaled=cov,
         mu=mu,
         hat=np.where(used, hat, 0.0),
@@ -171,14 +192,17 @@ def _finish(
         dispersion_working=dispersion_working,
         dispersion_prior_working=dispersion_prior_working,
         df_residual=df,
-        converged=st.converged,
+        converged=st.converged & ~failed,
+        failed=failed,
     )
 
 
 def _inverse(xtwx: FloatArray, active: BoolArray) -> FloatArray:
-    """(X'WX)^-1 with zero rows and columns for aliased columns."""
+    """(X'WX)^-1 with zero rows and columns for aliased columns (NaN for a problem whose
+    X'WX is not finite; the pseudo-inverse for one that is singular)."""
     mask = active[:, :, None] & active[:, None, :]
-    return np.asarray(np.linalg.inv(xtwx) * mask, dtype=np.float64)
+    eye = np.broadcast_to(np.eye(xtwx.shape[1]), xtwx.shape)
+    return np.asarray(solve_each(xtwx, eye) * mask, dtype=np.float64)
 
 
 def fit_poisson(
@@ -188,7 +212,7 @@ def fit_poisson(
     offset: FloatArray | None = None,
     *,
     tol: float = 1e-8,
-    max_iter: int = 50,
+    max_iter: int = MAX_ITER,
 ) -> GlmFit:
     """Fit ``log E[y] = offset + X @ beta`` with prior weights for every problem in the batch.
 
@@ -372,7 +396,7 @@ def _block_solve(
     if bad.size:
         x[bad] = solve_each(a[bad], rhs[bad])
         if inv is not None:
-            inv[bad] = np.linalg.pinv(a[bad])
+            inv[bad] = pinv_each(a[bad])
     return x, inv
 
 
@@ -406,7 +430,7 @@ def fit_poisson_grouped(
     offset: FloatArray | None = None,
     *,
     tol: float = 1e-8,
-    max_iter: int = 50,
+    max_iter: int = MAX_ITER,
 ) -> GlmFit:
     """As :func:`fit_poisson` for problems that share their design within groups.
 
@@ -464,35 +488,48 @@ def fit_poisson_grouped(
     xtwz = (wz.reshape(G, U, N) @ Xz).reshape(P, K)
     del wz
     n_iter = 0
-    while n_iter < max_iter and st.todo.size > _HANDOVER * P:
-        n_iter += 1
-        beta = solve(xtwx, xtwz)
-        np.matmul(beta.reshape(G, U, K), Xt_, out=eta.reshape(G, U, N))
-        if offset is not None:
-            np.add(eta, off, out=eta)
-        np.exp(eta, out=mu)
-        ww, ww_prev = ww_prev, ww
-        np.multiply(w, mu, out=ww)
-        sums = _sums(ww.reshape(G, U, N), gram)
-        xtwx = _cross(sums, gram, K) + eye_fix
-        sum_ww = sums[:, gram.ones] if gram.ones >= 0 else np.zeros(P)
-        # The deviance without a logarithm: y log(y/mu) = y log y - y eta.
-        dev_new = 2.0 * (dev_const + sum_ww - np.einsum("pk,pk->p", xwy, beta) - wy_off)
-        xtwz = np.einsum("pkl,pl->pk", xtwx, beta) + xwy - _pick(sums, gram.single)
-        crit = np.abs(dev_new - dev) / (np.abs(dev_new) + 0.1) < tol
-        dev = dev_new
-        newly = np.flatnonzero(crit & ~st.converged)
-        going_on = n_iter < max_iter and st.todo.size - newly.size > _HANDOVER * P
-        # Store the estimate of the problems that stop here (or of all still going, at the
-        # handover).
-        take = newly if going_on else st.todo
-        st.coef[take] = beta[take]
-        st.ww_last[take] = ww_prev[take]
-        st.mu[take] = mu[take]
-        st.eta[take] = eta[take]
-        st.dev[take] = dev[take]
-        st.converged[newly] = True
-        st.todo = np.flatnonzero(~st.converged)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        while n_iter < max_iter and st.todo.size > _HANDOVER * P:
+            n_iter += 1
+            beta = solve(xtwx, xtwz)
+            np.matmul(beta.reshape(G, U, K), Xt_, out=eta.reshape(G, U, N))
+            if offset is not None:
+                np.add(eta, off, out=eta)
+            np.exp(eta, out=mu)
+            ww, ww_prev = ww_prev, ww
+            np.multiply(w, mu, out=ww)
+            sums = _sums(ww.reshape(G, U, N), gram)
+            xtwx = _cross(sums, gram, K) + eye_fix
+            sum_ww = sums[:, gram.ones] if gram.ones >= 0 else np.zeros(P)
+            # The deviance without a logarithm: y log(y/mu) = y log y - y eta.
+            dev_new = 2.0 * (dev_const + sum_ww - np.einsum("pk,pk->p", xwy, beta) - wy_off)
+            xtwz = np.einsum("pkl,pl->pk", xtwx, beta) + xwy - _pick(sums, gram.single)
+            crit = np.abs(dev_new - dev) / (np.abs(dev_new) + 0.1) < tol
+            dev = dev_new
+            # A diverging problem (non-finite coefficients or deviance, a fitted mean of 0 or inf
+            # where it is used; sum_ww and the deviance see those) stops here as failed.
+            bad = ~(np.isfinite(dev_new) & np.isfinite(sum_ww) & np.all(np.isfinite(beta), axis=1))
+            bad |= ~np.all(np.isfinite(xtwx), axis=(1, 2))
+            newly_bad = np.flatnonzero(bad & ~st.converged & ~st.failed)
+            if newly_bad.size:
+                st.failed[newly_bad] = True
+                # Keep the other problems' sums finite (the failed ones are not used again).
+                xtwx[newly_bad] = np.eye(K)
+                xtwz[newly_bad] = 0.0
+            newly = np.flatnonzero(crit & ~st.converged & ~st.failed)
+            going_on = (
+                n_iter < max_iter and st.todo.size - newly.size - newly_bad.size > _HANDOVER * P
+            )
+            # Store the estimate of the problems that stop here (or of all still going, at the
+            # handover).
+            take = np.concatenate([newly, newly_bad]) if going_on else st.todo
+            st.coef[take] = beta[take]
+            st.ww_last[take] = ww_prev[take]
+            st.mu[take] = mu[take]
+            st.eta[take] = eta[take]
+            st.dev[take] = dev[take]
+            st.converged[newly] = True
+            st.todo = np.flatnonzero(~st.converged & ~st.failed)
     if st.todo.size and n_iter < max_iter:
         rows = Xz[st.todo // U] * used[st.todo][:, :, None]
         _iterate(st, rows, w, yv, off, eye_fix, max_iter - n_iter, tol)

@@ -22,7 +22,7 @@ nearest date of the series; other panels use ``t - i*freq``.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -37,7 +37,7 @@ from ruralwatch.epi.detect._farrington_glm import (
     fit_poisson_grouped,
     group_design,
 )
-from ruralwatch.epi.detect.base import DetectionResult
+from ruralwatch.epi.detect.base import DetectionResult, Reason
 from ruralwatch.epi.panel import FloatArray, Panel
 
 __all__ = ["farrington", "farrington_flexible"]
@@ -191,7 +191,14 @@ def _fit(
         wts = _anscombe_weights(
             fit, y.reshape(G * U, N), used.reshape(G * U, N), s.weights_threshold
         )
+        first = fit
         fit = fit_poisson_grouped(X, y, wts.reshape(G, U, N), offset)
+        # A problem whose first fit did not converge (or failed) is not judged converged.
+        fit = replace(
+            fit,
+            converged=fit.converged & first.converged,
+            failed=fit.failed | first.failed,
+        )
     return fit
 
 
@@ -211,6 +218,7 @@ class _Model:
     trend: BoolArray
     trend_coef: FloatArray
     se_dispersion: FloatArray  # the dispersion that scales var_link in the standard error
+    failed: BoolArray  # no usable fit (non-finite iterations or covariance)
 
 
 def _fit_problems(
@@ -245,6 +253,7 @@ def _fit_problems(
     var = np.full(P, np.nan)
     phi = np.full(P, np.nan)
     se_disp = np.full(P, np.nan)
+    failed = np.zeros(P, dtype=bool)
     off0 = offset0.reshape(P)
     if s.trend and s.b >= 3:
         fit_t = _fit(X[0], y, used, offset, s)
@@ -256,8 +265,11 @@ def _fit_problems(
             tstat = fit_t.coef[:, 1] / np.sqrt(var_coef)
         pval = 2.0 * stats.t.sf(np.abs(tstat), np.maximum(fit_t.df_residual, 1.0))
         ymax = np.max(np.where(used, y, -np.inf), axis=2).reshape(P)
-        trend_ok = (pval < s.p_threshold_trend) & (np.exp(eta_t) <= ymax)
-        trend_ok &= np.isfinite(tstat)
+        with np.errstate(over="ignore", invalid="ignore"):
+            trend_ok = (pval < s.p_threshold_trend) & (np.exp(eta_t) <= ymax)
+        # A trend model that did not converge (R: "No convergence with timeTrend -- trying
+        # without") or diverged is dropped, as one whose trend is not significant.
+        trend_ok &= np.isfinite(tstat) & fit_t.converged & ~fit_t.failed
         coef_t = np.where(trend_ok, fit_t.coef[:, 1], np.nan)
         k = trend_ok
         eta[k] = eta_t[k]
@@ -290,6 +302,7 @@ def _fit_problems(
         var[dest] = np.einsum("pk,pkl,pl->p", x0n, fit_n.cov_unscaled[src], x0n)
         phi[dest] = _dispersion(fit_n, s)[src]
         se_disp[dest] = _se_dispersion(fit_n, s)[src]
+        failed[dest] = fit_n.failed[src]
     se_disp = np.where(np.isnan(se_disp), 1.0, se_disp)  # no residual df: as if Poisson
     phi = np.where(np.isnan(phi), 1.0, np.maximum(phi, 1.0))
     return _Model(
@@ -299,13 +312,28 @@ def _fit_problems(
         trend=trend_ok,
         trend_coef=coef_t,
         se_dispersion=se_disp,
+        failed=failed,
     )
+
+
+def _invalid_units(panel: Panel, s: _Settings) -> BoolArray:
+    """Units whose data are not counts R could fit: a negative or infinite count (R's
+    quasi-Poisson family refuses negative values), or with ``population_offset`` a population
+    that is not positive or infinite (log(0) is no offset). A missing value (NaN) is not
+    invalid: it is left out. Non-integer counts are fitted, as R's quasi-Poisson fit does."""
+    c = panel.counts
+    bad = np.any((c < 0) | np.isinf(c), axis=0)
+    if s.population_offset and panel.population is not None:
+        pop = panel.population
+        bad |= np.any((pop <= 0) | np.isinf(pop), axis=0)
+    return np.asarray(bad, dtype=bool)
 
 
 def _run_models(
     panel: Panel, idx: IntArray, s: _Settings, *, flexible: bool
-) -> tuple[_Model, IntArray]:
-    """Fit every (time point, series) problem; arrays are flattened as (n_monitored * U)."""
+) -> tuple[_Model, npt.NDArray[np.int8]]:
+    """Fit every (time point, series) problem: (n_monitored, U) arrays, and the reason code
+    where a problem has no fit (its eta is NaN then)."""
     ref = _reference_rows(panel, idx, s.b)
     if flexible and s.no_periods > 1:
         rows, levels = _block_rows(ref, s)
@@ -329,10 +357,14 @@ def _run_models(
     x0t[:, 0] = 1.0
     x0t[:, 1] = tcov[idx]
 
-    counts = panel.counts
     pop = panel.population if s.population_offset else None
     if s.population_offset and pop is None:
         raise ValueError("population_offset=True needs a panel with population")
+    invalid = _invalid_units(panel, s)
+    counts = panel.counts
+    if invalid.any():
+        # Fitted as if missing (so they cannot disturb the others); reported as invalid.
+        counts = np.where(invalid[None, :], np.nan, counts)
 
     eta = np.empty((n, U))
     var = np.empty((n, U))
@@ -340,17 +372,18 @@ def _run_models(
     trend = np.empty((n, U), dtype=bool)
     coef = np.empty((n, U))
     se_disp = np.empty((n, U))
+    failed = np.zeros((n, U), dtype=bool)
     n_used = np.zeros((n, U), dtype=np.int64)
     lp = None
     if pop is not None:
-        with np.errstate(divide="ignore"):
-            lp = np.log(pop)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lp = np.where(invalid[None, :], np.nan, np.log(pop))
     # Blocks of time points x units of about _BATCH_ELEMENTS problem x observation entries.
     # Units are taken a few at a time when there are many time points (small products that
     # BLAS runs on one thread); with few time points (a weekly run judges one) a block takes
     # more units, or the per-block overhead dominates (the national row of the detection
     # benchmark, 42,868 townships and one week, went from 17 s to 10 s with this).
-    per_u = min(U, max(_UNITS_PER_BLOCK, _BATCH_ELEMENTS // max(1, n * N)))
+    per_u = max(1, min(U, max(_UNITS_PER_BLOCK, _BATCH_ELEMENTS // max(1, n * N))))
     per_t = max(1, _BATCH_ELEMENTS // max(1, per_u * N))
     for lo in range(0, n, per_t):
         hi = min(n, lo + per_t)
@@ -382,18 +415,28 @@ def _run_models(
             trend[lo:hi, ulo:uhi] = res.trend.reshape(m, k)
             coef[lo:hi, ulo:uhi] = res.trend_coef.reshape(m, k)
             se_disp[lo:hi, ulo:uhi] = res.se_dispersion.reshape(m, k)
+            failed[lo:hi, ulo:uhi] = res.failed.reshape(m, k)
     # A baseline with fewer observed reference values than model parameters (missing reports,
     # or a series younger than b years) cannot be fitted: no expectation, no bound, no alarm.
-    eta[n_used < max(3, Xt.shape[2])] = np.nan
+    need = max(3, Xt.shape[2])
+    reason = np.zeros((n, U), dtype=np.int8)
+    reason[np.isnan(eta) | failed] = Reason.NON_FINITE
+    short = n_used < need
+    in_series = valid_row.sum(axis=1)  # baseline rows inside the series, per time point
+    reason[short] = Reason.MISSING
+    reason[short & (in_series < need)[:, None]] = Reason.TOO_SHORT
+    reason[:, invalid] = Reason.INVALID_INPUT
+    reason[(reason == 0) & np.isnan(panel.counts[idx])] = Reason.MISSING
     model = _Model(
-        eta=eta,
+        eta=np.where(short | failed | invalid[None, :], np.nan, eta),
         var_link=var,
         phi=phi,
         trend=trend,
         trend_coef=coef,
         se_dispersion=se_disp,
+        failed=failed,
     )
-    return model, ref
+    return model, reason
 
 
 # --------------------------------------------------------------------------------------------
@@ -452,15 +495,60 @@ def _limit54_met(counts: FloatArray, idx: IntArray, limit54: tuple[int, int]) ->
 # --------------------------------------------------------------------------------------------
 
 
-def _check_common(b: int, w: int, alpha: float, limit54: tuple[int, int] | list[int]) -> None:
-    if int(b) != b or b < 1:
-        raise ValueError("b must be an integer >= 1")
-    if int(w) != w or w < 0:
-        raise ValueError("w must be an integer >= 0")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError("alpha must lie in (0, 1)")
-    if len(limit54) != 2:
-        raise ValueError("limit54 must be (cases, periods)")
+def _integer(name: str, value: Any, low: int) -> int:
+    """``value`` as an int >= ``low`` (an integral float is accepted), or a ValueError."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not np.isfinite(value) or int(value) != value or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _real(name: str, value: Any, low: float, high: float) -> float:
+    """``value`` as a float in the open interval (low, high), or a ValueError."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not low < float(value) < high:
+        raise ValueError(f"{name} must be a number in ({low:g}, {high:g}), got {value!r}")
+    return float(value)
+
+
+def _flag(name: str, value: Any) -> bool:
+    if isinstance(value, (bool, np.bool_)) or (
+        isinstance(value, (int, np.integer)) and value in (0, 1)
+    ):
+        return bool(value)
+    raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
+def _check_common(
+    b: Any, w: Any, alpha: Any, limit54: Any
+) -> tuple[int, int, float, tuple[int, int]]:
+    """Validated b, w, alpha and limit54 (a ValueError naming the parameter otherwise)."""
+    bb = _integer("b", b, 1)
+    ww = _integer("w", w, 0)
+    a = _real("alpha", alpha, 0.0, 1.0)
+    if isinstance(limit54, (str, bytes)) or not hasattr(limit54, "__len__") or len(limit54) != 2:
+        raise ValueError(f"limit54 must be (cases, periods), got {limit54!r}")
+    lim = (_integer("limit54 cases", limit54[0], 0), _integer("limit54 periods", limit54[1], 1))
+    return bb, ww, a, lim
+
+
+def _empty_result(
+    method: str, params: dict[str, Any], panel: Panel, idx: IntArray, extra: tuple[str, ...]
+) -> DetectionResult:
+    """The result for a panel without units or without monitored rows (nothing to judge)."""
+    shape = (idx.size, panel.n_units)
+    nan = np.full(shape, np.nan)
+    return make_result(
+        method,
+        params,
+        panel,
+        idx,
+        expected=nan,
+        upperbound=nan.copy(),
+        alarm=nan.copy(),
+        score=nan.copy(),
+        extra={k: nan.copy() for k in extra},
+    )
 
 
 def _first_row(panel: Panel, b: int, w: int) -> int:
@@ -532,30 +620,51 @@ def farrington_flexible(
 
     Returns ``extra``: ``pvalue``, ``mu0``, ``phi``, ``trend`` (1/0), ``trend_coef``.
     """
-    _check_common(b, w, alpha, limit54)
+    b, w, alpha, limit54 = _check_common(b, w, alpha, limit54)
     if power_trans not in _POWERS:
-        raise ValueError("power_trans must be '2/3', '1/2' or 'none'")
+        raise ValueError(f"power_trans must be '2/3', '1/2' or 'none', got {power_trans!r}")
     if threshold_method not in ("delta", "nbPlugin", "muan"):
-        raise ValueError("threshold_method must be 'delta', 'nbPlugin' or 'muan'")
-    if int(no_periods) != no_periods or no_periods < 1:
-        raise ValueError("no_periods must be an integer >= 1")
-    past = w if past_weeks_not_included is None else int(past_weeks_not_included)
-    if past < 0:
-        raise ValueError("past_weeks_not_included must be >= 0")
+        raise ValueError(
+            f"threshold_method must be 'delta', 'nbPlugin' or 'muan', got {threshold_method!r}"
+        )
+    n_periods = _integer("no_periods", no_periods, 1)
+    past = w if past_weeks_not_included is None else past_weeks_not_included
+    past = _integer("past_weeks_not_included", past, 0)
     s = _Settings(
-        b=int(b),
-        w=int(w),
-        reweight=bool(reweight),
-        weights_threshold=float(weights_threshold),
-        trend=bool(trend),
-        p_threshold_trend=float(p_threshold_trend),
-        population_offset=bool(population_offset),
-        no_periods=int(no_periods),
+        b=b,
+        w=w,
+        reweight=_flag("reweight", reweight),
+        weights_threshold=_real("weights_threshold", weights_threshold, 0.0, np.inf),
+        trend=_flag("trend", trend),
+        p_threshold_trend=_real("p_threshold_trend", p_threshold_trend, 0.0, 1.0),
+        population_offset=_flag("population_offset", population_offset),
+        no_periods=n_periods,
         past_weeks_not_included=past,
         working_residual_se=True,
     )
     idx = _monitor(panel, monitor, s.b, s.w)
-    model, _ = _run_models(panel, idx, s, flexible=True)
+    params: dict[str, Any] = {
+        "b": s.b,
+        "w": s.w,
+        "reweight": s.reweight,
+        "weights_threshold": s.weights_threshold,
+        "trend": s.trend,
+        "p_threshold_trend": s.p_threshold_trend,
+        "alpha": alpha,
+        "limit54": list(limit54),
+        "power_trans": power_trans,
+        "population_offset": s.population_offset,
+        "no_periods": s.no_periods,
+        "past_weeks_not_included": s.past_weeks_not_included,
+        "threshold_method": threshold_method,
+        "monitor": monitor_param(idx),
+    }
+    if s.population_offset and panel.population is None:
+        raise ValueError("population_offset=True needs a panel with population")
+    if idx.size == 0 or panel.n_units == 0:
+        extra = ("pvalue", "mu0", "phi", "trend", "trend_coef")
+        return _empty_result("farrington-flexible", params, panel, idx, extra)
+    model, reason = _run_models(panel, idx, s, flexible=True)
     y = panel.counts[idx]
     z = float(stats.norm.ppf(1.0 - alpha))
     mu = np.exp(model.eta)
@@ -574,35 +683,25 @@ def farrington_flexible(
         if threshold_method == "nbPlugin":
             plug = mu
         else:
-            plug = np.exp(model.eta + z * np.sqrt(model.phi * model.var_link))
+            with np.errstate(over="ignore", invalid="ignore"):
+                plug = np.exp(model.eta + z * np.sqrt(model.phi * model.var_link))
         bound = _nb_quantile(1.0 - alpha, plug, model.phi)
         pvalue = _nb_sf(y, plug, model.phi)
         mu0 = mu
         # As R: the score uses the log-scale prediction.
         with np.errstate(divide="ignore", invalid="ignore"):
             score = (y - model.eta) / (bound - model.eta)
-    met = _limit54_met(panel.counts, idx, (int(limit54[0]), int(limit54[1])))
+    met = _limit54_met(panel.counts, idx, limit54)
     upper = np.where(met, bound, np.nan)
     expected = np.where(met, mu, np.nan)
     with np.errstate(invalid="ignore"):
         alarm = ((score > 1.0) & (y != 0) & met).astype(np.float64)
-    alarm[np.isnan(y) | (met & np.isnan(model.eta))] = np.nan  # no baseline: no judgement
-    params: dict[str, Any] = {
-        "b": s.b,
-        "w": s.w,
-        "reweight": s.reweight,
-        "weights_threshold": s.weights_threshold,
-        "trend": s.trend,
-        "p_threshold_trend": s.p_threshold_trend,
-        "alpha": float(alpha),
-        "limit54": [int(limit54[0]), int(limit54[1])],
-        "power_trans": power_trans,
-        "population_offset": s.population_offset,
-        "no_periods": s.no_periods,
-        "past_weeks_not_included": s.past_weeks_not_included,
-        "threshold_method": threshold_method,
-        "monitor": monitor_param(idx),
-    }
+    alarm[np.isnan(y)] = np.nan
+    trend_flag = model.trend.astype(np.float64)
+    no_fit = np.isnan(model.eta)
+    for arr in (upper, expected, alarm, score, pvalue, mu0, trend_flag):
+        arr[no_fit] = np.nan
+    phi = np.where(no_fit, np.nan, model.phi)
     return make_result(
         "farrington-flexible",
         params,
@@ -615,10 +714,11 @@ def farrington_flexible(
         extra={
             "pvalue": pvalue,
             "mu0": mu0,
-            "phi": model.phi,
-            "trend": model.trend.astype(np.float64),
-            "trend_coef": model.trend_coef,
+            "phi": phi,
+            "trend": trend_flag,
+            "trend_coef": np.where(no_fit, np.nan, model.trend_coef),
         },
+        reason=reason,
     )
 
 
@@ -645,45 +745,48 @@ def farrington(
     (1/0), ``q`` (lower-tail probability of y on the transformed scale), ``median_threshold``
     (the predicted mean, as R reports it).
     """
-    _check_common(b, w, alpha, limit54)
+    b, w, alpha, limit54 = _check_common(b, w, alpha, limit54)
     if power_trans not in _POWERS:
-        raise ValueError("power_trans must be '2/3', '1/2' or 'none'")
+        raise ValueError(f"power_trans must be '2/3', '1/2' or 'none', got {power_trans!r}")
     s = _Settings(
-        b=int(b),
-        w=int(w),
-        reweight=bool(reweight),
+        b=b,
+        w=w,
+        reweight=_flag("reweight", reweight),
         weights_threshold=1.0,
-        trend=bool(trend),
+        trend=_flag("trend", trend),
         p_threshold_trend=0.05,
         population_offset=False,
         no_periods=1,
-        past_weeks_not_included=int(w),
+        past_weeks_not_included=w,
     )
     idx = _monitor(panel, monitor, s.b, s.w)
-    model, _ = _run_models(panel, idx, s, flexible=False)
+    params: dict[str, Any] = {
+        "b": s.b,
+        "w": s.w,
+        "reweight": s.reweight,
+        "alpha": alpha,
+        "trend": s.trend,
+        "limit54": list(limit54),
+        "power_trans": power_trans,
+        "monitor": monitor_param(idx),
+    }
+    if idx.size == 0 or panel.n_units == 0:
+        return _empty_result("farrington", params, panel, idx, ("trend", "q", "median_threshold"))
+    model, reason = _run_models(panel, idx, s, flexible=False)
     y = panel.counts[idx]
     z = float(stats.norm.ppf(1.0 - alpha / 2.0))
     mu = np.exp(model.eta)
     with np.errstate(over="ignore", invalid="ignore"):
         se_fit = mu * np.sqrt(model.phi * model.var_link)
     bound, zy = _delta_bound(y, mu, se_fit, model.phi, z, _POWERS[power_trans])
-    met = _limit54_met(panel.counts, idx, (int(limit54[0]), int(limit54[1])))
+    met = _limit54_met(panel.counts, idx, limit54)
     upper = np.where(met, bound, 0.0)
     upper[np.isnan(bound)] = np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         score = (y - mu) / (bound - mu)
         alarm = ((y > upper) & met).astype(np.float64)
     alarm[np.isnan(y) | np.isnan(upper)] = np.nan
-    params: dict[str, Any] = {
-        "b": s.b,
-        "w": s.w,
-        "reweight": s.reweight,
-        "alpha": float(alpha),
-        "trend": s.trend,
-        "limit54": [int(limit54[0]), int(limit54[1])],
-        "power_trans": power_trans,
-        "monitor": monitor_param(idx),
-    }
+    trend_flag = np.where(np.isnan(model.eta), np.nan, model.trend.astype(np.float64))
     return make_result(
         "farrington",
         params,
@@ -694,8 +797,9 @@ def farrington(
         alarm=alarm,
         score=score,
         extra={
-            "trend": model.trend.astype(np.float64),
+            "trend": trend_flag,
             "q": stats.norm.cdf(zy),
             "median_threshold": mu,
         },
+        reason=reason,
     )
