@@ -1,12 +1,19 @@
 """``ruralwatch detect``: temporal aberration detection on a CSV of counts.
 
-Normal mode reads a long CSV ``date, unit, observed[, population]``, pivots it to a panel, runs
-one registered detector over every unit and writes a long CSV ``date, unit, observed, expected,
-upperbound, alarm, score`` plus the method's own columns.
+Normal mode reads a long CSV ``date, unit, observed[, population]`` (or a wide one: ``date`` and
+one column of counts per unit), puts it on a dates × units grid, runs one registered detector
+over every unit and writes a long CSV ``date, unit, observed, expected, upperbound, alarm,
+score`` plus the method's own columns and ``reason`` (``ok``, or why the values there are NA:
+the codes of :class:`~ruralwatch.epi.detect.base.Reason`). Reading and writing are vectorised
+(``ruralwatch.cli._tables``).
 
 R compatibility mode (``--r-function`` with ``--r-control`` and ``--format oracle``) reads an
 input series in the oracle layout, takes R's control list as JSON and writes R's output columns,
-so that results can be compared with the R ``surveillance`` package line by line.
+so that results can be compared with the R ``surveillance`` package line by line. Both R
+spellings are accepted (``algo.cusum`` and ``cusum``, ``algo.rki1`` …); the names live in
+:mod:`ruralwatch.epi.detect.rnames`.
+
+Nothing heavy (numpy, polars, the detectors) is imported until the command runs.
 """
 
 from __future__ import annotations
@@ -14,56 +21,21 @@ from __future__ import annotations
 import csv
 import json
 import math
+import types
+import typing
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
-import polars as pl
 import typer
 
 from ruralwatch.cli._runtime import fail, out
-from ruralwatch.epi.detect import METHODS
-from ruralwatch.epi.detect.base import DetectionResult
-from ruralwatch.epi.panel import Panel
+
+if TYPE_CHECKING:  # numpy, polars and the detectors are imported when the command runs
+    from ruralwatch.epi.detect.base import DetectionResult, Detector
+    from ruralwatch.epi.detect.rnames import RCall
+    from ruralwatch.epi.panel import Panel
 
 _FREQS = {"day": 365, "week": 52, "month": 12, "365": 365, "52": 52, "12": 12}
-
-# R function -> (output columns after t, observed, upperbound, alarm)
-_R_COLUMNS: dict[str, tuple[str, ...]] = {
-    "earsC": (),
-    "farrington": ("trend", "q", "median_threshold"),
-    "farringtonFlexible": (
-        "expected",
-        "score",
-        "pvalue",
-        "mu0",
-        "phi",
-        "trend",
-        "trend_coef",
-    ),
-    "cusum": ("cusum", "m"),
-    "glrnb": ("mu0",),
-    "rki": (),
-}
-
-_FLEX_NAMES = {
-    "b": "b",
-    "w": "w",
-    "reweight": "reweight",
-    "weightsThreshold": "weights_threshold",
-    "trend": "trend",
-    "pThresholdTrend": "p_threshold_trend",
-    "alpha": "alpha",
-    "limit54": "limit54",
-    "powertrans": "power_trans",
-    "populationOffset": "population_offset",
-    "noPeriods": "no_periods",
-    "pastWeeksNotIncluded": "past_weeks_not_included",
-    "thresholdMethod": "threshold_method",
-}
-_CLASSIC_NAMES = ("b", "w", "reweight", "alpha", "trend", "limit54", "powertrans")
-# R control entries that only steer R's printing or fitting internals.
-_IGNORED = {"range", "verbose", "glmWarnings", "fitFun", "plot", "method"}
 
 
 class UsageError(Exception):
@@ -84,29 +56,122 @@ def _fmt(x: Any) -> str:
     return f"{v:.17g}"
 
 
-def _parse_value(text: str) -> Any:
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
+# --------------------------------------------------------------------------------------------
+# --param NAME=VALUE, read by the parameter's declared type
+# --------------------------------------------------------------------------------------------
+
+_NONE_WORDS = ("none", "null", "na")
+_BOOL_WORDS = {"true": True, "false": False}
+
+
+def _alternatives(hint: Any) -> list[Any]:
+    """The members of a (possibly nested) Union annotation."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return [a for arg in typing.get_args(hint) for a in _alternatives(arg)]
+    return [hint]
+
+
+def _is_sequence(hint: Any) -> bool:
+    origin = typing.get_origin(hint) or hint
+    simple = (int, float, bool, str, complex, bytes, type(None), typing.Literal)
+    return origin not in simple and not (isinstance(origin, type) and origin in simple)
+
+
+def _typed_value(name: str, text: str, hint: Any) -> Any:
+    """``text`` as a value of the declared type ``hint``.
+
+    A literal the parameter allows wins over everything else (``power_trans=none`` is the string
+    ``'none'``, not Python ``None``); ``none``/``null``/``NA`` is ``None`` only where the
+    parameter accepts ``None``.
+    """
+    t = text.strip()
+    alts = _alternatives(hint)
+    literals = [
+        v for a in alts if typing.get_origin(a) is typing.Literal for v in typing.get_args(a)
+    ]
+    for v in literals:
+        if isinstance(v, str) and v == t:
+            return v
+    for v in literals:
+        if isinstance(v, str) and v.lower() == t.lower():
+            return v
+    low = t.lower()
+    if type(None) in alts and low in _NONE_WORDS:
         return None
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    if text.strip().startswith(("[", "{")):
+    if bool in alts and low in _BOOL_WORDS:
+        return _BOOL_WORDS[low]
+    if int in alts and bool not in alts:
         try:
-            return json.loads(text)
+            return int(t)
+        except ValueError:
+            pass
+    if float in alts or complex in alts:
+        try:
+            return float(t)
+        except ValueError:
+            pass
+    if t.startswith(("[", "{")) and any(_is_sequence(a) for a in alts):
+        try:
+            return json.loads(t)
         except json.JSONDecodeError as exc:
-            raise UsageError(f"--param value {text!r} is not valid JSON: {exc}") from None
-    return text
+            raise UsageError(f"--param {name}: {t!r} is not valid JSON: {exc}") from None
+    if str in alts:
+        return t
+    if literals:
+        allowed = ", ".join(repr(v) for v in literals)
+        if type(None) in alts:
+            allowed += " or none"
+        raise UsageError(f"--param {name}: {t!r} is not one of {allowed}")
+    kinds = [
+        k
+        for k, ok in (
+            ("true or false", bool in alts),
+            ("an integer", int in alts and bool not in alts),
+            ("a number", float in alts),
+            ("a JSON list", any(_is_sequence(a) for a in alts)),
+            ("none", type(None) in alts),
+        )
+        if ok
+    ]
+    raise UsageError(f"--param {name}: {t!r} is not {' or '.join(kinds) or 'a valid value'}")
 
 
-def _parse_params(items: list[str]) -> dict[str, Any]:
+def _guess_value(text: str) -> Any:
+    """A value for a parameter without a declared type."""
+    t = text.strip()
+    low = t.lower()
+    if low in _BOOL_WORDS:
+        return _BOOL_WORDS[low]
+    for conv in (int, float):
+        try:
+            return conv(t)
+        except ValueError:
+            pass
+    if t.startswith(("[", "{")):
+        try:
+            return json.loads(t)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--param value {t!r} is not valid JSON: {exc}") from None
+    return t
+
+
+def _parse_params(items: list[str], method: str, detector: Detector) -> dict[str, Any]:
+    """``NAME=VALUE`` items as keyword arguments of ``detector``, each read by its type."""
+    import inspect
+
+    fn = getattr(detector, "fn", detector)
+    accepts = getattr(detector, "accepts", None)
+    if accepts is None:
+        accepts = tuple(
+            n
+            for n, p in inspect.signature(fn).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        )
+    try:
+        hints = typing.get_type_hints(fn)
+    except (NameError, TypeError):
+        hints = {}
+    settable = [a for a in accepts if a != "monitor"]
     params: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
@@ -115,7 +180,13 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
         name = name.strip().replace("-", "_")
         if not name.isidentifier():
             raise UsageError(f"--param {item!r}: {name!r} is not a parameter name")
-        params[name] = _parse_value(value)
+        if name == "monitor":
+            raise UsageError("--param monitor: use --monitor-from or --monitor-last")
+        if name not in settable:
+            valid = ", ".join(settable) or "none"
+            raise UsageError(f"--param {name}: {method} has no such parameter; valid: {valid}")
+        hint = hints.get(name)
+        params[name] = _guess_value(value) if hint is None else _typed_value(name, value, hint)
     return params
 
 
@@ -124,67 +195,9 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def _read_long(path: Path) -> pl.DataFrame:
-    try:
-        df = pl.read_csv(path, infer_schema=False)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise UsageError(f"{path}: cannot read CSV ({exc})") from None
-    df = df.rename({c: c.strip() for c in df.columns})
-    missing = [c for c in ("date", "unit", "observed") if c not in df.columns]
-    if missing:
-        raise UsageError(f"{path}: missing column(s) {', '.join(missing)}")
-    df = df.with_row_index("row", offset=2)  # line numbers in the file (header is line 1)
-    parsed = df.with_columns(
-        pl.col("date").str.strip_chars().str.to_date("%Y-%m-%d", strict=False).alias("_date"),
-        pl.col("unit").str.strip_chars().alias("unit"),
-        pl.col("observed").str.strip_chars().alias("_obs_text"),
-    )
-    bad_date = parsed.filter(pl.col("_date").is_null())
-    if bad_date.height:
-        r = bad_date.row(0, named=True)
-        raise UsageError(f"{path}: row {r['row']}, column date: {r['date']!r} is not YYYY-MM-DD")
-    bad_unit = parsed.filter(pl.col("unit").is_null() | (pl.col("unit") == ""))
-    if bad_unit.height:
-        raise UsageError(f"{path}: row {bad_unit['row'][0]}, column unit: empty unit code")
-    obs_missing = pl.col("_obs_text").is_null() | pl.col("_obs_text").is_in(["", "NA"])
-    parsed = parsed.with_columns(
-        pl.when(obs_missing)
-        .then(None)
-        .otherwise(pl.col("_obs_text").cast(pl.Float64, strict=False))
-        .alias("observed_f"),
-        obs_missing.alias("_obs_missing"),
-    )
-    bad_obs = parsed.filter(
-        ~pl.col("_obs_missing")
-        & (
-            pl.col("observed_f").is_null()
-            | (pl.col("observed_f") < 0)
-            | pl.col("observed_f").is_nan()
-        )
-    )
-    if bad_obs.height:
-        r = bad_obs.row(0, named=True)
-        raise UsageError(
-            f"{path}: row {r['row']}, column observed: {r['observed']!r} is not a count >= 0"
-        )
-    if "population" in parsed.columns:
-        parsed = parsed.with_columns(
-            pl.col("population").str.strip_chars().cast(pl.Float64, strict=False).alias("pop_f")
-        )
-        bad_pop = parsed.filter(pl.col("pop_f").is_null() & ~pl.col("population").is_in(["", "NA"]))
-        if bad_pop.height:
-            r = bad_pop.row(0, named=True)
-            raise UsageError(
-                f"{path}: row {r['row']}, column population: {r['population']!r} is not a number"
-            )
-    dup = parsed.filter(pl.struct("_date", "unit").is_duplicated())
-    if dup.height:
-        r = dup.row(0, named=True)
-        raise UsageError(f"{path}: row {r['row']}: duplicate date {r['date']} for unit {r['unit']}")
-    return parsed
+def _infer_freq(dates: Any) -> int:
+    import numpy as np
 
-
-def _infer_freq(dates: np.ndarray) -> int:
     if dates.size < 2:
         raise UsageError("cannot infer --freq from fewer than two dates; give --freq")
     step = float(np.median(np.diff(dates.astype(np.int64))))
@@ -197,58 +210,57 @@ def _infer_freq(dates: np.ndarray) -> int:
     raise UsageError(f"cannot infer --freq from a date spacing of {step:g} days; give --freq")
 
 
-def _panel_from_long(df: pl.DataFrame, freq: int | None) -> Panel:
-    wide = (
-        df.select("_date", "unit", "observed_f")
-        .pivot(on="unit", index="_date", values="observed_f")
-        .sort("_date")
-    )
-    units = [c for c in wide.columns if c != "_date"]
-    dates = wide["_date"].to_numpy().astype("datetime64[D]")
-    counts = wide.select(units).to_numpy().astype(np.float64)
-    population = None
-    if "pop_f" in df.columns:
-        pw = (
-            df.select("_date", "unit", "pop_f")
-            .pivot(on="unit", index="_date", values="pop_f")
-            .sort("_date")
+def _read_panel(path: Path, freq: int | None) -> Panel:
+    """A long (``date, unit, observed[, population]``) or wide (``date, <unit>…``) CSV."""
+    from ruralwatch.cli._tables import TableError, read_grid
+    from ruralwatch.epi.panel import Panel
+
+    try:
+        grid = read_grid(
+            path, ("observed", "population"), required=("observed",), counts=("observed",)
         )
-        population = pw.select(units).to_numpy().astype(np.float64)
-    f = freq if freq is not None else _infer_freq(dates)
+    except TableError as exc:
+        raise UsageError(str(exc)) from None
+    f = freq if freq is not None else _infer_freq(grid.dates)
     return Panel(
-        counts=counts,
-        units=tuple(units),
-        dates=dates,
+        counts=grid.values["observed"],
+        units=grid.units,
+        dates=grid.dates,
         freq=f,  # type: ignore[arg-type]
-        population=population,
+        population=grid.values.get("population"),
     )
 
 
 def _write_long(path: Path, res: DetectionResult, panel: Panel) -> None:
-    extra = sorted(res.extra)
-    dates = res.dates if res.dates is not None else panel.dates
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["date", "unit", "observed", "expected", "upperbound", "alarm", "score", *extra])
-        for i, row in enumerate(res.index):
-            day = (
-                str(dates[i])
-                if dates is not None and res.dates is not None
-                else (str(panel.dates[row]) if panel.dates is not None else str(int(row) + 1))
-            )
-            for j, unit in enumerate(res.units):
-                w.writerow(
-                    [
-                        day,
-                        unit,
-                        _fmt(res.observed[i, j]),
-                        _fmt(res.expected[i, j]),
-                        _fmt(res.upperbound[i, j]),
-                        _fmt(res.alarm[i, j]),
-                        _fmt(res.score[i, j]),
-                        *(_fmt(res.extra[k][i, j]) for k in extra),
-                    ]
-                )
+    """One row per monitored date and unit (dates outer, units inner)."""
+    import numpy as np
+    import polars as pl
+
+    from ruralwatch.cli._tables import numeric_column, repeat_labels, write_table
+    from ruralwatch.epi.detect.base import Reason
+
+    n_rows, n_units = len(res.index), len(res.units)
+    if res.dates is not None:
+        when = pl.Series("date", np.asarray(res.dates, dtype="datetime64[D]"))
+    elif panel.dates is not None:
+        when = pl.Series("date", panel.dates[res.index])
+    else:
+        when = pl.Series("date", np.asarray(res.index, dtype=np.int64) + 1)
+    reason = res.reason if res.reason is not None else np.zeros((n_rows, n_units), np.int8)
+    codes = [""] * (max(Reason) + 1)
+    for r in Reason:
+        codes[r] = r.code
+    columns = [
+        when.gather(np.repeat(np.arange(n_rows), n_units)),
+        repeat_labels("unit", res.units, n_rows, tile=True),
+        *(
+            numeric_column(name, getattr(res, name).ravel())
+            for name in ("observed", "expected", "upperbound", "alarm", "score")
+        ),
+        *(numeric_column(k, res.extra[k].ravel()) for k in sorted(res.extra)),
+        pl.Series("reason", codes).gather(reason.ravel().astype(np.int64)),
+    ]
+    write_table(path, columns)
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,113 +269,65 @@ def _write_long(path: Path, res: DetectionResult, panel: Panel) -> None:
 
 
 def _read_oracle(path: Path, freq: int, start: tuple[int, int]) -> Panel:
+    """One series in the oracle input layout (``t, date, observed[, population]``)."""
+    import numpy as np
+    import polars as pl
+
+    from ruralwatch.epi.panel import Panel
+
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
-    except OSError as exc:
+        df = pl.read_csv(path, infer_schema=False)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, pl.exceptions.PolarsError) as exc:
         raise UsageError(f"{path}: cannot read ({exc})") from None
-    if not rows:
-        raise UsageError(f"{path}: empty file")
-    header = [h.strip() for h in rows[0]]
-    need = ("t", "date", "observed")
-    miss = [c for c in need if c not in header]
+    df = df.rename({c: c.strip() for c in df.columns})
+    miss = [c for c in ("t", "date", "observed") if c not in df.columns]
     if miss:
         raise UsageError(f"{path}: missing column(s) {', '.join(miss)}")
-    col = {name: i for i, name in enumerate(header)}
-    obs, pop, dates = [], [], []
-    for n, r in enumerate(rows[1:], start=2):
-        if not r:
+    if df.height == 0:
+        raise UsageError(f"{path}: empty file")
+    nums = {}
+    for name in ("observed", "population"):
+        if name not in df.columns:
             continue
-        text = r[col["observed"]].strip()
-        try:
-            obs.append(math.nan if text in ("NA", "NaN", "") else float(text))
-        except ValueError:
+        text = pl.col(name).str.strip_chars()
+        missing = text.is_null() | text.is_in(["", "NA", "NaN"])
+        value = pl.when(missing).then(float("nan")).otherwise(text.cast(pl.Float64, strict=False))
+        col = df.select(value.alias(name), missing.alias("_m")).with_row_index("_line", offset=2)
+        bad = col.filter(pl.col(name).is_null())
+        if bad.height:
+            line = bad["_line"][0]
             raise UsageError(
-                f"{path}: row {n}, column observed: {text!r} is not a number"
-            ) from None
-        if "population" in col:
-            p = r[col["population"]].strip()
-            try:
-                pop.append(math.nan if p in ("NA", "") else float(p))
-            except ValueError:
-                raise UsageError(
-                    f"{path}: row {n}, column population: {p!r} is not a number"
-                ) from None
-        dates.append(r[col["date"]].strip())
-    dated = all(d not in ("NA", "") for d in dates)
-    try:
-        dt = np.array(dates, dtype="datetime64[D]") if dated else None
-    except ValueError:
-        raise UsageError(f"{path}: column date: not all dates are YYYY-MM-DD") from None
+                f"{path}: row {line}, column {name}: {df[name][line - 2]!r} is not a number"
+            )
+        nums[name] = col[name].to_numpy()
+    dates = df["date"].str.strip_chars()
+    dt = None
+    if not dates.is_in(["NA", ""]).any() and not dates.is_null().any():
+        parsed = dates.str.to_date("%Y-%m-%d", strict=False)
+        if parsed.is_null().any():
+            raise UsageError(f"{path}: column date: not all dates are YYYY-MM-DD")
+        dt = parsed.to_numpy().astype("datetime64[D]")
     return Panel.single(
-        obs,
+        np.asarray(nums["observed"], dtype=np.float64),
         unit="1",
         dates=dt,
         freq=freq,  # type: ignore[arg-type]
-        population=pop if pop else None,
+        population=nums.get("population"),
         start=start,
     )
 
 
-def _r_call(r_function: str, control: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Registry name and keyword arguments for an R function and its control list."""
-    c = {k: v for k, v in control.items() if k not in _IGNORED}
-    if r_function == "earsC":
-        method = str(control.get("method", "C1"))
-        return f"ears-{method.lower()}", {
-            "alpha": c.get("alpha"),
-            "baseline": c.get("baseline", 7),
-            "min_sigma": c.get("minSigma", 0.0),
-        }
-    if r_function == "farrington":
-        names = {"powertrans": "power_trans"}
-        return "farrington", {names.get(k, k): v for k, v in c.items() if k in _CLASSIC_NAMES}
-    if r_function == "farringtonFlexible":
-        unknown = sorted(set(c) - set(_FLEX_NAMES))
-        if unknown:
-            raise UsageError(f"unknown farringtonFlexible control entries: {', '.join(unknown)}")
-        return "farrington-flexible", {_FLEX_NAMES[k]: v for k, v in c.items()}
-    if r_function == "cusum":
-        return "cusum", {k: c[k] for k in ("k", "h", "m", "trans", "alpha") if k in c}
-    if r_function == "glrnb":
-        kw: dict[str, Any] = {
-            "c_arl": c.get("c.ARL", 5),
-            "m_tilde": c.get("Mtilde", 1),
-            "M": c.get("M", -1),
-            "change": c.get("change", "intercept"),
-            "dir": c.get("dir", "inc"),
-            "ret": c.get("ret", "value"),
-            "theta": c.get("theta"),
-            "x_max": c.get("xMax", 10000),
-        }
-        mu0 = c.get("mu0")
-        if isinstance(mu0, dict):
-            kw["s"] = mu0.get("S", 1)
-            kw["trend"] = bool(mu0.get("trend", False))
-        elif mu0 is not None:
-            kw["mu0"] = mu0
-        if c.get("alpha") == 0:
-            return "glr-poisson", kw
-        kw["alpha"] = c.get("alpha")
-        return "glr-nb", kw
-    if r_function == "rki":
-        method = str(control.get("method", "rki1"))
-        if method not in ("rki1", "rki2", "rki3"):
-            raise UsageError(f"rki control method must be rki1, rki2 or rki3, got {method!r}")
-        return method, {}
-    raise UsageError(f"unknown --r-function {r_function!r}; valid: {', '.join(sorted(_R_COLUMNS))}")
-
-
-def _write_r(path: Path, r_function: str, res: DetectionResult) -> None:
-    cols = _R_COLUMNS[r_function]
-    values = {
-        "expected": res.expected,
-        "score": res.score,
-        **res.extra,
-    }
+def _write_r(path: Path, call: RCall, res: DetectionResult) -> None:
+    """R's output columns for the R call, numbers as the oracle files write them."""
+    values = {"expected": res.expected, "score": res.score, **res.extra}
+    missing = [c for c in call.columns if c not in values]
+    if missing:
+        raise UsageError(f"{res.method} gives no column {', '.join(missing)}")
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["t", "observed", "upperbound", "alarm", *cols])
+        w.writerow(["t", "observed", "upperbound", "alarm", *call.columns])
         for i, row in enumerate(res.index):
             w.writerow(
                 [
@@ -371,7 +335,7 @@ def _write_r(path: Path, r_function: str, res: DetectionResult) -> None:
                     _fmt(res.observed[i, 0]),
                     _fmt(res.upperbound[i, 0]),
                     _fmt(res.alarm[i, 0]),
-                    *(_fmt(values[c][i, 0]) for c in cols),
+                    *(_fmt(values[c][i, 0]) for c in call.columns),
                 ]
             )
 
@@ -382,6 +346,8 @@ def _write_r(path: Path, r_function: str, res: DetectionResult) -> None:
 
 
 def _monitor_rows(panel: Panel, monitor_from: str | None, monitor_last: int | None) -> Any:
+    import numpy as np
+
     if monitor_from is not None and monitor_last is not None:
         raise UsageError("give --monitor-from or --monitor-last, not both")
     if monitor_last is not None:
@@ -400,6 +366,65 @@ def _monitor_rows(panel: Panel, monitor_from: str | None, monitor_last: int | No
             raise UsageError(f"no time point on or after {monitor_from}")
         return rows
     return None
+
+
+def _run_r_mode(
+    method: str | None,
+    input: Path,
+    output: Path,
+    *,
+    f: int | None,
+    param: list[str],
+    monitor_from: str | None,
+    monitor_last: int | None,
+    r_function: str,
+    r_control: str | None,
+    fmt: str,
+    r_start: str | None,
+) -> DetectionResult:
+    from ruralwatch.epi.detect.rnames import r_call
+
+    if fmt != "oracle":
+        raise UsageError("--r-function needs --format oracle")
+    if f is None:
+        raise UsageError("--format oracle needs --freq (52, 12 or 365)")
+    try:
+        control = json.loads(r_control) if r_control else {}
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--r-control is not valid JSON: {exc}") from None
+    if not isinstance(control, dict):
+        raise UsageError("--r-control must be a JSON object")
+    start = (2000, 1)
+    if r_start:
+        try:
+            y, p = (int(x) for x in r_start.split(","))
+        except ValueError:
+            raise UsageError("--r-start must be YEAR,PERIOD") from None
+        start = (y, p)
+    try:
+        call = r_call(r_function, control)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if method is not None and method != call.method:
+        raise UsageError(f"METHOD {method!r} does not match --r-function {r_function!r}")
+    detector = call.detector
+    panel = _read_oracle(input, f, start)
+    kw = dict(call.params)
+    if call.monitor is not None:
+        if monitor_from is not None or monitor_last is not None:
+            raise UsageError("the R control's range and --monitor-from/--monitor-last clash")
+        kw["monitor"] = call.monitor
+    else:
+        mon = _monitor_rows(panel, monitor_from, monitor_last)
+        if mon is not None:
+            kw["monitor"] = mon
+    kw.update(_parse_params(param, call.method, detector))
+    try:
+        res = detector(panel, **kw)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{call.method}: {exc}") from None
+    _write_r(output, call, res)
+    return res
 
 
 def run_detect(
@@ -422,57 +447,36 @@ def run_detect(
         if freq not in _FREQS:
             raise UsageError(f"--freq must be day, week, month, 365, 52 or 12, got {freq!r}")
         f = _FREQS[freq]
-    params = _parse_params(param or [])
     if r_function is not None:
-        if fmt != "oracle":
-            raise UsageError("--r-function needs --format oracle")
-        if f is None:
-            raise UsageError("--format oracle needs --freq (52, 12 or 365)")
-        try:
-            control = json.loads(r_control) if r_control else {}
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"--r-control is not valid JSON: {exc}") from None
-        if not isinstance(control, dict):
-            raise UsageError("--r-control must be a JSON object")
-        start = (2000, 1)
-        if r_start:
-            try:
-                y, p = (int(x) for x in r_start.split(","))
-            except ValueError:
-                raise UsageError("--r-start must be YEAR,PERIOD") from None
-            start = (y, p)
-        panel = _read_oracle(input, f, start)
-        name, kw = _r_call(r_function, control)
-        if method is not None and method != name:
-            raise UsageError(f"METHOD {method!r} does not match --r-function {r_function!r}")
-        if name not in METHODS:
-            raise UsageError(f"{name} is not implemented")
-        rng = control.get("range")
-        if isinstance(rng, dict):
-            kw["monitor"] = np.arange(int(rng["first"]) - 1, int(rng["last"]))
-        else:
-            mon = _monitor_rows(panel, monitor_from, monitor_last)
-            if mon is not None:
-                kw["monitor"] = mon
-        kw.update(params)
-        try:
-            res = METHODS[name](panel, **kw)
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"{name}: {exc}") from None
-        _write_r(output, r_function, res)
-        return res
+        return _run_r_mode(
+            method,
+            input,
+            output,
+            f=f,
+            param=param or [],
+            monitor_from=monitor_from,
+            monitor_last=monitor_last,
+            r_function=r_function,
+            r_control=r_control,
+            fmt=fmt,
+            r_start=r_start,
+        )
+    from ruralwatch.epi.detect import METHODS
+
     if fmt != "long":
         raise UsageError("--format oracle needs --r-function")
     if method is None:
         raise UsageError(f"METHOD is required; one of {', '.join(sorted(METHODS))}")
     if method not in METHODS:
         raise UsageError(f"unknown METHOD {method!r}; valid: {', '.join(sorted(METHODS))}")
-    panel = _panel_from_long(_read_long(input), f)
+    detector = METHODS[method]
+    params = _parse_params(param or [], method, detector)
+    panel = _read_panel(input, f)
     mon = _monitor_rows(panel, monitor_from, monitor_last)
     if mon is not None:
         params["monitor"] = mon
     try:
-        res = METHODS[method](panel, **params)
+        res = detector(panel, **params)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{method}: {exc}") from None
     _write_long(output, res, panel)
@@ -494,7 +498,11 @@ def register(app: typer.Typer) -> None:
         monitor_from: Annotated[str | None, typer.Option(help="First date to judge.")] = None,
         monitor_last: Annotated[int | None, typer.Option(help="Judge the last N points.")] = None,
         r_function: Annotated[
-            str | None, typer.Option(help="R compatibility: earsC, farrington, … ")
+            str | None,
+            typer.Option(
+                help="R compatibility: an R surveillance function (earsC, farringtonFlexible, "
+                "algo.farrington, algo.cusum, algo.glrnb, algo.rki1, …)."
+            ),
         ] = None,
         r_control: Annotated[str | None, typer.Option(help="R control list as JSON.")] = None,
         format: Annotated[str, typer.Option("--format", help="long or oracle.")] = "long",
@@ -519,6 +527,8 @@ def register(app: typer.Typer) -> None:
             )
         except UsageError as exc:
             raise fail(str(exc), code=2) from None
+        import numpy as np
+
         n_alarm = int(np.nansum(res.alarm))
         out.print(
             f"{res.method}: {len(res.units)} series × {len(res.index)} time points, "
