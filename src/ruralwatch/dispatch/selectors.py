@@ -1,0 +1,271 @@
+"""Reads of the scheduling loop: the inbox, a task's trace, and the accountability figures.
+
+The accountability figures follow the response indicators of China's automated early-warning
+system (CIDARS; Yang et al. 2011, and the later evaluations of its response): response rate,
+median (P25–P75) time to respond, share responded within 2 h (single-case signals) and 24 h
+(temporal signals), and yield. They are computed from one query of the tasks of a subtree and
+period, with polars and numpy, whatever the number of tasks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import polars as pl
+from django.db import connection
+from django.db.models import Case, F, Q, QuerySet, When
+
+from ruralwatch.accounts.access import jurisdiction, sees_everything
+from ruralwatch.accounts.models import Profile, Role
+from ruralwatch.areas.models import Area, Level
+from ruralwatch.core import bulk
+from ruralwatch.dispatch.access import scope_tasks
+from ruralwatch.dispatch.models import (
+    OPEN_STATUSES,
+    ROLE_FOR_LEVEL,
+    Notification,
+    Source,
+    Status,
+    Task,
+    TaskEvent,
+    TaskKind,
+)
+
+
+def overdue_q(now: dt.datetime) -> Q:
+    """Open tasks past the deadline that applies: acknowledgement while new, else the outcome
+    (a task with an outcome is done with its deadline)."""
+    return Q(status__in=OPEN_STATUSES) & (
+        Q(status=Status.NEW, due_ack__lt=now)
+        | (~Q(status=Status.NEW) & Q(outcome="", due_done__lt=now))
+    )
+
+
+def _by_deadline(qs: QuerySet[Task]) -> QuerySet[Task]:
+    """Ordered by the deadline that applies (acknowledgement while new, else the outcome)."""
+    deadline = Case(When(status=Status.NEW, then=F("due_ack")), default=F("due_done"))
+    return qs.order_by(deadline.asc(), "priority", "id")
+
+
+def inbox(user: Any, now: dt.datetime, limit: int = 50) -> dict[str, list[Task]]:
+    """Today's work first: ``mine`` — open tasks owned by the user's own unit, by deadline,
+    then ``below`` — overdue open tasks owned by units under it. Two queries (plus the
+    profile); national users and superusers own nothing and see every overdue task."""
+    base = (
+        scope_tasks(user)
+        .filter(status__in=OPEN_STATUSES)
+        .select_related("kind", "area", "owner_area")
+    )
+    root = jurisdiction(user)
+    mine: list[Task] = []
+    if root is not None:
+        mine = list(_by_deadline(base.filter(owner_area_id=root.code))[:limit])
+        below = base.filter(owner_path__startswith=root.path).exclude(owner_area_id=root.code)
+    elif sees_everything(user):
+        below = base
+    else:
+        return {"mine": [], "below": []}
+    overdue = list(_by_deadline(below.filter(overdue_q(now)))[:limit])
+    return {"mine": mine, "below": overdue}
+
+
+def task_history(task: Task) -> list[TaskEvent]:
+    """Every step of ``task`` (caller obtained it through the access helper), oldest first."""
+    return list(
+        TaskEvent.objects.filter(task=task)
+        .select_related("actor", "from_area", "to_area")
+        .order_by("at", "id")
+    )
+
+
+def unread_count(user: Any) -> int:
+    """The number of the user's unread in-app notifications (the badge)."""
+    if not getattr(user, "is_authenticated", False):
+        return 0
+    return Notification.objects.filter(user_id=user.pk, read=False).count()
+
+
+# --- accountability -------------------------------------------------------------------------
+
+
+def _hours(column: str) -> str:
+    """SQL for the hours from ``t.created_at`` to ``column`` (NULL stays NULL)."""
+    if bulk.is_postgres():
+        return f"EXTRACT(EPOCH FROM ({column} - t.created_at)) / 3600.0"
+    return f"(julianday({column}) - julianday(t.created_at)) * 24.0"
+
+
+SCHEMA: dict[str, Any] = {
+    "source": pl.String,
+    "kind": pl.String,
+    "status": pl.String,
+    "owner_level": pl.Int64,
+    "escalations": pl.Int64,
+    "outcome": pl.String,
+    "ack_h": pl.Float64,
+    "done_h": pl.Float64,
+    "overdue": pl.Int64,
+    "unit": pl.String,
+}
+
+
+def task_frame(
+    root_path: str, unit_level: int | None, since: dt.datetime, until: dt.datetime, now: dt.datetime
+) -> pl.DataFrame:
+    """One row per task created in ``[since, until)`` whose area lies under ``root_path``:
+    kind, status, owner level, escalations, outcome, hours to acknowledge and to outcome (or
+    to closing, for kinds without an outcome), overdue at ``now``, and the task area's
+    ancestor at ``unit_level`` (for the ranking). One query."""
+    adapt = connection.ops.adapt_datetimefield_value
+    unit = f"a.l{unit_level}" if unit_level and 1 <= unit_level <= 5 else "''"
+    open_list = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+    done = "COALESCE(t.outcome_at, CASE WHEN t.status = 'closed' THEN t.closed_at END)"
+    sql = (
+        f"SELECT k.source, t.kind_id, t.status, t.owner_level, t.escalations, t.outcome, "
+        f"{_hours('t.acknowledged_at')}, "
+        f"{_hours(done)}, "
+        f"CASE WHEN t.status IN ({open_list}) AND ((t.status = 'new' AND t.due_ack < %s) "
+        f"OR (t.status <> 'new' AND t.outcome = '' AND t.due_done < %s)) THEN 1 ELSE 0 END, "
+        f"COALESCE({unit}, '') "
+        f"FROM {Task._meta.db_table} t JOIN {TaskKind._meta.db_table} k ON k.code = t.kind_id "
+        f"JOIN {Area._meta.db_table} a ON a.code = t.area_id "
+        f"WHERE t.area_path LIKE %s AND t.created_at >= %s AND t.created_at < %s"
+    )
+    return bulk.fetch_frame(
+        sql, [adapt(now), adapt(now), root_path + "%", adapt(since), adapt(until)], schema=SCHEMA
+    )
+
+
+def _quartiles(values: np.ndarray) -> dict[str, float | None]:
+    if values.size == 0:
+        return {"p25": None, "median": None, "p75": None}
+    p25, p50, p75 = np.percentile(values, [25, 50, 75])
+    return {"p25": float(p25), "median": float(p50), "p75": float(p75)}
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def kpis(frame: pl.DataFrame) -> dict[str, Any]:
+    """The CIDARS-style figures of a set of tasks (rows of :func:`task_frame`).
+
+    Tasks that closed themselves before anyone acknowledged them (the cause went away) are
+    left out of the response figures; they are counted in ``auto_closed``.
+    """
+    auto_unanswered = (pl.col("status") == Status.CLOSED_AUTO) & pl.col("ack_h").is_null()
+    counted = frame.filter(~auto_unanswered)
+    ack = counted["ack_h"].drop_nulls().to_numpy()
+    done = counted["done_h"].drop_nulls().to_numpy()
+    single = counted.filter(pl.col("source") == Source.SINGLE_CASE)
+    temporal = counted.filter(pl.col("source") == Source.SIGNAL)
+    outcomes = counted.filter(pl.col("outcome") != "")["outcome"]
+    n_outcome = outcomes.len()
+    confirmed = int((outcomes == "confirmed").sum())
+    suspected = int((outcomes == "suspected").sum())
+    return {
+        "tasks": frame.height,
+        "counted": counted.height,
+        "auto_closed": int((frame["status"] == Status.CLOSED_AUTO).sum()),
+        "open": int(frame["status"].is_in(list(OPEN_STATUSES)).sum()),
+        "responded": int(ack.size),
+        "response_rate": _share(int(ack.size), counted.height),
+        "ack_hours": _quartiles(ack),
+        "done_hours": _quartiles(done),
+        "single_case": single.height,
+        "within_2h": _share(int((single["ack_h"] <= 2.0).sum()), single.height),
+        "temporal": temporal.height,
+        "within_24h": _share(int((temporal["ack_h"] <= 24.0).sum()), temporal.height),
+        "with_outcome": n_outcome,
+        "confirmed": confirmed,
+        "suspected": suspected,
+        "excluded": int((outcomes == "excluded").sum()),
+        "yield": _share(confirmed, n_outcome),
+        "overdue": int(frame["overdue"].sum()),
+        "escalated": int((frame["escalations"] > 0).sum()),
+    }
+
+
+def _holders(codes: list[str]) -> dict[str, list[dict[str, str]]]:
+    """Who holds each unit: active users bound to the area, with their role (one query)."""
+    held: dict[str, list[dict[str, str]]] = {}
+    rows = (
+        Profile.objects.filter(jurisdiction_id__in=codes, user__is_active=True)
+        .order_by("jurisdiction_id", "role", "user__username")
+        .values_list("jurisdiction_id", "user__username", "role")
+    )
+    for area, username, role in rows:
+        label = str(Role(role).label) if role in Role.values else role
+        held.setdefault(area, []).append({"user": username, "role": role, "role_label": label})
+    return held
+
+
+def accountability(
+    area: Area | None,
+    since: dt.datetime,
+    until: dt.datetime,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """Accountability figures for the tasks arising under ``area`` (the whole tree if None)
+    and created in ``[since, until)``: totals by kind and status, the CIDARS-style figures
+    overall and per owner level, and the units one level down ranked from the most lagging,
+    each with the role responsible for it and the users who hold it. The caller obtained
+    ``area`` through :func:`ruralwatch.accounts.access.access_area_by_code`."""
+    root_path = area.path if area is not None else "/"
+    unit_level = (area.level + 1) if area is not None else 1
+    frame = task_frame(root_path, unit_level if unit_level <= 5 else None, since, until, now)
+    by_kind: dict[str, dict[str, int]] = {}
+    for kind, status, n in (
+        frame.group_by("kind", "status").len().sort("kind", "status").iter_rows()
+    ):
+        by_kind.setdefault(kind, {})[status] = int(n)
+    by_level = [
+        {"level": int(lvl), "level_label": str(Level(int(lvl)).label), **kpis(part)}
+        for (lvl,), part in sorted(
+            frame.partition_by("owner_level", as_dict=True).items(), key=lambda x: x[0]
+        )
+    ]
+    units = frame.filter(pl.col("unit") != "")
+    parts = units.partition_by("unit", as_dict=True) if units.height else {}
+    codes = [str(code) for (code,) in parts]
+    names = dict(Area.objects.filter(code__in=codes).values_list("code", "name"))
+    holders = _holders(codes)
+    role = ROLE_FOR_LEVEL.get(unit_level, "")
+    lagging = []
+    for (code,), part in parts.items():
+        figures = kpis(part)
+        lagging.append(
+            {
+                "code": code,
+                "name": names.get(code, code),
+                "level": unit_level,
+                "role": role,
+                "role_label": str(Role(role).label) if role else "",
+                "holders": holders.get(code, []),
+                **figures,
+            }
+        )
+
+    def lag_key(row: dict[str, Any]) -> tuple[Any, ...]:
+        rate = row["response_rate"]
+        median = row["ack_hours"]["median"]
+        return (
+            -row["overdue"],
+            -row["escalated"],
+            rate if rate is not None else 2.0,
+            -(median if median is not None else -1.0),
+            row["code"],
+        )
+
+    lagging.sort(key=lag_key)
+    return {
+        "root": area.code if area is not None else None,
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "by_kind_status": by_kind,
+        "overall": kpis(frame),
+        "by_level": by_level,
+        "lagging": lagging,
+    }

@@ -1,0 +1,782 @@
+"""Writes of the scheduling loop: tasks from their causes, the lifecycle, escalation, reminders.
+
+:func:`sync_tasks` turns every cause found for a cycle date into a task, once: each task kind
+(a row of :class:`~ruralwatch.dispatch.models.TaskKind`) reads its causes in one query (the
+database does the per-village work), the new tasks are inserted in bulk with
+``ignore_conflicts`` on the unique ``source_key``, and open tasks whose cause has gone are
+closed as ``closed_auto`` with the reason. Running it twice creates nothing new.
+
+Times are passed in (``now``), so tests and the worker control the clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from ruralwatch.accounts.access import jurisdiction, sees_everything
+from ruralwatch.accounts.models import Profile
+from ruralwatch.areas.models import Area
+from ruralwatch.assessments.models import Judgement
+from ruralwatch.dispatch import notify
+from ruralwatch.dispatch.models import (
+    OPEN_STATUSES,
+    ROLE_FOR_LEVEL,
+    ROLE_LEVEL,
+    AutoReason,
+    EventKind,
+    Outcome,
+    Source,
+    Status,
+    Task,
+    TaskEvent,
+    TaskKind,
+)
+from ruralwatch.keygroups.models import Referral, ReferralOutcome
+from ruralwatch.reporting.models import ReportValue, Submission
+from ruralwatch.reporting.services import deadline_hours
+from ruralwatch.signals.models import Signal
+
+SINGLE_CASE_METHOD = "cidars-single-case"
+CHUNK = 900
+_AREA_FIELDS = ("level", "path", "l1", "l2", "l3", "l4", "l5")
+
+
+class IllegalTransition(ValueError):
+    """An action that the task's status (or kind) does not allow; the message says why."""
+
+
+# --- owners -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Owner:
+    level: int
+    code: str
+    path: str
+    role: str
+
+
+def owner_for(kind: TaskKind, level: int, ancestors: Sequence[str], path: str) -> Owner:
+    """The unit that owns a cause found in an area of ``level`` with ancestor codes
+    ``ancestors`` (l1…l5) and materialized ``path``: the ancestor at the kind's owner level,
+    or the area itself when it lies above that level (with that level's default role)."""
+    target = min(int(kind.owner_level), int(level))
+    k = target
+    while k > 1 and not ancestors[k - 1]:
+        k -= 1
+    code = ancestors[k - 1] or ancestors[int(level) - 1]
+    role = kind.owner_role if k == kind.owner_level else ROLE_FOR_LEVEL[k]
+    i = path.find(f"/{code}/")
+    owner_path = path[: i + len(code) + 2] if i >= 0 else path
+    return Owner(k, code, owner_path, role)
+
+
+# --- sync ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Cause:
+    key: str
+    area: str
+    date: dt.date
+    area_row: dict[str, Any]
+    evidence: dict[str, Any]
+    source_id: int | None = None
+
+
+@dataclass
+class SyncSummary:
+    cycle_date: str
+    created: dict[str, int] = field(default_factory=dict)
+    auto_closed: dict[str, int] = field(default_factory=dict)
+    open: int = 0
+    notified: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _area_row(row: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {f: row[f"{prefix}{f}"] for f in _AREA_FIELDS}
+
+
+def _area_values(prefix: str) -> list[str]:
+    return [f"{prefix}{f}" for f in _AREA_FIELDS]
+
+
+def _open(kind: TaskKind, root_path: str) -> QuerySet[Task]:
+    """Open tasks of ``kind`` under ``root_path`` that have no outcome yet: the ones a vanished
+    cause may close (a recorded outcome is a human judgement and stays)."""
+    return Task.objects.filter(
+        kind=kind, status__in=OPEN_STATUSES, outcome="", area_path__startswith=root_path
+    )
+
+
+def _open_task_here(kind: TaskKind, area_ref: str) -> Exists:
+    return Exists(
+        Task.objects.filter(kind=kind, area_id=OuterRef(area_ref), status__in=OPEN_STATUSES)
+    )
+
+
+def _signal_causes(
+    kind: TaskKind, single: bool, start: dt.date, end: dt.date, root_path: str
+) -> list[Cause]:
+    qs = Signal.objects.filter(date__range=(start, end), area__path__startswith=root_path)
+    qs = qs.filter(method=SINGLE_CASE_METHOD) if single else qs.exclude(method=SINGLE_CASE_METHOD)
+    rows = qs.values(
+        "rule_id",
+        "area_id",
+        "date",
+        "method",
+        "indicator_id",
+        "observed",
+        "expected",
+        "threshold",
+        "score",
+        "params",
+        *_area_values("area__"),
+    )
+    prefix = kind.source
+    return [
+        Cause(
+            key=f"{prefix}:{r['rule_id']}:{r['area_id']}:{r['date'].isoformat()}",
+            area=r["area_id"],
+            date=r["date"],
+            area_row=_area_row(r, "area__"),
+            source_id=r["rule_id"],
+            evidence={
+                "method": r["method"],
+                "indicator": r["indicator_id"],
+                "date": r["date"].isoformat(),
+                "observed": r["observed"],
+                "expected": r["expected"],
+                "threshold": r["threshold"],
+                "score": r["score"],
+                "params": r["params"],
+                "rule": r["rule_id"],
+            },
+        )
+        for r in rows
+    ]
+
+
+def _signal_gone(kind: TaskKind, start: dt.date, end: dt.date, root_path: str) -> QuerySet[Task]:
+    here = Signal.objects.filter(
+        rule_id=OuterRef("source_id"), area_id=OuterRef("area_id"), date=OuterRef("date")
+    )
+    return _open(kind, root_path).filter(date__range=(start, end)).exclude(Exists(here))
+
+
+def _rebound_causes(kind: TaskKind, cycle_date: dt.date, root_path: str) -> list[Cause]:
+    levels = [int(x) for x in kind.params.get("levels", [4])]
+    rows = Judgement.objects.filter(
+        date=cycle_date,
+        indicator_id=kind.params.get("indicator", "new_cases"),
+        rebound_detected=True,
+        area__level__in=levels,
+        area__path__startswith=root_path,
+    ).values(
+        "area_id",
+        "date",
+        "level",
+        "phase",
+        "text_zh",
+        "text_en",
+        "evidence",
+        *_area_values("area__"),
+    )
+    causes = []
+    for r in rows:
+        ev = r["evidence"] or {}
+        rebound = ev.get("rebound") or {}
+        event = rebound.get("event") or rebound.get("onset_date") or r["date"].isoformat()
+        causes.append(
+            Cause(
+                key=f"rebound:{r['area_id']}:{event}",
+                area=r["area_id"],
+                date=r["date"],
+                area_row=_area_row(r, "area__"),
+                evidence={
+                    "judgement_date": r["date"].isoformat(),
+                    "level": r["level"],
+                    "phase": r["phase"],
+                    "rebound": rebound,
+                    **{k: ev.get(k) for k in ("sum7", "prev7", "change", "per_100k")},
+                    "text_zh": r["text_zh"],
+                    "text_en": r["text_en"],
+                },
+            )
+        )
+    return causes
+
+
+def _rebound_gone(kind: TaskKind, cycle_date: dt.date, root_path: str) -> QuerySet[Task]:
+    quiet = Judgement.objects.filter(
+        area_id=OuterRef("area_id"),
+        date=cycle_date,
+        indicator_id=kind.params.get("indicator", "new_cases"),
+        rebound_detected=False,
+    )
+    return _open(kind, root_path).filter(Exists(quiet))
+
+
+def report_due_date(now: dt.datetime) -> dt.date:
+    """The latest report date whose deadline (start of the date, local time, plus
+    ``RURALWATCH_REPORT_DEADLINE_HOURS``) has passed at ``now``."""
+    local = timezone.localtime(now) - dt.timedelta(hours=deadline_hours())
+    return local.date()
+
+
+def _missing_causes(
+    kind: TaskKind, cycle_date: dt.date, start: dt.date, root_path: str, now: dt.datetime
+) -> list[Cause]:
+    due = min(report_due_date(now), cycle_date)
+    if due < start:
+        return []
+    arrived = Submission.objects.filter(area_id=OuterRef("code"), date=due)
+    last = Submission.objects.filter(area_id=OuterRef("code"), date__lt=due).order_by("-date")
+    rows = (
+        Area.objects.filter(level=5, path__startswith=root_path)
+        .exclude(valid_from__gt=due)
+        .exclude(valid_to__lt=due)
+        .exclude(Exists(arrived))
+        .exclude(_open_task_here(kind, "code"))
+        .annotate(last_report=Subquery(last.values("date")[:1]))
+        .values("code", "last_report", *_AREA_FIELDS)
+    )
+    hours = deadline_hours()
+    return [
+        Cause(
+            key=f"missing_report:{r['code']}:{due.isoformat()}",
+            area=r["code"],
+            date=due,
+            area_row=r,
+            evidence={
+                "report_date": due.isoformat(),
+                "deadline_hours": hours,
+                "last_report": r["last_report"].isoformat() if r["last_report"] else None,
+            },
+        )
+        for r in rows
+    ]
+
+
+def _missing_gone(kind: TaskKind, root_path: str) -> QuerySet[Task]:
+    arrived = Submission.objects.filter(area_id=OuterRef("area_id"), date=OuterRef("date"))
+    return _open(kind, root_path).filter(Exists(arrived))
+
+
+def _overdue_limits(kind: TaskKind) -> tuple[float, float]:
+    """(count, share): a village needs more than ``count`` overdue persons and more than
+    ``share`` of its registered persons overdue."""
+    return float(kind.params.get("threshold", 2)), float(kind.params.get("share", 0.0))
+
+
+def _with_registered(qs: QuerySet[ReportValue], on: dt.date) -> QuerySet[ReportValue]:
+    registered = ReportValue.objects.filter(
+        area_id=OuterRef("area_id"), date=on, indicator_id="kg_registered"
+    )
+    return qs.annotate(registered=Subquery(registered.values("value")[:1]))
+
+
+def _overdue_causes(kind: TaskKind, cycle_date: dt.date, root_path: str) -> list[Cause]:
+    count, share = _overdue_limits(kind)
+    qs = ReportValue.objects.filter(
+        indicator_id="kg_overdue",
+        date=cycle_date,
+        value__gt=count,
+        area__path__startswith=root_path,
+    ).exclude(_open_task_here(kind, "area_id"))
+    rows = (
+        _with_registered(qs, cycle_date)
+        .filter(Q(registered__isnull=True) | Q(value__gt=F("registered") * share))
+        .values("area_id", "value", "registered", *_area_values("area__"))
+    )
+    return [
+        Cause(
+            key=f"overdue_contacts:{r['area_id']}:{cycle_date.isoformat()}",
+            area=r["area_id"],
+            date=cycle_date,
+            area_row=_area_row(r, "area__"),
+            evidence={
+                "date": cycle_date.isoformat(),
+                "overdue": r["value"],
+                "registered": r["registered"],
+                "threshold": count,
+                "share": share,
+            },
+        )
+        for r in rows
+    ]
+
+
+def _overdue_gone(kind: TaskKind, cycle_date: dt.date, root_path: str) -> QuerySet[Task]:
+    count, share = _overdue_limits(kind)
+    values = ReportValue.objects.filter(
+        area_id=OuterRef("area_id"), date=cycle_date, indicator_id="kg_overdue"
+    )
+    fine = _with_registered(values, cycle_date).filter(
+        Q(value__lte=count) | Q(value__lte=F("registered") * share)
+    )
+    return _open(kind, root_path).filter(Exists(fine))
+
+
+def _referral_causes(kind: TaskKind, cycle_date: dt.date, root_path: str) -> list[Cause]:
+    days = int(kind.params.get("days", 3))
+    rows = Referral.objects.filter(
+        outcome=ReferralOutcome.PENDING,
+        date__lte=cycle_date - dt.timedelta(days=days),
+        person__village__path__startswith=root_path,
+    ).values(
+        "id",
+        "date",
+        "destination",
+        "reason",
+        "person__ref",
+        "person__village_id",
+        *_area_values("person__village__"),
+    )
+    return [
+        Cause(
+            key=f"open_referral:{r['id']}",
+            area=r["person__village_id"],
+            date=r["date"],
+            area_row=_area_row(r, "person__village__"),
+            source_id=r["id"],
+            evidence={
+                "referral": r["id"],
+                "person": r["person__ref"],
+                "referred_on": r["date"].isoformat(),
+                "destination": r["destination"],
+                "reason": r["reason"],
+                "days_without_outcome": (cycle_date - r["date"]).days,
+                "threshold_days": days,
+            },
+        )
+        for r in rows
+    ]
+
+
+def _referral_gone(kind: TaskKind, root_path: str) -> QuerySet[Task]:
+    pending = Referral.objects.filter(id=OuterRef("source_id"), outcome=ReferralOutcome.PENDING)
+    return _open(kind, root_path).exclude(Exists(pending))
+
+
+def _auto_close(qs: QuerySet[Task], reason: str, now: dt.datetime) -> int:
+    ids = list(qs.values_list("id", flat=True))
+    text = str(AutoReason(reason).label)
+    for i in range(0, len(ids), CHUNK):
+        part = ids[i : i + CHUNK]
+        Task.objects.filter(id__in=part).update(
+            status=Status.CLOSED_AUTO,
+            auto_reason=reason,
+            closed_at=now,
+            updated_at=now,
+            next_escalation=None,
+        )
+    TaskEvent.objects.bulk_create(
+        [TaskEvent(task_id=i, kind=EventKind.AUTO_CLOSED, at=now, comment=text) for i in ids],
+        batch_size=2000,
+    )
+    return len(ids)
+
+
+def _create(kind: TaskKind, causes: list[Cause], now: dt.datetime) -> list[int]:
+    """Insert a task per cause (a cause already known is skipped by the unique key) and
+    return the ids of the tasks this call created."""
+    if not causes:
+        return []
+    due_ack = now + dt.timedelta(hours=kind.ack_hours)
+    due_done = now + dt.timedelta(hours=kind.done_hours)
+    rows = []
+    for c in causes:
+        a = c.area_row
+        owner = owner_for(kind, a["level"], [a[f"l{k}"] for k in range(1, 6)], a["path"])
+        rows.append(
+            Task(
+                kind=kind,
+                area_id=c.area,
+                area_path=a["path"],
+                date=c.date,
+                source_key=c.key,
+                source_id=c.source_id,
+                status=Status.NEW,
+                priority=kind.priority,
+                owner_role=owner.role,
+                owner_level=owner.level,
+                owner_area_id=owner.code,
+                owner_path=owner.path,
+                due_ack=due_ack,
+                due_done=due_done,
+                next_escalation=due_ack,
+                evidence=c.evidence,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    Task.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
+    keys = [c.key for c in causes]
+    ids: list[int] = []
+    for i in range(0, len(keys), CHUNK):
+        ids.extend(
+            Task.objects.filter(source_key__in=keys[i : i + CHUNK], created_at=now)
+            .exclude(Exists(TaskEvent.objects.filter(task_id=OuterRef("pk"), kind="created")))
+            .values_list("id", flat=True)
+        )
+    TaskEvent.objects.bulk_create(
+        [TaskEvent(task_id=i, kind=EventKind.CREATED, at=now) for i in ids], batch_size=2000
+    )
+    return ids
+
+
+def sync_tasks(
+    cycle_date: dt.date,
+    root_path: str = "/",
+    now: dt.datetime | None = None,
+    *,
+    days_back: int = 7,
+) -> SyncSummary:
+    """Make a task for every cause found on ``cycle_date`` under ``root_path`` (signals of the
+    ``days_back`` days before it as well, like the cycle's detection), and close the open
+    tasks whose cause has gone. Idempotent; notifies the owners of new tasks."""
+    began = time.perf_counter()
+    now = now or timezone.now()
+    start = cycle_date - dt.timedelta(days=days_back)
+    summary = SyncSummary(cycle_date.isoformat())
+    kinds = list(TaskKind.objects.filter(active=True))
+    new_ids: list[int] = []
+    with transaction.atomic():
+        for kind in kinds:
+            gone: QuerySet[Task] | None = None
+            reason = ""
+            causes: Callable[[], list[Cause]]
+            if kind.source in (Source.SIGNAL, Source.SINGLE_CASE):
+                single = kind.source == Source.SINGLE_CASE
+                gone, reason = _signal_gone(kind, start, cycle_date, root_path), "signal_gone"
+
+                def causes(k: TaskKind = kind, s: bool = single) -> list[Cause]:
+                    return _signal_causes(k, s, start, cycle_date, root_path)
+
+            elif kind.source == Source.REBOUND:
+                gone, reason = _rebound_gone(kind, cycle_date, root_path), "rebound_ended"
+
+                def causes(k: TaskKind = kind) -> list[Cause]:
+                    return _rebound_causes(k, cycle_date, root_path)
+
+            elif kind.source == Source.MISSING_REPORT:
+                gone, reason = _missing_gone(kind, root_path), "report_arrived"
+
+                def causes(k: TaskKind = kind) -> list[Cause]:
+                    return _missing_causes(k, cycle_date, start, root_path, now)
+
+            elif kind.source == Source.OVERDUE_CONTACTS:
+                gone, reason = _overdue_gone(kind, cycle_date, root_path), "contacts_caught_up"
+
+                def causes(k: TaskKind = kind) -> list[Cause]:
+                    return _overdue_causes(k, cycle_date, root_path)
+
+            elif kind.source == Source.OPEN_REFERRAL:
+                gone, reason = _referral_gone(kind, root_path), "referral_done"
+
+                def causes(k: TaskKind = kind) -> list[Cause]:
+                    return _referral_causes(k, cycle_date, root_path)
+
+            else:  # a kind whose source this version does not know yet
+                continue
+            closed = _auto_close(gone, reason, now) if kind.auto_close else 0
+            created = _create(kind, causes(), now)
+            summary.auto_closed[kind.code] = closed
+            summary.created[kind.code] = len(created)
+            new_ids.extend(created)
+        summary.notified = _notify_tasks(new_ids, "created")
+    summary.open = Task.objects.filter(
+        status__in=OPEN_STATUSES, area_path__startswith=root_path
+    ).count()
+    summary.seconds = round(time.perf_counter() - began, 3)
+    return summary
+
+
+# --- notifications ------------------------------------------------------------------------------
+
+
+def _notify_tasks(task_ids: Sequence[int], why: str) -> dict[str, int]:
+    """One message per task to every active user bound to the task's owner area."""
+    if not task_ids:
+        return {}
+    tasks: list[Any] = []
+    for i in range(0, len(task_ids), CHUNK):
+        tasks.extend(
+            Task.objects.filter(id__in=task_ids[i : i + CHUNK]).values(
+                "id",
+                "owner_area_id",
+                "area__name",
+                "kind__name_zh",
+                "kind__name_en",
+                "due_ack",
+                "due_done",
+                "status",
+            )
+        )
+    recipients = notify.users_of_areas({t["owner_area_id"] for t in tasks})
+    english = (translation.get_language() or "").startswith("en")
+    messages: list[notify.Message] = []
+    for t in tasks:
+        users = recipients.get(t["owner_area_id"], [])
+        if not users:
+            continue
+        text = _message(t, why, english)
+        messages.extend(notify.Message(u, t["id"], text) for u in users)
+    return notify.send(messages)
+
+
+def _message(t: dict[str, Any], why: str, english: bool) -> str:
+    kind = t["kind__name_en"] if english else t["kind__name_zh"]
+    new = t["status"] == Status.NEW
+    due = timezone.localtime(t["due_ack"] if new else t["due_done"]).strftime("%Y-%m-%d %H:%M")
+    args = {"kind": kind, "area": t["area__name"], "due": due}
+    if why == "created":
+        return _("New task: %(kind)s, %(area)s; acknowledge by %(due)s.") % args
+    if why == "escalated":
+        return _("Escalated to you: %(kind)s, %(area)s; overdue since %(due)s.") % args
+    if new:
+        return _("Reminder: %(kind)s, %(area)s; acknowledge by %(due)s.") % args
+    return _("Reminder: %(kind)s, %(area)s; outcome due by %(due)s.") % args
+
+
+# --- lifecycle ----------------------------------------------------------------------------------
+
+#: action → (statuses it may start from, status it leads to, event written)
+ACTIONS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
+    "acknowledge": ((Status.NEW,), Status.ACKNOWLEDGED, EventKind.ACKNOWLEDGED),
+    "verify": ((Status.ACKNOWLEDGED,), Status.VERIFYING, EventKind.VERIFYING),
+    "outcome": ((Status.VERIFYING,), Status.OUTCOME, EventKind.OUTCOME),
+    "respond": ((Status.OUTCOME,), Status.RESPONDING, EventKind.RESPONDING),
+    "close": ((Status.RESPONDING,), Status.CLOSED, EventKind.CLOSED),
+    "comment": (tuple(Status.values), None, EventKind.COMMENT),
+}
+
+
+def _role(user: Any) -> str | None:
+    if not hasattr(user, "_dispatch_role"):
+        user._dispatch_role = (
+            Profile.objects.filter(user_id=user.pk).values_list("role", flat=True).first()
+        )
+    role: str | None = user._dispatch_role
+    return role
+
+
+def can_act(user: Any, task: Task) -> bool:
+    """Whether ``user`` may act on ``task``: the owner area lies in the user's jurisdiction
+    and the user's role is the owner role or works at the owner's level or above."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if sees_everything(user):
+        return True
+    root = jurisdiction(user)
+    if root is None or not task.owner_path.startswith(root.path):
+        return False
+    role = _role(user)
+    if role is None:
+        return False
+    if role == task.owner_role:
+        return True
+    level = ROLE_LEVEL.get(role)
+    return level is not None and level <= task.owner_level
+
+
+def _allowed_from(task: Task, action: str) -> tuple[str, ...]:
+    starts = ACTIONS[action][0]
+    if not task.kind.outcome_required and action in ("respond", "close"):
+        # Kinds without a verification outcome (a missing report, overdue contacts) may go
+        # straight from acknowledged or verifying to the response and to closing.
+        starts = (*starts, Status.ACKNOWLEDGED, Status.VERIFYING)
+        if action == "close":
+            starts = (*starts, Status.OUTCOME)
+    if action == "close" and task.outcome == Outcome.EXCLUDED:
+        starts = (*starts, Status.OUTCOME)  # an excluded signal needs no response
+    return starts
+
+
+def act(
+    task: Task,
+    user: Any,
+    action: str,
+    comment: str = "",
+    outcome: str | None = None,
+    now: dt.datetime | None = None,
+) -> Task:
+    """Apply ``action`` (acknowledge, verify, outcome, respond, close, comment) to ``task`` on
+    behalf of ``user`` and record it in the trace. Raises :class:`IllegalTransition` for an
+    action the status does not allow and ``PermissionDenied`` when the user may not act."""
+    now = now or timezone.now()
+    if action not in ACTIONS:
+        raise IllegalTransition(
+            _("Unknown action “%(action)s”; one of: %(actions)s.")
+            % {"action": action, "actions": ", ".join(ACTIONS)}
+        )
+    with transaction.atomic():
+        task = Task.objects.select_for_update().select_related("kind").get(pk=task.pk)
+        if not can_act(user, task):
+            raise PermissionDenied(_("You may not act on this task."))
+        starts = _allowed_from(task, action)
+        if task.status not in starts:
+            raise IllegalTransition(
+                _("Cannot %(action)s a task that is %(status)s.")
+                % {"action": action, "status": Status(task.status).label}
+            )
+        if action == "comment" and not comment.strip():
+            raise IllegalTransition(_("A comment needs text."))
+        if action == "outcome":
+            if outcome not in Outcome.values:
+                raise IllegalTransition(
+                    _("An outcome must be one of: %(outcomes)s.")
+                    % {"outcomes": ", ".join(Outcome.values)}
+                )
+            task.outcome = outcome
+            task.outcome_at = now
+            task.next_escalation = None  # done: the outcome is in
+        if action == "respond" and task.outcome == Outcome.EXCLUDED:
+            raise IllegalTransition(_("An excluded signal needs no response: close it."))
+        if action == "close" and task.kind.outcome_required and not task.outcome:
+            raise IllegalTransition(_("This task needs a verification outcome before closing."))
+        if action == "acknowledge":
+            task.acknowledged_at = now
+            later = task.next_escalation or task.due_done
+            task.next_escalation = max(task.due_done, later)
+        if action == "close":
+            task.closed_at = now
+            task.next_escalation = None
+        target = ACTIONS[action][1]
+        if target is not None:
+            task.status = target
+        task.updated_at = now
+        task.save()
+        TaskEvent.objects.create(
+            task=task, kind=ACTIONS[action][2], actor=user, at=now, comment=comment.strip()
+        )
+    return task
+
+
+# --- escalation and reminders -------------------------------------------------------------------
+
+
+def escalate_due(now: dt.datetime | None = None) -> dict[str, int]:
+    """Move every open task past its next escalation time to the owner one level up (the
+    parent of the owner area, with that level's default role), once per escalation interval
+    that has passed, keeping each move in the trace. Tasks owned by a province stay."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        tasks = list(
+            Task.objects.select_for_update()
+            .filter(status__in=OPEN_STATUSES, next_escalation__lte=now, owner_level__gt=1)
+            .select_related("kind")
+        )
+        if not tasks:
+            return {"escalated": 0, "steps": 0}
+        codes = {c for t in tasks for c in t.owner_path.strip("/").split("/")}
+        levels = dict(Area.objects.filter(code__in=codes).values_list("code", "level"))
+        events: list[TaskEvent] = []
+        for t in tasks:
+            chain = t.owner_path.strip("/").split("/")
+            every = dt.timedelta(hours=max(t.kind.escalate_every_hours, 0.01))
+            new = t.status == Status.NEW
+            reason = (_("Not acknowledged by %(due)s.") if new else _("No outcome by %(due)s.")) % {
+                "due": timezone.localtime(t.due_ack if new else t.due_done).strftime(
+                    "%Y-%m-%d %H:%M"
+                )
+            }
+            while t.next_escalation is not None and t.next_escalation <= now and len(chain) > 1:
+                parent = chain[-2]
+                level = int(levels.get(parent, t.owner_level - 1))
+                role = ROLE_FOR_LEVEL.get(level, t.owner_role)
+                events.append(
+                    TaskEvent(
+                        task_id=t.pk,
+                        kind=EventKind.ESCALATED,
+                        at=now,
+                        comment=reason,
+                        from_area_id=t.owner_area_id,
+                        to_area_id=parent,
+                        from_role=t.owner_role,
+                        to_role=role,
+                    )
+                )
+                chain = chain[:-1]
+                t.owner_area_id, t.owner_level, t.owner_role = parent, level, role
+                t.owner_path = "/" + "/".join(chain) + "/"
+                t.escalations += 1
+                t.next_escalation = t.next_escalation + every if level > 1 else None
+            if len(chain) <= 1:
+                t.next_escalation = None
+            t.updated_at = now
+        Task.objects.bulk_update(
+            tasks,
+            [
+                "owner_area_id",
+                "owner_level",
+                "owner_role",
+                "owner_path",
+                "escalations",
+                "next_escalation",
+                "updated_at",
+            ],
+            batch_size=1000,
+        )
+        TaskEvent.objects.bulk_create(events, batch_size=2000)
+        _notify_tasks([t.pk for t in tasks], "escalated")
+    return {"escalated": len(tasks), "steps": len(events)}
+
+
+def remind_due(now: dt.datetime | None = None) -> dict[str, int]:
+    """Remind the owners of open tasks whose deadline is within the kind's reminder window:
+    once before the acknowledgement deadline, once before the outcome deadline."""
+    now = now or timezone.now()
+    reminded: dict[str, int] = {}
+    with transaction.atomic():
+        for kind in TaskKind.objects.all():
+            soon = now + dt.timedelta(hours=kind.remind_before_hours)
+            ack = Task.objects.filter(
+                kind=kind, status=Status.NEW, reminded="", due_ack__gt=now, due_ack__lte=soon
+            )
+            done = (
+                Task.objects.filter(
+                    kind=kind,
+                    status__in=OPEN_STATUSES,
+                    outcome="",
+                    due_done__gt=now,
+                    due_done__lte=soon,
+                )
+                .exclude(status=Status.NEW)
+                .exclude(reminded="done")
+            )
+            for stage, qs in (("ack", ack), ("done", done)):
+                ids = list(qs.values_list("id", flat=True))
+                if not ids:
+                    continue
+                for i in range(0, len(ids), CHUNK):
+                    Task.objects.filter(id__in=ids[i : i + CHUNK]).update(reminded=stage)
+                TaskEvent.objects.bulk_create(
+                    [TaskEvent(task_id=i, kind=EventKind.REMINDED, at=now) for i in ids],
+                    batch_size=2000,
+                )
+                _notify_tasks(ids, "reminded")
+                reminded[stage] = reminded.get(stage, 0) + len(ids)
+    return reminded
+
+
+def mark_read(user: Any, ids: Iterable[int] | None = None) -> int:
+    """Mark the user's in-app notifications (all, or ``ids``) as read."""
+    from ruralwatch.dispatch.models import Notification
+
+    qs = Notification.objects.filter(user_id=user.pk, read=False)
+    if ids is not None:
+        qs = qs.filter(id__in=list(ids))
+    return qs.update(read=True)
