@@ -165,7 +165,8 @@ def _finish(
     active: BoolArray,
 ) -> GlmFit:
     """Leverages and dispersions, given the covariance and x_i' C x_i for every observation."""
-    hat = quad * st.ww_last
+    with np.errstate(invalid="ignore", over="ignore"):
+        hat = quad * st.ww_last
     mu = st.mu
     n_used = used.sum(axis=1)
     rank = active.sum(axis=1)
