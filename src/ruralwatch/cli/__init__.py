@@ -3,6 +3,10 @@
 Each command group lives in its own module under ``ruralwatch.cli`` and exposes
 ``register(app)``; this module only assembles them. Commands parse arguments and call one
 service, selector or ``epi`` function: no business logic here.
+
+Every command module is imported at start-up, so none of them imports Django, numpy, scipy,
+polars or ``ruralwatch.epi`` at module level: they do so inside the command that needs them
+(checked by ``tests/cli/test_startup.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ app = typer.Typer(
     help="RuralWatch (乡村守望): rural epidemic prevention and control.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help text: Rich help panels import Rich's markdown, syntax and traceback modules,
+    # which alone would take ``ruralwatch --help`` past its 0.3 s budget.
+    rich_markup_mode=None,
 )
 
 # One module per command group; each defines ``register(app: typer.Typer) -> None``.

@@ -1,18 +1,45 @@
-"""Shared helpers for commands: Django start-up, database set-up, console, error exits."""
+"""Shared helpers for commands: Django start-up, database set-up, console, error exits.
+
+Imported by every command module at start-up, so it imports nothing heavy (Django, numpy,
+polars, ``ruralwatch.epi``) at the top: ``ruralwatch --help`` must stay instant.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class _LazyConsole:
+    """A Rich console made on first use, so that importing the commands does not import Rich."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def get(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        self.get().print(*objects, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+console = _LazyConsole(stderr=True, soft_wrap=True)
+out = _LazyConsole(soft_wrap=True)
 
 
 def django_setup(migrate: bool = True) -> None:
@@ -45,12 +72,20 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 @contextmanager
 def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
     """A Rich progress bar driven by ``update(stage, advance, total)`` calls."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=console.get(),
         transient=True,
     ) as bar:
         tasks: dict[str, object] = {}

@@ -38,7 +38,8 @@ class Grid:
 
     Attributes:
         dates: ``datetime64[D]``, sorted, distinct (the dates present in the file).
-        units: unit codes in the order of their first appearance in the file.
+        units: unit codes (long layout: in the order of their first appearance in the file, or
+            sorted; wide layout: in the order of the columns).
         values: column name -> (len(dates), len(units)) float array.
     """
 
@@ -156,6 +157,7 @@ def read_grid(
     required: Sequence[str] | None = None,
     counts: Sequence[str] = (),
     layout: str = "auto",
+    sort_units: bool = False,
 ) -> Grid:
     """A long or wide CSV as a grid of ``value_columns``.
 
@@ -163,7 +165,8 @@ def read_grid(
     the others are read when present). Wide layout (``layout="wide"``, or ``auto`` when there is
     no ``unit`` column): ``date`` and one column per unit holding the first value column. Empty
     and ``NA`` cells are missing (``NaN``); columns in ``counts`` must be >= 0. A unit with two
-    records for one date is an error.
+    records for one date is an error. Units come in the order of their first appearance, or
+    sorted with ``sort_units``.
     """
     raw = {h.strip(): h for h in _header(path)}
     header = list(raw)
@@ -193,6 +196,8 @@ def read_grid(
         raise TableError(f"{path}: no data rows")
     days, rows = _date_rows(df["date"].to_physical().to_numpy())
     unit_codes = df["unit"].unique(maintain_order=True)
+    if sort_units:
+        unit_codes = unit_codes.sort()
     cols = df["unit"].cast(pl.Enum(unit_codes.to_list())).to_physical().to_numpy()
     n_t, n_u = days.size, unit_codes.len()
     flat = rows * n_u + cols.astype(np.int64)

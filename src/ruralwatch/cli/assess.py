@@ -11,12 +11,14 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
 
 from ruralwatch.cli._runtime import fail, out
+
+if TYPE_CHECKING:  # numpy and the estimators are imported when a command runs
+    import numpy as np
 
 EPIESTIM_COLUMNS = (
     "t_start",
@@ -35,6 +37,8 @@ EPIESTIM_COLUMNS = (
 
 def _fmt(x: Any) -> str:
     """A number as R writes it in the oracle files: ``NA`` for missing, 17 significant digits."""
+    import numpy as np
+
     if x is None:
         return "NA"
     if isinstance(x, bool | np.bool_):
@@ -89,12 +93,16 @@ def _write_rows(path: Path, header: list[str], rows: list[list[Any]]) -> None:
 
 
 def _read_si(path: Path) -> np.ndarray:
+    import numpy as np
+
     header, rows = _read_csv(path)
     col = header.index("p") if "p" in header else len(header) - 1
     return np.array([_num(r[col]) for r in rows], dtype=np.float64)
 
 
 def _range(spec: Any) -> np.ndarray:
+    import numpy as np
+
     if isinstance(spec, dict):
         return np.arange(int(spec["first"]), int(spec["last"]) + 1, dtype=np.int64)
     return np.asarray(spec, dtype=np.int64).ravel()
@@ -104,6 +112,8 @@ def _range(spec: Any) -> np.ndarray:
 
 
 def _rt_oracle(input: Path, output: Path, r_config: str, si_distr_file: Path | None) -> None:
+    import numpy as np
+
     from ruralwatch.epi.assess.rt import discrete_si, estimate_rt
 
     cfg = _json_arg(r_config)
@@ -171,32 +181,42 @@ def _rt_long(
     std_prior: float,
     cv_posterior: float,
 ) -> None:
+    """Long (or wide) incidence in, one row per unit and window out; vectorised both ways."""
+    import numpy as np
+    import polars as pl
+
+    from ruralwatch.cli._tables import (
+        TableError,
+        numeric_column,
+        read_grid,
+        repeat_labels,
+        write_table,
+    )
     from ruralwatch.epi.assess.rt import discrete_si, estimate_rt
 
-    header, rows = _read_csv(input)
-    for need in ("date", "unit", "cases"):
-        if need not in header:
-            raise fail(f"{input}: missing column {need!r} (need date, unit, cases[, imported])")
-    i_d, i_u, i_c = header.index("date"), header.index("unit"), header.index("cases")
-    i_imp = header.index("imported") if "imported" in header else None
     try:
-        dates = np.array([r[i_d].strip() for r in rows], dtype="datetime64[D]")
-    except ValueError as exc:
-        raise fail(f"{input}: bad date: {exc}") from exc
-    units_raw = [r[i_u].strip() for r in rows]
-    units = sorted(set(units_raw))
-    d0, d1 = dates.min(), dates.max()
-    all_dates = np.arange(d0, d1 + np.timedelta64(1, "D"), dtype="datetime64[D]")
-    n_t, n_u = all_dates.size, len(units)
-    col = {u: j for j, u in enumerate(units)}
-    ti = (dates - d0).astype(np.int64)
-    uj = np.array([col[u] for u in units_raw], dtype=np.int64)
+        grid = read_grid(
+            input,
+            ("cases", "imported"),
+            required=("cases",),
+            counts=("cases", "imported"),
+            sort_units=True,
+        )
+    except TableError as exc:
+        raise fail(str(exc)) from None
+    # A day without a record is a missing day on the daily axis from the first to the last date.
+    d0 = grid.dates[0]
+    all_dates = np.arange(d0, grid.dates[-1] + np.timedelta64(1, "D"), dtype="datetime64[D]")
+    n_t, n_u = all_dates.size, len(grid.units)
+    rows = (grid.dates - d0).astype(np.int64)
     cases = np.full((n_t, n_u), np.nan)
-    cases[ti, uj] = [_num(r[i_c]) for r in rows]
+    cases[rows] = grid.values["cases"]
     imported = None
-    if i_imp is not None:
+    if "imported" in grid.values:
         imported = np.zeros((n_t, n_u))
-        imported[ti, uj] = [_num(r[i_imp]) for r in rows]
+        imported[rows] = grid.values["imported"]
+        # No record at all for a unit and day: no imported cases either (its cases are missing).
+        imported[np.isnan(imported) & np.isnan(cases)] = 0.0
     if si_distr_file is not None:
         si = _read_si(si_distr_file)
     elif si_mean is not None and si_sd is not None:
@@ -215,27 +235,27 @@ def _rt_long(
         )
     except ValueError as exc:
         raise fail(str(exc)) from exc
-    qnames = [f"q{q:g}" for q in res.quantile_levels]
-    header_out = ["unit", "t_start", "t_end", "date_start", "date_end", "mean", "std"]
-    header_out += [*qnames, "cv", "reliable"]
-    body: list[list[Any]] = []
-    for j, u in enumerate(units):
-        for i in range(res.t_start.size):
-            a, b = int(res.t_start[i]), int(res.t_end[i])
-            body.append(
-                [
-                    u,
-                    a,
-                    b,
-                    str(all_dates[a - 1]),
-                    str(all_dates[b - 1]),
-                    res.mean[i, j],
-                    res.std[i, j],
-                ]
-                + [res.quantiles[q, i, j] for q in range(len(qnames))]
-                + [res.cv[i, j], bool(res.reliable[i, j])]
-            )
-    _write_rows(output, header_out, body)
+    n_w = res.t_start.size
+    # Units outer, windows inner: (W, U) arrays are read column by column (transposed).
+    by_unit = np.tile(np.arange(n_w), n_u)
+    starts = pl.Series("date_start", all_dates[res.t_start - 1])
+    ends = pl.Series("date_end", all_dates[res.t_end - 1])
+    columns = [
+        repeat_labels("unit", grid.units, n_w, tile=False),
+        pl.Series("t_start", res.t_start).gather(by_unit),
+        pl.Series("t_end", res.t_end).gather(by_unit),
+        starts.gather(by_unit),
+        ends.gather(by_unit),
+        numeric_column("mean", res.mean.T.ravel()),
+        numeric_column("std", res.std.T.ravel()),
+        *(
+            numeric_column(f"q{q:g}", res.quantiles[k].T.ravel())
+            for k, q in enumerate(res.quantile_levels)
+        ),
+        numeric_column("cv", res.cv.T.ravel()),
+        numeric_column("reliable", res.reliable.T.ravel()),
+    ]
+    write_table(output, columns)
 
 
 def rt_cmd(
@@ -310,6 +330,8 @@ TIMING_COLUMNS = (
 
 def _read_seasons(path: Path) -> tuple[list[str], np.ndarray, int]:
     """Periods × seasons; columns named row/label/week/period/month are labels, not seasons."""
+    import numpy as np
+
     header, rows = _read_csv(path)
     keep = [i for i, h in enumerate(header) if h.lower() not in _LABEL_COLUMNS]
     if not keep:

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ruralwatch.cli._runtime import console, django_setup, fail, out, progress_bar
 
@@ -77,6 +76,8 @@ def demo(
             out_dir, seed=seed, scenario=scenario, keygroups=keygroups, progress=update
         )
     s = result.summary
+    from rich.table import Table
+
     table = Table(title=f"RuralWatch demo — {s['region']['name']} ({s['region']['code']})")
     table.add_column("level")
     table.add_column("areas", justify="right")

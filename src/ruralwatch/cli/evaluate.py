@@ -16,14 +16,6 @@ from typing import Annotated, Any
 import typer
 
 from ruralwatch.cli._runtime import console, fail, out
-from ruralwatch.epi.detect import METHODS
-from ruralwatch.epi.evaluate import (
-    DEFAULT_METHODS,
-    SKIPPED_METHODS,
-    evaluate_detection,
-    merge_report,
-    report_markdown,
-)
 
 TITLE = "Detection methods on simulated outbreaks"
 
@@ -85,6 +77,15 @@ def evaluate_cmd(
     ] = None,
 ) -> None:
     """Evaluate the detectors on simulated weekly series with injected outbreaks."""
+    from ruralwatch.epi.detect import METHODS
+    from ruralwatch.epi.evaluate import (
+        DEFAULT_METHODS,
+        SKIPPED_METHODS,
+        evaluate_detection,
+        merge_report,
+        report_markdown,
+    )
+
     methods = list(method) if method else list(DEFAULT_METHODS)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
