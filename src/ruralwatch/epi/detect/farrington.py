@@ -207,7 +207,12 @@ def _dispersion(fit: GlmFit, s: _Settings) -> FloatArray:
 
 
 def _se_dispersion(fit: GlmFit, s: _Settings) -> FloatArray:
-    return fit.dispersion_prior_working if s.working_residual_se else fit.dispersion_working
+    """The dispersion that scales (X'WX)^-1 in the trend test and the prediction's standard
+    error: the quasi-Poisson one, except for farringtonFlexible with reweighting (see
+    ``_fit_problems`` and the method card)."""
+    if s.working_residual_se and s.reweight:
+        return fit.dispersion_prior_working
+    return fit.dispersion_working
 
 
 @dataclass(frozen=True)
@@ -683,8 +688,10 @@ def farrington_flexible(
         if threshold_method == "nbPlugin":
             plug = mu
         else:
+            # The upper 1 - alpha limit of the mean, from the same standard error as the
+            # delta bound's.
             with np.errstate(over="ignore", invalid="ignore"):
-                plug = np.exp(model.eta + z * np.sqrt(model.phi * model.var_link))
+                plug = np.exp(model.eta + z * np.sqrt(model.se_dispersion * model.var_link))
         bound = _nb_quantile(1.0 - alpha, plug, model.phi)
         pvalue = _nb_sf(y, plug, model.phi)
         mu0 = mu
