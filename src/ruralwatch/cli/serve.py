@@ -7,6 +7,7 @@ Start-up brings the schema up to date, runs Django's system checks, collects sta
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 
@@ -58,7 +59,7 @@ def prepare(*, threads: int, migrate: bool) -> None:
     from django.db import connections
 
     try:
-        call_command("check", fail_level="ERROR", verbosity=0)
+        call_command("check", fail_level="ERROR", stdout=io.StringIO())
     except SystemCheckError as exc:
         raise fail(str(exc)) from None
     call_command("collectstatic", interactive=False, verbosity=0)

@@ -28,7 +28,17 @@ loglevel = "info"
 forwarded_allow_ips = "127.0.0.1,::1"
 #: Django reads the client address from the proxy's header (RURALWATCH_CLIENT_IP_HEADER).
 proxy_allow_ips = "127.0.0.1,::1"
+#: systemd (or the demo) supervises the server; no gunicornc control socket.
+control_socket_disable = True
 preload_app = False  # each worker opens its own database pool after the fork
+
+
+def post_worker_init(worker: Any) -> None:
+    """Load the URL configuration (every view, the API and what they import) before the worker
+    takes its first request, so the first users of a fresh worker do not wait for imports."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - the attribute load is the point
 
 
 def worker_exit(server: Any, worker: Any) -> None:

@@ -167,15 +167,14 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
     _db["CONN_MAX_AGE"] = 0
 elif RURALWATCH_DB_POOL_SIZE > 0:
-    from psycopg_pool import ConnectionPool
-
-    _db["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django requires 0 with a pool
+    # The pool keeps the connections (Django requires CONN_MAX_AGE 0 with a pool); with
+    # CONN_HEALTH_CHECKS on, Django has the pool test each connection before lending it.
+    _db["CONN_MAX_AGE"] = 0
     _db.setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": RURALWATCH_DB_POOL_SIZE,
         "timeout": RURALWATCH_DB_POOL_TIMEOUT,
         "max_idle": 300,  # idle connections above min_size are closed after 5 minutes
-        "check": ConnectionPool.check_connection,  # a connection is tested before it is lent
     }
 DATABASES = {"default": _db}
 del _db
