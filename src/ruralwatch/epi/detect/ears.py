@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri
 
 from ruralwatch.epi.detect._common import (
     IntArray,
@@ -131,7 +131,7 @@ def ears(
             f"EARS {method} needs {baseline + _FIRST_EXTRA[method]} earlier rows; "
             f"monitor starts at row {int(idx.min())}"
         )
-    z = float(norm.ppf(1.0 - a))
+    z = float(ndtri(1.0 - a))  # the standard normal quantile
     lag = _LAG[method]
     if method == "C3":
         # the C2 statistics of rows t, t-1 and t-2 for every monitored t
