@@ -14,7 +14,9 @@ line with R.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +26,9 @@ from ruralwatch.epi.panel import FloatArray
 
 __all__ = [
     "QUANTILE_LEVELS",
+    "SI_SUM_TOLERANCE",
     "RtResult",
+    "SerialIntervalWarning",
     "discrete_si",
     "estimate_rt",
     "sliding_windows",
@@ -35,6 +39,15 @@ BoolArray = npt.NDArray[np.bool_]
 
 #: Posterior quantiles reported, as in EpiEstim's output table.
 QUANTILE_LEVELS: tuple[float, ...] = (0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975)
+
+#: A serial interval whose mass is within this of 1 is used as given (EpiEstim's rule, observed
+#: with EpiEstim 2.2.4: sums 0.9901 and 1.0099 are accepted unchanged, 0.989 and 1.011 are not).
+SI_SUM_TOLERANCE = 0.01
+
+
+class SerialIntervalWarning(UserWarning):
+    """The serial interval used does not sum to 1 within :data:`SI_SUM_TOLERANCE` (a parametric
+    SI cut at the length of a short series); the estimate is still made, as EpiEstim does."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +62,8 @@ class RtResult:
         reliable: (W, U) True where the posterior CV is below ``cv_posterior``.
         first_reliable: (U,) 0-based index of the first reliable window, -1 if none.
         si_distr: the discrete serial interval used (w_0 = 0, w_1, …).
-        si_mean, si_sd: its mean and standard deviation.
+        si_mean, si_sd: its mean and standard deviation (of the mass as used, not rescaled).
+        warnings: what was accepted with a warning (e.g. an SI that does not sum to 1).
     """
 
     t_start: IntArray
@@ -67,6 +81,7 @@ class RtResult:
     si_mean: float
     si_sd: float
     params: dict[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     def quantile(self, level: float) -> FloatArray:
         """The (W, U) posterior quantile at ``level`` (one of ``quantile_levels``)."""
@@ -159,6 +174,20 @@ def _gamma_quantiles(
     return out.reshape((len(levels), *shape.shape))
 
 
+def _check_cases(name: str, x: FloatArray) -> None:
+    """ValueError naming the first cell (1-based t, 0-based column) that is not a case count:
+    negative or infinite. NaN is a missing value and allowed; fractions are allowed (EpiEstim
+    2.2.4 accepts them and so does the Poisson likelihood's posterior)."""
+    bad = np.isinf(x) | (x < 0)
+    if bad.any():
+        row, col = (int(v[0]) for v in np.nonzero(bad))
+        what = "infinite" if np.isinf(x[row, col]) else "negative"
+        raise ValueError(
+            f"{name} must be non-negative case counts: {what} value {x[row, col]:g} at "
+            f"t = {row + 1} (row {row}), column {col}"
+        )
+
+
 def estimate_rt(
     incidence: npt.ArrayLike,
     si_distr: npt.ArrayLike,
@@ -171,6 +200,7 @@ def estimate_rt(
     cv_posterior: float = 0.3,
     window: int = 7,
     quantile_levels: tuple[float, ...] = QUANTILE_LEVELS,
+    si_sum: Literal["error", "warn"] = "error",
 ) -> RtResult:
     """Estimate R over windows for every series of a (T × U) incidence panel.
 
@@ -188,6 +218,11 @@ def estimate_rt(
         cv_posterior: a window is ``reliable`` when its posterior CV is below this.
         window: window length for the default windows.
         quantile_levels: posterior quantiles to compute.
+        si_sum: what to do when ``si_distr`` does not sum to 1 within :data:`SI_SUM_TOLERANCE`
+            (0.01): ``"error"`` (a given, non-parametric SI; EpiEstim stops with "si_distr must
+            sum to 1") or ``"warn"`` (a parametric SI discretised over a short series; EpiEstim
+            warns "si_distr does not sum to 1" and goes on). Within the tolerance the SI is used
+            as given, never rescaled, in either case (as EpiEstim).
     """
     inc = np.asarray(incidence, dtype=np.float64)
     if inc.ndim == 1:
@@ -195,6 +230,10 @@ def estimate_rt(
     if inc.ndim != 2:
         raise ValueError("incidence must be (T,) or (T, U)")
     n_time, n_units = inc.shape
+    if n_time < 2:
+        raise ValueError(f"incidence has {n_time} time point(s); R needs at least 2 (t_start >= 2)")
+    if not all(0.0 < q < 1.0 for q in quantile_levels):
+        raise ValueError(f"quantile_levels must lie in (0, 1), got {tuple(quantile_levels)}")
     if imported is None:
         local = inc.copy()
         imp = np.zeros_like(inc)
@@ -204,18 +243,27 @@ def estimate_rt(
             imp = imp[:, None]
         imp = np.broadcast_to(imp, inc.shape).copy()
         local = inc.copy()
+    _check_cases("incidence", inc)
+    if imported is not None:
+        _check_cases("imported", imp)
     imp[0] = imp[0] + local[0]
     local[0] = 0.0
-    if np.any(local < 0) or np.any(imp < 0):
-        raise ValueError("incidence must not be negative")
 
     w = np.asarray(si_distr, dtype=np.float64).ravel()
     if w.size == 0 or np.any(w < 0) or not np.all(np.isfinite(w)):
         raise ValueError("si_distr must be non-negative and finite")
     if w[0] != 0:
         raise ValueError("si_distr[0] must be 0 (no transmission on day 0)")
-    if abs(w.sum() - 1.0) > 1e-6 * max(1.0, w.size):
-        raise ValueError(f"si_distr must sum to 1, sums to {w.sum()}")
+    if si_sum not in ("error", "warn"):
+        raise ValueError(f"si_sum must be 'error' or 'warn', got {si_sum!r}")
+    notes: list[str] = []
+    if abs(w.sum() - 1.0) > SI_SUM_TOLERANCE:
+        msg = f"si_distr must sum to 1 (within {SI_SUM_TOLERANCE:g}), sums to {w.sum():.6g}"
+        if si_sum == "error":
+            raise ValueError(msg)
+        note = f"si_distr does not sum to 1: sums to {w.sum():.6g}; used as given"
+        warnings.warn(note, SerialIntervalWarning, stacklevel=2)
+        notes.append(note)
     si_mean, si_sd = _si_moments(w)
     w_used = np.zeros(n_time)
     m = min(n_time, w.size)
@@ -226,8 +274,12 @@ def estimate_rt(
     elif t_start is None or t_end is None:
         raise ValueError("give both t_start and t_end, or neither")
     else:
-        ts = np.asarray(t_start, dtype=np.int64).ravel()
-        te = np.asarray(t_end, dtype=np.int64).ravel()
+        ts_f = np.asarray(t_start, dtype=np.float64).ravel()
+        te_f = np.asarray(t_end, dtype=np.float64).ravel()
+        for name, v in (("t_start", ts_f), ("t_end", te_f)):
+            if not np.all(np.isfinite(v) & (v == np.round(v))):
+                raise ValueError(f"{name} must hold whole numbers (1-based time points)")
+        ts, te = ts_f.astype(np.int64), te_f.astype(np.int64)
     if ts.shape != te.shape:
         raise ValueError("t_start and t_end must have the same length")
     if ts.size and (ts.min() < 2 or te.max() > n_time or np.any(te < ts)):
@@ -293,4 +345,5 @@ def estimate_rt(
             "std_prior": float(std_prior),
             "cv_posterior": float(cv_posterior),
         },
+        warnings=tuple(notes),
     )
