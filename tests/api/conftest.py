@@ -2,6 +2,7 @@
 real importers and services (signals are inserted as rows: the tiny series raise none).
 
 Users: ``town_a`` (township A), ``county`` (the county: may export identified data),
+``doctor`` (the village doctor of A1),
 ``nobody`` (no jurisdiction), ``root`` (superuser).
 """
 
@@ -126,6 +127,15 @@ def town_a(world: World) -> Any:
 @pytest.fixture
 def county(world: World) -> Any:
     return create_user_with_jurisdiction("county", "pw-county-123", data.COUNTY, "county")
+
+
+@pytest.fixture
+def doctor(world: World) -> Any:
+    """The village doctor of A1 (linked to ``doctor_a``): sees village A1 only."""
+    user = create_user_with_jurisdiction("doctor_a1", "pw-doctor-123", data.A1, "village_doctor")
+    world.doctor_a.user = user
+    world.doctor_a.save(update_fields=["user"])
+    return user
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from ninja.errors import AuthenticationError, AuthorizationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from ruralwatch.api import areas, assessments, auth, keygroups, reports, signals
+from ruralwatch.api.common import refuse_unknown_parameters
 from ruralwatch.api.docs import LocalSwagger
 from ruralwatch.api.security import AUTH
 from ruralwatch.core.problems import ImportRejected
@@ -34,6 +35,8 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
 )
 
+# Before validation and authentication: a malformed request is refused as such, whoever sends it.
+api.add_decorator(refuse_unknown_parameters, mode="view")
 api.add_router("/areas", areas.router)
 api.add_router("/reports", reports.router)
 api.add_router("/signals", signals.router)
@@ -63,11 +66,20 @@ def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 NINJA_CSRF_MESSAGE = "CSRF check Failed"
 
 
+#: django-ninja's 400 for a body that is not JSON (or not the declared form).
+NINJA_PARSE_MESSAGE = "Cannot parse request body"
+
+
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     message = str(exc)
     if exc.status_code == 403 and message == NINJA_CSRF_MESSAGE:
         message = _("The CSRF token is missing or wrong (session writes need one).")
+    if exc.status_code == 400 and message.startswith(NINJA_PARSE_MESSAGE):
+        # An unparsable body is an invalid request like any other: 422, as documented.
+        detail = _("The request body is not valid JSON.")
+        error = {"type": "json_invalid", "loc": ["body"], "msg": detail}
+        return api.create_response(request, {"detail": detail, "errors": [error]}, status=422)
     return api.create_response(request, {"detail": message}, status=exc.status_code)
 
 

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.http import HttpRequest
-from django.utils.translation import gettext as _
 from ninja import Router
-from ninja.errors import HttpError
 
 from ruralwatch.accounts import access
-from ruralwatch.api.common import date_range, report_date, user_of
-from ruralwatch.api.schemas import AreaOut, CompletenessOut, ErrorOut, InvalidOut, SeriesOut
+from ruralwatch.api.common import date_range, known_indicator, report_date, user_of
+from ruralwatch.api.schemas import (
+    AreaOut,
+    Code,
+    CompletenessOut,
+    Day,
+    ErrorOut,
+    InvalidOut,
+    SeriesOut,
+)
 from ruralwatch.areas.models import Level
 from ruralwatch.areas.selectors import breadcrumb
 from ruralwatch.reporting import selectors as reporting
-from ruralwatch.reporting.models import Indicator
 
 router = Router(tags=["areas"])
 
@@ -27,7 +31,7 @@ ERRORS: dict[int, Any] = {401: ErrorOut, 404: ErrorOut, 422: InvalidOut}
 
 
 @router.get("/{code}", response={200: AreaOut, **ERRORS}, summary="An area and its children")
-def area_detail(request: HttpRequest, code: str, date: dt.date | None = None) -> dict[str, Any]:
+def area_detail(request: HttpRequest, code: Code, date: Day | None = None) -> dict[str, Any]:
     """The area (in your jurisdiction) with, for each child, new cases over the 7 days ending
     on ``date`` (default: the latest reported date), incidence per 100,000 and completeness."""
     user = user_of(request)
@@ -56,16 +60,15 @@ def area_detail(request: HttpRequest, code: str, date: dt.date | None = None) ->
 )
 def area_series(
     request: HttpRequest,
-    code: str,
-    indicator: str = CASES,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
+    code: Code,
+    indicator: Code = CASES,
+    start: Day | None = None,
+    end: Day | None = None,
 ) -> dict[str, Any]:
     """One value per day in ``[start, end]`` (default: the 60 days up to the latest reported
     date); ``null`` for a day without any report — a missing report is not a zero."""
     area = access.access_area_by_code(user_of(request), code)
-    if not Indicator.objects.filter(code=indicator).exists():
-        raise HttpError(422, _("Unknown indicator %(code)s.") % {"code": indicator[:40]})
+    known_indicator(indicator)
     first, last = date_range(start, end, SERIES_DAYS)
     values = reporting.daily_series(area, indicator, first, last)
     return {
@@ -82,9 +85,7 @@ def area_series(
     response={200: CompletenessOut, **ERRORS},
     summary="Report completeness and timeliness by level",
 )
-def area_completeness(
-    request: HttpRequest, code: str, date: dt.date | None = None
-) -> dict[str, Any]:
+def area_completeness(request: HttpRequest, code: Code, date: Day | None = None) -> dict[str, Any]:
     """For each level of the area's subtree (down to townships) on ``date``: units, units
     with every report, expected / received / on-time village reports and their shares."""
     area = access.access_area_by_code(user_of(request), code)

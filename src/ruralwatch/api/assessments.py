@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.http import Http404, HttpRequest
@@ -11,8 +10,8 @@ from django.utils.translation import gettext as _
 from ninja import Router
 
 from ruralwatch.accounts import access
-from ruralwatch.api.common import report_date, user_of
-from ruralwatch.api.schemas import ErrorOut, InvalidOut, JudgementOut
+from ruralwatch.api.common import known_indicator, report_date, user_of
+from ruralwatch.api.schemas import Code, Day, ErrorOut, InvalidOut, JudgementOut
 from ruralwatch.assessments.selectors import judgement_for, judgement_summary
 
 router = Router(tags=["judgements"])
@@ -24,12 +23,13 @@ router = Router(tags=["judgements"])
     summary="The judgement of an area",
 )
 def judgement(
-    request: HttpRequest, code: str, date: dt.date | None = None, indicator: str = "new_cases"
+    request: HttpRequest, code: Code, date: Day | None = None, indicator: Code = "new_cases"
 ) -> dict[str, Any]:
     """The stored judgement of the area on ``date`` (or the latest one before it; default:
     the latest reported date): epidemic level, phase, post-event rebound watch, the sentence
     in Chinese and English, and the evidence (method, parameters, baseline, intervals)."""
     area = access.access_area_by_code(user_of(request), code)
+    known_indicator(indicator)
     found = judgement_for(area, report_date(date), indicator)
     if found is None:
         raise Http404(_("No judgement for this area and date."))

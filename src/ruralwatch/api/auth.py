@@ -13,14 +13,22 @@ from ruralwatch.accounts.models import Role
 from ruralwatch.api import selectors, services
 from ruralwatch.api.common import user_of
 from ruralwatch.api.models import ApiToken
-from ruralwatch.api.schemas import ErrorOut, InvalidOut, MeOut, TokenCreated, TokenIn, TokenOut
+from ruralwatch.api.schemas import (
+    ErrorOut,
+    Id,
+    InvalidOut,
+    MeOut,
+    TokenCreated,
+    TokenIn,
+    TokenOut,
+)
 from ruralwatch.api.security import SESSION_ONLY
 from ruralwatch.keygroups.access import may_export_identified
 
 router = Router(tags=["auth"])
 
 
-@router.get("/me", response={200: MeOut, 401: ErrorOut}, summary="The caller")
+@router.get("/me", response={200: MeOut, 401: ErrorOut, 422: InvalidOut}, summary="The caller")
 def me(request: HttpRequest) -> dict[str, Any]:
     """Your user name, role, jurisdiction and what you may export."""
     user = user_of(request)
@@ -36,7 +44,9 @@ def me(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-@router.get("/tokens", response={200: list[TokenOut], 401: ErrorOut}, summary="Your tokens")
+@router.get(
+    "/tokens", response={200: list[TokenOut], 401: ErrorOut, 422: InvalidOut}, summary="Your tokens"
+)
 def list_tokens(request: HttpRequest) -> list[ApiToken]:
     """Your API tokens (never the token text, which is shown only when created)."""
     return list(selectors.user_tokens(user_of(request)))
@@ -45,7 +55,7 @@ def list_tokens(request: HttpRequest) -> list[ApiToken]:
 @router.post(
     "/tokens",
     auth=SESSION_ONLY,
-    response={201: TokenCreated, 401: ErrorOut, 422: InvalidOut},
+    response={201: TokenCreated, 401: ErrorOut, 403: ErrorOut, 422: InvalidOut},
     summary="Create a token",
 )
 def create_token(request: HttpRequest, body: TokenIn) -> Status[dict[str, Any]]:
@@ -59,10 +69,10 @@ def create_token(request: HttpRequest, body: TokenIn) -> Status[dict[str, Any]]:
 
 @router.delete(
     "/tokens/{token_id}",
-    response={200: TokenOut, 401: ErrorOut, 404: ErrorOut},
+    response={200: TokenOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: InvalidOut},
     summary="Revoke a token",
 )
-def revoke_token(request: HttpRequest, token_id: int) -> ApiToken:
+def revoke_token(request: HttpRequest, token_id: Id) -> ApiToken:
     """Revoke one of your tokens; another user's token is answered like a missing one."""
     token = selectors.user_token(user_of(request), token_id)
     if token is None:

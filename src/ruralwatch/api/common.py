@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja.errors import HttpError
@@ -15,6 +17,7 @@ from ninja.errors import HttpError
 from ruralwatch.accounts import access
 from ruralwatch.api.schemas import PageParams
 from ruralwatch.areas.models import Area
+from ruralwatch.reporting.models import Indicator
 from ruralwatch.reporting.selectors import latest_date
 
 T = TypeVar("T")
@@ -76,6 +79,62 @@ def date_range(
             422, _("The date range is too long (at most %(n)d days).") % {"n": MAX_RANGE_DAYS}
         )
     return start, end
+
+
+def known_indicator(code: str) -> str:
+    """``code`` if it names an indicator; else a 422 that lists the indicators there are."""
+    codes = list(Indicator.objects.order_by("code").values_list("code", flat=True))
+    if code not in codes:
+        raise ValidationError(
+            _("Unknown indicator %(code)s; use one of: %(codes)s.")
+            % {"code": code, "codes": ", ".join(codes)}
+        )
+    return code
+
+
+def query_names(operation: Any) -> set[str]:
+    """The query parameters an operation declares (as its OpenAPI lists them)."""
+    names: set[str] = set()
+    for model in operation.models:
+        if getattr(model, "__ninja_param_source__", None) != "query":
+            continue
+        flat = getattr(model, "__ninja_flatten_map__", None)
+        if flat:
+            names.update(flat)
+        else:
+            names.update(f.alias or n for n, f in model.model_fields.items())
+    return names
+
+
+def refuse_unknown_parameters(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Wrap an operation: a query parameter it does not declare is a 422 naming the ones it
+    takes, never silently ignored (``?tier=purple`` on a list without that filter would
+    otherwise return everything)."""
+    operation = getattr(run, "__self__", None)
+    if operation is None:
+        return run
+    names = query_names(operation)
+
+    @functools.wraps(run)
+    def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        unknown = sorted(set(request.GET) - names)
+        if not unknown:
+            return run(request, *args, **kwargs)
+        takes = ", ".join(sorted(names)) or _("none")
+        errors = [
+            {
+                "type": "unknown_parameter",
+                "loc": ["query", name],
+                "msg": _("Unknown parameter %(name)s; this operation takes: %(names)s.")
+                % {"name": name[:40], "names": takes},
+            }
+            for name in unknown[:20]
+        ]
+        return operation.api.create_response(  # type: ignore[no-any-return]
+            request, {"detail": _("The request is not valid."), "errors": errors}, status=422
+        )
+
+    return checked
 
 
 def paginate(items: QuerySet[Any] | Sequence[T], page: PageParams) -> tuple[list[Any], int]:

@@ -38,6 +38,7 @@ def _safe_name(name: str) -> str:
     response={
         200: ImportSummaryOut,
         401: ErrorOut,
+        403: ErrorOut,
         413: ErrorOut,
         422: ProblemsOut | InvalidOut,
     },

@@ -7,12 +7,18 @@ about who may see what (that is the access helpers' job, before a schema sees an
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+import enum
+import re
+from typing import Annotated, Any, Literal
 
+from django.utils.translation import gettext as _
 from ninja import Schema
-from pydantic import Field
+from pydantic import Field, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
+from ruralwatch.epi.detect import METHODS
 from ruralwatch.keygroups import crypto
+from ruralwatch.keygroups.forms import PHONE_MESSAGE, PHONE_PATTERN, normalise_phone
 from ruralwatch.keygroups.models import (
     Comorbidity,
     ContactMethod,
@@ -21,8 +27,104 @@ from ruralwatch.keygroups.models import (
     Sex,
     Vaccination,
 )
+from ruralwatch.keygroups.selectors import AUDIT_KINDS
 
 # --- shared --------------------------------------------------------------------------------------
+
+#: The span of dates the API takes (query parameters and bodies alike): wider than any data
+#: the system holds, narrow enough that date arithmetic (windows, baselines) cannot overflow.
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(2099, 12, 31)
+#: The same span as the OpenAPI states it (with ``format: date``, which rules out 02-30).
+DATE_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def parse_day(value: object) -> dt.date:
+    """An ISO date (``YYYY-MM-DD``) within ``EARLIEST_DATE`` … ``LATEST_DATE``.
+
+    Stricter than pydantic's date: no Unix timestamps (``0`` is not 1970-01-01), no
+    datetimes, no years before 1900 (whose date arithmetic overflows near year 1).
+    """
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        day = value
+    elif isinstance(value, str) and _ISO_DAY.fullmatch(value):
+        try:
+            day = dt.date.fromisoformat(value)
+        except ValueError:
+            raise PydanticCustomError(
+                "date_invalid", _("There is no such day: {value}."), {"value": value}
+            ) from None
+    else:
+        raise PydanticCustomError("date_format", _("Give a date as YYYY-MM-DD."))
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise PydanticCustomError(
+            "date_range",
+            _("The date must lie between {earliest} and {latest}."),
+            {"earliest": EARLIEST_DATE.isoformat(), "latest": LATEST_DATE.isoformat()},
+        )
+    return day
+
+
+#: A date parameter or field: ISO ``YYYY-MM-DD`` between 1900-01-01 and 2099-12-31.
+Day = Annotated[
+    dt.date,
+    PlainValidator(parse_day),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": DATE_PATTERN}),
+]
+
+#: Free text: no control characters (a NUL byte is refused by PostgreSQL, a line break
+#: breaks exports and logs).
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+#: Text that must say something: as ``TEXT_PATTERN``, with at least one non-space.
+FILLED_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+#: A code naming an area, a doctor or a person: printable, no spaces.
+CODE_PATTERN = r"^[^\s\x00-\x1f\x7f]+$"
+#: Area codes, person references and doctors' codes are at most this long in the database.
+CODE_MAX = 60
+#: The largest database id the API accepts in a path (a larger one is a 422, not a 500).
+ID_MAX = 2**31 - 1
+
+#: A code parameter (path or query).
+Code = Annotated[str, Field(min_length=1, max_length=CODE_MAX, pattern=CODE_PATTERN)]
+#: A key-group code (``KeyGroup.code``); which codes exist is data (a 422 names unknown ones).
+KeyGroupCode = Annotated[str, Field(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9_.-]+$")]
+#: A resident ID number's shape (the check digit and the birth date are the registry's rules).
+ID_NUMBER_PATTERN = r"^[0-9]{17}[0-9Xx]$"
+#: A database id in a path.
+Id = Annotated[int, Field(ge=1, le=ID_MAX)]
+
+
+#: Spaces around a phone number, which the form strips too.
+_AROUND = " \t\r\n"
+
+
+def _phone(value: object) -> str:
+    """The registration form's phone rule (``keygroups.forms.normalise_phone``), stated in the
+    OpenAPI as a pattern; stored as the form stores it (no spaces or dashes)."""
+    if not isinstance(value, str) or not PHONE_OR_EMPTY.fullmatch(value.strip(_AROUND)):
+        raise PydanticCustomError("phone", str(PHONE_MESSAGE))
+    return normalise_phone(value.strip(_AROUND))
+
+
+#: A phone number as the registration form takes it: empty, or 7–20 digits with optional
+#: ``+``, spaces and dashes inside; stored without spaces and dashes.
+Phone = Annotated[
+    str,
+    PlainValidator(_phone),
+    WithJsonSchema(
+        {"type": "string", "pattern": rf"^[ \t\r\n]*({PHONE_PATTERN[1:-1]})?[ \t\r\n]*$"}
+    ),
+]
+PHONE_OR_EMPTY = re.compile(f"({PHONE_PATTERN[1:-1]})?")
+
+
+#: Detection methods by their registered names (``ruralwatch.epi.detect.METHODS``).
+DetectionMethod = enum.StrEnum(  # type: ignore[misc]
+    "DetectionMethod", {name: name for name in METHODS}
+)
+#: Kinds of finding of the "no omissions" audit (``keygroups.selectors.AUDIT_KINDS``).
+AuditKind = enum.StrEnum("AuditKind", {k: k for k in AUDIT_KINDS})  # type: ignore[misc]
 
 
 class ErrorOut(Schema):
@@ -179,10 +281,10 @@ class SignalOut(Schema):
 
 
 class SignalFilters(PageParams):
-    area: str | None = Field(None, description="Area code; default: your jurisdiction.")
-    start: dt.date | None = Field(None, description="Default: 6 days before ``end``.")
-    end: dt.date | None = Field(None, description="Default: the latest reported date.")
-    method: str | None = Field(None, max_length=40)
+    area: Code | None = Field(None, description="Area code; default: your jurisdiction.")
+    start: Day | None = Field(None, description="Default: 6 days before ``end``.")
+    end: Day | None = Field(None, description="Default: the latest reported date.")
+    method: DetectionMethod | None = Field(None, description="Only signals of this method.")
 
 
 class SignalPage(Schema):
@@ -217,11 +319,14 @@ class JudgementOut(Schema):
 
 
 class PersonFilters(PageParams):
-    area: str | None = Field(None, description="Area code; default: your jurisdiction.")
+    area: Code | None = Field(None, description="Area code; default: your jurisdiction.")
     due: Literal["overdue", "due"] | None = Field(
         None, description="Only persons overdue or due on ``date``; default: every active one."
     )
-    date: dt.date | None = Field(None, description="Default: today.")
+    tier: Literal["red", "yellow", "green"] | None = Field(
+        None, description="Only persons of this risk tier."
+    )
+    date: Day | None = Field(None, description="Default: today.")
 
 
 class PersonListItem(Schema):
@@ -302,11 +407,11 @@ class PersonDetail(Schema):
 
 
 class ContactIn(Schema):
-    date: dt.date
+    date: Day = Field(description="Not after today.")
     method: ContactMethod
     status: ContactStatus
-    spo2: int | None = Field(None, description="SpO₂ in %, 50–100.")
-    note: str = Field("", max_length=200)
+    spo2: int | None = Field(None, ge=50, le=100, description="SpO₂ in %, 50–100.")
+    note: str = Field("", max_length=200, pattern=TEXT_PATTERN)
 
 
 class ContactCreated(Schema):
@@ -321,11 +426,9 @@ class ContactCreated(Schema):
 
 
 class CampaignVillageIn(Schema):
-    completed_on: dt.date | None = Field(
-        description="The day the village finished; null reopens it."
-    )
-    surveyed: int = Field(0, ge=0, description="People surveyed in the village.")
-    note: str = Field("", max_length=200)
+    completed_on: Day | None = Field(description="The day the village finished; null reopens it.")
+    surveyed: int = Field(0, ge=0, le=1_000_000, description="People surveyed in the village.")
+    note: str = Field("", max_length=200, pattern=TEXT_PATTERN)
 
 
 class CampaignVillageOut(Schema):
@@ -349,24 +452,33 @@ class CampaignOut(Schema):
 
 class ReferralOutcomeIn(Schema):
     outcome: ReferralOutcome
-    date: dt.date
-    note: str = Field("", max_length=200)
+    date: Day
+    note: str = Field("", max_length=200, pattern=TEXT_PATTERN)
 
 
 class PersonIn(Schema):
-    name: str = Field(min_length=1, max_length=60)
+    """A newly found person. Checked as the registration page checks it: the same phone rule;
+    the resident ID's check digit, sex and birth date; known key groups; a guardian for a
+    child; no second registration in the same village (a 422 names each problem)."""
+
+    name: str = Field(min_length=1, max_length=60, pattern=FILLED_PATTERN)
     sex: Sex
-    birth_date: dt.date
-    id_number: str = Field(min_length=1, max_length=18)
-    village: str = Field(description="Village code (level 5) inside your jurisdiction.")
-    groups: list[str] = Field(min_length=1, description="Key-group codes, e.g. age65.")
-    phone: str = Field("", max_length=20)
-    household: str = Field("", max_length=80)
-    doctor: str | None = Field(None, description="Code of the responsible village doctor.")
-    cadre: str | None = Field(None, description="Code of the pairing cadre.")
-    guardian_name: str = Field("", max_length=60)
-    guardian_relation: str = Field("", max_length=20)
-    guardian_phone: str = Field("", max_length=20)
+    birth_date: Day
+    id_number: str = Field(
+        pattern=ID_NUMBER_PATTERN,
+        description="18 characters: 17 digits and a check character (digit or X).",
+    )
+    village: Code = Field(description="Village code (level 5) inside your jurisdiction.")
+    groups: list[KeyGroupCode] = Field(
+        min_length=1, max_length=20, description="Key-group codes, e.g. age65."
+    )
+    phone: Phone = ""
+    household: str = Field("", max_length=80, pattern=TEXT_PATTERN)
+    doctor: Code | None = Field(None, description="Code of the responsible village doctor.")
+    cadre: Code | None = Field(None, description="Code of the pairing cadre.")
+    guardian_name: str = Field("", max_length=60, pattern=TEXT_PATTERN)
+    guardian_relation: str = Field("", max_length=20, pattern=TEXT_PATTERN)
+    guardian_phone: Phone = ""
     comorbidity: Comorbidity = Comorbidity.NONE
     vaccination: Vaccination = Vaccination.NONE
 
@@ -384,8 +496,8 @@ class PersonCreated(Schema):
 
 
 class KgFilters(PageParams):
-    area: str | None = Field(None, description="Area code; default: your jurisdiction.")
-    date: dt.date | None = Field(None, description="Default: today.")
+    area: Code | None = Field(None, description="Area code; default: your jurisdiction.")
+    date: Day | None = Field(None, description="Default: today.")
 
 
 class OverdueFilters(KgFilters):
@@ -399,7 +511,7 @@ class CoverageFilters(KgFilters):
 
 
 class AuditFilters(KgFilters):
-    kind: str | None = Field(None, max_length=40, description="Only findings of this kind.")
+    kind: AuditKind | None = Field(None, description="Only findings of this kind.")
 
 
 class ResponsibleLoad(Schema):
@@ -505,7 +617,7 @@ class MeOut(Schema):
 
 
 class TokenIn(Schema):
-    name: str = Field(min_length=1, max_length=80)
+    name: str = Field(min_length=1, max_length=80, pattern=FILLED_PATTERN)
     expires_in_days: int | None = Field(None, ge=1, le=3650)
 
 

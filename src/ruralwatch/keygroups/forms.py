@@ -29,7 +29,11 @@ from ruralwatch.keygroups.models import (
     Vaccination,
 )
 
-PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,18}[0-9]$")
+#: A phone number as typed: optional ``+``, then digits with spaces or dashes inside, 7 to 20
+#: characters. The one rule for the registration page and the API (``api.schemas.Phone``).
+PHONE_PATTERN = r"^\+?[0-9][0-9 -]{5,18}[0-9]$"
+PHONE = re.compile(PHONE_PATTERN)
+PHONE_MESSAGE = _("Enter a phone number: digits only, 7 to 20 of them.")
 
 
 class DateInput(forms.DateInput):
@@ -39,10 +43,12 @@ class DateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d", **kwargs)
 
 
-def _phone(value: str) -> str:
+def normalise_phone(value: str) -> str:
+    """A phone number checked against ``PHONE_PATTERN`` (empty is allowed), stored without
+    spaces and dashes. Raises ``forms.ValidationError`` with the message the page shows."""
     value = value.strip()
-    if value and not PHONE.match(value):
-        raise forms.ValidationError(_("Enter a phone number: digits only, 7 to 20 of them."))
+    if value and not PHONE.fullmatch(value):
+        raise forms.ValidationError(PHONE_MESSAGE)
     return value.replace(" ", "").replace("-", "")
 
 
@@ -160,10 +166,10 @@ class RegisterForm(forms.Form):
         return str(self.cleaned_data["id_number"]).strip().upper()
 
     def clean_phone(self) -> str:
-        return _phone(self.cleaned_data.get("phone", ""))
+        return normalise_phone(self.cleaned_data.get("phone", ""))
 
     def clean_guardian_phone(self) -> str:
-        return _phone(self.cleaned_data.get("guardian_phone", ""))
+        return normalise_phone(self.cleaned_data.get("guardian_phone", ""))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or self.cleaned_data
