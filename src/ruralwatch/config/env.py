@@ -141,18 +141,22 @@ def generate_secrets() -> dict[str, str]:
     }
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """``NAME=value`` lines (``#`` comments and blank lines skipped)."""
+def read_env_file_text(text: str, source: str = "environment file") -> dict[str, str]:
+    """``NAME=value`` lines (``#`` comments and blank lines skipped), as systemd reads them."""
     values: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         name, sep, value = line.partition("=")
         if not sep or not name.strip():
-            raise ImproperlyConfigured(f"{path}, line {number}: expected NAME=value.")
+            raise ImproperlyConfigured(f"{source}, line {number}: expected NAME=value.")
         values[name.strip()] = value.strip().strip("'\"")
     return values
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    return read_env_file_text(path.read_text(encoding="utf-8"), str(path))
 
 
 def development_secrets(var_dir: Path) -> dict[str, str]:
