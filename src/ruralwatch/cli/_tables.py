@@ -125,10 +125,7 @@ def _check_values(
 ) -> None:
     """Typed columns: NaN / infinite (and negative for counts) are errors with row and column."""
     for c in columns:
-        x = pl.col(c)
-        bad = x.is_nan() | x.is_infinite()
-        if c in counts:
-            bad = bad | (x < 0)
+        bad = _bad_value(c, c in counts)
         if df.select(bad.any()).item():
             hit = df.with_row_index("_line", offset=2).filter(bad)
             what = "a count >= 0" if c in counts else "a number"
@@ -168,7 +165,12 @@ def read_grid(
     records for one date is an error. Units come in the order of their first appearance, or
     sorted with ``sort_units``.
     """
-    raw = {h.strip(): h for h in _header(path)}
+    written = _header(path)
+    names = [h.strip() for h in written]
+    twice = sorted({h for h in names if names.count(h) > 1})
+    if twice:
+        raise TableError(f"{path}: column {twice[0]!r} appears twice in the header")
+    raw = dict(zip(names, written, strict=True))
     header = list(raw)
     if layout == "auto":
         layout = "long" if "unit" in header or "date" not in header else "wide"
@@ -187,13 +189,32 @@ def read_grid(
         _diagnose(path, present, counts, unit=True)
         raise TableError(f"{path}: cannot read CSV ({exc})") from None
     df = df.rename({c: c.strip() for c in df.columns}).select("date", "unit", *present)
-    if df.select(pl.col("date").is_null().any()).item():
-        _diagnose(path, present, counts, unit=True)
-    if df.select(pl.col("unit").is_null().any()).item():
-        _check_units(path, df)
-    _check_values(path, df, present, counts)
     if df.height == 0:
         raise TableError(f"{path}: no data rows")
+    # One pass for every check; the slow, precise messages only when one of them fails.
+    flags = df.select(
+        pl.col("date").is_null().any().alias("date"),
+        pl.col("unit").is_null().any().alias("unit"),
+        *(_bad_value(c, c in counts).any().alias(c) for c in present),
+    ).row(0, named=True)
+    if flags["date"]:
+        _diagnose(path, present, counts, unit=True)
+    if flags["unit"]:
+        _check_units(path, df)
+    if any(flags[c] for c in present):
+        _check_values(path, df, present, counts)
+    regular = _regular_grid(df)
+    if regular is not None:
+        day_numbers, units, shape, by_date = regular
+        order = np.argsort(np.array(units), kind="stable") if sort_units else slice(None)
+        ordered: dict[str, npt.NDArray[np.float64]] = {}
+        for c in present:
+            column = df[c].fill_null(np.nan).to_numpy().astype(np.float64, copy=False)
+            block = column.reshape(shape)
+            ordered[c] = np.ascontiguousarray((block if by_date else block.T)[:, order])
+        if sort_units:
+            units = tuple(sorted(units))
+        return Grid(dates=day_numbers.astype("datetime64[D]"), units=units, values=ordered)
     days, rows = _date_rows(df["date"].to_physical().to_numpy())
     unit_codes = df["unit"].unique(maintain_order=True)
     if sort_units:
@@ -217,14 +238,56 @@ def read_grid(
     return Grid(dates=days, units=tuple(unit_codes.to_list()), values=values)
 
 
+def _bad_value(column: str, count: bool) -> pl.Expr:
+    x = pl.col(column)
+    bad = x.is_nan() | x.is_infinite()
+    return bad | (x < 0) if count else bad
+
+
+def _regular_grid(
+    df: pl.DataFrame,
+) -> tuple[npt.NDArray[np.int32], tuple[str, ...], tuple[int, int], bool] | None:
+    """The dates, units and reshape of a file that lists every unit on every date in one fixed
+    order: date by date with the units in the same order each time (``by_date``, ``shape``
+    (dates, units)), or unit by unit with the dates in the same increasing order each time
+    (``shape`` (units, dates)). ``None`` for any other file (its records are placed one by
+    one)."""
+    d = df["date"].to_physical().to_numpy()
+    n = d.size
+    change = np.flatnonzero(d[1:] != d[:-1])
+    if change.size == 0:
+        return None
+    k = int(change[0]) + 1  # length of the first run of one date
+    unit = df["unit"]
+    if k > 1 and n % k == 0:  # date by date?
+        blocks = d.reshape(n // k, k)
+        first = blocks[:, 0]
+        if np.all(blocks == first[:, None]) and np.all(first[1:] > first[:-1]):
+            units = unit.head(k)
+            if units.n_unique() == k and unit.equals(units.gather(np.tile(np.arange(k), n // k))):
+                return first, tuple(units.to_list()), (n // k, k), True
+        return None
+    # unit by unit: the dates increase within each unit's run
+    drop = np.flatnonzero(d[1:] <= d[:-1])
+    if drop.size == 0:
+        return None
+    k = int(drop[0]) + 1  # dates per unit
+    if k < 2 or n % k:
+        return None
+    blocks = d.reshape(n // k, k)
+    if not np.all(blocks == blocks[0]):
+        return None
+    units = unit.gather(np.arange(0, n, k))
+    if units.n_unique() != n // k or not unit.equals(units.gather(np.repeat(np.arange(n // k), k))):
+        return None
+    return blocks[0], tuple(units.to_list()), (n // k, k), False
+
+
 def _read_wide(path: Path, raw: dict[str, str], name: str, *, counts: bool) -> Grid:
     header = list(raw)
     units = [h for h in header if h != "date"]
     if "date" not in header or not units:
         raise TableError(f"{path}: a wide CSV needs a date column and one column per unit")
-    if len(set(units)) != len(units):
-        twice = next(u for u in units if units.count(u) > 1)
-        raise TableError(f"{path}: unit {twice!r} has two columns")
     schema: dict[str, pl.DataType] = {
         raw["date"]: pl.Date(),
         **{raw[u]: pl.Float64() for u in units},
