@@ -5,7 +5,7 @@ ARGS ?=
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test test-sqlite test-postgres check bench env system-base system-test system-bench messages clean
+.PHONY: demo test test-sqlite test-postgres check bench fidelity env system-base system-test system-bench messages clean
 
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -52,6 +52,13 @@ check: env
 bench: env system-bench
 	@scripts/ensure-postgres.sh
 	.venv/bin/python -m bench
+
+## Differential testing against R: N generated cases per method family (default 300), a fresh
+## seed unless SEED is given; report in var/fidelity/, disagreements saved to tests/fidelity/cases.
+SEED ?=
+N ?= 300
+fidelity: env system-bench
+	.venv/bin/python -m bench.fidelity --n $(N) $(if $(SEED),--seed $(SEED))
 
 messages: env
 	cd src/ruralwatch && ../../.venv/bin/python -m django compilemessages --settings=ruralwatch.config.settings
