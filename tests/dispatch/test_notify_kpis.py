@@ -165,3 +165,22 @@ def test_accountability_figures_by_hand(users: dict) -> None:
     assert accountability(root, hours(24), hours(48), hours(50))["overall"]["tasks"] == 0
     other = Area.objects.get(code="110102000000")
     assert accountability(other, hours(-1), hours(24), hours(50))["overall"]["tasks"] == 1
+
+
+class Broken:
+    name = "broken"
+
+    def send(self, messages: Any) -> int:
+        raise ConnectionError("mail server down")
+
+
+@override_settings(RURALWATCH_NOTIFY_CHANNELS=["tests.dispatch.test_notify_kpis.Broken", "inapp"])
+def test_a_failing_channel_neither_stops_the_others_nor_undoes_the_tasks(
+    users: dict, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_signal(data.TOWN_A, DAY7)
+    with caplog.at_level(logging.ERROR, logger="ruralwatch.dispatch.notify"):
+        summary = sync_tasks(DAY7, now=T0)
+    assert summary.notified == {"broken": 0, "inapp": 2}
+    assert Task.objects.count() == 3 and unread_count(users["town_a"]) == 2
+    assert any("broken" in r.getMessage() for r in caplog.records)

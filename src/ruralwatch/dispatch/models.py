@@ -10,6 +10,8 @@ their owner area, so a jurisdiction's tasks are one range scan, like areas.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -205,7 +207,7 @@ class Task(models.Model):
         return self.status in OPEN_STATUSES
 
     @property
-    def deadline(self) -> object:
+    def deadline(self) -> dt.datetime:
         """The deadline that applies now: acknowledgement while new, else the outcome."""
         return self.due_ack if self.status == Status.NEW else self.due_done
 

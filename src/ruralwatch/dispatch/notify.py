@@ -27,6 +27,7 @@ from ruralwatch.accounts.models import Profile
 from ruralwatch.dispatch.models import Notification
 
 logger = logging.getLogger("ruralwatch.dispatch.sms")
+failures = logging.getLogger("ruralwatch.dispatch.notify")
 
 DEFAULT_CHANNELS = ("inapp",)
 DEFAULT_SMS_BACKEND = "ruralwatch.dispatch.notify.LoggingSmsBackend"
@@ -161,10 +162,18 @@ def channels() -> list[Channel]:
 
 
 def send(messages: Sequence[Message]) -> dict[str, int]:
-    """Deliver ``messages`` on every configured channel; deliveries per channel."""
+    """Deliver ``messages`` on every configured channel; deliveries per channel. A channel
+    that fails is logged and counts 0; the others still deliver."""
     if not messages:
         return {}
-    return {ch.name: ch.send(messages) for ch in channels()}
+    sent: dict[str, int] = {}
+    for ch in channels():
+        try:
+            sent[ch.name] = ch.send(messages)
+        except Exception:  # one broken channel (a mail server down) must not stop the others
+            failures.exception("notification channel %s failed", ch.name)
+            sent[ch.name] = 0
+    return sent
 
 
 def users_of_areas(codes: Iterable[str]) -> dict[str, list[int]]:

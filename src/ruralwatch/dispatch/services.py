@@ -437,6 +437,49 @@ def _create(kind: TaskKind, causes: list[Cause], now: dt.datetime) -> list[int]:
     return ids
 
 
+Plan = tuple[QuerySet[Task], str, Callable[[], list[Cause]]]
+
+
+def _plan(
+    kind: TaskKind, cycle_date: dt.date, start: dt.date, root_path: str, now: dt.datetime
+) -> Plan | None:
+    """For a kind: its open tasks whose cause has gone, the reason, and how to read its
+    causes (read after the closing, so a lasting cause can open a new task)."""
+    source = kind.source
+    if source in (Source.SIGNAL, Source.SINGLE_CASE):
+        single = source == Source.SINGLE_CASE
+        return (
+            _signal_gone(kind, start, cycle_date, root_path),
+            AutoReason.SIGNAL_GONE,
+            lambda: _signal_causes(kind, single, start, cycle_date, root_path),
+        )
+    if source == Source.REBOUND:
+        return (
+            _rebound_gone(kind, cycle_date, root_path),
+            AutoReason.REBOUND_ENDED,
+            lambda: _rebound_causes(kind, cycle_date, root_path),
+        )
+    if source == Source.MISSING_REPORT:
+        return (
+            _missing_gone(kind, root_path),
+            AutoReason.REPORT_ARRIVED,
+            lambda: _missing_causes(kind, cycle_date, start, root_path, now),
+        )
+    if source == Source.OVERDUE_CONTACTS:
+        return (
+            _overdue_gone(kind, cycle_date, root_path),
+            AutoReason.CONTACTS_CAUGHT_UP,
+            lambda: _overdue_causes(kind, cycle_date, root_path),
+        )
+    if source == Source.OPEN_REFERRAL:
+        return (
+            _referral_gone(kind, root_path),
+            AutoReason.REFERRAL_DONE,
+            lambda: _referral_causes(kind, cycle_date, root_path),
+        )
+    return None  # a source this version does not know yet
+
+
 def sync_tasks(
     cycle_date: dt.date,
     root_path: str = "/",
@@ -446,57 +489,26 @@ def sync_tasks(
 ) -> SyncSummary:
     """Make a task for every cause found on ``cycle_date`` under ``root_path`` (signals of the
     ``days_back`` days before it as well, like the cycle's detection), and close the open
-    tasks whose cause has gone. Idempotent; notifies the owners of new tasks."""
+    tasks whose cause has gone. Idempotent; notifies the owners of new tasks. ``now`` is an
+    aware datetime (default: the current time)."""
     began = time.perf_counter()
     now = now or timezone.now()
     start = cycle_date - dt.timedelta(days=days_back)
     summary = SyncSummary(cycle_date.isoformat())
-    kinds = list(TaskKind.objects.filter(active=True))
     new_ids: list[int] = []
     with transaction.atomic():
-        for kind in kinds:
-            gone: QuerySet[Task] | None = None
-            reason = ""
-            causes: Callable[[], list[Cause]]
-            if kind.source in (Source.SIGNAL, Source.SINGLE_CASE):
-                single = kind.source == Source.SINGLE_CASE
-                gone, reason = _signal_gone(kind, start, cycle_date, root_path), "signal_gone"
-
-                def causes(k: TaskKind = kind, s: bool = single) -> list[Cause]:
-                    return _signal_causes(k, s, start, cycle_date, root_path)
-
-            elif kind.source == Source.REBOUND:
-                gone, reason = _rebound_gone(kind, cycle_date, root_path), "rebound_ended"
-
-                def causes(k: TaskKind = kind) -> list[Cause]:
-                    return _rebound_causes(k, cycle_date, root_path)
-
-            elif kind.source == Source.MISSING_REPORT:
-                gone, reason = _missing_gone(kind, root_path), "report_arrived"
-
-                def causes(k: TaskKind = kind) -> list[Cause]:
-                    return _missing_causes(k, cycle_date, start, root_path, now)
-
-            elif kind.source == Source.OVERDUE_CONTACTS:
-                gone, reason = _overdue_gone(kind, cycle_date, root_path), "contacts_caught_up"
-
-                def causes(k: TaskKind = kind) -> list[Cause]:
-                    return _overdue_causes(k, cycle_date, root_path)
-
-            elif kind.source == Source.OPEN_REFERRAL:
-                gone, reason = _referral_gone(kind, root_path), "referral_done"
-
-                def causes(k: TaskKind = kind) -> list[Cause]:
-                    return _referral_causes(k, cycle_date, root_path)
-
-            else:  # a kind whose source this version does not know yet
+        for kind in TaskKind.objects.filter(active=True):
+            plan = _plan(kind, cycle_date, start, root_path, now)
+            if plan is None:
                 continue
+            gone, reason, causes = plan
             closed = _auto_close(gone, reason, now) if kind.auto_close else 0
             created = _create(kind, causes(), now)
             summary.auto_closed[kind.code] = closed
             summary.created[kind.code] = len(created)
             new_ids.extend(created)
-        summary.notified = _notify_tasks(new_ids, "created")
+    # After the commit: a failing mail server must not undo the tasks.
+    summary.notified = _notify_tasks(new_ids, "created")
     summary.open = Task.objects.filter(
         status__in=OPEN_STATUSES, area_path__startswith=root_path
     ).count()
@@ -623,7 +635,7 @@ def act(
             % {"action": action, "actions": ", ".join(ACTIONS)}
         )
     with transaction.atomic():
-        task = Task.objects.select_for_update().select_related("kind").get(pk=task.pk)
+        task = Task.objects.select_for_update(of=("self",)).select_related("kind").get(pk=task.pk)
         if not can_act(user, task):
             raise PermissionDenied(_("You may not act on this task."))
         starts = _allowed_from(task, action)
@@ -675,7 +687,7 @@ def escalate_due(now: dt.datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     with transaction.atomic():
         tasks = list(
-            Task.objects.select_for_update()
+            Task.objects.select_for_update(of=("self",))
             .filter(status__in=OPEN_STATUSES, next_escalation__lte=now, owner_level__gt=1)
             .select_related("kind")
         )
@@ -731,7 +743,7 @@ def escalate_due(now: dt.datetime | None = None) -> dict[str, int]:
             batch_size=1000,
         )
         TaskEvent.objects.bulk_create(events, batch_size=2000)
-        _notify_tasks([t.pk for t in tasks], "escalated")
+    _notify_tasks([t.pk for t in tasks], "escalated")
     return {"escalated": len(tasks), "steps": len(events)}
 
 
@@ -740,6 +752,7 @@ def remind_due(now: dt.datetime | None = None) -> dict[str, int]:
     once before the acknowledgement deadline, once before the outcome deadline."""
     now = now or timezone.now()
     reminded: dict[str, int] = {}
+    notices: list[int] = []
     with transaction.atomic():
         for kind in TaskKind.objects.all():
             soon = now + dt.timedelta(hours=kind.remind_before_hours)
@@ -767,8 +780,9 @@ def remind_due(now: dt.datetime | None = None) -> dict[str, int]:
                     [TaskEvent(task_id=i, kind=EventKind.REMINDED, at=now) for i in ids],
                     batch_size=2000,
                 )
-                _notify_tasks(ids, "reminded")
+                notices.extend(ids)
                 reminded[stage] = reminded.get(stage, 0) + len(ids)
+    _notify_tasks(notices, "reminded")
     return reminded
 
 
