@@ -1,7 +1,8 @@
 """Run the benchmarks and regenerate ``docs/benchmarks.md``.
 
     python -m bench                    every benchmark (what ``make bench`` runs)
-    python -m bench --only detect      one of: detect, rt, areas, load, keygroups (repeatable)
+    python -m bench --only detect      one of: detect, rt, areas, load, keygroups, process
+                                       (repeatable; process: whole ruralwatch commands vs R)
     python -m bench --quick            small sizes, to check the harness (not for the docs)
     python -m bench --report           only rewrite docs/benchmarks.md from bench/results/
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from bench._util import RESULTS_DIR, log, machine_info, save_result
 
-BENCHMARKS = ("detect", "rt", "areas", "load", "keygroups")
+BENCHMARKS = ("detect", "rt", "areas", "load", "keygroups", "process")
 
 
 def main(argv: list[str] | None = None) -> int:

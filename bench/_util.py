@@ -75,9 +75,12 @@ def r_env() -> dict[str, str]:
     return env
 
 
-def run_r(script: str, args: list[str], out_prefix: Path) -> dict[str, Any]:
-    """Run ``bench/r/<script>``; it writes ``<out_prefix>.json`` (timing) and ``.csv``."""
-    cmd = ["Rscript", "--vanilla", str(R_DIR / script), *args, str(out_prefix)]
+def run_r(
+    script: str, args: list[str], out_prefix: Path, extra: list[str] | None = None
+) -> dict[str, Any]:
+    """Run ``bench/r/<script> ARGS OUT_PREFIX EXTRA``; it writes ``<out_prefix>.json`` (timing)
+    and ``.csv``."""
+    cmd = ["Rscript", "--vanilla", str(R_DIR / script), *args, str(out_prefix), *(extra or [])]
     proc = subprocess.run(cmd, env=r_env(), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{script} failed:\n{proc.stderr[-3000:]}")

@@ -442,6 +442,46 @@ def _keygroups(res: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+def _process(res: dict[str, Any]) -> list[str]:
+    h = res["help"]
+    sizes = res["sizes"]
+    ok = "✓" if h["ours_s"] < h["target_s"] else "✗"
+    out = [
+        "## 6. Whole `ruralwatch` processes vs R",
+        "",
+        "`python -m bench --only process`. The command run as a user runs it, start to finish: "
+        "interpreter start-up, imports, reading the long CSV (`date, unit, observed` or "
+        "`cases`, one row per unit and date), the method, writing the output CSV. Ours: the "
+        f"fastest of {sizes['repeat']} runs (Farrington: {sizes['farr_repeat']}, `--help`: "
+        f"{sizes['help_repeat']}), wall time, with that run's CPU time (all threads) beside it. "
+        "R: the same per-series loops as above, timing only the loop, so R's start-up and its "
+        "reading of the data are **not** counted. Ratio = R seconds per series / our process "
+        "seconds per series. The same seeded panels as sections 1 and 2 (Farrington: dated "
+        "weekly series on both sides, as a long CSV has dates). The children run with a "
+        "bytecode cache (as an installed package has), warmed by one untimed run.",
+        *_quick(res),
+        "",
+        f"`ruralwatch --help`: **{_s(h['ours_s'])}** wall (CPU {_s(h['ours_cpu_s'])}), target "
+        f"< {h['target_s']:g} s {ok}.",
+        "",
+        "| command | series × length (monitored) | input rows | ours: process | CPU | R series "
+        "| R loop | R per series | ratio (target) | agreement on R's series |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in res["rows"]:
+        target = r.get("target")
+        out.append(
+            f"| {r['name']} | {_n(r['series'])} × {r['length']} ({r['monitored']}) "
+            f"| {_n(r['input_rows'])} | {_s(r['ours_s'])} | {_s(r['ours_cpu_s'])} "
+            f"| {_n(r['r_series'])} | {_s(r['r_s'])} | {_ms(r['r_per_series_ms'])} "
+            f"| {_ratio(r['ratio'], target)}{f' (≥ {target}×)' if target else ''} "
+            f"| {_agree(r.get('agreement'))} |"
+        )
+    out += ["", "Commands (input and output in the benchmark's temporary directory):", ""]
+    out += [f"- `{r['command']}`" for r in res["rows"]]
+    return [*out, ""]
+
+
 def _run_line(res: dict[str, Any]) -> str:
     text = f"Run finished {res['finished']}, {_s(res['wall_s'])} wall time."
     if res.get("load_before"):
@@ -463,6 +503,7 @@ SECTIONS = {
     "areas": _areas,
     "load": _load,
     "keygroups": _keygroups,
+    "process": _process,
 }
 MACHINE_TITLE = "## Machine"
 TITLES = {
@@ -471,6 +512,7 @@ TITLES = {
     "areas": "## 3. Area tree import (2016 tree)",
     "load": "## 4. Province-scale synthetic load and daily cycle",
     "keygroups": "## 5. Key groups at province scale",
+    "process": "## 6. Whole `ruralwatch` processes vs R",
 }
 
 
@@ -505,7 +547,7 @@ def render(results: dict[str, dict[str, Any]], previous: str = "") -> str:
         "",
         "```",
         "make bench                                  # everything (installs R peers if missing)",
-        ".venv/bin/python -m bench --only detect     # or rt, areas, load",
+        ".venv/bin/python -m bench --only detect     # or rt, areas, load, keygroups, process",
         ".venv/bin/python -m bench --report          # rewrite this file from bench/results/",
         "```",
         "",

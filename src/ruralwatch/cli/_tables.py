@@ -326,9 +326,12 @@ def _read_wide(path: Path, raw: dict[str, str], name: str, *, counts: bool) -> G
 # --------------------------------------------------------------------------------------------
 
 
-def numeric_column(name: str, values: npt.ArrayLike) -> pl.Series:
-    """A numeric output column: ``NaN`` -> null (written ``NA``); whole numbers as integers."""
+def numeric_column(name: str, values: npt.ArrayLike, *, real: bool = False) -> pl.Series:
+    """A numeric output column: ``NaN`` -> null (written ``NA``); a column of whole numbers is
+    written as integers unless ``real`` (a column of real numbers: the check is skipped)."""
     x = np.asarray(values)
+    if real:
+        return pl.Series(name, x.astype(np.float64, copy=False)).fill_nan(None)
     if x.dtype == np.bool_:
         return pl.Series(name, x.astype(np.int8))
     if np.issubdtype(x.dtype, np.integer):

@@ -246,13 +246,13 @@ def _rt_long(
         pl.Series("t_end", res.t_end).gather(by_unit),
         starts.gather(by_unit),
         ends.gather(by_unit),
-        numeric_column("mean", res.mean.T.ravel()),
-        numeric_column("std", res.std.T.ravel()),
+        numeric_column("mean", res.mean.T.ravel(), real=True),
+        numeric_column("std", res.std.T.ravel(), real=True),
         *(
-            numeric_column(f"q{q:g}", res.quantiles[k].T.ravel())
+            numeric_column(f"q{q:g}", res.quantiles[k].T.ravel(), real=True)
             for k, q in enumerate(res.quantile_levels)
         ),
-        numeric_column("cv", res.cv.T.ravel()),
+        numeric_column("cv", res.cv.T.ravel(), real=True),
         numeric_column("reliable", res.reliable.T.ravel()),
     ]
     write_table(output, columns)
