@@ -37,7 +37,10 @@ def test_village_reports_completion_and_county_sees_progress(world: World, count
     assert done.status_code == 200, done.content
     rows = {v["village"]: v for v in done.json()["villages"]}
     assert rows[data.A1]["completed_on"] == "2023-02-03" and rows[data.A1]["surveyed"] == 42
-    assert done.json()["completed"] == 1 and done.json()["total"] == 3
+    # The answer shows the doctor's own village only: not the campaign's villages of
+    # township A's other village or of township B (another jurisdiction).
+    assert list(rows) == [data.A1]
+    assert done.json()["completed"] == 1 and done.json()["total"] == 1
     # A village outside the doctor's jurisdiction, a campaign that does not cover the village,
     # and a missing campaign all look the same.
     outside = client.post(
@@ -60,6 +63,7 @@ def test_village_reports_completion_and_county_sees_progress(world: World, count
     # The county reads the progress; a township user cannot read the county's campaign.
     progress = login(county).get(f"/api/keygroups/campaigns/{campaign.pk}")
     assert progress.status_code == 200 and progress.json()["completed"] == 1
+    assert progress.json()["total"] == 3
     town = create_user_with_jurisdiction("t_a", "pw-town-a-456", data.TOWN_A, "township")
     denied = login(town).get(f"/api/keygroups/campaigns/{campaign.pk}")
     gone = login(town).get("/api/keygroups/campaigns/999999")

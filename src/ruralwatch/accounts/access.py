@@ -58,8 +58,17 @@ def scope_areas(user: Any) -> QuerySet[Area]:
     return Area.objects.none()
 
 
+def lookup_safe(value: str, max_length: int) -> bool:
+    """Whether ``value`` can name a row of a column ``max_length`` long. A longer value or one
+    with a NUL byte (which PostgreSQL refuses in a query) names nothing: the caller answers
+    as for a missing row, without asking the database."""
+    return 0 < len(value) <= max_length and "\x00" not in value
+
+
 def access_area_by_code(user: Any, code: str) -> Area:
     """The area ``code`` if ``user`` may see it; ``Http404`` if missing or out of scope."""
+    if not lookup_safe(code, Area._meta.get_field("code").max_length or 0):
+        raise Http404(_("No such area."))
     area = scope_areas(user).filter(code=code).first()
     if area is None:
         raise Http404(_("No such area."))

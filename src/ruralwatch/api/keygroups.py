@@ -63,6 +63,12 @@ def _on(date: dt.date | None) -> dt.date:
     return date or timezone.localdate()
 
 
+def _within(user: Any) -> str | None:
+    """The path of the user's jurisdiction, which bounds what answers may name."""
+    root = area_access.jurisdiction(user)
+    return root.path if root is not None else None
+
+
 def _code(area: Area | None) -> str:
     return area.code if area is not None else ""
 
@@ -140,7 +146,10 @@ def referral_outcome(request: HttpRequest, referral_id: Id, body: ReferralOutcom
 def campaign(request: HttpRequest, campaign_id: Id) -> Any:
     """A re-survey campaign (摸排): deadline, per-village completion and the people it found.
     For users whose jurisdiction covers the campaign's area."""
-    return selectors.campaign_progress(access.access_campaign(user_of(request), campaign_id))
+    user = user_of(request)
+    return selectors.campaign_progress(
+        access.access_campaign(user, campaign_id), within=_within(user)
+    )
 
 
 @router.post(
@@ -159,7 +168,7 @@ def campaign_village(
     services.complete_campaign_village(
         found, village, body.completed_on, surveyed=body.surveyed, note=body.note
     )
-    return selectors.campaign_progress(found)
+    return selectors.campaign_progress(found, within=_within(user_of(request)))
 
 
 @router.post("/persons", response={201: PersonCreated, **WRITE_ERRORS}, summary="Register a person")
@@ -223,7 +232,7 @@ def audit(request: HttpRequest, filters: Query[AuditFilters]) -> dict[str, Any]:
     area = require_area(scope_root(user, filters.area))
     on = _on(filters.date)
     kinds = (str(filters.kind),) if filters.kind else selectors.AUDIT_KINDS
-    findings = selectors.audit(area, on, kinds)
+    findings = selectors.audit(area, on, kinds, within=_within(user))
     items, count = paginate(findings, filters)
     services.log_list_access(
         user, sum(1 for f in items if f["person"]), f"{PURPOSE}_audit", area_code=area.code

@@ -560,7 +560,12 @@ class Finding(Schema):
     date: str
     tier: str | None = None
     last_contact: str | None = None
-    other_areas: list[str] | None = None
+    other_areas: list[str] | None = Field(
+        None, description="Other villages (inside your jurisdiction) registering the person."
+    )
+    elsewhere: bool | None = Field(
+        None, description="Also registered outside your jurisdiction (where is not said)."
+    )
     group: str | None = None
     expected: int | None = None
     registered: int | None = None

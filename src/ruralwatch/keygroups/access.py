@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from ruralwatch.accounts.access import _profile, jurisdiction, sees_everything
+from ruralwatch.accounts.access import _profile, jurisdiction, lookup_safe, sees_everything
 from ruralwatch.keygroups.models import Campaign, Person, Referral, Responsible
 from ruralwatch.keygroups.services import log_access
 
@@ -36,6 +36,8 @@ def scope_persons(user: Any) -> QuerySet[Person]:
 
 def access_person(user: Any, ref: str, *, purpose: str) -> Person:
     """The person ``ref`` if in scope (logged with ``purpose``); else ``Http404``."""
+    if not lookup_safe(ref, Person._meta.get_field("ref").max_length or 0):
+        raise Http404(_("No such person."))
     person = (
         scope_persons(user).select_related("village", "doctor", "cadre").filter(ref=ref).first()
     )
@@ -55,6 +57,8 @@ def scope_responsible(user: Any) -> QuerySet[Responsible]:
 
 
 def access_responsible(user: Any, code: str) -> Responsible:
+    if not lookup_safe(code, Responsible._meta.get_field("code").max_length or 0):
+        raise Http404(_("No such doctor or cadre."))
     resp = scope_responsible(user).filter(code=code).first()
     if resp is None:
         raise Http404(_("No such doctor or cadre."))

@@ -241,13 +241,23 @@ def person_history(person: Person, limit: int = 60) -> dict[str, list[Any]]:
 # --- the "no omissions" audit ------------------------------------------------------------------
 
 
-def audit(area: Area, on: dt.date, kinds: tuple[str, ...] = AUDIT_KINDS) -> list[dict[str, Any]]:
+def audit(
+    area: Area,
+    on: dt.date,
+    kinds: tuple[str, ...] = AUDIT_KINDS,
+    *,
+    within: str | None = None,
+) -> list[dict[str, Any]]:
     """Every finding of the "no omissions" audit for ``area``'s subtree on ``on``.
 
     Each finding: ``id`` (``kind:area:date:person-or-group``), ``kind``, ``person`` (the
     person's ``ref``, or ``None`` for area findings), ``area`` (village code), ``date``, and
-    per kind: ``group``/``expected``/``registered``, ``other_areas``, ``last_contact``.
-    Same kinds and ids as :mod:`ruralwatch.synth.persons`' truth.
+    per kind: ``group``/``expected``/``registered``, ``other_areas``, ``elsewhere``,
+    ``last_contact``. Same kinds and ids as :mod:`ruralwatch.synth.persons`' truth.
+
+    ``within`` is the path of the reader's jurisdiction (``None``: the whole tree). A duplicate
+    registered outside it is still flagged, but ``other_areas`` names only the villages inside
+    it; ``elsewhere`` says that the person is also registered outside, without saying where.
     """
     path = area.path
     on_s = on.isoformat()
@@ -303,7 +313,11 @@ def audit(area: Area, on: dt.date, kinds: tuple[str, ...] = AUDIT_KINDS) -> list
                 id_hash__in=hashes[start : start + 900], status=PersonStatus.ACTIVE
             ).values_list("id_hash", "village_id"):
                 others.setdefault(h, []).append(v)
+        seen = _inside(
+            {v for vs in others.values() for v in vs}, within if within is not None else "/"
+        )
         for ref, village, h in frame.iter_rows():
+            twins = [v for v in others.get(h, []) if v != village]
             found.append(
                 {
                     "id": f"duplicate_person:{village}:{on_s}:{ref}",
@@ -311,7 +325,8 @@ def audit(area: Area, on: dt.date, kinds: tuple[str, ...] = AUDIT_KINDS) -> list
                     "person": ref,
                     "area": village,
                     "date": on_s,
-                    "other_areas": sorted(v for v in others.get(h, []) if v != village),
+                    "other_areas": sorted(v for v in twins if v in seen),
+                    "elsewhere": any(v not in seen for v in twins),
                 }
             )
     for kind, gone_status, contact_status in (
@@ -332,6 +347,21 @@ def audit(area: Area, on: dt.date, kinds: tuple[str, ...] = AUDIT_KINDS) -> list
     if "unregistered_expected" in kinds:
         found.extend(_unregistered(path, on_s))
     return found
+
+
+def _inside(codes: set[str], path: str) -> set[str]:
+    """Those of ``codes`` whose area lies under ``path`` (one query per 900 codes)."""
+    if path == "/":
+        return set(codes)
+    listed = sorted(codes)
+    inside: set[str] = set()
+    for start in range(0, len(listed), 900):
+        inside.update(
+            Area.objects.filter(
+                code__in=listed[start : start + 900], path__startswith=path
+            ).values_list("code", flat=True)
+        )
+    return inside
 
 
 def _unregistered(path: str, on_s: str) -> list[dict[str, Any]]:
@@ -378,17 +408,21 @@ def audit_summary(findings: list[dict[str, Any]]) -> dict[str, int]:
 # --- campaigns ---------------------------------------------------------------------------------
 
 
-def campaign_progress(campaign: Campaign) -> dict[str, Any]:
-    """Per-village completion and newly found people of a re-survey campaign."""
+def campaign_progress(campaign: Campaign, *, within: str | None = None) -> dict[str, Any]:
+    """Per-village completion and newly found people of a re-survey campaign.
+
+    ``within`` (the path of the reader's jurisdiction; ``None``: the whole tree) limits the
+    villages, and the totals, to those the reader may see.
+    """
     cv = CampaignVillage._meta.db_table
     sql = (
         f"SELECT v.village_id, a.name, v.completed_on, v.surveyed, "
         f"(SELECT COUNT(*) AS n FROM {P} p WHERE p.campaign_id = v.campaign_id "
         f"AND p.village_id = v.village_id) AS n_found "
         f"FROM {cv} v JOIN {A} a ON a.code = v.village_id WHERE v.campaign_id = %s "
-        f"ORDER BY v.village_id"
+        f"AND a.path LIKE %s ORDER BY v.village_id"
     )
-    frame = bulk.fetch_frame(sql, [campaign.pk])
+    frame = bulk.fetch_frame(sql, [campaign.pk, (within or "/") + "%"])
     villages = [
         {
             "village": code,
@@ -729,16 +763,22 @@ def area_keygroups(
 
 
 def audit_list(
-    area: Area, on: dt.date, kind: str, *, persons: QuerySet[Person], limit: int = 200
+    area: Area,
+    on: dt.date,
+    kind: str,
+    *,
+    persons: QuerySet[Person],
+    within: str | None = None,
+    limit: int = 200,
 ) -> dict[str, Any]:
     """The audit findings of one kind under ``area`` (the first ``limit``), with names.
 
     Names, tiers and last contacts come from ``persons`` (scoped) in one query; village
-    names in another.
+    names in another. ``within`` is the reader's jurisdiction path (see :func:`audit`).
     """
     if kind not in AUDIT_KINDS:
         raise ValueError(kind)
-    findings = audit(area, on, kinds=(kind,))
+    findings = audit(area, on, kinds=(kind,), within=within)
     shown = findings[:limit]
     refs = [f["person"] for f in shown if f["person"]]
     info = {

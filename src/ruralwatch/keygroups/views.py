@@ -72,6 +72,12 @@ def _safe_next(request: HttpRequest, default: str) -> str:
     return default
 
 
+def _jurisdiction_path(user: Any) -> str | None:
+    """The path of the user's jurisdiction (``None``: the whole tree)."""
+    root = area_access.jurisdiction(user)
+    return root.path if root is not None else None
+
+
 def _no_access(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/no_access.html", status=403)
 
@@ -299,7 +305,13 @@ def audit_detail(request: HttpRequest, code: str, kind: str) -> HttpResponse:
         raise Http404(_("No such audit finding."))
     area = area_access.access_area_by_code(request.user, code)
     on = _page_date(request)
-    data = selectors.audit_list(area, on, kind, persons=access.scope_persons(request.user))
+    data = selectors.audit_list(
+        area,
+        on,
+        kind,
+        persons=access.scope_persons(request.user),
+        within=_jurisdiction_path(request.user),
+    )
     if data["n_persons"]:
         services.log_list_access(
             request.user, data["n_persons"], f"audit list {kind}", area_code=area.code
