@@ -11,14 +11,53 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ruralwatch.epi.detect.base import DetectionResult, Detector
+import numpy as np
+import numpy.typing as npt
+
+from ruralwatch.epi.detect._common import invalid_units
+from ruralwatch.epi.detect.base import DetectionResult, Detector, Reason
 from ruralwatch.epi.linalg import one_blas_thread
 from ruralwatch.epi.panel import Panel
 
 __all__ = ["METHODS", "DetectionResult", "Detector", "Registered", "get_detector"]
+
+
+def _mark_invalid(
+    res: DetectionResult, panel: Panel, bad: npt.NDArray[np.bool_], notes: dict[str, str]
+) -> DetectionResult:
+    """``res`` with the ``bad`` units' outputs NaN, their reason INVALID_INPUT, the observed
+    values as given, and ``notes``."""
+
+    def blank(a: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        out = np.array(a, dtype=np.float64, copy=True)
+        out[:, bad] = np.nan
+        return out
+
+    assert res.reason is not None
+    reason = res.reason.copy()
+    reason[:, bad] = Reason.INVALID_INPUT
+    observed = res.observed.copy()
+    observed[:, bad] = panel.counts[res.index][:, bad]
+    scalars = {}
+    for k, v in res.scalars.items():
+        arr = np.array(v, dtype=np.float64, copy=True)
+        arr[bad] = np.nan
+        scalars[k] = arr
+    return replace(
+        res,
+        observed=observed,
+        expected=blank(res.expected),
+        upperbound=blank(res.upperbound),
+        alarm=blank(res.alarm),
+        score=blank(res.score),
+        extra={k: blank(v) for k, v in res.extra.items()},
+        scalars=scalars,
+        reason=reason,
+        notes={**res.notes, **notes},
+    )
 
 
 @dataclass
@@ -51,12 +90,35 @@ class Registered:
         return self.preset
 
     def __call__(self, panel: Panel, **params: Any) -> DetectionResult:
+        """Run the detector; the one place that checks what every method needs of its input.
+
+        Unknown or fixed parameters and an empty panel are a ValueError. A unit holding a
+        value that is not a count (negative or infinite) is run as if wholly missing, so it
+        cannot disturb the others, and reported with NaN outputs, ``Reason.INVALID_INPUT``
+        and a note naming the row (R refuses the whole call; here one unit never stops a
+        panel). Each method checks its own parameters' ranges.
+        """
         clash = sorted(set(params) & set(self.fixed))
         if clash:
             raise ValueError(f"{self.name} fixes {', '.join(clash)}; do not pass them")
+        unknown = sorted(set(params) - set(self.accepts))
+        if unknown:
+            raise ValueError(
+                f"{self.name}: unknown parameter(s) {', '.join(unknown)}; "
+                f"accepted: {', '.join(self.accepts)}"
+            )
+        if panel.n_time == 0 or panel.n_units == 0:
+            raise ValueError(f"{self.name}: the panel is empty ({panel.n_time} x {panel.n_units})")
+        bad, notes = invalid_units(panel.counts)
+        run_on = panel
+        if bad.any():
+            run_on = replace(panel, counts=np.where(bad[None, :], np.nan, panel.counts))
         fn = self.fn
         with one_blas_thread():
-            return fn(panel, **self.fixed, **params)
+            res = fn(run_on, **self.fixed, **params)
+        if not bad.any():
+            return res
+        return _mark_invalid(res, panel, bad, {panel.units[j]: m for j, m in notes.items()})
 
     @property
     def accepts(self) -> tuple[str, ...]:

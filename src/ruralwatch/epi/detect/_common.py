@@ -8,13 +8,86 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ruralwatch.epi.detect.base import DetectionResult
+from ruralwatch.epi.detect.base import DetectionResult, Reason
 from ruralwatch.epi.panel import FloatArray, Panel
 
 IntArray = npt.NDArray[np.int64]
 Monitor = slice | Sequence[int] | npt.NDArray[np.integer[Any]] | None
 
-__all__ = ["IntArray", "Monitor", "alarm_greater", "make_result", "resolve_monitor"]
+__all__ = [
+    "IntArray",
+    "Monitor",
+    "alarm_greater",
+    "check_number",
+    "invalid_units",
+    "make_result",
+    "nan_reason",
+    "resolve_monitor",
+]
+
+
+def nan_reason(
+    undecided: npt.NDArray[np.bool_],
+    observed: FloatArray,
+    cause: int | npt.NDArray[np.integer[Any]],
+) -> npt.NDArray[np.int8]:
+    """Reason codes for a result: :attr:`Reason.MISSING` where the observed value is missing,
+    else ``cause`` (a code, or an array of codes of the result's shape) where ``undecided``
+    (the method gave NaN), else 0."""
+    out = np.where(undecided, cause, Reason.OK).astype(np.int8)
+    out[np.isnan(observed)] = Reason.MISSING
+    return out
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    integer: bool = False,
+) -> float:
+    """``value`` as a float, or a ValueError naming the parameter and the allowed range.
+
+    ``lo``/``hi`` are inclusive bounds unless ``lo_open``/``hi_open``; ``integer`` requires a
+    whole number. Booleans, strings, NaN and infinities (outside an open range) are refused.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    rng = (
+        f"{'(' if lo_open else '['}{'-inf' if lo is None else f'{lo:g}'}, "
+        f"{'inf' if hi is None else f'{hi:g}'}{')' if hi_open else ']'}"
+    )
+    ok = not np.isnan(v)
+    if ok and lo is not None:
+        ok = v > lo if lo_open else v >= lo
+    if ok and hi is not None:
+        ok = v < hi if hi_open else v <= hi
+    if ok and np.isinf(v) and not ((v > 0 and hi is None) or (v < 0 and lo is None)):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must lie in {rng}, got {value!r}")
+    if integer and v != np.round(v):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    return v
+
+
+def invalid_units(counts: FloatArray) -> tuple[npt.NDArray[np.bool_], dict[int, str]]:
+    """Columns holding a value that is not a count (negative or infinite; NaN is missing and
+    allowed), and for each such column what its first bad value is, with its 0-based row."""
+    bad = (counts < 0) | np.isinf(counts)
+    cols = np.flatnonzero(bad.any(axis=0))
+    notes: dict[int, str] = {}
+    for j in cols:
+        row = int(np.argmax(bad[:, j]))
+        v = counts[row, j]
+        kind = "negative" if v < 0 and np.isfinite(v) else "infinite"
+        more = int(bad[:, j].sum()) - 1
+        notes[int(j)] = f"row {row}: {kind} count {v:g}" + (f" (and {more} more)" if more else "")
+    return np.asarray(bad.any(axis=0), dtype=bool), notes
 
 
 def resolve_monitor(monitor: Monitor, n_time: int, first: int) -> IntArray:

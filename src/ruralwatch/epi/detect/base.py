@@ -35,6 +35,7 @@ class Reason(IntEnum):
     NO_CONVERGENCE = 6  # the iterations did not converge
     NON_FINITE = 7  # the fit produced a non-finite number
     INVALID_INPUT = 8  # the unit's input is not a count (negative, non-integer, infinite)
+    CONSTANT = 9  # the baseline has no spread (all values equal), so the statistic is 0/0
 
     @property
     def code(self) -> str:
@@ -57,6 +58,8 @@ class DetectionResult:
         reason: (n_monitored, n_units) int8 :class:`Reason` codes, 0 where the method gave a
             result; a non-zero code says why the outputs there are NaN. ``None`` is taken as
             all zero.
+        notes: unit code -> what was wrong with that unit's input (e.g. ``row 17: negative
+            count -3``), for units whose outputs are NaN with :attr:`Reason.INVALID_INPUT`.
     """
 
     method: str
@@ -72,6 +75,7 @@ class DetectionResult:
     scalars: dict[str, FloatArray] = field(default_factory=dict)
     dates: npt.NDArray[np.datetime64] | None = None
     reason: npt.NDArray[np.int8] | None = None
+    notes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         shape = (len(self.index), len(self.units))
@@ -86,6 +90,12 @@ class DetectionResult:
         for name, arr in self.extra.items():
             if arr.shape != shape:
                 raise ValueError(f"extra[{name!r}] has shape {arr.shape}, expected {shape}")
+
+    def reason_counts(self) -> dict[str, int]:
+        """How many (time point, unit) cells got each non-zero reason, by code."""
+        assert self.reason is not None
+        codes, n = np.unique(self.reason[self.reason != 0], return_counts=True)
+        return {Reason(int(c)).code: int(k) for c, k in zip(codes, n, strict=True)}
 
 
 class Detector(Protocol):

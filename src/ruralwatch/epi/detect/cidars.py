@@ -18,11 +18,13 @@ import numpy.typing as npt
 from ruralwatch.epi.detect._common import (
     IntArray,
     Monitor,
+    check_number,
     make_result,
     monitor_param,
+    nan_reason,
     resolve_monitor,
 )
-from ruralwatch.epi.detect.base import DetectionResult
+from ruralwatch.epi.detect.base import DetectionResult, Reason
 from ruralwatch.epi.panel import FloatArray, Panel
 
 __all__ = ["cidars_mpm", "cidars_single_case", "rolling_sum", "same_day_years_back"]
@@ -100,13 +102,13 @@ def cidars_mpm(
     ``extra["count"]`` the count at t. Missing values in a historical window drop that value;
     no historical value left, or a missing value in the current window, gives NaN.
     """
-    if not 50.0 <= percentile <= 90.0:
-        raise ValueError("percentile must lie between 50 and 90")
-    if years < 1 or k < 0:
-        raise ValueError("need years >= 1 and k >= 0")
+    check_number("percentile", percentile, lo=50.0, hi=90.0)
+    years = int(check_number("years", years, lo=1, integer=True))
+    k = int(check_number("k", k, lo=0, integer=True))
+    check_number("min_cases", min_cases, lo=0.0)
+    if window is not None:
+        check_number("window", window, lo=1, integer=True)
     win = (7 if panel.freq == 365 else 1) if window is None else int(window)
-    if win < 1:
-        raise ValueError("window must be >= 1")
     counts = panel.counts
     sums = rolling_sum(counts, win)
     ref = _reference_rows(panel, years)  # (T, years)
@@ -114,6 +116,12 @@ def cidars_mpm(
     hist_rows = ref[:, :, None] + shifts[None, None, :]  # (T, years, 2k+1)
     inside = (ref[:, :, None] >= 0) & (hist_rows - (win - 1) >= 0) & (hist_rows < panel.n_time)
     full = inside.reshape(panel.n_time, -1).all(axis=1)
+    if monitor is None and not full.any():
+        raise ValueError(
+            f"CIDARS MPM with years={years}, k={k}, window={win} needs the same time of year "
+            f"{years} year(s) back and {k} window(s) either side; the panel has {panel.n_time} "
+            "rows"
+        )
     first = int(np.argmax(full)) if full.any() else panel.n_time
     idx = resolve_monitor(monitor, panel.n_time, first)
     hr = hist_rows[idx].reshape(idx.size, -1)
@@ -150,6 +158,7 @@ def cidars_mpm(
         score=np.asarray(score, np.float64),
         extra={"count": counts[idx].copy()},
         observed=obs,
+        reason=nan_reason(np.isnan(alarm), obs, Reason.MISSING),
     )
 
 
@@ -162,8 +171,7 @@ def cidars_single_case(
     ``upperbound`` = min_cases, alarm = observed >= upperbound (note: not strict), ``score`` =
     observed / min_cases, ``expected`` = 0. Every row by default; a missing count gives NaN.
     """
-    if min_cases <= 0:
-        raise ValueError("min_cases must be > 0")
+    check_number("min_cases", min_cases, lo=0.0, lo_open=True)
     idx = resolve_monitor(monitor, panel.n_time, 0)
     obs = panel.counts[idx]
     bound = np.full(obs.shape, float(min_cases))
@@ -180,4 +188,5 @@ def cidars_single_case(
         upperbound=bound,
         alarm=alarm,
         score=obs / float(min_cases),
+        reason=nan_reason(np.isnan(alarm), obs, Reason.MISSING),
     )

@@ -15,12 +15,14 @@ import numpy.typing as npt
 from ruralwatch.epi.detect._common import (
     IntArray,
     Monitor,
+    check_number,
     make_result,
     monitor_param,
+    nan_reason,
     resolve_monitor,
 )
 from ruralwatch.epi.detect._glm import fit_poisson, predict
-from ruralwatch.epi.detect.base import DetectionResult
+from ruralwatch.epi.detect.base import DetectionResult, Reason
 from ruralwatch.epi.panel import FloatArray, Panel
 
 __all__ = ["TRANSFORMS", "cusum", "transform"]
@@ -137,8 +139,14 @@ def cusum(
     """
     if trans not in TRANSFORMS:
         raise ValueError(f"trans must be one of {TRANSFORMS}, got {trans!r}")
-    if trans == "pearsonNegBin" and (alpha is None or alpha < 0):
-        raise ValueError("trans='pearsonNegBin' needs alpha >= 0")
+    check_number("k", k)
+    check_number("h", h, lo=0.0, lo_open=True)
+    if trans == "pearsonNegBin":
+        if alpha is None:
+            raise ValueError("trans='pearsonNegBin' needs alpha >= 0")
+        check_number("alpha", alpha, lo=0.0)
+    if monitor is None and panel.n_time < 2:
+        raise ValueError(f"cusum needs at least 2 rows; the panel has {panel.n_time}")
     first_default = min(panel.freq, panel.n_time - 1)
     idx = resolve_monitor(monitor, panel.n_time, max(first_default, 1))
     mm = _reference_mean(panel, idx, m)
@@ -148,14 +156,25 @@ def cusum(
     stat = np.zeros((n, u))
     bound = np.zeros((n, u))
     prev = np.zeros(u)
+    missing = np.isnan(y)
     for i in range(n):
         bound[i] = _bound(mm[i], h + k - prev, trans, alpha)
-        zi = z[i]
-        cur = np.where(np.isnan(zi), prev, np.maximum(0.0, prev + zi - k))
+        # A missing count leaves S as it was. A score that cannot be formed for a count that
+        # is there (a reference mean of 0 or missing: 0/0) makes S NaN from then on, as in R.
+        cur = np.where(missing[i], prev, np.maximum(0.0, prev + z[i] - k))
         stat[i] = cur
         prev = cur
     alarm = (stat >= h).astype(np.float64)
-    alarm[np.isnan(y) | np.isnan(stat)] = np.nan
+    alarm[missing | np.isnan(stat)] = np.nan
+    # the first row where S became NaN decides the cause for the rest of the unit
+    broke = np.isnan(stat) & ~np.isnan(np.vstack([np.zeros((1, u)), stat[:-1]]))
+    cause_at = np.where(
+        np.isnan(mm), Reason.MISSING, np.where(mm == 0.0, Reason.ALL_ZERO, Reason.NON_FINITE)
+    )
+    cause = np.full((n, u), Reason.OK, dtype=np.int8)
+    for j in np.flatnonzero(broke.any(axis=0)):
+        i0 = int(np.argmax(broke[:, j]))
+        cause[i0:, j] = cause_at[i0, j]
     m_param: Any = m if (m is None or isinstance(m, (str, float, int))) else "array"
     params: dict[str, Any] = {
         "k": float(k),
@@ -175,4 +194,5 @@ def cusum(
         alarm=alarm,
         score=stat,
         extra={"cusum": stat, "m": mm},
+        reason=nan_reason(np.isnan(stat), y, cause),
     )

@@ -17,11 +17,13 @@ from ruralwatch.epi.detect._common import (
     IntArray,
     Monitor,
     alarm_greater,
+    check_number,
     make_result,
     monitor_param,
+    nan_reason,
     resolve_monitor,
 )
-from ruralwatch.epi.detect.base import DetectionResult
+from ruralwatch.epi.detect.base import DetectionResult, Reason
 from ruralwatch.epi.panel import FloatArray, Panel
 
 __all__ = ["DEFAULT_ALPHA", "ears"]
@@ -116,14 +118,16 @@ def ears(
     """
     if method not in ("C1", "C2", "C3"):
         raise ValueError(f"method must be 'C1', 'C2' or 'C3', got {method!r}")
-    if int(baseline) != baseline or baseline < 2:
-        raise ValueError("baseline must be an integer >= 2")
-    baseline = int(baseline)
+    baseline = int(check_number("baseline", baseline, lo=2, integer=True))
     a = DEFAULT_ALPHA[method] if alpha is None else float(alpha)
-    if not 0.0 < a < 1.0:
-        raise ValueError("alpha must lie in (0, 1)")
-    if min_sigma < 0:
-        raise ValueError("min_sigma must be >= 0")
+    check_number("alpha", a, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+    check_number("min_sigma", min_sigma, lo=0.0, hi=None)
+    need = baseline + _FIRST_EXTRA[method]
+    if monitor is None and panel.n_time <= need:
+        raise ValueError(
+            f"EARS {method} with baseline={baseline} needs more than {need} rows; "
+            f"the panel has {panel.n_time}"
+        )
     counts = panel.counts
     idx = resolve_monitor(monitor, panel.n_time, baseline + _FIRST_EXTRA[method])
     if idx.size and idx.min() < baseline + _FIRST_EXTRA[method]:
@@ -162,6 +166,11 @@ def ears(
         "min_sigma": float(min_sigma),
         "monitor": monitor_param(idx),
     }
+    # NaN only from a missing count, fewer than 2 baseline values, or (C3) a baseline without
+    # spread, where R's C2 statistic is 0/0 or x/0 and the bound 0 * inf.
+    cause = np.where(
+        np.isnan(mean), Reason.MISSING, np.where(mean == 0.0, Reason.ALL_ZERO, Reason.CONSTANT)
+    )
     return make_result(
         f"ears-{method.lower()}",
         params,
@@ -173,4 +182,5 @@ def ears(
         score=score,
         extra={"sd": sd},
         observed=obs,
+        reason=nan_reason(np.isnan(ub), obs, cause),
     )

@@ -18,12 +18,14 @@ import numpy.typing as npt
 from ruralwatch.epi.detect._common import (
     IntArray,
     Monitor,
+    check_number,
     make_result,
     monitor_param,
+    nan_reason,
     resolve_monitor,
 )
 from ruralwatch.epi.detect._glm import _irls, fit_negbin, fit_poisson, predict
-from ruralwatch.epi.detect.base import DetectionResult
+from ruralwatch.epi.detect.base import DetectionResult, Reason
 from ruralwatch.epi.panel import FloatArray, Panel
 
 __all__ = ["glr", "mu0_design"]
@@ -243,27 +245,65 @@ def _valid_windows(length: int, seg_start: npt.NDArray[np.int64], M: int, m_tild
     return ok
 
 
+def _unfittable(y: FloatArray, negbin: bool) -> npt.NDArray[np.int8]:
+    """Per unit, why its in-control model cannot be fitted to the rows ``y`` (0: it can).
+
+    No value: MISSING. With the NB dispersion estimated (``MASS::glm.nb``, where R stops with an
+    error): all values zero (ALL_ZERO: the log-linear fit runs to -inf) or all equal
+    (CONSTANT: the Poisson fit is exact, so the moment estimate of theta is 1/0). A Poisson fit
+    of an all-zero window is not refused: R returns a mean near 0 and so do we.
+    """
+    have = ~np.isnan(y)
+    out = np.where(have.any(axis=0), Reason.OK, Reason.MISSING).astype(np.int8)
+    if negbin:
+        lo = np.where(have, y, np.inf).min(axis=0)
+        hi = np.where(have, y, -np.inf).max(axis=0)
+        out[(out == 0) & (hi == 0.0)] = Reason.ALL_ZERO
+        out[(out == 0) & (lo == hi)] = Reason.CONSTANT
+    return out
+
+
 def _fit_mu0(
     panel: Panel, first: int, idx: IntArray, alpha: float | None, s: int, trend: bool
-) -> tuple[FloatArray, FloatArray]:
-    """In-control means at the monitored rows and the dispersion alpha per unit."""
-    if first < 2 * s + 1 + int(trend):
-        raise ValueError("fitting mu0 needs more rows before the first monitored row")
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int8]]:
+    """In-control means at the monitored rows, the dispersion alpha per unit, and per unit the
+    reason its model could not be fitted (0 if it was; such units get NaN means and alpha).
+    Only the units that can be fitted are fitted (each unit's fit is independent)."""
+    n_coef = 2 * s + 1 + int(trend)
+    if first < n_coef:
+        raise ValueError(
+            f"fitting mu0 ({n_coef} coefficients) needs at least {n_coef} rows before the first "
+            f"monitored row; it is row {first}"
+        )
     t = np.arange(1, panel.n_time + 1, dtype=np.float64)
     x_fit = mu0_design(t[:first], panel.freq, s, trend)
-    y = panel.counts[:first]
-    if alpha is None:
-        beta, theta = fit_negbin(x_fit, y)
-        a = 1.0 / theta
-    elif alpha == 0.0:
-        beta = fit_poisson(x_fit, y)
-        a = np.zeros(panel.n_units)
-    else:
-        mask = ~np.isnan(y)
-        th = np.full(panel.n_units, 1.0 / alpha)
-        beta = _irls(x_fit, y, mask, th, None)
-        a = np.full(panel.n_units, float(alpha))
-    return predict(mu0_design(t[idx], panel.freq, s, trend), beta), np.asarray(a, np.float64)
+    y_all = panel.counts[:first]
+    fail = _unfittable(y_all, alpha is None)
+    ok = np.flatnonzero(fail == 0)
+    y = y_all[:, ok]
+    a = np.full(panel.n_units, np.nan)
+    beta = np.full((x_fit.shape[1], panel.n_units), np.nan)
+    if ok.size:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if alpha is None:
+                b_ok, theta = fit_negbin(x_fit, y)
+                a[ok] = 1.0 / theta
+            elif alpha == 0.0:
+                b_ok = fit_poisson(x_fit, y)
+                a[ok] = 0.0
+            else:
+                mask = ~np.isnan(y)
+                th = np.full(ok.size, 1.0 / alpha)
+                b_ok = _irls(x_fit, y, mask, th, None)
+                a[ok] = float(alpha)
+        beta[:, ok] = b_ok
+    broken = (fail == 0) & ~(np.all(np.isfinite(beta), axis=0) & np.isfinite(a))
+    fail[broken] = Reason.NON_FINITE
+    beta[:, fail != 0] = np.nan
+    a[fail != 0] = np.nan
+    with np.errstate(over="ignore", invalid="ignore"):
+        mu = predict(mu0_design(t[idx], panel.freq, s, trend), beta)
+    return mu, np.asarray(a, np.float64), fail
 
 
 def glr(
@@ -311,6 +351,15 @@ def glr(
         raise ValueError("dir must be 'inc' or 'dec'")
     if ret not in ("value", "cases"):
         raise ValueError("ret must be 'value' or 'cases'")
+    check_number("c_arl", c_arl, lo=0.0, lo_open=True)
+    check_number("m_tilde", m_tilde, lo=1, integer=True)
+    check_number("M", M, lo=-1, integer=True)
+    check_number("s", s, lo=0, integer=True)
+    check_number("x_max", x_max, lo=1, integer=True)
+    if theta is not None:
+        check_number("theta", theta, lo=-_KAPPA_MAX, hi=_KAPPA_MAX)
+    if panel.n_time < 2 and monitor is None:
+        raise ValueError(f"{method} needs at least 2 rows; the panel has {panel.n_time}")
     if m_tilde < 1 or (M >= 0 and m_tilde - 1 > M):
         raise ValueError("need m_tilde >= 1 and M = -1 or M >= m_tilde - 1")
     idx = resolve_monitor(monitor, panel.n_time, max(min(panel.freq, panel.n_time - 1), 1))
@@ -319,8 +368,8 @@ def glr(
     if mu0 is None:
         if alpha is not None and np.ndim(alpha) != 0:
             raise ValueError("with mu0 fitted, alpha must be None or a number")
-        a_fit = None if alpha is None else float(np.asarray(alpha))
-        mu, a_arr = _fit_mu0(panel, first, idx, a_fit, s, trend)
+        a_fit = None if alpha is None else check_number("alpha", float(np.asarray(alpha)), lo=0)
+        mu, a_arr, unit_fail = _fit_mu0(panel, first, idx, a_fit, s, trend)
     else:
         if alpha is None:
             raise ValueError("alpha=None (estimate) needs mu0=None")
@@ -330,8 +379,11 @@ def glr(
         mu = np.broadcast_to(arr.reshape(n_mon, -1) if arr.ndim else arr, (n_mon, n_units))
         mu = np.array(mu, dtype=np.float64)
         a_arr = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (n_units,)).copy()
-    if np.any(a_arr < 0):
-        raise ValueError("alpha must be >= 0")
+        unit_fail = np.zeros(n_units, dtype=np.int8)
+    if np.any(a_arr < 0) or np.any(np.isinf(a_arr)):
+        raise ValueError("alpha must be >= 0 and finite")
+    fitted = unit_fail == 0
+    a_run = np.where(fitted, a_arr, 0.0)  # units without a model run as Poisson on no data
     inc = dir == "inc"
     y = panel.counts[idx]
     miss = np.isnan(y) | np.isnan(mu)
@@ -346,17 +398,21 @@ def glr(
         lo_all = int(seg.min())
         x_seg, m_seg = xs[lo_all : i + 1], ms[lo_all : i + 1]
         valid = _valid_windows(i + 1 - lo_all, seg - lo_all, M, m_tilde)
-        ws = _window_stat(x_seg, m_seg, a_arr, valid, theta, inc)
+        ws = _window_stat(x_seg, m_seg, a_run, valid, theta, inc)
         st = ws.max(axis=0)
         st = np.maximum(st, 0.0) if np.isfinite(st).any() else np.zeros(n_units)
         stat[i] = st
         if ret == "cases":
-            cases[i] = _cases_needed(x_seg, m_seg, a_arr, valid, theta, inc, c_arl, x_max)
+            cases[i] = _cases_needed(x_seg, m_seg, a_run, valid, theta, inc, c_arl, x_max)
         hit = (st >= c_arl) & ~miss[i]
         alarm[i] = hit
         seg = np.where(hit, i + 1, seg)
     alarm[miss] = np.nan
+    stat[:, ~fitted] = np.nan
+    cases[:, ~fitted] = np.nan
     upper = stat if ret == "value" else cases
+    reason = nan_reason(np.broadcast_to(~fitted, stat.shape), y, unit_fail[None, :])
+    reason[(reason == 0) & np.isnan(mu)] = Reason.NON_FINITE
     params: dict[str, Any] = {
         "c_arl": float(c_arl),
         "m_tilde": int(m_tilde),
@@ -383,6 +439,7 @@ def glr(
         score=stat,
         extra={"mu0": mu},
         scalars={"alpha": a_arr},
+        reason=reason,
     )
 
 

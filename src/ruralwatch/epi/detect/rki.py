@@ -18,11 +18,13 @@ from scipy.stats import poisson
 from ruralwatch.epi.detect._common import (
     Monitor,
     alarm_greater,
+    check_number,
     make_result,
     monitor_param,
+    nan_reason,
     resolve_monitor,
 )
-from ruralwatch.epi.detect.base import DetectionResult
+from ruralwatch.epi.detect.base import DetectionResult, Reason
 from ruralwatch.epi.panel import FloatArray, Panel
 
 __all__ = ["RKI_SETTINGS", "crow_gardner_limits", "rki"]
@@ -135,10 +137,16 @@ def rki(
     (> 1 exactly when there is an alarm). Missing values are left out of the baseline (no value
     left: bound NaN); a missing count gets alarm NaN.
     """
-    if b < 0 or w < 0 or (b == 0 and not act_y) or (b == 0 and w == 0):
-        raise ValueError("need b >= 0, w >= 0 and a non-empty baseline")
+    b = int(check_number("b", b, lo=0, integer=True))
+    w = int(check_number("w", w, lo=0, integer=True))
+    if (b == 0 and not act_y) or (b == 0 and w == 0):
+        raise ValueError("need a non-empty baseline: b >= 1, or act_y with w >= 1")
     offs = np.array(_baseline_offsets(b, w, act_y, panel.freq), dtype=np.int64)
     first = int(-offs.min())
+    if monitor is None and panel.n_time <= first:
+        raise ValueError(
+            f"RKI with b={b}, w={w} needs more than {first} rows; the panel has {panel.n_time}"
+        )
     idx = resolve_monitor(monitor, panel.n_time, first)
     if idx.size and idx.min() < first:
         raise ValueError(f"RKI with b={b}, w={w} needs {first} earlier rows")
@@ -171,4 +179,5 @@ def rki(
         alarm=alarm_greater(obs, bound),
         score=score,
         extra={"sd": sd},
+        reason=nan_reason(np.isnan(bound), obs, Reason.MISSING),
     )
