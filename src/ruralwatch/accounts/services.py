@@ -84,10 +84,11 @@ def create_user(username: str, password: str, area_code: str | None, role: str) 
     User = get_user_model()
     username = username.strip()
     try:
-        User._meta.get_field("username").run_validators(username)  # type: ignore[union-attr]
+        User._meta.get_field("username").run_validators(username)
     except ValidationError as exc:
         raise AccountError(
-            _("user name %(name)r: %(reason)s") % {"name": username, "reason": " ".join(exc)}
+            _("user name %(name)r: %(reason)s")
+            % {"name": username, "reason": " ".join(exc.messages)}
         ) from None
     if not username:
         raise AccountError(_("the user name is empty"))
@@ -121,7 +122,9 @@ def create_user(username: str, password: str, area_code: str | None, role: str) 
     try:
         password_validation.validate_password(password, User(username=username))
     except ValidationError as exc:
-        raise AccountError(_("password refused: %(reason)s") % {"reason": " ".join(exc)}) from None
+        raise AccountError(
+            _("password refused: %(reason)s") % {"reason": " ".join(exc.messages)}
+        ) from None
     return create_user_with_jurisdiction(username, password, area_code or None, role)
 
 

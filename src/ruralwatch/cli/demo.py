@@ -41,7 +41,7 @@ def _run_until_stopped(commands: list[list[str]]) -> int:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-    return max(abs(p.returncode or 0) for p in procs)
+    return max(abs(int(p.returncode or 0)) for p in procs)
 
 
 def demo(

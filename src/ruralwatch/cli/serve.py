@@ -56,18 +56,15 @@ def prepare(*, threads: int, migrate: bool) -> None:
     django_setup(migrate=migrate)
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
-    from django.db import connections
+
+    from ruralwatch.config.gunicorn import release_database_connections
 
     try:
         call_command("check", fail_level="ERROR", stdout=io.StringIO())
     except SystemCheckError as exc:
         raise fail(str(exc)) from None
     call_command("collectstatic", interactive=False, verbosity=0)
-    for alias in connections:  # nothing of this process's database state crosses the exec
-        conn = connections[alias]
-        conn.close()
-        if alias in getattr(type(conn), "_connection_pools", {}):
-            conn.close_pool()
+    release_database_connections()  # nothing of this process's database state crosses exec
 
 
 def serve(

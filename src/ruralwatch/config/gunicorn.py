@@ -41,12 +41,18 @@ def post_worker_init(worker: Any) -> None:
     get_resolver().url_patterns  # noqa: B018 - the attribute load is the point
 
 
-def worker_exit(server: Any, worker: Any) -> None:
-    """Give the worker's pooled database connections back to PostgreSQL before it exits."""
+def release_database_connections() -> None:
+    """Close this process's database connections and its pool (if any), giving them back to
+    PostgreSQL: before ``serve`` execs gunicorn, and when a worker exits."""
     from django.db import connections
 
     for alias in connections:
         conn = connections[alias]
         conn.close()
         if alias in getattr(type(conn), "_connection_pools", {}):
-            conn.close_pool()
+            getattr(conn, "close_pool")()  # noqa: B009 - PostgreSQL wrappers only
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Give the worker's pooled database connections back to PostgreSQL before it exits."""
+    release_database_connections()
