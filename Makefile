@@ -61,7 +61,7 @@ fidelity: env system-bench
 	.venv/bin/python -m bench.fidelity --n $(N) $(if $(SEED),--seed $(SEED))
 
 messages: env
-	cd src/ruralwatch && ../../.venv/bin/python -m django compilemessages --settings=ruralwatch.config.settings
+	cd src/ruralwatch && RURALWATCH_ENV=development ../../.venv/bin/python -m django compilemessages --settings=ruralwatch.config.settings
 
 clean:
 	rm -rf var/ out/ .pytest_cache .mypy_cache .ruff_cache
