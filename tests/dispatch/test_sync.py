@@ -53,7 +53,14 @@ def test_every_source_makes_one_task_with_its_owner_and_deadlines(tree: None) ->
         rebound_detected=True,
         text_zh="节后回升",
         text_en="rebound",
-        evidence={"rebound": {"event": "new_year_2023", "onset_date": "2023-01-05"}, "sum7": 4},
+        evidence={
+            "rebound": {
+                "event": "new_year",
+                "event_start": "2023-01-01",
+                "onset_date": "2023-01-05",
+            },
+            "sum7": 4,
+        },
     )
     summary = sync_tasks(DAY7, now=T0)
     assert summary.created == {
@@ -88,7 +95,8 @@ def test_every_source_makes_one_task_with_its_owner_and_deadlines(tree: None) ->
     assert overdue.evidence["overdue"] == 10 and overdue.evidence["registered"] == 100
     rebound = _task("rebound", data.TOWN_B)
     assert rebound.owner_area_id == data.COUNTY
-    assert rebound.source_key == f"rebound:{data.TOWN_B}:new_year_2023"
+    assert rebound.source_key == f"rebound:{data.TOWN_B}:new_year:2023-01-01"
+    assert rebound.evidence["rebound"]["onset_date"] == "2023-01-05"
     assert TaskEvent.objects.filter(kind=EventKind.CREATED).count() == Task.objects.count() == 7
 
 
@@ -215,3 +223,31 @@ def test_signal_kinds_split_by_method(tree: None, kind: str) -> None:
     summary = sync_tasks(DAY7, now=T0)
     other = "signal" if kind == "single_case" else "single_case"
     assert summary.created[kind] == 1 and summary.created[other] == 0
+
+
+def _judgement(day: dt.date, rebound: bool) -> None:
+    Judgement.objects.create(
+        area_id=data.TOWN_A,
+        indicator_id="new_cases",
+        date=day,
+        level="low",
+        phase="growth" if rebound else "steady_decline",
+        rebound_detected=rebound,
+        text_zh="",
+        text_en="",
+        evidence={"rebound": {"event": "spring_festival", "event_start": "2023-01-21"}},
+    )
+
+
+def test_rebound_task_once_per_festival_and_closed_when_the_watch_stops(tree: None) -> None:
+    TaskKind.objects.filter(code="missing_report").update(active=False)
+    day8, day9 = DAY7 + dt.timedelta(days=1), DAY7 + dt.timedelta(days=2)
+    _judgement(DAY7, True)
+    _judgement(day8, True)  # still firing the next day: the same cause
+    assert sync_tasks(DAY7, now=T0).created["rebound"] == 1
+    assert sync_tasks(day8, now=hours(24)).created["rebound"] == 0
+    _judgement(day9, False)
+    summary = sync_tasks(day9, now=hours(48))
+    task = Task.objects.get(kind_id="rebound")
+    assert summary.auto_closed["rebound"] == 1
+    assert (task.status, task.auto_reason) == (Status.CLOSED_AUTO, "rebound_ended")

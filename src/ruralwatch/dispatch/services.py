@@ -197,10 +197,12 @@ def _rebound_causes(kind: TaskKind, cycle_date: dt.date, root_path: str) -> list
     for r in rows:
         ev = r["evidence"] or {}
         rebound = ev.get("rebound") or {}
-        event = rebound.get("event") or rebound.get("onset_date") or r["date"].isoformat()
+        # The festival and the day it started: the same festival next year is a new cause.
+        event = rebound.get("event") or "event"
+        start = rebound.get("event_start") or rebound.get("onset_date") or r["date"].isoformat()
         causes.append(
             Cause(
-                key=f"rebound:{r['area_id']}:{event}",
+                key=f"rebound:{r['area_id']}:{event}:{start}",
                 area=r["area_id"],
                 date=r["date"],
                 area_row=_area_row(r, "area__"),
