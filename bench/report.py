@@ -456,9 +456,11 @@ def _process(res: dict[str, Any]) -> list[str]:
         f"{sizes['help_repeat']}), wall time, with that run's CPU time (all threads) beside it. "
         "R: the same per-series loops as above, timing only the loop, so R's start-up and its "
         "reading of the data are **not** counted. Ratio = R seconds per series / our process "
-        "seconds per series. The same seeded panels as sections 1 and 2 (Farrington: dated "
-        "weekly series on both sides, as a long CSV has dates). The children run with a "
-        "bytecode cache (as an installed package has), warmed by one untimed run.",
+        "seconds per series. Panels from the same seeded generators as sections 1 and 2 "
+        "(Farrington: dated weekly series on both sides, as a long CSV has dates). The "
+        "children run with a bytecode cache (as an installed package has), warmed by one "
+        "untimed run. On a loaded machine the wall times of both sides stretch; the CPU "
+        "column shows what our process itself used.",
         *_quick(res),
         "",
         f"`ruralwatch --help`: **{_s(h['ours_s'])}** wall (CPU {_s(h['ours_cpu_s'])}), target "
