@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from ruralwatch.epi.detect import METHODS, get_detector
-from ruralwatch.epi.detect.base import DetectionResult
+from ruralwatch.epi.detect.base import DetectionResult, Reason
 from ruralwatch.epi.panel import Panel
 
 N_YEARS = 6
@@ -120,3 +120,56 @@ def test_unknown_name_lists_valid_names() -> None:
 def test_fixed_parameters_cannot_be_overridden() -> None:
     with pytest.raises(ValueError, match="fixes"):
         get_detector("ears-c1")(_panel(False), method="C3")
+
+
+# --------------------------------------------------------------------------- failure isolation
+
+
+def _awkward_panel() -> Panel:
+    """An ordinary unit beside units that break naive fits: all zero, 13 scattered cases with
+    the last 60 weeks zero, counts near 5e7, NaN gaps, nothing reported, a negative count."""
+    rng = np.random.default_rng(99)
+    n = 52 * N_YEARS
+    t = np.arange(n)
+    normal = rng.poisson(8.0 * (1.0 + 0.5 * np.cos(2 * np.pi * t / 52))).astype(np.float64)
+    normal[n - 6 : n - 3] += 20
+    sparse = np.zeros(n)
+    sparse[np.sort(rng.choice(n - 60, 13, replace=False))] = 1.0
+    huge = rng.poisson(5e7, n).astype(np.float64)
+    gaps = rng.poisson(8.0, n).astype(np.float64)
+    gaps[rng.choice(n, 40, replace=False)] = np.nan
+    negative = rng.poisson(8.0, n).astype(np.float64)
+    negative[n - 100] = -2.0
+    cols = [normal, np.zeros(n), sparse, huge, gaps, np.full(n, np.nan), negative]
+    units = ("normal", "zero", "sparse", "huge", "gaps", "unreported", "negative")
+    dates = np.datetime64("2017-01-02") + 7 * t
+    return Panel(counts=np.column_stack(cols), units=units, dates=dates, freq=52)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_awkward_units_do_not_disturb_a_normal_one(name: str) -> None:
+    """Registry-wide: the normal unit gets the same result beside awkward units as alone, no
+    exception is raised for them, and every NaN alarm carries a reason code."""
+    det = METHODS[name]
+    panel = _awkward_panel()
+    res = det(panel)
+    alone = det(panel.column(0))
+    np.testing.assert_array_equal(res.index, alone.index)
+    for field in ARRAYS:
+        np.testing.assert_allclose(
+            getattr(res, field)[:, 0],
+            getattr(alone, field)[:, 0],
+            rtol=1e-9,  # as the stacking test: batched fits may differ in the last bits
+            atol=1e-12,
+            err_msg=f"{name} {field}",
+        )
+    assert res.reason is not None
+    j_neg = panel.units.index("negative")
+    assert (res.reason[:, j_neg] == Reason.INVALID_INPUT).all()
+    assert np.isnan(res.alarm[:, j_neg]).all() and np.isnan(res.upperbound[:, j_neg]).all()
+    assert "negative count -2" in res.notes["negative"]
+    j_none = panel.units.index("unreported")
+    assert np.isnan(res.alarm[:, j_none]).all()
+    assert (res.reason[:, j_none] != 0).all()
+    assert not (res.reason[np.isnan(res.alarm)] == 0).any(), "a NaN alarm without a reason"
+    assert set(np.unique(res.reason)) <= {int(r) for r in Reason}

@@ -52,7 +52,7 @@ def check_number(
     """``value`` as a float, or a ValueError naming the parameter and the allowed range.
 
     ``lo``/``hi`` are inclusive bounds unless ``lo_open``/``hi_open``; ``integer`` requires a
-    whole number. Booleans, strings, NaN and infinities (outside an open range) are refused.
+    whole number. Booleans, strings, NaN and infinities are refused.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{name} must be a number, got {value!r}")
@@ -66,7 +66,7 @@ def check_number(
         ok = v > lo if lo_open else v >= lo
     if ok and hi is not None:
         ok = v < hi if hi_open else v <= hi
-    if ok and np.isinf(v) and not ((v > 0 and hi is None) or (v < 0 and lo is None)):
+    if np.isinf(v):
         ok = False
     if not ok:
         raise ValueError(f"{name} must lie in {rng}, got {value!r}")

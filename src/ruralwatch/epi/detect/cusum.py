@@ -84,12 +84,11 @@ def _reference_mean(
         if first < 1:
             raise ValueError("m=None needs rows before the first monitored row")
         pre = counts[:first]
-        with np.errstate(invalid="ignore"):
-            mean = (
-                np.nanmean(pre, axis=0)
-                if np.any(~np.isnan(pre))
-                else np.full(panel.n_units, np.nan)
-            )
+        have = ~np.isnan(pre)
+        n_have = have.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # missing values left out; a unit with none gets NaN (reason MISSING)
+            mean = np.where(have, pre, 0.0).sum(axis=0) / n_have
         return np.broadcast_to(mean, shape).astype(np.float64)
     if isinstance(m, str):
         if m != "glm":
