@@ -37,6 +37,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "keygroups",
     "serve",
     "users",
+    "keys",
 )
 
 for _name in _COMMAND_MODULES:

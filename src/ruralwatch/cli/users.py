@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.table import Table
 
 from ruralwatch.cli._runtime import console, django_setup, fail, out
 
@@ -100,6 +99,8 @@ def list_users(
 ) -> None:
     """List users with their role, area and state."""
     django_setup()
+    from rich.table import Table
+
     from ruralwatch.accounts.selectors import users
     from ruralwatch.areas.models import Area
 
