@@ -5,7 +5,7 @@ ARGS ?=
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PYTEST_ARGS ?= -n 2
 
-.PHONY: demo test test-sqlite test-postgres check bench fidelity env system-base system-test system-bench messages clean
+.PHONY: demo test test-sqlite test-postgres check bench fidelity fuzz env system-base system-test system-bench messages clean
 
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -47,6 +47,15 @@ check: env
 	.venv/bin/mypy --strict src/ruralwatch/epi
 	.venv/bin/mypy src/ruralwatch
 	.venv/bin/lint-imports
+
+## Schemathesis over every API operation (GET and POST; examples, coverage, fuzzing and stateful phases)
+## as a county user and a village doctor: over 5,000 cases, 0 5xx, 0 schema violations.
+## The tally of answers goes to var/fuzz.json.
+fuzz: env
+	env -u DATABASE_URL RURALWATCH_FUZZ_EXAMPLES=$${RURALWATCH_FUZZ_EXAMPLES:-60} RURALWATCH_FUZZ_SCENARIOS=20 \
+		RURALWATCH_FUZZ_COVERAGE=1 RURALWATCH_FUZZ_MIN_CASES=5000 RURALWATCH_FUZZ_REPORT=var/fuzz.json \
+		.venv/bin/pytest -q -p no:cacheprovider -n 0 tests/api/test_schema.py
+	@cat var/fuzz.json
 
 ## Benchmarks side by side with the R peers; results in docs/benchmarks.md.
 bench: env system-bench

@@ -23,13 +23,14 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.test import Client
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 from ruralwatch.api.models import ApiToken
-from ruralwatch.api.services import create_token
+from ruralwatch.api.services import authenticate_token, create_token
 from ruralwatch.areas.models import Area
 from ruralwatch.keygroups import services
 from ruralwatch.keygroups.models import Campaign, Person, Referral, Responsible
@@ -44,6 +45,8 @@ EXAMPLES = int(os.environ.get("RURALWATCH_FUZZ_EXAMPLES", "6"))
 COVERAGE = os.environ.get("RURALWATCH_FUZZ_COVERAGE", "") == "1"
 #: Where ``make fuzz`` wants the tally (unset: no file).
 REPORT = os.environ.get("RURALWATCH_FUZZ_REPORT", "")
+#: The fewest cases the run must have sent (``make fuzz``: 5,000).
+MIN_CASES = int(os.environ.get("RURALWATCH_FUZZ_MIN_CASES", "0"))
 
 schema = schemathesis.openapi.from_wsgi("/api/openapi.json", get_wsgi_application())
 schema.config.phases.coverage.enabled = COVERAGE
@@ -107,6 +110,7 @@ def tally() -> Iterator[Counter[str]]:
         path = Path(REPORT)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(dict(sorted(TALLY.items())), indent=2) + "\n")
+    assert TALLY["cases"] >= MIN_CASES, f"only {TALLY['cases']} cases (want {MIN_CASES})"
 
 
 @pytest.fixture(params=["county", "doctor"])
@@ -177,4 +181,48 @@ def test_every_operation_keeps_its_schema(case: Any, token: str) -> None:
         headers=headers,
         additional_checks=[not_a_server_error, schema_valid_request_accepted],
         excluded_checks=[positive_data_acceptance],
+    )
+
+
+#: Scenarios of the stateful phase (chains of calls along the links schemathesis infers from
+#: the OpenAPI, e.g. an area's detail → its series, a token's creation → its revocation).
+SCENARIOS = int(os.environ.get("RURALWATCH_FUZZ_SCENARIOS", "3"))
+
+
+@pytest.mark.schemathesis
+def test_chains_of_calls_keep_the_schema(token: str) -> None:
+    # A session, not the token: a chain may list the user's tokens and revoke them all.
+    client = Client()
+    client.force_login(authenticate_token(token))
+    csrf = "c" * 32
+    cookies = {"sessionid": client.cookies["sessionid"].value, "csrftoken": csrf}
+    headers = {"X-CSRFToken": csrf}
+
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"headers": {"X-CSRFToken": csrf}, "cookies": cookies}
+
+        def validate_response(
+            self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any
+        ) -> None:
+            TALLY["cases"] += 1
+            TALLY[f"status {response.status_code}"] += 1
+            assert response.status_code < 500, (case.method, case.path, response.text[:500])
+            case.validate_response(
+                response,
+                headers=headers,
+                additional_checks=[not_a_server_error, schema_valid_request_accepted],
+                # Authentication is enforced (checked in the test above, with the token);
+                # here the session cookie is ours, not one the schema's probes can remove.
+                excluded_checks=[positive_data_acceptance, ignored_auth],
+            )
+
+    Workflow.run(
+        settings=settings(
+            max_examples=SCENARIOS,
+            stateful_step_count=6,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
     )
