@@ -96,11 +96,13 @@ def test_bad_rows_are_all_reported_and_nothing_is_written(tmp_path: Path) -> Non
 def test_level_mismatch_is_rejected(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
-        "code,name,level,parent_code\n110000000000,北京市,1,\n110100000000,某区,1,110000000000\n",
+        "code,name,level,parent_code\n110000000000,北京市,1,\n110100000000,市辖区,2,110000000000\n"
+        "110101000000,东城区,3,110100000000\n110102000000,西城区,3,110101000000\n",
     )
     with pytest.raises(ImportRejected) as info:
         import_areas(path)
-    assert [(p.row, p.column) for p in info.value.problems] == [(3, "level")]
+    assert [(p.row, p.column) for p in info.value.problems] == [(5, "level")]
+    assert "level-3 unit cannot hang under a level-3 parent" in info.value.problems[0].reason
     assert Area.objects.count() == 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from django.db import models, transaction
@@ -14,7 +15,14 @@ from django.utils.translation import gettext as _
 from ruralwatch.areas.models import KEY_AREA_TAGS, Area
 from ruralwatch.core import bulk
 from ruralwatch.core.problems import ImportRejected, ImportSummary, Problem
-from ruralwatch.core.tabular import ROW, canonical_columns, problems_where, read_table
+from ruralwatch.core.tabular import (
+    ROW,
+    canonical_columns,
+    length_problems,
+    max_length,
+    problems_where,
+    read_table,
+)
 
 AREA_ALIASES: dict[str, tuple[str, ...]] = {
     "code": ("区划代码", "统计用区划代码", "代码", "area_code"),
@@ -51,6 +59,17 @@ AREA_COLUMNS: list[tuple[str, str]] = [
     ("lat", "double precision"),
 ]
 LEVEL_COLS = ["l1", "l2", "l3", "l4", "l5"]
+
+#: Digits of a statistical code that name the unit at each level (GB/T 2260 + NBS 12-digit
+#: codes): province 2, prefecture 4, county 6, township 9, village 12. A child's code starts
+#: with its parent's digits; the digits of its own level are never all zero.
+SIGNIFICANT = {1: 2, 2: 4, 3: 6, 4: 9, 5: 12}
+#: Parent levels a level may hang under. Townships may hang under a prefecture: Dongguan,
+#: Zhongshan and Danzhou have no county level (the 2023 NBS tree does this for 77 townships).
+PARENT_LEVELS: dict[int, tuple[int, ...]] = {2: (1,), 3: (2,), 4: (3, 2), 5: (4,)}
+#: Most residents a unit of each level may report (China's largest: Guangdong 127 M,
+#: Chongqing 32 M, Pudong 5.7 M, towns around 1 M); above it is a typing error.
+MAX_POPULATION = {1: 200_000_000, 2: 50_000_000, 3: 10_000_000, 4: 2_000_000, 5: 500_000}
 
 
 @dataclass
@@ -103,6 +122,7 @@ def _validate(frame: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[Proble
             pl.col(ROW).min().over("code"),
         ),
     )
+    ok_level = level.is_between(1, 5).fill_null(False)
     for num in ("population", "population_65plus"):
         if num in frame.columns:
             val = pl.col(num).cast(pl.Int64, strict=False)
@@ -111,17 +131,73 @@ def _validate(frame: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[Proble
                 pl.col(num).is_not_null() & (val.is_null() | (val < 0)),
                 file,
                 num,
-                _("must be a non-negative whole number"),
+                pl.format(_("must be a non-negative whole number, got {}"), pl.col(num)),
             )
-    for num in ("lon", "lat"):
-        if num in frame.columns:
+            cap = level.replace_strict(MAX_POPULATION, default=None, return_dtype=pl.Int64)
             problems += problems_where(
                 frame,
-                pl.col(num).is_not_null() & pl.col(num).cast(pl.Float64, strict=False).is_null(),
+                ok_level & (val > cap),
                 file,
                 num,
-                _("must be a number"),
+                pl.format(
+                    _("population {} is more than a level-{} unit can have (at most {})"),
+                    val,
+                    level,
+                    cap,
+                ),
             )
+    if {"population", "population_65plus"} <= set(frame.columns):
+        problems += problems_where(
+            frame,
+            pl.col("population_65plus").cast(pl.Int64, strict=False)
+            > pl.col("population").cast(pl.Int64, strict=False),
+            file,
+            "population_65plus",
+            pl.format(
+                _("{} people aged 65+ is more than the population {}"),
+                pl.col("population_65plus"),
+                pl.col("population"),
+            ),
+        )
+    for num, bound in (("lon", 180.0), ("lat", 90.0)):
+        if num in frame.columns:
+            val = pl.col(num).cast(pl.Float64, strict=False)
+            problems += problems_where(
+                frame,
+                pl.col(num).is_not_null() & (val.is_null() | val.is_nan() | (val.abs() > bound)),
+                file,
+                num,
+                pl.format(
+                    _("must be a number from {} to {} (degrees), got {}"),
+                    pl.lit(-bound),
+                    pl.lit(bound),
+                    pl.col(num),
+                ),
+            )
+    code_ok = pl.col("code").fill_null("").str.contains(r"^\d{12}$")
+    for lv, digits in SIGNIFICANT.items():
+        own = pl.col("code").str.slice(
+            SIGNIFICANT.get(lv - 1, 0), digits - SIGNIFICANT.get(lv - 1, 0)
+        )
+        tail_zero = pl.col("code").str.slice(digits).str.contains(r"^0*$")
+        # Province, prefecture and county codes end in zeros; a township's last three digits
+        # are not checked (the 2016 NBS list has one township, 653130103001, that breaks it).
+        bad = ~own.str.contains(r"[1-9]") | (~tail_zero if lv <= 3 else pl.lit(False))
+        problems += problems_where(
+            frame,
+            code_ok & (level == lv) & bad,
+            file,
+            "code",
+            pl.format(
+                _(
+                    "code {} does not have the pattern of a level-{} unit ({} significant digits, "
+                    "the last of them not all zero, then zeros)"
+                ),
+                pl.col("code"),
+                pl.lit(lv),
+                pl.lit(digits),
+            ),
+        )
     if "key_areas" in frame.columns:
         allowed = "|".join(KEY_AREA_TAGS)
         problems += problems_where(
@@ -133,6 +209,11 @@ def _validate(frame: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[Proble
             _("key-area tags must be a comma-separated list of: %(tags)s")
             % {"tags": ", ".join(KEY_AREA_TAGS)},
         )
+    problems += length_problems(
+        frame,
+        file,
+        {c: max_length(Area, c) for c in ("name", "urban_rural", "key_areas")},
+    )
     return frame.with_columns(level.alias("level")), problems
 
 
@@ -186,18 +267,58 @@ def _resolve_tree(frame: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[Pr
         )
         if joined.is_empty():
             break
-        bad_level = joined.filter(pl.col("parent_level") >= pl.col("level"))
-        problems += [
-            Problem(
-                file,
-                int(r),
-                "level",
-                _("level %(l)d is not below its parent's level %(p)d") % {"l": lv, "p": pl_},
+        allowed = pl.col("level").replace_strict(
+            {lv: list(ps) for lv, ps in PARENT_LEVELS.items()},
+            default=[],
+            return_dtype=pl.List(pl.Int16),
+        )
+        joined = joined.with_columns(
+            pl.col("parent_level").is_in(allowed).alias("level_ok"),
+            (
+                pl.col("code").str.slice(
+                    0, pl.col("parent_level").replace_strict(SIGNIFICANT, return_dtype=pl.Int64)
+                )
+                == pl.col("parent_code").str.slice(
+                    0, pl.col("parent_level").replace_strict(SIGNIFICANT, return_dtype=pl.Int64)
+                )
+            ).alias("prefix_ok"),
+        )
+        for r, lv, pl_ in (
+            joined.filter(~pl.col("level_ok")).select(ROW, "level", "parent_level").iter_rows()
+        ):
+            problems.append(
+                Problem(
+                    file,
+                    int(r),
+                    "level",
+                    _(
+                        "a level-%(l)d unit cannot hang under a level-%(p)d parent (levels may "
+                        "not be skipped; allowed parent levels: %(a)s)"
+                    )
+                    % {
+                        "l": lv,
+                        "p": pl_,
+                        "a": ", ".join(str(x) for x in PARENT_LEVELS.get(lv, ())) or "-",
+                    },
+                )
             )
-            for r, lv, pl_ in bad_level.select(ROW, "level", "parent_level").iter_rows()
-        ]
+        for r, c, p in (
+            joined.filter(pl.col("level_ok") & ~pl.col("prefix_ok"))
+            .select(ROW, "code", "parent_code")
+            .iter_rows()
+        ):
+            problems.append(
+                Problem(
+                    file,
+                    int(r),
+                    "parent_code",
+                    _("code %(c)s does not start with the digits of its parent %(p)s")
+                    % {"c": c, "p": p},
+                )
+            )
         good = (
-            joined.filter(pl.col("parent_level") < pl.col("level"))
+            joined.filter(pl.col("level_ok") & pl.col("prefix_ok"))
+            .drop("level_ok", "prefix_ok")
             .with_columns(
                 (pl.col("parent_path") + pl.col("code") + "/").alias("path"),
                 *[
@@ -215,6 +336,10 @@ def _resolve_tree(frame: pl.DataFrame, file: str) -> tuple[pl.DataFrame, list[Pr
         resolved.append(good.select(roots.columns))
         known = pl.concat([known, good.select(known.columns)])
         pending = pending.join(joined.select("code"), on="code", how="anti")
+    # Rows refused above leave their children unresolved: report those only when nothing
+    # else was wrong, so one bad parent does not bury the file in consequential errors.
+    if problems:
+        return pl.concat(resolved, how="vertical_relaxed"), problems
     problems += [
         Problem(file, int(r), "parent_code", _("unknown parent %(p)s") % {"p": p})
         for r, p in pending.select(ROW, "parent_code").iter_rows()
@@ -284,6 +409,8 @@ def import_areas(
     }
     staging = tree.rename({ROW: "row_no"}).select([c for c, _t in AREA_COLUMNS]).sort("level")
     with transaction.atomic():
+        # Concurrent imports: the second checks and counts after the first committed.
+        bulk.import_lock("areas", Area._meta.db_table)
         bulk.create_staging("stage_area", AREA_COLUMNS)
         if progress:
             progress("load", 0, staging.height)
@@ -361,29 +488,29 @@ def _upsert() -> tuple[int, int, int]:
 def delete_subtree(root: str) -> int:
     """Delete ``root``, everything under it and every row that points at those areas.
 
-    Used to rebuild a synthetic region from scratch. Rows of other models that reference the
-    areas are deleted (or their reference cleared where it is nullable with SET_NULL), found
-    from the model graph, so no app has to be listed here. Returns the number of areas deleted.
+    Used to rebuild a synthetic region from scratch (the demo, run again in the same
+    checkout). Rows of other models that reference the areas are deleted (or their reference
+    cleared where it is nullable with SET_NULL), found from the model graph, so no app has to
+    be listed here; their own dependants follow the same way. Every statement is a ``DELETE``
+    or ``UPDATE`` with a subquery on the materialized path: no list of keys passes through
+    Python, so a region of any size stays below SQLite's limit on bound variables. Returns the
+    number of areas deleted.
     """
     area = Area.objects.filter(code=root).first()
     if area is None:
         return 0
+    table = Area._meta.db_table
+    in_subtree = f"SELECT code FROM {table} WHERE path LIKE %s"
+    params = [area.path + "%"]
     with transaction.atomic():
-        relations = [
-            f
-            for f in Area._meta.get_fields(include_hidden=True)
-            if isinstance(f, ForeignObjectRel) and (f.one_to_many or f.one_to_one)
-        ]
-        for rel in relations:
-            model = rel.related_model
-            if model is Area or not isinstance(model, type):
+        for rel in _relations(Area):
+            if rel.related_model is Area:
                 continue
-            qs = model._default_manager.filter(**{f"{rel.field.name}__path__startswith": area.path})
+            column = rel.field.column
             if rel.on_delete is models.SET_NULL:
-                qs.update(**{rel.field.name: None})
+                _set_null(rel, f"{column} IN ({in_subtree})", params)
             else:
-                qs.delete()
-        table = Area._meta.db_table
+                _delete_where(rel.related_model, f"{column} IN ({in_subtree})", params, depth=1)
         # Children first: the parent FK is enforced.
         n = 0
         for level in (5, 4, 3, 2, 1):
@@ -391,3 +518,37 @@ def delete_subtree(root: str) -> int:
                 f"DELETE FROM {table} WHERE level = %s AND path LIKE %s", [level, area.path + "%"]
             )
     return n
+
+
+def _relations(model: type[models.Model]) -> list[ForeignObjectRel]:
+    """Foreign keys of other models (many-to-many through tables included) to ``model``."""
+    return [
+        f
+        for f in model._meta.get_fields(include_hidden=True)
+        if isinstance(f, ForeignObjectRel)
+        and (f.one_to_many or f.one_to_one)
+        and isinstance(f.related_model, type)
+    ]
+
+
+def _set_null(rel: ForeignObjectRel, where: str, params: list[str]) -> None:
+    table = rel.related_model._meta.db_table
+    bulk.execute(f"UPDATE {table} SET {rel.field.column} = NULL WHERE {where}", params)
+
+
+def _delete_where(model: Any, where: str, params: list[str], depth: int) -> None:
+    """Delete the rows of ``model`` matching ``where`` after their dependants (set-based)."""
+    if depth > 8:  # a cycle of CASCADE relations; none exists in the model graph today
+        raise RuntimeError(f"delete_subtree: relation chain too deep at {model.__name__}")
+    meta = model._meta
+    table = meta.db_table
+    keys = f"SELECT {meta.pk.column} FROM {table} WHERE {where}"
+    for rel in _relations(model):
+        column = rel.field.column
+        if rel.on_delete is models.SET_NULL:
+            _set_null(rel, f"{column} IN ({keys})", params)
+        elif rel.on_delete is models.DO_NOTHING and not getattr(rel.field, "db_constraint", True):
+            continue  # a fact table without a constraint keeps its (now dangling) key
+        else:
+            _delete_where(rel.related_model, f"{column} IN ({keys})", params, depth + 1)
+    bulk.execute(f"DELETE FROM {table} WHERE {where}", params)

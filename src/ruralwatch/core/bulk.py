@@ -129,3 +129,27 @@ def fetch_frame(
         names = [d[0] for d in cur.description]
         rows = cur.fetchall()
     return pl.DataFrame(rows, schema=schema or names, orient="row")
+
+
+def import_lock(name: str, table: str) -> None:
+    """Serialise imports of one kind for the rest of the caller's transaction.
+
+    Two identical files imported at the same moment must not both count their rows as new:
+    each importer counts what is stored before it upserts, so the second must wait until the
+    first has committed. PostgreSQL takes a transaction-level advisory lock on ``name``;
+    SQLite takes the database's write lock at once (an empty ``UPDATE`` of ``table``) instead
+    of upgrading a read lock later, which could deadlock two writers.
+    """
+    with connection.cursor() as cur:
+        if is_postgres():
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"ruralwatch:{name}"])
+        else:
+            cur.execute(
+                f"UPDATE {table} SET {_first_column(table)} = {_first_column(table)} WHERE 1 = 0"
+            )
+
+
+def _first_column(table: str) -> str:
+    with connection.cursor() as cur:
+        cols = connection.introspection.get_table_description(cur, table)
+    return str(cols[0].name)

@@ -26,6 +26,19 @@ class Indicator(models.Model):
         _("aggregation"), max_length=8, choices=Aggregation.choices, default=Aggregation.SUM
     )
     is_count = models.BooleanField(_("non-negative integer count"), default=True)
+    level = models.PositiveSmallIntegerField(
+        _("level reported at"),
+        default=5,
+        help_text=_(
+            "The level whose units report this indicator (5 = village). Higher levels get it "
+            "only by roll-up, so a report for them would be counted twice."
+        ),
+    )
+    max_value = models.FloatField(
+        _("largest plausible value"),
+        default=100_000.0,
+        help_text=_("A reported value above this is refused as a typing error."),
+    )
     sort_order = models.PositiveSmallIntegerField(default=100)
 
     class Meta:

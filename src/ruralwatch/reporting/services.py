@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,16 @@ from django.utils.translation import gettext as _
 from ruralwatch.areas.models import Area
 from ruralwatch.core import bulk
 from ruralwatch.core.problems import ImportRejected, ImportSummary, Problem
-from ruralwatch.core.tabular import ROW, canonical_columns, problems_where, read_table
+from ruralwatch.core.tabular import (
+    ROW,
+    canonical_columns,
+    file_sha256,
+    length_problems,
+    max_length,
+    parse_date,
+    problems_where,
+    read_table,
+)
 from ruralwatch.reporting.models import (
     AggregateValue,
     Completeness,
@@ -60,6 +68,11 @@ VALUE_STAGE: list[tuple[str, str]] = [
 ]
 
 
+#: Reports dated before this are refused: the product's data start with the 2003 SARS-era
+#: reporting system at the earliest; a date such as 1900-01-01 is a typing or format error.
+EARLIEST_REPORT_DATE = dt.date(2000, 1, 1)
+
+
 def deadline_hours() -> float:
     """Hours after the start of the report date by which a report counts as on time."""
     return settings.RURALWATCH_REPORT_DEADLINE_HOURS
@@ -73,18 +86,30 @@ class ReportImportSummary(ImportSummary):
     dates: list[str] = field(default_factory=list)
 
 
-def _indicator_lookup() -> tuple[dict[str, str], set[str]]:
-    """Header/indicator text (code, Chinese or English name, any case) → indicator code."""
-    lookup: dict[str, str] = {}
-    counts: set[str] = set()
-    for code, zh, en, is_count in Indicator.objects.values_list(
-        "code", "name_zh", "name_en", "is_count"
+@dataclass
+class _Indicators:
+    """What the importer needs to know about the indicators: names, kinds, levels, maxima."""
+
+    lookup: dict[str, str] = field(default_factory=dict)
+    counts: set[str] = field(default_factory=set)
+    level: dict[str, int] = field(default_factory=dict)
+    max_value: dict[str, float] = field(default_factory=dict)
+
+
+def _indicators() -> _Indicators:
+    """Header/indicator text (code, Chinese or English name, any case) → indicator code, and
+    each indicator's kind, reporting level and largest plausible value."""
+    out = _Indicators()
+    for code, zh, en, is_count, level, max_value in Indicator.objects.values_list(
+        "code", "name_zh", "name_en", "is_count", "level", "max_value"
     ):
         for key in (code, zh, en):
-            lookup[key.strip().lower()] = code
+            out.lookup[key.strip().lower()] = code
         if is_count:
-            counts.add(code)
-    return lookup, counts
+            out.counts.add(code)
+        out.level[code] = int(level)
+        out.max_value[code] = float(max_value)
+    return out
 
 
 def _to_long(frame: pl.DataFrame, file: str, lookup: dict[str, str]) -> pl.DataFrame:
@@ -117,18 +142,19 @@ def _to_long(frame: pl.DataFrame, file: str, lookup: dict[str, str]) -> pl.DataF
 
 
 def _parse(
-    frame: pl.DataFrame, file: str, counts: set[str], now: dt.datetime
+    frame: pl.DataFrame, file: str, ind: _Indicators, now: dt.datetime
 ) -> tuple[pl.DataFrame, list[Problem]]:
     today = timezone.localtime(now).date()
+    counts = ind.counts
     problems: list[Problem] = []
-    date_text = pl.col("date").str.replace_all(r"[/.]", "-")
-    parsed_date = pl.coalesce(
-        date_text.str.to_date("%Y-%m-%d", strict=False),
-        date_text.str.to_date("%Y%m%d", strict=False),
-        date_text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False),
-    )
     value = pl.col("value").str.replace_all(",", "").cast(pl.Float64, strict=False)
-    frame = frame.with_columns(parsed_date.alias("date_parsed"), value.alias("value_num"))
+    frame = frame.with_columns(
+        parse_date(pl.col("date")).alias("date_parsed"),
+        value.alias("value_num"),
+        pl.col("indicator_code")
+        .replace_strict(ind.max_value, default=None, return_dtype=pl.Float64)
+        .alias("max_value"),
+    )
     problems += problems_where(
         frame, pl.col("area_code").is_null(), file, "area_code", _("area code is empty")
     )
@@ -155,6 +181,17 @@ def _parse(
     )
     problems += problems_where(
         frame,
+        pl.col("date_parsed") < EARLIEST_REPORT_DATE,
+        file,
+        "date",
+        pl.format(
+            _("date {} is before {}, the earliest report date accepted"),
+            pl.col("date_parsed").cast(pl.String),
+            pl.lit(EARLIEST_REPORT_DATE.isoformat()),
+        ),
+    )
+    problems += problems_where(
+        frame,
         pl.col("indicator_code").is_null(),
         file,
         "indicator",
@@ -174,12 +211,32 @@ def _parse(
         "value",
         pl.format(_("not a number: {}"), pl.col("value")),
     )
+    finite = pl.col("value_num").is_finite()
     problems += problems_where(
         frame,
-        pl.col("value_num") < 0,
+        pl.col("value_num").is_not_null() & ~finite,
+        file,
+        "value",
+        pl.format(_("not a finite number: {}"), pl.col("value")),
+    )
+    problems += problems_where(
+        frame,
+        finite & (pl.col("value_num") < 0),
         file,
         "value",
         pl.format(_("negative count {}"), pl.col("value")),
+    )
+    problems += problems_where(
+        frame,
+        finite & (pl.col("value_num") > pl.col("max_value")),
+        file,
+        "value",
+        pl.format(
+            _("value {} is above {}, the largest plausible value of indicator {}"),
+            pl.col("value"),
+            pl.col("max_value"),
+            pl.col("indicator_code"),
+        ),
     )
     problems += problems_where(
         frame,
@@ -228,7 +285,29 @@ def _parse(
             "submitted_at",
             pl.format(_("submitted at {}, which is in the future"), pl.col("submitted_at")),
         )
+        problems += problems_where(
+            frame,
+            pl.col("submitted_utc") < _local_midnight_utc(pl.col("date_parsed")),
+            file,
+            "submitted_at",
+            pl.format(
+                _("submitted at {}, before the report date {} began"),
+                pl.col("submitted_at"),
+                pl.col("date_parsed").cast(pl.String),
+            ),
+        )
+    if "reporter" in frame.columns:
+        problems += length_problems(frame, file, {"reporter": max_length(ReportValue, "reporter")})
     return frame, problems
+
+
+def _local_midnight_utc(date: pl.Expr) -> pl.Expr:
+    """The start of a report date in the deployment's time zone, as a UTC timestamp."""
+    return (
+        date.cast(pl.Datetime("us"))
+        .dt.replace_time_zone(settings.TIME_ZONE)
+        .dt.convert_time_zone("UTC")
+    )
 
 
 def import_reports(
@@ -244,27 +323,20 @@ def import_reports(
     """
     now = now or timezone.now()
     file = Path(path).name
-    raw = Path(path).read_bytes() if Path(path).exists() else b""
     frame = read_table(path)
     frame = canonical_columns(frame, REPORT_ALIASES, ["area_code", "date"], file)
-    lookup, counts = _indicator_lookup()
-    frame = _to_long(frame, file, lookup)
-    frame, problems = _parse(frame, file, counts, now)
-    problems += _unknown_areas(frame, file)
+    ind = _indicators()
+    frame = _to_long(frame, file, ind.lookup)
+    frame, problems = _parse(frame, file, ind, now)
+    problems += _area_problems(frame, file, ind)
     if problems:
         raise ImportRejected(problems)
-    tz = settings.TIME_ZONE
     if "submitted_utc" not in frame.columns:
         frame = frame.with_columns(pl.lit(now).dt.convert_time_zone("UTC").alias("submitted_utc"))
     frame = frame.with_columns(
         pl.col("submitted_utc").fill_null(pl.lit(now).dt.convert_time_zone("UTC"))
     )
-    local_midnight = (
-        pl.col("date_parsed")
-        .cast(pl.Datetime("us"))
-        .dt.replace_time_zone(tz)
-        .dt.convert_time_zone("UTC")
-    )
+    local_midnight = _local_midnight_utc(pl.col("date_parsed"))
     frame = frame.with_columns(
         ((pl.col("submitted_utc") - local_midnight).dt.total_seconds() / 3600.0).alias(
             "delay_hours"
@@ -291,13 +363,15 @@ def import_reports(
         dates=sorted(stage["date"].unique().to_list()),
     )
     with transaction.atomic():
+        # Concurrent imports of the same rows: the second counts after the first committed.
+        bulk.import_lock("reports", ReportValue._meta.db_table)
         bulk.create_staging("stage_value", VALUE_STAGE)
         bulk.load_staging(
             "stage_value",
             stage,
             progress=(lambda n: progress("load", n, stage.height)) if progress else None,
         )
-        batch = ImportBatch.objects.create(source=file, sha256=hashlib.sha256(raw).hexdigest())
+        batch = ImportBatch.objects.create(source=file, sha256=file_sha256(path))
         summary.imported, summary.updated, summary.unchanged = _upsert_values(batch.pk)
         _upsert_submissions()
         batch.imported, batch.updated, batch.unchanged = (
@@ -317,26 +391,47 @@ def _timestamp_text(expr: pl.Expr) -> pl.Expr:
     return expr.dt.strftime("%Y-%m-%d %H:%M:%S%.6f")
 
 
-def _unknown_areas(frame: pl.DataFrame, file: str) -> list[Problem]:
-    """Problems for well-formed area codes that are not in the area tree."""
+def _area_problems(frame: pl.DataFrame, file: str, ind: _Indicators) -> list[Problem]:
+    """Problems for well-formed area codes that are not in the area tree, and for values
+    reported for an area of another level than the indicator is collected at (a township's
+    or county's figure is the roll-up of its villages: a report for it would count twice)."""
     codes = (
         frame.filter(pl.col("area_code").str.contains(r"^\d{12}$"))["area_code"].unique().to_list()
     )
-    known: set[str] = set()
+    levels: dict[str, int] = {}
     for start in range(0, len(codes), 900):
-        known.update(
-            Area.objects.filter(code__in=codes[start : start + 900]).values_list("code", flat=True)
+        levels.update(
+            Area.objects.filter(code__in=codes[start : start + 900]).values_list("code", "level")
         )
-    unknown = sorted(set(codes) - known)
-    if not unknown:
-        return []
-    return problems_where(
+    unknown = sorted(set(codes) - set(levels))
+    problems = problems_where(
         frame,
         pl.col("area_code").is_in(unknown),
         file,
         "area_code",
         pl.format(_("unknown area code {}"), pl.col("area_code")),
     )
+    if not levels:
+        return problems
+    area_level = pl.col("area_code").replace_strict(levels, default=None, return_dtype=pl.Int64)
+    wanted = pl.col("indicator_code").replace_strict(ind.level, default=None, return_dtype=pl.Int64)
+    problems += problems_where(
+        frame,
+        area_level.is_not_null() & wanted.is_not_null() & (area_level != wanted),
+        file,
+        "area_code",
+        pl.format(
+            _(
+                "area {} is a level-{} unit; indicator {} is reported by level-{} units only "
+                "(higher levels are rolled up from them)"
+            ),
+            pl.col("area_code"),
+            area_level,
+            pl.col("indicator_code"),
+            wanted,
+        ),
+    )
+    return problems
 
 
 def _upsert_values(batch_id: int) -> tuple[int, int, int]:
