@@ -16,9 +16,11 @@ stored tokens unreadable: production sets both keys explicitly.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import logging
+import re
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
+_PHONE = re.compile(r"\+?\d+(?:[ -]\d+)*")
 
 
 def id_check_char(first17: str) -> str:
@@ -105,12 +108,36 @@ def keyed_hash(value: str, key: bytes | None = None) -> str:
     return hmac.new(key or hash_key(), normalise_id(value).encode(), hashlib.sha256).hexdigest()
 
 
+#: What the stored mask of an ID number shows: the region (6 digits) and the last two
+#: characters. With the birth month (the only part of the birth date stored in clear) and the
+#: sex, the day of birth (28–31 values) and the two sequence digits before the sex digit (100
+#: values) stay unknown: about 270 numbers with the right check character fit every stored
+#: row (``tests/keygroups/test_masking.py`` counts them). The former mask kept the last four
+#: characters, which with a clear birth date gave the whole number back.
+MASK_HEAD = 6
+MASK_TAIL = 2
+
+
 def mask_id(value: str) -> str:
-    """Region prefix and last four characters: ``990101********123X``."""
+    """Region and last two characters: ``990101**********3X``."""
     value = normalise_id(value)
-    if len(value) < 10:
+    if len(value) < MASK_HEAD + MASK_TAIL + 4:
         return "*" * len(value)
-    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+    return value[:MASK_HEAD] + "*" * (len(value) - MASK_HEAD - MASK_TAIL) + value[-MASK_TAIL:]
+
+
+def id_birth_date(value: str) -> dt.date | None:
+    """The date of birth written in an ID number (digits 7–14), or None if it is not a date."""
+    try:
+        return dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return None
+
+
+def phone_ok(value: str) -> bool:
+    """A phone number: 7 to 15 digits (E.164 allows 15), optionally a leading ``+``, with
+    single spaces or dashes between digit groups. Refuses ``-------``, 20 digits and markup."""
+    return bool(_PHONE.fullmatch(value.strip())) and 7 <= sum(c.isdigit() for c in value) <= 15
 
 
 def mask_phone(value: str) -> str:

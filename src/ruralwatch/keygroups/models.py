@@ -7,9 +7,11 @@ tier (red/yellow/green) from the active ``TierRuleSet``, contacts and referrals.
 
 Privacy: the resident ID number and phone numbers are stored only as Fernet tokens
 (``*_enc``, see :mod:`ruralwatch.keygroups.crypto`); ``id_hash`` is an HMAC-SHA256 of the ID
-number for de-duplication; ``id_masked`` keeps the region prefix and the last four characters
-for display. Reads of person records go through :mod:`ruralwatch.keygroups.access`, which
-writes ``AccessLog`` rows.
+number for de-duplication; ``id_masked`` keeps the region prefix and the last two characters
+for display. The date of birth is stored encrypted (``birth_date_enc``); only its month
+(``birth_month``, the first day of it) is in clear, for set-based ages in SQL, so that no
+combination of clear columns rebuilds an ID number (see ``docs/keygroups.md``). Reads of
+person records go through :mod:`ruralwatch.keygroups.access`, which writes ``AccessLog`` rows.
 
 Denormalised columns written only by services (set-based): ``Person.tier*``,
 ``Person.last_contact`` and ``Person.last_status`` (latest contact), so overdue lists are
@@ -18,6 +20,8 @@ one scan of ``Person``.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -25,6 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ruralwatch.areas.models import Area
+from ruralwatch.keygroups import crypto
 
 
 class Tier(models.TextChoices):
@@ -270,7 +275,11 @@ class Person(models.Model):
     )
     name = models.CharField(_("name"), max_length=60)
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
-    birth_date = models.DateField(_("date of birth"))
+    birth_month = models.DateField(
+        _("month of birth"),
+        help_text=_("The first day of the month of birth; the full date is encrypted."),
+    )
+    birth_date_enc = models.TextField(_("date of birth (encrypted)"), default="")
     id_enc = models.TextField(_("resident ID number (encrypted)"))
     id_hash = models.CharField(_("keyed hash of the ID number"), max_length=64, db_index=True)
     id_masked = models.CharField(_("masked ID number"), max_length=18)
@@ -351,6 +360,18 @@ class Person(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ref}"
+
+    @property
+    def birth_date(self) -> dt.date:
+        """The full date of birth, decrypted (the month alone if the token is unreadable)."""
+        text = crypto.decrypt(self.birth_date_enc)
+        return dt.date.fromisoformat(text) if text else self.birth_month
+
+    @birth_date.setter
+    def birth_date(self, value: dt.date | str) -> None:
+        day = dt.date.fromisoformat(value) if isinstance(value, str) else value
+        self.birth_month = day.replace(day=1)
+        self.birth_date_enc = crypto.encrypt(day.isoformat())
 
 
 class Membership(models.Model):

@@ -13,7 +13,9 @@ A rule set (``TierRuleSet.params``) is a JSON object::
 
 The default is the published local scoring rule quoted in DOMAIN.md. Tiers are computed in SQL
 (:func:`score_sql`) so that re-tiering a province is one ``UPDATE``; age cut-offs become birth-
-date cut-offs computed in Python, so the SQL is the same on SQLite and PostgreSQL.
+month cut-offs computed in Python, so the SQL is the same on SQLite and PostgreSQL. Only the
+month of birth is in clear (``Person.birth_month``), so ages in SQL count from the first of the
+month of birth: a person enters a band up to 30 days early, never late.
 """
 
 from __future__ import annotations
@@ -199,7 +201,9 @@ def score_sql(rules: Rules, on: dt.date, alias: str = "") -> tuple[str, list[Any
         whens = []
         # Highest threshold first: an older person gets the points of the oldest band.
         for age, points in sorted(rules.age_points, reverse=True):
-            whens.append(f"WHEN {p}birth_date <= %s THEN {int(points)}")
+            # Only the month of birth is stored in clear (its first day): a person enters an
+            # age band on the first of the month of the birthday, never later than the day.
+            whens.append(f"WHEN {p}birth_month <= %s THEN {int(points)}")
             params.append(_years_before(on, age).isoformat())
         age_case = "CASE " + " ".join(whens) + " ELSE 0 END"
     c = rules.comorbidity_points

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,17 @@ from django.utils.translation import gettext as _
 from ruralwatch.areas.models import Area
 from ruralwatch.core import bulk
 from ruralwatch.core.problems import ImportRejected, ImportSummary, Problem
-from ruralwatch.core.tabular import ROW, canonical_columns, problems_where, read_table
+from ruralwatch.core.tabular import (
+    ROW,
+    canonical_columns,
+    date_span_problems,
+    file_sha256,
+    length_problems,
+    max_length,
+    parse_date,
+    problems_where,
+    read_table,
+)
 from ruralwatch.keygroups import crypto
 from ruralwatch.keygroups.models import (
     AccessLog,
@@ -184,16 +193,69 @@ def refresh_last_contact(*, root_path: str | None = None) -> int:
 # --- one person ----------------------------------------------------------------------------
 
 
+#: Plausible dates for a person: born on or after 1900-01-01 (nobody registered today is
+#: older than 126), not in the future; registered on or after 2000-01-01 (before any key-group
+#: registry existed), not in the future, not before birth.
+EARLIEST_BIRTH = dt.date(1900, 1, 1)
+EARLIEST_REGISTRATION = dt.date(2000, 1, 1)
+
+
 def _check_id(id_number: str, sex: str | None, birth: dt.date | None) -> list[str]:
     problems = []
     if not crypto.id_number_ok(id_number):
         problems.append(_("the resident ID number is invalid (check digit)"))
+        return problems
+    if crypto.id_birth_date(id_number) is None:
+        problems.append(
+            _("the birth date %(d)s written in the resident ID number is not a calendar date")
+            % {"d": id_number[6:14]}
+        )
         return problems
     if sex and {"1": "M", "0": "F"}[str(int(id_number[16]) % 2)] != sex:
         problems.append(_("sex does not match the ID number"))
     if birth and id_number[6:14] != birth.strftime("%Y%m%d"):
         problems.append(_("date of birth does not match the ID number"))
     return problems
+
+
+def _check_person_values(
+    *,
+    name: str,
+    birth_date: dt.date,
+    registered_on: dt.date,
+    phones: dict[str, str],
+    texts: dict[str, str],
+) -> list[str]:
+    """The checks a roster row gets, for one person entered by a form or the API."""
+    errors: list[str] = []
+    today = timezone.localdate()
+    if not name.strip():
+        errors.append(_("name is empty"))
+    if not EARLIEST_BIRTH <= birth_date <= today:
+        errors.append(
+            _("date of birth %(d)s is outside the accepted span %(a)s … %(b)s")
+            % {"d": birth_date, "a": EARLIEST_BIRTH, "b": today}
+        )
+    if not EARLIEST_REGISTRATION <= registered_on <= today:
+        errors.append(
+            _("registration date %(d)s is outside the accepted span %(a)s … %(b)s")
+            % {"d": registered_on, "a": EARLIEST_REGISTRATION, "b": today}
+        )
+    elif registered_on < birth_date:
+        errors.append(_("registered before being born"))
+    for field_name, value in phones.items():
+        if value.strip() and not crypto.phone_ok(value):
+            errors.append(
+                _("%(f)s: not a phone number: %(v)s") % {"f": field_name, "v": value[:40]}
+            )
+    for field_name, value in texts.items():
+        limit = max_length(Person, field_name)
+        if len(value.strip()) > limit:
+            errors.append(
+                _("%(f)s: text of %(n)d characters; this field holds at most %(m)d")
+                % {"f": field_name, "n": len(value.strip()), "m": limit}
+            )
+    return errors
 
 
 @transaction.atomic
@@ -220,6 +282,19 @@ def register_person(
     """Register one person (form or API) and compute their tier. Raises ``ValidationError``."""
     id_number = crypto.normalise_id(id_number)
     errors = _check_id(id_number, sex, birth_date)
+    today = registered_on or timezone.localdate()
+    errors += _check_person_values(
+        name=name,
+        birth_date=birth_date,
+        registered_on=today,
+        phones={"phone": phone, "guardian_phone": guardian_phone},
+        texts={
+            "name": name,
+            "household": household,
+            "guardian_name": guardian_name,
+            "guardian_relation": guardian_relation,
+        },
+    )
     if village.level != 5:
         errors.append(_("a person is registered in a village"))
     group_codes = sorted(set(groups))
@@ -235,12 +310,12 @@ def register_person(
         errors.append(_("this person is already registered in this village"))
     if errors:
         raise ValidationError(errors)
-    today = registered_on or timezone.localdate()
     person = Person.objects.create(
         ref=f"{village.code}-K{h[:10]}",
         name=name.strip(),
         sex=sex,
-        birth_date=birth_date,
+        birth_month=birth_date.replace(day=1),
+        birth_date_enc=crypto.encrypt(birth_date.isoformat()),
         id_enc=crypto.encrypt(id_number),
         id_hash=h,
         id_masked=crypto.mask_id(id_number),
@@ -494,7 +569,8 @@ PERSON_STAGE: list[tuple[str, str]] = [
     ("ref", "varchar(40)"),
     ("name", "varchar(60)"),
     ("sex", "varchar(1)"),
-    ("birth_date", "date"),
+    ("birth_month", "date"),
+    ("birth_date_enc", "text"),
     ("id_enc", "text"),
     ("id_hash", "varchar(64)"),
     ("id_masked", "varchar(18)"),
@@ -519,6 +595,16 @@ def _encrypt_series(values: pl.Series) -> pl.Series:
     f = crypto.fernet()
     out = [f.encrypt(v.encode()).decode() if v else "" for v in values.to_list()]
     return pl.Series(values.name, out, dtype=pl.String)
+
+
+def _mask_expr(id_number: pl.Expr) -> pl.Expr:
+    """:func:`crypto.mask_id` for a column of normalised 18-character ID numbers."""
+    head, tail = crypto.MASK_HEAD, crypto.MASK_TAIL
+    return (
+        id_number.str.slice(0, head)
+        + pl.lit("*" * (18 - head - tail))
+        + id_number.str.slice(18 - tail, tail)
+    )
 
 
 def _hash_series(values: pl.Series) -> pl.Series:
@@ -566,10 +652,11 @@ def load_persons(
         id_enc = _encrypt_series(persons["id_number"])
         phone_enc = _encrypt_series(persons["phone"].fill_null(""))
         g_enc = _encrypt_series(persons["guardian_phone"].fill_null(""))
+        birth_enc = _encrypt_series(persons["birth_date"].cast(pl.String))
     else:
         token = crypto.encrypt("0")
         id_enc = pl.Series([token] * persons.height, dtype=pl.String)
-        phone_enc = g_enc = id_enc
+        phone_enc = g_enc = birth_enc = id_enc
     step("encrypt", persons.height, persons.height)
     last = (
         contacts.sort("ref", "date")
@@ -583,13 +670,10 @@ def load_persons(
         persons.with_columns(
             id_enc.alias("id_enc"),
             _hash_series(persons["id_number"]).alias("id_hash"),
-            (
-                pl.col("id_number").str.slice(0, 6)
-                + pl.lit("********")
-                + pl.col("id_number").str.slice(14, 4)
-            ).alias("id_masked"),
+            _mask_expr(pl.col("id_number")).alias("id_masked"),
             phone_enc.alias("phone_enc"),
             g_enc.alias("guardian_phone_enc"),
+            birth_enc.alias("birth_date_enc"),
             pl.col("found_in_resurvey").cast(pl.Int16).alias("found"),
         )
         .join(last, on="ref", how="left")
@@ -597,7 +681,8 @@ def load_persons(
             "ref",
             "name",
             "sex",
-            pl.col("birth_date").cast(pl.String),
+            pl.col("birth_date").dt.truncate("1mo").cast(pl.String).alias("birth_month"),
+            "birth_date_enc",
             "id_enc",
             "id_hash",
             "id_masked",
@@ -656,12 +741,14 @@ def load_persons(
             "stage_kg_person", stage, progress=lambda n: step("persons", n, stage.height)
         )
         counts["persons"] = bulk.execute(
-            f"INSERT INTO {P} (ref, name, sex, birth_date, id_enc, id_hash, id_masked, phone_enc, "
+            f"INSERT INTO {P} (ref, name, sex, birth_month, birth_date_enc, id_enc, id_hash, "
+            f"id_masked, phone_enc, "
             f"village_id, household, status, doctor_id, cadre_id, guardian_name, "
             f"guardian_relation, guardian_phone_enc, comorbidity, vaccination, tier_score, "
             f"tier, tier_since, tier_reason, last_contact, last_status, registered_on, "
             f"campaign_id, created_at, updated_at) "
-            f"SELECT s.ref, s.name, s.sex, s.birth_date, s.id_enc, s.id_hash, s.id_masked, "
+            f"SELECT s.ref, s.name, s.sex, s.birth_month, s.birth_date_enc, s.id_enc, s.id_hash, "
+            f"s.id_masked, "
             f"s.phone_enc, s.village, s.household, 'active', d.id, c.id, s.guardian_name, "
             f"s.guardian_relation, s.guardian_phone_enc, s.comorbidity, s.vaccination, "
             f"s.score, {tier_sql(rules, 's.score')}, %s, "
@@ -902,7 +989,8 @@ ROSTER_STAGE = [
     ("ref", "varchar(40)"),
     ("name", "varchar(60)"),
     ("sex", "varchar(1)"),
-    ("birth_date", "date"),
+    ("birth_month", "date"),
+    ("birth_date_enc", "text"),
     ("id_enc", "text"),
     ("id_hash", "varchar(64)"),
     ("id_masked", "varchar(18)"),
@@ -968,6 +1056,18 @@ def _village_lookup(values: list[str]) -> tuple[dict[str, str], dict[str, int]]:
     return found, ambiguous
 
 
+_ROSTER_TEXTS = ("name", "household", "guardian_name", "guardian_relation")
+
+
+def crypto_mask(id_number: pl.Expr) -> pl.Expr:
+    """An ID number as it may appear in an error message: masked like the stored mask."""
+    return (
+        pl.when(id_number.str.len_chars() == 18)
+        .then(_mask_expr(id_number))
+        .otherwise(pl.lit("*" * 6))
+    )
+
+
 def _text(col: str) -> pl.Expr:
     return pl.col(col).fill_null("")
 
@@ -1000,14 +1100,8 @@ def _parse_roster(
     ids = frame["id_number"].fill_null("").to_list()
     ok = [crypto.id_number_ok(v) for v in ids]
     frame = frame.with_columns(pl.Series("id_ok", ok, dtype=pl.Boolean))
-    date_text = pl.col("birth_date").str.replace_all(r"[/.年月]", "-").str.replace("日", "")
-    birth = pl.coalesce(
-        date_text.str.to_date("%Y-%m-%d", strict=False),
-        date_text.str.to_date("%Y%m%d", strict=False),
-        date_text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False),
-    )
-    id_birth = pl.col("id_number").str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
-    reg_text = pl.col("registered_on").str.replace_all(r"[/.]", "-")
+    birth = parse_date(pl.col("birth_date").str.replace_all(r"[年月]", "-").str.replace("日$", ""))
+    id_birth = parse_date(pl.col("id_number").str.slice(6, 8))
     frame = frame.with_columns(
         birth.alias("birth_parsed"),
         pl.when(pl.col("id_ok")).then(id_birth).alias("id_birth"),
@@ -1018,7 +1112,7 @@ def _parse_roster(
             .otherwise(pl.lit("F"))
         )
         .alias("id_sex"),
-        reg_text.str.to_date("%Y-%m-%d", strict=False).alias("reg_parsed"),
+        parse_date(pl.col("registered_on")).alias("reg_parsed"),
     )
     problems += problems_where(frame, pl.col("name").is_null(), file, "name", _("name is empty"))
     problems += problems_where(
@@ -1031,9 +1125,20 @@ def _parse_roster(
         "id_number",
         pl.format(
             _("invalid resident ID number {} (18 characters with a correct check digit)"),
-            pl.col("id_number"),
+            crypto_mask(pl.col("id_number")),
         ),
     )
+    problems += problems_where(
+        frame,
+        pl.col("id_ok") & pl.col("id_birth").is_null(),
+        file,
+        "id_number",
+        pl.format(
+            _("the birth date {} written in the resident ID number is not a calendar date"),
+            pl.col("id_number").str.slice(6, 8),
+        ),
+    )
+    problems += date_span_problems(frame, "id_birth", file, "id_number", EARLIEST_BIRTH, today)
     problems += problems_where(
         frame,
         pl.col("sex").is_not_null() & pl.col("sex_code").is_null(),
@@ -1066,20 +1171,19 @@ def _parse_roster(
         "birth_date",
         _("date of birth does not match the ID number"),
     )
-    problems += problems_where(
-        frame,
-        pl.coalesce("birth_parsed", "id_birth") > today,
-        file,
-        "birth_date",
-        _("date of birth is in the future"),
-    )
-    problems += problems_where(
-        frame,
-        pl.col("phone").is_not_null() & ~pl.col("phone").str.contains(r"^[0-9+\- ]{7,20}$"),
-        file,
-        "phone",
-        pl.format(_("not a phone number: {}"), pl.col("phone")),
-    )
+    problems += date_span_problems(frame, "birth_parsed", file, "birth_date", EARLIEST_BIRTH, today)
+    for col in ("phone", "guardian_phone"):
+        ok = [crypto.phone_ok(v) if v is not None else True for v in frame[col].to_list()]
+        problems += problems_where(
+            frame.with_columns(pl.Series("__phone_ok__", ok, dtype=pl.Boolean)),
+            ~pl.col("__phone_ok__"),
+            file,
+            col,
+            pl.format(
+                _("not a phone number: {} (7 to 15 digits, optionally + and dashes)"),
+                pl.col(col).str.slice(0, 40),
+            ),
+        )
     for col, mapped, hint in (
         ("comorbidity", "comorb", "无/稳定/不稳定"),
         ("vaccination", "vacc", "全程/未全程/未接种"),
@@ -1098,6 +1202,29 @@ def _parse_roster(
         file,
         "registered_on",
         pl.format(_("not a date: {} (use YYYY-MM-DD)"), pl.col("registered_on")),
+    )
+    problems += date_span_problems(
+        frame, "reg_parsed", file, "registered_on", EARLIEST_REGISTRATION, today
+    )
+    problems += problems_where(
+        frame,
+        pl.col("reg_parsed") < pl.coalesce("birth_parsed", "id_birth"),
+        file,
+        "registered_on",
+        pl.format(
+            _("registered on {}, before the date of birth {}"),
+            pl.col("reg_parsed").cast(pl.String),
+            pl.coalesce("birth_parsed", "id_birth").cast(pl.String),
+        ),
+    )
+    problems += length_problems(
+        frame,
+        file,
+        {
+            **{c: max_length(Person, c) for c in _ROSTER_TEXTS},
+            "doctor": max_length(Responsible, "name"),
+            "cadre": max_length(Responsible, "name"),
+        },
     )
     problems += problems_where(
         frame, pl.col("village").is_null(), file, "village", _("village is empty")
@@ -1122,7 +1249,6 @@ def import_roster(
     """
     today = today or timezone.localdate()
     file = Path(path).name
-    raw = Path(path).read_bytes() if Path(path).exists() else b""
     frame = read_table(path)
     frame = canonical_columns(
         frame, ROSTER_ALIASES, ["name", "id_number", "village", "groups"], file
@@ -1198,68 +1324,71 @@ def import_roster(
         pl.coalesce("sex_code", "id_sex").alias("sex_final"),
         pl.col("reg_parsed").fill_null(today).cast(pl.String).alias("reg"),
     )
-    # Keep the stored tokens of unchanged personal fields, so re-imports change nothing.
-    existing = _existing_tokens(frame)
-    f = crypto.fernet()
-
-    def tokens(col: str, enc_col: str) -> pl.Series:
-        out = []
-        for h, v, value in zip(
-            frame["id_hash"].to_list(),
-            frame["village_code"].to_list(),
-            frame[col].fill_null("").to_list(),
-            strict=True,
-        ):
-            old = existing.get((h, v), {}).get(enc_col)
-            if old is not None and crypto.decrypt(old) == value:
-                out.append(old)
-            else:
-                out.append(f.encrypt(value.encode()).decode() if value else "")
-        return pl.Series(enc_col, out, dtype=pl.String)
-
-    frame = frame.with_columns(
-        tokens("id_number", "id_enc"),
-        tokens("phone", "phone_enc"),
-        tokens("guardian_phone", "guardian_phone_enc"),
-    )
-    frame, created_resp = _resolve_responsible(frame)
-    stage = frame.select(
-        pl.col(ROW).alias("row_no"),
-        (pl.col("village_code") + "-K" + pl.col("id_hash").str.slice(0, 10)).alias("ref"),
-        "name",
-        pl.col("sex_final").alias("sex"),
-        pl.col("birth").alias("birth_date"),
-        "id_enc",
-        "id_hash",
-        (
-            pl.col("id_number").str.slice(0, 6) + "********" + pl.col("id_number").str.slice(14, 4)
-        ).alias("id_masked"),
-        "phone_enc",
-        pl.col("village_code").alias("village"),
-        _text("household").alias("household"),
-        pl.col("doctor_code").alias("doctor"),
-        pl.col("cadre_code").alias("cadre"),
-        _text("guardian_name").alias("guardian_name"),
-        _text("guardian_relation").alias("guardian_relation"),
-        "guardian_phone_enc",
-        pl.col("comorb").fill_null(0).alias("comorbidity"),
-        pl.col("vacc").fill_null(2).alias("vaccination"),
-        pl.col("status_code").fill_null("active").alias("status"),
-        pl.col("reg").alias("registered_on"),
-    )
-    mem = (
-        groups.join(frame.select(ROW, "id_hash", "village_code"), on=ROW)
-        .select("id_hash", pl.col("village_code").alias("village"), "grp")
-        .unique()
-    )
-    summary = RosterImportSummary(
-        file=file,
-        rows=stage.height,
-        villages=sorted(stage["village"].unique().to_list()),
-        responsible_created=created_resp,
-    )
     with transaction.atomic():
-        batch = RosterImport.objects.create(source=file, sha256=hashlib.sha256(raw).hexdigest())
+        # Concurrent imports of the same rows: the second reads the stored tokens and
+        # counts after the first committed.
+        bulk.import_lock("roster", P)
+        # Keep the stored tokens of unchanged personal fields, so re-imports change nothing.
+        existing = _existing_tokens(frame)
+        f = crypto.fernet()
+
+        def tokens(col: str, enc_col: str) -> pl.Series:
+            out = []
+            for h, v, value in zip(
+                frame["id_hash"].to_list(),
+                frame["village_code"].to_list(),
+                frame[col].fill_null("").to_list(),
+                strict=True,
+            ):
+                old = existing.get((h, v), {}).get(enc_col)
+                if old is not None and crypto.decrypt(old) == value:
+                    out.append(old)
+                else:
+                    out.append(f.encrypt(value.encode()).decode() if value else "")
+            return pl.Series(enc_col, out, dtype=pl.String)
+
+        frame = frame.with_columns(
+            tokens("id_number", "id_enc"),
+            tokens("phone", "phone_enc"),
+            tokens("guardian_phone", "guardian_phone_enc"),
+            tokens("birth", "birth_date_enc"),
+        )
+        frame, created_resp = _resolve_responsible(frame)
+        stage = frame.select(
+            pl.col(ROW).alias("row_no"),
+            (pl.col("village_code") + "-K" + pl.col("id_hash").str.slice(0, 10)).alias("ref"),
+            "name",
+            pl.col("sex_final").alias("sex"),
+            pl.col("birth").str.slice(0, 8).add(pl.lit("01")).alias("birth_month"),
+            "birth_date_enc",
+            "id_enc",
+            "id_hash",
+            _mask_expr(pl.col("id_number")).alias("id_masked"),
+            "phone_enc",
+            pl.col("village_code").alias("village"),
+            _text("household").alias("household"),
+            pl.col("doctor_code").alias("doctor"),
+            pl.col("cadre_code").alias("cadre"),
+            _text("guardian_name").alias("guardian_name"),
+            _text("guardian_relation").alias("guardian_relation"),
+            "guardian_phone_enc",
+            pl.col("comorb").fill_null(0).alias("comorbidity"),
+            pl.col("vacc").fill_null(2).alias("vaccination"),
+            pl.col("status_code").fill_null("active").alias("status"),
+            pl.col("reg").alias("registered_on"),
+        )
+        mem = (
+            groups.join(frame.select(ROW, "id_hash", "village_code"), on=ROW)
+            .select("id_hash", pl.col("village_code").alias("village"), "grp")
+            .unique()
+        )
+        summary = RosterImportSummary(
+            file=file,
+            rows=stage.height,
+            villages=sorted(stage["village"].unique().to_list()),
+            responsible_created=created_resp,
+        )
+        batch = RosterImport.objects.create(source=file, sha256=file_sha256(path))
         _create_responsible(frame)
         bulk.create_staging("stage_kg_roster", ROSTER_STAGE)
         bulk.load_staging(
@@ -1303,10 +1432,17 @@ def _existing_tokens(frame: pl.DataFrame) -> dict[tuple[str, str], dict[str, str
     out: dict[tuple[str, str], dict[str, str]] = {}
     hashes = frame["id_hash"].to_list()
     for start in range(0, len(hashes), 900):
-        for h, v, i, ph, g in Person.objects.filter(
+        for h, v, i, ph, g, b in Person.objects.filter(
             id_hash__in=hashes[start : start + 900]
-        ).values_list("id_hash", "village_id", "id_enc", "phone_enc", "guardian_phone_enc"):
-            out[(h, v)] = {"id_enc": i, "phone_enc": ph, "guardian_phone_enc": g}
+        ).values_list(
+            "id_hash", "village_id", "id_enc", "phone_enc", "guardian_phone_enc", "birth_date_enc"
+        ):
+            out[(h, v)] = {
+                "id_enc": i,
+                "phone_enc": ph,
+                "guardian_phone_enc": g,
+                "birth_date_enc": b,
+            }
     return out
 
 
@@ -1377,7 +1513,8 @@ _ROSTER_COLUMNS = (
     "ref",
     "name",
     "sex",
-    "birth_date",
+    "birth_month",
+    "birth_date_enc",
     "id_enc",
     "id_masked",
     "phone_enc",
