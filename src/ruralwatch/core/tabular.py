@@ -147,7 +147,16 @@ def read_table(path: str | Path) -> pl.DataFrame:
             )
         except (pl.exceptions.ComputeError, pl.exceptions.PolarsError) as exc:
             raise ImportRejected(
-                [Problem(name, None, None, _("not a readable CSV file: %(e)s") % {"e": exc})]
+                [
+                    Problem(
+                        name,
+                        None,
+                        None,
+                        # polars' first line says what is wrong; the rest is advice to coders.
+                        _("not a readable CSV file: %(e)s")
+                        % {"e": str(exc).strip().splitlines()[0] if str(exc).strip() else exc},
+                    )
+                ]
             ) from exc
         if frame.width > max_columns():
             raise _reject(
