@@ -57,3 +57,81 @@ def test_cycle_cli_rolls_up_and_detects_twice_the_same(tmp_path: Path, monkeypat
     assert ("990101001000", dt.date(2023, 1, 10), "ears-c1") in state[1]
     bad = runner.invoke(app, ["cycle", "--date", "2023-01-10", "--root", "990199999999"])
     assert bad.exit_code == 2 and "990199999999" in bad.output
+
+
+def _small_store(tmp_path: Path) -> None:
+    (tmp_path / "tree.csv").write_text(TREE, encoding="utf-8")
+    import_areas(tmp_path / "tree.csv")
+    start = dt.date(2023, 1, 1)
+    counts = [3, 4, 3, 3, 4, 3, 3, 3, 3, 25]
+    lines = ["area_code,date,new_cases"] + [
+        f"990101001001,{start + dt.timedelta(days=i)},{c}" for i, c in enumerate(counts)
+    ]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    import_reports(tmp_path / "r.csv", now=dt.datetime(2023, 2, 1, tzinfo=dt.UTC))
+
+
+def test_a_failing_rule_or_step_does_not_stop_the_cycle(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Rules with bad parameters in the database, and a step that raises, are recorded with
+    their error; the other rules and steps run, and the rules say why they did not run."""
+    from ruralwatch.cycle.services import run_cycle
+    from ruralwatch.signals.models import DetectionRule
+
+    _small_store(tmp_path)
+    bad_range = DetectionRule.objects.create(
+        indicator_id="new_cases", level=4, method="cusum", params={"h": -1}
+    )
+    unknown = DetectionRule.objects.create(
+        indicator_id="new_cases", level=4, method="rki1", params={"bogus": 1}
+    )
+    not_a_dict = DetectionRule.objects.create(
+        indicator_id="new_cases", level=4, method="glr-poisson", params="oops"
+    )
+    no_method = DetectionRule.objects.create(
+        indicator_id="new_cases", level=4, method="ears-c9", params={}
+    )
+
+    def broken_assess(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("assessment broke")
+
+    monkeypatch.setattr("ruralwatch.cycle.services.assess", broken_assess)
+    result = run_cycle(dt.date(2023, 1, 10), root="990101000000", days_back=9)
+
+    # the good default rule still ran and raised its signal
+    assert Signal.objects.filter(
+        area_id="990101001000", date=dt.date(2023, 1, 10), method="ears-c1"
+    ).exists()
+    assert result.steps["roll_up"]["aggregates"] == 4 * 10
+    errors = {(d["step"], d.get("rule", "")): d["error"] for d in result.did_not_run}
+    assert errors[("assess", "")] == "RuntimeError: assessment broke"
+    detect = result.steps["detect"]
+    assert "h must lie in" in detect["skipped"][str(bad_range)]
+    assert "unknown parameter(s) bogus" in detect["skipped"][str(unknown)]
+    assert detect["failed"][str(not_a_dict)].startswith("TypeError")
+    assert "unknown detection method 'ears-c9'" in detect["skipped"][str(no_method)]
+    for rule in (bad_range, unknown, not_a_dict, no_method):
+        rule.refresh_from_db()
+        assert rule.last_run == dt.date(2023, 1, 10)
+        assert rule.last_error == errors[("detect", str(rule))]
+    good = DetectionRule.objects.get(indicator_id="new_cases", level=4, method="ears-c1")
+    assert good.last_run == dt.date(2023, 1, 10) and good.last_error == ""
+    json.dumps(result.__dict__)  # the CLI prints it as JSON
+
+
+def test_a_fixed_rule_clears_its_error(tmp_path: Path) -> None:
+    from ruralwatch.cycle.services import run_cycle
+    from ruralwatch.signals.models import DetectionRule
+
+    _small_store(tmp_path)
+    rule = DetectionRule.objects.create(
+        indicator_id="new_cases", level=4, method="cusum", params={"h": -1}
+    )
+    run_cycle(dt.date(2023, 1, 10), root="990101000000", days_back=9)
+    rule.refresh_from_db()
+    assert rule.last_error
+    rule.params = {"h": 2.26, "m": 3.0}
+    rule.save()
+    again = run_cycle(dt.date(2023, 1, 10), root="990101000000", days_back=9)
+    rule.refresh_from_db()
+    assert rule.last_error == ""
+    assert all(d.get("rule") != str(rule) for d in again.did_not_run)

@@ -7,6 +7,7 @@ same state. Late reports are why a cycle reaches back ``days_back`` days.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from ruralwatch.reporting.services import roll_up
 from ruralwatch.signals.services import detect_signals
 
 Progress = Callable[[str, int, int], None]
+logger = logging.getLogger(__name__)
 
 
 def _keygroups_indicators(cycle_date: dt.date, root_path: str) -> dict[str, Any]:
@@ -35,10 +37,15 @@ def _keygroups_indicators(cycle_date: dt.date, root_path: str) -> dict[str, Any]
 
 @dataclass
 class CycleResult:
+    """What a cycle did. ``did_not_run`` lists every step or detection rule that did not run,
+    each as ``{"step": …, "rule": … (detection rules only), "error": …}``; the cycle goes on
+    past them."""
+
     date: str
     start: str
     root: str | None
     steps: dict[str, Any] = field(default_factory=dict)
+    did_not_run: list[dict[str, str]] = field(default_factory=list)
 
 
 def run_cycle(
@@ -60,8 +67,17 @@ def run_cycle(
     result = CycleResult(cycle_date.isoformat(), first.isoformat(), root)
 
     def timed(name: str, step: Callable[[], dict[str, Any]]) -> None:
+        """Run one step; a step that fails is recorded with its error and the cycle goes on
+        (each step writes in its own transactions, so a failed one leaves its old rows)."""
         began = time.perf_counter()
-        result.steps[name] = step() | {"seconds": round(time.perf_counter() - began, 3)}
+        try:
+            out = step()
+        except Exception as exc:
+            logger.exception("cycle step %s failed", name)
+            error = f"{type(exc).__name__}: {exc}"
+            out = {"error": error}
+            result.did_not_run.append({"step": name, "error": error})
+        result.steps[name] = out | {"seconds": round(time.perf_counter() - began, 3)}
 
     timed("keygroups", lambda: _keygroups_indicators(cycle_date, root_path))
 
@@ -71,10 +87,15 @@ def run_cycle(
 
     def detected() -> dict[str, Any]:
         d = detect_signals(first, cycle_date, root_path=root_path, progress=progress)
+        for rule, error in d.did_not_run.items():
+            result.did_not_run.append({"step": "detect", "rule": rule, "error": error})
         return {
             "rules": d.rules_run,
             "signals_by_method": d.signals_by_method,
             "skipped": d.skipped,
+            "failed": d.failed,
+            "not_judged": d.not_judged,
+            "invalid_areas": d.invalid_areas,
         }
 
     def judged() -> dict[str, Any]:

@@ -26,6 +26,14 @@ class DetectionRule(models.Model):
         _("days of history read"), default=60, help_text=_("How far back the baseline reaches.")
     )
     active = models.BooleanField(_("active"), default=True)
+    last_run = models.DateField(
+        _("last cycle date"), null=True, blank=True, help_text=_("Written by the daily cycle.")
+    )
+    last_error = models.TextField(
+        _("why it did not run"),
+        blank=True,
+        help_text=_("Empty when the rule ran in its last cycle; otherwise the error."),
+    )
 
     class Meta:
         verbose_name = _("detection rule")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,13 +26,33 @@ from ruralwatch.signals.selectors import level_panel_frame
 Progress = Callable[[str, int, int], None]
 
 
+logger = logging.getLogger(__name__)
+
+
 @dataclass
 class DetectionSummary:
+    """What the detection step did.
+
+    ``skipped``: rules that could not run on these data or parameters (a ValueError: too little
+    history, a bad parameter …), ``failed``: rules that stopped with any other error; both map
+    the rule to the error and neither touched its stored signals. ``not_judged``: per rule that
+    ran, how many (area, date) cells got no judgement, by reason code (``all_zero``,
+    ``missing`` …), and ``invalid_areas`` the areas whose data were not counts, with the row.
+    """
+
     start: str
     end: str
     signals_by_method: dict[str, int] = field(default_factory=dict)
     rules_run: int = 0
     skipped: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    not_judged: dict[str, dict[str, int]] = field(default_factory=dict)
+    invalid_areas: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def did_not_run(self) -> dict[str, str]:
+        """Every rule that did not run, with why."""
+        return {**self.skipped, **self.failed}
 
 
 def _weekly(frame: pl.DataFrame, end: dt.date) -> pl.DataFrame:
@@ -72,59 +93,82 @@ def detect_signals(
     summary = DetectionSummary(start.isoformat(), end.isoformat())
     rules = list(DetectionRule.objects.filter(active=True).order_by("level", "method", "pk"))
     for rule in rules:
-        first = start - dt.timedelta(days=rule.history_days)
-        frame = level_panel_frame(rule.level, rule.indicator_id, first, end, root_path)
-        rows: list[tuple[Any, ...]] = []
-        if frame.height and rule.freq == "week":
-            # Weeks dated by their Sunday: the monitored weeks are those ending in the range.
-            last = _sunday_on_or_before(end)
-            first = _sunday_on_or_before(first)
-            frame = _weekly(frame, last)
-            panel = _panel(frame, first, last, step_days=7)
-            dates = panel.dates if panel.dates is not None else np.array([], "datetime64[D]")
-            monitor = np.flatnonzero(dates >= np.datetime64(start))
-        elif frame.height:
-            panel = _panel(frame, first, end)
-            monitor = np.arange((start - first).days, panel.n_time)
-        result = None
-        if frame.height and monitor.size:
-            try:
-                result = get_detector(rule.method)(panel, monitor=monitor, **rule.params)
-            except ValueError as exc:  # e.g. not enough history yet for the method
-                summary.skipped[str(rule)] = str(exc)
-        if result is not None:
-            hit = np.argwhere(result.alarm == 1.0)
-            params = json.dumps(result.params, default=str)
-            step = 7 if rule.freq == "week" else 1
-            for t, u in hit:
-                day = first + dt.timedelta(days=step * int(result.index[t]))
-                rows.append(
-                    (
-                        rule.pk,
-                        result.units[u],
-                        rule.indicator_id,
-                        day.isoformat(),
-                        rule.method,
-                        float(result.observed[t, u]),
-                        _num(result.expected[t, u]),
-                        _num(result.upperbound[t, u]),
-                        _num(result.score[t, u]),
-                        params,
-                    )
-                )
-        with transaction.atomic():
-            Signal.objects.filter(rule=rule, date__range=(start, end)).filter(
-                area__path__startswith=root_path
-            ).delete()
-            if rows:
-                _insert(rows)
-        summary.signals_by_method[rule.method] = summary.signals_by_method.get(
-            rule.method, 0
-        ) + len(rows)
-        summary.rules_run += 1
+        try:
+            error, rows = _run_rule(rule, start, end, root_path, summary)
+        except Exception as exc:  # one rule never stops the others or the cycle
+            logger.exception("detection rule %s failed", rule)
+            error, rows = f"{type(exc).__name__}: {exc}", []
+            summary.failed[str(rule)] = error
+        DetectionRule.objects.filter(pk=rule.pk).update(last_run=end, last_error=error or "")
+        if error is None:
+            summary.signals_by_method[rule.method] = summary.signals_by_method.get(
+                rule.method, 0
+            ) + len(rows)
+            summary.rules_run += 1
         if progress:
             progress("detection", 1, len(rules))
     return summary
+
+
+def _run_rule(
+    rule: DetectionRule, start: dt.date, end: dt.date, root_path: str, summary: DetectionSummary
+) -> tuple[str | None, list[tuple[Any, ...]]]:
+    """Run one rule and replace its signals for the dates; (why it did not run, or None; the
+    signal rows written). A ValueError from the detector (bad parameters, too little history)
+    is recorded in ``summary.skipped`` and leaves the stored signals as they were."""
+    first = start - dt.timedelta(days=rule.history_days)
+    frame = level_panel_frame(rule.level, rule.indicator_id, first, end, root_path)
+    rows: list[tuple[Any, ...]] = []
+    if frame.height and rule.freq == "week":
+        # Weeks dated by their Sunday: the monitored weeks are those ending in the range.
+        last = _sunday_on_or_before(end)
+        first = _sunday_on_or_before(first)
+        frame = _weekly(frame, last)
+        panel = _panel(frame, first, last, step_days=7)
+        dates = panel.dates if panel.dates is not None else np.array([], "datetime64[D]")
+        monitor = np.flatnonzero(dates >= np.datetime64(start))
+    elif frame.height:
+        panel = _panel(frame, first, end)
+        monitor = np.arange((start - first).days, panel.n_time)
+    result = None
+    if frame.height and monitor.size:
+        try:
+            result = get_detector(rule.method)(panel, monitor=monitor, **rule.params)
+        except ValueError as exc:  # e.g. not enough history yet, or a bad parameter
+            summary.skipped[str(rule)] = f"{type(exc).__name__}: {exc}"
+            return summary.skipped[str(rule)], []
+    if result is not None:
+        counts = result.reason_counts()
+        if counts:
+            summary.not_judged[str(rule)] = counts
+        if result.notes:
+            summary.invalid_areas[str(rule)] = dict(result.notes)
+        hit = np.argwhere(result.alarm == 1.0)
+        params = json.dumps(result.params, default=str)
+        step = 7 if rule.freq == "week" else 1
+        for t, u in hit:
+            day = first + dt.timedelta(days=step * int(result.index[t]))
+            rows.append(
+                (
+                    rule.pk,
+                    result.units[u],
+                    rule.indicator_id,
+                    day.isoformat(),
+                    rule.method,
+                    float(result.observed[t, u]),
+                    _num(result.expected[t, u]),
+                    _num(result.upperbound[t, u]),
+                    _num(result.score[t, u]),
+                    params,
+                )
+            )
+    with transaction.atomic():
+        Signal.objects.filter(rule=rule, date__range=(start, end)).filter(
+            area__path__startswith=root_path
+        ).delete()
+        if rows:
+            _insert(rows)
+    return None, rows
 
 
 def _num(x: float) -> float | None:

@@ -58,8 +58,8 @@ def check_number(
         raise ValueError(f"{name} must be a number, got {value!r}")
     v = float(value)
     rng = (
-        f"{'(' if lo_open else '['}{'-inf' if lo is None else f'{lo:g}'}, "
-        f"{'inf' if hi is None else f'{hi:g}'}{')' if hi_open else ']'}"
+        f"{'(' if lo_open or lo is None else '['}{'-inf' if lo is None else f'{lo:g}'}, "
+        f"{'inf' if hi is None else f'{hi:g}'}{')' if hi_open or hi is None else ']'}"
     )
     ok = not np.isnan(v)
     if ok and lo is not None:
