@@ -1,6 +1,6 @@
 """The demo's process supervision (``ruralwatch demo`` serves through ``ruralwatch serve`` as a
 child, and the scheduling worker will join it): when one child stops, the others are stopped
-too and the worst exit code is returned."""
+too, and the exit code of the one that stopped first is returned."""
 
 from __future__ import annotations
 

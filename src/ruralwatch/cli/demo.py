@@ -22,12 +22,18 @@ def _ruralwatch(*args: str) -> list[str]:
 
 
 def _run_until_stopped(commands: list[list[str]]) -> int:
-    """Start every command; when one stops, or on Ctrl+C, stop the others; the worst exit code.
+    """Start every command; when one stops, or on Ctrl+C, stop the others. Returns the exit code
+    of the child that stopped first (0 after Ctrl+C).
 
     The demo serves through the production server; the scheduling worker will join it here."""
     procs = [subprocess.Popen(command) for command in commands]
+    code = 0
     try:
-        while all(p.poll() is None for p in procs):
+        while True:
+            stopped = [p for p in procs if p.poll() is not None]
+            if stopped:
+                code = abs(int(stopped[0].returncode or 0))
+                break
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
@@ -41,7 +47,7 @@ def _run_until_stopped(commands: list[list[str]]) -> int:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-    return max(abs(int(p.returncode or 0)) for p in procs)
+    return code
 
 
 def demo(
