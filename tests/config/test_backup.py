@@ -198,6 +198,6 @@ def test_pg_dump_and_pg_restore_into_a_scratch_database(
     assert _psql(dst, areas) == _psql(src, areas)
     # The restored database keeps its constraints, indexes and sequence.
     assert _psql(dst, "SELECT count(*) FROM pg_indexes WHERE tablename = 'value'") == "2"
-    _psql(dst, f"INSERT INTO value (area, day, n, txn) VALUES ('000000000001', '2023-02-01', 0, 0)")
+    _psql(dst, "INSERT INTO value (area, day, n, txn) VALUES ('000000000001', '2023-02-01', 0, 0)")
     with pytest.raises(subprocess.CalledProcessError):
         _psql(dst, "INSERT INTO value (area, day, n, txn) VALUES ('nope', '2023-02-01', 0, 0)")
