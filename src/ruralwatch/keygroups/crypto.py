@@ -5,12 +5,13 @@ Keys:
 - ``RURALWATCH_FIELD_KEY`` (setting, from the environment): the Fernet key (urlsafe base64 of
   32 bytes) for ID numbers and phones. Several keys may be given separated by commas; the
   first encrypts, all decrypt (key rotation with ``MultiFernet``).
-- ``RURALWATCH_HASH_KEY`` (environment or setting): the HMAC-SHA256 key for the
+- ``RURALWATCH_HASH_KEY`` (setting, from the environment): the HMAC-SHA256 key for the
   de-duplication hash of ID numbers. Keep it apart from the Fernet key.
 
-Unset keys are derived from ``SECRET_KEY`` for development and the demo; with ``DEBUG`` off
-that logs a loud warning once. Derived keys change when ``SECRET_KEY`` changes, which makes
-stored tokens unreadable: production sets both keys explicitly.
+The settings always provide both: production refuses to start without them, and the
+development mode keeps generated ones in ``var/secrets.env`` (``ruralwatch.config.env``). The
+derivation from ``SECRET_KEY`` below only serves settings configured by hand without them.
+Rotation: ``ruralwatch keys rotate`` (``ruralwatch.config.keys``).
 """
 
 from __future__ import annotations
