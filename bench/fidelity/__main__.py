@@ -75,7 +75,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT_DIR, help="report directory")
     ap.add_argument("--no-save", action="store_true", help="do not save regression cases")
     ap.add_argument("--keep", action="store_true", help="keep the R batch files")
+    ap.add_argument(
+        "--reclassify",
+        action="store_true",
+        help="only re-judge the saved regression cases with the current code and reset their "
+        "known_issue (None where they now agree with R)",
+    )
     args = ap.parse_args(argv)
+    if args.reclassify:
+        for path, old, new in saved.reclassify():
+            print(f"{path}: {old!r} -> {new!r}")
+        return 0
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     families = list(args.only or gen.FAMILIES)
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -192,7 +202,7 @@ def _save(results: list[dict[str, Any]], seed: int, date: str) -> list[str]:
             continue
         per_sig[sig] += 1
         per_family[c["family"]] += 1
-        p = saved.save(c, r["r"], v, seed, date, known.known_issue(c, v))
+        p = saved.save(c, r["r"], v, seed, date, known.known_issue(c, v, r["r"]))
         paths.append(str(p.relative_to(saved.REPO)))
     return paths
 

@@ -21,6 +21,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 PRELUDE = HERE / "run.R"
 
+# Seconds R may take to start and load surveillance and EpiEstim on a busy machine, on top of the
+# first case's time limit.
+_STARTUP = 240.0
 _RKI = {"algo.rki1", "algo.rki2", "algo.rki3", "algo.rki"}
 
 
@@ -171,7 +174,9 @@ class Batches:
             now_done = _finished(out_dir)
             if now_done != seen:
                 seen, last = now_done, time.monotonic()
-            elif time.monotonic() - last > self.case_timeout:
+            elif time.monotonic() - last > self.case_timeout + (
+                _STARTUP if seen == before else 0.0
+            ):
                 proc.kill()
                 proc.wait()
                 break

@@ -88,3 +88,25 @@ def check(case: dict[str, Any]) -> Verdict:
         ours = None
         err = (type(exc).__name__, str(exc), isinstance(exc, CLEAR_ERRORS))
     return compare(case, ours, err, case["r"])
+
+
+def reclassify() -> list[tuple[str, str | None, str | None]]:
+    """Re-judge every saved case with the current code and set ``known_issue`` anew: ``None``
+    where it now agrees with R, else the cause :mod:`bench.fidelity.known` gives. Returns
+    (path, old, new) for the cases that changed."""
+    from bench.fidelity.known import known_issue
+
+    changed = []
+    for path in all_paths():
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        v = check(load(path))
+        new = (
+            None
+            if v.agrees or v.status == "r_refuse_ours_result"
+            else known_issue(raw, v, raw.get("r"))
+        )
+        if new != raw.get("known_issue"):
+            changed.append((str(path.relative_to(REPO)), raw.get("known_issue"), new))
+            raw["known_issue"] = new
+            path.write_text(json.dumps(raw, separators=(",", ":")) + "\n", encoding="utf-8")
+    return changed
