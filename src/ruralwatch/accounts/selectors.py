@@ -34,4 +34,3 @@ def login_refused(username: str, ip: str | None) -> bool:
     if recent.filter(username=username[:150]).count() >= limit:
         return True
     return ip is not None and recent.filter(ip=ip).count() >= limit * IP_FACTOR
-
