@@ -149,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     for c in all_cases:
         r = read_result(out_dirs[c["case_id"]], c["case_id"])
         o, err = ours[c["case_id"]]
-        results.append({"case": c, "verdict": compare(c, o, err, r), "r": r})
+        v = compare(c, o, err, r)
+        cause = None
+        if v.status in ("differ", "ours_refuse", "ours_crash"):
+            cause = known.known_issue(c, v, r) or "not explained"
+        results.append({"case": c, "verdict": v, "r": r, "cause": cause})
     saved_paths = [] if args.no_save else _save(results, seed, date)
     elapsed = time.perf_counter() - t_start
     meta = {

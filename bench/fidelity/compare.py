@@ -35,6 +35,8 @@ STATUSES = (
     "r_refuse_ours_result",  # R stopped, we gave results (documented difference)
 )
 AGREE = ("equal", "both_refuse")
+# Columns that identify rows or repeat the input, not outputs.
+_KEYS = ("t", "t_start", "t_end", "observed", "alarm")
 
 
 @dataclass
@@ -209,7 +211,10 @@ def compare(
     """
     if r["error"] is not None:
         if ours_error is None:
-            return Verdict("r_refuse_ours_result", detail=[f"R: {r['error']}"])
+            assert ours is not None
+            values = [x for k, col in ours.items() if k not in _KEYS for x in col]
+            gave = "NaN only" if all(math.isnan(x) for x in values) else "numbers"
+            return Verdict("r_refuse_ours_result", detail=[f"R: {r['error']}", f"ours: {gave}"])
         typ, msg, clear = ours_error
         if clear:
             return Verdict("both_refuse", detail=[f"R: {r['error']}", f"ours: {msg}"])

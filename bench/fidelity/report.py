@@ -92,7 +92,8 @@ def _r_errors(results: list[dict[str, Any]], family: str) -> Counter[str]:
     for res in results:
         if res["case"]["family"] == family and res["r"]["error"]:
             msg = re.sub(r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?", "#", res["r"]["error"])[:160]
-            c[(res["verdict"].status, msg)] += 1  # type: ignore[index]
+            ours = [d for d in res["verdict"].detail if d.startswith("ours")][:1]
+            c[(res["verdict"].status, msg + (f" ({ours[0][:60]})" if ours else ""))] += 1  # type: ignore[index]
     return c
 
 
@@ -139,6 +140,17 @@ def markdown(tables: Tables, meta: dict[str, Any], results: list[dict[str, Any]]
                 lines.append(
                     f"- `{r['case']['case_id']}` [{v.status}] {opts}: " + "; ".join(v.detail[:3])
                 )
+    causes = Counter(
+        (r["case"]["family"], r["cause"]) for r in results if r.get("cause") is not None
+    )
+    if causes:
+        lines += ["", "## Causes of the disagreements (bench/fidelity/known.py)", ""]
+        lines.append(
+            _md_table(
+                ["method", "cause", "cases"],
+                [[fam, cause, str(n)] for (fam, cause), n in sorted(causes.items())],
+            )
+        )
     if meta["saved_cases"]:
         lines += ["", "## Saved regression cases", ""]
         lines += [f"- `{p}`" for p in meta["saved_cases"]]
@@ -171,6 +183,7 @@ def as_json(tables: Tables, meta: dict[str, Any], results: list[dict[str, Any]])
             {
                 "case_id": r["case"]["case_id"],
                 "status": r["verdict"].status,
+                "cause": r.get("cause"),
                 "options": r["case"]["options"],
                 "detail": r["verdict"].detail,
             }
