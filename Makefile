@@ -52,7 +52,7 @@ check: env
 ## as a county user and a village doctor: over 5,000 cases, 0 5xx, 0 schema violations.
 ## The tally of answers goes to var/fuzz.json.
 fuzz: env
-	env -u DATABASE_URL RURALWATCH_FUZZ_EXAMPLES=$${RURALWATCH_FUZZ_EXAMPLES:-60} RURALWATCH_FUZZ_SCENARIOS=20 \
+	env -u DATABASE_URL RURALWATCH_FUZZ_EXAMPLES=$${RURALWATCH_FUZZ_EXAMPLES:-75} RURALWATCH_FUZZ_SCENARIOS=20 \
 		RURALWATCH_FUZZ_COVERAGE=1 RURALWATCH_FUZZ_MIN_CASES=5000 RURALWATCH_FUZZ_REPORT=var/fuzz.json \
 		.venv/bin/pytest -q -p no:cacheprovider -n 0 tests/api/test_schema.py
 	@cat var/fuzz.json

@@ -108,7 +108,9 @@ def inside_values(w: Walker, world: World) -> dict[str, list[str]]:
         "code": sorted({w.root.code, data.A1}),
         "ref": [world.persons[data.A1].ref],
         "referral_id": [str(world.referrals[data.A1])],
-        "campaign_id": [str(world.campaigns[w.root.code])],
+        # A campaign over the jurisdiction, and one over the whole province: the user may
+        # report their villages in it, and must see nothing else of it.
+        "campaign_id": [str(world.campaigns[w.root.code]), str(world.campaigns[data.PROVINCE])],
         "token_id": [str(token.pk)],
         "kind": list(AUDIT_KINDS),
         "name": sorted(ASSETS)[:1],
@@ -288,7 +290,7 @@ def _query_variants(w: Walker) -> list[Variant]:
 
 
 def walk_user(w: Walker, world: World) -> list[Answer]:
-    client = Client()
+    client = Client(raise_request_exception=False)  # a 500 is an answer to collect
     client.force_login(w.user)
     answers: list[Answer] = []
     for route in page_routes():

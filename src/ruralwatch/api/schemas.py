@@ -16,6 +16,7 @@ from ninja import Schema
 from pydantic import Field, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from ruralwatch.core.dates import EARLIEST_DATE, LATEST_DATE, in_span, iso_day
 from ruralwatch.epi.detect import METHODS
 from ruralwatch.keygroups import crypto
 from ruralwatch.keygroups.forms import PHONE_MESSAGE, PHONE_PATTERN, normalise_phone
@@ -31,33 +32,29 @@ from ruralwatch.keygroups.selectors import AUDIT_KINDS
 
 # --- shared --------------------------------------------------------------------------------------
 
-#: The span of dates the API takes (query parameters and bodies alike): wider than any data
-#: the system holds, narrow enough that date arithmetic (windows, baselines) cannot overflow.
-EARLIEST_DATE = dt.date(1900, 1, 1)
-LATEST_DATE = dt.date(2099, 12, 31)
-#: The same span as the OpenAPI states it (with ``format: date``, which rules out 02-30).
+#: The OpenAPI's statement of ``core.dates``' span (with ``format: date``, which rules out 02-30).
 DATE_PATTERN = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
-_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def parse_day(value: object) -> dt.date:
-    """An ISO date (``YYYY-MM-DD``) within ``EARLIEST_DATE`` … ``LATEST_DATE``.
+    """An ISO date (``YYYY-MM-DD``) within ``core.dates``' span (1900-01-01 … 2099-12-31).
 
     Stricter than pydantic's date: no Unix timestamps (``0`` is not 1970-01-01), no
     datetimes, no years before 1900 (whose date arithmetic overflows near year 1).
     """
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        day = value
-    elif isinstance(value, str) and _ISO_DAY.fullmatch(value):
-        try:
-            day = dt.date.fromisoformat(value)
-        except ValueError:
+        day: dt.date | None = value
+    elif isinstance(value, str):
+        day = iso_day(value)
+        if day is None and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
             raise PydanticCustomError(
                 "date_invalid", _("There is no such day: {value}."), {"value": value}
-            ) from None
+            )
     else:
+        day = None
+    if day is None:
         raise PydanticCustomError("date_format", _("Give a date as YYYY-MM-DD."))
-    if not EARLIEST_DATE <= day <= LATEST_DATE:
+    if not in_span(day):
         raise PydanticCustomError(
             "date_range",
             _("The date must lie between {earliest} and {latest}."),

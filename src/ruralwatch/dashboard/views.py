@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET
 
 from ruralwatch.accounts import access
 from ruralwatch.areas.models import Area
+from ruralwatch.core.dates import request_day
 from ruralwatch.dashboard import charts
 from ruralwatch.dashboard.selectors import AreaOverview, area_overview, top_areas
 
@@ -26,10 +27,9 @@ PAGE_SCRIPT = Path(__file__).parent / "js" / "dashboard.js"
 
 
 def _parse_date(request: HttpRequest) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(request.GET.get("date", ""))
-    except ValueError:
-        return None
+    """``?date=`` if it is an ISO day within the span a request may name (else the default:
+    a date near year 1 would overflow the page's date windows)."""
+    return request_day(request.GET.get("date", ""))
 
 
 def _area_url(code: str) -> str:

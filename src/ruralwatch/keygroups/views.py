@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ruralwatch.accounts import access as area_access
+from ruralwatch.core.dates import request_day
 from ruralwatch.keygroups import access, selectors, services
 from ruralwatch.keygroups.forms import ContactForm, RegisterForm
 from ruralwatch.keygroups.models import ContactMethod, ContactStatus, Person, ReferralOutcome
@@ -55,12 +56,9 @@ def _today() -> dt.date:
 
 
 def _page_date(request: HttpRequest) -> dt.date:
-    """``?date=`` (not after today) or today."""
-    try:
-        on = dt.date.fromisoformat(request.GET.get("date", ""))
-    except ValueError:
-        return _today()
-    return min(on, _today())
+    """``?date=`` (an ISO day within the span a request may name, not after today) or today."""
+    on = request_day(request.GET.get("date", ""))
+    return min(on, _today()) if on is not None else _today()
 
 
 def _safe_next(request: HttpRequest, default: str) -> str:
