@@ -117,6 +117,26 @@ def test_a_failing_rule_or_step_does_not_stop_the_cycle(tmp_path: Path, monkeypa
     assert good.last_run == dt.date(2023, 1, 10) and good.last_error == ""
     json.dumps(result.__dict__)  # the CLI prints it as JSON
 
+    # the dashboard says which rules did not run, with the error
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    from ruralwatch.areas.models import Area
+    from ruralwatch.dashboard.selectors import area_overview
+
+    county = Area.objects.get(code="990101000000")
+    overview = area_overview(county, within=None, date=dt.date(2023, 1, 10))
+    assert {r.pk for r in overview.rules_not_run} == {
+        bad_range.pk,
+        unknown.pk,
+        not_a_dict.pk,
+        no_method.pk,
+    }
+    with translation.override("zh-hans"):
+        html = render_to_string("dashboard/_area.html", {"o": overview})
+    assert "上一轮未运行的检测规则" in html
+    assert "h must lie in (0, inf), got -1" in html
+
 
 def test_a_fixed_rule_clears_its_error(tmp_path: Path) -> None:
     from ruralwatch.cycle.services import run_cycle

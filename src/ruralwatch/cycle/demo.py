@@ -112,12 +112,14 @@ def run_demo(
         loaded = load_demo_keygroups(demo, DEMO_END)
         truth += loaded["truth"]
         step("key groups", 1, 1)
-    run_cycle(DEMO_END, root=province, start=DEMO_START, progress=progress)
+    cycle = run_cycle(DEMO_END, root=province, start=DEMO_START, progress=progress)
     county = Area.objects.get(level=3, l1=province)
     (out / "truth.json").write_text(truth_to_json(truth), encoding="utf-8")
     summary = build_summary(county, values_loaded, scenario=demo.scenario, seed=seed)
     if keygroups:
         summary["keygroups"] = demo_keygroups_summary(county, DEMO_END)
+    # steps and detection rules the cycle could not run (empty when everything ran)
+    summary["did_not_run"] = cycle.did_not_run
     (out / "summary.json").write_text(
         json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8"
     )

@@ -16,8 +16,8 @@ from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.selectors import judgement_for
 from ruralwatch.reporting import selectors as reporting
 from ruralwatch.reporting.models import Indicator
-from ruralwatch.signals.models import Signal
-from ruralwatch.signals.selectors import recent_signals
+from ruralwatch.signals.models import DetectionRule, Signal
+from ruralwatch.signals.selectors import recent_signals, rules_not_run
 
 CASES = "new_cases"
 CURVE_DAYS = 60
@@ -39,6 +39,8 @@ class AreaOverview:
     #: Points of the map when they are not the children (a county is mapped village by village).
     map_points: list[dict[str, Any]] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
+    #: Detection rules the last cycle could not run (so their signals may be missing).
+    rules_not_run: list[DetectionRule] = field(default_factory=list)
 
     @property
     def map_rows(self) -> list[dict[str, Any]]:
@@ -98,6 +100,7 @@ def area_overview(
     if area.level == Level.COUNTY:
         overview.map_points = reporting.village_incidence(area, indicator_code, date, WINDOW_DAYS)
     overview.signals = recent_signals(area.path, date)
+    overview.rules_not_run = rules_not_run()
     return overview
 
 

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from ruralwatch.areas.models import Area
 from ruralwatch.core import bulk
 from ruralwatch.reporting.models import AggregateValue, ReportValue
-from ruralwatch.signals.models import Signal
+from ruralwatch.signals.models import DetectionRule, Signal
 
 
 def level_panel_frame(
@@ -65,3 +65,14 @@ def signals_in(
     if method:
         qs = qs.filter(method=method)
     return qs.select_related("area", "indicator").order_by("-date", "-score", "area_id", "id")
+
+
+def rules_not_run() -> list[DetectionRule]:
+    """Active detection rules whose last cycle did not run them, with the error (rules are
+    configuration, the same for every jurisdiction)."""
+    return list(
+        DetectionRule.objects.filter(active=True)
+        .exclude(last_error="")
+        .select_related("indicator")
+        .order_by("level", "method", "pk")
+    )
