@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Our side, in-process, while R runs.
     ours: dict[str, tuple[Any, Any]] = {}
-    ours_seconds: Counter[str] = Counter()
+    ours_seconds: dict[str, float] = {}
     case_seconds: dict[str, float] = {}
     for fam in families:
         fam_cases = [c for c in all_cases if c["family"] == fam]

@@ -102,7 +102,10 @@ def _nb_cdf_tie(case: dict[str, Any], r: Columns) -> np.ndarray:
         size = mu / (phi - 1)
 
         def cdf(x: np.ndarray) -> np.ndarray:
-            return np.where(phi > 1, stats.nbinom.cdf(x, size, 1 / phi), stats.poisson.cdf(x, mu))
+            out: np.ndarray = np.where(
+                phi > 1, stats.nbinom.cdf(x, size, 1 / phi), stats.poisson.cdf(x, mu)
+            )
+            return out
 
         near = (np.abs(cdf(ub) - (1 - alpha)) < 1e-6) | (np.abs(cdf(ub - 1) - (1 - alpha)) < 1e-6)
     return np.asarray(near, dtype=bool)

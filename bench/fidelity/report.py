@@ -87,13 +87,13 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def _r_errors(results: list[dict[str, Any]], family: str) -> Counter[str]:
-    c: Counter[str] = Counter()
+def _r_errors(results: list[dict[str, Any]], family: str) -> Counter[tuple[str, str]]:
+    c: Counter[tuple[str, str]] = Counter()
     for res in results:
         if res["case"]["family"] == family and res["r"]["error"]:
             msg = re.sub(r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?", "#", res["r"]["error"])[:160]
             ours = [d for d in res["verdict"].detail if d.startswith("ours")][:1]
-            c[(res["verdict"].status, msg + (f" ({ours[0][:60]})" if ours else ""))] += 1  # type: ignore[index]
+            c[(res["verdict"].status, msg + (f" ({ours[0][:60]})" if ours else ""))] += 1
     return c
 
 
@@ -123,7 +123,7 @@ def markdown(tables: Tables, meta: dict[str, Any], results: list[dict[str, Any]]
         errs = _r_errors(results, fam)
         if errs:
             lines += ["", "R refused (our outcome, R's message, cases):", ""]
-            for (status, msg), n in errs.most_common():  # type: ignore[misc]
+            for (status, msg), n in errs.most_common():
                 lines.append(f"- {status}: `{msg}` × {n}")
         bad = [
             r

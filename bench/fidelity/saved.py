@@ -53,7 +53,7 @@ def save(
     date: str,
     known_issue: str | None,
 ) -> Path:
-    path = CASES_DIR / case["family"] / f"{case['case_id']}.json"
+    path: Path = CASES_DIR / str(case["family"]) / f"{case['case_id']}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         **case,
