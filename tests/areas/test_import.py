@@ -6,6 +6,7 @@ import gzip
 from pathlib import Path
 
 import pytest
+from django.utils import translation
 
 from ruralwatch.areas.models import Area
 from ruralwatch.areas.services import import_areas
@@ -99,7 +100,7 @@ def test_level_mismatch_is_rejected(tmp_path: Path) -> None:
         "code,name,level,parent_code\n110000000000,北京市,1,\n110100000000,市辖区,2,110000000000\n"
         "110101000000,东城区,3,110100000000\n110102000000,西城区,3,110101000000\n",
     )
-    with pytest.raises(ImportRejected) as info:
+    with translation.override("en"), pytest.raises(ImportRejected) as info:
         import_areas(path)
     assert [(p.row, p.column) for p in info.value.problems] == [(5, "level")]
     assert "level-3 unit cannot hang under a level-3 parent" in info.value.problems[0].reason

@@ -131,7 +131,7 @@ def test_a_one_mebibyte_gzip_inflating_to_a_gibibyte_is_refused_early(
     assert path.stat().st_size < 2 << 20
     tracemalloc.start()
     try:
-        with pytest.raises(ImportRejected) as info:
+        with translation.override("en"), pytest.raises(ImportRejected) as info:
             import_reports(path, now=NOW)
         _current, peak = tracemalloc.get_traced_memory()
     finally:
