@@ -135,7 +135,11 @@ def thresholds_from_rates(
     r = RateThresholds() if rates is None else rates
     pop = np.atleast_1d(np.asarray(population, dtype=np.float64))
     if np.any(~(pop > 0)):
-        raise ValueError("population must be positive")
+        j = int(np.flatnonzero(~(pop > 0))[0])
+        raise ValueError(
+            f"population must be positive: unit {j} (column {j}) has {pop[j]:g}; an area "
+            "without a population cannot have an incidence level"
+        )
     scale = pop / r.per
     e, m, h, v = (scale * t for t in r.as_tuple())
     return LevelThresholds(

@@ -549,11 +549,32 @@ def memmodel(
     for k, v in params.items():
         key = k if k.startswith("i.") else "i." + k.replace("_", ".")
         if key not in p:
-            raise TypeError(f"unknown memmodel parameter {k!r}")
+            raise MemError(
+                f"unknown memmodel parameter {k!r}; accepted: "
+                + ", ".join(n[2:].replace(".", "_") for n in MEMMODEL_DEFAULTS)
+            )
         p[key] = v
+    for key in ("i.level.threshold", "i.level.curve", "i.level.other"):
+        lv = float(p[key])
+        if not 0.0 < lv < 1.0:
+            raise MemError(f"{key[2:].replace('.', '_')} must lie in (0, 1), got {p[key]!r}")
+    for lv in np.atleast_1d(np.asarray(p["i.level.intensity"], dtype=np.float64)):
+        if not 0.0 < lv < 1.0:
+            raise MemError(
+                f"level_intensity values must lie in (0, 1), got {p['i.level.intensity']!r}"
+            )
     mat = np.asarray(data, dtype=np.float64)
     if mat.ndim == 1:
         mat = mat[:, None]
+    if mat.ndim != 2:
+        raise MemError(f"data must be a (periods x seasons) matrix, got shape {mat.shape}")
+    bad = (mat < 0) | np.isinf(mat)
+    if bad.any():
+        r0, c0 = (int(v[0]) for v in np.nonzero(bad))
+        raise MemError(
+            f"season {c0 + 1} (column {c0}), period {r0 + 1} (row {r0}): "
+            f"{mat[r0, c0]:g} is not a rate or count (negative or infinite)"
+        )
     names = (
         tuple(season_names)
         if season_names is not None
