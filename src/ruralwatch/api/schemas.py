@@ -70,13 +70,15 @@ Day = Annotated[
     WithJsonSchema({"type": "string", "format": "date", "pattern": DATE_PATTERN}),
 ]
 
-#: Free text: no control characters (a NUL byte is refused by PostgreSQL, a line break
-#: breaks exports and logs).
-TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
-#: Text that must say something: as ``TEXT_PATTERN``, with at least one non-space.
-FILLED_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
-#: A code naming an area, a doctor or a person: printable, no spaces.
-CODE_PATTERN = r"^[^\s\x00-\x1f\x7f]+$"
+#: Free text: no control characters, C0 or C1 (a NUL byte is refused by PostgreSQL, a line
+#: break breaks exports and logs). Spelled out rather than with ``\s``, whose meaning differs
+#: between regex engines (the OpenAPI's readers and pydantic's).
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+#: Text that must say something: as ``TEXT_PATTERN``, with at least one character that is not
+#: a space (ASCII, no-break or ideographic).
+FILLED_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*[^ \x00-\x1f\x7f-\xa0\u3000][^\x00-\x1f\x7f-\x9f]*$"
+#: A code naming an area, a doctor or a person: no spaces, no control characters.
+CODE_PATTERN = r"^[^ \x00-\x1f\x7f-\xa0\u3000]+$"
 #: Area codes, person references and doctors' codes are at most this long in the database.
 CODE_MAX = 60
 #: The largest database id the API accepts in a path (a larger one is a 422, not a 500).
