@@ -109,6 +109,9 @@ def _rt(case: dict[str, Any]) -> Columns:
         mean_prior=float(cfg["mean_prior"]),
         std_prior=float(cfg["std_prior"]),
         imported=_arr(case["imported"]),
+        # EpiEstim estimates with a parametric SI whatever its sum (with a warning); a given SI
+        # must sum to 1 within 0.01 (docs/methods/rt-cori.md).
+        si_sum="warn" if cfg["method"] == "parametric_si" else "error",
     )
     cols: Columns = {
         "t_start": _col(res.t_start),
