@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=None, help="seed (default: a fresh one)")
     ap.add_argument("--n", type=int, default=300, help="cases per method family (default 300)")
     ap.add_argument("--only", nargs="*", choices=gen.FAMILIES, help="method families to run")
-    ap.add_argument("--jobs", type=int, default=1, help="R processes at a time (default 1)")
+    ap.add_argument("--jobs", type=int, default=2, help="R processes at a time (default 2)")
     ap.add_argument(
         "--case-timeout", type=float, default=30.0, help="seconds R may take for one case"
     )
