@@ -83,7 +83,9 @@ def known_issue(case: dict[str, Any], v: Verdict, r: dict[str, Any] | None = Non
         if ctl.get("theta") is not None and ctl["ret"] == "cases" and cols == {"upperbound"}:
             return "F4: LR (theta given) ret = 'cases': R returns the unrounded count"
         if ctl["dir"] == "dec":
-            return "F5: dir = 'dec': R leaves out windows without cases (MLE at -Inf)"
+            return (
+                "F5: dir = 'dec': R's statistic is often 0 where ours is positive (not explained)"
+            )
         if "1e+99" in text:
             return "F6: ret = 'cases': R gives 1e+99 where the count at t is 0"
         if kind in ("sparse", "sparse_quiet_end", "all_zero") and "mu0" in cols:
