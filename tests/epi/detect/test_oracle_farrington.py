@@ -15,6 +15,7 @@ from scipy import stats
 
 from ruralwatch.epi.detect.base import DetectionResult
 from ruralwatch.epi.detect.farrington import farrington, farrington_flexible
+from ruralwatch.epi.panel import Panel
 from tests.epi.detect import oracle as O  # noqa: N812
 
 RTOL, ATOL = 1e-5, 1e-8
@@ -40,15 +41,20 @@ _CLASSIC = ("b", "w", "reweight", "alpha", "trend", "limit54", "power_trans")
 
 def _run(case: dict[str, Any]) -> DetectionResult:
     control = case["control"]
-    params = {_NAMES[k]: v for k, v in control.items() if k in _NAMES}
     panel = O.panel_for(case, with_population=bool(control.get("populationOffset")))
+    return run_case(case, panel, O.monitor_index(case))
+
+
+def run_case(case: dict[str, Any], panel: Panel, monitor: np.ndarray) -> DetectionResult:
+    """Our detector for an R case (``algorithm`` and the R ``control`` names) on ``panel``."""
+    params = {_NAMES[k]: v for k, v in case["control"].items() if k in _NAMES}
     if case["algorithm"] == "farrington":
         params = {k: v for k, v in params.items() if k in _CLASSIC}
-        return farrington(panel, monitor=O.monitor_index(case), **params)
-    return farrington_flexible(panel, monitor=O.monitor_index(case), **params)
+        return farrington(panel, monitor=monitor, **params)
+    return farrington_flexible(panel, monitor=monitor, **params)
 
 
-def _columns(res: DetectionResult) -> dict[str, np.ndarray]:
+def columns(res: DetectionResult) -> dict[str, np.ndarray]:
     return {
         "upperbound": res.upperbound[:, 0],
         "alarm": res.alarm[:, 0],
@@ -77,11 +83,11 @@ def _nb_tie(case: dict[str, Any], out: dict[str, np.ndarray]) -> np.ndarray:
     return np.asarray(near, dtype=bool)
 
 
-def _compare(
+def compare(
     case: dict[str, Any], ours: dict[str, np.ndarray], out: dict[str, np.ndarray], rows: np.ndarray
 ) -> None:
     cid = case["case_id"]
-    nb = case["control"].get("thresholdMethod") == "nbPlugin"
+    nb = case["control"].get("thresholdMethod") in ("nbPlugin", "muan")
     for col in out:
         if col in ("t", "observed", "alarm"):
             continue
@@ -108,8 +114,8 @@ def test_classic_farrington_matches_r(case: dict[str, Any]) -> None:
     out = O.load_output(case)
     res = _run(case)
     assert res.index.tolist() == (out["t"].astype(int) - 1).tolist()
-    ours = _columns(res)
-    _compare(case, ours, out, np.arange(out["t"].size))
+    ours = columns(res)
+    compare(case, ours, out, np.arange(out["t"].size))
     # median_threshold is the fitted mean; the score and alarm follow the bound.
     assert res.params["alpha"] == case["control"]["alpha"]
 
@@ -128,8 +134,8 @@ def test_flexible_matches_r_everywhere(case: dict[str, Any]) -> None:
     out = O.load_output(case)
     res = _run(case)
     assert res.index.tolist() == (out["t"].astype(int) - 1).tolist()
-    ours = _columns(res)
-    _compare(case, ours, out, np.arange(out["t"].size))
+    ours = columns(res)
+    compare(case, ours, out, np.arange(out["t"].size))
 
 
 def test_flexible_cases_cover_kept_trends_and_both_thresholds() -> None:

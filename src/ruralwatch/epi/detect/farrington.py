@@ -50,6 +50,8 @@ _POWERS: dict[str, float] = {"2/3": 2.0 / 3.0, "1/2": 0.5, "none": 1.0}
 # Problems (series × time points) × observations per IRLS batch, and series per batch.
 _BATCH_ELEMENTS = 1_000_000
 _UNITS_PER_BLOCK = 64
+# Largest mean given to the negative binomial / Poisson quantile search.
+_MU_MAX = 1e15
 
 
 @dataclass(frozen=True)
@@ -463,26 +465,34 @@ def _delta_bound(
 
 
 def _nb_quantile(q: float, mu: FloatArray, phi: FloatArray) -> FloatArray:
-    """Negative binomial (mean mu, variance phi*mu) quantile; Poisson where phi == 1."""
+    """Negative binomial (mean mu, variance phi*mu) quantile; Poisson where phi == 1. NaN where
+    mu is not finite (R: ``qpois(p, Inf)`` is NaN); from 1e15 on (a diverged fit, where scipy's
+    search does not return) the normal approximation."""
     out = np.full(mu.shape, np.nan)
-    ok = np.isfinite(mu)
+    ok = np.isfinite(mu) & np.isfinite(phi) & (mu < _MU_MAX)
     pois = ok & (phi <= 1.0)
     nb = ok & (phi > 1.0)
     out[pois] = stats.poisson.ppf(q, mu[pois])
     size = mu[nb] / (phi[nb] - 1.0)
     out[nb] = stats.nbinom.ppf(q, size, 1.0 / phi[nb])
+    big = np.isfinite(mu) & np.isfinite(phi) & (mu >= _MU_MAX)
+    # Normal approximation (relative error below 1e-7 there).
+    out[big] = np.ceil(mu[big] + stats.norm.ppf(q) * np.sqrt(np.maximum(phi[big], 1.0) * mu[big]))
     return out
 
 
 def _nb_sf(y: FloatArray, mu: FloatArray, phi: FloatArray) -> FloatArray:
-    """P(Y >= y) under the same distribution."""
+    """P(Y >= y) under the same distribution (NaN where mu is not finite, as R reports)."""
     out = np.full(mu.shape, np.nan)
-    ok = np.isfinite(mu) & ~np.isnan(y)
+    ok = np.isfinite(mu) & np.isfinite(phi) & (mu < _MU_MAX) & ~np.isnan(y)
     pois = ok & (phi <= 1.0)
     nb = ok & (phi > 1.0)
     out[pois] = stats.poisson.sf(y[pois] - 1.0, mu[pois])
     size = mu[nb] / (phi[nb] - 1.0)
     out[nb] = stats.nbinom.sf(y[nb] - 1.0, size, 1.0 / phi[nb])
+    big = np.isfinite(mu) & np.isfinite(phi) & (mu >= _MU_MAX) & ~np.isnan(y)
+    sd = np.sqrt(np.maximum(phi[big], 1.0) * mu[big])
+    out[big] = stats.norm.sf((y[big] - 0.5 - mu[big]) / sd)
     return out
 
 
@@ -694,7 +704,7 @@ def farrington_flexible(
                 plug = np.exp(model.eta + z * np.sqrt(model.se_dispersion * model.var_link))
         bound = _nb_quantile(1.0 - alpha, plug, model.phi)
         pvalue = _nb_sf(y, plug, model.phi)
-        mu0 = mu
+        mu0 = plug  # R reports the mean that was plugged in
         # As R: the score uses the log-scale prediction.
         with np.errstate(divide="ignore", invalid="ignore"):
             score = (y - model.eta) / (bound - model.eta)
