@@ -168,3 +168,27 @@ def test_mem_plain_mode_with_params(tmp_path: Path) -> None:
     assert _close_str(got["pre_threshold"], ref["pre_threshold"])
     bad = runner.invoke(app, ["mem", "--input", str(src), "--output", str(out), "--param", "x"])
     assert bad.exit_code != 0
+
+
+SI_SUM = Path(__file__).parents[1] / "epi" / "assess" / "fixtures" / "epiestim_si_sum"
+
+
+@pytest.mark.parametrize("n", [10, 14])
+def test_rt_short_series_with_parametric_si_runs_as_epiestim(n: int, tmp_path: Path) -> None:
+    """A parametric SI discretised over a short series loses mass: EpiEstim uses it as it is
+    (with a warning when more than 0.01 is lost) and so does the command, with the same numbers."""
+    case = "param_short14" if n == 14 else "param_short10_mers"
+    mean_si, std_si = (2.6, 1.5) if n == 14 else (6.8, 4.1)
+    lines = (SI_SUM / "incidence.csv").read_text().splitlines()[: n + 1]
+    (tmp_path / "in.csv").write_text("\n".join(lines) + "\n")
+    cfg = {"method": "parametric_si", "mean_si": mean_si, "std_si": std_si}
+    args = ["rt", "--format", "oracle", "--input", str(tmp_path / "in.csv")]
+    args += ["--output", str(tmp_path / "out.csv"), "--r-config", json.dumps(cfg)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert ("does not sum to 1" in result.output) == (n == 10)
+    header, got = _table(tmp_path / "out.csv")
+    want_header, want = _table(SI_SUM / f"{case}.csv")
+    assert len(header) == len(want_header) and len(got) == len(want)  # R's names vs the fixture's
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose([_num(x) for x in g], [_num(x) for x in w], rtol=1e-6)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ruralwatch.cli._runtime import fail, out
+from ruralwatch.cli._runtime import console, fail, out
 
 if TYPE_CHECKING:  # numpy and the estimators are imported when a command runs
     import numpy as np
@@ -114,7 +115,10 @@ def _range(spec: Any) -> np.ndarray:
 def _rt_oracle(input: Path, output: Path, r_config: str, si_distr_file: Path | None) -> None:
     import numpy as np
 
-    from ruralwatch.epi.assess.rt import discrete_si, estimate_rt
+    from ruralwatch.epi.assess.rt import SerialIntervalWarning, discrete_si, estimate_rt
+
+    # What the estimate accepts with a warning is printed once, by _print_warnings.
+    warnings.simplefilter("ignore", SerialIntervalWarning)
 
     cfg = _json_arg(r_config)
     header, rows = _read_csv(input)
@@ -160,7 +164,9 @@ def _rt_oracle(input: Path, output: Path, r_config: str, si_distr_file: Path | N
         imported=imported,
         cv_posterior=float(cfg.get("cv_posterior", 0.3)),
         window=int(cfg.get("window_length", 7)),
+        si_sum="warn" if method == "parametric_si" else "error",
     )
+    _print_warnings(res.warnings)
     body: list[list[Any]] = []
     for i in range(res.t_start.size):
         body.append(
@@ -168,6 +174,12 @@ def _rt_oracle(input: Path, output: Path, r_config: str, si_distr_file: Path | N
             + [res.quantiles[q, i, 0] for q in range(len(res.quantile_levels))]
         )
     _write_rows(output, list(EPIESTIM_COLUMNS), body)
+
+
+def _print_warnings(notes: tuple[str, ...]) -> None:
+    """What the estimate accepted with a warning (as EpiEstim warns), on standard error."""
+    for note in notes:
+        console.print(f"[yellow]warning:[/yellow] {note}")
 
 
 def _rt_long(
@@ -192,7 +204,10 @@ def _rt_long(
         repeat_labels,
         write_table,
     )
-    from ruralwatch.epi.assess.rt import discrete_si, estimate_rt
+    from ruralwatch.epi.assess.rt import SerialIntervalWarning, discrete_si, estimate_rt
+
+    # What the estimate accepts with a warning is printed once, by _print_warnings.
+    warnings.simplefilter("ignore", SerialIntervalWarning)
 
     try:
         grid = read_grid(
@@ -232,9 +247,11 @@ def _rt_long(
             std_prior=std_prior,
             imported=imported,
             cv_posterior=cv_posterior,
+            si_sum="error" if si_distr_file is not None else "warn",
         )
     except ValueError as exc:
         raise fail(str(exc)) from exc
+    _print_warnings(res.warnings)
     n_w = res.t_start.size
     # Units outer, windows inner: (W, U) arrays are read column by column (transposed).
     by_unit = np.tile(np.arange(n_w), n_u)
