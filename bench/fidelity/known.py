@@ -105,6 +105,8 @@ def known_issue(case: dict[str, Any], v: Verdict, r: dict[str, Any] | None = Non
                     "back)"
                 )
         return "F15: the statistic differs with the same mu0 and alpha (e.g. 0 after a restart)"
+    if fam == "cusum" and ctl.get("m") == "glm" and cols == {"upperbound"} and v.max_rel < 1e-3:
+        return "F19: CUSUM m = 'glm': a bound near 0 magnifies the fit's 1e-7 difference past 1e-6"
     if fam == "cusum" and "needs at least 3 rows" in text:
         return "F12: m = 'glm' with fewer than 3 points of history: ours refuses, R fits"
     if fam == "cusum" and kind in ("all_zero", "sparse", "sparse_quiet_end"):
