@@ -35,6 +35,8 @@ _BATCH = 150  # cases per Rscript (R with surveillance takes seconds to start)
 _SAVE_PER_SIGNATURE = 2
 _SAVE_PER_FAMILY = 12
 _SAVED_ENOUGH = 4
+# ... and none for a known cause that already has this many saved cases.
+_SAVED_PER_CAUSE = 8
 
 
 def _log(msg: str) -> None:
@@ -190,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _save(results: list[dict[str, Any]], seed: int, date: str) -> list[str]:
-    existing = Counter(_signature_from_saved(p) for p in saved.all_paths())
+    saved_now = [json.loads(p.read_text(encoding="utf-8")) for p in saved.all_paths()]
+    existing = Counter(_signature_from_saved(d) for d in saved_now)
+    by_cause = Counter(d.get("known_issue") for d in saved_now if d.get("known_issue"))
     bad = [r for r in results if r["verdict"].status in ("differ", "ours_refuse", "ours_crash")]
     bad.sort(key=lambda r: len(r["case"]["observed"]))
     per_sig: Counter[tuple[str, ...]] = Counter()
@@ -199,21 +203,24 @@ def _save(results: list[dict[str, Any]], seed: int, date: str) -> list[str]:
     for r in bad:
         c, v = r["case"], r["verdict"]
         sig = _signature(c, v)
+        cause = known.known_issue(c, v, r["r"])
         if (
             per_sig[sig] >= _SAVE_PER_SIGNATURE
             or existing[sig] >= _SAVED_ENOUGH
+            or (cause is not None and by_cause[cause] >= _SAVED_PER_CAUSE)
             or per_family[c["family"]] >= _SAVE_PER_FAMILY
         ):
             continue
         per_sig[sig] += 1
         per_family[c["family"]] += 1
-        p = saved.save(c, r["r"], v, seed, date, known.known_issue(c, v, r["r"]))
+        if cause is not None:
+            by_cause[cause] += 1
+        p = saved.save(c, r["r"], v, seed, date, cause)
         paths.append(str(p.relative_to(saved.REPO)))
     return paths
 
 
-def _signature_from_saved(path: Path) -> tuple[str, ...]:
-    data = json.loads(path.read_text(encoding="utf-8"))
+def _signature_from_saved(data: dict[str, Any]) -> tuple[str, ...]:
     v = Verdict(data["found"]["status"], detail=list(data["found"]["detail"]))
     return _signature(data, v)
 
