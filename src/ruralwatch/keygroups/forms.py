@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ruralwatch.accounts import access as area_access
 from ruralwatch.areas.models import Area
-from ruralwatch.keygroups import access
+from ruralwatch.keygroups import access, crypto
 from ruralwatch.keygroups.models import (
     Comorbidity,
     ContactMethod,
@@ -29,11 +29,12 @@ from ruralwatch.keygroups.models import (
     Vaccination,
 )
 
-#: A phone number as typed: optional ``+``, then digits with spaces or dashes inside, 7 to 20
-#: characters. The one rule for the registration page and the API (``api.schemas.Phone``).
+#: The shape of a phone number as typed (optional ``+``, digits with spaces or dashes inside), as
+#: the page and the API's schema state it. The rule itself is ``crypto.phone_ok`` (7 to 15
+#: digits, as E.164 allows), which every write applies.
 PHONE_PATTERN = r"^\+?[0-9][0-9 -]{5,18}[0-9]$"
 PHONE = re.compile(PHONE_PATTERN)
-PHONE_MESSAGE = _("Enter a phone number: digits only, 7 to 20 of them.")
+PHONE_MESSAGE = _("Enter a phone number: digits only, 7 to 15 of them.")
 
 
 class DateInput(forms.DateInput):
@@ -47,7 +48,7 @@ def normalise_phone(value: str) -> str:
     """A phone number checked against ``PHONE_PATTERN`` (empty is allowed), stored without
     spaces and dashes. Raises ``forms.ValidationError`` with the message the page shows."""
     value = value.strip()
-    if value and not PHONE.fullmatch(value):
+    if value and not (PHONE.fullmatch(value) and crypto.phone_ok(value)):
         raise forms.ValidationError(PHONE_MESSAGE)
     return value.replace(" ", "").replace("-", "")
 
