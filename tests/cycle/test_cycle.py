@@ -155,3 +155,42 @@ def test_a_fixed_rule_clears_its_error(tmp_path: Path) -> None:
     rule.refresh_from_db()
     assert rule.last_error == ""
     assert all(d.get("rule") != str(rule) for d in again.did_not_run)
+
+
+def test_values_imported_without_their_roll_up_are_rolled_up_by_the_next_cycle(
+    tmp_path: Path,
+) -> None:
+    """An import commits the dates it changed as awaiting their roll-up (an API upload, or a
+    process killed between the import's commit and its roll-up): the next cycle rolls them up,
+    even when they lie before its own window, and clears them."""
+    from ruralwatch.cycle.services import run_cycle
+    from ruralwatch.reporting.models import RollupPending
+    from ruralwatch.reporting.services import roll_up
+
+    (tmp_path / "tree.csv").write_text(TREE, encoding="utf-8")
+    import_areas(tmp_path / "tree.csv")
+    early = dt.date(2023, 1, 2)
+    (tmp_path / "r.csv").write_text(
+        f"area_code,date,new_cases\n990101001001,{early},7\n990101001001,2023-01-30,1\n",
+        encoding="utf-8",
+    )
+    import_reports(tmp_path / "r.csv", now=dt.datetime(2023, 2, 1, tzinfo=dt.UTC))
+    # The import is committed; its roll-up never ran.
+    assert set(RollupPending.objects.values_list("date", flat=True)) == {
+        early,
+        dt.date(2023, 1, 30),
+    }
+    assert not AggregateValue.objects.filter(date=early).exists()
+    result = run_cycle(dt.date(2023, 1, 31), days_back=7)  # its own window starts on 24 Jan
+    assert result.steps["roll_up"]["from"] == early.isoformat()
+    county = AggregateValue.objects.get(area_id="990101000000", date=early)
+    assert county.value == 7
+    assert not RollupPending.objects.exists()
+    # A roll-up run by hand clears what it covers, and only that.
+    (tmp_path / "s.csv").write_text(
+        "area_code,date,new_cases\n990101001001,2023-01-03,2\n990101001001,2023-01-20,2\n",
+        encoding="utf-8",
+    )
+    import_reports(tmp_path / "s.csv", now=dt.datetime(2023, 2, 1, tzinfo=dt.UTC))
+    roll_up(dt.date(2023, 1, 1), dt.date(2023, 1, 10))
+    assert list(RollupPending.objects.values_list("date", flat=True)) == [dt.date(2023, 1, 20)]

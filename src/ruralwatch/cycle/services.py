@@ -15,7 +15,7 @@ from typing import Any
 
 from ruralwatch.areas.models import Area
 from ruralwatch.assessments.services import assess
-from ruralwatch.reporting.services import roll_up
+from ruralwatch.reporting.services import pending_rollup_start, roll_up
 from ruralwatch.signals.services import detect_signals
 
 Progress = Callable[[str, int, int], None]
@@ -82,8 +82,16 @@ def run_cycle(
     timed("keygroups", lambda: _keygroups_indicators(cycle_date, root_path))
 
     def rolled() -> dict[str, Any]:
-        r = roll_up(first, cycle_date)
-        return {"aggregates": r.aggregates, "completeness": r.completeness_rows}
+        # Dates whose values changed after their roll-up (an API upload, or an import killed
+        # before its roll-up ran) are rolled up again too.
+        pending = pending_rollup_start()
+        since = min(first, pending) if pending is not None else first
+        r = roll_up(since, cycle_date)
+        return {
+            "from": since.isoformat(),
+            "aggregates": r.aggregates,
+            "completeness": r.completeness_rows,
+        }
 
     def detected() -> dict[str, Any]:
         d = detect_signals(first, cycle_date, root_path=root_path, progress=progress)

@@ -171,3 +171,22 @@ class Completeness(models.Model):
     @property
     def timeliness(self) -> float | None:
         return self.on_time / self.expected if self.expected else None
+
+
+class RollupPending(models.Model):
+    """A date whose village values changed after its roll-up was made.
+
+    Written in the same transaction as the import that changed the values, and removed by the
+    roll-up that covers the date; the daily cycle rolls up every date still listed. So a roll-up
+    that never ran (an upload through the API, or a process killed between the import's commit
+    and its roll-up) is repaired by the next cycle instead of leaving stale aggregates.
+    """
+
+    date = models.DateField(_("date"), primary_key=True)
+
+    class Meta:
+        verbose_name = _("date awaiting its roll-up")
+        verbose_name_plural = _("dates awaiting their roll-up")
+
+    def __str__(self) -> str:
+        return self.date.isoformat()

@@ -32,6 +32,7 @@ from ruralwatch.reporting.models import (
     ImportBatch,
     Indicator,
     ReportValue,
+    RollupPending,
     Submission,
 )
 
@@ -380,8 +381,21 @@ def import_reports(
             summary.unchanged,
         )
         batch.save(update_fields=["imported", "updated", "unchanged"])
+        # Values or submissions (completeness) may have changed on every date of the file.
+        RollupPending.objects.bulk_create(
+            [RollupPending(date=dt.date.fromisoformat(str(d))) for d in summary.dates],
+            ignore_conflicts=True,
+        )
         bulk.drop_staging("stage_value")
     return summary
+
+
+def pending_rollup_start() -> dt.date | None:
+    """The earliest date whose values changed after its roll-up (None: every roll-up is current)."""
+    first: dt.date | None = (
+        RollupPending.objects.order_by("date").values_list("date", flat=True).first()
+    )
+    return first
 
 
 def _timestamp_text(expr: pl.Expr) -> pl.Expr:
@@ -563,6 +577,7 @@ def roll_up(start: dt.date, end: dt.date) -> RollupSummary:
             )
         for name in ("stage_dates", "stage_partial", "stage_partial_comp"):
             bulk.drop_staging(name)
+        RollupPending.objects.filter(date__range=(start, end)).delete()
     return RollupSummary(start.isoformat(), end.isoformat(), n_agg, n_comp)
 
 
