@@ -52,6 +52,8 @@ def test_rt_of_a_normal_unit_is_unchanged_by_awkward_ones() -> None:
         ({"incidence": [1.0] * 10, "mean_prior": 0.0}, "mean_prior"),
         ({"incidence": [1.0] * 10, "quantile_levels": (1.5,)}, "quantile_levels"),
         ({"incidence": [1.0] * 10, "si_sum": "ignore"}, "si_sum"),
+        ({"incidence": [3.0, 1, 0, 0, 0, 0, 0]}, "7 time points; windows of 7 days"),
+        ({"incidence": [1.0] * 10, "t_start": [], "t_end": []}, "no window"),
     ],
 )
 def test_rt_bad_input(kwargs: dict[str, object], message: str) -> None:

@@ -271,6 +271,11 @@ def estimate_rt(
 
     if t_start is None and t_end is None:
         ts, te = sliding_windows(n_time, window)
+        if not ts.size:
+            raise ValueError(
+                f"the series has {n_time} time points; windows of {window} days starting on"
+                f" day 2 need at least {window + 1}"
+            )
     elif t_start is None or t_end is None:
         raise ValueError("give both t_start and t_end, or neither")
     else:
@@ -282,6 +287,8 @@ def estimate_rt(
         ts, te = ts_f.astype(np.int64), te_f.astype(np.int64)
     if ts.shape != te.shape:
         raise ValueError("t_start and t_end must have the same length")
+    if not ts.size:
+        raise ValueError("no window: t_start and t_end are empty")
     if ts.size and (ts.min() < 2 or te.max() > n_time or np.any(te < ts)):
         raise ValueError("windows need 2 <= t_start <= t_end <= T (1-based)")
     if not (mean_prior > 0 and std_prior > 0):
