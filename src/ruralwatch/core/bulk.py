@@ -96,6 +96,19 @@ def row(sql: str, params: Sequence[Any] = ()) -> tuple[int, ...]:
     return tuple(int(x or 0) for x in found) if found else ()
 
 
+def analyze(*tables: str) -> None:
+    """Refresh the planner's statistics of tables a bulk load has just filled (PostgreSQL).
+
+    Without it the planner keeps the row counts of before the load (an empty table after a
+    migration or a reload), and picks nested loops of sequential scans for the self-joins of
+    the audit: minutes instead of milliseconds on 70,000 persons.
+    """
+    if is_postgres():
+        with connection.cursor() as cur:
+            for table in tables:
+                cur.execute(f"ANALYZE {table}")
+
+
 def execute(sql: str, params: Sequence[Any] = ()) -> int:
     with connection.cursor() as cur:
         cur.execute(sql, params)

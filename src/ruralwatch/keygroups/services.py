@@ -841,6 +841,7 @@ def load_persons(
         counts["escalated"], counts["referrals_created"] = escalate_from_contacts(
             root_path=root.path, rules=rules
         )
+        bulk.analyze(P, C, R)
     return counts
 
 
