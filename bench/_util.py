@@ -64,6 +64,17 @@ def ratio(r_per_series: float | None, ours_per_series: float | None) -> float | 
     return r_per_series / ours_per_series
 
 
+def versus_r(r: dict[str, Any] | None, ours_per_series: float) -> dict[str, Any]:
+    """The R side of a result row (series run, loop seconds, per series) and our speed-up."""
+    r_ps = r["seconds"] / r["series"] if r else None
+    return {
+        "r_series": r["series"] if r else None,
+        "r_s": r["seconds"] if r else None,
+        "r_per_series_ms": r_ps * 1e3 if r_ps else None,
+        "ratio": ratio(r_ps, ours_per_series),
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # R peers
 # --------------------------------------------------------------------------------------------

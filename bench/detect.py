@@ -19,10 +19,10 @@ from bench._util import (
     best_of,
     log,
     peak_rss_mib,
-    ratio,
     run_child,
     run_r,
     timed,
+    versus_r,
     write_panel_csv,
 )
 from ruralwatch.epi.detect.base import DetectionResult
@@ -123,7 +123,6 @@ def _row(
     note: str = "",
 ) -> dict[str, Any]:
     ours_ps = ours_s / units
-    r_ps = r["seconds"] / r["series"] if r else None
     return {
         "name": name,
         "series": units,
@@ -131,10 +130,7 @@ def _row(
         "monitored": monitored,
         "ours_s": ours_s,
         "ours_per_series_ms": ours_ps * 1e3,
-        "r_series": r["series"] if r else None,
-        "r_s": r["seconds"] if r else None,
-        "r_per_series_ms": r_ps * 1e3 if r_ps else None,
-        "ratio": ratio(r_ps, ours_ps),
+        **versus_r(r, ours_ps),
         "target": target,
         "agreement": agree,
         "note": note,

@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from bench import data
-from bench._util import best_of, log, ratio, run_r, write_panel_csv
+from bench._util import best_of, log, run_r, versus_r, write_panel_csv
 from bench.detect import FARRINGTON_NOUFAILY, SEED, agreement
 from bench.rt import SI_MEAN, SI_SD
 from bench.rt import _agreement as rt_agreement
@@ -124,7 +124,6 @@ def _row(
     method_s: float,
 ) -> dict[str, Any]:
     ours_ps = ours["wall_s"] / series
-    r_ps = r["seconds"] / r["series"] if r else None
     return {
         "name": name,
         "series": series,
@@ -135,10 +134,7 @@ def _row(
         "ours_cpu_s": ours["cpu_s"],
         "ours_runs": ours["runs"],
         "ours_per_series_ms": ours_ps * 1e3,
-        "r_series": r["series"] if r else None,
-        "r_s": r["seconds"] if r else None,
-        "r_per_series_ms": r_ps * 1e3 if r_ps else None,
-        "ratio": ratio(r_ps, ours_ps),
+        **versus_r(r, ours_ps),
         "target": target,
         "agreement": agree,
         "command": command,
