@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages RuralWatch needs when they are missing (root on Debian).
 #   scripts/ensure-system.sh base     fonts for PDF/charts, gettext
-#   scripts/ensure-system.sh test     + chromium for browser tests
-#   scripts/ensure-system.sh bench    + R with surveillance and EpiEstim (the peers)
+#   scripts/ensure-system.sh test     + chromium for browser tests, poppler-utils (PDF checks)
+#   scripts/ensure-system.sh bench    + R with surveillance and EpiEstim (the peers), poppler-utils
 set -euo pipefail
 want=(fonts-noto-cjk gettext)
 case "${1:-base}" in
-  test) want+=(chromium) ;;
-  bench) want+=(chromium r-base-core r-cran-surveillance r-cran-epiestim) ;;
+  test) want+=(chromium poppler-utils) ;;
+  bench) want+=(chromium poppler-utils r-base-core r-cran-surveillance r-cran-epiestim) ;;
 esac
 missing=()
 for p in "${want[@]}"; do
