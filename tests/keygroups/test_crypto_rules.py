@@ -60,3 +60,38 @@ def test_published_rule() -> None:
         parse_rules({"interval_days": {"red": 0, "yellow": 3, "green": 7}})
     with pytest.raises(RuleError):
         parse_rules({"yellow_from": 5, "red_from": 4})
+
+
+@pytest.mark.parametrize("value", ["", "  ", None])
+def test_missing_field_key_is_a_clear_error(settings, value) -> None:
+    """No key is made up from SECRET_KEY: without RURALWATCH_FIELD_KEY nothing is encrypted."""
+    settings.RURALWATCH_FIELD_KEY = value
+    with pytest.raises(crypto.MissingKey, match="RURALWATCH_FIELD_KEY is not set"):
+        crypto.encrypt("13800000000")
+    with pytest.raises(crypto.MissingKey, match="RURALWATCH_FIELD_KEY"):
+        crypto.decrypt("gAAAAA-token")
+    # The empty value stays empty without needing a key.
+    assert crypto.encrypt("") == ""
+
+
+def test_bad_field_key_is_a_clear_error(settings) -> None:
+    settings.RURALWATCH_FIELD_KEY = "not-a-fernet-key"
+    with pytest.raises(crypto.MissingKey, match="not a list of Fernet keys"):
+        crypto.encrypt("x")
+
+
+@pytest.mark.parametrize("value", ["", None])
+def test_missing_hash_key_is_a_clear_error(settings, value) -> None:
+    settings.RURALWATCH_HASH_KEY = value
+    with pytest.raises(crypto.MissingKey, match="RURALWATCH_HASH_KEY is not set"):
+        crypto.keyed_hash(SAMPLE)
+    with pytest.raises(crypto.MissingKey, match="RURALWATCH_HASH_KEY"):
+        crypto.pseudonym("ref")
+    # An explicit key still works (rotation passes the key it means).
+    assert len(crypto.keyed_hash(SAMPLE, b"given")) == 64
+
+
+def test_missing_key_is_an_improper_configuration() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    assert issubclass(crypto.MissingKey, ImproperlyConfigured)

@@ -9,25 +9,23 @@ Keys:
   de-duplication hash of ID numbers. Keep it apart from the Fernet key.
 
 The settings always provide both: production refuses to start without them, and the
-development mode keeps generated ones in ``var/secrets.env`` (``ruralwatch.config.env``). The
-derivation from ``SECRET_KEY`` below only serves settings configured by hand without them.
-Rotation: ``ruralwatch keys rotate`` (``ruralwatch.config.keys``).
+development mode keeps generated ones in ``var/secrets.env`` (``ruralwatch.config.env``).
+Settings configured by hand without them get :class:`MissingKey` on the first use, never a
+key made up from something else. Rotation: ``ruralwatch keys rotate``
+(``ruralwatch.config.keys``).
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import hmac
-import logging
 import re
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
-
-log = logging.getLogger(__name__)
+from django.core.exceptions import ImproperlyConfigured
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
@@ -51,40 +49,39 @@ def normalise_id(value: str) -> str:
     return value.strip().upper()
 
 
-def _warn(what: str) -> None:
-    if not settings.DEBUG:
-        log.warning(
-            "!!! %s is not set: using a development key derived from SECRET_KEY. "
-            "Set it in the environment before storing real personal data. !!!",
-            what,
-        )
+class MissingKey(ImproperlyConfigured):
+    """A key for personal fields is not configured (or is not a usable key)."""
+
+
+def _missing(name: str, detail: str = "is not set") -> MissingKey:
+    return MissingKey(
+        f"{name} {detail}: personal fields cannot be encrypted or hashed without it. "
+        "Set it in the environment (`ruralwatch keys generate` prints new keys)."
+    )
 
 
 @lru_cache(maxsize=4)
-def _fernet(spec: str, secret: str) -> MultiFernet:
+def _fernet(spec: str) -> MultiFernet:
     keys = [k.strip() for k in spec.split(",") if k.strip()]
     if not keys:
-        _warn("RURALWATCH_FIELD_KEY")
-        digest = hashlib.sha256(b"ruralwatch-field-key\x00" + secret.encode()).digest()
-        keys = [base64.urlsafe_b64encode(digest).decode()]
-    return MultiFernet([Fernet(k.encode()) for k in keys])
+        raise _missing("RURALWATCH_FIELD_KEY")
+    try:
+        return MultiFernet([Fernet(k.encode()) for k in keys])
+    except (ValueError, TypeError) as exc:
+        raise _missing("RURALWATCH_FIELD_KEY", f"is not a list of Fernet keys ({exc})") from exc
 
 
 def fernet() -> MultiFernet:
-    return _fernet(settings.RURALWATCH_FIELD_KEY, settings.SECRET_KEY)
-
-
-@lru_cache(maxsize=4)
-def _hash_key(spec: str, secret: str) -> bytes:
-    if spec:
-        return spec.encode()
-    _warn("RURALWATCH_HASH_KEY")
-    return hashlib.sha256(b"ruralwatch-hash-key\x00" + secret.encode()).digest()
+    """The field cipher from ``RURALWATCH_FIELD_KEY``; :class:`MissingKey` if it is unset."""
+    return _fernet(getattr(settings, "RURALWATCH_FIELD_KEY", "") or "")
 
 
 def hash_key() -> bytes:
-    spec = settings.RURALWATCH_HASH_KEY
-    return _hash_key(spec, settings.SECRET_KEY)
+    """The HMAC key from ``RURALWATCH_HASH_KEY``; :class:`MissingKey` if it is unset."""
+    spec = getattr(settings, "RURALWATCH_HASH_KEY", "") or ""
+    if not spec.strip():
+        raise _missing("RURALWATCH_HASH_KEY")
+    return spec.encode()
 
 
 def encrypt(value: str) -> str:
