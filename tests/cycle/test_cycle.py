@@ -194,3 +194,45 @@ def test_values_imported_without_their_roll_up_are_rolled_up_by_the_next_cycle(
     import_reports(tmp_path / "s.csv", now=dt.datetime(2023, 2, 1, tzinfo=dt.UTC))
     roll_up(dt.date(2023, 1, 1), dt.date(2023, 1, 10))
     assert list(RollupPending.objects.values_list("date", flat=True)) == [dt.date(2023, 1, 20)]
+
+
+def test_the_cycle_makes_tasks_once_and_reads_them_back(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The cycle's last step turns the signals of its window into tasks; run again for the same
+    date it creates none, and its ``tasks`` block (read from the database) is unchanged. A
+    failing task step is recorded like the other steps."""
+    from ruralwatch.cycle.services import run_cycle
+    from ruralwatch.dispatch.models import Task
+
+    _small_store(tmp_path)
+    now = dt.datetime(2023, 2, 1, 8, 0, tzinfo=dt.UTC)
+    first = run_cycle(dt.date(2023, 1, 10), root="990101000000", days_back=9, now=now)
+    assert not first.did_not_run
+    # one task per signal of the window (the village's single report series flags the 25 cases
+    # of 10 Jan at the township and above)
+    signals = set(Signal.objects.values_list("rule_id", "area_id", "date"))
+    assert len(signals) >= 1
+    tasks = set(Task.objects.filter(kind_id="signal").values_list("source_id", "area_id", "date"))
+    assert tasks == signals
+    assert ("990101001000", dt.date(2023, 1, 10)) in {(a, d) for _, a, d in tasks}
+    assert set(Task.objects.values_list("created_at", flat=True)) == {now}
+    n = len(signals)
+    assert first.steps["tasks"]["created"]["signal"] == n
+    assert first.tasks["created"] == {"signal": n}
+    assert first.tasks["open"] == n and first.tasks["escalated"] == 0
+    second = run_cycle(
+        dt.date(2023, 1, 10), root="990101000000", days_back=9, now=now + dt.timedelta(hours=1)
+    )
+    assert sum(second.steps["tasks"]["created"].values()) == 0
+    assert sum(second.steps["tasks"]["auto_closed"].values()) == 0
+    assert second.tasks == first.tasks
+    assert Task.objects.count() == n
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("tasks broke")
+
+    monkeypatch.setattr("ruralwatch.cycle.services.sync_tasks", broken)
+    third = run_cycle(dt.date(2023, 1, 10), root="990101000000", days_back=9, now=now)
+    assert {"step": "tasks", "error": "RuntimeError: tasks broke"} in third.did_not_run
+    assert "error" not in third.steps["detect"] and "error" not in third.steps["assess"]
+    assert third.tasks == first.tasks
+    json.dumps(third.__dict__)

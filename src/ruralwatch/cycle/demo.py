@@ -19,7 +19,7 @@ import polars as pl
 from ruralwatch.areas.models import Area
 from ruralwatch.areas.services import delete_subtree, import_areas
 from ruralwatch.assessments.selectors import judgement_for, judgement_summary
-from ruralwatch.cycle.services import run_cycle
+from ruralwatch.cycle.services import run_cycle, task_counts
 from ruralwatch.keygroups.services import demo_keygroups_summary, load_demo_keygroups
 from ruralwatch.reporting.models import AggregateValue, Completeness, Submission
 from ruralwatch.reporting.services import deadline_hours, import_reports
@@ -204,6 +204,8 @@ def build_summary(
         "county_series": county_series,
         "signals_by_method": signals_by_method(DEMO_START, DEMO_END, county.path),
         "judgement": _judgement(county),
+        # the tasks of the whole synthetic region (created by kind, open, escalated, closed)
+        "tasks": task_counts(Area.objects.get(code=county.l1).path),
     }
 
 

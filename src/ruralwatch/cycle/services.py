@@ -1,7 +1,10 @@
-"""The daily cycle for a date: key-group indicators → roll up → detect → assess.
+"""The daily cycle for a date: key-group indicators → roll up → detect → assess → tasks.
 
 Each step replaces what it wrote for the dates it covers, so running a cycle twice leaves the
-same state. Late reports are why a cycle reaches back ``days_back`` days.
+same state. Late reports are why a cycle reaches back ``days_back`` days. The last step turns
+the causes found (signals, single cases, rebounds, missing reports, overdue contacts, open
+referrals) into tasks and closes those whose cause has gone; escalation and reminders run in
+real time between cycles, in the worker (:mod:`ruralwatch.cycle.worker`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Any
 
 from ruralwatch.areas.models import Area
 from ruralwatch.assessments.services import assess
+from ruralwatch.dispatch.models import OPEN_STATUSES, Status, Task
+from ruralwatch.dispatch.services import sync_tasks
 from ruralwatch.reporting.services import pending_rollup_start, roll_up
 from ruralwatch.signals.services import detect_signals
 
@@ -46,6 +51,37 @@ class CycleResult:
     root: str | None
     steps: dict[str, Any] = field(default_factory=dict)
     did_not_run: list[dict[str, str]] = field(default_factory=list)
+    #: the tasks under the root after the cycle, read back from the database (task_counts)
+    tasks: dict[str, Any] = field(default_factory=dict)
+
+
+def task_counts(root_path: str) -> dict[str, Any]:
+    """The tasks whose cause lies under ``root_path``, read from the database: how many were
+    created of each kind, how many are open, were escalated at least once, were closed by
+    people, and closed themselves (by reason)."""
+    from django.db.models import Count
+
+    qs = Task.objects.filter(area_path__startswith=root_path)
+    created = dict(
+        qs.values_list("kind_id")
+        .annotate(n=Count("id"))
+        .order_by("kind_id")
+        .values_list("kind_id", "n")
+    )
+    auto = dict(
+        qs.filter(status=Status.CLOSED_AUTO)
+        .values_list("auto_reason")
+        .annotate(n=Count("id"))
+        .order_by("auto_reason")
+        .values_list("auto_reason", "n")
+    )
+    return {
+        "created": created,
+        "open": qs.filter(status__in=OPEN_STATUSES).count(),
+        "escalated": qs.filter(escalations__gt=0).count(),
+        "closed": qs.filter(status=Status.CLOSED).count(),
+        "closed_auto": auto,
+    }
 
 
 def run_cycle(
@@ -55,8 +91,14 @@ def run_cycle(
     days_back: int = 7,
     start: dt.date | None = None,
     progress: Progress | None = None,
+    now: dt.datetime | None = None,
 ) -> CycleResult:
-    """Run the cycle for ``cycle_date`` over the subtree of ``root`` (whole tree if None)."""
+    """Run the cycle for ``cycle_date`` over the subtree of ``root`` (whole tree if None).
+
+    ``start`` (default ``days_back`` days earlier) is where roll-up and detection begin; tasks
+    are made for the signals of the last ``days_back`` days only (a signal of two months ago
+    needs no verifying today). ``now`` (aware; default the current time) starts the tasks'
+    deadlines and decides which report date is overdue."""
     first = start or cycle_date - dt.timedelta(days=days_back)
     root_path = "/"
     if root is not None:
@@ -115,7 +157,19 @@ def run_cycle(
             "parts_seconds": j.seconds,
         }
 
+    def dispatched() -> dict[str, Any]:
+        window = min(days_back, (cycle_date - first).days)
+        s = sync_tasks(cycle_date, root_path, now, days_back=max(window, 0))
+        return {
+            "created": s.created,
+            "auto_closed": s.auto_closed,
+            "open": s.open,
+            "notified": s.notified,
+        }
+
     timed("roll_up", rolled)
     timed("detect", detected)
     timed("assess", judged)
+    timed("tasks", dispatched)
+    result.tasks = task_counts(root_path)
     return result
