@@ -12,5 +12,6 @@ urlpatterns = [
     path("accounts/", include("ruralwatch.accounts.urls")),
     path("api/", include("ruralwatch.api.urls")),
     path("keygroups/", include("ruralwatch.keygroups.urls")),
+    path("dispatch/", include("ruralwatch.dispatch.urls")),
     path("", include("ruralwatch.dashboard.urls")),
 ]

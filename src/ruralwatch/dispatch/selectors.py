@@ -49,15 +49,27 @@ def _by_deadline(qs: QuerySet[Task]) -> QuerySet[Task]:
     return qs.order_by(deadline.asc(), "priority", "id")
 
 
-def inbox(user: Any, now: dt.datetime, limit: int = 50) -> dict[str, list[Task]]:
+def inbox(
+    user: Any,
+    now: dt.datetime,
+    limit: int = 50,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+) -> dict[str, list[Task]]:
     """Today's work first: ``mine`` — open tasks owned by the user's own unit, by deadline,
     then ``below`` — overdue open tasks owned by units under it. Two queries (plus the
-    profile); national users and superusers own nothing and see every overdue task."""
+    profile); national users and superusers own nothing and see every overdue task.
+    ``kind`` and ``status`` (an open status) narrow both lists."""
     base = (
         scope_tasks(user)
         .filter(status__in=OPEN_STATUSES)
         .select_related("kind", "area", "owner_area")
     )
+    if kind:
+        base = base.filter(kind_id=kind)
+    if status:
+        base = base.filter(status=status)
     root = jurisdiction(user)
     mine: list[Task] = []
     if root is not None:
@@ -268,4 +280,124 @@ def accountability(
         "overall": kpis(frame),
         "by_level": by_level,
         "lagging": lagging,
+    }
+
+
+# --- pages and API --------------------------------------------------------------------------
+
+
+def legal_actions(task: Task, user: Any) -> list[str]:
+    """The lifecycle steps ``user`` may take on ``task`` now, in the order of the lifecycle
+    (``comment`` is left out: it is allowed in every status). Empty when the user may not act.
+    The same rules as :func:`ruralwatch.dispatch.services.act`, which checks them again."""
+    from ruralwatch.dispatch.models import Outcome
+    from ruralwatch.dispatch.services import ACTIONS, _allowed_from, can_act
+
+    if not task.is_open or not can_act(user, task):
+        return []
+    out = []
+    for action in ACTIONS:
+        if action == "comment" or task.status not in _allowed_from(task, action):
+            continue
+        if action == "respond" and task.outcome == Outcome.EXCLUDED:
+            continue
+        if action == "close" and task.kind.outcome_required and not task.outcome:
+            continue
+        out.append(action)
+    return out
+
+
+def unread_for_task(user: Any, task: Task) -> list[int]:
+    """Ids of the user's unread notifications about ``task`` (to mark them read on its page)."""
+    return list(
+        Notification.objects.filter(user_id=user.pk, task=task, read=False).values_list(
+            "id", flat=True
+        )
+    )
+
+
+def unread_notifications(user: Any, limit: int = 10) -> list[Notification]:
+    """The user's latest unread notifications, newest first."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    return list(
+        Notification.objects.filter(user_id=user.pk, read=False).order_by("-created_at", "-id")[
+            :limit
+        ]
+    )
+
+
+def task_kinds() -> list[TaskKind]:
+    """Every task kind (for filters), by priority."""
+    return list(TaskKind.objects.all())
+
+
+def scoped_task_list(
+    user: Any,
+    *,
+    area: Area | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    open_only: bool = False,
+    overdue_at: dt.datetime | None = None,
+) -> QuerySet[Task]:
+    """The tasks ``user`` may see, optionally under ``area`` (the caller obtained it through
+    the access helper; owner or source area below it), of one kind or status, open only, or
+    overdue at ``overdue_at``; newest first, with kind and areas joined."""
+    qs = scope_tasks(user).select_related("kind", "area", "owner_area")
+    if area is not None:
+        qs = qs.filter(Q(owner_path__startswith=area.path) | Q(area_path__startswith=area.path))
+    if kind:
+        qs = qs.filter(kind_id=kind)
+    if status:
+        qs = qs.filter(status=status)
+    if open_only:
+        qs = qs.filter(status__in=OPEN_STATUSES)
+    if overdue_at is not None:
+        qs = qs.filter(overdue_q(overdue_at))
+    return qs.order_by("-created_at", "-id")
+
+
+def signal_context(task: Task, days: int = 28) -> dict[str, Any] | None:
+    """What a signal task's chart needs: the indicator's series for the task's area around
+    the signal (daily values, or weekly sums for a weekly rule), and every signal of the same
+    rule and area in that window with its threshold. ``None`` if the rule is gone."""
+    from ruralwatch.reporting.models import Indicator
+    from ruralwatch.reporting.selectors import daily_series
+    from ruralwatch.signals.models import DetectionRule, Signal
+
+    rule = DetectionRule.objects.filter(pk=task.source_id).select_related("indicator").first()
+    if rule is None:
+        return None
+    weekly = rule.freq == "week"
+    span = dt.timedelta(days=7 * 12 if weekly else days)
+    start, end = task.date - span, task.date + dt.timedelta(days=3 if not weekly else 0)
+    daily = daily_series(task.area, rule.indicator_id, start - dt.timedelta(days=6), end)
+    points: list[tuple[dt.date, float | None]]
+    if weekly:
+        # ISO weeks ending on Sundays, as the weekly rules count them; a week without any
+        # reported day is missing, not zero.
+        values = dict(daily)
+        points = []
+        day = task.date
+        while day >= start:
+            week = [values.get(day - dt.timedelta(days=i)) for i in range(7)]
+            seen = [v for v in week if v is not None]
+            points.append((day, sum(seen) if seen else None))
+            day -= dt.timedelta(days=7)
+        points.reverse()
+    else:
+        points = [(d, v) for d, v in daily if d >= start]
+    alarms = list(
+        Signal.objects.filter(
+            rule_id=rule.pk, area_id=task.area_id, date__range=(start, end)
+        ).values("date", "observed", "expected", "threshold", "score")
+    )
+    indicator: Indicator = rule.indicator
+    return {
+        "rule": rule,
+        "indicator": indicator,
+        "weekly": weekly,
+        "series": points,
+        "alarms": alarms,
     }

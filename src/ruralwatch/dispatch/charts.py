@@ -1,0 +1,106 @@
+"""The chart of a signal task (Vega-Lite through Altair): the indicator's series around the
+signal, the days that raised an alarm, and the method's threshold and expected value on them.
+
+The dashboard's epidemic curve (``dashboard/charts.py``) shows a whole area's curve with a
+7-day mean; this one shows what one detection rule saw, so it is drawn here, where the task's
+evidence lives (the dashboard is a layer above this app). The page draws it with the same
+local vega bundle as the dashboard.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import altair as alt
+from django.utils.translation import gettext as _
+
+BAR = "#9ecae1"
+ALARM = "#c0392b"
+THRESHOLD = "#1f2933"
+
+
+def _data(values: Sequence[dict[str, Any]]) -> alt.Data:
+    return alt.Data(values=list(values))  # type: ignore[no-untyped-call]
+
+
+def signal_chart(
+    series: Sequence[tuple[dt.date, float | None]],
+    alarms: Sequence[dict[str, Any]],
+    signal_date: dt.date,
+    weekly: bool,
+) -> dict[str, Any] | None:
+    """Bars of the counts (the signal's own day or week and other alarms in red), the
+    threshold of each alarm as a dark tick and its expected value as a hollow circle."""
+    if not series or all(v is None for _d, v in series):
+        return None
+    alarm_days = {a["date"] for a in alarms}
+    rows = [
+        {
+            "date": day.isoformat(),
+            "value": value,
+            "state": (
+                _("this signal")
+                if day == signal_date
+                else (_("other alarm") if day in alarm_days else _("no alarm"))
+            ),
+        }
+        for day, value in series
+    ]
+    marks = [
+        {
+            "date": a["date"].isoformat(),
+            "threshold": a["threshold"],
+            "expected": a["expected"],
+        }
+        for a in alarms
+    ]
+    fmt = "%Y-%m-%d"
+    x = alt.X(
+        "utcyearmonthdate(date):T",
+        title=_("Week ending") if weekly else None,
+        axis=alt.Axis(format="%m-%d", labelAngle=0, tickCount=8),
+    )
+    tip_date = alt.Tooltip("utcyearmonthdate(date):T", title=_("Date"), format=fmt)
+    bars = (
+        alt.Chart(_data(rows))
+        .mark_bar()
+        .encode(
+            x=x,
+            y=alt.Y("value:Q", title=_("Weekly count") if weekly else _("Daily count")),
+            color=alt.Color(
+                "state:N",
+                title=None,
+                scale=alt.Scale(
+                    domain=[_("this signal"), _("other alarm"), _("no alarm")],
+                    range=[ALARM, "#e8a39c", BAR],
+                ),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[tip_date, alt.Tooltip("value:Q", title=_("Count"), format=",.0f")],
+        )
+    )
+    layers: list[Any] = [bars]
+    if any(m["threshold"] is not None for m in marks):
+        layers.append(
+            alt.Chart(_data([m for m in marks if m["threshold"] is not None]))
+            .mark_tick(color=THRESHOLD, thickness=3, size=18)
+            .encode(
+                x=x,
+                y="threshold:Q",
+                tooltip=[tip_date, alt.Tooltip("threshold:Q", title=_("Threshold"), format=",.2f")],
+            )
+        )
+    if any(m["expected"] is not None for m in marks):
+        layers.append(
+            alt.Chart(_data([m for m in marks if m["expected"] is not None]))
+            .mark_point(color=THRESHOLD, filled=False, size=60)
+            .encode(
+                x=x,
+                y="expected:Q",
+                tooltip=[tip_date, alt.Tooltip("expected:Q", title=_("Expected"), format=",.2f")],
+            )
+        )
+    spec: dict[str, Any] = alt.layer(*layers).properties(width="container", height=240).to_dict()
+    return spec

@@ -1,0 +1,34 @@
+// Dispatch pages, no build step: keyboard moves through the inbox (j / k, Enter opens a task).
+// Acting on a task is htmx (attributes in the templates); without JavaScript the forms post.
+(function () {
+  "use strict";
+
+  function rows() {
+    return Array.from(document.querySelectorAll("tr.dp-task"));
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = event.target;
+    if (target.closest && target.closest("input, textarea, select, button, summary")) return;
+    const all = rows();
+    if (!all.length) return;
+    const current = target.closest ? target.closest("tr.dp-task") : null;
+    const i = current ? all.indexOf(current) : -1;
+    if (event.key === "j" || event.key === "k") {
+      const next = event.key === "j" ? Math.min(i + 1, all.length - 1) : Math.max(i - 1, 0);
+      all[next].focus();
+      event.preventDefault();
+    } else if (event.key === "Enter" && current && target === current) {
+      window.location.assign(current.dataset.taskUrl);
+      event.preventDefault();
+    }
+  });
+
+  // After htmx swapped a row, keep the keyboard where it was.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    const old = event.detail && event.detail.target;
+    const row = old && old.id ? document.getElementById(old.id) : null;
+    if (row && row.matches("tr.dp-task")) row.focus();
+  });
+})();
