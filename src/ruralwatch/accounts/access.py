@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from ruralwatch.accounts.models import Profile, Role
+from ruralwatch.accounts.models import MANAGING_ROLES, ROLE_LEVEL, Profile, Role
 from ruralwatch.areas.models import Area
 
 _CACHE = "_ruralwatch_profile"
@@ -73,3 +74,55 @@ def access_area_by_code(user: Any, code: str) -> Area:
     if area is None:
         raise Http404(_("No such area."))
     return area
+
+
+# --- users a user manages ------------------------------------------------------------------
+
+#: The level a superuser manages from: above the national role.
+SUPERUSER_LEVEL = -1
+
+
+def manages_from(user: Any) -> int | None:
+    """The level ``user`` manages users from (they manage the levels strictly below it), or
+    ``None`` if they manage nobody. Deny by default: anonymous or inactive users, users
+    without a profile, a profile without a jurisdiction (except the national role) and roles
+    that grant nothing (the village roles, the county leader)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    if user.is_superuser:
+        return SUPERUSER_LEVEL
+    profile = _profile(user)
+    if profile is None or profile.role not in MANAGING_ROLES:
+        return None
+    if profile.jurisdiction is None and profile.role != Role.NATIONAL:
+        return None
+    return ROLE_LEVEL[profile.role]
+
+
+def scope_users(user: Any) -> QuerySet[Any]:
+    """The users ``user`` manages: bound to an area of their jurisdiction, with a role strictly
+    below their level; never a superuser, never themselves. Deny by default."""
+    level = manages_from(user)
+    users = get_user_model().objects.all()
+    if level is None:
+        return users.none()
+    below = [r for r, lv in ROLE_LEVEL.items() if lv > level]
+    qs = users.filter(profile__role__in=below, is_superuser=False).exclude(pk=user.pk)
+    root = jurisdiction(user)
+    if root is not None:
+        qs = qs.filter(profile__jurisdiction__path__startswith=root.path)
+    return qs
+
+
+def access_user_by_id(user: Any, user_id: int | str) -> Any:
+    """The user ``user_id`` if ``user`` manages them; ``Http404`` if missing or out of scope."""
+    try:
+        pk = int(user_id)
+    except (TypeError, ValueError):
+        raise Http404(_("No such user.")) from None
+    if not 0 < pk < 2**63:
+        raise Http404(_("No such user."))
+    found = scope_users(user).select_related("profile__jurisdiction").filter(pk=pk).first()
+    if found is None:
+        raise Http404(_("No such user."))
+    return found

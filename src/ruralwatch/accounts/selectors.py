@@ -1,4 +1,5 @@
-"""Reads for accounts: users for operators, and whether a login is being refused."""
+"""Reads for accounts: users for operators and for the level above, and whether a login is
+being refused."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from ruralwatch.accounts.models import LoginFailure
+from ruralwatch.accounts.access import manages_from, scope_areas, scope_users
+from ruralwatch.accounts.models import AccountEvent, LoginFailure
 from ruralwatch.accounts.services import login_window
 from ruralwatch.areas.models import Area
 
@@ -34,3 +36,35 @@ def login_refused(username: str, ip: str | None) -> bool:
     if recent.filter(username=username[:150]).count() >= limit:
         return True
     return ip is not None and recent.filter(ip=ip).count() >= limit * IP_FACTOR
+
+
+def managed_users(actor: Any) -> QuerySet[Any]:
+    """The users ``actor`` manages (see :func:`ruralwatch.accounts.access.scope_users`), with
+    profile and area, by place in the tree, role and name; each with ``deactivated_at`` and
+    ``deactivated_by`` (the last deactivation, if any). One query."""
+    last = AccountEvent.objects.filter(
+        user_id=OuterRef("pk"), kind=AccountEvent.Kind.DEACTIVATED
+    ).order_by("-at", "-pk")
+    return (
+        scope_users(actor)
+        .select_related("profile__jurisdiction")
+        .annotate(
+            deactivated_at=Subquery(last.values("at")[:1]),
+            deactivated_by=Subquery(last.values("actor__username")[:1]),
+        )
+        .order_by("profile__jurisdiction__path", "profile__role", "username")
+    )
+
+
+def assignable_areas(actor: Any, limit: int = 2000) -> list[Area]:
+    """Areas ``actor`` may bind a new user to: inside the jurisdiction, below the actor's level
+    (at most ``limit``, in tree order, for the form's list; any code in scope is accepted)."""
+    level = manages_from(actor)
+    if level is None:
+        return []
+    return list(
+        scope_areas(actor)
+        .filter(level__gt=max(level, 0))
+        .only("code", "name", "level", "path")
+        .order_by("path")[:limit]
+    )

@@ -1,8 +1,10 @@
-"""Writes for accounts: users with a place in the hierarchy, and failed-login bookkeeping."""
+"""Writes for accounts: users with a place in the hierarchy, user management within a
+jurisdiction, and failed-login bookkeeping."""
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Any
 
 from django.conf import settings
@@ -10,24 +12,44 @@ from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ruralwatch.accounts.models import LoginFailure, Profile, Role
+from ruralwatch.accounts import access
+from ruralwatch.accounts.models import ROLE_LEVEL, AccountEvent, LoginFailure, Profile, Role
 from ruralwatch.areas.models import Area, Level
 
-#: The level of the area each role is responsible for (the national role has no area).
-ROLE_LEVEL: dict[str, int] = {
-    Role.VILLAGE_DOCTOR: Level.VILLAGE,
-    Role.TOWNSHIP: Level.TOWNSHIP,
-    Role.COUNTY: Level.COUNTY,
-    Role.PREFECTURE: Level.PREFECTURE,
-    Role.PROVINCE: Level.PROVINCE,
-}
+__all__ = ["ROLE_LEVEL"]
 
 
 class AccountError(ValueError):
     """A user-management request that cannot be done, with a sentence saying why."""
+
+
+class NotAllowed(AccountError):
+    """The acting user may not manage users at all (their role grants nothing)."""
+
+
+def _check_level(role: str, area: Area | None) -> None:
+    """The role's level must be the area's level; the national role has no area."""
+    if role == Role.NATIONAL:
+        if area is not None:
+            raise ValueError(_("the national role covers the whole tree: give no area"))
+        return
+    if area is None:
+        raise ValueError(_("only the national role may have no jurisdiction"))
+    if area.level != ROLE_LEVEL[role]:
+        raise ValueError(
+            _("role %(role)s is for a %(want)s, but %(code)s %(name)s is a %(level)s")
+            % {
+                "role": Role(role).label,
+                "want": Level(ROLE_LEVEL[role]).label,
+                "code": area.code,
+                "name": area.name,
+                "level": Level(area.level).label,
+            }
+        )
 
 
 def create_user_with_jurisdiction(
@@ -48,8 +70,7 @@ def create_user_with_jurisdiction(
         area = Area.objects.filter(code=area_code).first()
         if area is None:
             raise ValueError(_("unknown area code %(code)s") % {"code": area_code})
-    elif role != Role.NATIONAL:
-        raise ValueError(_("only the national role may have no jurisdiction"))
+    _check_level(role, area)
     with transaction.atomic():
         user = get_user_model().objects.create_user(username=username, password=password)
         Profile.objects.create(user=user, jurisdiction=area, role=role)
@@ -69,6 +90,7 @@ def reset_user_with_jurisdiction(
     area = Area.objects.filter(code=area_code).first() if area_code else None
     if area_code and area is None:
         raise ValueError(_("unknown area code %(code)s") % {"code": area_code})
+    _check_level(role, area)
     with transaction.atomic():
         user.set_password(password)
         user.is_active = True
@@ -77,12 +99,12 @@ def reset_user_with_jurisdiction(
     return user
 
 
-def create_user(username: str, password: str, area_code: str | None, role: str) -> AbstractUser:
-    """An operator's new user, checked the way the web would: a valid, unused user name; a
-    known role; an area of the role's level (none for the national role); a password that
-    passes the configured validators. Raises :class:`AccountError` naming what is wrong."""
+def _check_username(username: str) -> str:
+    """A valid, unused user name (stripped); :class:`AccountError` otherwise."""
     User = get_user_model()
     username = username.strip()
+    if not username:
+        raise AccountError(_("the user name is empty"))
     try:
         User._meta.get_field("username").run_validators(username)
     except ValidationError as exc:
@@ -90,10 +112,37 @@ def create_user(username: str, password: str, area_code: str | None, role: str) 
             _("user name %(name)r: %(reason)s")
             % {"name": username, "reason": " ".join(exc.messages)}
         ) from None
-    if not username:
-        raise AccountError(_("the user name is empty"))
     if User.objects.filter(username=username).exists():
         raise AccountError(_("user %(name)s already exists") % {"name": username})
+    return username
+
+
+def _check_password(username: str, password: str) -> None:
+    try:
+        password_validation.validate_password(password, get_user_model()(username=username))
+    except ValidationError as exc:
+        raise AccountError(
+            _("password refused: %(reason)s") % {"reason": " ".join(exc.messages)}
+        ) from None
+
+
+def _record(user: Any, actor: Any, kind: str, now: dt.datetime | None = None) -> None:
+    profile = Profile.objects.filter(user_id=user.pk).first()
+    AccountEvent.objects.create(
+        user=user,
+        actor=actor if actor is not None and actor.pk else None,
+        kind=kind,
+        at=now or timezone.now(),
+        role=profile.role if profile else "",
+        area_code=(profile.jurisdiction_id or "") if profile else "",
+    )
+
+
+def create_user(username: str, password: str, area_code: str | None, role: str) -> AbstractUser:
+    """An operator's new user, checked the way the web would: a valid, unused user name; a
+    known role; an area of the role's level (none for the national role); a password that
+    passes the configured validators. Raises :class:`AccountError` naming what is wrong."""
+    username = _check_username(username)
     if role not in Role.values:
         raise AccountError(
             _("unknown role %(role)s (one of: %(roles)s)")
@@ -119,22 +168,99 @@ def create_user(username: str, password: str, area_code: str | None, role: str) 
                     "level": Level(area.level).label,
                 }
             )
-    try:
-        password_validation.validate_password(password, User(username=username))
-    except ValidationError as exc:
-        raise AccountError(
-            _("password refused: %(reason)s") % {"reason": " ".join(exc.messages)}
-        ) from None
-    return create_user_with_jurisdiction(username, password, area_code or None, role)
-
-
-def deactivate_user(user: Any) -> Any:
-    """Stop a user from logging in; their API tokens stop working with them (tokens act only
-    for active users). Their records and audit trail stay."""
-    if user.is_active:
-        user.is_active = False
-        user.save(update_fields=["is_active"])
+    _check_password(username, password)
+    with transaction.atomic():
+        user = create_user_with_jurisdiction(username, password, area_code or None, role)
+        _record(user, None, AccountEvent.Kind.CREATED)
     return user
+
+
+def deactivate_user(user: Any, actor: Any = None, now: dt.datetime | None = None) -> Any:
+    """Stop a user from logging in; their API tokens stop working with them (tokens act only
+    for active users). Their records and audit trail stay; the deactivation is recorded with
+    who (``actor``; ``None`` for an operator's command) and when."""
+    if user.is_active:
+        with transaction.atomic():
+            user.is_active = False
+            user.save(update_fields=["is_active"])
+            _record(user, actor, AccountEvent.Kind.DEACTIVATED, now)
+    return user
+
+
+# --- user management within a jurisdiction -----------------------------------------------------
+
+
+def actor_level(actor: Any) -> int | None:
+    """The level ``actor`` manages from (0: the whole tree), or ``None`` if they manage nobody:
+    inactive users, users without a profile or jurisdiction, and roles outside
+    :data:`~ruralwatch.accounts.models.MANAGING_ROLES`. Superusers manage from the top."""
+    return access.manages_from(actor)
+
+
+def grantable_roles(actor: Any) -> list[str]:
+    """The roles ``actor`` may give: those strictly below their own level, never more."""
+    level = actor_level(actor)
+    if level is None:
+        return []
+    return [r for r in Role.values if ROLE_LEVEL[r] > level]
+
+
+def create_user_in_jurisdiction(
+    actor: Any,
+    username: str,
+    role: str,
+    area_code: str,
+    password: str = "",
+    now: dt.datetime | None = None,
+) -> tuple[AbstractUser, str]:
+    """A new user created by ``actor`` for an area inside the actor's jurisdiction, with a role
+    strictly below the actor's own level. An empty ``password`` gets a random one.
+
+    Returns the user and the password if it was generated (else ``""``). Raises
+    :class:`NotAllowed` when the actor manages nobody, ``Http404`` for an area that is missing
+    or outside the jurisdiction (the same answer), and :class:`AccountError` for anything else
+    (a role at or above the actor's level, a role that does not fit the area's level, the user
+    name, the password)."""
+    level = actor_level(actor)
+    if level is None:
+        raise NotAllowed(_("Your role does not manage users."))
+    if role not in Role.values:
+        raise AccountError(
+            _("Unknown role %(role)s; one of: %(roles)s.")
+            % {"role": role, "roles": ", ".join(grantable_roles(actor))}
+        )
+    if ROLE_LEVEL[role] <= level:
+        raise AccountError(
+            _("You may only give roles below your own level: %(roles)s.")
+            % {"roles": ", ".join(str(Role(r).label) for r in grantable_roles(actor))}
+        )
+    area = access.access_area_by_code(actor, area_code.strip())  # Http404: missing or outside
+    try:
+        _check_level(role, area)
+    except ValueError as exc:
+        raise AccountError(str(exc)) from None
+    username = _check_username(username)
+    generated = ""
+    if not password:
+        password = generated = secrets.token_urlsafe(9)
+    _check_password(username, password)
+    with transaction.atomic():
+        user = get_user_model().objects.create_user(username=username, password=password)
+        Profile.objects.create(user=user, jurisdiction=area, role=role)
+        _record(user, actor, AccountEvent.Kind.CREATED, now)
+    return user, generated
+
+
+def deactivate_user_in_jurisdiction(actor: Any, user: Any, now: dt.datetime | None = None) -> Any:
+    """Deactivate ``user`` on behalf of ``actor``, who must manage them (their area lies in
+    the actor's jurisdiction and their role is below the actor's level); the caller obtained
+    ``user`` through :func:`ruralwatch.accounts.access.access_user_by_id`, and this checks
+    again. ``Http404`` if the actor may not manage the user (the same as a missing user)."""
+    if actor_level(actor) is None:
+        raise NotAllowed(_("Your role does not manage users."))
+    if not access.scope_users(actor).filter(pk=user.pk).exists():
+        raise Http404(_("No such user."))
+    return deactivate_user(user, actor=actor, now=now)
 
 
 def login_window() -> dt.timedelta:

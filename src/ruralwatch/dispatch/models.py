@@ -52,6 +52,8 @@ CLOSED_STATUSES = (Status.CLOSED, Status.CLOSED_AUTO)
 
 
 #: The default role at each level, for owners above a kind's own level and for escalation.
+#: The village cadre and the county leader are never the default owner: tasks go to the
+#: village doctor and to the county CDC duty desk (docs/dispatch.md, Roles).
 ROLE_FOR_LEVEL: dict[int, str] = {
     1: Role.PROVINCE,
     2: Role.PREFECTURE,
@@ -60,7 +62,8 @@ ROLE_FOR_LEVEL: dict[int, str] = {
     5: Role.VILLAGE_DOCTOR,
 }
 #: The level each role works at (0: above the provinces). A role may act on tasks owned at its
-#: level or below, inside its jurisdiction.
+#: level or below, inside its jurisdiction. The county leader is left out on purpose: it sees
+#: the county's tasks and figures and answers for them, but acts on none (read-only).
 ROLE_LEVEL: dict[str, int] = {
     Role.NATIONAL: 0,
     Role.PROVINCE: 1,
@@ -68,6 +71,7 @@ ROLE_LEVEL: dict[str, int] = {
     Role.COUNTY: 3,
     Role.TOWNSHIP: 4,
     Role.VILLAGE_DOCTOR: 5,
+    Role.VILLAGE_CADRE: 5,
 }
 
 
