@@ -11,9 +11,8 @@ from typing import Any
 
 from django.utils.formats import number_format
 from django.utils.functional import Promise
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from ruralwatch.dispatch.models import Source
 
@@ -113,7 +112,11 @@ def sentences(source: str, evidence: dict[str, Any], area_name: str) -> list[str
     if source == Source.SIGNAL:
         out = [
             _("%(observed)s in %(area)s on %(date)s, where about %(expected)s was expected.")
-            % {**args, "observed": _num(ev.get("observed"), 0), "expected": _num(ev.get("expected"))}
+            % {
+                **args,
+                "observed": _num(ev.get("observed"), 0),
+                "expected": _num(ev.get("expected")),
+            }
         ]
         if ev.get("threshold") is not None:
             out.append(
@@ -135,7 +138,10 @@ def sentences(source: str, evidence: dict[str, Any], area_name: str) -> list[str
     if source == Source.MISSING_REPORT:
         last = ev.get("last_report")
         return [
-            _("%(area)s has sent no report for %(date)s; it was due %(hours)s h after the start of that day.")
+            _(
+                "%(area)s has sent no report for %(date)s; it was due %(hours)s h after "
+                "the start of that day."
+            )
             % {
                 "area": area_name,
                 "date": ev.get("report_date", ""),

@@ -54,7 +54,9 @@ class InboxFilter(forms.Form):
 
 
 class PeriodForm(forms.Form):
-    since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput({"type": "date"}))
+    since = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput({"type": "date"})
+    )
     until = forms.DateField(
         label=_("To (inclusive)"), required=False, widget=forms.DateInput({"type": "date"})
     )

@@ -44,7 +44,7 @@ def role_label(role: str) -> str:
 
 
 def due_words(deadline: dt.datetime, now: dt.datetime) -> str:
-    """"overdue by 3 h" or "due in 5 h" (minutes under an hour, days beyond two)."""
+    """ "overdue by 3 h" or "due in 5 h" (minutes under an hour, days beyond two)."""
     seconds = (deadline - now).total_seconds()
     minutes = int(abs(seconds) // 60)
     if minutes < 60:
@@ -181,7 +181,9 @@ def _trace(task: Task) -> list[dict[str, Any]]:
     return out
 
 
-def _task_page(request: HttpRequest, task: Task, error: str = "", status: int = 200) -> HttpResponse:
+def _task_page(
+    request: HttpRequest, task: Task, error: str = "", status: int = 200
+) -> HttpResponse:
     user = request.user
     now = timezone.now()
     unread = selectors.unread_for_task(user, task)
@@ -201,7 +203,11 @@ def _task_page(request: HttpRequest, task: Task, error: str = "", status: int = 
         "single": single,
         "signal": signal,
         "indicator_name": (
-            (signal["indicator"].name_en if language.startswith("en") else signal["indicator"].name_zh)
+            (
+                signal["indicator"].name_en
+                if language.startswith("en")
+                else signal["indicator"].name_zh
+            )
             if signal
             else ""
         ),
