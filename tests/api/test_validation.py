@@ -221,3 +221,111 @@ def test_a_registration_the_schema_calls_valid_is_not_refused_for_its_shape(
     schema = client.get("/api/openapi.json").json()["components"]["schemas"]["PersonIn"]
     assert schema["properties"]["groups"]["items"]["minLength"] == 1
     assert client.post(f"{KG}/persons", body, content_type="application/json").status_code == 201
+
+
+# --- pydantic's messages in the request's language ----------------------------------------------
+
+#: Invalid requests, each making pydantic raise one type of error, with a word of the English
+#: message and of the Chinese one.
+INVALID = [
+    ("get", f"{KG}/persons?tier=purple", None, "literal_error", "Give one of", "请从以下取值"),
+    ("get", f"{KG}/export?limit=0", None, "greater_than_equal", "at least 1", "不小于 1"),
+    ("get", f"{KG}/export?limit=many", None, "int_parsing", "whole number", "整数"),
+    ("get", f"{KG}/coverage?level=9", None, "less_than_equal", "at most 5", "不大于 5"),
+    (
+        "post",
+        f"{KG}/persons",
+        {"name": "孙大爷", "sex": "M", "birth_date": "1944-04-04", "groups": ["age65"]},
+        "missing",
+        "required",
+        "必填",
+    ),
+    (
+        "post",
+        f"{KG}/persons",
+        {**_registration(data.A1, "", 800), "groups": [""]},
+        "string_too_short",
+        "at least 1 characters",
+        "至少填写 1 个字符",
+    ),
+    (
+        "post",
+        f"{KG}/persons",
+        {**_registration(data.A1, "", 801), "groups": "age65"},
+        "list_type",
+        "list",
+        "列表",
+    ),
+]
+
+
+def _call(client: Client, method: str, url: str, body: Any, language: str | None) -> Any:
+    headers = {"HTTP_ACCEPT_LANGUAGE": language} if language else {}
+    if method == "get":
+        return client.get(url, **headers)
+    return client.post(url, body, content_type="application/json", **headers)
+
+
+@pytest.mark.parametrize(("method", "url", "body", "kind", "english", "chinese"), INVALID)
+def test_422_messages_are_in_the_request_language(
+    method: str,
+    url: str,
+    body: Any,
+    kind: str,
+    english: str,
+    chinese: str,
+    world: World,
+    county: Any,
+) -> None:
+    client = login(county)
+    answers = {}
+    for language in (None, "zh-Hans", "en"):
+        response = _call(client, method, url, body, language)
+        assert response.status_code == 422, response.content
+        errors = [e for e in response.json()["errors"] if e["type"] == kind]
+        assert errors, response.json()
+        answers[language] = errors[0]["msg"]
+        # The type and the location stay, so a program can act on them whatever the language.
+        assert errors[0]["loc"]
+    # zh-Hans is the default language; English on request.
+    assert chinese in answers[None] and chinese in answers["zh-Hans"], answers
+    assert english in answers["en"], answers
+    assert english not in answers[None], answers
+
+
+def test_the_choices_are_joined_in_the_request_language(world: World, county: Any) -> None:
+    client = login(county)
+    url = f"{KG}/persons?tier=purple"
+    zh = _call(client, "get", url, None, "zh-Hans").json()["errors"][0]["msg"]
+    en = _call(client, "get", url, None, "en").json()["errors"][0]["msg"]
+    assert zh == "请从以下取值中选择：'red'、'yellow' 或 'green'。", zh
+    assert en == "Give one of: 'red', 'yellow' or 'green'.", en
+
+
+def test_our_own_validator_messages_lose_the_pydantic_prefix(world: World, county: Any) -> None:
+    client = login(county)
+    for language, word in (("zh-Hans", "1900-01-01"), ("en", "1900-01-01")):
+        response = _call(client, "get", f"{KG}/persons?date=0001-01-01", None, language)
+        messages = [e["msg"] for e in response.json()["errors"]]
+        assert messages and all(not m.startswith("Value error") for m in messages), messages
+        assert any(word in m for m in messages), messages
+
+
+def test_error_message_of_unknown_types() -> None:
+    """A type without a sentence of ours: pydantic's English in English, a general sentence in
+    Chinese (never English text in a Chinese answer)."""
+    from django.utils import translation
+
+    from ruralwatch.api.common import error_message, translated_errors
+
+    error = {"type": "url_parsing", "loc": ["query", "x"], "msg": "Input should be a valid URL"}
+    with translation.override("en"):
+        assert error_message(error) == "Input should be a valid URL"
+    with translation.override("zh-hans"):
+        assert error_message(error) == "取值无效。"
+        # A known type whose context lacks the number it names is still a sentence.
+        assert error_message({"type": "greater_than", "msg": "x"}) == "取值无效。"
+        # A custom type of ours carries its own (already translated) message.
+        assert error_message({"type": "phone", "msg": "电话号码无效"}) == "电话号码无效"
+        out = translated_errors([{**error, "type": "missing", "ctx": {}}])
+        assert out[0]["msg"] == "此项必填。" and out[0]["loc"] == ["query", "x"]

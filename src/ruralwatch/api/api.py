@@ -14,8 +14,8 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from ruralwatch.api import areas, assessments, auth, keygroups, reports, signals
-from ruralwatch.api.common import refuse_unknown_parameters
+from ruralwatch.api import areas, assessments, auth, keygroups, reports, signals, users
+from ruralwatch.api.common import refuse_unknown_parameters, translated_errors
 from ruralwatch.api.docs import LocalSwagger
 from ruralwatch.api.security import AUTH
 from ruralwatch.core.problems import ImportRejected
@@ -43,6 +43,7 @@ api.add_router("/signals", signals.router)
 api.add_router("/judgements", assessments.router)
 api.add_router("/keygroups", keygroups.router)
 api.add_router("/auth", auth.router)
+api.add_router("/users", users.router)
 
 
 @api.exception_handler(AuthenticationError)
@@ -87,7 +88,7 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 def invalid_request(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     return api.create_response(
         request,
-        {"detail": _("The request is not valid."), "errors": exc.errors},
+        {"detail": _("The request is not valid."), "errors": translated_errors(exc.errors)},
         status=422,
     )
 

@@ -1,18 +1,23 @@
-"""Plumbing shared by the routers: the scope root of a request, default dates, paging."""
+"""Plumbing shared by the routers: the scope root of a request, default dates, paging, and
+the translated messages of invalid requests."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import get_language, gettext_lazy, pgettext
 from django.utils.translation import gettext as _
 from ninja.errors import HttpError
+from pydantic_core.core_schema import ErrorType
 
 from ruralwatch.accounts import access
 from ruralwatch.api.schemas import PageParams
@@ -147,3 +152,106 @@ def paginate(items: QuerySet[Any] | Sequence[T], page: PageParams) -> tuple[list
 
 def page_fields(page: PageParams, count: int) -> dict[str, int]:
     return {"count": count, "limit": page.limit, "offset": page.offset}
+
+
+# --- invalid requests: pydantic's messages, translated ------------------------------------------
+
+#: The message of each common pydantic error type, by its ``type``; ``%(name)s`` placeholders
+#: are filled from the error's ``ctx`` (``min_length``, ``max_length``, ``gt``, ``ge``, ``lt``,
+#: ``le``, ``expected``, ``pattern``, ``multiple_of``). pydantic writes its ``msg`` in English
+#: whatever the request's language; these come out in the request's language.
+ERROR_MESSAGES: dict[str, Promise] = {
+    "missing": gettext_lazy("This field is required."),
+    "extra_forbidden": gettext_lazy("This field is not allowed here."),
+    "json_invalid": gettext_lazy("The request body is not valid JSON."),
+    "string_type": gettext_lazy("Give a text value."),
+    "string_too_short": gettext_lazy("Give at least %(min_length)s characters."),
+    "string_too_long": gettext_lazy("Give at most %(max_length)s characters."),
+    "string_pattern_mismatch": gettext_lazy("The value does not have the expected form."),
+    "too_short": gettext_lazy("Give at least %(min_length)s items."),
+    "too_long": gettext_lazy("Give at most %(max_length)s items."),
+    "int_type": gettext_lazy("Give a whole number."),
+    "int_parsing": gettext_lazy("Give a whole number."),
+    "int_from_float": gettext_lazy("Give a whole number, without a fraction."),
+    "float_type": gettext_lazy("Give a number."),
+    "float_parsing": gettext_lazy("Give a number."),
+    "finite_number": gettext_lazy("Give a finite number."),
+    "bool_type": gettext_lazy("Give true or false."),
+    "bool_parsing": gettext_lazy("Give true or false."),
+    "greater_than": gettext_lazy("Give a value greater than %(gt)s."),
+    "greater_than_equal": gettext_lazy("Give a value of at least %(ge)s."),
+    "less_than": gettext_lazy("Give a value less than %(lt)s."),
+    "less_than_equal": gettext_lazy("Give a value of at most %(le)s."),
+    "multiple_of": gettext_lazy("Give a multiple of %(multiple_of)s."),
+    "literal_error": gettext_lazy("Give one of: %(expected)s."),
+    "enum": gettext_lazy("Give one of: %(expected)s."),
+    "date_type": gettext_lazy("Give a date as YYYY-MM-DD."),
+    "date_parsing": gettext_lazy("Give a date as YYYY-MM-DD."),
+    "date_from_datetime_parsing": gettext_lazy("Give a date as YYYY-MM-DD."),
+    "date_from_datetime_inexact": gettext_lazy("Give a date as YYYY-MM-DD, without a time."),
+    "datetime_type": gettext_lazy("Give a date and time in ISO 8601 form."),
+    "datetime_parsing": gettext_lazy("Give a date and time in ISO 8601 form."),
+    "list_type": gettext_lazy("Give a list."),
+    "dict_type": gettext_lazy("Give an object."),
+    "model_type": gettext_lazy("Give an object."),
+    "model_attributes_type": gettext_lazy("Give an object."),
+    "uuid_type": gettext_lazy("Give a UUID."),
+    "uuid_parsing": gettext_lazy("Give a UUID."),
+}
+
+#: Types whose message is our own: a validator of ours raised it, already translated.
+OWN_MESSAGE_TYPES = ("value_error", "assertion_error")
+
+#: pydantic's own error types; any other type is a ``PydanticCustomError`` of ours (dates,
+#: phones), whose message is already in the request's language.
+PYDANTIC_TYPES = frozenset(get_args(ErrorType))
+
+_PYDANTIC_PREFIX = re.compile(r"^(Value error|Assertion failed), ")
+_ALTERNATIVE = re.compile(r"(?<=') or (?=')")
+_SEPARATOR = re.compile(r"(?<='), (?=')")
+
+
+def _alternatives(expected: str) -> str:
+    """pydantic's ``'red', 'yellow' or 'green'`` with the ``or`` in the request's language."""
+    joined = _ALTERNATIVE.sub(pgettext("last of alternatives", " or "), expected)
+    return _SEPARATOR.sub(pgettext("list separator", ", "), joined)
+
+
+def error_message(error: dict[str, Any]) -> str:
+    """The message of one pydantic error in the active language.
+
+    Our own validators' and custom errors' messages are kept (without pydantic's English
+    prefix); a known type
+    gets its translated sentence; an unknown type keeps pydantic's text in English and gets a
+    general sentence in any other language."""
+    kind = str(error.get("type", ""))
+    ctx = error.get("ctx") or {}
+    original = str(error.get("msg", ""))
+    if kind in OWN_MESSAGE_TYPES:
+        return str(ctx.get("error") or _PYDANTIC_PREFIX.sub("", original))
+    if kind not in PYDANTIC_TYPES:
+        return original
+    template = ERROR_MESSAGES.get(kind)
+    if template is None:
+        language = (get_language() or "").lower()
+        return original if language.startswith("en") and original else _("The value is not valid.")
+    values = {key: str(value) for key, value in ctx.items()}
+    if "expected" in values:
+        values["expected"] = _alternatives(values["expected"])
+    try:
+        return str(template) % values
+    except (KeyError, TypeError, ValueError):
+        # A context without the value the sentence names: say what we can without it.
+        return _("The value is not valid.")
+
+
+def translated_errors(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """pydantic's errors with ``msg`` in the request's language (``type``, ``loc`` and
+    ``ctx`` kept, so a program can still act on the type)."""
+    out = []
+    for error in errors:
+        item = dict(error)
+        if "type" in item or "msg" in item:
+            item["msg"] = error_message(item)
+        out.append(item)
+    return out
