@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "ruralwatch.dashboard",
     "ruralwatch.keygroups",
     "ruralwatch.dispatch",
+    "ruralwatch.briefings",
     "ruralwatch.api",
 ]
 
@@ -242,6 +243,8 @@ LOGGING = {
 RURALWATCH_REPORT_DEADLINE_HOURS: float = env_float(
     "RURALWATCH_REPORT_DEADLINE_HOURS", 36.0, minimum=0.0, maximum=24.0 * 366
 )
+#: Where issued briefings (PDF/HTML) are archived; each stays downloadable again.
+RURALWATCH_BRIEFINGS_DIR = Path(env_str("RURALWATCH_BRIEFINGS_DIR") or VAR_DIR / "briefings")
 #: Largest report file the API accepts, in MiB.
 RURALWATCH_API_MAX_UPLOAD_MB: int = env_int(
     "RURALWATCH_API_MAX_UPLOAD_MB", 50, minimum=1, maximum=1024
