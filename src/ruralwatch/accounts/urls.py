@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from ruralwatch.accounts import views
 from ruralwatch.accounts.forms import ThrottledAuthenticationForm
 
 urlpatterns = [
@@ -14,4 +15,6 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
+    path("users/", views.users, name="users"),
+    path("users/<int:user_id>/deactivate/", views.deactivate, name="user_deactivate"),
 ]
