@@ -3,7 +3,8 @@
 * earsC, rki: upperbound relative 1e-9, absolute 1e-12.
 * cusum: upperbound, cusum, m relative 1e-9 (m = NULL) or 1e-6 (m = "glm"), absolute 1e-12.
 * glrnb: mu0, alpha (``glm.nb``) and the statistic (ret "value") relative 1e-4; absolute 1e-8
-  for mu0 and the statistic, 1e-6 for alpha; ret "cases" exact.
+  for mu0 and the statistic, 1e-6 for alpha; ret "cases" exact (the searched whole count),
+  or as the statistic with theta given (the closed-form count).
 * farrington, farringtonFlexible: fitted quantities, delta bound, score, pvalue, q relative
   1e-5, absolute 1e-8; trend flags exact; the nbPlugin/muan bound (an integer quantile) exact,
   or ±1 (nbPlugin) where the NB CDF at the bound is within 1e-6 of 1 - alpha.
@@ -63,7 +64,10 @@ def _tol(case: dict[str, Any]) -> dict[str, tuple[float, float]]:
         # README does for Farrington's all-zero baselines; alpha below 1e-6 is the Poisson
         # limit, where glm.nb stops at its iteration limit on the way to theta = Inf.
         out = {"mu0": (1e-4, 1e-8), "alpha": (1e-4, 1e-6)}
-        out["upperbound"] = (1e-4, 1e-8) if ctl.get("ret") == "value" else (0.0, 0.0)
+        # With theta given the cases needed are the closed-form count (not a whole number),
+        # as continuous in mu0 as the statistic; the search (theta NULL) gives whole counts.
+        closed = ctl.get("ret") == "cases" and ctl.get("theta") is not None
+        out["upperbound"] = (1e-4, 1e-8) if ctl.get("ret") == "value" or closed else (0.0, 0.0)
         return out
     if fam == "farrington":
         t = (1e-5, 1e-8)

@@ -80,16 +80,15 @@ def known_issue(case: dict[str, Any], v: Verdict, r: dict[str, Any] | None = Non
                 "F2: noPeriods > 2: the gaps between windows are split into other pieces than R's"
             )
     if fam == "glrnb":
-        if ctl.get("theta") is not None and ctl["ret"] == "cases" and cols == {"upperbound"}:
-            return "F4: LR (theta given) ret = 'cases': R returns the unrounded count"
         if ctl["dir"] == "dec":
             return (
                 "F5: dir = 'dec': R's statistic is often 0 where ours is positive (not explained)"
             )
         if "1e+99" in text:
             return "F6: ret = 'cases': R gives 1e+99 where the count at t is 0"
-        if kind in ("sparse", "sparse_quiet_end", "all_zero") and "mu0" in cols:
-            return "F7: mu0 fit on a sparse series: ours diverges (or differs) where R's glm stops"
+        sparse = kind in ("sparse", "sparse_quiet_end", "all_zero")
+        if ctl.get("alpha") is None and sparse and cols & {"mu0", "alpha"}:
+            return "F7: glm.nb on a separated sparse series: ours NaN, R where its iterations stop"
         if cols <= {"alpha", "upperbound", "alarm"} and "alpha" in cols:
             return "F8: glm.nb alpha near 0 (Poisson limit): R stops at theta.ml's iteration limit"
         if kind == "all_equal":
@@ -105,10 +104,12 @@ def known_issue(case: dict[str, Any], v: Verdict, r: dict[str, Any] | None = Non
                     "back)"
                 )
         return "F15: the statistic differs with the same mu0 and alpha (e.g. 0 after a restart)"
-    if fam == "cusum" and ctl.get("m") == "glm" and cols == {"upperbound"} and v.max_rel < 1e-3:
-        return "F19: CUSUM m = 'glm': a bound near 0 magnifies the fit's 1e-7 difference past 1e-6"
+    glm_near = cols <= {"upperbound", "m"} and v.max_rel < 1e-3
+    if fam == "cusum" and ctl.get("m") == "glm" and glm_near:
+        return "F19: CUSUM m = 'glm' run towards 0 (no MLE): the stopping point differs by rounding"
     if fam == "cusum" and "needs at least 3 rows" in text:
         return "F12: m = 'glm' with fewer than 3 points of history: ours refuses, R fits"
-    if fam == "cusum" and kind in ("all_zero", "sparse", "sparse_quiet_end"):
-        return "F10: CUSUM with m = 0 (or a GLM run to 0): R gives NA or its own near-0 fit"
+    sparse = kind in ("all_zero", "sparse", "sparse_quiet_end")
+    if fam == "cusum" and ctl.get("m") != "glm" and sparse:
+        return "F10: CUSUM with m = 0: R's standardised count is 0/0 = NA from there on"
     return None

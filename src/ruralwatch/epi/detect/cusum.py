@@ -21,7 +21,7 @@ from ruralwatch.epi.detect._common import (
     nan_reason,
     resolve_monitor,
 )
-from ruralwatch.epi.detect._glm import fit_poisson, predict
+from ruralwatch.epi.detect._glm import fit_glm_r, predict_r
 from ruralwatch.epi.detect.base import DetectionResult, Reason
 from ruralwatch.epi.panel import FloatArray, Panel
 
@@ -96,8 +96,8 @@ def _reference_mean(
         if first < 3:
             raise ValueError("m='glm' needs at least 3 rows before the first monitored row")
         tt = panel.start[1] + np.arange(panel.n_time, dtype=np.float64)
-        beta = fit_poisson(_harmonic_design(tt[:first], panel.freq), counts[:first])
-        return predict(_harmonic_design(tt[idx], panel.freq), beta)
+        beta, _ = fit_glm_r(_harmonic_design(tt[:first], panel.freq), counts[:first])
+        return predict_r(_harmonic_design(tt[idx], panel.freq), beta)
     arr = np.asarray(m, dtype=np.float64)
     if arr.ndim == 0:
         return np.full(shape, float(arr))

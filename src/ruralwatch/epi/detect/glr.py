@@ -24,7 +24,7 @@ from ruralwatch.epi.detect._common import (
     nan_reason,
     resolve_monitor,
 )
-from ruralwatch.epi.detect._glm import _irls, fit_negbin, fit_poisson, predict
+from ruralwatch.epi.detect._glm import fit_glm_r, fit_negbin, predict_r
 from ruralwatch.epi.detect.base import DetectionResult, Reason
 from ruralwatch.epi.panel import FloatArray, Panel
 
@@ -288,13 +288,18 @@ def _fit_mu0(
             if alpha is None:
                 b_ok, theta = fit_negbin(x_fit, y)
                 a[ok] = 1.0 / theta
+                # No NB maximum likelihood estimate (a sparse series the harmonics separate:
+                # fitted means run to 0 or beyond the exponent range): NaN, reason SEPARATED.
+                # R's glm.nb returns wherever its alternating iterations stop (F7 in
+                # docs/validation.md).
+                eta = np.abs(x_fit @ b_ok)
+                runaway = ~np.all((eta < 700.0) | np.isnan(y), axis=0)
+                fail[ok[runaway]] = Reason.SEPARATED
             elif alpha == 0.0:
-                b_ok = fit_poisson(x_fit, y)
+                b_ok, _ = fit_glm_r(x_fit, y)
                 a[ok] = 0.0
             else:
-                mask = ~np.isnan(y)
-                th = np.full(ok.size, 1.0 / alpha)
-                b_ok = _irls(x_fit, y, mask, th, None)
+                b_ok, _ = fit_glm_r(x_fit, y, theta=np.full(ok.size, 1.0 / alpha))
                 a[ok] = float(alpha)
         beta[:, ok] = b_ok
     broken = (fail == 0) & ~(np.all(np.isfinite(beta), axis=0) & np.isfinite(a))
@@ -302,7 +307,7 @@ def _fit_mu0(
     beta[:, fail != 0] = np.nan
     a[fail != 0] = np.nan
     with np.errstate(over="ignore", invalid="ignore"):
-        mu = predict(mu0_design(t[idx], panel.freq, s, trend), beta)
+        mu = predict_r(mu0_design(t[idx], panel.freq, s, trend), beta)
     return mu, np.asarray(a, np.float64), fail
 
 
@@ -402,7 +407,9 @@ def glr(
         st = ws.max(axis=0)
         st = np.maximum(st, 0.0) if np.isfinite(st).any() else np.zeros(n_units)
         stat[i] = st
-        if ret == "cases":
+        if ret == "cases" and theta is not None and theta > 0:
+            cases[i] = _cases_lr(x_seg, m_seg, a_run, valid, theta, c_arl)
+        elif ret == "cases":
             cases[i] = _cases_needed(x_seg, m_seg, a_run, valid, theta, inc, c_arl, x_max)
         hit = (st >= c_arl) & ~miss[i]
         alarm[i] = hit
@@ -472,3 +479,37 @@ def _cases_needed(
         hi = np.where(r, mid, hi)
         lo = np.where(r, lo, mid)
     return np.where(ok_hi, hi, np.nan)
+
+
+def _cases_lr(
+    x: FloatArray,
+    mu: FloatArray,
+    alpha: FloatArray,
+    valid: npt.NDArray[np.bool_],
+    theta: float,
+    c_arl: float,
+) -> FloatArray:
+    """The count at the last row at which the LR statistic (``theta`` > 0 given) reaches
+    ``c_arl``, in closed form (Höhle & Paul 2008): not rounded up to a whole number of cases.
+
+    A row's log LR is linear in its count: x theta - mu (e^theta - 1) (Poisson), or
+    x (theta - L) - L / alpha with L = log((1 + alpha mu e^theta) / (1 + alpha mu)) (NB; the
+    slope theta - L is positive for theta > 0). Every window ends at the last row, so the
+    statistic is (largest sum of the other rows over the valid windows) + the last row's term,
+    and the count solves that = ``c_arl``. NaN without a valid window or a mean.
+    """
+    prev = x.copy()
+    prev[-1] = 0.0
+    m_prev = mu.copy()
+    m_prev[-1] = 0.0
+    rest = _window_stat(prev, m_prev, alpha, valid, theta, True).max(axis=0)
+    m_n = mu[-1]
+    pois = alpha == 0.0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        a = np.where(pois, 1.0, alpha)
+        am = a * m_n
+        big_l = np.log1p(am * np.expm1(theta) / (1.0 + am))  # log((1 + am e^th) / (1 + am))
+        slope = np.where(pois, theta, theta - big_l)
+        const = np.where(pois, -m_n * np.expm1(theta), -big_l / a)
+        out = (c_arl - rest - const) / slope
+    return np.asarray(np.where(np.isfinite(rest) & (m_n > 0), out, np.nan), dtype=np.float64)
