@@ -149,3 +149,35 @@ def test_list_shows_users_within_an_area(tree: None) -> None:
     assert "doc_a1" in out and "doc_b1" in out
     assert _users("list", "--area", data.MISSING)[0] == 1
     assert _users("deactivate", "nobody")[0] == 1
+
+
+def test_new_roles_and_an_operators_deactivation_is_logged(tree: None) -> None:
+    from ruralwatch.accounts.models import AccountEvent
+
+    code, out = _users(
+        "create", "--username", "cadre", "--area", data.A1, "--role", "village_cadre"
+    )
+    assert code == 0 and f"village_cadre over {data.A1}" in out, out
+    code, out = _users(
+        "create", "--username", "boss", "--area", data.COUNTY, "--role", "county_leader"
+    )
+    assert code == 0 and f"county_leader over {data.COUNTY}" in out, out
+    code, out = _users("create", "--username", "x", "--area", data.A1, "--role", "county_leader")
+    assert code == 1 and "role county_leader is for a county" in out
+    assert _users("deactivate", "cadre")[0] == 0
+    events = AccountEvent.objects.filter(user__username="cadre").order_by("at", "pk")
+    assert [(e.kind, e.actor_id, e.role, e.area_code) for e in events] == [
+        ("created", None, "village_cadre", data.A1),
+        ("deactivated", None, "village_cadre", data.A1),
+    ]
+    _users("create", "--username", "doc", "--area", data.A1, "--role", "village_doctor")
+    code, out = _users("list", "--area", data.COUNTY)
+    assert "village_cadre" in out and "county_leader" in out
+
+
+def test_help_names_every_role() -> None:
+    result = runner.invoke(app, ["users", "create", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    for role in Role.values:
+        assert role in text, role

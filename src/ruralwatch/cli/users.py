@@ -1,8 +1,11 @@
 """``ruralwatch users``: user management for operators and scripts, scoped like the web.
 
-A user's role fixes the level of the area they answer for (a village doctor a village, a
-township health centre a township, …; the national role no area) and they see that area's
-subtree, exactly as when they log in to the site or call the API.
+A user's role fixes the level of the area they answer for (a village doctor or a village cadre
+a village, a township health centre a township, the county CDC duty officer or the county
+leader a county, …; the national role no area) and they see that area's subtree, exactly as
+when they log in to the site or call the API. Users of a level manage those below them on the
+site and through ``/api/users``; this command is the operator's, unscoped, and logs what it
+does as done by an operator.
 """
 
 from __future__ import annotations
@@ -43,7 +46,12 @@ def create(
     role: str = typer.Option(
         ...,
         "--role",
-        help="village_doctor, township, county, prefecture, province or national.",
+        help=(
+            "village_doctor or village_cadre (a village); township (a township health centre);"
+            " county (the county CDC duty officer, who acts on tasks) or county_leader (reads"
+            " and answers for the county, acts on no task); prefecture, province (task forces"
+            " over such an area); national (no area)."
+        ),
     ),
     area: str = typer.Option(
         "", "--area", help="Code of the area the user answers for (none for the national role)."
