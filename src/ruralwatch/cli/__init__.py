@@ -38,6 +38,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "serve",
     "users",
     "keys",
+    "brief",
 )
 
 for _name in _COMMAND_MODULES:

@@ -13,5 +13,6 @@ urlpatterns = [
     path("api/", include("ruralwatch.api.urls")),
     path("keygroups/", include("ruralwatch.keygroups.urls")),
     path("dispatch/", include("ruralwatch.dispatch.urls")),
+    path("briefings/", include("ruralwatch.briefings.urls")),
     path("", include("ruralwatch.dashboard.urls")),
 ]
