@@ -39,6 +39,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "users",
     "keys",
     "brief",
+    "worker",
 )
 
 for _name in _COMMAND_MODULES:

@@ -125,6 +125,17 @@ def env_choice(
     return value
 
 
+def env_clock(name: str, default: str, environ: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """A time of day written ``HH:MM`` (24-hour clock), as (hour, minute)."""
+    raw = env_str(name, default, environ) or default
+    hour, sep, minute = raw.partition(":")
+    if sep and hour.isdigit() and minute.isdigit() and len(minute) == 2:
+        h, m = int(hour), int(minute)
+        if 0 <= h <= 23 and 0 <= m <= 59:
+            return h, m
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a time of day: use HH:MM, e.g. 06:00.")
+
+
 # --------------------------------------------------------------------------------------------
 # Secrets
 # --------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy as _
 from ruralwatch.config.env import (
     env_bool,
     env_choice,
+    env_clock,
     env_float,
     env_int,
     env_list,
@@ -109,6 +110,7 @@ INSTALLED_APPS = [
     "ruralwatch.dashboard",
     "ruralwatch.keygroups",
     "ruralwatch.dispatch",
+    "ruralwatch.cycle",
     "ruralwatch.briefings",
     "ruralwatch.api",
 ]
@@ -253,3 +255,7 @@ RURALWATCH_API_MAX_UPLOAD_MB: int = env_int(
 RURALWATCH_KG_IDENTIFIED_EXPORT_ROLES: tuple[str, ...] = tuple(
     env_list("RURALWATCH_KG_IDENTIFIED_EXPORT_ROLES", ["county"])
 )
+#: Local time (TIME_ZONE), HH:MM, at which `ruralwatch worker` runs the daily cycle.
+RURALWATCH_CYCLE_HOUR: tuple[int, int] = env_clock("RURALWATCH_CYCLE_HOUR", "06:00")
+#: Seconds between two ticks of `ruralwatch worker` (escalation and reminders run each tick).
+RURALWATCH_WORKER_INTERVAL: int = env_int("RURALWATCH_WORKER_INTERVAL", 60, minimum=1, maximum=3600)
