@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 from django.db import transaction
+from django.utils.translation import override
 
+from ruralwatch.assessments import phrases
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.selectors import subtree_series
 from ruralwatch.core import bulk
@@ -79,6 +81,9 @@ def assess(
 ) -> AssessmentSummary:
     """Level, phase, rebound watch and sentences for every area under ``root_path``.
 
+    ``epi`` judges (codes and numbers); :mod:`ruralwatch.assessments.phrases` words the
+    sentence in each stored language.
+
     One panel holds every area of the subtree (villages from reported values, the other
     levels from roll-ups), so small village series are judged on their parents' series by the
     pooling rule of :func:`ruralwatch.epi.assess.judge`.
@@ -123,6 +128,8 @@ def assess(
     names = areas["name"].to_list()
     levels = areas["level"].to_list()
     below = _rebounds_below(dicts, parent, levels)
+    texts = phrases.in_stored_languages([d["statement"] for d in dicts])
+    text_zh, text_en = texts["zh-hans"], texts["en"]
     rows = []
     for i, d in enumerate(dicts):
         rebound = dict(d.get("rebound") or {})
@@ -136,12 +143,11 @@ def assess(
                 for j in below[i]
             ]
             rebound["detected"] = True
-            joined_zh = "、".join(names[j] for j in below[i])
-            joined_en = ", ".join(names[j] for j in below[i])
-            d["sentence"]["zh-Hans"] += f"节后{joined_zh}自{first}起出现疫情回升。"
-            d["sentence"]["en"] += (
-                f" A renewed rise after the holiday in {joined_en}, from {first}."
-            )
+            risen = [names[j] for j in below[i]]
+            with override("zh-hans"):
+                text_zh[i] = phrases.appended(text_zh[i], phrases.rise_below(risen, first))
+            with override("en"):
+                text_en[i] = phrases.appended(text_en[i], phrases.rise_below(risen, first))
         d["rebound"] = rebound
         rows.append(
             (
@@ -152,8 +158,8 @@ def assess(
                 d["phase"],
                 bool(rebound.get("detected")),
                 bool(d.get("pooled")),
-                d["sentence"]["zh-Hans"],
-                d["sentence"]["en"],
+                text_zh[i],
+                text_en[i],
                 json.dumps(
                     d["evidence"]
                     | {

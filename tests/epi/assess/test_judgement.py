@@ -1,4 +1,5 @@
-"""Judgements: the synthetic demo's known outcomes, pooling by hand, sentences and evidence."""
+"""Judgements: the synthetic demo's known outcomes, pooling by hand, statements and evidence.
+(The sentences made from the statements are tested in tests/assessments/test_phrases.py.)"""
 
 from __future__ import annotations
 
@@ -62,13 +63,10 @@ def test_baseline_is_low_steady_decline_without_rebound(baseline: Any) -> None:
         assert u.rebound["detected"] is False, u.code
     county = js.by_code(COUNTY)
     assert not county.pooled
-    assert county.sentence_zh.startswith(
-        "疫情处于低流行水平，呈稳步下降态势；春节后未出现新的小高峰。"
-    )
-    assert county.sentence_en.startswith(
-        "The epidemic is at a low level and declining steadily; no new peak after the Spring "
-        "Festival."
-    )
+    said = county.statement
+    assert (said["level"], said["phase"]) == ("low", "steady_decline")
+    assert said["rebound"]["state"] == "no_new_peak"
+    assert said["rebound"]["event"] == "spring_festival" and said["pooled"] is None
 
 
 def test_rebound_names_the_scenario_townships(rebound: Any) -> None:
@@ -81,8 +79,10 @@ def test_rebound_names_the_scenario_townships(rebound: Any) -> None:
         assert date.fromisoformat(u.rebound["first_date"]) > date(2023, 1, 22)
         assert u.rebound["observed"] > u.rebound["upper"]
         assert u.phase == "growth"
-        assert "春节后自" in u.sentence_zh and "出现新的小高峰" in u.sentence_zh
-        assert "a new peak after the Spring Festival from" in u.sentence_en
+        rb = u.statement["rebound"]
+        assert rb["state"] == "new_peak" and rb["event"] == "spring_festival"
+        assert rb["onset_date"] == u.rebound["onset_date"]
+        assert rb["observed_last"] > rb["projected_last"]
     county = js.by_code(COUNTY)
     assert county.phase != "steady_decline"  # the county's decline stopped
     assert county.rebound["above_projection"]
@@ -94,7 +94,11 @@ def test_pooling_and_evidence(baseline: Any) -> None:
         assert u.pooled == (u.cases_14d < 40)
         if u.pooled:
             assert u.basis_code == COUNTY
-            assert "合并数据判断" in u.sentence_zh and "pooled series" in u.sentence_en
+            pooled = u.statement["pooled"]
+            assert pooled["basis_code"] == COUNTY and pooled["cases_14d"] == u.cases_14d
+            assert pooled["min_cases_14d"] == 40
+        else:
+            assert u.statement["pooled"] is None
     d = js.by_code(COUNTY).to_dict()
     text = json.dumps(d, ensure_ascii=False, allow_nan=False)
     assert "Cori" in text
@@ -115,7 +119,7 @@ def test_pooling_basis_by_hand() -> None:
         pooling_basis([1, 2], [-1, 5], 40)
 
 
-def test_sentences_for_a_rising_unit() -> None:
+def test_statement_of_a_rising_unit() -> None:
     T = 70
     t = np.arange(T, dtype=float)
     y = np.column_stack([20.0 * np.exp(0.08 * t)])
@@ -123,6 +127,7 @@ def test_sentences_for_a_rising_unit() -> None:
     js = judge(y, dates, [1e6], ["甲县"], events=())
     u = js.units[0]
     assert u.phase == "growth" and u.rebound["outcome"] == "no_event"
-    assert u.sentence_zh.startswith("疫情处于") and "呈上升态势" in u.sentence_zh
+    assert u.statement["phase"] == "growth" and u.statement["rebound"] == {"state": "none"}
+    assert u.statement["numbers"]["growth_r"] == pytest.approx(0.08, abs=1e-6)
     assert u.growth_r == pytest.approx(0.08, abs=1e-6)
     assert u.change == pytest.approx(np.exp(0.08 * 7) - 1, rel=1e-9)

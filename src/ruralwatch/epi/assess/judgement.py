@@ -1,15 +1,17 @@
-"""Judgement numbers and sentences for a set of units at a date.
+"""Judgement numbers and statement codes for a set of units at a date.
 
 For every unit (its daily series, population, name and parent) :func:`judge` returns the level,
 phase, 7-day sum and its change against the previous 7 days, the growth rate with its interval,
-R_t with its credible interval, the rebound watch after the latest festival or holiday, and two
-sentences (zh-Hans, English) built from template parts with the numbers filled in, plus an
+R_t with its credible interval, the rebound watch after the latest festival or holiday, a
+``statement`` (codes and numbers: level, phase, rebound state, pooling, the 7-day numbers) that
+the apps phrase in the reader's language (``ruralwatch.assessments.phrases``), plus an
 ``evidence`` dict (method, parameters, values, intervals) that serialises to JSON as it is.
+This module writes no words for people: it returns codes and numbers.
 
 Pooling rule for small series: when a unit has fewer than ``min_cases_14d`` cases in the 14 days
 up to the as-of date, its level, phase, growth rate and R_t are judged on its parent's series
-(climbing further up while the parent is small too, stopping at the root), and its sentence says
-so. Its own 7-day numbers and its own rebound test are still reported: the rebound test's
+(climbing further up while the parent is small too, stopping at the root), and its statement
+says so. Its own 7-day numbers and its own rebound test are still reported: the rebound test's
 prediction bound is valid for small counts (it only loses power). See docs/methods/judgement.md.
 
 R_t uses Cori et al. (2013) with a parametric serial interval of mean 3.0 and sd 1.5 days, a
@@ -29,7 +31,6 @@ import numpy.typing as npt
 
 from ruralwatch.epi.assess.calendar import Event, build_calendar, latest_watchable
 from ruralwatch.epi.assess.level import (
-    LEVEL_NAMES,
     LevelResult,
     LevelThresholds,
     RateThresholds,
@@ -42,6 +43,7 @@ from ruralwatch.epi.linalg import one_blas_thread
 
 __all__ = [
     "OMICRON_SI",
+    "REBOUND_STATES",
     "JudgementConfig",
     "JudgementSet",
     "UnitJudgement",
@@ -60,6 +62,11 @@ OMICRON_SI: dict[str, Any] = {
         "Kim D et al. Viruses 2022;14(3):533 (mean 3.78 d, sd 0.76 d)"
     ),
 }
+
+
+#: The rebound part of a statement: no watched event (or not evaluable), a new peak after the
+#: event, cases above the projected trend without a significant rise, no new peak.
+REBOUND_STATES = ("none", "new_peak", "above_projection", "no_new_peak")
 
 
 @dataclass(frozen=True)
@@ -109,8 +116,8 @@ class UnitJudgement:
     basis_code: str
     basis_name: str
     cases_14d: float
-    sentence_zh: str
-    sentence_en: str
+    #: What the sentence says, as codes and numbers (see :func:`statement`).
+    statement: dict[str, Any]
     evidence: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,7 +138,7 @@ class UnitJudgement:
             "pooled": self.pooled,
             "basis_code": self.basis_code,
             "cases_14d": self.cases_14d,
-            "sentence": {"zh-Hans": self.sentence_zh, "en": self.sentence_en},
+            "statement": self.statement,
             "evidence": self.evidence,
         }
 
@@ -201,98 +208,47 @@ def pooling_basis(cases_14d: npt.ArrayLike, parent: npt.ArrayLike, minimum: floa
     return basis
 
 
-def _md_zh(d: date) -> str:
-    return f"{d.month}月{d.day}日"
+def rebound_state(rebound: dict[str, Any]) -> str:
+    """The rebound part of a statement, one of :data:`REBOUND_STATES`."""
+    if rebound.get("outcome") in (None, "no_event", "not_evaluable"):
+        return "none"
+    if rebound.get("detected"):
+        return "new_peak"
+    if rebound.get("above_projection"):
+        return "above_projection"
+    return "no_new_peak"
 
 
-def _md_en(d: date) -> str:
-    return f"{d.day} {d.strftime('%B')}"
-
-
-def _pct(x: float) -> str:
-    return f"{x * 100:+.0f}%"
-
-
-def _level_zh(level: str) -> str:
-    name = LEVEL_NAMES.get(level, ("水平未知", ""))[0]
-    return f"疫情{name}" if level == "below_threshold" else f"疫情处于{name}"
-
-
-def _level_en(level: str) -> str:
-    name = LEVEL_NAMES.get(level, ("", "of unknown level"))[1]
-    return f"is {name}" if level == "below_threshold" else f"is at {name}"
-
-
-_PHASE_ZH = {
-    "growth": "呈上升态势",
-    "plateau": "处于平台期",
-    "peak_passed": "已过高峰、开始回落",
-    "steady_decline": "呈稳步下降态势",
-    "low_level": "总体平稳",
-    "undetermined": "趋势尚无法判断",
-}
-_PHASE_EN = {
-    "growth": "rising",
-    "plateau": "on a plateau",
-    "peak_passed": "past its peak and falling",
-    "steady_decline": "declining steadily",
-    "low_level": "stable",
-    "undetermined": "without a measurable trend yet",
-}
-
-
-def _rebound_parts(reb: dict[str, Any], event: Event | None) -> tuple[str, str]:
-    if event is None or reb["outcome"] in ("no_event", "not_evaluable"):
-        return "", ""
-    zh_ev, en_ev = event.name_zh, event.name_en
-    last = date.fromisoformat(reb["last_watched"])
-    obs, proj, up = reb["observed_last"], reb["projected_last"], reb["upper_last"]
-    if reb["detected"]:
-        onset = date.fromisoformat(reb["onset_date"])
-        return (
-            f"{zh_ev}后自{_md_zh(onset)}起出现新的小高峰"
-            f"（截至{_md_zh(last)}的7天{obs:.0f}例，按节前趋势预计{proj:.0f}例）",
-            f"a new peak after {en_ev} from {_md_en(onset)} ({obs:.0f} cases in the 7 days "
-            f"to {_md_en(last)} against {proj:.0f} projected from the earlier trend)",
-        )
-    if reb["above_projection"]:
-        return (
-            f"{zh_ev}后病例数高于节前趋势预计（截至{_md_zh(last)}的7天{obs:.0f}例，"
-            f"预计上限{up:.0f}例），但未见显著上升，未形成新的小高峰",
-            f"cases after {en_ev} are above the earlier trend ({obs:.0f} in the 7 days to "
-            f"{_md_en(last)}, upper bound {up:.0f}) without a significant rise: no new peak",
-        )
-    return f"{zh_ev}后未出现新的小高峰", f"no new peak after {en_ev}"
-
-
-def _numbers_zh(u: dict[str, Any]) -> str:
-    parts = [f"近7天新增{u['sum7']:.0f}例（前7天{u['prev7']:.0f}例"]
-    if u["change"] is not None:
-        parts[0] += f"，{_pct(u['change'])}"
-    parts[0] += "）"
-    if u["growth_r"] is not None:
-        parts.append(
-            f"增长率{u['growth_r'] * 100:.1f}%/天（95%CI {u['growth_low'] * 100:.1f}%～"
-            f"{u['growth_high'] * 100:.1f}%）"
-        )
-    if u["rt"] is not None:
-        parts.append(f"Rt {u['rt']:.2f}（95%CrI {u['rt_low']:.2f}～{u['rt_high']:.2f}）")
-    return "；".join(parts) + "。"
-
-
-def _numbers_en(u: dict[str, Any]) -> str:
-    s = f"{u['sum7']:.0f} new cases in the last 7 days (previous 7 days {u['prev7']:.0f}"
-    if u["change"] is not None:
-        s += f", {_pct(u['change'])}"
-    s += ")"
-    if u["growth_r"] is not None:
-        s += (
-            f"; growth rate {u['growth_r'] * 100:.1f}%/day (95% CI {u['growth_low'] * 100:.1f}% "
-            f"to {u['growth_high'] * 100:.1f}%)"
-        )
-    if u["rt"] is not None:
-        s += f"; Rt {u['rt']:.2f} (95% CrI {u['rt_low']:.2f} to {u['rt_high']:.2f})"
-    return s + "."
+def statement(
+    level: str,
+    phase_name: str,
+    rebound: dict[str, Any],
+    numbers: dict[str, Any],
+    pooled: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The content of a judgement sentence, without words: level and phase codes, the rebound
+    state with the event and the numbers it names, the pooling (cases here, the minimum, the
+    area whose series judged it) or None, and the 7-day numbers, growth rate and R_t (None
+    where not estimated)."""
+    state = rebound_state(rebound)
+    said: dict[str, Any] = {"state": state}
+    if state != "none":
+        said |= {
+            "event": rebound.get("event"),
+            "event_names": {"zh": rebound.get("event_zh"), "en": rebound.get("event_en")},
+            "onset_date": rebound.get("onset_date"),
+            "last_watched": rebound.get("last_watched"),
+            "observed_last": rebound.get("observed_last"),
+            "projected_last": rebound.get("projected_last"),
+            "upper_last": rebound.get("upper_last"),
+        }
+    return {
+        "level": level,
+        "phase": phase_name,
+        "rebound": said,
+        "pooled": pooled,
+        "numbers": dict(numbers),
+    }
 
 
 # ------------------------------------------------------------------------------- judge
@@ -522,26 +478,20 @@ def judge(
             vals["growth_r"] = None
         if vals["rt_low"] is None or vals["rt_high"] is None:
             vals["rt"] = None
-        rz, rn = _rebound_parts(rb, ev)
-        zh = f"{_level_zh(level_name)}，{_PHASE_ZH[phase_name]}"
-        en = f"The epidemic {_level_en(level_name)} and {_PHASE_EN[phase_name]}"
-        if rz:
-            zh += f"；{rz}"
-            en += f"; {rn}"
-        zh += "。"
-        en += "."
-        if pooled:
-            zh += (
-                f"（本地近14天仅{c14[u]:.0f}例，不足{cfg.min_cases_14d:.0f}例，"
-                f"流行水平和趋势按{names[b]}合并数据判断。）"
-            )
-            en += (
-                f" (Only {c14[u]:.0f} cases here in 14 days, fewer than "
-                f"{cfg.min_cases_14d:.0f}: level and trend are judged on the pooled series of "
-                f"{names[b]}.)"
-            )
-        zh += _numbers_zh(vals)
-        en += " " + _numbers_en(vals)
+        said = statement(
+            level_name,
+            phase_name,
+            rb,
+            vals,
+            {
+                "cases_14d": c14[u],
+                "min_cases_14d": cfg.min_cases_14d,
+                "basis_code": code_list[b],
+                "basis_name": names[b],
+            }
+            if pooled
+            else None,
+        )
 
         evidence: dict[str, Any] = {
             "as_of": as_of.isoformat(),
@@ -650,8 +600,7 @@ def judge(
                 basis_code=code_list[b],
                 basis_name=names[b],
                 cases_14d=c14[u],
-                sentence_zh=zh,
-                sentence_en=en,
+                statement=said,
                 evidence=evidence,
             )
         )
