@@ -25,7 +25,7 @@ def _run_until_stopped(commands: list[list[str]]) -> int:
     """Start every command; when one stops, or on Ctrl+C, stop the others. Returns the exit code
     of the child that stopped first (0 after Ctrl+C).
 
-    The demo serves through the production server; the scheduling worker will join it here."""
+    The demo runs the production server and the scheduling worker side by side."""
     procs = [subprocess.Popen(command) for command in commands]
     code = 0
     try:
@@ -135,7 +135,11 @@ def demo(
         str(workers),
         "--no-migrate",
     )
-    code = _run_until_stopped([serve_cmd])
+    # The worker escalates and reminds in real time from now on: the demo's tasks were made with
+    # deadlines starting at this run. Its daily cycle stays off, because the demo replays the
+    # winter of 2022-23: a cycle for today would only find every village silent.
+    worker_cmd = _ruralwatch("worker", "--no-cycle", "--no-migrate")
+    code = _run_until_stopped([serve_cmd, worker_cmd])
     if code not in (0, 2, 15):  # 2/15: stopped by Ctrl+C or TERM
         raise typer.Exit(code)
 
