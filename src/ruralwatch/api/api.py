@@ -14,7 +14,17 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from ruralwatch.api import areas, assessments, auth, briefings, keygroups, reports, signals, users
+from ruralwatch.api import (
+    areas,
+    assessments,
+    auth,
+    briefings,
+    keygroups,
+    reports,
+    signals,
+    tasks,
+    users,
+)
 from ruralwatch.api.common import refuse_unknown_parameters, translated_errors
 from ruralwatch.api.docs import LocalSwagger
 from ruralwatch.api.security import AUTH
@@ -45,6 +55,7 @@ api.add_router("/keygroups", keygroups.router)
 api.add_router("/auth", auth.router)
 api.add_router("/users", users.router)
 api.add_router("/briefings", briefings.router)
+api.add_router("/tasks", tasks.router)
 
 
 @api.exception_handler(AuthenticationError)
