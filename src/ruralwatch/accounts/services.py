@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -261,6 +262,68 @@ def deactivate_user_in_jurisdiction(actor: Any, user: Any, now: dt.datetime | No
     if not access.scope_users(actor).filter(pk=user.pk).exists():
         raise Http404(_("No such user."))
     return deactivate_user(user, actor=actor, now=now)
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    """One demo user as the demo prints it."""
+
+    username: str
+    password: str
+    role: str
+    role_label: str
+    area_code: str
+    area_name: str
+
+
+#: The demo's users: (user name, role, which area). ``county`` is the demo's own county; the
+#: township is its first township (by code) and the village that township's first village.
+DEMO_USERS: list[tuple[str, str, str]] = [
+    ("demo_doctor", Role.VILLAGE_DOCTOR, "village"),
+    ("demo_cadre", Role.VILLAGE_CADRE, "village"),
+    ("demo_township", Role.TOWNSHIP, "township"),
+    ("demo", Role.COUNTY, "county"),
+    ("demo_leader", Role.COUNTY_LEADER, "county"),
+    ("demo_prefecture", Role.PREFECTURE, "prefecture"),
+    ("demo_province", Role.PROVINCE, "province"),
+    ("demo_national", Role.NATIONAL, ""),
+]
+
+
+def demo_users(county_code: str) -> list[DemoLogin]:
+    """One user per role and level over the demo county's line of areas (a village, its
+    township, the county, its prefecture and province; national: none), each with a new
+    random password; existing demo users get the new password and are active again. For the
+    demo only: the passwords are printed."""
+    county = Area.objects.get(code=county_code)
+    township = Area.objects.filter(parent=county).order_by("code").first()
+    village = Area.objects.filter(parent=township).order_by("code").first() if township else None
+    areas: dict[str, Area | None] = {
+        "village": village,
+        "township": township,
+        "county": county,
+        "prefecture": Area.objects.filter(code=county.l2).first(),
+        "province": Area.objects.filter(code=county.l1).first(),
+        "": None,
+    }
+    logins = []
+    for username, role, which in DEMO_USERS:
+        area = areas[which]
+        if which and area is None:
+            continue  # a demo region without that level
+        password = secrets.token_urlsafe(9)
+        reset_user_with_jurisdiction(username, password, area.code if area else None, role)
+        logins.append(
+            DemoLogin(
+                username=username,
+                password=password,
+                role=role,
+                role_label=str(Role(role).label),
+                area_code=area.code if area else "",
+                area_name=area.name if area else "",
+            )
+        )
+    return logins
 
 
 def login_window() -> dt.timedelta:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -114,12 +113,18 @@ def demo(
         f"{result.out / 'truth.json'}",
         highlight=False,
     )
+    from ruralwatch.accounts.services import demo_users
+
+    logins = demo_users(result.county_code)
+    accounts = Table(title="Demo users: one per role and level (new passwords on every run)")
+    for col in ("role", "user", "password", "area"):
+        accounts.add_column(col)
+    for u in logins:
+        accounts.add_row(u.role_label, u.username, u.password, f"{u.area_name} {u.area_code}")
+    out.print(accounts)
     if not serve:
         return
-    from ruralwatch.accounts.services import reset_user_with_jurisdiction
-
-    password = secrets.token_urlsafe(9)
-    reset_user_with_jurisdiction(DEMO_USER, password, result.county_code, "county")
+    password = next(u.password for u in logins if u.username == DEMO_USER)
     console.print(
         f"\n[bold]Dashboard:[/] http://127.0.0.1:{port}/   login [bold]{DEMO_USER}[/] / "
         f"password [bold]{password}[/]   (Ctrl+C to stop)",
