@@ -27,6 +27,8 @@ from ruralwatch.api.services import create_token
 from ruralwatch.areas.models import Area
 from ruralwatch.areas.services import import_areas
 from ruralwatch.assessments.services import assess
+from ruralwatch.dispatch.models import Task, TaskKind
+from ruralwatch.dispatch.services import sync_tasks
 from ruralwatch.keygroups import crypto, services
 from ruralwatch.keygroups.models import Person, Referral, Responsible
 from ruralwatch.reporting.services import import_reports, roll_up
@@ -151,6 +153,29 @@ def world(db: None, tmp_path: Path, settings: Any) -> World:
             threshold=2.5,
             score=3.0,
             params={"baseline": 7},
+        )
+
+    # Tasks: those the cycle makes from the signals and missing reports, and one per village
+    # owned by its village doctor (so every walker may act on the one in A1); the dispatch
+    # pages and API name them by id (``source_key`` ``walk:<village>``).
+    sync_tasks(data.DAY7, now=data.NOW)
+    kind = TaskKind.objects.get(code="overdue_contacts")
+    due = timezone.now() + dt.timedelta(hours=1)
+    for code in [data.A1, data.A2, data.B1, *VILLAGES_OUTSIDE]:
+        village = Area.objects.get(code=code)
+        Task.objects.create(
+            kind=kind,
+            area=village,
+            area_path=village.path,
+            date=data.DAY7,
+            source_key=f"walk:{code}",
+            owner_role=kind.owner_role,
+            owner_level=5,
+            owner_area=village,
+            owner_path=village.path,
+            due_ack=due,
+            due_done=due,
+            evidence={"date": data.DAY7.isoformat(), "overdue": 3, "registered": 9},
         )
 
     today = timezone.localdate()

@@ -35,6 +35,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from ruralwatch.api.api import api
 from ruralwatch.api.docs import ASSETS
 from ruralwatch.api.models import ApiToken
+from ruralwatch.dispatch.models import Task
 from ruralwatch.keygroups.models import CampaignVillage, Contact, Person, Referral
 from ruralwatch.keygroups.selectors import AUDIT_KINDS
 from tests.dashboard import data
@@ -112,6 +113,7 @@ def inside_values(w: Walker, world: World) -> dict[str, list[str]]:
         # report their villages in it, and must see nothing else of it.
         "campaign_id": [str(world.campaigns[w.root.code]), str(world.campaigns[data.PROVINCE])],
         "token_id": [str(token.pk)],
+        "task_id": [_task(data.A1)],
         "kind": list(AUDIT_KINDS),
         "name": sorted(ASSETS)[:1],
     }
@@ -127,6 +129,7 @@ def outside_values(w: Walker, world: World, walkers: list[Walker]) -> dict[str, 
         "referral_id": [str(world.referrals[w.outside_village])],
         "campaign_id": [str(world.campaigns[w.outside_area])],
         "token_id": [str(token.pk)],
+        "task_id": [_task(w.outside_village)],
         "kind": [],  # not an object of a jurisdiction
         "name": [],
     }
@@ -138,9 +141,15 @@ MISSING = {
     "referral_id": MISSING_ID,
     "campaign_id": MISSING_ID,
     "token_id": MISSING_ID,
+    "task_id": MISSING_ID,
     "kind": "nothere",
     "name": "nothere.js",
 }
+
+
+def _task(village: str) -> str:
+    """The task of ``village`` the world made for the walk (dispatch pages and API)."""
+    return str(Task.objects.get(source_key=f"walk:{village}").pk)
 
 
 def variants(route: str, w: Walker, world: World) -> Iterator[tuple[dict[str, str], Variant]]:
@@ -192,6 +201,8 @@ def api_body(path: str, values: dict[str, str], world: World) -> tuple[Any, str]
         return json.dumps({"completed_on": today, "surveyed": 3}), "application/json"
     if path == "/api/auth/tokens":
         return json.dumps({"name": "walk"}), "application/json"
+    if path.endswith("/act"):  # a comment: allowed in every status of a task
+        return json.dumps({"action": "comment", "comment": "walk"}), "application/json"
     if path == "/api/reports/import":
         return None, "multipart"
     return None, ""
@@ -219,6 +230,8 @@ def page_body(route: str, values: dict[str, str], world: World) -> dict[str, Any
             "comorbidity": 0,
             "vaccination": 2,
         }
+    if route.endswith("/act/"):
+        return {"action": "comment", "comment": "walk"}
     if route.endswith("/contact/"):
         return {"status": "well", "method": "phone", "date": world.today.isoformat()}
     return {}
