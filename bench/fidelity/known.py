@@ -68,13 +68,6 @@ def known_issue(case: dict[str, Any], v: Verdict, r: dict[str, Any] | None = Non
     if fam == "farringtonFlexible":
         if ctl["thresholdMethod"] == "muan" and v.status == "differ":
             return "issue 9 item 4: muan's bound still differs from R's"
-        past = ctl.get("pastWeeksNotIncluded")
-        if (
-            ctl["noPeriods"] == 1
-            and past is not None
-            and not ctl["w"] <= past < case["freq"] - ctl["w"]
-        ):
-            return "F1: noPeriods = 1: R applies pastWeeksNotIncluded, ours ignores it"
         if ctl["noPeriods"] > 2:
             return (
                 "F2: noPeriods > 2: the gaps between windows are split into other pieces than R's"

@@ -113,10 +113,18 @@ def _reference_rows(panel: Panel, idx: IntArray, b: int) -> IntArray:
     return ref
 
 
-def _window_rows(ref: IntArray, w: int) -> tuple[IntArray, IntArray]:
-    """Rows of the ``2w+1`` windows around reference points 1..b, and their factor level (0)."""
+def _window_rows(ref: IntArray, w: int, current: bool = False) -> tuple[IntArray, IntArray]:
+    """Rows of the ``2w+1`` windows around reference points 1..b, and their factor level (0).
+
+    ``current``: also the current year's half window t-w..t-1. farringtonFlexible with
+    ``noPeriods = 1`` takes the reference values of Farrington et al. (1996) and ignores the
+    ``pastWeeksNotIncluded`` most recent points, whose default is ``w`` (``?farringtonFlexible``):
+    the points that default leaves out are t-w..t-1, so a smaller value brings some of them in
+    and a larger one drops the newest points of last year's window (F1, docs/validation.md)."""
     offsets = np.arange(-w, w + 1)
     rows = (ref[:, 1:, None] + offsets[None, None, :]).reshape(ref.shape[0], -1)
+    if current and w > 0:
+        rows = np.concatenate([rows, ref[:, :1] + np.arange(-w, 0)[None, :]], axis=1)
     return rows, np.zeros_like(rows)
 
 
@@ -344,6 +352,8 @@ def _run_models(
     ref = _reference_rows(panel, idx, s.b)
     if flexible and s.no_periods > 1:
         rows, levels = _block_rows(ref, s)
+    elif flexible:
+        rows, levels = _window_rows(ref, s.w, current=True)
     else:
         rows, levels = _window_rows(ref, s.w)
     n, N = rows.shape
@@ -352,6 +362,10 @@ def _run_models(
     K = 2 + (n_lev - 1)
     tcov = _time_covariate(panel)
     valid_row = (rows >= 0) & (rows < idx[:, None])
+    if flexible:
+        # the most recent past_weeks_not_included points are never used (with no_periods > 1
+        # the blocks already end before them)
+        valid_row &= rows < (idx - s.past_weeks_not_included)[:, None]
     safe = np.where(valid_row, rows, 0)
 
     # Design per time point: intercept, time, level dummies (level 0 is the reference).
