@@ -209,3 +209,16 @@ def test_api_deactivate_scoped(people: dict[str, Any]) -> None:
     _, token = create_token(people["cadre_a1"], "t")
     client.post(f"/api/users/{people['cadre_a1'].pk}/deactivate", **auth)
     assert Client().get("/api/users", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
+
+
+def test_search_and_the_top_bar_link(people: dict[str, Any]) -> None:
+    client = _client(people["county"], "en")
+    text = _text(client.get(PAGE + "?q=甲二"))  # nobody in 甲二村 yet
+    assert "Nobody matches." in text
+    text = _text(client.get(PAGE + "?q=" + data.TOWN_B[:9]))  # code prefix of 乙乡
+    assert "town_b" in text and "doctor_b1" in text and "doctor_a1" not in text
+    text = _text(client.get(PAGE + "?q=cadre"))
+    assert "1 user found" in text and "cadre_a1" in text
+    assert 'href="/accounts/users/"' in _text(client.get("/"))
+    doctor = _client(people["doctor_a1"], "en")
+    assert 'href="/accounts/users/"' not in _text(doctor.get("/keygroups/"))

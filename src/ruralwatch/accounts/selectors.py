@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from ruralwatch.accounts.access import manages_from, scope_areas, scope_users
@@ -38,16 +38,24 @@ def login_refused(username: str, ip: str | None) -> bool:
     return ip is not None and recent.filter(ip=ip).count() >= limit * IP_FACTOR
 
 
-def managed_users(actor: Any) -> QuerySet[Any]:
+def managed_users(actor: Any, q: str = "") -> QuerySet[Any]:
     """The users ``actor`` manages (see :func:`ruralwatch.accounts.access.scope_users`), with
     profile and area, by place in the tree, role and name; each with ``deactivated_at`` and
-    ``deactivated_by`` (the last deactivation, if any). One query."""
+    ``deactivated_by`` (the last deactivation, if any). ``q`` keeps the users whose name or
+    area name contains it, or whose area code starts with it. One query."""
+    qs = scope_users(actor)
+    q = q.strip()[:100]
+    if q:
+        qs = qs.filter(
+            Q(username__icontains=q)
+            | Q(profile__jurisdiction__name__icontains=q)
+            | Q(profile__jurisdiction__code__startswith=q)
+        )
     last = AccountEvent.objects.filter(
         user_id=OuterRef("pk"), kind=AccountEvent.Kind.DEACTIVATED
     ).order_by("-at", "-pk")
     return (
-        scope_users(actor)
-        .select_related("profile__jurisdiction")
+        qs.select_related("profile__jurisdiction")
         .annotate(
             deactivated_at=Subquery(last.values("at")[:1]),
             deactivated_by=Subquery(last.values("actor__username")[:1]),

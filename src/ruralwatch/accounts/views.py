@@ -37,11 +37,14 @@ def _page(
 ) -> HttpResponse:
     user = request.user
     manages = access.manages_from(user) is not None
-    page = Paginator(selectors.managed_users(user), PER_PAGE).get_page(request.GET.get("page"))
+    q = request.GET.get("q", "").replace("\x00", "")[:100]
+    found = selectors.managed_users(user, q)
+    page = Paginator(found, PER_PAGE).get_page(request.GET.get("page"))
     profile = access._profile(user)
     context = {
         "manages": manages,
         "page": page,
+        "q": q,
         "form": form,
         "created": created,
         "areas": selectors.assignable_areas(user) if manages else [],
