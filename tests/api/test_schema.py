@@ -32,6 +32,8 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 from ruralwatch.api.models import ApiToken
 from ruralwatch.api.services import authenticate_token, create_token
 from ruralwatch.areas.models import Area
+from ruralwatch.dispatch.models import Task
+from ruralwatch.dispatch.services import sync_tasks
 from ruralwatch.keygroups import services
 from ruralwatch.keygroups.models import Campaign, Person, Referral, Responsible
 from tests.api.conftest import World
@@ -65,6 +67,7 @@ KNOWN: dict[str, Any] = {
     "referral_id": lambda: list(Referral.objects.values_list("pk", flat=True)),
     "campaign_id": lambda: list(Campaign.objects.values_list("pk", flat=True)),
     "token_id": lambda: list(ApiToken.objects.values_list("pk", flat=True)),
+    "task_id": lambda: list(Task.objects.values_list("pk", flat=True)),
     "doctor": lambda: list(Responsible.objects.values_list("code", flat=True)),
     "indicator": lambda: ["new_cases", "severe", "deaths"],
     "groups": lambda: [["age65"], ["left_behind_child"], ["age65", "living_alone"]],
@@ -123,6 +126,7 @@ def token(request: pytest.FixtureRequest, world: World) -> Iterator[str]:
         deadline=world.today,
         groups=["age65"],
     )
+    sync_tasks(data.DAY7, now=data.NOW)  # tasks from the world's signals and missing reports
     # Requests run in the test's transaction: keep Django from closing the connection
     # at the end of each request (as its own test client does).
     request_started.disconnect(close_old_connections)
