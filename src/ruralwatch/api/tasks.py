@@ -26,7 +26,7 @@ from ruralwatch.api.common import page_fields, paginate, scope_root, user_of
 from ruralwatch.api.schemas import TEXT_PATTERN, Code, Day, ErrorOut, Id, InvalidOut, PageParams
 from ruralwatch.dispatch import evidence, selectors, services
 from ruralwatch.dispatch.access import access_task_by_id
-from ruralwatch.dispatch.models import OPEN_STATUSES, Outcome, Status, Task, TaskEvent, TaskKind
+from ruralwatch.dispatch.models import OPEN_STATUSES, Outcome, Status, Task, TaskEvent
 
 router = Router(tags=["tasks"])
 
@@ -193,12 +193,8 @@ def list_tasks(request: HttpRequest, filters: Query[TaskFilters]) -> dict[str, A
     optionally of one kind, status, open or closed, or overdue now."""
     user = user_of(request)
     area = scope_root(user, filters.area)  # 404 without a jurisdiction
-    if filters.kind and not TaskKind.objects.filter(code=filters.kind).exists():
-        codes = ", ".join(TaskKind.objects.order_by("code").values_list("code", flat=True))
-        raise ValidationError(
-            _("Unknown task kind %(kind)s; use one of: %(codes)s.")
-            % {"kind": filters.kind, "codes": codes}
-        )
+    if filters.kind:
+        selectors.check_kind(filters.kind)
     qs = selectors.scoped_task_list(
         user,
         area=area,

@@ -366,6 +366,8 @@ def signal_context(task: Task, days: int = 28) -> dict[str, Any] | None:
     from ruralwatch.reporting.selectors import daily_series
     from ruralwatch.signals.models import DetectionRule, Signal
 
+    if task.source_id is None:
+        return None
     rule = DetectionRule.objects.filter(pk=task.source_id).select_related("indicator").first()
     if rule is None:
         return None
@@ -401,3 +403,17 @@ def signal_context(task: Task, days: int = 28) -> dict[str, Any] | None:
         "series": points,
         "alarms": alarms,
     }
+
+
+def check_kind(code: str) -> str:
+    """``code`` if it names a task kind; else a ``ValidationError`` listing the kinds."""
+    from django.core.exceptions import ValidationError
+    from django.utils.translation import gettext as _
+
+    codes = list(TaskKind.objects.order_by("code").values_list("code", flat=True))
+    if code not in codes:
+        raise ValidationError(
+            _("Unknown task kind %(kind)s; use one of: %(codes)s.")
+            % {"kind": code, "codes": ", ".join(codes)}
+        )
+    return code

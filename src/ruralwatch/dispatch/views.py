@@ -172,7 +172,7 @@ def _trace(task: Task) -> list[dict[str, Any]]:
         out.append(
             {
                 "event": e,
-                "label": e.get_kind_display(),  # type: ignore[attr-defined]
+                "label": e.get_kind_display(),
                 "who": e.actor.get_username() if e.actor else _("system"),
                 "from_role": role_label(e.from_role) if e.from_role else "",
                 "to_role": role_label(e.to_role) if e.to_role else "",
