@@ -148,8 +148,13 @@ def _block_rows(ref: IntArray, s: _Settings) -> tuple[IntArray, IntArray]:
             size = gap_hi - gap_lo + 1
             if size <= 0:
                 continue
+            # consecutive pieces of (nearly) equal length, the longer ones first
+            q, rem = divmod(int(size), k)
             pos = np.arange(size)
-            piece = (pos * k) // size + 1
+            long_part = rem * (q + 1)
+            piece = (
+                np.where(pos < long_part, pos // (q + 1), rem + (pos - long_part) // max(q, 1)) + 1
+            )
             sel = (cur >= gap_lo) & (cur <= gap_hi)
             lev[sel] = piece[cur[sel] - gap_lo]
         rows[r, : cur.size] = cur
