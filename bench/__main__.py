@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench._util import RESULTS_DIR, log, machine_info, save_result
 
-BENCHMARKS = ("detect", "rt", "areas", "load", "keygroups", "process")
+BENCHMARKS = ("detect", "rt", "areas", "load", "keygroups", "process", "briefing")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,7 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 from ruralwatch.api.models import ApiToken
 from ruralwatch.api.services import authenticate_token, create_token
 from ruralwatch.areas.models import Area
+from ruralwatch.briefings.models import Briefing
 from ruralwatch.dispatch.models import Task
 from ruralwatch.dispatch.services import sync_tasks
 from ruralwatch.keygroups import services
@@ -67,6 +68,7 @@ KNOWN: dict[str, Any] = {
     "referral_id": lambda: list(Referral.objects.values_list("pk", flat=True)),
     "campaign_id": lambda: list(Campaign.objects.values_list("pk", flat=True)),
     "token_id": lambda: list(ApiToken.objects.values_list("pk", flat=True)),
+    "briefing_id": lambda: list(Briefing.objects.values_list("pk", flat=True)),
     "task_id": lambda: list(Task.objects.values_list("pk", flat=True)),
     "doctor": lambda: list(Responsible.objects.values_list("code", flat=True)),
     "indicator": lambda: ["new_cases", "severe", "deaths"],

@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Case, F, Q, When
+from django.db.models import Case, F, Q, Sum, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -28,6 +28,7 @@ from ruralwatch.dispatch.models import OPEN_STATUSES, Source, Status, Task
 from ruralwatch.dispatch.selectors import accountability, overdue_q
 from ruralwatch.keygroups.selectors import audit, audit_summary, coverage
 from ruralwatch.reporting import selectors as reporting
+from ruralwatch.reporting.models import AggregateValue
 from ruralwatch.signals.selectors import signals_in
 
 CASES = "new_cases"
@@ -79,6 +80,7 @@ class BriefingContent:
     numbers: dict[str, Any]
     series: list[tuple[dt.date, float | None]]
     map_points: list[dict[str, Any]]
+    map_labels: list[dict[str, Any]]
     children: list[dict[str, Any]]
     signals: list[dict[str, Any]]
     signals_total: int
@@ -193,6 +195,79 @@ def _children(area: Area, date: dt.date) -> list[dict[str, Any]]:
         )
     out.sort(key=lambda c: (c["incidence"] is None, -(c["incidence"] or 0), c["code"]))
     return out
+
+
+def _placed(rows: list[dict[str, Any]]) -> bool:
+    return bool(rows) and all(r["lon"] is not None and r["lat"] is not None for r in rows)
+
+
+def _counties_incidence(area: Area, date: dt.date) -> list[dict[str, Any]]:
+    """Each county under ``area`` (a province or prefecture): 7-day cases and incidence from
+    the roll-ups, with its coordinates and its ancestor one level below ``area``. One query
+    for the areas, one for the sums."""
+    start = date - dt.timedelta(days=WINDOW_DAYS - 1)
+    group = f"l{area.level + 1}"
+    counties = list(
+        Area.objects.filter(path__startswith=area.path, level=Level.COUNTY)
+        .order_by("code")
+        .values("code", "name", "population", "lon", "lat", group)
+    )
+    sums = dict(
+        AggregateValue.objects.filter(
+            area__path__startswith=area.path,
+            area__level=Level.COUNTY,
+            indicator_id=CASES,
+            date__range=(start, date),
+        )
+        .values("area_id")
+        .annotate(total=Sum("value"))
+        .values_list("area_id", "total")
+    )
+    return [
+        {
+            **c,
+            "group": c[group],
+            "cases": sums.get(c["code"]),
+            "incidence": reporting.incidence(sums.get(c["code"]), c["population"]),
+        }
+        for c in counties
+    ]
+
+
+def _map(
+    area: Area, date: dt.date, children: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Points and labels of the map. A county is mapped village by village (labels: its
+    townships); a province or prefecture whose sub-areas have no coordinates county by county
+    (labels: the sub-areas, at the mean position of their counties); otherwise the sub-areas.
+    Without coordinates there is no map (the table stays)."""
+    points: list[dict[str, Any]] = []
+    if area.level == Level.COUNTY:
+        points = reporting.village_incidence(area, CASES, date, WINDOW_DAYS)
+        parents = dict(
+            Area.objects.filter(path__startswith=area.path, level=Level.VILLAGE).values_list(
+                "code", "parent_id"
+            )
+        )
+        for p in points:
+            p["group"] = parents.get(p["code"])
+    elif area.level < Level.COUNTY and not _placed(children):
+        points = _counties_incidence(area, date)
+    if not _placed(points):
+        return (children if _placed(children) else []), []
+    names = {c["code"]: c["name"] for c in children}
+    sums: dict[str, list[float]] = {}
+    for p in points:
+        if p.get("group") in names:
+            acc = sums.setdefault(p["group"], [0.0, 0.0, 0.0])
+            acc[0] += p["lon"]
+            acc[1] += p["lat"]
+            acc[2] += 1
+    labels = [
+        {"name": names[code], "lon": lon / n, "lat": lat / n}
+        for code, (lon, lat, n) in sums.items()
+    ]
+    return points, labels
 
 
 def _task_for_signal_keys(signals: list[Any]) -> dict[str, Task]:
@@ -445,11 +520,7 @@ def briefing_content(
         "population": area.population,
     }
     children = _children(area, date)
-    map_points: list[dict[str, Any]] = []
-    if area.level == Level.COUNTY:
-        map_points = reporting.village_incidence(area, CASES, date, WINDOW_DAYS)
-    if not map_points or any(p["lon"] is None or p["lat"] is None for p in map_points):
-        map_points = children
+    map_points, map_labels = _map(area, date, children)
     from ruralwatch.reporting.models import Indicator
 
     indicator = Indicator.objects.filter(code=CASES).first()
@@ -473,6 +544,7 @@ def briefing_content(
         numbers=numbers,
         series=series,
         map_points=map_points,
+        map_labels=map_labels,
         children=children,
         signals=signals,
         signals_total=signals_total,

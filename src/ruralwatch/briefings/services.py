@@ -22,7 +22,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from ruralwatch.areas.models import Area, Level
+from ruralwatch.areas.models import Area
 from ruralwatch.briefings import charts
 from ruralwatch.briefings.models import Briefing, Format, Language
 from ruralwatch.briefings.selectors import (
@@ -74,33 +74,6 @@ def _check(language: str, fmt: str) -> tuple[str, str]:
     return language, fmt
 
 
-def _map_labels(content: BriefingContent) -> list[dict[str, Any]]:
-    """For a county mapped village by village: each township's name at the mean position of
-    its villages (so the map names the rows of the table)."""
-    if content.area.level != Level.COUNTY or content.map_points is content.children:
-        return []
-    parents = dict(
-        Area.objects.filter(path__startswith=content.area.path, level=Level.VILLAGE).values_list(
-            "code", "parent_id"
-        )
-    )
-    sums: dict[str, list[float]] = {}
-    for p in content.map_points:
-        parent = parents.get(p["code"])
-        if parent is None:
-            continue
-        acc = sums.setdefault(parent, [0.0, 0.0, 0.0])
-        acc[0] += p["lon"]
-        acc[1] += p["lat"]
-        acc[2] += 1
-    names = {c["code"]: c["name"] for c in content.children}
-    return [
-        {"name": names.get(code, code), "lon": lon / n, "lat": lat / n}
-        for code, (lon, lat, n) in sums.items()
-        if n
-    ]
-
-
 def render_html(content: BriefingContent, *, issue: int, revision: int = 1) -> str:
     """The briefing as a standalone HTML document (in the active language)."""
     h = content.headline or {}
@@ -111,7 +84,7 @@ def render_html(content: BriefingContent, *, issue: int, revision: int = 1) -> s
             marks.append((start, str(h.get("rebound_event_label") or "")))
     curve_svg = charts.data_uri(charts.to_svg(charts.epicurve(content.series, marks)))
     map_svg = charts.data_uri(
-        charts.to_svg(charts.area_map(content.map_points, _map_labels(content)))
+        charts.to_svg(charts.area_map(content.map_points, content.map_labels))
     )
     audit = [
         {"kind": kind, "label": audit_label(kind), "n": n}

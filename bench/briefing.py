@@ -1,0 +1,170 @@
+"""The scheduling-meeting briefing (issue 11, "Benchmarks"): time to compose, render and archive
+the PDF of a county and of a province, on SQLite and PostgreSQL (each freshly migrated in its
+own process).
+
+County: the demo county (``ruralwatch demo``: 289 villages, 67 days, key groups, the daily
+cycle with its tasks) and its briefing for 5 Feb 2023. Province: the synthetic province
+(about 20,900 villages) with ``DAYS`` days of village reports loaded through the importer,
+rolled up and assessed (the same steps as ``bench/load.py``, fewer days), then its briefing
+(the map draws its counties). Timed through :func:`ruralwatch.briefings.services.issue_briefing`
+as the CLI, the pages and the API call it: the first briefing in a fresh process (``cold``:
+imports of WeasyPrint and Altair, vl-convert's first start) and then ``REPEAT`` more
+(``warm``, median and max), which is what a running server or worker sees.
+
+    python -m bench --only briefing            county and province
+    python -m bench --only briefing --quick    the county only
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from bench._util import (
+    django_setup_migrate,
+    fresh_postgres_db,
+    log,
+    postgres_env,
+    run_child,
+    sqlite_env,
+    timed,
+)
+
+SEED = 20230122
+END = dt.date(2023, 2, 5)
+DAYS = 35
+REPEAT = 3
+TARGETS = {"county_s": 5.0, "province_s": 15.0}
+STEP_TIMEOUT_S = 2400.0
+AREA_COLUMNS = [
+    "code", "name", "level", "parent_code", "urban_rural", "population",
+    "population_65plus", "key_areas", "lon", "lat",
+]  # fmt: skip
+
+
+def _time_briefings(code: str) -> dict[str, Any]:
+    from ruralwatch.briefings.services import issue_briefing
+
+    first, cold = timed(lambda: issue_briefing(code, END))
+    warm = [timed(lambda: issue_briefing(code, END))[1] for _ in range(REPEAT)]
+    return {
+        "area": code,
+        "pages": first.pages,
+        "bytes": first.size,
+        "cold_s": cold,
+        "warm_median_s": statistics.median(warm),
+        "warm_max_s": max(warm),
+        "runs": REPEAT,
+    }
+
+
+def county_child(payload: dict[str, Any]) -> dict[str, Any]:
+    """In a fresh process: the demo county, then its briefing."""
+
+    migrate_s = django_setup_migrate()
+    from ruralwatch.cycle.demo import run_demo
+
+    demo, demo_s = timed(lambda: run_demo(Path(payload["out"]), seed=SEED))
+    log(f"county: demo built in {demo_s:.0f} s")
+    return {"migrate_s": migrate_s, "setup_s": demo_s, **_time_briefings(demo.county_code)}
+
+
+def province_child(payload: dict[str, Any]) -> dict[str, Any]:
+    """In a fresh process: import the province's reports, roll up, assess, then its briefing."""
+    migrate_s = django_setup_migrate()
+    from ruralwatch.areas.services import import_areas
+    from ruralwatch.assessments.services import assess
+    from ruralwatch.reporting.services import import_reports, roll_up
+
+    now = dt.datetime.fromisoformat(payload["now"])
+    start = dt.date.fromisoformat(payload["start"])
+
+    def load() -> None:
+        import_areas(Path(payload["areas"]))
+        for path in payload["reports"]:
+            import_reports(Path(path), now=now)
+        roll_up(start, END)
+        assess(END, root_path=f"/{payload['province']}/")
+
+    _, setup_s = timed(load)
+    log(f"province: loaded, rolled up and assessed in {setup_s:.0f} s")
+    return {"migrate_s": migrate_s, "setup_s": setup_s, **_time_briefings(payload["province"])}
+
+
+def _province_inputs(workdir: Path) -> dict[str, Any]:
+    from ruralwatch.synth import build_region, build_reports, simulate_region
+    from ruralwatch.synth.geo import place_areas
+
+    start = END - dt.timedelta(days=DAYS - 1)
+    region = build_region(SEED, scale="province")
+    epidemic = simulate_region(region, seed=SEED, start=start, end=END)
+    reports = build_reports(region, epidemic, start=start, end=END, seed=SEED)
+    areas = place_areas(region.areas, SEED)
+    areas_path = workdir / "areas.csv"
+    areas.select(AREA_COLUMNS).write_csv(areas_path)
+    values = reports.values
+    wide = values.with_columns(pl.col("submitted_at").dt.strftime("%Y-%m-%d %H:%M:%S")).pivot(
+        on="indicator", index=["area_code", "date", "reporter", "submitted_at"], values="value"
+    )
+    paths = []
+    reports_dir = workdir / "reports"
+    reports_dir.mkdir(exist_ok=True)
+    for (day,), part in wide.sort("date", "area_code").group_by("date", maintain_order=True):
+        path = reports_dir / f"{day}.csv"
+        part.write_csv(path)
+        paths.append(str(path))
+    province = str(region.areas.filter(pl.col("level") == 1)["code"][0])
+    return {
+        "areas": str(areas_path),
+        "reports": paths,
+        "now": (values["submitted_at"].max() + dt.timedelta(minutes=1)).isoformat(),
+        "start": start.isoformat(),
+        "province": province,
+        "villages": int(region.areas.filter(pl.col("level") == 5).height),
+        "area_count": region.areas.height,
+    }
+
+
+def run(*, quick: bool, workdir: Path) -> dict[str, Any]:
+    province = None if quick else _province_inputs(workdir)
+    rows = []
+    for database in ("SQLite", "PostgreSQL"):
+        for scale in ("county",) if quick else ("county", "province"):
+            sub = workdir / f"{database}-{scale}"
+            sub.mkdir()
+            if database == "SQLite":
+                env = sqlite_env(sub / "var")
+            else:
+                fresh_postgres_db()
+                env = postgres_env()
+            env["RURALWATCH_BRIEFINGS_DIR"] = str(sub / "briefings")
+            if scale == "county":
+                out = run_child(
+                    "bench.briefing:county_child",
+                    {"out": str(sub / "demo")},
+                    env=env,
+                    workdir=workdir,
+                    timeout=STEP_TIMEOUT_S,
+                )
+            else:
+                assert province is not None
+                out = run_child(
+                    "bench.briefing:province_child",
+                    province,
+                    env=env,
+                    workdir=workdir,
+                    timeout=STEP_TIMEOUT_S,
+                )
+            log(f"briefing {scale} on {database}: {out}")
+            rows.append({"database": database, "scale": scale, **out})
+    return {
+        "end": END.isoformat(),
+        "province_days": DAYS,
+        "province_villages": None if province is None else province["villages"],
+        "targets": TARGETS,
+        "rows": rows,
+    }

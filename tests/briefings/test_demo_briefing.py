@@ -1,0 +1,55 @@
+"""The demo county's briefing for 5 Feb 2023 reads as the task force's judgement did: low
+level, steady decline, no new peak after the Spring Festival; every township is named; it
+fits on one to three A4 pages, in Chinese by default and in English on request."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from ruralwatch.areas.models import Area
+from ruralwatch.briefings.services import file_path, issue_briefing
+from ruralwatch.cycle.demo import DEMO_END, run_demo
+from tests.briefings.conftest import pdf_fonts, pdf_page_png, pdf_pages, pdf_text
+
+pytestmark = pytest.mark.django_db
+
+SEED = 20230122
+
+
+def test_demo_baseline_briefing(tmp_path: Path) -> None:
+    demo = run_demo(tmp_path / "demo", seed=SEED, keygroups=False)
+    county = Area.objects.get(code=demo.county_code)
+    townships = list(Area.objects.filter(parent=county).values_list("name", flat=True))
+    assert len(townships) >= 10
+
+    began = time.perf_counter()
+    zh = issue_briefing(county.code, DEMO_END)
+    seconds = time.perf_counter() - began
+    print(f"demo county briefing: {zh.pages} pages, {zh.size:,} bytes, {seconds:.2f} s")
+    path = file_path(zh)
+    assert 1 <= zh.pages <= 3 and pdf_pages(path) == zh.pages
+    text = re.sub(r"\s+", "", pdf_text(path))
+    assert "农村疫情防控工作专班" in text and "调度简报" in text
+    # The headline: the stored judgement's sentence, and its level, trend and rebound watch.
+    assert "低流行水平" in text or "低水平" in text, text[:400]
+    assert "稳步下降" in text and "未出现新的小高峰" in text
+    assert "春节后" in text and "未出现新高峰" in text
+    for name in townships:
+        assert name in text, name
+    fonts = pdf_fonts(path)
+    assert all(f["emb"] == "yes" and f["sub"] == "yes" for f in fonts), fonts
+    assert any("CJK" in f["name"] for f in fonts)
+    png = pdf_page_png(path, tmp_path / "demo-page1.png")
+    assert png.stat().st_size > 20_000
+
+    en = issue_briefing(county.code, DEMO_END, language="en")
+    assert en.issue == zh.issue and 1 <= en.pages <= 3
+    text_en = " ".join(pdf_text(file_path(en)).split())
+    assert "Rural Epidemic Prevention and Control Task Force" in text_en
+    assert "declining steadily" in text_en and "no new peak" in text_en
+    assert "Spring Festival" in text_en
+    assert "稳步下降" not in text_en
