@@ -8,7 +8,8 @@ a person, a referral and a campaign. The person of village A1 is also registered
 the villages of 鹤鸣县 and 云岭省 (cross-jurisdiction duplicates).
 
 Users, one per role and level, all over village A1: a village doctor (A1), a township user
-(township A), a county user, a prefecture user and a province user.
+(township A), a county user, a prefecture user and a province user. Each village also has a
+village cadre, whom the users above may list and deactivate.
 """
 
 from __future__ import annotations
@@ -104,6 +105,9 @@ class World:
     referrals: dict[str, int]  # village → a referral of its person
     campaigns: dict[str, int]  # area → a campaign over it
     walkers: list[Walker]
+    #: village → the id of a village cadre bound to it (user management's objects); the
+    #: user name carries the village code, so naming one outside is a leak.
+    cadres: dict[str, int] = field(default_factory=dict)
 
 
 def _write(path: Path, rows: list[tuple[Any, ...]]) -> Path:
@@ -228,6 +232,10 @@ def world(db: None, tmp_path: Path, settings: Any) -> World:
             groups=["age65"],
         ).pk
 
+    cadres = {
+        code: create_user_with_jurisdiction(f"cadre_{code}", PASSWORD, code, "village_cadre").pk
+        for code in villages
+    }
     walkers = []
     areas = {a.code: a for a in Area.objects.all()}
     for name, role, code in USERS:
@@ -258,4 +266,4 @@ def world(db: None, tmp_path: Path, settings: Any) -> World:
                 outside_village=village,
             )
         )
-    return World(today, persons, referrals, campaigns, walkers)
+    return World(today, persons, referrals, campaigns, walkers, cadres)
