@@ -54,7 +54,7 @@ def managed_users(actor: Any, q: str = "") -> QuerySet[Any]:
     last = AccountEvent.objects.filter(
         user_id=OuterRef("pk"), kind=AccountEvent.Kind.DEACTIVATED
     ).order_by("-at", "-pk")
-    return (
+    found: QuerySet[Any] = (
         qs.select_related("profile__jurisdiction")
         .annotate(
             deactivated_at=Subquery(last.values("at")[:1]),
@@ -62,6 +62,7 @@ def managed_users(actor: Any, q: str = "") -> QuerySet[Any]:
         )
         .order_by("profile__jurisdiction__path", "profile__role", "username")
     )
+    return found
 
 
 def assignable_areas(actor: Any, limit: int = 2000) -> list[Area]:
