@@ -12,6 +12,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 
 from ruralwatch.dispatch.models import EventKind, Status, Task, TaskEvent
 from ruralwatch.dispatch.services import escalate_due, sync_tasks
@@ -44,9 +45,12 @@ def client_for(user: Any, language: str = "zh-hans") -> Client:
 
 
 def test_due_words_say_overdue_or_due_in_hours_minutes_days() -> None:
-    assert due_words(T0, T0 + dt.timedelta(hours=3, minutes=20)) == "overdue by 3 h"
-    assert due_words(T0 + dt.timedelta(minutes=45), T0) == "due in 45 min"
-    assert due_words(T0 - dt.timedelta(days=3, hours=2), T0) == "overdue by 3 days"
+    with translation.override("en"):
+        assert due_words(T0, T0 + dt.timedelta(hours=3, minutes=20)) == "overdue by 3 h"
+        assert due_words(T0 + dt.timedelta(minutes=45), T0) == "due in 45 min"
+        assert due_words(T0 - dt.timedelta(days=3, hours=2), T0) == "overdue by 3 days"
+    with translation.override("zh-hans"):
+        assert due_words(T0, T0 + dt.timedelta(hours=3, minutes=20)) == "已逾期3小时"
 
 
 def test_inbox_lists_my_tasks_with_legal_buttons_only(tasks: dict, users: dict) -> None:
@@ -163,6 +167,11 @@ def test_task_page_shows_evidence_in_words_and_a_chart(tasks: dict, users: dict)
         v.get("state") == "this signal" for v in values
     )
     assert any(v.get("threshold") == 6.5 for v in values)
+    # Every day of the window has its band, the signal's day last but three (days after it
+    # are shown too), so a day without a report stays visible as a gap.
+    domain = spec["layer"][0]["encoding"]["x"]["scale"]["domain"]
+    assert len(domain) == 28 + 1 + 3 and domain[-4] == DAY7.isoformat()
+    assert "New cases in" in page  # the indicator is named in the sentence
     assert "Trace" in page and "system" in page  # the created event, by the system
 
 

@@ -27,6 +27,7 @@ from ruralwatch.api.schemas import TEXT_PATTERN, Code, Day, ErrorOut, Id, Invali
 from ruralwatch.dispatch import evidence, selectors, services
 from ruralwatch.dispatch.access import access_task_by_id
 from ruralwatch.dispatch.models import OPEN_STATUSES, Outcome, Status, Task, TaskEvent
+from ruralwatch.reporting.models import Indicator
 
 router = Router(tags=["tasks"])
 
@@ -160,8 +161,11 @@ def _detail(task: Task, user: Any) -> Task:
     """``task`` with what the detail schema adds: evidence in words, the next steps, the trace."""
     events: list[TaskEvent] = selectors.task_history(task)
     ev = task.evidence or {}
+    indicator = Indicator.objects.filter(code=ev.get("indicator") or "").first()
+    english = (get_language() or "").startswith("en")
+    name = "" if indicator is None else (indicator.name_en if english else indicator.name_zh)
     extra = {
-        "evidence_text": evidence.sentences(task.kind.source, ev, task.area.name),
+        "evidence_text": evidence.sentences(task.kind.source, ev, task.area.name, name),
         "method_name": evidence.method_name(ev["method"]) if ev.get("method") else None,
         "actions": selectors.legal_actions(task, user),
         "history": [

@@ -56,13 +56,17 @@ def signal_chart(
         }
         for a in alarms
     ]
-    fmt = "%Y-%m-%d"
+    # Days (or weeks) as bands: a bar, its threshold tick and its expected value line up, and
+    # a day without a report keeps its place, empty.
+    days = [day.isoformat() for day, _v in series]
     x = alt.X(
-        "utcyearmonthdate(date):T",
+        "date:O",
         title=_("Week ending") if weekly else None,
-        axis=alt.Axis(format="%m-%d", labelAngle=0, tickCount=8),
+        sort=days,
+        scale=alt.Scale(domain=days),
+        axis=alt.Axis(labelExpr="slice(datum.value, 5)", labelAngle=-45, labelOverlap=True),
     )
-    tip_date = alt.Tooltip("utcyearmonthdate(date):T", title=_("Date"), format=fmt)
+    tip_date = alt.Tooltip("date:N", title=_("Date"))
     bars = (
         alt.Chart(_data(rows))
         .mark_bar()
@@ -99,7 +103,10 @@ def signal_chart(
             .encode(
                 x=x,
                 y="expected:Q",
-                tooltip=[tip_date, alt.Tooltip("expected:Q", title=_("Expected"), format=",.2f")],
+                tooltip=[
+                    tip_date,
+                    alt.Tooltip("expected:Q", title=_("Expected value"), format=",.2f"),
+                ],
             )
         )
     spec: dict[str, Any] = alt.layer(*layers).properties(width="container", height=240).to_dict()

@@ -97,8 +97,11 @@ def _pct(value: Any) -> str:
     return "—" if value is None else f"{float(value) * 100:.0f}%"
 
 
-def sentences(source: str, evidence: dict[str, Any], area_name: str) -> list[str]:
-    """What made the task, in one to three sentences of the active language."""
+def sentences(
+    source: str, evidence: dict[str, Any], area_name: str, indicator: str = ""
+) -> list[str]:
+    """What made the task, in one to three sentences of the active language (``indicator``:
+    the indicator's name, for signals)."""
     ev = evidence or {}
     args = {"area": area_name, "date": ev.get("date", "")}
     if source == Source.SINGLE_CASE:
@@ -110,14 +113,21 @@ def sentences(source: str, evidence: dict[str, Any], area_name: str) -> list[str
             % {**args, "observed": _num(ev.get("observed"), 0)},
         ]
     if source == Source.SIGNAL:
-        out = [
-            _("%(observed)s in %(area)s on %(date)s, where about %(expected)s was expected.")
-            % {
-                **args,
-                "observed": _num(ev.get("observed"), 0),
-                "expected": _num(ev.get("expected")),
-            }
-        ]
+        values = {
+            **args,
+            "indicator": indicator,
+            "observed": _num(ev.get("observed"), 0),
+            "expected": _num(ev.get("expected")),
+        }
+        first = (
+            _(
+                "%(indicator)s in %(area)s on %(date)s: %(observed)s, where about %(expected)s "
+                "was expected."
+            )
+            if indicator
+            else _("%(observed)s in %(area)s on %(date)s, where about %(expected)s was expected.")
+        )
+        out = [first % values]
         if ev.get("threshold") is not None:
             out.append(
                 _("%(method)s puts the alarm threshold at %(threshold)s; the value exceeds it.")

@@ -193,24 +193,20 @@ def _task_page(
     signal, spec = _signal_chart(task)
     language = get_language() or "zh-hans"
     single = task.kind.source == Source.SINGLE_CASE
+    indicator_name = ""
+    if signal:
+        indicator = signal["indicator"]
+        indicator_name = indicator.name_en if language.startswith("en") else indicator.name_zh
     context = {
         "row": make_row(task, user, now, error=error),
         "task": task,
         "trace": _trace(task),
-        "sentences": evidence.sentences(task.kind.source, ev, task.area.name),
+        "sentences": evidence.sentences(task.kind.source, ev, task.area.name, indicator_name),
         "method": evidence.method_name(ev.get("method", "")) if ev.get("method") else "",
         "params": evidence.param_rows(ev.get("params")),
         "single": single,
         "signal": signal,
-        "indicator_name": (
-            (
-                signal["indicator"].name_en
-                if language.startswith("en")
-                else signal["indicator"].name_zh
-            )
-            if signal
-            else ""
-        ),
+        "indicator_name": indicator_name,
         "chart_spec": spec,
         "outcomes": Outcome.choices,
         "level_label": Level(task.owner_level).label,
@@ -288,6 +284,8 @@ def _midnight(day: dt.date) -> dt.datetime:
 def _accountability_page(request: HttpRequest, area: Area | None) -> HttpResponse:
     form = PeriodForm(request.GET or None)
     since, until = _period(form)
+    if not form.is_bound:
+        form = PeriodForm(initial={"since": since, "until": until})
     now = timezone.now()
     figures = selectors.accountability(
         area, _midnight(since), _midnight(until + dt.timedelta(days=1)), now
