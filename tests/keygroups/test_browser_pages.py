@@ -1,8 +1,10 @@
 """The key-group pages in a real browser (Debian's chromium driven by Playwright).
 
 A village doctor on a phone-sized screen sees the overdue person first, taps "well" and
-the row leaves the overdue list without a page load; a county user opens the area page and
-drills down to a township (fragment swap, URL pushed).
+the row leaves the overdue list without a page load (htmx swaps the server's sections); the
+contact method chosen above the list is the one stored, "positive" asks first, a refused
+reading shows its reason in the row; a county user opens the area page and drills down to a
+township (htmx: URL pushed, no page load, the language switch follows).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from ruralwatch.keygroups.models import Contact
 from tests.browser import chromium
 from tests.keygroups.test_pages import COUNTY, FAST_HASHERS, PASSWORD, TOWN_A, build_world
 
@@ -91,6 +94,40 @@ def _doctor_taps_well(browser: Any, base: str, overdue_ref: str, due_ref: str) -
     page.wait_for_selector(f"#done #row-{overdue_ref}")
     assert page.locator("#overdue .kg-rows > li").count() == 0
 
+    # The method chosen above the list is the one stored.
+    page.evaluate("window.__sameDocument = true")
+    page.check("input[name=kg-method][value=visit]")
+    page.locator(f"#row-{due_ref} button[value=symptoms]").tap()
+    page.wait_for_selector(f"#done #row-{due_ref}")
+    assert Contact.objects.filter(person__ref=due_ref).latest("id").method == "visit"
+    assert page.is_checked("input[name=kg-method][value=visit]")  # the choice stays
+
+    # A reading without a value is refused; the reason shows in the row, nothing is stored.
+    n = Contact.objects.count()
+    page.locator(f"#row-{due_ref} button[value=spo2]").tap()
+    box = page.locator(f"#row-{due_ref} .kg-error")
+    box.wait_for(state="visible")
+    assert "血氧" in box.inner_text() and Contact.objects.count() == n
+
+    # "Positive" asks first: dismissed, nothing is stored; accepted, the person turns red.
+    asked: list[str] = []
+
+    def answer(dialog: Any, accept: bool) -> None:
+        asked.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda d: answer(d, False))
+    page.locator(f"#row-{due_ref} button[value=positive]").tap()
+    page.wait_for_timeout(500)
+    assert len(asked) == 1 and Contact.objects.count() == n
+    page.once("dialog", lambda d: answer(d, True))
+    page.locator(f"#row-{due_ref} button[value=positive]").tap()
+    page.wait_for_selector(f"#row-{due_ref}.tier-red")
+    assert len(asked) == 2 and "张奶奶" in asked[0]
+    assert Contact.objects.count() == n + 1
+    assert page.evaluate("window.__sameDocument === true")  # still no page load
+    page.screenshot(path=str(SHOTS / "kg_today_positive.png"), full_page=True)
+
     # The person page and the registration form fit the phone too.
     page.click(f"#row-{due_ref} .kg-name a")
     page.wait_for_selector("#log-contact")
@@ -125,10 +162,22 @@ def _county_drills_down(browser: Any, base: str) -> None:
     assert page.locator("table.children tbody tr").count() == 2  # two villages
     assert "甲一村" in page.inner_text("main")
 
-    page.go_back()
+    # The breadcrumb goes back up without a page load; the title follows the page.
+    assert "甲镇" in page.title()
+    page.click(f"nav.crumbs a[href$='/keygroups/area/{COUNTY}/']")
     page.wait_for_selector("h1:has-text('测试县')")
+    assert page.evaluate("window.__sameDocument === true")
+    page.click(f"table.children a[href$='/keygroups/area/{TOWN_A}/']")
+    page.wait_for_selector("h1:has-text('甲镇')")
+
+    # The language switch after a drill-down stays on the page shown.
     page.click("form.lang button[value=en]")
     page.wait_for_selector("h2:has-text('Coverage by tier')")
-    assert page.url.endswith(f"/keygroups/area/{COUNTY}/")
+    assert page.url.endswith(f"/keygroups/area/{TOWN_A}/")
+    page.screenshot(path=str(SHOTS / "kg_area_town_en.png"), full_page=True)
+
+    page.goto(f"{base}/keygroups/area/{COUNTY}/")
+    page.wait_for_selector("h2:has-text('Coverage by tier')")
+    page.screenshot(path=str(SHOTS / "kg_area_en.png"), full_page=True)
     assert errors == []
     context.close()

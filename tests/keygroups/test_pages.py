@@ -336,11 +336,15 @@ def test_today_queries_do_not_grow_with_the_list(
 def test_quick_well_moves_the_row_out_of_overdue(client: Client, world: dict[str, Any]) -> None:
     _login(client, world["doc_user"])
     person = world["overdue"]
-    response = _contact(client, person.ref, status="well", method="visit")
+    # htmx sends the chosen method as kg-method; the answer is the day's three sections.
+    response = _contact(client, person.ref, status="well", method="phone", **{"kg-method": "visit"})
     html = response.content.decode()
     assert response.status_code == 200
-    assert html.strip().startswith("<li") and 'data-due="ok"' in html
-    assert "<html" not in html
+    assert html.startswith("<section") and "<html" not in html
+    done = html[html.index('id="done"') :]
+    assert f'id="row-{person.ref}"' in done and 'data-due="ok"' in done
+    assert f'kg-updated" id="row-{person.ref}"' in html
+    assert re.search(r'id="overdue-title">[^<]*<span class="count">0<', html)  # was 1
     person.refresh_from_db()
     assert person.last_contact == timezone.localdate() and person.last_status == "well"
     contact = Contact.objects.filter(person=person).latest("id")
@@ -358,7 +362,7 @@ def test_positive_and_low_spo2_turn_red_and_refer(client: Client, world: dict[st
     html = _contact(client, fine.ref, status="positive").content.decode()
     fine.refresh_from_db()
     assert fine.tier == "red" and fine.tier_reason == "positive"
-    assert 'class="kg-row tier-red"' in html
+    assert f'class="kg-row tier-red kg-updated" id="row-{fine.ref}"' in html
     referral = Referral.objects.get(person=fine)
     assert referral.destination == "township_health_centre" and referral.outcome == "pending"
 
@@ -383,6 +387,10 @@ def test_contact_form_errors_are_clear(client: Client, world: dict[str, Any]) ->
     before = Contact.objects.count()
     missing = _contact(client, ref, status="spo2")
     assert missing.status_code == 400 and "请输入血氧饱和度读数" in missing.content.decode()
+    # htmx puts the message into the row's error box, not into the sections.
+    assert missing["HX-Retarget"] == f"#row-{ref} .kg-error"
+    assert missing["HX-Reswap"] == "outerHTML"
+    assert missing.content.decode().startswith('<div class="kg-error" role="alert">')
     high = _contact(client, ref, status="spo2", spo2="120")
     assert high.status_code == 400
     future = (timezone.localdate() + dt.timedelta(days=2)).isoformat()
@@ -473,9 +481,18 @@ def test_county_page_coverage_audit_campaign(client: Client, world: dict[str, An
     assert re.search(r'data-kind="contact_overdue">2<', html)
     assert re.search(r'data-kind="no_responsible_doctor">1<', html)
     assert "春节后重新摸排" in html and "1 / 2" in html  # township A: 1 of 2 villages done
-    fragment = client.get(reverse("keygroups:area", args=[TOWN_A]), HTTP_HX_REQUEST="true")
+    fragment = client.get(
+        reverse("keygroups:area", args=[TOWN_A]),
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="kg-content",
+    )
     assert fragment.status_code == 200 and "<html" not in fragment.content.decode()
     assert "甲一村" in fragment.content.decode()
+    # A boosted drill-down link gets the whole page (language switch and title follow).
+    boosted = client.get(
+        reverse("keygroups:area", args=[TOWN_A]), HTTP_HX_REQUEST="true", HTTP_HX_BOOSTED="true"
+    )
+    assert "<html" in boosted.content.decode() and "甲一村" in boosted.content.decode()
     assert not AccessLog.objects.filter(purpose="key-group village list").exists()
     village = client.get(reverse("keygroups:area", args=[A1])).content.decode()
     assert "王大爷" in village and "刘爷爷" not in village

@@ -24,6 +24,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import reswap, retarget
 
 from ruralwatch.accounts import access as area_access
 from ruralwatch.core.dates import request_day
@@ -106,13 +107,8 @@ def home(request: HttpRequest) -> HttpResponse:
 # --- the village doctor's day --------------------------------------------------------------
 
 
-@login_required
-@require_GET
-def today(request: HttpRequest) -> HttpResponse:
-    """The user's own persons (doctor or cadre) due or overdue today, and those done today.
-
-    A village account without a doctor or cadre row sees its whole village.
-    """
+def _today_context(request: HttpRequest) -> dict[str, Any]:
+    """The day's lists of the user (logged as one list read), or ``unlinked``."""
     on = _today()
     own = list(access.own_responsible(request.user))
     persons = access.scope_persons(request.user)
@@ -124,21 +120,39 @@ def today(request: HttpRequest) -> HttpResponse:
         persons = persons.filter(village=root)
         area_code = root.code
     else:
-        return render(request, "keygroups/today.html", {"unlinked": True, "on": on, "nav": "today"})
+        return {"unlinked": True, "on": on, "nav": "today"}
     day = selectors.today_list(persons, on)
     services.log_list_access(request.user, day["n"], "today's contact list", area_code=area_code)
-    return render(
-        request, "keygroups/today.html", {"day": day, "on": on, "own": own, "nav": "today"}
-    )
+    return {"day": day, "on": on, "own": own, "nav": "today"}
+
+
+@login_required
+@require_GET
+def today(request: HttpRequest) -> HttpResponse:
+    """The user's own persons (doctor or cadre) due or overdue today, and those done today.
+
+    A village account without a doctor or cadre row sees its whole village.
+    """
+    return render(request, "keygroups/today.html", _today_context(request))
 
 
 @login_required
 @require_POST
 def record_contact(request: HttpRequest, ref: str) -> HttpResponse:
-    """Log one contact. A fetch (``HX-Request``) gets the updated list row back."""
+    """Log one contact.
+
+    From the day's list (htmx, ``HX-Request``) the answer is the three sections of the list
+    as the server now sees them (the row moves to the section its status belongs to, counts
+    follow); a refused contact answers with the row's error box instead (``HX-Retarget``).
+    The contact method chosen above the list comes as ``kg-method``. Without JavaScript the
+    form posts and redirects as any form.
+    """
     person = access.access_person(request.user, ref, purpose="record contact")
-    form = ContactForm(request.POST)
     fetch = bool(getattr(request, "htmx", False))
+    posted = request.POST.copy()
+    if fetch and posted.get("kg-method"):
+        posted["method"] = posted["kg-method"]
+    form = ContactForm(posted)
     if form.is_valid():
         data = form.cleaned_data
         own = [
@@ -161,17 +175,14 @@ def record_contact(request: HttpRequest, ref: str) -> HttpResponse:
             form.add_error(None, exc)
     if form.errors:
         if fetch:
-            return render(request, "keygroups/_errors.html", {"form": form}, status=400)
+            response = render(request, "keygroups/_row_error.html", {"form": form}, status=400)
+            return reswap(retarget(response, f"#row-{person.ref} .kg-error"), "outerHTML")
         return _render_person(request, person, form, status=400)
     if fetch:
-        rows = selectors.list_rows(
-            access.scope_persons(request.user).filter(pk=person.pk), _today(), with_phone=True
-        )
-        if not rows:  # no longer active (died, moved away): the row leaves the list
-            return HttpResponse(status=204)
-        return render(
-            request, "keygroups/_row.html", {"r": rows[0], "next": request.POST.get("next", "")}
-        )
+        context = _today_context(request)
+        context["next"] = request.POST.get("next", "")
+        context["updated"] = person.ref
+        return render(request, "keygroups/_sections.html", context)
     messages.success(request, _("Contact saved: %(name)s.") % {"name": person.name})
     return redirect(_safe_next(request, reverse("keygroups:person", args=[person.ref])))
 
@@ -279,19 +290,23 @@ def _area_context(data: dict[str, Any], request: HttpRequest) -> dict[str, Any]:
 def area_detail(request: HttpRequest, code: str) -> HttpResponse:
     """Coverage by tier, group and child area; the audit; campaign progress (drill-down)."""
     area = area_access.access_area_by_code(request.user, code)
-    data = selectors.area_keygroups(
+    found = selectors.area_keygroups(
         area,
         _page_date(request),
         persons=access.scope_persons(request.user),
         within=area_access.jurisdiction(request.user),
     )
-    if data["village_rows"]:
+    if found["village_rows"]:
         services.log_list_access(
-            request.user, len(data["village_rows"]), "key-group village list", area_code=area.code
+            request.user, len(found["village_rows"]), "key-group village list", area_code=area.code
         )
-    template = "keygroups/_area.html" if getattr(request, "htmx", False) else "keygroups/area.html"
-    response = render(request, template, _area_context(data, request))
-    patch_vary_headers(response, ["HX-Request"])
+    # Drill-down links are boosted (htmx swaps the whole page body, so the language switch
+    # and the title follow); a request aimed at the content area alone gets the fragment.
+    htmx = getattr(request, "htmx", None)
+    fragment = bool(htmx) and not htmx.boosted and htmx.target == "kg-content"
+    template = "keygroups/_area.html" if fragment else "keygroups/area.html"
+    response = render(request, template, _area_context(found, request))
+    patch_vary_headers(response, ["HX-Request", "HX-Target"])
     return response
 
 
