@@ -150,8 +150,9 @@ def record_contact(request: HttpRequest, ref: str) -> HttpResponse:
     person = access.access_person(request.user, ref, purpose="record contact")
     fetch = bool(getattr(request, "htmx", False))
     posted = request.POST.copy()
-    if fetch and posted.get("kg-method"):
-        posted["method"] = posted["kg-method"]
+    chosen = posted.get("kg-method")
+    if fetch and isinstance(chosen, str) and chosen:
+        posted["method"] = chosen
     form = ContactForm(posted)
     if form.is_valid():
         data = form.cleaned_data
@@ -302,7 +303,7 @@ def area_detail(request: HttpRequest, code: str) -> HttpResponse:
         )
     # Drill-down links are boosted (htmx swaps the whole page body, so the language switch
     # and the title follow); a request aimed at the content area alone gets the fragment.
-    htmx = getattr(request, "htmx", None)
+    htmx: Any = getattr(request, "htmx", None)
     fragment = bool(htmx) and not htmx.boosted and htmx.target == "kg-content"
     template = "keygroups/_area.html" if fragment else "keygroups/area.html"
     response = render(request, template, _area_context(found, request))
