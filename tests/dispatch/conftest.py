@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import transaction
+from django.test import override_settings
 
 from ruralwatch.accounts.models import Role
 from ruralwatch.accounts.services import create_user_with_jurisdiction
@@ -33,8 +36,22 @@ def hours(h: float) -> dt.datetime:
     return T0 + dt.timedelta(hours=h)
 
 
-@pytest.fixture
-def tree(db: None, tmp_path: Path) -> None:
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+PASSWORD = "pw-Long-enough-123"
+#: username → (area, role, email) of the users fixture
+USERS: dict[str, tuple[str | None, str, str]] = {
+    "town_a": (data.TOWN_A, Role.TOWNSHIP, "town_a@example.org"),
+    "town_b": (data.TOWN_B, Role.TOWNSHIP, ""),
+    "county": (data.COUNTY, Role.COUNTY, "county@example.org"),
+    "prefecture": (data.PREFECTURE, Role.PREFECTURE, ""),
+    "doctor_a1": (data.A1, Role.VILLAGE_DOCTOR, ""),
+    "county2": (COUNTY2, Role.COUNTY, ""),
+    "national": (None, Role.NATIONAL, ""),
+}
+
+
+def build(tmp_path: Path) -> None:
+    """The tree of ``tests/dashboard/data.py`` and a second county with one silent village."""
     data.build_tree(tmp_path)
     path = tmp_path / "county2.csv"
     with path.open("w", newline="", encoding="utf-8") as fh:
@@ -49,24 +66,73 @@ def tree(db: None, tmp_path: Path) -> None:
     import_areas(path)
 
 
-@pytest.fixture
-def users(tree: None) -> dict[str, Any]:
-    def make(name: str, area: str | None, role: str, email: str = "") -> Any:
-        user = create_user_with_jurisdiction(name, "pw-Long-enough-123", area, role)
+def make_users() -> dict[str, Any]:
+    """One user per entry of ``USERS`` (password hashing: whatever the settings say)."""
+    out = {}
+    for name, (area, role, email) in USERS.items():
+        user = create_user_with_jurisdiction(name, PASSWORD, area, role)
         if email:
             user.email = email
             user.save(update_fields=["email"])
-        return user
+        out[name] = user
+    return out
 
-    return {
-        "town_a": make("town_a", data.TOWN_A, Role.TOWNSHIP, "town_a@example.org"),
-        "town_b": make("town_b", data.TOWN_B, Role.TOWNSHIP),
-        "county": make("county", data.COUNTY, Role.COUNTY, "county@example.org"),
-        "prefecture": make("prefecture", data.PREFECTURE, Role.PREFECTURE),
-        "doctor_a1": make("doctor_a1", data.A1, Role.VILLAGE_DOCTOR),
-        "county2": make("county2", COUNTY2, Role.COUNTY),
-        "national": make("national", None, Role.NATIONAL),
-    }
+
+@pytest.fixture
+def tree(db: None, tmp_path: Path) -> None:
+    build(tmp_path)
+
+
+@pytest.fixture
+def users(tree: None, settings: Any) -> dict[str, Any]:
+    # PBKDF2's million rounds per user were most of this fixture's time; tests log users in
+    # with force_login or through PASSWORD, which any hasher checks.
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+    return make_users()
+
+
+# --- the same tree and users built once per test module ------------------------------------
+#
+# A module that imports ``shared_tree as tree, shared_users as users`` builds them once, inside a
+# transaction opened for the module and rolled back at its end; each test runs inside it in
+# pytest-django's own savepoint, so what a test writes is undone before the next one (tests
+# stay independent). Not for tests that need committed data (``transactional_db``,
+# ``live_server``): those use the plain ``tree`` and ``users`` above.
+
+
+@pytest.fixture(scope="module")
+def _module_tree(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            with override_settings(PASSWORD_HASHERS=FAST_HASHERS):
+                build(tmp_path_factory.mktemp("tree"))
+                make_users()
+        except BaseException:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+            raise
+    yield
+    with django_db_blocker.unblock():
+        transaction.set_rollback(True)
+        outer.__exit__(None, None, None)
+
+
+@pytest.fixture
+def shared_tree(_module_tree: None, db: None, settings: Any) -> None:
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+
+
+@pytest.fixture
+def shared_users(shared_tree: None) -> dict[str, Any]:
+    """Fresh user objects each test (no attribute cached by an earlier test survives)."""
+    from django.contrib.auth import get_user_model
+
+    by_name = get_user_model().objects.in_bulk(list(USERS), field_name="username")
+    return {name: by_name[name] for name in USERS}
 
 
 def rule(indicator: str, level: int, method: str) -> DetectionRule:

@@ -20,7 +20,12 @@ from ruralwatch.dispatch.services import (
     sync_tasks,
 )
 from tests.dashboard import data
+from tests.dispatch import conftest as _fixtures
 from tests.dispatch.conftest import T0, add_signal, hours
+
+# The tree (and users) are built once for this module; each test's writes are rolled back.
+tree = _fixtures.shared_tree
+users = _fixtures.shared_users
 
 DAY7 = data.DAY7
 

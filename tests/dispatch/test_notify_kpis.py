@@ -18,7 +18,12 @@ from ruralwatch.dispatch.selectors import accountability, inbox, unread_count
 from ruralwatch.dispatch.services import act, escalate_due, mark_read, remind_due, sync_tasks
 from ruralwatch.reporting.models import Submission
 from tests.dashboard import data
+from tests.dispatch import conftest as _fixtures
 from tests.dispatch.conftest import T0, add_signal, hours
+
+# The tree (and users) are built once for this module; each test's writes are rolled back.
+tree = _fixtures.shared_tree
+users = _fixtures.shared_users
 
 DAY7 = data.DAY7
 DAY6 = DAY7 - dt.timedelta(days=1)

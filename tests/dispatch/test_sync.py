@@ -13,6 +13,7 @@ from ruralwatch.keygroups.models import Person, Referral
 from ruralwatch.reporting.models import Submission
 from ruralwatch.signals.models import Signal
 from tests.dashboard import data
+from tests.dispatch import conftest as _fixtures
 from tests.dispatch.conftest import (
     DAY6,
     T0,
@@ -22,6 +23,9 @@ from tests.dispatch.conftest import (
     hours,
     set_value,
 )
+
+# The tree is built once for this module; each test's writes are rolled back.
+tree = _fixtures.shared_tree
 
 DAY7 = data.DAY7
 
