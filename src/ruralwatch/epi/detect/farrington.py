@@ -442,9 +442,12 @@ def _run_models(
             coef[lo:hi, ulo:uhi] = res.trend_coef.reshape(m, k)
             se_disp[lo:hi, ulo:uhi] = res.se_dispersion.reshape(m, k)
             failed[lo:hi, ulo:uhi] = res.failed.reshape(m, k)
-    # A baseline with fewer observed reference values than model parameters (missing reports,
-    # or a series younger than b years) cannot be fitted: no expectation, no bound, no alarm.
-    need = max(3, Xt.shape[2])
+    # Neither paper nor R's help sets a minimum baseline: R fits what there is (an intercept to
+    # two values; a window cut by the start of the series), with the model's columns that the
+    # baseline cannot identify aliased, and what cannot be estimated (a dispersion on no
+    # residual degree of freedom) comes out NaN by itself. Only a baseline without any
+    # observed value (missing reports, or a series younger than the windows) has no fit.
+    need = 1
     reason = np.zeros((n, U), dtype=np.int8)
     reason[np.isnan(eta) | failed] = Reason.NON_FINITE
     short = n_used < need
