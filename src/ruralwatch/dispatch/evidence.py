@@ -15,6 +15,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from ruralwatch.dispatch.models import Source
+from ruralwatch.keygroups.models import Destination, ReferralReason
 
 #: Detection methods (``Signal.method``, the registry's names) by their human names.
 METHOD_NAMES: dict[str, str | Promise] = {
@@ -93,6 +94,11 @@ def _num(value: Any, digits: int = 1) -> str:
     return number_format(round(number, digits), digits, use_l10n=True)
 
 
+def _label(choices: Any, value: str) -> str:
+    """The label of a choice (the code itself if unknown)."""
+    return str(choices(value).label) if value in choices.values else value
+
+
 def _pct(value: Any) -> str:
     return "—" if value is None else f"{float(value) * 100:.0f}%"
 
@@ -142,6 +148,20 @@ def sentences(
             _("Judgement of %(date)s for %(area)s: the rebound watch after the holiday fires.")
             % {"date": ev.get("judgement_date", ""), "area": area_name}
         ]
+        if ev.get("sum7") is not None:
+            change = ev.get("change")
+            out.append(
+                _(
+                    "Last 7 days: %(sum7)s cases (the 7 days before: %(prev7)s, change "
+                    "%(change)s); %(per_100k)s per 100,000."
+                )
+                % {
+                    "sum7": _num(ev.get("sum7"), 0),
+                    "prev7": _num(ev.get("prev7"), 0),
+                    "change": "—" if change is None else f"{float(change) * 100:+.0f}%",
+                    "per_100k": _num(ev.get("per_100k")),
+                }
+            )
         if text:
             out.append(str(text))
         return out
@@ -185,8 +205,8 @@ def sentences(
             % {
                 "person": ev.get("person", ""),
                 "date": ev.get("referred_on", ""),
-                "reason": ev.get("reason", ""),
-                "destination": ev.get("destination", ""),
+                "reason": _label(ReferralReason, ev.get("reason", "")),
+                "destination": _label(Destination, ev.get("destination", "")),
                 "days": _num(ev.get("days_without_outcome"), 0),
                 "limit": _num(ev.get("threshold_days"), 0),
             }
