@@ -222,3 +222,16 @@ def test_search_and_the_top_bar_link(people: dict[str, Any]) -> None:
     assert 'href="/accounts/users/"' in _text(client.get("/"))
     doctor = _client(people["doctor_a1"], "en")
     assert 'href="/accounts/users/"' not in _text(doctor.get("/keygroups/"))
+
+
+def test_the_trace_is_read_only_in_the_admin(people: dict[str, Any]) -> None:
+    from ruralwatch.accounts.services import deactivate_user_in_jurisdiction
+
+    deactivate_user_in_jurisdiction(people["county"], people["doctor_b1"])
+    admin = User.objects.create_superuser("root", password="pw-Long-enough-123")
+    client = _client(admin, "en")
+    text = _text(client.get("/admin/accounts/accountevent/"))
+    assert "doctor_b1" in text and "deactivated" in text
+    event = AccountEvent.objects.get(user=people["doctor_b1"])
+    assert client.post(f"/admin/accounts/accountevent/{event.pk}/delete/").status_code == 403
+    assert AccountEvent.objects.filter(pk=event.pk).exists()
