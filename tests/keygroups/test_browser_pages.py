@@ -137,6 +137,12 @@ def _doctor_taps_well(browser: Any, base: str, overdue_ref: str, due_ref: str) -
     page.wait_for_selector("form.kg-form")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(SHOTS / "kg_register.png"), full_page=True)
+    # The day's list in English fits the phone as well.
+    page.goto(f"{base}/keygroups/today/")
+    page.click("form.lang button[value=en]")
+    page.wait_for_selector('h1:has-text("Today\'s contacts")')
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(SHOTS / "kg_today_en.png"), full_page=True)
     assert errors == [] and outside == []
     context.close()
 
