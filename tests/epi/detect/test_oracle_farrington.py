@@ -14,29 +14,11 @@ import pytest
 from scipy import stats
 
 from ruralwatch.epi.detect.base import DetectionResult
-from ruralwatch.epi.detect.farrington import farrington, farrington_flexible
+from ruralwatch.epi.detect.rnames import r_call
 from ruralwatch.epi.panel import Panel
 from tests.epi.detect import oracle as O  # noqa: N812
 
 RTOL, ATOL = 1e-5, 1e-8
-
-# R control names -> our keyword arguments.
-_NAMES = {
-    "b": "b",
-    "w": "w",
-    "reweight": "reweight",
-    "weightsThreshold": "weights_threshold",
-    "trend": "trend",
-    "pThresholdTrend": "p_threshold_trend",
-    "alpha": "alpha",
-    "limit54": "limit54",
-    "powertrans": "power_trans",
-    "populationOffset": "population_offset",
-    "noPeriods": "no_periods",
-    "pastWeeksNotIncluded": "past_weeks_not_included",
-    "thresholdMethod": "threshold_method",
-}
-_CLASSIC = ("b", "w", "reweight", "alpha", "trend", "limit54", "power_trans")
 
 
 def _run(case: dict[str, Any]) -> DetectionResult:
@@ -46,12 +28,11 @@ def _run(case: dict[str, Any]) -> DetectionResult:
 
 
 def run_case(case: dict[str, Any], panel: Panel, monitor: np.ndarray) -> DetectionResult:
-    """Our detector for an R case (``algorithm`` and the R ``control`` names) on ``panel``."""
-    params = {_NAMES[k]: v for k, v in case["control"].items() if k in _NAMES}
-    if case["algorithm"] == "farrington":
-        params = {k: v for k, v in params.items() if k in _CLASSIC}
-        return farrington(panel, monitor=monitor, **params)
-    return farrington_flexible(panel, monitor=monitor, **params)
+    """Our detector for an R case (``algorithm`` and the R ``control`` names) on ``panel``,
+    translated by :func:`ruralwatch.epi.detect.rnames.r_call` (the one map of R's names)."""
+    control = {k: v for k, v in case["control"].items() if k != "range"}
+    call = r_call(case["algorithm"], control)
+    return call.detector(panel, monitor=monitor, **call.params)
 
 
 def columns(res: DetectionResult) -> dict[str, np.ndarray]:

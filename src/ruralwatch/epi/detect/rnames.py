@@ -26,7 +26,7 @@ from ruralwatch.epi.detect import METHODS, Registered
 from ruralwatch.epi.detect.base import Detector
 from ruralwatch.epi.detect.rki import RKI_SETTINGS, rki
 
-__all__ = ["R_COLUMNS", "R_FUNCTIONS", "RCall", "r_call"]
+__all__ = ["R_COLUMNS", "R_FUNCTIONS", "RCall", "control_names", "r_call"]
 
 # R function name -> the family it belongs to. The disProg (``algo.*``) and sts spellings of
 # one method take the same control list and give the same numbers.
@@ -91,6 +91,28 @@ _EARS_NAMES = {"method", "alpha", "baseline", "minSigma"}
 _CUSUM_NAMES = {"k", "h", "m", "trans", "alpha"}
 _GLR_NAMES = {"c.ARL", "Mtilde", "M", "change", "dir", "ret", "theta", "xMax", "mu0", "alpha"}
 _RKI_NAMES = {"b", "w", "actY"}
+
+
+def control_names(family: str) -> frozenset[str]:
+    """The R control entries a family takes (besides ``range`` and R's printing switches).
+
+    An entry another family takes is refused too: R ignores, for instance, ``thresholdMethod``
+    in an ``algo.farrington`` control list without a word, so a user who moves a
+    farringtonFlexible list over would believe a setting in force that is not.
+    """
+    names: dict[str, set[str] | dict[str, str]] = {
+        "earsC": _EARS_NAMES,
+        "farrington": _CLASSIC_NAMES,
+        "farringtonFlexible": _FLEX_NAMES,
+        "cusum": _CUSUM_NAMES,
+        "glrnb": _GLR_NAMES,
+        "glrpois": _GLR_NAMES,
+        "rki": _RKI_NAMES,
+    }
+    if family not in names:
+        raise ValueError(f"unknown family {family!r}; valid: {', '.join(sorted(names))}")
+    return frozenset(names[family])
+
 
 # ``rki`` / ``algo.rki`` with settings other than the three named variants.
 _RKI_GENERAL = Registered("rki", rki)
