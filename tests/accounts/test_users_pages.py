@@ -235,3 +235,28 @@ def test_the_trace_is_read_only_in_the_admin(people: dict[str, Any]) -> None:
     event = AccountEvent.objects.get(user=people["doctor_b1"])
     assert client.post(f"/admin/accounts/accountevent/{event.pk}/delete/").status_code == 403
     assert AccountEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_the_page_and_the_list_cost_the_same_queries_for_many_users(
+    people: dict[str, Any], tmp_path: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ruralwatch.accounts.services import create_user_with_jurisdiction
+
+    def cost(client: Client, url: str, **extra: str) -> int:
+        client.get(url, **extra)  # warm: a token's first use records it once
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url, **extra).status_code == 200
+        return len(ctx.captured_queries)
+
+    page = _client(people["county"])
+    api, auth = _api(people["county"])
+    few = (cost(page, PAGE), cost(api, "/api/users", **auth))
+    villages = data.add_villages(tmp_path, data.TOWN_B, 20)
+    for n, code in enumerate(villages):
+        create_user_with_jurisdiction(f"many{n}", "pw-Long-enough-123", code, Role.VILLAGE_CADRE)
+    many = (cost(page, PAGE), cost(api, "/api/users", **auth))
+    assert many == few
+    assert few[0] <= 12 and few[1] <= 8, few
