@@ -74,10 +74,32 @@ class Row:
     actions: list[tuple[str, str]] = field(default_factory=list)
     needs_outcome: bool = False
     error: str = ""
+    url: str = ""
+    act_url: str = ""
+    owner_line: str = ""
+    escalated: str = ""
 
 
-def make_row(task: Task, user: Any, now: dt.datetime, error: str = "") -> Row:
+#: Task ids put into the pattern of the task's URLs (one ``reverse`` per page, not per row).
+_ID_MARK = "1234567890"
+
+
+def _urls() -> tuple[str, str]:
+    return (
+        reverse("dispatch:task", args=[_ID_MARK]),
+        reverse("dispatch:act", args=[_ID_MARK]),
+    )
+
+
+def make_row(
+    task: Task,
+    user: Any,
+    now: dt.datetime,
+    error: str = "",
+    urls: tuple[str, str] | None = None,
+) -> Row:
     language = get_language() or "zh-hans"
+    task_url, act_url = urls or _urls()
     open_ = task.is_open
     has_deadline = open_ and not (task.status != Status.NEW and task.outcome)
     deadline = task.deadline if has_deadline else None
@@ -93,6 +115,14 @@ def make_row(task: Task, user: Any, now: dt.datetime, error: str = "") -> Row:
         actions=[a for a in actions if a[0] != "outcome"],
         needs_outcome=any(a == "outcome" for a, _label in actions),
         error=error,
+        owner_line=_("Owner: %(role)s, %(area)s")
+        % {"role": role_label(task.owner_role), "area": task.owner_area.name},
+        escalated=ngettext("escalated %(n)s time", "escalated %(n)s times", task.escalations)
+        % {"n": task.escalations}
+        if task.escalations
+        else "",
+        url=task_url.replace(_ID_MARK, str(task.pk)),
+        act_url=act_url.replace(_ID_MARK, str(task.pk)),
     )
 
 
@@ -125,8 +155,9 @@ def inbox(request: HttpRequest) -> HttpResponse:
         kind = form.cleaned_data["kind"] or None
         status = form.cleaned_data["status"] or None
     boxes = selectors.inbox(user, now, kind=kind, status=status)
-    mine = [make_row(t, user, now) for t in boxes["mine"]]
-    below = [make_row(t, user, now) for t in boxes["below"]]
+    urls = _urls()
+    mine = [make_row(t, user, now, urls=urls) for t in boxes["mine"]]
+    below = [make_row(t, user, now, urls=urls) for t in boxes["below"]]
     response = render(
         request,
         "dispatch/inbox.html",
