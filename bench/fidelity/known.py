@@ -56,11 +56,11 @@ def known_issue(case: dict[str, Any], v: Verdict, r: dict[str, Any] | None = Non
         if kind in ("sparse", "sparse_quiet_end", "all_zero") and "(ours nan" not in text:
             return "F11: a fit run towards 0 (sparse series): near-0 numbers that differ from R's"
     if fam == "farringtonFlexible":
-        if ctl["thresholdMethod"] == "muan" and v.status == "differ":
-            return "issue 9 item 4: muan's bound still differs from R's"
         gap = case["freq"] - 2 * ctl["w"] - 1
         if ctl["noPeriods"] > 2 and gap <= ctl["noPeriods"] - 1:
             return "F2: a gap of at most noPeriods - 1 points: R gives a window point a gap level"
+        if ctl["thresholdMethod"] == "muan" and v.status == "differ":
+            return "issue 9 item 4: muan's bound still differs from R's"
     if fam == "glrnb":
         if ctl["dir"] == "dec":
             return (
