@@ -13,27 +13,16 @@ import numpy as np
 import pytest
 
 from ruralwatch.epi.detect import get_detector
+from ruralwatch.epi.detect.rnames import RCall, r_call
 from tests.epi.detect import oracle
 
 CASES = oracle.cases("glrnb")
 
 
-def _common(ctl: dict[str, Any]) -> dict[str, Any]:
-    kw: dict[str, Any] = {
-        "c_arl": ctl["c.ARL"],
-        "m_tilde": ctl["Mtilde"],
-        "M": ctl["M"],
-        "change": ctl["change"],
-        "dir": ctl["dir"],
-        "ret": ctl["ret"],
-        "theta": ctl.get("theta"),
-        "x_max": ctl["xMax"],
-    }
-    return kw
-
-
-def _name(ctl: dict[str, Any]) -> str:
-    return "glr-poisson" if ctl.get("alpha") == 0 else "glr-nb"
+def _call(ctl: dict[str, Any], **given: Any) -> RCall:
+    """The R call translated by :func:`ruralwatch.epi.detect.rnames.r_call` (the one map of R's
+    names); ``given`` replaces control entries (R's own mu0 and alpha)."""
+    return r_call("algo.glrnb", {**{k: v for k, v in ctl.items() if k != "range"}, **given})
 
 
 def test_there_are_cases() -> None:
@@ -43,11 +32,8 @@ def test_there_are_cases() -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c["case_id"] for c in CASES])
 def test_glr_own_fit_matches_r(case: dict[str, Any]) -> None:
     ctl = case["control"]
-    kw = _common(ctl)
-    if isinstance(ctl["mu0"], dict):
-        kw["s"] = ctl["mu0"]["S"]
-        kw["trend"] = ctl["mu0"]["trend"]
-    res = get_detector(_name(ctl))(oracle.panel_for(case), monitor=oracle.monitor_index(case), **kw)
+    call = _call(ctl)
+    res = call.detector(oracle.panel_for(case), monitor=oracle.monitor_index(case), **call.params)
     out = oracle.load_output(case)
     cid = case["case_id"]
     np.testing.assert_array_equal(res.index + 1, out["t"].astype(np.int64))
@@ -68,13 +54,8 @@ def test_glr_own_fit_matches_r(case: dict[str, Any]) -> None:
 def test_glr_given_r_mu0_matches_r(case: dict[str, Any]) -> None:
     ctl = case["control"]
     out = oracle.load_output(case)
-    res = get_detector("glr-nb")(
-        oracle.panel_for(case),
-        monitor=oracle.monitor_index(case),
-        mu0=out["mu0"],
-        alpha=case["result_scalars"]["alpha"],
-        **_common(ctl),
-    )
+    call = _call(ctl, mu0=out["mu0"], alpha=case["result_scalars"]["alpha"])
+    res = call.detector(oracle.panel_for(case), monitor=oracle.monitor_index(case), **call.params)
     cid = case["case_id"]
     if ctl["ret"] == "value":
         oracle.assert_close(res.upperbound[:, 0], out["upperbound"], 1e-8, 1e-9, "glr", cid)
