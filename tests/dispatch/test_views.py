@@ -253,3 +253,15 @@ def _row(text: str, pk: int) -> str:
     match = re.search(rf'<tr id="task-{pk}".*?</tr>', text, re.S)
     assert match, f"task {pk} is not in the page"
     return match[0]
+
+
+def test_inbox_says_when_it_shows_only_the_most_urgent(
+    tasks: dict, users: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ruralwatch.dispatch import views
+
+    monkeypatch.setattr(views, "INBOX_LIMIT", 1)
+    text = client_for(users["county"], "en").get("/dispatch/").content.decode()
+    assert text.count('<tr id="task-') <= 2
+    assert "The 1 most urgent are shown" in text
+    assert "data-act-error=" in text  # the message the page script shows when a step fails

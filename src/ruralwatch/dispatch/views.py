@@ -34,6 +34,8 @@ from ruralwatch.dispatch.models import ROLE_FOR_LEVEL, Outcome, Source, Status, 
 
 #: Days the accountability page covers by default (up to today).
 DEFAULT_PERIOD_DAYS = 30
+#: Tasks shown in each list of the inbox (the most urgent first).
+INBOX_LIMIT = 50
 #: Task ids are database integers: a longer string names nothing.
 _ID_DIGITS = 10
 
@@ -154,7 +156,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     if form.is_bound and form.is_valid():
         kind = form.cleaned_data["kind"] or None
         status = form.cleaned_data["status"] or None
-    boxes = selectors.inbox(user, now, kind=kind, status=status)
+    boxes = selectors.inbox(user, now, INBOX_LIMIT, kind=kind, status=status)
     urls = _urls()
     mine = [make_row(t, user, now, urls=urls) for t in boxes["mine"]]
     below = [make_row(t, user, now, urls=urls) for t in boxes["below"]]
@@ -171,6 +173,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
             "outcomes": Outcome.choices,
             "now": now,
             "nav": "inbox",
+            "limit": INBOX_LIMIT,
         },
     )
     patch_vary_headers(response, ["HX-Request"])

@@ -25,6 +25,25 @@
     }
   });
 
+  // A step that did not reach the server (network, expired session, CSRF): say so in the row
+  // instead of leaving the button looking as if nothing happened.
+  function failed(event) {
+    const row = event.detail && event.detail.target;
+    const cell = row && row.querySelector ? row.querySelector("td.dp-act") : null;
+    const page = document.querySelector("[data-act-error]");
+    if (!cell || !page) return;
+    let box = cell.querySelector(".dp-error");
+    if (!box) {
+      box = document.createElement("p");
+      box.className = "dp-error";
+      box.setAttribute("role", "alert");
+      cell.appendChild(box);
+    }
+    box.textContent = page.dataset.actError;
+  }
+  document.addEventListener("htmx:responseError", failed);
+  document.addEventListener("htmx:sendError", failed);
+
   // After htmx swapped a row, keep the keyboard where it was.
   document.addEventListener("htmx:afterSwap", function (event) {
     const old = event.detail && event.detail.target;
