@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -115,14 +116,14 @@ def render_pdf(html: str) -> tuple[bytes, int]:
     return document.write_pdf(), len(document.pages)
 
 
-def _next_issue(area: Area, date: dt.date) -> tuple[int, int]:
-    """Issue number and revision for a new briefing of ``area`` on ``date`` (caller holds a
-    transaction): the date's issue if one exists, else one more than the area's last."""
+def _next_issue(area: Area, date: dt.date) -> int:
+    """The issue number of a new briefing of ``area`` on ``date``: the date's issue if one
+    exists, else one more than the area's last."""
     same = Briefing.objects.filter(area=area, date=date).aggregate(i=Max("issue"))["i"]
     if same is not None:
-        return same, 0
+        return int(same)
     last = Briefing.objects.filter(area=area).aggregate(i=Max("issue"))["i"] or 0
-    return last + 1, 0
+    return int(last) + 1
 
 
 def storage_dir() -> Path:
@@ -170,7 +171,7 @@ def issue_briefing(
     with translation.override(language):
         content = briefing_content(area, day, language, now=now)
         for attempt in range(3):
-            issue, _rev = _next_issue(area, day)
+            issue = _next_issue(area, day)
             revision = (
                 Briefing.objects.filter(
                     area=area, date=day, language=language, format=fmt
@@ -186,6 +187,10 @@ def issue_briefing(
             rel = f"{area.code}/{day.isoformat()}-{issue:04d}-{language}-r{revision}.{fmt}"
             path = storage_dir() / rel
             path.parent.mkdir(parents=True, exist_ok=True)
+            # The file first (under a temporary name), then the row and the final name in one
+            # transaction: no row ever points at a file that is not there.
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+            tmp.write_bytes(data)
             try:
                 with transaction.atomic():
                     briefing = Briefing.objects.create(
@@ -203,12 +208,14 @@ def issue_briefing(
                         seconds=round(time.perf_counter() - began, 3),
                         created_by=user if getattr(user, "is_authenticated", False) else None,
                     )
+                    tmp.replace(path)
             except IntegrityError:  # someone issued the same revision meanwhile: next one
+                tmp.unlink(missing_ok=True)
                 if attempt == 2:
                     raise
                 continue
-            tmp = path.with_suffix(path.suffix + ".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
             return briefing
     raise AssertionError("unreachable")
