@@ -239,6 +239,16 @@ def test_accountability_names_lagging_units_and_holders(tasks: dict, users: dict
         assert c.get("/dispatch/accountability/110101009999/").status_code == 404
 
 
+def test_a_step_after_the_session_ended_goes_to_the_login(tasks: dict) -> None:
+    url = f"/dispatch/tasks/{tasks['signal'].pk}/act/"
+    htmx = Client().post(url, {"action": "acknowledge"}, HTTP_HX_CURRENT_URL="/dispatch/", **HTMX)
+    # htmx navigates the whole page (it would otherwise put the login form into the row).
+    assert htmx.status_code == 200 and htmx["HX-Redirect"].startswith("/accounts/login/")
+    plain = Client().post(url, {"action": "acknowledge"})
+    assert plain.status_code == 302 and plain["Location"].startswith("/accounts/login/")
+    assert Task.objects.get(pk=tasks["signal"].pk).status == Status.NEW
+
+
 def test_pages_need_login(tasks: dict) -> None:
     client = Client()
     for url in (

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -23,6 +24,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from ruralwatch.accounts import access as area_access
 from ruralwatch.accounts.models import Role
@@ -256,12 +258,18 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
     return _task_page(request, task)
 
 
-@login_required
 @require_http_methods(["POST"])
 def act(request: HttpRequest, task_id: str) -> HttpResponse:
     """One lifecycle step. From the inbox (htmx) the answer is the task's row, updated in
-    place; from the task page (a plain form) a redirect back to it."""
+    place; from the task page (a plain form) a redirect back to it. A session that ended
+    sends the whole page to the login (htmx would otherwise put the login form in the row)."""
     user = request.user
+    if not user.is_authenticated:
+        back = request.headers.get("HX-Current-URL") or reverse("dispatch:inbox")
+        login = redirect_to_login(back).url
+        if request.htmx:  # type: ignore[attr-defined]
+            return HttpResponseClientRedirect(login)
+        return redirect(login)
     task = access_task_by_id(user, _task_id(task_id))
     data = request.POST.copy()
     if not data.get("action") and data.get("outcome"):
