@@ -198,6 +198,7 @@ def test_judgement_and_signals_shown_in_both_languages(client, user_county) -> N
     assert judgement.text_zh in html
     assert Signal.objects.filter(area_id=data.B1, date=data.DAY7).exists()  # 4 cases on day 7
     assert "乙一村" in html and "cidars-single-case" in html
+    assert ">CIDARS 单病例预警</td>" in html  # the method by its name (the id in its title)
     client.post(reverse("set_language"), {"language": "en", "next": "/"})
     html_en = client.get(_area_url(data.COUNTY)).content.decode()
     assert judgement.text_en in html_en and "Signals in the last 7 days" in html_en

@@ -31,3 +31,18 @@ def unread_badge(context: Any) -> SafeString | str:
         label,
         n if n < 100 else "99+",
     )
+
+
+@register.filter
+def method_name(method: str) -> str:
+    """A detection method by its human name (``ears-c2`` → EARS C2)."""
+    from ruralwatch.dispatch.evidence import method_name as name
+
+    return name(method)
+
+
+@register.filter
+def has_baseline(method: str) -> bool:
+    """Whether the method's threshold and score mean something (not the single-case rule,
+    where every case is a signal)."""
+    return method != "cidars-single-case"
