@@ -86,7 +86,7 @@ def known_issue(case: dict[str, Any], v: Verdict, r: dict[str, Any] | None = Non
                     "back)"
                 )
         return "F15: the statistic differs with the same mu0 and alpha (e.g. 0 after a restart)"
-    glm_near = cols <= {"upperbound", "m"} and v.max_rel < 1e-3
+    glm_near = cols <= {"upperbound", "m", "cusum"} and v.max_rel < 1e-3
     if fam == "cusum" and ctl.get("m") == "glm" and glm_near:
         return "F19: CUSUM m = 'glm' run towards 0 (no MLE): the stopping point differs by rounding"
     if fam == "cusum" and "needs at least 3 rows" in text:
