@@ -71,29 +71,29 @@ def known_issue(case: dict[str, Any], v: Verdict, r: dict[str, Any] | None = Non
         if ctl["thresholdMethod"] == "muan" and v.status == "differ":
             return "issue 9 item 4: muan's bound still differs from R's"
     if fam == "glrnb":
-        if ctl["dir"] == "dec":
-            return (
-                "F5: dir = 'dec': R's statistic is often 0 where ours is positive (not explained)"
-            )
         if "1e+99" in text:
             return "F6: ret = 'cases': R gives 1e+99 where the count at t is 0"
         sparse = kind in ("sparse", "sparse_quiet_end", "all_zero")
         if ctl.get("alpha") is None and sparse and cols & {"mu0", "alpha"}:
             return "F7: glm.nb on a separated sparse series: ours NaN, R where its iterations stop"
-        if cols <= {"alpha", "upperbound", "alarm"} and "alpha" in cols:
-            return "F8: glm.nb alpha near 0 (Poisson limit): R stops at theta.ml's iteration limit"
         if kind == "all_equal":
             return "F8: glm.nb on a constant series: ours NaN, R alpha near 0"
+        f14 = "F14: with M >= 0 R's GLR leaves out the one-point window (LR: reaches M + 1 back)"
+        if ctl["dir"] == "dec" and "upperbound" in cols and "alpha" not in cols:
+            if ctl["M"] >= 0 and _window_rule_explains(case, r):
+                return f14
+            return (
+                "F5: dir = 'dec': R's statistic is often 0 where ours is positive (not explained)"
+            )
+        if cols <= {"alpha", "upperbound", "alarm"} and "alpha" in cols:
+            return "F8: glm.nb alpha near 0 (Poisson limit): R stops at theta.ml's iteration limit"
         if ctl["ret"] == "cases" and kind == "huge":
             return "F17: ret = 'cases' with counts above xMax: R gives 0 or a count, ours NaN"
         if cols <= {"upperbound", "alarm"}:
             if v.na_mismatch == 0 and v.max_rel < 1e-3:
                 return "F16: a statistic near 0 magnifies the 1e-5 mu0 fit difference past 1e-4"
             if ctl["M"] >= 0 and _window_rule_explains(case, r):
-                return (
-                    "F14: with M >= 0 R's GLR leaves out the one-point window (LR: reaches M + 1 "
-                    "back)"
-                )
+                return f14
         return "F15: the statistic differs with the same mu0 and alpha (e.g. 0 after a restart)"
     glm_near = cols <= {"upperbound", "m", "cusum"} and v.max_rel < 1e-3
     if fam == "cusum" and ctl.get("m") == "glm" and glm_near:
