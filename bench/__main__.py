@@ -1,8 +1,10 @@
 """Run the benchmarks and regenerate ``docs/benchmarks.md``.
 
     python -m bench                    every benchmark (what ``make bench`` runs)
-    python -m bench --only detect      one of: detect, rt, areas, load, keygroups, process
-                                       (repeatable; process: whole ruralwatch commands vs R)
+    python -m bench --only detect      one of: detect, rt, areas, load, keygroups, process,
+                                       dispatch (repeatable; process: whole ruralwatch
+                                       commands vs R; dispatch: the cycle's task step and
+                                       the inbox at province scale)
     python -m bench --quick            small sizes, to check the harness (not for the docs)
     python -m bench --report           only rewrite docs/benchmarks.md from bench/results/
 
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from bench._util import RESULTS_DIR, log, machine_info, save_result
 
-BENCHMARKS = ("detect", "rt", "areas", "load", "keygroups", "process", "briefing")
+BENCHMARKS = ("detect", "rt", "areas", "load", "keygroups", "process", "dispatch", "briefing")
 
 
 def main(argv: list[str] | None = None) -> int:

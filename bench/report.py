@@ -488,6 +488,64 @@ def _process(res: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+def _dispatch(res: dict[str, Any]) -> list[str]:
+    rates, t = res["rates"], res["targets"]
+
+    def ok(x: float | None, limit: float) -> str:
+        return "" if x is None else (" ✓" if x < limit else " ✗")
+
+    out = [
+        "## 7. The scheduling loop at province scale",
+        "",
+        "`python -m bench --only dispatch`. The daily cycle's task step "
+        "(`dispatch.services.sync_tasks`) over the synthetic province "
+        f'(`build_region(scale="{res["scale"]}")`), with the causes of a winter peak written '
+        "into the tables it reads, at the demo county's rates: per county "
+        f"{rates['signals_per_county']} temporal signals on townships and "
+        f"{rates['single_cases_per_county']} single-case signals on villages over the "
+        f"{rates['window_days']}-day detection window; {rates['missing_share']:.0%} of villages "
+        f"without their report and {rates['overdue_share']:.0%} above the overdue-contacts "
+        "limits on the cycle date. *Again*: the same step run a second time (nothing new). "
+        "*Closing*: after a tenth of the signals vanished and a tenth of the silent villages "
+        f"reported. Then {_n(rates['history_tasks'])} tasks over the past year are added to "
+        "one county, and `dispatch.selectors.inbox` (lists evaluated) and `accountability` are "
+        f"timed {rates['repeat']} times each (the year's figures 10 times): median and p95. "
+        "Each database freshly migrated in its own process.",
+        *_quick(res),
+        "",
+        "| database | areas | tasks made | task step (target) | again | closing "
+        "| county tasks | inbox county p50 / p95 (target) | inbox township p50 / p95 "
+        "| accountability 30 days p50 / p95 | one year p50 / p95 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in res["rows"]:
+        if "timed_out" in r:
+            out.append(f"| {r['database']} | stopped after {_s(r['timed_out'])} |||||||||")
+            continue
+        ic, it = r["inbox_county"], r["inbox_township"]
+        am, ay = r["accountability_month"], r["accountability_year"]
+        out.append(
+            f"| {r['database']} | {_n(r['areas'])} | {_n(r['tasks_created'])} "
+            f"| {_s(r['task_step_s'])}{ok(r['task_step_s'], t['task_step_s'])} "
+            f"(< {t['task_step_s']:g} s) | {_s(r['again_s'])} "
+            f"| {_n(r['closed'])} in {_s(r['closing_s'])} | {_n(r['county_tasks'])} "
+            f"| {_ms(ic['median_ms'])} / {_ms(ic['p95_ms'])}"
+            f"{ok(ic['p95_ms'], t['inbox_p95_ms'])} (< {t['inbox_p95_ms']:g} ms) "
+            f"| {_ms(it['median_ms'])} / {_ms(it['p95_ms'])} "
+            f"| {_ms(am['median_ms'])} / {_ms(am['p95_ms'])} "
+            f"| {_ms(ay['median_ms'])} / {_ms(ay['p95_ms'])} |"
+        )
+    made = res["rows"][0].get("created", {}) if res["rows"] else {}
+    if made:
+        out += [
+            "",
+            "Tasks made by kind: "
+            + ", ".join(f"{k} {_n(v)}" for k, v in sorted(made.items()) if v)
+            + ".",
+        ]
+    return [*out, ""]
+
+
 def _run_line(res: dict[str, Any]) -> str:
     text = f"Run finished {res['finished']}, {_s(res['wall_s'])} wall time."
     if res.get("load_before"):
@@ -510,6 +568,7 @@ SECTIONS = {
     "load": _load,
     "keygroups": _keygroups,
     "process": _process,
+    "dispatch": _dispatch,
 }
 MACHINE_TITLE = "## Machine"
 TITLES = {
@@ -519,6 +578,7 @@ TITLES = {
     "load": "## 4. Province-scale synthetic load and daily cycle",
     "keygroups": "## 5. Key groups at province scale",
     "process": "## 6. Whole `ruralwatch` processes vs R",
+    "dispatch": "## 7. The scheduling loop at province scale",
 }
 
 
@@ -553,7 +613,8 @@ def render(results: dict[str, dict[str, Any]], previous: str = "") -> str:
         "",
         "```",
         "make bench                                  # everything (installs R peers if missing)",
-        ".venv/bin/python -m bench --only detect     # or rt, areas, load, keygroups, process",
+        ".venv/bin/python -m bench --only detect     # or rt, areas, load, keygroups, process,",
+        "                                            #    dispatch",
         ".venv/bin/python -m bench --report          # rewrite this file from bench/results/",
         "```",
         "",
