@@ -67,6 +67,13 @@ def demo(
     keygroups: bool = typer.Option(
         True, "--keygroups/--no-keygroups", help="Also build the key-group registry and contacts."
     ),
+    days: int = typer.Option(
+        67,
+        "--days",
+        min=7,
+        max=67,
+        help="Replay only the last N days up to 2023-02-05 (67: the whole winter).",
+    ),
 ) -> None:
     """Build a synthetic county, load 2022-12-01 … 2023-02-05 reports, roll up, summarise, serve."""
     if scenario not in ("baseline", "rebound"):
@@ -74,11 +81,19 @@ def demo(
     # The demo is a development run: keys are generated once into var/secrets.env.
     os.environ.setdefault("RURALWATCH_ENV", "development")
     django_setup()
-    from ruralwatch.cycle.demo import run_demo
+    import datetime as dt
 
+    from ruralwatch.cycle.demo import DEMO_END, run_demo
+
+    start = DEMO_END - dt.timedelta(days=days - 1)
     with progress_bar() as update:
         result = run_demo(
-            out_dir, seed=seed, scenario=scenario, keygroups=keygroups, progress=update
+            out_dir,
+            seed=seed,
+            scenario=scenario,
+            keygroups=keygroups,
+            progress=update,
+            start=start,
         )
     s = result.summary
     from rich.table import Table

@@ -82,8 +82,13 @@ def run_demo(
     scenario: str = "baseline",
     keygroups: bool = True,
     progress: Progress | None = None,
+    start: dt.date = DEMO_START,
+    end: dt.date = DEMO_END,
 ) -> DemoResult:
-    """Build the synthetic county into the database and write ``summary.json``/``truth.json``."""
+    """Build the synthetic county into the database and write ``summary.json``/``truth.json``.
+
+    ``start`` and ``end`` shorten the winter (quick runs, and tests of re-running the demo,
+    need not replay all of it)."""
     from ruralwatch.synth import build_demo, truth_to_json
 
     def step(name: str, done: int, total: int) -> None:
@@ -91,7 +96,7 @@ def run_demo(
             progress(name, done, total)
 
     step("synthetic county", 0, 1)
-    demo = build_demo(seed=seed, scenario=scenario, start=DEMO_START, end=DEMO_END)  # type: ignore[arg-type]
+    demo = build_demo(seed=seed, scenario=scenario, start=start, end=end)  # type: ignore[arg-type]
     step("synthetic county", 1, 1)
     areas_path, report_paths = _write_inputs(demo, out, seed)
     province = demo.region.areas.filter(pl.col("level") == 1)["code"][0]
@@ -109,15 +114,17 @@ def run_demo(
     truth = list(demo.reports.truth)
     if keygroups:
         step("key groups", 0, 1)
-        loaded = load_demo_keygroups(demo, DEMO_END)
+        loaded = load_demo_keygroups(demo, end)
         truth += loaded["truth"]
         step("key groups", 1, 1)
-    cycle = run_cycle(DEMO_END, root=province, start=DEMO_START, progress=progress)
+    cycle = run_cycle(end, root=province, start=start, progress=progress)
     county = Area.objects.get(level=3, l1=province)
     (out / "truth.json").write_text(truth_to_json(truth), encoding="utf-8")
-    summary = build_summary(county, values_loaded, scenario=demo.scenario, seed=seed)
+    summary = build_summary(
+        county, values_loaded, scenario=demo.scenario, seed=seed, start=start, end=end
+    )
     if keygroups:
-        summary["keygroups"] = demo_keygroups_summary(county, DEMO_END)
+        summary["keygroups"] = demo_keygroups_summary(county, end)
     # steps and detection rules the cycle could not run (empty when everything ran)
     summary["did_not_run"] = cycle.did_not_run
     (out / "summary.json").write_text(
@@ -127,7 +134,13 @@ def run_demo(
 
 
 def build_summary(
-    county: Area, values_loaded: int, *, scenario: dict[str, Any], seed: int
+    county: Area,
+    values_loaded: int,
+    *,
+    scenario: dict[str, Any],
+    seed: int,
+    start: dt.date = DEMO_START,
+    end: dt.date = DEMO_END,
 ) -> dict[str, Any]:
     """The demo's machine-readable summary, read back from the database."""
     subtree = Area.objects.filter(path__startswith=county.path)
@@ -137,7 +150,7 @@ def build_summary(
         pl.DataFrame(
             list(
                 Completeness.objects.filter(
-                    area__in=whole_tree.values("code"), date__range=(DEMO_START, DEMO_END)
+                    area__in=whole_tree.values("code"), date__range=(start, end)
                 ).values_list("level", "date", "expected", "received", "on_time")
             ),
             schema=["level", "date", "expected", "received", "on_time"],
@@ -163,10 +176,8 @@ def build_summary(
         for level, exp, rec, ont, _days in comp.iter_rows()
     }
     villages = subtree.filter(level=5)
-    expected_v = villages.count() * ((DEMO_END - DEMO_START).days + 1)
-    subs = Submission.objects.filter(
-        area__in=villages.values("code"), date__range=(DEMO_START, DEMO_END)
-    )
+    expected_v = villages.count() * ((end - start).days + 1)
+    subs = Submission.objects.filter(area__in=villages.values("code"), date__range=(start, end))
     received_v = subs.count()
     on_time_v = subs.filter(delay_hours__lte=deadline_hours()).count()
     completeness["5"] = {
@@ -181,10 +192,10 @@ def build_summary(
             "date", "value"
         )
     )
-    days = (DEMO_END - DEMO_START).days + 1
+    days = (end - start).days + 1
     county_series = []
     for i in range(days):
-        d = DEMO_START + dt.timedelta(days=i)
+        d = start + dt.timedelta(days=i)
         v = series.get(d)
         county_series.append({"date": d.isoformat(), "new_cases": None if v is None else int(v)})
     return {
@@ -196,21 +207,21 @@ def build_summary(
         },
         "seed": seed,
         "scenario": scenario,
-        "period": {"start": DEMO_START.isoformat(), "end": DEMO_END.isoformat()},
+        "period": {"start": start.isoformat(), "end": end.isoformat()},
         "areas_by_level": by_level,
         "days": days,
         "values_loaded": values_loaded,
         "completeness_by_level": completeness,
         "county_series": county_series,
-        "signals_by_method": signals_by_method(DEMO_START, DEMO_END, county.path),
-        "judgement": _judgement(county),
+        "signals_by_method": signals_by_method(start, end, county.path),
+        "judgement": _judgement(county, end),
         # the tasks of the whole synthetic region (created by kind, open, escalated, closed)
         "tasks": task_counts(Area.objects.get(code=county.l1).path),
     }
 
 
-def _judgement(county: Area) -> dict[str, Any] | None:
-    j = judgement_for(county, DEMO_END)
+def _judgement(county: Area, end: dt.date = DEMO_END) -> dict[str, Any] | None:
+    j = judgement_for(county, end)
     return None if j is None else judgement_summary(j)
 
 
