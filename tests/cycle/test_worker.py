@@ -182,3 +182,18 @@ def test_sigterm_stops_a_running_worker_cleanly(tmp_path: Path) -> None:
     assert code == 0, text
     assert "daily cycle off" in text and "stopped after" in text
     assert int(text.split("stopped after ")[1].split()[0]) >= 1
+
+
+def test_the_cycle_hour_setting_fails_safe() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from ruralwatch.config.env import env_clock
+
+    assert env_clock("RURALWATCH_CYCLE_HOUR", "06:00", {}) == (6, 0)
+    assert env_clock("RURALWATCH_CYCLE_HOUR", "06:00", {"RURALWATCH_CYCLE_HOUR": "23:59"}) == (
+        23,
+        59,
+    )
+    for bad in ("6", "24:00", "06:60", "6:5", "noon", "-1:00"):
+        with pytest.raises(ImproperlyConfigured, match="RURALWATCH_CYCLE_HOUR"):
+            env_clock("RURALWATCH_CYCLE_HOUR", "06:00", {"RURALWATCH_CYCLE_HOUR": bad})
