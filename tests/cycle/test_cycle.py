@@ -133,7 +133,7 @@ def test_a_failing_rule_or_step_does_not_stop_the_cycle(tmp_path: Path, monkeypa
         no_method.pk,
     }
     with translation.override("zh-hans"):
-        html = render_to_string("dashboard/_area.html", {"o": overview})
+        html = render_to_string("dashboard/_area.html", {"o": overview, "area": county})
     assert "上一轮未运行的检测规则" in html
     assert "h must lie in (0, inf), got -1" in html
 
