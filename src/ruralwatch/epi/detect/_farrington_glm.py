@@ -24,6 +24,7 @@ other problems of the batch are not affected.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +36,15 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
-__all__ = ["GlmFit", "GroupDesign", "fit_poisson", "fit_poisson_grouped", "group_design"]
+__all__ = [
+    "GlmFit",
+    "GroupDesign",
+    "by_value",
+    "count_index",
+    "fit_poisson",
+    "fit_poisson_grouped",
+    "group_design",
+]
 
 # The grouped path hands over to the per-problem path below this share of unconverged problems.
 _HANDOVER = 0.05
@@ -96,13 +105,52 @@ class _State:
     todo: IntArray  # problems still iterating
 
 
-def _start(yv: FloatArray, w: FloatArray, K: int) -> _State:
+# Counts up to this value are mapped through tables (see ``by_value``).
+_TABLE_MAX = 100_000
+
+
+def count_index(y: FloatArray) -> IntArray | None:
+    """``y`` as table indices when every value is a whole number in [0, _TABLE_MAX) and there
+    are many more values than that (else None)."""
+    if y.size == 0:
+        return None
+    lo, hi = float(y.min()), float(y.max())
+    if not (lo >= 0.0 and hi < _TABLE_MAX and 4 * hi < y.size):
+        return None
+    idx = y.astype(np.intp)
+    if not np.array_equal(idx, y):
+        return None
+    return idx
+
+
+def by_value(
+    fn: Callable[[FloatArray], FloatArray], y: FloatArray, idx: IntArray | None
+) -> FloatArray:
+    """``fn(y)`` for an element-wise ``fn``. With ``idx`` (from :func:`count_index`) ``fn`` is
+    evaluated on the few distinct whole numbers only and looked up: the same bits as
+    ``fn(y)``, without a logarithm or a root per observation (the counts of a batch take few
+    values but appear in many problems)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if idx is None:
+            return np.asarray(fn(y), dtype=np.float64)
+        table = np.asarray(fn(np.arange(int(idx.max()) + 1, dtype=np.float64)), dtype=np.float64)
+    return np.asarray(table[idx], dtype=np.float64)
+
+
+def _start_deviance_term(y: FloatArray) -> FloatArray:
+    mu = y + 0.1
+    return np.asarray(np.where(y > 0, y * np.log(y / mu), 0.0) - (y - mu), dtype=np.float64)
+
+
+def _start(yv: FloatArray, w: FloatArray, K: int, idx: IntArray | None = None) -> _State:
     P = yv.shape[0]
     mu = yv + 0.1
+    # As _deviance(yv, mu, w) and np.log(mu), by table for whole-number counts.
+    term = by_value(_start_deviance_term, yv, idx)
     return _State(
         mu=mu,
-        eta=np.log(mu),
-        dev=_deviance(yv, mu, w),
+        eta=by_value(lambda v: np.log(v + 0.1), yv, idx),
+        dev=np.asarray(2.0 * np.sum(w * term, axis=-1), dtype=np.float64),
         coef=np.zeros((P, K)),
         ww_last=w * mu,
         converged=np.zeros(P, dtype=bool),
@@ -412,6 +460,44 @@ class GroupDesign:
     rows: BoolArray  # (G, N) rows that may be used
     gram: _Gram
     blocks: _Blocks | None
+    patterns: _Patterns | None = None
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    """The distinct rows of designs whose rows are 0/1 with at most two ones (an intercept and
+    the indicator of a factor level, without a time trend).
+
+    The linear predictor of such a row is b_a + b_b (or b_a, or 0): a sum of at most two
+    non-zero terms, whose rounding does not depend on the order in which a matrix product adds
+    them. So it, and its exponential, can be computed once per distinct row and looked up: the
+    same bits as ``exp(X @ beta)``, with a few exponentials per problem instead of one per
+    observation. ``a``, ``b`` (G, L): the columns of the L distinct rows of each group (K for
+    none: a zero coefficient is appended); ``row`` (G, N): the distinct row of each row.
+    """
+
+    a: IntArray
+    b: IntArray
+    row: IntArray
+
+
+def _patterns(Xz: FloatArray) -> _Patterns | None:
+    G, N, K = Xz.shape
+    nz = Xz != 0.0
+    if G == 0 or N == 0 or not np.all((Xz == 1.0) | ~nz) or np.any(nz.sum(axis=2) > 2):
+        return None
+    col = np.where(nz, np.arange(K)[None, None, :], K)
+    col.sort(axis=2)
+    first, second = col[:, :, 0], (col[:, :, 1] if K > 1 else np.full((G, N), K))
+    key = first * (K + 1) + second
+    uniq = [np.unique(key[g], return_inverse=True) for g in range(G)]
+    L = max(u[0].size for u in uniq)
+    keys = np.full((G, L), K * (K + 1) + K, dtype=np.int64)
+    row = np.empty((G, N), dtype=np.int64)
+    for g, (vals, inv) in enumerate(uniq):
+        keys[g, : vals.size] = vals
+        row[g] = np.asarray(inv).ravel()
+    return _Patterns(a=keys // (K + 1), b=keys % (K + 1), row=row)
 
 
 def group_design(X: FloatArray, rows: BoolArray | None = None) -> GroupDesign:
@@ -421,7 +507,9 @@ def group_design(X: FloatArray, rows: BoolArray | None = None) -> GroupDesign:
     rows = finite if rows is None else rows & finite
     Xz = np.where(rows[:, :, None], X, 0.0)
     gram = _gram_columns(Xz, rows)
-    return GroupDesign(X=Xz, rows=rows, gram=gram, blocks=_blocks(gram, X.shape[2]))
+    return GroupDesign(
+        X=Xz, rows=rows, gram=gram, blocks=_blocks(gram, X.shape[2]), patterns=_patterns(Xz)
+    )
 
 
 def fit_poisson_grouped(
@@ -465,10 +553,11 @@ def fit_poisson_grouped(
             return solve_each(a, rhs)
         return _block_solve(a, rhs, blocks, want_inverse=False)[0]
 
-    st = _start(yv, w, K)
+    yidx = count_index(yv)
+    st = _start(yv, w, K, yidx)
     wy = w * yv
     with np.errstate(divide="ignore", invalid="ignore"):
-        dev_const = np.sum(np.where(yv > 0, wy * np.log(yv), 0.0) - wy, axis=1)
+        dev_const = np.sum(np.where(yv > 0, wy * by_value(np.log, yv, yidx), 0.0) - wy, axis=1)
     # With lin = X beta, X'W z = X'WX beta + X'(w y) - X'(w mu) and sum(w y eta) =
     # beta'X'(w y) + sum(w y offset): after the first step no pass over the observations is
     # needed but eta = X beta, mu = exp(eta) and the weighted sums of ww = w mu.
@@ -488,15 +577,32 @@ def fit_poisson_grouped(
     wz = ww * (st.eta - off - 1.0) + wy  # W z for the start (offset removed)
     xtwz = (wz.reshape(G, U, N) @ Xz).reshape(P, K)
     del wz
+    pats = design.patterns if offset is None else None
+    pat_take: IntArray | None = None
+    if pats is not None:
+        L = pats.a.shape[1]
+        pat_a = np.broadcast_to(pats.a[:, None, :], (G, U, L))
+        pat_b = np.broadcast_to(pats.b[:, None, :], (G, U, L))
+        # flat positions in the (P, L) exponentials of every (problem, row)
+        pat_take = (np.arange(P)[:, None] * L + np.repeat(pats.row, U, axis=0)).astype(np.intp)
+        pat_take_row = pats.row
     n_iter = 0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         while n_iter < max_iter and st.todo.size > _HANDOVER * P:
             n_iter += 1
             beta = solve(xtwx, xtwz)
-            np.matmul(beta.reshape(G, U, K), Xt_, out=eta.reshape(G, U, N))
-            if offset is not None:
-                np.add(eta, off, out=eta)
-            np.exp(eta, out=mu)
+            if pat_take is not None:
+                # exp(X beta) per distinct row, looked up (see _Patterns): eta is only needed
+                # for the problems that stop here, and made for them below.
+                bx = np.concatenate([beta, np.zeros((P, 1))], axis=1).reshape(G, U, K + 1)
+                eta_pat = np.take_along_axis(bx, pat_a, axis=2)
+                eta_pat += np.take_along_axis(bx, pat_b, axis=2)
+                np.take(np.exp(eta_pat), pat_take, out=mu)
+            else:
+                np.matmul(beta.reshape(G, U, K), Xt_, out=eta.reshape(G, U, N))
+                if offset is not None:
+                    np.add(eta, off, out=eta)
+                np.exp(eta, out=mu)
             ww, ww_prev = ww_prev, ww
             np.multiply(w, mu, out=ww)
             sums = _sums(ww.reshape(G, U, N), gram)
@@ -527,7 +633,12 @@ def fit_poisson_grouped(
             st.coef[take] = beta[take]
             st.ww_last[take] = ww_prev[take]
             st.mu[take] = mu[take]
-            st.eta[take] = eta[take]
+            if pat_take is not None:
+                st.eta[take] = np.take_along_axis(
+                    eta_pat.reshape(P, -1)[take], pat_take_row[take // U], axis=1
+                )
+            else:
+                st.eta[take] = eta[take]
             st.dev[take] = dev[take]
             st.converged[newly] = True
             st.todo = np.flatnonzero(~st.converged & ~st.failed)

@@ -34,6 +34,8 @@ from ruralwatch.epi.detect._common import resolve_monitor as _resolve
 from ruralwatch.epi.detect._farrington_glm import (
     GlmFit,
     GroupDesign,
+    by_value,
+    count_index,
     fit_poisson_grouped,
     group_design,
 )
@@ -182,7 +184,8 @@ def _anscombe_weights(fit: GlmFit, y: FloatArray, used: BoolArray, threshold: fl
     with np.errstate(divide="ignore", invalid="ignore"):
         root = np.sqrt(fit.mu)
         # 1.5 (y^(2/3) mu^(-1/6) - mu^(1/2)), standardised by sqrt(phi (1 - h)).
-        a = 1.5 * (np.cbrt(y * y) / np.cbrt(root) - root)
+        y23 = by_value(lambda v: np.cbrt(v * v), y, count_index(y))  # np.cbrt(y * y)
+        a = 1.5 * (y23 / np.cbrt(root) - root)
         s = a / np.sqrt(phi[:, None] * (1.0 - fit.hat))
         raw = np.where(used & (s > threshold), 1.0 / (s * s), 1.0)
     raw = np.where(used, raw, 0.0)
