@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils import timezone, translation
 
 from ruralwatch.dispatch.access import access_task_by_id, scope_tasks
 from ruralwatch.dispatch.models import EventKind, Status, Task, TaskEvent, TaskKind
-from ruralwatch.dispatch.selectors import inbox, task_history
+from ruralwatch.dispatch.selectors import inbox, task_history, unread_notifications
 from ruralwatch.dispatch.services import (
     IllegalTransition,
     act,
@@ -199,7 +200,27 @@ def test_acknowledged_task_escalates_when_no_outcome_by_due_done(
     assert escalate_due(hours(71.9))["steps"] == 0  # acknowledged in time: no escalation at 24 h
     assert escalate_due(hours(72.0))["steps"] == 1
     event = TaskEvent.objects.get(task=signal_task, kind=EventKind.ESCALATED)
-    assert event.to_area_id == data.COUNTY and event.comment
+    assert event.to_area_id == data.COUNTY and event.reason == "no_outcome"
+
+
+def test_system_steps_and_notifications_are_worded_in_the_readers_language(
+    signal_task: Task, users: dict
+) -> None:
+    """The escalation's reason and the notification are stored as codes and worded when read,
+    so the same step reads in Chinese on a Chinese page and in English on an English one."""
+    escalate_due(hours(25))
+    county_user = users["county"]
+    due = timezone.localtime(signal_task.due_ack).strftime("%Y-%m-%d %H:%M")
+    seen = {}
+    for lang in ("zh-hans", "en"):
+        with translation.override(lang):
+            notes = [e.note for e in task_history(signal_task) if e.kind == EventKind.ESCALATED]
+            notices = [n.display for n in unread_notifications(county_user)]
+            seen[lang] = (notes, notices)
+    assert seen["zh-hans"][0] == [f"未在 {due} 前签收。"]
+    assert seen["en"][0] == [f"Not acknowledged by {due}."]
+    assert any(t.startswith("升级至您处") for t in seen["zh-hans"][1])
+    assert any(t.startswith("Escalated to you") for t in seen["en"][1])
 
 
 def test_reminders_once_before_each_deadline(signal_task: Task, users: dict) -> None:

@@ -173,7 +173,7 @@ def _detail(task: Task, user: Any) -> Task:
                 "kind": e.kind,
                 "at": e.at,
                 "actor": e.actor.get_username() if e.actor else None,
-                "comment": e.comment,
+                "comment": e.note,
                 "from_area": e.from_area_id,
                 "to_area": e.to_area_id,
                 "from_role": e.from_role,

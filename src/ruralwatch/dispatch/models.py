@@ -231,6 +231,11 @@ class TaskEvent(models.Model):
     )
     at = models.DateTimeField(_("at"), default=timezone.now)
     comment = models.TextField(_("comment"), blank=True, default="")
+    #: For a system step, the reason as a code (escalation: ``not_acknowledged`` /
+    #: ``no_outcome``; automatic close: an :class:`AutoReason`), worded in the reader's language.
+    reason = models.CharField(_("reason"), max_length=24, blank=True, default="")
+    #: What the step says in the reader's language (set by the selector; not stored).
+    note: str = ""
     from_area = models.ForeignKey(
         Area,
         null=True,
@@ -267,6 +272,11 @@ class Notification(models.Model):
         Task, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
     )
     text = models.CharField(_("text"), max_length=300)
+    #: Why it was sent (a :data:`NOTICE_WHY` code), so a page words it in the reader's language;
+    #: ``text`` is the wording sent by email or SMS, in the sender's language.
+    why = models.CharField(_("why"), max_length=16, blank=True, default="")
+    #: The sentence in the reader's language (set by the selector that reads it; not stored).
+    display: str = ""
     read = models.BooleanField(_("read"), default=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 

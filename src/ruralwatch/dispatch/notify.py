@@ -38,6 +38,7 @@ class Message:
     user_id: int
     task_id: int | None
     text: str
+    why: str = ""
 
 
 class Channel(Protocol):
@@ -63,7 +64,7 @@ class InAppChannel:
     def send(self, messages: Sequence[Message]) -> int:
         Notification.objects.bulk_create(
             [
-                Notification(user_id=m.user_id, task_id=m.task_id, text=m.text[:300])
+                Notification(user_id=m.user_id, task_id=m.task_id, text=m.text[:300], why=m.why)
                 for m in messages
             ],
             batch_size=2000,

@@ -21,6 +21,7 @@ from ruralwatch.accounts.access import jurisdiction, sees_everything
 from ruralwatch.accounts.models import Profile, Role
 from ruralwatch.areas.models import Area, Level
 from ruralwatch.core import bulk
+from ruralwatch.dispatch import wording
 from ruralwatch.dispatch.access import scope_tasks
 from ruralwatch.dispatch.models import (
     OPEN_STATUSES,
@@ -85,11 +86,14 @@ def inbox(
 
 def task_history(task: Task) -> list[TaskEvent]:
     """Every step of ``task`` (caller obtained it through the access helper), oldest first."""
-    return list(
+    events = list(
         TaskEvent.objects.filter(task=task)
         .select_related("actor", "from_area", "to_area")
         .order_by("at", "id")
     )
+    for e in events:
+        e.note = wording.event_note(e.kind, e.reason, e.comment, task.due_ack, task.due_done)
+    return events
 
 
 def unread_count(user: Any) -> int:
@@ -320,11 +324,21 @@ def unread_notifications(user: Any, limit: int = 10) -> list[Notification]:
     """The user's latest unread notifications, newest first."""
     if not getattr(user, "is_authenticated", False):
         return []
-    return list(
-        Notification.objects.filter(user_id=user.pk, read=False).order_by("-created_at", "-id")[
-            :limit
-        ]
+    notes = list(
+        Notification.objects.filter(user_id=user.pk, read=False)
+        .select_related("task__kind", "task__area")
+        .order_by("-created_at", "-id")[:limit]
     )
+    for n in notes:
+        t = n.task
+        n.display = (
+            n.text
+            if t is None or n.why not in wording.NOTICE_WHY
+            else wording.notice(
+                n.why, t.kind.name_zh, t.kind.name_en, t.area.name, t.due_ack, t.due_done
+            )
+        )
+    return notes
 
 
 def task_kinds() -> list[TaskKind]:

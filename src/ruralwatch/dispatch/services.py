@@ -20,7 +20,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ruralwatch.accounts.access import jurisdiction, sees_everything
@@ -28,7 +28,7 @@ from ruralwatch.accounts.models import Profile
 from ruralwatch.areas.models import Area
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.core import bulk
-from ruralwatch.dispatch import notify
+from ruralwatch.dispatch import notify, wording
 from ruralwatch.dispatch.models import (
     OPEN_STATUSES,
     ROLE_FOR_LEVEL,
@@ -375,7 +375,6 @@ def _referral_gone(kind: TaskKind, root_path: str) -> QuerySet[Task]:
 
 def _auto_close(qs: QuerySet[Task], reason: str, now: dt.datetime) -> int:
     ids = list(qs.values_list("id", flat=True))
-    text = str(AutoReason(reason).label)
     for i in range(0, len(ids), CHUNK):
         part = ids[i : i + CHUNK]
         Task.objects.filter(id__in=part).update(
@@ -386,7 +385,7 @@ def _auto_close(qs: QuerySet[Task], reason: str, now: dt.datetime) -> int:
             next_escalation=None,
         )
     TaskEvent.objects.bulk_create(
-        [TaskEvent(task_id=i, kind=EventKind.AUTO_CLOSED, at=now, comment=text) for i in ids],
+        [TaskEvent(task_id=i, kind=EventKind.AUTO_CLOSED, at=now, reason=reason) for i in ids],
         batch_size=2000,
     )
     return len(ids)
@@ -578,29 +577,22 @@ def _notify_tasks(task_ids: Sequence[int], why: str) -> dict[str, int]:
             )
         )
     recipients = notify.users_of_areas({t["owner_area_id"] for t in tasks})
-    english = (translation.get_language() or "").startswith("en")
     messages: list[notify.Message] = []
     for t in tasks:
         users = recipients.get(t["owner_area_id"], [])
         if not users:
             continue
-        text = _message(t, why, english)
-        messages.extend(notify.Message(u, t["id"], text) for u in users)
+        code = wording.notice_why(why, t["status"])
+        text = wording.notice(
+            code,
+            t["kind__name_zh"],
+            t["kind__name_en"],
+            t["area__name"],
+            t["due_ack"],
+            t["due_done"],
+        )
+        messages.extend(notify.Message(u, t["id"], text, code) for u in users)
     return notify.send(messages)
-
-
-def _message(t: dict[str, Any], why: str, english: bool) -> str:
-    kind = t["kind__name_en"] if english else t["kind__name_zh"]
-    new = t["status"] == Status.NEW
-    due = timezone.localtime(t["due_ack"] if new else t["due_done"]).strftime("%Y-%m-%d %H:%M")
-    args = {"kind": kind, "area": t["area__name"], "due": due}
-    if why == "created":
-        return _("New task: %(kind)s, %(area)s; acknowledge by %(due)s.") % args
-    if why == "escalated":
-        return _("Escalated to you: %(kind)s, %(area)s; overdue since %(due)s.") % args
-    if new:
-        return _("Reminder: %(kind)s, %(area)s; acknowledge by %(due)s.") % args
-    return _("Reminder: %(kind)s, %(area)s; outcome due by %(due)s.") % args
 
 
 # --- lifecycle ----------------------------------------------------------------------------------
@@ -740,11 +732,7 @@ def escalate_due(now: dt.datetime | None = None) -> dict[str, int]:
             chain = t.owner_path.strip("/").split("/")
             every = dt.timedelta(hours=max(t.kind.escalate_every_hours, 0.01))
             new = t.status == Status.NEW
-            reason = (_("Not acknowledged by %(due)s.") if new else _("No outcome by %(due)s.")) % {
-                "due": timezone.localtime(t.due_ack if new else t.due_done).strftime(
-                    "%Y-%m-%d %H:%M"
-                )
-            }
+            reason = wording.NOT_ACKNOWLEDGED if new else wording.NO_OUTCOME
             while t.next_escalation is not None and t.next_escalation <= now and len(chain) > 1:
                 parent = chain[-2]
                 level = int(levels.get(parent, t.owner_level - 1))
@@ -754,7 +742,7 @@ def escalate_due(now: dt.datetime | None = None) -> dict[str, int]:
                         task_id=t.pk,
                         kind=EventKind.ESCALATED,
                         at=now,
-                        comment=reason,
+                        reason=reason,
                         from_area_id=t.owner_area_id,
                         to_area_id=parent,
                         from_role=t.owner_role,
