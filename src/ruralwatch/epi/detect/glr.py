@@ -82,14 +82,27 @@ def _nb_bound(
         w1 = _window_sums(wgt * np.nan_to_num(p)).ravel()[cells]
         lo = np.fmin.accumulate(p[::-1], axis=0)[::-1].ravel()[cells]
         hi = np.fmax.accumulate(p[::-1], axis=0)[::-1].ravel()[cells]
-        sxc = sx.ravel()[cells]
+    return _nb_bound_sums(w0, w1, lo, hi, sx.ravel()[cells], g0.ravel()[cells], inc)
+
+
+def _nb_bound_sums(
+    w0: FloatArray,
+    w1: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+    sxc: FloatArray,
+    q0: FloatArray,
+    inc: bool,
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`_nb_bound` from the window sums of its cells: w0, w1 (sums of x + 1/alpha and of
+    (x + 1/alpha) p), lo, hi (smallest and largest p), sxc (sum of x), q0 (score at 0)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         flat = ~(hi - lo > 1e-12 * hi)
         bb = np.where(flat, 0.0, np.clip((w1 - lo * w0) / (hi - lo), 0.0, w0))
         hi = np.where(flat, lo, hi)
         aa = w0 - bb
         q2 = lo * hi * (sxc - w0)
         q1 = sxc * (lo + hi) - aa * lo * (1.0 + hi) - bb * hi * (1.0 + lo)
-        q0 = g0.ravel()[cells]
         sq = np.sqrt(q1 * q1 - 4.0 * q2 * q0)
         t = -0.5 * (q1 + np.where(q1 >= 0.0, sq, -sq))
         v = np.fmax(t / q2, q0 / t)  # the larger root (q2 < 0)
@@ -168,7 +181,6 @@ def _nb_profile(
     largest bound) is left at 0 instead of being maximised. Windows whose log LR falls away
     from kappa = 0 in the monitored direction are 0 (the maximum is at kappa = 0).
     """
-    out = np.zeros(x.shape)
     a = alpha[None, :]
     sx = _window_sums(x)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -177,9 +189,24 @@ def _nb_profile(
     cand = valid & (sign * g0 > 0)
     cells = np.flatnonzero(cand)
     if not cells.size:
-        return out
-    n_units = x.shape[1]
+        return np.zeros(x.shape)
     ub_c, kap_c = _nb_bound(x, mu, np.where(alpha > 0, alpha, 1.0), sx, g0, cells, inc)
+    return _nb_maximise(x, mu, alpha, cand, cells, ub_c, kap_c, inc)
+
+
+def _nb_maximise(
+    x: FloatArray,
+    mu: FloatArray,
+    alpha: FloatArray,
+    cand: npt.NDArray[np.bool_],
+    cells: npt.NDArray[np.intp],
+    ub_c: FloatArray,
+    kap_c: FloatArray,
+    inc: bool,
+) -> FloatArray:
+    """The exact maxima of :func:`_nb_profile`, given the candidate windows and their bounds."""
+    out = np.zeros(x.shape)
+    n_units = x.shape[1]
     ub = np.full(x.shape, -np.inf)
     ub.ravel()[cells] = ub_c
     kap = np.full(x.shape, np.nan)
@@ -233,6 +260,80 @@ def _window_stat(
             ws = np.where(pois[None, :], ws, nb)
     out = np.where(valid, ws, -np.inf)
     return np.asarray(out, dtype=np.float64)
+
+
+class _RunningWindows:
+    """The window sums of :func:`_window_stat` (GLR, ``theta`` None) for the windows j..i of
+    the monitored rows, kept up to date as i advances: adding row i is one pass over the
+    windows, instead of forming every sum again at every row. Sums are accumulated from the
+    window start on (the order differs from the reversed cumulative sums: the last bits may).
+    """
+
+    def __init__(self, xs: FloatArray, ms: FloatArray, alpha: FloatArray) -> None:
+        n, n_units = xs.shape
+        self.x, self.mu, self.alpha = xs, ms, alpha
+        self.pois = alpha == 0.0
+        a = alpha[None, :]
+        c = 1.0 / np.where(alpha > 0, alpha, 1.0)[None, :]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            self.t_g = (a * xs + 1.0) * ms / (1.0 + a * ms)  # score terms at kappa = 0
+            present = ms > 0.0
+            self.p = np.where(present, ms / (c + ms), np.nan)
+            self.wgt = np.where(present, xs + c, 0.0)
+            self.wp = self.wgt * np.nan_to_num(self.p)
+        self.sx = np.zeros((n, n_units))
+        self.sm = np.zeros((n, n_units))
+        self.sg = np.zeros((n, n_units))
+        self.w0 = np.zeros((n, n_units))
+        self.w1 = np.zeros((n, n_units))
+        self.lo = np.full((n, n_units), np.nan)
+        self.hi = np.full((n, n_units), np.nan)
+
+    def add(self, i: int) -> None:
+        """Extend every window j <= i to row i (window i starts there)."""
+        k = i + 1
+        self.sx[:k] += self.x[i]
+        self.sm[:k] += self.mu[i]
+        self.sg[:k] += self.t_g[i]
+        self.w0[:k] += self.wgt[i]
+        self.w1[:k] += self.wp[i]
+        np.fmin(self.lo[:k], self.p[i], out=self.lo[:k])
+        np.fmax(self.hi[:k], self.p[i], out=self.hi[:k])
+
+    def stat(self, i: int, valid: npt.NDArray[np.bool_], inc: bool) -> FloatArray:
+        """As ``_window_stat(x[:i+1], mu[:i+1], alpha, valid, None, inc)``."""
+        k = i + 1
+        pois = self.pois
+        ws = np.zeros((k, pois.size))
+        sx = self.sx[:k]
+        if pois.any():
+            sm = self.sm[:k, pois]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                kap = np.log(sx[:, pois] / sm)
+                kap = np.maximum(kap, 0.0) if inc else np.minimum(kap, 0.0)
+                ws_p = np.where(sx[:, pois] > 0, sx[:, pois] * kap, 0.0) - sm * (np.exp(kap) - 1.0)
+            ws[:, pois] = np.where(np.isfinite(ws_p), ws_p, 0.0) if inc else ws_p
+        if not pois.all():
+            with np.errstate(invalid="ignore"):
+                g0 = sx - self.sg[:k]
+            sign = 1.0 if inc else -1.0
+            cand = valid & ~pois[None, :] & (sign * g0 > 0)
+            cells = np.flatnonzero(cand)
+            if cells.size:
+                ub_c, kap_c = _nb_bound_sums(
+                    self.w0[:k].ravel()[cells],
+                    self.w1[:k].ravel()[cells],
+                    self.lo[:k].ravel()[cells],
+                    self.hi[:k].ravel()[cells],
+                    sx.ravel()[cells],
+                    g0.ravel()[cells],
+                    inc,
+                )
+                nb = _nb_maximise(
+                    self.x[:k], self.mu[:k], self.alpha, cand, cells, ub_c, kap_c, inc
+                )
+                ws = np.where(pois[None, :], ws, nb)
+        return np.asarray(np.where(valid, ws, -np.inf), dtype=np.float64)
 
 
 def _valid_windows(length: int, seg_start: npt.NDArray[np.int64], M: int, m_tilde: int) -> Any:
@@ -399,11 +500,17 @@ def glr(
     alarm = np.zeros((n_mon, n_units))
     seg = np.zeros(n_units, dtype=np.int64)  # first row (monitored position) of each segment
     lo_all = 0
+    running = _RunningWindows(xs, ms, a_run) if theta is None else None
     for i in range(n_mon):
         lo_all = int(seg.min())
         x_seg, m_seg = xs[lo_all : i + 1], ms[lo_all : i + 1]
         valid = _valid_windows(i + 1 - lo_all, seg - lo_all, M, m_tilde)
-        ws = _window_stat(x_seg, m_seg, a_run, valid, theta, inc)
+        if running is not None:
+            running.add(i)
+            # the windows before lo_all are invalid for every unit
+            ws = running.stat(i, np.pad(valid, ((lo_all, 0), (0, 0))), inc)
+        else:
+            ws = _window_stat(x_seg, m_seg, a_run, valid, theta, inc)
         st = ws.max(axis=0)
         st = np.maximum(st, 0.0) if np.isfinite(st).any() else np.zeros(n_units)
         stat[i] = st
