@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,8 @@ class World:
     #: village → the id of a village cadre bound to it (user management's objects); the
     #: user name carries the village code, so naming one outside is a leak.
     cadres: dict[str, int] = field(default_factory=dict)
+    #: area → the id of an archived briefing of it (a small HTML file with its real checksum)
+    briefings: dict[str, int] = field(default_factory=dict)
 
 
 def _write(path: Path, rows: list[tuple[Any, ...]]) -> Path:
@@ -266,4 +269,30 @@ def world(db: None, tmp_path: Path, settings: Any) -> World:
                 outside_village=village,
             )
         )
-    return World(today, persons, referrals, campaigns, walkers, cadres)
+    codes = {w.root.code for w in walkers} | {w.outside_area for w in walkers}
+    return World(today, persons, referrals, campaigns, walkers, cadres, _briefings(codes, today))
+
+
+def _briefings(codes: set[str], today: dt.date) -> dict[str, int]:
+    """An archived briefing of each area in ``codes``, as the archive stores one (file and
+    checksum), without rendering: the walk checks who may reach it, not its contents."""
+    from ruralwatch.briefings.models import Briefing
+    from ruralwatch.briefings.services import storage_dir
+
+    out = {}
+    for i, code in enumerate(sorted(codes)):
+        data_ = f"<html><body>briefing {i}</body></html>".encode()
+        name = f"walk-{i}.html"
+        storage_dir().mkdir(parents=True, exist_ok=True)
+        (storage_dir() / name).write_bytes(data_)
+        out[code] = Briefing.objects.create(
+            area_id=code,
+            date=today,
+            language="zh-hans",
+            format="html",
+            issue=1,
+            file=name,
+            size=len(data_),
+            sha256=hashlib.sha256(data_).hexdigest(),
+        ).pk
+    return out

@@ -121,6 +121,7 @@ def inside_values(w: Walker, world: World) -> dict[str, list[str]]:
         "token_id": [str(token.pk)],
         "task_id": [_task(data.A1)],
         "user_id": [str(world.cadres[data.A1])],
+        "briefing_id": [str(world.briefings[w.root.code])],
         "kind": list(AUDIT_KINDS),
         "name": sorted(ASSETS)[:1],
     }
@@ -138,6 +139,7 @@ def outside_values(w: Walker, world: World, walkers: list[Walker]) -> dict[str, 
         "token_id": [str(token.pk)],
         "task_id": [_task(w.outside_village)],
         "user_id": [str(world.cadres[w.outside_village])],
+        "briefing_id": [str(world.briefings[w.outside_area])],
         "kind": [],  # not an object of a jurisdiction
         "name": [],
     }
@@ -151,6 +153,7 @@ MISSING = {
     "token_id": MISSING_ID,
     "task_id": MISSING_ID,
     "user_id": MISSING_ID,
+    "briefing_id": MISSING_ID,
     "kind": "nothere",
     "name": "nothere.js",
 }
@@ -214,6 +217,9 @@ def api_body(path: str, values: dict[str, str], world: World) -> tuple[Any, str]
         area = values.get("_village", data.A1)
         body = {"username": f"walk{next(_seq)}", "role": "village_cadre", "area": area}
         return json.dumps(body), "application/json"
+    if path == "/api/briefings":  # HTML: the walk checks the scope, not the rendering
+        area = values.get("_village", data.A1)
+        return json.dumps({"area": area, "date": today, "format": "html"}), "application/json"
     if path.endswith("/act"):  # a comment: allowed in every status of a task
         return json.dumps({"action": "comment", "comment": "walk"}), "application/json"
     if path == "/api/reports/import":
@@ -248,6 +254,8 @@ def page_body(route: str, values: dict[str, str], world: World) -> dict[str, Any
         return {"username": f"page{next(_seq)}", "role": "village_cadre", "area": area}
     if route.endswith("/act/"):
         return {"action": "comment", "comment": "walk"}
+    if route.startswith("briefings/area/"):
+        return {"date": world.today.isoformat(), "language": "zh-hans", "format": "html"}
     if route.endswith("/contact/"):
         return {"status": "well", "method": "phone", "date": world.today.isoformat()}
     return {}
@@ -373,6 +381,7 @@ def walk_user(w: Walker, world: World) -> list[Answer]:
             "/api/keygroups/persons",
             "/api/reports/import",
             "/api/users",
+            "/api/briefings",
         ):
             for which, code in (
                 ("inside", data.A1),
