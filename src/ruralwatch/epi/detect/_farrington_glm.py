@@ -224,9 +224,10 @@ def _finish(
         r2 = (yv - mu) ** 2 / mu
         pearson = np.einsum("pn,pn->p", w, r2)
         dispersion = np.where(df > 0, pearson / df, np.nan)
-        working = np.einsum("pn,pn->p", st.ww_last, r2 / mu)
+        r2_mu = r2 / mu
+        working = np.einsum("pn,pn->p", st.ww_last, r2_mu)
         dispersion_working = np.where(df > 0, working / df, np.nan)
-        prior_working = np.einsum("pn,pn->p", w, r2 / mu)
+        prior_working = np.einsum("pn,pn->p", w, r2_mu)
         dispersion_prior_working = np.where(df > 0, prior_working / df, np.nan)
     failed = st.failed | ~np.all(np.isfinite(cov), axis=(1, 2))
     failed |= ~np.all(np.isfinite(st.coef), axis=1)

@@ -181,14 +181,22 @@ def _anscombe_weights(fit: GlmFit, y: FloatArray, used: BoolArray, threshold: fl
     """Farrington's weights from standardised Anscombe residuals of a first fit."""
     phi = np.maximum(fit.dispersion_working, 1.0)
     phi = np.where(np.isnan(phi), 1.0, phi)
+    # Only a count above its mean has a positive residual, and only those can pass the
+    # (positive) threshold; below mu (1 - 1e-6) the computed residual is negative whatever its
+    # rounding, so the weight is 1 there without computing it (a NaN mean compares False and
+    # has weight 1 either way).
+    mu = fit.mu
+    cand = np.flatnonzero(used & (y > mu * (1.0 - 1e-6)))
+    rows = cand // y.shape[1]
+    yc, muc = y.ravel()[cand], mu.ravel()[cand]
     with np.errstate(divide="ignore", invalid="ignore"):
-        root = np.sqrt(fit.mu)
+        root = np.sqrt(muc)
         # 1.5 (y^(2/3) mu^(-1/6) - mu^(1/2)), standardised by sqrt(phi (1 - h)).
-        y23 = by_value(lambda v: np.cbrt(v * v), y, count_index(y))  # np.cbrt(y * y)
+        y23 = by_value(lambda v: np.cbrt(v * v), yc, count_index(yc))  # np.cbrt(y * y)
         a = 1.5 * (y23 / np.cbrt(root) - root)
-        s = a / np.sqrt(phi[:, None] * (1.0 - fit.hat))
-        raw = np.where(used & (s > threshold), 1.0 / (s * s), 1.0)
-    raw = np.where(used, raw, 0.0)
+        s = a / np.sqrt(phi[rows] * (1.0 - fit.hat.ravel()[cand]))
+        raw = np.where(used, 1.0, 0.0)
+        raw.ravel()[cand] = np.where(s > threshold, 1.0 / (s * s), 1.0)
     n = used.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         gamma = n / raw.sum(axis=1)  # NaN for a problem without data: its result is NaN too
