@@ -128,6 +128,13 @@ def demo(
         f"{result.out / 'truth.json'}",
         highlight=False,
     )
+    if s.get("briefing"):
+        b = s["briefing"]
+        out.print(
+            f"Scheduling-meeting briefing (调度简报) for {DEMO_END}: {b['path']} "
+            f"({b['pages']} pages, issue {b['issue']})",
+            highlight=False,
+        )
     from ruralwatch.accounts.services import demo_users
 
     logins = demo_users(result.county_code)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,9 @@ Progress = Callable[[str, int, int], None]
 
 DEMO_START = dt.date(2022, 12, 1)
 DEMO_END = dt.date(2023, 2, 5)
+
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -127,10 +132,38 @@ def run_demo(
         summary["keygroups"] = demo_keygroups_summary(county, end)
     # steps and detection rules the cycle could not run (empty when everything ran)
     summary["did_not_run"] = cycle.did_not_run
+    step("briefing", 0, 1)
+    summary["briefing"] = _briefing(county, end, out, summary["did_not_run"])
+    step("briefing", 1, 1)
     (out / "summary.json").write_text(
         json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8"
     )
     return DemoResult(summary=summary, out=out, county_code=county.code)
+
+
+def _briefing(
+    county: Area, end: dt.date, out: Path, did_not_run: list[dict[str, str]]
+) -> dict[str, Any] | None:
+    """Issue the county's scheduling-meeting briefing for the demo's last day, archive it and
+    put a copy beside ``summary.json``; a briefing that cannot be made is recorded, as a cycle
+    step would be, and the demo goes on."""
+    from ruralwatch.briefings.services import file_path, issue_briefing
+
+    try:
+        b = issue_briefing(county.code, end)
+    except Exception as exc:
+        logger.exception("demo briefing failed")
+        did_not_run.append({"step": "briefing", "error": f"{type(exc).__name__}: {exc}"})
+        return None
+    target = out / f"briefing-{county.code}-{end.isoformat()}.pdf"
+    shutil.copyfile(file_path(b), target)
+    return {
+        "path": str(target),
+        "pages": b.pages,
+        "issue": b.issue,
+        "id": b.pk,
+        "seconds": round(b.seconds, 2),
+    }
 
 
 def build_summary(
