@@ -124,10 +124,11 @@ def _nb_exact(
     uu: npt.NDArray[np.intp],
     inc: bool,
     kap0: FloatArray,
+    l1: FloatArray | None = None,
 ) -> FloatArray:
     """max over kappa (>= 0 if ``inc``, <= 0 otherwise) of the NB log LR of the windows
     (rows jj..L-1 of unit uu). Safeguarded Newton from ``kap0`` (where finite, else the Poisson
-    estimate), all windows in one batch."""
+    estimate), all windows in one batch. ``l1``: log1p(alpha mu) of the rows, if at hand."""
     j0 = int(jj.min())  # rows before the earliest window start add nothing
     inwin = np.arange(j0, x.shape[0])[None, :] >= jj[:, None]  # (n_a, L - j0)
     xw = np.where(inwin, x[j0:, uu].T, 0.0)
@@ -166,7 +167,9 @@ def _nb_exact(
         if todo.size == 0:
             break
     e = mw * np.exp(kap)[:, None]
-    pen = ((xw + 1.0 / aw) * (np.log1p(aw * e) - np.log1p(aw * mw))).sum(axis=1)
+    # log1p(aw * mw), 0 outside the window (as log1p(0))
+    l1w = np.log1p(aw * mw) if l1 is None else np.where(inwin, l1[j0:, uu].T, 0.0)
+    pen = ((xw + 1.0 / aw) * (np.log1p(aw * e) - l1w)).sum(axis=1)
     return np.asarray(np.maximum(sx * kap - pen, 0.0), dtype=np.float64)
 
 
@@ -203,8 +206,10 @@ def _nb_maximise(
     ub_c: FloatArray,
     kap_c: FloatArray,
     inc: bool,
+    l1: FloatArray | None = None,
 ) -> FloatArray:
-    """The exact maxima of :func:`_nb_profile`, given the candidate windows and their bounds."""
+    """The exact maxima of :func:`_nb_profile`, given the candidate windows and their bounds
+    (``l1``: log1p(alpha mu) of the rows, if at hand)."""
     out = np.zeros(x.shape)
     n_units = x.shape[1]
     ub = np.full(x.shape, -np.inf)
@@ -213,7 +218,7 @@ def _nb_maximise(
     kap.ravel()[cells] = kap_c
     units = np.flatnonzero(cand.any(axis=0))
     best = np.argmax(ub[:, units], axis=0)
-    first = _nb_exact(x, mu, alpha, best, units, inc, kap[best, units])
+    first = _nb_exact(x, mu, alpha, best, units, inc, kap[best, units], l1)
     out[best, units] = first
     lower = np.full(n_units, np.inf)
     lower[units] = first
@@ -221,7 +226,7 @@ def _nb_maximise(
     # a safety margin for rounding: the bound is exact when mu is constant
     jj, uu = np.nonzero(ub * (1.0 + 1e-7) + 1e-9 >= lower[None, :])
     if jj.size:
-        out[jj, uu] = _nb_exact(x, mu, alpha, jj, uu, inc, kap[jj, uu])
+        out[jj, uu] = _nb_exact(x, mu, alpha, jj, uu, inc, kap[jj, uu], l1)
     return out
 
 
@@ -281,6 +286,7 @@ class _RunningWindows:
             self.p = np.where(present, ms / (c + ms), np.nan)
             self.wgt = np.where(present, xs + c, 0.0)
             self.wp = self.wgt * np.nan_to_num(self.p)
+            self.l1 = np.log1p(a * ms)
         self.sx = np.zeros((n, n_units))
         self.sm = np.zeros((n, n_units))
         self.sg = np.zeros((n, n_units))
@@ -330,7 +336,7 @@ class _RunningWindows:
                     inc,
                 )
                 nb = _nb_maximise(
-                    self.x[:k], self.mu[:k], self.alpha, cand, cells, ub_c, kap_c, inc
+                    self.x[:k], self.mu[:k], self.alpha, cand, cells, ub_c, kap_c, inc, self.l1[:k]
                 )
                 ws = np.where(pois[None, :], ws, nb)
         return np.asarray(np.where(valid, ws, -np.inf), dtype=np.float64)
