@@ -257,3 +257,15 @@ def test_rebound_scenario_is_judged_a_rebound_naming_its_townships(tmp_path: Pat
         assert a["from"] >= "2023-01-22"
         assert a["name"] in j["text_zh"] and a["name"] in j["text_en"]
     assert "回升" in j["text_zh"] and "renewed rise" in j["text_en"]
+    # The briefing the demo issued carries the same headline, naming the same townships.
+    text = "".join(
+        subprocess.run(
+            ["pdftotext", "-layout", s["briefing"]["path"], "-"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+    )
+    assert "回升" in text
+    for a in j["rebound_after"]["areas"]:
+        assert a["name"] in text, a["name"]
