@@ -147,10 +147,11 @@ def _nb_exact(
     for _ in range(200):
         k = kap[todo]
         ek = np.exp(k)[:, None]
-        e = mw[todo] * ek
-        den = amw[todo] * ek
+        every = todo.size == jj.size  # views while no window has stopped
+        e = (mw if every else mw[todo]) * ek
+        den = (amw if every else amw[todo]) * ek
         den += 1.0
-        w = axw[todo] * e
+        w = (axw if every else axw[todo]) * e
         w /= den
         g = sx[todo] - w.sum(axis=1)
         w /= den
