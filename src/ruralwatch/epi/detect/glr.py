@@ -107,12 +107,8 @@ def _nb_bound_sums(
         t = -0.5 * (q1 + np.where(q1 >= 0.0, sq, -sq))
         v = np.fmax(t / q2, q0 / t)  # the larger root (q2 < 0)
         v = np.maximum(v, 0.0) if inc else np.clip(v, -1.0, 0.0)
-        f = (
-            np.where(sxc > 0.0, sxc * np.log1p(v), 0.0)
-            - aa * np.log1p(lo * v)
-            - bb * np.log1p(hi * v)
-        )
         kap = np.log1p(v)
+        f = np.where(sxc > 0.0, sxc * kap, 0.0) - aa * np.log1p(lo * v) - bb * np.log1p(hi * v)
     return np.where(np.isfinite(f) & (q2 < 0.0), f, np.inf), kap
 
 
@@ -339,7 +335,7 @@ class _RunningWindows:
                 nb = _nb_maximise(
                     self.x[:k], self.mu[:k], self.alpha, cand, cells, ub_c, kap_c, inc, self.l1[:k]
                 )
-                ws = np.where(pois[None, :], ws, nb)
+                ws = np.where(pois[None, :], ws, nb) if pois.any() else nb
         return np.asarray(np.where(valid, ws, -np.inf), dtype=np.float64)
 
 
