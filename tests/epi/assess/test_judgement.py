@@ -131,3 +131,22 @@ def test_statement_of_a_rising_unit() -> None:
     assert u.statement["numbers"]["growth_r"] == pytest.approx(0.08, abs=1e-6)
     assert u.growth_r == pytest.approx(0.08, abs=1e-6)
     assert u.change == pytest.approx(np.exp(0.08 * 7) - 1, rel=1e-9)
+
+
+def test_rt_counts_days_before_the_first_report_as_no_incidence() -> None:
+    """A panel that starts before a unit's data (the history window reaches further back than
+    its reports) still has Rt: the days before its first value are no incidence, as the
+    renewal equation's series begins at day 1. A gap after the first value stays missing."""
+    T, lead = 60, 20
+    t = np.arange(T - lead, dtype=float)
+    data = 50.0 * np.exp(-0.05 * t)
+    dates = np.arange(np.datetime64("2023-01-01"), np.datetime64("2023-01-01") + T)
+    led = np.concatenate([np.full(lead, np.nan), data])
+    zero = np.concatenate([np.zeros(lead), data])
+    gap = zero.copy()
+    gap[T - 15] = np.nan  # inside the series of the last Rt window's infectivity
+    js = judge(np.column_stack([led, zero, gap]), dates, [1e5] * 3, ["a", "b", "c"], events=())
+    a, b, c = js.units
+    assert a.rt is not None and a.rt == pytest.approx(b.rt, rel=1e-12)
+    assert 0.5 < a.rt < 1.0  # a decline of 5 % a day with a 3-day serial interval
+    assert c.rt is None

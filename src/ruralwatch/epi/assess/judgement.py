@@ -365,7 +365,12 @@ def judge(
     si = si / si.sum()
     t_end = e - cfg.delay + 1
     t_start = max(2, t_end - cfg.rt_window + 1)
-    rt = estimate_rt(y, si, [t_start], [t_end])
+    # Days before a unit's first value are before its surveillance began: no incidence, as
+    # EpiEstim's series starts at day 1. A missing report after that stays missing (NaN makes
+    # the windows it touches NaN). Without this a panel that starts before the data would have
+    # no Rt anywhere, through the long tail of the serial interval.
+    began = np.cumsum(~np.isnan(y), axis=0) > 0
+    rt = estimate_rt(np.where(began, y, 0.0), si, [t_start], [t_end])
     rt_mean = rt.mean[0]
     rt_lo, rt_hi = rt.quantile(0.025)[0], rt.quantile(0.975)[0]
 
