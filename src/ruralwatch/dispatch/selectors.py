@@ -59,8 +59,10 @@ def inbox(
     status: str | None = None,
 ) -> dict[str, list[Task]]:
     """Today's work first: ``mine`` — open tasks owned by the user's own unit, by deadline,
-    then ``below`` — overdue open tasks owned by units under it. Two queries (plus the
-    profile); national users and superusers own nothing and see every overdue task.
+    then ``below`` — open tasks owned by units under it, by deadline, so the overdue come
+    first (a unit above sees what its sub-areas are working on, and what they let slip at the
+    top). Two queries (plus the profile); national users and superusers own nothing and see
+    every open task.
     ``kind`` and ``status`` (an open status) narrow both lists."""
     base = (
         scope_tasks(user)
@@ -80,8 +82,7 @@ def inbox(
         below = base
     else:
         return {"mine": [], "below": []}
-    overdue = list(_by_deadline(below.filter(overdue_q(now)))[:limit])
-    return {"mine": mine, "below": overdue}
+    return {"mine": mine, "below": list(_by_deadline(below)[:limit])}
 
 
 def task_history(task: Task) -> list[TaskEvent]:
