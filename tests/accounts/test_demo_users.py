@@ -52,3 +52,12 @@ def test_a_rerun_gives_new_passwords_and_reactivates(tree: None) -> None:
     assert get_user_model().objects.filter(username__startswith="demo").count() == len(first)
     cadre = authenticate(username="demo_cadre", password=again["demo_cadre"])
     assert cadre is not None and cadre.is_active
+
+
+def test_the_demo_line_can_go_through_a_chosen_village(tree: None) -> None:
+    """The demo binds its village and township users where the work is (the village it
+    names); a code that is not a village of the county falls back to the first line."""
+    where = {u.username: u.area_code for u in demo_users(data.COUNTY, data.B1)}
+    assert (where["demo_doctor"], where["demo_township"]) == (data.B1, data.TOWN_B)
+    where = {u.username: u.area_code for u in demo_users(data.COUNTY, data.TOWN_B)}
+    assert (where["demo_doctor"], where["demo_township"]) == (data.A1, data.TOWN_A)

@@ -290,14 +290,23 @@ DEMO_USERS: list[tuple[str, str, str]] = [
 ]
 
 
-def demo_users(county_code: str) -> list[DemoLogin]:
+def demo_users(county_code: str, village_code: str | None = None) -> list[DemoLogin]:
     """One user per role and level over the demo county's line of areas (a village, its
     township, the county, its prefecture and province; national: none), each with a new
     random password; existing demo users get the new password and are active again. For the
-    demo only: the passwords are printed."""
+    demo only: the passwords are printed. ``village_code`` chooses the village (and so the
+    township) of the line; default the first of the first township."""
     county = Area.objects.get(code=county_code)
-    township = Area.objects.filter(parent=county).order_by("code").first()
-    village = Area.objects.filter(parent=township).order_by("code").first() if township else None
+    chosen = Area.objects.filter(code=village_code or "", l3=county.code, level=5).first()
+    township: Area | None
+    village: Area | None
+    if chosen is not None:
+        village, township = chosen, Area.objects.filter(code=chosen.l4).first()
+    else:
+        township = Area.objects.filter(parent=county).order_by("code").first()
+        village = (
+            Area.objects.filter(parent=township).order_by("code").first() if township else None
+        )
     areas: dict[str, Area | None] = {
         "village": village,
         "township": township,

@@ -136,8 +136,12 @@ def demo(
             highlight=False,
         )
     from ruralwatch.accounts.services import demo_users
+    from ruralwatch.areas.models import Area
+    from ruralwatch.cycle.demo import busiest_village
 
-    logins = demo_users(result.county_code)
+    logins = demo_users(
+        result.county_code, busiest_village(Area.objects.get(code=result.county_code))
+    )
     accounts = Table(title="Demo users: one per role and level (new passwords on every run)")
     for col in ("role", "user", "password", "area"):
         accounts.add_column(col)

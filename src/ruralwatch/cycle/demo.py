@@ -157,13 +157,36 @@ def _briefing(
         return None
     target = out / f"briefing-{county.code}-{end.isoformat()}.pdf"
     shutil.copyfile(file_path(b), target)
-    return {
-        "path": str(target),
-        "pages": b.pages,
-        "issue": b.issue,
-        "id": b.pk,
-        "seconds": round(b.seconds, 2),
-    }
+    return {"path": str(target), "pages": b.pages, "issue": b.issue, "revision": b.revision}
+
+
+def busiest_village(county: Area) -> str | None:
+    """The village whose users have the most to do in the demo: in the township that owns the
+    most open tasks, the village that owns the most (the demo's village and township users are
+    bound there, so their inboxes show the loop at work)."""
+    from django.db.models import Count
+
+    from ruralwatch.dispatch.models import OPEN_STATUSES, Task
+
+    open_ = Task.objects.filter(status__in=OPEN_STATUSES, owner_path__startswith=county.path)
+    by_township = (
+        open_.filter(owner_level=4)
+        .values("owner_area_id")
+        .annotate(n=Count("id"))
+        .order_by("-n", "owner_area_id")
+    )
+    township = next(iter(by_township), None)
+    villages = open_.filter(owner_level=5)
+    if township is not None:
+        villages = villages.filter(owner_area__parent_id=township["owner_area_id"])
+    top = villages.values("owner_area_id").annotate(n=Count("id")).order_by("-n", "owner_area_id")
+    first = next(iter(top), None)
+    if first is not None:
+        return str(first["owner_area_id"])
+    if township is None:
+        return None
+    village = Area.objects.filter(parent_id=township["owner_area_id"]).order_by("code").first()
+    return None if village is None else village.code
 
 
 def build_summary(
