@@ -206,15 +206,19 @@ def _iterate(
 def _finish(
     st: _State,
     cov: FloatArray,
-    quad: FloatArray,
+    quad: FloatArray | None,
     used: BoolArray,
     w: FloatArray,
     yv: FloatArray,
     active: BoolArray,
 ) -> GlmFit:
-    """Leverages and dispersions, given the covariance and x_i' C x_i for every observation."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        hat = quad * st.ww_last
+    """Leverages and dispersions, given the covariance and x_i' C x_i for every observation
+    (None: leverages not wanted, reported as 0)."""
+    if quad is None:
+        hat = np.zeros(used.shape)
+    else:
+        with np.errstate(invalid="ignore", over="ignore"):
+            hat = np.where(used, quad * st.ww_last, 0.0)
     mu = st.mu
     n_used = used.sum(axis=1)
     rank = active.sum(axis=1)
@@ -237,7 +241,7 @@ def _finish(
         coef=coef,
         cov_unscaled=cov,
         mu=mu,
-        hat=np.where(used, hat, 0.0),
+        hat=hat,
         dispersion=dispersion,
         dispersion_working=dispersion_working,
         dispersion_prior_working=dispersion_prior_working,
@@ -521,6 +525,7 @@ def fit_poisson_grouped(
     *,
     tol: float = 1e-8,
     max_iter: int = MAX_ITER,
+    leverages: bool = True,
 ) -> GlmFit:
     """As :func:`fit_poisson` for problems that share their design within groups.
 
@@ -529,6 +534,7 @@ def fit_poisson_grouped(
         y: (G, U, N) counts of the U problems of each group.
         weights: (G, U, N) prior weights; 0 masks an observation out.
         offset: (G, U, N) offset on the log scale, or None.
+        leverages: compute the leverages (``hat``; else they are 0).
 
     Returns the fits flattened to G*U problems (group-major).
     """
@@ -653,6 +659,8 @@ def fit_poisson_grouped(
         inv = _block_solve(xtwx, np.zeros((P, K)), blocks, want_inverse=True)[1]
         assert inv is not None
         cov = inv * (active[:, :, None] & active[:, None, :])
+    if not leverages:
+        return _finish(st, cov, None, used, w, yv, active)
     # x_i' C x_i = sum_ab C_ab x_ia x_ib over the distinct product columns.
     ok = gram.pair >= 0
     coef_cols = np.zeros((P, gram.cols.shape[2]))

@@ -211,14 +211,15 @@ def _fit(
     s: _Settings,
 ) -> GlmFit:
     """Fit (and reweight) every unit of every group: y and used (G, U, N)."""
-    fit = fit_poisson_grouped(X, y, used.astype(np.float64), offset)
+    # Only the reweighting needs the leverages (of the first fit).
+    fit = fit_poisson_grouped(X, y, used.astype(np.float64), offset, leverages=s.reweight)
     if s.reweight:
         G, U, N = y.shape
         wts = _anscombe_weights(
             fit, y.reshape(G * U, N), used.reshape(G * U, N), s.weights_threshold
         )
         first = fit
-        fit = fit_poisson_grouped(X, y, wts.reshape(G, U, N), offset)
+        fit = fit_poisson_grouped(X, y, wts.reshape(G, U, N), offset, leverages=False)
         # A problem whose first fit did not converge (or failed) is not judged converged.
         fit = replace(
             fit,
