@@ -59,3 +59,27 @@ def mask_expr(id_number: pl.Expr) -> pl.Expr:
 def hash_series(values: pl.Series) -> pl.Series:
     key = crypto.hash_key()
     return pl.Series([crypto.keyed_hash(v, key) for v in values.to_list()], dtype=pl.String)
+
+
+#: The staging columns of a person, shared by the roster importer and the synthetic loader
+#: (each adds its own around them).
+PERSON_COLUMNS: list[tuple[str, str]] = [
+    ("ref", "varchar(40)"),
+    ("name", "varchar(60)"),
+    ("sex", "varchar(1)"),
+    ("birth_month", "date"),
+    ("birth_date_enc", "text"),
+    ("id_enc", "text"),
+    ("id_hash", "varchar(64)"),
+    ("id_masked", "varchar(18)"),
+    ("phone_enc", "text"),
+    ("village", "varchar(12)"),
+    ("household", "varchar(80)"),
+    ("doctor", "varchar(60)"),
+    ("cadre", "varchar(60)"),
+    ("guardian_name", "varchar(60)"),
+    ("guardian_relation", "varchar(20)"),
+    ("guardian_phone_enc", "text"),
+    ("comorbidity", "smallint"),
+    ("vaccination", "smallint"),
+]

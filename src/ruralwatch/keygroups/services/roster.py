@@ -33,7 +33,15 @@ from ruralwatch.keygroups.models import (
     Responsible,
     RosterImport,
 )
-from ruralwatch.keygroups.services._common import RESP, M, P, Progress, mask_expr, now_db
+from ruralwatch.keygroups.services._common import (
+    PERSON_COLUMNS,
+    RESP,
+    M,
+    P,
+    Progress,
+    mask_expr,
+    now_db,
+)
 from ruralwatch.keygroups.services.persons import EARLIEST_BIRTH, EARLIEST_REGISTRATION
 from ruralwatch.keygroups.services.tiers import retier
 
@@ -98,24 +106,7 @@ _STATUS = {
 
 ROSTER_STAGE = [
     ("row_no", "bigint"),
-    ("ref", "varchar(40)"),
-    ("name", "varchar(60)"),
-    ("sex", "varchar(1)"),
-    ("birth_month", "date"),
-    ("birth_date_enc", "text"),
-    ("id_enc", "text"),
-    ("id_hash", "varchar(64)"),
-    ("id_masked", "varchar(18)"),
-    ("phone_enc", "text"),
-    ("village", "varchar(12)"),
-    ("household", "varchar(80)"),
-    ("doctor", "varchar(60)"),
-    ("cadre", "varchar(60)"),
-    ("guardian_name", "varchar(60)"),
-    ("guardian_relation", "varchar(20)"),
-    ("guardian_phone_enc", "text"),
-    ("comorbidity", "smallint"),
-    ("vaccination", "smallint"),
+    *PERSON_COLUMNS,
     ("status", "varchar(10)"),
     ("registered_on", "date"),
 ]

@@ -20,6 +20,7 @@ from ruralwatch.keygroups.models import (
 from ruralwatch.keygroups.rules import score_sql, tier_sql
 from ruralwatch.keygroups.selectors import active_rules
 from ruralwatch.keygroups.services._common import (
+    PERSON_COLUMNS,
     RESP,
     A,
     C,
@@ -35,24 +36,7 @@ from ruralwatch.keygroups.services._common import (
 from ruralwatch.keygroups.services.tiers import escalate_from_contacts
 
 PERSON_STAGE: list[tuple[str, str]] = [
-    ("ref", "varchar(40)"),
-    ("name", "varchar(60)"),
-    ("sex", "varchar(1)"),
-    ("birth_month", "date"),
-    ("birth_date_enc", "text"),
-    ("id_enc", "text"),
-    ("id_hash", "varchar(64)"),
-    ("id_masked", "varchar(18)"),
-    ("phone_enc", "text"),
-    ("village", "varchar(12)"),
-    ("household", "varchar(80)"),
-    ("doctor", "varchar(60)"),
-    ("cadre", "varchar(60)"),
-    ("guardian_name", "varchar(60)"),
-    ("guardian_relation", "varchar(20)"),
-    ("guardian_phone_enc", "text"),
-    ("comorbidity", "smallint"),
-    ("vaccination", "smallint"),
+    *PERSON_COLUMNS,
     ("registered_on", "date"),
     ("last_contact", "date"),
     ("last_status", "varchar(12)"),
