@@ -26,7 +26,7 @@ from ruralwatch.assessments.selectors import judgement_for
 from ruralwatch.briefings.models import Briefing
 from ruralwatch.dispatch.models import OPEN_STATUSES, Source, Status, Task
 from ruralwatch.dispatch.selectors import accountability, overdue_q
-from ruralwatch.keygroups.selectors import audit, audit_summary, coverage
+from ruralwatch.keygroups.selectors import AUDIT_LABELS, audit, audit_summary, coverage
 from ruralwatch.reporting import selectors as reporting
 from ruralwatch.reporting.models import AggregateValue
 from ruralwatch.signals.selectors import signals_in
@@ -411,17 +411,6 @@ def _keygroups(area: Area, date: dt.date) -> dict[str, Any]:
         "audit": findings,
         "audit_total": sum(findings.values()),
     }
-
-
-AUDIT_LABELS: dict[str, Any] = {
-    "no_responsible_doctor": gettext_lazy("No responsible doctor"),
-    "no_pairing_cadre": gettext_lazy("No pairing cadre"),
-    "contact_overdue": gettext_lazy("Contact overdue"),
-    "duplicate_person": gettext_lazy("Registered in more than one village"),
-    "stale_moved": gettext_lazy("Moved away but still on the list"),
-    "stale_deceased": gettext_lazy("Deceased but still on the list"),
-    "unregistered_expected": gettext_lazy("Fewer registered than expected"),
-}
 
 
 def audit_label(kind: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
+from django.utils.translation import gettext_lazy
 
 from ruralwatch.areas.models import Area
 from ruralwatch.core import bulk
@@ -49,6 +50,16 @@ AUDIT_KINDS = (
     "stale_deceased",
     "unregistered_expected",
 )
+#: What each audit finding is called on pages and in briefings.
+AUDIT_LABELS: dict[str, Any] = {
+    "no_responsible_doctor": gettext_lazy("No responsible doctor"),
+    "no_pairing_cadre": gettext_lazy("No pairing cadre"),
+    "contact_overdue": gettext_lazy("Contact overdue"),
+    "duplicate_person": gettext_lazy("Registered in more than one village"),
+    "stale_moved": gettext_lazy("Moved away but still on the list"),
+    "stale_deceased": gettext_lazy("Deceased but still on the list"),
+    "unregistered_expected": gettext_lazy("Fewer registered than expected"),
+}
 
 
 def active_rules() -> Rules:

@@ -22,7 +22,6 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
@@ -31,16 +30,6 @@ from ruralwatch.core.dates import request_day
 from ruralwatch.keygroups import access, selectors, services
 from ruralwatch.keygroups.forms import ContactForm, RegisterForm
 from ruralwatch.keygroups.models import ContactMethod, ContactStatus, Person, ReferralOutcome
-
-AUDIT_LABELS = {
-    "no_responsible_doctor": gettext_lazy("No responsible doctor"),
-    "no_pairing_cadre": gettext_lazy("No pairing cadre"),
-    "contact_overdue": gettext_lazy("Contact overdue"),
-    "duplicate_person": gettext_lazy("Registered in more than one village"),
-    "stale_moved": gettext_lazy("Moved away but still on the list"),
-    "stale_deceased": gettext_lazy("Deceased but still on the list"),
-    "unregistered_expected": gettext_lazy("Fewer registered than expected"),
-}
 
 #: Messages of ``services.register_person`` that belong to one field of the form.
 _FIELD_OF_MESSAGE = {
@@ -282,7 +271,9 @@ def _add_service_errors(form: RegisterForm, exc: ValidationError) -> None:
 
 def _area_context(data: dict[str, Any], request: HttpRequest) -> dict[str, Any]:
     query = f"?date={request.GET['date']}" if "date" in request.GET else ""
-    audit = [{"kind": k, "label": AUDIT_LABELS[k], "n": n} for k, n in data["audit"].items()]
+    audit = [
+        {"kind": k, "label": selectors.AUDIT_LABELS[k], "n": n} for k, n in data["audit"].items()
+    ]
     return {"d": data, "area": data["area"], "audit": audit, "q": query, "nav": "area"}
 
 
@@ -315,7 +306,7 @@ def area_detail(request: HttpRequest, code: str) -> HttpResponse:
 @require_GET
 def audit_detail(request: HttpRequest, code: str, kind: str) -> HttpResponse:
     """The findings of one kind of the "no omissions" audit under an area."""
-    if kind not in AUDIT_LABELS:
+    if kind not in selectors.AUDIT_LABELS:
         raise Http404(_("No such audit finding."))
     area = area_access.access_area_by_code(request.user, code)
     on = _page_date(request)
@@ -333,5 +324,5 @@ def audit_detail(request: HttpRequest, code: str, kind: str) -> HttpResponse:
     return render(
         request,
         "keygroups/audit.html",
-        {"d": data, "area": area, "on": on, "label": AUDIT_LABELS[kind], "nav": "area"},
+        {"d": data, "area": area, "on": on, "label": selectors.AUDIT_LABELS[kind], "nav": "area"},
     )
