@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ruralwatch.epi.detect import get_detector
+from ruralwatch.epi.detect.rnames import r_call
 from tests.epi.detect import oracle
 
 RTOL, ATOL = 1e-9, 1e-12
@@ -20,15 +20,10 @@ def test_there_are_cases() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c["case_id"] for c in CASES])
 def test_ears_matches_r(case: dict[str, Any]) -> None:
-    ctl = case["control"]
-    det = get_detector(f"ears-{ctl['method'].lower()}")
-    res = det(
-        oracle.panel_for(case),
-        alpha=ctl["alpha"],
-        baseline=ctl["baseline"],
-        min_sigma=ctl["minSigma"],
-        monitor=oracle.monitor_index(case),
-    )
+    # R's control list translated by rnames.r_call, the one map of R's names.
+    call = r_call("earsC", {k: v for k, v in case["control"].items() if k != "range"})
+    assert call.method == f"ears-{case['control']['method'].lower()}"
+    res = call.detector(oracle.panel_for(case), monitor=oracle.monitor_index(case), **call.params)
     out = oracle.load_output(case)
     cid = case["case_id"]
     np.testing.assert_array_equal(res.index + 1, out["t"].astype(np.int64))
@@ -42,9 +37,8 @@ def test_default_monitor_is_r_default_range() -> None:
     """R's range for the cases is every point with enough history; so is ours by default."""
     for case in CASES:
         ctl = case["control"]
-        res = get_detector(f"ears-{ctl['method'].lower()}")(
-            oracle.panel_for(case), baseline=ctl["baseline"]
-        )
+        call = r_call("earsC", {"method": ctl["method"], "baseline": ctl["baseline"]})
+        res = call.detector(oracle.panel_for(case), **call.params)
         assert res.index[0] + 1 == ctl["range"]["first"], case["case_id"]
         assert res.index[-1] + 1 == ctl["range"]["last"], case["case_id"]
 
