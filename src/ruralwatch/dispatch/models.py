@@ -197,6 +197,13 @@ class Task(models.Model):
             models.Index(
                 fields=["area_path"], name="task_area_path", opclasses=["varchar_pattern_ops"]
             ),
+            # The open tasks of a subtree (inboxes, escalation), without the closed history.
+            models.Index(
+                fields=["owner_path"],
+                name="task_open_owner_path",
+                opclasses=["varchar_pattern_ops"],
+                condition=models.Q(status__in=OPEN_STATUSES),
+            ),
             models.Index(fields=["owner_area", "status"], name="task_owner_status"),
             models.Index(fields=["status", "next_escalation"], name="task_status_escalation"),
             models.Index(fields=["kind", "area", "status"], name="task_kind_area_status"),
