@@ -23,8 +23,8 @@ import pytest
 from django.db import connection, connections
 
 from ruralwatch.areas.services import import_areas
-from ruralwatch.keygroups import services as keygroups
 from ruralwatch.keygroups.services import import_roster
+from ruralwatch.keygroups.services import roster as keygroups_roster
 from ruralwatch.reporting import services as reporting
 from ruralwatch.reporting.models import ReportValue
 from ruralwatch.reporting.services import import_reports
@@ -113,6 +113,6 @@ def test_identical_roster_imports(
         encoding="utf-8",
     )
     results = _race(
-        lambda: import_roster(path, today=TODAY), keygroups, "_upsert_roster", monkeypatch
+        lambda: import_roster(path, today=TODAY), keygroups_roster, "_upsert_roster", monkeypatch
     )
     assert sorted((r.inserted, r.unchanged) for r in results) == [(0, 5), (5, 0)]
