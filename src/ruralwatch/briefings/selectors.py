@@ -24,12 +24,13 @@ from ruralwatch.areas.models import Area, Level
 from ruralwatch.assessments.models import LEVEL_LABELS, PHASE_LABELS, Judgement
 from ruralwatch.assessments.selectors import judgement_for
 from ruralwatch.briefings.models import Briefing
+from ruralwatch.dispatch.evidence import method_name
 from ruralwatch.dispatch.models import OPEN_STATUSES, Source, Status, Task
 from ruralwatch.dispatch.selectors import accountability, overdue_q
 from ruralwatch.keygroups.selectors import AUDIT_LABELS, audit, audit_summary, coverage
 from ruralwatch.reporting import selectors as reporting
 from ruralwatch.reporting.models import AggregateValue
-from ruralwatch.signals.selectors import signals_in
+from ruralwatch.signals.selectors import signals_by_method, signals_in
 
 CASES = "new_cases"
 WINDOW_DAYS = 7
@@ -41,29 +42,12 @@ ACCOUNTABILITY_DAYS = 28
 #: At most this many rows in the lists (signals, to-do, lagging units, missing villages).
 MAX_ROWS = 12
 
-#: Names of the detection methods, for readers who do not know the ids.
-METHOD_LABELS: dict[str, Any] = {
-    "ears-c1": "EARS C1",
-    "ears-c2": "EARS C2",
-    "ears-c3": "EARS C3",
-    "cidars-single-case": gettext_lazy("single case (CIDARS)"),
-    "cidars-percentile": gettext_lazy("moving percentile (CIDARS)"),
-    "farrington": "Farrington",
-    "farrington-flexible": "Farrington (Noufaily)",
-    "cusum": "CUSUM",
-    "glr": "GLR",
-}
 
 EVENT_LABELS: dict[str, Any] = {
     "spring_festival": gettext_lazy("the Spring Festival"),
     "national_day": gettext_lazy("the National Day holiday"),
     "new_year": gettext_lazy("New Year"),
 }
-
-
-def method_label(method: str) -> str:
-    label = METHOD_LABELS.get(method)
-    return str(label) if label is not None else method
 
 
 @dataclass
@@ -283,11 +267,9 @@ def _signals(
     area: Area, start: dt.date, end: dt.date
 ) -> tuple[list[dict[str, Any]], int, dict[str, int]]:
     qs = signals_in(area.path, start, end)
-    total = qs.count()
-    by_method: dict[str, int] = {}
-    for method in qs.values_list("method", flat=True):
-        label = method_label(method)
-        by_method[label] = by_method.get(label, 0) + 1
+    counts = signals_by_method(start, end, area.path)
+    total = sum(counts.values())
+    by_method = {method_name(m): n for m, n in counts.items()}
     shown = list(qs[:MAX_ROWS])
     tasks = _task_for_signal_keys(shown)
     rows = []
@@ -299,7 +281,7 @@ def _signals(
                 "date": s.date,
                 "area": s.area.name,
                 "indicator": s.indicator.name_zh if not _english() else s.indicator.name_en,
-                "method": method_label(s.method),
+                "method": method_name(s.method),
                 "observed": s.observed,
                 "threshold": s.threshold,
                 "status": task.get_status_display() if task else _("no task"),
