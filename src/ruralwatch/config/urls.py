@@ -14,5 +14,8 @@ urlpatterns = [
     path("keygroups/", include("ruralwatch.keygroups.urls")),
     path("dispatch/", include("ruralwatch.dispatch.urls")),
     path("briefings/", include("ruralwatch.briefings.urls")),
+    path("resources/", include("ruralwatch.resources.urls")),
+    path("keyareas/", include("ruralwatch.keyareas.urls")),
+    path("intake/", include("ruralwatch.intake.urls")),
     path("", include("ruralwatch.dashboard.urls")),
 ]

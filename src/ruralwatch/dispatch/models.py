@@ -28,6 +28,11 @@ class Source(models.TextChoices):
     MISSING_REPORT = "missing_report", _("missing village report")
     OVERDUE_CONTACTS = "overdue_contacts", _("overdue key-group contacts")
     OPEN_REFERRAL = "open_referral", _("referral without outcome")
+    STOCK_OUT = "stock_out", _("stock-out or supply below the minimum")
+    CAPACITY_GAP = "capacity_gap", _("capacity gap (fever clinic, ICU, doctor)")
+    SUPPORT_REQUEST = "support_request", _("support request from a key area")
+    KEY_AREA_RISE = "key_area_rise", _("first case or rise in a key area")
+    VALIDATION = "validation", _("report failing a validation rule or flagged as an outlier")
 
 
 class Status(models.TextChoices):
@@ -89,6 +94,11 @@ class AutoReason(models.TextChoices):
     CONTACTS_CAUGHT_UP = "contacts_caught_up", _("overdue contacts are back under the threshold")
     REFERRAL_DONE = "referral_done", _("the referral has an outcome")
     REBOUND_ENDED = "rebound_ended", _("the rebound watch no longer fires")
+    STOCK_RESTORED = "stock_restored", _("the stock is back above the minimum")
+    GAP_CLOSED = "gap_closed", _("the capacity gap has been closed")
+    REQUEST_ANSWERED = "request_answered", _("the support request has been answered")
+    KEY_AREA_QUIET = "key_area_quiet", _("the key area is quiet again")
+    VALUE_CONFIRMED = "value_confirmed", _("the value was confirmed or corrected")
 
 
 class EventKind(models.TextChoices):
