@@ -10,11 +10,15 @@ PYTEST_ARGS ?= -n 2
 $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
 
+# Bytecode is compiled once here: with PYTHONDONTWRITEBYTECODE set (as on these machines) Python
+# would otherwise compile Django, WeasyPrint and the rest from source at every start (a whole
+# `ruralwatch brief` took 4.6 s instead of 2.9 s).
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 	@touch $@
 
 env: .venv/.synced
+	@.venv/bin/python -m compileall -q -j 0 src
 
 system-base:
 	@scripts/ensure-system.sh base

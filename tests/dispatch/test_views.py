@@ -275,3 +275,23 @@ def test_inbox_says_when_it_shows_only_the_most_urgent(
     assert text.count('<tr id="task-') <= 2
     assert "The 1 most urgent are shown" in text
     assert "data-act-error=" in text  # the message the page script shows when a step fails
+
+
+def test_inbox_folds_long_lists_behind_show_more(
+    tasks: dict, users: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A county's inbox on a phone was 9,000 px long: past the first rows of a list, the rest
+    sits behind "Show N more" (and the keyboard skips it while it is closed)."""
+    from ruralwatch.dispatch import views
+
+    monkeypatch.setattr(views, "INBOX_FOLD", (1, 1))
+    text = client_for(users["county"], "en").get("/dispatch/").content.decode()
+    below = text[text.index('id="below"') :]
+    shown, _, folded = below.partition('<details class="dp-more">')
+    assert shown.count('<tr id="task-') == 1
+    hidden = folded.count('<tr id="task-')
+    assert hidden >= 1
+    assert f"Show {hidden} more task" in folded
+    monkeypatch.setattr(views, "INBOX_FOLD", (50, 50))
+    text = client_for(users["county"], "en").get("/dispatch/").content.decode()
+    assert "dp-more" not in text

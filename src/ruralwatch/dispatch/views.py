@@ -38,6 +38,8 @@ from ruralwatch.dispatch.models import ROLE_FOR_LEVEL, Outcome, Source, Status, 
 DEFAULT_PERIOD_DAYS = 30
 #: Tasks shown in each list of the inbox (the most urgent first).
 INBOX_LIMIT = 50
+#: Rows shown before "Show more" (mine, below): a county's phone page stays a few screens long.
+INBOX_FOLD = (20, 10)
 #: Task ids are database integers: a longer string names nothing.
 _ID_DIGITS = 10
 
@@ -176,6 +178,10 @@ def inbox(request: HttpRequest) -> HttpResponse:
             "now": now,
             "nav": "inbox",
             "limit": INBOX_LIMIT,
+            "fold_mine": f":{INBOX_FOLD[0]}",
+            "rest_mine": f"{INBOX_FOLD[0]}:",
+            "fold_below": f":{INBOX_FOLD[1]}",
+            "rest_below": f"{INBOX_FOLD[1]}:",
         },
     )
     patch_vary_headers(response, ["HX-Request"])

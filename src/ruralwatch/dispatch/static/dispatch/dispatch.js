@@ -3,8 +3,12 @@
 (function () {
   "use strict";
 
+  // Rows a user can see: those folded inside a closed "Show more" are skipped.
   function rows() {
-    return Array.from(document.querySelectorAll("tr.dp-task"));
+    return Array.from(document.querySelectorAll("tr.dp-task")).filter(function (row) {
+      const fold = row.closest("details");
+      return !fold || fold.open;
+    });
   }
 
   document.addEventListener("keydown", function (event) {
