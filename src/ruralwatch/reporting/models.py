@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -190,3 +191,159 @@ class RollupPending(models.Model):
 
     def __str__(self) -> str:
         return self.date.isoformat()
+
+
+# --- the village daily form (村级日报), corrections and sign-off (数据审核) ----------------------
+
+
+class IndicatorAssignment(models.Model):
+    """An indicator on the daily form of every village in ``area``'s subtree (empty: every
+    village). Assignments are data: a deployment adds or removes indicators per region."""
+
+    indicator = models.ForeignKey(
+        Indicator, verbose_name=_("indicator"), on_delete=models.CASCADE, related_name="+"
+    )
+    area = models.ForeignKey(
+        Area,
+        verbose_name=_("area"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text=_("The indicator is on the form of every village below this area. Empty: all."),
+    )
+
+    class Meta:
+        verbose_name = _("indicator assignment")
+        verbose_name_plural = _("indicator assignments")
+        constraints = [
+            models.UniqueConstraint(fields=["indicator", "area"], name="assignment_unique"),
+            models.UniqueConstraint(
+                fields=["indicator"],
+                condition=models.Q(area__isnull=True),
+                name="assignment_unique_everywhere",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.indicator_id} @ {self.area_id or '*'}"
+
+
+class FormReport(models.Model):
+    """One sending of a village's daily form: who, when, what, under its idempotency key.
+
+    The phone makes the key when the report is filled in and sends it with every retry, so a
+    retried or doubled sending finds its row here and stores nothing twice. ``values`` is the
+    form as sent: indicator code → number, or ``null`` for "not known" (no value is stored
+    for it: not known is not a zero).
+    """
+
+    key = models.CharField(_("idempotency key"), max_length=64, unique=True)
+    area = models.ForeignKey(Area, on_delete=models.DO_NOTHING, db_constraint=False)
+    date = models.DateField(_("report date"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reporter = models.CharField(_("reporter"), max_length=64, blank=True, default="")
+    comment = models.CharField(_("comment"), max_length=500, blank=True, default="")
+    values = models.JSONField(_("values as sent"))
+    received_at = models.DateTimeField(_("received at"))
+    changed = models.PositiveIntegerField(_("stored values changed"), default=0)
+    reason = models.CharField(
+        _("reason for the correction"), max_length=200, blank=True, default=""
+    )
+
+    class Meta:
+        verbose_name = _("daily form report")
+        verbose_name_plural = _("daily form reports")
+        indexes = [models.Index(fields=["area", "date"], name="formreport_area_date")]
+
+    def __str__(self) -> str:
+        return f"{self.area_id} {self.date} ({self.key})"
+
+
+class ValueChange(models.Model):
+    """A correction of a stored value of a village's day: who changed what, when and why.
+
+    ``old_value`` ``None``: nothing was stored (the first value of the day is not a
+    correction and has no row); ``new_value`` ``None``: the value became "not known".
+    """
+
+    area = models.ForeignKey(Area, on_delete=models.DO_NOTHING, db_constraint=False)
+    date = models.DateField(_("report date"))
+    indicator = models.ForeignKey(Indicator, on_delete=models.DO_NOTHING, db_constraint=False)
+    old_value = models.FloatField(_("old value"), null=True, blank=True)
+    new_value = models.FloatField(_("new value"), null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reporter = models.CharField(_("changed by"), max_length=64, blank=True, default="")
+    at = models.DateTimeField(_("at"))
+    reason = models.CharField(_("why"), max_length=200)
+    form = models.ForeignKey(
+        FormReport, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
+    )
+
+    class Meta:
+        verbose_name = _("value correction")
+        verbose_name_plural = _("value corrections")
+        indexes = [models.Index(fields=["area", "date"], name="valuechange_area_date")]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.area_id} {self.date} {self.indicator_id}: {self.old_value} → {self.new_value}"
+        )
+
+
+class DayApproval(models.Model):
+    """A sign-off (数据审核) of a day: a township approves its villages' reports, a county its
+    townships'. While the row exists the villages' values of that date are locked (the form
+    and the importers refuse them, saying why); only the level above may remove it."""
+
+    area = models.ForeignKey(
+        Area, verbose_name=_("area"), on_delete=models.CASCADE, related_name="+"
+    )
+    date = models.DateField(_("report date"))
+    level = models.PositiveSmallIntegerField(_("level"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(_("approved at"))
+    received = models.PositiveIntegerField(_("village reports received"), default=0)
+    expected = models.PositiveIntegerField(_("village reports expected"), default=0)
+
+    class Meta:
+        verbose_name = _("day approval")
+        verbose_name_plural = _("day approvals")
+        constraints = [models.UniqueConstraint(fields=["area", "date"], name="approval_unique")]
+        indexes = [models.Index(fields=["date", "level"], name="approval_date_level")]
+
+    def __str__(self) -> str:
+        return f"{self.area_id} {self.date}"
+
+
+class ApprovalEvent(models.Model):
+    """The trace of sign-off: every approval and every unlock, by whom, when, why. The role
+    and level are copied as they were, so the trace stays true when a profile changes."""
+
+    class Kind(models.TextChoices):
+        APPROVED = "approved", _("approved")
+        UNLOCKED = "unlocked", _("unlocked")
+
+    area = models.ForeignKey(Area, on_delete=models.CASCADE, related_name="+")
+    date = models.DateField(_("report date"))
+    kind = models.CharField(_("what"), max_length=10, choices=Kind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    role = models.CharField(_("role"), max_length=20, blank=True, default="")
+    at = models.DateTimeField(_("at"))
+    reason = models.CharField(_("why"), max_length=200, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("sign-off event")
+        verbose_name_plural = _("sign-off events")
+        indexes = [models.Index(fields=["area", "date"], name="approvalevent_area_date")]
+
+    def __str__(self) -> str:
+        return f"{self.area_id} {self.date} {self.kind}"

@@ -1,0 +1,393 @@
+"""The village daily form (村级日报): what a village's form holds, and storing one sending.
+
+A sending carries an idempotency key made on the phone when the report was filled in; the
+key is unique in :class:`~ruralwatch.reporting.models.FormReport`, so a retried or doubled
+sending (an offline queue replayed, two taps, a network that dropped the answer) stores one
+report. Every assigned indicator is answered with a number or with "not known" (``None``):
+a zero is a value, not known stores no value. A day already reported is changed only with a
+reason, and every changed value is kept in :class:`~ruralwatch.reporting.models.ValueChange`.
+A day approved by its township or county is refused, saying by whom and how to unlock it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ruralwatch.areas.models import Area, Level
+from ruralwatch.core.problems import ImportRejected, Problem
+from ruralwatch.reporting.models import (
+    FormReport,
+    Indicator,
+    IndicatorAssignment,
+    ReportValue,
+    RollupPending,
+    Submission,
+    ValueChange,
+)
+from ruralwatch.reporting.services import EARLIEST_REPORT_DATE
+from ruralwatch.reporting.signoff import Refused, lock_of, lock_reason
+
+KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def form_name() -> str:
+    """How problems of the form name their "file"."""
+    return _("daily report form")
+
+
+def form_indicators(village: Area) -> list[Indicator]:
+    """The indicators on ``village``'s form: assigned to every village or to an area on the
+    village's path, and collected at the village level; in the indicators' order."""
+    ancestors = [c for c in (village.l1, village.l2, village.l3, village.l4, village.l5) if c]
+    assigned = IndicatorAssignment.objects.filter(
+        Q(area__isnull=True) | Q(area_id__in=ancestors)
+    ).values("indicator_id")
+    return list(Indicator.objects.filter(code__in=assigned, level=Level.VILLAGE))
+
+
+@dataclass
+class FieldState:
+    indicator: Indicator
+    value: float | None
+    yesterday: float | None
+    unknown: bool = False
+
+
+@dataclass
+class DayForm:
+    village: Area
+    date: dt.date
+    fields: list[FieldState]
+    reported: bool
+    lock: str | None
+    reporter: str = ""
+    comment: str = ""
+    corrections: list[ValueChange] = field(default_factory=list)
+
+
+def day_form(village: Area, day: dt.date) -> DayForm:
+    """What the form shows for ``village`` and ``day``: today's stored values (or "not
+    known" as last sent), yesterday's values, whether the day is reported or locked, and its
+    corrections. A handful of queries whatever the number of indicators."""
+    indicators = form_indicators(village)
+    codes = [i.code for i in indicators]
+    yesterday = day - dt.timedelta(days=1)
+    stored = {
+        (d, c): v
+        for d, c, v in ReportValue.objects.filter(
+            area_id=village.code, date__in=[day, yesterday], indicator_id__in=codes
+        ).values_list("date", "indicator_id", "value")
+    }
+    last = (
+        FormReport.objects.filter(area_id=village.code, date=day).order_by("-received_at").first()
+    )
+    unknown = {c for c, v in (last.values if last else {}).items() if v is None}
+    fields = [
+        FieldState(
+            indicator=i,
+            value=stored.get((day, i.code)),
+            yesterday=stored.get((yesterday, i.code)),
+            unknown=i.code in unknown and (day, i.code) not in stored,
+        )
+        for i in indicators
+    ]
+    approval = lock_of(village, day)
+    return DayForm(
+        village=village,
+        date=day,
+        fields=fields,
+        reported=Submission.objects.filter(area_id=village.code, date=day).exists(),
+        lock=lock_reason(approval) if approval else None,
+        reporter=last.reporter if last else "",
+        comment=last.comment if last else "",
+        corrections=list(
+            ValueChange.objects.filter(area_id=village.code, date=day)
+            .select_related("indicator")
+            .order_by("-at", "-id")[:50]
+        ),
+    )
+
+
+@dataclass
+class Outcome:
+    """What a sending did: ``stored`` (new), or ``duplicate`` (its key was already stored)."""
+
+    status: str
+    form_id: int
+    changed: int = 0
+    received_at: dt.datetime | None = None
+
+
+def _parse_value(raw: Any, ind: Indicator, file: str) -> tuple[float | None, Problem | None]:
+    if raw is None:
+        return None, None
+    if isinstance(raw, bool):
+        return None, Problem(file, None, ind.code, _("not a number: %(v)s") % {"v": raw})
+    if isinstance(raw, str):
+        text = raw.strip().replace(",", "")
+        if text == "":
+            return None, Problem(
+                file,
+                None,
+                ind.code,
+                _("empty: enter a number (0 if none) or tick 'not known'"),
+            )
+        try:
+            number = float(text)
+        except ValueError:
+            return None, Problem(file, None, ind.code, _("not a number: %(v)s") % {"v": raw})
+    elif isinstance(raw, int | float):
+        number = float(raw)
+    else:
+        return None, Problem(file, None, ind.code, _("not a number: %(v)s") % {"v": raw})
+    if not math.isfinite(number):
+        return None, Problem(file, None, ind.code, _("not a finite number: %(v)s") % {"v": raw})
+    if number < 0:
+        return None, Problem(file, None, ind.code, _("negative count %(v)s") % {"v": raw})
+    if number > ind.max_value:
+        return None, Problem(
+            file,
+            None,
+            ind.code,
+            _("value %(v)s is above %(max)g, the largest plausible value of this indicator")
+            % {"v": raw, "max": ind.max_value},
+        )
+    if ind.is_count and number != round(number):
+        return None, Problem(
+            file, None, ind.code, _("a count must be a whole number, got %(v)s") % {"v": raw}
+        )
+    return number, None
+
+
+def check_values(
+    village: Area, day: dt.date, values: dict[str, Any], *, now: dt.datetime
+) -> dict[str, float | None]:
+    """The sent values as numbers (``None``: not known), or :class:`ImportRejected` naming
+    every indicator that is wrong and why. Every indicator of the form must be answered."""
+    file = form_name()
+    problems: list[Problem] = []
+    if village.level != Level.VILLAGE:
+        problems.append(Problem(file, None, "area", _("only a village files the daily form")))
+    today = timezone.localtime(now).date()
+    if day > today:
+        problems.append(
+            Problem(file, None, "date", _("date %(d)s is in the future") % {"d": day.isoformat()})
+        )
+    if day < EARLIEST_REPORT_DATE:
+        problems.append(
+            Problem(
+                file,
+                None,
+                "date",
+                _("date %(d)s is before %(first)s, the earliest report date accepted")
+                % {"d": day.isoformat(), "first": EARLIEST_REPORT_DATE.isoformat()},
+            )
+        )
+    if (village.valid_from and day < village.valid_from) or (
+        village.valid_to and day > village.valid_to
+    ):
+        problems.append(
+            Problem(
+                file,
+                None,
+                "date",
+                _("%(area)s does not exist on %(d)s")
+                % {"area": village.name, "d": day.isoformat()},
+            )
+        )
+    indicators = {i.code: i for i in form_indicators(village)}
+    out: dict[str, float | None] = {}
+    for code in values:
+        if code not in indicators:
+            problems.append(
+                Problem(file, None, str(code)[:40], _("not an indicator of this village's form"))
+            )
+    for code, ind in indicators.items():
+        if code not in values:
+            problems.append(
+                Problem(
+                    file,
+                    None,
+                    code,
+                    _("no answer: enter a number (0 if none) or tick 'not known'"),
+                )
+            )
+            continue
+        number, problem = _parse_value(values[code], ind, file)
+        if problem is not None:
+            problems.append(problem)
+        else:
+            out[code] = number
+    if problems:
+        raise ImportRejected(problems)
+    return out
+
+
+def _delay_hours(day: dt.date, at: dt.datetime) -> float:
+    midnight = timezone.make_aware(dt.datetime.combine(day, dt.time()))
+    return (at - midnight).total_seconds() / 3600.0
+
+
+def submit_day(
+    village: Area,
+    day: dt.date,
+    values: dict[str, Any],
+    *,
+    key: str,
+    user: Any = None,
+    reporter: str = "",
+    comment: str = "",
+    reason: str = "",
+    now: dt.datetime | None = None,
+) -> Outcome:
+    """Store one sending of ``village``'s form for ``day``, once per idempotency ``key``.
+
+    Refuses (:class:`~ruralwatch.reporting.signoff.Refused`) a locked day and a change of a
+    reported day without a reason; rejects (:class:`ImportRejected`) bad values. Nothing is
+    written unless the whole sending is stored.
+    """
+    now = now or timezone.now()
+    if not KEY.fullmatch(key or ""):
+        raise ImportRejected(
+            [
+                Problem(
+                    form_name(),
+                    None,
+                    "key",
+                    _("the idempotency key must be 8 to 64 letters, digits, '-' or '_'"),
+                )
+            ]
+        )
+    found = FormReport.objects.filter(key=key).values_list("id", "received_at").first()
+    if found is not None:  # a retried sending: already stored (even if the day is locked now)
+        return Outcome("duplicate", found[0], received_at=found[1])
+    numbers = check_values(village, day, values, now=now)
+    reporter = (reporter or "").strip()[:64]
+    user_id = user.pk if getattr(user, "is_authenticated", False) else None
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                form = FormReport.objects.create(
+                    key=key,
+                    area_id=village.code,
+                    date=day,
+                    user_id=user_id,
+                    reporter=reporter,
+                    comment=(comment or "").strip()[:500],
+                    values=numbers,
+                    received_at=now,
+                    reason=(reason or "").strip()[:200],
+                )
+        except IntegrityError:  # the same key sent twice at once: the other one stored it
+            pass
+        else:
+            changed = _store(village, day, numbers, form, user_id, reporter, now)
+            return Outcome("stored", form.pk, changed, now)
+    found = FormReport.objects.filter(key=key).values_list("id", "received_at").first()
+    if found is None:  # pragma: no cover - the conflicting row vanished (rolled back)
+        raise Refused(_("The report could not be stored; send it again."))
+    return Outcome("duplicate", found[0], received_at=found[1])
+
+
+def _store(
+    village: Area,
+    day: dt.date,
+    numbers: dict[str, float | None],
+    form: FormReport,
+    user_id: int | None,
+    reporter: str,
+    now: dt.datetime,
+) -> int:
+    """The writes of one sending, inside the caller's transaction; returns values changed."""
+    # One sending per village day at a time: the submission row is the lock (on PostgreSQL a
+    # row lock; SQLite serialises writers anyway).
+    existed = Submission.objects.filter(area_id=village.code, date=day).exists()
+    if not existed:
+        Submission.objects.bulk_create(
+            [
+                Submission(
+                    area_id=village.code,
+                    date=day,
+                    submitted_at=now,
+                    delay_hours=_delay_hours(day, now),
+                    reporter=reporter,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+    Submission.objects.select_for_update().filter(area_id=village.code, date=day).first()
+    approval = lock_of(village, day)
+    if approval is not None:
+        raise Refused(lock_reason(approval))
+    old = dict(
+        ReportValue.objects.filter(
+            area_id=village.code, date=day, indicator_id__in=list(numbers)
+        ).values_list("indicator_id", "value")
+    )
+    changes = {c: v for c, v in numbers.items() if old.get(c) != v}
+    earlier = FormReport.objects.filter(area_id=village.code, date=day).exclude(pk=form.pk).exists()
+    # A correction changes what the day already said: a stored value, or a previous sending
+    # of the form (its "not known" included). Adding a value an import left out is not one.
+    corrections = [c for c in changes if earlier or c in old]
+    if corrections and not form.reason:
+        raise Refused(
+            _(
+                "%(area)s has already reported %(date)s: say why the values change "
+                "(the reason is kept with the correction)."
+            )
+            % {"area": village.name, "date": day.isoformat()}
+        )
+    put = [
+        ReportValue(
+            area_id=village.code,
+            date=day,
+            indicator_id=c,
+            value=v,
+            reporter=reporter,
+            submitted_at=now,
+        )
+        for c, v in changes.items()
+        if v is not None
+    ]
+    if put:
+        ReportValue.objects.bulk_create(
+            put,
+            update_conflicts=True,
+            unique_fields=["area", "date", "indicator"],
+            update_fields=["value", "reporter", "submitted_at", "batch"],
+        )
+    gone = [c for c, v in changes.items() if v is None and c in old]
+    if gone:
+        ReportValue.objects.filter(area_id=village.code, date=day, indicator_id__in=gone).delete()
+    ValueChange.objects.bulk_create(
+        [
+            ValueChange(
+                area_id=village.code,
+                date=day,
+                indicator_id=c,
+                old_value=old.get(c),
+                new_value=changes[c],
+                user_id=user_id,
+                reporter=reporter,
+                at=now,
+                reason=form.reason,
+                form=form,
+            )
+            for c in corrections
+        ]
+    )
+    n = len(put) + len(gone)
+    if n != form.changed:
+        FormReport.objects.filter(pk=form.pk).update(changed=n)
+    if n or not existed:
+        RollupPending.objects.bulk_create([RollupPending(date=day)], ignore_conflicts=True)
+    return n
