@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Count, F, Max, Q, Sum
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, Subquery, Sum
 
 from ruralwatch.areas.models import Area, Level
 from ruralwatch.reporting.models import (
@@ -237,3 +237,26 @@ def report_rows_outside(path: Any, allowed: Any) -> list[Any]:
         "area_code",
         pl.format(_("unknown area code {}"), pl.col("area_code")),
     )
+
+
+def missing_villages(area: Area, day: dt.date, limit: int = 2000) -> list[dict[str, Any]]:
+    """The villages of ``area``'s subtree active on ``day`` whose report of ``day`` has not
+    arrived, by township and code, each with its township's name and its last report date.
+    Two queries whatever the number of villages (at most ``limit`` rows)."""
+    arrived = Submission.objects.filter(area_id=OuterRef("code"), date=day)
+    last = Submission.objects.filter(area_id=OuterRef("code"), date__lt=day).order_by("-date")
+    rows = list(
+        Area.objects.filter(level=Level.VILLAGE, path__startswith=area.path)
+        .exclude(valid_from__gt=day)
+        .exclude(valid_to__lt=day)
+        .exclude(Exists(arrived))
+        .annotate(last_report=Subquery(last.values("date")[:1]))
+        .order_by("l4", "code")
+        .values("code", "name", "l4", "last_report")[:limit]
+    )
+    townships = dict(
+        Area.objects.filter(code__in={r["l4"] for r in rows}).values_list("code", "name")
+    )
+    for r in rows:
+        r["township"] = townships.get(r["l4"], "")
+    return rows
