@@ -170,6 +170,9 @@ def test_new_roles_and_an_operators_deactivation_is_logged(tree: None) -> None:
         ("created", None, "village_cadre", data.A1),
         ("deactivated", None, "village_cadre", data.A1),
     ]
+    code, out = _users("reactivate", "cadre")
+    assert code == 0 and "cadre reactivated" in out
+    assert [e.kind for e in events.all()][-1] == "reactivated"
     _users("create", "--username", "doc", "--area", data.A1, "--role", "village_doctor")
     code, out = _users("list", "--area", data.COUNTY)
     assert "village_cadre" in out and "county_leader" in out

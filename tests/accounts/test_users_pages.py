@@ -260,3 +260,37 @@ def test_the_page_and_the_list_cost_the_same_queries_for_many_users(
     many = (cost(page, PAGE), cost(api, "/api/users", **auth))
     assert many == few
     assert few[0] <= 12 and few[1] <= 8, few
+
+
+def test_reactivate_on_the_page_and_through_the_api(people: dict[str, Any]) -> None:
+    """A user deactivated by mistake is brought back by the level above, traced like the
+    deactivation; nobody outside the jurisdiction can, and the answer is the missing-user 404."""
+    county = people["county"]
+    doctor = people["doctor_b1"]
+    client = _client(county, "en")
+    client.post(f"/accounts/users/{doctor.pk}/deactivate/")
+    text = _text(client.get(PAGE))
+    assert f"/accounts/users/{doctor.pk}/reactivate/" in text and "Reactivate doctor_b1" in text
+    outside = _client(people["town_a"]).post(f"/accounts/users/{doctor.pk}/reactivate/")
+    assert outside.status_code == 404
+    doctor.refresh_from_db()
+    assert not doctor.is_active
+    response = client.post(f"/accounts/users/{doctor.pk}/reactivate/")
+    assert response.status_code == 302 and response["Location"] == PAGE
+    doctor.refresh_from_db()
+    assert doctor.is_active
+    assert "doctor_b1 is active again" in _text(client.get(PAGE))
+    kinds = list(
+        AccountEvent.objects.filter(user=doctor).order_by("at", "pk").values_list("kind", "actor")
+    )
+    assert kinds == [("deactivated", county.pk), ("reactivated", county.pk)]
+    # The API, for a user of a township's own village.
+    api, auth = _api(people["town_a"])
+    cadre = people["cadre_a1"]
+    api.post(f"/api/users/{cadre.pk}/deactivate", **auth)
+    back = api.post(f"/api/users/{cadre.pk}/reactivate", **auth)
+    assert back.status_code == 200 and back.json()["active"] is True
+    again = api.post(f"/api/users/{cadre.pk}/reactivate", **auth)
+    assert again.status_code == 200
+    assert AccountEvent.objects.filter(user=cadre, kind="reactivated").count() == 1
+    assert api.post(f"/api/users/{doctor.pk}/reactivate", **auth).status_code == 404

@@ -77,12 +77,14 @@ class Profile(models.Model):
 
 
 class AccountEvent(models.Model):
-    """Who created or deactivated a user, and when: the trace of user management. The role
-    and area are copied as they were, so the trace stays true when the profile changes."""
+    """Who created, deactivated or reactivated a user, and when: the trace of user
+    management. The role and area are copied as they were, so the trace stays true when the
+    profile changes."""
 
     class Kind(models.TextChoices):
         CREATED = "created", _("created")
         DEACTIVATED = "deactivated", _("deactivated")
+        REACTIVATED = "reactivated", _("reactivated")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

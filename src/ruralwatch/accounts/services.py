@@ -188,6 +188,18 @@ def deactivate_user(user: Any, actor: Any = None, now: dt.datetime | None = None
     return user
 
 
+def reactivate_user(user: Any, actor: Any = None, now: dt.datetime | None = None) -> Any:
+    """Let a deactivated user log in again (their earlier API tokens work again with them);
+    recorded with who and when, like the deactivation. Reactivating an active user changes
+    nothing."""
+    if not user.is_active:
+        with transaction.atomic():
+            user.is_active = True
+            user.save(update_fields=["is_active"])
+            _record(user, actor, AccountEvent.Kind.REACTIVATED, now)
+    return user
+
+
 # --- user management within a jurisdiction -----------------------------------------------------
 
 
@@ -262,6 +274,17 @@ def deactivate_user_in_jurisdiction(actor: Any, user: Any, now: dt.datetime | No
     if not access.scope_users(actor).filter(pk=user.pk).exists():
         raise Http404(_("No such user."))
     return deactivate_user(user, actor=actor, now=now)
+
+
+def reactivate_user_in_jurisdiction(actor: Any, user: Any, now: dt.datetime | None = None) -> Any:
+    """Reactivate ``user`` on behalf of ``actor``, under the same rule as
+    :func:`deactivate_user_in_jurisdiction` (``Http404`` for a user the actor does not
+    manage)."""
+    if actor_level(actor) is None:
+        raise NotAllowed(_("Your role does not manage users."))
+    if not access.scope_users(actor).filter(pk=user.pk).exists():
+        raise Http404(_("No such user."))
+    return reactivate_user(user, actor=actor, now=now)
 
 
 @dataclass(frozen=True)

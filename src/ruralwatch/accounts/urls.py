@@ -17,4 +17,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     path("users/", views.users, name="users"),
     path("users/<int:user_id>/deactivate/", views.deactivate, name="user_deactivate"),
+    path("users/<int:user_id>/reactivate/", views.reactivate, name="user_reactivate"),
 ]

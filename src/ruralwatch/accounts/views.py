@@ -98,3 +98,16 @@ def deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
         % {"name": target.get_username()},
     )
     return redirect("users")
+
+
+@login_required
+@require_POST
+def reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Reactivate a user I manage (404 for anyone else, as for a missing user)."""
+    target = access.access_user_by_id(request.user, user_id)
+    services.reactivate_user_in_jurisdiction(request.user, target)
+    messages.success(
+        request,
+        _("%(name)s is active again and can log in.") % {"name": target.get_username()},
+    )
+    return redirect("users")

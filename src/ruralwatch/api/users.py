@@ -120,3 +120,18 @@ def deactivate_user(request: HttpRequest, user_id: Id) -> dict[str, Any]:
     except services.NotAllowed as exc:
         raise HttpError(403, str(exc)) from None
     return _one(actor, target.pk)
+
+
+@router.post(
+    "/{user_id}/reactivate", response={200: UserOut, **WRITE_ERRORS}, summary="Reactivate a user"
+)
+def reactivate_user(request: HttpRequest, user_id: Id) -> dict[str, Any]:
+    """Let a deactivated user you manage log in again; recorded with who and when.
+    Reactivating an active user changes nothing. 404 for anyone you do not manage."""
+    actor = user_of(request)
+    target = access.access_user_by_id(actor, user_id)
+    try:
+        services.reactivate_user_in_jurisdiction(actor, target)
+    except services.NotAllowed as exc:
+        raise HttpError(403, str(exc)) from None
+    return _one(actor, target.pk)

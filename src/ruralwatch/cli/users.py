@@ -16,7 +16,7 @@ import typer
 
 from ruralwatch.cli._runtime import console, django_setup, fail, out
 
-users_app = typer.Typer(help="Create, list and deactivate users; issue API tokens.")
+users_app = typer.Typer(help="Create, list, deactivate and reactivate users; issue API tokens.")
 
 
 def _read_password(password_stdin: bool) -> tuple[str, bool]:
@@ -141,6 +141,16 @@ def deactivate(username: str = typer.Argument(..., help="The user to deactivate.
 
     deactivate_user(_user(username))
     console.print(f"{username} deactivated", highlight=False)
+
+
+@users_app.command("reactivate")
+def reactivate(username: str = typer.Argument(..., help="The user to reactivate.")) -> None:
+    """Let a deactivated USERNAME log in again."""
+    django_setup()
+    from ruralwatch.accounts.services import reactivate_user
+
+    reactivate_user(_user(username))
+    console.print(f"{username} reactivated", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
