@@ -87,3 +87,36 @@ class Area(models.Model):
     @property
     def key_area_list(self) -> list[str]:
         return [t for t in self.key_areas.split(",") if t]
+
+
+class AreaShape(models.Model):
+    """The boundary of an area, as imported (``derived`` false) or derived from points.
+
+    ``geometry`` is a GeoJSON MultiPolygon (coordinates rounded to 5 decimals); ``lod1``…
+    ``lod4`` hold the same shape simplified for smaller maps (tolerances in
+    :data:`ruralwatch.areas.geometry.TOLERANCES`). A derived shape is the Voronoi cell of the
+    area's point among its siblings, cut to the parent's shape; maps say so.
+    """
+
+    area = models.OneToOneField(
+        Area, on_delete=models.CASCADE, primary_key=True, related_name="shape"
+    )
+    derived = models.BooleanField(_("derived from points"), default=False)
+    source = models.CharField(_("source"), max_length=200, blank=True, default="")
+    min_lon = models.FloatField()
+    min_lat = models.FloatField()
+    max_lon = models.FloatField()
+    max_lat = models.FloatField()
+    vertices = models.PositiveIntegerField(default=0)
+    geometry = models.TextField(_("boundary (GeoJSON)"))
+    lod1 = models.TextField(blank=True, default="")
+    lod2 = models.TextField(blank=True, default="")
+    lod3 = models.TextField(blank=True, default="")
+    lod4 = models.TextField(blank=True, default="")
+
+    class Meta:
+        verbose_name = _("area boundary")
+        verbose_name_plural = _("area boundaries")
+
+    def __str__(self) -> str:
+        return f"{self.area_id} ({'derived' if self.derived else self.source})"

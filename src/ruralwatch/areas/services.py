@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 from django.db import models, transaction
 from django.db.models import ForeignObjectRel
 from django.utils.translation import gettext as _
 
-from ruralwatch.areas.models import KEY_AREA_TAGS, Area
+from ruralwatch.areas import geometry
+from ruralwatch.areas.geometry import GeometryError
+from ruralwatch.areas.models import KEY_AREA_TAGS, Area, AreaShape
 from ruralwatch.core import bulk
 from ruralwatch.core.problems import ImportRejected, ImportSummary, Problem
 from ruralwatch.core.tabular import (
     ROW,
+    _decode,
+    _read_bytes,
     canonical_columns,
     length_problems,
     max_length,
@@ -552,3 +558,256 @@ def _delete_where(model: Any, where: str, params: list[str], depth: int) -> None
         else:
             _delete_where(rel.related_model, f"{column} IN ({keys})", params, depth + 1)
     bulk.execute(f"DELETE FROM {table} WHERE {where}", params)
+
+
+# --- Boundaries ---------------------------------------------------------------------------
+
+SHAPE_COLUMNS = [
+    "area_id",
+    "derived",
+    "source",
+    "min_lon",
+    "min_lat",
+    "max_lon",
+    "max_lat",
+    "vertices",
+    "geometry",
+    "lod1",
+    "lod2",
+    "lod3",
+    "lod4",
+]
+#: Feature properties that may carry the area code: a 12-digit statistical code, or a
+#: 6-digit GB/T 2260 code (province, prefecture, county), completed with six zeros.
+CODE_PROPERTIES = ("code", "adcode")
+
+
+@dataclass
+class BoundaryImportSummary(ImportSummary):
+    imported: int = 0
+    derived: int = 0
+    by_level: dict[int, int] = field(default_factory=dict)
+
+
+def _geometry_reason(code: str) -> str:
+    return {
+        "type": _("the geometry must be a Polygon or MultiPolygon"),
+        "coordinates": _(
+            "the coordinates are not lists of [longitude, latitude] number pairs in rings"
+        ),
+        "range": _("a coordinate is outside longitude -180..180 or latitude -90..90"),
+        "ring": _("a ring has fewer than 3 distinct points"),
+        "area": _("the polygon has no area"),
+    }.get(code, _("the geometry cannot be read"))
+
+
+def _feature_code(props: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(code, None) or (None, reason) from a feature's properties."""
+    for key in CODE_PROPERTIES:
+        value = props.get(key)
+        if value is None or value == "":
+            continue
+        text = str(value).strip()
+        if key == "adcode" and len(text) == 6 and text.isdigit():
+            return text + "000000", None
+        if len(text) == 12 and text.isdigit():
+            return text, None
+        return None, _("%(key)s %(value)s is not a 12-digit (or 6-digit adcode) area code") % {
+            "key": key,
+            "value": text,
+        }
+    return None, _("no area code: the feature needs a 'code' (12 digits) or 'adcode' property")
+
+
+def shape_row(code: str, shape: geometry.Shape, *, derived: bool, source: str) -> tuple[Any, ...]:
+    """One row of :class:`AreaShape` (``SHAPE_COLUMNS`` order): the shape and its variants."""
+    texts = []
+    for tol in geometry.TOLERANCES:
+        gj = geometry.to_geojson(geometry.simplify(shape, tol), geometry.decimals_for(tol))
+        texts.append(json.dumps(gj, separators=(",", ":")))
+    x0, y0, x1, y1 = geometry.bbox(shape)
+    return (code, derived, source[:200], x0, y0, x1, y1, geometry.vertices(shape), *texts)
+
+
+def _read_features(path: Path, file: str) -> list[Any]:
+    try:
+        data = json.loads(_decode(_read_bytes(path, file), file))
+    except json.JSONDecodeError as exc:
+        raise ImportRejected(
+            [Problem(file, None, None, _("not valid JSON: %(e)s") % {"e": str(exc)})]
+        ) from exc
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
+        raise ImportRejected(
+            [Problem(file, None, None, _("the file must be a GeoJSON FeatureCollection"))]
+        )
+    features = data.get("features")
+    if not isinstance(features, list):
+        raise ImportRejected([Problem(file, None, "features", _("'features' must be a list"))])
+    return features
+
+
+def import_boundaries(
+    path: str | Path,
+    *,
+    derive: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> BoundaryImportSummary:
+    """Import area boundaries from a GeoJSON FeatureCollection (plain or gzip).
+
+    Features are matched to stored areas by the code in their properties (``code``, 12
+    digits, or ``adcode``, 6). All-or-nothing: every problem is reported with the feature's
+    number (``row``, counted from 1) and the property at fault (``column``: properties.code,
+    geometry …), and nothing is written. Re-importing the same file changes nothing. Imported
+    shapes replace derived ones; with ``derive`` the shapes of the areas below that have
+    only points are then derived again (:func:`derive_shapes`).
+    """
+    file = Path(path).name
+    features = _read_features(Path(path), file)
+    summary = BoundaryImportSummary(file=file, rows=len(features))
+    problems: list[Problem] = []
+    first: dict[str, int] = {}
+    parsed: dict[str, geometry.Shape] = {}
+    for i, feature in enumerate(features, start=1):
+        if progress:
+            progress("check", 1, len(features))
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            problems.append(Problem(file, i, "type", _("not a GeoJSON Feature")))
+            continue
+        props = feature.get("properties")
+        code, reason = _feature_code(props if isinstance(props, dict) else {})
+        if code is None:
+            problems.append(Problem(file, i, "properties.code", str(reason)))
+        elif code in first:
+            problems.append(
+                Problem(
+                    file,
+                    i,
+                    "properties.code",
+                    _("duplicate code %(c)s (first in feature %(f)d)")
+                    % {"c": code, "f": first[code]},
+                )
+            )
+        else:
+            first[code] = i
+        try:
+            shape = geometry.parse(feature.get("geometry"))
+        except GeometryError as exc:
+            problems.append(Problem(file, i, "geometry", _geometry_reason(str(exc))))
+            continue
+        if code is not None and first.get(code) == i:
+            parsed[code] = shape
+    codes = list(first)
+    known: dict[str, int] = {}
+    for start in range(0, len(codes), 500):
+        known.update(
+            Area.objects.filter(code__in=codes[start : start + 500]).values_list("code", "level")
+        )
+    problems += [
+        Problem(
+            file,
+            first[c],
+            "properties.code",
+            _("unknown area %(c)s: import the division list first") % {"c": c},
+        )
+        for c in codes
+        if c not in known
+    ]
+    if not features:
+        problems.append(Problem(file, None, "features", _("the collection has no features")))
+    if problems:
+        raise ImportRejected(problems)
+    table = AreaShape._meta.db_table
+    rows = []
+    for code, shape in parsed.items():
+        rows.append(shape_row(code, shape, derived=False, source=file))
+        if progress:
+            progress("simplify", 1, len(parsed))
+    for lv in sorted(set(known.values())):
+        summary.by_level[lv] = sum(1 for c in parsed if known[c] == lv)
+    with transaction.atomic():
+        bulk.import_lock("area_shapes", table)
+        stored: dict[str, tuple[bool, str]] = {}
+        for start in range(0, len(codes), 500):
+            for code, derived, text in AreaShape.objects.filter(
+                area_id__in=codes[start : start + 500]
+            ).values_list("area_id", "derived", "geometry"):
+                stored[code] = (derived, text)
+        changed = [r for r in rows if stored.get(r[0]) != (False, r[8])]
+        summary.imported = sum(1 for r in changed if r[0] not in stored)
+        summary.updated = len(changed) - summary.imported
+        summary.unchanged = len(rows) - len(changed)
+        gone = [r[0] for r in changed if r[0] in stored]
+        for start in range(0, len(gone), 500):
+            AreaShape.objects.filter(area_id__in=gone[start : start + 500]).delete()
+        bulk.insert_rows(table, SHAPE_COLUMNS, changed)
+        if derive:
+            summary.derived = derive_shapes(progress=progress)
+    return summary
+
+
+def derive_shapes(
+    root: str | None = None, *, progress: Callable[[str, int, int], None] | None = None
+) -> int:
+    """Derive the shapes of areas known only by a point (townships, villages).
+
+    Level by level from the top: the children of a parent that has a shape (imported or
+    derived just before) get the Voronoi cells of their points, cut to the parent's shape, so
+    they cover the parent without overlapping. A parent's children are derived only if every
+    one of them has a point (otherwise the cells would claim the missing children's land).
+    Imported shapes are never replaced. Every derived shape under ``root`` (default: the whole
+    tree) is rebuilt, so running it twice leaves the same rows. Returns how many were derived.
+    """
+    table = AreaShape._meta.db_table
+    scope = Area.objects.all()
+    if root is not None:
+        top = Area.objects.filter(code=root).first()
+        if top is None:
+            return 0
+        scope = scope.filter(path__startswith=top.path)
+    rows: list[tuple[Any, ...]] = []
+    with transaction.atomic():
+        bulk.import_lock("area_shapes", table)
+        AreaShape.objects.filter(derived=True, area__in=scope.values("code")).delete()
+        shapes: dict[str, geometry.Shape] = {}
+        for level in (2, 3, 4, 5):
+            children = list(
+                scope.filter(level=level)
+                .order_by("parent_id", "code")
+                .values_list("code", "parent_id", "lon", "lat", "shape__vertices")
+            )
+            if not children:
+                continue
+            groups: dict[str, list[tuple[str, float | None, float | None]]] = {}
+            imported: set[str] = set()
+            for code, parent, lon, lat, has_shape in children:
+                groups.setdefault(parent, []).append((code, lon, lat))
+                if has_shape is not None:
+                    imported.add(parent)
+            # A parent whose children all have points and none an imported shape.
+            complete = {
+                p: g
+                for p, g in groups.items()
+                if p not in imported and all(x is not None and y is not None for _c, x, y in g)
+            }
+            missing = [p for p in complete if p not in shapes]
+            for start in range(0, len(missing), 500):
+                for code, text in AreaShape.objects.filter(
+                    area_id__in=missing[start : start + 500]
+                ).values_list("area_id", "geometry"):
+                    shapes[code] = geometry.from_geojson(json.loads(text))
+            ready = [p for p in complete if p in shapes]
+            for parent in ready:
+                group = complete[parent]
+                pts = np.array([(x, y) for _c, x, y in group], dtype=float)
+                outline = shapes[parent]
+                cells = geometry.voronoi_cells(pts, geometry.bbox(outline))
+                for (code, _x, _y), cell in zip(group, cells, strict=True):
+                    part = geometry.clip_convex(outline, cell)
+                    if not part:
+                        continue  # the point lies outside its parent: no shape, not a wrong one
+                    shapes[code] = part
+                    rows.append(shape_row(code, part, derived=True, source="voronoi"))
+                if progress:
+                    progress(f"derive level {level}", 1, len(ready))
+        bulk.insert_rows(table, SHAPE_COLUMNS, rows)
+    return len(rows)

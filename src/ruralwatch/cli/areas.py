@@ -47,5 +47,41 @@ def import_cmd(
         )
 
 
+@areas_app.command("boundaries")
+def boundaries_cmd(
+    file: Path = typer.Argument(
+        ...,
+        help="GeoJSON FeatureCollection (.geojson or .geojson.gz); each feature's 'code' "
+        "(12 digits) or 'adcode' (6 digits) names its area.",
+    ),
+    derive: bool = typer.Option(
+        True,
+        "--derive/--no-derive",
+        help="Then derive the shapes of the areas below that have only points (Voronoi).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Import area boundaries (all-or-nothing, idempotent) and derive the shapes below."""
+    django_setup()
+    from ruralwatch.areas.services import import_boundaries
+    from ruralwatch.core.problems import ImportRejected
+
+    try:
+        with progress_bar() as update:
+            summary = import_boundaries(file, derive=derive, progress=update)
+    except ImportRejected as exc:
+        console.print(exc.render(limit=200), highlight=False, markup=False)
+        raise fail(str(exc)) from exc
+    if as_json:
+        out.print_json(json.dumps(summary.as_dict(), ensure_ascii=False))
+    else:
+        out.print(
+            f"{summary.file}: {summary.rows} boundaries — imported {summary.imported}, "
+            f"updated {summary.updated}, unchanged {summary.unchanged}; "
+            f"by level {summary.by_level}; derived below: {summary.derived}",
+            highlight=False,
+        )
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(areas_app, name="areas")

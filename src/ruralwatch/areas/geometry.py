@@ -1,0 +1,352 @@
+"""Plane geometry of area boundaries: parse, check, measure, simplify, clip, Voronoi.
+
+Framework-free (numpy and scipy only), so the importer, the derivation of shapes from points
+and the synthetic demo share it. Coordinates are (longitude, latitude) in degrees, treated as
+a plane: areas are compared with each other, never converted to km², so the distortion of
+longitude degrees does not matter for what is measured here.
+
+A *shape* is a list of polygons; a polygon is a list of rings (the exterior first, then its
+holes); a ring is an ``(n, 2)`` float array **without** the closing point repeated.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.spatial import Voronoi
+
+Ring = npt.NDArray[np.float64]
+Polygon = list[Ring]
+Shape = list[Polygon]
+
+#: Tolerances (degrees) of the stored variants of every shape: 0 is the shape as imported
+#: (rounded to 5 decimals, about 1 m); the others are Douglas–Peucker simplifications for maps
+#: of a province (0.008°) down to a township (0.0005°).
+TOLERANCES: tuple[float, ...] = (0.0, 0.0005, 0.002, 0.008, 0.03)
+STORE_DECIMALS = 5
+
+
+class GeometryError(ValueError):
+    """A geometry that cannot be used; the message says why (in the active language)."""
+
+
+def _ring(coords: Any) -> Ring:
+    arr = np.asarray(coords, dtype=float)
+    if arr.ndim != 2 or arr.shape[1] < 2:
+        raise GeometryError("ring")
+    arr = arr[:, :2]
+    if len(arr) > 1 and np.array_equal(arr[0], arr[-1]):
+        arr = arr[:-1]
+    return arr
+
+
+def parse(geometry: Any) -> Shape:
+    """A GeoJSON Polygon or MultiPolygon as a shape. Raises :class:`GeometryError` with a
+    code: ``type``, ``coordinates``, ``range``, ``ring`` (fewer than 3 distinct points),
+    ``area`` (no area)."""
+    if not isinstance(geometry, dict):
+        raise GeometryError("type")
+    kind = geometry.get("type")
+    coords = geometry.get("coordinates")
+    if kind == "Polygon":
+        polys = [coords]
+    elif kind == "MultiPolygon":
+        polys = coords
+    else:
+        raise GeometryError("type")
+    if not isinstance(polys, list) or not polys:
+        raise GeometryError("coordinates")
+    shape: Shape = []
+    for poly in polys:
+        if not isinstance(poly, list) or not poly:
+            raise GeometryError("coordinates")
+        rings: Polygon = []
+        for coords_ in poly:
+            try:
+                ring = _ring(coords_)
+            except (TypeError, ValueError) as exc:
+                raise GeometryError("coordinates") from exc
+            if not np.isfinite(ring).all():
+                raise GeometryError("coordinates")
+            if (np.abs(ring[:, 0]) > 180).any() or (np.abs(ring[:, 1]) > 90).any():
+                raise GeometryError("range")
+            if len(np.unique(ring, axis=0)) < 3:
+                raise GeometryError("ring")
+            rings.append(ring)
+        shape.append(rings)
+    if area(shape) <= 0:
+        raise GeometryError("area")
+    return shape
+
+
+def ring_area(ring: Ring) -> float:
+    """Signed area (counter-clockwise positive), shoelace formula."""
+    x, y = ring[:, 0], ring[:, 1]
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
+
+
+def area(shape: Shape) -> float:
+    """Area in square degrees: exteriors minus holes."""
+    total = 0.0
+    for poly in shape:
+        if not poly:
+            continue
+        total += abs(ring_area(poly[0])) - sum(abs(ring_area(h)) for h in poly[1:])
+    return total
+
+
+def bbox(shape: Shape) -> tuple[float, float, float, float]:
+    """(min lon, min lat, max lon, max lat)."""
+    pts = np.concatenate([poly[0] for poly in shape])
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
+
+
+def vertices(shape: Shape) -> int:
+    return sum(len(r) for poly in shape for r in poly)
+
+
+def contains(shape: Shape, lon: npt.ArrayLike, lat: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """Whether each point lies inside the shape (even–odd rule over every ring, so holes
+    and separate parts count right). Vectorised over the points."""
+    x = np.asarray(lon, dtype=float)
+    y = np.asarray(lat, dtype=float)
+    inside = np.zeros(x.shape, dtype=bool)
+    for poly in shape:
+        for ring in poly:
+            x1, y1 = ring[:, 0], ring[:, 1]
+            x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
+            crosses = (y1[:, None] > y[None, :]) != (y2[:, None] > y[None, :])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                xi = (
+                    x1[:, None]
+                    + (y[None, :] - y1[:, None]) * (x2 - x1)[:, None] / (y2 - y1)[:, None]
+                )
+            inside ^= ((crosses & (x[None, :] < xi)).sum(axis=0) % 2).astype(bool)
+    return inside
+
+
+def sample_inside(shape: Shape, n: int, rng: np.random.Generator) -> Ring:
+    """``n`` points uniformly distributed inside the shape (rejection sampling)."""
+    x0, y0, x1, y1 = bbox(shape)
+    share = max(area(shape) / max((x1 - x0) * (y1 - y0), 1e-12), 0.05)
+    out: list[Ring] = []
+    got = 0
+    while got < n:
+        m = int((n - got) / share * 1.3) + 16
+        pts = np.column_stack([rng.uniform(x0, x1, m), rng.uniform(y0, y1, m)])
+        # Test in chunks: the crossing matrix is (edges × points).
+        keep = np.concatenate(
+            [contains(shape, c[:, 0], c[:, 1]) for c in np.array_split(pts, max(1, m // 1024))]
+        )
+        out.append(pts[keep])
+        got += int(keep.sum())
+    return np.concatenate(out)[:n]
+
+
+def _dp_keep(points: Ring, tol: float) -> npt.NDArray[np.bool_]:
+    """Douglas–Peucker on an open polyline: which points to keep (ends always kept)."""
+    n = len(points)
+    keep = np.zeros(n, dtype=bool)
+    keep[0] = keep[-1] = True
+    stack = [(0, n - 1)]
+    while stack:
+        i, j = stack.pop()
+        if j <= i + 1:
+            continue
+        a, b = points[i], points[j]
+        seg = points[i + 1 : j]
+        ab = b - a
+        length2 = float(ab @ ab)
+        if length2 == 0.0:
+            d = np.hypot(*(seg - a).T)
+        else:
+            t = np.clip(((seg - a) @ ab) / length2, 0.0, 1.0)
+            d = np.hypot(*(seg - (a + t[:, None] * ab)).T)
+        k = int(np.argmax(d))
+        if d[k] > tol:
+            m = i + 1 + k
+            keep[m] = True
+            stack.append((i, m))
+            stack.append((m, j))
+    return keep
+
+
+def simplify_ring(ring: Ring, tol: float) -> Ring | None:
+    """The ring simplified (Douglas–Peucker, split at the point farthest from the first);
+    ``None`` if it collapses below 3 points."""
+    if tol <= 0 or len(ring) <= 4:
+        return ring
+    far = int(np.argmax(np.hypot(*(ring - ring[0]).T)))
+    head = ring[: far + 1]
+    tail = np.vstack([ring[far:], ring[:1]])
+    out = np.vstack([head[_dp_keep(head, tol)], tail[_dp_keep(tail, tol)][1:-1]])
+    return out if len(out) >= 3 else None
+
+
+def simplify(shape: Shape, tol: float) -> Shape:
+    """Every ring simplified; rings and parts that vanish are dropped, but the largest part
+    is always kept (as its bounding triangle at worst), so a shape never disappears."""
+    if tol <= 0:
+        return shape
+    out: Shape = []
+    for poly in shape:
+        ext = simplify_ring(poly[0], tol)
+        if ext is None or abs(ring_area(ext)) < tol * tol:
+            continue
+        holes = [h for h in (simplify_ring(r, tol) for r in poly[1:]) if h is not None]
+        out.append([ext, *[h for h in holes if abs(ring_area(h)) >= tol * tol]])
+    if not out:
+        largest = max(shape, key=lambda p: abs(ring_area(p[0])))
+        ext = largest[0]
+        idx = sorted({0, len(ext) // 3, (2 * len(ext)) // 3})
+        out = [[ext[idx]]]
+    return out
+
+
+def _clip_ring(ring: Ring, a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> Ring:
+    """Sutherland–Hodgman step: the part of ``ring`` left of the directed line a→b."""
+    if len(ring) == 0:
+        return ring
+    d = b - a
+    side = d[0] * (ring[:, 1] - a[1]) - d[1] * (ring[:, 0] - a[0])
+    inside = side >= 0
+    if inside.all():
+        return ring
+    if not inside.any():
+        return ring[:0]
+    prev = np.roll(ring, 1, axis=0)
+    prev_side = np.roll(side, 1)
+    prev_in = np.roll(inside, 1)
+    cross = inside != prev_in
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = prev_side / (prev_side - side)
+    hit = prev + t[:, None] * (ring - prev)
+    # Per vertex, in order: the crossing point (if the edge into it crosses), then the vertex
+    # itself (if inside).
+    both = np.stack([hit, ring], axis=1).reshape(-1, 2)
+    mask = np.stack([cross, inside], axis=1).reshape(-1)
+    return both[mask]
+
+
+def clip_convex(shape: Shape, cell: Ring) -> Shape:
+    """The shape cut to a convex polygon ``cell`` (counter-clockwise). Where the shape is
+    concave the result of Sutherland–Hodgman may join separate pieces by zero-width seams
+    along the cell's edges; the area is exact."""
+    out: Shape = []
+    edges = list(zip(cell, np.roll(cell, -1, axis=0), strict=True))
+    x0, y0 = cell.min(axis=0)
+    x1, y1 = cell.max(axis=0)
+    for poly in shape:
+        lo, hi = poly[0].min(axis=0), poly[0].max(axis=0)
+        if lo[0] > x1 or hi[0] < x0 or lo[1] > y1 or hi[1] < y0:
+            continue
+        rings: Polygon = []
+        for ring in poly:
+            clipped = ring
+            for a, b in edges:
+                clipped = _clip_ring(clipped, a, b)
+                if len(clipped) == 0:
+                    break
+            if len(clipped) >= 3 and abs(ring_area(clipped)) > 0:
+                rings.append(clipped)
+            elif not rings:
+                break  # the exterior is outside the cell: so are its holes
+        if rings:
+            out.append(rings)
+    return out
+
+
+def voronoi_cells(points: Ring, bounds: tuple[float, float, float, float]) -> list[Ring]:
+    """The Voronoi cell of each point as a convex counter-clockwise polygon, bounded: four
+    far points around ``bounds`` close the outer cells (they lie well outside any part that
+    is later cut to ``bounds``). Coincident points are nudged apart by 1e-7°."""
+    pts = np.asarray(points, dtype=float).copy()
+    n = len(pts)
+    if n == 1:
+        x0, y0, x1, y1 = bounds
+        pad = max(x1 - x0, y1 - y0, 1.0)
+        return [
+            np.array(
+                [
+                    [x0 - pad, y0 - pad],
+                    [x1 + pad, y0 - pad],
+                    [x1 + pad, y1 + pad],
+                    [x0 - pad, y1 + pad],
+                ]
+            )
+        ]
+    _, counts = np.unique(pts, axis=0, return_counts=True)
+    if (counts > 1).any():
+        seen: dict[tuple[float, float], int] = {}
+        for i in range(n):
+            key = (float(pts[i, 0]), float(pts[i, 1]))
+            k = seen.get(key, 0)
+            seen[key] = k + 1
+            if k:
+                angle = 2.4 * k
+                pts[i] += 1e-7 * k * np.array([math.cos(angle), math.sin(angle)])
+    x0, y0, x1, y1 = bounds
+    x0, y0 = min(x0, pts[:, 0].min()), min(y0, pts[:, 1].min())
+    x1, y1 = max(x1, pts[:, 0].max()), max(y1, pts[:, 1].max())
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    r = 10 * max(x1 - x0, y1 - y0, 1e-3)
+    far = np.array([[cx - r, cy - r], [cx + r, cy - r], [cx + r, cy + r], [cx - r, cy + r]])
+    vor = Voronoi(np.vstack([pts, far]))
+    cells = []
+    for i in range(n):
+        region = vor.regions[vor.point_region[i]]
+        verts = vor.vertices[region]
+        centre = verts.mean(axis=0)
+        order = np.argsort(np.arctan2(verts[:, 1] - centre[1], verts[:, 0] - centre[0]))
+        cells.append(verts[order])
+    return cells
+
+
+def to_geojson(shape: Shape, decimals: int = STORE_DECIMALS) -> dict[str, Any]:
+    """A MultiPolygon with rounded coordinates, closed rings and no repeated points; rings
+    that collapse when rounded are dropped (the largest part is kept in any case)."""
+    polys = []
+    for poly in shape:
+        rings = []
+        for k, ring in enumerate(poly):
+            r = np.round(ring, decimals)
+            if len(r) > 1:
+                step = np.any(r != np.roll(r, 1, axis=0), axis=1)
+                r = r[step] if step.any() else r[:1]
+            if len(r) < 3:
+                if k == 0:
+                    break
+                continue
+            closed = np.vstack([r, r[:1]])
+            if decimals <= 0:
+                rings.append(closed.astype(int).tolist())
+            else:
+                rings.append(
+                    [[round(float(x), decimals), round(float(y), decimals)] for x, y in closed]
+                )
+        if rings:
+            polys.append(rings)
+    if not polys and shape:
+        largest = max(shape, key=lambda p: abs(ring_area(p[0])))[0]
+        r = np.round(largest, decimals)
+        polys = [[np.vstack([r, r[:1]]).tolist()]]
+    return {"type": "MultiPolygon", "coordinates": polys}
+
+
+def from_geojson(geometry: dict[str, Any]) -> Shape:
+    """The inverse of :func:`to_geojson` for stored (already checked) geometry."""
+    polys = (
+        geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
+    )
+    return [[_ring(r) for r in poly] for poly in polys]
+
+
+def decimals_for(tol: float) -> int:
+    """Decimals whose rounding step is at most half of ``tol`` (degrees)."""
+    if tol <= 0:
+        return STORE_DECIMALS
+    return max(0, min(STORE_DECIMALS, math.ceil(-math.log10(tol / 2))))
