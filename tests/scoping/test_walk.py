@@ -52,7 +52,12 @@ NOT_REACHED: set[str] = set()
 #: Routes one walker cannot reach by design, with the reason: a village doctor manages no
 #: users, so every user id is a 404 to them (the same as a missing one).
 NOT_REACHED_BY: dict[str, set[str]] = {
-    "doctor": {"accounts/users/<int:user_id>/deactivate/", "/api/users/{user_id}/deactivate"},
+    "doctor": {
+        "accounts/users/<int:user_id>/deactivate/",
+        "/api/users/{user_id}/deactivate",
+        "accounts/users/<int:user_id>/reactivate/",
+        "/api/users/{user_id}/reactivate",
+    },
 }
 #: Routes walked by other means, with the reason.
 SKIPPED_PREFIXES = ("admin/",)  # staff only: see test_admin_is_for_staff_only
