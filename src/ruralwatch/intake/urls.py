@@ -1,5 +1,14 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from ruralwatch.intake import views
 
 app_name = "intake"
 
-urlpatterns: list = []  # type: ignore[type-arg]
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("sw.js", views.service_worker, name="sw"),
+    path("manifest.webmanifest", views.manifest, name="manifest"),
+    path("report/<str:code>/", views.report, name="report"),
+    path("missing/<str:code>/", views.missing, name="missing"),
+    path("signoff/<str:code>/", views.signoff_page, name="signoff"),
+]

@@ -245,15 +245,16 @@ def missing_villages(area: Area, day: dt.date, limit: int = 2000) -> list[dict[s
     Two queries whatever the number of villages (at most ``limit`` rows)."""
     arrived = Submission.objects.filter(area_id=OuterRef("code"), date=day)
     last = Submission.objects.filter(area_id=OuterRef("code"), date__lt=day).order_by("-date")
-    rows = list(
-        Area.objects.filter(level=Level.VILLAGE, path__startswith=area.path)
+    rows: list[dict[str, Any]] = [
+        dict(r)
+        for r in Area.objects.filter(level=Level.VILLAGE, path__startswith=area.path)
         .exclude(valid_from__gt=day)
         .exclude(valid_to__lt=day)
         .exclude(Exists(arrived))
         .annotate(last_report=Subquery(last.values("date")[:1]))
         .order_by("l4", "code")
         .values("code", "name", "l4", "last_report")[:limit]
-    )
+    ]
     townships = dict(
         Area.objects.filter(code__in={r["l4"] for r in rows}).values_list("code", "name")
     )

@@ -83,10 +83,10 @@ def locked_problems(frame: pl.DataFrame, file: str) -> list[Problem]:
     codes = frame["area_code"].drop_nulls().unique().to_list()
     anc: dict[str, tuple[str, str]] = {}
     for i in range(0, len(codes), 900):
-        for code, l3, l4 in Area.objects.filter(code__in=codes[i : i + 900]).values_list(
+        for code, county, township in Area.objects.filter(code__in=codes[i : i + 900]).values_list(
             "code", "l3", "l4"
         ):
-            anc[code] = (l3, l4)
+            anc[code] = (county, township)
     day = pl.col("date_parsed").cast(pl.String)
     l3 = pl.col("area_code").replace_strict({k: v[0] for k, v in anc.items()}, default="")
     l4 = pl.col("area_code").replace_strict({k: v[1] for k, v in anc.items()}, default="")
