@@ -93,6 +93,10 @@ class Cause:
     area_row: dict[str, Any]
     evidence: dict[str, Any]
     source_id: int | None = None
+    #: A cause that names its owner and deadlines itself (a support request goes to the key
+    #: area's paired unit, by the request's deadline); otherwise the kind decides both.
+    owner: Owner | None = None
+    due: tuple[dt.datetime, dt.datetime] | None = None
 
 
 @dataclass
@@ -439,7 +443,8 @@ def _create(kind: TaskKind, causes: list[Cause], now: dt.datetime) -> list[int]:
     rows = []
     for c in fresh:
         a = c.area_row
-        owner = owner_for(kind, a["level"], [a[f"l{k}"] for k in range(1, 6)], a["path"])
+        owner = c.owner or owner_for(kind, a["level"], [a[f"l{k}"] for k in range(1, 6)], a["path"])
+        ack, done = c.due or (due_ack, due_done)
         rows.append(
             Task(
                 kind=kind,
@@ -454,9 +459,9 @@ def _create(kind: TaskKind, causes: list[Cause], now: dt.datetime) -> list[int]:
                 owner_level=owner.level,
                 owner_area_id=owner.code,
                 owner_path=owner.path,
-                due_ack=due_ack,
-                due_done=due_done,
-                next_escalation=due_ack,
+                due_ack=ack,
+                due_done=done,
+                next_escalation=ack,
                 evidence=c.evidence,
                 created_at=now,
                 updated_at=now,
@@ -516,6 +521,10 @@ def _plan(
             AutoReason.REFERRAL_DONE,
             lambda: _referral_causes(kind, cycle_date, root_path),
         )
+    if source in (Source.SUPPORT_REQUEST, Source.KEY_AREA_RISE):
+        from ruralwatch.dispatch import causes_keyareas
+
+        return causes_keyareas.plan(kind, cycle_date, root_path)
     return None  # a source this version does not know yet
 
 
