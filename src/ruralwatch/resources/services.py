@@ -1,0 +1,518 @@
+"""Writes of the resources app: the facility registry with its capacity, and stock reports.
+
+Both importers read CSV/CSV.gz/XLSX through :mod:`ruralwatch.core.tabular`, validate every
+cell in polars and reject the whole file with every problem (file, row, column, reason); an
+accepted file is staged and upserted in one transaction, and importing it again changes
+nothing. :func:`record_stock` is the one-report write that a form or the API calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ruralwatch.areas.models import Area
+from ruralwatch.core import bulk
+from ruralwatch.core.problems import ImportRejected, ImportSummary, Problem
+from ruralwatch.core.tabular import (
+    ROW,
+    canonical_columns,
+    date_span_problems,
+    length_problems,
+    max_length,
+    parse_date,
+    problems_where,
+    read_table,
+)
+from ruralwatch.resources.models import (
+    Capacity,
+    Facility,
+    FacilityKind,
+    Item,
+    StockReport,
+)
+
+#: The earliest date a capacity or stock report may carry.
+EARLIEST = dt.date(2000, 1, 1)
+
+FACILITY_ALIASES: dict[str, tuple[str, ...]] = {
+    "code": ("facility_code", "机构编码", "机构代码", "编码"),
+    "name": ("机构名称", "名称"),
+    "kind": ("type", "机构类型", "类型"),
+    "area_code": ("area", "区划代码", "所在区划"),
+    "population_served": ("服务人口",),
+    "as_of": ("date", "截至日期", "日期"),
+    "fever_clinic": ("发热门诊",),
+    "fever_clinic_hours": ("发热门诊时长", "发热门诊每日小时"),
+    "beds": ("床位", "床位数"),
+    "icu_beds": ("icu", "ICU床位", "重症床位"),
+    "oxygen": ("供氧", "氧气"),
+    "doctors": ("医生", "医生数"),
+    "nurses": ("护士", "护士数"),
+    "ambulances": ("救护车", "救护车数"),
+}
+CAPACITY_COUNTS = ("beds", "icu_beds", "doctors", "nurses", "ambulances")
+CAPACITY_COLUMNS = ("fever_clinic", "fever_clinic_hours", "oxygen", *CAPACITY_COUNTS)
+#: Kinds by code and by their Chinese names.
+KIND_NAMES: dict[str, str] = {
+    **{k.value: k.value for k in FacilityKind},
+    "乡镇卫生院": FacilityKind.TOWNSHIP_HEALTH_CENTRE,
+    "村卫生室": FacilityKind.VILLAGE_CLINIC,
+    "县医院": FacilityKind.COUNTY_HOSPITAL,
+    "县级医院": FacilityKind.COUNTY_HOSPITAL,
+    "养老院": FacilityKind.NURSING_HOME,
+    "敬老院": FacilityKind.NURSING_HOME,
+}
+#: The level of the area each kind of facility is placed in.
+KIND_LEVEL = {
+    FacilityKind.TOWNSHIP_HEALTH_CENTRE: (4,),
+    FacilityKind.VILLAGE_CLINIC: (5,),
+    FacilityKind.COUNTY_HOSPITAL: (3,),
+    FacilityKind.NURSING_HOME: (4, 5),
+}
+YES = ("1", "y", "yes", "true", "是", "有")
+NO = ("0", "n", "no", "false", "否", "无")
+
+STOCK_ALIASES: dict[str, tuple[str, ...]] = {
+    "facility_code": ("facility", "机构编码", "机构代码"),
+    "item": ("item_code", "物资", "物资编码", "品种"),
+    "date": ("日期", "报告日期"),
+    "on_hand": ("stock", "库存", "现有库存"),
+    "received": ("入库", "收到"),
+    "issued": ("出库", "发放"),
+}
+#: The largest count a cell may hold (a typo guard, and PostgreSQL's integer).
+MAX_COUNT = 10_000_000
+
+
+@dataclass
+class FacilityImportSummary(ImportSummary):
+    inserted: int = 0
+    capacity_rows: int = 0
+
+
+@dataclass
+class StockImportSummary(ImportSummary):
+    inserted: int = 0
+
+
+def _count_problems(frame: pl.DataFrame, file: str, columns: tuple[str, ...]) -> list[Problem]:
+    problems: list[Problem] = []
+    for c in columns:
+        if c not in frame.columns:
+            continue
+        n = pl.col(c).cast(pl.Int64, strict=False)
+        problems += problems_where(
+            frame,
+            pl.col(c).is_not_null() & (n.is_null() | ~pl.col(c).str.contains(r"^\d+$")),
+            file,
+            c,
+            pl.format(_("not a whole number of at least 0: {}"), pl.col(c)),
+        )
+        problems += problems_where(
+            frame,
+            n > MAX_COUNT,
+            file,
+            c,
+            pl.format(_("{} is not a plausible count (at most {})"), pl.col(c), pl.lit(MAX_COUNT)),
+        )
+    return problems
+
+
+def _yes_no(expr: pl.Expr) -> pl.Expr:
+    low = expr.str.to_lowercase()
+    return pl.when(low.is_in(YES)).then(True).when(low.is_in(NO)).then(False).otherwise(None)
+
+
+def _area_levels(codes: list[str]) -> dict[str, int]:
+    levels: dict[str, int] = {}
+    for start in range(0, len(codes), 900):
+        levels.update(
+            Area.objects.filter(code__in=codes[start : start + 900]).values_list("code", "level")
+        )
+    return levels
+
+
+def _duplicates(frame: pl.DataFrame, key: list[str], file: str, column: str) -> list[Problem]:
+    first = pl.col(ROW).min().over(key)
+    return problems_where(
+        frame,
+        pl.all_horizontal([pl.col(k).is_not_null() for k in key]) & (pl.col(ROW) != first),
+        file,
+        column,
+        pl.format(_("duplicate of row {}"), first),
+    )
+
+
+def import_facilities(path: str | Path, *, today: dt.date | None = None) -> FacilityImportSummary:
+    """Import the facility registry, with capacity as of a date where the file gives one.
+
+    Columns: ``code``, ``name``, ``kind`` (township_health_centre, village_clinic,
+    county_hospital, nursing_home, or their Chinese names), ``area_code``; optional
+    ``population_served``; capacity (optional, needs ``as_of``): ``fever_clinic`` (yes/no),
+    ``fever_clinic_hours``, ``beds``, ``icu_beds``, ``oxygen`` (yes/no), ``doctors``,
+    ``nurses``, ``ambulances``. A capacity row replaces the facility's row of the same
+    ``as_of`` only; earlier dates stay (history).
+    """
+    today = today or timezone.localdate()
+    file = Path(path).name
+    frame = canonical_columns(
+        read_table(path), FACILITY_ALIASES, ["code", "name", "kind", "area_code"], file
+    )
+    problems: list[Problem] = []
+    for c in ("code", "name", "kind", "area_code"):
+        problems += problems_where(frame, pl.col(c).is_null(), file, c, _("empty cell"))
+    frame = frame.with_columns(
+        pl.col("kind")
+        .replace_strict(KIND_NAMES, default=None, return_dtype=pl.String)
+        .alias("kind_code")
+    )
+    problems += problems_where(
+        frame,
+        pl.col("kind").is_not_null() & pl.col("kind_code").is_null(),
+        file,
+        "kind",
+        pl.format(
+            _("unknown facility kind {} (one of: {})"),
+            pl.col("kind"),
+            pl.lit(", ".join(k.value for k in FacilityKind)),
+        ),
+    )
+    problems += length_problems(
+        frame, file, {"code": max_length(Facility, "code"), "name": max_length(Facility, "name")}
+    )
+    problems += _count_problems(frame, file, ("population_served", *CAPACITY_COUNTS))
+    has_capacity = [c for c in CAPACITY_COLUMNS if c in frame.columns]
+    if has_capacity and "as_of" not in frame.columns:
+        problems.append(
+            Problem(file, 1, "as_of", _("capacity columns need an as_of column (the date)"))
+        )
+    if "as_of" in frame.columns:
+        frame = frame.with_columns(parse_date(pl.col("as_of")).alias("as_of_date"))
+        problems += problems_where(
+            frame,
+            pl.col("as_of").is_not_null() & pl.col("as_of_date").is_null(),
+            file,
+            "as_of",
+            pl.format(_("not a date: {} (use YYYY-MM-DD)"), pl.col("as_of")),
+        )
+        problems += problems_where(
+            frame,
+            pl.col("as_of").is_null()
+            & pl.any_horizontal([pl.col(c).is_not_null() for c in has_capacity])
+            if has_capacity
+            else pl.lit(False),
+            file,
+            "as_of",
+            _("capacity given without the date it holds for"),
+        )
+        problems += date_span_problems(frame, "as_of_date", file, "as_of", EARLIEST, today)
+        problems += _duplicates(frame, ["code", "as_of_date"], file, "as_of")
+    else:
+        problems += _duplicates(frame, ["code"], file, "code")
+    for c in ("fever_clinic", "oxygen"):
+        if c in frame.columns:
+            frame = frame.with_columns(_yes_no(pl.col(c)).alias(f"{c}_bool"))
+            problems += problems_where(
+                frame,
+                pl.col(c).is_not_null() & pl.col(f"{c}_bool").is_null(),
+                file,
+                c,
+                pl.format(_("not yes or no: {}"), pl.col(c)),
+            )
+    if "fever_clinic_hours" in frame.columns:
+        hours = pl.col("fever_clinic_hours").cast(pl.Int64, strict=False)
+        problems += problems_where(
+            frame,
+            pl.col("fever_clinic_hours").is_not_null()
+            & (hours.is_null() | (hours < 0) | (hours > 24)),
+            file,
+            "fever_clinic_hours",
+            pl.format(_("hours a day must be 0–24, got {}"), pl.col("fever_clinic_hours")),
+        )
+    codes = frame["area_code"].drop_nulls().unique().to_list()
+    levels = _area_levels(codes)
+    problems += problems_where(
+        frame,
+        pl.col("area_code").is_not_null() & ~pl.col("area_code").is_in(list(levels)),
+        file,
+        "area_code",
+        pl.format(_("unknown area code {}"), pl.col("area_code")),
+    )
+    level = pl.col("area_code").replace_strict(levels, default=None, return_dtype=pl.Int64)
+    for kind, allowed in KIND_LEVEL.items():
+        problems += problems_where(
+            frame,
+            (pl.col("kind_code") == kind.value) & level.is_not_null() & ~level.is_in(list(allowed)),
+            file,
+            "area_code",
+            pl.format(
+                _("a {} belongs in an area of level {}; {} is of level {}"),
+                pl.col("kind_code"),
+                pl.lit(" or ".join(str(a) for a in allowed)),
+                pl.col("area_code"),
+                level,
+            ),
+        )
+    if problems:
+        raise ImportRejected(problems)
+
+    def col(name: str, dtype: Any) -> pl.Expr:
+        return (
+            pl.col(name).cast(dtype, strict=False) if name in frame.columns else pl.lit(None, dtype)
+        ).alias(name)
+
+    # A facility listed with several dates of capacity: its latest row names it.
+    latest = frame.sort(
+        ["code", "as_of_date" if "as_of_date" in frame.columns else ROW], nulls_last=False
+    ).unique("code", keep="last", maintain_order=True)
+    facilities = latest.select(
+        "code",
+        "name",
+        pl.col("kind_code").alias("kind"),
+        "area_code",
+        col("population_served", pl.Int64),
+    )
+    summary = FacilityImportSummary(file=file, rows=frame.height)
+    table = Facility._meta.db_table
+    with transaction.atomic():
+        bulk.import_lock("resources_facilities", table)
+        bulk.create_staging(
+            "stage_res_fac",
+            [
+                ("code", "varchar(40)"),
+                ("name", "varchar(100)"),
+                ("kind", "varchar(30)"),
+                ("area_code", "varchar(12)"),
+                ("population_served", "integer"),
+            ],
+        )
+        bulk.load_staging("stage_res_fac", facilities)
+        total, existing, changed = bulk.row(
+            f"SELECT COUNT(*), COUNT(f.code), SUM(CASE WHEN f.name <> s.name OR f.kind <> s.kind "
+            f"OR f.area_id <> s.area_code OR COALESCE(f.population_served, -1) <> "
+            f"COALESCE(s.population_served, -1) OR NOT f.active THEN 1 ELSE 0 END) "
+            f"FROM stage_res_fac s LEFT JOIN {table} f ON f.code = s.code"
+        )
+        bulk.execute(
+            f"INSERT INTO {table} (code, name, kind, area_id, population_served, active) "
+            f"SELECT code, name, kind, area_code, population_served, true FROM stage_res_fac "
+            f"WHERE true ON CONFLICT (code) DO UPDATE SET name = excluded.name, "
+            f"kind = excluded.kind, area_id = excluded.area_id, "
+            f"population_served = excluded.population_served, active = true"
+        )
+        summary.inserted, summary.updated = total - existing, changed
+        summary.unchanged = existing - changed
+        if has_capacity:
+            summary.capacity_rows = _upsert_capacity(frame, col)
+        bulk.drop_staging("stage_res_fac")
+    return summary
+
+
+def _upsert_capacity(frame: pl.DataFrame, col: Any) -> int:
+    cap = frame.filter(pl.col("as_of_date").is_not_null()).select(
+        pl.col("code").alias("facility_code"),
+        pl.col("as_of_date").cast(pl.String).alias("as_of"),
+        (pl.col("fever_clinic_bool") if "fever_clinic_bool" in frame.columns else pl.lit(False))
+        .fill_null(False)
+        .alias("fever_clinic"),
+        col("fever_clinic_hours", pl.Int64),
+        col("beds", pl.Int64),
+        col("icu_beds", pl.Int64),
+        (pl.col("oxygen_bool") if "oxygen_bool" in frame.columns else pl.lit(False))
+        .fill_null(False)
+        .alias("oxygen"),
+        col("doctors", pl.Int64),
+        col("nurses", pl.Int64),
+        col("ambulances", pl.Int64),
+    )
+    names = ["facility_code", "as_of", *CAPACITY_COLUMNS]
+    types = ["varchar(40)", "date", "boolean", "integer", "integer", "integer", "boolean"]
+    types += ["integer"] * 3
+    bulk.create_staging("stage_res_cap", list(zip(names, types, strict=True)))
+    bulk.load_staging("stage_res_cap", cap.select(names))
+    table = Capacity._meta.db_table
+    sets = ", ".join(f"{c} = excluded.{c}" for c in CAPACITY_COLUMNS)
+    cols = ", ".join(CAPACITY_COLUMNS)
+    bulk.execute(
+        f"INSERT INTO {table} (facility_id, as_of, {cols}) "
+        f"SELECT facility_code, as_of, {cols} FROM stage_res_cap WHERE true "
+        f"ON CONFLICT (facility_id, as_of) DO UPDATE SET {sets}"
+    )
+    bulk.drop_staging("stage_res_cap")
+    return cap.height
+
+
+def import_stock(path: str | Path, *, today: dt.date | None = None) -> StockImportSummary:
+    """Import stock reports: ``facility_code``, ``item``, ``date``, ``on_hand`` and optional
+    ``received`` and ``issued`` (since the facility's previous report of the item)."""
+    today = today or timezone.localdate()
+    file = Path(path).name
+    frame = canonical_columns(
+        read_table(path), STOCK_ALIASES, ["facility_code", "item", "date", "on_hand"], file
+    )
+    problems: list[Problem] = []
+    for c in ("facility_code", "item", "date", "on_hand"):
+        problems += problems_where(frame, pl.col(c).is_null(), file, c, _("empty cell"))
+    items = {i.code: i.code for i in Item.objects.all()}
+    items.update({i.name_zh: i.code for i in Item.objects.all()})
+    frame = frame.with_columns(
+        pl.col("item")
+        .replace_strict(items, default=None, return_dtype=pl.String)
+        .alias("item_code"),
+        parse_date(pl.col("date")).alias("date_parsed"),
+    )
+    problems += problems_where(
+        frame,
+        pl.col("item").is_not_null() & pl.col("item_code").is_null(),
+        file,
+        "item",
+        pl.format(
+            _("unknown item {} (one of: {})"),
+            pl.col("item"),
+            pl.lit(", ".join(sorted(set(items.values())))),
+        ),
+    )
+    problems += problems_where(
+        frame,
+        pl.col("date").is_not_null() & pl.col("date_parsed").is_null(),
+        file,
+        "date",
+        pl.format(_("not a date: {} (use YYYY-MM-DD)"), pl.col("date")),
+    )
+    problems += date_span_problems(frame, "date_parsed", file, "date", EARLIEST, today)
+    problems += _count_problems(frame, file, ("on_hand", "received", "issued"))
+    problems += _duplicates(frame, ["facility_code", "item_code", "date_parsed"], file, "date")
+    codes = frame["facility_code"].drop_nulls().unique().to_list()
+    known: set[str] = set()
+    for start in range(0, len(codes), 900):
+        known.update(
+            Facility.objects.filter(code__in=codes[start : start + 900]).values_list(
+                "code", flat=True
+            )
+        )
+    problems += problems_where(
+        frame,
+        pl.col("facility_code").is_not_null() & ~pl.col("facility_code").is_in(sorted(known)),
+        file,
+        "facility_code",
+        pl.format(
+            _("unknown facility {} (import the facility registry first)"), pl.col("facility_code")
+        ),
+    )
+    if problems:
+        raise ImportRejected(problems)
+    stage = frame.select(
+        "facility_code",
+        pl.col("item_code").alias("item"),
+        pl.col("date_parsed").cast(pl.String).alias("date"),
+        pl.col("on_hand").cast(pl.Int64),
+        (pl.col("received") if "received" in frame.columns else pl.lit(None, pl.String))
+        .cast(pl.Int64)
+        .fill_null(0)
+        .alias("received"),
+        (pl.col("issued") if "issued" in frame.columns else pl.lit(None, pl.String))
+        .cast(pl.Int64)
+        .fill_null(0)
+        .alias("issued"),
+    )
+    summary = StockImportSummary(file=file, rows=frame.height)
+    table = StockReport._meta.db_table
+    with transaction.atomic():
+        bulk.import_lock("resources_stock", table)
+        bulk.create_staging(
+            "stage_res_stock",
+            [
+                ("facility_code", "varchar(40)"),
+                ("item", "varchar(30)"),
+                ("date", "date"),
+                ("on_hand", "integer"),
+                ("received", "integer"),
+                ("issued", "integer"),
+            ],
+        )
+        bulk.load_staging("stage_res_stock", stage)
+        total, existing, changed = bulk.row(
+            f"SELECT COUNT(*), COUNT(t.id), SUM(CASE WHEN t.on_hand <> s.on_hand OR "
+            f"t.received <> s.received OR t.issued <> s.issued THEN 1 ELSE 0 END) "
+            f"FROM stage_res_stock s LEFT JOIN {table} t ON t.facility_id = s.facility_code "
+            f"AND t.item_id = s.item AND t.date = s.date"
+        )
+        bulk.execute(
+            f"INSERT INTO {table} (facility_id, item_id, date, on_hand, received, issued) "
+            f"SELECT facility_code, item, date, on_hand, received, issued FROM stage_res_stock "
+            f"WHERE true ON CONFLICT (facility_id, item_id, date) DO UPDATE SET "
+            f"on_hand = excluded.on_hand, received = excluded.received, issued = excluded.issued "
+            f"WHERE {table}.on_hand <> excluded.on_hand OR {table}.received <> excluded.received "
+            f"OR {table}.issued <> excluded.issued"
+        )
+        bulk.drop_staging("stage_res_stock")
+    summary.inserted, summary.updated = total - existing, changed
+    summary.unchanged = existing - changed
+    return summary
+
+
+def record_stock(
+    facility: Facility,
+    item: Item,
+    date: dt.date,
+    on_hand: int,
+    received: int = 0,
+    issued: int = 0,
+    *,
+    today: dt.date | None = None,
+) -> StockReport:
+    """One stock report (a form or the API): validated like a row of a file, then stored;
+    a report of the same facility, item and date is replaced."""
+    today = today or timezone.localdate()
+    problems: list[Problem] = []
+    where = "stock"
+    for name, value in (("on_hand", on_hand), ("received", received), ("issued", issued)):
+        if not 0 <= value <= MAX_COUNT:
+            problems.append(
+                Problem(
+                    where,
+                    None,
+                    name,
+                    _("must be a whole number from 0 to %(m)d") % {"m": MAX_COUNT},
+                )
+            )
+    if not EARLIEST <= date <= today:
+        problems.append(
+            Problem(
+                where,
+                None,
+                "date",
+                _("date %(d)s is outside the accepted span %(a)s … %(b)s")
+                % {"d": date.isoformat(), "a": EARLIEST.isoformat(), "b": today.isoformat()},
+            )
+        )
+    if problems:
+        raise ImportRejected(problems)
+    report, _created = StockReport.objects.update_or_create(
+        facility=facility,
+        item=item,
+        date=date,
+        defaults={"on_hand": on_hand, "received": received, "issued": issued},
+    )
+    return report
+
+
+def load_synthetic(resources: Any, directory: Path, *, today: dt.date) -> dict[str, int]:
+    """Write a synthetic registry and its stock (:mod:`ruralwatch.synth.resources`) as the CSV
+    files a county would send, and import them through the importers above."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fac_path = directory / "facilities.csv"
+    resources.registry_frame().write_csv(fac_path)
+    stock_path = directory / "stock.csv"
+    resources.stock.with_columns(pl.col("date").cast(pl.String)).write_csv(stock_path)
+    f = import_facilities(fac_path, today=today)
+    s = import_stock(stock_path, today=today)
+    return {"facilities": f.rows, "capacity_rows": f.capacity_rows, "stock_rows": s.rows}
