@@ -14,14 +14,15 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.functional import Promise
-from django.utils.translation import get_language, gettext_lazy, pgettext
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext
 from ninja.errors import HttpError
 from pydantic_core.core_schema import ErrorType
 
 from ruralwatch.accounts import access
 from ruralwatch.api.schemas import PageParams
 from ruralwatch.areas.models import Area
+from ruralwatch.core.i18n import is_english
 from ruralwatch.reporting.models import Indicator
 from ruralwatch.reporting.selectors import latest_date
 
@@ -233,8 +234,7 @@ def error_message(error: dict[str, Any]) -> str:
         return original
     template = ERROR_MESSAGES.get(kind)
     if template is None:
-        language = (get_language() or "").lower()
-        return original if language.startswith("en") and original else _("The value is not valid.")
+        return original if is_english() and original else _("The value is not valid.")
     values = {key: str(value) for key, value in ctx.items()}
     if "expected" in values:
         values["expected"] = _alternatives(values["expected"])

@@ -24,6 +24,7 @@ from pydantic import Field
 
 from ruralwatch.api.common import page_fields, paginate, scope_root, user_of
 from ruralwatch.api.schemas import TEXT_PATTERN, Code, Day, ErrorOut, Id, InvalidOut, PageParams
+from ruralwatch.core.i18n import localized
 from ruralwatch.dispatch import evidence, selectors, services
 from ruralwatch.dispatch.access import access_task_by_id
 from ruralwatch.dispatch.models import OPEN_STATUSES, Outcome, Status, Task, TaskEvent
@@ -162,8 +163,7 @@ def _detail(task: Task, user: Any) -> Task:
     events: list[TaskEvent] = selectors.task_history(task)
     ev = task.evidence or {}
     indicator = Indicator.objects.filter(code=ev.get("indicator") or "").first()
-    english = (get_language() or "").startswith("en")
-    name = "" if indicator is None else (indicator.name_en if english else indicator.name_zh)
+    name = "" if indicator is None else localized(indicator, "name")
     extra = {
         "evidence_text": evidence.sentences(task.kind.source, ev, task.area.name, name),
         "method_name": evidence.method_name(ev["method"]) if ev.get("method") else None,

@@ -6,6 +6,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from ruralwatch.areas.models import Area
+from ruralwatch.core.i18n import localized
 from ruralwatch.reporting.models import Indicator
 
 
@@ -44,7 +45,7 @@ class Judgement(models.Model):
 
     def text(self, language: str) -> str:
         """The sentence in the page's language (zh-Hans unless English is asked for)."""
-        return self.text_en if language.startswith("en") else self.text_zh
+        return localized(self, "text", language)
 
 
 LEVEL_LABELS = {

@@ -24,6 +24,7 @@ from ruralwatch.areas.models import Area, Level
 from ruralwatch.assessments.models import LEVEL_LABELS, PHASE_LABELS, Judgement
 from ruralwatch.assessments.selectors import judgement_for
 from ruralwatch.briefings.models import Briefing
+from ruralwatch.core.i18n import localized
 from ruralwatch.dispatch.evidence import method_name
 from ruralwatch.dispatch.models import OPEN_STATUSES, Source, Status, Task
 from ruralwatch.dispatch.selectors import accountability, overdue_q
@@ -126,7 +127,7 @@ def headline(j: Judgement | None, language: str) -> dict[str, Any] | None:
         "level_per_100k": _num((ev.get("level") or {}).get("per_100k")),
         "level_method": (ev.get("level") or {}).get("method", ""),
         "rebound_event": event,
-        "rebound_event_label": rebound.get("event_en" if language.startswith("en") else "event_zh")
+        "rebound_event_label": localized(rebound, "event", language)
         or str(EVENT_LABELS.get(str(event), event or "")),
         "rebound_event_start": rebound.get("event_start"),
         "rebound_outcome": rebound.get("outcome", ""),
@@ -280,7 +281,7 @@ def _signals(
             {
                 "date": s.date,
                 "area": s.area.name,
-                "indicator": s.indicator.name_zh if not _english() else s.indicator.name_en,
+                "indicator": localized(s.indicator, "name"),
                 "method": method_name(s.method),
                 "observed": s.observed,
                 "threshold": s.threshold,
@@ -291,12 +292,6 @@ def _signals(
             }
         )
     return rows, total, by_method
-
-
-def _english() -> bool:
-    from django.utils.translation import get_language
-
-    return (get_language() or "").startswith("en")
 
 
 def _todo(area: Area, now: dt.datetime, until: dt.datetime) -> tuple[list[dict[str, Any]], int]:
@@ -314,7 +309,7 @@ def _todo(area: Area, now: dt.datetime, until: dt.datetime) -> tuple[list[dict[s
     for t in ordered.select_related("kind", "area", "owner_area")[:MAX_ROWS]:
         rows.append(
             {
-                "kind": t.kind.name("en" if _english() else "zh"),
+                "kind": localized(t.kind, "name"),
                 "area": t.area.name,
                 "owner": t.owner_area.name,
                 "deadline": timezone.localtime(t.deadline),
@@ -497,7 +492,7 @@ def briefing_content(
     indicator = Indicator.objects.filter(code=CASES).first()
     indicator_name = ""
     if indicator is not None:
-        indicator_name = indicator.name_en if language.startswith("en") else indicator.name_zh
+        indicator_name = localized(indicator, "name", language)
     signals, signals_total, by_method = _signals(area, period_start, date)
     next_meeting = date + dt.timedelta(days=NEXT_MEETING_DAYS)
     tz = timezone.get_current_timezone()

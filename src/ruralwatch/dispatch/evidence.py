@@ -11,9 +11,10 @@ from typing import Any
 
 from django.utils.formats import number_format
 from django.utils.functional import Promise
-from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from ruralwatch.core.i18n import localized
 from ruralwatch.dispatch.models import Source
 from ruralwatch.keygroups.models import Destination, ReferralReason
 
@@ -143,7 +144,7 @@ def sentences(
             out.append(_("Score: %(score)s.") % {"score": _num(ev["score"], 2)})
         return out
     if source == Source.REBOUND:
-        text = ev.get("text_en") if (get_language() or "").startswith("en") else ev.get("text_zh")
+        text = localized(ev, "text")
         out = [
             _("Judgement of %(date)s for %(area)s: the rebound watch after the holiday fires.")
             % {"date": ev.get("judgement_date", ""), "area": area_name}

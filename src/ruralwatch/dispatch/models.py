@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ruralwatch.accounts.models import Role
 from ruralwatch.areas.models import Area, Level
+from ruralwatch.core.i18n import localized
 
 
 class Source(models.TextChoices):
@@ -151,7 +152,7 @@ class TaskKind(models.Model):
         return f"{self.name_zh} / {self.name_en}"
 
     def name(self, language: str) -> str:
-        return self.name_en if language.startswith("en") else self.name_zh
+        return localized(self, "name", language)
 
 
 class Task(models.Model):

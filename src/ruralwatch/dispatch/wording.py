@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from ruralwatch.core.i18n import is_english
 from ruralwatch.dispatch.models import AutoReason, EventKind, Status
 
 #: Why a notification was sent; the ``_ack`` codes point at the acknowledgement deadline, the
@@ -37,14 +38,10 @@ def notice_why(event: str, status: str) -> str:
     return f"{'escalated' if event == 'escalated' else 'remind'}_{stage}"
 
 
-def english() -> bool:
-    return (translation.get_language() or "").startswith("en")
-
-
 def notice(why: str, kind_zh: str, kind_en: str, area: str, due_ack: Any, due_done: Any) -> str:
     """The sentence of a notification, in the active language."""
     due = due_ack if why in ("created", "escalated_ack", "remind_ack") else due_done
-    args = {"kind": kind_en if english() else kind_zh, "area": area, "due": local_minute(due)}
+    args = {"kind": kind_en if is_english() else kind_zh, "area": area, "due": local_minute(due)}
     if why == "created":
         return _("New task: %(kind)s, %(area)s; acknowledge by %(due)s.") % args
     if why.startswith("escalated"):
