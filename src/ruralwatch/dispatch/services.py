@@ -525,6 +525,12 @@ def _plan(
         from ruralwatch.dispatch import causes_keyareas
 
         return causes_keyareas.plan(kind, cycle_date, root_path)
+    if source in (Source.STOCK_OUT, Source.CAPACITY_GAP):
+        from ruralwatch.dispatch import causes_resources
+
+        if source == Source.STOCK_OUT:
+            return causes_resources.stock_plan(kind, cycle_date, root_path)
+        return causes_resources.capacity_plan(kind, cycle_date, root_path)
     return None  # a source this version does not know yet
 
 

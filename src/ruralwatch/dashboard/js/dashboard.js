@@ -71,4 +71,14 @@ document.addEventListener("click", (event) => {
 
 window.addEventListener("popstate", () => navigate(window.location.href, false));
 
+// The map's measure picker: draw the chosen measure's spec (same data URL) in the map's place.
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-map-measure]");
+  if (!select) return;
+  const el = document.getElementById(select.dataset.mapMeasure);
+  if (!el) return;
+  el.dataset.spec = "spec-map-" + select.value;
+  drawCharts(el.parentElement);
+});
+
 drawCharts(document);
