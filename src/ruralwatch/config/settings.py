@@ -250,6 +250,9 @@ RURALWATCH_REPORT_DEADLINE_HOURS: float = env_float(
 )
 #: Where issued briefings (PDF/HTML) are archived; each stays downloadable again.
 RURALWATCH_BRIEFINGS_DIR = Path(env_str("RURALWATCH_BRIEFINGS_DIR") or VAR_DIR / "briefings")
+#: Folder of the reference boundaries (cn_counties.geojson.gz …) the demo's synthetic county is
+#: drawn on; without it the demo has points and no shapes.
+RURALWATCH_GEO_DIR = Path(env_str("RURALWATCH_GEO_DIR") or REPO_DIR.parent / "shared/data/geo")
 #: Largest report file the API accepts, in MiB.
 RURALWATCH_API_MAX_UPLOAD_MB: int = env_int(
     "RURALWATCH_API_MAX_UPLOAD_MB", 50, minimum=1, maximum=1024

@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from ruralwatch.areas.models import Area
-from ruralwatch.areas.services import delete_subtree, import_areas
+from ruralwatch.areas.services import delete_subtree, import_areas, import_boundaries
 from ruralwatch.assessments.selectors import judgement_for, judgement_summary
 from ruralwatch.cycle.services import run_cycle, task_counts
 from ruralwatch.keygroups.services import demo_keygroups_summary, load_demo_keygroups
@@ -48,6 +48,9 @@ def _write_inputs(demo: Any, out: Path, seed: int) -> tuple[Path, list[Path]]:
 
     out.mkdir(parents=True, exist_ok=True)
     areas = place_areas(demo.region.areas, seed)
+    outline = _outline(demo.region.areas, out, seed)
+    if outline is not None:
+        areas = outline
     areas_path = out / "areas.csv"
     areas.select(
         "code",
@@ -80,6 +83,30 @@ def _write_inputs(demo: Any, out: Path, seed: int) -> tuple[Path, list[Path]]:
     return areas_path, paths
 
 
+def _outline(areas: pl.DataFrame, out: Path, seed: int) -> pl.DataFrame | None:
+    """The synthetic county drawn on a real county's outline (synth.geo.OUTLINES): the
+    points placed inside it and ``boundaries.geojson`` giving the outline to the province,
+    prefecture and county (each has one child). ``None`` without the reference boundaries."""
+    import numpy as np
+    from django.conf import settings
+
+    from ruralwatch.areas import geometry
+    from ruralwatch.synth.geo import POOL_PER_LEAF, outline_collection, place_in_pool, read_outline
+
+    (out / "boundaries.geojson").unlink(missing_ok=True)
+    real = read_outline(settings.RURALWATCH_GEO_DIR, "county")
+    if real is None:
+        return None
+    shape = geometry.parse(real["geometry"])
+    n = POOL_PER_LEAF * areas.filter(pl.col("level") == 5).height + 1000
+    pool = geometry.sample_inside(shape, n, np.random.default_rng(seed))
+    roots = areas.filter(pl.col("level") <= 3)["code"].to_list()
+    (out / "boundaries.geojson").write_text(
+        json.dumps(outline_collection(real, roots), ensure_ascii=False), encoding="utf-8"
+    )
+    return place_in_pool(areas, seed, pool)
+
+
 def run_demo(
     out: Path,
     *,
@@ -107,6 +134,8 @@ def run_demo(
     province = demo.region.areas.filter(pl.col("level") == 1)["code"][0]
     delete_subtree(province)
     import_areas(areas_path)
+    if (out / "boundaries.geojson").exists():
+        import_boundaries(out / "boundaries.geojson")
     # The demo is replayed after the fact: every report, late ones included, has arrived.
     last_arrival = demo.reports.values["submitted_at"].max()
     assert isinstance(last_arrival, dt.datetime)

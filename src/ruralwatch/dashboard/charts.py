@@ -198,3 +198,96 @@ def epicurve(series: Sequence[tuple[dt.date, float | None]]) -> dict[str, Any] |
         )
     )
     return alt.layer(bars, line).properties(width="container", height=260).to_dict()
+
+
+def choropleth(
+    data_url: str, measure: str, title: str, *, with_labels: bool = True
+) -> dict[str, Any]:
+    """The children's shapes (GeoJSON features at ``data_url``, see
+    :func:`ruralwatch.dashboard.maps.map_features`) coloured by ``measure``: incidence,
+    change, level, completeness or coverage. Grey: no data; dashed outline: a shape derived
+    from points. Clicking a shape opens the area (the feature's ``url``)."""
+    from ruralwatch.assessments.models import LEVEL_LABELS
+    from ruralwatch.briefings.charts import LEVEL_COLOURS
+
+    features = alt.DataFormat(type="json", property="features")  # type: ignore[no-untyped-call]
+    data = alt.Data(url=data_url, format=features)  # type: ignore[no-untyped-call]
+    field = f"properties.{measure}"
+    legend = alt.Legend(orient="bottom", gradientLength=200, title=title, titleLimit=400)
+    if measure == "level":
+        field = "properties.level_label"
+        colour = alt.Color(
+            f"{field}:N",
+            scale=alt.Scale(
+                domain=[str(v) for v in LEVEL_LABELS.values()],
+                range=[LEVEL_COLOURS[k] for k in LEVEL_LABELS],
+            ),
+            legend=alt.Legend(orient="bottom", title=title, columns=3, titleLimit=400),
+        )
+    elif measure == "change":
+        colour = alt.Color(
+            f"{field}:Q",
+            scale=alt.Scale(scheme="redblue", reverse=True, domainMid=0, clamp=True),
+            legend=legend,
+        )
+    elif measure in ("completeness", "coverage"):
+        colour = alt.Color(
+            f"{field}:Q", scale=alt.Scale(scheme="redyellowgreen", domain=[0, 100]), legend=legend
+        )
+    else:
+        colour = alt.Color(f"{field}:Q", scale=alt.Scale(scheme=SCHEME, zero=True), legend=legend)
+    tooltip = [
+        alt.Tooltip("properties.name:N", title=_("Name")),
+        alt.Tooltip("properties.code:N", title=_("Code")),
+        alt.Tooltip(
+            "properties.incidence:Q", title=_("Incidence per 100,000, 7 days"), format=",.1f"
+        ),
+        alt.Tooltip("properties.cases:Q", title=_("Cases, last 7 days"), format=",.0f"),
+        alt.Tooltip(
+            "properties.change:Q", title=_("Change against the previous 7 days, %"), format="+,.1f"
+        ),
+        alt.Tooltip("properties.level_label:N", title=_("Judged epidemic level")),
+        alt.Tooltip(
+            "properties.completeness:Q", title=_("Reporting completeness, %"), format=".1f"
+        ),
+        alt.Tooltip(
+            "properties.coverage:Q", title=_("Key-group contact coverage, %"), format=".1f"
+        ),
+        alt.Tooltip("boundary:N", title=_("Boundary")),
+    ]
+    shapes = (
+        alt.Chart(data)
+        .transform_calculate(
+            boundary=alt.expr.if_(  # type: ignore[no-untyped-call]
+                "datum.properties.derived",
+                _("derived from points (Voronoi cell inside the parent's boundary)"),
+                _("imported"),
+            )
+        )
+        .mark_geoshape(strokeWidth=0.8, cursor="pointer")
+        .encode(
+            stroke=alt.condition(
+                "datum.properties.derived", alt.value("#555555"), alt.value("#ffffff")
+            ),
+            color=alt.condition(f"datum.{field} == null", alt.value(NO_DATA_COLOUR), colour),
+            strokeDash=alt.condition(
+                "datum.properties.derived", alt.value([4, 2]), alt.value([1, 0])
+            ),
+            tooltip=tooltip,
+        )
+    )
+    layers: list[Any] = [shapes]
+    if with_labels:
+        layers.append(
+            alt.Chart(data)
+            .transform_filter("datum.properties.lon != null")
+            .mark_text(fontSize=10, color="#222", cursor="pointer")
+            .encode(
+                longitude="properties.lon:Q",
+                latitude="properties.lat:Q",
+                text="properties.name:N",
+            )
+        )
+    chart = alt.layer(*layers).project(type="mercator").properties(width="container", height=420)
+    spec: dict[str, Any] = chart.to_dict(validate=False)
+    return spec

@@ -1,11 +1,12 @@
 from django.urls import path
 
-from ruralwatch.dashboard import views
+from ruralwatch.dashboard import maps, views
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("area/<str:code>/", views.area_detail, name="area"),
+    path("area/<str:code>/map.json", maps.map_data, name="map_data"),
     path("static-bundle/vega.js", views.vega_bundle, name="vega_bundle"),
 ]
