@@ -20,6 +20,7 @@ from ruralwatch.briefings.access import access_briefing_by_id
 from ruralwatch.briefings.models import Format, Language
 from ruralwatch.briefings.selectors import briefings_of
 from ruralwatch.briefings.services import BriefingError, file_path, issue_briefing
+from ruralwatch.core import asof
 from ruralwatch.core.dates import request_day
 from ruralwatch.reporting.selectors import latest_date
 
@@ -38,7 +39,7 @@ def area_briefings(request: HttpRequest, code: str) -> HttpResponse:
     """GET: the archived briefings of the area. POST: issue one (date, language, format),
     then back to the list (the new one on top)."""
     area = access.access_area_by_code(request.user, code)
-    default = _default_date(area.code)
+    default = asof.chosen(request) or _default_date(area.code)
     errors: list[str] = []
     if request.method == "POST":
         day = request_day(request.POST.get("date", "").strip())

@@ -158,8 +158,12 @@ def trailing_mean(values: Sequence[float | None], window: int = 7) -> list[float
     return out
 
 
-def epicurve(series: Sequence[tuple[dt.date, float | None]]) -> dict[str, Any] | None:
-    """Daily counts as bars (gaps where nothing was reported) and the 7-day mean as a line."""
+def epicurve(
+    series: Sequence[tuple[dt.date, float | None]], title: str | None = None
+) -> dict[str, Any] | None:
+    """Daily counts as bars (gaps where nothing was reported) and the 7-day mean as a line;
+    ``title``: the indicator's name (default: new cases)."""
+    title = title or _("New cases")
     if not series or all(v is None for _d, v in series):
         return None
     means = trailing_mean([v for _d, v in series])
@@ -184,8 +188,8 @@ def epicurve(series: Sequence[tuple[dt.date, float | None]]) -> dict[str, Any] |
         .mark_bar(color=CASES_COLOUR)
         .encode(
             x=x,
-            y=alt.Y("value:Q", title=_("New cases")),
-            tooltip=[date_tip, alt.Tooltip("value:Q", title=_("New cases"), format=",.0f")],
+            y=alt.Y("value:Q", title=title),
+            tooltip=[date_tip, alt.Tooltip("value:Q", title=title, format=",.0f")],
         )
     )
     line = (

@@ -8,20 +8,65 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from types import EllipsisType
 from typing import Any
+
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
 from ruralwatch.areas.models import Area, Level
 from ruralwatch.areas.selectors import breadcrumb
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.selectors import judgement_for
 from ruralwatch.reporting import selectors as reporting
-from ruralwatch.reporting.models import Indicator
+from ruralwatch.reporting.models import (
+    AggregateValue,
+    Completeness,
+    Indicator,
+    ReportValue,
+    Submission,
+)
 from ruralwatch.signals.models import DetectionRule, Signal
 from ruralwatch.signals.selectors import recent_signals, rules_not_run
 
 CASES = "new_cases"
 CURVE_DAYS = 60
 WINDOW_DAYS = 7
+#: The count indicators of the KPI tiles, in their order (completeness and key-group coverage
+#: follow them).
+KPI_COUNTS = ("new_cases", "severe_cases", "deaths", "fever_visits")
+#: Children drawn as small multiples at most (the highest incidence first).
+SMALL_MULTIPLES = 36
+
+
+@dataclass
+class Kpi:
+    """One tile: the value of the last 7 days and the change against the 7 days before.
+
+    ``kind`` is ``count`` (a 7-day sum; the change is relative) or ``rate`` (a share 0–1; the
+    change is in percentage points). ``None`` where nothing was reported."""
+
+    code: str
+    label: str
+    kind: str
+    value: float | None
+    previous: float | None
+
+    @property
+    def change(self) -> float | None:
+        if self.value is None or self.previous is None:
+            return None
+        if self.kind == "rate":
+            return self.value - self.previous
+        return (self.value - self.previous) / self.previous if self.previous else None
+
+    @property
+    def worse(self) -> bool | None:
+        """Whether the change is bad news (more cases; less completeness or coverage)."""
+        change = self.change
+        if change is None or change == 0:
+            return None
+        return change > 0 if self.kind == "count" else change < 0
 
 
 @dataclass
@@ -41,6 +86,19 @@ class AreaOverview:
     signals: list[Signal] = field(default_factory=list)
     #: Detection rules the last cycle could not run (so their signals may be missing).
     rules_not_run: list[DetectionRule] = field(default_factory=list)
+    #: Every indicator (the picker), the latest date with data, and why ``date`` shows no
+    #: figures: "after_latest" (after the latest date with data) or "empty" (nothing of the
+    #: area's indicator in the curve's days); "" when it has data.
+    indicators: list[Indicator] = field(default_factory=list)
+    latest: dt.date | None = None
+    no_data: str = ""
+    kpis: list[Kpi] = field(default_factory=list)
+    #: The children's daily series (small multiples): dicts with code, name, date, value.
+    child_series: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def judgement_is_stale(self) -> bool:
+        return bool(self.judgement and self.date and self.judgement.date < self.date)
 
     @property
     def map_rows(self) -> list[dict[str, Any]]:
@@ -70,19 +128,35 @@ def area_overview(
     date: dt.date | None = None,
     indicator_code: str = CASES,
     curve_days: int = CURVE_DAYS,
+    latest: dt.date | EllipsisType | None = ...,
 ) -> AreaOverview:
     """The map, curve, table and completeness of one area page, for ``date`` (default: latest).
 
+    ``latest`` is the latest date with data if the caller has it (else looked up). A date
+    after it, or one with nothing of the area's indicator in the curve's days, gives an
+    overview with ``no_data`` set (and no figures: nothing stale is shown as current).
     A bounded number of queries whatever the number of children or days.
     """
-    date = date or reporting.latest_date()
+    if isinstance(latest, EllipsisType):
+        latest = reporting.latest_date()
+    date = date or latest
+    indicators = list(Indicator.objects.all())
+    indicator = next((i for i in indicators if i.code == indicator_code), None)
+    if indicator is None:
+        indicator_code = CASES
+        indicator = next((i for i in indicators if i.code == CASES), None)
     overview = AreaOverview(
         area=area,
         date=date,
-        indicator=Indicator.objects.filter(code=indicator_code).first(),
+        indicator=indicator,
         breadcrumb=breadcrumb(area, within),
+        indicators=indicators,
+        latest=latest,
     )
     if date is None:
+        return overview
+    if latest is None or date > latest:
+        overview.no_data = "after_latest"
         return overview
     children = reporting.children_incidence(area, indicator_code, date, WINDOW_DAYS)
     # Highest incidence first, areas without data last.
@@ -92,16 +166,125 @@ def area_overview(
     overview.series = reporting.daily_series(
         area, indicator_code, date - dt.timedelta(days=max(curve_days, WINDOW_DAYS) - 1), date
     )
+    if all(v is None for _d, v in overview.series) and all(
+        c["cases"] is None for c in overview.children
+    ):
+        overview.no_data = "empty"
+        return overview
     window = [v for _d, v in overview.series[-WINDOW_DAYS:] if v is not None]
     overview.cases_window = sum(window) if window else None
     overview.incidence_window = reporting.incidence(overview.cases_window, area.population)
     overview.completeness = reporting.completeness_by_level(area, date)
-    overview.judgement = judgement_for(area, date, indicator_code)
+    overview.judgement = judgement_for(area, date, CASES)
     if area.level == Level.COUNTY:
         overview.map_points = reporting.village_incidence(area, indicator_code, date, WINDOW_DAYS)
     overview.signals = recent_signals(area.path, date)
     overview.rules_not_run = rules_not_run()
+    overview.kpis = kpis(area, date, {i.code: i for i in indicators})
+    if overview.children and overview.children[0]["level"] != Level.VILLAGE:
+        shown = {c["code"]: c["name"] for c in overview.children[:SMALL_MULTIPLES]}
+        overview.child_series = children_series(
+            shown, indicator_code, date - dt.timedelta(days=curve_days - 1), date
+        )
     return overview
+
+
+def _window_sums(
+    rows: list[tuple[str, dt.date, float]], date: dt.date, days: int = WINDOW_DAYS
+) -> dict[str, tuple[float | None, float | None]]:
+    """Per key: the sum over the ``days`` ending on ``date`` and over the ``days`` before
+    (``None`` for a window without any value)."""
+    start = date - dt.timedelta(days=days - 1)
+    out: dict[str, list[float | None]] = {}
+    for key, day, value in rows:
+        sums = out.setdefault(key, [None, None])
+        i = 0 if day >= start else 1
+        sums[i] = (sums[i] or 0.0) + value
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def kpis(area: Area, date: dt.date, indicators: dict[str, Indicator]) -> list[Kpi]:
+    """The tiles of an area page: new, severe, deaths and fever-clinic visits over the last 7
+    days, reporting completeness over those days and key-group coverage on the latest day of
+    its snapshot, each against the 7 days before. Three queries."""
+    english = (get_language() or "").startswith("en")
+    village = area.level == Level.VILLAGE
+    model = ReportValue if village else AggregateValue
+    first = date - dt.timedelta(days=2 * WINDOW_DAYS - 1)
+    values = list(
+        model.objects.filter(
+            area_id=area.code,
+            indicator_id__in=[*KPI_COUNTS, "kg_registered", "kg_overdue"],
+            date__range=(first, date),
+        ).values_list("indicator_id", "date", "value")
+    )
+    sums = _window_sums([v for v in values if v[0] in KPI_COUNTS], date)
+    tiles = []
+    for code in KPI_COUNTS:
+        indicator = indicators.get(code)
+        if indicator is None:
+            continue
+        current, previous = sums.get(code, (None, None))
+        label = indicator.name_en if english else indicator.name_zh
+        tiles.append(Kpi(code, label, "count", current, previous))
+    # Completeness: village reports received over expected in each window.
+    if village:
+        got = Submission.objects.filter(area_id=area.code, date__range=(first, date)).values_list(
+            "date", flat=True
+        )
+        start = date - dt.timedelta(days=WINDOW_DAYS - 1)
+        n_now = sum(1 for d in got if d >= start)
+        n_before = sum(1 for d in got if d < start)
+        received = (n_now / WINDOW_DAYS, n_before / WINDOW_DAYS)
+        tiles.append(Kpi("completeness", _("Reporting completeness"), "rate", *received))
+    else:
+        rows = Completeness.objects.filter(area_id=area.code, date__range=(first, date))
+        counts = _window_sums(
+            [("expected", r.date, r.expected) for r in rows]
+            + [("received", r.date, r.received) for r in rows],
+            date,
+        )
+        expected = counts.get("expected", (None, None))
+        received_ = counts.get("received", (None, None))
+        shares = [(r or 0) / e if e else None for r, e in zip(received_, expected, strict=True)]
+        tiles.append(Kpi("completeness", _("Reporting completeness"), "rate", *shares))
+    # Key-group coverage: (registered - overdue) / registered on the latest snapshot of each
+    # window (the indicators are written by the daily cycle, not every day).
+    snapshots: dict[tuple[int, str], tuple[dt.date, float]] = {}
+    start = date - dt.timedelta(days=WINDOW_DAYS - 1)
+    for code, day, value in values:
+        if code in KPI_COUNTS:
+            continue
+        key = (0 if day >= start else 1, code)
+        if key not in snapshots or snapshots[key][0] < day:
+            snapshots[key] = (day, value)
+    coverage: list[float | None] = []
+    for window in (0, 1):
+        registered = snapshots.get((window, "kg_registered"))
+        overdue = snapshots.get((window, "kg_overdue"))
+        if registered and registered[1] and overdue and overdue[0] == registered[0]:
+            coverage.append((registered[1] - overdue[1]) / registered[1])
+        else:
+            coverage.append(None)
+    tiles.append(Kpi("coverage", _("Key-group coverage"), "rate", coverage[0], coverage[1]))
+    return tiles
+
+
+def children_series(
+    names: dict[str, str], indicator_code: str, start: dt.date, end: dt.date
+) -> list[dict[str, Any]]:
+    """Daily values of the child areas ``names`` (code → name, in the order to draw; levels
+    1–4, so roll-ups) from ``start`` to ``end``, as long rows for small multiples. One query."""
+    order = {code: i for i, code in enumerate(names)}
+    rows = AggregateValue.objects.filter(
+        area_id__in=list(names), indicator_id=indicator_code, date__range=(start, end)
+    ).values_list("area_id", "date", "value")
+    out = [
+        {"code": code, "name": names[code], "date": day.isoformat(), "value": value}
+        for code, day, value in rows
+    ]
+    out.sort(key=lambda r: (order[r["code"]], r["date"]))
+    return out
 
 
 def top_areas() -> list[Area]:

@@ -14,58 +14,148 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.utils.http import urlencode
 from django.utils.translation import get_language
 from django.views.decorators.http import require_GET
 
 from ruralwatch.accounts import access
 from ruralwatch.areas.models import Area
-from ruralwatch.core.dates import request_day
-from ruralwatch.dashboard import charts
-from ruralwatch.dashboard.selectors import AreaOverview, area_overview, top_areas
+from ruralwatch.core import asof, export
+from ruralwatch.dashboard import charts, multiples, tables
+from ruralwatch.dashboard.evidence import evidence_blocks
+from ruralwatch.dashboard.selectors import CASES, AreaOverview, area_overview, top_areas
+from ruralwatch.dispatch.evidence import method_name
+from ruralwatch.reporting.selectors import latest_date
 
 PAGE_SCRIPT = Path(__file__).parent / "js" / "dashboard.js"
 
 
 def _parse_date(request: HttpRequest) -> dt.date | None:
-    """``?date=`` if it is an ISO day within the span a request may name (else the default:
-    a date near year 1 would overflow the page's date windows)."""
-    return request_day(request.GET.get("date", ""))
+    """The day the user chose (``?date=``, remembered in the session: :mod:`core.asof`), or
+    ``None`` for the latest date with data."""
+    return asof.chosen(request)
 
 
 def _area_url(code: str) -> str:
     return reverse("dashboard:area", args=[code])
 
 
+def _page_number(request: HttpRequest) -> int:
+    raw = request.GET.get("page", "1")
+    return int(raw) if raw.isdigit() and len(raw) < 7 else 1
+
+
 def _render_area(request: HttpRequest, area: Area) -> HttpResponse:
     overview = area_overview(
-        area, within=access.jurisdiction(request.user), date=_parse_date(request)
+        area,
+        within=access.jurisdiction(request.user),
+        date=_parse_date(request),
+        indicator_code=request.GET.get("indicator", CASES),
+        latest=asof.latest(request, latest_date),
     )
+    fmt = request.GET.get("format")
+    if export.is_export(fmt):
+        return _export(overview, request.GET.get("table", "children"), fmt)
     response = render(
         request,
         "dashboard/_area.html" if request.htmx else "dashboard/area.html",  # type: ignore[attr-defined]
-        _area_context(overview),
+        _area_context(request, overview),
     )
     patch_vary_headers(response, ["HX-Request"])
     return response
 
 
-def _area_context(overview: AreaOverview) -> dict[str, Any]:
+def _export(overview: AreaOverview, table: str, fmt: str | None) -> HttpResponse:
+    """A table of the page as XLSX or CSV, every row (not one page), the page's headers."""
+    day = overview.date.isoformat() if overview.date else ""
+    stem = f"{overview.area.name}-{overview.area.code}-{day}"
+    if table == "signals":
+        rows = tables.signal_rows(overview.signals, method_name)
+        return export.export_response(fmt, rows, tables.signal_columns(), f"{stem}-signals")
+    if table == "completeness":
+        return export.export_response(
+            fmt, overview.completeness, tables.completeness_columns(), f"{stem}-completeness"
+        )
+    rows = tables.sort_rows(tables.decorate(overview.children), "incidence", True)
+    return export.export_response(fmt, rows, tables.children_columns(), stem)
+
+
+def _query(request: HttpRequest, **changes: Any) -> str:
+    """The page's query string with ``changes`` (``None`` drops a key); the date only if the
+    user chose one, the indicator only if not the default."""
+    params = {k: v for k, v in request.GET.items() if k in ("date", "indicator", "sort", "dir")}
+    for key, value in changes.items():
+        if value is None:
+            params.pop(key, None)
+        else:
+            params[key] = str(value)
+    if params.get("indicator") == CASES:
+        params.pop("indicator")
+    return "?" + urlencode(params) if params else ""
+
+
+def _area_context(request: HttpRequest, overview: AreaOverview) -> dict[str, Any]:
     indicator = overview.indicator
+    english = (get_language() or "").startswith("en")
     if indicator is None:
         indicator_name = ""
     else:
-        indicator_name = indicator.name_zh if get_language().startswith("zh") else indicator.name_en
+        indicator_name = indicator.name_en if english else indicator.name_zh
+    sort = request.GET.get("sort", "incidence")
+    descending = request.GET.get("dir", "desc" if sort != "name" else "asc") != "asc"
+    page = tables.page_of(
+        tables.decorate(overview.children),
+        sort=sort,
+        descending=descending,
+        number=_page_number(request),
+    )
+    headers = []
+    for column in tables.children_columns():
+        key = column.key
+        if key in tables.SORTABLE:
+            active = page.sort == key
+            flip = "asc" if active and page.descending else "desc"
+            if not active and key in ("name", "code"):
+                flip = "asc"
+            headers.append(
+                {
+                    "key": key,
+                    "label": column.label,
+                    "url": _query(request, sort=key, dir=flip, page=None),
+                    "active": active,
+                    "aria": ("descending" if page.descending else "ascending")
+                    if active
+                    else "none",
+                }
+            )
+        else:
+            headers.append({"key": key, "label": column.label, "url": "", "active": False})
+    link_query = _query(request, sort=None, dir=None, page=None)
     return {
         "o": overview,
         "area": overview.area,
         "indicator_name": indicator_name,
+        "indicator_unit": (indicator.unit_en if english else indicator.unit_zh)
+        if indicator
+        else "",
+        "chosen_date": asof.chosen(request),
+        "q": link_query,
+        "page": page,
+        "headers": headers,
+        "prev_url": _query(request, page=page.number - 1) if page.number > 1 else "",
+        "next_url": _query(request, page=page.number + 1) if page.number < page.pages else "",
+        "export_query": _query(request, page=None),
         "children_spec": charts.children_chart(
             overview.map_points if overview.maps_villages else overview.children,
             _area_url,
             overview.maps_villages or overview.children_have_coordinates,
-        ),
-        "curve_spec": charts.epicurve(overview.series),
+        )
+        if not overview.no_data
+        else None,
+        "curve_spec": charts.epicurve(overview.series, indicator_name or None),
+        "multiples_spec": multiples.small_multiples(overview.child_series, indicator_name),
         "judgement_text": overview.judgement.text(get_language()) if overview.judgement else "",
+        "evidence": evidence_blocks(overview.judgement.evidence) if overview.judgement else [],
     }
 
 

@@ -29,10 +29,12 @@ from django_htmx.http import HttpResponseClientRedirect
 from ruralwatch.accounts import access as area_access
 from ruralwatch.accounts.models import Role
 from ruralwatch.areas.models import Area, Level
+from ruralwatch.core import asof
 from ruralwatch.dispatch import charts, evidence, selectors, services
 from ruralwatch.dispatch.access import access_task_by_id
 from ruralwatch.dispatch.forms import ACTION_LABELS, ActForm, InboxFilter, PeriodForm
 from ruralwatch.dispatch.models import ROLE_FOR_LEVEL, Outcome, Source, Status, Task
+from ruralwatch.reporting.selectors import latest_date
 
 #: Days the accountability page covers by default (up to today).
 DEFAULT_PERIOD_DAYS = 30
@@ -152,7 +154,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
     user = request.user
     if area_access.jurisdiction(user) is None and not area_access.sees_everything(user):
         return _no_access(request)
-    now = timezone.now()
+    # Deadlines as they stood at the end of the pages' "as of" day (core.asof), not the clock.
+    now = asof.moment(asof.page_date(request, latest_date))
     language = get_language() or "zh-hans"
     kinds = selectors.task_kinds()
     form = InboxFilter(request.GET or None, kinds=[(k.code, k.name(language)) for k in kinds])

@@ -26,10 +26,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import reswap, retarget
 
 from ruralwatch.accounts import access as area_access
-from ruralwatch.core.dates import request_day
+from ruralwatch.core import asof
 from ruralwatch.keygroups import access, selectors, services
 from ruralwatch.keygroups.forms import ContactForm, RegisterForm
 from ruralwatch.keygroups.models import ContactMethod, ContactStatus, Person, ReferralOutcome
+from ruralwatch.reporting.selectors import latest_date
 
 #: Messages of ``services.register_person`` that belong to one field of the form.
 _FIELD_OF_MESSAGE = {
@@ -41,14 +42,14 @@ _FIELD_OF_MESSAGE = {
 }
 
 
-def _today() -> dt.date:
-    return timezone.localdate()
+def _today(request: HttpRequest) -> dt.date:
+    """The pages' "as of" day (:mod:`ruralwatch.core.asof`: ``?date=``, the day the session
+    remembers, else the latest date with data), never after the wall-clock today."""
+    return min(asof.page_date(request, latest_date), timezone.localdate())
 
 
 def _page_date(request: HttpRequest) -> dt.date:
-    """``?date=`` (an ISO day within the span a request may name, not after today) or today."""
-    on = request_day(request.GET.get("date", ""))
-    return min(on, _today()) if on is not None else _today()
+    return _today(request)
 
 
 def _safe_next(request: HttpRequest, default: str) -> str:
@@ -98,7 +99,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def _today_context(request: HttpRequest) -> dict[str, Any]:
     """The day's lists of the user (logged as one list read), or ``unlinked``."""
-    on = _today()
+    on = _today(request)
     own = list(access.own_responsible(request.user))
     persons = access.scope_persons(request.user)
     root = area_access.jurisdiction(request.user)
@@ -153,7 +154,7 @@ def record_contact(request: HttpRequest, ref: str) -> HttpResponse:
         try:
             services.record_contact(
                 person,
-                date=data["date"] or _today(),
+                date=data["date"] or _today(request),
                 method=data["method"] or ContactMethod.PHONE,
                 status=data["status"],
                 spo2=data["spo2"],
@@ -183,7 +184,7 @@ def record_contact(request: HttpRequest, ref: str) -> HttpResponse:
 def _render_person(
     request: HttpRequest, person: Person, form: ContactForm, status: int = 200
 ) -> HttpResponse:
-    page = selectors.person_page(person, _today())
+    page = selectors.person_page(person, _today(request))
     return render(
         request,
         "keygroups/person.html",
@@ -191,7 +192,7 @@ def _render_person(
             "p": person,
             "page": page,
             "form": form,
-            "on": _today(),
+            "on": _today(request),
             "nav": "today",
             "methods": ContactMethod.choices,
             "statuses": ContactStatus.choices,
@@ -205,7 +206,7 @@ def _render_person(
 @require_GET
 def person_detail(request: HttpRequest, ref: str) -> HttpResponse:
     person = access.access_person(request.user, ref, purpose="view record")
-    form = ContactForm(initial={"date": _today()})
+    form = ContactForm(initial={"date": _today(request)})
     return _render_person(request, person, form)
 
 
@@ -223,7 +224,7 @@ def register(request: HttpRequest) -> HttpResponse:
     form = RegisterForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        on = _today()
+        on = _today(request)
         try:
             person = services.register_person(
                 name=data["name"],

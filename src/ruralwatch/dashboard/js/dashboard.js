@@ -14,6 +14,11 @@ async function drawCharts(root) {
     const source = document.getElementById(el.dataset.spec);
     if (!source) continue;
     const spec = JSON.parse(source.textContent);
+    if (el.dataset.columns === "auto" && spec.columns) {
+      // Small multiples: as many panels per row as the card holds (no sideways scrolling).
+      const width = el.clientWidth || el.parentElement.clientWidth || 360;
+      spec.columns = Math.max(1, Math.min(spec.columns, Math.floor(width / 200)));
+    }
     try {
       const result = await vegaEmbed(el, spec, { actions: false, renderer: "svg" });
       result.view.addEventListener("click", (_event, item) => {
@@ -46,6 +51,7 @@ async function navigate(url, push) {
     for (const input of document.querySelectorAll("form.lang input[name=next]")) {
       input.value = window.location.pathname + window.location.search;
     }
+    syncDatePicker();
     window.scrollTo(0, 0);
     await drawCharts(main);
   } catch (error) {
@@ -70,6 +76,35 @@ document.addEventListener("click", (event) => {
 });
 
 window.addEventListener("popstate", () => navigate(window.location.href, false));
+
+// The site frame's date picker stays outside the swapped content (it submits to the
+// document's URL): after a drill-down it must keep the new page's parameters (the indicator,
+// not the page number).
+function syncDatePicker() {
+  const form = document.getElementById("asof-picker");
+  if (!form) return;
+  for (const hidden of form.querySelectorAll("input[type=hidden]")) hidden.remove();
+  const params = new URLSearchParams(window.location.search);
+  for (const [key, value] of params) {
+    if (["date", "page", "format", "table"].includes(key)) continue;
+    const input = document.createElement("input");
+    input.type = "hidden";
+    input.name = key;
+    input.value = value;
+    form.prepend(input);
+  }
+}
+
+// A picker marked data-autosubmit shows its choice at once.
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-autosubmit]");
+  if (select && select.form) select.form.requestSubmit();
+});
+
+// Printing opens the evidence, so that the paper carries it.
+window.addEventListener("beforeprint", () => {
+  for (const details of document.querySelectorAll("details.evidence")) details.open = true;
+});
 
 // The map's measure picker: draw the chosen measure's spec (same data URL) in the map's place.
 document.addEventListener("change", (event) => {
