@@ -15,6 +15,7 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
+    path("start/", views.landing, name="landing"),
     path("users/", views.users, name="users"),
     path("users/<int:user_id>/deactivate/", views.deactivate, name="user_deactivate"),
     path("users/<int:user_id>/reactivate/", views.reactivate, name="user_reactivate"),

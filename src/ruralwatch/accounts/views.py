@@ -14,8 +14,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ruralwatch.accounts import access, selectors, services
 from ruralwatch.accounts.forms import UserCreateForm
@@ -111,3 +112,28 @@ def reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
         _("%(name)s is active again and can log in.") % {"name": target.get_username()},
     )
     return redirect("users")
+
+
+#: Where each role starts its day (a URL name): the village roles on their list of key-group
+#: contacts, the township health centre on its inbox of tasks, the county and above on the
+#: epidemic overview. A role not listed (and a user without a role) starts on the overview.
+ROLE_LANDING: dict[str, str] = {
+    Role.VILLAGE_DOCTOR: "keygroups:today",
+    Role.VILLAGE_CADRE: "keygroups:today",
+    Role.TOWNSHIP: "dispatch:inbox",
+}
+DEFAULT_LANDING = "dashboard:home"
+
+
+def landing_url(user: Any) -> str:
+    """The work page ``user`` lands on after logging in (by role)."""
+    profile = access._profile(user)
+    role = profile.role if profile is not None else None
+    return reverse(ROLE_LANDING.get(role, DEFAULT_LANDING)) if role else reverse(DEFAULT_LANDING)
+
+
+@login_required
+@require_GET
+def landing(request: HttpRequest) -> HttpResponse:
+    """``LOGIN_REDIRECT_URL``: each role lands on its own work page."""
+    return redirect(landing_url(request.user))

@@ -199,7 +199,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTHENTICATION_BACKENDS = ["ruralwatch.accounts.backends.ThrottledModelBackend"]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "dashboard:home"
+#: Each role lands on its own work page (accounts.views.landing).
+LOGIN_REDIRECT_URL = "landing"
+CSRF_FAILURE_VIEW = "ruralwatch.dashboard.errors.csrf_failure"
 #: Failed logins allowed per user name (and, ten times as many, per client address) within
 #: the window; further attempts are refused until the window has passed.
 RURALWATCH_LOGIN_MAX_FAILURES: int = env_int("RURALWATCH_LOGIN_MAX_FAILURES", 5, minimum=1)
@@ -212,6 +214,8 @@ RURALWATCH_LOGIN_WINDOW_MINUTES: int = env_int("RURALWATCH_LOGIN_WINDOW_MINUTES"
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+#: Our overrides of Django's locale formats (zh_Hans: thousands separated by commas).
+FORMAT_MODULE_PATH = ["ruralwatch.config.formats"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True

@@ -19,3 +19,8 @@ urlpatterns = [
     path("intake/", include("ruralwatch.intake.urls")),
     path("", include("ruralwatch.dashboard.urls")),
 ]
+
+# Error pages inside the site's frame, in the user's language (shown when DEBUG is off).
+handler403 = "ruralwatch.dashboard.errors.permission_denied"
+handler404 = "ruralwatch.dashboard.errors.page_not_found"
+handler500 = "ruralwatch.dashboard.errors.server_error"
