@@ -19,6 +19,8 @@ from ruralwatch.api import (
     assessments,
     auth,
     briefings,
+    dhis2,
+    intake,
     keygroups,
     reports,
     signals,
@@ -56,6 +58,9 @@ api.add_router("/auth", auth.router)
 api.add_router("/users", users.router)
 api.add_router("/briefings", briefings.router)
 api.add_router("/tasks", tasks.router)
+api.add_router("/intake", intake.router)
+# DHIS2's own path: /api/dataValueSets (and .json, .csv).
+api.add_router("", dhis2.router)
 
 
 @api.exception_handler(AuthenticationError)

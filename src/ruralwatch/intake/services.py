@@ -1,0 +1,641 @@
+"""Writes of the intake app: values from systems (bulk JSON, DHIS2), validation-rule runs,
+outlier screening and the rate-limit windows.
+
+Values go through the report store's own checks (``reporting.services``: codes, dates, counts,
+levels, duplicates) and its staging upsert, then the validation rules; the import is
+all-or-nothing unless the caller asks for the partial mode, where refused rows are listed
+and the rest is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ruralwatch.areas.models import Area
+from ruralwatch.core import bulk
+from ruralwatch.core.problems import ImportRejected, Problem
+from ruralwatch.core.tabular import ROW, problems_where
+from ruralwatch.intake import outliers as screen
+from ruralwatch.intake import rules as engine
+from ruralwatch.intake.models import (
+    FlagStatus,
+    OutlierFlag,
+    OutlierMethod,
+    RateWindow,
+    Severity,
+    ValidationRule,
+    Violation,
+)
+from ruralwatch.reporting import services as reporting
+from ruralwatch.reporting.models import ImportBatch, Indicator, ReportValue, RollupPending
+
+ALL_OR_NOTHING = "all_or_nothing"
+PARTIAL = "partial"
+MODES = (ALL_OR_NOTHING, PARTIAL)
+#: Most values one bulk request may carry.
+MAX_VALUES = 10_000
+FIELDS = ("area", "date", "indicator", "value", "reporter", "submitted_at")
+
+
+@dataclass
+class IntakeSummary:
+    """What an intake did. ``conflicts`` are the refused rows (with reasons); ``violations``
+    the warning rules that failed on the stored values (accepted, to be checked)."""
+
+    source: str
+    mode: str
+    received: int = 0
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    ignored: int = 0
+    conflicts: list[Problem] = field(default_factory=list)
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def status(self) -> str:
+        if self.conflicts and self.imported + self.updated + self.unchanged == 0:
+            return "rejected"
+        return "partial" if self.conflicts else "success"
+
+
+class _DryRun(Exception):
+    """Raised inside the transaction of a dry run to roll it back."""
+
+
+# --- rules -------------------------------------------------------------------------------------
+
+
+def indicator_codes() -> list[str]:
+    return list(Indicator.objects.order_by("code").values_list("code", flat=True))
+
+
+def build_rule(row: ValidationRule, known: Sequence[str]) -> engine.Rule:
+    return engine.make_rule(
+        row.code,
+        row.left,
+        row.operator,
+        row.right,
+        known,
+        left_missing=row.left_missing,
+        right_missing=row.right_missing,
+        severity=row.severity,
+    )
+
+
+def active_rules(level: int | None = 5) -> list[engine.Rule]:
+    """The active rules (of one level), parsed. A rule that no longer parses (an indicator
+    was removed) is left out rather than stopping every import."""
+    known = indicator_codes()
+    rows = ValidationRule.objects.filter(active=True)
+    if level is not None:
+        rows = rows.filter(level=level)
+    out = []
+    for row in rows.order_by("code"):
+        try:
+            out.append(build_rule(row, known))
+        except engine.ExpressionError:
+            continue
+    return out
+
+
+def save_rule(**fields: Any) -> ValidationRule:
+    """Create or replace a rule after checking both sides (``ValidationError`` naming the
+    side and the reason otherwise)."""
+    from django.core.exceptions import ValidationError
+
+    try:
+        engine.make_rule(
+            fields["code"],
+            fields["left"],
+            fields["operator"],
+            fields["right"],
+            indicator_codes(),
+            left_missing=fields.get("left_missing", "SKIP_IF_ALL_VALUES_MISSING"),
+            right_missing=fields.get("right_missing", "SKIP_IF_ALL_VALUES_MISSING"),
+        )
+    except engine.ExpressionError as exc:
+        raise ValidationError(str(exc)) from None
+    rule, _created = ValidationRule.objects.update_or_create(code=fields["code"], defaults=fields)
+    return rule
+
+
+def _wide(long: pl.DataFrame) -> pl.DataFrame:
+    """area_code, date, indicator, value (long) → one row per area and date, with population."""
+    if long.is_empty():
+        return pl.DataFrame(schema={"area_code": pl.String, "date": pl.Date})
+    wide = long.pivot(on="indicator", index=["area_code", "date"], values="value")
+    codes = wide["area_code"].unique().to_list()
+    pops: dict[str, int | None] = {}
+    for start in range(0, len(codes), 900):
+        pops.update(
+            Area.objects.filter(code__in=codes[start : start + 900]).values_list(
+                "code", "population"
+            )
+        )
+    return wide.with_columns(
+        pl.col("area_code")
+        .replace_strict(pops, default=None, return_dtype=pl.Float64)
+        .alias(engine.POPULATION)
+    )
+
+
+def rule_message(rule: engine.Rule, left: float | None, right: float | None) -> str:
+    def show(v: float | None) -> str:
+        return _("missing") if v is None else f"{v:g}"
+
+    return _("rule %(code)s fails: %(left)s = %(lv)s, %(op)s, %(right)s = %(rv)s") % {
+        "code": rule.code,
+        "left": rule.left.text,
+        "lv": show(left),
+        "op": rule.operator,
+        "right": rule.right.text,
+        "rv": show(right),
+    }
+
+
+def check_values(
+    area: Area, date: dt.date, values: Mapping[str, float | None]
+) -> list[dict[str, Any]]:
+    """The rules a village's report for ``date`` would fail, with ``values`` (indicator →
+    value, ``None`` for not known) over what is already stored: for the form, before sending.
+
+    Each item: rule, severity, left, right, message."""
+    stored = dict(
+        ReportValue.objects.filter(area_id=area.code, date=date).values_list(
+            "indicator_id", "value"
+        )
+    )
+    stored.update(values)
+    row: dict[str, Any] = {"area_code": area.code, "date": date, engine.POPULATION: area.population}
+    row.update({k: (None if v is None else float(v)) for k, v in stored.items()})
+    wide = pl.DataFrame([row])
+    rules = active_rules(area.level)
+    found = engine.evaluate(rules, wide)
+    by_code = {r.code: r for r in rules}
+    return [
+        {
+            "rule": code,
+            "severity": by_code[code].severity,
+            "left": left,
+            "right": right,
+            "message": rule_message(by_code[code], left, right),
+        }
+        for code, _a, _d, left, right in found.iter_rows()
+    ]
+
+
+# --- values from systems -----------------------------------------------------------------------
+
+
+def frame_from_items(items: Sequence[Any], source: str) -> tuple[pl.DataFrame, list[Problem]]:
+    """JSON items (objects with ``area``, ``date``, ``indicator``, ``value`` and optional
+    ``reporter``, ``submitted_at``) → the all-string long frame the report checks take.
+    ``__row__`` is the item's index; items that are not objects or carry unknown fields are
+    problems of their own."""
+    problems: list[Problem] = []
+    cols: dict[str, list[str | None]] = {f: [] for f in FIELDS}
+    rows: list[int] = []
+    known = set(FIELDS)
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            problems.append(Problem(source, i, None, _("not an object")))
+            continue
+        extra = [k for k in item if k not in known]
+        for key in extra[:5]:
+            problems.append(Problem(source, i, str(key)[:40], _("unknown field")))
+        rows.append(i)
+        for f in FIELDS:
+            v = item.get(f)
+            if v is None:
+                cols[f].append(None)
+            elif isinstance(v, (bool, dict | list)):
+                cols[f].append(repr(v)[:60])
+            else:
+                cols[f].append(str(v))
+    frame = pl.DataFrame(
+        {
+            ROW: pl.Series(rows, dtype=pl.Int64),
+            **{f: pl.Series(cols[f], dtype=pl.String) for f in FIELDS},
+        }
+    )
+    frame = frame.rename({"area": "area_code"}).with_columns(
+        pl.col("submitted_at").str.replace(r"Z$", "+00:00")
+    )
+    return frame, problems
+
+
+def _checked(
+    frame: pl.DataFrame, source: str, now: dt.datetime, allowed: QuerySet[Area] | None
+) -> tuple[pl.DataFrame, list[Problem]]:
+    """The report store's own checks, plus the caller's jurisdiction (an area outside it is
+    refused like an unknown one)."""
+    ind = reporting._indicators()
+    problems = problems_where(
+        frame, pl.col("indicator").is_null(), source, "indicator", _("indicator is empty")
+    )
+    frame = frame.with_columns(
+        pl.col("indicator")
+        .replace_strict({c: c for c in ind.level}, default=None)
+        .alias("indicator_code")
+    )
+    if "reporter" in frame.columns and frame["reporter"].null_count() == frame.height:
+        frame = frame.drop("reporter")
+    if "submitted_at" in frame.columns and frame["submitted_at"].null_count() == frame.height:
+        frame = frame.drop("submitted_at")
+    frame, more = reporting._parse(frame, source, ind, now)
+    problems += [p for p in more if not (p.column == "indicator" and frame.is_empty())]
+    problems += reporting._area_problems(frame, source, ind)
+    if allowed is not None:
+        codes = (
+            frame.filter(pl.col("area_code").str.contains(r"^\d{12}$"))["area_code"]
+            .unique()
+            .to_list()
+        )
+        inside: set[str] = set()
+        for start in range(0, len(codes), 900):
+            inside.update(
+                allowed.filter(code__in=codes[start : start + 900]).values_list("code", flat=True)
+            )
+        known: set[str] = set()
+        for start in range(0, len(codes), 900):
+            known.update(
+                Area.objects.filter(code__in=codes[start : start + 900]).values_list(
+                    "code", flat=True
+                )
+            )
+        # Codes missing from the tree are already refused as unknown.
+        outside = sorted(known - inside)
+        problems += problems_where(
+            frame,
+            pl.col("area_code").is_in(outside),
+            source,
+            "area_code",
+            pl.format(_("unknown area code {}"), pl.col("area_code")),
+        )
+    # "indicator is empty" and "unknown indicator" name the same cell: keep the first.
+    seen: set[tuple[int | None, str | None]] = set()
+    unique = []
+    for p in problems:
+        if p.column == "indicator" and (p.row, p.column) in seen:
+            continue
+        seen.add((p.row, p.column))
+        unique.append(p)
+    return frame, unique
+
+
+def import_values(
+    frame: pl.DataFrame,
+    *,
+    source: str,
+    mode: str = ALL_OR_NOTHING,
+    now: dt.datetime | None = None,
+    allowed: QuerySet[Area] | None = None,
+    dry_run: bool = False,
+    problems: Sequence[Problem] = (),
+    digest: str = "",
+) -> IntakeSummary:
+    """Store report values from a long all-string frame (``__row__``, ``area_code``,
+    ``date``, ``indicator``, ``value``, optional ``reporter`` and ``submitted_at``).
+
+    All-or-nothing (``ImportRejected`` with every problem, nothing written) unless ``mode``
+    is ``partial``: then refused rows are left out and listed, and the rest is stored.
+    ``problems`` are the caller's own (e.g. unparsable items). Rules of severity *refuse*
+    refuse the area-day's rows; *warn* rules are stored as violations and returned.
+    """
+    if mode not in MODES:
+        raise ValueError(mode)
+    now = now or timezone.now()
+    received = frame.height + sum(1 for p in problems if p.column is None)
+    summary = IntakeSummary(source=source, mode=mode, received=received, dry_run=dry_run)
+    frame, found = _checked(frame, source, now, allowed)
+    conflicts = [*problems, *found]
+    if conflicts and mode == ALL_OR_NOTHING:
+        raise ImportRejected(conflicts)
+    bad_rows = {p.row for p in conflicts}
+    frame = frame.filter(~pl.col(ROW).is_in([r for r in bad_rows if r is not None]))
+    stage = _stage_frame(frame, now)
+    try:
+        with transaction.atomic():
+            bulk.import_lock("reports", ReportValue._meta.db_table)
+            bulk.create_staging("stage_value", reporting.VALUE_STAGE)
+            bulk.load_staging("stage_value", stage)
+            refused, violations = _rule_check(stage, source)
+            if refused and mode == ALL_OR_NOTHING:
+                raise ImportRejected([*conflicts, *refused])
+            if refused:
+                rows = sorted({p.row for p in refused if p.row is not None})
+                for start in range(0, len(rows), 900):
+                    part = rows[start : start + 900]
+                    bulk.execute(
+                        "DELETE FROM stage_value WHERE row_no IN "
+                        f"({', '.join(['%s'] * len(part))})",
+                        part,
+                    )
+                stage = stage.filter(~pl.col("row_no").is_in(rows))
+                conflicts += refused
+            batch = ImportBatch.objects.create(source=source[:255], sha256=digest or _digest(stage))
+            summary.imported, summary.updated, summary.unchanged = reporting._upsert_values(
+                batch.pk
+            )
+            reporting._upsert_submissions()
+            batch.imported, batch.updated, batch.unchanged = (
+                summary.imported,
+                summary.updated,
+                summary.unchanged,
+            )
+            batch.save(update_fields=["imported", "updated", "unchanged"])
+            dates = sorted(set(stage["date"].to_list()))
+            RollupPending.objects.bulk_create(
+                [RollupPending(date=dt.date.fromisoformat(d)) for d in dates], ignore_conflicts=True
+            )
+            summary.violations = _store_violations(stage, violations, now)
+            bulk.drop_staging("stage_value")
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        bulk.drop_staging("stage_value")
+    summary.conflicts = sorted(conflicts, key=lambda p: (p.row or 0, p.column or ""))
+    summary.ignored = len({p.row for p in conflicts})
+    return summary
+
+
+def _digest(stage: pl.DataFrame) -> str:
+    return hashlib.sha256(stage.write_csv().encode()).hexdigest()
+
+
+def _stage_frame(frame: pl.DataFrame, now: dt.datetime) -> pl.DataFrame:
+    now_utc = pl.lit(now).dt.convert_time_zone("UTC")
+    if "submitted_utc" not in frame.columns:
+        frame = frame.with_columns(now_utc.alias("submitted_utc"))
+    frame = frame.with_columns(pl.col("submitted_utc").fill_null(now_utc))
+    midnight = reporting._local_midnight_utc(pl.col("date_parsed"))
+    reporter = pl.col("reporter") if "reporter" in frame.columns else pl.lit(None, pl.String)
+    return frame.select(
+        pl.col(ROW).alias("row_no"),
+        "area_code",
+        pl.col("date_parsed").cast(pl.String).alias("date"),
+        pl.col("indicator_code").alias("indicator"),
+        pl.col("value_num").alias("value"),
+        reporter.fill_null("").alias("reporter"),
+        reporting._timestamp_text(pl.col("submitted_utc")).alias("submitted_at"),
+        ((pl.col("submitted_utc") - midnight).dt.total_seconds() / 3600.0).alias("delay_hours"),
+    )
+
+
+def _combined(stage: pl.DataFrame) -> pl.DataFrame:
+    """The staged values over the stored ones of the same area-days (long: area_code, date,
+    indicator, value)."""
+    table = ReportValue._meta.db_table
+    stored = bulk.fetch_frame(
+        f"SELECT v.area_id, CAST(v.date AS TEXT), v.indicator_id, v.value FROM {table} v "
+        f"WHERE EXISTS (SELECT 1 FROM stage_value s "
+        f"WHERE s.area_code = v.area_id AND s.date = v.date)",
+        schema={
+            "area_code": pl.String,
+            "date": pl.String,
+            "indicator": pl.String,
+            "value": pl.Float64,
+        },
+    )
+    stored.columns = ["area_code", "date", "indicator", "value"]
+    new = stage.select("area_code", "date", "indicator", "value")
+    stored = stored.with_columns(pl.col("date").cast(pl.String).str.slice(0, 10))
+    both = pl.concat([new, stored.join(new, on=["area_code", "date", "indicator"], how="anti")])
+    return both.with_columns(pl.col("date").str.to_date())
+
+
+def _rule_check(stage: pl.DataFrame, source: str) -> tuple[list[Problem], pl.DataFrame]:
+    """Refusing rules' problems (on the staged rows they name) and every violation."""
+    rules = active_rules()
+    if not rules or stage.is_empty():
+        return [], engine.evaluate([], pl.DataFrame())
+    found = engine.evaluate(rules, _wide(_combined(stage)))
+    by_code = {r.code: r for r in rules}
+    refusing = found.filter(
+        pl.col("rule").is_in([r.code for r in rules if r.severity == Severity.REFUSE])
+    )
+    problems: list[Problem] = []
+    if not refusing.is_empty():
+        staged = stage.select("row_no", "area_code", pl.col("date").str.to_date(), "indicator")
+        hits = refusing.join(staged, on=["area_code", "date"])
+        for code, left, right, row, indicator in hits.select(
+            "rule", "left", "right", "row_no", "indicator"
+        ).iter_rows():
+            if indicator in by_code[code].items:
+                problems.append(
+                    Problem(source, row, "value", rule_message(by_code[code], left, right))
+                )
+    return problems, found
+
+
+def _store_violations(
+    stage: pl.DataFrame, found: pl.DataFrame, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """Replace the violations of the staged area-days with what the rules found now."""
+    table = Violation._meta.db_table
+    bulk.execute(
+        f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM stage_value s "
+        f"WHERE s.area_code = {table}.area_id AND s.date = {table}.date)"
+    )
+    if found.is_empty():
+        return []
+    kept = found.join(
+        stage.select("area_code", pl.col("date").str.to_date()).unique(), on=["area_code", "date"]
+    )
+    Violation.objects.bulk_create(
+        [
+            Violation(rule_id=r, area_id=a, date=d, left_value=lv, right_value=rv, found_at=now)
+            for r, a, d, lv, rv in kept.iter_rows()
+        ],
+        batch_size=2000,
+    )
+    return [
+        {"rule": r, "area": a, "date": d.isoformat(), "left": lv, "right": rv}
+        for r, a, d, lv, rv in kept.iter_rows()
+    ]
+
+
+# --- nightly run -------------------------------------------------------------------------------
+
+
+@dataclass
+class RuleRun:
+    start: str
+    end: str
+    rules: int
+    area_days: int
+    violations: int
+
+
+def _stored_long(start: dt.date, end: dt.date, path: str = "/") -> pl.DataFrame:
+    value, area = ReportValue._meta.db_table, Area._meta.db_table
+    frame = bulk.fetch_frame(
+        f"SELECT v.area_id, CAST(v.date AS TEXT), v.indicator_id, v.value FROM {value} v "
+        f"JOIN {area} a ON a.code = v.area_id "
+        f"WHERE v.date BETWEEN %s AND %s AND a.path LIKE %s",
+        [start.isoformat(), end.isoformat(), path + "%"],
+        schema={
+            "area_code": pl.String,
+            "date": pl.String,
+            "indicator": pl.String,
+            "value": pl.Float64,
+        },
+    )
+    frame.columns = ["area_code", "date", "indicator", "value"]
+    return frame.with_columns(pl.col("date").cast(pl.String).str.slice(0, 10).str.to_date())
+
+
+def run_rules(start: dt.date, end: dt.date, *, now: dt.datetime | None = None) -> RuleRun:
+    """The nightly run: every active rule over every stored village-day in [start, end];
+    the violations of those dates are replaced, so a re-run leaves the same state."""
+    now = now or timezone.now()
+    rules = active_rules()
+    long = _stored_long(start, end)
+    wide = _wide(long)
+    found = engine.evaluate(rules, wide) if rules and not wide.is_empty() else None
+    with transaction.atomic():
+        Violation.objects.filter(date__range=(start, end)).delete()
+        if found is not None and not found.is_empty():
+            table = Violation._meta.db_table
+            bulk.insert_rows(
+                table,
+                ["rule_id", "area_id", "date", "left_value", "right_value", "found_at"],
+                [(r, a, d, lv, rv, now) for r, a, d, lv, rv in found.iter_rows()],
+            )
+    return RuleRun(
+        start.isoformat(),
+        end.isoformat(),
+        len(rules),
+        wide.height,
+        0 if found is None else found.height,
+    )
+
+
+# --- outlier screening -------------------------------------------------------------------------
+
+
+@dataclass
+class ScreenRun:
+    start: str
+    end: str
+    values: int
+    flags: dict[str, int]
+
+
+def screen_outliers(
+    start: dt.date,
+    end: dt.date,
+    *,
+    history_days: int = screen.HISTORY_DAYS,
+    params: screen.Params | None = None,
+    now: dt.datetime | None = None,
+) -> ScreenRun:
+    """Flag doubtful village values in [start, end] against each area's own history (read
+    from ``history_days`` before ``start``), repeated days and failing rules. Values are
+    never changed; open flags of those dates are replaced, a confirmed or corrected flag is
+    kept as the reporter left it."""
+    now = now or timezone.now()
+    long = _stored_long(start - dt.timedelta(days=history_days), end)
+    rules = active_rules()
+    flags = screen.screen(long, start, end, rules=rules, params=params)
+    with transaction.atomic():
+        OutlierFlag.objects.filter(date__range=(start, end), status=FlagStatus.OPEN).delete()
+        kept = set(
+            OutlierFlag.objects.filter(date__range=(start, end)).values_list(
+                "area_id", "date", "indicator", "method"
+            )
+        )
+        rows = [
+            (a, d, k, v, m, s, b, sc, FlagStatus.OPEN.value, now)
+            for a, d, k, v, m, s, b, sc in flags.select(
+                "area_code", "date", "indicator", "value", "method", "score", "baseline", "scale"
+            ).iter_rows()
+            if (a, d, k, m) not in kept
+        ]
+        bulk.insert_rows(
+            OutlierFlag._meta.db_table,
+            [
+                "area_id",
+                "date",
+                "indicator",
+                "value",
+                "method",
+                "score",
+                "baseline",
+                "scale",
+                "status",
+                "flagged_at",
+            ],
+            rows,
+        )
+    counts = {m: 0 for m in OutlierMethod.values}
+    for m in flags["method"].to_list():
+        counts[m] += 1
+    return ScreenRun(start.isoformat(), end.isoformat(), long.height, counts)
+
+
+def set_flag_status(flag: OutlierFlag, status: str) -> OutlierFlag:
+    """The reporter confirmed the value as reported, or corrected it."""
+    if status not in FlagStatus.values:
+        raise ValueError(status)
+    flag.status = status
+    flag.save(update_fields=["status"])
+    return flag
+
+
+def nightly(day: dt.date, *, days: int = 7, now: dt.datetime | None = None) -> dict[str, Any]:
+    """What the worker or the cycle calls once a day: rules and outlier screening over the
+    last ``days`` days up to ``day`` (late reports and corrections arrive for those)."""
+    start = day - dt.timedelta(days=days - 1)
+    ran = run_rules(start, day, now=now)
+    screened = screen_outliers(start, day, now=now)
+    return {"rules": ran.__dict__, "outliers": screened.__dict__}
+
+
+# --- rate limits -------------------------------------------------------------------------------
+
+
+def rate_limit() -> int:
+    """Requests per minute per token (``RURALWATCH_INTAKE_RATE_PER_MINUTE``)."""
+    return int(getattr(settings, "RURALWATCH_INTAKE_RATE_PER_MINUTE", 120))
+
+
+def take_request(key: str, *, now: float | None = None, limit: int | None = None) -> int:
+    """Count one request of ``key`` in the current minute; 0 if allowed, else the seconds
+    until the next minute (the ``Retry-After``). One upsert, safe under concurrency."""
+    now = time.time() if now is None else now
+    limit = rate_limit() if limit is None else limit
+    window = int(now // 60)
+    table = RateWindow._meta.db_table
+    with transaction.atomic():
+        bulk.execute(
+            f"INSERT INTO {table} (caller, minute, requests) VALUES (%s, %s, 1) "
+            f"ON CONFLICT (caller, minute) DO UPDATE SET requests = {table}.requests + 1",
+            [key[:80], window],
+        )
+        used = bulk.scalar(
+            f"SELECT requests FROM {table} WHERE caller = %s AND minute = %s", [key[:80], window]
+        )
+        if window % 10 == 0:
+            bulk.execute(f"DELETE FROM {table} WHERE minute < %s", [window - 10])
+    if used <= limit:
+        return 0
+    return max(1, int((window + 1) * 60 - now + 0.999))
+
+
+def unique_codes(values: Iterable[str]) -> list[str]:
+    return sorted(set(values))
