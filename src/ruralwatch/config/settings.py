@@ -269,3 +269,7 @@ RURALWATCH_KG_IDENTIFIED_EXPORT_ROLES: tuple[str, ...] = tuple(
 RURALWATCH_CYCLE_HOUR: tuple[int, int] = env_clock("RURALWATCH_CYCLE_HOUR", "06:00")
 #: Seconds between two ticks of `ruralwatch worker` (escalation and reminders run each tick).
 RURALWATCH_WORKER_INTERVAL: int = env_int("RURALWATCH_WORKER_INTERVAL", 60, minimum=1, maximum=3600)
+#: Requests a minute one API token may make to the intake and DHIS2 endpoints (then 429).
+RURALWATCH_INTAKE_RATE_PER_MINUTE: int = env_int(
+    "RURALWATCH_INTAKE_RATE_PER_MINUTE", 120, minimum=1, maximum=1_000_000
+)
