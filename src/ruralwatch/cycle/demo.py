@@ -22,6 +22,8 @@ from ruralwatch.areas.models import Area
 from ruralwatch.areas.services import delete_subtree, import_areas, import_boundaries
 from ruralwatch.assessments.selectors import judgement_for, judgement_summary
 from ruralwatch.cycle.services import run_cycle, task_counts
+from ruralwatch.keyareas.selectors import summary as keyareas_summary
+from ruralwatch.keyareas.services import load_demo as load_demo_keyareas
 from ruralwatch.keygroups.services import demo_keygroups_summary, load_demo_keygroups
 from ruralwatch.reporting.models import AggregateValue, Completeness, Submission
 from ruralwatch.reporting.services import deadline_hours, import_reports
@@ -122,6 +124,7 @@ def run_demo(
     ``start`` and ``end`` shorten the winter (quick runs, and tests of re-running the demo,
     need not replay all of it)."""
     from ruralwatch.synth import build_demo, truth_to_json
+    from ruralwatch.synth.keyareas import remote_key_areas
 
     def step(name: str, done: int, total: int) -> None:
         if progress:
@@ -129,6 +132,8 @@ def run_demo(
 
     step("synthetic county", 0, 1)
     demo = build_demo(seed=seed, scenario=scenario, start=start, end=end)  # type: ignore[arg-type]
+    # A remote key-area township: quiet all winter, a late first case and rise (issue 14).
+    demo, key_truth = remote_key_areas(demo, start=start, end=end, seed=seed)
     step("synthetic county", 1, 1)
     areas_path, report_paths = _write_inputs(demo, out, seed)
     province = demo.region.areas.filter(pl.col("level") == 1)["code"][0]
@@ -145,7 +150,8 @@ def run_demo(
         s = import_reports(path, now=now)
         values_loaded += s.values
         step("daily reports", 1, len(report_paths))
-    truth = list(demo.reports.truth)
+    truth = list(demo.reports.truth) + key_truth
+    load_demo_keyareas(province, key_truth)
     if keygroups:
         step("key groups", 0, 1)
         loaded = load_demo_keygroups(demo, end)
@@ -160,6 +166,7 @@ def run_demo(
     if keygroups:
         summary["keygroups"] = demo_keygroups_summary(county, end)
     # steps and detection rules the cycle could not run (empty when everything ran)
+    summary["key_areas"] = keyareas_summary(county, end)
     summary["did_not_run"] = cycle.did_not_run
     step("briefing", 0, 1)
     summary["briefing"] = _briefing(county, end, out, summary["did_not_run"])

@@ -168,9 +168,10 @@ def watch_rows(
     root_path: str, date: dt.date, params: SparseParams | None = None
 ) -> tuple[list[WatchRow], dict[str, Any]]:
     """The watch of every key area under ``root_path`` on ``date`` and the parameters used.
-    Pools: the key areas of the same county and level share a baseline."""
+    Pools: the key areas with the same parent (the key villages of a township, the key
+    townships of a county) share a baseline: neighbours, alike in remoteness."""
     p = params or SparseParams()
-    fields = ("code", "name", "level", "path", "key_areas", "population", "l3")
+    fields = ("code", "name", "level", "path", "key_areas", "population", "parent_id")
     units: list[dict[str, Any]] = [dict(u) for u in key_areas(root_path).values(*fields)]
     if not units:
         return [], p.as_dict()
@@ -178,7 +179,7 @@ def watch_rows(
     counts = _series(units, start, date)
     pools: dict[tuple[str, int], int] = {}
     pool = np.array(
-        [pools.setdefault((u["l3"] or u["code"], u["level"]), len(pools)) for u in units]
+        [pools.setdefault((u["parent_id"] or u["code"], u["level"]), len(pools)) for u in units]
     )
     pop = np.array([float(u["population"] or 0) for u in units])
     known = pop > 0

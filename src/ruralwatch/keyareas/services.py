@@ -517,3 +517,62 @@ def withdraw_request(
         raise ValidationError(_("This request is no longer open."))
     request.refresh_from_db()
     return request
+
+
+# --- the demo ------------------------------------------------------------------------------------
+
+
+def load_demo(
+    province: str, expected: list[dict[str, Any]], *, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """The demo's support mechanism: every key area of each county is paired with the
+    county's most populous untagged township (the county seat, where the county hospital
+    is); and, when the demo has its remote township (``expected``: the truth entries of
+    :func:`ruralwatch.synth.keyareas.remote_key_areas`), its first rising village asks for
+    oxygen. Returns what was made."""
+    now = now or timezone.now()
+    root = Area.objects.get(code=province)
+    pairs = 0
+    with transaction.atomic():
+        for county in Area.objects.filter(level=3, path__startswith=root.path).order_by("code"):
+            seat = (
+                Area.objects.filter(level=4, parent=county, key_areas="")
+                .order_by("-population", "code")
+                .first()
+            )
+            if seat is None:
+                continue
+            keys = list(
+                Area.objects.filter(path__startswith=county.path)
+                .exclude(key_areas="")
+                .values_list("code", flat=True)
+            )
+            Pairing.objects.bulk_create(
+                [
+                    Pairing(key_area_id=c, support_unit=seat, support_path=seat.path, since=now)
+                    for c in keys
+                ],
+                update_conflicts=True,
+                unique_fields=["key_area"],
+                update_fields=["support_unit", "support_path", "since"],
+                batch_size=1000,
+            )
+            pairs += len(keys)
+        rising = sorted(e["area"] for e in expected if e.get("status") == "rising")
+        requests = 0
+        if rising:
+            village = Area.objects.get(code=rising[0])
+            pairing = Pairing.objects.select_related("support_unit").get(key_area=village)
+            SupportRequest.objects.create(
+                key_area=village,
+                key_path=village.path,
+                support_unit=pairing.support_unit,
+                support_path=pairing.support_unit.path,
+                need=Need.OXYGEN,
+                quantity=1,
+                note="村里新发病例，老人多，需要一台制氧机",
+                filed_at=now,
+                respond_by=now + dt.timedelta(hours=DEFAULT_RESPONSE_HOURS),
+            )
+            requests = 1
+    return {"pairings": pairs, "requests": requests}
