@@ -98,6 +98,14 @@ def _words(language: str) -> dict[str, Any]:
                 "renewed rise", "A renewed rise after the holiday in %(areas)s, from %(day)s."
             ),
             "list_separator": pgettext("list separator", ", "),
+            "nowcast": _(
+                "The last %(days)s days include %(pending)s cases estimated still to come in "
+                "late reports (nowcast, %(level)s%% prediction interval %(low)s to %(high)s)."
+            ),
+            "nowcast_point": _(
+                "The last %(days)s days include %(pending)s cases estimated still to come in "
+                "late reports (nowcast)."
+            ),
             "english": language.lower().startswith("en"),
         }
 
@@ -192,7 +200,23 @@ def sentence(said: dict[str, Any]) -> str:
             "area": pooled["basis_name"],
         }
         text = w["aside"] % {"sentence": text, "aside": aside}
-    return str(w["sentences"] % {"first": text, "second": _numbers(said["numbers"], w)})
+    text = str(w["sentences"] % {"first": text, "second": _numbers(said["numbers"], w)})
+    if said.get("nowcast"):
+        text = str(w["sentences"] % {"first": text, "second": _nowcast(said["nowcast"], w)})
+    return text
+
+
+def _nowcast(n: dict[str, Any], w: dict[str, Any]) -> str:
+    """The sentence saying that the last days include the cases still to come."""
+    values = {"days": n["days"], "pending": _count(n["pending"])}
+    if n.get("low") is None or n.get("high") is None:
+        return str(w["nowcast_point"] % values)
+    values |= {
+        "low": _count(n["low"]),
+        "high": _count(n["high"]),
+        "level": f"{n['level'] * 100:.0f}",
+    }
+    return str(w["nowcast"] % values)
 
 
 def rise_below(names: Sequence[str], first: str) -> str:

@@ -13,7 +13,7 @@ import polars as pl
 from django.db import transaction
 from django.utils.translation import override
 
-from ruralwatch.assessments import phrases
+from ruralwatch.assessments import nowcasting, phrases
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.selectors import subtree_series
 from ruralwatch.core import bulk
@@ -70,6 +70,8 @@ class AssessmentSummary:
     rebounds: list[str] = field(default_factory=list)
     #: Seconds spent reading the panel, judging and storing (for the cycle's report).
     seconds: dict[str, float] = field(default_factory=dict)
+    #: Cases the nowcast added to the last days, per area code (areas it changed).
+    nowcast_added: dict[str, float] = field(default_factory=dict)
 
 
 def assess(
@@ -78,6 +80,7 @@ def assess(
     root_path: str = "/",
     indicator: str = "new_cases",
     history_days: int = 90,
+    nowcast: bool = True,
 ) -> AssessmentSummary:
     """Level, phase, rebound watch and sentences for every area under ``root_path``.
 
@@ -87,6 +90,10 @@ def assess(
     One panel holds every area of the subtree (villages from reported values, the other
     levels from roll-ups), so small village series are judged on their parents' series by the
     pooling rule of :func:`ruralwatch.epi.assess.judge`.
+
+    With ``nowcast`` (the default) the last days of the areas of levels 1–4 carry the cases
+    still to come in late reports (:mod:`ruralwatch.assessments.nowcasting`), and the evidence
+    and sentence say so.
     """
     began = time.perf_counter()
     start = cycle_date - dt.timedelta(days=history_days)
@@ -106,12 +113,27 @@ def assess(
         n_time=n_time,
         dates=np.datetime64(start) + np.arange(n_time),
     )
-    counts = panel.counts
+    counts = np.array(panel.counts, dtype=np.float64)
     index = {c: i for i, c in enumerate(codes)}
     parent = np.array([index.get(p, -1) if p else -1 for p in areas["parent"].to_list()])
     population = areas["population"].fill_null(0).to_numpy().astype(np.float64)
     summary.seconds["read"] = round(time.perf_counter() - began, 3)
     began = time.perf_counter()
+    levels = areas["level"].to_list()
+    late = nowcasting.Nowcast()
+    if nowcast:
+        late = nowcasting.apply(
+            counts,
+            start,
+            cycle_date,
+            codes,
+            levels,
+            root_path=root_path,
+            indicator=indicator,
+        )
+        summary.seconds["nowcast"] = round(time.perf_counter() - began, 3)
+        summary.nowcast_added = {codes[j]: round(v, 1) for j, v in late.added.items()}
+        began = time.perf_counter()
     result = judge(
         counts,
         np.datetime64(start) + np.arange(n_time),
@@ -125,8 +147,12 @@ def assess(
     summary.seconds["judge"] = round(time.perf_counter() - began, 3)
     began = time.perf_counter()
     dicts = [unit.to_dict() for unit in result.units]
+    for j, ev in late.evidence.items():
+        dicts[j]["evidence"]["nowcast"] = ev
+        said = nowcasting.statement(ev)
+        if said is not None:
+            dicts[j]["statement"]["nowcast"] = said
     names = areas["name"].to_list()
-    levels = areas["level"].to_list()
     below = _rebounds_below(dicts, parent, levels)
     texts = phrases.in_stored_languages([d["statement"] for d in dicts])
     text_zh, text_en = texts["zh-hans"], texts["en"]

@@ -261,3 +261,75 @@ def missing_villages(area: Area, day: dt.date, limit: int = 2000) -> list[dict[s
     for r in rows:
         r["township"] = townships.get(r["l4"], "")
     return rows
+
+
+def delay_triangle(
+    root_path: str, indicator_code: str, start: dt.date, end: dt.date
+) -> tuple[dt.datetime | None, Any]:
+    """The reporting triangle of a subtree's villages: what arrived, by how late (nowcasting).
+
+    Returns ``(now, rows)``: ``now`` is the latest first-submission time (local) of a report
+    for ``start``…``end`` in the subtree, the moment the data describe (``None`` without
+    reports); ``rows`` a polars frame of the villages' values summed by ancestor (``l1``…``l4``),
+    report ``date`` and ``delay`` in days counted at ``now``'s time of day (``value``; also
+    ``squares``, the sum of the squared values, and ``reports``, their number: the cases of one
+    report arrive together, which widens the nowcast's intervals). Delay ``d`` holds
+    the reports that arrived more than ``d - 1`` and at most ``d`` days after the same time of
+    day as ``now`` on the report date (0 up to that time on the date itself), so the cell
+    ``(date, d)`` is complete once ``date + d <= now``'s date. The time of arrival is the
+    report's first submission (``Submission``); a later correction is counted with it. Two
+    queries.
+    """
+    import polars as pl
+    from django.db import connection
+    from django.utils import timezone
+
+    from ruralwatch.core import bulk
+
+    subs = Submission._meta.db_table
+    area = Area._meta.db_table
+    values = ReportValue._meta.db_table
+    where, args = "s.date BETWEEN %s AND %s", [start.isoformat(), end.isoformat()]
+    join = ""
+    if root_path != "/":
+        join = f"JOIN {area} a ON a.code = s.area_id "
+        where += " AND a.path LIKE %s"
+        args.append(root_path + "%")
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT MAX(s.submitted_at) FROM {subs} s {join}WHERE {where}", args)
+        latest = cur.fetchone()[0]
+    schema = {
+        "l1": pl.String,
+        "l2": pl.String,
+        "l3": pl.String,
+        "l4": pl.String,
+        "date": pl.String,
+        "delay": pl.Int64,
+        "value": pl.Float64,
+        "squares": pl.Float64,
+        "reports": pl.Int64,
+    }
+    if latest is None:
+        return None, pl.DataFrame(schema=schema)
+    if isinstance(latest, str):  # SQLite returns the text it stored
+        latest = dt.datetime.fromisoformat(latest)
+    if timezone.is_naive(latest):
+        latest = timezone.make_aware(latest, dt.UTC)
+    now = timezone.localtime(latest)
+    hour = now.hour + now.minute / 60 + now.second / 3600
+    rows = bulk.fetch_frame(
+        f"SELECT a.l1, a.l2, a.l3, a.l4, CAST(s.date AS TEXT), "
+        f"CAST(-FLOOR((%s - s.delay_hours) / 24.0) AS INTEGER), SUM(v.value), "
+        f"SUM(v.value * v.value), COUNT(*) "
+        f"FROM {subs} s JOIN {area} a ON a.code = s.area_id "
+        f"JOIN {values} v ON v.area_id = s.area_id AND v.date = s.date "
+        f"WHERE v.indicator_id = %s AND {where} "
+        f"GROUP BY a.l1, a.l2, a.l3, a.l4, s.date, "
+        f"CAST(-FLOOR((%s - s.delay_hours) / 24.0) AS INTEGER)",
+        [hour, indicator_code, *args, hour],
+        schema=schema,
+    )
+    rows = rows.with_columns(
+        pl.col("date").str.slice(0, 10).str.to_date(), pl.col("delay").clip(lower_bound=0)
+    )
+    return now, rows

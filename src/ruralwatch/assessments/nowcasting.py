@@ -1,0 +1,170 @@
+"""The counts still to come for the last days, added to the panel the assessment judges.
+
+A village's report for a day arrives whole, hours or days later; until the late ones are in,
+the roll-ups of the last days are too low and a reporting lag reads as a decline. From the
+reporting triangle of the subtree (:func:`ruralwatch.reporting.selectors.delay_triangle`: what
+arrived for each day, by delay) :func:`ruralwatch.epi.nowcast.nowcast_panel` estimates, for
+every area of levels 1–4, the cases still to come for each of the last ``max_delay`` days;
+their predictive mean is added to the area's daily count before judging, and the evidence keeps
+the reported and nowcast counts with their intervals. Villages are not nowcast: a village's
+report is there or missing, and a missing report is not a zero.
+
+Method and parameters: docs/methods/nowcast.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from ruralwatch.epi.nowcast import NowcastConfig, nowcast_panel, triangle_from_long
+from ruralwatch.reporting.selectors import delay_triangle
+
+#: The defaults of the assessment's nowcast (docs/methods/nowcast.md).
+DEFAULT = NowcastConfig(max_delay=7, window=28, kappa=0.1, n_samples=400)
+
+METHOD: Literal["bayes.trunc"] = "bayes.trunc"
+METHOD_TEXT = (
+    "Bayesian nowcast of reporting delays (Höhle & an der Heiden 2014, Biometrics "
+    "70:993-1002; R surveillance::nowcast method bayes.trunc): generalised-Dirichlet posterior "
+    "of the delay distribution under right truncation, Poisson-gamma predictive of each day's "
+    "final count, on the counts divided by the mean size of the village report a case came "
+    "in (cases of one report arrive together); the predictive mean is added to the reported "
+    "count"
+)
+
+
+@dataclass
+class Nowcast:
+    """What the nowcast changed: per unit (column of the panel) its evidence."""
+
+    now: dt.datetime | None = None
+    evidence: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: Cases added per column over the nowcast days (predictive mean minus reported).
+    added: dict[int, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _r(x: float) -> float:
+    return round(float(x), 1)
+
+
+def apply(
+    counts: npt.NDArray[np.float64],
+    start: dt.date,
+    cycle_date: dt.date,
+    codes: list[str],
+    levels: list[int],
+    *,
+    root_path: str,
+    indicator: str,
+    config: NowcastConfig = DEFAULT,
+) -> Nowcast:
+    """Add the nowcast's expected late cases to ``counts`` (T × U, rows ``start``…``cycle_date``)
+    in place for the areas of levels 1–4; return the evidence per column."""
+    result = Nowcast()
+    D = config.max_delay
+    window = config.window if config.window is not None else 28
+    tri_start = cycle_date - dt.timedelta(days=window + D)
+    now, rows = delay_triangle(root_path, indicator, tri_start, cycle_date)
+    if now is None or rows.is_empty():
+        return result
+    result.now = now
+    now_day = now.date()
+    last = min(now_day, cycle_date)
+    if (now_day - cycle_date).days >= D:
+        return result  # every day judged is complete
+    col = {c: i for i, c in enumerate(codes) if levels[i] < 5}
+    long = pl.concat(
+        [
+            rows.group_by(f"l{k}", "date", "delay")
+            .agg(pl.col("value", "squares").sum())
+            .rename({f"l{k}": "code"})
+            for k in (1, 2, 3, 4)
+        ]
+    ).filter(pl.col("code").is_in(list(col)))
+    if long.is_empty():
+        return result
+    units = long["code"].unique().sort().to_list()
+    unit_index = {c: i for i, c in enumerate(units)}
+    n_days = (now_day - tri_start).days + 1
+    day = (long["date"] - tri_start).dt.total_days().to_numpy()
+    # A report cannot have arrived after now; rounding at the boundary is kept inside.
+    delay = np.minimum(long["delay"].to_numpy(), n_days - 1 - day)
+    triangles = triangle_from_long(
+        day,
+        delay,
+        long["value"].to_numpy(),
+        n_days,
+        D,
+        unit=long["code"].replace_strict(unit_index, return_dtype=pl.Int64).to_numpy(),
+        n_units=len(units),
+    )
+    # Cases arrive in whole village reports: the dispersion of the triangle's counts is the
+    # mean size of the report a case came in, sum(v^2) / sum(v), per area.
+    sizes = long.group_by("code").agg(pl.col("squares").sum(), pl.col("value").sum())
+    size = dict(
+        zip(sizes["code"].to_list(), (sizes["squares"] / sizes["value"]).to_list(), strict=True)
+    )
+    dispersion = np.array([max(1.0, size.get(c) or 1.0) for c in units])
+    pn = nowcast_panel(
+        triangles,
+        METHOD,
+        config,
+        sum_through=(last - tri_start).days,
+        dispersion=dispersion,
+    )
+    dates = [tri_start + dt.timedelta(days=int(t)) for t in pn.days]
+    keep = [k for k, d in enumerate(dates) if d <= last]
+    if not keep:
+        return result
+    params = {**config.as_dict(), "method": METHOD}
+    for u, code in enumerate(units):
+        j = col[code]
+        added = 0.0
+        for k in keep:
+            t = (dates[k] - start).days
+            more = float(pn.mean[u, k] - pn.observed[u, k])
+            if np.isnan(counts[t, j]):
+                if more < 0.5:
+                    continue
+                counts[t, j] = 0.0
+            counts[t, j] += more
+            added += more
+        obs_sum = float(pn.sum_observed[u])
+        result.added[j] = added
+        result.evidence[j] = {
+            "method": METHOD_TEXT,
+            "params": params,
+            "now": now.isoformat(timespec="minutes"),
+            "days": [dates[k].isoformat() for k in keep],
+            "reported": [_r(pn.observed[u, k]) for k in keep],
+            "nowcast": [_r(pn.mean[u, k]) for k in keep],
+            "lower": [_r(pn.lower[u, k]) for k in keep],
+            "upper": [_r(pn.upper[u, k]) for k in keep],
+            "known_share": [round(float(pn.known_share[u, k]), 3) for k in keep],
+            "pending": _r(added),
+            "pending_interval": [_r(pn.sum_lower[u] - obs_sum), _r(pn.sum_upper[u] - obs_sum)],
+            "dispersion": _r(pn.dispersion[u]),
+            "prior": {"shape": _r(pn.prior_shape[u]), "rate": float(pn.prior_rate[u])},
+        }
+    return result
+
+
+def statement(evidence: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The nowcast part of a unit's statement, or ``None`` when it adds less than one case."""
+    if not evidence or evidence["pending"] < 1:
+        return None
+    interval = evidence.get("pending_interval")
+    return {
+        "days": len(evidence["days"]),
+        "pending": evidence["pending"],
+        "low": interval[0] if interval else None,
+        "high": interval[1] if interval else None,
+        "level": evidence["params"]["level"],
+    }

@@ -1,0 +1,165 @@
+"""The assessment nowcasts the last days: a reporting lag is not read as a decline.
+
+The synthetic county (289 villages, the winter 2022-23 epidemic) reports with heavy delays: 90%
+of the reports arrive after the next day's noon deadline, a median of two days after it. The
+cycle for CYCLE runs the next afternoon (NOW) and sees only what had arrived by then. On CYCLE
+the county's epidemic is at its plateau (judged on every report, as the synthetic region knows
+them: "plateau", growth rate +1.3%/day); the reported roll-ups fall over the last days only
+because the late reports are missing. Without the nowcast the county reads as past its peak and
+falling; with it, as on a plateau; and the nowcast's intervals hold the true final counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import polars as pl
+import pytest
+from django.db import transaction
+
+from ruralwatch.areas.services import import_areas
+from ruralwatch.assessments.models import Judgement
+from ruralwatch.assessments.services import assess
+from ruralwatch.epi.assess import judge
+from ruralwatch.reporting.selectors import delay_triangle
+from ruralwatch.reporting.services import import_reports, roll_up
+from ruralwatch.synth import build_region, build_reports, simulate_region
+from ruralwatch.synth.reports import ReportParams
+
+SEED = 20230122
+START = dt.date(2022, 12, 1)
+CYCLE = dt.date(2023, 1, 1)
+TZ = ZoneInfo("Asia/Shanghai")
+NOW = dt.datetime(2023, 1, 2, 14, 0, tzinfo=TZ)
+HEAVY = ReportParams(p_late=0.9, late_median_hours=48, late_log_sd=0.6)
+AREA_COLUMNS = ["code", "name", "level", "parent_code", "urban_rural", "population"]
+DECLINE = ("peak_passed", "steady_decline")
+
+
+@pytest.fixture(scope="module")
+def county(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    """The county's areas and the reports that had arrived by NOW, loaded once per module
+    (inside a transaction rolled back at the end); the true final county counts."""
+    region = build_region(SEED, scale="county")
+    epidemic = simulate_region(region, seed=SEED, start=START, end=CYCLE)
+    reports = build_reports(region, epidemic, start=START, end=CYCLE, seed=SEED, params=HEAVY)
+    values = reports.values.filter(pl.col("indicator") == "new_cases")
+    truth = values.group_by("date").agg(pl.col("value").sum()).sort("date")
+    arrived = values.filter(pl.col("submitted_at") <= NOW)
+    tmp = tmp_path_factory.mktemp("nowcast")
+    region.areas.select(AREA_COLUMNS).write_csv(tmp / "areas.csv")
+    arrived.with_columns(pl.col("submitted_at").dt.strftime("%Y-%m-%d %H:%M:%S")).select(
+        "area_code", "date", "submitted_at", pl.col("value").alias("new_cases")
+    ).write_csv(tmp / "reports.csv")
+    county_row = region.areas.filter(pl.col("level") == 3)
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            import_areas(tmp / "areas.csv")
+            import_reports(tmp / "reports.csv", now=NOW)
+            roll_up(START, CYCLE)
+        except BaseException:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+            raise
+    yield {
+        "code": county_row["code"][0],
+        "population": county_row["population"][0],
+        "truth": dict(zip(truth["date"].to_list(), truth["value"].to_list(), strict=True)),
+        "arrived": arrived,
+    }
+    with django_db_blocker.unblock():
+        transaction.set_rollback(True)
+        outer.__exit__(None, None, None)
+
+
+@pytest.fixture
+def judged(county: Any, db: None) -> Any:
+    def run(nowcast: bool) -> Judgement:
+        summary = assess(CYCLE, nowcast=nowcast)
+        assert summary.areas > 0
+        return Judgement.objects.get(area_id=county["code"], date=CYCLE)
+
+    return run
+
+
+def _judged_truth(county: Any) -> Any:
+    days = [CYCLE - dt.timedelta(days=i) for i in range((CYCLE - START).days, -1, -1)]
+    y = np.array([[county["truth"][d]] for d in days], dtype=float)
+    return judge(y, np.array(days, dtype="datetime64[D]"), [county["population"]], ["c"]).units[0]
+
+
+def test_the_scenario_has_a_reporting_lag(county: Any) -> None:
+    """What the test stands on: judged on every report the county is on a plateau and still
+    growing a little, while the reports that had arrived by NOW make the last days look far
+    lower than the days before."""
+    truth = _judged_truth(county)
+    assert truth.phase == "plateau" and truth.growth_r > 0
+    seen = county["arrived"].group_by("date").agg(pl.col("value").sum())
+    seen_by_day = dict(zip(seen["date"].to_list(), seen["value"].to_list(), strict=True))
+    final = county["truth"]
+    assert seen_by_day.get(CYCLE, 0) < 0.25 * final[CYCLE]
+    assert seen_by_day[CYCLE - dt.timedelta(days=3)] < 0.85 * final[CYCLE - dt.timedelta(days=3)]
+
+
+def test_delay_triangle_reads_the_arrivals(county: Any, db: None) -> None:
+    now, rows = delay_triangle("/", "new_cases", START, CYCLE)
+    assert now is not None and now <= NOW and now > NOW - dt.timedelta(hours=3)
+    county_rows = rows.group_by("l3", "date", "delay").agg(pl.col("value").sum())
+    assert county_rows["l3"].unique().to_list() == [county["code"]]
+    total = county["arrived"]["value"].sum()
+    assert county_rows["value"].sum() == total
+    # nothing is in a cell that is not complete yet (date + delay <= now's date)
+    late = county_rows.filter(
+        (pl.col("date") + pl.duration(days=pl.col("delay"))) > pl.lit(now.date())
+    )
+    assert late.is_empty()
+    assert rows["delay"].min() >= 0 and rows["delay"].max() >= 3
+
+
+def test_without_nowcast_the_lag_reads_as_a_decline(judged: Any) -> None:
+    j = judged(False)
+    assert "nowcast" not in j.evidence
+    assert j.phase in DECLINE, (j.phase, j.text_en)
+    assert j.evidence["growth"]["r"] < 0 and j.evidence["change"] < -0.3
+
+
+def test_with_nowcast_the_rise_is_seen(judged: Any, county: Any) -> None:
+    j = judged(True)
+    truth = _judged_truth(county)
+    assert j.phase == truth.phase == "plateau", (j.phase, j.text_en)
+    assert j.evidence["growth"]["r"] > 0
+    assert abs(j.evidence["change"] - truth.change) < 0.05
+    nc = j.evidence["nowcast"]
+    # now is the next day: the days from now - 6 to CYCLE are incomplete
+    assert nc["days"] == [(CYCLE - dt.timedelta(days=i)).isoformat() for i in range(5, -1, -1)]
+    assert nc["pending"] > 0.5 * sum(nc["reported"])
+    # the truth (every report, late ones included) lies in the nowcast's intervals
+    truth = [county["truth"][dt.date.fromisoformat(d)] for d in nc["days"]]
+    inside = [lo <= t <= hi for lo, t, hi in zip(nc["lower"], truth, nc["upper"], strict=True)]
+    # (95% intervals of six days that share one delay distribution: one miss is allowed)
+    assert sum(inside) >= 5, list(zip(nc["lower"], truth, nc["upper"], strict=True))
+    total_true = sum(truth) - sum(nc["reported"])
+    low, high = nc["pending_interval"]
+    assert low <= total_true <= high
+    assert "nowcast" in j.text_en and "即时预测" in j.text_zh
+    assert f"{nc['pending']:.0f} cases estimated still to come" in j.text_en
+
+
+def test_villages_are_not_nowcast(judged: Any, county: Any) -> None:
+    judged(True)
+    village = Judgement.objects.filter(date=CYCLE, area__level=5).first()
+    assert village is not None and "nowcast" not in village.evidence
+
+
+def test_the_nowcast_is_the_same_twice(judged: Any) -> None:
+    first = judged(True)
+    again = judged(True)
+    assert first.evidence["nowcast"] == again.evidence["nowcast"]
+    assert first.text_zh == again.text_zh
