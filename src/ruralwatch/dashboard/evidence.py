@@ -120,7 +120,7 @@ def _rt(ev: dict[str, Any]) -> Block:
     rows = [
         (_("Window"), _span(ev.get("window"))),
         (
-            _("Rt (95% credible interval)"),
+            _("Rt (95% CrI)"),
             f"{grouped(ev.get('mean'), 2)} ({grouped(cri[0], 2)} … {grouped(cri[1], 2)})",
         ),
     ]

@@ -1,9 +1,9 @@
 """The date picker of the site frame: the one "as of" day of every page (core.asof).
 
 A GET form to the page itself (no ``action``: the document's URL, which stays right after a
-drill-down swaps the content and pushes the new URL, and leaves error pages alike): it keeps the page's other parameters (indicator, filters) but
-not its page number, and the chosen day is remembered in the session, so the next page opens
-on it as well. "Latest" forgets it.
+drill-down swaps the content and pushes the new URL, and error pages stay alike). It keeps the
+page's other parameters (indicator, filters) but not its page number; the chosen day is
+remembered in the session, so the next page opens on it as well. "Latest" forgets it.
 """
 
 from __future__ import annotations
