@@ -17,7 +17,7 @@ from pydantic import Field
 
 from ruralwatch.accounts import access
 from ruralwatch.api.common import user_of
-from ruralwatch.api.intake import rate_limited, read_body
+from ruralwatch.api.intake import over_limit, read_body
 from ruralwatch.api.schemas import Day, ErrorOut, InvalidOut
 from ruralwatch.core.problems import ImportRejected
 from ruralwatch.intake import dhis2
@@ -90,13 +90,14 @@ def _options(p: ImportParams | ExportParams) -> dhis2.Options:
         }
     },
 )
-@rate_limited
 def import_set(request: HttpRequest, params: Query[ImportParams]) -> Any:
     """DHIS2's ``POST /api/dataValueSets``: JSON, CSV or ADX by ``Content-Type``. Periods
     must be daily (``yyyyMMdd``); identifiers follow ``idScheme`` (UID through the uid
     mappings, or CODE: our area and indicator codes). ``atomicMode=ALL`` (default) stores
     nothing if any value conflicts (409, ``status`` ERROR); ``NONE`` stores the rest and
     lists the conflicts (``status`` WARNING)."""
+    if (refused := over_limit(request)) is not None:
+        return refused
     kind = (request.content_type or "").lower()
     body = read_body(request)
     opt = _options(params)
@@ -128,6 +129,8 @@ def import_set(request: HttpRequest, params: Query[ImportParams]) -> Any:
 
 
 def _export(request: HttpRequest, params: ExportParams, fmt: str) -> HttpResponse:
+    if (refused := over_limit(request)) is not None:
+        return refused
     opt = _options(params)
     user = user_of(request)
     if opt.scheme("orgUnit") not in dhis2.SCHEMES:
@@ -188,7 +191,6 @@ EXPORT_RESPONSES: dict[int, Any] = {
 
 
 @router.get("/dataValueSets", response=EXPORT_RESPONSES, summary="Export a DHIS2 data value set")
-@rate_limited
 def export_set(request: HttpRequest, params: Query[ExportParams]) -> HttpResponse:
     """DHIS2's ``GET /api/dataValueSets``: ``dataSet`` and/or ``dataElement``, ``period``
     (daily, ISO weekly or monthly: a week or month selects its days) or ``startDate`` and
@@ -200,14 +202,12 @@ def export_set(request: HttpRequest, params: Query[ExportParams]) -> HttpRespons
 
 
 @router.get("/dataValueSets.json", response=EXPORT_RESPONSES, summary="Export as JSON")
-@rate_limited
 def export_json(request: HttpRequest, params: Query[ExportParams]) -> HttpResponse:
     """As ``GET /api/dataValueSets``, always JSON."""
     return _export(request, params, "json")
 
 
 @router.get("/dataValueSets.csv", response=EXPORT_RESPONSES, summary="Export as CSV")
-@rate_limited
 def export_csv(request: HttpRequest, params: Query[ExportParams]) -> HttpResponse:
     """As ``GET /api/dataValueSets``, always CSV (DHIS2's columns, with a header row)."""
     return _export(request, params, "csv")

@@ -10,10 +10,8 @@ the refused ones.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import json
-from collections.abc import Callable
 from typing import Any, Literal
 
 from django.conf import settings
@@ -46,31 +44,23 @@ def caller_key(request: HttpRequest) -> str:
     return f"user:{getattr(request.user, 'pk', '')}"
 
 
-def rate_limited(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Refuse with 429 and ``Retry-After`` beyond the per-token requests per minute."""
-
-    @functools.wraps(view)
-    def limited(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        wait = services.take_request(caller_key(request))
-        if wait:
-            response = HttpResponse(
-                json.dumps(
-                    {
-                        "detail": _(
-                            "Too many requests: at most %(n)d a minute per token; retry in %(s)d s."
-                        )
-                        % {"n": services.rate_limit(), "s": wait}
-                    },
-                    ensure_ascii=False,
-                ),
-                status=429,
-                content_type="application/json",
-            )
-            response["Retry-After"] = str(wait)
-            return response
-        return view(request, *args, **kwargs)
-
-    return limited
+def over_limit(request: HttpRequest) -> HttpResponse | None:
+    """Count the request against the caller's per-minute budget; a 429 with ``Retry-After``
+    beyond it, else ``None``. Called first by every intake and DHIS2 operation."""
+    wait = services.take_request(caller_key(request))
+    if not wait:
+        return None
+    message = _("Too many requests: at most %(n)d a minute per token; retry in %(s)d s.") % {
+        "n": services.rate_limit(),
+        "s": wait,
+    }
+    response = HttpResponse(
+        json.dumps({"detail": message}, ensure_ascii=False),
+        status=429,
+        content_type="application/json",
+    )
+    response["Retry-After"] = str(wait)
+    return response
 
 
 def read_body(request: HttpRequest) -> bytes:
@@ -201,7 +191,6 @@ def _items(body: bytes) -> list[Any]:
         }
     },
 )
-@rate_limited
 def post_values(
     request: HttpRequest,
     mode: Literal["all_or_nothing", "partial"] = "all_or_nothing",
@@ -218,6 +207,8 @@ def post_values(
     stored (200, ``status`` "partial"). Sending the same values again changes nothing
     (``unchanged``). ``dry_run=true`` checks and counts without storing.
     """
+    if (refused := over_limit(request)) is not None:
+        return refused
     body = read_body(request)
     items = _items(body)
     user = user_of(request)
@@ -267,10 +258,11 @@ class CheckOut(Schema):
     response={200: list[CheckOut], 401: ErrorOut, 404: ErrorOut, 422: InvalidOut, 429: ErrorOut},
     summary="The rules a report would fail",
 )
-@rate_limited
-def check(request: HttpRequest, body: CheckIn) -> list[dict[str, Any]]:
+def check(request: HttpRequest, body: CheckIn) -> Any:
     """What the form shows before sending: each validation rule the village's values for the
     date (over what is already stored) would fail, with both sides and a sentence."""
+    if (refused := over_limit(request)) is not None:
+        return refused
     area = access.access_area_by_code(user_of(request), body.area)
     known = set(services.indicator_codes())
     unknown = sorted(set(body.values) - known)

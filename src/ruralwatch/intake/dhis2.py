@@ -392,7 +392,7 @@ def import_data_values(
             cols["indicator"].append(de[element])
             cols["value"].append(row.get("value"))
             cols["reporter"].append(row.get("storedBy"))
-            cols["submitted_at"].append(_timestamp(row.get("created")))
+            cols["submitted_at"].append(_timestamp(row.get("created") or row.get("lastUpdated")))
     frame = pl.DataFrame({k: pl.Series(v, dtype=pl.String) for k, v in cols.items()}).with_columns(
         pl.col(ROW).cast(pl.Int64)
     )
@@ -585,6 +585,7 @@ def _to_dhis2(frame: pl.DataFrame, opt: Options) -> pl.DataFrame:
         "value",
         pl.col("reporter").alias("storedBy"),
         "created",
+        pl.col("created").alias("lastUpdated"),
     )
 
 
@@ -608,7 +609,7 @@ def render_csv(frame: pl.DataFrame) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([c.lower() for c in CSV_COLUMNS[:-1]])
-    for de, period, ou, value, stored_by, created in frame.iter_rows():
+    for de, period, ou, value, stored_by, created, _updated in frame.iter_rows():
         writer.writerow([de, period, ou, "", "", value, stored_by, created, "", "false"])
     return out.getvalue()
 
