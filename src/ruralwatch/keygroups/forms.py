@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ruralwatch.accounts import access as area_access
 from ruralwatch.areas.models import Area
-from ruralwatch.keygroups import access, crypto
+from ruralwatch.keygroups import access, crypto, services
 from ruralwatch.keygroups.models import (
     Comorbidity,
     ContactMethod,
@@ -72,7 +72,13 @@ class ContactForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or self.cleaned_data
-        if data.get("status") == ContactStatus.SPO2 and data.get("spo2") is None:
+        # A reading that was typed but refused (e.g. 200) already has its error: "no value"
+        # would be a second, wrong one.
+        if (
+            data.get("status") == ContactStatus.SPO2
+            and data.get("spo2") is None
+            and "spo2" not in self.errors
+        ):
             self.add_error("spo2", _("Enter the SpO₂ reading (50–100)."))
         return data
 
@@ -144,13 +150,12 @@ class RegisterForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        villages = area_access.scope_areas(user).filter(level=5).order_by("code")
-        self.fields["village"].queryset = villages  # type: ignore[attr-defined]
-        responsible = access.scope_responsible(user).filter(active=True).select_related("area")
-        for name, kind in (("doctor", ResponsibleKind.DOCTOR), ("cadre", ResponsibleKind.CADRE)):
+        self.user = user
+        self.fields["village"].queryset = picker_queryset(user, "village")  # type: ignore[attr-defined]
+        for name in ("doctor", "cadre"):
             field = self.fields[name]
-            field.queryset = responsible.filter(kind=kind).order_by("area_id", "name")  # type: ignore[attr-defined]
-            field.label_from_instance = lambda r: f"{r.name} · {r.area.name}"  # type: ignore[attr-defined]
+            field.queryset = picker_queryset(user, name)  # type: ignore[attr-defined]
+            field.label_from_instance = _responsible_label  # type: ignore[attr-defined]
         english = get_language().startswith("en")
         self.fields["groups"].label_from_instance = (  # type: ignore[attr-defined]
             lambda g: g.name_en if english else g.name_zh
@@ -159,12 +164,39 @@ class RegisterForm(forms.Form):
         for r in own:
             self.fields["village"].initial = r.area_id
             self.fields[str(r.kind)].initial = r.pk
+        self._limit_pickers()
+
+    def _chosen(self, name: str) -> str:
+        """The value of a picker as the page will show it (posted, else initial)."""
+        if self.is_bound:
+            return str(self.data.get(self.add_prefix(name)) or "")
+        value = self.initial.get(name, self.fields[name].initial)
+        return "" if value is None else str(value)
+
+    def _limit_pickers(self) -> None:
+        """Render only what a picker needs: the chosen option, or, when they are few, all of
+        them; the doctors and cadres of the chosen village. The search box beside each picker
+        (htmx, :func:`picker_choices`) fetches the rest. The fields keep their whole scoped
+        queryset, so what is posted is checked against everything the user may choose."""
+        village = self._chosen("village")
+        for name in PICKERS:
+            chosen = self._chosen(name)
+            field = self.fields[name]
+            choices = picker_choices(
+                self.user, name, "", village=village if name != "village" else "", chosen=chosen
+            )
+            field.widget.choices = choices
+            field.widget.attrs.update(picker_attrs(name))
 
     def clean_name(self) -> str:
         return str(self.cleaned_data["name"]).strip()
 
     def clean_id_number(self) -> str:
-        return str(self.cleaned_data["id_number"]).strip().upper()
+        value = crypto.normalise_id(str(self.cleaned_data["id_number"]))
+        problems = services.id_number_problems(value, None, None)
+        if problems:
+            raise forms.ValidationError(problems)
+        return value
 
     def clean_phone(self) -> str:
         return normalise_phone(self.cleaned_data.get("phone", ""))
@@ -173,10 +205,116 @@ class RegisterForm(forms.Form):
         return normalise_phone(self.cleaned_data.get("guardian_phone", ""))
 
     def clean(self) -> dict[str, Any]:
+        """The rules of the registry that need several fields, checked here too so that every
+        error shows at once (the service checks them again when it writes): the ID number
+        against sex and birth date, a guardian for a child, the doctor's and cadre's area."""
         data = super().clean() or self.cleaned_data
         village = data.get("village")
         for name in ("doctor", "cadre"):
             r = data.get(name)
             if r is not None and village is not None and not village.path.startswith(r.area.path):
                 self.add_error(name, _("This person does not serve the chosen village."))
+        id_number = data.get("id_number")
+        if id_number and ("sex" in data or "birth_date" in data):
+            for problem in services.id_number_problems(
+                id_number, data.get("sex"), data.get("birth_date")
+            ):
+                self.add_error("id_number", problem)
+        groups = data.get("groups")
+        if (
+            groups is not None
+            and any(g.needs_guardian for g in groups)
+            and not data.get("guardian_name")
+            and "guardian_name" not in self.errors
+        ):
+            self.add_error("guardian_name", _("a guardian is needed for a child"))
         return data
+
+
+#: The fields of :class:`RegisterForm` chosen with a search-as-you-type picker.
+PICKERS = ("village", "doctor", "cadre")
+#: Most options a picker lists at once (the search narrows them).
+PICKER_LIMIT = 30
+
+
+def _responsible_label(r: Responsible) -> str:
+    return f"{r.name} · {r.area.name}"
+
+
+def _village_label(a: Area) -> str:
+    return f"{a.name} · {a.parent.name}" if a.parent_id else a.name  # type: ignore[union-attr]
+
+
+def picker_queryset(user: Any, name: str) -> Any:
+    """Everything ``user`` may choose in picker ``name`` (in the jurisdiction, active)."""
+    if name == "village":
+        return area_access.scope_areas(user).filter(level=5).order_by("code")
+    kind = ResponsibleKind.DOCTOR if name == "doctor" else ResponsibleKind.CADRE
+    return (
+        access.scope_responsible(user)
+        .filter(active=True, kind=kind)
+        .select_related("area")
+        .order_by("area_id", "name")
+    )
+
+
+def picker_attrs(name: str) -> dict[str, str]:
+    """htmx on a picker's ``<select>``: the doctor's and cadre's lists follow the village."""
+    if name == "village":
+        return {"data-picker": name}
+    from django.urls import reverse
+
+    return {
+        "data-picker": name,
+        "hx-get": reverse("keygroups:register_options", args=[name]),
+        "hx-trigger": "change from:#id_village",
+        "hx-include": "#id_village",
+        "hx-swap": "innerHTML",
+    }
+
+
+def picker_choices(
+    user: Any, name: str, q: str, *, village: str = "", chosen: str = ""
+) -> list[tuple[str, str]]:
+    """The options of picker ``name`` for the search ``q``: ``("", "---------")`` first, then
+    the chosen option (if the user may choose it), then up to ``PICKER_LIMIT`` matches by
+    name or code. Doctors and cadres are narrowed to those serving ``village`` (when one is
+    chosen). Fixed number of queries."""
+    from django.db.models import Q
+
+    qs = picker_queryset(user, name)
+    q = q.strip()[:40]
+    if name == "village":
+        qs = qs.select_related("parent")
+        if q:
+            qs = qs.filter(
+                Q(name__contains=q) | Q(code__startswith=q) | Q(parent__name__contains=q)
+            )
+        label: Any = _village_label
+    else:
+        if village and area_access.lookup_safe(village, 32):
+            place = area_access.scope_areas(user).filter(code=village).first()
+            if place is not None:
+                # Those whose area is the village or one of its ancestors (its path's codes).
+                codes = [c for c in place.path.strip("/").split("/") if c]
+                qs = qs.filter(area_id__in=codes)
+        if q:
+            qs = qs.filter(Q(name__contains=q) | Q(code__startswith=q))
+        label = _responsible_label
+    out: list[tuple[str, str]] = [("", "---------")]
+    shown: set[str] = set()
+    if chosen and area_access.lookup_safe(chosen, 60):
+        current = picker_queryset(user, name)
+        if name == "village":
+            current = current.select_related("parent")
+        try:
+            found = current.filter(pk=chosen).first()
+        except (ValueError, TypeError):
+            found = None
+        if found is not None:
+            out.append((str(found.pk), label(found)))
+            shown.add(str(found.pk))
+    for item in qs[:PICKER_LIMIT]:
+        if str(item.pk) not in shown:
+            out.append((str(item.pk), label(item)))
+    return out

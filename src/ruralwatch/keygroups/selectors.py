@@ -549,13 +549,20 @@ def list_rows(
     (the day's list); otherwise every active person of ``qs``. ``with_phone`` decrypts
     each person's phone (for a tap-to-call link on the doctor's own list).
     """
-    from django.db.models import Prefetch, Q
-
-    from ruralwatch.keygroups.models import KeyGroup
+    from django.db.models import Q
 
     rows: Any = contact_list(qs, on, include_ok=True)
     if listed_only:
         rows = rows.filter(Q(due_status__in=["overdue", "due"]) | Q(last_contact=on))
+    return _as_rows(rows, on, with_phone=with_phone)
+
+
+def _as_rows(rows: Any, on: dt.date, *, with_phone: bool) -> list[ListRow]:
+    """Persons of an annotated queryset (``due_status``) as list rows (two more queries)."""
+    from django.db.models import Prefetch
+
+    from ruralwatch.keygroups.models import KeyGroup
+
     open_memberships = Membership.objects.filter(until__isnull=True).order_by("group_id")
     rows = rows.prefetch_related(
         Prefetch("memberships", queryset=open_memberships, to_attr="open_memberships")
@@ -589,6 +596,76 @@ def today_list(qs: QuerySet[Person], on: dt.date) -> dict[str, Any]:
     due = [r for r in rows if r.due_status == "due"]
     done = [r for r in rows if r.due_status == "ok"]
     return {"overdue": overdue, "due": due, "done": done, "n": len(rows)}
+
+
+#: The sections of the day's list, in the order the page shows them.
+TODAY_SECTIONS = ("overdue", "due", "ok")
+
+
+def today_page(
+    qs: QuerySet[Person], on: dt.date, *, page: int = 1, size: int | None = None
+) -> dict[str, Any]:
+    """One page of a day's list (overdue, then due, then done on ``on``), and the counts of
+    the whole list by section, so that a village account's 1,000 persons are not one page.
+
+    Like :func:`today_list` (same sections, same order inside a section) but ordered and
+    sliced in SQL: only the persons of the page are loaded and have their phone decrypted.
+    ``size`` rows from page ``page`` (counted from 1; past the last page: the last page;
+    ``size=None``: every row). ``counts`` has ``overdue``, ``due``, ``done`` and ``n`` (the
+    whole list; one aggregate query, skipped when the first page holds the whole list);
+    ``page`` is the page shown.
+    """
+    from django.db.models import Case, Count, IntegerField, Q, Value, When
+
+    listed: Any = contact_list(qs, on, include_ok=True).filter(
+        Q(due_status__in=["overdue", "due"]) | Q(last_contact=on)
+    )
+    section_order = Case(
+        *(When(due_status=s, then=Value(i)) for i, s in enumerate(TODAY_SECTIONS)),
+        default=Value(len(TODAY_SECTIONS)),
+        output_field=IntegerField(),
+    )
+    ordered = listed.annotate(section_order=section_order).order_by(
+        "section_order", "tier_order", "last_contact", "ref"
+    )
+
+    def count() -> dict[str, int]:
+        found = listed.order_by().aggregate(
+            **{
+                ("done" if s == "ok" else s): Count("pk", filter=Q(due_status=s))
+                for s in TODAY_SECTIONS
+            }
+        )
+        return {k: int(v or 0) for k, v in found.items()}
+
+    page = max(1, page) if size is not None else 1
+    rows = _as_rows(
+        ordered if size is None else ordered[(page - 1) * size : page * size],
+        on,
+        with_phone=True,
+    )
+    counts: dict[str, int] | None = None
+    if size is None or (page == 1 and len(rows) < size):
+        counts = {
+            "overdue": sum(r.due_status == "overdue" for r in rows),
+            "due": sum(r.due_status == "due" for r in rows),
+            "done": sum(r.due_status == "ok" for r in rows),
+        }
+    else:
+        counts = count()
+        last = max(1, -(-sum(counts.values()) // size))
+        if page > last:  # past the end: the last page
+            page = last
+            rows = _as_rows(ordered[(page - 1) * size : page * size], on, with_phone=True)
+    counts["n"] = counts["overdue"] + counts["due"] + counts["done"]
+    return {
+        "overdue": [r for r in rows if r.due_status == "overdue"],
+        "due": [r for r in rows if r.due_status == "due"],
+        "done": [r for r in rows if r.due_status == "ok"],
+        "n": len(rows),
+        "counts": counts,
+        "page": page,
+    }
 
 
 def person_page(person: Person, on: dt.date) -> dict[str, Any]:
@@ -781,24 +858,37 @@ def audit_list(
     *,
     persons: QuerySet[Person],
     within: str | None = None,
-    limit: int = 200,
+    limit: int | None = 200,
+    offset: int = 0,
 ) -> dict[str, Any]:
-    """The audit findings of one kind under ``area`` (the first ``limit``), with names.
+    """The audit findings of one kind under ``area`` (``limit`` of them from ``offset``;
+    ``limit=None``: all, for an export), with names.
 
-    Names, tiers and last contacts come from ``persons`` (scoped) in one query; village
-    names in another. ``within`` is the reader's jurisdiction path (see :func:`audit`).
+    Names, tiers and last contacts come from ``persons`` (scoped) in one query per 900
+    persons; village names likewise. ``within`` is the reader's jurisdiction path (see
+    :func:`audit`).
     """
     if kind not in AUDIT_KINDS:
         raise ValueError(kind)
     findings = audit(area, on, kinds=(kind,), within=within)
-    shown = findings[:limit]
+    shown = findings[offset:] if limit is None else findings[offset : offset + limit]
     refs = [f["person"] for f in shown if f["person"]]
-    info = {
-        p["ref"]: p
-        for p in persons.filter(ref__in=refs).values("ref", "name", "tier", "last_contact")
-    }
-    codes = {f["area"] for f in shown} | {a for f in shown for a in f.get("other_areas", [])}
-    village_names = dict(Area.objects.filter(code__in=codes).values_list("code", "name"))
+    info: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(refs), 900):  # SQLite's bound on parameters
+        info.update(
+            (p["ref"], dict(p))
+            for p in persons.filter(ref__in=refs[start : start + 900]).values(
+                "ref", "name", "tier", "last_contact"
+            )
+        )
+    codes = sorted(
+        {f["area"] for f in shown} | {a for f in shown for a in f.get("other_areas", [])}
+    )
+    village_names: dict[str, str] = {}
+    for start in range(0, len(codes), 900):
+        village_names.update(
+            Area.objects.filter(code__in=codes[start : start + 900]).values_list("code", "name")
+        )
     rows = []
     for f in shown:
         rows.append(
@@ -816,6 +906,7 @@ def audit_list(
         "kind": kind,
         "rows": rows,
         "total": len(findings),
+        "offset": offset,
         "n_persons": len(info),
         "groups": groups,
     }

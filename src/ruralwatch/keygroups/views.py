@@ -21,14 +21,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
 from ruralwatch.accounts import access as area_access
-from ruralwatch.core import asof
+from ruralwatch.core import asof, export
 from ruralwatch.keygroups import access, selectors, services
-from ruralwatch.keygroups.forms import ContactForm, RegisterForm
+from ruralwatch.keygroups.forms import PICKERS, ContactForm, RegisterForm, picker_choices
 from ruralwatch.keygroups.models import ContactMethod, ContactStatus, Person, ReferralOutcome
 from ruralwatch.reporting.selectors import latest_date
 
@@ -71,6 +72,119 @@ def _no_access(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/no_access.html", status=403)
 
 
+# --- paging and export of the lists ---------------------------------------------------------
+
+#: Rows per page of the long lists (the day's cards, audit findings).
+PAGE_SIZE = 50
+
+
+def _page_number(request: HttpRequest) -> int:
+    """``?page=`` as a number from 1 (anything else: the first page)."""
+    raw = request.GET.get("page") or request.POST.get("page") or "1"
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 1_000_000 else 1
+
+
+def _url_with(request: HttpRequest, path: str | None = None, **changes: Any) -> str:
+    """``path`` (default: the request's) with the request's query string changed (``None``
+    removes a parameter)."""
+    query = request.GET.copy()
+    for key, value in changes.items():
+        if value is None:
+            query.pop(key, None)
+        else:
+            query[key] = str(value)
+    encoded = query.urlencode()
+    return (path or request.path) + (f"?{encoded}" if encoded else "")
+
+
+def _pager(
+    request: HttpRequest,
+    total: int,
+    number: int,
+    size: int = PAGE_SIZE,
+    *,
+    path: str | None = None,
+) -> dict[str, Any]:
+    """What ``keygroups/_pager.html`` shows: the range, previous/next links, the exports."""
+    pages = max(1, -(-total // size))
+    number = min(number, pages)
+
+    def url(**changes: Any) -> str:
+        return _url_with(request, path, **changes)
+
+    return {
+        "number": number,
+        "pages": pages,
+        "total": total,
+        "start": (number - 1) * size + 1 if total else 0,
+        "end": min(number * size, total),
+        "offset": (number - 1) * size,
+        "size": size,
+        "prev": url(page=number - 1 if number > 2 else None) if number > 1 else "",
+        "next": url(page=number + 1) if number < pages else "",
+        "xlsx": url(page=None, format="xlsx"),
+        "csv": url(page=None, format="csv"),
+    }
+
+
+def _export(
+    request: HttpRequest, rows: list[Any], columns: list[export.Column], stem: str
+) -> HttpResponse:
+    return export.export_response(request.GET.get("format"), rows, columns, stem)
+
+
+def _tier_label(tier: str | None) -> str:
+    return {"red": _("red"), "yellow": _("yellow"), "green": _("green")}.get(tier or "", "")
+
+
+def _due_label(status: str) -> str:
+    return {"overdue": _("overdue"), "due": _("due today"), "ok": _("done")}.get(status, status)
+
+
+def _group_names(groups: list[Any]) -> str:
+    english = (get_language() or "").startswith("en")
+    return "、".join(g.name_en if english else g.name_zh for g in groups)
+
+
+def _person_columns() -> list[export.Column]:
+    return [
+        export.Column("ref", _("Record number")),
+        export.Column("name", _("Full name")),
+        export.Column("tier", _("Tier")),
+        export.Column("status", _("Status")),
+        export.Column("sex", _("Sex")),
+        export.Column("age", _("Age")),
+        export.Column("village", _("Village")),
+        export.Column("household", _("Household or address")),
+        export.Column("phone", _("Phone")),
+        export.Column("groups", _("Key groups")),
+        export.Column("doctor", _("Responsible doctor")),
+        export.Column("last_contact", _("Last contact")),
+        export.Column("days_since", _("Days since last contact")),
+    ]
+
+
+def _person_export_rows(rows: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "ref": r.person.ref,
+            "name": r.person.name,
+            "tier": _tier_label(r.person.tier),
+            "status": _due_label(r.due_status),
+            "sex": r.person.get_sex_display(),
+            "age": r.age,
+            "village": r.person.village.name,
+            "household": r.person.household,
+            "phone": r.phone,
+            "groups": _group_names(r.groups),
+            "doctor": r.person.doctor.name if r.person.doctor_id else "",
+            "last_contact": r.person.last_contact,
+            "days_since": r.days_since,
+        }
+        for r in rows
+    ]
+
+
 # --- entry ---------------------------------------------------------------------------------
 
 
@@ -111,9 +225,17 @@ def _today_context(request: HttpRequest) -> dict[str, Any]:
         area_code = root.code
     else:
         return {"unlinked": True, "on": on, "nav": "today"}
-    day = selectors.today_list(persons, on)
+    if export.is_export(request.GET.get("format")):
+        day = selectors.today_page(persons, on)
+        services.log_list_access(
+            request.user, day["n"], "today's contact list export", area_code=area_code
+        )
+        rows = day["overdue"] + day["due"] + day["done"]
+        return {"export": _person_export_rows(rows), "on": on}
+    day = selectors.today_page(persons, on, page=_page_number(request), size=PAGE_SIZE)
+    pager = _pager(request, day["counts"]["n"], day["page"], path=reverse("keygroups:today"))
     services.log_list_access(request.user, day["n"], "today's contact list", area_code=area_code)
-    return {"day": day, "on": on, "own": own, "nav": "today"}
+    return {"day": day, "on": on, "own": own, "nav": "today", "pager": pager}
 
 
 @login_required
@@ -123,7 +245,12 @@ def today(request: HttpRequest) -> HttpResponse:
 
     A village account without a doctor or cadre row sees its whole village.
     """
-    return render(request, "keygroups/today.html", _today_context(request))
+    context = _today_context(request)
+    if "export" in context:
+        return _export(
+            request, context["export"], _person_columns(), f"contacts-{context['on']:%Y-%m-%d}"
+        )
+    return render(request, "keygroups/today.html", context)
 
 
 @login_required
@@ -256,15 +383,40 @@ def register(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "keygroups/register.html",
-        {"form": form, "nav": "register"},
+        {"form": form, "nav": "register", "pickers": PICKERS},
         status=400 if form.errors else 200,
     )
 
 
+@login_required
+@require_GET
+def register_options(request: HttpRequest, field: str) -> HttpResponse:
+    """The ``<option>``s of a picker of the register form for a search (htmx): villages of
+    the jurisdiction, or the doctors or cadres serving the chosen village."""
+    if field not in PICKERS:
+        raise Http404(_("No such list."))
+    choices = picker_choices(
+        request.user,
+        field,
+        request.GET.get(f"{field}_q", ""),
+        village=request.GET.get("village", "") if field != "village" else "",
+        chosen=request.GET.get(field, ""),
+    )
+    response = render(
+        request,
+        "keygroups/_options.html",
+        {"choices": choices, "chosen": request.GET.get(field, "")},
+    )
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
 def _add_service_errors(form: RegisterForm, exc: ValidationError) -> None:
     fields = {_(msgid): field for msgid, field in _FIELD_OF_MESSAGE.items()}
-    for message in exc.messages:
-        form.add_error(fields.get(message), message)
+    for message in dict.fromkeys(exc.messages):  # each once
+        field = fields.get(message)
+        if message not in form.errors.get(field or "__all__", []):
+            form.add_error(field, message)
 
 
 # --- township and county -------------------------------------------------------------------
@@ -275,7 +427,46 @@ def _area_context(data: dict[str, Any], request: HttpRequest) -> dict[str, Any]:
     audit = [
         {"kind": k, "label": selectors.AUDIT_LABELS[k], "n": n} for k, n in data["audit"].items()
     ]
-    return {"d": data, "area": data["area"], "audit": audit, "q": query, "nav": "area"}
+    exports = {
+        table: {
+            fmt: _url_with(request, page=None, format=fmt, table=table) for fmt in export.FORMATS
+        }
+        for table in ("children", "persons")
+    }
+    return {
+        "d": data,
+        "area": data["area"],
+        "audit": audit,
+        "q": query,
+        "nav": "area",
+        "exports": exports,
+    }
+
+
+def _area_export(request: HttpRequest, data: dict[str, Any], table: str) -> HttpResponse:
+    """The area page's table of child areas, or (village) of persons due or overdue."""
+    area = data["area"]
+    stem = f"{area.name}-{data['date']:%Y-%m-%d}"
+    if table == "persons":
+        services.log_list_access(
+            request.user,
+            len(data["village_rows"]),
+            "key-group village list export",
+            area_code=area.code,
+        )
+        rows = _person_export_rows(data["village_rows"])
+        return _export(request, rows, _person_columns(), f"{_('Due or overdue')}-{stem}")
+    columns = [
+        export.Column("code", _("Code")),
+        export.Column("name", _("Name")),
+        export.Column("registered", _("Registered")),
+        export.Column("red", _("Red")),
+        export.Column("due", _("Due")),
+        export.Column("overdue", _("Overdue")),
+        export.Column("coverage", _("Coverage"), number_format="0.0%"),
+        export.Column("no_doctor", _("No doctor")),
+    ]
+    return _export(request, data["children"], columns, f"{_('Key groups')}-{stem}")
 
 
 @login_required
@@ -289,6 +480,9 @@ def area_detail(request: HttpRequest, code: str) -> HttpResponse:
         persons=access.scope_persons(request.user),
         within=area_access.jurisdiction(request.user),
     )
+    table = request.GET.get("table")
+    if export.is_export(request.GET.get("format")) and table in ("children", "persons"):
+        return _area_export(request, found, table)
     if found["village_rows"]:
         services.log_list_access(
             request.user, len(found["village_rows"]), "key-group village list", area_code=area.code
@@ -311,19 +505,72 @@ def audit_detail(request: HttpRequest, code: str, kind: str) -> HttpResponse:
         raise Http404(_("No such audit finding."))
     area = area_access.access_area_by_code(request.user, code)
     on = _page_date(request)
+    exporting = export.is_export(request.GET.get("format"))
+    number = _page_number(request)
     data = selectors.audit_list(
         area,
         on,
         kind,
         persons=access.scope_persons(request.user),
         within=_jurisdiction_path(request.user),
+        limit=None if exporting else PAGE_SIZE,
+        offset=0 if exporting else (number - 1) * PAGE_SIZE,
     )
+    pager = _pager(request, data["total"], number)
+    if not exporting and data["total"] and pager["number"] != number:
+        # Past the last page: the last page (its findings were not read above).
+        return redirect(_url_with(request, page=pager["number"]))
     if data["n_persons"]:
-        services.log_list_access(
-            request.user, data["n_persons"], f"audit list {kind}", area_code=area.code
-        )
+        purpose = f"audit list {kind}" + (" export" if exporting else "")
+        services.log_list_access(request.user, data["n_persons"], purpose, area_code=area.code)
+    label = selectors.AUDIT_LABELS[kind]
+    if exporting:
+        columns, rows = _audit_export(data)
+        return _export(request, rows, columns, f"{label}-{area.name}-{on:%Y-%m-%d}")
     return render(
         request,
         "keygroups/audit.html",
-        {"d": data, "area": area, "on": on, "label": selectors.AUDIT_LABELS[kind], "nav": "area"},
+        {"d": data, "area": area, "on": on, "label": label, "nav": "area", "pager": pager},
     )
+
+
+def _audit_export(data: dict[str, Any]) -> tuple[list[export.Column], list[dict[str, Any]]]:
+    """The columns and rows of an audit list's export: what the page's table shows, with
+    codes beside names."""
+    columns = [export.Column("area", _("Village code")), export.Column("area_name", _("Village"))]
+    english = (get_language() or "").startswith("en")
+    if data["kind"] == "unregistered_expected":
+        groups = {g.code: (g.name_en if english else g.name_zh) for g in data["groups"]}
+        columns += [
+            export.Column("group", _("Key group")),
+            export.Column("expected", _("Expected")),
+            export.Column("registered", _("Registered")),
+        ]
+        rows = [{**f, "group": groups.get(f["group"], f["group"])} for f in data["rows"]]
+        return columns, rows
+    columns += [
+        export.Column("person", _("Record number")),
+        export.Column("name", _("Person")),
+        export.Column("tier", _("Tier")),
+        export.Column("last_contact", _("Last contact")),
+    ]
+    if data["kind"] == "duplicate_person":
+        columns.append(export.Column("others", _("Also registered in")))
+    rows = []
+    for f in data["rows"]:
+        info = f["info"] or {}
+        others = ", ".join(f.get("other_names", []))
+        if f.get("elsewhere"):
+            others = "; ".join(x for x in (others, _("also outside your jurisdiction")) if x)
+        rows.append(
+            {
+                "area": f["area"],
+                "area_name": f["area_name"],
+                "person": f["person"],
+                "name": info.get("name", ""),
+                "tier": _tier_label(info.get("tier")),
+                "last_contact": info.get("last_contact"),
+                "others": others,
+            }
+        )
+    return columns, rows

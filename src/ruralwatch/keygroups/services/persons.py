@@ -43,7 +43,10 @@ EARLIEST_BIRTH = dt.date(1900, 1, 1)
 EARLIEST_REGISTRATION = dt.date(2000, 1, 1)
 
 
-def _check_id(id_number: str, sex: str | None, birth: dt.date | None) -> list[str]:
+def id_number_problems(id_number: str, sex: str | None, birth: dt.date | None) -> list[str]:
+    """What is wrong with a (normalised) resident ID number, alone (``sex`` and ``birth``
+    ``None``) or against the sex and birth date entered with it; the form shows these
+    beside the other fields' errors, and :func:`register_person` refuses them."""
     problems = []
     if not crypto.id_number_ok(id_number):
         problems.append(_("the resident ID number is invalid (check digit)"))
@@ -124,7 +127,7 @@ def register_person(
 ) -> Person:
     """Register one person (form or API) and compute their tier. Raises ``ValidationError``."""
     id_number = crypto.normalise_id(id_number)
-    errors = _check_id(id_number, sex, birth_date)
+    errors = id_number_problems(id_number, sex, birth_date)
     today = registered_on or timezone.localdate()
     errors += _check_person_values(
         name=name,
