@@ -428,6 +428,8 @@ def _timestamp(text: str | None) -> str | None:
     if not text:
         return None
     t = text.strip().replace("T", " ")
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
+        t += " 00:00:00"
     t = re.sub(r"\.\d+", "", t)
     if t.endswith("Z"):
         t = t[:-1] + "+00:00"
