@@ -163,3 +163,31 @@ def test_the_nowcast_is_the_same_twice(judged: Any) -> None:
     again = judged(True)
     assert first.evidence["nowcast"] == again.evidence["nowcast"]
     assert first.text_zh == again.text_zh
+
+
+def test_the_curve_shows_the_nowcast_band(judged: Any) -> None:
+    from django.utils.translation import override
+
+    from ruralwatch.assessments.selectors import nowcast_band
+    from ruralwatch.dashboard.charts import epicurve
+
+    j = judged(True)
+    band = nowcast_band(j)
+    assert [b["date"] for b in band] == j.evidence["nowcast"]["days"]
+    assert all(b["lower"] <= b["nowcast"] <= b["upper"] for b in band)
+    assert all(b["reported"] <= b["nowcast"] for b in band)
+    series = [(CYCLE - dt.timedelta(days=i), 100.0) for i in range(20, -1, -1)]
+    with override("en"):
+        spec = epicurve(series, band=band)
+    assert spec is not None
+    marks = [layer["mark"]["type"] for layer in spec["layer"]]
+    assert marks == ["bar", "line", "area", "line"]
+    assert spec["layer"][2]["data"]["values"] == band
+    titles = [t["title"] for t in spec["layer"][2]["encoding"]["tooltip"]]
+    assert "Nowcast (late reports included)" in titles
+    with override("zh-hans"):
+        spec_zh = epicurve(series, band=band)
+    assert "即时预测（含估计迟报）" in str(spec_zh)
+    # without a nowcast (every report in), no band
+    assert nowcast_band(judged(False)) == []
+    assert len(epicurve(series, band=[])["layer"]) == 2

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import polars as pl
+from django.utils.translation import gettext_lazy as _
 
 from ruralwatch.areas.models import Area
 from ruralwatch.assessments.models import Judgement
@@ -81,3 +82,27 @@ def judgement_summary(j: Judgement) -> dict[str, Any]:
         "text_en": j.text_en,
         "evidence": j.evidence,
     }
+
+
+#: Titles of the band's values, for the curve's tooltip.
+BAND_TITLES = {
+    "reported": _("Reported so far"),
+    "nowcast": _("Nowcast (late reports included)"),
+    "lower": _("95% prediction interval, from"),
+    "upper": _("to (95% prediction interval)"),
+}
+
+
+def nowcast_band(j: Judgement | None) -> list[dict[str, Any]]:
+    """The nowcast of a judgement's last days for the epidemic curve: one dict per day (date,
+    reported, nowcast, lower, upper); empty when the judgement has no nowcast or it added
+    nothing (every report was in)."""
+    nc = (j.evidence.get("nowcast") if j is not None else None) or {}
+    if not nc or not nc.get("pending"):
+        return []
+    return [
+        {"date": day, "reported": rep, "nowcast": mean, "lower": lo, "upper": hi}
+        for day, rep, mean, lo, hi in zip(
+            nc["days"], nc["reported"], nc["nowcast"], nc["lower"], nc["upper"], strict=True
+        )
+    ]

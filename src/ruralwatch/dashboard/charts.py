@@ -15,9 +15,12 @@ from typing import Any, Final
 import altair as alt
 from django.utils.translation import gettext as _
 
+from ruralwatch.assessments.selectors import BAND_TITLES
+
 NO_DATA_COLOUR = "#c8c8c8"
 CASES_COLOUR = "#9ecae1"
 MEAN_COLOUR = "#c0392b"
+NOWCAST_COLOUR = "#6a51a3"
 SCHEME: Final = "orangered"
 
 
@@ -159,10 +162,13 @@ def trailing_mean(values: Sequence[float | None], window: int = 7) -> list[float
 
 
 def epicurve(
-    series: Sequence[tuple[dt.date, float | None]], title: str | None = None
+    series: Sequence[tuple[dt.date, float | None]],
+    title: str | None = None,
+    band: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any] | None:
     """Daily counts as bars (gaps where nothing was reported) and the 7-day mean as a line;
-    ``title``: the indicator's name (default: new cases)."""
+    ``title``: the indicator's name (default: new cases); ``band``: the nowcast of the last
+    days (``ruralwatch.assessments.selectors.nowcast_band``), drawn as its interval and mean."""
     title = title or _("New cases")
     if not series or all(v is None for _d, v in series):
         return None
@@ -201,7 +207,22 @@ def epicurve(
             tooltip=[date_tip, alt.Tooltip("mean:Q", title=_("7-day mean"), format=",.1f")],
         )
     )
-    return alt.layer(bars, line).properties(width="container", height=260).to_dict()
+    layers = [bars, line]
+    if band:
+        late = _inline(list(band))
+        tips = [date_tip] + [
+            alt.Tooltip(f"{key}:Q", title=str(label), format=",.0f")
+            for key, label in BAND_TITLES.items()
+        ]
+        layers += [
+            alt.Chart(late)
+            .mark_area(color=NOWCAST_COLOUR, opacity=0.3)
+            .encode(x=x, y="lower:Q", y2="upper:Q", tooltip=tips),
+            alt.Chart(late)
+            .mark_line(color=NOWCAST_COLOUR, strokeDash=[4, 3], point=True)
+            .encode(x=x, y="nowcast:Q", tooltip=tips),
+        ]
+    return alt.layer(*layers).properties(width="container", height=260).to_dict()
 
 
 def choropleth(
@@ -231,7 +252,10 @@ def choropleth(
     elif measure == "change":
         colour = alt.Color(
             f"{field}:Q",
-            scale=alt.Scale(scheme="redblue", reverse=True, domainMid=0, clamp=True),
+            # A fall is at most -100 %; rises beyond +200 % take the darkest red.
+            scale=alt.Scale(
+                scheme="redblue", reverse=True, domain=[-100, 200], domainMid=0, clamp=True
+            ),
             legend=legend,
         )
     elif measure in ("completeness", "coverage"):

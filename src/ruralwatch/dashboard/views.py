@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 
 from ruralwatch.accounts import access
 from ruralwatch.areas.models import Area
+from ruralwatch.assessments.selectors import nowcast_band
 from ruralwatch.core import asof, export
 from ruralwatch.dashboard import charts, multiples, tables
 from ruralwatch.dashboard.evidence import evidence_blocks
@@ -152,7 +153,11 @@ def _area_context(request: HttpRequest, overview: AreaOverview) -> dict[str, Any
         )
         if not overview.no_data
         else None,
-        "curve_spec": charts.epicurve(overview.series, indicator_name or None),
+        "curve_spec": charts.epicurve(
+            overview.series,
+            indicator_name or None,
+            band=() if overview.judgement_is_stale else nowcast_band(overview.judgement),
+        ),
         "multiples_spec": multiples.small_multiples(overview.child_series, indicator_name),
         "judgement_text": overview.judgement.text(get_language()) if overview.judgement else "",
         "evidence": evidence_blocks(overview.judgement.evidence) if overview.judgement else [],
