@@ -19,6 +19,7 @@ from ruralwatch.cycle.demo import DEMO_END, DEMO_START, build_summary, busiest_v
 from ruralwatch.cycle.services import run_cycle
 from ruralwatch.keygroups.selectors import audit
 from ruralwatch.synth import build_demo
+from ruralwatch.synth.keyareas import remote_key_areas
 from ruralwatch.synth.persons import PERSON_TRUTH_KINDS
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +29,8 @@ SEED = 20230122
 
 @pytest.fixture(scope="module")
 def synthetic():  # type: ignore[no-untyped-def]
-    return build_demo(seed=SEED, start=DEMO_START, end=DEMO_END)
+    demo = build_demo(seed=SEED, start=DEMO_START, end=DEMO_END)
+    return remote_key_areas(demo, start=DEMO_START, end=DEMO_END, seed=SEED)[0]  # as the demo
 
 
 def test_summary_agrees_with_ground_truth(tmp_path: Path, synthetic) -> None:  # type: ignore[no-untyped-def]
@@ -149,7 +151,14 @@ def _check_tasks(s: dict, truth: list[dict], county: Area) -> None:  # type: ign
     )
     # No referral is left pending in the demo and the baseline has no rebound (both kinds are
     # tested in tests/dispatch); nothing has escalated or closed yet.
-    assert set(created) == {"missing_report", "single_case", "signal", "overdue_contacts"}
+    assert set(created) == {
+        "missing_report",
+        "single_case",
+        "signal",
+        "overdue_contacts",
+        "key_area_rise",  # issue 14: the remote key-area township's late first case and rise,
+        "support_request",  # and its village's request for oxygen
+    }
     assert s["tasks"]["open"] == sum(created.values()) == tasks.count()
     assert s["tasks"]["escalated"] == 0 and s["tasks"]["closed_auto"] == {}
     user = create_user_with_jurisdiction(

@@ -87,7 +87,7 @@ def test_tags_and_pairing_by_the_level_above(tagged: None, users: dict[str, Any]
     assert r.status_code == 302
     assert Pairing.objects.get(key_area_id=PASTURE).support_unit_id == COUNTY
     bad = county.post(f"/keyareas/area/{PASTURE}/pairing/", {"support_unit": P1})
-    assert bad.status_code == 400 and "inside the key area" in body(bad)
+    assert bad.status_code == 400 and "支援单位位于其所支援的重点地区之内" in body(bad)
 
 
 def test_request_answer_and_withdraw(tagged: None, users: dict[str, Any]) -> None:
@@ -124,7 +124,7 @@ def test_request_answer_and_withdraw(tagged: None, users: dict[str, Any]) -> Non
     req.refresh_from_db()
     assert req.status == RequestStatus.ANSWERED and req.answered_by == users["town"]
     again = pasture.post("/keyareas/requests/withdraw/", {"request": req.pk})
-    assert again.status_code == 400 and "no longer open" in body(again).replace("不再", "no longer")
+    assert again.status_code == 400 and "该请求已不再待响应" in body(again)
 
 
 def test_import_page(world: Any, users: dict[str, Any], tmp_path: Path) -> None:
