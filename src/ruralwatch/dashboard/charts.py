@@ -292,7 +292,8 @@ def choropleth(
                 _("imported"),
             )
         )
-        .mark_geoshape(strokeWidth=0.8, cursor="pointer")
+        # invalid=None: shapes without a value stay (grey), not filtered out of the map.
+        .mark_geoshape(strokeWidth=0.8, cursor="pointer", invalid=None)
         .encode(
             stroke=alt.condition(
                 "datum.properties.derived", alt.value("#555555"), alt.value("#ffffff")
