@@ -20,7 +20,7 @@ from ruralwatch.api.common import user_of
 from ruralwatch.api.intake import over_limit, read_body
 from ruralwatch.api.schemas import Day, ErrorOut, InvalidOut
 from ruralwatch.core.problems import ImportRejected
-from ruralwatch.intake import dhis2
+from ruralwatch.intake import dhis2, selectors
 from ruralwatch.intake.models import MappingKind
 
 router = Router(tags=["dhis2"])
@@ -117,7 +117,7 @@ def import_set(request: HttpRequest, params: Query[ImportParams]) -> Any:
                 },
             )
     except ImportRejected as exc:
-        conflicts = [
+        conflicts: list[dict[str, Any]] = [
             {"object": "", "value": p.reason, "property": None, "indexes": []} for p in exc.problems
         ]
         status, summary = dhis2.import_summary(0, 0, 0, 0, conflicts, opt, error=True)
@@ -138,10 +138,7 @@ def _export(request: HttpRequest, params: ExportParams, fmt: str) -> HttpRespons
     units = (
         params.orgUnit
         if opt.scheme("orgUnit") == "CODE"
-        else [
-            dhis2.selectors.uid_to_code(MappingKind.ORG_UNIT, [u]).get(u, "")
-            for u in params.orgUnit
-        ]
+        else [selectors.uid_to_code(MappingKind.ORG_UNIT, [u]).get(u, "") for u in params.orgUnit]
     )
     roots = [access.access_area_by_code(user, code) for code in units]
     query = dhis2.ExportQuery(

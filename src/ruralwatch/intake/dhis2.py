@@ -351,15 +351,15 @@ def import_data_values(
             continue
         set_id = row.get("dataSet") or parsed.data_set
         if set_id:
-            code = ds.get(set_id)
-            if code is None or members.get(code) is None:
+            set_code = ds.get(set_id)
+            if set_code is None or members.get(set_code) is None:
                 problems.append(
                     Problem(
                         src, i, "dataSet", _("data set not found: %(id)s") % {"id": set_id[:40]}
                     )
                 )
                 continue
-            if de[element] not in (members[code] or set()):
+            if de[element] not in (members[set_code] or set()):
                 problems.append(
                     Problem(
                         src,

@@ -110,6 +110,7 @@ def _to_polars(node: ast.expr) -> pl.Expr:
     if isinstance(node, ast.Name):
         return pl.col(node.id).cast(pl.Float64).fill_null(0.0)
     if isinstance(node, ast.Constant):
+        assert isinstance(node.value, int | float)
         return pl.lit(float(node.value))
     if isinstance(node, ast.UnaryOp):
         inner = _to_polars(node.operand)

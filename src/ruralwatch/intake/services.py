@@ -174,7 +174,7 @@ def check_values(
     value, ``None`` for not known) over what is already stored: for the form, before sending.
 
     Each item: rule, severity, left, right, message."""
-    stored = dict(
+    stored: dict[str, float | None] = dict(
         ReportValue.objects.filter(area_id=area.code, date=date).values_list(
             "indicator_id", "value"
         )
