@@ -119,7 +119,8 @@ def children_map(
 def children_ranking(
     children: Sequence[dict[str, Any]], url_for: Callable[[str], str]
 ) -> dict[str, Any]:
-    """Children ranked by incidence (bars); for children without coordinates."""
+    """Children ranked by incidence (bars); for children without coordinates. A fixed height
+    from the number of bars (a step height makes Vega-Lite drop the container's fit and warn)."""
     chart = (
         alt.Chart(_inline(_chart_data(children, url_for)))
         .mark_bar(cursor="pointer")
@@ -133,7 +134,7 @@ def children_ranking(
         )
         .properties(
             width="container",
-            height=alt.Step(20),
+            height=22 * len(children),
             autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
         )
     )
