@@ -150,3 +150,27 @@ def test_county_map_draws_one_shape_per_township_and_drills_down(
         assert "/area/410327" in page.url and page.url.split("/area/")[1][:12] in TOWNSHIPS
         assert page.locator(shapes).count() == 1
         assert errors == []
+
+
+@pytest.mark.django_db
+def test_briefing_map_draws_the_township_shapes_as_vectors(tmp_path: Path) -> None:
+    import base64
+    import re
+
+    from ruralwatch.areas.models import Area
+    from ruralwatch.briefings.selectors import briefing_content
+    from ruralwatch.briefings.services import render_html
+
+    build(tmp_path)
+    content = briefing_content(Area.objects.get(code=COUNTY), DAY7, "zh-hans", now=NOW)
+    html = render_html(content, issue=1)
+    svgs = [
+        base64.b64decode(u).decode("utf-8")
+        for u in re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', html)
+    ]
+    svg = next(s for s in svgs if "mark-shape" in s)
+    group = re.search(r'<g class="mark-shape role-mark[^"]*"[^>]*>(.*?)</g>', svg, re.S)
+    assert group is not None
+    assert group.group(1).count("<path") == len(TOWNSHIPS)
+    assert "第1镇" in svg  # names as text, in the CJK font
+    assert "Voronoi" in html  # the note says the boundaries are derived

@@ -169,6 +169,64 @@ def area_map(
     return _finish(chart)
 
 
+def shapes_map(
+    shapes: Sequence[tuple[str, bool, str]],
+    children: Sequence[dict[str, Any]],
+    *,
+    width: int = 300,
+    height: int = 250,
+) -> dict[str, Any] | None:
+    """The sub-areas' shapes (code, derived, GeoJSON text: ``areas.selectors.child_shapes``)
+    coloured by 7-day incidence (grey: no report), names at their points; shapes derived
+    from points have a dashed outline. ``None`` without shapes."""
+    import json
+
+    if not shapes:
+        return None
+    rows = {c["code"]: c for c in children}
+    features = []
+    for code, derived, text in shapes:
+        c = rows.get(code, {})
+        inc = c.get("incidence")
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": json.loads(text),
+                "properties": {
+                    "name": c.get("name", code),
+                    "incidence": None if inc is None else round(inc, 1),
+                    "derived": derived,
+                    "lon": c.get("lon"),
+                    "lat": c.get("lat"),
+                },
+            }
+        )
+    colour = alt.Color(
+        "properties.incidence:Q",
+        title=_("per 100,000, 7 days"),
+        scale=alt.Scale(scheme=SCHEME, zero=True),
+        legend=alt.Legend(orient="bottom", gradientLength=160, gradientThickness=8),
+    )
+    fill = alt.condition("datum.properties.incidence == null", alt.value(NO_DATA_COLOUR), colour)
+    outline = alt.condition("datum.properties.derived", alt.value([3, 2]), alt.value([1, 0]))
+    layers: list[Any] = [
+        alt.Chart(_inline(features))
+        .mark_geoshape(stroke="#555", strokeWidth=0.4, invalid=None)
+        .encode(color=fill, strokeDash=outline)
+    ]
+    if len(features) <= 40:
+        layers.append(
+            alt.Chart(_inline(features))
+            .transform_filter("datum.properties.lon != null")
+            .mark_text(fontSize=7, color="#111")
+            .encode(
+                longitude="properties.lon:Q", latitude="properties.lat:Q", text="properties.name:N"
+            )
+        )
+    chart = alt.layer(*layers).project(type="mercator").properties(width=width, height=height)
+    return _finish(chart)
+
+
 def to_svg(spec: dict[str, Any] | None) -> str:
     """The spec drawn as SVG (text as text, in the CJK font), or ``""`` without a spec."""
     if spec is None:

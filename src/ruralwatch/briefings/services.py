@@ -24,6 +24,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from ruralwatch.areas.models import Area
+from ruralwatch.areas.selectors import child_shapes
 from ruralwatch.briefings import charts
 from ruralwatch.briefings.models import Briefing, Format, Language
 from ruralwatch.briefings.selectors import (
@@ -84,9 +85,12 @@ def render_html(content: BriefingContent, *, issue: int, revision: int = 1) -> s
         if start is not None:
             marks.append((start, str(h.get("rebound_event_label") or "")))
     curve_svg = charts.data_uri(charts.to_svg(charts.epicurve(content.series, marks)))
-    map_svg = charts.data_uri(
-        charts.to_svg(charts.area_map(content.map_points, content.map_labels))
+    # The sub-areas' boundaries where they are known (imported or derived), else points.
+    shapes = child_shapes(content.area, pixels=300)
+    map_spec = charts.shapes_map(shapes, content.children) or charts.area_map(
+        content.map_points, content.map_labels
     )
+    map_svg = charts.data_uri(charts.to_svg(map_spec))
     audit = [
         {"kind": kind, "label": audit_label(kind), "n": n}
         for kind, n in (content.keygroups["audit"] or {}).items()
@@ -101,6 +105,8 @@ def render_html(content: BriefingContent, *, issue: int, revision: int = 1) -> s
             "revision": revision,
             "curve_svg": curve_svg,
             "map_svg": map_svg,
+            "map_shapes": bool(shapes),
+            "map_derived": any(derived for _c, derived, _t in shapes),
             "audit": audit,
             "language": translation.get_language(),
             "issued_at": timezone.localtime(),
