@@ -99,7 +99,7 @@ def test_corrections_need_a_reason_and_keep_history(world: World) -> None:
         v, DAY, _values(world, new_cases=3, deaths=None), key="k-first001", user=doctor, now=NOW
     )
     later = NOW + dt.timedelta(hours=2)
-    with pytest.raises(Refused, match="why"):
+    with pytest.raises(Refused, match="原因"):
         submit_day(v, DAY, _values(world, new_cases=4, deaths=None), key="k-second01", now=later)
     out = submit_day(
         v,

@@ -17,12 +17,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ruralwatch.areas.models import Area, Level
+from ruralwatch.core import bulk
 from ruralwatch.core.problems import ImportRejected, Problem
 from ruralwatch.reporting.models import (
     FormReport,
@@ -310,21 +311,22 @@ def _store(
     """The writes of one sending, inside the caller's transaction; returns values changed."""
     # One sending per village day at a time: the submission row is the lock (on PostgreSQL a
     # row lock; SQLite serialises writers anyway).
-    existed = Submission.objects.filter(area_id=village.code, date=day).exists()
-    if not existed:
-        Submission.objects.bulk_create(
-            [
-                Submission(
-                    area_id=village.code,
-                    date=day,
-                    submitted_at=now,
-                    delay_hours=_delay_hours(day, now),
-                    reporter=reporter,
-                )
-            ],
-            ignore_conflicts=True,
-        )
-    Submission.objects.select_for_update().filter(area_id=village.code, date=day).first()
+    table = Submission._meta.db_table
+    ops = connection.ops
+    created = bulk.execute(
+        f"INSERT INTO {table} (area_id, date, submitted_at, delay_hours, reporter) "
+        f"VALUES (%s, %s, %s, %s, %s) ON CONFLICT (area_id, date) DO NOTHING",
+        [
+            village.code,
+            ops.adapt_datefield_value(day),
+            ops.adapt_datetimefield_value(now),
+            _delay_hours(day, now),
+            reporter,
+        ],
+    )
+    existed = not created
+    if existed:
+        Submission.objects.select_for_update().filter(area_id=village.code, date=day).first()
     approval = lock_of(village, day)
     if approval is not None:
         raise Refused(lock_reason(approval))
@@ -334,7 +336,11 @@ def _store(
         ).values_list("indicator_id", "value")
     )
     changes = {c: v for c, v in numbers.items() if old.get(c) != v}
-    earlier = FormReport.objects.filter(area_id=village.code, date=day).exclude(pk=form.pk).exists()
+    # A day without a submission before this one has no earlier sending of the form.
+    earlier = (
+        existed
+        and FormReport.objects.filter(area_id=village.code, date=day).exclude(pk=form.pk).exists()
+    )
     # A correction changes what the day already said: a stored value, or a previous sending
     # of the form (its "not known" included). Adding a value an import left out is not one.
     corrections = [c for c in changes if earlier or c in old]
