@@ -51,6 +51,7 @@ def parse(geometry: Any) -> Shape:
         raise GeometryError("type")
     kind = geometry.get("type")
     coords = geometry.get("coordinates")
+    polys: Any
     if kind == "Polygon":
         polys = [coords]
     elif kind == "MultiPolygon":
@@ -229,7 +230,8 @@ def _clip_ring(ring: Ring, a: npt.NDArray[np.float64], b: npt.NDArray[np.float64
     # itself (if inside).
     both = np.stack([hit, ring], axis=1).reshape(-1, 2)
     mask = np.stack([cross, inside], axis=1).reshape(-1)
-    return both[mask]
+    out: Ring = both[mask]
+    return out
 
 
 def clip_convex(shape: Shape, cell: Ring) -> Shape:

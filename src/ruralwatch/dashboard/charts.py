@@ -287,7 +287,7 @@ def choropleth(
     shapes = (
         alt.Chart(data)
         .transform_calculate(
-            boundary=alt.expr.if_(  # type: ignore[no-untyped-call]
+            boundary=alt.expr.if_(
                 "datum.properties.derived",
                 _("derived from points (Voronoi cell inside the parent's boundary)"),
                 _("imported"),
