@@ -20,6 +20,7 @@ import polars as pl
 import pytest
 from django.db import transaction
 
+from ruralwatch.areas.models import Area
 from ruralwatch.areas.services import import_areas
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.services import assess
@@ -121,6 +122,10 @@ def test_delay_triangle_reads_the_arrivals(county: Any, db: None) -> None:
     )
     assert late.is_empty()
     assert rows["delay"].min() >= 0 and rows["delay"].max() >= 3
+    # a subtree reads the same rows for its own areas
+    path = Area.objects.get(code=county["code"]).path
+    now_sub, sub = delay_triangle(path, "new_cases", START, CYCLE)
+    assert now_sub == now and sub.sort(sub.columns).equals(rows.sort(rows.columns))
 
 
 def test_without_nowcast_the_lag_reads_as_a_decline(judged: Any) -> None:

@@ -108,10 +108,11 @@ def apply(
     # Cases arrive in whole village reports: the dispersion of the triangle's counts is the
     # mean size of the report a case came in, sum(v^2) / sum(v), per area.
     sizes = long.group_by("code").agg(pl.col("squares").sum(), pl.col("value").sum())
-    size = dict(
-        zip(sizes["code"].to_list(), (sizes["squares"] / sizes["value"]).to_list(), strict=True)
-    )
-    dispersion = np.array([max(1.0, size.get(c) or 1.0) for c in units])
+    size = {
+        code: squares / value if value > 0 else 1.0
+        for code, squares, value in sizes.select("code", "squares", "value").iter_rows()
+    }
+    dispersion = np.array([max(1.0, size.get(c, 1.0)) for c in units])
     pn = nowcast_panel(
         triangles,
         METHOD,
