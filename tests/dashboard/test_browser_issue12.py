@@ -43,7 +43,8 @@ CLIPPED = """() => {
   for (const el of document.querySelectorAll('.kpi, .evidence-block dd, .evidence-block dt')) {
     if (el.scrollWidth > el.clientWidth + 1) out.push(`text cut in ${el.className || el.tagName}`);
   }
-  if (document.documentElement.scrollWidth > width + 0.5) out.push(`page ${document.documentElement.scrollWidth} > ${width}`);
+  const page = document.documentElement.scrollWidth;
+  if (page > width + 0.5) out.push(`page ${page} > ${width}`);
   return out;
 }"""
 

@@ -359,3 +359,28 @@ def test_province_page_has_the_ranking_and_small_multiples(admin_client: Any) ->
 def test_print_stylesheet_is_linked(county_client: Any) -> None:
     html = county_client.get(_url(data.COUNTY)).content.decode()
     assert re.search(r'<link rel="stylesheet" href="[^"]*print\.css" media="print">', html)
+
+
+def test_chart_specs_are_valid_vega_lite(tree: None) -> None:
+    """The specs are built without Altair's validation on every page; it is done here."""
+    from altair.utils.schemapi import validate_jsonschema
+    from altair.vegalite.v6.schema.core import load_schema
+
+    from ruralwatch.dashboard import charts, multiples
+
+    schema = load_schema()
+    county = area_overview(Area.objects.get(code=data.COUNTY), within=None)
+    province = area_overview(Area.objects.get(code=data.PROVINCE), within=None)
+    band = [{"date": "2023-01-06", "reported": 3, "nowcast": 5.0, "lower": 2.0, "upper": 9.0}]
+    specs = [
+        charts.epicurve(county.series),
+        charts.epicurve(county.series, "死亡数", band=band),
+        charts.children_ranking(province.children, lambda c: c),
+        multiples.small_multiples(county.child_series, "新增病例数"),
+    ]
+    for spec in specs:
+        assert spec is not None
+        validate_jsonschema(spec, schema)
+    curve = specs[0]
+    assert curve["data"]["values"][-1] == {"date": "2023-01-07", "value": 5.0, "mean": 3.29}
+    assert len(specs[3]["data"]["values"]) == 7 + 4  # A: days 1–7; B: days 1, 3, 5, 7
