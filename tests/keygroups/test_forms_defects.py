@@ -161,6 +161,33 @@ def test_area_tables_export(world: dict[str, Any]) -> None:
     assert registered[TOWN_A] == Person.objects.filter(village__parent_id=TOWN_A).count()
 
 
+def test_every_area_table_exports(world: dict[str, Any]) -> None:
+    client = _client(world["county_user"])
+    url = reverse("keygroups:area", args=[COUNTY])
+
+    def sheet(table: str) -> list[tuple[Any, ...]]:
+        response = client.get(url, {"format": "xlsx", "table": table})
+        assert response.status_code == 200, table
+        active = openpyxl.load_workbook(io.BytesIO(response.content)).active
+        assert active is not None
+        return list(active.iter_rows(values_only=True))
+
+    doctors = sheet("responsibles")
+    assert doctors[0][:2] == ("代码", "医生")
+    assert {r[0] for r in doctors[1:]} == {"DOC-A1", "DOC-B1"}  # every doctor, not a top 10
+    a1 = next(r for r in doctors[1:] if r[0] == "DOC-A1")
+    assert a1[4] == Person.objects.filter(doctor__code="DOC-A1", status="active").count()
+    campaigns = sheet("campaigns")
+    assert campaigns[0][0] == "重新摸排活动" or campaigns[0][0] == "Re-survey campaign"
+    assert {r[0] for r in campaigns[1:]} == {"春节后重新摸排"}
+    assert {r[1] for r in campaigns[1:]} == {TOWN_A, "110101002000"}
+    village = _client(world["doc_user"]).get(
+        reverse("keygroups:area", args=[A1]), {"format": "csv", "table": "persons"}
+    )
+    listed = list(csv.reader(io.StringIO(village.content.decode("utf-8-sig"))))
+    assert {r[0] for r in listed[1:]} == {world["overdue"].ref, world["due"].ref}
+
+
 # --- 7: pickers ----------------------------------------------------------------------------
 
 

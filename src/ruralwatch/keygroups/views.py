@@ -431,7 +431,7 @@ def _area_context(data: dict[str, Any], request: HttpRequest) -> dict[str, Any]:
         table: {
             fmt: _url_with(request, page=None, format=fmt, table=table) for fmt in export.FORMATS
         }
-        for table in ("children", "persons")
+        for table in AREA_TABLES
     }
     return {
         "d": data,
@@ -443,10 +443,39 @@ def _area_context(data: dict[str, Any], request: HttpRequest) -> dict[str, Any]:
     }
 
 
+#: The area page's tables that export (``?format=xlsx&table=…``).
+AREA_TABLES = ("children", "persons", "responsibles", "campaigns")
+
+
+def _responsible_columns() -> list[export.Column]:
+    return [
+        export.Column("code", _("Code")),
+        export.Column("name", _("Doctor")),
+        export.Column("area", _("Area code")),
+        export.Column("area_name", _("Area")),
+        export.Column("active", _("Persons")),
+        export.Column("due", _("Due")),
+        export.Column("overdue", _("Overdue")),
+    ]
+
+
 def _area_export(request: HttpRequest, data: dict[str, Any], table: str) -> HttpResponse:
-    """The area page's table of child areas, or (village) of persons due or overdue."""
+    """One of the area page's tables, whole: child areas, (village) persons due or overdue,
+    or the campaigns' progress by area."""
     area = data["area"]
     stem = f"{area.name}-{data['date']:%Y-%m-%d}"
+    if table == "campaigns":
+        rows = [{"campaign": c["campaign"].name, **r} for c in data["campaigns"] for r in c["rows"]]
+        columns = [
+            export.Column("campaign", _("Re-survey campaign")),
+            export.Column("area", _("Area code")),
+            export.Column("name", _("Area")),
+            export.Column("done", _("Villages done")),
+            export.Column("total", _("Villages")),
+            export.Column("surveyed", _("Households surveyed")),
+            export.Column("found", _("Newly found")),
+        ]
+        return _export(request, rows, columns, _("Re-survey campaigns") + f"-{stem}")
     if table == "persons":
         services.log_list_access(
             request.user,
@@ -455,7 +484,7 @@ def _area_export(request: HttpRequest, data: dict[str, Any], table: str) -> Http
             area_code=area.code,
         )
         rows = _person_export_rows(data["village_rows"])
-        return _export(request, rows, _person_columns(), f"{_('Due or overdue')}-{stem}")
+        return _export(request, rows, _person_columns(), _("Due or overdue") + f"-{stem}")
     columns = [
         export.Column("code", _("Code")),
         export.Column("name", _("Name")),
@@ -466,7 +495,7 @@ def _area_export(request: HttpRequest, data: dict[str, Any], table: str) -> Http
         export.Column("coverage", _("Coverage"), number_format="0.0%"),
         export.Column("no_doctor", _("No doctor")),
     ]
-    return _export(request, data["children"], columns, f"{_('Key groups')}-{stem}")
+    return _export(request, data["children"], columns, _("Key groups") + f"-{stem}")
 
 
 @login_required
@@ -474,15 +503,22 @@ def _area_export(request: HttpRequest, data: dict[str, Any], table: str) -> Http
 def area_detail(request: HttpRequest, code: str) -> HttpResponse:
     """Coverage by tier, group and child area; the audit; campaign progress (drill-down)."""
     area = area_access.access_area_by_code(request.user, code)
+    table = request.GET.get("table")
+    exporting = export.is_export(request.GET.get("format")) and table in AREA_TABLES
+    if exporting and table == "responsibles":
+        on = _page_date(request)
+        rows = selectors.responsible_loads(area, on)
+        return _export(
+            request, rows, _responsible_columns(), _("Doctors") + f"-{area.name}-{on:%Y-%m-%d}"
+        )
     found = selectors.area_keygroups(
         area,
         _page_date(request),
         persons=access.scope_persons(request.user),
         within=area_access.jurisdiction(request.user),
     )
-    table = request.GET.get("table")
-    if export.is_export(request.GET.get("format")) and table in ("children", "persons"):
-        return _area_export(request, found, table)
+    if exporting:
+        return _area_export(request, found, str(table))
     if found["village_rows"]:
         services.log_list_access(
             request.user, len(found["village_rows"]), "key-group village list", area_code=area.code
