@@ -35,6 +35,7 @@ from ruralwatch.reporting.models import (
     RollupPending,
     Submission,
 )
+from ruralwatch.reporting.signoff import locked_problems
 
 Progress = Callable[[str, int, int], None]
 
@@ -330,6 +331,7 @@ def import_reports(
     frame = _to_long(frame, file, ind.lookup)
     frame, problems = _parse(frame, file, ind, now)
     problems += _area_problems(frame, file, ind)
+    problems += locked_problems(frame, file)  # days signed off (数据审核) are locked
     if problems:
         raise ImportRejected(problems)
     if "submitted_utc" not in frame.columns:
