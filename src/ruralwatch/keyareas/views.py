@@ -53,7 +53,13 @@ def _root(request: HttpRequest) -> Area | None:
 
 
 def _errors(form: Any) -> str:
-    return " ".join(str(e) for errs in form.errors.values() for e in errs)
+    """Every error of a form, each after its field's label."""
+    out = []
+    for name, errs in form.errors.items():
+        field = form.fields.get(name)
+        label = str(field.label) if field is not None and field.label else name
+        out += [f"{label}: {e}" for e in errs]
+    return " ".join(out)
 
 
 @login_required
@@ -109,13 +115,13 @@ def _back(area: Area) -> HttpResponse:
     return redirect(reverse("keyareas:area", args=[area.code]))
 
 
-def _refused(request: HttpRequest, area: Area | None, text: str, status: int) -> HttpResponse:
-    return render(
-        request,
-        "keyareas/refused.html",
-        {"area": area, "text": text},
-        status=status,
-    )
+def _refused(request: HttpRequest, area: Area | None, text: str) -> HttpResponse:
+    """An action that was not done (bad input, or not the user's to do; nothing was
+    written): back to the page it came from, which shows why."""
+    messages.error(request, text)
+    if area is not None:
+        return _back(area)
+    return redirect(reverse("keyareas:panel"))
 
 
 @login_required
@@ -124,11 +130,11 @@ def set_tags(request: HttpRequest, code: str) -> HttpResponse:
     area = access.access_area_by_code(request.user, code)
     form = TagsForm(request.POST)
     if not form.is_valid():
-        return _refused(request, area, _errors(form), 400)
+        return _refused(request, area, _errors(form))
     try:
         services.set_tags(request.user, area, form.cleaned_data["tags"])
     except PermissionDenied as exc:
-        return _refused(request, area, str(exc), 403)
+        return _refused(request, area, str(exc))
     messages.success(request, _("Key-area tags saved."))
     return _back(area)
 
@@ -139,13 +145,13 @@ def set_pairing(request: HttpRequest, code: str) -> HttpResponse:
     area = access.access_area_by_code(request.user, code)
     form = PairingForm(request.POST)
     if not form.is_valid():
-        return _refused(request, area, _errors(form), 400)
+        return _refused(request, area, _errors(form))
     try:
         services.set_pairing(request.user, area, form.cleaned_data["support_unit"])
     except PermissionDenied as exc:
-        return _refused(request, area, str(exc), 403)
+        return _refused(request, area, str(exc))
     except ValidationError as exc:
-        return _refused(request, area, " ".join(exc.messages), 400)
+        return _refused(request, area, " ".join(exc.messages))
     messages.success(request, _("Support unit saved."))
     return _back(area)
 
@@ -156,7 +162,7 @@ def file_request(request: HttpRequest, code: str) -> HttpResponse:
     area = access.access_area_by_code(request.user, code)
     form = RequestForm(request.POST)
     if not form.is_valid():
-        return _refused(request, area, _errors(form), 400)
+        return _refused(request, area, _errors(form))
     d = form.cleaned_data
     try:
         services.file_request(
@@ -168,9 +174,9 @@ def file_request(request: HttpRequest, code: str) -> HttpResponse:
             hours=d["hours"],
         )
     except PermissionDenied as exc:
-        return _refused(request, area, str(exc), 403)
+        return _refused(request, area, str(exc))
     except ValidationError as exc:
-        return _refused(request, area, " ".join(exc.messages), 400)
+        return _refused(request, area, " ".join(exc.messages))
     messages.success(request, _("Support request sent to the paired unit."))
     return _back(area)
 
@@ -180,16 +186,16 @@ def file_request(request: HttpRequest, code: str) -> HttpResponse:
 def answer(request: HttpRequest) -> HttpResponse:
     form = AnswerForm(request.POST)
     if not form.is_valid():
-        return _refused(request, None, _errors(form), 400)
+        return _refused(request, None, _errors(form))
     found = selectors.access_request_by_id(request.user, form.cleaned_data["request"])
     if found is None:
         raise Http404(_("No such request."))
     try:
         services.answer_request(request.user, found, form.cleaned_data["answer"])
     except PermissionDenied as exc:
-        return _refused(request, None, str(exc), 403)
+        return _refused(request, None, str(exc))
     except ValidationError as exc:
-        return _refused(request, None, " ".join(exc.messages), 400)
+        return _refused(request, None, " ".join(exc.messages))
     messages.success(request, _("Answer recorded."))
     return redirect(reverse("keyareas:panel"))
 
@@ -199,16 +205,16 @@ def answer(request: HttpRequest) -> HttpResponse:
 def withdraw(request: HttpRequest) -> HttpResponse:
     form = WithdrawForm(request.POST)
     if not form.is_valid():
-        return _refused(request, None, _errors(form), 400)
+        return _refused(request, None, _errors(form))
     found = selectors.access_request_by_id(request.user, form.cleaned_data["request"])
     if found is None:
         raise Http404(_("No such request."))
     try:
         services.withdraw_request(request.user, found)
     except PermissionDenied as exc:
-        return _refused(request, None, str(exc), 403)
+        return _refused(request, None, str(exc))
     except ValidationError as exc:
-        return _refused(request, None, " ".join(exc.messages), 400)
+        return _refused(request, None, " ".join(exc.messages))
     messages.success(request, _("Request withdrawn."))
     return redirect(reverse("keyareas:panel"))
 
@@ -233,12 +239,12 @@ def import_page(request: HttpRequest) -> HttpResponse:
         "derived": services.derive_tags(root)[:PROBLEMS_SHOWN] if may else [],
     }
     if request.method == "POST":
-        if not may:
-            return _refused(request, None, _("Only the level above may set key-area tags."), 403)
+        if not may:  # the page itself says so
+            return render(request, "keyareas/import.html", context)
         form = ImportForm(request.POST, request.FILES)
-        if not form.is_valid():
+        if not form.is_valid():  # no file: the form says what is missing
             context["form"] = form
-            return render(request, "keyareas/import.html", context, status=400)
+            return render(request, "keyareas/import.html", context)
         with tempfile.TemporaryDirectory() as folder:
             path = _save_upload(form.cleaned_data["file"], folder)
             try:
@@ -248,7 +254,7 @@ def import_page(request: HttpRequest) -> HttpResponse:
                 context["more"] = max(len(exc.problems) - PROBLEMS_SHOWN, 0)
                 return render(request, "keyareas/import.html", context, status=400)
             except PermissionDenied as exc:
-                return _refused(request, None, str(exc), 403)
+                messages.error(request, str(exc))
     return render(request, "keyareas/import.html", context)
 
 
@@ -256,7 +262,8 @@ def import_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def derive(request: HttpRequest) -> HttpResponse:
     if access.manages_from(request.user) is None:
-        return _refused(request, None, _("Only the level above may set key-area tags."), 403)
+        messages.error(request, _("Only the level above may set key-area tags."))
+        return redirect(reverse("keyareas:import"))
     n = services.apply_derivation(access.jurisdiction(request.user), user=request.user)
     messages.success(request, _("%(n)d area(s) tagged by the default derivation.") % {"n": n})
     return redirect(reverse("keyareas:import"))
