@@ -5,7 +5,8 @@
 6. the day's list pages and exports (the XLSX a browser downloads opens with openpyxl and
    matches the cards);
 7. the register form's pickers search as one types (htmx) and the doctors follow the village;
-8. all the form's errors show at once.
+8. all the form's errors show at once;
+10. a 404 on a phone is the site's page, with the way on.
 
 Screenshots go to ``RURALWATCH_SCREENSHOT_DIR`` (default /tmp).
 """
@@ -130,6 +131,25 @@ def test_cards_lists_and_forms_in_the_browser(
         page.set_default_timeout(60_000)
         _log_in(page, live_server.url, "county", "/keygroups/register/")
         _register(page, live_server.url)
+        context.close()
+        # On a phone: the form and an error page fit the screen and keep the site's frame.
+        context = browser.new_context(locale="zh-CN", viewport=PHONE, is_mobile=True)
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        errors = []
+        _collect_errors(page, errors)
+        _log_in(page, live_server.url, "county", "/keygroups/register/")
+        page.fill("#id_village_q", "乙")
+        _wait_option(page, "#id_village", A1, present=False)
+        _no_sideways_scroll(page, PHONE)
+        page.screenshot(path=str(SHOTS / "kg_register_phone.png"), full_page=False)
+        page.goto(f"{live_server.url}/keygroups/persons/nobody-here/")
+        assert page.locator("h1").inner_text() == "页面不存在"
+        assert page.locator(".topbar .brand").is_visible()
+        assert page.locator(".error-ways a[href='/accounts/start/']").is_visible()
+        _no_sideways_scroll(page, PHONE)
+        page.screenshot(path=str(SHOTS / "error_404_phone.png"), full_page=False)
+        assert [e for e in errors if "404" not in e] == []  # the 404 itself is logged
         context.close()
 
 
