@@ -74,6 +74,8 @@ def test_every_source_makes_one_task_with_its_owner_and_deadlines(tree: None) ->
         "missing_report": 2,  # A2 and the second county's village
         "overdue_contacts": 1,
         "open_referral": 0,
+        "support_request": 0,  # no key area here (tests/keyareas)
+        "key_area_rise": 0,
     }
     town = _task("signal", data.TOWN_A)
     assert (town.owner_area_id, town.owner_level, town.owner_role) == (data.TOWN_A, 4, "township")

@@ -168,3 +168,24 @@ def test_empty_posts_are_answered_below_400(tagged: None, users: dict[str, Any])
     for url in ("/keyareas/?date=0001-01-01", "/keyareas/?date=9999-12-31", "/keyareas/?date=x"):
         assert county.get(url).status_code == 200, url
     assert NOW  # the fixture's clock (requests are timed by the server here)
+
+
+def test_dispatch_task_pages_say_what_is_asked_and_why(
+    tagged: None, users: dict[str, Any]
+) -> None:
+    from ruralwatch.dispatch.models import Task
+    from ruralwatch.dispatch.services import sync_tasks
+    from ruralwatch.keyareas.services import file_request
+
+    file_request(
+        users["pasture"], Area.objects.get(code=PASTURE), "oxygen", quantity=2, note="两台"
+    )
+    sync_tasks(DAY, now=NOW)
+    request = Task.objects.get(kind_id="support_request")
+    town = client_for(users["town"])
+    text = body(town.get(f"/dispatch/tasks/{request.pk}/"))
+    assert "重点地区康保牧场向对口支援单位请求氧气 × 2" in text and "备注：两台" in text
+    rise = Task.objects.get(kind_id="key_area_rise", area_id=P2)
+    en = client_for(users["county"])
+    text = body(en.get(f"/dispatch/tasks/{rise.pk}/", HTTP_ACCEPT_LANGUAGE="en"))
+    assert "Cases are rising in key area 康保牧场二分场生活区: 3 in the 7 days" in text

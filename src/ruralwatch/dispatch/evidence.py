@@ -197,6 +197,10 @@ def sentences(
                 "share": _pct(ev.get("share")),
             }
         ]
+    if source in (Source.SUPPORT_REQUEST, Source.KEY_AREA_RISE):
+        from ruralwatch.keyareas.selectors import task_sentences  # worded in keyareas' catalog
+
+        return task_sentences(source, ev, area_name)
     if source == Source.OPEN_REFERRAL:
         return [
             _(

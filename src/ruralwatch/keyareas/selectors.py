@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ruralwatch.accounts.access import jurisdiction, sees_everything
 from ruralwatch.areas.models import KEY_AREA_TAGS, Area
 from ruralwatch.epi.assess.sparse import STATUS_CODES, SparseParams, watch
-from ruralwatch.keyareas.models import Pairing, RequestStatus, SupportRequest
+from ruralwatch.keyareas.models import Need, Pairing, RequestStatus, SupportRequest
 from ruralwatch.reporting.models import ReportValue, Submission
 
 CHUNK = 500
@@ -319,3 +320,61 @@ def requests_of(area: Area, *, limit: int = 100) -> dict[str, list[SupportReques
 
 def pairing_of(area: Area) -> Pairing | None:
     return Pairing.objects.select_related("support_unit").filter(key_area_id=area.code).first()
+
+
+# --- words for dispatch ------------------------------------------------------------------------
+
+
+def _local(iso: Any) -> str:
+    try:
+        return f"{timezone.localtime(dt.datetime.fromisoformat(str(iso))):%Y-%m-%d %H:%M}"
+    except (TypeError, ValueError):
+        return "—"
+
+
+def task_sentences(source: str, evidence: dict[str, Any], area_name: str) -> list[str]:
+    """What made a key-area task (``support_request`` or ``key_area_rise``), in the active
+    language, for the dispatch pages (``dispatch.evidence.sentences``)."""
+    ev = evidence or {}
+    if source == "support_request":
+        need = str(Need(ev["need"]).label) if ev.get("need") in Need.values else ev.get("need")
+        quantity = ev.get("quantity")
+        what = f"{need} × {quantity}" if quantity is not None else str(need)
+        out = [
+            _(
+                "Key area %(area)s asks its paired support unit for %(what)s, to be answered by "
+                "%(by)s."
+            )
+            % {"area": area_name, "what": what, "by": _local(ev.get("respond_by"))}
+        ]
+        if ev.get("note"):
+            out.append(_("Note: %(note)s") % {"note": ev["note"]})
+        out.append(
+            _("Answer it on the key-area page of the support unit; the task then closes itself.")
+        )
+        return out
+    if source == "key_area_rise":
+        values = {
+            "area": area_name,
+            "date": ev.get("date", ""),
+            "observed": ev.get("observed"),
+            "days": (ev.get("params") or {}).get("window", 7),
+            "threshold": ev.get("threshold") if ev.get("threshold") is not None else "—",
+        }
+        if ev.get("status") == "first_case":
+            return [
+                _(
+                    "First case in key area %(area)s on %(date)s after %(quiet)s days without "
+                    "one: %(observed)s case(s) in the last %(days)s days."
+                )
+                % {**values, "quiet": (ev.get("params") or {}).get("quiet_days", 14)}
+            ]
+        return [
+            _(
+                "Cases are rising in key area %(area)s: %(observed)s in the %(days)s days to "
+                "%(date)s, where %(threshold)s already exceed the exact Poisson limit of the "
+                "pooled baseline."
+            )
+            % values
+        ]
+    return []
