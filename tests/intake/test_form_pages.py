@@ -58,13 +58,19 @@ def test_form_page_json_and_duplicate(world: World) -> None:
     assert (first.status_code, first.json()["status"]) == (201, "stored")
     assert (again.status_code, again.json()["status"]) == (200, "duplicate")
     assert FormReport.objects.count() == 1
+    # The validation rules, asked before sending: 5 cases without a positive test.
+    url = reverse("intake:check", kwargs={"code": v.code})
+    body = _body(world, "key-chk-00001", new_cases=5)
+    warned = doctor.post(url, body, content_type="application/json").json()["warnings"]
+    assert [w["rule"] for w in warned] == ["cases_le_positives"]
+    body = _body(world, "key-chk-00001", new_cases=5, antigen_pos=5)
+    assert doctor.post(url, body, content_type="application/json").json()["warnings"] == []
+    assert FormReport.objects.count() == 1  # checking stores nothing
     bad = _post(doctor, v.code, _body(world, "key-aaaa-0002", new_cases=-1))
     assert bad.status_code == 400 and bad.json()["problems"][0]["field"] == "new_cases"
     corr = _post(doctor, v.code, _body(world, "key-aaaa-0003", new_cases=5))
-    assert (
-        (corr.status_code == 409
-        and "why" in corr.json()["reason"].lower())
-        or "原因" in (corr.json()["reason"])
+    assert (corr.status_code == 409 and "why" in corr.json()["reason"].lower()) or "原因" in (
+        corr.json()["reason"]
     )
     # The plain HTML form (no JavaScript) posts the same: not known is a ticked box.
     form = {f"v_{i.code}": "1" for i in form_indicators(v)}

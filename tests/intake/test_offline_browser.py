@@ -101,6 +101,12 @@ def test_offline_report_reload_online_one_report(
         page.goto(f"{live_server.url}/intake/report/{village.code}/")
         _fill(page, "3")
         page.fill("input[name=reason]", "复核")
+        # Online, the validation rules are checked before sending: 3 new cases without a
+        # positive test is shown first, and nothing is sent.
+        page.tap("#in-send")
+        page.wait_for_selector("#in-check:not([hidden]) [data-rule=cases_le_positives]")
+        assert FormReport.objects.count() == 1
+        page.fill("input[name=v_antigen_pos]", "3")
         page.evaluate(
             "document.getElementById('in-send').click(); document.getElementById('in-send').click()"
         )
@@ -139,6 +145,7 @@ def test_signed_off_day_refuses_with_reason(
         context, page = _phone(browser, live_server.url)
         assert world.township.name in page.inner_text("#in-lock")
         _fill(page, "5")
+        page.fill("input[name=v_pcr_pos]", "5")
         page.tap("#in-send")
         page.wait_for_selector("#in-refused")
         text = page.inner_text("#in-refused")

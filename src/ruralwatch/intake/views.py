@@ -30,8 +30,10 @@ from ruralwatch.areas.models import Area, Level
 from ruralwatch.core.dates import request_day
 from ruralwatch.core.problems import ImportRejected
 from ruralwatch.intake import hooks
+from ruralwatch.intake import services as rules_service
 from ruralwatch.intake.forms import parse_sending, parse_signoff, wants_json
 from ruralwatch.reporting import signoff
+from ruralwatch.reporting.daily_form import check_values as check_form_values
 from ruralwatch.reporting.daily_form import day_form, submit_day
 from ruralwatch.reporting.selectors import missing_villages
 
@@ -113,6 +115,7 @@ def _form_context(request: HttpRequest, village: Area, day: dt.date) -> dict[str
         "may_file": _may_file(request.user),
         "reporter": form.reporter or _reporter_name(request.user),
         "submit_url": reverse("intake:report", kwargs={"code": village.code}),
+        "check_url": reverse("intake:check", kwargs={"code": village.code}),
     }
 
 
@@ -188,6 +191,33 @@ def _submit(request: HttpRequest, village: Area) -> HttpResponse:
             "message": message,
         },
     )
+
+
+@never_cache
+@require_http_methods(["POST"])
+@login_required
+def check(request: HttpRequest, code: str) -> HttpResponse:
+    """The validation rules a sending would fail (the form shows them before sending and the
+    reporter confirms): ``{"warnings": [{rule, severity, message}]}``; 400 with the problems
+    of values that are not even numbers."""
+    village = access.access_area_by_code(request.user, code)
+    if village.level != Level.VILLAGE:
+        raise Http404(_("No such area."))
+    try:
+        sending = parse_sending(request)
+        numbers = check_form_values(village, sending.date, sending.values, now=timezone.now())
+    except ImportRejected as exc:
+        problems = [{"field": p.column or "", "reason": p.reason} for p in exc.problems]
+        return JsonResponse(
+            {"status": "rejected", "reason": exc.render(), "problems": problems},
+            status=400,
+            json_dumps_params={"ensure_ascii": False},
+        )
+    warnings = [
+        {"rule": w["rule"], "severity": w["severity"], "message": w["message"]}
+        for w in rules_service.check_values(village, sending.date, numbers)
+    ]
+    return JsonResponse({"warnings": warnings}, json_dumps_params={"ensure_ascii": False})
 
 
 # --- who has not reported ---------------------------------------------------------------------

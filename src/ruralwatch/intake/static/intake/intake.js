@@ -56,6 +56,7 @@
   let keyUsed = false;
   form.elements.key.value = newKey();
   form.addEventListener("input", () => {
+    document.getElementById("in-check").dataset.confirmed = "";
     if (keyUsed) { form.elements.key.value = newKey(); keyUsed = false; }
   });
 
@@ -113,18 +114,28 @@
       comment: form.elements.comment.value,
       reason: form.elements.reason.value,
     };
-    if (typeof window.ruralwatchIntakeCheck === "function") {
-      // Hook for the validation rules (issue 13, item 5): a function returning the
-      // sentences to show before sending; the reporter confirms to send anyway.
-      const warnings = window.ruralwatchIntakeCheck(body) || [];
-      const box = document.getElementById("in-check");
-      if (warnings.length && box.dataset.confirmed !== body.key) {
-        box.textContent = warnings.join(" ");
+    // Validation rules (positives <= tests, ...): asked of the server when there is a
+    // network; a sending that fails one is shown first, and a second tap sends it as it is.
+    // With no network the report is queued unchecked (the nightly run checks it again).
+    const box = document.getElementById("in-check");
+    if (navigator.onLine && box.dataset.confirmed !== body.key) {
+      const warnings = await checkRules(body);
+      if (warnings.length) {
+        box.textContent = "";
+        warnings.forEach((w) => {
+          const p = document.createElement("span");
+          p.className = "in-rule";
+          p.dataset.rule = w.rule;
+          p.textContent = w.message + " ";
+          box.append(p);
+        });
+        box.append(msg("Confirm"));
         box.hidden = false;
         box.dataset.confirmed = body.key;
         return;
       }
     }
+    box.hidden = true;
     keyUsed = true;
     await putItem({
       key: body.key,
@@ -136,6 +147,21 @@
     });
     await flush();
   });
+
+  async function checkRules(body) {
+    try {
+      const res = await fetch(root.dataset.check, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf() },
+        body: JSON.stringify(body),
+      });
+      if (!res.ok) return [];
+      return (await res.json()).warnings || [];
+    } catch (e) {
+      return [];
+    }
+  }
 
   /* --- sending what waits --- */
   let flushing = false;
