@@ -12,6 +12,7 @@ holes); a ring is an ``(n, 2)`` float array **without** the closing point repeat
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -148,58 +149,85 @@ def sample_inside(shape: Shape, n: int, rng: np.random.Generator) -> Ring:
     return np.concatenate(out)[:n]
 
 
-def _dp_keep(points: Ring, tol: float) -> npt.NDArray[np.bool_]:
-    """Douglas–Peucker on an open polyline: which points to keep (ends always kept)."""
+def _dp_importance(points: Ring) -> npt.NDArray[np.float64]:
+    """Douglas–Peucker importance of each point of an open polyline: the tolerance below
+    which the point is kept (ends: infinity). Simplifying at ``tol`` keeps ``imp > tol``, as
+    the recursive algorithm would. Computed breadth-first, every segment of a round at once
+    (numpy), capped by the parent's value so a point never outlives the split above it."""
     n = len(points)
-    keep = np.zeros(n, dtype=bool)
-    keep[0] = keep[-1] = True
-    stack = [(0, n - 1)]
-    while stack:
-        i, j = stack.pop()
-        if j <= i + 1:
-            continue
-        a, b = points[i], points[j]
-        seg = points[i + 1 : j]
+    imp = np.zeros(n)
+    imp[0] = imp[-1] = np.inf
+    starts, ends = np.array([0]), np.array([n - 1])
+    caps = np.array([np.inf])
+    while len(starts):
+        counts = ends - starts - 1
+        live = counts > 0
+        starts, ends, caps, counts = starts[live], ends[live], caps[live], counts[live]
+        if not len(starts):
+            break
+        seg = np.repeat(np.arange(len(starts)), counts)
+        first = np.cumsum(counts) - counts
+        idx = starts[seg] + 1 + (np.arange(int(counts.sum())) - first[seg])
+        a, b = points[starts][seg], points[ends][seg]
         ab = b - a
-        length2 = float(ab @ ab)
-        if length2 == 0.0:
-            d = np.hypot(*(seg - a).T)
-        else:
-            t = np.clip(((seg - a) @ ab) / length2, 0.0, 1.0)
-            d = np.hypot(*(seg - (a + t[:, None] * ab)).T)
-        k = int(np.argmax(d))
-        if d[k] > tol:
-            m = i + 1 + k
-            keep[m] = True
-            stack.append((i, m))
-            stack.append((m, j))
-    return keep
+        length2 = (ab * ab).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(length2 > 0, ((points[idx] - a) * ab).sum(axis=1) / length2, 0.0)
+        foot = a + np.clip(t, 0.0, 1.0)[:, None] * ab
+        d = np.hypot(*(points[idx] - foot).T)
+        top = np.maximum.reduceat(d, first)
+        hits = np.flatnonzero(d == top[seg])
+        _, pick = np.unique(seg[hits], return_index=True)
+        m = idx[hits[pick]]
+        value = np.minimum(top, caps)
+        imp[m] = value
+        starts, ends = np.concatenate([starts, m]), np.concatenate([m, ends])
+        caps = np.concatenate([value, value])
+    return imp
 
 
-def simplify_ring(ring: Ring, tol: float) -> Ring | None:
-    """The ring simplified (Douglas–Peucker, split at the point farthest from the first);
-    ``None`` if it collapses below 3 points."""
+def ring_importance(ring: Ring) -> npt.NDArray[np.float64]:
+    """:func:`_dp_importance` of a closed ring, split at the point farthest from the first."""
+    if len(ring) <= 4:
+        return np.full(len(ring), np.inf)
+    far = int(np.argmax(np.hypot(*(ring - ring[0]).T)))
+    head = _dp_importance(ring[: far + 1])
+    tail = _dp_importance(np.vstack([ring[far:], ring[:1]]))
+    return np.concatenate([head, tail[1:-1]])
+
+
+def simplify_ring(
+    ring: Ring, tol: float, importance: npt.NDArray[np.float64] | None = None
+) -> Ring | None:
+    """The ring simplified (Douglas–Peucker); ``None`` if it collapses below 3 points."""
     if tol <= 0 or len(ring) <= 4:
         return ring
-    far = int(np.argmax(np.hypot(*(ring - ring[0]).T)))
-    head = ring[: far + 1]
-    tail = np.vstack([ring[far:], ring[:1]])
-    out = np.vstack([head[_dp_keep(head, tol)], tail[_dp_keep(tail, tol)][1:-1]])
+    imp = ring_importance(ring) if importance is None else importance
+    out: Ring = ring[imp > tol]
     return out if len(out) >= 3 else None
 
 
-def simplify(shape: Shape, tol: float) -> Shape:
+def simplify_many(shape: Shape, tolerances: Sequence[float]) -> list[Shape]:
+    """:func:`simplify` at each tolerance, the points' importance computed once."""
+    imps = [[ring_importance(r) for r in poly] for poly in shape]
+    return [simplify(shape, tol, imps) for tol in tolerances]
+
+
+def simplify(
+    shape: Shape, tol: float, importance: list[list[npt.NDArray[np.float64]]] | None = None
+) -> Shape:
     """Every ring simplified; rings and parts that vanish are dropped, but the largest part
-    is always kept (as its bounding triangle at worst), so a shape never disappears."""
+    is always kept (as a triangle of its points at worst), so a shape never disappears."""
     if tol <= 0:
         return shape
     out: Shape = []
-    for poly in shape:
-        ext = simplify_ring(poly[0], tol)
+    for p, poly in enumerate(shape):
+        imps = importance[p] if importance is not None else [None] * len(poly)
+        ext = simplify_ring(poly[0], tol, imps[0])
         if ext is None or abs(ring_area(ext)) < tol * tol:
             continue
-        holes = [h for h in (simplify_ring(r, tol) for r in poly[1:]) if h is not None]
-        out.append([ext, *[h for h in holes if abs(ring_area(h)) >= tol * tol]])
+        holes = [simplify_ring(r, tol, i) for r, i in zip(poly[1:], imps[1:], strict=True)]
+        out.append([ext, *[h for h in holes if h is not None and abs(ring_area(h)) >= tol * tol]])
     if not out:
         largest = max(shape, key=lambda p: abs(ring_area(p[0])))
         ext = largest[0]
@@ -225,7 +253,7 @@ def _clip_ring(ring: Ring, a: npt.NDArray[np.float64], b: npt.NDArray[np.float64
     cross = inside != prev_in
     with np.errstate(divide="ignore", invalid="ignore"):
         t = prev_side / (prev_side - side)
-    hit = prev + t[:, None] * (ring - prev)
+        hit = prev + t[:, None] * (ring - prev)  # used only where the edge crosses
     # Per vertex, in order: the crossing point (if the edge into it crosses), then the vertex
     # itself (if inside).
     both = np.stack([hit, ring], axis=1).reshape(-1, 2)
@@ -324,12 +352,7 @@ def to_geojson(shape: Shape, decimals: int = STORE_DECIMALS) -> dict[str, Any]:
                     break
                 continue
             closed = np.vstack([r, r[:1]])
-            if decimals <= 0:
-                rings.append(closed.astype(int).tolist())
-            else:
-                rings.append(
-                    [[round(float(x), decimals), round(float(y), decimals)] for x, y in closed]
-                )
+            rings.append(closed.astype(int).tolist() if decimals <= 0 else closed.tolist())
         if rings:
             polys.append(rings)
     if not polys and shape:

@@ -619,12 +619,19 @@ def _feature_code(props: dict[str, Any]) -> tuple[str | None, str | None]:
     return None, _("no area code: the feature needs a 'code' (12 digits) or 'adcode' property")
 
 
+def _text(shape: geometry.Shape, tol: float) -> str:
+    """The shape simplified at ``tol`` as compact GeoJSON, rounded to the tolerance's grid."""
+    gj = geometry.to_geojson(geometry.simplify(shape, tol), geometry.decimals_for(tol))
+    return json.dumps(gj, separators=(",", ":"))
+
+
 def shape_row(code: str, shape: geometry.Shape, *, derived: bool, source: str) -> tuple[Any, ...]:
     """One row of :class:`AreaShape` (``SHAPE_COLUMNS`` order): the shape and its variants."""
-    texts = []
-    for tol in geometry.TOLERANCES:
-        gj = geometry.to_geojson(geometry.simplify(shape, tol), geometry.decimals_for(tol))
-        texts.append(json.dumps(gj, separators=(",", ":")))
+    variants = geometry.simplify_many(shape, geometry.TOLERANCES)
+    texts = [
+        json.dumps(geometry.to_geojson(v, geometry.decimals_for(tol)), separators=(",", ":"))
+        for v, tol in zip(variants, geometry.TOLERANCES, strict=True)
+    ]
     x0, y0, x1, y1 = geometry.bbox(shape)
     return (code, derived, source[:200], x0, y0, x1, y1, geometry.vertices(shape), *texts)
 
@@ -717,11 +724,7 @@ def import_boundaries(
     if problems:
         raise ImportRejected(problems)
     table = AreaShape._meta.db_table
-    rows = []
-    for code, shape in parsed.items():
-        rows.append(shape_row(code, shape, derived=False, source=file))
-        if progress:
-            progress("simplify", 1, len(parsed))
+    full = {code: _text(shape, 0.0) for code, shape in parsed.items()}
     for lv in sorted(set(known.values())):
         summary.by_level[lv] = sum(1 for c in parsed if known[c] == lv)
     with transaction.atomic():
@@ -732,10 +735,16 @@ def import_boundaries(
                 area_id__in=codes[start : start + 500]
             ).values_list("area_id", "derived", "geometry"):
                 stored[code] = (derived, text)
-        changed = [r for r in rows if stored.get(r[0]) != (False, r[8])]
+        # Simplified variants only for what changed: a re-import compares and stops there.
+        changed = []
+        for code, shape in parsed.items():
+            if stored.get(code) != (False, full[code]):
+                changed.append(shape_row(code, shape, derived=False, source=file))
+            if progress:
+                progress("simplify", 1, len(parsed))
         summary.imported = sum(1 for r in changed if r[0] not in stored)
         summary.updated = len(changed) - summary.imported
-        summary.unchanged = len(rows) - len(changed)
+        summary.unchanged = len(parsed) - len(changed)
         gone = [r[0] for r in changed if r[0] in stored]
         for start in range(0, len(gone), 500):
             AreaShape.objects.filter(area_id__in=gone[start : start + 500]).delete()
