@@ -7,6 +7,7 @@ Callers pass an area obtained through :func:`ruralwatch.accounts.access.access_a
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import EllipsisType
 from typing import Any
@@ -190,7 +191,7 @@ def area_overview(
 
 
 def _window_sums(
-    rows: list[tuple[str, dt.date, float]], date: dt.date, days: int = WINDOW_DAYS
+    rows: Sequence[tuple[str, dt.date, float]], date: dt.date, days: int = WINDOW_DAYS
 ) -> dict[str, tuple[float | None, float | None]]:
     """Per key: the sum over the ``days`` ending on ``date`` and over the ``days`` before
     (``None`` for a window without any value)."""
@@ -283,7 +284,7 @@ def children_series(
         {"code": code, "name": names[code], "date": day.isoformat(), "value": value}
         for code, day, value in rows
     ]
-    out.sort(key=lambda r: (order[r["code"]], r["date"]))
+    out.sort(key=lambda r: (order[str(r["code"])], str(r["date"])))
     return out
 
 

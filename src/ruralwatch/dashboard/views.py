@@ -84,7 +84,9 @@ def _export(overview: AreaOverview, table: str, fmt: str | None) -> HttpResponse
 def _query(request: HttpRequest, **changes: Any) -> str:
     """The page's query string with ``changes`` (``None`` drops a key); the date only if the
     user chose one, the indicator only if not the default."""
-    params = {k: v for k, v in request.GET.items() if k in ("date", "indicator", "sort", "dir")}
+    params: dict[str, str] = {
+        k: str(v) for k, v in request.GET.items() if k in ("date", "indicator", "sort", "dir")
+    }
     for key, value in changes.items():
         if value is None:
             params.pop(key, None)

@@ -3,6 +3,8 @@ every language (``317,502``; Django's zh-Hans format has none), missing values a
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import template
 
 register = template.Library()
@@ -10,7 +12,7 @@ register = template.Library()
 MISSING = "—"
 
 
-def _float(value: float | None) -> float | None:
+def _float(value: Any) -> float | None:
     if value is None or value == "":
         return None
     try:
@@ -21,7 +23,7 @@ def _float(value: float | None) -> float | None:
 
 
 @register.filter
-def number(value: float | None, digits: int = 0) -> str:
+def number(value: Any, digits: int = 0) -> str:
     """``317502`` → ``317,502``; ``633.333`` with ``:1`` → ``633.3``."""
     got = _float(value)
     if got is None:
