@@ -173,4 +173,4 @@ def test_briefing_map_draws_the_township_shapes_as_vectors(tmp_path: Path) -> No
     assert group is not None
     assert group.group(1).count("<path") == len(TOWNSHIPS)
     assert "第1镇" in svg  # names as text, in the CJK font
-    assert "Voronoi" in html  # the note says the boundaries are derived
+    assert "泰森多边形" in html  # the note says the boundaries are derived (Voronoi cells)
