@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from django.db.models import Count, Q, QuerySet, Sum
+import polars as pl
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -108,11 +109,10 @@ def _num(x: float) -> float | None:
     return None if not np.isfinite(x) else round(float(x), 6)
 
 
-def _series(units: list[dict[str, Any]], start: dt.date, end: dt.date) -> np.ndarray:
-    """(T × U) daily counts (NaN: nothing reported) for units of any level: a village's own
-    values, an area's sum over its villages (NaN on a day none of them reported)."""
-    days = (end - start).days + 1
-    counts = np.full((days, len(units)), np.nan)
+def _villages(units: list[dict[str, Any]], start: dt.date, end: dt.date) -> pl.DataFrame:
+    """(village, unit): the villages open during ``start … end`` that make up each unit (a
+    village unit is its own village), as row indices into ``units``."""
+    pairs: list[tuple[str, int]] = []
     index = {u["code"]: i for i, u in enumerate(units)}
     by_level: dict[int, list[str]] = {}
     for u in units:
@@ -120,48 +120,81 @@ def _series(units: list[dict[str, Any]], start: dt.date, end: dt.date) -> np.nda
     for level, codes in by_level.items():
         col = LEVEL_COLUMN[level]
         for i in range(0, len(codes), CHUNK):
-            part = codes[i : i + CHUNK]
             rows = (
-                ReportValue.objects.filter(
-                    indicator_id=INDICATOR,
-                    date__range=(start, end),
-                    **{f"area__{col}__in": part},
-                )
-                .values_list(f"area__{col}", "date")
-                .annotate(total=Sum("value"))
+                Area.objects.filter(level=5, **{f"{col}__in": codes[i : i + CHUNK]})
+                .exclude(valid_to__lt=start)
+                .exclude(valid_from__gt=end)
+                .values_list("code", col)
             )
-            for code, day, total in rows:
-                counts[(day - start).days, index[code]] = float(total)
+            pairs += [(v, index[u]) for v, u in rows]
+    return pl.DataFrame(pairs, schema={"village": pl.String, "unit": pl.Int64}, orient="row")
+
+
+def _by_village(
+    model: Any, villages: list[str], fields: tuple[str, ...], **where: Any
+) -> list[tuple[Any, ...]]:
+    """Rows of ``model`` for ``villages`` (by the area index, in chunks: no join)."""
+    out: list[tuple[Any, ...]] = []
+    for i in range(0, len(villages), CHUNK):
+        part = villages[i : i + CHUNK]
+        out += model.objects.filter(area_id__in=part, **where).values_list(*fields)
+    return out
+
+
+def _series(
+    units: list[dict[str, Any]], members: pl.DataFrame, start: dt.date, end: dt.date
+) -> np.ndarray:
+    """(T × U) daily counts (NaN: nothing reported) for units of any level: a village's own
+    values, an area's sum over its villages (NaN on a day none of them reported)."""
+    days = (end - start).days + 1
+    counts = np.full((days, len(units)), np.nan)
+    villages = members["village"].unique().sort().to_list()
+    rows = _by_village(
+        ReportValue,
+        villages,
+        ("area_id", "date", "value"),
+        indicator_id=INDICATOR,
+        date__range=(start, end),
+    )
+    if not rows:
+        return counts
+    values = pl.DataFrame(
+        rows, schema={"village": pl.String, "date": pl.Date, "value": pl.Float64}, orient="row"
+    )
+    summed = (
+        values.join(members, on="village")
+        .group_by("unit", "date")
+        .agg(pl.col("value").sum())
+        .with_columns((pl.col("date") - pl.lit(start)).dt.total_days().alias("day"))
+    )
+    counts[summed["day"].to_numpy(), summed["unit"].to_numpy()] = summed["value"].to_numpy()
     return counts
 
 
-def _completeness(units: list[dict[str, Any]], start: dt.date, end: dt.date) -> dict[str, float]:
+def _completeness(
+    units: list[dict[str, Any]], members: pl.DataFrame, start: dt.date, end: dt.date
+) -> dict[str, float]:
     """Share of the expected village reports of ``start … end`` that arrived, per unit."""
     days = (end - start).days + 1
-    out: dict[str, float] = {}
-    by_level: dict[int, list[str]] = {}
-    for u in units:
-        by_level.setdefault(u["level"], []).append(u["code"])
-    for level, codes in by_level.items():
-        col = LEVEL_COLUMN[level]
-        for i in range(0, len(codes), CHUNK):
-            part = codes[i : i + CHUNK]
-            villages = dict(
-                Area.objects.filter(level=5, **{f"{col}__in": part})
-                .exclude(valid_to__lt=start)
-                .exclude(valid_from__gt=end)
-                .values_list(col)
-                .annotate(n=Count("code"))
-            )
-            received = dict(
-                Submission.objects.filter(date__range=(start, end), **{f"area__{col}__in": part})
-                .values_list(f"area__{col}")
-                .annotate(n=Count("id"))
-            )
-            for code in part:
-                expected = villages.get(code, 0) * days
-                if expected:
-                    out[code] = min(received.get(code, 0) / expected, 1.0)
+    villages = members["village"].unique().sort().to_list()
+    counts: dict[str, int] = {}
+    for i in range(0, len(villages), CHUNK):
+        counts.update(
+            Submission.objects.filter(area_id__in=villages[i : i + CHUNK], date__range=(start, end))
+            .values_list("area_id")
+            .annotate(n=Count("id"))
+        )
+    per_unit = (
+        members.with_columns(
+            pl.col("village").replace_strict(counts, default=0, return_dtype=pl.Int64).alias("n")
+        )
+        .group_by("unit")
+        .agg(pl.col("n").sum(), pl.len().alias("villages"))
+    )
+    out = {}
+    for unit, n, v in per_unit.iter_rows():
+        if v:
+            out[units[unit]["code"]] = min(n / (v * days), 1.0)
     return out
 
 
@@ -177,7 +210,8 @@ def watch_rows(
     if not units:
         return [], p.as_dict()
     start = date - dt.timedelta(days=HISTORY_DAYS - 1)
-    counts = _series(units, start, date)
+    members = _villages(units, start, date)
+    counts = _series(units, members, start, date)
     pools: dict[tuple[str, int], int] = {}
     pool = np.array(
         [pools.setdefault((u["parent_id"] or u["code"], u["level"]), len(pools)) for u in units]
@@ -190,7 +224,7 @@ def watch_rows(
             pop[(pool == g) & ~known] = pop[m].mean() if m.any() else 1000.0
     result = watch(counts, pop, counts.shape[0] - 1, pool=pool, params=p)
     w0 = date - dt.timedelta(days=p.window - 1)
-    complete = _completeness(units, w0, date)
+    complete = _completeness(units, members, w0, date)
     pairs = dict(
         Pairing.objects.filter(key_area_id__in=[u["code"] for u in units]).values_list(
             "key_area_id", "support_unit_id"
