@@ -163,11 +163,16 @@ def test_villages_are_not_nowcast(judged: Any, county: Any) -> None:
     assert village is not None and "nowcast" not in village.evidence
 
 
-def test_the_nowcast_is_the_same_twice(judged: Any) -> None:
+def test_the_nowcast_is_the_same_twice(judged: Any, county: Any) -> None:
+    """Run again, or for the county alone instead of the whole tree: the same numbers (the
+    cycle's idempotence; an area's draws do not depend on the other areas judged)."""
     first = judged(True)
     again = judged(True)
     assert first.evidence["nowcast"] == again.evidence["nowcast"]
     assert first.text_zh == again.text_zh
+    assess(CYCLE, root_path=Area.objects.get(code=county["code"]).path)
+    alone = Judgement.objects.get(area_id=county["code"], date=CYCLE)
+    assert alone.evidence == first.evidence and alone.text_en == first.text_en
 
 
 def test_the_curve_shows_the_nowcast_band(judged: Any) -> None:

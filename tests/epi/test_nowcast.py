@@ -158,6 +158,14 @@ def test_reproducible_with_the_seed():
     a = nowcast_panel(triangle, config=cfg)
     b = nowcast_panel(triangle, config=cfg)
     assert np.array_equal(a.lower, b.lower) and np.array_equal(a.mean, b.mean)
+    # with keys, a unit's numbers do not depend on the other units of the panel
+    other, _ = _case(next(c for c in CASES if c["name"] == "steady"))
+    both = nowcast_panel(np.stack([other[-35:, :6], triangle]), config=cfg, keys=[7, 11])
+    alone = nowcast_panel(triangle, config=cfg, keys=[11])
+    assert np.array_equal(both.upper[1], alone.upper[0])
+    assert np.array_equal(both.mean[1], alone.mean[0])
+    with pytest.raises(ValueError, match="key"):
+        nowcast_panel(triangle, config=cfg, keys=[1, 2])
 
 
 def test_immediate_reporting_adds_nothing():

@@ -15,6 +15,7 @@ Method and parameters: docs/methods/nowcast.md.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -48,6 +49,11 @@ class Nowcast:
     #: Cases added per column over the nowcast days (predictive mean minus reported).
     added: dict[int, float] = field(default_factory=dict)
     seconds: float = 0.0
+
+
+def _key(code: str) -> int:
+    """A stable integer per area code: its draws are the same whatever else is judged."""
+    return int.from_bytes(hashlib.blake2b(code.encode(), digest_size=8).digest(), "big")
 
 
 def _r(x: float) -> float:
@@ -119,6 +125,7 @@ def apply(
         config,
         sum_through=(last - tri_start).days,
         dispersion=dispersion,
+        keys=[_key(c) for c in units],
     )
     dates = [tri_start + dt.timedelta(days=int(t)) for t in pn.days]
     keep = [k for k, d in enumerate(dates) if d <= last]

@@ -40,6 +40,7 @@ terms share the delay distribution).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -405,6 +406,7 @@ def nowcast_panel(
     *,
     sum_through: int | None = None,
     dispersion: npt.ArrayLike | None = None,
+    keys: Sequence[int] | None = None,
 ) -> PanelNowcast:
     """Nowcast ``(U, T, D + 1)`` triangles (all with the same now, the last row) at once.
 
@@ -413,6 +415,10 @@ def nowcast_panel(
     independent delays; the triangle is divided by the dispersion, nowcast, and the results
     multiplied back (the quasi-likelihood scaling of counts): the means are nearly unchanged,
     the intervals widen by about its square root. ``None``: 1 (every case arrives on its own).
+
+    ``keys`` (one non-negative integer per unit, e.g. from its code) seed each unit's draws
+    with ``config.seed``, so a unit's numbers do not depend on which other units share the
+    panel (a county judged alone or within its province); default: the unit's index.
 
     The sums (``sum_*``) run over the nowcast days up to row ``sum_through`` (default: all),
     e.g. the days up to a cycle date that lies before now.
@@ -433,8 +439,14 @@ def nowcast_panel(
         tri = tri / phi[:, None, None]
     K = min(D1 - 1, T)
     days = np.arange(T - K, T, dtype=np.int64)
-    rng = np.random.default_rng(cfg.seed)
-    draws = _cdf_draws(tri, method, cfg, rng)  # (U, S, D+1)
+    U = tri.shape[0]
+    unit_keys = range(U) if keys is None else [int(k) for k in keys]
+    if len(unit_keys) != U or min(unit_keys, default=0) < 0:
+        raise ValueError("one non-negative key per unit is needed")
+    rngs = [np.random.default_rng([cfg.seed, k]) for k in unit_keys]
+    draws = np.concatenate(
+        [_cdf_draws(tri[u : u + 1], method, cfg, rngs[u]) for u in range(U)]
+    )  # (U, S, D+1)
     share = _known_share(draws, T)[:, :, days]  # (U, S, K)
     f = np.clip(share, 1e-12, 1.0)
     y = np.nansum(tri[:, days, :], axis=2)  # (U, K)
@@ -443,8 +455,10 @@ def nowcast_panel(
     b = rate[:, None, None]
     size = a + y[:, None, :]
     expected = size * (1.0 - f) / (b + f)  # (U, S, K)
-    lam = rng.gamma(size, 1.0 / (b + f))
-    rest = rng.poisson(lam * (1.0 - f)).astype(np.float64)
+    scale = 1.0 / (b + f)
+    rest = np.stack(
+        [rngs[u].poisson(rngs[u].gamma(size[u], scale[u]) * (1.0 - f[u])) for u in range(U)]
+    ).astype(np.float64)
     q = ((1.0 - cfg.level) / 2, 1.0 - (1.0 - cfg.level) / 2)
     lo, hi = np.quantile(rest, q, axis=1, method="inverted_cdf")
     summed = days <= (T - 1 if sum_through is None else sum_through)
