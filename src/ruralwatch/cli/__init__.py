@@ -40,6 +40,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "keys",
     "brief",
     "worker",
+    "resources",
 )
 
 for _name in _COMMAND_MODULES:

@@ -597,6 +597,8 @@ def allocate(
         "fill_rate",
         "binding",
     ).to_dicts()
+    for r in rows:
+        r["binding_label"] = binding_label(r["binding"])
     totals = {
         "recipients": n,
         "units": {c: int(result.units[:, j].sum()) for j, c in enumerate(items)},
@@ -624,3 +626,53 @@ def allocate(
         transport=transport,
         items=items,
     )
+
+
+def binding_label(code: str) -> str:
+    """What stopped an allocation, in the active language."""
+    from django.utils.translation import gettext as _
+
+    return {
+        "need_met": _("need covered"),
+        "no_need": _("nothing needed"),
+        "supply": _("shipment used up"),
+        "transport": _("vehicle run full"),
+        "pack_size": _("whole packs only"),
+    }.get(code, code)
+
+
+def status_label(code: str) -> str:
+    from django.utils.translation import gettext as _
+
+    return {
+        STOCK_OUT: _("out of stock"),
+        BELOW_MINIMUM: _("below the minimum"),
+        SHORT_DAYS: _("short of days of supply"),
+        NO_REPORT: _("no recent report"),
+        OK: _("at or above the minimum"),
+        NO_RULE: _("no minimum set"),
+        NO_FEVER_CLINIC: _("township without a fever clinic"),
+        NO_ICU: _("county hospital without an ICU"),
+        NO_DOCTOR: _("village clinic without a doctor"),
+    }.get(code, code)
+
+
+def allocation_columns() -> list[Any]:
+    """The dispatch list's columns (labels in the active language), for XLSX and CSV."""
+    from django.utils.translation import gettext as _
+
+    from ruralwatch.core.export import Column
+
+    return [
+        Column("township", _("Township")),
+        Column("code", _("Facility code")),
+        Column("name", _("Facility")),
+        Column("item", _("Item")),
+        Column("on_hand", _("On hand")),
+        Column("short_of_minimum", _("Short of the minimum")),
+        Column("need", _("Need")),
+        Column("packs", _("Packs")),
+        Column("units", _("Units")),
+        Column("fill_rate", _("Fill rate"), number_format="0.0%"),
+        Column("binding_label", _("Stopped by")),
+    ]

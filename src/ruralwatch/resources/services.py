@@ -151,7 +151,9 @@ def _duplicates(frame: pl.DataFrame, key: list[str], file: str, column: str) -> 
     )
 
 
-def import_facilities(path: str | Path, *, today: dt.date | None = None) -> FacilityImportSummary:
+def import_facilities(
+    path: str | Path, *, today: dt.date | None = None, progress: Any = None
+) -> FacilityImportSummary:
     """Import the facility registry, with capacity as of a date where the file gives one.
 
     Columns: ``code``, ``name``, ``kind`` (township_health_centre, village_clinic,
@@ -350,7 +352,9 @@ def _upsert_capacity(frame: pl.DataFrame, col: Any) -> int:
     return cap.height
 
 
-def import_stock(path: str | Path, *, today: dt.date | None = None) -> StockImportSummary:
+def import_stock(
+    path: str | Path, *, today: dt.date | None = None, progress: Any = None
+) -> StockImportSummary:
     """Import stock reports: ``facility_code``, ``item``, ``date``, ``on_hand`` and optional
     ``received`` and ``issued`` (since the facility's previous report of the item)."""
     today = today or timezone.localdate()
