@@ -249,3 +249,22 @@ def test_villages_are_derived_inside_their_derived_township(tmp_path: Path) -> N
     assert total == pytest.approx(geometry.area(outline), rel=1e-4)
     # A township with an imported shape keeps it; a re-derivation does not touch it.
     assert AreaShape.objects.filter(derived=False).count() == 1
+
+
+def test_cli_boundaries_prints_problems_or_the_summary(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ruralwatch.cli import app
+
+    _load_tree(tmp_path)
+    runner = CliRunner()
+    bad = _write(tmp_path, [{"type": "Feature", "properties": {}, "geometry": None}], "bad.json")
+    result = runner.invoke(app, ["areas", "boundaries", str(bad)])
+    assert result.exit_code == 1
+    assert "bad.json" in result.output and "properties.code" in result.output
+    good = _write(tmp_path, _counties())
+    result = runner.invoke(app, ["areas", "boundaries", str(good), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
+    assert summary["imported"] == len(_counties()) and summary["by_level"] == {"3": 15}
+    assert summary["derived"] == AreaShape.objects.filter(derived=True).count()
