@@ -508,21 +508,32 @@ def _dispatch(res: dict[str, Any]) -> list[str]:
         "limits on the cycle date. *Again*: the same step run a second time (nothing new). "
         "*Closing*: after a tenth of the signals vanished and a tenth of the silent villages "
         f"reported. Then {_n(rates['history_tasks'])} tasks over the past year are added to "
-        "one county, and `dispatch.selectors.inbox` (lists evaluated) and `accountability` are "
+        "one county, and `dispatch.selectors.inbox` (lists evaluated), the inbox page "
+        "(`GET /dispatch/` through Django's test client: session, middleware, selectors and "
+        "template, the network left out) and `accountability` are "
         f"timed {rates['repeat']} times each (the year's figures 10 times): median and p95. "
         "Each database freshly migrated in its own process.",
         *_quick(res),
         "",
         "| database | areas | tasks made | task step (target) | again | closing "
         "| county tasks | inbox county p50 / p95 (target) | inbox township p50 / p95 "
+        "| inbox page county p50 / p95 (target) | inbox page township p50 / p95 "
         "| accountability 30 days p50 / p95 | one year p50 / p95 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in res["rows"]:
         if "timed_out" in r:
             out.append(f"| {r['database']} | stopped after {_s(r['timed_out'])} |||||||||")
             continue
         ic, it = r["inbox_county"], r["inbox_township"]
+        pc = pt = "–"
+        if "inbox_page_county" in r:
+            page_c, page_t = r["inbox_page_county"], r["inbox_page_township"]
+            pc = (
+                f"{_ms(page_c['median_ms'])} / {_ms(page_c['p95_ms'])}"
+                f"{ok(page_c['p95_ms'], t['inbox_p95_ms'])} (< {t['inbox_p95_ms']:g} ms)"
+            )
+            pt = f"{_ms(page_t['median_ms'])} / {_ms(page_t['p95_ms'])}"
         am, ay = r["accountability_month"], r["accountability_year"]
         out.append(
             f"| {r['database']} | {_n(r['areas'])} | {_n(r['tasks_created'])} "
@@ -532,6 +543,7 @@ def _dispatch(res: dict[str, Any]) -> list[str]:
             f"| {_ms(ic['median_ms'])} / {_ms(ic['p95_ms'])}"
             f"{ok(ic['p95_ms'], t['inbox_p95_ms'])} (< {t['inbox_p95_ms']:g} ms) "
             f"| {_ms(it['median_ms'])} / {_ms(it['p95_ms'])} "
+            f"| {pc} | {pt} "
             f"| {_ms(am['median_ms'])} / {_ms(am['p95_ms'])} "
             f"| {_ms(ay['median_ms'])} / {_ms(ay['p95_ms'])} |"
         )
@@ -543,6 +555,48 @@ def _dispatch(res: dict[str, Any]) -> list[str]:
             + ", ".join(f"{k} {_n(v)}" for k, v in sorted(made.items()) if v)
             + ".",
         ]
+    return [*out, ""]
+
+
+def _briefing(res: dict[str, Any]) -> list[str]:
+    t = res["targets"]
+
+    def ok(x: float | None, limit: float) -> str:
+        return "" if x is None else (" ✓" if x < limit else " ✗")
+
+    villages = res.get("province_villages")
+    days = res["province_days"]
+    scope = f"({_n(villages)} villages, {days} days of reports) " if villages else ""
+    out = [
+        TITLES["briefing"],
+        "",
+        "`python -m bench --only briefing`. The scheduling-meeting briefing (PDF, A4, CJK font "
+        "embedded, vector charts) of the demo county and of the synthetic province "
+        + scope
+        + f"for {res['end']}. *In process*: `briefings.services.issue_briefing`, the first in a "
+        "fresh process (cold: WeasyPrint, Altair and vl-convert start) and then "
+        "warm (median of the repeats, as a running server or worker sees it). *Command*: the "
+        "whole `ruralwatch brief --area CODE --date D --out FILE` in a new process each time "
+        "(median and max of the repeats); the targets hold for the command. Each database "
+        "freshly migrated in its own process.",
+        *_quick(res),
+        "",
+        "| database | scope | pages | size | in process: cold / warm median | command median / max "
+        "(target) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in res["rows"]:
+        if "timed_out" in r:
+            stopped = f"stopped after {_s(r['timed_out'])}"
+            out.append(f"| {r['database']} | {r['scale']} | {stopped} ||||")
+            continue
+        limit = t["county_s"] if r["scale"] == "county" else t["province_s"]
+        cmd = r.get("command_median_s")
+        out.append(
+            f"| {r['database']} | {r['scale']} | {r['pages']} | {r['bytes'] / 1024:,.0f} KiB "
+            f"| {_s(r['cold_s'])} / {_s(r['warm_median_s'])} "
+            f"| {_s(cmd)} / {_s(r.get('command_max_s'))}{ok(cmd, limit)} (< {limit:g} s) |"
+        )
     return [*out, ""]
 
 
@@ -569,6 +623,7 @@ SECTIONS = {
     "keygroups": _keygroups,
     "process": _process,
     "dispatch": _dispatch,
+    "briefing": _briefing,
 }
 MACHINE_TITLE = "## Machine"
 TITLES = {
@@ -579,6 +634,7 @@ TITLES = {
     "keygroups": "## 5. Key groups at province scale",
     "process": "## 6. Whole `ruralwatch` processes vs R",
     "dispatch": "## 7. The scheduling loop at province scale",
+    "briefing": "## 8. The scheduling-meeting briefing",
 }
 
 
@@ -614,7 +670,7 @@ def render(results: dict[str, dict[str, Any]], previous: str = "") -> str:
         "```",
         "make bench                                  # everything (installs R peers if missing)",
         ".venv/bin/python -m bench --only detect     # or rt, areas, load, keygroups, process,",
-        "                                            #    dispatch",
+        "                                            #    dispatch, briefing",
         ".venv/bin/python -m bench --report          # rewrite this file from bench/results/",
         "```",
         "",
