@@ -201,39 +201,40 @@ def check_values(
 # --- values from systems -----------------------------------------------------------------------
 
 
+def _text(value: Any) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def frame_from_items(items: Sequence[Any], source: str) -> tuple[pl.DataFrame, list[Problem]]:
     """JSON items (objects with ``area``, ``date``, ``indicator``, ``value`` and optional
     ``reporter``, ``submitted_at``) → the all-string long frame the report checks take.
     ``__row__`` is the item's index; items that are not objects or carry unknown fields are
     problems of their own."""
     problems: list[Problem] = []
-    cols: dict[str, list[str | None]] = {f: [] for f in FIELDS}
-    rows: list[int] = []
     known = set(FIELDS)
+    rows = [i for i, item in enumerate(items) if isinstance(item, dict)]
+    objects = [items[i] for i in rows]
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             problems.append(Problem(source, i, None, _("not an object")))
-            continue
-        extra = [k for k in item if k not in known]
-        for key in extra[:5]:
-            problems.append(Problem(source, i, str(key)[:40], _("unknown field")))
-        rows.append(i)
-        for f in FIELDS:
-            v = item.get(f)
-            if v is None:
-                cols[f].append(None)
-            elif isinstance(v, (bool, dict | list)):
-                cols[f].append(repr(v)[:60])
-            else:
-                cols[f].append(str(v))
+        elif not item.keys() <= known:
+            for key in [k for k in item if k not in known][:5]:
+                problems.append(Problem(source, i, str(key)[:40], _("unknown field")))
+    # Numbers, booleans, lists and objects all become text: a value that is not a number
+    # is then refused by the report checks with the text it had.
     frame = pl.DataFrame(
         {
             ROW: pl.Series(rows, dtype=pl.Int64),
-            **{f: pl.Series(cols[f], dtype=pl.String) for f in FIELDS},
+            **{f: pl.Series([_text(o.get(f)) for o in objects], dtype=pl.String) for f in FIELDS},
         }
     )
     frame = frame.rename({"area": "area_code"}).with_columns(
-        pl.col("submitted_at").str.replace(r"Z$", "+00:00")
+        pl.col("submitted_at").str.replace(r"Z$", "+00:00"),
+        pl.col("value").str.slice(0, 60),
     )
     return frame, problems
 
@@ -400,10 +401,12 @@ def _combined(stage: pl.DataFrame) -> pl.DataFrame:
     """The staged values over the stored ones of the same area-days (long: area_code, date,
     indicator, value)."""
     table = ReportValue._meta.db_table
+    # From the staged area-days to the stored values through the unique (area, date, …)
+    # index: an EXISTS over the unindexed staging table scans it for every stored row.
     stored = bulk.fetch_frame(
-        f"SELECT v.area_id, CAST(v.date AS TEXT), v.indicator_id, v.value FROM {table} v "
-        f"WHERE EXISTS (SELECT 1 FROM stage_value s "
-        f"WHERE s.area_code = v.area_id AND s.date = v.date)",
+        f"SELECT v.area_id, CAST(v.date AS TEXT), v.indicator_id, v.value "
+        f"FROM (SELECT DISTINCT area_code, date FROM stage_value) k "
+        f"JOIN {table} v ON v.area_id = k.area_code AND v.date = k.date",
         schema={
             "area_code": pl.String,
             "date": pl.String,
@@ -448,8 +451,9 @@ def _store_violations(
     """Replace the violations of the staged area-days with what the rules found now."""
     table = Violation._meta.db_table
     bulk.execute(
-        f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM stage_value s "
-        f"WHERE s.area_code = {table}.area_id AND s.date = {table}.date)"
+        f"DELETE FROM {table} WHERE id IN (SELECT v.id "
+        f"FROM (SELECT DISTINCT area_code, date FROM stage_value) k "
+        f"JOIN {table} v ON v.date = k.date AND v.area_id = k.area_code)"
     )
     if found.is_empty():
         return []
