@@ -12,6 +12,7 @@ falling; with it, as on a plateau; and the nowcast's intervals hold the true fin
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,41 +41,54 @@ AREA_COLUMNS = ["code", "name", "level", "parent_code", "urban_rural", "populati
 DECLINE = ("peak_passed", "steady_decline")
 
 
-@pytest.fixture(scope="module")
-def county(
-    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Any:
-    """The county's areas and the reports that had arrived by NOW, loaded once per module
-    (inside a transaction rolled back at the end); the true final county counts."""
+def scenario(tmp: Path) -> dict[str, Any]:
+    """Write the county's areas and the reports that had arrived by NOW as CSV files under
+    ``tmp``; return their paths, the county's code and population, the true final county
+    counts by date and the reports that had arrived."""
     region = build_region(SEED, scale="county")
     epidemic = simulate_region(region, seed=SEED, start=START, end=CYCLE)
     reports = build_reports(region, epidemic, start=START, end=CYCLE, seed=SEED, params=HEAVY)
     values = reports.values.filter(pl.col("indicator") == "new_cases")
     truth = values.group_by("date").agg(pl.col("value").sum()).sort("date")
     arrived = values.filter(pl.col("submitted_at") <= NOW)
-    tmp = tmp_path_factory.mktemp("nowcast")
     region.areas.select(AREA_COLUMNS).write_csv(tmp / "areas.csv")
     arrived.with_columns(pl.col("submitted_at").dt.strftime("%Y-%m-%d %H:%M:%S")).select(
         "area_code", "date", "submitted_at", pl.col("value").alias("new_cases")
     ).write_csv(tmp / "reports.csv")
     county_row = region.areas.filter(pl.col("level") == 3)
-    with django_db_blocker.unblock():
-        outer = transaction.atomic()
-        outer.__enter__()
-        try:
-            import_areas(tmp / "areas.csv")
-            import_reports(tmp / "reports.csv", now=NOW)
-            roll_up(START, CYCLE)
-        except BaseException:
-            transaction.set_rollback(True)
-            outer.__exit__(None, None, None)
-            raise
-    yield {
+    return {
+        "areas": tmp / "areas.csv",
+        "reports": tmp / "reports.csv",
         "code": county_row["code"][0],
         "population": county_row["population"][0],
         "truth": dict(zip(truth["date"].to_list(), truth["value"].to_list(), strict=True)),
         "arrived": arrived,
     }
+
+
+def load(s: dict[str, Any]) -> None:
+    """Load the scenario's files as the daily work does: areas, reports, roll-up."""
+    import_areas(s["areas"])
+    import_reports(s["reports"], now=NOW)
+    roll_up(START, CYCLE)
+
+
+@pytest.fixture(scope="module")
+def county(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    """The scenario loaded once per module (inside a transaction rolled back at the end)."""
+    s = scenario(tmp_path_factory.mktemp("nowcast"))
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            load(s)
+        except BaseException:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+            raise
+    yield s
     with django_db_blocker.unblock():
         transaction.set_rollback(True)
         outer.__exit__(None, None, None)
