@@ -40,6 +40,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "keys",
     "brief",
     "worker",
+    "keyareas",
     "resources",
 )
 

@@ -157,3 +157,25 @@ def plan(kind: TaskKind, cycle_date: dt.date, root_path: str) -> Plan | None:
             lambda: rise_causes(kind, cycle_date, root_path),
         )
     return None
+
+
+def sync_support_requests(root_path: str = "/", now: dt.datetime | None = None) -> dict[str, int]:
+    """Only the support-request kinds of :func:`ruralwatch.dispatch.services.sync_tasks`:
+    open requests become tasks, answered ones close theirs. Cheap (a few rows), so the worker
+    or a timer may run it every few minutes and a request need not wait for the daily cycle."""
+    from django.db import transaction
+
+    from ruralwatch.dispatch.services import _auto_close, _create, _notify_tasks
+
+    now = now or timezone.now()
+    created: list[int] = []
+    closed = 0
+    with transaction.atomic():
+        for kind in TaskKind.objects.filter(active=True, source=Source.SUPPORT_REQUEST):
+            if kind.auto_close:
+                closed += _auto_close(
+                    support_gone(kind, root_path), AutoReason.REQUEST_ANSWERED, now
+                )
+            created += _create(kind, support_causes(kind, root_path), now)
+    _notify_tasks(created, "created")
+    return {"created": len(created), "auto_closed": closed}
