@@ -676,3 +676,15 @@ def allocation_columns() -> list[Any]:
         Column("fill_rate", _("Fill rate"), number_format="0.0%"),
         Column("binding_label", _("Stopped by")),
     ]
+
+
+def latest_stock_date(root_path: str) -> dt.date:
+    """The date of the latest stock report under ``root_path`` (the page's default date: the
+    data's, not the wall clock's); today when there is none."""
+    from django.db.models import Max
+    from django.utils import timezone
+
+    latest = StockReport.objects.filter(facility__area__path__startswith=root_path).aggregate(
+        m=Max("date")
+    )["m"]
+    return latest if latest is not None else timezone.localdate()

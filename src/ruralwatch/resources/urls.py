@@ -1,5 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from ruralwatch.resources import views
 
 app_name = "resources"
 
-urlpatterns: list = []  # type: ignore[type-arg]
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("area/<str:code>/", views.area, name="area"),
+    path("area/<str:code>/allocate/", views.allocate, name="allocate"),
+]
