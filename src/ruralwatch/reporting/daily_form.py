@@ -274,25 +274,23 @@ def submit_day(
     numbers = check_values(village, day, values, now=now)
     reporter = (reporter or "").strip()[:64]
     user_id = user.pk if getattr(user, "is_authenticated", False) else None
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                form = FormReport.objects.create(
-                    key=key,
-                    area_id=village.code,
-                    date=day,
-                    user_id=user_id,
-                    reporter=reporter,
-                    comment=(comment or "").strip()[:500],
-                    values=numbers,
-                    received_at=now,
-                    reason=(reason or "").strip()[:200],
-                )
-        except IntegrityError:  # the same key sent twice at once: the other one stored it
-            pass
-        else:
+    form = FormReport(
+        key=key,
+        area_id=village.code,
+        date=day,
+        user_id=user_id,
+        reporter=reporter,
+        comment=(comment or "").strip()[:500],
+        values=numbers,
+        received_at=now,
+        reason=(reason or "").strip()[:200],
+    )
+    try:
+        with transaction.atomic():
             changed = _store(village, day, numbers, form, user_id, reporter, now)
-            return Outcome("stored", form.pk, changed, now)
+        return Outcome("stored", form.pk, changed, now)
+    except IntegrityError:  # the same key sent twice at once: the other one stored it
+        pass
     found = FormReport.objects.filter(key=key).values_list("id", "received_at").first()
     if found is None:  # pragma: no cover - the conflicting row vanished (rolled back)
         raise Refused(_("The report could not be stored; send it again."))
@@ -337,10 +335,7 @@ def _store(
     )
     changes = {c: v for c, v in numbers.items() if old.get(c) != v}
     # A day without a submission before this one has no earlier sending of the form.
-    earlier = (
-        existed
-        and FormReport.objects.filter(area_id=village.code, date=day).exclude(pk=form.pk).exists()
-    )
+    earlier = existed and FormReport.objects.filter(area_id=village.code, date=day).exists()
     # A correction changes what the day already said: a stored value, or a previous sending
     # of the form (its "not known" included). Adding a value an import left out is not one.
     corrections = [c for c in changes if earlier or c in old]
@@ -352,6 +347,9 @@ def _store(
             )
             % {"area": village.name, "date": day.isoformat()}
         )
+    gone = [c for c, v in changes.items() if v is None and c in old]
+    form.changed = sum(1 for v in changes.values() if v is not None) + len(gone)
+    form.save(force_insert=True)  # a key stored meanwhile fails here: nothing is written
     put = [
         ReportValue(
             area_id=village.code,
@@ -371,29 +369,27 @@ def _store(
             unique_fields=["area", "date", "indicator"],
             update_fields=["value", "reporter", "submitted_at", "batch"],
         )
-    gone = [c for c, v in changes.items() if v is None and c in old]
     if gone:
         ReportValue.objects.filter(area_id=village.code, date=day, indicator_id__in=gone).delete()
-    ValueChange.objects.bulk_create(
-        [
-            ValueChange(
-                area_id=village.code,
-                date=day,
-                indicator_id=c,
-                old_value=old.get(c),
-                new_value=changes[c],
-                user_id=user_id,
-                reporter=reporter,
-                at=now,
-                reason=form.reason,
-                form=form,
-            )
-            for c in corrections
-        ]
-    )
-    n = len(put) + len(gone)
-    if n != form.changed:
-        FormReport.objects.filter(pk=form.pk).update(changed=n)
+    if corrections:
+        ValueChange.objects.bulk_create(
+            [
+                ValueChange(
+                    area_id=village.code,
+                    date=day,
+                    indicator_id=c,
+                    old_value=old.get(c),
+                    new_value=changes[c],
+                    user_id=user_id,
+                    reporter=reporter,
+                    at=now,
+                    reason=form.reason,
+                    form=form,
+                )
+                for c in corrections
+            ]
+        )
+    n = form.changed
     if n or not existed:
         RollupPending.objects.bulk_create([RollupPending(date=day)], ignore_conflicts=True)
     return n
