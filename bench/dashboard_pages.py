@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import tempfile
@@ -37,7 +38,8 @@ from bench.load import _synth
 
 REPEAT = 30
 TARGET_P95_MS = 300.0
-PG_DB = "rw_h1_bench_dashboard"  # its own database: other benchmarks drop theirs
+#: Its own database (other benchmarks drop theirs); another name lets two runs go side by side.
+PG_DB = os.environ.get("RURALWATCH_BENCH_PG_DB", "rw_h1_bench_dashboard")
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"]
 STEP_TIMEOUT_S = 2400.0
 
