@@ -236,57 +236,97 @@ def simplify(
     return out
 
 
-def _clip_ring(ring: Ring, a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> Ring:
-    """Sutherland–Hodgman step: the part of ``ring`` left of the directed line a→b."""
-    if len(ring) == 0:
-        return ring
+def _halfplane(ring: Ring, a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> list[Ring]:
+    """The parts of a simple counter-clockwise ring left of the directed line a→b, as
+    separate rings (no seams). The ring's runs inside the half-plane are cut where it crosses
+    the line; walking the line in the direction a→b from a run's exit, the nearest entry is
+    where the part continues (for a counter-clockwise ring an interval of the line inside the
+    ring starts with an exit and ends with an entry)."""
     d = b - a
     side = d[0] * (ring[:, 1] - a[1]) - d[1] * (ring[:, 0] - a[0])
     inside = side >= 0
     if inside.all():
-        return ring
+        return [ring]
     if not inside.any():
-        return ring[:0]
-    prev = np.roll(ring, 1, axis=0)
-    prev_side = np.roll(side, 1)
-    prev_in = np.roll(inside, 1)
-    cross = inside != prev_in
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = prev_side / (prev_side - side)
-        hit = prev + t[:, None] * (ring - prev)  # used only where the edge crosses
-    # Per vertex, in order: the crossing point (if the edge into it crosses), then the vertex
-    # itself (if inside).
-    both = np.stack([hit, ring], axis=1).reshape(-1, 2)
-    mask = np.stack([cross, inside], axis=1).reshape(-1)
-    out: Ring = both[mask]
-    return out
+        return []
+    n = len(ring)
+    start = int(np.argmin(inside))  # an outside vertex: no run wraps around the end
+    r = np.roll(ring, -start, axis=0)
+    sd = np.roll(side, -start)
+    ins = np.roll(inside, -start)
+    nxt = np.roll(ins, -1)
+    entries = np.flatnonzero(~ins & nxt)
+    exits = np.flatnonzero(ins & ~nxt)
+
+    def hit(k: int) -> npt.NDArray[np.float64]:
+        p, q = r[k], r[(k + 1) % n]
+        sp, sq = sd[k], sd[(k + 1) % n]
+        out: npt.NDArray[np.float64] = p + (sp / (sp - sq)) * (q - p)
+        return out
+
+    runs = [
+        np.vstack([hit(int(e))[None], r[e + 1 : x + 1], hit(int(x))[None]])
+        for e, x in zip(entries, exits, strict=True)
+    ]
+    runs = [c for c in runs if np.ptp(c, axis=0).max() > 0]  # a touch at one point
+    if not runs:
+        return []
+    t_in = np.array([float((c[0] - a) @ d) for c in runs])
+    t_out = np.array([float((c[-1] - a) @ d) for c in runs])
+    order = np.argsort(t_in, kind="stable")
+    used = np.zeros(len(runs), dtype=bool)
+    pieces: list[Ring] = []
+    for first in range(len(runs)):
+        if used[first]:
+            continue
+        parts, i = [], first
+        while not used[i]:
+            used[i] = True
+            parts.append(runs[i])
+            j = int(np.searchsorted(t_in[order], t_out[i], side="left"))
+            i = int(order[min(j, len(order) - 1)])
+        piece = np.vstack(parts)
+        if len(piece) >= 3:
+            pieces.append(piece)
+    return pieces
+
+
+def _clip_ring_convex(ring: Ring, edges: list[tuple[Ring, Ring]]) -> list[Ring]:
+    """The parts of a ring (any orientation) inside a convex cell, counter-clockwise."""
+    pieces = [ring if ring_area(ring) > 0 else ring[::-1]]
+    for a, b in edges:
+        pieces = [q for p in pieces for q in _halfplane(p, a, b)]
+        if not pieces:
+            break
+    return [p for p in pieces if ring_area(p) > 0]
 
 
 def clip_convex(shape: Shape, cell: Ring) -> Shape:
-    """The shape cut to a convex polygon ``cell`` (counter-clockwise). Where the shape is
-    concave the result of Sutherland–Hodgman may join separate pieces by zero-width seams
-    along the cell's edges; the area is exact."""
+    """The shape cut to a convex polygon ``cell`` (counter-clockwise): each part inside the
+    cell becomes its own polygon (a concave parent may fall apart), holes go to the part that
+    holds them. Exteriors keep the orientation of the shape's first exterior and holes the
+    other (d3, which draws the maps, reads a clockwise exterior as the inside)."""
     out: Shape = []
     edges = list(zip(cell, np.roll(cell, -1, axis=0), strict=True))
     x0, y0 = cell.min(axis=0)
     x1, y1 = cell.max(axis=0)
+    clockwise = bool(shape) and ring_area(shape[0][0]) < 0
     for poly in shape:
         lo, hi = poly[0].min(axis=0), poly[0].max(axis=0)
         if lo[0] > x1 or hi[0] < x0 or lo[1] > y1 or hi[1] < y0:
             continue
-        rings: Polygon = []
-        for ring in poly:
-            clipped = ring
-            for a, b in edges:
-                clipped = _clip_ring(clipped, a, b)
-                if len(clipped) == 0:
-                    break
-            if len(clipped) >= 3 and abs(ring_area(clipped)) > 0:
-                rings.append(clipped)
-            elif not rings:
-                break  # the exterior is outside the cell: so are its holes
-        if rings:
-            out.append(rings)
+        exteriors = _clip_ring_convex(poly[0], edges)
+        if not exteriors:
+            continue
+        parts: Shape = [[e[::-1] if clockwise else e] for e in exteriors]
+        for hole in poly[1:]:
+            for h in _clip_ring_convex(hole, edges):
+                m = h.mean(axis=0)
+                k = next(
+                    (i for i, e in enumerate(exteriors) if contains([[e]], [m[0]], [m[1]])[0]), 0
+                )
+                parts[k].append(h if clockwise else h[::-1])
+        out += parts
     return out
 
 
