@@ -127,6 +127,14 @@ def _walk(
         if rows != sorted(rows):
             problems.append(f"{tag}: sorted by name gives {rows}")
         _wait_for_charts(page)
+        if device == "desktop":
+            # Print: no picker, pager or download links; the evidence opened by the page.
+            page.emulate_media(media="print")
+            for hidden in ("#asof-picker", ".pager", ".indicator-picker"):
+                if page.locator(hidden).first.is_visible():
+                    problems.append(f"{tag}: {hidden} is printed")
+            page.screenshot(path=str(SHOTS / f"dashboard-{tag}-print.png"), full_page=True)
+            page.emulate_media(media="screen")
 
     # The date picker in the site frame changes the numbers (and the URL carries the day).
     before = _tile(page, "new_cases")
