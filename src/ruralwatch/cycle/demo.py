@@ -27,6 +27,7 @@ from ruralwatch.keyareas.services import load_demo as load_demo_keyareas
 from ruralwatch.keygroups.services import demo_keygroups_summary, load_demo_keygroups
 from ruralwatch.reporting.models import AggregateValue, Completeness, Submission
 from ruralwatch.reporting.services import deadline_hours, import_reports
+from ruralwatch.resources.services import demo_resources_summary, load_demo_resources
 from ruralwatch.signals.selectors import signals_by_method
 
 Progress = Callable[[str, int, int], None]
@@ -157,6 +158,8 @@ def run_demo(
         loaded = load_demo_keygroups(demo, end)
         truth += loaded["truth"]
         step("key groups", 1, 1)
+    # Facilities, capacity and stock, before the cycle so that gaps become tasks (issue 14).
+    truth += load_demo_resources(demo.region, seed, end, out / "resources")
     cycle = run_cycle(end, root=province, start=start, progress=progress)
     county = Area.objects.get(level=3, l1=province)
     (out / "truth.json").write_text(truth_to_json(truth), encoding="utf-8")
@@ -167,6 +170,7 @@ def run_demo(
         summary["keygroups"] = demo_keygroups_summary(county, end)
     # steps and detection rules the cycle could not run (empty when everything ran)
     summary["key_areas"] = keyareas_summary(county, end)
+    summary.update(demo_resources_summary(county, end))
     summary["did_not_run"] = cycle.did_not_run
     step("briefing", 0, 1)
     summary["briefing"] = _briefing(county, end, out, summary["did_not_run"])

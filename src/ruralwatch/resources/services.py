@@ -520,3 +520,57 @@ def load_synthetic(resources: Any, directory: Path, *, today: dt.date) -> dict[s
     f = import_facilities(fac_path, today=today)
     s = import_stock(stock_path, today=today)
     return {"facilities": f.rows, "capacity_rows": f.capacity_rows, "stock_rows": s.rows}
+
+
+#: The demo's shipment: this share of the county's need of each item, so that the allocation
+#: has to choose (docs/resources.md).
+DEMO_SHIPMENT_SHARE = 0.6
+DEMO_SHIPMENT_ITEMS = ("antipyretic", "antigen_kit", "pulse_oximeter", "oxygen_concentrator")
+
+
+def load_demo_resources(
+    region: Any, seed: int, on: dt.date, directory: Path
+) -> list[dict[str, Any]]:
+    """The demo's synthetic facilities, capacity and stock, imported from the CSV files the
+    county would send; returns the truth entries (gaps and stock-outs) for ``truth.json``."""
+    from ruralwatch.synth.resources import build_resources
+
+    res = build_resources(region, seed, on=on)
+    load_synthetic(res, directory, today=on)
+    return res.truth
+
+
+def demo_resources_summary(county: Area, on: dt.date) -> dict[str, Any]:
+    """``summary.json``'s ``resources`` and ``allocation`` blocks: the gap summary, and a
+    shipment of :data:`DEMO_SHIPMENT_SHARE` of the county's need allocated to its centres and
+    clinics (figures only, so that a re-run gives the same block)."""
+    from ruralwatch.resources import selectors
+
+    summary = selectors.resources_summary(county.path, on)
+    need = selectors.allocation_inputs(county.path, on, list(DEMO_SHIPMENT_ITEMS))
+    totals = need.group_by("item").agg(pl.col("need").sum())
+    supply = {
+        item: int(n * DEMO_SHIPMENT_SHARE)
+        for item, n in totals.iter_rows()
+        if int(n * DEMO_SHIPMENT_SHARE) > 0
+    }
+    allocation: dict[str, Any] | None = None
+    if supply:
+        result = selectors.allocate(county, on, supply, mode="weighted")
+        t = result.totals
+        allocation = {
+            "area": county.code,
+            "date": on.isoformat(),
+            "mode": result.mode,
+            "supply": result.supply,
+            "allocated": t["units"],
+            "need": t["need"],
+            "fill_rate": {k: round(v, 4) for k, v in t["fill_rate"].items()},
+            "minimum_covered": t["minimum_covered"],
+            "minimum_total": t["minimum_total"],
+            "objective": round(t["objective"], 3),
+            "objective_max": round(t["objective_max"], 3),
+            "recipients": t["recipients"],
+            "stopped_by": t["binding"],
+        }
+    return {"resources": summary, "allocation": allocation}
