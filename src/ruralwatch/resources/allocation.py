@@ -133,7 +133,7 @@ class AllocationResult:
 def _highs(time_limit: float | None, gap: float) -> Any:
     import highspy
 
-    h = highspy.Highs()
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", gap)
     h.setOptionValue("threads", 1)
