@@ -118,7 +118,7 @@ def test_documented_ignored_value_example(world: h4world.World) -> None:
         ],
     }
     status, summary = _post(world.county, body)
-    assert status == 409 and _counts(summary) == ("ERROR", 0, 0, 4, 0)
+    assert status == 422 and _counts(summary) == ("ERROR", 0, 0, 4, 0)
     assert ReportValue.objects.count() == 1  # all or nothing (atomicMode=ALL)
     status, summary = _post(world.county, body, atomicMode="NONE")
     assert status == 200
@@ -161,7 +161,7 @@ def test_bad_values_name_the_field(world: h4world.World) -> None:
     assert by_index[6]["property"] == "categoryOptionCombo"
     assert ReportValue.objects.count() == 1
     r = world.county.post(URL, data="{", content_type="application/json")
-    assert r.status_code == 409 and "JSON" in r.json()["conflicts"][0]["value"]
+    assert r.status_code == 422 and "JSON" in r.json()["conflicts"][0]["value"]
     r = world.county.post(URL, data="x", content_type="text/plain")
     assert r.status_code == 415
 
@@ -195,7 +195,7 @@ def test_documented_adx_example(world: h4world.World) -> None:
   </group>
 </adx>"""
     status, summary = _post(world.county, adx, "application/adx+xml", idScheme="CODE")
-    assert status == 409 and "GENDER" in summary["conflicts"][0]["value"]
+    assert status == 422 and "GENDER" in summary["conflicts"][0]["value"]
     status, summary = _post(
         world.county, adx, "application/adx+xml", idScheme="CODE", atomicMode="NONE"
     )
@@ -204,7 +204,7 @@ def test_documented_adx_example(world: h4world.World) -> None:
         '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><adx xmlns="urn:ihe:qrph:adx:2015"/>'
     )
     status, summary = _post(world.county, bomb, "application/adx+xml")
-    assert status == 409 and "entity" in summary["conflicts"][0]["value"]
+    assert status == 422 and "entity" in summary["conflicts"][0]["value"]
 
 
 @pytest.mark.django_db
@@ -216,7 +216,7 @@ def test_scope_is_enforced(world: h4world.World) -> None:
         ]
     }
     status, summary = _post(world.town_a, body, idScheme="CODE")
-    assert status == 409 and outside in summary["conflicts"][0]["value"]
+    assert status == 422 and outside in summary["conflicts"][0]["value"]
     r = world.town_a.get(
         URL,
         {
@@ -302,7 +302,7 @@ def test_export_filters_and_formats(world: h4world.World) -> None:
         ({"dataSet": "village_daily", "period": "2023W60"}, "2023W60"),
     ):
         r = world.county.get(URL, {**base, **params})
-        assert r.status_code == 409 and word in r.json()["message"], params
+        assert r.status_code == 422 and word in r.json()["message"], params
     r = world.county.get(
         URL, {**base, "dataSet": "village_daily", "period": "20230101", "idScheme": "UID"}
     )

@@ -73,9 +73,10 @@ def _options(p: ImportParams | ExportParams) -> dhis2.Options:
     response={
         200: dict[str, Any],
         401: ErrorOut,
-        409: dict[str, Any],
+        403: ErrorOut,
         413: ErrorOut,
         415: ErrorOut,
+        422: dict[str, Any],
         429: ErrorOut,
     },
     summary="Import a DHIS2 data value set",
@@ -94,7 +95,7 @@ def import_set(request: HttpRequest, params: Query[ImportParams]) -> Any:
     """DHIS2's ``POST /api/dataValueSets``: JSON, CSV or ADX by ``Content-Type``. Periods
     must be daily (``yyyyMMdd``); identifiers follow ``idScheme`` (UID through the uid
     mappings, or CODE: our area and indicator codes). ``atomicMode=ALL`` (default) stores
-    nothing if any value conflicts (409, ``status`` ERROR); ``NONE`` stores the rest and
+    nothing if any value conflicts (422, ``status`` ERROR; DHIS2 says 409); ``NONE`` stores the rest and
     lists the conflicts (``status`` WARNING)."""
     if (refused := over_limit(request)) is not None:
         return refused
@@ -134,7 +135,7 @@ def _export(request: HttpRequest, params: ExportParams, fmt: str) -> HttpRespons
     opt = _options(params)
     user = user_of(request)
     if opt.scheme("orgUnit") not in dhis2.SCHEMES:
-        return JsonResponse({"detail": _("orgUnitIdScheme: use UID or CODE")}, status=409)
+        return JsonResponse({"detail": _("orgUnitIdScheme: use UID or CODE")}, status=422)
     units = (
         params.orgUnit
         if opt.scheme("orgUnit") == "CODE"
@@ -156,13 +157,13 @@ def _export(request: HttpRequest, params: ExportParams, fmt: str) -> HttpRespons
     except dhis2.ExportError as exc:
         return JsonResponse(
             {
-                "httpStatus": "Conflict",
-                "httpStatusCode": 409,
+                "httpStatus": "Unprocessable Entity",
+                "httpStatusCode": 422,
                 "status": "ERROR",
                 "message": str(exc),
                 "detail": str(exc),
             },
-            status=409,
+            status=422,
         )
     if fmt == "csv":
         return HttpResponse(dhis2.render_csv(frame), content_type="application/csv; charset=utf-8")
@@ -181,8 +182,7 @@ EXPORT_RESPONSES: dict[int, Any] = {
     200: dict[str, Any],
     401: ErrorOut,
     404: ErrorOut,
-    409: dict[str, Any],
-    422: InvalidOut,
+    422: dict[str, Any],
     429: ErrorOut,
 }
 

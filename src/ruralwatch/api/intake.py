@@ -154,6 +154,7 @@ def _items(body: bytes) -> list[Any]:
     response={
         200: BulkSummaryOut,
         401: ErrorOut,
+        403: ErrorOut,
         413: ErrorOut,
         422: BulkSummaryOut | InvalidOut,
         429: ErrorOut,
@@ -255,7 +256,14 @@ class CheckOut(Schema):
 
 @router.post(
     "/check",
-    response={200: list[CheckOut], 401: ErrorOut, 404: ErrorOut, 422: InvalidOut, 429: ErrorOut},
+    response={
+        200: list[CheckOut],
+        401: ErrorOut,
+        403: ErrorOut,
+        404: ErrorOut,
+        422: InvalidOut,
+        429: ErrorOut,
+    },
     summary="The rules a report would fail",
 )
 def check(request: HttpRequest, body: CheckIn) -> Any:
@@ -359,7 +367,7 @@ class FlagStatusIn(Schema):
 
 @router.post(
     "/flags/{flag_id}",
-    response={200: FlagOut, 401: ErrorOut, 404: ErrorOut, 422: InvalidOut},
+    response={200: FlagOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: InvalidOut},
     summary="Confirm or mark corrected a flagged value",
 )
 def set_flag(request: HttpRequest, flag_id: int, body: FlagStatusIn) -> Any:

@@ -449,7 +449,8 @@ def import_summary(
     error: bool,
 ) -> tuple[int, dict[str, Any]]:
     if error:
-        status, http = "ERROR", 409
+        # DHIS2 answers 409; RuralWatch answers a refused content with 422 everywhere.
+        status, http = "ERROR", 422
         description = _("The import was refused; nothing was stored.")
     elif conflicts:
         status, http = "WARNING", 200
