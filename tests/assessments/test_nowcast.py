@@ -215,3 +215,50 @@ def test_the_curve_shows_the_nowcast_band(judged: Any) -> None:
     # without a nowcast (every report in), no band
     assert nowcast_band(judged(False)) == []
     assert len(epicurve(series, band=[])["layer"]) == 2
+
+
+def test_a_correction_up_is_a_late_arrival(county: Any, db: None) -> None:
+    """Cases a correction adds arrived when it was made (ValueChange), not with the report;
+    a correction down stays with the report's first arrival."""
+    from ruralwatch.reporting.models import ReportValue, Submission, ValueChange
+
+    day = CYCLE - dt.timedelta(days=3)
+    _now, before = delay_triangle("/", "new_cases", START, CYCLE)
+    early = Submission.objects.filter(date=day, delay_hours__lt=30).values_list("area_id")
+    up, down = (
+        ReportValue.objects.filter(
+            date=day, indicator_id="new_cases", value__gte=1, area_id__in=early
+        )
+        .order_by("area_id")
+        .values_list("area_id", flat=True)[:2]
+    )
+    at = NOW - dt.timedelta(hours=2)  # today, before now's time of day: delay 4 on `day`
+    for code, change in ((up, 7.0), (down, -1.0)):
+        value = ReportValue.objects.get(area_id=code, date=day, indicator_id="new_cases")
+        old, value.value = value.value, value.value + change
+        value.save(update_fields=["value"])
+        ValueChange.objects.create(
+            area_id=code,
+            date=day,
+            indicator_id="new_cases",
+            old_value=old,
+            new_value=value.value,
+            at=at,
+            reason="test",
+        )
+    now, after = delay_triangle("/", "new_cases", START, CYCLE)
+    assert now is not None and (now.date() - day).days == 4
+
+    def cells(rows: pl.DataFrame) -> dict[int, float]:
+        c = rows.filter((pl.col("l3") == county["code"]) & (pl.col("date") == day))
+        c = c.group_by("delay").agg(pl.col("value").sum())
+        return dict(zip(c["delay"].to_list(), c["value"].to_list(), strict=True))
+
+    b, a = cells(before), cells(after)
+    diff = {d: a.get(d, 0.0) - b.get(d, 0.0) for d in set(a) | set(b)}
+    assert diff[4] == pytest.approx(7.0)  # the cases added, at the correction's delay
+    # the first arrival keeps what the report first said: only the fix down changes it
+    assert diff[1] == pytest.approx(-1.0)
+    assert diff[2] == diff[3] == 0
+    assert sum(diff.values()) == pytest.approx(6.0)
+    assert after["value"].min() >= 0

@@ -20,6 +20,7 @@ from ruralwatch.reporting.models import (
     Completeness,
     ReportValue,
     Submission,
+    ValueChange,
 )
 from ruralwatch.reporting.services import deadline_hours
 
@@ -268,17 +269,18 @@ def delay_triangle(
 ) -> tuple[dt.datetime | None, Any]:
     """The reporting triangle of a subtree's villages: what arrived, by how late (nowcasting).
 
-    Returns ``(now, rows)``: ``now`` is the latest first-submission time (local) of a report
-    for ``start``…``end`` in the subtree, the moment the data describe (``None`` without
+    Returns ``(now, rows)``: ``now`` is the latest first submission or correction (local
+    time) of a report for ``start``…``end`` in the subtree, the moment the data describe (``None`` without
     reports); ``rows`` a polars frame of the villages' values summed by ancestor (``l1``…``l4``),
     report ``date`` and ``delay`` in days counted at ``now``'s time of day (``value``; also
     ``squares``, the sum of the squared values, and ``reports``, their number: the cases of one
     report arrive together, which widens the nowcast's intervals). Delay ``d`` holds
     the reports that arrived more than ``d - 1`` and at most ``d`` days after the same time of
     day as ``now`` on the report date (0 up to that time on the date itself), so the cell
-    ``(date, d)`` is complete once ``date + d <= now``'s date. The time of arrival is the
-    report's first submission (``Submission``); a later correction is counted with it. Two
-    queries.
+    ``(date, d)`` is complete once ``date + d <= now``'s date. A report arrives at its first
+    submission (``Submission``); the cases a correction adds (``ValueChange``) arrive when it
+    was made (a correction down stays with the first arrival). Three queries, and two more
+    per 900 corrected villages.
     """
     import polars as pl
     from django.db import connection
@@ -298,6 +300,14 @@ def delay_triangle(
     with connection.cursor() as cur:
         cur.execute(f"SELECT MAX(s.submitted_at) FROM {subs} s {join}WHERE {where}", args)
         latest = cur.fetchone()[0]
+    changes = ValueChange.objects.filter(indicator_id=indicator_code, date__range=(start, end))
+    if root_path != "/":
+        changes = changes.filter(area__path__startswith=root_path)
+    fixes = list(
+        changes.order_by("at").values_list(
+            "area_id", "date", "at", "old_value", "new_value", *(f"area__l{k}" for k in range(1, 5))
+        )
+    )
     schema = {
         "l1": pl.String,
         "l2": pl.String,
@@ -315,6 +325,7 @@ def delay_triangle(
         latest = dt.datetime.fromisoformat(latest)
     if timezone.is_naive(latest):
         latest = timezone.make_aware(latest, dt.UTC)
+    latest = max([latest, *(f[2] for f in fixes)])
     now = timezone.localtime(latest)
     hour = now.hour + now.minute / 60 + now.second / 3600
     rows = bulk.fetch_frame(
@@ -332,4 +343,77 @@ def delay_triangle(
     rows = rows.with_columns(
         pl.col("date").str.slice(0, 10).str.to_date(), pl.col("delay").clip(lower_bound=0)
     )
+    if fixes:
+        rows = _with_corrections(rows, fixes, indicator_code, now, hour)
     return now, rows
+
+
+def _with_corrections(
+    rows: Any, fixes: list[tuple[Any, ...]], indicator: str, now: dt.datetime, hour: float
+) -> Any:
+    """Move the cases a correction added from the report's first arrival to the correction's
+    own delay (``ValueChange``): they were late. A correction down is a fix, not a late case,
+    and stays with the first arrival; the added cases of a day never exceed its current value.
+    """
+    import math
+
+    import polars as pl
+
+    def delay(day: dt.date, hours: float) -> int:
+        # the SQL's expression, so that a report's first arrival lands in the same cell
+        return max(0, -math.floor((hour - hours) / 24.0))
+
+    days = {(f[0], f[1]) for f in fixes}
+    codes = sorted({code for code, _day in days})
+    lo, hi = min(d for _c, d in days), max(d for _c, d in days)
+    first: dict[tuple[str, dt.date], float] = {}
+    current: dict[tuple[str, dt.date], float] = {}
+    for i in range(0, len(codes), 900):
+        chunk = codes[i : i + 900]
+        for code, day, hours in Submission.objects.filter(
+            area_id__in=chunk, date__range=(lo, hi)
+        ).values_list("area_id", "date", "delay_hours"):
+            first[(code, day)] = hours
+    for i in range(0, len(codes), 900):
+        chunk = codes[i : i + 900]
+        for code, day, value in ReportValue.objects.filter(
+            area_id__in=chunk, date__range=(lo, hi), indicator_id=indicator
+        ).values_list("area_id", "date", "value"):
+            current[(code, day)] = value
+    added: dict[tuple[str, dt.date], list[tuple[int, float, tuple[Any, ...]]]] = {}
+    for code, day, at, old, new, *ancestors in fixes:
+        more = (new or 0.0) - (old or 0.0)
+        if more <= 0 or (code, day) not in first:
+            continue
+        start_local = dt.datetime.combine(day, dt.time(), tzinfo=now.tzinfo)
+        hours = (at - start_local).total_seconds() / 3600
+        added.setdefault((code, day), []).append((delay(day, hours), more, tuple(ancestors)))
+    out: list[tuple[Any, ...]] = []
+    for (code, day), parts in added.items():
+        total = sum(more for _d, more, _a in parts)
+        scale = min(1.0, current.get((code, day), 0.0) / total) if total > 0 else 0.0
+        up = parts[0][2]
+        out.append((*up, day, delay(day, first[(code, day)]), -total * scale))
+        out.extend((*up, day, d, more * scale) for d, more, _a in parts)
+    if not out:
+        return rows
+    extra = pl.DataFrame(
+        out,
+        schema={
+            "l1": pl.String,
+            "l2": pl.String,
+            "l3": pl.String,
+            "l4": pl.String,
+            "date": pl.Date,
+            "delay": pl.Int64,
+            "value": pl.Float64,
+        },
+        orient="row",
+    ).with_columns(pl.lit(0.0).alias("squares"), pl.lit(0, dtype=pl.Int64).alias("reports"))
+    keys = ["l1", "l2", "l3", "l4", "date", "delay"]
+    return (
+        pl.concat([rows, extra.select(rows.columns)])
+        .group_by(keys)
+        .agg(pl.col("value", "squares", "reports").sum())
+        .select(rows.columns)
+    )
