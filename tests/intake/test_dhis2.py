@@ -204,7 +204,7 @@ def test_documented_adx_example(world: h4world.World) -> None:
         '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><adx xmlns="urn:ihe:qrph:adx:2015"/>'
     )
     status, summary = _post(world.county, bomb, "application/adx+xml")
-    assert status == 422 and "entity" in summary["conflicts"][0]["value"]
+    assert status == 422 and "实体" in summary["conflicts"][0]["value"]  # entity
 
 
 @pytest.mark.django_db

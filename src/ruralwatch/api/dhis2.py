@@ -18,7 +18,7 @@ from pydantic import Field
 from ruralwatch.accounts import access
 from ruralwatch.api.common import user_of
 from ruralwatch.api.intake import over_limit, read_body
-from ruralwatch.api.schemas import Day, ErrorOut, InvalidOut
+from ruralwatch.api.schemas import Day, ErrorOut
 from ruralwatch.core.problems import ImportRejected
 from ruralwatch.intake import dhis2, selectors
 from ruralwatch.intake.models import MappingKind
@@ -95,8 +95,8 @@ def import_set(request: HttpRequest, params: Query[ImportParams]) -> Any:
     """DHIS2's ``POST /api/dataValueSets``: JSON, CSV or ADX by ``Content-Type``. Periods
     must be daily (``yyyyMMdd``); identifiers follow ``idScheme`` (UID through the uid
     mappings, or CODE: our area and indicator codes). ``atomicMode=ALL`` (default) stores
-    nothing if any value conflicts (422, ``status`` ERROR; DHIS2 says 409); ``NONE`` stores the rest and
-    lists the conflicts (``status`` WARNING)."""
+    nothing if any value conflicts (422, ``status`` ERROR; DHIS2 says 409); ``NONE`` stores
+    the rest and lists the conflicts (``status`` WARNING)."""
     if (refused := over_limit(request)) is not None:
         return refused
     kind = (request.content_type or "").lower()
