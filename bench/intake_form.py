@@ -97,6 +97,35 @@ print(json.dumps({"sessions": out, "indicators": codes}))
 """
 
 
+TICK = __import__("os").sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(x) for x in text.split()]
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds of each live process (from /proc)."""
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
+def server_pids(server_pid: int) -> list[int]:
+    """The server and its workers, and the database's backends."""
+    backends = _psql(f"SELECT pid FROM pg_stat_activity WHERE datname = '{DB_NAME}'")
+    return [server_pid, *_children(server_pid), *(int(x) for x in backends.split())]
+
+
 def setup_database(clients: int, env: dict[str, str]) -> dict[str, Any]:
     _psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
     _psql(f"CREATE DATABASE {DB_NAME}")
@@ -173,12 +202,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     time.sleep(0.05 * 2**attempt)
 
         threads = [threading.Thread(target=submitter, args=(i, v)) for i, v in enumerate(villages)]
+        cpu_before = cpu_seconds(server_pids(server.pid))
         load_t0 = time.monotonic()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         load_s = time.monotonic() - load_t0
+        cpu_after = cpu_seconds(server_pids(server.pid))
+        # Processes that started during the load (new backends) count from zero.
+        cpu_s = sum(v - cpu_before.get(k, 0.0) for k, v in cpu_after.items())
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -214,6 +247,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "load_s": load_s,
         "setup_s": setup_s,
         "submissions_per_s": len(stored) / load_s if load_s else None,
+        # CPU of the server's workers and of PostgreSQL's backends per stored report, and what
+        # that allows on this machine's cores when nothing else runs (the machine is shared).
+        "server_cpu_s": cpu_s,
+        "cpu_ms_per_submission": cpu_s / len(stored) * 1e3 if stored else None,
+        "capacity_per_s_on_idle_cores": (
+            (__import__("os").cpu_count() or 1) * len(stored) / cpu_s if cpu_s else None
+        ),
         "latency_s": {
             "p50": pct(0.5),
             "p95": pct(0.95),
@@ -243,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         f"daily form on PostgreSQL: {res['reports_stored']} reports from {res['clients']} "
         f"submitters in {res['load_s']:.2f} s = {res['submissions_per_s']:.0f} submissions/s; "
         f"lost {res['lost']}, doubled {res['doubled']}; answers {res['by_status']}; "
+        f"server+database CPU {res['cpu_ms_per_submission']:.1f} ms per submission "
+        f"(= {res['capacity_per_s_on_idle_cores']:.0f}/s on idle cores); "
         f"latency p50 {lat['p50']:.3f} s, p95 {lat['p95']:.3f} s"
     )
     return 0 if res["lost"] == 0 and res["doubled"] == 0 else 1

@@ -390,6 +390,8 @@ def _store(
             ]
         )
     n = form.changed
-    if n or not existed:
+    # Every village's sending marks the same date: insert only while it is not yet marked,
+    # since concurrent inserts of one key wait for each other's commit on PostgreSQL.
+    if (n or not existed) and not RollupPending.objects.filter(date=day).exists():
         RollupPending.objects.bulk_create([RollupPending(date=day)], ignore_conflicts=True)
     return n
