@@ -11,6 +11,7 @@ the queue keeps a sending only on a network error or a 5xx, and shows any other 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -116,6 +117,9 @@ def _form_context(request: HttpRequest, village: Area, day: dt.date) -> dict[str
         "reporter": form.reporter or _reporter_name(request.user),
         "submit_url": reverse("intake:report", kwargs={"code": village.code}),
         "check_url": reverse("intake:check", kwargs={"code": village.code}),
+        # Without JavaScript the page's own key makes a reload-and-resend store one report;
+        # the phone's script replaces it with one of its own.
+        "key": uuid.uuid4().hex,
     }
 
 
