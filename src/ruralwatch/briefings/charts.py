@@ -214,7 +214,7 @@ def shapes_map(
         .mark_geoshape(stroke="#555", strokeWidth=0.4, invalid=None)
         .encode(color=fill, strokeDash=outline)
     ]
-    if len(features) <= 40:
+    if len(features) <= 20:
         layers.append(
             alt.Chart(_inline(features))
             .transform_filter("datum.properties.lon != null")

@@ -158,7 +158,7 @@ def map_context(area: Area, date: dt.date | None, indicator: str) -> dict[str, A
     labels = measure_labels()
     return {
         "measures": list(labels.items()),
-        "specs": {m: charts.choropleth(url, m, labels[m], with_labels=n <= 40) for m in MEASURES},
+        "specs": {m: charts.choropleth(url, m, labels[m], with_labels=n <= 20) for m in MEASURES},
         "shapes": n,
         "derived": derived,
         "child_level": Level(area.level + 1).label if area.level < Level.VILLAGE else "",
