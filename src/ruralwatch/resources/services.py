@@ -336,8 +336,10 @@ def _upsert_capacity(frame: pl.DataFrame, col: Any) -> int:
         col("ambulances", pl.Int64),
     )
     names = ["facility_code", "as_of", *CAPACITY_COLUMNS]
-    types = ["varchar(40)", "date", "boolean", "integer", "integer", "integer", "boolean"]
-    types += ["integer"] * 3
+    # In the order of CAPACITY_COLUMNS: fever_clinic, its hours, oxygen, then the counts.
+    types = ["varchar(40)", "date", "boolean", "integer", "boolean"] + ["integer"] * len(
+        CAPACITY_COUNTS
+    )
     bulk.create_staging("stage_res_cap", list(zip(names, types, strict=True)))
     bulk.load_staging("stage_res_cap", cap.select(names))
     table = Capacity._meta.db_table
