@@ -118,7 +118,8 @@ def _villages(units: list[dict[str, Any]], start: dt.date, end: dt.date) -> pl.D
     for u in units:
         by_level.setdefault(u["level"], []).append(u["code"])
     for level, codes in by_level.items():
-        col = LEVEL_COLUMN[level]
+        # a village is its own village: by the primary key (l5 has no index of its own)
+        col = "code" if level == 5 else LEVEL_COLUMN[level]
         for i in range(0, len(codes), CHUNK):
             rows = (
                 Area.objects.filter(level=5, **{f"{col}__in": codes[i : i + CHUNK]})
