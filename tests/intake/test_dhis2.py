@@ -353,3 +353,21 @@ def test_round_trip_loses_nothing(world: h4world.World, scheme: str) -> None:
     status, summary = _post(world.county, csv, "application/csv", idScheme=scheme)
     assert _counts(summary)[:2] == ("SUCCESS", len(before[0]))
     assert _snapshot() == before
+
+
+@pytest.mark.django_db
+def test_id_schemes_named_in_the_payload(world: h4world.World) -> None:
+    body = {
+        "idScheme": "CODE",
+        "dataValues": [
+            {
+                "dataElement": "deaths",
+                "period": "20230105",
+                "orgUnit": world.villages_a[0],
+                "value": "0",
+            }
+        ],
+    }
+    status, summary = _post(world.county, body)
+    assert status == 200 and _counts(summary) == ("SUCCESS", 1, 0, 0, 0)
+    assert summary["importOptions"]["idSchemes"]["orgUnitIdScheme"] == "CODE"

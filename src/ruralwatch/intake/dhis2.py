@@ -112,6 +112,8 @@ class Parsed:
 
     rows: list[dict[str, str | None]] = field(default_factory=list)
     data_set: str | None = None
+    #: Id schemes the payload itself names (DHIS2's data value set attributes).
+    schemes: dict[str, str] = field(default_factory=dict)
 
 
 def _text(value: Any) -> str | None:
@@ -133,8 +135,9 @@ def parse_json(body: bytes) -> Parsed:
         raise _payload_error(_('Send a data value set: {"dataValues": [...]}.'))
     head = {k: _text(data.get(k)) for k in ("period", "orgUnit", "attributeOptionCombo")}
     out = Parsed(data_set=_text(data.get("dataSet")))
-    if "completeDate" in data:
-        out.data_set = out.data_set  # completeness is kept apart (Submission), not imported
+    for key in ("idScheme", "dataElementIdScheme", "orgUnitIdScheme", "dataSetIdScheme"):
+        if isinstance(data.get(key), str):
+            out.schemes[key] = data[key]
     for item in data.get("dataValues", []):
         if not isinstance(item, dict):
             out.rows.append({"__bad__": _("not an object")})
@@ -277,6 +280,14 @@ def import_data_values(
     """Import parsed data values; the HTTP status and DHIS2's ``importSummary``."""
     now = now or timezone.now()
     rows = parsed.rows
+    for key, scheme in parsed.schemes.items():
+        name = {
+            "idScheme": "id_scheme",
+            "dataElementIdScheme": "data_element_id_scheme",
+            "orgUnitIdScheme": "org_unit_id_scheme",
+            "dataSetIdScheme": "data_set_id_scheme",
+        }[key]
+        setattr(options, name, scheme)
     problems: list[Problem] = []
     src = "dataValueSet"
     if options.import_strategy not in ("CREATE_AND_UPDATE", "CREATE_AND_UPDATES"):
