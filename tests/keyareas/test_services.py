@@ -164,6 +164,9 @@ def test_watch_on_real_areas(world: Any, tmp_path: Path) -> None:
     # three villages × 28 days × 1,000 people without a case: the rule of three
     assert by[P1].limit == pytest.approx(2.995732 / (3 * 28 * 1000) * 7 * 1000, rel=1e-5)
     assert params["window"] == 7 and params["alpha"] == 0.05
+    # The village doctor's own view of P1: the same pool, the same numbers.
+    (own,), _ = selectors.watch_rows(Area.objects.get(code=P1).path, DAY)
+    assert (own.code, own.status, own.limit) == (P1, "first_case", by[P1].limit)
     # a day before the cases: every key area still low
     before, _ = selectors.watch_rows(Area.objects.get(code=COUNTY).path, DAY - dt.timedelta(3))
     assert {r.status for r in before} == {"low"}

@@ -129,6 +129,7 @@ def inside_values(w: Walker, world: World) -> dict[str, list[str]]:
         "briefing_id": [str(world.briefings[w.root.code])],
         "kind": list(AUDIT_KINDS),
         "name": sorted(ASSETS)[:1],
+        "field": ["village", "doctor", "cadre"],  # the register form's pickers
     }
 
 
@@ -147,6 +148,7 @@ def outside_values(w: Walker, world: World, walkers: list[Walker]) -> dict[str, 
         "briefing_id": [str(world.briefings[w.outside_area])],
         "kind": [],  # not an object of a jurisdiction
         "name": [],
+        "field": [],
     }
 
 
@@ -161,6 +163,7 @@ MISSING = {
     "briefing_id": MISSING_ID,
     "kind": "nothere",
     "name": "nothere.js",
+    "field": "nothere",
 }
 
 

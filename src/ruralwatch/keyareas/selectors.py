@@ -204,12 +204,24 @@ def watch_rows(
 ) -> tuple[list[WatchRow], dict[str, Any]]:
     """The watch of every key area under ``root_path`` on ``date`` and the parameters used.
     Pools: the key areas with the same parent (the key villages of a township, the key
-    townships of a county) share a baseline: neighbours, alike in remoteness."""
+    townships of a county) share a baseline: neighbours, alike in remoteness. A pool's
+    members outside ``root_path`` count in its baseline too (only the root's key areas are
+    returned), so a key area's status does not depend on who reads it."""
     p = params or SparseParams()
     fields = ("code", "name", "level", "path", "key_areas", "population", "parent_id")
-    units: list[dict[str, Any]] = [dict(u) for u in key_areas(root_path).values(*fields)]
-    if not units:
+    inside: list[dict[str, Any]] = [dict(u) for u in key_areas(root_path).values(*fields)]
+    if not inside:
         return [], p.as_dict()
+    seen = {u["code"] for u in inside}
+    parents = sorted({u["parent_id"] for u in inside if u["parent_id"]})
+    others: list[dict[str, Any]] = []
+    for i in range(0, len(parents), CHUNK):
+        others += [
+            dict(u)
+            for u in key_areas("/").filter(parent_id__in=parents[i : i + CHUNK]).values(*fields)
+            if u["code"] not in seen
+        ]
+    units = inside + others
     start = date - dt.timedelta(days=HISTORY_DAYS - 1)
     members = _villages(units, start, date)
     counts = _series(units, members, start, date)
@@ -233,7 +245,7 @@ def watch_rows(
     )
     names = dict(Area.objects.filter(code__in=set(pairs.values())).values_list("code", "name"))
     rows = []
-    for i, u in enumerate(units):
+    for i, u in enumerate(units[: len(inside)]):
         first = int(result.first_case_index[i])
         since = int(result.days_since_first[i])
         threshold = result.threshold[i]
