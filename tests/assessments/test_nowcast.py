@@ -40,6 +40,10 @@ HEAVY = ReportParams(p_late=0.9, late_median_hours=48, late_log_sd=0.6)
 AREA_COLUMNS = ["code", "name", "level", "parent_code", "urban_rural", "population"]
 DECLINE = ("peak_passed", "steady_decline")
 
+# Every test here is a database test, so pytest-django runs them all before the transactional
+# (browser) tests, which flush the tables the module fixture needs.
+pytestmark = pytest.mark.django_db
+
 
 def scenario(tmp: Path) -> dict[str, Any]:
     """Write the county's areas and the reports that had arrived by NOW as CSV files under
