@@ -48,6 +48,12 @@ ACTING_ROLES = frozenset(
 
 
 def _role(user: Any) -> str | None:
+    # accounts.access loads the profile once per request and keeps it on the user (every
+    # view here has asked it for the area already); read from there, else ask.
+    access.jurisdiction(user)
+    profile = getattr(user, "_ruralwatch_profile", None)
+    if profile is not None:
+        return str(profile.role)
     if not hasattr(user, "_intake_role"):
         user._intake_role = (
             Profile.objects.filter(user_id=user.pk).values_list("role", flat=True).first()

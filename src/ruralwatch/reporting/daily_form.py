@@ -268,9 +268,6 @@ def submit_day(
                 )
             ]
         )
-    found = FormReport.objects.filter(key=key).values_list("id", "received_at").first()
-    if found is not None:  # a retried sending: already stored (even if the day is locked now)
-        return Outcome("duplicate", found[0], received_at=found[1])
     numbers = check_values(village, day, values, now=now)
     reporter = (reporter or "").strip()[:64]
     user_id = user.pk if getattr(user, "is_authenticated", False) else None
@@ -289,8 +286,15 @@ def submit_day(
         with transaction.atomic():
             changed = _store(village, day, numbers, form, user_id, reporter, now)
         return Outcome("stored", form.pk, changed, now)
-    except IntegrityError:  # the same key sent twice at once: the other one stored it
+    except IntegrityError:  # the key is stored already (a retry, or the twin sent at once)
         pass
+    except Refused:
+        # A retried sending stored before the day was locked or corrected is answered as
+        # stored, not refused: the phone must drop it from its queue.
+        found = FormReport.objects.filter(key=key).values_list("id", "received_at").first()
+        if found is None:
+            raise
+        return Outcome("duplicate", found[0], received_at=found[1])
     found = FormReport.objects.filter(key=key).values_list("id", "received_at").first()
     if found is None:  # pragma: no cover - the conflicting row vanished (rolled back)
         raise Refused(_("The report could not be stored; send it again."))
