@@ -384,3 +384,26 @@ def test_chart_specs_are_valid_vega_lite(tree: None) -> None:
     curve = specs[0]
     assert curve["data"]["values"][-1] == {"date": "2023-01-07", "value": 5.0, "mean": 3.29}
     assert len(specs[3]["data"]["values"]) == 7 + 4  # A: days 1–7; B: days 1, 3, 5, 7
+
+
+def test_the_nowcast_band_is_drawn_on_new_cases_only(county_client: Any, tmp_path: Path) -> None:
+    _add_deaths(tmp_path)
+    judgement = _judge()
+    judgement.evidence = {
+        **EVIDENCE,
+        "nowcast": {
+            "pending": 2.0,
+            "days": ["2023-01-06", "2023-01-07"],
+            "reported": [3, 5],
+            "nowcast": [4.0, 7.0],
+            "lower": [3.0, 5.0],
+            "upper": [6.0, 11.0],
+        },
+    }
+    judgement.save()
+    cases = _spec(county_client.get(_url(data.COUNTY)).content.decode(), "spec-curve")
+    deaths = _spec(
+        county_client.get(_url(data.COUNTY, "?indicator=deaths")).content.decode(), "spec-curve"
+    )
+    assert cases is not None and deaths is not None
+    assert len(cases["layer"]) > 2 and len(deaths["layer"]) == 2

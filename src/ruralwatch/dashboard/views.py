@@ -158,7 +158,10 @@ def _area_context(request: HttpRequest, overview: AreaOverview) -> dict[str, Any
         "curve_spec": charts.epicurve(
             overview.series,
             indicator_name or None,
-            band=() if overview.judgement_is_stale else nowcast_band(overview.judgement),
+            # The nowcast is the judgement's, of new cases: not drawn on another indicator.
+            band=()
+            if overview.judgement_is_stale or (indicator and indicator.code != CASES)
+            else nowcast_band(overview.judgement),
         ),
         "multiples_spec": multiples.small_multiples(overview.child_series, indicator_name),
         "judgement_text": overview.judgement.text(get_language()) if overview.judgement else "",
