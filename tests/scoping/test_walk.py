@@ -37,6 +37,7 @@ from ruralwatch.api.api import api
 from ruralwatch.api.docs import ASSETS
 from ruralwatch.api.models import ApiToken
 from ruralwatch.dispatch.models import Task
+from ruralwatch.intake.models import OutlierFlag
 from ruralwatch.keygroups.models import CampaignVillage, Contact, Person, Referral
 from ruralwatch.keygroups.selectors import AUDIT_KINDS
 from tests.dashboard import data
@@ -48,7 +49,12 @@ ODD_DATES = ("0001-01-01", "9999-12-31", "0", "2023-02-30")
 #: Path values that name nothing: a NUL byte (refused by PostgreSQL), far too long, -1.
 ODD_VALUES = ("%00", "9" * 300, "-1")
 #: Routes no inside request of the walk answers without an error, with the reason.
-NOT_REACHED: set[str] = set()
+NOT_REACHED: set[str] = {
+    # DHIS2 exports need dataSet, period and orgUnit in the query (422 without them); their
+    # scope (orgUnit inside, outside, missing) is tested in tests/intake/test_dhis2.py.
+    "/api/dataValueSets.json",
+    "/api/dataValueSets.csv",
+}
 #: Routes one walker cannot reach by design, with the reason: a village doctor manages no
 #: users, so every user id is a 404 to them (the same as a missing one).
 NOT_REACHED_BY: dict[str, set[str]] = {
@@ -127,6 +133,7 @@ def inside_values(w: Walker, world: World) -> dict[str, list[str]]:
         "task_id": [_task(data.A1)],
         "user_id": [str(world.cadres[data.A1])],
         "briefing_id": [str(world.briefings[w.root.code])],
+        "flag_id": [_flag(data.A1)],
         "kind": list(AUDIT_KINDS),
         "name": sorted(ASSETS)[:1],
         "field": ["village", "doctor", "cadre"],  # the register form's pickers
@@ -146,6 +153,7 @@ def outside_values(w: Walker, world: World, walkers: list[Walker]) -> dict[str, 
         "task_id": [_task(w.outside_village)],
         "user_id": [str(world.cadres[w.outside_village])],
         "briefing_id": [str(world.briefings[w.outside_area])],
+        "flag_id": [_flag(w.outside_village)],
         "kind": [],  # not an object of a jurisdiction
         "name": [],
         "field": [],
@@ -161,10 +169,23 @@ MISSING = {
     "task_id": MISSING_ID,
     "user_id": MISSING_ID,
     "briefing_id": MISSING_ID,
+    "flag_id": MISSING_ID,
     "kind": "nothere",
     "name": "nothere.js",
     "field": "nothere",
 }
+
+
+def _flag(village: str) -> str:
+    """An outlier flag on ``village``'s value (intake API), made on first use."""
+    flag, _new = OutlierFlag.objects.get_or_create(
+        area_id=village,
+        date=data.DAY7,
+        indicator="new_cases",
+        method="seasonal",
+        defaults={"value": 9.0, "score": 6.0, "flagged_at": data.NOW},
+    )
+    return str(flag.pk)
 
 
 def _task(village: str) -> str:
@@ -232,6 +253,18 @@ def api_body(path: str, values: dict[str, str], world: World) -> tuple[Any, str]
         return json.dumps({"action": "comment", "comment": "walk"}), "application/json"
     if path == "/api/reports/import":
         return None, "multipart"
+    if path == "/api/intake/values":
+        value = {"area": data.A1, "date": data.DAY7.isoformat(), "indicator": "deaths", "value": 0}
+        return json.dumps({"values": [value]}), "application/json"
+    if path == "/api/intake/check":
+        body = {"area": data.A1, "date": data.DAY7.isoformat(), "values": {"deaths": 0}}
+        return json.dumps(body), "application/json"
+    if path.startswith("/api/intake/flags/"):
+        return json.dumps({"status": "confirmed"}), "application/json"
+    if path == "/api/dataValueSets":
+        value = {"dataElement": "deaths", "period": data.DAY7.strftime("%Y%m%d"), "value": "0"}
+        body = {"idScheme": "CODE", "dataValues": [{**value, "orgUnit": data.A1}]}
+        return json.dumps(body), "application/json"
     return None, ""
 
 
