@@ -143,3 +143,16 @@ def test_missing_reports_phones_logged_and_reminders(world: World) -> None:
     # Outside the jurisdiction: the same answer as for a missing area.
     cadre = _client("cadre2")
     assert cadre.get(url).status_code == 404
+
+
+def test_manifest_and_service_worker() -> None:
+    client = Client()
+    manifest = client.get(reverse("intake:manifest"))
+    data = json.loads(manifest.content)
+    assert data["start_url"] == data["scope"] == "/intake/"
+    assert data["name"] == "乡村守望 村级日报" and data["display"] == "standalone"
+    sw = client.get(reverse("intake:sw"))
+    assert sw["Content-Type"].startswith("text/javascript")
+    assert sw["Service-Worker-Allowed"] == "/intake/"
+    body = sw.content.decode()
+    assert "/static/intake/intake.js" in body and 'addEventListener("sync"' in body

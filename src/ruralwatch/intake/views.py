@@ -19,6 +19,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -382,5 +383,20 @@ def service_worker(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def manifest(request: HttpRequest) -> HttpResponse:
-    body = render_to_string("intake/manifest.webmanifest", {}, request=request)
-    return HttpResponse(body, content_type="application/manifest+json; charset=utf-8")
+    """The web app manifest: installable, opening on the daily form (in the reader's language)."""
+    home = reverse("intake:home")
+    body = {
+        "name": _("RuralWatch village daily report"),
+        "short_name": _("Daily report"),
+        "start_url": home,
+        "scope": home,
+        "display": "standalone",
+        "background_color": "#f5f7fa",
+        "theme_color": "#b8322a",
+        "icons": [{"src": static("intake/icon.svg"), "sizes": "any", "type": "image/svg+xml"}],
+    }
+    return JsonResponse(
+        body,
+        content_type="application/manifest+json; charset=utf-8",
+        json_dumps_params={"ensure_ascii": False},
+    )
