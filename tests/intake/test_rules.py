@@ -5,10 +5,13 @@ the form's check and the violations list of the API."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import translation
 
 from ruralwatch.intake import rules as engine
 from ruralwatch.intake import services
@@ -17,6 +20,16 @@ from tests.intake import h4world
 from tests.intake.h4world import post, value
 
 KNOWN = ["a", "b", "c", "d", "deaths"]
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    """The reasons are asserted in English (the catalogs translate them; the HTTP answers
+    below follow the request's language, zh-Hans by default)."""
+    with translation.override("en"):
+        yield
+
+
 DAY = dt.date(2023, 1, 5)
 
 
@@ -240,3 +253,18 @@ def test_form_check_over_stored_values(world: h4world.World) -> None:
         content_type="application/json",
     )
     assert r.status_code == 422 and "tests" in r.json()["detail"]
+
+
+def test_a_report_file_is_checked_on_import(world: h4world.World) -> None:
+    a1 = world.villages_a[0]
+    text = f"area_code,date,new_cases,antigen_pos,pcr_pos\n{a1},2023-01-05,7,2,1\n"
+    upload = SimpleUploadedFile("day.csv", text.encode(), content_type="text/csv")
+    r = world.county.post("/api/reports/import", {"file": upload})
+    assert r.status_code == 200, r.json()
+    found = Violation.objects.get()
+    assert (found.rule_id, found.area_id, found.left_value, found.right_value) == (
+        "cases_le_positives",
+        a1,
+        7,
+        3,
+    )

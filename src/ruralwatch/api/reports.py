@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import tempfile
 from pathlib import Path
@@ -18,6 +19,7 @@ from ruralwatch.accounts import access
 from ruralwatch.api.common import user_of
 from ruralwatch.api.schemas import ErrorOut, ImportSummaryOut, InvalidOut, ProblemsOut
 from ruralwatch.core.problems import ImportRejected
+from ruralwatch.intake.services import run_rules
 from ruralwatch.reporting.selectors import report_rows_outside
 from ruralwatch.reporting.services import import_reports
 
@@ -65,4 +67,7 @@ def import_report_file(request: HttpRequest, file: File[UploadedFile]) -> Any:
         outside = report_rows_outside(path, access.scope_areas(user))
         if outside:
             raise ImportRejected(outside)
-        return import_reports(path).as_dict()
+        summary = import_reports(path)
+    if summary.dates:  # the validation rules' violations of those dates (docs/intake.md)
+        run_rules(dt.date.fromisoformat(summary.dates[0]), dt.date.fromisoformat(summary.dates[-1]))
+    return summary.as_dict()
