@@ -36,6 +36,7 @@ from ruralwatch.keygroups.models import Person, Referral, Responsible
 from ruralwatch.reporting.services import import_reports, roll_up
 from ruralwatch.signals.models import DetectionRule, Signal
 from tests.dashboard import data
+from tests.resources.world import add_clinics
 
 #: Areas outside the test county: (code, name, level, parent). Names are unique strings that
 #: occur nowhere else in the product, so finding one in an answer is a leak.
@@ -161,6 +162,9 @@ def world(db: None, tmp_path: Path, settings: Any) -> World:
             score=3.0,
             params={"baseline": 7},
         )
+
+    # Resources: a clinic out of stock and without a doctor in every village (issue 14).
+    add_clinics([data.A1, data.A2, data.B1, *VILLAGES_OUTSIDE], data.DAY7)
 
     # Tasks: those the cycle makes from the signals and missing reports, and one per village
     # owned by its village doctor (so every walker may act on the one in A1); the dispatch
