@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.test import Client
 
 from ruralwatch.intake.models import Violation
 from ruralwatch.reporting.models import ReportValue, RollupPending, Submission
@@ -147,14 +148,8 @@ def test_request_shape_errors(world: h4world.World) -> None:
     assert status == 422 and "10000" in body["detail"].replace(",", "")
     status, body = post(client, [value(world.villages_a[0], "deaths", 0)], mode="sometimes")
     assert status == 422
-    assert Client_anonymous_refused()
-
-
-def Client_anonymous_refused() -> bool:  # noqa: N802
-    from django.test import Client
-
-    r = Client().post("/api/intake/values", data="[]", content_type="application/json")
-    return r.status_code == 401
+    anonymous = Client().post("/api/intake/values", data="[]", content_type="application/json")
+    assert anonymous.status_code == 401
 
 
 def test_ten_thousand_values_in_one_request(world: h4world.World) -> None:
