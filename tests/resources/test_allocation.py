@@ -190,3 +190,19 @@ def test_explanations() -> None:
     assert solve(q).units[:, 0].tolist() == [5, 15]
     with pytest.raises(ValueError, match="need must be at least the minimum"):
         solve(AllocationProblem(**{**q.__dict__, "need": np.array([[1], [0]])}))
+
+
+def test_nothing_to_allocate() -> None:
+    empty = AllocationProblem(
+        minimum=np.zeros((0, 2), dtype=np.int64),
+        need=np.zeros((0, 2), dtype=np.int64),
+        weight=np.ones((0, 2)),
+        supply_group=np.zeros(0, dtype=np.int64),
+        supply=np.array([[10, 10]]),
+        pack=np.array([1, 1]),
+        volume=np.ones(2),
+        transport_group=np.zeros(0, dtype=np.int64),
+        transport=np.zeros(0),
+    )
+    r = solve(empty, "maxmin")
+    assert r.units.shape == (0, 2) and r.fill_rate.tolist() == [1.0, 1.0]

@@ -87,3 +87,14 @@ def test_outside_and_missing_areas_are_the_same_404(loaded: Resources, region) -
     inside = c.get(f"/resources/area/{townships[0]}/")
     assert inside.status_code == 200
     assert region.townships["name"][1] not in inside.content.decode()
+
+
+def test_pages_of_an_area_without_a_registry(db: None, region, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.resources.conftest import load_tree
+
+    load_tree(region, tmp_path)
+    c = _client("res_empty", county(region).code, "county")
+    code = county(region).code
+    assert c.get(f"/resources/area/{code}/").status_code == 200
+    page = c.get(f"/resources/area/{code}/allocate/?supply_antigen_kit=100")
+    assert page.status_code == 200
