@@ -25,7 +25,9 @@ def test_login_and_logout(client, db, tmp_path) -> None:
     create_user_with_jurisdiction("a", "pw-123456", data.TOWN_A, "township")
     response = client.post(reverse("login"), {"username": "a", "password": "pw-123456"})
     assert response.status_code == 302
-    assert response["Location"] == reverse("dashboard:home")
+    # Each role lands on its own work page: a township health centre on its inbox.
+    assert response["Location"] == reverse("landing")
+    assert client.get(reverse("landing"))["Location"] == reverse("dispatch:inbox")
     assert client.get(reverse("dashboard:home")).status_code == 200
     response = client.post(reverse("logout"))
     assert response.status_code == 302
