@@ -76,6 +76,8 @@ def test_every_source_makes_one_task_with_its_owner_and_deadlines(tree: None) ->
         "open_referral": 0,
         "support_request": 0,  # no key area here (tests/keyareas)
         "key_area_rise": 0,
+        "stock_out": 0,  # no facility registered here (tests/resources)
+        "capacity_gap": 0,
     }
     town = _task("signal", data.TOWN_A)
     assert (town.owner_area_id, town.owner_level, town.owner_role) == (data.TOWN_A, 4, "township")
