@@ -217,6 +217,12 @@ def test_register_pickers_list_only_what_is_needed(world: dict[str, Any]) -> Non
         reverse("keygroups:register_options", args=["doctor"]), {"village": A1}
     ).content.decode()
     assert "李医生" in a1_doctors and "赵医生" not in a1_doctors
+    # Another village chosen: its doctors, and the doctor chosen before is dropped.
+    a2_doctors = client.get(
+        reverse("keygroups:register_options", args=["doctor"]),
+        {"village": A2, "doctor": str(world["doctor"].pk)},
+    ).content.decode()
+    assert "李医生" not in a2_doctors
     a2_cadres = client.get(
         reverse("keygroups:register_options", args=["cadre"]),
         {"village": A2, "cadre_q": "干部11"},

@@ -277,19 +277,16 @@ def picker_choices(
     user: Any, name: str, q: str, *, village: str = "", chosen: str = ""
 ) -> list[tuple[str, str]]:
     """The options of picker ``name`` for the search ``q``: ``("", "---------")`` first, then
-    the chosen option (if the user may choose it), then up to ``PICKER_LIMIT`` matches by
+    the chosen option (if the user may choose it here), then up to ``PICKER_LIMIT`` matches by
     name or code. Doctors and cadres are narrowed to those serving ``village`` (when one is
-    chosen). Fixed number of queries."""
+    chosen), the chosen one too: a doctor of the village chosen before is dropped. Fixed
+    number of queries."""
     from django.db.models import Q
 
     qs = picker_queryset(user, name)
     q = q.strip()[:40]
     if name == "village":
         qs = qs.select_related("parent")
-        if q:
-            qs = qs.filter(
-                Q(name__contains=q) | Q(code__startswith=q) | Q(parent__name__contains=q)
-            )
         label: Any = _village_label
     else:
         if village and area_access.lookup_safe(village, 32):
@@ -298,22 +295,20 @@ def picker_choices(
                 # Those whose area is the village or one of its ancestors (its path's codes).
                 codes = [c for c in place.path.strip("/").split("/") if c]
                 qs = qs.filter(area_id__in=codes)
-        if q:
-            qs = qs.filter(Q(name__contains=q) | Q(code__startswith=q))
         label = _responsible_label
     out: list[tuple[str, str]] = [("", "---------")]
     shown: set[str] = set()
     if chosen and area_access.lookup_safe(chosen, 60):
-        current = picker_queryset(user, name)
-        if name == "village":
-            current = current.select_related("parent")
         try:
-            found = current.filter(pk=chosen).first()
-        except (ValueError, TypeError):
+            found = qs.filter(pk=chosen).first()
+        except (ValueError, TypeError):  # not a number, for a doctor's or cadre's id
             found = None
         if found is not None:
             out.append((str(found.pk), label(found)))
             shown.add(str(found.pk))
+    if q:
+        words = Q(name__contains=q) | Q(code__startswith=q)
+        qs = qs.filter(words | Q(parent__name__contains=q) if name == "village" else words)
     for item in qs[:PICKER_LIMIT]:
         if str(item.pk) not in shown:
             out.append((str(item.pk), label(item)))
