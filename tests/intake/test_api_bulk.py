@@ -181,3 +181,20 @@ def test_rate_limit_answers_429_with_retry_after(world: h4world.World, settings)
     assert "2" in r.json()["detail"]
     # Another token has its own budget.
     assert post(world.town_a, one)[0] == 200
+
+
+def test_a_signed_off_day_is_refused_with_the_reason(world: h4world.World) -> None:
+    from ruralwatch.areas.models import Area
+    from ruralwatch.reporting.signoff import approve_day
+
+    v1, b1 = world.villages_a[0], world.villages_b[0]
+    approve_day(Area.objects.get(code=h4world.TOWN_A), DAY, user=None, role="township")
+    status, body = post(world.county, [value(v1, "deaths", 0), value(b1, "deaths", 0)])
+    assert status == 422
+    [conflict] = body["conflicts"]
+    assert (conflict["index"], conflict["field"]) == (0, "date")
+    status, body = post(
+        world.county, [value(v1, "deaths", 0), value(b1, "deaths", 0)], mode="partial"
+    )
+    assert (status, body["imported"], body["ignored"]) == (200, 1, 1)
+    assert not ReportValue.objects.filter(area_id=v1).exists()

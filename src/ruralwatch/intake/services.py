@@ -40,6 +40,7 @@ from ruralwatch.intake.models import (
 )
 from ruralwatch.reporting import services as reporting
 from ruralwatch.reporting.models import ImportBatch, Indicator, ReportValue, RollupPending
+from ruralwatch.reporting.signoff import locked_problems
 
 ALL_OR_NOTHING = "all_or_nothing"
 PARTIAL = "partial"
@@ -260,6 +261,7 @@ def _checked(
     frame, more = reporting._parse(frame, source, ind, now)
     problems += [p for p in more if not (p.column == "indicator" and frame.is_empty())]
     problems += reporting._area_problems(frame, source, ind)
+    problems += locked_problems(frame, source)  # days signed off (数据审核) are locked
     if allowed is not None:
         codes = (
             frame.filter(pl.col("area_code").str.contains(r"^\d{12}$"))["area_code"]
