@@ -28,8 +28,22 @@ PER = 100_000
 
 
 def latest_date() -> dt.date | None:
-    """The latest date that has rolled-up values, else the latest reported date."""
-    latest: dt.date | None = AggregateValue.objects.aggregate(d=Max("date"))["d"]
+    """The latest date that has rolled-up values, else the latest reported date.
+
+    One index lookup per level (``aggregate_level_date``) in one query: a MAX over the whole
+    roll-up table read all of it on every page (130 ms on SQLite with a province's 60 days).
+    """
+    from django.db import connection
+
+    table = connection.ops.quote_name(AggregateValue._meta.db_table)
+    levels = [level for level in Level.values if level != Level.VILLAGE]
+    per_level = " UNION ALL ".join(
+        f'SELECT MAX("date") AS d FROM {table} WHERE "level" = %s' for _ in levels
+    )
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT MAX(d) FROM ({per_level}) AS per_level", levels)
+        found = cur.fetchone()[0]
+    latest: dt.date | None = dt.date.fromisoformat(found) if isinstance(found, str) else found
     if latest is None:
         latest = ReportValue.objects.aggregate(d=Max("date"))["d"]
     return latest
