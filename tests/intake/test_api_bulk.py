@@ -86,6 +86,8 @@ def test_partial_mode_stores_the_rest(world: h4world.World) -> None:
     ]
     assert "x" in body["conflicts"][0]["reason"]
     assert ReportValue.objects.count() == 2
+    status, body = post(world.county, [value(v1, "deaths", -1)], mode="partial")
+    assert (status, body["status"], body["ignored"]) == (422, "rejected", 1)
 
 
 def test_dry_run_counts_without_storing(world: h4world.World) -> None:

@@ -232,7 +232,8 @@ def post_values(
         rejected.conflicts = exc.problems
         rejected.ignored = len({p.row for p in exc.problems})
         return Status(422, summary_out(rejected))
-    return Status(200, summary_out(summary))
+    # Partial mode with every value refused stored nothing: a refusal like all-or-nothing's.
+    return Status(422 if summary.status == "rejected" else 200, summary_out(summary))
 
 
 # --- the form's check ----------------------------------------------------------------------
