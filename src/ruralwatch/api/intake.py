@@ -206,8 +206,8 @@ def post_values(
     ``mode=all_or_nothing`` (default): any conflict refuses the whole request (422, nothing
     stored). ``mode=partial``: the conflicting values are left out and listed, the rest is
     stored (200, ``status`` "partial"; 422 if every value conflicts). Sending the same
-    values again changes nothing
-    (``unchanged``). ``dry_run=true`` checks and counts without storing.
+    values again changes nothing (``unchanged``). ``dry_run=true`` checks and counts
+    without storing.
     """
     if (refused := over_limit(request)) is not None:
         return refused
