@@ -149,4 +149,5 @@ def test_flags_are_stored_values_kept_and_confirmations_survive(world: h4world.W
     other = h4world.Client(HTTP_AUTHORIZATION="Bearer rwt_nobody")
     assert other.get("/api/intake/flags").status_code == 401
     summary = services.nightly(start + dt.timedelta(days=33))
-    assert summary["outliers"]["flags"]["seasonal"] == 1
+    assert (summary["counties"], summary["flags"]["seasonal"]) == (1, 1)
+    assert OutlierFlag.objects.count() == 1  # the confirmed flag, kept

@@ -506,7 +506,12 @@ def _stored_long(start: dt.date, end: dt.date, path: str = "/") -> pl.DataFrame:
 
 
 def run_rules(
-    start: dt.date, end: dt.date, *, now: dt.datetime | None = None, days_per_pass: int = 7
+    start: dt.date,
+    end: dt.date,
+    *,
+    path: str = "/",
+    now: dt.datetime | None = None,
+    days_per_pass: int = 7,
 ) -> RuleRun:
     """The nightly run (and the check after a file import): every active rule over every
     stored village-day in [start, end], ``days_per_pass`` days at a time (a national file
@@ -518,10 +523,10 @@ def run_rules(
     day = start
     while day <= end:
         last = min(end, day + dt.timedelta(days=days_per_pass - 1))
-        wide = _wide(_stored_long(day, last))
+        wide = _wide(_stored_long(day, last, path))
         found = engine.evaluate(rules, wide) if rules and not wide.is_empty() else None
         with transaction.atomic():
-            Violation.objects.filter(date__range=(day, last)).delete()
+            _in_subtree(Violation.objects.filter(date__range=(day, last)), path).delete()
             if found is not None and not found.is_empty():
                 bulk.insert_rows(
                     Violation._meta.db_table,
@@ -551,6 +556,7 @@ def screen_outliers(
     *,
     history_days: int = screen.HISTORY_DAYS,
     params: screen.Params | None = None,
+    path: str = "/",
     now: dt.datetime | None = None,
 ) -> ScreenRun:
     """Flag doubtful village values in [start, end] against each area's own history (read
@@ -558,16 +564,13 @@ def screen_outliers(
     never changed; open flags of those dates are replaced, a confirmed or corrected flag is
     kept as the reporter left it."""
     now = now or timezone.now()
-    long = _stored_long(start - dt.timedelta(days=history_days), end)
+    long = _stored_long(start - dt.timedelta(days=history_days), end, path)
     rules = active_rules()
     flags = screen.screen(long, start, end, rules=rules, params=params)
     with transaction.atomic():
-        OutlierFlag.objects.filter(date__range=(start, end), status=FlagStatus.OPEN).delete()
-        kept = set(
-            OutlierFlag.objects.filter(date__range=(start, end)).values_list(
-                "area_id", "date", "indicator", "method"
-            )
-        )
+        mine = _in_subtree(OutlierFlag.objects.filter(date__range=(start, end)), path)
+        mine.filter(status=FlagStatus.OPEN).delete()
+        kept = set(mine.values_list("area_id", "date", "indicator", "method"))
         rows = [
             (a, d, k, v, m, s, b, sc, FlagStatus.OPEN.value, now)
             for a, d, k, v, m, s, b, sc in flags.select(
@@ -606,13 +609,36 @@ def set_flag_status(flag: OutlierFlag, status: str) -> OutlierFlag:
     return flag
 
 
-def nightly(day: dt.date, *, days: int = 7, now: dt.datetime | None = None) -> dict[str, Any]:
+def _in_subtree(qs: Any, path: str) -> Any:
+    if path == "/":
+        return qs
+    return qs.filter(area_id__in=Area.objects.filter(path__startswith=path).values("code"))
+
+
+def nightly(
+    day: dt.date, *, days: int = 7, path: str = "/", now: dt.datetime | None = None
+) -> dict[str, Any]:
     """What the worker or the cycle calls once a day: rules and outlier screening over the
-    last ``days`` days up to ``day`` (late reports and corrections arrive for those)."""
+    last ``days`` days up to ``day`` (late reports and corrections arrive for those), for the
+    subtree at ``path``, one county at a time (memory stays that of a county)."""
     start = day - dt.timedelta(days=days - 1)
-    ran = run_rules(start, day, now=now)
-    screened = screen_outliers(start, day, now=now)
-    return {"rules": ran.__dict__, "outliers": screened.__dict__}
+    root = Area.objects.filter(path=path).values_list("level", flat=True).first()
+    if root is not None and root >= 3:
+        parts = [path]
+    else:
+        parts = list(
+            Area.objects.filter(level=3, path__startswith=path)
+            .order_by("path")
+            .values_list("path", flat=True)
+        ) or [path]
+    totals: dict[str, Any] = {"counties": len(parts), "violations": 0, "flags": {}}
+    for part in parts:
+        ran = run_rules(start, day, path=part, now=now)
+        screened = screen_outliers(start, day, path=part, now=now)
+        totals["violations"] += ran.violations
+        for method, n in screened.flags.items():
+            totals["flags"][method] = totals["flags"].get(method, 0) + n
+    return totals
 
 
 # --- rate limits -------------------------------------------------------------------------------
