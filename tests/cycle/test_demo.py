@@ -105,6 +105,10 @@ def test_summary_agrees_with_ground_truth(tmp_path: Path, synthetic) -> None:  #
     assert not Task.objects.exists() and not ReportValue.objects.exists()
 
 
+#: Truth kinds of stock gaps (synth.resources), each a stock_out task of its facility.
+STOCK_TRUTH = ("stock_out", "below_minimum", "short_days_of_supply")
+
+
 def _check_tasks(s: dict, truth: list[dict], county: Area) -> None:  # type: ignore[type-arg]
     """The county's inbox after the demo: a task per silent village of the last day, per
     signal and single case of the last week, per village with too many overdue contacts."""
@@ -158,7 +162,11 @@ def _check_tasks(s: dict, truth: list[dict], county: Area) -> None:  # type: ign
         "overdue_contacts",
         "key_area_rise",  # issue 14: the remote key-area township's late first case and rise,
         "support_request",  # and its village's request for oxygen
+        "stock_out",  # issue 14: a task per facility out of stock or below a minimum,
+        "capacity_gap",  # and per township, county hospital or clinic with a capacity gap
     }
+    stock_truth = {t["facility"] for t in truth if t["kind"] in STOCK_TRUTH}
+    assert {t.evidence["facility"] for t in tasks.filter(kind_id="stock_out")} == stock_truth
     assert s["tasks"]["open"] == sum(created.values()) == tasks.count()
     assert s["tasks"]["escalated"] == 0 and s["tasks"]["closed_auto"] == {}
     user = create_user_with_jurisdiction(
@@ -168,7 +176,9 @@ def _check_tasks(s: dict, truth: list[dict], county: Area) -> None:  # type: ign
     mine = inbox(user, timezone.now())["mine"]
     assert {t.kind_id for t in mine} >= {"single_case"}  # the county CDC owns single cases
     # The county's inbox shows its sub-areas' open work too: every kind the demo made.
-    assert {t.kind_id for t in mine + inbox(user, timezone.now())["below"]} == set(created)
+    # (more than one page of it since the stock and capacity tasks: read them all)
+    below = inbox(user, timezone.now(), limit=1000)["below"]
+    assert {t.kind_id for t in mine + below} == set(created)
     # The demo's village and township users are bound where there is work to do.
     village = Area.objects.get(code=busiest_village(county))
     assert tasks.filter(owner_area_id=village.code).exists()
