@@ -51,7 +51,11 @@ def test_a_task_left_alone_climbs_to_the_county(users: dict[str, Any]) -> None:
     task = Task.objects.get()
     assert (task.kind_id, task.owner_area_id, task.status) == ("signal", data.TOWN_A, Status.NEW)
     w = Worker(cycle=False)
-    assert w.tick(hours(1)) == {"escalate": {"escalated": 0, "steps": 0}, "remind": {}}
+    assert w.tick(hours(1)) == {
+        "escalate": {"escalated": 0, "steps": 0},
+        "remind": {},
+        "support": {"created": 0, "auto_closed": 0},
+    }
     reminded = w.tick(hours(22.5))
     assert reminded["remind"]["ack"] >= 1 and reminded["escalate"]["steps"] == 0
     assert TaskEvent.objects.filter(task=task, kind=EventKind.REMINDED).count() == 1

@@ -259,3 +259,23 @@ def test_pairing_rules(world: Any, users: dict[str, Any], tmp_path: Path) -> Non
     with pytest.raises(PermissionDenied):
         services.set_pairing(users["town"], pasture, TOWN)  # not the level above
     assert services.set_pairing(users["county"], pasture, COUNTY).support_unit_id == COUNTY
+
+
+def test_the_worker_turns_a_request_into_a_task_within_a_tick(
+    world: Any, users: dict[str, Any], tmp_path: Path
+) -> None:
+    """A request for oxygen must not wait for tomorrow's cycle: the worker's next tick gives
+    the paired unit its task, and the tick after the answer closes it."""
+    from ruralwatch.cycle.worker import Worker
+
+    tag_pasture(tmp_path)
+    pasture = Area.objects.get(code=PASTURE)
+    req = services.file_request(users["pasture"], pasture, "oxygen", quantity=1, now=NOW)
+    w = Worker(cycle=False)
+    done = w.tick(NOW + dt.timedelta(minutes=1))
+    assert done["support"]["created"] == 1
+    task = Task.objects.get(kind_id="support_request")
+    assert (task.area_id, task.owner_area_id) == (PASTURE, TOWN)
+    assert w.tick(NOW + dt.timedelta(minutes=2))["support"]["created"] == 0  # idempotent
+    services.answer_request(users["town"], req, "已送达", now=NOW + dt.timedelta(minutes=3))
+    assert w.tick(NOW + dt.timedelta(minutes=4))["support"]["auto_closed"] == 1

@@ -6,6 +6,8 @@ Every tick (``RURALWATCH_WORKER_INTERVAL`` seconds) runs, each on its own:
   deadline moves one level up;
 - ``remind``: :func:`ruralwatch.dispatch.services.remind_due` — owners are reminded before a
   deadline;
+- ``support``: :func:`ruralwatch.dispatch.causes_keyareas.sync_support_requests` — a key area's
+  support request becomes a task for its paired unit within a tick, not at the next cycle;
 - ``cycle``: once a day, from ``RURALWATCH_CYCLE_HOUR`` (local time), the daily cycle for the
   day before (:func:`ruralwatch.cycle.services.run_cycle` over the whole tree).
 
@@ -127,6 +129,11 @@ class Worker:
 
         return remind_due(now)
 
+    def _support(self, now: dt.datetime) -> dict[str, Any]:
+        from ruralwatch.dispatch.causes_keyareas import sync_support_requests
+
+        return sync_support_requests("/", now)
+
     def _daily_cycle(self, now: dt.datetime) -> dict[str, Any] | None:
         """Run the day's cycle if it is due and this worker wins the claim; ``None`` if not."""
         day = cycle_slot(now, self.cycle_at)
@@ -163,6 +170,7 @@ class Worker:
         jobs: list[tuple[str, Callable[[dt.datetime], dict[str, Any] | None]]] = [
             ("escalate", self._escalate),
             ("remind", self._remind),
+            ("support", self._support),
         ]
         if self.cycle:
             jobs.append(("cycle", self._daily_cycle))
