@@ -185,3 +185,30 @@ def test_unknown_indicator_column_in_wide_file(tree: None, tmp_path: Path) -> No
     with pytest.raises(ImportRejected) as info:
         import_reports(path, now=NOW)
     assert [(p.row, p.column) for p in info.value.problems] == [(1, "bananas")]
+
+
+def test_a_first_big_load_leaves_the_planner_informed(tree: None, tmp_path: Path) -> None:
+    """PostgreSQL: after the first import into empty tables the planner's row estimate is the
+    real one (ANALYZE ran), so a cycle right after a big load is not planned for an empty
+    table; a small import into a table believed big does not analyse again. SQLite has no
+    planner statistics of that kind: nothing runs."""
+    from django.db import connection
+
+    from ruralwatch.core import bulk
+
+    path = tmp_path / "days.csv"
+    lines = ["area_code,date,fever_visits,new_cases,deaths"]
+    for day in range(1, 29):
+        for village in ("990101001001", "990101001002", "990101002001"):
+            lines.append(f"{village},2023-01-{day:02d},{day},1,0")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    import_reports(path, now=NOW)
+    table = ReportValue._meta.db_table
+    if connection.vendor != "postgresql":
+        assert bulk.analyze_if_grown(table, 10**6) is False
+        return
+    with connection.cursor() as cur:
+        cur.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+        assert cur.fetchone()[0] == ReportValue.objects.count() == 3 * 28 * 3
+    assert bulk.analyze_if_grown(table, 5) is False  # 5 more rows: not worth it
+    assert bulk.analyze_if_grown(table, 100) is True

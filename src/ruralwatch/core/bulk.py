@@ -109,6 +109,23 @@ def analyze(*tables: str) -> None:
                 cur.execute(f"ANALYZE {table}")
 
 
+def analyze_if_grown(table: str, added: int, share: float = 0.1) -> bool:
+    """:func:`analyze` ``table`` when ``added`` rows are more than ``share`` of what the
+    planner believes it holds (PostgreSQL's ``reltuples``; -1 or 0 for a table never
+    analysed). Autovacuum would do it too, but only after its next nap: a cycle run right after
+    a first big load would be planned as if the table were empty. Returns whether it ran."""
+    if not is_postgres() or added <= 0:
+        return False
+    with connection.cursor() as cur:
+        cur.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+        row = cur.fetchone()
+    believed = max(float(row[0]), 0.0) if row else 0.0
+    if added <= share * believed:
+        return False
+    analyze(table)
+    return True
+
+
 def execute(sql: str, params: Sequence[Any] = ()) -> int:
     with connection.cursor() as cur:
         cur.execute(sql, params)

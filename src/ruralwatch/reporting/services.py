@@ -389,6 +389,10 @@ def import_reports(
             ignore_conflicts=True,
         )
         bulk.drop_staging("stage_value")
+    # A first big load (a new deployment, a month of history) must not leave the planner
+    # believing the tables are empty when the cycle reads them next.
+    bulk.analyze_if_grown(ReportValue._meta.db_table, summary.imported)
+    bulk.analyze_if_grown(Submission._meta.db_table, summary.rows)
     return summary
 
 
