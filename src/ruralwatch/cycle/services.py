@@ -20,6 +20,7 @@ from ruralwatch.areas.models import Area
 from ruralwatch.assessments.services import assess
 from ruralwatch.dispatch.models import OPEN_STATUSES, Status, Task
 from ruralwatch.dispatch.services import sync_tasks
+from ruralwatch.intake.services import nightly as intake_nightly
 from ruralwatch.reporting.services import pending_rollup_start, roll_up
 from ruralwatch.signals.services import detect_signals
 
@@ -122,6 +123,9 @@ def run_cycle(
         result.steps[name] = out | {"seconds": round(time.perf_counter() - began, 3)}
 
     timed("keygroups", lambda: _keygroups_indicators(cycle_date, root_path))
+    # Validation rules and outlier screening of the last days (docs/intake.md): flags and
+    # violations are replaced for those days, values are never changed.
+    timed("validate", lambda: intake_nightly(cycle_date, days=days_back, path=root_path))
 
     def rolled() -> dict[str, Any]:
         # Dates whose values changed after their roll-up (an API upload, or an import killed
