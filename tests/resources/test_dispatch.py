@@ -52,3 +52,29 @@ def test_every_gap_becomes_one_task_and_closes_when_restocked(loaded: Resources,
     assert vc_task.status == Status.CLOSED_AUTO and vc_task.auto_reason == "stock_restored"
     assert later.auto_closed["stock_out"] == 1
     assert later.created["stock_out"] == 0  # the others still have their open task
+
+
+def test_the_task_says_in_words_what_is_short(loaded: Resources, region) -> None:
+    """The task page's evidence for a stock task names the facility and each item short with
+    its stock against the minimum; a capacity task names what is missing; in both languages."""
+    from django.utils import translation
+
+    from ruralwatch.dispatch import evidence
+
+    root = province(region)
+    sync_tasks(ON, root.path, NOW)
+    stock = Task.objects.filter(kind_id="stock_out").order_by("pk").first()
+    cap = Task.objects.filter(kind_id="capacity_gap").order_by("pk").first()
+    assert stock is not None and cap is not None
+    with translation.override("en"):
+        words = evidence.sentences("stock_out", stock.evidence, stock.area.name)
+        assert words[0].startswith(stock.evidence["facility_name"])
+        assert len(words) == 1 + len(stock.evidence["items"])
+        assert all("in stock against a minimum of" in w for w in words[1:])
+        gap = evidence.sentences("capacity_gap", cap.evidence, cap.area.name)
+        assert any(
+            x in gap[0] for x in ("without a fever clinic", "without an ICU", "without a doctor")
+        )
+    with translation.override("zh-hans"):
+        words = evidence.sentences("stock_out", stock.evidence, stock.area.name)
+        assert "最低" in words[1], words

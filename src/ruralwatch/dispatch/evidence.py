@@ -197,6 +197,10 @@ def sentences(
                 "share": _pct(ev.get("share")),
             }
         ]
+    if source in (Source.STOCK_OUT, Source.CAPACITY_GAP):
+        from ruralwatch.resources.selectors import task_sentences as stock_sentences
+
+        return stock_sentences(source, ev, area_name)  # worded in resources' catalog
     if source in (Source.SUPPORT_REQUEST, Source.KEY_AREA_RISE):
         from ruralwatch.keyareas.selectors import task_sentences  # worded in keyareas' catalog
 

@@ -21,6 +21,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from ruralwatch.areas.models import Area
+from ruralwatch.core.i18n import localized
 
 
 class FacilityKind(models.TextChoices):
@@ -116,10 +117,10 @@ class Item(models.Model):
         return f"{self.name_zh} / {self.name_en}"
 
     def name(self, language: str) -> str:
-        return self.name_en if language.startswith("en") else self.name_zh
+        return localized(self, "name", language)
 
     def unit(self, language: str) -> str:
-        return self.unit_en if language.startswith("en") else self.unit_zh
+        return localized(self, "unit", language)
 
 
 class StockReport(models.Model):

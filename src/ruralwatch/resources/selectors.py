@@ -657,6 +657,58 @@ def status_label(code: str) -> str:
     }.get(code, code)
 
 
+def task_sentences(source: str, ev: dict[str, Any], area_name: str) -> list[str]:
+    """What made a stock or capacity task (``dispatch`` shows it on the task page), in the
+    active language: the facility, each item short with its stock against the minimum, or the
+    capacity it lacks."""
+    from django.utils.translation import gettext as _
+
+    facility = ev.get("facility_name") or ev.get("facility") or area_name
+    if source == "capacity_gap":
+        return [
+            _("%(area)s on %(date)s: %(gap)s (%(facility)s).")
+            % {
+                "area": area_name,
+                "date": ev.get("date", ""),
+                "gap": status_label(str(ev.get("gap", ""))),
+                "facility": facility,
+            }
+        ]
+    from django.utils.translation import get_language
+
+    codes = [r["item"] for r in ev.get("items", [])]
+    names = {i.code: i for i in Item.objects.filter(code__in=codes)}
+    language = get_language() or "zh-hans"
+    out = [_("%(facility)s on %(date)s:") % {"facility": facility, "date": ev.get("date", "")}]
+    for row in ev.get("items", []):
+        item = names.get(row["item"])
+        days = row.get("days_of_supply")
+        out.append(
+            _(
+                "%(item)s: %(status)s, %(on_hand)s in stock against a minimum of %(minimum)s"
+                "%(days)s."
+            )
+            % {
+                "item": item.name(language) if item else row["item"],
+                "status": status_label(str(row.get("status", ""))),
+                "on_hand": _count(row.get("on_hand")),
+                "minimum": _count(row.get("minimum")),
+                "days": ""
+                if days is None
+                else _(", %(days)s days of supply (%(required)s required)")
+                % {"days": days, "required": _count(row.get("days_required"))},
+            }
+        )
+    return out
+
+
+def _count(value: Any) -> str:
+    if value is None:
+        return "—"
+    number = float(value)
+    return f"{number:,.0f}" if number.is_integer() else f"{number:,.1f}"
+
+
 def allocation_columns() -> list[Any]:
     """The dispatch list's columns (labels in the active language), for XLSX and CSV."""
     from django.utils.translation import gettext as _
