@@ -299,6 +299,11 @@ def page_body(route: str, values: dict[str, str], world: World) -> dict[str, Any
         return {"date": world.today.isoformat(), "language": "zh-hans", "format": "html"}
     if route.endswith("/contact/"):
         return {"status": "well", "method": "phone", "date": world.today.isoformat()}
+    if route == "intake/report/<str:code>/check/":  # the form's rule check before sending
+        from ruralwatch.reporting.models import IndicatorAssignment
+
+        codes = IndicatorAssignment.objects.values_list("indicator_id", flat=True).distinct()
+        return {"date": world.today.isoformat()} | {f"v_{code}": "0" for code in codes}
     return {}
 
 
