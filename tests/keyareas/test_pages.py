@@ -170,9 +170,7 @@ def test_empty_posts_are_answered_below_400(tagged: None, users: dict[str, Any])
     assert NOW  # the fixture's clock (requests are timed by the server here)
 
 
-def test_dispatch_task_pages_say_what_is_asked_and_why(
-    tagged: None, users: dict[str, Any]
-) -> None:
+def test_dispatch_task_pages_say_what_is_asked_and_why(tagged: None, users: dict[str, Any]) -> None:
     from ruralwatch.dispatch.models import Task
     from ruralwatch.dispatch.services import sync_tasks
     from ruralwatch.keyareas.services import file_request

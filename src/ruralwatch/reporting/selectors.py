@@ -283,17 +283,17 @@ def delay_triangle(
 ) -> tuple[dt.datetime | None, Any]:
     """The reporting triangle of a subtree's villages: what arrived, by how late (nowcasting).
 
-    Returns ``(now, rows)``: ``now`` is the latest first submission or correction (local
-    time) of a report for ``start``…``end`` in the subtree, the moment the data describe (``None`` without
-    reports); ``rows`` a polars frame of the villages' values summed by ancestor (``l1``…``l4``),
-    report ``date`` and ``delay`` in days counted at ``now``'s time of day (``value``; also
-    ``squares``, the sum of the squared values, and ``reports``, their number: the cases of one
-    report arrive together, which widens the nowcast's intervals). Delay ``d`` holds
-    the reports that arrived more than ``d - 1`` and at most ``d`` days after the same time of
-    day as ``now`` on the report date (0 up to that time on the date itself), so the cell
-    ``(date, d)`` is complete once ``date + d <= now``'s date. A report arrives at its first
-    submission (``Submission``); the cases a correction adds (``ValueChange``) arrive when it
-    was made (a correction down stays with the first arrival). Three queries, and two more
+    Returns ``(now, rows)``: ``now`` is the latest first submission or correction (local time)
+    of a report for ``start``…``end`` in the subtree, the moment the data describe (``None``
+    without reports); ``rows`` a polars frame of the villages' values summed by ancestor
+    (``l1``…``l4``), report ``date`` and ``delay`` in days counted at ``now``'s time of day
+    (``value``; also ``squares``, the sum of the squared values, and ``reports``, their number:
+    the cases of one report arrive together, which widens the nowcast's intervals). Delay ``d``
+    holds the reports that arrived more than ``d - 1`` and at most ``d`` days after the same
+    time of day as ``now`` on the report date (0 up to that time on the date itself), so the
+    cell ``(date, d)`` is complete once ``date + d <= now``'s date. A report arrives at its
+    first submission (``Submission``); the cases a correction adds (``ValueChange``) arrive when
+    it was made (a correction down stays with the first arrival). Three queries, and two more
     per 900 corrected villages.
     """
     import polars as pl
