@@ -22,6 +22,7 @@ from ruralwatch.briefings.selectors import briefings_of
 from ruralwatch.briefings.services import BriefingError, file_path, issue_briefing
 from ruralwatch.core import asof
 from ruralwatch.core.dates import request_day
+from ruralwatch.core.i18n import is_english
 from ruralwatch.reporting.selectors import latest_date
 
 
@@ -71,7 +72,7 @@ def area_briefings(request: HttpRequest, code: str) -> HttpResponse:
             "area": area,
             "briefings": briefings_of(area),
             "default_date": request.POST.get("date") if errors else default,
-            "default_language": "en" if lang.startswith("en") else "zh-hans",
+            "default_language": "en" if is_english(lang) else "zh-hans",
             "languages": Language.choices,
             "formats": Format.choices,
             "errors": errors,

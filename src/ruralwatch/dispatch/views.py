@@ -30,6 +30,7 @@ from ruralwatch.accounts import access as area_access
 from ruralwatch.accounts.models import Role
 from ruralwatch.areas.models import Area, Level
 from ruralwatch.core import asof
+from ruralwatch.core.i18n import localized
 from ruralwatch.dispatch import charts, evidence, selectors, services
 from ruralwatch.dispatch.access import access_task_by_id
 from ruralwatch.dispatch.forms import ACTION_LABELS, ActForm, InboxFilter, PeriodForm
@@ -241,7 +242,7 @@ def _task_page(
     indicator_name = ""
     if signal:
         indicator = signal["indicator"]
-        indicator_name = indicator.name_en if language.startswith("en") else indicator.name_zh
+        indicator_name = localized(indicator, "name", language)
     context = {
         "row": make_row(task, user, now, error=error),
         "task": task,
