@@ -206,3 +206,16 @@ def test_nothing_to_allocate() -> None:
     )
     r = solve(empty, "maxmin")
     assert r.units.shape == (0, 2) and r.fill_rate.tolist() == [1.0, 1.0]
+
+
+def test_the_solver_prints_nothing_on_standard_output() -> None:
+    """HiGHS greets on the C-level stdout at its first start; a command's JSON or a piped demo
+    must not carry that banner."""
+    import subprocess
+    import sys
+
+    code = "from ruralwatch.resources.allocation import _new_highs; _new_highs(); print('ok')"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout == "ok\n", out.stdout

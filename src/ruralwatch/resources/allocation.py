@@ -130,10 +130,36 @@ class AllocationResult:
         return np.minimum(self.units, need)
 
 
-def _highs(time_limit: float | None, gap: float) -> Any:
+_BANNER_SHOWN = False
+
+
+def _new_highs() -> Any:
+    """A HiGHS instance. The first of a process prints a copyright banner on the C-level
+    standard output before any option can be set, which would corrupt ``ruralwatch allocate
+    --json`` or a piped demo: that one is made with file descriptor 1 pointed at /dev/null."""
+    import os
+    import sys
+
     import highspy
 
-    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    global _BANNER_SHOWN
+    if _BANNER_SHOWN:
+        return highspy.Highs()  # type: ignore[no-untyped-call]
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        h = highspy.Highs()  # type: ignore[no-untyped-call]
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+        _BANNER_SHOWN = True
+    return h
+
+
+def _highs(time_limit: float | None, gap: float) -> Any:
+    h = _new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", gap)
     h.setOptionValue("threads", 1)
