@@ -358,7 +358,7 @@ def task_child(payload: dict[str, Any]) -> dict[str, Any]:
         through Django's test client: what a user waits for, less the network."""
         from django.test import Client
 
-        client = Client()
+        client = Client(SERVER_NAME="localhost")  # a host the settings allow
         client.force_login(user)
 
         def run() -> int:
