@@ -16,13 +16,15 @@ res_app = typer.Typer(
 )
 
 
-def _date(text: str | None) -> dt.date:
+def _date(text: str | None, root_path: str) -> dt.date:
+    """``--date``, or the latest stock report's date under the area (the data's date, not
+    the wall clock's)."""
     from ruralwatch.core.dates import in_span, iso_day
 
     if not text:
-        from django.utils import timezone
+        from ruralwatch.resources.selectors import latest_stock_date
 
-        return timezone.localdate()
+        return latest_stock_date(root_path)
     day = iso_day(text.strip())
     if day is None or not in_span(day):
         raise fail(f"not a date (YYYY-MM-DD): {text}", 2)
@@ -87,14 +89,17 @@ def import_stock_cmd(
 @res_app.command("gaps")
 def gaps_cmd(
     area: str = typer.Option(..., "--area", help="Area code (any level)."),
-    date: str = typer.Option(None, "--date", help="Date (YYYY-MM-DD; default today)."),
+    date: str = typer.Option(
+        None, "--date", help="Date (YYYY-MM-DD; default: the latest stock report's)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the gap lists as JSON."),
 ) -> None:
     """Coverage gaps and stock below the minimums under an area on a date."""
     django_setup()
     from ruralwatch.resources import selectors
 
-    root, on = _area(area), _date(date)
+    root = _area(area)
+    on = _date(date, root.path)
     stock = selectors.stock_gaps(root.path, on)
     capacity = selectors.capacity_gaps(root.path, on)
     if as_json:
@@ -132,7 +137,9 @@ def allocate(
     supply: list[str] = typer.Option(
         ..., "--supply", help="ITEM=UNITS, repeatable (e.g. --supply antigen_kit=5000)."
     ),
-    date: str = typer.Option(None, "--date", help="Stock date (YYYY-MM-DD; default today)."),
+    date: str = typer.Option(
+        None, "--date", help="Stock date (YYYY-MM-DD; default: the latest stock report's)."
+    ),
     mode: str = typer.Option("weighted", "--mode", help="weighted (default) or maxmin."),
     transport: float = typer.Option(
         None, "--transport", help="Load one vehicle run to a township carries (volume units)."
@@ -158,7 +165,8 @@ def allocate(
     from ruralwatch.core.export import csv_text, xlsx_bytes
     from ruralwatch.resources import selectors
 
-    root, on = _area(area), _date(date)
+    root = _area(area)
+    on = _date(date, root.path)
     try:
         result = selectors.allocate(root, on, parsed, mode=mode, transport=transport)
     except ValueError as exc:
