@@ -9,6 +9,7 @@ one. A day signed off by the township refuses the change and shows why.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -56,10 +57,34 @@ def _fill(page: Any, new_cases: str) -> None:
     page.check("input[name=u_deaths]")  # not known
 
 
+def _one_writer_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On SQLite the test database is in memory and Django's live server shares the test's one
+    connection between its request threads: two sendings at once (the page and the service
+    worker's Background Sync, as here) would interleave their transactions on that single
+    connection, which no deployment does (each thread has its own connection and SQLite
+    serialises writers). Serialise them as SQLite would; the second must still be answered
+    as a duplicate of the first."""
+    from django.db import connection
+
+    from ruralwatch.intake import views
+
+    if connection.vendor != "sqlite":
+        return
+    lock = threading.Lock()
+    submit = views.submit_day
+
+    def serialised(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return submit(*args, **kwargs)
+
+    monkeypatch.setattr(views, "submit_day", serialised)
+
+
 def test_offline_report_reload_online_one_report(
-    live_server: Any, transactional_db: None, settings: Any
+    live_server: Any, transactional_db: None, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.PASSWORD_HASHERS = FAST_HASHERS
+    _one_writer_at_a_time(monkeypatch)
     world = build()
     village = world.villages[0]
     today = timezone.localdate()
