@@ -17,6 +17,8 @@ from typing import Any
 from django.utils.translation import get_language, override, pgettext
 from django.utils.translation import gettext as _
 
+from ruralwatch.core.i18n import is_english
+
 #: The languages a judgement is stored in (``Judgement.text_zh``, ``Judgement.text_en``).
 STORED_LANGUAGES = ("zh-hans", "en")
 
@@ -106,7 +108,7 @@ def _words(language: str) -> dict[str, Any]:
                 "The last %(days)s days include %(pending)s cases estimated still to come in "
                 "late reports (nowcast)."
             ),
-            "english": language.lower().startswith("en"),
+            "english": is_english(language),
         }
 
 

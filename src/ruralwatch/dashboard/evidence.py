@@ -13,11 +13,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.utils.translation import get_language, pgettext
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from ruralwatch.assessments.models import LEVEL_LABELS, PHASE_LABELS
 from ruralwatch.assessments.phrases import day_and_month
+from ruralwatch.core.i18n import localized
 
 MISSING = "—"
 
@@ -162,8 +163,7 @@ def _phase(ev: dict[str, Any]) -> Block:
 def _rebound(ev: dict[str, Any]) -> Block | None:
     if not ev or not ev.get("event"):
         return None
-    english = (get_language() or "").startswith("en")
-    event = str(ev.get("event_en" if english else "event_zh") or ev.get("event"))
+    event = str(localized(ev, "event") or ev.get("event"))
     outcome = {
         "no_new_peak": _("no new peak"),
         "new_peak": _("a new peak"),

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from types import EllipsisType
 from typing import Any
 
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from ruralwatch.areas.models import Area, Level
 from ruralwatch.areas.selectors import breadcrumb
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.selectors import judgement_for
+from ruralwatch.core.i18n import localized
 from ruralwatch.reporting import selectors as reporting
 from ruralwatch.reporting.models import (
     AggregateValue,
@@ -208,7 +208,6 @@ def kpis(area: Area, date: dt.date, indicators: dict[str, Indicator]) -> list[Kp
     """The tiles of an area page: new, severe, deaths and fever-clinic visits over the last 7
     days, reporting completeness over those days and key-group coverage on the latest day of
     its snapshot, each against the 7 days before. Three queries."""
-    english = (get_language() or "").startswith("en")
     village = area.level == Level.VILLAGE
     model = ReportValue if village else AggregateValue
     first = date - dt.timedelta(days=2 * WINDOW_DAYS - 1)
@@ -226,7 +225,7 @@ def kpis(area: Area, date: dt.date, indicators: dict[str, Indicator]) -> list[Kp
         if indicator is None:
             continue
         current, previous = sums.get(code, (None, None))
-        label = indicator.name_en if english else indicator.name_zh
+        label = localized(indicator, "name")
         tiles.append(Kpi(code, label, "count", current, previous))
     # Completeness: village reports received over expected in each window.
     if village:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from ruralwatch.accounts.models import Role
 from ruralwatch.core.export import Column
+from ruralwatch.core.i18n import localized
 from ruralwatch.dispatch.models import ROLE_FOR_LEVEL
 
 #: Rows per page of the children's table.
@@ -146,15 +147,13 @@ def signal_columns() -> list[Column]:
 
 
 def signal_rows(signals: Sequence[Any], method_name: Callable[[str], str]) -> list[dict[str, Any]]:
-    from django.utils.translation import get_language
 
-    english = (get_language() or "").startswith("en")
     return [
         {
             "date": s.date,
             "area": s.area.name,
             "code": s.area_id,
-            "indicator": s.indicator.name_en if english else s.indicator.name_zh,
+            "indicator": localized(s.indicator, "name"),
             "method": method_name(s.method),
             "observed": s.observed,
             "threshold": s.threshold,

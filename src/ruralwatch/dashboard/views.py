@@ -22,6 +22,7 @@ from ruralwatch.accounts import access
 from ruralwatch.areas.models import Area
 from ruralwatch.assessments.selectors import nowcast_band
 from ruralwatch.core import asof, export
+from ruralwatch.core.i18n import localized
 from ruralwatch.dashboard import charts, multiples, tables
 from ruralwatch.dashboard.evidence import evidence_blocks
 from ruralwatch.dashboard.selectors import CASES, AreaOverview, area_overview, top_areas
@@ -99,11 +100,7 @@ def _query(request: HttpRequest, **changes: Any) -> str:
 
 def _area_context(request: HttpRequest, overview: AreaOverview) -> dict[str, Any]:
     indicator = overview.indicator
-    english = (get_language() or "").startswith("en")
-    if indicator is None:
-        indicator_name = ""
-    else:
-        indicator_name = indicator.name_en if english else indicator.name_zh
+    indicator_name = "" if indicator is None else localized(indicator, "name")
     sort = request.GET.get("sort", "incidence")
     descending = request.GET.get("dir", "desc" if sort != "name" else "asc") != "asc"
     page = tables.page_of(
@@ -138,9 +135,7 @@ def _area_context(request: HttpRequest, overview: AreaOverview) -> dict[str, Any
         "o": overview,
         "area": overview.area,
         "indicator_name": indicator_name,
-        "indicator_unit": (indicator.unit_en if english else indicator.unit_zh)
-        if indicator
-        else "",
+        "indicator_unit": localized(indicator, "unit") if indicator else "",
         "chosen_date": asof.chosen(request),
         "q": link_query,
         "page": page,

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ruralwatch.accounts import access as area_access
 from ruralwatch.areas.models import Area
+from ruralwatch.core.i18n import localized
 from ruralwatch.keygroups import access, crypto, services
 from ruralwatch.keygroups.models import (
     Comorbidity,
@@ -156,9 +157,9 @@ class RegisterForm(forms.Form):
             field = self.fields[name]
             field.queryset = picker_queryset(user, name)  # type: ignore[attr-defined]
             field.label_from_instance = _responsible_label  # type: ignore[attr-defined]
-        english = get_language().startswith("en")
+        language = get_language()
         self.fields["groups"].label_from_instance = (  # type: ignore[attr-defined]
-            lambda g: g.name_en if english else g.name_zh
+            lambda g: localized(g, "name", language)
         )
         own = list(access.own_responsible(user))
         for r in own:

@@ -21,13 +21,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
 from ruralwatch.accounts import access as area_access
 from ruralwatch.core import asof, export
+from ruralwatch.core.i18n import localized
 from ruralwatch.keygroups import access, selectors, services
 from ruralwatch.keygroups.forms import PICKERS, ContactForm, RegisterForm, picker_choices
 from ruralwatch.keygroups.models import ContactMethod, ContactStatus, Person, ReferralOutcome
@@ -142,8 +142,7 @@ def _due_label(status: str) -> str:
 
 
 def _group_names(groups: list[Any]) -> str:
-    english = (get_language() or "").startswith("en")
-    return "、".join(g.name_en if english else g.name_zh for g in groups)
+    return "、".join(localized(g, "name") for g in groups)
 
 
 def _person_columns() -> list[export.Column]:
@@ -574,9 +573,8 @@ def _audit_export(data: dict[str, Any]) -> tuple[list[export.Column], list[dict[
     """The columns and rows of an audit list's export: what the page's table shows, with
     codes beside names."""
     columns = [export.Column("area", _("Village code")), export.Column("area_name", _("Village"))]
-    english = (get_language() or "").startswith("en")
     if data["kind"] == "unregistered_expected":
-        groups = {g.code: (g.name_en if english else g.name_zh) for g in data["groups"]}
+        groups = {g.code: localized(g, "name") for g in data["groups"]}
         columns += [
             export.Column("group", _("Key group")),
             export.Column("expected", _("Expected")),
