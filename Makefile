@@ -54,12 +54,18 @@ check: env
 
 ## Schemathesis over every API operation (GET and POST; examples, coverage, fuzzing and stateful phases)
 ## as a county user and a village doctor: over 5,000 cases, 0 5xx, 0 schema violations.
-## The tally of answers goes to var/fuzz.json.
+## On SQLite by default (a DATABASE_URL from the environment is ignored); on PostgreSQL with
+## `make fuzz DATABASE_URL=postgres://postgres@127.0.0.1:5432/rw_fuzz` (pytest-django makes
+## test_rw_fuzz beside it). The tally of answers goes to var/fuzz.json (var/fuzz-postgres.json).
+FUZZ_ON_PG := $(filter command line,$(origin DATABASE_URL))
+FUZZ_REPORT = var/fuzz$(if $(FUZZ_ON_PG),-$(firstword $(subst :, ,$(DATABASE_URL)))).json
 fuzz: env
-	env -u DATABASE_URL RURALWATCH_FUZZ_EXAMPLES=$${RURALWATCH_FUZZ_EXAMPLES:-75} RURALWATCH_FUZZ_SCENARIOS=20 \
-		RURALWATCH_FUZZ_COVERAGE=1 RURALWATCH_FUZZ_MIN_CASES=5000 RURALWATCH_FUZZ_REPORT=var/fuzz.json \
+	$(if $(FUZZ_ON_PG),@scripts/ensure-postgres.sh)
+	env $(if $(FUZZ_ON_PG),DATABASE_URL=$(DATABASE_URL),-u DATABASE_URL) \
+		RURALWATCH_FUZZ_EXAMPLES=$${RURALWATCH_FUZZ_EXAMPLES:-75} RURALWATCH_FUZZ_SCENARIOS=20 \
+		RURALWATCH_FUZZ_COVERAGE=1 RURALWATCH_FUZZ_MIN_CASES=5000 RURALWATCH_FUZZ_REPORT=$(FUZZ_REPORT) \
 		.venv/bin/pytest -q -p no:cacheprovider -n 0 tests/api/test_schema.py
-	@cat var/fuzz.json
+	@cat $(FUZZ_REPORT)
 
 ## Benchmarks side by side with the R peers; results in docs/benchmarks.md.
 bench: env system-bench
