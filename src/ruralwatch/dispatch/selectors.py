@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 from django.db import connection
 from django.db.models import Case, F, Q, QuerySet, When
+from django.utils import timezone
 
 from ruralwatch.accounts.access import jurisdiction, sees_everything
 from ruralwatch.accounts.models import Profile, Role
@@ -129,13 +130,25 @@ SCHEMA: dict[str, Any] = {
 
 
 def task_frame(
-    root_path: str, unit_level: int | None, since: dt.datetime, until: dt.datetime, now: dt.datetime
+    root_path: str,
+    unit_level: int | None,
+    since: dt.datetime,
+    until: dt.datetime,
+    now: dt.datetime,
+    by_date: bool = False,
 ) -> pl.DataFrame:
-    """One row per task created in ``[since, until)`` whose area lies under ``root_path``:
+    """One row per task created in ``[since, until)`` (``by_date``: whose cause's data date
+    lies in those local days) whose area lies under ``root_path``:
     kind, status, owner level, escalations, outcome, hours to acknowledge and to outcome (or
     to closing, for kinds without an outcome), overdue at ``now``, and the task area's
     ancestor at ``unit_level`` (for the ranking). One query."""
     adapt = connection.ops.adapt_datetimefield_value
+    period: list[Any] = [adapt(since), adapt(until)]
+    column = "t.created_at"
+    if by_date:
+        column = "t.date"
+        day = connection.ops.adapt_datefield_value
+        period = [day(timezone.localdate(since)), day(timezone.localdate(until))]
     unit = f"a.l{unit_level}" if unit_level and 1 <= unit_level <= 5 else "''"
     open_list = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
     done = "COALESCE(t.outcome_at, CASE WHEN t.status = 'closed' THEN t.closed_at END)"
@@ -148,11 +161,9 @@ def task_frame(
         f"COALESCE({unit}, '') "
         f"FROM {Task._meta.db_table} t JOIN {TaskKind._meta.db_table} k ON k.code = t.kind_id "
         f"JOIN {Area._meta.db_table} a ON a.code = t.area_id "
-        f"WHERE t.area_path LIKE %s AND t.created_at >= %s AND t.created_at < %s"
+        f"WHERE t.area_path LIKE %s AND {column} >= %s AND {column} < %s"
     )
-    return bulk.fetch_frame(
-        sql, [adapt(now), adapt(now), root_path + "%", adapt(since), adapt(until)], schema=SCHEMA
-    )
+    return bulk.fetch_frame(sql, [adapt(now), adapt(now), root_path + "%", *period], schema=SCHEMA)
 
 
 def _quartiles(values: np.ndarray) -> dict[str, float | None]:
@@ -224,15 +235,20 @@ def accountability(
     since: dt.datetime,
     until: dt.datetime,
     now: dt.datetime,
+    by_date: bool = False,
 ) -> dict[str, Any]:
     """Accountability figures for the tasks arising under ``area`` (the whole tree if None)
-    and created in ``[since, until)``: totals by kind and status, the CIDARS-style figures
+    and created in ``[since, until)`` (``by_date``: of data dates in those days, as pages
+    count them, so that a replayed or late cycle's tasks fall on their data's days): totals
+    by kind and status, the CIDARS-style figures
     overall and per owner level, and the units one level down ranked from the most lagging,
     each with the role responsible for it and the users who hold it. The caller obtained
     ``area`` through :func:`ruralwatch.accounts.access.access_area_by_code`."""
     root_path = area.path if area is not None else "/"
     unit_level = (area.level + 1) if area is not None else 1
-    frame = task_frame(root_path, unit_level if unit_level <= 5 else None, since, until, now)
+    frame = task_frame(
+        root_path, unit_level if unit_level <= 5 else None, since, until, now, by_date
+    )
     by_kind: dict[str, dict[str, int]] = {}
     for kind, status, n in (
         frame.group_by("kind", "status").len().sort("kind", "status").iter_rows()

@@ -21,6 +21,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.http import urlencode
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -29,15 +30,15 @@ from django_htmx.http import HttpResponseClientRedirect
 from ruralwatch.accounts import access as area_access
 from ruralwatch.accounts.models import Role
 from ruralwatch.areas.models import Area, Level
-from ruralwatch.core import asof
+from ruralwatch.core import asof, export
 from ruralwatch.core.i18n import localized
-from ruralwatch.dispatch import charts, evidence, selectors, services
+from ruralwatch.dispatch import charts, evidence, selectors, services, views_exports
 from ruralwatch.dispatch.access import access_task_by_id
 from ruralwatch.dispatch.forms import ACTION_LABELS, ActForm, InboxFilter, PeriodForm
 from ruralwatch.dispatch.models import ROLE_FOR_LEVEL, Outcome, Source, Status, Task
 from ruralwatch.reporting.selectors import latest_date
 
-#: Days the accountability page covers by default (up to today).
+#: Days the accountability page covers by default (up to the pages' "as of" day).
 DEFAULT_PERIOD_DAYS = 30
 #: Tasks shown in each list of the inbox (the most urgent first).
 INBOX_LIMIT = 50
@@ -141,6 +142,11 @@ def _task_id(value: str) -> str:
     return value
 
 
+def _export_query(request: HttpRequest, keys: tuple[str, ...]) -> str:
+    """The page's filters (``keys`` of the query), for the links of its exports."""
+    return urlencode({k: str(v) for k, v in request.GET.items() if k in keys and v})
+
+
 def _no_access(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/no_access.html", status=403)
 
@@ -164,6 +170,16 @@ def inbox(request: HttpRequest) -> HttpResponse:
     if form.is_bound and form.is_valid():
         kind = form.cleaned_data["kind"] or None
         status = form.cleaned_data["status"] or None
+    fmt = request.GET.get("format")
+    if export.is_export(fmt):
+        # Every task of one list (``?list=mine`` or ``below``), under the same filters.
+        which = "below" if request.GET.get("list") == "below" else "mine"
+        every = selectors.inbox(user, now, views_exports.EXPORT_LIMIT, kind=kind, status=status)
+        rows = [make_row(t, user, now, urls=("", "")) for t in every[which]]
+        root = area_access.jurisdiction(user)
+        return views_exports.inbox_export(
+            str(fmt), rows, which, root.code if root else "all", now.date()
+        )
     boxes = selectors.inbox(user, now, INBOX_LIMIT, kind=kind, status=status)
     urls = _urls()
     mine = [make_row(t, user, now, urls=urls) for t in boxes["mine"]]
@@ -181,6 +197,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
             "outcomes": Outcome.choices,
             "now": now,
             "nav": "inbox",
+            "export_query": _export_query(request, ("kind", "status")),
             "limit": INBOX_LIMIT,
             "fold_mine": f":{INBOX_FOLD[0]}",
             "rest_mine": f"{INBOX_FOLD[0]}:",
@@ -321,12 +338,20 @@ def act(request: HttpRequest, task_id: str) -> HttpResponse:
 # --- accountability -----------------------------------------------------------------------------
 
 
-def _period(form: PeriodForm) -> tuple[dt.date, dt.date]:
-    today = timezone.localdate()
+def _period(request: HttpRequest, form: PeriodForm) -> tuple[dt.date, dt.date]:
+    """The period asked for; by default the 30 days up to the pages' "as of" day
+    (:mod:`core.asof`: the latest date with data, or the day the user chose), not the wall
+    clock's today, which on the demo's 2023 data was years after the last task."""
     data = form.cleaned_data if form.is_bound and form.is_valid() else {}
-    until = data.get("until") or today
+    until = data.get("until") or asof.page_date(request, latest_date)
     since = data.get("since") or until - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1)
     return since, until
+
+
+def _period_params(request: HttpRequest) -> dict[str, str] | None:
+    """The period's fields of the query (``?date=`` is the site's "as of" day, not a field)."""
+    params = {k: str(v) for k, v in request.GET.items() if k in ("since", "until")}
+    return params or None
 
 
 def _midnight(day: dt.date) -> dt.datetime:
@@ -334,13 +359,16 @@ def _midnight(day: dt.date) -> dt.datetime:
 
 
 def _accountability_page(request: HttpRequest, area: Area | None) -> HttpResponse:
-    form = PeriodForm(request.GET or None)
-    since, until = _period(form)
+    form = PeriodForm(_period_params(request))
+    since, until = _period(request, form)
     if not form.is_bound:
         form = PeriodForm(initial={"since": since, "until": until})
-    now = timezone.now()
+    # Overdue counted as the inbox counts it: at the end of the period's last day, or now.
+    now = asof.moment(until)
+    # Tasks by the data date of their cause: a replayed or late cycle (the demo's, made years
+    # after its 2023 data) counts its tasks on the days of that data, as every page does.
     figures = selectors.accountability(
-        area, _midnight(since), _midnight(until + dt.timedelta(days=1)), now
+        area, _midnight(since), _midnight(until + dt.timedelta(days=1)), now, by_date=True
     )
     language = get_language() or "zh-hans"
     kinds = {k.code: k.name(language) for k in selectors.task_kinds()}
@@ -358,6 +386,12 @@ def _accountability_page(request: HttpRequest, area: Area | None) -> HttpRespons
             holder["role_label"] = role_label(holder["role"])
     for row in figures["by_level"]:
         row["role_label"] = role_label(ROLE_FOR_LEVEL.get(row["level"], ""))
+    fmt = request.GET.get("format")
+    if export.is_export(fmt):
+        stem = f"{_('Accountability')}-{area.code if area else 'all'}-{since}-{until}"
+        return views_exports.accountability_export(
+            str(fmt), request.GET.get("table", "lagging"), figures, by_kind, stem
+        )
     return render(
         request,
         "dispatch/accountability.html",
@@ -372,6 +406,7 @@ def _accountability_page(request: HttpRequest, area: Area | None) -> HttpRespons
             "statuses": statuses,
             "unit_level": Level(area.level + 1).label if area and area.level < 5 else "",
             "nav": "accountability",
+            "export_query": urlencode({"since": since.isoformat(), "until": until.isoformat()}),
         },
     )
 
