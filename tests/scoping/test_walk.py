@@ -261,6 +261,9 @@ def api_body(path: str, values: dict[str, str], world: World) -> tuple[Any, str]
         return json.dumps(body), "application/json"
     if path.startswith("/api/intake/flags/"):
         return json.dumps({"status": "confirmed"}), "application/json"
+    if path == "/api/stock":
+        report = {"facility": f"vc-{data.A1}", "item": "antigen_kit", "date": today, "on_hand": 3}
+        return json.dumps({"reports": [report]}), "application/json"
     if path == "/api/dataValueSets":
         value = {"dataElement": "deaths", "period": data.DAY7.strftime("%Y%m%d"), "value": "0"}
         body = {"idScheme": "CODE", "dataValues": [{**value, "orgUnit": data.A1}]}

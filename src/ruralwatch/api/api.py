@@ -24,6 +24,7 @@ from ruralwatch.api import (
     keygroups,
     reports,
     signals,
+    stock,
     tasks,
     users,
 )
@@ -59,6 +60,7 @@ api.add_router("/users", users.router)
 api.add_router("/briefings", briefings.router)
 api.add_router("/tasks", tasks.router)
 api.add_router("/intake", intake.router)
+api.add_router("/stock", stock.router)
 # DHIS2's own path: /api/dataValueSets (and .json, .csv).
 api.add_router("", dhis2.router)
 

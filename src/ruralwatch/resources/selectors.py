@@ -383,8 +383,12 @@ def resources_summary(root_path: str, on: dt.date) -> dict[str, Any]:
     """Counts for a page header, the briefing and the demo: facilities by kind, capacity gaps
     by kind, stock statuses by item, and the distribution of days of supply."""
     fac = facilities(root_path, on)
-    status = stock_status(root_path, on, fac)
-    gaps = capacity_gaps(root_path, on, fac)
+    return _summary(on, fac, stock_status(root_path, on, fac), capacity_gaps(root_path, on, fac))
+
+
+def _summary(
+    on: dt.date, fac: pl.DataFrame, status: pl.DataFrame, gaps: list[dict[str, Any]]
+) -> dict[str, Any]:
     by_item: dict[str, dict[str, int]] = {}
     for item, st, n in status.group_by("item", "status").len().sort("item", "status").iter_rows():
         by_item.setdefault(item, {})[st] = int(n)
@@ -411,6 +415,74 @@ def resources_summary(root_path: str, on: dt.date) -> dict[str, Any]:
             "median": float(days.median()) if days.len() else None,  # type: ignore[arg-type]
             "distribution": dist,
         },
+    }
+
+
+#: Rows of the briefing's list of facilities out of stock.
+BRIEFING_ROWS = 10
+
+
+def briefing_panel(root_path: str, on: dt.date, language: str) -> dict[str, Any]:
+    """The briefing's resources panel under ``root_path`` on ``on``: the summary counts
+    (:func:`resources_summary`), per item the facilities below their minimum, the stock-outs
+    and the units short of the minimums (what a shipment must at least bring, the
+    allocation's first stage), coverage gaps by kind, and the facilities out of stock of the
+    most items (at most :data:`BRIEFING_ROWS`). Names in ``language``."""
+    fac = facilities(root_path, on)
+    status = stock_status(root_path, on, fac)
+    gaps = capacity_gaps(root_path, on, fac)
+    summary = _summary(on, fac, status, gaps)
+    names = {i.code: i for i in Item.objects.all()}
+    short = (pl.col("minimum").fill_null(0) - pl.col("on_hand").fill_null(0)).clip(0)
+    per_item = (
+        status.filter(pl.col("status").is_in(GAP_STATUSES))
+        .group_by("item")
+        .agg(
+            pl.len().alias("below"),
+            (pl.col("status") == STOCK_OUT).sum().alias("stock_outs"),
+            short.sum().alias("short_units"),
+        )
+        .sort("item")
+    )
+    items = [
+        {
+            "item": r["item"],
+            "name": names[r["item"]].name(language) if r["item"] in names else r["item"],
+            "unit": names[r["item"]].unit(language) if r["item"] in names else "",
+            "below": int(r["below"]),
+            "stock_outs": int(r["stock_outs"]),
+            "short_units": int(r["short_units"] or 0),
+            "order": names[r["item"]].order if r["item"] in names else 0,
+        }
+        for r in per_item.iter_rows(named=True)
+    ]
+    items.sort(key=lambda r: (r["order"], r["item"]))
+    outs = (
+        status.filter(pl.col("status") == STOCK_OUT)
+        .group_by("code", "name", "area_name")
+        .agg(pl.col("item").sort())
+        .sort(pl.col("item").list.len(), "code", descending=[True, False])
+    )
+    out_rows = [
+        {
+            "code": r["code"],
+            "name": r["name"],
+            "area_name": r["area_name"],
+            "items": [names[i].name(language) if i in names else i for i in r["item"]],
+        }
+        for r in outs.head(BRIEFING_ROWS).iter_rows(named=True)
+    ]
+    return {
+        **summary,
+        "items": items,
+        "gaps": [
+            {"kind": k, "label": status_label(k), "n": summary["capacity_gaps"][k]}
+            for k in CAPACITY_GAPS
+        ],
+        "gap_total": len(gaps),
+        "out_facilities": out_rows,
+        "out_facilities_total": outs.height,
+        "facility_total": fac.height,
     }
 
 
@@ -740,3 +812,33 @@ def latest_stock_date(root_path: str) -> dt.date:
         m=Max("date")
     )["m"]
     return latest if latest is not None else timezone.localdate()
+
+
+def stock_reports(
+    root_path: str,
+    start: dt.date,
+    end: dt.date,
+    *,
+    facility: str | None = None,
+    item: str | None = None,
+) -> Any:
+    """Stock reports of facilities under ``root_path`` dated ``start``…``end`` (newest first),
+    optionally of one facility and one item, as dicts (the API's list)."""
+    qs = StockReport.objects.filter(
+        facility__area__path__startswith=root_path, date__gte=start, date__lte=end
+    )
+    if facility:
+        qs = qs.filter(facility_id=facility)
+    if item:
+        qs = qs.filter(item_id=item)
+    return qs.order_by("-date", "facility_id", "item_id").values(
+        "facility_id",
+        "facility__name",
+        "facility__kind",
+        "facility__area_id",
+        "item_id",
+        "date",
+        "on_hand",
+        "received",
+        "issued",
+    )

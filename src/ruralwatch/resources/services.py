@@ -430,6 +430,14 @@ def import_stock(
         .alias("issued"),
     )
     summary = StockImportSummary(file=file, rows=frame.height)
+    summary.inserted, summary.updated, summary.unchanged = _upsert_stock(stage)
+    return summary
+
+
+def _upsert_stock(stage: pl.DataFrame) -> tuple[int, int, int]:
+    """Store validated stock rows (``facility_code``, ``item``, ``date`` as text, ``on_hand``,
+    ``received``, ``issued``) in one transaction; a row of the same facility, item and date
+    is replaced. Returns (inserted, updated, unchanged)."""
     table = StockReport._meta.db_table
     with transaction.atomic():
         bulk.import_lock("resources_stock", table)
@@ -460,9 +468,30 @@ def import_stock(
             f"OR {table}.issued <> excluded.issued"
         )
         bulk.drop_staging("stage_res_stock")
-    summary.inserted, summary.updated = total - existing, changed
-    summary.unchanged = existing - changed
-    return summary
+    changed = changed or 0
+    return total - existing, changed, existing - changed
+
+
+def _report_problems(
+    where: str, row: int | None, date: dt.date, counts: dict[str, int], today: dt.date
+) -> list[Problem]:
+    """What is wrong with one stock report's date and counts (a form's or the API's)."""
+    problems = [
+        Problem(where, row, name, _("must be a whole number from 0 to %(m)d") % {"m": MAX_COUNT})
+        for name, value in counts.items()
+        if not 0 <= value <= MAX_COUNT
+    ]
+    if not EARLIEST <= date <= today:
+        problems.append(
+            Problem(
+                where,
+                row,
+                "date",
+                _("date %(d)s is outside the accepted span %(a)s … %(b)s")
+                % {"d": date.isoformat(), "a": EARLIEST.isoformat(), "b": today.isoformat()},
+            )
+        )
+    return problems
 
 
 def record_stock(
@@ -478,28 +507,8 @@ def record_stock(
     """One stock report (a form or the API): validated like a row of a file, then stored;
     a report of the same facility, item and date is replaced."""
     today = today or timezone.localdate()
-    problems: list[Problem] = []
-    where = "stock"
-    for name, value in (("on_hand", on_hand), ("received", received), ("issued", issued)):
-        if not 0 <= value <= MAX_COUNT:
-            problems.append(
-                Problem(
-                    where,
-                    None,
-                    name,
-                    _("must be a whole number from 0 to %(m)d") % {"m": MAX_COUNT},
-                )
-            )
-    if not EARLIEST <= date <= today:
-        problems.append(
-            Problem(
-                where,
-                None,
-                "date",
-                _("date %(d)s is outside the accepted span %(a)s … %(b)s")
-                % {"d": date.isoformat(), "a": EARLIEST.isoformat(), "b": today.isoformat()},
-            )
-        )
+    counts = {"on_hand": on_hand, "received": received, "issued": issued}
+    problems = _report_problems("stock", None, date, counts, today)
     if problems:
         raise ImportRejected(problems)
     report, _created = StockReport.objects.update_or_create(
@@ -509,6 +518,88 @@ def record_stock(
         defaults={"on_hand": on_hand, "received": received, "issued": issued},
     )
     return report
+
+
+@dataclass
+class StockBatchSummary:
+    received: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def record_stock_batch(
+    reports: list[dict[str, Any]], *, within: str, today: dt.date | None = None
+) -> StockBatchSummary:
+    """Stock reports sent by a system (the API): each a dict of ``facility``, ``item``,
+    ``date``, ``on_hand``, ``received``, ``issued``. All or nothing: every problem is raised
+    at once as a :class:`Problem` whose row is the report's position (from 0) and whose
+    column is the field. A facility whose area is not under ``within`` (the sender's
+    jurisdiction path) is refused exactly like one that does not exist."""
+    today = today or timezone.localdate()
+    where = "reports"
+    codes = sorted({str(r["facility"]) for r in reports})
+    known: set[str] = set()
+    for start in range(0, len(codes), 900):
+        known.update(
+            Facility.objects.filter(
+                code__in=codes[start : start + 900], area__path__startswith=within
+            ).values_list("code", flat=True)
+        )
+    items = set(Item.objects.values_list("code", flat=True))
+    problems: list[Problem] = []
+    seen: dict[tuple[str, str, dt.date], int] = {}
+    for i, r in enumerate(reports):
+        if r["facility"] not in known:
+            problems.append(
+                Problem(
+                    where,
+                    i,
+                    "facility",
+                    _("no facility %(code)s in your jurisdiction") % {"code": r["facility"]},
+                )
+            )
+        if r["item"] not in items:
+            problems.append(
+                Problem(
+                    where,
+                    i,
+                    "item",
+                    _("unknown item %(item)s (one of: %(items)s)")
+                    % {"item": r["item"], "items": ", ".join(sorted(items))},
+                )
+            )
+        key = (r["facility"], r["item"], r["date"])
+        if key in seen:
+            problems.append(
+                Problem(where, i, "date", _("duplicate of report %(n)d") % {"n": seen[key]})
+            )
+        seen.setdefault(key, i)
+        counts = {n: int(r[n]) for n in ("on_hand", "received", "issued")}
+        problems += _report_problems(where, i, r["date"], counts, today)
+    if problems:
+        raise ImportRejected(problems)
+    stage = pl.DataFrame(
+        {
+            "facility_code": [r["facility"] for r in reports],
+            "item": [r["item"] for r in reports],
+            "date": [r["date"].isoformat() for r in reports],
+            "on_hand": [int(r["on_hand"]) for r in reports],
+            "received": [int(r["received"]) for r in reports],
+            "issued": [int(r["issued"]) for r in reports],
+        },
+        schema={
+            "facility_code": pl.String,
+            "item": pl.String,
+            "date": pl.String,
+            "on_hand": pl.Int64,
+            "received": pl.Int64,
+            "issued": pl.Int64,
+        },
+    )
+    out = StockBatchSummary(received=len(reports))
+    out.inserted, out.updated, out.unchanged = _upsert_stock(stage)
+    return out
 
 
 def load_synthetic(resources: Any, directory: Path, *, today: dt.date) -> dict[str, int]:
