@@ -45,6 +45,15 @@ def test_demo_baseline_briefing(tmp_path: Path) -> None:
     fonts = pdf_fonts(path)
     assert all(f["emb"] == "yes" and f["sub"] == "yes" for f in fonts), fonts
     assert any("CJK" in f["name"] for f in fonts)
+    # The resources and key-area panels say what summary.json says (the same selectors).
+    res, key = demo.summary["resources"], demo.summary["key_areas"]
+    assert "八、资源" in text and "九、重点地区（三区一岛）" in text
+    assert f"{res['stock_outs']}项物资缺货" in text
+    assert f"{sum(res['capacity_gaps'].values())}处能力缺口" in text
+    assert f"{key['count']}个重点地区在监测中" in text
+    assert key["watched"], "the demo's remote villages rise"
+    for w in key["watched"]:
+        assert w["name"] in text, w
     png = pdf_page_png(path, tmp_path / "demo-page1.png")
     assert png.stat().st_size > 20_000
 
@@ -55,3 +64,6 @@ def test_demo_baseline_briefing(tmp_path: Path) -> None:
     assert "declining steadily" in text_en and "no new peak" in text_en
     assert "Spring Festival" in text_en
     assert "稳步下降" not in text_en
+    assert "Resources: stock against the minimums and coverage gaps" in text_en
+    assert f"{key['count']} key areas under watch" in text_en
+    assert f"{res['stock_outs']} item stock-outs" in text_en

@@ -28,9 +28,11 @@ from ruralwatch.core.i18n import localized
 from ruralwatch.dispatch.evidence import method_name
 from ruralwatch.dispatch.models import OPEN_STATUSES, Source, Status, Task
 from ruralwatch.dispatch.selectors import accountability, overdue_q
+from ruralwatch.keyareas import selectors as keyareas
 from ruralwatch.keygroups.selectors import AUDIT_LABELS, audit, audit_summary, coverage
 from ruralwatch.reporting import selectors as reporting
 from ruralwatch.reporting.models import AggregateValue
+from ruralwatch.resources import selectors as resources
 from ruralwatch.signals.selectors import signals_by_method, signals_in
 
 CASES = "new_cases"
@@ -79,6 +81,8 @@ class BriefingContent:
     previous: Briefing | None = None
     since_last: list[dict[str, Any]] = field(default_factory=list)
     child_level_label: str = ""
+    resources: dict[str, Any] = field(default_factory=dict)
+    key_areas: dict[str, Any] = field(default_factory=dict)
 
 
 def issuer_for(area: Area) -> str:
@@ -390,6 +394,32 @@ def _keygroups(area: Area, date: dt.date) -> dict[str, Any]:
     }
 
 
+def _resources(area: Area, date: dt.date, language: str) -> dict[str, Any]:
+    """The resources panel: stock against the minimums by item, stock-outs and coverage gaps
+    (``resources.selectors.briefing_panel``)."""
+    return resources.briefing_panel(area.path, date, language)
+
+
+def _key_areas(area: Area, date: dt.date) -> dict[str, Any]:
+    """The key-area panel (三区一岛): counts by status and by tag, and the most urgent key
+    areas with their watch (``keyareas.selectors.panel``)."""
+    p = keyareas.panel(area, date)
+    return {
+        "count": p["count"],
+        "by_status": [
+            {"code": s, "label": keyareas.status_label(s), "n": n}
+            for s, n in p["by_status"].items()
+        ],
+        "by_tag": [
+            {"label": keyareas.tag_labels(t)[0], "n": n} for t, n in p["by_tag"].items() if n
+        ],
+        "rising": p["by_status"].get("rising", 0) + p["by_status"].get("first_case", 0),
+        "rows": p["rows"][:MAX_ROWS],
+        "open_requests": p["open_requests"],
+        "params": p["params"],
+    }
+
+
 def audit_label(kind: str) -> str:
     label = AUDIT_LABELS.get(kind)
     return str(label) if label is not None else kind.replace("_", " ")
@@ -418,6 +448,8 @@ def figures_of(content: BriefingContent) -> dict[str, Any]:
         "completeness": own.get("completeness"),
         "coverage": kg.get("coverage"),
         "audit": content.keygroups["audit_total"],
+        "stock_outs": content.resources.get("stock_outs"),
+        "key_areas_rising": content.key_areas.get("rising"),
     }
 
 
@@ -436,6 +468,8 @@ def compare(before: dict[str, Any], now: dict[str, Any]) -> list[dict[str, Any]]
         ("completeness", _("Report completeness"), "pct"),
         ("coverage", _("Key-group coverage"), "pct"),
         ("audit", _("Audit findings"), "int"),
+        ("stock_outs", _("Stock-outs"), "int"),
+        ("key_areas_rising", _("Key areas rising or with a first case"), "int"),
     ]
     for key, label, kind in specs:
         a, b = before.get(key), now.get(key)
@@ -522,6 +556,8 @@ def briefing_content(
         todo_total=todo_total,
         figures={},
         child_level_label=str(Level(child_level).label) if child_level <= 5 else "",
+        resources=_resources(area, date, language),
+        key_areas=_key_areas(area, date),
     )
     content.figures = figures_of(content)
     content.previous = previous_briefing(area, date)
