@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import numpy as np
+
 from bench.fidelity.compare import Verdict
 
 
@@ -47,6 +49,28 @@ def _window_rule_explains(case: dict[str, Any], r: dict[str, Any] | None) -> boo
         return False
 
 
+def _kappa_search_explains(case: dict[str, Any], r: dict[str, Any] | None) -> bool:
+    """R's negative binomial statistic is exactly 0 at the first point where the statistics
+    differ and ours is positive there: R's numerical search for kappa failed (F5; the exact
+    maximum of the concave profile log LR is ours, see ``glrnb_kappa_search.R``)."""
+    from bench.fidelity.ours import run_ours
+
+    cols = (r or {}).get("columns")
+    if not cols or case["control"].get("ret") != "value" or "upperbound" not in cols:
+        return False
+    alpha = np.asarray(cols.get("alpha") or [np.nan], dtype=np.float64)
+    if not np.all(alpha > 0):  # Poisson (alpha 0): R's statistic is in closed form
+        return False
+    try:
+        ours = np.asarray(run_ours(case)["upperbound"], dtype=np.float64)
+    except (ValueError, TypeError):
+        return False
+    theirs = np.asarray(cols["upperbound"], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        off = np.flatnonzero(~np.isclose(ours, theirs, rtol=1e-4, atol=1e-8, equal_nan=True))
+    return bool(off.size) and theirs[off[0]] == 0.0 and ours[off[0]] > 0.0
+
+
 def known_issue(case: dict[str, Any], v: Verdict, r: dict[str, Any] | None = None) -> str | None:
     """The issue item or finding that explains this disagreement (R's outcome ``r``), or
     ``None``."""
@@ -79,12 +103,13 @@ def known_issue(case: dict[str, Any], v: Verdict, r: dict[str, Any] | None = Non
         if kind == "all_equal":
             return "F8: glm.nb on a constant series: ours NaN, R alpha near 0"
         f14 = "F14: with M >= 0 R's GLR leaves out the one-point window (LR: reaches M + 1 back)"
+        f5 = "F5: R's NB kappa search gives 0 where the exact maximum is positive (|kappa| large)"
         if ctl["dir"] == "dec" and "upperbound" in cols and "alpha" not in cols:
             if ctl["M"] >= 0 and _window_rule_explains(case, r):
                 return f14
-            return (
-                "F5: dir = 'dec': R's statistic is often 0 where ours is positive (not explained)"
-            )
+            if _kappa_search_explains(case, r):
+                return f5
+            return "F15: the statistic differs with the same mu0 and alpha (not explained)"
         if cols <= {"alpha", "upperbound", "alarm"} and "alpha" in cols:
             return "F8: glm.nb alpha near 0 (Poisson limit): R stops at theta.ml's iteration limit"
         if ctl["ret"] == "cases" and kind == "huge":
@@ -94,7 +119,9 @@ def known_issue(case: dict[str, Any], v: Verdict, r: dict[str, Any] | None = Non
                 return "F16: a statistic near 0 magnifies the 1e-5 mu0 fit difference past 1e-4"
             if ctl["M"] >= 0 and _window_rule_explains(case, r):
                 return f14
-        return "F15: the statistic differs with the same mu0 and alpha (e.g. 0 after a restart)"
+            if _kappa_search_explains(case, r):
+                return f5
+        return "F15: the statistic differs with the same mu0 and alpha (not explained)"
     glm_near = cols <= {"upperbound", "m", "cusum"} and v.max_rel < 1e-3
     if fam == "cusum" and ctl.get("m") == "glm" and glm_near:
         return "F19: CUSUM m = 'glm' run towards 0 (no MLE): the stopping point differs by rounding"
