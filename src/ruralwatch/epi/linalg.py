@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from typing import TypeVar
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ruralwatch.epi.panel import FloatArray
 
-__all__ = ["one_blas_thread", "pinv_each", "solve_each"]
+__all__ = ["each_block", "one_blas_thread", "pinv_each", "solve_each", "worker_threads"]
+
+_Prepared = TypeVar("_Prepared")
 
 _threadpools: list[ThreadpoolController] = []  # made at first use, once numpy and scipy
 # have loaded their BLAS libraries (a controller only sees the libraries loaded before it)
@@ -79,3 +84,50 @@ def pinv_each(a: FloatArray) -> FloatArray:
                 with suppress(np.linalg.LinAlgError):
                     out[i] = np.linalg.pinv(a[i])
     return out
+
+
+def worker_threads() -> int:
+    """Threads for block-parallel fits: ``RURALWATCH_THREADS`` if set, else the CPUs this
+    process may run on (at most 8)."""
+    env = os.environ.get("RURALWATCH_THREADS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ValueError(f"RURALWATCH_THREADS must be a whole number, got {env!r}") from None
+        if n < 1:
+            raise ValueError(f"RURALWATCH_THREADS must be at least 1, got {n}")
+        return n
+    return max(1, min(8, len(os.sched_getaffinity(0))))
+
+
+def each_block(
+    outer: Sequence[object],
+    inner: Sequence[object],
+    prepare: Callable[[int], _Prepared],
+    work: Callable[[int, int, _Prepared], None],
+) -> None:
+    """Run ``work(i, j, prepare(i))`` for every block (i, j) of ``outer`` x ``inner``, on
+    :func:`worker_threads` threads.
+
+    Each ``work`` call must write only its own part of the outputs. The blocks are large
+    batches of numpy work (element-wise passes, matrix products) that release the GIL, so the
+    threads run them on separate cores; with BLAS held to one thread (``one_blas_thread``) they
+    do not compete with BLAS's own workers. The results are the same bits as a serial loop:
+    every block is computed the same way whichever thread runs it. ``prepare(i)`` is called
+    once per outer block, before its inner blocks are queued.
+    """
+    n_threads = min(worker_threads(), len(outer) * len(inner))
+    if n_threads <= 1:
+        for i in range(len(outer)):
+            ready = prepare(i)
+            for j in range(len(inner)):
+                work(i, j, ready)
+        return
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        futures = []
+        for i in range(len(outer)):
+            ready = prepare(i)
+            futures += [pool.submit(work, i, j, ready) for j in range(len(inner))]
+        for f in futures:
+            f.result()  # re-raises a block's exception

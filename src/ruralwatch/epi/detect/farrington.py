@@ -40,6 +40,7 @@ from ruralwatch.epi.detect._farrington_glm import (
     group_design,
 )
 from ruralwatch.epi.detect.base import DetectionResult, Reason
+from ruralwatch.epi.linalg import each_block
 from ruralwatch.epi.panel import FloatArray, Panel
 
 __all__ = ["farrington", "farrington_flexible"]
@@ -423,37 +424,45 @@ def _run_models(
     # benchmark, 42,868 townships and one week, went from 17 s to 10 s with this).
     per_u = max(1, min(U, max(_UNITS_PER_BLOCK, _BATCH_ELEMENTS // max(1, n * N))))
     per_t = max(1, _BATCH_ELEMENTS // max(1, per_u * N))
-    for lo in range(0, n, per_t):
-        hi = min(n, lo + per_t)
-        m = hi - lo
-        rows_t = safe[lo:hi]
-        designs = (
+    t_blocks = [(lo, min(n, lo + per_t)) for lo in range(0, n, per_t)]
+    u_blocks = [(ulo, min(U, ulo + per_u)) for ulo in range(0, U, per_u)]
+
+    def prepare(tb: int) -> tuple[GroupDesign, GroupDesign]:
+        lo, hi = t_blocks[tb]
+        return (
             group_design(Xt[lo:hi], valid_row[lo:hi]),
             group_design(np.delete(Xt[lo:hi], 1, axis=2), valid_row[lo:hi]),
         )
-        for ulo in range(0, U, per_u):
-            uhi = min(U, ulo + per_u)
-            k = uhi - ulo
-            y = np.moveaxis(counts[rows_t, ulo:uhi], 2, 1)  # (m, k, N)
-            used = valid_row[lo:hi, None, :] & ~np.isnan(y)
-            if lp is not None:
-                lpt = np.moveaxis(lp[rows_t, ulo:uhi], 2, 1)
-                used &= np.isfinite(lpt)
-                off: FloatArray | None = np.where(used, lpt, 0.0)
-                off0 = lp[idx[lo:hi], ulo:uhi]
-            else:
-                off = None
-                off0 = np.zeros((m, k))
-            y = np.where(used, y, 0.0)
-            n_used[lo:hi, ulo:uhi] = used.sum(axis=2)
-            res = _fit_problems(designs, x0t[lo:hi], y, used, off, off0, s)
-            eta[lo:hi, ulo:uhi] = res.eta.reshape(m, k)
-            var[lo:hi, ulo:uhi] = res.var_link.reshape(m, k)
-            phi[lo:hi, ulo:uhi] = res.phi.reshape(m, k)
-            trend[lo:hi, ulo:uhi] = res.trend.reshape(m, k)
-            coef[lo:hi, ulo:uhi] = res.trend_coef.reshape(m, k)
-            se_disp[lo:hi, ulo:uhi] = res.se_dispersion.reshape(m, k)
-            failed[lo:hi, ulo:uhi] = res.failed.reshape(m, k)
+
+    def block(tb: int, ub: int, designs: tuple[GroupDesign, GroupDesign]) -> None:
+        """Fit one block of time points x units; it writes only its own slices."""
+        lo, hi = t_blocks[tb]
+        ulo, uhi = u_blocks[ub]
+        m = hi - lo
+        k = uhi - ulo
+        rows_t = safe[lo:hi]
+        y = np.moveaxis(counts[rows_t, ulo:uhi], 2, 1)  # (m, k, N)
+        used = valid_row[lo:hi, None, :] & ~np.isnan(y)
+        if lp is not None:
+            lpt = np.moveaxis(lp[rows_t, ulo:uhi], 2, 1)
+            used &= np.isfinite(lpt)
+            off: FloatArray | None = np.where(used, lpt, 0.0)
+            off0 = lp[idx[lo:hi], ulo:uhi]
+        else:
+            off = None
+            off0 = np.zeros((m, k))
+        y = np.where(used, y, 0.0)
+        n_used[lo:hi, ulo:uhi] = used.sum(axis=2)
+        res = _fit_problems(designs, x0t[lo:hi], y, used, off, off0, s)
+        eta[lo:hi, ulo:uhi] = res.eta.reshape(m, k)
+        var[lo:hi, ulo:uhi] = res.var_link.reshape(m, k)
+        phi[lo:hi, ulo:uhi] = res.phi.reshape(m, k)
+        trend[lo:hi, ulo:uhi] = res.trend.reshape(m, k)
+        coef[lo:hi, ulo:uhi] = res.trend_coef.reshape(m, k)
+        se_disp[lo:hi, ulo:uhi] = res.se_dispersion.reshape(m, k)
+        failed[lo:hi, ulo:uhi] = res.failed.reshape(m, k)
+
+    each_block(t_blocks, u_blocks, prepare, block)
     # Neither paper nor R's help sets a minimum baseline: R fits what there is (an intercept to
     # two values; a window cut by the start of the series), with the model's columns that the
     # baseline cannot identify aliased, and what cannot be estimated (a dispersion on no
