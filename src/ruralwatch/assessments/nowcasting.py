@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,7 +27,7 @@ import numpy.typing as npt
 import polars as pl
 
 from ruralwatch.epi.nowcast import NowcastConfig, nowcast_panel, triangle_from_long
-from ruralwatch.reporting.selectors import delay_triangle
+from ruralwatch.reporting.selectors import arrival_moment, delay_triangle
 
 #: The defaults of the assessment's nowcast (docs/methods/nowcast.md).
 DEFAULT = NowcastConfig(max_delay=7, window=28, kappa=0.1, n_samples=400)
@@ -60,6 +63,41 @@ def _r(x: float) -> float:
     return round(float(x), 1)
 
 
+#: The moment of the whole tree's data while a part of it is judged (:func:`whole_tree_moment`):
+#: (indicator, cycle date, moment or None when the tree has no reports).
+_PINNED: ContextVar[tuple[str, dt.date, dt.datetime | None] | None] = ContextVar(
+    "nowcast_moment", default=None
+)
+
+
+def _triangle_start(cycle_date: dt.date, config: NowcastConfig) -> dt.date:
+    window = config.window if config.window is not None else 28
+    return cycle_date - dt.timedelta(days=window + config.max_delay)
+
+
+def moment(
+    root_path: str, cycle_date: dt.date, indicator: str, config: NowcastConfig = DEFAULT
+) -> dt.datetime | None:
+    """The moment the nowcast of ``root_path``'s subtree for ``cycle_date`` counts delays from
+    (its latest arrival of a report in the triangle's days), ``None`` without reports."""
+    return arrival_moment(root_path, indicator, _triangle_start(cycle_date, config), cycle_date)
+
+
+@contextmanager
+def whole_tree_moment(
+    indicator: str, cycle_date: dt.date, now: dt.datetime | None
+) -> Iterator[None]:
+    """Within the block, :func:`apply` for ``indicator`` and ``cycle_date`` counts delays from
+    ``now`` (from :func:`moment` of the whole tree) instead of the moment of the subtree it is
+    given: a subtree judged as a part of the tree (the cycle's partitions) then gets the nowcast
+    the whole tree's run gives it, as the reports of the other parts move the moment."""
+    token = _PINNED.set((indicator, cycle_date, now))
+    try:
+        yield
+    finally:
+        _PINNED.reset(token)
+
+
 def apply(
     counts: npt.NDArray[np.float64],
     start: dt.date,
@@ -75,9 +113,14 @@ def apply(
     in place for the areas of levels 1–4; return the evidence per column."""
     result = Nowcast()
     D = config.max_delay
-    window = config.window if config.window is not None else 28
-    tri_start = cycle_date - dt.timedelta(days=window + D)
-    now, rows = delay_triangle(root_path, indicator, tri_start, cycle_date)
+    tri_start = _triangle_start(cycle_date, config)
+    pinned = _PINNED.get()
+    if pinned is not None and pinned[:2] == (indicator, cycle_date):
+        if pinned[2] is None:
+            return result  # the whole tree has no reports, so neither has this part
+        now, rows = delay_triangle(root_path, indicator, tri_start, cycle_date, now=pinned[2])
+    else:
+        now, rows = delay_triangle(root_path, indicator, tri_start, cycle_date)
     if now is None or rows.is_empty():
         return result
     result.now = now

@@ -278,8 +278,47 @@ def missing_villages(area: Area, day: dt.date, limit: int = 2000) -> list[dict[s
     return rows
 
 
-def delay_triangle(
+def arrival_moment(
     root_path: str, indicator_code: str, start: dt.date, end: dt.date
+) -> dt.datetime | None:
+    """The moment a subtree's reports for ``start``…``end`` describe: the latest first
+    submission or correction of one of them (local time), ``None`` without reports. Two
+    aggregate queries; :func:`delay_triangle` counts delays from it."""
+    from django.db import connection
+    from django.db.models import Max
+    from django.utils import timezone
+
+    subs = Submission._meta.db_table
+    area = Area._meta.db_table
+    where, args = "s.date BETWEEN %s AND %s", [start.isoformat(), end.isoformat()]
+    join = ""
+    if root_path != "/":
+        join = f"JOIN {area} a ON a.code = s.area_id "
+        where += " AND a.path LIKE %s"
+        args.append(root_path + "%")
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT MAX(s.submitted_at) FROM {subs} s {join}WHERE {where}", args)
+        latest = cur.fetchone()[0]
+    if latest is None:
+        return None
+    if isinstance(latest, str):  # SQLite returns the text it stored
+        latest = dt.datetime.fromisoformat(latest)
+    if timezone.is_naive(latest):
+        latest = timezone.make_aware(latest, dt.UTC)
+    changes = ValueChange.objects.filter(indicator_id=indicator_code, date__range=(start, end))
+    if root_path != "/":
+        changes = changes.filter(area__path__startswith=root_path)
+    fixed = changes.aggregate(at=Max("at"))["at"]
+    return timezone.localtime(max(latest, fixed) if fixed is not None else latest)
+
+
+def delay_triangle(
+    root_path: str,
+    indicator_code: str,
+    start: dt.date,
+    end: dt.date,
+    *,
+    now: dt.datetime | None = None,
 ) -> tuple[dt.datetime | None, Any]:
     """The reporting triangle of a subtree's villages: what arrived, by how late (nowcasting).
 
@@ -293,11 +332,15 @@ def delay_triangle(
     time of day as ``now`` on the report date (0 up to that time on the date itself), so the
     cell ``(date, d)`` is complete once ``date + d <= now``'s date. A report arrives at its
     first submission (``Submission``); the cases a correction adds (``ValueChange``) arrive when
-    it was made (a correction down stays with the first arrival). Three queries, and two more
+    it was made (a correction down stays with the first arrival). Four queries, and two more
     per 900 corrected villages.
+
+    ``now`` (aware) replaces the subtree's own moment (:func:`arrival_moment`): a subtree
+    judged as a part of a larger tree (the cycle's partitions, ``cycle/distributed.py``) counts
+    delays from the moment of the whole tree, so that its nowcast is the one the whole tree's
+    run makes.
     """
     import polars as pl
-    from django.db import connection
     from django.utils import timezone
 
     from ruralwatch.core import bulk
@@ -306,14 +349,11 @@ def delay_triangle(
     area = Area._meta.db_table
     values = ReportValue._meta.db_table
     where, args = "s.date BETWEEN %s AND %s", [start.isoformat(), end.isoformat()]
-    join = ""
     if root_path != "/":
-        join = f"JOIN {area} a ON a.code = s.area_id "
         where += " AND a.path LIKE %s"
         args.append(root_path + "%")
-    with connection.cursor() as cur:
-        cur.execute(f"SELECT MAX(s.submitted_at) FROM {subs} s {join}WHERE {where}", args)
-        latest = cur.fetchone()[0]
+    if now is None:
+        now = arrival_moment(root_path, indicator_code, start, end)
     changes = ValueChange.objects.filter(indicator_id=indicator_code, date__range=(start, end))
     if root_path != "/":
         changes = changes.filter(area__path__startswith=root_path)
@@ -333,14 +373,9 @@ def delay_triangle(
         "squares": pl.Float64,
         "reports": pl.Int64,
     }
-    if latest is None:
+    if now is None:
         return None, pl.DataFrame(schema=schema)
-    if isinstance(latest, str):  # SQLite returns the text it stored
-        latest = dt.datetime.fromisoformat(latest)
-    if timezone.is_naive(latest):
-        latest = timezone.make_aware(latest, dt.UTC)
-    latest = max([latest, *(f[2] for f in fixes)])
-    now = timezone.localtime(latest)
+    now = timezone.localtime(now)
     hour = now.hour + now.minute / 60 + now.second / 3600
     rows = bulk.fetch_frame(
         f"SELECT a.l1, a.l2, a.l3, a.l4, CAST(s.date AS TEXT), "
