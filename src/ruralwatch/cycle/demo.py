@@ -160,7 +160,9 @@ def run_demo(
         step("key groups", 1, 1)
     # Facilities, capacity and stock, before the cycle so that gaps become tasks (issue 14).
     truth += load_demo_resources(demo.region, seed, end, out / "resources")
-    cycle = run_cycle(end, root=province, start=start, progress=progress)
+    # The cycle runs at the replay's moment, not the wall clock's: its tasks are created and
+    # fall due in February 2023 beside their data (the inbox said "due in 1,397 days").
+    cycle = run_cycle(end, root=province, start=start, progress=progress, now=now)
     county = Area.objects.get(level=3, l1=province)
     (out / "truth.json").write_text(truth_to_json(truth), encoding="utf-8")
     summary = build_summary(
