@@ -8,5 +8,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("area/<str:code>/", views.area_detail, name="area"),
     path("area/<str:code>/map.json", maps.map_data, name="map_data"),
+    path("area/<str:code>/panels/", views.area_panels, name="panels"),
     path("static-bundle/vega.js", views.vega_bundle, name="vega_bundle"),
 ]

@@ -23,7 +23,7 @@ from ruralwatch.areas.models import Area
 from ruralwatch.assessments.selectors import nowcast_band
 from ruralwatch.core import asof, export
 from ruralwatch.core.i18n import localized
-from ruralwatch.dashboard import charts, multiples, tables
+from ruralwatch.dashboard import charts, multiples, panels, tables
 from ruralwatch.dashboard.evidence import evidence_blocks
 from ruralwatch.dashboard.selectors import CASES, AreaOverview, area_overview, top_areas
 from ruralwatch.dispatch.evidence import method_name
@@ -183,6 +183,28 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def area_detail(request: HttpRequest, code: str) -> HttpResponse:
     return _render_area(request, access.access_area_by_code(request.user, code))
+
+
+@login_required
+@require_GET
+def area_panels(request: HttpRequest, code: str) -> HttpResponse:
+    """The resources and key-area panels of an area page on its "as of" day, as a fragment
+    the page fetches after it is shown (they cost more than the page itself)."""
+    area = access.access_area_by_code(request.user, code)
+    day = asof.page_date(request, latest_date)
+    response = render(
+        request,
+        "dashboard/_panels.html",
+        {
+            "area": area,
+            "day": day,
+            "q": asof.query(asof.chosen(request)),
+            "res": panels.resources_panel(area, day),
+            "ka": panels.keyareas_panel(area, day),
+        },
+    )
+    patch_vary_headers(response, ["Cookie"])
+    return response
 
 
 @lru_cache(maxsize=1)

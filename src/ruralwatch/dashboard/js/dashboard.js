@@ -32,6 +32,29 @@ async function drawCharts(root) {
   }
 }
 
+// Parts of a page that cost more than the page (the resources and key-area panels) come
+// after it: an element marked data-lazy is replaced by the fragment at its URL.
+async function loadLazy(root) {
+  for (const el of root.querySelectorAll("[data-lazy]")) {
+    const url = el.dataset.lazy;
+    delete el.dataset.lazy;
+    try {
+      const response = await fetch(url, {
+        headers: { "HX-Request": "true" },
+        credentials: "same-origin",
+      });
+      if (!response.ok || response.redirected) throw new Error(`${url}: ${response.status}`);
+      el.innerHTML = await response.text();
+      el.dataset.loaded = "true";
+    } catch (error) {
+      el.dataset.loaded = "error";
+      console.warn(error);
+    } finally {
+      el.removeAttribute("aria-busy");
+    }
+  }
+}
+
 async function navigate(url, push) {
   const main = content();
   main.setAttribute("aria-busy", "true");
@@ -53,6 +76,7 @@ async function navigate(url, push) {
     }
     syncDatePicker();
     window.scrollTo(0, 0);
+    loadLazy(main);
     await drawCharts(main);
   } catch (error) {
     console.error(error);
@@ -116,4 +140,5 @@ document.addEventListener("change", (event) => {
   drawCharts(el.parentElement);
 });
 
+loadLazy(document);
 drawCharts(document);
