@@ -4,7 +4,8 @@ Each file under ``cases/<family>/`` holds the input series, R's control list and
 (its output columns, or its error). A case with R output must now agree within the oracle
 README's tolerances; a case R refused must not crash our code (a clear error or a result).
 ``known_issue`` marks a disagreement an open issue describes: the test is then
-``xfail(strict=True)`` and fails as soon as the fix makes it pass, so that the marker is removed.
+``xfail(strict=True)`` and fails as soon as the fix makes it pass, so that the marker is removed
+(except for F9, decided by rounding noise: there the xfail is not strict).
 """
 
 from __future__ import annotations
@@ -20,9 +21,15 @@ from bench.fidelity.compare import compare_columns
 PATHS = saved.all_paths()
 
 
+# Causes whose outcome is decided by rounding noise (the last bits of a fit, which differ
+# between CPUs and BLAS builds): such a case may agree with R on one machine and not another.
+_ROUNDING_NOISE = ("F9:",)
+
+
 def _param(path: Path) -> object:
     reason = saved.load(path).get("known_issue")
-    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+    strict = not (reason or "").startswith(_ROUNDING_NOISE)
+    marks = [pytest.mark.xfail(strict=strict, reason=reason)] if reason else []
     return pytest.param(path, marks=marks, id=f"{path.parent.name}/{path.stem}")
 
 

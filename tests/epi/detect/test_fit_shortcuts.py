@@ -14,6 +14,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from ruralwatch.epi.detect import _farrington_glm
 from ruralwatch.epi.detect._farrington_glm import (
     by_value,
     count_index,
@@ -66,7 +67,8 @@ def _factor_design(G: int, N: int, levels: int) -> tuple[np.ndarray, np.ndarray]
 
 
 @pytest.mark.parametrize("reweighted", [False, True])
-def test_distinct_rows_give_the_bits_of_the_full_product(reweighted):
+def test_distinct_rows_give_the_bits_of_the_full_product(reweighted, monkeypatch):
+    monkeypatch.setattr(_farrington_glm, "_saturated_levels", lambda design: None)
     rng = np.random.default_rng(3)
     G, U, N = 4, 30, 90
     X, rows = _factor_design(G, N, 6)
@@ -83,6 +85,55 @@ def test_distinct_rows_give_the_bits_of_the_full_product(reweighted):
         assert np.array_equal(getattr(a, field.name), getattr(b, field.name), equal_nan=True), (
             field.name
         )
+
+
+@pytest.mark.parametrize("reweighted", [False, True])
+def test_level_sums_give_the_iterates_of_the_full_irls(reweighted):
+    """An intercept + factor model is fitted on the sums of each level: the same iterations
+    (so the same convergence and failure flags) and the same numbers up to rounding."""
+    rng = np.random.default_rng(6)
+    G, U, N = 4, 30, 90
+    X, rows = _factor_design(G, N, 6)
+    design = group_design(X, rows)
+    assert _farrington_glm._saturated_levels(design) is not None
+    plain = dataclasses.replace(design, patterns=None)
+    y = _counts(rng, (G, U, N), 8.0)
+    y[:, :3, :] = 0.0  # all-zero baselines (their fits run towards 0)
+    y[:, 3, :45] = 0.0  # an all-zero level or two
+    y[:, 4, :] = 1e6 + y[:, 4, :]  # huge counts
+    w = rng.uniform(0.2, 1.0, (G, U, N)) if reweighted else np.ones((G, U, N))
+    w[:, 5, ::3] = 0.0
+    w[:, 6, :] = 0.0  # a problem without data
+    lev = X[:, :, 1:].argmax(axis=2) + 1
+    lev[X[:, :, 1:].sum(axis=2) == 0] = 0
+    w[:, 7] = np.where(lev == 2, 0.0, w[:, 7])  # a level left out: its column is aliased
+    a = fit_poisson_grouped(design, y, w)
+    b = fit_poisson_grouped(plain, y, w)
+    assert np.array_equal(a.converged, b.converged)
+    assert np.array_equal(a.failed, b.failed)
+    assert np.array_equal(a.df_residual, b.df_residual)
+    ok = ~b.failed
+    for name in ("coef", "cov_unscaled", "mu", "hat"):
+        np.testing.assert_allclose(
+            getattr(a, name)[ok], getattr(b, name)[ok], rtol=1e-9, atol=1e-12, err_msg=name
+        )
+    for name in ("dispersion", "dispersion_working", "dispersion_prior_working"):
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-9, err_msg=name)
+
+
+def test_level_sums_are_not_used_without_the_reference_level():
+    """A problem that uses indicator levels but not the reference level has an aliased
+    intercept: that batch is fitted by the full IRLS (the same bits as without patterns)."""
+    rng = np.random.default_rng(7)
+    G, U, N = 2, 10, 60
+    X, rows = _factor_design(G, N, 4)
+    design = group_design(X, rows)
+    y = _counts(rng, (G, U, N), 5.0)
+    w = np.ones((G, U, N))
+    w[:, 2] = np.where(X[:, :, 1:].sum(axis=2) == 0, 0.0, 1.0)  # no reference-level row
+    a = fit_poisson_grouped(design, y, w)
+    b = fit_poisson_grouped(dataclasses.replace(design, patterns=None), y, w)
+    assert np.array_equal(a.coef, b.coef, equal_nan=True)
 
 
 def test_designs_with_a_time_column_keep_the_full_product():

@@ -517,6 +517,172 @@ def group_design(X: FloatArray, rows: BoolArray | None = None) -> GroupDesign:
     )
 
 
+def _saturated_levels(design: GroupDesign) -> tuple[IntArray, IntArray] | None:
+    """For designs of an intercept (column 0) and factor indicators, the column of each
+    distinct row (0 for the intercept-only row, j for intercept + indicator j, -1 for the zero
+    row outside the design), and the distinct intercept-only row of each group (-1 if none);
+    None for any other design. ``(G, L)`` and ``(G,)``."""
+    pats = design.patterns
+    if pats is None:
+        return None
+    K = design.X.shape[2]
+    zero = (pats.a == K) & (pats.b == K)
+    ref = (pats.a == 0) & (pats.b == K)
+    dummy = (pats.a == 0) & (pats.b >= 1) & (pats.b < K)
+    if not np.all(zero | ref | dummy):
+        return None
+    col = np.where(ref, 0, np.where(dummy, pats.b, -1)).astype(np.int64)
+    has_ref = ref.any(axis=1)
+    ref_row = np.where(has_ref, np.argmax(ref, axis=1), -1).astype(np.int64)
+    return col, ref_row
+
+
+def _fit_saturated(
+    design: GroupDesign,
+    levels: tuple[IntArray, IntArray],
+    y: FloatArray,
+    w: FloatArray,
+    used: BoolArray,
+    U: int,
+    tol: float,
+    max_iter: int,
+    leverages: bool,
+) -> GlmFit | None:
+    """The IRLS of an intercept + factor model, on the sums of each factor level.
+
+    Such a model has one free mean per level (it is saturated in the levels), so its weighted
+    least squares step moves each level on its own: from R's start (mu = y + 0.1 per
+    observation) the first linear predictor of level l is the weighted mean of the working
+    response, B_l / A_l with A_l = sum w (y + 0.1) and B_l = sum w (y + 0.1) log(y + 0.1) -
+    0.1 sum w; after that eta_l <- eta_l + Y_l / (W_l mu_l) - 1 (W_l = sum w, Y_l = sum w y),
+    and the deviance is 2 (sum w y log y - sum_l Y_l eta_l - Y_l + W_l mu_l). These are the
+    iterates of the full IRLS, with R's stopping rule per problem, computed on a few numbers
+    per problem instead of one per observation (the sums are added in another order, so the
+    last bits may differ). None (use the full IRLS) where some problem uses factor levels but
+    not the reference level: its model is not saturated then (the intercept is aliased with
+    the indicators).
+    """
+    col, ref_row = levels
+    pats = design.patterns
+    assert pats is not None
+    G, N, K = design.X.shape
+    P = G * U
+    L = col.shape[1]
+    onehot = (pats.row[:, :, None] == np.arange(L)[None, None, :]).astype(np.float64)  # (G,N,L)
+    yidx = count_index(y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu0 = y + 0.1
+        log_mu0 = by_value(lambda v: np.log(v + 0.1), y, yidx)
+        ylogy = np.where(y > 0, y * by_value(np.log, y, yidx), 0.0)
+        dev0 = 2.0 * np.einsum(
+            "pn,pn->p", w, by_value(_start_deviance_term, y, yidx)
+        )  # the start's deviance, as _start
+    wy = w * y
+    ww0 = w * mu0
+    stack = np.stack([w, wy, ww0, ww0 * log_mu0], axis=1).reshape(G, U * 4, N)
+    sums = (stack @ onehot).reshape(G, U, 4, L)
+    W = sums[:, :, 0].reshape(P, L)
+    Y = sums[:, :, 1].reshape(P, L)
+    A = sums[:, :, 2].reshape(P, L)
+    B = sums[:, :, 3].reshape(P, L) - 0.1 * W
+    present = W > 0
+    # Saturated unless a problem uses an indicator level without the reference level.
+    ref_p = np.repeat(ref_row, U)
+    rows_p = np.arange(P)
+    ref_used = np.where(ref_p >= 0, present[rows_p, np.maximum(ref_p, 0)], False)
+    col_p = np.repeat(col, U, axis=0)
+    if np.any(~ref_used & np.any(present & (col_p >= 1), axis=1)):
+        return None
+    ylogy_sum = np.einsum("pn,pn->p", w, ylogy)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        eta = np.where(present, B / A, 0.0)
+        mu = np.exp(eta)
+        dev = 2.0 * (ylogy_sum - np.sum(Y * eta + Y - W * mu, axis=1, where=present))
+    old = dev0
+    it_stop = np.zeros(P, dtype=np.int64)  # iteration at which each problem stopped
+    eta_out, mu_out, dev_out = eta.copy(), mu.copy(), dev.copy()
+    d_prev = A.copy()  # sums of the working weights that made the current iterate
+    d_out = d_prev.copy()
+    converged = np.zeros(P, dtype=bool)
+    failed = np.zeros(P, dtype=bool)
+    todo = np.arange(P)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for it in range(1, max_iter + 1):
+            if it > 1:
+                step = np.where(present[todo], Y[todo] / (W[todo] * mu[todo]) - 1.0, 0.0)
+                d_prev[todo] = np.where(present[todo], W[todo] * mu[todo], 0.0)
+                eta[todo] = eta[todo] + step
+                mu[todo] = np.exp(eta[todo])
+                dev[todo] = 2.0 * (
+                    ylogy_sum[todo]
+                    - np.sum(
+                        Y[todo] * eta[todo] + Y[todo] - W[todo] * mu[todo],
+                        axis=1,
+                        where=present[todo],
+                    )
+                )
+            d_new = dev[todo]
+            crit = np.abs(d_new - old[todo]) / (np.abs(d_new) + 0.1) < tol
+            bad = ~np.isfinite(d_new) | ~np.all(np.isfinite(eta[todo]), axis=1)
+            bad |= ~np.all((mu[todo] > 0) | ~present[todo], axis=1)
+            stop = crit | bad | (it == max_iter)
+            done = todo[stop]
+            eta_out[done], mu_out[done], dev_out[done] = eta[done], mu[done], dev[done]
+            d_out[done] = d_prev[done]
+            it_stop[done] = it
+            converged[todo[crit & ~bad]] = True
+            failed[todo[bad]] = True
+            old = dev.copy()
+            todo = todo[~stop]
+            if todo.size == 0:
+                break
+    # Coefficients: the intercept is the reference level's eta, an indicator's the difference.
+    col_ok = (col_p >= 1) & present
+    eta_ref = np.where(ref_used, eta_out[rows_p, np.maximum(ref_p, 0)], 0.0)
+    coef = np.zeros((P, K))
+    coef[:, 0] = eta_ref
+    pr, pl = np.nonzero(col_ok)
+    coef[pr, col_p[pr, pl]] = eta_out[pr, pl] - eta_ref[pr]
+    # An indicator level a problem does not use has an aliased coefficient (0): its rows'
+    # linear predictor is the intercept's, as the full product gives it.
+    with np.errstate(over="ignore"):
+        mu_out = np.where((col_p >= 1) & ~present, np.exp(eta_ref)[:, None], mu_out)
+    active = np.zeros((P, K), dtype=bool)
+    active[:, 0] = ref_used
+    active[pr, col_p[pr, pl]] = True
+    # (X'WX)^-1 with D_l the sums of the last working weights: x_l' C x_l = 1 / D_l, and in the
+    # intercept + indicator coefficients C_00 = 1/D_ref, C_0j = -1/D_ref, C_jk = 1/D_ref +
+    # [j = k] / D_j.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv_d = np.where(present, 1.0 / d_out, 0.0)
+    inv_ref = np.where(ref_used, inv_d[rows_p, np.maximum(ref_p, 0)], 0.0)
+    sign = np.where(np.arange(K) == 0, 1.0, -1.0)
+    cov = inv_ref[:, None, None] * (sign[None, :, None] * sign[None, None, :]) * np.ones((P, K, K))
+    cov[:, 1:, 1:] = inv_ref[:, None, None]
+    cov[pr, col_p[pr, pl], col_p[pr, pl]] += inv_d[pr, pl]
+    cov *= active[:, :, None] & active[:, None, :]
+    # Per observation: the means, and the last working weights (the start's, w (y + 0.1), for
+    # a problem that stopped at the first iteration).
+    take = (np.arange(P)[:, None] * L + np.repeat(pats.row, U, axis=0)).astype(np.intp)
+    mu_rows = np.take(mu_out, take)
+    first = it_stop == 1
+    with np.errstate(over="ignore", invalid="ignore"):
+        mu_prev_rows = np.take(np.where(present, d_out / W, 1.0), take)
+    ww_last = np.where(first[:, None], ww0, w * mu_prev_rows)
+    st = _State(
+        mu=mu_rows,
+        eta=np.empty((0, N)),
+        dev=dev_out,
+        coef=coef,
+        ww_last=ww_last,
+        converged=converged,
+        failed=failed,
+        todo=np.empty(0, dtype=np.int64),
+    )
+    quad = np.take(inv_d, take) if leverages else None
+    return _finish(st, cov, quad, used, w, y, active)
+
+
 def fit_poisson_grouped(
     X: FloatArray | GroupDesign,
     y: FloatArray,
@@ -560,6 +726,12 @@ def fit_poisson_grouped(
             return solve_each(a, rhs)
         return _block_solve(a, rhs, blocks, want_inverse=False)[0]
 
+    if design.patterns is not None and offset is None and max_iter > 0:
+        levels = _saturated_levels(design)
+        if levels is not None:
+            fit = _fit_saturated(design, levels, yv, w, used, U, tol, max_iter, leverages)
+            if fit is not None:
+                return fit
     yidx = count_index(yv)
     st = _start(yv, w, K, yidx)
     wy = w * yv
