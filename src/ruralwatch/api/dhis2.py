@@ -123,8 +123,9 @@ def import_set(request: HttpRequest, params: Query[ImportParams]) -> Any:
         ]
         status, summary = dhis2.import_summary(0, 0, 0, 0, conflicts, opt, error=True)
         return Status(status, summary)
+    user = user_of(request)
     status, summary = dhis2.import_data_values(
-        parsed, opt, allowed=access.scope_areas(user_of(request))
+        parsed, opt, allowed=access.scope_areas(user), user=user
     )
     return Status(status, summary)
 

@@ -225,6 +225,7 @@ def post_values(
             dry_run=dry_run,
             problems=problems,
             digest=hashlib.sha256(body).hexdigest(),
+            user=user,
         )
     except ImportRejected as exc:
         rejected = services.IntakeSummary(

@@ -67,7 +67,7 @@ def import_report_file(request: HttpRequest, file: File[UploadedFile]) -> Any:
         outside = report_rows_outside(path, access.scope_areas(user))
         if outside:
             raise ImportRejected(outside)
-        summary = import_reports(path)
+        summary = import_reports(path, user=user)
     if summary.dates:  # the validation rules' violations of those dates (docs/intake.md)
         run_rules(dt.date.fromisoformat(summary.dates[0]), dt.date.fromisoformat(summary.dates[-1]))
     return summary.as_dict()

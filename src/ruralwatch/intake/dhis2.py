@@ -276,8 +276,10 @@ def import_data_values(
     *,
     allowed: QuerySet[Area] | None = None,
     now: dt.datetime | None = None,
+    user: Any = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Import parsed data values; the HTTP status and DHIS2's ``importSummary``."""
+    """Import parsed data values; the HTTP status and DHIS2's ``importSummary``. Changed
+    values are kept in the correction history under ``user``."""
     now = now or timezone.now()
     rows = parsed.rows
     for key, scheme in parsed.schemes.items():
@@ -417,6 +419,7 @@ def import_data_values(
             allowed=allowed,
             dry_run=options.dry_run,
             problems=problems,
+            user=user,
         )
     except ImportRejected as exc:
         conflicts = [_conflict(p, rows) for p in exc.problems]

@@ -310,6 +310,7 @@ def import_values(
     dry_run: bool = False,
     problems: Sequence[Problem] = (),
     digest: str = "",
+    user: Any = None,
 ) -> IntakeSummary:
     """Store report values from a long all-string frame (``__row__``, ``area_code``,
     ``date``, ``indicator``, ``value``, optional ``reporter`` and ``submitted_at``).
@@ -317,7 +318,8 @@ def import_values(
     All-or-nothing (``ImportRejected`` with every problem, nothing written) unless ``mode``
     is ``partial``: then refused rows are left out and listed, and the rest is stored.
     ``problems`` are the caller's own (e.g. unparsable items). Rules of severity *refuse*
-    refuse the area-day's rows; *warn* rules are stored as violations and returned.
+    refuse the area-day's rows; *warn* rules are stored as violations and returned. A value
+    that changes a stored one is kept in the correction history with ``source`` and ``user``.
     """
     if mode not in MODES:
         raise ValueError(mode)
@@ -352,7 +354,7 @@ def import_values(
                 conflicts += refused
             batch = ImportBatch.objects.create(source=source[:255], sha256=digest or _digest(stage))
             summary.imported, summary.updated, summary.unchanged = reporting._upsert_values(
-                batch.pk
+                batch.pk, source, getattr(user, "pk", None)
             )
             reporting._upsert_submissions()
             batch.imported, batch.updated, batch.unchanged = (

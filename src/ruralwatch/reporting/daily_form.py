@@ -112,7 +112,7 @@ def day_form(village: Area, day: dt.date) -> DayForm:
         comment=last.comment if last else "",
         corrections=list(
             ValueChange.objects.filter(area_id=village.code, date=day)
-            .select_related("indicator")
+            .select_related("indicator", "batch", "user")
             .order_by("-at", "-id")[:50]
         ),
     )

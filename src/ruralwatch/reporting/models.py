@@ -267,6 +267,8 @@ class ValueChange(models.Model):
 
     ``old_value`` ``None``: nothing was stored (the first value of the day is not a
     correction and has no row); ``new_value`` ``None``: the value became "not known".
+    A change made by a file or system import (CSV/XLSX, the bulk API, DHIS2) names its
+    ``batch`` (the source) instead of a ``form``; ``at`` is when the new value arrived.
     """
 
     area = models.ForeignKey(Area, on_delete=models.DO_NOTHING, db_constraint=False)
@@ -282,6 +284,15 @@ class ValueChange(models.Model):
     reason = models.CharField(_("why"), max_length=200)
     form = models.ForeignKey(
         FormReport, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
+    )
+    batch = models.ForeignKey(
+        ImportBatch,
+        verbose_name=_("import batch"),
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="changes",
     )
 
     class Meta:

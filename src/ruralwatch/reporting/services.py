@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from django.conf import settings
@@ -34,6 +35,7 @@ from ruralwatch.reporting.models import (
     ReportValue,
     RollupPending,
     Submission,
+    ValueChange,
 )
 from ruralwatch.reporting.signoff import locked_problems
 
@@ -317,11 +319,14 @@ def import_reports(
     *,
     now: dt.datetime | None = None,
     progress: Progress | None = None,
+    user: Any = None,
 ) -> ReportImportSummary:
     """Import daily report values from CSV/XLSX (long or wide; Chinese or English headers).
 
     All-or-nothing per file: every problem is reported with file, row, column and reason, and
-    nothing is written. Re-importing the same file changes nothing.
+    nothing is written. Re-importing the same file changes nothing. A value that changes a
+    stored one is kept in the correction history (who: the row's reporter and ``user``, the
+    uploader; when: the row's submission time; old and new; the batch and file name).
     """
     now = now or timezone.now()
     file = Path(path).name
@@ -375,7 +380,9 @@ def import_reports(
             progress=(lambda n: progress("load", n, stage.height)) if progress else None,
         )
         batch = ImportBatch.objects.create(source=file, sha256=file_sha256(path))
-        summary.imported, summary.updated, summary.unchanged = _upsert_values(batch.pk)
+        summary.imported, summary.updated, summary.unchanged = _upsert_values(
+            batch.pk, file, getattr(user, "pk", None)
+        )
         _upsert_submissions()
         batch.imported, batch.updated, batch.unchanged = (
             summary.imported,
@@ -454,14 +461,30 @@ def _area_problems(frame: pl.DataFrame, file: str, ind: _Indicators) -> list[Pro
     return problems
 
 
-def _upsert_values(batch_id: int) -> tuple[int, int, int]:
+def _upsert_values(
+    batch_id: int, source: str = "", user_id: int | None = None
+) -> tuple[int, int, int]:
+    """Upsert the staged values (``stage_value``); returns (imported, updated, unchanged).
+
+    A staged value that changes a stored one is first kept as a correction (``ValueChange``:
+    old and new value, the row's reporter, its arrival time, the uploading user, this batch
+    and its ``source``), as the daily form keeps its corrections; an unchanged value is not
+    written. Two statements, each one pass over the staging table: the correction history's
+    row count is the number updated, and the upsert's (inserted plus updated) gives the rest.
+    """
     table = ReportValue._meta.db_table
-    total, existing, updated = bulk.row(
-        f"SELECT COUNT(*), COUNT(v.id), SUM(CASE WHEN v.value <> s.value THEN 1 ELSE 0 END) "
-        f"FROM stage_value s LEFT JOIN {table} v ON v.area_id = s.area_code AND v.date = s.date "
-        f"AND v.indicator_id = s.indicator"
+    total = bulk.scalar("SELECT COUNT(*) FROM stage_value")
+    updated = bulk.execute(
+        f"INSERT INTO {ValueChange._meta.db_table} "
+        f"(area_id, date, indicator_id, old_value, new_value, user_id, reporter, at, reason, "
+        f"batch_id) "
+        f"SELECT s.area_code, s.date, s.indicator, v.value, s.value, %s, s.reporter, "
+        f"s.submitted_at, %s, %s "
+        f"FROM stage_value s JOIN {table} v ON v.area_id = s.area_code AND v.date = s.date "
+        f"AND v.indicator_id = s.indicator WHERE v.value <> s.value",
+        [user_id, source[: max_length(ValueChange, "reason")], batch_id],
     )
-    bulk.execute(
+    written = bulk.execute(
         f"INSERT INTO {table} "
         f"(area_id, date, indicator_id, value, reporter, submitted_at, batch_id) "
         f"SELECT area_code, date, indicator, value, reporter, submitted_at, %s FROM stage_value "
@@ -472,7 +495,8 @@ def _upsert_values(batch_id: int) -> tuple[int, int, int]:
         f"WHERE {table}.value <> excluded.value",
         [batch_id],
     )
-    return total - existing, updated, existing - updated
+    imported = written - updated
+    return imported, updated, total - imported - updated
 
 
 def _upsert_submissions() -> None:
