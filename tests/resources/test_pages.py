@@ -6,6 +6,7 @@ import io
 
 import pytest
 from django.test import Client
+from django.utils import translation
 from openpyxl import load_workbook
 
 from ruralwatch.accounts.services import create_user_with_jurisdiction
@@ -67,7 +68,10 @@ def test_allocation_page_allocates_and_exports(county_client: Client, region) ->
     ws = load_workbook(io.BytesIO(x.content)).active
     rows = list(ws.iter_rows(values_only=True))
     header, body = rows[0], rows[1:]
-    col, item = header.index("单位数"), header.index("物资")
+    # "Item" is one msgid across the catalogs (Django merges them; the first app's wins).
+    with translation.override("zh-hans"):
+        item_label = translation.gettext("Item")
+    col, item = header.index("单位数"), header.index(item_label)
     assert body and all(isinstance(r[col], int) and r[col] > 0 for r in body)
     kits = sum(r[col] for r in body if r[item] == "抗原检测试剂")
     oximeters = sum(r[col] for r in body if r[item] == "指夹式脉搏血氧仪")

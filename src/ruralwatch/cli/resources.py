@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -72,18 +74,7 @@ def import_stock_cmd(
     django_setup()
     from ruralwatch.resources.services import import_stock
 
-    summaries, rejected = import_each(files, import_stock)
-    if as_json:
-        print(json.dumps([s.as_dict() for s in summaries], ensure_ascii=False))
-    else:
-        for s in summaries:
-            out.print(
-                f"{s.file}: {s.rows} rows — new {s.inserted}, changed {s.updated}, "
-                f"unchanged {s.unchanged}",
-                highlight=False,
-            )
-    if rejected:
-        raise fail(f"{rejected} file(s) rejected; nothing from them was stored")
+    _import(files, import_stock, as_json)
 
 
 @res_app.command("gaps")
@@ -130,6 +121,76 @@ def gaps_cmd(
         out.print(f"{kind}: {sum(1 for g in capacity if g['kind'] == kind)}", highlight=False)
     for status in selectors.GAP_STATUSES:
         out.print(f"{status}: {int((stock['status'] == status).sum())}", highlight=False)
+
+
+@res_app.command("import-pairings")
+def import_pairings_cmd(
+    files: list[Path] = typer.Argument(..., help="Pairing files (CSV, CSV.gz or XLSX)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summaries as JSON."),
+) -> None:
+    """Import counties' pairings with urban hospitals of grade 2 or 3 (all-or-nothing)."""
+    django_setup()
+    from ruralwatch.resources.services import import_pairings
+
+    _import(files, import_pairings, as_json)
+
+
+@res_app.command("import-transfers")
+def import_transfers_cmd(
+    files: list[Path] = typer.Argument(..., help="Transfer files (CSV, CSV.gz or XLSX)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summaries as JSON."),
+) -> None:
+    """Import referral transfers (patients per day and route; each file all-or-nothing)."""
+    django_setup()
+    from ruralwatch.resources.services import import_transfers
+
+    _import(files, import_transfers, as_json)
+
+
+def _import(files: list[Path], service: Callable[..., Any], as_json: bool) -> None:
+    """Run an importer over each file and print its summary (new, changed, unchanged)."""
+    summaries, rejected = import_each(files, service)
+    if as_json:
+        print(json.dumps([s.as_dict() for s in summaries], ensure_ascii=False))
+    else:
+        for s in summaries:
+            out.print(
+                f"{s.file}: {s.rows} rows — new {s.inserted}, changed {s.updated}, "
+                f"unchanged {s.unchanged}",
+                highlight=False,
+            )
+    if rejected:
+        raise fail(f"{rejected} file(s) rejected; nothing from them was stored")
+
+
+@res_app.command("referrals")
+def referrals_cmd(
+    area: str = typer.Option(..., "--area", help="Area code (any level)."),
+    date: str = typer.Option(
+        None, "--date", help="Date (YYYY-MM-DD; default: the latest transfer's)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the network as JSON."),
+) -> None:
+    """The referral network under an area: pairings, flows per route and the gaps."""
+    django_setup()
+    from ruralwatch.resources import selectors
+
+    root = _area(area)
+    on = _date(date, root.path) if date else selectors.latest_transfer_date(root.path)
+    network = selectors.referral_network(root.path, on)
+    if as_json:
+        print(json.dumps(network, ensure_ascii=False, default=str))
+        return
+    t = network["totals"]
+    out.print(
+        f"{network['start']} … {network['date']}: {t['patients']} patients on {t['routes']} "
+        f"routes ({t['severe']} severe, {t['green_channel']} green channel); "
+        f"{len(network['pairings'])} pairing(s), {len(network['unpaired'])} county(ies) unpaired",
+        highlight=False,
+    )
+    for kind in selectors.ROUTE_GAPS:
+        n = sum(1 for g in network["gaps"] if g["kind"] == kind)
+        out.print(f"{kind}: {n}", highlight=False)
 
 
 def allocate(

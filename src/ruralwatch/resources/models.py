@@ -13,6 +13,11 @@ stock reports and the policy minimums (rules, as data).
   day, received and issued since its previous report.
 - :class:`MinimumRule` — a policy minimum for a kind of facility and an item: a number of
   units, a share of the population served, or days of supply (DOMAIN.md; docs/resources.md).
+- :class:`CountyPairing` — a county paired with an urban hospital of level 2 or above (城乡对口
+  支援, 分区包片) from a date, with the beds the hospital keeps for the county's referrals.
+- :class:`Transfer` — the patients referred on one day along one route of the referral
+  network (village clinic → township health centre → county hospital → paired hospital), of
+  whom severe and of whom through the green channel (docs/resources.md, Referral network).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class FacilityKind(models.TextChoices):
     VILLAGE_CLINIC = "village_clinic", _("village clinic")
     COUNTY_HOSPITAL = "county_hospital", _("county hospital")
     NURSING_HOME = "nursing_home", _("nursing home")
+    URBAN_HOSPITAL = "urban_hospital", _("urban hospital")
 
 
 class Facility(models.Model):
@@ -47,6 +53,14 @@ class Facility(models.Model):
         help_text=_("Empty: the population of the facility's area."),
     )
     active = models.BooleanField(_("active"), default=True)
+    grade = models.PositiveSmallIntegerField(
+        _("hospital grade"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "1, 2 or 3 (一级, 二级, 三级); an urban hospital paired with counties is 2 or 3."
+        ),
+    )
 
     class Meta:
         verbose_name = _("facility")
@@ -169,3 +183,61 @@ class MinimumRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item_id} @ {self.facility_kind}"
+
+
+class CountyPairing(models.Model):
+    """A county paired with an urban hospital (level 2 or above) from ``since`` until
+    ``until`` (inclusive; empty: still paired). ``reserved_beds``: the beds the hospital keeps
+    for the county's referrals (empty: none set, its own beds bound it); ``green_channel``: the
+    county's severe cases may go to it directly, skipping the levels between."""
+
+    county = models.ForeignKey(
+        Area, verbose_name=_("county"), on_delete=models.CASCADE, related_name="+"
+    )
+    hospital = models.ForeignKey(
+        Facility, verbose_name=_("urban hospital"), on_delete=models.CASCADE, related_name="+"
+    )
+    since = models.DateField(_("since"))
+    until = models.DateField(_("until"), null=True, blank=True)
+    reserved_beds = models.PositiveIntegerField(_("reserved beds"), null=True, blank=True)
+    green_channel = models.BooleanField(_("green channel"), default=True)
+
+    class Meta:
+        verbose_name = _("county pairing")
+        verbose_name_plural = _("county pairings")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["county", "hospital", "since"], name="res_pairing_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.county_id} ⇄ {self.hospital_id} ({self.since})"
+
+
+class Transfer(models.Model):
+    """Patients referred on ``date`` from ``source`` to ``target`` (one route of the
+    network), of whom ``severe`` severe cases and ``green_channel`` sent through the green
+    channel (a step that skips a level)."""
+
+    date = models.DateField(_("date"))
+    source = models.ForeignKey(
+        Facility, verbose_name=_("from"), on_delete=models.CASCADE, related_name="+"
+    )
+    target = models.ForeignKey(
+        Facility, verbose_name=_("to"), on_delete=models.CASCADE, related_name="+"
+    )
+    patients = models.PositiveIntegerField(_("patients"))
+    severe = models.PositiveIntegerField(_("of whom severe"), default=0)
+    green_channel = models.PositiveIntegerField(_("of whom by the green channel"), default=0)
+
+    class Meta:
+        verbose_name = _("referral transfer")
+        verbose_name_plural = _("referral transfers")
+        constraints = [
+            models.UniqueConstraint(fields=["date", "source", "target"], name="res_transfer_unique")
+        ]
+        indexes = [models.Index(fields=["target", "date"], name="res_transfer_target")]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.source_id} → {self.target_id}: {self.patients}"

@@ -842,3 +842,288 @@ def stock_reports(
         "received",
         "issued",
     )
+
+
+# --- the referral network (docs/resources.md, Referral network) ----------------------------------
+
+#: Days of transfers counted against the beds of their receiving end: the assumed length of a
+#: referred patient's stay, so that the patients received over these days approximate the beds
+#: they occupy.
+STAY_DAYS = 7
+#: Gaps of the referral network.
+UNPAIRED = "county_unpaired"
+OVER_BEDS = "over_beds"
+OVER_ICU = "over_icu"
+OVER_RESERVED = "over_reserved_beds"
+ROUTE_GAPS = (UNPAIRED, OVER_BEDS, OVER_ICU, OVER_RESERVED)
+
+
+def _pairings_on(root_path: str, on: dt.date) -> pl.DataFrame:
+    """Pairings active on ``on`` of the counties under ``root_path`` (or of the county above
+    it, for a township or village), with the hospital's name, grade and capacity."""
+    from ruralwatch.resources.models import CountyPairing
+
+    pair, fac, cap, area = _t(CountyPairing), _t(Facility), _t(Capacity), _t(Area)
+    sql = (
+        f"SELECT p.county_id, a.name, p.hospital_id, f.name, f.grade, p.reserved_beds, "
+        f"CASE WHEN p.green_channel THEN 1 ELSE 0 END, CAST(p.since AS TEXT), c.beds, c.icu_beds "
+        f"FROM {pair} p JOIN {area} a ON a.code = p.county_id "
+        f"JOIN {fac} f ON f.code = p.hospital_id "
+        f"LEFT JOIN (SELECT facility_id, MAX(as_of) AS as_of FROM {cap} WHERE as_of <= %s "
+        f"GROUP BY facility_id) m ON m.facility_id = f.code "
+        f"LEFT JOIN {cap} c ON c.facility_id = f.code AND c.as_of = m.as_of "
+        f"WHERE p.since <= %s AND (p.until IS NULL OR p.until >= %s) "
+        f"AND (a.path LIKE %s OR %s LIKE a.path || '%%') ORDER BY p.county_id, p.hospital_id"
+    )
+    day = on.isoformat()
+    return bulk.fetch_frame(
+        sql,
+        [day, day, day, root_path + "%", root_path],
+        {
+            "county": pl.String,
+            "county_name": pl.String,
+            "hospital": pl.String,
+            "hospital_name": pl.String,
+            "grade": pl.Int64,
+            "reserved_beds": pl.Int64,
+            "green_channel": pl.Int64,
+            "since": pl.String,
+            "beds": pl.Int64,
+            "icu_beds": pl.Int64,
+        },
+    ).with_columns(pl.col("green_channel").cast(pl.Boolean))
+
+
+def _transfers(root_path: str, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """Transfers dated ``start``…``end`` summed per route, for the routes whose sender lies
+    under ``root_path`` and for every route into a receiving end those routes reach (its
+    load counts all its patients)."""
+    from ruralwatch.resources.models import Transfer
+
+    tr, fac, area = _t(Transfer), _t(Facility), _t(Area)
+    sql = (
+        f"SELECT t.source_id, t.target_id, sa.l3, "
+        f"CASE WHEN sa.path LIKE %s THEN 1 ELSE 0 END, "
+        f"SUM(t.patients), SUM(t.severe), SUM(t.green_channel) "
+        f"FROM {tr} t JOIN {fac} s ON s.code = t.source_id JOIN {area} sa ON sa.code = s.area_id "
+        f"WHERE t.date >= %s AND t.date <= %s AND t.target_id IN (SELECT t2.target_id FROM {tr} "
+        f"t2 JOIN {fac} s2 ON s2.code = t2.source_id JOIN {area} a2 ON a2.code = s2.area_id "
+        f"WHERE t2.date >= %s AND t2.date <= %s AND a2.path LIKE %s) "
+        f"GROUP BY t.source_id, t.target_id, sa.l3, sa.path"
+    )
+    a, b, like = start.isoformat(), end.isoformat(), root_path + "%"
+    return bulk.fetch_frame(
+        sql,
+        [like, a, b, a, b, like],
+        {
+            "source": pl.String,
+            "target": pl.String,
+            "source_county": pl.String,
+            "inside": pl.Int64,
+            "patients": pl.Int64,
+            "severe": pl.Int64,
+            "green_channel": pl.Int64,
+        },
+    ).with_columns(pl.col("inside").cast(pl.Boolean))
+
+
+def _facility_names(codes: list[str], on: dt.date) -> pl.DataFrame:
+    """Name, kind and the capacity on ``on`` of facilities by code (receiving ends may lie
+    outside the subtree: a paired hospital in a city)."""
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(codes), 900):
+        part = codes[start : start + 900]
+        latest: dict[str, Any] = {}
+        for code, beds, icu in (
+            Capacity.objects.filter(facility_id__in=part, as_of__lte=on)
+            .order_by("facility_id", "as_of")
+            .values_list("facility_id", "beds", "icu_beds")
+        ):
+            latest[code] = (beds, icu)
+        for code, name, kind in Facility.objects.filter(code__in=part).values_list(
+            "code", "name", "kind"
+        ):
+            beds, icu = latest.get(code, (None, None))
+            rows.append((code, name, kind, beds, icu))
+    return pl.DataFrame(
+        rows,
+        schema={
+            "code": pl.String,
+            "name": pl.String,
+            "kind": pl.String,
+            "beds": pl.Int64,
+            "icu_beds": pl.Int64,
+        },
+        orient="row",
+    )
+
+
+def referral_network(root_path: str, on: dt.date, *, days: int = STAY_DAYS) -> dict[str, Any]:
+    """The referral network under ``root_path`` on ``on``: each county's pairings with urban
+    hospitals; every route used in the ``days`` up to ``on`` with the patients, severe cases
+    and green-channel patients it carried; each receiving end's load (all the patients it
+    received over those days) against its beds, ICU beds (severe cases, county and urban
+    hospitals) and, on a county's route to its paired hospital, the beds reserved for the
+    county; and the gaps: counties without a pairing, and routes whose receiving end is over
+    capacity."""
+    start = on - dt.timedelta(days=days - 1)
+    counties = list(
+        Area.objects.filter(level=3)
+        .filter(path__startswith=root_path)
+        .order_by("code")
+        .values_list("code", "name")
+    )
+    if not counties:  # a township or a village: the county above it
+        above = Area.objects.filter(level=3)
+        counties = [
+            (c, n)
+            for c, n, p in above.values_list("code", "name", "path")
+            if root_path.startswith(p)
+        ]
+    pairings = _pairings_on(root_path, on)
+    flows = _transfers(root_path, start, on)
+    ends = _facility_names(
+        sorted(set(flows["target"].to_list()) | set(flows["source"].to_list())), on
+    )
+    load = flows.group_by("target").agg(
+        pl.col("patients").sum().alias("load"), pl.col("severe").sum().alias("severe_load")
+    )
+    from_county = flows.group_by("target", "source_county").agg(
+        pl.col("patients").sum().alias("county_load")
+    )
+    reserved = pairings.select(
+        pl.col("county").alias("source_county"),
+        pl.col("hospital").alias("target"),
+        "reserved_beds",
+    )
+    names = ends.select("code", "name", "kind")
+    routes = (
+        flows.filter(pl.col("inside"))
+        .join(load, on="target", how="left")
+        .join(from_county, on=["target", "source_county"], how="left")
+        .join(reserved, on=["source_county", "target"], how="left")
+        .join(
+            names.rename({"code": "source", "name": "source_name", "kind": "source_kind"}),
+            on="source",
+        )
+        .join(
+            ends.rename({"code": "target", "name": "target_name", "kind": "target_kind"}),
+            on="target",
+        )
+    )
+    severe_end = pl.col("target_kind").is_in(
+        [FacilityKind.COUNTY_HOSPITAL.value, FacilityKind.URBAN_HOSPITAL.value]
+    )
+    routes = (
+        routes.with_columns(
+            (pl.col("beds").is_not_null() & (pl.col("load") > pl.col("beds"))).alias(OVER_BEDS),
+            (
+                severe_end
+                & (pl.col("severe_load") > 0)
+                & (pl.col("severe_load") > pl.col("icu_beds").fill_null(0))
+            ).alias(OVER_ICU),
+            (
+                pl.col("reserved_beds").is_not_null()
+                & (pl.col("county_load") > pl.col("reserved_beds"))
+            ).alias(OVER_RESERVED),
+        )
+        .with_columns(
+            pl.any_horizontal(OVER_BEDS, OVER_ICU, OVER_RESERVED).alias("gap"),
+        )
+        .sort(["gap", "target", "source"], descending=[True, False, False])
+    )
+    paired = set(pairings["county"].to_list())
+    unpaired = [{"county": c, "county_name": n} for c, n in counties if c not in paired]
+    route_rows = routes.to_dicts()
+    gaps = [
+        {"kind": UNPAIRED, "county": u["county"], "county_name": u["county_name"]} for u in unpaired
+    ] + [
+        {
+            "kind": k,
+            "source": r["source"],
+            "source_name": r["source_name"],
+            "target": r["target"],
+            "target_name": r["target_name"],
+            "load": r["load"],
+            "severe_load": r["severe_load"],
+            "county_load": r["county_load"],
+            "beds": r["beds"],
+            "icu_beds": r["icu_beds"],
+            "reserved_beds": r["reserved_beds"],
+        }
+        for r in route_rows
+        for k in (OVER_BEDS, OVER_ICU, OVER_RESERVED)
+        if r[k]
+    ]
+    receiving = (
+        routes.group_by(
+            "target", "target_name", "target_kind", "beds", "icu_beds", "load", "severe_load"
+        )
+        .agg(pl.len().alias("routes"), pl.col("gap").any().alias("gap"))
+        .sort(["gap", "load"], descending=[True, True])
+        .to_dicts()
+    )
+    return {
+        "date": on.isoformat(),
+        "start": start.isoformat(),
+        "days": days,
+        "counties": len(counties),
+        "pairings": pairings.to_dicts(),
+        "unpaired": unpaired,
+        "routes": route_rows,
+        "receiving": receiving,
+        "gaps": gaps,
+        "totals": {
+            "patients": int(routes["patients"].sum() or 0),
+            "severe": int(routes["severe"].sum() or 0),
+            "green_channel": int(routes["green_channel"].sum() or 0),
+            "routes": routes.height,
+            "routes_over_capacity": int(routes["gap"].sum() or 0),
+        },
+    }
+
+
+def route_gap_label(code: str) -> str:
+    from django.utils.translation import gettext as _
+
+    return {
+        UNPAIRED: _("county without a paired urban hospital"),
+        OVER_BEDS: _("receiving end over its beds"),
+        OVER_ICU: _("receiving end over its ICU beds"),
+        OVER_RESERVED: _("over the beds reserved for the county"),
+    }.get(code, code)
+
+
+def latest_transfer_date(root_path: str) -> dt.date:
+    """The date of the latest transfer sent from under ``root_path`` (the referral page's
+    default date); else the latest stock report's."""
+    from django.db.models import Max
+
+    from ruralwatch.resources.models import Transfer
+
+    latest = Transfer.objects.filter(source__area__path__startswith=root_path).aggregate(
+        m=Max("date")
+    )["m"]
+    return latest if latest is not None else latest_stock_date(root_path)
+
+
+def route_columns() -> list[Any]:
+    """The referral page's export of routes, with the page's labels."""
+    from django.utils.translation import gettext as _
+
+    from ruralwatch.core.export import Column
+
+    return [
+        Column("source_name", _("From")),
+        Column("source_kind_label", _("Kind")),
+        Column("target_name", _("To")),
+        Column("target_kind_label", _("Kind")),
+        Column("patients", _("Patients")),
+        Column("severe", _("Of whom severe")),
+        Column("green_channel", _("Green channel")),
+        Column("load", _("Received over the days")),
+        Column("beds", _("Beds")),
+        Column("icu_beds", _("ICU beds")),
+        Column("reserved_beds", _("Beds reserved for the county")),
+        Column("gap_label", _("Gap")),
+    ]

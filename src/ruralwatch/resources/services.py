@@ -33,10 +33,12 @@ from ruralwatch.core.tabular import (
 )
 from ruralwatch.resources.models import (
     Capacity,
+    CountyPairing,
     Facility,
     FacilityKind,
     Item,
     StockReport,
+    Transfer,
 )
 
 #: The earliest date a capacity or stock report may carry.
@@ -57,6 +59,7 @@ FACILITY_ALIASES: dict[str, tuple[str, ...]] = {
     "doctors": ("医生", "医生数"),
     "nurses": ("护士", "护士数"),
     "ambulances": ("救护车", "救护车数"),
+    "grade": ("等级", "医院等级"),
 }
 CAPACITY_COUNTS = ("beds", "icu_beds", "doctors", "nurses", "ambulances")
 CAPACITY_COLUMNS = ("fever_clinic", "fever_clinic_hours", "oxygen", *CAPACITY_COUNTS)
@@ -69,13 +72,17 @@ KIND_NAMES: dict[str, str] = {
     "县级医院": FacilityKind.COUNTY_HOSPITAL,
     "养老院": FacilityKind.NURSING_HOME,
     "敬老院": FacilityKind.NURSING_HOME,
+    "城市医院": FacilityKind.URBAN_HOSPITAL,
 }
+#: Hospital grades by number and by their Chinese names.
+GRADES = {"1": 1, "2": 2, "3": 3, "一级": 1, "二级": 2, "三级": 3}
 #: The level of the area each kind of facility is placed in.
 KIND_LEVEL = {
     FacilityKind.TOWNSHIP_HEALTH_CENTRE: (4,),
     FacilityKind.VILLAGE_CLINIC: (5,),
     FacilityKind.COUNTY_HOSPITAL: (3,),
     FacilityKind.NURSING_HOME: (4, 5),
+    FacilityKind.URBAN_HOSPITAL: (2, 3),
 }
 YES = ("1", "y", "yes", "true", "是", "有")
 NO = ("0", "n", "no", "false", "否", "无")
@@ -263,8 +270,16 @@ def import_facilities(
                 level,
             ),
         )
+    problems += _grade_problems(frame, file)
     if problems:
         raise ImportRejected(problems)
+    frame = frame.with_columns(
+        (
+            pl.col("grade").replace_strict(GRADES, default=None, return_dtype=pl.Int64)
+            if "grade" in frame.columns
+            else pl.lit(None, pl.Int64)
+        ).alias("grade_number")
+    )
 
     def col(name: str, dtype: Any) -> pl.Expr:
         return (
@@ -281,6 +296,7 @@ def import_facilities(
         pl.col("kind_code").alias("kind"),
         "area_code",
         col("population_served", pl.Int64),
+        "grade_number",
     )
     summary = FacilityImportSummary(file=file, rows=frame.height)
     table = Facility._meta.db_table
@@ -294,21 +310,24 @@ def import_facilities(
                 ("kind", "varchar(30)"),
                 ("area_code", "varchar(12)"),
                 ("population_served", "integer"),
+                ("grade_number", "integer"),
             ],
         )
         bulk.load_staging("stage_res_fac", facilities)
         total, existing, changed = bulk.row(
             f"SELECT COUNT(*), COUNT(f.code), SUM(CASE WHEN f.name <> s.name OR f.kind <> s.kind "
             f"OR f.area_id <> s.area_code OR COALESCE(f.population_served, -1) <> "
-            f"COALESCE(s.population_served, -1) OR NOT f.active THEN 1 ELSE 0 END) "
+            f"COALESCE(s.population_served, -1) OR COALESCE(f.grade, -1) <> "
+            f"COALESCE(s.grade_number, -1) OR NOT f.active THEN 1 ELSE 0 END) "
             f"FROM stage_res_fac s LEFT JOIN {table} f ON f.code = s.code"
         )
         bulk.execute(
-            f"INSERT INTO {table} (code, name, kind, area_id, population_served, active) "
-            f"SELECT code, name, kind, area_code, population_served, true FROM stage_res_fac "
-            f"WHERE true ON CONFLICT (code) DO UPDATE SET name = excluded.name, "
-            f"kind = excluded.kind, area_id = excluded.area_id, "
-            f"population_served = excluded.population_served, active = true"
+            f"INSERT INTO {table} (code, name, kind, area_id, population_served, grade, active) "
+            f"SELECT code, name, kind, area_code, population_served, grade_number, true "
+            f"FROM stage_res_fac WHERE true ON CONFLICT (code) DO UPDATE SET "
+            f"name = excluded.name, kind = excluded.kind, area_id = excluded.area_id, "
+            f"population_served = excluded.population_served, grade = excluded.grade, "
+            f"active = true"
         )
         summary.inserted, summary.updated = total - existing, changed
         summary.unchanged = existing - changed
@@ -316,6 +335,39 @@ def import_facilities(
             summary.capacity_rows = _upsert_capacity(frame, col)
         bulk.drop_staging("stage_res_fac")
     return summary
+
+
+def _grade_problems(frame: pl.DataFrame, file: str) -> list[Problem]:
+    """A grade is 1, 2 or 3 (or 一级, 二级, 三级); an urban hospital needs 2 or 3 (the
+    pairing of counties is with hospitals of level 2 and above)."""
+    urban = pl.col("kind_code") == FacilityKind.URBAN_HOSPITAL.value
+    if "grade" not in frame.columns:
+        return problems_where(
+            frame,
+            urban,
+            file,
+            "grade",
+            _("an urban hospital needs its grade (2 or 3); the file has no grade column"),
+        )
+    grade = pl.col("grade").replace_strict(GRADES, default=None, return_dtype=pl.Int64)
+    problems = problems_where(
+        frame,
+        pl.col("grade").is_not_null() & grade.is_null(),
+        file,
+        "grade",
+        pl.format(_("not a hospital grade: {} (1, 2 or 3)"), pl.col("grade")),
+    )
+    problems += problems_where(
+        frame,
+        urban & (grade.is_null() | (grade < 2)) & (pl.col("grade").is_null() | grade.is_not_null()),
+        file,
+        "grade",
+        pl.format(
+            _("an urban hospital paired with counties is of grade 2 or 3, got {}"),
+            pl.col("grade").fill_null("—"),
+        ),
+    )
+    return problems
 
 
 def _upsert_capacity(frame: pl.DataFrame, col: Any) -> int:
@@ -667,3 +719,477 @@ def demo_resources_summary(county: Area, on: dt.date) -> dict[str, Any]:
             "stopped_by": t["binding"],
         }
     return {"resources": summary, "allocation": allocation}
+
+
+# --- the referral network: county pairings and transfers (docs/resources.md) -----------------
+
+PAIRING_ALIASES: dict[str, tuple[str, ...]] = {
+    "county_code": ("county", "区县代码", "县代码", "县"),
+    "hospital_code": ("hospital", "医院编码", "对口医院"),
+    "since": ("起始日期", "开始日期"),
+    "until": ("截止日期", "结束日期"),
+    "reserved_beds": ("预留床位",),
+    "green_channel": ("绿色通道",),
+}
+TRANSFER_ALIASES: dict[str, tuple[str, ...]] = {
+    "date": ("日期", "转诊日期"),
+    "from_facility": ("from", "转出机构", "转出机构编码"),
+    "to_facility": ("to", "转入机构", "转入机构编码"),
+    "patients": ("转诊人数", "人数"),
+    "severe": ("重症", "其中重症"),
+    "green_channel": ("绿色通道", "其中绿色通道"),
+}
+#: The steps of the referral chain, bottom up (a nursing home refers like a village clinic).
+CHAIN_RANK = {
+    FacilityKind.VILLAGE_CLINIC.value: 1,
+    FacilityKind.NURSING_HOME.value: 1,
+    FacilityKind.TOWNSHIP_HEALTH_CENTRE.value: 2,
+    FacilityKind.COUNTY_HOSPITAL.value: 3,
+    FacilityKind.URBAN_HOSPITAL.value: 4,
+}
+
+
+@dataclass
+class PairingImportSummary(ImportSummary):
+    inserted: int = 0
+
+
+@dataclass
+class TransferImportSummary(ImportSummary):
+    inserted: int = 0
+
+
+def _facility_frame(codes: list[str]) -> pl.DataFrame:
+    """Facilities by code with their kind, grade and the county and township of their area."""
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(codes), 900):
+        rows += Facility.objects.filter(code__in=codes[start : start + 900]).values_list(
+            "code", "kind", "grade", "area_id", "area__l3", "area__l4"
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "code": pl.String,
+            "kind": pl.String,
+            "grade": pl.Int64,
+            "area": pl.String,
+            "county": pl.String,
+            "township": pl.String,
+        },
+        orient="row",
+    )
+
+
+def import_pairings(
+    path: str | Path, *, today: dt.date | None = None, progress: Any = None
+) -> PairingImportSummary:
+    """Import county pairings with urban hospitals: ``county_code``, ``hospital_code`` (an
+    urban hospital of grade 2 or 3 in the registry), ``since``; optional ``until``,
+    ``reserved_beds`` and ``green_channel`` (yes/no, default yes). A row replaces the pairing
+    of the same county, hospital and ``since``."""
+    today = today or timezone.localdate()
+    file = Path(path).name
+    frame = canonical_columns(
+        read_table(path), PAIRING_ALIASES, ["county_code", "hospital_code", "since"], file
+    )
+    problems: list[Problem] = []
+    for c in ("county_code", "hospital_code", "since"):
+        problems += problems_where(frame, pl.col(c).is_null(), file, c, _("empty cell"))
+    frame = frame.with_columns(
+        parse_date(pl.col("since")).alias("since_date"),
+        (parse_date(pl.col("until")) if "until" in frame.columns else pl.lit(None, pl.Date)).alias(
+            "until_date"
+        ),
+    )
+    for c in ("since", "until"):
+        if c not in frame.columns:
+            continue
+        problems += problems_where(
+            frame,
+            pl.col(c).is_not_null() & pl.col(f"{c}_date").is_null(),
+            file,
+            c,
+            pl.format(_("not a date: {} (use YYYY-MM-DD)"), pl.col(c)),
+        )
+    problems += date_span_problems(frame, "since_date", file, "since", EARLIEST, today)
+    problems += problems_where(
+        frame,
+        pl.col("until_date") < pl.col("since_date"),
+        file,
+        "until",
+        pl.format(
+            _("{} is before the pairing's start {}"),
+            pl.col("until_date").cast(pl.String),
+            pl.col("since"),
+        ),
+    )
+    problems += _count_problems(frame, file, ("reserved_beds",))
+    if "green_channel" in frame.columns:
+        frame = frame.with_columns(_yes_no(pl.col("green_channel")).alias("green_bool"))
+        problems += problems_where(
+            frame,
+            pl.col("green_channel").is_not_null() & pl.col("green_bool").is_null(),
+            file,
+            "green_channel",
+            pl.format(_("not yes or no: {}"), pl.col("green_channel")),
+        )
+    else:
+        frame = frame.with_columns(pl.lit(None, pl.Boolean).alias("green_bool"))
+    levels = _area_levels(frame["county_code"].drop_nulls().unique().to_list())
+    problems += problems_where(
+        frame,
+        pl.col("county_code").is_not_null() & ~pl.col("county_code").is_in(list(levels)),
+        file,
+        "county_code",
+        pl.format(_("unknown area code {}"), pl.col("county_code")),
+    )
+    level = pl.col("county_code").replace_strict(levels, default=None, return_dtype=pl.Int64)
+    problems += problems_where(
+        frame,
+        level.is_not_null() & (level != 3),
+        file,
+        "county_code",
+        pl.format(_("{} is not a county (level {})"), pl.col("county_code"), level),
+    )
+    hospitals = _facility_frame(frame["hospital_code"].drop_nulls().unique().to_list())
+    frame = frame.join(
+        hospitals.select(
+            pl.col("code").alias("hospital_code"),
+            pl.col("kind").alias("h_kind"),
+            pl.col("grade").alias("h_grade"),
+        ),
+        on="hospital_code",
+        how="left",
+    ).sort(ROW)
+    problems += problems_where(
+        frame,
+        pl.col("hospital_code").is_not_null() & pl.col("h_kind").is_null(),
+        file,
+        "hospital_code",
+        pl.format(
+            _("unknown facility {} (import the facility registry first)"),
+            pl.col("hospital_code"),
+        ),
+    )
+    problems += problems_where(
+        frame,
+        pl.col("h_kind").is_not_null()
+        & (
+            (pl.col("h_kind") != FacilityKind.URBAN_HOSPITAL) | (pl.col("h_grade").fill_null(0) < 2)
+        ),
+        file,
+        "hospital_code",
+        pl.format(
+            _("{} is not an urban hospital of grade 2 or 3 (kind {}, grade {})"),
+            pl.col("hospital_code"),
+            pl.col("h_kind"),
+            pl.col("h_grade").cast(pl.String).fill_null("—"),
+        ),
+    )
+    problems += _duplicates(frame, ["county_code", "hospital_code", "since_date"], file, "since")
+    if problems:
+        raise ImportRejected(problems)
+    stage = frame.select(
+        "county_code",
+        "hospital_code",
+        pl.col("since_date").cast(pl.String).alias("since"),
+        pl.col("until_date").cast(pl.String).alias("until"),
+        (
+            pl.col("reserved_beds").cast(pl.Int64)
+            if "reserved_beds" in frame.columns
+            else pl.lit(None, pl.Int64)
+        ).alias("reserved_beds"),
+        pl.col("green_bool").fill_null(True).alias("green_channel"),
+    )
+    table = CountyPairing._meta.db_table
+    summary = PairingImportSummary(file=file, rows=frame.height)
+    with transaction.atomic():
+        bulk.import_lock("resources_pairings", table)
+        bulk.create_staging(
+            "stage_res_pair",
+            [
+                ("county_code", "varchar(12)"),
+                ("hospital_code", "varchar(40)"),
+                ("since", "date"),
+                ("until", "date"),
+                ("reserved_beds", "integer"),
+                ("green_channel", "boolean"),
+            ],
+        )
+        bulk.load_staging("stage_res_pair", stage)
+        total, existing, changed = bulk.row(
+            f"SELECT COUNT(*), COUNT(t.id), SUM(CASE WHEN COALESCE(t.until, '1900-01-01') <> "
+            f"COALESCE(s.until, '1900-01-01') OR COALESCE(t.reserved_beds, -1) <> "
+            f"COALESCE(s.reserved_beds, -1) OR t.green_channel <> s.green_channel "
+            f"THEN 1 ELSE 0 END) FROM stage_res_pair s LEFT JOIN {table} t ON "
+            f"t.county_id = s.county_code AND t.hospital_id = s.hospital_code "
+            f"AND t.since = s.since"
+        )
+        bulk.execute(
+            f"INSERT INTO {table} (county_id, hospital_id, since, until, reserved_beds, "
+            f"green_channel) SELECT county_code, hospital_code, since, until, reserved_beds, "
+            f"green_channel FROM stage_res_pair WHERE true ON CONFLICT (county_id, hospital_id, "
+            f"since) DO UPDATE SET until = excluded.until, "
+            f"reserved_beds = excluded.reserved_beds, green_channel = excluded.green_channel"
+        )
+        bulk.drop_staging("stage_res_pair")
+    changed = changed or 0
+    summary.inserted, summary.updated = total - existing, changed
+    summary.unchanged = existing - changed
+    return summary
+
+
+def _pairings_frame(counties: list[str]) -> pl.DataFrame:
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(counties), 900):
+        rows += CountyPairing.objects.filter(
+            county_id__in=counties[start : start + 900]
+        ).values_list("county_id", "hospital_id", "since", "until", "green_channel")
+    return pl.DataFrame(
+        rows,
+        schema={
+            "county": pl.String,
+            "hospital": pl.String,
+            "since": pl.Date,
+            "until": pl.Date,
+            "green": pl.Boolean,
+        },
+        orient="row",
+    )
+
+
+def route_problems(frame: pl.DataFrame, file: str) -> list[Problem]:
+    """Rows of transfers (``from_facility``, ``to_facility``, ``date_parsed``, ``patients_n``,
+    ``green_n``, with the facilities known) whose step is not a route of the network: the
+    receiving end must be above the sender in the chain village clinic (or nursing home) →
+    township health centre → county hospital → paired urban hospital; the health centre of
+    the sender's township, the county hospital of its county, a hospital paired with its
+    county on the date; a step that skips a level carries green-channel patients only, and
+    to a paired hospital only where the pairing has a green channel."""
+    codes = pl.concat([frame["from_facility"], frame["to_facility"]]).drop_nulls().unique()
+    fac = _facility_frame(codes.to_list())
+    src = fac.rename({c: f"s_{c}" for c in fac.columns})
+    dst = fac.rename({c: f"t_{c}" for c in fac.columns})
+    rows = (
+        frame.select(ROW, "from_facility", "to_facility", "date_parsed", "patients_n", "green_n")
+        .join(src, left_on="from_facility", right_on="s_code", how="inner")
+        .join(dst, left_on="to_facility", right_on="t_code", how="inner")
+    )
+    pairs = _pairings_frame(rows["s_county"].drop_nulls().unique().to_list())
+    paired = (
+        rows.select(ROW, "s_county", "to_facility", "date_parsed")
+        .join(
+            pairs,
+            left_on=["s_county", "to_facility"],
+            right_on=["county", "hospital"],
+            how="inner",
+        )
+        .filter(
+            (pl.col("since") <= pl.col("date_parsed"))
+            & (pl.col("until").is_null() | (pl.col("until") >= pl.col("date_parsed")))
+        )
+        .group_by(ROW)
+        .agg(pl.col("green").any().alias("pair_green"))
+    )
+    rows = rows.join(paired, on=ROW, how="left").with_columns(
+        pl.col("s_kind")
+        .replace_strict(CHAIN_RANK, default=None, return_dtype=pl.Int64)
+        .alias("s_rank"),
+        pl.col("t_kind")
+        .replace_strict(CHAIN_RANK, default=None, return_dtype=pl.Int64)
+        .alias("t_rank"),
+    )
+    t_kind = pl.col("t_kind")
+    serves = (
+        pl.when(t_kind == FacilityKind.TOWNSHIP_HEALTH_CENTRE)
+        .then(pl.col("t_area") == pl.col("s_township"))
+        .when(t_kind == FacilityKind.COUNTY_HOSPITAL)
+        .then(pl.col("t_area") == pl.col("s_county"))
+        .when(t_kind == FacilityKind.URBAN_HOSPITAL)
+        .then(pl.col("pair_green").is_not_null())
+        .otherwise(False)
+        .fill_null(False)
+    )
+    upward = pl.col("t_rank").is_not_null() & pl.col("s_rank").is_not_null()
+    upward = upward & (pl.col("t_rank") > pl.col("s_rank"))
+    skips = upward & (pl.col("t_rank") - pl.col("s_rank") > 1)
+    problems = problems_where(
+        rows,
+        ~upward,
+        file,
+        "to_facility",
+        pl.format(
+            _(
+                "{} ({}) is not above {} ({}) in the referral chain (village clinic → "
+                "township health centre → county hospital → paired hospital)"
+            ),
+            pl.col("to_facility"),
+            pl.col("t_kind"),
+            pl.col("from_facility"),
+            pl.col("s_kind"),
+        ),
+    )
+    problems += problems_where(
+        rows,
+        upward & ~serves & (t_kind != FacilityKind.URBAN_HOSPITAL),
+        file,
+        "to_facility",
+        pl.format(
+            _("{} does not serve the township or county of {}"),
+            pl.col("to_facility"),
+            pl.col("from_facility"),
+        ),
+    )
+    problems += problems_where(
+        rows,
+        upward & ~serves & (t_kind == FacilityKind.URBAN_HOSPITAL),
+        file,
+        "to_facility",
+        pl.format(
+            _("{} is not paired with the county of {} on {}"),
+            pl.col("to_facility"),
+            pl.col("from_facility"),
+            pl.col("date_parsed").cast(pl.String),
+        ),
+    )
+    problems += problems_where(
+        rows,
+        skips & serves & (pl.col("green_n") != pl.col("patients_n")),
+        file,
+        "green_channel",
+        pl.format(
+            _(
+                "a transfer from {} to {} skips a level: only green-channel patients may "
+                "(green_channel must equal patients, {})"
+            ),
+            pl.col("from_facility"),
+            pl.col("to_facility"),
+            pl.col("patients_n"),
+        ),
+    )
+    problems += problems_where(
+        rows,
+        skips & serves & (t_kind == FacilityKind.URBAN_HOSPITAL) & ~pl.col("pair_green"),
+        file,
+        "to_facility",
+        pl.format(
+            _("the pairing of {} with the county of {} has no green channel"),
+            pl.col("to_facility"),
+            pl.col("from_facility"),
+        ),
+    )
+    return problems
+
+
+def import_transfers(
+    path: str | Path, *, today: dt.date | None = None, progress: Any = None
+) -> TransferImportSummary:
+    """Import referral transfers: ``date``, ``from_facility``, ``to_facility``, ``patients``;
+    optional ``severe`` and ``green_channel`` (of the patients). Every row must follow a route
+    of the network (:func:`route_problems`). A row replaces the count of the same date and
+    route."""
+    today = today or timezone.localdate()
+    file = Path(path).name
+    frame = canonical_columns(
+        read_table(path),
+        TRANSFER_ALIASES,
+        ["date", "from_facility", "to_facility", "patients"],
+        file,
+    )
+    problems: list[Problem] = []
+    for c in ("date", "from_facility", "to_facility", "patients"):
+        problems += problems_where(frame, pl.col(c).is_null(), file, c, _("empty cell"))
+    frame = frame.with_columns(parse_date(pl.col("date")).alias("date_parsed"))
+    problems += problems_where(
+        frame,
+        pl.col("date").is_not_null() & pl.col("date_parsed").is_null(),
+        file,
+        "date",
+        pl.format(_("not a date: {} (use YYYY-MM-DD)"), pl.col("date")),
+    )
+    problems += date_span_problems(frame, "date_parsed", file, "date", EARLIEST, today)
+    problems += _count_problems(frame, file, ("patients", "severe", "green_channel"))
+
+    def count(name: str) -> pl.Expr:
+        if name not in frame.columns:
+            return pl.lit(0, pl.Int64).alias(f"{name}_n")
+        return pl.col(name).cast(pl.Int64, strict=False).fill_null(0).alias(f"{name}_n")
+
+    frame = frame.with_columns(
+        pl.col("patients").cast(pl.Int64, strict=False).alias("patients_n"),
+        count("severe").alias("severe_n"),
+        count("green_channel").alias("green_n"),
+    )
+    for c, n in (("severe", "severe_n"), ("green_channel", "green_n")):
+        problems += problems_where(
+            frame,
+            pl.col(n) > pl.col("patients_n"),
+            file,
+            c,
+            pl.format(_("{} is more than the patients ({})"), pl.col(n), pl.col("patients_n")),
+        )
+    problems += problems_where(
+        frame,
+        pl.col("from_facility") == pl.col("to_facility"),
+        file,
+        "to_facility",
+        _("a facility does not refer to itself"),
+    )
+    problems += _duplicates(frame, ["date_parsed", "from_facility", "to_facility"], file, "date")
+    codes = pl.concat([frame["from_facility"], frame["to_facility"]]).drop_nulls().unique()
+    known = set(_facility_frame(codes.to_list())["code"].to_list())
+    for c in ("from_facility", "to_facility"):
+        problems += problems_where(
+            frame,
+            pl.col(c).is_not_null() & ~pl.col(c).is_in(sorted(known)),
+            file,
+            c,
+            pl.format(_("unknown facility {} (import the facility registry first)"), pl.col(c)),
+        )
+    if not problems:
+        problems += route_problems(frame, file)
+    if problems:
+        raise ImportRejected(problems)
+    stage = frame.select(
+        pl.col("date_parsed").cast(pl.String).alias("date"),
+        "from_facility",
+        "to_facility",
+        pl.col("patients_n").alias("patients"),
+        pl.col("severe_n").alias("severe"),
+        pl.col("green_n").alias("green_channel"),
+    )
+    table = Transfer._meta.db_table
+    summary = TransferImportSummary(file=file, rows=frame.height)
+    with transaction.atomic():
+        bulk.import_lock("resources_transfers", table)
+        bulk.create_staging(
+            "stage_res_transfer",
+            [
+                ("date", "date"),
+                ("from_facility", "varchar(40)"),
+                ("to_facility", "varchar(40)"),
+                ("patients", "integer"),
+                ("severe", "integer"),
+                ("green_channel", "integer"),
+            ],
+        )
+        bulk.load_staging("stage_res_transfer", stage)
+        total, existing, changed = bulk.row(
+            f"SELECT COUNT(*), COUNT(t.id), SUM(CASE WHEN t.patients <> s.patients OR "
+            f"t.severe <> s.severe OR t.green_channel <> s.green_channel THEN 1 ELSE 0 END) "
+            f"FROM stage_res_transfer s LEFT JOIN {table} t ON t.date = s.date AND "
+            f"t.source_id = s.from_facility AND t.target_id = s.to_facility"
+        )
+        bulk.execute(
+            f"INSERT INTO {table} (date, source_id, target_id, patients, severe, green_channel) "
+            f"SELECT date, from_facility, to_facility, patients, severe, green_channel "
+            f"FROM stage_res_transfer WHERE true ON CONFLICT (date, source_id, target_id) "
+            f"DO UPDATE SET patients = excluded.patients, severe = excluded.severe, "
+            f"green_channel = excluded.green_channel"
+        )
+        bulk.drop_staging("stage_res_transfer")
+        bulk.analyze_if_grown(table, total - existing)
+    changed = changed or 0
+    summary.inserted, summary.updated = total - existing, changed
+    summary.unchanged = existing - changed
+    return summary

@@ -21,7 +21,7 @@ from ruralwatch.accounts import access as area_access
 from ruralwatch.core.dates import request_day
 from ruralwatch.core.export import Column, export_response, is_export
 from ruralwatch.resources import selectors
-from ruralwatch.resources.models import Item
+from ruralwatch.resources.models import FacilityKind, Item
 
 #: Rows a page shows (the export has them all).
 PAGE_ROWS = 300
@@ -193,3 +193,45 @@ def allocate(request: HttpRequest, code: str) -> HttpResponse:
         "query": request.GET.urlencode(),
     }
     return render(request, "resources/allocate.html", context)
+
+
+@login_required
+@require_GET
+def referrals(request: HttpRequest, code: str) -> HttpResponse:
+    """The referral network under an area: pairings with urban hospitals, the routes used
+    with their flows, receiving ends against their beds, and the gaps."""
+    place = area_access.access_area_by_code(request.user, code)
+    day = request_day(request.GET.get("date", ""))
+    on = day if day is not None else selectors.latest_transfer_date(place.path)
+    network = selectors.referral_network(place.path, on)
+    kinds = dict(FacilityKind.choices)
+    for r in network["routes"]:
+        r["source_kind_label"] = str(kinds.get(r["source_kind"], r["source_kind"]))
+        r["target_kind_label"] = str(kinds.get(r["target_kind"], r["target_kind"]))
+        r["gap_label"] = "; ".join(
+            selectors.route_gap_label(k)
+            for k in (selectors.OVER_BEDS, selectors.OVER_ICU, selectors.OVER_RESERVED)
+            if r[k]
+        )
+    for r in network["receiving"]:
+        r["kind_label"] = str(kinds.get(r["target_kind"], r["target_kind"]))
+    for g in network["gaps"]:
+        g["label"] = selectors.route_gap_label(g["kind"])
+    fmt = request.GET.get("format")
+    if is_export(fmt):
+        return export_response(
+            fmt,
+            network["routes"],
+            selectors.route_columns(),
+            f"{place.name}-{on.isoformat()}-referrals",
+        )
+    context: dict[str, Any] = {
+        "area": place,
+        "nav": "referrals",
+        "on": on,
+        "network": network,
+        "routes": network["routes"][:PAGE_ROWS],
+        "gaps": network["gaps"][:PAGE_ROWS],
+        "receiving": network["receiving"][:PAGE_ROWS],
+    }
+    return render(request, "resources/referrals.html", context)
