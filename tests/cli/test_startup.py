@@ -1,7 +1,7 @@
 """``ruralwatch --help`` (and every command's ``--help``) imports nothing heavy.
 
 Not a timing test: a fresh interpreter runs the help and reports which modules it imported;
-Django, numpy, scipy, polars and ``ruralwatch.epi`` must not be among them (they cost seconds
+Django, numpy, scipy, polars, dask and ``ruralwatch.epi`` must not be among them (they cost seconds
 at start-up; commands import them when they run). ``python -m bench --only cli`` times it.
 """
 
@@ -15,7 +15,17 @@ import pytest
 
 from tests.shared import REPO
 
-HEAVY = ("django", "numpy", "scipy", "polars", "pandas", "pyarrow", "ruralwatch.epi")
+HEAVY = (
+    "django",
+    "numpy",
+    "scipy",
+    "polars",
+    "pandas",
+    "pyarrow",
+    "dask",
+    "distributed",
+    "ruralwatch.epi",
+)
 
 _PROBE = """
 import json, sys

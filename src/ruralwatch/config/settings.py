@@ -269,6 +269,22 @@ RURALWATCH_KG_IDENTIFIED_EXPORT_ROLES: tuple[str, ...] = tuple(
 RURALWATCH_CYCLE_HOUR: tuple[int, int] = env_clock("RURALWATCH_CYCLE_HOUR", "06:00")
 #: Seconds between two ticks of `ruralwatch worker` (escalation and reminders run each tick).
 RURALWATCH_WORKER_INTERVAL: int = env_int("RURALWATCH_WORKER_INTERVAL", 60, minimum=1, maximum=3600)
+#: Address of a Dask scheduler (``tcp://host:8786``): when set, the daily cycle's detection and
+#: assessment run per province (or prefecture) on its workers (docs/deploy.md, "Distributed
+#: cycle"); empty: in this process, as one run over the whole tree.
+RURALWATCH_DASK_SCHEDULER: str = env_str("RURALWATCH_DASK_SCHEDULER")
+if RURALWATCH_DASK_SCHEDULER and "://" not in RURALWATCH_DASK_SCHEDULER:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"RURALWATCH_DASK_SCHEDULER={RURALWATCH_DASK_SCHEDULER!r} is not a scheduler address: "
+        "write it as tcp://host:8786 (or tls://…), or leave it empty to run in-process."
+    )
+#: What one task of the distributed cycle covers: a province's subtree, or a prefecture's
+#: (detection; assessment is always per province, see docs/deploy.md).
+RURALWATCH_DASK_PARTITION: str = env_choice(
+    "RURALWATCH_DASK_PARTITION", ("province", "prefecture"), "province"
+)
 #: Requests a minute one API token may make to the intake and DHIS2 endpoints (then 429).
 RURALWATCH_INTAKE_RATE_PER_MINUTE: int = env_int(
     "RURALWATCH_INTAKE_RATE_PER_MINUTE", 120, minimum=1, maximum=1_000_000

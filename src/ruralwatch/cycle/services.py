@@ -18,6 +18,7 @@ from typing import Any
 
 from ruralwatch.areas.models import Area
 from ruralwatch.assessments.services import assess
+from ruralwatch.cycle import distributed
 from ruralwatch.dispatch.models import OPEN_STATUSES, Status, Task
 from ruralwatch.dispatch.services import sync_tasks
 from ruralwatch.intake.services import nightly as intake_nightly
@@ -139,8 +140,24 @@ def run_cycle(
             "completeness": r.completeness_rows,
         }
 
+    # With a Dask scheduler configured, detection and assessment run per partition on its
+    # workers (cycle/distributed.py); a partition that fails is recorded as a rule would be.
+    spread: distributed.Partitioned | None = None
+    try:
+        spread = distributed.connect()
+    except Exception as exc:
+        logger.exception("Dask scheduler unreachable; the cycle runs in-process")
+        error = f"{type(exc).__name__}: {exc}"
+        result.did_not_run.append({"step": "distributed", "error": error})
+
     def detected() -> dict[str, Any]:
-        d = detect_signals(first, cycle_date, root_path=root_path, progress=progress)
+        parts: dict[str, Any] = {}
+        if spread is None:
+            d = detect_signals(first, cycle_date, root_path=root_path, progress=progress)
+        else:
+            d, run = spread.detect(first, cycle_date, root_path, progress)
+            result.did_not_run.extend(run.failed)
+            parts = run.record(spread.level)
         for rule, error in d.did_not_run.items():
             result.did_not_run.append({"step": "detect", "rule": rule, "error": error})
         return {
@@ -150,9 +167,13 @@ def run_cycle(
             "failed": d.failed,
             "not_judged": d.not_judged,
             "invalid_areas": d.invalid_areas,
-        }
+        } | parts
 
     def judged() -> dict[str, Any]:
+        if spread is not None:
+            merged, run = spread.assess(cycle_date, root_path, progress)
+            result.did_not_run.extend(run.failed)
+            return merged | run.record("province")
         j = assess(cycle_date, root_path=root_path)
         return {
             "areas": j.areas,
@@ -172,8 +193,12 @@ def run_cycle(
         }
 
     timed("roll_up", rolled)
-    timed("detect", detected)
-    timed("assess", judged)
+    try:
+        timed("detect", detected)
+        timed("assess", judged)
+    finally:
+        if spread is not None:
+            spread.close()
     timed("tasks", dispatched)
     result.tasks = task_counts(root_path)
     return result

@@ -1,0 +1,454 @@
+"""The cycle's detection and assessment per province (or prefecture), on Dask workers.
+
+When ``RURALWATCH_DASK_SCHEDULER`` names a Dask scheduler, :func:`connect` gives the cycle a
+:class:`Partitioned` runner: detection and assessment become one task per partition, and each
+task runs on a worker that configures Django itself (its own ``DATABASE_URL``, checked to be
+the cycle's database) and does the reads and writes of its partition with the same services
+the in-process cycle calls (``detect_signals`` and ``assess`` on the partition's subtree).
+Without a scheduler the cycle runs in-process as one run over its whole subtree, as before;
+``Partitioned(client=None)`` runs the same tasks one after the other in this process.
+
+What a partition's outputs depend on outside it, and how that is kept identical to the run
+over the whole tree:
+
+- detection: every detector judges each series on its own history (the registry's contract),
+  so a partition's signals are those of the whole tree. Rules of the levels above the
+  partition level (province rules when partitioned by prefecture) find no area in a
+  partition; they run as one more task over the cycle's subtree. The rules' ``last_run`` and
+  ``last_error`` are written at the end from what all the tasks said.
+- assessment: a small area is judged on its nearest ancestor with enough cases, up to the
+  root of the tree, and a province's judgement names the townships under it that rebounded;
+  so assessment is always partitioned by province (a subtree whose root is a root of the
+  judged tree), also when detection is partitioned by prefecture. The nowcast counts delays
+  from the moment of the latest report: the whole tree's moment is read once here and given
+  to every partition (``nowcasting.whole_tree_moment``), as each province's own latest
+  report is earlier than the tree's.
+
+A partition whose task fails (an error in the task, a worker lost) is recorded in the cycle's
+``did_not_run`` as ``{"step", "partition", "error"}``, like a rule that did not run; its stored
+rows stay as they were and the other partitions complete. Deployment: docs/deploy.md.
+
+Dask is imported here only, and only when a scheduler is used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ruralwatch.signals.services import DetectionSummary
+
+Progress = Callable[[str, int, int], None]
+logger = logging.getLogger(__name__)
+
+#: Partition level names (``RURALWATCH_DASK_PARTITION``) and their area levels.
+LEVELS = {"province": 1, "prefecture": 2}
+#: The indicator the cycle's assessment judges (``assess``'s default).
+INDICATOR = "new_cases"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One subtree the work is split into."""
+
+    code: str
+    path: str
+    name: str
+    #: Number of areas in it (the bigger ones are started first).
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a worker is asked to do: one step over one partition. Plain values only, so that
+    it travels to a worker without Django."""
+
+    step: str  # "detect", "detect_above" (rules of the levels above the partitions), "assess"
+    part: Part
+    first: dt.date
+    end: dt.date
+    #: (vendor, name) of the coordinator's database; the worker refuses any other.
+    database: tuple[str, str]
+    #: Detection rules run by ``detect_above`` (primary keys).
+    rules: tuple[int, ...] = ()
+    #: Whether ``moment`` pins the nowcast's moment (assessment).
+    pinned: bool = False
+    moment: dt.datetime | None = None
+    #: True on a Dask worker: the task closes its database connections when done.
+    remote: bool = False
+
+
+@dataclass
+class Outcome:
+    """What a task did: its result (a summary as a dict) or why it did not run."""
+
+    step: str
+    code: str
+    seconds: float
+    worker: str
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# On the worker
+# ---------------------------------------------------------------------------------------------
+
+
+def _django_ready() -> None:
+    """Configure Django in a worker process (from its own environment), once."""
+    from django.apps import apps
+
+    if apps.ready:
+        return
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ruralwatch.config.settings")
+    import django
+
+    django.setup()
+
+
+def database_identity() -> tuple[str, str]:
+    """(vendor, database name) of this process's default connection; a SQLite file by its
+    absolute path. Host and password are not part of it (workers may reach the server by
+    another name)."""
+    from django.db import connection
+
+    name = str(connection.settings_dict["NAME"])
+    if connection.vendor == "sqlite" and not _sqlite_in_memory():
+        name = str(Path(name).resolve())
+    return connection.vendor, name
+
+
+def run_task(task: Task) -> Outcome:
+    """Run one task here (on a worker, or in the coordinator). Never raises: an error is the
+    outcome's ``error``, and the worker's log has its traceback."""
+    began = time.perf_counter()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    outcome = Outcome(task.step, task.part.code, 0.0, worker)
+    try:
+        _django_ready()
+        try:
+            mine = database_identity()
+            if mine != task.database:
+                raise RuntimeError(
+                    f"this worker's database is {mine[0]} {mine[1]!r}, the cycle's is "
+                    f"{task.database[0]} {task.database[1]!r}: start the workers with the "
+                    "coordinator's DATABASE_URL"
+                )
+            outcome.result = STEPS[task.step](task)
+        finally:
+            if task.remote:  # a worker waits idle until the next cycle: hold no connection
+                from django.db import connections
+
+                connections.close_all()
+    except Exception as exc:
+        logger.exception("cycle partition %s %s failed", task.step, task.part.code)
+        outcome.error = f"{type(exc).__name__}: {exc}"
+    outcome.seconds = round(time.perf_counter() - began, 3)
+    return outcome
+
+
+def _summary_dict(summary: DetectionSummary) -> dict[str, Any]:
+    return dataclasses.asdict(summary)
+
+
+def _detect(task: Task) -> dict[str, Any]:
+    from ruralwatch.signals.services import detect_signals
+
+    return _summary_dict(detect_signals(task.first, task.end, root_path=task.part.path))
+
+
+def _detect_above(task: Task) -> dict[str, Any]:
+    """The rules of the levels above the partitions, over the cycle's subtree. Their
+    ``last_run`` is written by the coordinator with every other rule's."""
+    from ruralwatch.signals.models import DetectionRule
+    from ruralwatch.signals.services import DetectionSummary, _run_rule
+
+    summary = DetectionSummary(task.first.isoformat(), task.end.isoformat())
+    for rule in DetectionRule.objects.filter(pk__in=task.rules).order_by("level", "method", "pk"):
+        try:
+            error, rows = _run_rule(rule, task.first, task.end, task.part.path, summary)
+        except Exception as exc:  # as detect_signals: one rule never stops the others
+            logger.exception("detection rule %s failed", rule)
+            error, rows = f"{type(exc).__name__}: {exc}", []
+            summary.failed[str(rule)] = error
+        if error is None:
+            by = summary.signals_by_method
+            by[rule.method] = by.get(rule.method, 0) + len(rows)
+            summary.rules_run += 1
+    return _summary_dict(summary)
+
+
+def _assess(task: Task) -> dict[str, Any]:
+    from ruralwatch.assessments import nowcasting
+    from ruralwatch.assessments.services import assess
+
+    if task.pinned:
+        with nowcasting.whole_tree_moment(INDICATOR, task.end, task.moment):
+            j = assess(task.end, root_path=task.part.path, indicator=INDICATOR)
+    else:
+        j = assess(task.end, root_path=task.part.path, indicator=INDICATOR)
+    return {"areas": j.areas, "by_phase": j.by_phase, "rebounds": j.rebounds, "seconds": j.seconds}
+
+
+STEPS: dict[str, Callable[[Task], dict[str, Any]]] = {
+    "detect": _detect,
+    "detect_above": _detect_above,
+    "assess": _assess,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# On the coordinator
+# ---------------------------------------------------------------------------------------------
+
+
+def parts(root_path: str, level: int) -> list[Part]:
+    """The subtrees under ``root_path`` at ``level`` (and any root of the tree deeper than
+    that level); the subtree itself when its root is at ``level`` or deeper. Biggest first."""
+    from django.db.models import Count, Q
+
+    from ruralwatch.areas.models import Area
+
+    root = Area.objects.filter(path=root_path).first() if root_path != "/" else None
+    if root is not None and root.level >= level:
+        size = Area.objects.filter(path__startswith=root_path).count()
+        return [Part(root.code, root.path, root.name, size)]
+    heads = list(
+        Area.objects.filter(path__startswith=root_path)
+        .filter(Q(level=level) | Q(parent__isnull=True, level__gt=level))
+        .order_by("code")
+        .values_list("code", "path", "name")
+    )
+    sizes = dict(
+        Area.objects.filter(path__startswith=root_path, level__gte=level)
+        .values_list(f"l{level}")
+        .annotate(n=Count("code"))
+        .values_list(f"l{level}", "n")
+    )
+    found = [Part(code, path, name, sizes.get(code, 0)) for code, path, name in heads]
+    return sorted(found, key=lambda p: (-p.size, p.code))
+
+
+@dataclass
+class StepRun:
+    """A partitioned step's merged outcome: ``partitions`` for the cycle's record, ``failed``
+    for its ``did_not_run``."""
+
+    partitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def record(self, level: str) -> dict[str, Any]:
+        return {"partition_level": level, "partitions": self.partitions}
+
+
+@dataclass
+class Partitioned:
+    """Runs the cycle's detection and assessment per partition: on the Dask ``client``'s
+    workers, or one after the other in this process without one."""
+
+    client: Any = None
+    level: str = "province"
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+    # -- running tasks ---------------------------------------------------------------------
+
+    def _run(self, tasks: list[Task], progress: Progress | None) -> StepRun:
+        """Run the tasks; one line of progress per partition (its stage is the step and the
+        partition), and an INFO log line as each ends."""
+        run = StepRun()
+        for t in tasks:
+            if progress:
+                progress(_stage(t), 0, 1)
+        done = 0
+
+        def finish(t: Task, out: Outcome) -> None:
+            nonlocal done
+            done += 1
+            run.outcomes.append(out)
+            run.partitions[t.part.code] = {
+                "step": t.step,
+                "areas": t.part.size,
+                "seconds": out.seconds,
+                "worker": out.worker,
+                **({"error": out.error} if out.error else {}),
+            }
+            if out.error:
+                run.failed.append(
+                    {"step": _step_name(t), "partition": t.part.code, "error": out.error}
+                )
+            logger.info(
+                "cycle %s %s %s: %s in %.1f s on %s [%d/%d]",
+                t.step,
+                t.part.code,
+                t.part.name,
+                "failed: " + out.error if out.error else "done",
+                out.seconds,
+                out.worker,
+                done,
+                len(tasks),
+            )
+            if progress:
+                progress(_stage(t), 1, 1)
+
+        if self.client is None:
+            for t in tasks:
+                finish(t, run_task(t))
+        else:
+            from distributed import as_completed
+
+            remote = [dataclasses.replace(t, remote=True) for t in tasks]
+            futures = {
+                self.client.submit(
+                    run_task,
+                    t,
+                    key=f"ruralwatch-{t.step}-{t.part.code}-{t.end}-{time.time_ns()}",
+                    priority=t.part.size,
+                    pure=False,
+                ): t
+                for t in remote
+            }
+            ended = as_completed(list(futures), loop=self.client.loop)  # type: ignore[no-untyped-call]
+            for future in ended:
+                t = futures[future]
+                if future.status == "error":  # the task never returned (a worker lost …)
+                    exc = future.exception()
+                    error = f"{type(exc).__name__}: {exc}"
+                    out = Outcome(t.step, t.part.code, 0.0, "", error=error)
+                else:
+                    out = future.result()
+                finish(t, out)
+        order = {t.part.code: i for i, t in enumerate(tasks)}
+        run.outcomes.sort(key=lambda o: order[o.code])
+        run.failed.sort(key=lambda f: order[f["partition"]])
+        return run
+
+    # -- the cycle's two steps -------------------------------------------------------------
+
+    def detect(
+        self, first: dt.date, end: dt.date, root_path: str, progress: Progress | None = None
+    ) -> tuple[DetectionSummary, StepRun]:
+        """``detect_signals(first, end, root_path=…)`` per partition; the merged summary."""
+        from ruralwatch.areas.models import Area
+        from ruralwatch.signals.models import DetectionRule
+        from ruralwatch.signals.services import DetectionSummary
+
+        level = LEVELS[self.level]
+        database = database_identity()
+        tasks = [Task("detect", p, first, end, database) for p in parts(root_path, level)]
+        root_level = 0
+        if root_path != "/":
+            root_level = Area.objects.get(path=root_path).level
+        rules = list(DetectionRule.objects.filter(active=True).order_by("level", "method", "pk"))
+        above = tuple(r.pk for r in rules if max(root_level, 1) <= r.level < level)
+        if above:
+            whole = Part(root_path.strip("/").rsplit("/", 1)[-1] or "/", root_path, "", 0)
+            tasks.append(Task("detect_above", whole, first, end, database, rules=above))
+        run = self._run(tasks, progress)
+        summary = DetectionSummary(first.isoformat(), end.isoformat())
+        for out in run.outcomes:
+            if out.result is not None:
+                _merge_detection(summary, out.result)
+        errors = summary.did_not_run
+        summary.rules_run = sum(1 for r in rules if str(r) not in errors)
+        for r in rules:  # what detect_signals writes, once the partitions all said
+            DetectionRule.objects.filter(pk=r.pk).update(
+                last_run=end, last_error=errors.get(str(r), "")
+            )
+        for out in run.outcomes:
+            if out.result is not None:
+                run.partitions[out.code]["signals"] = sum(out.result["signals_by_method"].values())
+        return summary, run
+
+    def assess(
+        self, cycle_date: dt.date, root_path: str, progress: Progress | None = None
+    ) -> tuple[dict[str, Any], StepRun]:
+        """``assess(cycle_date, root_path=…)`` per province (see the module's docstring) with
+        the whole subtree's nowcast moment; the merged summary as the cycle records it."""
+        from ruralwatch.assessments import nowcasting
+
+        database = database_identity()
+        now = nowcasting.moment(root_path, cycle_date, INDICATOR)
+        tasks = [
+            Task("assess", p, cycle_date, cycle_date, database, pinned=True, moment=now)
+            for p in parts(root_path, LEVELS["province"])
+        ]
+        run = self._run(tasks, progress)
+        merged: dict[str, Any] = {"areas": 0, "by_phase": {}, "rebounds": [], "parts_seconds": {}}
+        for out in run.outcomes:
+            if out.result is None:
+                continue
+            r = out.result
+            merged["areas"] += r["areas"]
+            for phase, n in r["by_phase"].items():
+                merged["by_phase"][phase] = merged["by_phase"].get(phase, 0) + n
+            merged["rebounds"].extend(r["rebounds"])
+            for name, s in r["seconds"].items():
+                merged["parts_seconds"][name] = round(merged["parts_seconds"].get(name, 0.0) + s, 3)
+            run.partitions[out.code]["judged"] = r["areas"]
+        merged["rebounds"].sort()
+        return merged, run
+
+
+def _stage(t: Task) -> str:
+    return f"{_step_name(t)} {t.part.code} {t.part.name}".rstrip()
+
+
+def _step_name(t: Task) -> str:
+    return "assess" if t.step == "assess" else "detect"
+
+
+def _merge_detection(summary: DetectionSummary, part: dict[str, Any]) -> None:
+    """Add one partition's detection summary to the whole's: counts summed, the first error
+    of a rule kept, the areas of every partition listed."""
+    for method, n in part["signals_by_method"].items():
+        summary.signals_by_method[method] = summary.signals_by_method.get(method, 0) + n
+    for rule, error in part["skipped"].items():
+        summary.skipped.setdefault(rule, error)
+    for rule, error in part["failed"].items():
+        summary.failed.setdefault(rule, error)
+    for rule, counts in part["not_judged"].items():
+        into = summary.not_judged.setdefault(rule, {})
+        for reason, n in counts.items():
+            into[reason] = into.get(reason, 0) + n
+    for rule, areas in part["invalid_areas"].items():
+        summary.invalid_areas.setdefault(rule, {}).update(areas)
+
+
+def _sqlite_in_memory() -> bool:
+    from django.db import connection
+
+    # the SQLite backend's own test (a ":memory:" or "mode=memory" name)
+    return connection.vendor == "sqlite" and bool(connection.is_in_memory_db())  # type: ignore[attr-defined]
+
+
+def connect(
+    scheduler: str | None = None, level: str | None = None, timeout: float = 30.0
+) -> Partitioned | None:
+    """A runner on the configured Dask scheduler (``RURALWATCH_DASK_SCHEDULER``, partitions
+    of ``RURALWATCH_DASK_PARTITION``), or ``None`` when none is configured. Raises when the
+    scheduler cannot be reached or the database cannot be shared with workers."""
+    from django.conf import settings
+
+    address = settings.RURALWATCH_DASK_SCHEDULER if scheduler is None else scheduler
+    if not address:
+        return None
+    if _sqlite_in_memory():
+        raise RuntimeError("an in-memory SQLite database cannot be shared with Dask workers")
+    from distributed import Client
+
+    client = Client(address, timeout=timeout, set_as_default=False)  # type: ignore[no-untyped-call]
+    return Partitioned(client, settings.RURALWATCH_DASK_PARTITION if level is None else level)

@@ -1,0 +1,419 @@
+"""The cycle's detection and assessment on a Dask ``LocalCluster`` (two worker processes) give
+the outputs of the in-process run, row by row: signals, judgements with their evidence and
+sentences, and what the detection rules recorded.
+
+The region: three synthetic counties relabelled into two provinces (91 with two prefectures,
+92 with one), imported through the importers, with the reports that had arrived by 06:00 the
+morning after the cycle date (so the nowcast is at work and each province's latest report is
+at another moment), and province and prefecture detection rules besides the default ones (so
+that partitioning by prefecture has rules above its partitions).
+
+The workers are separate processes that configure Django from their own environment, so they
+need a database they can open (the session's SQLite test database is in memory): this module
+migrates a database of its own (a SQLite file, or a PostgreSQL database beside the test
+database) and switches its ``default`` connection to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import pytest
+from django.db import connections
+
+from ruralwatch.assessments.models import Judgement
+from ruralwatch.cycle import distributed
+from ruralwatch.signals.models import DetectionRule, Signal
+
+START = dt.date(2022, 12, 8)
+CYCLE = dt.date(2023, 1, 20)
+#: Detection reaches back over the rise of the epidemic, so every method has signals.
+DETECT_FROM = dt.date(2022, 12, 16)
+#: (seed, province, prefecture, province name): three synthetic counties, two provinces.
+COUNTIES = [(11, "91", "01", "东岭省"), (12, "91", "02", "东岭省"), (13, "92", "01", "西川省")]
+INDICATORS = ["new_cases", "deaths", "fever_visits"]
+
+
+def _relabel(col: str, province: str, prefecture: str) -> pl.Expr:
+    """The synthetic province 99 and prefecture 01 renamed: province ``province``, and below
+    it prefecture ``prefecture``."""
+    c = pl.col(col)
+    return (
+        pl.when(c.is_null())
+        .then(None)
+        .when(c.str.slice(2) == "0000000000")
+        .then(pl.lit(province) + c.str.slice(2))
+        .otherwise(pl.lit(province + prefecture) + c.str.slice(4))
+        .alias(col)
+    )
+
+
+def _write_region(out: Path) -> tuple[Path, list[Path], dt.datetime]:
+    from ruralwatch.synth import build_demo
+
+    areas, files = [], []
+    morning = dt.datetime.combine(
+        CYCLE + dt.timedelta(days=1), dt.time(6), tzinfo=ZoneInfo("Asia/Shanghai")
+    )
+    arrived = pl.lit(morning, dtype=pl.Datetime("us", "Asia/Shanghai"))
+    seen: set[str] = set()
+    for seed, province, prefecture, name in COUNTIES:
+        demo = build_demo(seed=seed, start=START, end=CYCLE)
+        a = demo.region.areas.with_columns(
+            _relabel("code", province, prefecture), _relabel("parent_code", province, prefecture)
+        ).with_columns(
+            pl.when(pl.col("level") == 1).then(pl.lit(name)).otherwise(pl.col("name")).alias("name")
+        )
+        if province in seen:
+            a = a.filter(pl.col("level") > 1)
+        seen.add(province)
+        areas.append(a.select("code", "name", "level", "parent_code", "population"))
+        v = (
+            demo.reports.values.filter(
+                pl.col("indicator").is_in(INDICATORS), pl.col("submitted_at") <= arrived
+            )
+            .with_columns(_relabel("area_code", province, prefecture))
+            .with_columns(pl.col("submitted_at").dt.strftime("%Y-%m-%d %H:%M:%S"))
+            .pivot(
+                on="indicator",
+                index=["area_code", "date", "reporter", "submitted_at"],
+                values="value",
+            )
+        )
+        path = out / f"reports-{province}{prefecture}.csv"
+        v.write_csv(path)
+        files.append(path)
+    areas_path = out / "areas.csv"
+    pl.concat(areas).sort("level", "code").write_csv(areas_path)
+    return areas_path, files, morning
+
+
+def _snapshot() -> dict[str, Any]:
+    """Every output of detection and assessment, as sorted rows (ids left out)."""
+    signals = sorted(
+        Signal.objects.values_list(
+            "rule__level",
+            "rule__method",
+            "rule__indicator_id",
+            "area_id",
+            "indicator_id",
+            "date",
+            "method",
+            "observed",
+            "expected",
+            "threshold",
+            "score",
+            "params",
+        ),
+        key=repr,
+    )
+    judgements = sorted(
+        Judgement.objects.values_list(
+            "area_id",
+            "indicator_id",
+            "date",
+            "level",
+            "phase",
+            "rebound_detected",
+            "pooled",
+            "text_zh",
+            "text_en",
+            "evidence",
+        ),
+        key=repr,
+    )
+    rules = sorted(DetectionRule.objects.values_list("pk", "active", "last_run", "last_error"))
+    return {"signals": signals, "judgements": judgements, "rules": rules}
+
+
+def _steps(result: Any) -> dict[str, Any]:
+    """The cycle's record of detection and assessment, without timings and partitions."""
+    keep = ["rules", "signals_by_method", "skipped", "failed", "not_judged", "invalid_areas"]
+    d = result.steps["detect"]
+    a = result.steps["assess"]
+    return {
+        "detect": {k: d.get(k) for k in keep},
+        "assess": {k: a.get(k) for k in ("areas", "by_phase", "rebounds")},
+    }
+
+
+def _same(a: Any, b: Any, where: str, inexact: list[str]) -> None:
+    """``a`` equals ``b`` (JSON evidence compared key by key), floats within 1e-9 relative:
+    batched fits over a province's units instead of the whole tree's sum in another order, so
+    the last bits of a growth interval may differ (recorded in ``inexact``); every text,
+    code, count and flag is equal."""
+    if isinstance(a, float) and isinstance(b, float):
+        if a != b:
+            assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), f"{where}: {a} != {b}"
+            inexact.append(f"{where}: {a!r} vs {b!r}")
+    elif isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), f"{where}: keys {sorted(a)} != {sorted(b)}"
+        for k in a:
+            _same(a[k], b[k], f"{where}.{k}", inexact)
+    elif isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        assert len(a) == len(b), f"{where}: {a} != {b}"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _same(x, y, f"{where}[{i}]", inexact)
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def _assert_same(got: dict[str, Any], want: dict[str, Any]) -> None:
+    inexact: list[str] = []
+    for kind in want:
+        g, w = got[kind], want[kind]
+        assert len(g) == len(w), f"{kind}: {len(g)} rows, in-process {len(w)}"
+        for a, b in zip(g, w, strict=True):
+            assert a[:4] == b[:4], f"{kind}: row {a[:4]} where the in-process run has {b[:4]}"
+            _same(a, b, f"{kind} {a[:4]}", inexact)
+    rows = sum(len(v) for v in want.values())
+    print(f"{rows} rows equal; {len(inexact)} floats not bit-equal, e.g. {inexact[:2]}")
+
+
+def _clear() -> None:
+    """Remove the outputs, so a run that writes nothing cannot pass for one that writes the
+    same (the in-process run's rows would still be there)."""
+    Signal.objects.all().delete()
+    Judgement.objects.all().delete()
+    DetectionRule.objects.update(last_run=None, last_error="")
+
+
+@pytest.fixture(scope="module")
+def shared_database(
+    django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database of its own for this module, migrated, that other processes can open (the
+    session's SQLite test database is in memory); the module's ``default`` connection uses
+    it. Yields its ``DATABASE_URL`` for the workers."""
+    from django.core.management import call_command
+
+    with django_db_blocker.unblock():
+        old = connections["default"]
+        s = old.settings_dict
+        if old.vendor == "sqlite":
+            path = tmp_path_factory.mktemp("distributed") / "cycle.sqlite3"
+            clone = {**s, "NAME": str(path)}
+            url = f"sqlite:///{path}"
+        else:
+            import psycopg
+
+            base = str(s["NAME"]).removeprefix("test_")
+            name = f"test_{base}_distributed{os.environ.get('PYTEST_XDIST_WORKER', '')}"
+            admin: dict[str, Any] = {
+                "host": s["HOST"] or "127.0.0.1",
+                "port": s["PORT"] or 5432,
+                "user": s["USER"],
+                "dbname": "postgres",
+                "autocommit": True,
+            }
+            if s.get("PASSWORD"):
+                admin["password"] = s["PASSWORD"]
+            with psycopg.connect(**admin) as c:
+                c.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                c.execute(f'CREATE DATABASE "{name}"')
+            clone = {**s, "NAME": name}
+            url = f"postgres://{s['USER']}@{admin['host']}:{admin['port']}/{name}"
+        new = old.__class__(clone, alias="default")
+        connections["default"] = new
+        try:
+            call_command("migrate", verbosity=0, interactive=False)
+            yield url
+        finally:
+            new.close()
+            connections["default"] = old
+            if old.vendor == "postgresql":
+                with psycopg.connect(**admin) as c:
+                    c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def region(shared_database: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The region imported, the extra rules added, and the in-process cycle's outputs."""
+    from ruralwatch.areas.services import import_areas
+    from ruralwatch.cycle.services import run_cycle
+    from ruralwatch.reporting.services import import_reports
+
+    out = tmp_path_factory.mktemp("region")
+    areas_path, files, morning = _write_region(out)
+    import_areas(areas_path)
+    for f in files:
+        import_reports(f, now=morning)
+    for level in (1, 2):
+        DetectionRule.objects.create(indicator_id="new_cases", level=level, method="ears-c1")
+    began = time.perf_counter()
+    result = run_cycle(CYCLE, start=DETECT_FROM, now=morning)
+    seconds = time.perf_counter() - began
+    print(f"\nin-process cycle (roll-up … tasks): {seconds:.1f} s; {result.steps['detect']}")
+    want = _snapshot()
+    assert want["signals"] and want["judgements"]
+    # the nowcast is at work, and a province's latest report is not the whole tree's
+    from ruralwatch.assessments.nowcasting import moment
+
+    assert any(j[-1].get("nowcast") for j in want["judgements"])
+    tree = moment("/", CYCLE, "new_cases")
+    assert {moment(f"/{p}0000000000/", CYCLE, "new_cases") for p in ("91", "92")} - {tree}
+    return {"want": want, "steps": _steps(result), "morning": morning}
+
+
+@pytest.fixture(scope="module")
+def scheduler(shared_database: str) -> Iterator[str]:
+    """A LocalCluster of two worker processes whose environment names the clone."""
+    from distributed import LocalCluster
+
+    before = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = shared_database
+    try:
+        with LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster:
+            yield cluster.scheduler_address
+    finally:
+        if before is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = before
+
+
+def _run(settings: Any, address: str, level: str, morning: dt.datetime) -> Any:
+    from ruralwatch.cycle.services import run_cycle
+
+    settings.RURALWATCH_DASK_SCHEDULER = address
+    settings.RURALWATCH_DASK_PARTITION = level
+    _clear()
+    began = time.perf_counter()
+    result = run_cycle(CYCLE, start=DETECT_FROM, now=morning)
+    print(f"\nDask cycle by {level} (2 workers): {time.perf_counter() - began:.1f} s")
+    return result
+
+
+@pytest.mark.parametrize("level", ["province", "prefecture"])
+def test_dask_cycle_gives_the_in_process_outputs(
+    region: dict[str, Any], scheduler: str, settings: Any, level: str
+) -> None:
+    result = _run(settings, scheduler, level, region["morning"])
+    assert result.did_not_run == [
+        {"step": "detect", "rule": r, "error": e}
+        for r, e in {
+            **region["steps"]["detect"]["skipped"],
+            **region["steps"]["detect"]["failed"],
+        }.items()
+    ]
+    _assert_same(_snapshot(), region["want"])
+    assert _steps(result) == region["steps"]
+    parts = result.steps["detect"]["partitions"]
+    workers = {p["worker"] for p in parts.values()}
+    assert len(workers) == 2, parts  # both workers took partitions
+    if level == "province":
+        assert set(parts) == {"910000000000", "920000000000"}
+    else:  # three prefectures, and the province rules over the whole tree
+        assert set(parts) == {"910100000000", "910200000000", "920100000000", "/"}
+    assert set(result.steps["assess"]["partitions"]) == {"910000000000", "920000000000"}
+
+
+def test_in_process_partitions_give_the_same_outputs(region: dict[str, Any]) -> None:
+    """Without a client the runner does the same tasks one after the other in this process."""
+    runner = distributed.Partitioned(client=None, level="prefecture")
+    _clear()
+    lines: list[str] = []
+    detection, d_run = runner.detect(DETECT_FROM, CYCLE, "/", lambda s, a, t: lines.append(s))
+    merged, a_run = runner.assess(CYCLE, "/", lambda s, a, t: lines.append(s))
+    got = _snapshot()
+    # The rules' state is written by the cycle, which also rolls up; rows are the same.
+    _assert_same(
+        {k: got[k] for k in ("signals", "judgements")},
+        {k: region["want"][k] for k in ("signals", "judgements")},
+    )
+    assert not d_run.failed and not a_run.failed
+    assert detection.signals_by_method == region["steps"]["detect"]["signals_by_method"]
+    assert merged["areas"] == region["steps"]["assess"]["areas"]
+    # one progress line per partition as it starts and as it ends
+    assert lines.count("assess 910000000000 东岭省") == 2
+    assert {line.split()[1] for line in lines if line.startswith("detect")} == {
+        "910100000000",
+        "910200000000",
+        "920100000000",
+        "/",
+    }
+
+
+def test_a_worker_on_another_database_refuses(shared_database: str) -> None:
+    task = distributed.Task(
+        "detect",
+        distributed.Part("910000000000", "/910000000000/", "东岭省"),
+        CYCLE,
+        CYCLE,
+        ("postgresql", "some_other_database"),
+    )
+    out = distributed.run_task(task)
+    assert out.result is None
+    assert out.error is not None and "some_other_database" in out.error
+
+
+def test_a_failed_partition_is_recorded_and_the_others_complete(
+    region: dict[str, Any], scheduler: str, settings: Any
+) -> None:
+    """On the workers, detection and assessment fail for the province 92 (a fault injected
+    there); the cycle records both like rules that did not run, and province 91's rows are
+    written as the in-process run wrote them."""
+    from distributed import Client
+
+    def inject(path: str) -> None:  # runs in each worker process
+        from ruralwatch.cycle.distributed import _django_ready
+
+        _django_ready()
+        from ruralwatch.assessments import services as assessments
+        from ruralwatch.signals import services as signals
+
+        def failing(real: Any) -> Any:
+            def run(*args: Any, **kwargs: Any) -> Any:
+                if kwargs.get("root_path") == path:
+                    raise OSError("disk full (injected)")
+                return real(*args, **kwargs)
+
+            run.real = real  # type: ignore[attr-defined]
+            return run
+
+        signals.detect_signals = failing(signals.detect_signals)
+        assessments.assess = failing(assessments.assess)
+
+    def restore() -> None:
+        from ruralwatch.assessments import services as assessments
+        from ruralwatch.signals import services as signals
+
+        signals.detect_signals = signals.detect_signals.real  # type: ignore[attr-defined]
+        assessments.assess = assessments.assess.real  # type: ignore[attr-defined]
+
+    with Client(scheduler, set_as_default=False) as client:
+        client.run(inject, "/920000000000/")
+        try:
+            result = _run(settings, scheduler, "province", region["morning"])
+        finally:
+            client.run(restore)
+    failed = [d for d in result.did_not_run if "partition" in d]
+    assert failed == [
+        {"step": "detect", "partition": "920000000000", "error": "OSError: disk full (injected)"},
+        {"step": "assess", "partition": "920000000000", "error": "OSError: disk full (injected)"},
+    ]
+    got = _snapshot()
+    in_91 = {
+        "signals": [r for r in region["want"]["signals"] if r[3].startswith("91")],
+        "judgements": [r for r in region["want"]["judgements"] if r[0].startswith("91")],
+    }
+    _assert_same({k: got[k] for k in in_91}, in_91)
+    assert result.steps["tasks"].get("error") is None  # the cycle went on
+
+
+def test_an_unreachable_scheduler_is_an_error_and_none_is_in_process(shared_database: str) -> None:
+    """``connect`` raises for a scheduler nobody listens on (the cycle then records it and
+    runs in-process) and gives no runner without an address."""
+    assert distributed.connect(scheduler="") is None
+    with pytest.raises((OSError, TimeoutError)):
+        distributed.connect(scheduler="tcp://127.0.0.1:9", timeout=2)
