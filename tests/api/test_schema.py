@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
+from ruralwatch.api.common import OWN_MESSAGE_TYPES
 from ruralwatch.api.models import ApiToken
 from ruralwatch.api.services import authenticate_token, create_token
 from ruralwatch.areas.models import Area
@@ -154,12 +155,19 @@ def token(request: pytest.FixtureRequest, world: World) -> Iterator[str]:
 
 
 def _refused_for_its_shape(response: Any) -> bool:
-    """A 422 of request validation (``errors`` with a ``loc``), not a refusal of the content
-    (an import's ``problems``, a registry rule's message such as a wrong check digit)."""
+    """A 422 of request validation: an error with a field path (``loc``) of a type that checks
+    what the schema states (pydantic's own types; ours for dates and phones, which the schema
+    states as patterns). Not a refusal of the content: an import's ``problems``, a registry
+    rule's message such as a wrong check digit, or a rule the schema cannot state given with
+    its field path as a ``value_error`` (``POST /api/stock``: a facility outside the
+    jurisdiction, an item that does not exist, a date before 2000)."""
     if response.status_code != 422:
         return False
     errors = response.json().get("errors") or []
-    return any(isinstance(e, dict) and "loc" in e for e in errors)
+    return any(
+        isinstance(e, dict) and "loc" in e and e.get("type") not in OWN_MESSAGE_TYPES
+        for e in errors
+    )
 
 
 def schema_valid_request_accepted(ctx: Any, response: Any, case: Any) -> bool | None:
@@ -187,7 +195,13 @@ def schema_valid_request_accepted(ctx: Any, response: Any, case: Any) -> bool | 
 )
 def test_every_operation_keeps_its_schema(case: Any, token: str) -> None:
     headers = {"Authorization": f"Bearer {token}"}
-    response = case.call(headers=headers)
+    # The token goes into the case itself, replacing a generated Authorization header: the
+    # negative-data check then judges the header that was sent (a case whose only invalid
+    # parts are an Authorization header replaced here and a query value that is a valid
+    # string once sent, e.g. ``?facility=false``, was taken for accepted invalid data).
+    case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+    case.headers.update(headers)
+    response = case.call()
     TALLY["cases"] += 1
     TALLY[f"status {response.status_code}"] += 1
     assert response.status_code < 500, (case.method, case.path, case.query, response.text[:500])
