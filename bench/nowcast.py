@@ -3,6 +3,7 @@ county (``--quick``) or province, SQLite and PostgreSQL, as a live cycle sees th
 reports that had arrived by the next day 14:00).
 
     RURALWATCH_ENV=development .venv/bin/python -m bench.nowcast [--province] [--repeat 3]
+        [--database sqlite|postgresql]
 
 Prints one JSON line per database: seconds of assess() without and with the nowcast (the
 smallest of ``repeat`` alternating runs), the nowcast step's own seconds, the areas judged and
@@ -78,7 +79,13 @@ def child(payload: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run(*, quick: bool, workdir: Path, repeat: int = 3) -> dict[str, Any]:
+def run(
+    *,
+    quick: bool,
+    workdir: Path,
+    repeat: int = 3,
+    databases: tuple[str, ...] = ("SQLite", "PostgreSQL"),
+) -> dict[str, Any]:
     from ruralwatch.synth import build_region, build_reports, simulate_region
 
     region = build_region(SEED, scale="county" if quick else "province")
@@ -97,7 +104,7 @@ def run(*, quick: bool, workdir: Path, repeat: int = 3) -> dict[str, Any]:
         "repeat": repeat,
     }
     rows = []
-    for database in ("SQLite", "PostgreSQL"):
+    for database in databases:
         env = sqlite_env(workdir / "sqlite") if database == "SQLite" else _fresh_postgres()
         out = run_child("bench.nowcast:child", payload, env=env, workdir=workdir)
         out = {"database": database, "scale": "county" if quick else "province", **out}
@@ -110,9 +117,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--province", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), help="only this one")
     args = parser.parse_args()
+    names = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+    databases = (names[args.database],) if args.database else tuple(names.values())
     with tempfile.TemporaryDirectory(prefix="ruralwatch-nowcast-") as tmp:
-        result = run(quick=not args.province, workdir=Path(tmp), repeat=args.repeat)
+        result = run(
+            quick=not args.province, workdir=Path(tmp), repeat=args.repeat, databases=databases
+        )
     for row in result["rows"]:
         print(json.dumps(row))
 

@@ -377,16 +377,19 @@ def delay_triangle(
         return None, pl.DataFrame(schema=schema)
     now = timezone.localtime(now)
     hour = now.hour + now.minute / 60 + now.second / 3600
+    # Grouped by the village's parent (one short key instead of four ancestor columns: the
+    # hash or sort of the ~villages x days joined rows was most of the cost), whose own
+    # ancestor columns are the village's; the value range on (date, indicator) is the index's.
+    delay = "CAST(-FLOOR((%s - s.delay_hours) / 24.0) AS INTEGER)"
     rows = bulk.fetch_frame(
-        f"SELECT a.l1, a.l2, a.l3, a.l4, CAST(s.date AS TEXT), "
-        f"CAST(-FLOOR((%s - s.delay_hours) / 24.0) AS INTEGER), SUM(v.value), "
-        f"SUM(v.value * v.value), COUNT(*) "
-        f"FROM {subs} s JOIN {area} a ON a.code = s.area_id "
-        f"JOIN {values} v ON v.area_id = s.area_id AND v.date = s.date "
-        f"WHERE v.indicator_id = %s AND {where} "
-        f"GROUP BY a.l1, a.l2, a.l3, a.l4, s.date, "
-        f"CAST(-FLOOR((%s - s.delay_hours) / 24.0) AS INTEGER)",
-        [hour, indicator_code, *args, hour],
+        f"SELECT t.l1, t.l2, t.l3, t.l4, CAST(g.date AS TEXT), g.delay, g.value, g.squares, "
+        f"g.reports FROM (SELECT a.parent_id AS parent, s.date AS date, {delay} AS delay, "
+        f"SUM(v.value) AS value, SUM(v.value * v.value) AS squares, COUNT(*) AS reports "
+        f"FROM {values} v JOIN {subs} s ON s.area_id = v.area_id AND s.date = v.date "
+        f"JOIN {area} a ON a.code = v.area_id "
+        f"WHERE v.indicator_id = %s AND v.date BETWEEN %s AND %s AND {where} "
+        f"GROUP BY a.parent_id, s.date, {delay}) g JOIN {area} t ON t.code = g.parent",
+        [hour, indicator_code, start.isoformat(), end.isoformat(), *args, hour],
         schema=schema,
     )
     rows = rows.with_columns(
