@@ -52,8 +52,11 @@ def test_cycle_cli_rolls_up_and_detects_twice_the_same(tmp_path: Path, monkeypat
         AggregateValue.objects.count(),
         list(Signal.objects.values_list("area_id", "date", "method")),
     ) == state
+    # four ancestor levels × ten days
+    assert json.loads(first.output)["steps"]["roll_up"]["aggregates"] == 4 * 10
+    # Nothing changed since: the second cycle rolls up no date and keeps the roll-ups.
     out = json.loads(second.output)
-    assert out["steps"]["roll_up"]["aggregates"] == 4 * 10  # four ancestor levels × ten days
+    assert out["steps"]["roll_up"] == out["steps"]["roll_up"] | {"dates": [], "aggregates": 0}
     assert ("990101001000", dt.date(2023, 1, 10), "ears-c1") in state[1]
     bad = runner.invoke(app, ["cycle", "--date", "2023-01-10", "--root", "990199999999"])
     assert bad.exit_code == 2 and "990199999999" in bad.output
@@ -182,7 +185,8 @@ def test_values_imported_without_their_roll_up_are_rolled_up_by_the_next_cycle(
     }
     assert not AggregateValue.objects.filter(date=early).exists()
     result = run_cycle(dt.date(2023, 1, 31), days_back=7)  # its own window starts on 24 Jan
-    assert result.steps["roll_up"]["from"] == early.isoformat()
+    window = [(dt.date(2023, 1, 24) + dt.timedelta(days=i)).isoformat() for i in range(8)]
+    assert result.steps["roll_up"]["dates"] == [early.isoformat(), *window]
     county = AggregateValue.objects.get(area_id="990101000000", date=early)
     assert county.value == 7
     assert not RollupPending.objects.exists()
@@ -236,3 +240,56 @@ def test_the_cycle_makes_tasks_once_and_reads_them_back(tmp_path: Path, monkeypa
     assert "error" not in third.steps["detect"] and "error" not in third.steps["assess"]
     assert third.tasks == first.tasks
     json.dumps(third.__dict__)
+
+
+def test_the_cycle_rolls_up_only_the_dates_that_changed(tmp_path: Path) -> None:
+    """Incremental roll-ups (issue 15): a cycle rolls up the dates whose values changed or that
+    were never rolled up, and leaves the others; after the area tree changed every rolled-up
+    date is rolled up again. The result equals a full roll-up of the window."""
+    from ruralwatch.cycle.services import run_cycle
+    from ruralwatch.reporting.services import mark_rollups_stale, roll_up
+
+    _small_store(tmp_path)
+    first = run_cycle(dt.date(2023, 1, 10), days_back=9)
+    assert len(first.steps["roll_up"]["dates"]) == 10
+    (tmp_path / "late.csv").write_text(
+        "area_code,date,new_cases\n990101001001,2023-01-04,9\n990101001001,2023-01-11,2\n",
+        encoding="utf-8",
+    )
+    import_reports(tmp_path / "late.csv", now=dt.datetime(2023, 2, 1, tzinfo=dt.UTC))
+    second = run_cycle(dt.date(2023, 1, 11), days_back=9)
+    assert second.steps["roll_up"]["dates"] == ["2023-01-04", "2023-01-11"]
+    incremental = set(AggregateValue.objects.values_list("area_id", "date", "indicator", "value"))
+    roll_up(dt.date(2023, 1, 1), dt.date(2023, 1, 11))
+    full = set(AggregateValue.objects.values_list("area_id", "date", "indicator", "value"))
+    assert incremental == full
+    assert ("990101000000", dt.date(2023, 1, 4), "new_cases", 9.0) in full
+    assert run_cycle(dt.date(2023, 1, 11), days_back=9).steps["roll_up"]["dates"] == []
+    assert mark_rollups_stale() == 11
+    third = run_cycle(dt.date(2023, 1, 11), days_back=9)
+    assert len(third.steps["roll_up"]["dates"]) == 11
+
+
+def test_an_area_import_that_changes_the_tree_marks_every_roll_up_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ruralwatch areas import` with a new village: the dates rolled up before are awaiting
+    their roll-up again (expected reporters changed); the same file again changes nothing."""
+    from ruralwatch.cycle.services import run_cycle
+    from ruralwatch.reporting.models import RollupPending
+
+    _small_store(tmp_path)
+    run_cycle(dt.date(2023, 1, 10), days_back=9)
+    assert not RollupPending.objects.exists()
+    monkeypatch.setattr("ruralwatch.cli.areas.django_setup", lambda: None)
+    runner = CliRunner(env={"COLUMNS": "250"})
+    (tmp_path / "more.csv").write_text(
+        TREE + "990101001002,新村,5,990101001000\n", encoding="utf-8"
+    )
+    assert runner.invoke(app, ["areas", "import", str(tmp_path / "tree.csv")]).exit_code == 0
+    assert not RollupPending.objects.exists()  # unchanged tree
+    result = runner.invoke(app, ["areas", "import", str(tmp_path / "more.csv")])
+    assert result.exit_code == 0, result.output
+    assert RollupPending.objects.count() == 10
+    again = run_cycle(dt.date(2023, 1, 10), days_back=9)
+    assert len(again.steps["roll_up"]["dates"]) == 10

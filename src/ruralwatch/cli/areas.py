@@ -36,6 +36,11 @@ def import_cmd(
     except ImportRejected as exc:
         console.print(exc.render(limit=200), highlight=False, markup=False)
         raise fail(str(exc)) from exc
+    if summary.imported or summary.updated:
+        # Who reports and under which parent changed: the daily cycle rolls every date again.
+        from ruralwatch.reporting.services import mark_rollups_stale
+
+        mark_rollups_stale()
     if as_json:
         out.print_json(json.dumps(summary.as_dict(), ensure_ascii=False))
     else:
@@ -72,6 +77,11 @@ def boundaries_cmd(
     except ImportRejected as exc:
         console.print(exc.render(limit=200), highlight=False, markup=False)
         raise fail(str(exc)) from exc
+    if summary.imported or summary.updated:
+        # Who reports and under which parent changed: the daily cycle rolls every date again.
+        from ruralwatch.reporting.services import mark_rollups_stale
+
+        mark_rollups_stale()
     if as_json:
         out.print_json(json.dumps(summary.as_dict(), ensure_ascii=False))
     else:

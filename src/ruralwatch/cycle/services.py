@@ -22,7 +22,7 @@ from ruralwatch.cycle import distributed
 from ruralwatch.dispatch.models import OPEN_STATUSES, Status, Task
 from ruralwatch.dispatch.services import sync_tasks
 from ruralwatch.intake.services import nightly as intake_nightly
-from ruralwatch.reporting.services import pending_rollup_start, roll_up
+from ruralwatch.reporting.services import dates_to_roll_up, roll_up_dates
 from ruralwatch.signals.services import detect_signals
 
 Progress = Callable[[str, int, int], None]
@@ -129,15 +129,15 @@ def run_cycle(
     timed("validate", lambda: intake_nightly(cycle_date, days=days_back, path=root_path))
 
     def rolled() -> dict[str, Any]:
-        # Dates whose values changed after their roll-up (an API upload, or an import killed
-        # before its roll-up ran) are rolled up again too.
-        pending = pending_rollup_start()
-        since = min(first, pending) if pending is not None else first
-        r = roll_up(since, cycle_date)
+        # Only the dates that need it: values changed after their roll-up (an import, an API
+        # upload, a form correction, or an import killed before its roll-up ran), or never
+        # rolled up. Unchanged dates keep their roll-ups (issue 15: incremental roll-ups).
+        dates = dates_to_roll_up(first, cycle_date)
+        r = roll_up_dates(dates)
         return {
-            "from": since.isoformat(),
-            "aggregates": r.aggregates,
-            "completeness": r.completeness_rows,
+            "dates": [d.isoformat() for d in dates],
+            "aggregates": r.aggregates if r else 0,
+            "completeness": r.completeness_rows if r else 0,
         }
 
     # With a Dask scheduler configured, detection and assessment run per partition on its

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -403,12 +403,47 @@ def import_reports(
     return summary
 
 
-def pending_rollup_start() -> dt.date | None:
-    """The earliest date whose values changed after its roll-up (None: every roll-up is current)."""
-    first: dt.date | None = (
-        RollupPending.objects.order_by("date").values_list("date", flat=True).first()
+def dates_to_roll_up(start: dt.date, end: dt.date) -> list[dt.date]:
+    """The dates a daily cycle must roll up: every date whose values changed after its
+    roll-up (``RollupPending``, also before ``start``), and the dates in [start, end] that were
+    never rolled up (no completeness rows). A date whose roll-up is current is left as it is:
+    at national scale re-rolling a week of unchanged village reports every day cost more than
+    the rest of the cycle."""
+    pending = set(RollupPending.objects.filter(date__lte=end).values_list("date", flat=True))
+    rolled = set(
+        Completeness.objects.filter(date__range=(start, end))
+        .values_list("date", flat=True)
+        .distinct()
     )
-    return first
+    window = {start + dt.timedelta(days=i) for i in range((end - start).days + 1)}
+    return sorted(pending | (window - rolled))
+
+
+def roll_up_dates(dates: Sequence[dt.date]) -> RollupSummary | None:
+    """Roll up ``dates`` (any order, gaps allowed) as consecutive runs; None if there are none.
+    The summary spans the first to the last date and counts the rows of every run."""
+    runs: list[list[dt.date]] = []
+    for day in sorted(set(dates)):
+        if runs and (day - runs[-1][-1]).days == 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    if not runs:
+        return None
+    total = RollupSummary(runs[0][0].isoformat(), runs[-1][-1].isoformat(), 0, 0)
+    for run in runs:
+        part = roll_up(run[0], run[-1])
+        total.aggregates += part.aggregates
+        total.completeness_rows += part.completeness_rows
+    return total
+
+
+def mark_rollups_stale() -> int:
+    """Mark every rolled-up date as awaiting its roll-up again (after the area tree changed:
+    who is expected to report, and under which parent, may differ); returns how many."""
+    dates = list(Completeness.objects.values_list("date", flat=True).distinct())
+    RollupPending.objects.bulk_create([RollupPending(date=d) for d in dates], ignore_conflicts=True)
+    return len(dates)
 
 
 def _timestamp_text(expr: pl.Expr) -> pl.Expr:
