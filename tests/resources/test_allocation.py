@@ -219,3 +219,35 @@ def test_the_solver_prints_nothing_on_standard_output() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout == "ok\n", out.stdout
+
+
+def test_maxmin_skips_the_fill_rate_stage_only_where_it_is_zero(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Where a shipment holds fewer packs than it has recipients (or a vehicle run cannot take
+    a pack for each), the smallest fill rate is 0 and its stage is not solved; the stages'
+    optima are those of the full solve, and brute force agrees."""
+    from ruralwatch.resources import allocation
+
+    rng = np.random.default_rng(21)
+    shortcut = full = 0
+    while shortcut < 8 or full < 4:
+        p = _random(rng, int(rng.integers(2, 4)), int(rng.integers(1, 3)), transport=True)
+        if np.prod(np.ceil(p.need / p.pack[None, :]) + 1) > 20_000:
+            continue
+        ii, kk = np.nonzero(_receivable(p))
+        if not ii.size:
+            continue
+        skipped = not allocation._fill_possible(p, ii, kk)
+        r = solve(p, "maxmin", mip_rel_gap=0.0)
+        with monkeypatch.context() as m:
+            m.setattr(allocation, "_fill_possible", lambda *a: True)
+            whole = solve(p, "maxmin", mip_rel_gap=0.0)
+        assert [s["objective"] for s in r.stages] == pytest.approx(
+            [s["objective"] for s in whole.stages], abs=1e-6
+        )
+        assert r.min_fill_rate == pytest.approx(whole.min_fill_rate, abs=1e-9)
+        if skipped:
+            assert r.min_fill_rate == 0.0
+            assert _brute(p, "maxmin")[1] == 0.0
+            shortcut += 1
+        else:
+            full += 1

@@ -333,7 +333,13 @@ def _solve_segments(
     sol = run(c1, "minimums")
     keep(c1, float(c1 @ sol))
     tau: float | None = None
-    if maxmin:
+    if maxmin and not _fill_possible(problem, ii, kk):
+        # Some pair cannot have a single pack: the smallest fill rate is 0 whatever the
+        # allocation, so the stage is not solved and τ is held at 0.
+        tau = 0.0
+        h.changeColsBounds(1, np.array([n_seg], dtype=np.int32), np.zeros(1), np.zeros(1))
+        stages.append({"objective": 0.0, "gap": 0.0, "nodes": 0.0})
+    elif maxmin:
         ct = np.zeros(n_col)
         ct[n_seg] = 1.0
         sol = run(ct, "max-min fill rate")
@@ -343,6 +349,28 @@ def _solve_segments(
     c2[:n_seg] = seg.need_units * problem.weight[ii, kk][seg.pair]
     sol = run(c2, "weighted need")
     return np.rint(sol[:n_seg]), tau, worst
+
+
+def _fill_possible(problem: AllocationProblem, ii: IntArray, kk: IntArray) -> bool:
+    """Whether every active pair could get one pack at the same time: a smallest fill rate
+    above 0 needs it (each pair's covered need must be positive, in whole packs). False
+    when a shipment (group, item) holds fewer packs than it has pairs, or a vehicle run
+    cannot carry one pack for each of its pairs; True says only that these counts allow it."""
+    n_k = problem.shape[1]
+    pack = problem.pack[kk]
+    key = problem.supply_group[ii] * n_k + kk
+    uniq, counts = np.unique(key, return_counts=True)
+    packs = problem.supply.reshape(-1)[uniq] // problem.pack[uniq % n_k]
+    if (counts > packs).any():
+        return False
+    t = problem.transport_group[ii]
+    has = t >= 0
+    if has.any():
+        load = np.zeros(problem.transport.size)
+        np.add.at(load, t[has], (problem.volume[kk] * pack)[has])
+        if (load > problem.transport + 1e-9).any():
+            return False
+    return True
 
 
 def _components(problem: AllocationProblem, ii: IntArray, kk: IntArray) -> IntArray:
