@@ -362,6 +362,8 @@ class Partitioned:
         for out in run.outcomes:
             if out.result is not None:
                 _merge_detection(summary, out.result)
+        if not any(out.result is not None for out in run.outcomes):
+            return summary, run  # no partition ran: the rules' state stays as it was
         errors = summary.did_not_run
         summary.rules_run = sum(1 for r in rules if str(r) not in errors)
         for r in rules:  # what detect_signals writes, once the partitions all said
