@@ -486,42 +486,68 @@ def import_stock(
     return summary
 
 
-def _upsert_stock(stage: pl.DataFrame) -> tuple[int, int, int]:
-    """Store validated stock rows (``facility_code``, ``item``, ``date`` as text, ``on_hand``,
-    ``received``, ``issued``) in one transaction; a row of the same facility, item and date
-    is replaced. Returns (inserted, updated, unchanged)."""
-    table = StockReport._meta.db_table
+def _staged_upsert(
+    table: str,
+    key: list[tuple[str, str, str]],
+    values: list[tuple[str, str, str]],
+    stage: pl.DataFrame,
+) -> tuple[int, int, int]:
+    """Store validated rows in one transaction through a staging table: ``key`` and
+    ``values`` are (table column, staging column, SQL type), ``stage`` has the staging
+    columns in that order (dates as text). A row whose key is stored replaces its values
+    (only where one differs, nulls compared as values). Returns (inserted, updated,
+    unchanged)."""
+    name = f"stage_{table}"
+    columns = key + values
     with transaction.atomic():
-        bulk.import_lock("resources_stock", table)
-        bulk.create_staging(
-            "stage_res_stock",
-            [
-                ("facility_code", "varchar(40)"),
-                ("item", "varchar(30)"),
-                ("date", "date"),
-                ("on_hand", "integer"),
-                ("received", "integer"),
-                ("issued", "integer"),
-            ],
+        bulk.import_lock(table, table)
+        bulk.create_staging(name, [(s_col, sql_type) for _t, s_col, sql_type in columns])
+        bulk.load_staging(name, stage)
+        on = " AND ".join(f"t.{t_col} = s.{s_col}" for t_col, s_col, _ in key)
+        differs = " OR ".join(
+            f"t.{t_col} <> s.{s_col} OR (t.{t_col} IS NULL) <> (s.{s_col} IS NULL)"
+            for t_col, s_col, _ in values
         )
-        bulk.load_staging("stage_res_stock", stage)
         total, existing, changed = bulk.row(
-            f"SELECT COUNT(*), COUNT(t.id), SUM(CASE WHEN t.on_hand <> s.on_hand OR "
-            f"t.received <> s.received OR t.issued <> s.issued THEN 1 ELSE 0 END) "
-            f"FROM stage_res_stock s LEFT JOIN {table} t ON t.facility_id = s.facility_code "
-            f"AND t.item_id = s.item AND t.date = s.date"
+            f"SELECT COUNT(*), COUNT(t.id), SUM(CASE WHEN t.id IS NOT NULL AND ({differs}) "
+            f"THEN 1 ELSE 0 END) FROM {name} s LEFT JOIN {table} t ON {on}"
+        )
+        stored = ", ".join(t_col for t_col, _s, _q in columns)
+        staged = ", ".join(s_col for _t, s_col, _q in columns)
+        sets = ", ".join(f"{t_col} = excluded.{t_col}" for t_col, _s, _q in values)
+        update_when = " OR ".join(
+            f"{table}.{t_col} <> excluded.{t_col} OR "
+            f"({table}.{t_col} IS NULL) <> (excluded.{t_col} IS NULL)"
+            for t_col, _s, _q in values
         )
         bulk.execute(
-            f"INSERT INTO {table} (facility_id, item_id, date, on_hand, received, issued) "
-            f"SELECT facility_code, item, date, on_hand, received, issued FROM stage_res_stock "
-            f"WHERE true ON CONFLICT (facility_id, item_id, date) DO UPDATE SET "
-            f"on_hand = excluded.on_hand, received = excluded.received, issued = excluded.issued "
-            f"WHERE {table}.on_hand <> excluded.on_hand OR {table}.received <> excluded.received "
-            f"OR {table}.issued <> excluded.issued"
+            f"INSERT INTO {table} ({stored}) SELECT {staged} FROM {name} WHERE true "
+            f"ON CONFLICT ({', '.join(t for t, _s, _q in key)}) DO UPDATE SET {sets} "
+            f"WHERE {update_when}"
         )
-        bulk.drop_staging("stage_res_stock")
+        bulk.drop_staging(name)
+        bulk.analyze_if_grown(table, total - existing)
     changed = changed or 0
     return total - existing, changed, existing - changed
+
+
+def _upsert_stock(stage: pl.DataFrame) -> tuple[int, int, int]:
+    """Store validated stock rows (``facility_code``, ``item``, ``date`` as text, ``on_hand``,
+    ``received``, ``issued``); a row of the same facility, item and date is replaced."""
+    return _staged_upsert(
+        StockReport._meta.db_table,
+        [
+            ("facility_id", "facility_code", "varchar(40)"),
+            ("item_id", "item", "varchar(30)"),
+            ("date", "date", "date"),
+        ],
+        [
+            ("on_hand", "on_hand", "integer"),
+            ("received", "received", "integer"),
+            ("issued", "issued", "integer"),
+        ],
+        stage,
+    )
 
 
 def _report_problems(
@@ -901,41 +927,21 @@ def import_pairings(
         ).alias("reserved_beds"),
         pl.col("green_bool").fill_null(True).alias("green_channel"),
     )
-    table = CountyPairing._meta.db_table
     summary = PairingImportSummary(file=file, rows=frame.height)
-    with transaction.atomic():
-        bulk.import_lock("resources_pairings", table)
-        bulk.create_staging(
-            "stage_res_pair",
-            [
-                ("county_code", "varchar(12)"),
-                ("hospital_code", "varchar(40)"),
-                ("since", "date"),
-                ("until", "date"),
-                ("reserved_beds", "integer"),
-                ("green_channel", "boolean"),
-            ],
-        )
-        bulk.load_staging("stage_res_pair", stage)
-        total, existing, changed = bulk.row(
-            f"SELECT COUNT(*), COUNT(t.id), SUM(CASE WHEN COALESCE(t.until, '1900-01-01') <> "
-            f"COALESCE(s.until, '1900-01-01') OR COALESCE(t.reserved_beds, -1) <> "
-            f"COALESCE(s.reserved_beds, -1) OR t.green_channel <> s.green_channel "
-            f"THEN 1 ELSE 0 END) FROM stage_res_pair s LEFT JOIN {table} t ON "
-            f"t.county_id = s.county_code AND t.hospital_id = s.hospital_code "
-            f"AND t.since = s.since"
-        )
-        bulk.execute(
-            f"INSERT INTO {table} (county_id, hospital_id, since, until, reserved_beds, "
-            f"green_channel) SELECT county_code, hospital_code, since, until, reserved_beds, "
-            f"green_channel FROM stage_res_pair WHERE true ON CONFLICT (county_id, hospital_id, "
-            f"since) DO UPDATE SET until = excluded.until, "
-            f"reserved_beds = excluded.reserved_beds, green_channel = excluded.green_channel"
-        )
-        bulk.drop_staging("stage_res_pair")
-    changed = changed or 0
-    summary.inserted, summary.updated = total - existing, changed
-    summary.unchanged = existing - changed
+    summary.inserted, summary.updated, summary.unchanged = _staged_upsert(
+        CountyPairing._meta.db_table,
+        [
+            ("county_id", "county_code", "varchar(12)"),
+            ("hospital_id", "hospital_code", "varchar(40)"),
+            ("since", "since", "date"),
+        ],
+        [
+            ("until", "until", "date"),
+            ("reserved_beds", "reserved_beds", "integer"),
+            ("green_channel", "green_channel", "boolean"),
+        ],
+        stage,
+    )
     return summary
 
 
@@ -1158,38 +1164,19 @@ def import_transfers(
         pl.col("severe_n").alias("severe"),
         pl.col("green_n").alias("green_channel"),
     )
-    table = Transfer._meta.db_table
     summary = TransferImportSummary(file=file, rows=frame.height)
-    with transaction.atomic():
-        bulk.import_lock("resources_transfers", table)
-        bulk.create_staging(
-            "stage_res_transfer",
-            [
-                ("date", "date"),
-                ("from_facility", "varchar(40)"),
-                ("to_facility", "varchar(40)"),
-                ("patients", "integer"),
-                ("severe", "integer"),
-                ("green_channel", "integer"),
-            ],
-        )
-        bulk.load_staging("stage_res_transfer", stage)
-        total, existing, changed = bulk.row(
-            f"SELECT COUNT(*), COUNT(t.id), SUM(CASE WHEN t.patients <> s.patients OR "
-            f"t.severe <> s.severe OR t.green_channel <> s.green_channel THEN 1 ELSE 0 END) "
-            f"FROM stage_res_transfer s LEFT JOIN {table} t ON t.date = s.date AND "
-            f"t.source_id = s.from_facility AND t.target_id = s.to_facility"
-        )
-        bulk.execute(
-            f"INSERT INTO {table} (date, source_id, target_id, patients, severe, green_channel) "
-            f"SELECT date, from_facility, to_facility, patients, severe, green_channel "
-            f"FROM stage_res_transfer WHERE true ON CONFLICT (date, source_id, target_id) "
-            f"DO UPDATE SET patients = excluded.patients, severe = excluded.severe, "
-            f"green_channel = excluded.green_channel"
-        )
-        bulk.drop_staging("stage_res_transfer")
-        bulk.analyze_if_grown(table, total - existing)
-    changed = changed or 0
-    summary.inserted, summary.updated = total - existing, changed
-    summary.unchanged = existing - changed
+    summary.inserted, summary.updated, summary.unchanged = _staged_upsert(
+        Transfer._meta.db_table,
+        [
+            ("date", "date", "date"),
+            ("source_id", "from_facility", "varchar(40)"),
+            ("target_id", "to_facility", "varchar(40)"),
+        ],
+        [
+            ("patients", "patients", "integer"),
+            ("severe", "severe", "integer"),
+            ("green_channel", "green_channel", "integer"),
+        ],
+        stage,
+    )
     return summary
