@@ -454,6 +454,87 @@ def _block_solve(
     return x, inv
 
 
+class _ArrowSystem:
+    """The IRLS systems X'WX beta = rhs of arrow designs (see ``_Blocks``), kept as their
+    blocks (A_RR, A_RJ and the diagonal D of A_JJ), gathered straight from the weighted sums
+    of the distinct columns: an iteration neither forms the (K x K) matrices nor gathers the
+    blocks out of them. ``fix`` (P, K) is 1 on the diagonal of aliased columns (``eye_fix``)."""
+
+    def __init__(self, gram: _Gram, blocks: _Blocks, K: int, fix: FloatArray) -> None:
+        pos = np.full((K, K), -1, dtype=np.int64)
+        pos[gram.ia, gram.ib] = gram.pair
+        pos[gram.ib, gram.ia] = gram.pair
+        r, j = blocks.r, blocks.j
+        self.r, self.j, self.K = r, j, K
+        # -1 (a product that is zero everywhere) reads the zero column appended to the sums
+        self.rr, self.rj, self.jj = pos[np.ix_(r, r)], pos[np.ix_(r, j)], pos[j, j]
+        self.fix_rr = fix[:, r][:, :, None] * np.eye(r.size)[None]
+        self.fix_j = fix[:, j]
+
+    def parts(self, sums: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        ext = np.concatenate([sums, np.zeros((sums.shape[0], 1))], axis=1)
+        return ext[:, self.rr] + self.fix_rr, ext[:, self.rj], ext[:, self.jj] + self.fix_j
+
+    def full(self, parts: tuple[FloatArray, FloatArray, FloatArray]) -> FloatArray:
+        a_rr, a_rj, d = parts
+        r, j = self.r, self.j
+        a = np.zeros((a_rr.shape[0], self.K, self.K))
+        a[:, r[:, None], r[None, :]] = a_rr
+        a[:, r[:, None], j[None, :]] = a_rj
+        a[:, j[:, None], r[None, :]] = np.swapaxes(a_rj, 1, 2)
+        a[:, j, j] = d
+        return a
+
+    def matvec(
+        self, parts: tuple[FloatArray, FloatArray, FloatArray], beta: FloatArray
+    ) -> FloatArray:
+        a_rr, a_rj, d = parts
+        b_r, b_j = beta[:, self.r], beta[:, self.j]
+        out = np.empty_like(beta)
+        out[:, self.r] = np.einsum("pab,pb->pa", a_rr, b_r) + np.einsum("paj,pj->pa", a_rj, b_j)
+        out[:, self.j] = np.einsum("paj,pa->pj", a_rj, b_r) + d * b_j
+        return out
+
+    def solve(
+        self, parts: tuple[FloatArray, FloatArray, FloatArray], rhs: FloatArray
+    ) -> FloatArray:
+        """As ``_block_solve`` (LAPACK where the reduced block is singular)."""
+        a_rr, a_rj, d = parts
+        r, j = self.r, self.j
+        dinv = 1.0 / d
+        m = a_rj * dinv[:, None, :]
+        schur = a_rr - m @ np.swapaxes(a_rj, 1, 2)
+        sinv, ok = _small_inverse(schur)
+        b_r, b_j = rhs[:, r], rhs[:, j]
+        x_r = np.einsum("pab,pb->pa", sinv, b_r - np.einsum("pal,pl->pa", m, b_j))
+        x_j = dinv * b_j - np.einsum("pal,pa->pl", m, x_r)
+        x = np.empty_like(rhs)
+        x[:, r] = x_r
+        x[:, j] = x_j
+        bad = np.flatnonzero(~ok)
+        if bad.size:
+            sub = (a_rr[bad], a_rj[bad], d[bad])
+            x[bad] = solve_each(self.full(sub), rhs[bad])
+        return x
+
+    @staticmethod
+    def finite(parts: tuple[FloatArray, FloatArray, FloatArray]) -> BoolArray:
+        a_rr, a_rj, d = parts
+        return np.asarray(
+            np.all(np.isfinite(a_rr), axis=(1, 2))
+            & np.all(np.isfinite(a_rj), axis=(1, 2))
+            & np.all(np.isfinite(d), axis=1),
+            dtype=bool,
+        )
+
+    @staticmethod
+    def set_identity(parts: tuple[FloatArray, FloatArray, FloatArray], rows: IntArray) -> None:
+        a_rr, a_rj, d = parts
+        a_rr[rows] = np.eye(a_rr.shape[1])
+        a_rj[rows] = 0.0
+        d[rows] = 1.0
+
+
 @dataclass(frozen=True)
 class GroupDesign:
     """Designs shared by the problems of each group, with what the fits derive from them.
@@ -721,11 +802,6 @@ def fit_poisson_grouped(
     active = (used3.astype(np.float64) @ nz).reshape(P, K) > 0
     eye_fix = np.where(active, 0.0, 1.0)[:, :, None] * np.eye(K)[None]
 
-    def solve(a: FloatArray, rhs: FloatArray) -> FloatArray:
-        if blocks is None:
-            return solve_each(a, rhs)
-        return _block_solve(a, rhs, blocks, want_inverse=False)[0]
-
     if design.patterns is not None and offset is None and max_iter > 0:
         levels = _saturated_levels(design)
         if levels is not None:
@@ -752,7 +828,9 @@ def fit_poisson_grouped(
     eta = np.empty((P, N))
     dev = st.dev.copy()
     sums = _sums(ww.reshape(G, U, N), gram)
-    xtwx = _cross(sums, gram, K) + eye_fix
+    arrow = None if blocks is None else _ArrowSystem(gram, blocks, K, np.where(active, 0.0, 1.0))
+    system: FloatArray | tuple[FloatArray, FloatArray, FloatArray]
+    system = _cross(sums, gram, K) + eye_fix if arrow is None else arrow.parts(sums)
     wz = ww * (st.eta - off - 1.0) + wy  # W z for the start (offset removed)
     xtwz = (wz.reshape(G, U, N) @ Xz).reshape(P, K)
     del wz
@@ -769,7 +847,12 @@ def fit_poisson_grouped(
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         while n_iter < max_iter and st.todo.size > _HANDOVER * P:
             n_iter += 1
-            beta = solve(xtwx, xtwz)
+            if arrow is None:
+                assert not isinstance(system, tuple)
+                beta = solve_each(system, xtwz)
+            else:
+                assert isinstance(system, tuple)
+                beta = arrow.solve(system, xtwz)
             if pat_take is not None:
                 # exp(X beta) per distinct row, looked up (see _Patterns): eta is only needed
                 # for the problems that stop here, and made for them below.
@@ -785,23 +868,36 @@ def fit_poisson_grouped(
             ww, ww_prev = ww_prev, ww
             np.multiply(w, mu, out=ww)
             sums = _sums(ww.reshape(G, U, N), gram)
-            xtwx = _cross(sums, gram, K) + eye_fix
             sum_ww = sums[:, gram.ones] if gram.ones >= 0 else np.zeros(P)
             # The deviance without a logarithm: y log(y/mu) = y log y - y eta.
             dev_new = 2.0 * (dev_const + sum_ww - np.einsum("pk,pk->p", xwy, beta) - wy_off)
-            xtwz = np.einsum("pkl,pl->pk", xtwx, beta) + xwy - _pick(sums, gram.single)
+            if arrow is None:
+                xtwx = _cross(sums, gram, K) + eye_fix
+                system = xtwx
+                xtwz = np.einsum("pkl,pl->pk", xtwx, beta)
+                sys_finite = np.all(np.isfinite(xtwx), axis=(1, 2))
+            else:
+                parts = arrow.parts(sums)
+                system = parts
+                xtwz = arrow.matvec(parts, beta)
+                sys_finite = arrow.finite(parts)
+            xtwz += xwy - _pick(sums, gram.single)
             crit = np.abs(dev_new - dev) / (np.abs(dev_new) + 0.1) < tol
             dev = dev_new
             # A diverging problem (non-finite coefficients or deviance, a fitted mean of 0 or inf
             # where it is used; sum_ww and the deviance see those) stops here as failed.
             bad = ~(np.isfinite(dev_new) & np.isfinite(sum_ww) & np.all(np.isfinite(beta), axis=1))
-            bad |= ~np.all(np.isfinite(xtwx), axis=(1, 2))
+            bad |= ~sys_finite
             newly_bad = np.flatnonzero(bad & ~st.converged & ~st.failed)
-            if newly_bad.size:
+            # Keep the other problems' sums finite (the failed ones are not used again).
+            failed_rows = np.flatnonzero(st.failed | bad)
+            if failed_rows.size:
                 st.failed[newly_bad] = True
-                # Keep the other problems' sums finite (the failed ones are not used again).
-                xtwx[newly_bad] = np.eye(K)
-                xtwz[newly_bad] = 0.0
+                if isinstance(system, tuple):
+                    _ArrowSystem.set_identity(system, failed_rows)
+                else:
+                    system[failed_rows] = np.eye(K)
+                xtwz[failed_rows] = 0.0
             newly = np.flatnonzero(crit & ~st.converged & ~st.failed)
             going_on = (
                 n_iter < max_iter and st.todo.size - newly.size - newly_bad.size > _HANDOVER * P
