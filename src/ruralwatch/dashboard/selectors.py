@@ -15,7 +15,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from ruralwatch.areas.models import Area, Level
-from ruralwatch.areas.selectors import breadcrumb
+from ruralwatch.areas.selectors import breadcrumb, child_shape_counts
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.selectors import judgement_for
 from ruralwatch.core.i18n import localized
@@ -177,7 +177,9 @@ def area_overview(
     overview.incidence_window = reporting.incidence(overview.cases_window, area.population)
     overview.completeness = reporting.completeness_by_level(area, date)
     overview.judgement = judgement_for(area, date, CASES)
-    if area.level == Level.COUNTY:
+    if area.level == Level.COUNTY and not child_shape_counts(area)[0]:
+        # The villages as points, for a county whose townships have no shapes (the map of
+        # shapes replaces them): a quarter of a second for the demo county's 289 villages.
         overview.map_points = reporting.village_incidence(area, indicator_code, date, WINDOW_DAYS)
     overview.signals = recent_signals(area.path, date)
     overview.rules_not_run = rules_not_run()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +143,10 @@ def _area_context(request: HttpRequest, overview: AreaOverview) -> dict[str, Any
         "prev_url": _query(request, page=page.number - 1) if page.number > 1 else "",
         "next_url": _query(request, page=page.number + 1) if page.number < page.pages else "",
         "export_query": _query(request, page=None),
-        "children_spec": charts.children_chart(
+        # Built only if the template draws it (the children have no shapes): the template
+        # calls a callable, and the map of shapes replaces this chart.
+        "children_spec": partial(
+            charts.children_chart,
             overview.map_points if overview.maps_villages else overview.children,
             _area_url,
             overview.maps_villages or overview.children_have_coordinates,
