@@ -74,14 +74,25 @@ class ReportValue(models.Model):
 
     # Fact tables carry no database FK constraints: the importer checks every area and indicator
     # code in bulk before writing, and per-row constraint triggers dominated large loads.
-    area = models.ForeignKey(Area, on_delete=models.DO_NOTHING, db_constraint=False)
+    # No single-column indexes on the keys: the unique key (area, date, indicator) serves
+    # reads by area and ``value_date_indicator`` reads by date; Django's default FK indexes
+    # (two per text key) were five more indexes to maintain for every imported value and a
+    # fifth of the table's size, and no query used them (issue 15).
+    area = models.ForeignKey(Area, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False)
     date = models.DateField(_("report date"))
-    indicator = models.ForeignKey(Indicator, on_delete=models.DO_NOTHING, db_constraint=False)
+    indicator = models.ForeignKey(
+        Indicator, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False
+    )
     value = models.FloatField(_("value"))
     reporter = models.CharField(_("reporter"), max_length=64, blank=True, default="")
     submitted_at = models.DateTimeField(_("submitted at"))
     batch = models.ForeignKey(
-        ImportBatch, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False
+        ImportBatch,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
     )
 
     class Meta:
@@ -103,7 +114,7 @@ class Submission(models.Model):
     the areas expected to report.
     """
 
-    area = models.ForeignKey(Area, on_delete=models.DO_NOTHING, db_constraint=False)
+    area = models.ForeignKey(Area, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False)
     date = models.DateField(_("report date"))
     submitted_at = models.DateTimeField(_("first submitted at"))
     delay_hours = models.FloatField(
@@ -129,10 +140,12 @@ class AggregateValue(models.Model):
     reporting units contributed.
     """
 
-    area = models.ForeignKey(Area, on_delete=models.CASCADE, db_constraint=False)
+    area = models.ForeignKey(Area, on_delete=models.CASCADE, db_constraint=False, db_index=False)
     level = models.PositiveSmallIntegerField()
     date = models.DateField()
-    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, db_constraint=False)
+    indicator = models.ForeignKey(
+        Indicator, on_delete=models.CASCADE, db_constraint=False, db_index=False
+    )
     value = models.FloatField()
     n_areas = models.PositiveIntegerField()
 
@@ -149,7 +162,7 @@ class AggregateValue(models.Model):
 class Completeness(models.Model):
     """Expected, received and on-time village reports for an area (any level) and date."""
 
-    area = models.ForeignKey(Area, on_delete=models.CASCADE, db_constraint=False)
+    area = models.ForeignKey(Area, on_delete=models.CASCADE, db_constraint=False, db_index=False)
     level = models.PositiveSmallIntegerField()
     date = models.DateField()
     expected = models.PositiveIntegerField()
@@ -271,7 +284,8 @@ class ValueChange(models.Model):
     ``batch`` (the source) instead of a ``form``; ``at`` is when the new value arrived.
     """
 
-    area = models.ForeignKey(Area, on_delete=models.DO_NOTHING, db_constraint=False)
+    # No index of its own: the (area, date) index below serves every read by area.
+    area = models.ForeignKey(Area, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False)
     date = models.DateField(_("report date"))
     indicator = models.ForeignKey(Indicator, on_delete=models.DO_NOTHING, db_constraint=False)
     old_value = models.FloatField(_("old value"), null=True, blank=True)
@@ -292,6 +306,7 @@ class ValueChange(models.Model):
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # nothing reads corrections by batch; an import writes thousands
         related_name="changes",
     )
 
