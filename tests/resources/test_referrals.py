@@ -321,3 +321,35 @@ def test_cli_imports_and_prints_the_network(net: Net, tmp_path: Path) -> None:
     network = json.loads(r.stdout)
     assert network["date"] == DAY and network["totals"]["patients"] == 3
     assert network["pairings"][0]["green_channel"] is True  # the default
+
+
+def test_a_route_over_capacity_becomes_a_capacity_task_that_closes(
+    net: Net, tmp_path: Path
+) -> None:
+    from django.utils import timezone, translation
+
+    from ruralwatch.dispatch.models import Status, Task
+    from ruralwatch.dispatch.services import sync_tasks
+
+    _pair(tmp_path, net, reserved=1)
+    services.import_transfers(
+        _write(
+            tmp_path / "t.csv",
+            f"date,from_facility,to_facility,patients\n{DAY},{net.hospital.code},uh-1,3",
+        ),
+        today=ON,
+    )
+    now = timezone.make_aware(dt.datetime(2023, 2, 6, 9, 0))
+    sync_tasks(ON, net.county.path, now)
+    key = f"capacity_gap:{selectors.OVER_RESERVED}:{net.hospital.code}>uh-1"
+    task = Task.objects.get(kind_id="capacity_gap", source_key__startswith=key)
+    assert task.owner_level == 3 and task.evidence["received"] == 3
+    assert task.evidence["capacity"] == 1
+    with translation.override("zh-hans"):
+        words = " ".join(selectors.task_sentences("capacity_gap", task.evidence, "县"))
+    assert "超出为本县预留的床位" in words and "市第一人民医院" in words
+    # Once the 7 days have passed without transfers, the route is no longer over capacity.
+    later = ON + dt.timedelta(days=8)
+    sync_tasks(later, net.county.path, now + dt.timedelta(days=8))
+    task.refresh_from_db()
+    assert task.status == Status.CLOSED_AUTO and task.auto_reason == "gap_closed"

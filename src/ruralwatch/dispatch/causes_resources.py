@@ -10,7 +10,8 @@ a county reads and the tasks it receives are the same list.
   short of days of supply (the items are in the evidence); key
   ``stock_out:<facility>:<date>``; none while the facility has an open one;
 - a **capacity** task per gap (a township without a fever clinic, a county hospital without
-  an ICU, a village clinic without a doctor); key ``capacity_gap:<gap>:<where>:<date>``.
+  an ICU, a village clinic without a doctor, a referral route whose receiving end is over
+  capacity); key ``capacity_gap:<gap>:<where>:<date>`` (``<from>><to>`` for a route).
 """
 
 from __future__ import annotations
@@ -137,6 +138,23 @@ def capacity_plan(kind: TaskKind, cycle_date: dt.date, root_path: str) -> Plan:
                     "gap": g["kind"],
                     "facility": g["facility"],
                     "facility_name": g["facility_name"],
+                },
+            )
+        network = selectors.referral_network(root_path, cycle_date)
+        for g in network["gaps"]:
+            if g["kind"] == selectors.UNPAIRED:  # listed on the referral page, not a task
+                continue
+            out[f"capacity_gap:{g['kind']}:{g['source']}>{g['target']}"] = (
+                g["area"],
+                {
+                    "date": cycle_date.isoformat(),
+                    "gap": g["kind"],
+                    "facility": g["target"],
+                    "facility_name": g["target_name"],
+                    "route_from": g["source_name"],
+                    "received": g["received"],
+                    "capacity": g["capacity"],
+                    "days": network["days"],
                 },
             )
         return out

@@ -726,7 +726,7 @@ def status_label(code: str) -> str:
         NO_FEVER_CLINIC: _("township without a fever clinic"),
         NO_ICU: _("county hospital without an ICU"),
         NO_DOCTOR: _("village clinic without a doctor"),
-    }.get(code, code)
+    }.get(code) or route_gap_label(code)
 
 
 def task_sentences(source: str, ev: dict[str, Any], area_name: str) -> list[str]:
@@ -737,7 +737,7 @@ def task_sentences(source: str, ev: dict[str, Any], area_name: str) -> list[str]
 
     facility = ev.get("facility_name") or ev.get("facility") or area_name
     if source == "capacity_gap":
-        return [
+        out = [
             _("%(area)s on %(date)s: %(gap)s (%(facility)s).")
             % {
                 "area": area_name,
@@ -746,6 +746,20 @@ def task_sentences(source: str, ev: dict[str, Any], area_name: str) -> list[str]
                 "facility": facility,
             }
         ]
+        if ev.get("route_from"):
+            out.append(
+                _(
+                    "On the referral route from %(source)s: %(received)s received over "
+                    "%(days)s days against %(capacity)s."
+                )
+                % {
+                    "source": ev["route_from"],
+                    "received": _count(ev.get("received")),
+                    "days": ev.get("days", STAY_DAYS),
+                    "capacity": _count(ev.get("capacity")),
+                }
+            )
+        return out
     from django.utils.translation import get_language
 
     codes = [r["item"] for r in ev.get("items", [])]
@@ -856,6 +870,12 @@ OVER_BEDS = "over_beds"
 OVER_ICU = "over_icu"
 OVER_RESERVED = "over_reserved_beds"
 ROUTE_GAPS = (UNPAIRED, OVER_BEDS, OVER_ICU, OVER_RESERVED)
+#: Each route gap's measure: (what the receiving end got, what it can take).
+_GAP_MEASURE = {
+    OVER_BEDS: ("load", "beds"),
+    OVER_ICU: ("severe_load", "icu_beds"),
+    OVER_RESERVED: ("county_load", "reserved_beds"),
+}
 
 
 def _pairings_on(root_path: str, on: dt.date) -> pl.DataFrame:
@@ -902,14 +922,14 @@ def _transfers(root_path: str, start: dt.date, end: dt.date) -> pl.DataFrame:
 
     tr, fac, area = _t(Transfer), _t(Facility), _t(Area)
     sql = (
-        f"SELECT t.source_id, t.target_id, sa.l3, "
+        f"SELECT t.source_id, t.target_id, s.area_id, sa.l3, "
         f"CASE WHEN sa.path LIKE %s THEN 1 ELSE 0 END, "
         f"SUM(t.patients), SUM(t.severe), SUM(t.green_channel) "
         f"FROM {tr} t JOIN {fac} s ON s.code = t.source_id JOIN {area} sa ON sa.code = s.area_id "
         f"WHERE t.date >= %s AND t.date <= %s AND t.target_id IN (SELECT t2.target_id FROM {tr} "
         f"t2 JOIN {fac} s2 ON s2.code = t2.source_id JOIN {area} a2 ON a2.code = s2.area_id "
         f"WHERE t2.date >= %s AND t2.date <= %s AND a2.path LIKE %s) "
-        f"GROUP BY t.source_id, t.target_id, sa.l3, sa.path"
+        f"GROUP BY t.source_id, t.target_id, s.area_id, sa.l3, sa.path"
     )
     a, b, like = start.isoformat(), end.isoformat(), root_path + "%"
     return bulk.fetch_frame(
@@ -918,6 +938,7 @@ def _transfers(root_path: str, start: dt.date, end: dt.date) -> pl.DataFrame:
         {
             "source": pl.String,
             "target": pl.String,
+            "source_area": pl.String,
             "source_county": pl.String,
             "inside": pl.Int64,
             "patients": pl.Int64,
@@ -1036,20 +1057,24 @@ def referral_network(root_path: str, on: dt.date, *, days: int = STAY_DAYS) -> d
     unpaired = [{"county": c, "county_name": n} for c, n in counties if c not in paired]
     route_rows = routes.to_dicts()
     gaps = [
-        {"kind": UNPAIRED, "county": u["county"], "county_name": u["county_name"]} for u in unpaired
+        {
+            "kind": UNPAIRED,
+            "area": u["county"],
+            "county": u["county"],
+            "county_name": u["county_name"],
+        }
+        for u in unpaired
     ] + [
         {
             "kind": k,
+            "area": r["source_area"],
             "source": r["source"],
             "source_name": r["source_name"],
             "target": r["target"],
             "target_name": r["target_name"],
-            "load": r["load"],
-            "severe_load": r["severe_load"],
-            "county_load": r["county_load"],
-            "beds": r["beds"],
-            "icu_beds": r["icu_beds"],
-            "reserved_beds": r["reserved_beds"],
+            # What the receiving end got over the days against what it can take.
+            "received": r[_GAP_MEASURE[k][0]],
+            "capacity": r[_GAP_MEASURE[k][1]] or 0,
         }
         for r in route_rows
         for k in (OVER_BEDS, OVER_ICU, OVER_RESERVED)
