@@ -13,8 +13,10 @@ from ruralwatch.reporting.models import Indicator
 class Judgement(models.Model):
     """Level, phase, rebound watch and the sentences for one area on one cycle date."""
 
-    area = models.ForeignKey(Area, on_delete=models.CASCADE, db_constraint=False)
-    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, db_constraint=False)
+    area = models.ForeignKey(Area, on_delete=models.CASCADE, db_constraint=False, db_index=False)
+    indicator = models.ForeignKey(
+        Indicator, on_delete=models.CASCADE, db_constraint=False, db_index=False
+    )
     date = models.DateField(_("cycle date"))
     level = models.CharField(_("epidemic level"), max_length=20)
     phase = models.CharField(_("phase"), max_length=20)
