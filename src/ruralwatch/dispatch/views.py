@@ -248,7 +248,8 @@ def _task_page(
     request: HttpRequest, task: Task, error: str = "", status: int = 200
 ) -> HttpResponse:
     user = request.user
-    now = timezone.now()
+    # Due or overdue as the inbox counts it: at the end of the pages' "as of" day (or now).
+    now = asof.moment(asof.page_date(request, latest_date))
     unread = selectors.unread_for_task(user, task)
     if unread:
         services.mark_read(user, unread)
