@@ -142,6 +142,20 @@ def _start_deviance_term(y: FloatArray) -> FloatArray:
     return np.asarray(np.where(y > 0, y * np.log(y / mu), 0.0) - (y - mu), dtype=np.float64)
 
 
+def _ylogy(y: FloatArray) -> FloatArray:
+    return np.asarray(np.where(y > 0, y * np.log(y), 0.0), dtype=np.float64)
+
+
+def _log_start(y: FloatArray) -> FloatArray:
+    return np.asarray(np.log(y + 0.1), dtype=np.float64)
+
+
+def _start_wz(y: FloatArray) -> FloatArray:
+    """The start's w z per unit prior weight (offset 0): mu (eta - 1) + y at mu = y + 0.1."""
+    mu = y + 0.1
+    return np.asarray(mu * (np.log(mu) - 1.0) + y, dtype=np.float64)
+
+
 def _start(yv: FloatArray, w: FloatArray, K: int, idx: IntArray | None = None) -> _State:
     P = yv.shape[0]
     mu = yv + 0.1
@@ -795,35 +809,57 @@ def fit_poisson_grouped(
     used = (w > 0) & np.repeat(design.rows, U, axis=0)
     w = np.where(used, w, 0.0)
     yv = np.where(used, y.reshape(P, N), 0.0)
-    off = np.zeros((P, N)) if offset is None else np.where(used, offset.reshape(P, N), 0.0)
-    used3 = used.reshape(G, U, N)
-    # Aliased columns: no used observation with a non-zero entry.
-    nz = (Xz != 0.0).astype(np.float64)  # (G, N, K)
-    active = (used3.astype(np.float64) @ nz).reshape(P, K) > 0
-    eye_fix = np.where(active, 0.0, 1.0)[:, :, None] * np.eye(K)[None]
-
     if design.patterns is not None and offset is None and max_iter > 0:
         levels = _saturated_levels(design)
         if levels is not None:
             fit = _fit_saturated(design, levels, yv, w, used, U, tol, max_iter, leverages)
             if fit is not None:
                 return fit
+    off = None if offset is None else np.where(used, offset.reshape(P, N), 0.0)
+    used3 = used.reshape(G, U, N)
+    # Aliased columns: no used observation with a non-zero entry.
+    nz = (Xz != 0.0).astype(np.float64)  # (G, N, K)
+    active = (used3.astype(np.float64) @ nz).reshape(P, K) > 0
+    eye_fix = np.where(active, 0.0, 1.0)[:, :, None] * np.eye(K)[None]
+
     yidx = count_index(yv)
-    st = _start(yv, w, K, yidx)
     wy = w * yv
     with np.errstate(divide="ignore", invalid="ignore"):
-        dev_const = np.sum(np.where(yv > 0, wy * by_value(np.log, yv, yidx), 0.0) - wy, axis=1)
+        # The start's deviance (as _start), and the constant part of every later one:
+        # sum(w (y log y - y)).
+        dev0 = 2.0 * np.einsum("pn,pn->p", w, by_value(_start_deviance_term, yv, yidx))
+        dev_const = np.einsum("pn,pn->p", w, by_value(_ylogy, yv, yidx)) - wy.sum(axis=1)
+        ww = w * (yv + 0.1)  # the start's working weights
+        if off is None:
+            # W z at the start, w (y + 0.1)(log(y + 0.1) - 1) + w y, by value
+            wz = w * by_value(_start_wz, yv, yidx)
+        else:
+            wz = ww * (by_value(_log_start, yv, yidx) - off - 1.0) + wy
+    if max_iter > 0:
+        # The per-observation state is written for every problem when it stops (at the
+        # first iteration at the latest), so it starts empty.
+        st = _State(
+            mu=np.empty((P, N)),
+            eta=np.empty((P, N)),
+            dev=dev0,
+            coef=np.zeros((P, K)),
+            ww_last=np.empty((P, N)),
+            converged=np.zeros(P, dtype=bool),
+            failed=np.zeros(P, dtype=bool),
+            todo=np.arange(P),
+        )
+    else:
+        st = _start(yv, w, K, yidx)
     # With lin = X beta, X'W z = X'WX beta + X'(w y) - X'(w mu) and sum(w y eta) =
     # beta'X'(w y) + sum(w y offset): after the first step no pass over the observations is
     # needed but eta = X beta, mu = exp(eta) and the weighted sums of ww = w mu.
     xwy = (wy.reshape(G, U, N) @ Xz).reshape(P, K)
-    wy_off = np.einsum("pn,pn->p", wy, off) if offset is not None else np.zeros(P)
+    wy_off = np.einsum("pn,pn->p", wy, off) if off is not None else np.zeros(P)
     Xt_ = np.swapaxes(Xz, 1, 2)  # (G, K, N)
     # Every problem iterates until the handover; a problem that meets the criterion has its
     # estimate stored in ``st`` at that iteration, exactly where the per-problem loop stops.
     # Work buffers, reused across iterations (the state in ``st`` is separate).
-    mu = st.mu.copy()
-    ww = w * mu
+    mu = np.empty((P, N))
     ww_prev = np.empty((P, N))
     eta = np.empty((P, N))
     dev = st.dev.copy()
@@ -831,7 +867,6 @@ def fit_poisson_grouped(
     arrow = None if blocks is None else _ArrowSystem(gram, blocks, K, np.where(active, 0.0, 1.0))
     system: FloatArray | tuple[FloatArray, FloatArray, FloatArray]
     system = _cross(sums, gram, K) + eye_fix if arrow is None else arrow.parts(sums)
-    wz = ww * (st.eta - off - 1.0) + wy  # W z for the start (offset removed)
     xtwz = (wz.reshape(G, U, N) @ Xz).reshape(P, K)
     del wz
     pats = design.patterns if offset is None else None
@@ -862,7 +897,7 @@ def fit_poisson_grouped(
                 np.take(np.exp(eta_pat), pat_take, out=mu)
             else:
                 np.matmul(beta.reshape(G, U, K), Xt_, out=eta.reshape(G, U, N))
-                if offset is not None:
+                if off is not None:
                     np.add(eta, off, out=eta)
                 np.exp(eta, out=mu)
             ww, ww_prev = ww_prev, ww
@@ -919,7 +954,8 @@ def fit_poisson_grouped(
             st.todo = np.flatnonzero(~st.converged & ~st.failed)
     if st.todo.size and n_iter < max_iter:
         rows = Xz[st.todo // U] * used[st.todo][:, :, None]
-        _iterate(st, rows, w, yv, off, eye_fix, max_iter - n_iter, tol)
+        off_all = np.zeros((P, N)) if off is None else off
+        _iterate(st, rows, w, yv, off_all, eye_fix, max_iter - n_iter, tol)
     xtwx = _cross(_sums(st.ww_last.reshape(G, U, N), gram), gram, K) + eye_fix
     if blocks is None:
         cov = _inverse(xtwx, active)
