@@ -319,6 +319,8 @@ def delay_triangle(
     end: dt.date,
     *,
     now: dt.datetime | None = None,
+    values: Any = None,
+    villages: Any = None,
 ) -> tuple[dt.datetime | None, Any]:
     """The reporting triangle of a subtree's villages: what arrived, by how late (nowcasting).
 
@@ -339,6 +341,13 @@ def delay_triangle(
     judged as a part of a larger tree (the cycle's partitions, ``cycle/distributed.py``) counts
     delays from the moment of the whole tree, so that its nowcast is the one the whole tree's
     run makes.
+
+    ``values`` (a polars frame ``area``, ``date``, ``value``): the villages' values of the
+    indicator for ``start``…``end`` when the caller has read them already (the assessment's
+    panel), and ``villages`` the codes of the villages it read them for. When those are every
+    village of the subtree, the submissions are read alone, one range of their date index,
+    and joined to the values in memory instead of joining the two tables in the database: the
+    same rows.
     """
     import polars as pl
     from django.utils import timezone
@@ -347,7 +356,7 @@ def delay_triangle(
 
     subs = Submission._meta.db_table
     area = Area._meta.db_table
-    values = ReportValue._meta.db_table
+    value_table = ReportValue._meta.db_table
     where, args = "s.date BETWEEN %s AND %s", [start.isoformat(), end.isoformat()]
     if root_path != "/":
         where += " AND a.path LIKE %s"
@@ -381,11 +390,17 @@ def delay_triangle(
     # hash or sort of the ~villages x days joined rows was most of the cost), whose own
     # ancestor columns are the village's; the value range on (date, indicator) is the index's.
     delay = "CAST(-FLOOR((%s - s.delay_hours) / 24.0) AS INTEGER)"
+    if values is not None and villages is not None:
+        rows = _arrived(values, set(villages), root_path, where, args, delay, hour)
+        if rows is not None:
+            if fixes:
+                rows = _with_corrections(rows, fixes, indicator_code, now, hour)
+            return now, rows
     rows = bulk.fetch_frame(
         f"SELECT t.l1, t.l2, t.l3, t.l4, CAST(g.date AS TEXT), g.delay, g.value, g.squares, "
         f"g.reports FROM (SELECT a.parent_id AS parent, s.date AS date, {delay} AS delay, "
         f"SUM(v.value) AS value, SUM(v.value * v.value) AS squares, COUNT(*) AS reports "
-        f"FROM {values} v JOIN {subs} s ON s.area_id = v.area_id AND s.date = v.date "
+        f"FROM {value_table} v JOIN {subs} s ON s.area_id = v.area_id AND s.date = v.date "
         f"JOIN {area} a ON a.code = v.area_id "
         f"WHERE v.indicator_id = %s AND v.date BETWEEN %s AND %s AND {where} "
         f"GROUP BY a.parent_id, s.date, {delay}) g JOIN {area} t ON t.code = g.parent",
@@ -398,6 +413,53 @@ def delay_triangle(
     if fixes:
         rows = _with_corrections(rows, fixes, indicator_code, now, hour)
     return now, rows
+
+
+def _arrived(
+    values: Any,
+    villages: set[str],
+    root_path: str,
+    where: str,
+    args: list[Any],
+    delay: str,
+    hour: float,
+) -> Any:
+    """:func:`delay_triangle`'s rows from the villages' ``values`` in memory and one read of
+    the submissions (area, date, delay) and of the villages' ancestors; ``None`` when the
+    values do not cover every village of the subtree (some were left out of the panel)."""
+    import polars as pl
+
+    from ruralwatch.core import bulk
+
+    subs, area = Submission._meta.db_table, Area._meta.db_table
+    under, params = ("", []) if root_path == "/" else (" AND a.path LIKE %s", [root_path + "%"])
+    ancestors = bulk.fetch_frame(
+        f"SELECT a.code, a.l1, a.l2, a.l3, a.l4 FROM {area} a WHERE a.level = 5{under}",
+        params,
+        schema={"area": pl.String, **{f"l{k}": pl.String for k in range(1, 5)}},
+    )
+    if not ancestors["area"].is_in(list(villages)).all():
+        return None
+    join = f"JOIN {area} a ON a.code = s.area_id " if root_path != "/" else ""
+    arrived = bulk.fetch_frame(
+        f"SELECT s.area_id, CAST(s.date AS TEXT), {delay} FROM {subs} s {join}WHERE {where}",
+        [hour, *args],
+        schema={"area": pl.String, "date": pl.String, "delay": pl.Int64},
+    )
+    levels = ["l1", "l2", "l3", "l4"]
+    return (
+        arrived.with_columns(pl.col("date").str.slice(0, 10).str.to_date())
+        .join(values.select("area", "date", pl.col("value").cast(pl.Float64)), on=["area", "date"])
+        .join(ancestors.with_columns(pl.col(levels).fill_null("")), on="area")
+        .group_by(*levels, "date", "delay")
+        .agg(
+            pl.col("value").sum(),
+            (pl.col("value") * pl.col("value")).sum().alias("squares"),
+            pl.len().cast(pl.Int64).alias("reports"),
+        )
+        .with_columns(pl.col("delay").clip(lower_bound=0))
+        .select(*levels, "date", "delay", "value", "squares", "reports")
+    )
 
 
 def _with_corrections(
