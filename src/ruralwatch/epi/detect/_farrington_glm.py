@@ -438,18 +438,7 @@ def _block_solve(
     """Solve a x = rhs (and invert a) for arrow matrices; falls back to LAPACK where the
     reduced block is singular."""
     r, j = bl.r, bl.j
-    a_rr = a[:, r][:, :, r]
-    a_rj = a[:, r][:, :, j]
-    dinv = 1.0 / a[:, j, j]
-    m = a_rj * dinv[:, None, :]  # A_RJ D^-1
-    schur = a_rr - m @ np.swapaxes(a_rj, 1, 2)
-    sinv, ok = _small_inverse(schur)
-    b_r, b_j = rhs[:, r], rhs[:, j]
-    x_r = np.einsum("pab,pb->pa", sinv, b_r - np.einsum("pal,pl->pa", m, b_j))
-    x_j = dinv * b_j - np.einsum("pal,pa->pl", m, x_r)
-    x = np.empty_like(rhs)
-    x[:, r] = x_r
-    x[:, j] = x_j
+    x, (sinv, m, dinv), bad = _arrow_solve(a[:, r][:, :, r], a[:, r][:, :, j], a[:, j, j], rhs, bl)
     inv: FloatArray | None = None
     if want_inverse:
         inv = np.empty_like(a)
@@ -460,12 +449,31 @@ def _block_solve(
         c_jj = -np.swapaxes(m, 1, 2) @ c_rj
         c_jj[:, np.arange(j.size), np.arange(j.size)] += dinv
         inv[:, j[:, None], j[None, :]] = c_jj
-    bad = np.flatnonzero(~ok)
     if bad.size:
         x[bad] = solve_each(a[bad], rhs[bad])
         if inv is not None:
             inv[bad] = pinv_each(a[bad])
     return x, inv
+
+
+def _arrow_solve(
+    a_rr: FloatArray, a_rj: FloatArray, d: FloatArray, rhs: FloatArray, bl: _Blocks
+) -> tuple[FloatArray, tuple[FloatArray, FloatArray, FloatArray], IntArray]:
+    """x with A x = rhs for the arrow matrices of blocks A_RR, A_RJ and diagonal D (of A_JJ),
+    through the Schur complement of D; also (S^-1, A_RJ D^-1, D^-1) and the problems whose
+    Schur complement is singular (their x is not usable: the caller solves them otherwise)."""
+    r, j = bl.r, bl.j
+    dinv = 1.0 / d
+    m = a_rj * dinv[:, None, :]  # A_RJ D^-1
+    schur = a_rr - m @ np.swapaxes(a_rj, 1, 2)
+    sinv, ok = _small_inverse(schur)
+    b_r, b_j = rhs[:, r], rhs[:, j]
+    x_r = np.einsum("pab,pb->pa", sinv, b_r - np.einsum("pal,pl->pa", m, b_j))
+    x_j = dinv * b_j - np.einsum("pal,pa->pl", m, x_r)
+    x = np.empty_like(rhs)
+    x[:, r] = x_r
+    x[:, j] = x_j
+    return x, (sinv, m, dinv), np.flatnonzero(~ok).astype(np.int64)
 
 
 class _ArrowSystem:
@@ -479,7 +487,7 @@ class _ArrowSystem:
         pos[gram.ia, gram.ib] = gram.pair
         pos[gram.ib, gram.ia] = gram.pair
         r, j = blocks.r, blocks.j
-        self.r, self.j, self.K = r, j, K
+        self.blocks, self.r, self.j, self.K = blocks, r, j, K
         # -1 (a product that is zero everywhere) reads the zero column appended to the sums
         self.rr, self.rj, self.jj = pos[np.ix_(r, r)], pos[np.ix_(r, j)], pos[j, j]
         self.fix_rr = fix[:, r][:, :, None] * np.eye(r.size)[None]
@@ -514,21 +522,9 @@ class _ArrowSystem:
     ) -> FloatArray:
         """As ``_block_solve`` (LAPACK where the reduced block is singular)."""
         a_rr, a_rj, d = parts
-        r, j = self.r, self.j
-        dinv = 1.0 / d
-        m = a_rj * dinv[:, None, :]
-        schur = a_rr - m @ np.swapaxes(a_rj, 1, 2)
-        sinv, ok = _small_inverse(schur)
-        b_r, b_j = rhs[:, r], rhs[:, j]
-        x_r = np.einsum("pab,pb->pa", sinv, b_r - np.einsum("pal,pl->pa", m, b_j))
-        x_j = dinv * b_j - np.einsum("pal,pa->pl", m, x_r)
-        x = np.empty_like(rhs)
-        x[:, r] = x_r
-        x[:, j] = x_j
-        bad = np.flatnonzero(~ok)
+        x, _, bad = _arrow_solve(a_rr, a_rj, d, rhs, self.blocks)
         if bad.size:
-            sub = (a_rr[bad], a_rj[bad], d[bad])
-            x[bad] = solve_each(self.full(sub), rhs[bad])
+            x[bad] = solve_each(self.full((a_rr[bad], a_rj[bad], d[bad])), rhs[bad])
         return x
 
     @staticmethod
