@@ -51,6 +51,8 @@ def test_demo_baseline_briefing(tmp_path: Path) -> None:
     assert f"{res['stock_outs']}项物资缺货" in text
     assert f"{sum(res['capacity_gaps'].values())}处能力缺口" in text
     assert f"{key['count']}个重点地区在监测中" in text
+    # The demo has no urban hospital: its county shows as unpaired in the referral line.
+    assert "未结对城市医院的县" in text and county.name in text
     assert key["watched"], "the demo's remote villages rise"
     for w in key["watched"]:
         assert w["name"] in text, w

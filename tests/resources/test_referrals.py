@@ -353,3 +353,34 @@ def test_a_route_over_capacity_becomes_a_capacity_task_that_closes(
     sync_tasks(later, net.county.path, now + dt.timedelta(days=8))
     task.refresh_from_db()
     assert task.status == Status.CLOSED_AUTO and task.auto_reason == "gap_closed"
+
+
+def test_the_briefing_says_the_network_s_flows_and_gaps(net: Net, tmp_path: Path) -> None:
+    import re
+
+    from django.utils import translation
+
+    from ruralwatch.briefings.selectors import briefing_content
+    from ruralwatch.briefings.services import render_html
+
+    def text(language: str) -> str:
+        with translation.override(language):
+            content = briefing_content(net.county, ON, language)
+            html = render_html(content, issue=1)
+        return re.sub(r"<[^>]+>", "", html)
+
+    before = text("zh-hans")
+    assert "未结对城市医院的县" in before and net.county.name in before
+    _pair(tmp_path, net, reserved=1)
+    services.import_transfers(
+        _write(
+            tmp_path / "t.csv",
+            f"date,from_facility,to_facility,patients,severe\n{DAY},{net.hospital.code},uh-1,3,1",
+        ),
+        today=ON,
+    )
+    zh = text("zh-hans")
+    assert "1 条路线共 3 人（重症 1 人，经绿色通道 0 人）；1 条路线的接收方超出能力" in zh
+    assert "超出能力： 市第一人民医院" in zh and "未结对城市医院的县" not in zh
+    en = text("en")
+    assert "3 patients on 1 routes (1 severe, 0 by the green channel)" in en

@@ -44,6 +44,8 @@ NEXT_MEETING_DAYS = 7
 ACCOUNTABILITY_DAYS = 28
 #: At most this many rows in the lists (signals, to-do, lagging units, missing villages).
 MAX_ROWS = 12
+#: Key areas listed (the most urgent first: rising and first cases come before the quiet).
+KEY_AREA_ROWS = 8
 
 
 EVENT_LABELS: dict[str, Any] = {
@@ -396,8 +398,20 @@ def _keygroups(area: Area, date: dt.date) -> dict[str, Any]:
 
 def _resources(area: Area, date: dt.date, language: str) -> dict[str, Any]:
     """The resources panel: stock against the minimums by item, stock-outs and coverage gaps
-    (``resources.selectors.briefing_panel``)."""
-    return resources.briefing_panel(area.path, date, language)
+    (``resources.selectors.briefing_panel``), and the referral network's flows and gaps
+    (``resources.selectors.referral_network``)."""
+    panel = resources.briefing_panel(area.path, date, language)
+    network = resources.referral_network(area.path, date)
+    over = [g for g in network["gaps"] if g["kind"] != resources.UNPAIRED]
+    panel["referrals"] = {
+        **network["totals"],
+        "days": network["days"],
+        "pairings": len(network["pairings"]),
+        "unpaired": [u["county_name"] for u in network["unpaired"]][:MAX_ROWS],
+        "unpaired_total": len(network["unpaired"]),
+        "over_ends": sorted({g["target_name"] for g in over})[:MAX_ROWS],
+    }
+    return panel
 
 
 def _key_areas(area: Area, date: dt.date) -> dict[str, Any]:
@@ -414,7 +428,7 @@ def _key_areas(area: Area, date: dt.date) -> dict[str, Any]:
             {"label": keyareas.tag_labels(t)[0], "n": n} for t, n in p["by_tag"].items() if n
         ],
         "rising": p["by_status"].get("rising", 0) + p["by_status"].get("first_case", 0),
-        "rows": p["rows"][:MAX_ROWS],
+        "rows": p["rows"][:KEY_AREA_ROWS],
         "open_requests": p["open_requests"],
         "params": p["params"],
     }

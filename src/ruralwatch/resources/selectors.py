@@ -419,7 +419,7 @@ def _summary(
 
 
 #: Rows of the briefing's list of facilities out of stock.
-BRIEFING_ROWS = 10
+BRIEFING_ROWS = 4
 
 
 def briefing_panel(root_path: str, on: dt.date, language: str) -> dict[str, Any]:
