@@ -4,7 +4,9 @@
     python -m bench --only detect      one of: detect, rt, areas, load, keygroups, process,
                                        dispatch (repeatable; process: whole ruralwatch
                                        commands vs R; dispatch: the cycle's task step and
-                                       the inbox at province scale)
+                                       the inbox at province scale; national: a county, a
+                                       province, four provinces and the nation on the
+                                       real 2016 tree)
     python -m bench --quick            small sizes, to check the harness (not for the docs)
     python -m bench --report           only rewrite docs/benchmarks.md from bench/results/
 
@@ -25,7 +27,18 @@ from pathlib import Path
 
 from bench._util import RESULTS_DIR, log, machine_info, save_result
 
-BENCHMARKS = ("detect", "rt", "areas", "load", "keygroups", "process", "dispatch", "briefing")
+BENCHMARKS = (
+    "detect",
+    "rt",
+    "areas",
+    "load",
+    "keygroups",
+    "process",
+    "dispatch",
+    "briefing",
+    "resources",
+    "national",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

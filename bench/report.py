@@ -600,6 +600,12 @@ def _briefing(res: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+def _resources(res: dict[str, Any]) -> list[str]:
+    from bench.resources import report_section
+
+    return report_section(res, TITLES["resources"])
+
+
 def _run_line(res: dict[str, Any]) -> str:
     text = f"Run finished {res['finished']}, {_s(res['wall_s'])} wall time."
     if res.get("load_before"):
@@ -624,6 +630,7 @@ SECTIONS = {
     "process": _process,
     "dispatch": _dispatch,
     "briefing": _briefing,
+    "resources": _resources,
 }
 MACHINE_TITLE = "## Machine"
 TITLES = {
@@ -635,6 +642,7 @@ TITLES = {
     "process": "## 6. Whole `ruralwatch` processes vs R",
     "dispatch": "## 7. The scheduling loop at province scale",
     "briefing": "## 8. The scheduling-meeting briefing",
+    "resources": "## 9. Resources at province scale (gaps and allocation)",
 }
 
 
@@ -670,7 +678,7 @@ def render(results: dict[str, dict[str, Any]], previous: str = "") -> str:
         "```",
         "make bench                                  # everything (installs R peers if missing)",
         ".venv/bin/python -m bench --only detect     # or rt, areas, load, keygroups, process,",
-        "                                            #    dispatch, briefing",
+        "                                            #    dispatch, briefing, resources",
         ".venv/bin/python -m bench --report          # rewrite this file from bench/results/",
         "```",
         "",

@@ -9,9 +9,8 @@
   third of the townships, solved to optimality (``mip_rel_gap`` 1e-6) by HiGHS — weighted
   and max-min; the time of building the inputs from the database is given apart.
 
-    python -m bench.resources [--quick] [--sqlite-only]
-
-Not registered in ``bench/__main__.py``; the figures go in the report of issue 14.
+    python -m bench --only resources        (both databases; section 9 of docs/benchmarks.md)
+    python -m bench.resources [--quick] [--sqlite-only]   (prints the JSON only)
 """
 
 from __future__ import annotations
@@ -180,6 +179,55 @@ def run(
             "bench.resources:child", {"scale": scale, "workdir": str(sub)}, env=env, workdir=sub
         )
     return out
+
+
+#: Targets of issue 14 (seconds): the province allocation solved to optimality.
+ALLOCATION_TARGET_S = 10.0
+
+
+def report_section(res: dict[str, Any], title: str) -> list[str]:
+    """Section 9 of docs/benchmarks.md (``bench.report`` calls it)."""
+
+    def s(x: float | None) -> str:
+        return "—" if x is None else f"{x:.2f} s"
+
+    out = [
+        title,
+        "",
+        "`python -m bench --only resources`. The synthetic province (facilities, capacity and "
+        "two weekly stock reports per facility and item) loaded through the importers into a "
+        "freshly migrated database; then, each timed three times (min and all): the province "
+        "**gap computation** (`resources_summary`: capacity on the date, coverage gaps, the "
+        "stock status of every facility and item with days of supply) and the province "
+        "**allocation** (one shipment per county of 60 % of its need of the five items, vehicle "
+        "loads on a third of the townships, to optimality at `mip_rel_gap` 1e-6 by HiGHS), "
+        "weighted and max-min, with the time of reading its inputs from the database apart. "
+        f"Target: the allocation < {ALLOCATION_TARGET_S:g} s.",
+        "",
+        "| database | facilities / stock rows | gaps: min (all) | inputs | weighted: min (all) "
+        "| max-min: min (all) | pairs with need | MIP gap |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in ("sqlite", "postgresql"):
+        r = res.get(name)
+        if not r:
+            continue
+        a = r["allocation"]
+
+        def cell(mode: str, a: dict[str, Any] = a) -> str:
+            m = a[mode]
+            mark = " ✓" if m["seconds_min"] < ALLOCATION_TARGET_S else " ✗"
+            runs = ", ".join(f"{x:.1f}" for x in m["seconds_all"])
+            return f"{s(m['seconds_min'])}{mark} ({runs})"
+
+        out.append(
+            f"| {name} | {r['facilities']:,} / {r['stock_rows']:,} "
+            f"| {s(r['gaps_s_min'])} ({', '.join(f'{x:.1f}' for x in r['gaps_s_all'])}) "
+            f"| {s(r['allocation_inputs_s'])} | {cell('weighted')} | {cell('maxmin')} "
+            f"| {r['pairs_with_need']:,} of {r['recipients'] * r['items']:,} "
+            f"| {a['weighted']['mip_gap']:.1e} |"
+        )
+    return [*out, ""]
 
 
 def main() -> None:
