@@ -174,7 +174,8 @@ def check_values(
     """The rules a village's report for ``date`` would fail, with ``values`` (indicator →
     value, ``None`` for not known) over what is already stored: for the form, before sending.
 
-    Each item: rule, severity, left, right, message."""
+    Each item: rule, severity, left, right, message. Values far above the village's own
+    history (:func:`outlier_warnings`) come after the rules, as warnings to confirm."""
     stored: dict[str, float | None] = dict(
         ReportValue.objects.filter(area_id=area.code, date=date).values_list(
             "indicator_id", "value"
@@ -196,6 +197,61 @@ def check_values(
             "message": rule_message(by_code[code], left, right),
         }
         for code, _a, _d, left, right in found.iter_rows()
+    ] + outlier_warnings(area, date, values)
+
+
+def outlier_warnings(
+    area: Area, date: dt.date, values: Mapping[str, float | None]
+) -> list[dict[str, Any]]:
+    """The sent values the nightly screen would flag (the seasonal robust z against the
+    village's own history, ``intake.outliers``), so that the form asks the reporter to confirm
+    them before sending. Item: ``rule`` ``outlier:<indicator>``, severity warn, the value
+    (left) and the village's usual level (right), and a sentence. One query."""
+    from ruralwatch.core.i18n import localized
+
+    sent = {k: float(v) for k, v in values.items() if v is not None}
+    if not sent:
+        return []
+    prm = screen.Params(methods=("seasonal",))
+    long = _stored_long(date - dt.timedelta(days=screen.HISTORY_DAYS), date, area.path)
+    long = pl.concat(
+        [
+            long.filter(~((pl.col("date") == date) & pl.col("indicator").is_in(list(sent)))),
+            pl.DataFrame(
+                {
+                    "area_code": [area.code] * len(sent),
+                    "date": [date] * len(sent),
+                    "indicator": list(sent),
+                    "value": list(sent.values()),
+                },
+                schema=long.schema,
+            ),
+        ]
+    )
+    flags = screen.screen(long, date, date, params=prm).filter(
+        pl.col("indicator").is_in(list(sent))
+    )
+    if flags.is_empty():
+        return []
+    names = {i.code: localized(i, "name") for i in Indicator.objects.filter(code__in=list(sent))}
+    return [
+        {
+            "rule": f"outlier:{code}",
+            "severity": Severity.WARN.value,
+            "left": value,
+            "right": round(baseline, 1),
+            "message": _(
+                "%(indicator)s %(value)s is far above what %(area)s usually reports (about "
+                "%(usual)s): check the number before sending."
+            )
+            % {
+                "indicator": names.get(code, code),
+                "value": f"{value:g}",
+                "area": area.name,
+                "usual": f"{baseline:.1f}",
+            },
+        }
+        for code, value, baseline in flags.select("indicator", "value", "baseline").iter_rows()
     ]
 
 
