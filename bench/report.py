@@ -131,6 +131,8 @@ def _detect(res: dict[str, Any]) -> list[str]:
         "",
         *_compare_table(res["rows"], "series"),
         "",
+        *[f"- {r['name']}: {r['note']}." for r in res["rows"] if r.get("note")],
+        "",
         "Settings. EARS: baseline 7, alpha 0.001 (C1, C2) / 0.025 (C3), minSigma 0, last "
         f"{res['sizes']['daily_monitor']} days monitored. Farrington flexible (Noufaily): b 5, "
         "w 3, reweight, weightsThreshold 2.58, trend with pThresholdTrend 0.05, alpha 0.05, "
