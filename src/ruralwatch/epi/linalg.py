@@ -98,7 +98,9 @@ def worker_threads() -> int:
         if n < 1:
             raise ValueError(f"RURALWATCH_THREADS must be at least 1, got {n}")
         return n
-    return max(1, min(8, len(os.sched_getaffinity(0))))
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere the CPU count
+    cpus = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+    return max(1, min(8, cpus))
 
 
 def each_block(
