@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from ruralwatch.resources.models import Capacity, Facility, Item, MinimumRule, StockReport
+from ruralwatch.resources.models import (
+    Capacity,
+    CountyPairing,
+    Facility,
+    Item,
+    MinimumRule,
+    StockReport,
+    Transfer,
+)
 
 
 @admin.register(Item)
@@ -16,7 +24,7 @@ class MinimumRuleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(Facility)
 class FacilityAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("code", "name", "kind", "area", "population_served", "active")
+    list_display = ("code", "name", "kind", "grade", "area", "population_served", "active")
     list_filter = ("kind", "active")
     search_fields = ("code", "name")
     raw_id_fields = ("area",)
@@ -33,3 +41,15 @@ class StockReportAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("facility", "item", "date", "on_hand", "received", "issued")
     list_filter = ("item",)
     raw_id_fields = ("facility",)
+
+
+@admin.register(CountyPairing)
+class CountyPairingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("county", "hospital", "since", "until", "reserved_beds", "green_channel")
+    raw_id_fields = ("county", "hospital")
+
+
+@admin.register(Transfer)
+class TransferAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("date", "source", "target", "patients", "severe", "green_channel")
+    raw_id_fields = ("source", "target")
