@@ -6,6 +6,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from ruralwatch.areas.models import Area
+from ruralwatch.assessments.evidence_texts import EvidenceField
 from ruralwatch.core.i18n import localized
 from ruralwatch.reporting.models import Indicator
 
@@ -24,7 +25,7 @@ class Judgement(models.Model):
     pooled = models.BooleanField(_("judged on a pooled series"), default=False)
     text_zh = models.TextField(_("judgement (Chinese)"))
     text_en = models.TextField(_("judgement (English)"))
-    evidence = models.JSONField(_("evidence"), default=dict)
+    evidence = EvidenceField(_("evidence"), default=dict)
 
     class Meta:
         verbose_name = _("judgement")
@@ -48,6 +49,21 @@ class Judgement(models.Model):
     def text(self, language: str) -> str:
         """The sentence in the page's language (zh-Hans unless English is asked for)."""
         return localized(self, "text", language)
+
+
+class EvidenceText(models.Model):
+    """A long text that recurs in every judgement's evidence, stored once under its hash
+    (see :mod:`ruralwatch.assessments.evidence_texts`)."""
+
+    key = models.CharField(max_length=16, primary_key=True)
+    text = models.TextField()
+
+    class Meta:
+        verbose_name = _("evidence text")
+        verbose_name_plural = _("evidence texts")
+
+    def __str__(self) -> str:
+        return self.text[:60]
 
 
 LEVEL_LABELS = {

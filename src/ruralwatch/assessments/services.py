@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +12,7 @@ import polars as pl
 from django.db import transaction
 from django.utils.translation import override
 
-from ruralwatch.assessments import nowcasting, phrases
+from ruralwatch.assessments import evidence_texts, nowcasting, phrases
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.selectors import subtree_series
 from ruralwatch.core import bulk
@@ -154,6 +153,15 @@ def assess(
             dicts[j]["statement"]["nowcast"] = said
     names = areas["name"].to_list()
     below = _rebounds_below(dicts, parent, levels)
+    # The texts every area's evidence repeats (method names, rules, sources) are stored once:
+    # read off the first areas of each level, where all of them occur.
+    firsts: dict[int, list[Any]] = {}
+    for d, lv in zip(dicts, levels, strict=True):
+        if len(firsts.setdefault(lv, [])) < 20:
+            firsts[lv].append(d["evidence"])
+    packer = evidence_texts.Packer(
+        evidence_texts.long_texts(e for group in firsts.values() for e in group)
+    )
     texts = phrases.in_stored_languages([d["statement"] for d in dicts])
     text_zh, text_en = texts["zh-hans"], texts["en"]
     rows = []
@@ -186,7 +194,7 @@ def assess(
                 bool(d.get("pooled")),
                 text_zh[i],
                 text_en[i],
-                json.dumps(
+                packer.dumps(
                     d["evidence"]
                     | {
                         "rebound": rebound,
@@ -194,8 +202,7 @@ def assess(
                         "prev7": d.get("prev7"),
                         "change": d.get("change"),
                         "per_100k": d.get("per_100k"),
-                    },
-                    ensure_ascii=False,
+                    }
                 ),
             )
         )

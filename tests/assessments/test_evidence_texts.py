@@ -1,0 +1,79 @@
+"""Evidence texts stored once (issue 15): what is read back equals what was judged."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ruralwatch.assessments import evidence_texts
+from ruralwatch.assessments.evidence_texts import TOKEN, Packer, long_texts, unpack_json
+from ruralwatch.assessments.models import EvidenceText, Judgement
+
+pytestmark = pytest.mark.django_db
+
+LONG = 'Bayesian nowcast of reporting delays (Höhle & an der Heiden 2014), "quoted" and more'
+AREA = "990101001001"  # judgements keep no database constraint on the area
+RULE = "own series if >= min_cases_14d cases in 14 days, else nearest ancestor"
+
+
+def _evidence(n: int) -> dict[str, object]:
+    return {
+        "nowcast": {"method": LONG, "days": ["2023-01-31"], "lower": [n, n + 1]},
+        "basis": {"rule": RULE, "code": f"99010100{n:04d}", "name": "东一村"},
+        "short": "incidence per 100,000",
+        "list": [LONG, 1.5, None, {"deep": RULE}],
+    }
+
+
+def test_long_texts_are_found_at_any_depth_and_short_ones_left() -> None:
+    assert long_texts([_evidence(1), {"x": [LONG]}]) == {LONG, RULE}
+
+
+def test_packed_rows_read_back_whole_through_the_orm() -> None:
+    packer = Packer(long_texts([_evidence(0)]))
+    text = packer.dumps(_evidence(7))
+    assert LONG not in text and RULE not in text and TOKEN in text
+    assert len(text) < len(json.dumps(_evidence(7), ensure_ascii=False)) - 100
+    assert set(EvidenceText.objects.values_list("text", flat=True)) == {LONG, RULE}
+    # A row written through SQL as the assessment writes it, and one written whole.
+    from ruralwatch.core import bulk
+
+    bulk.insert_rows(
+        Judgement._meta.db_table,
+        [
+            "area_id",
+            "indicator_id",
+            "date",
+            "level",
+            "phase",
+            "rebound_detected",
+            "pooled",
+            "text_zh",
+            "text_en",
+            "evidence",
+        ],
+        [(AREA, "new_cases", "2023-01-31", "low", "plateau", False, False, "", "", text)],
+    )
+    whole = Judgement.objects.create(
+        area_id=AREA, indicator_id="new_cases", date="2023-02-01", level="low",
+        phase="plateau", text_zh="", text_en="", evidence=_evidence(8),
+    )  # fmt: skip
+    assert Judgement.objects.get(date="2023-01-31").evidence == _evidence(7)
+    assert Judgement.objects.get(pk=whole.pk).evidence == _evidence(8)
+    assert (
+        Judgement.objects.filter(date="2023-01-31")
+        .values_list("evidence__nowcast__method", flat=True)
+        .get()
+        == LONG
+    )
+
+
+def test_a_process_that_never_saw_a_text_reads_it_from_the_table() -> None:
+    packer = Packer({LONG})
+    text = packer.dumps({"m": LONG})
+    evidence_texts._known.clear()  # as in another worker process
+    assert json.loads(unpack_json(text)) == {"m": LONG}
+    # A token whose text is nowhere stays a token rather than failing the page.
+    missing = f'{{"m": "{TOKEN}0123456789abcdef"}}'
+    assert unpack_json(missing) == missing
