@@ -154,7 +154,7 @@ def main() -> None:
     Signal.objects.all().delete()
     Judgement.objects.all().delete()
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster,
         Client(cluster) as client,
     ):
         client.run(distributed._django_ready)  # long-running workers have Django set up

@@ -251,7 +251,7 @@ def scheduler(shared_database: str) -> Iterator[str]:
     os.environ["DATABASE_URL"] = shared_database
     try:
         with LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster:
             yield cluster.scheduler_address
     finally:
