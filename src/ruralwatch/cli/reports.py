@@ -69,5 +69,66 @@ def rollup_cmd(
     )
 
 
+@reports_app.command("archive")
+def archive_cmd(
+    before: str | None = typer.Option(
+        None, "--before", help="Archive the village detail dated before this day (YYYY-MM-DD)."
+    ),
+    keep_days: int | None = typer.Option(
+        None,
+        "--keep-days",
+        min=1,
+        help="Keep this many days of village detail up to the latest report; archive the rest.",
+    ),
+    directory: Path = typer.Option(
+        Path("var/archive"), "--dir", help="Where the Parquet files go."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Move old village report values and submissions to a Parquet file; roll-ups stay."""
+    django_setup()
+    from ruralwatch.reporting.archive import archive
+    from ruralwatch.reporting.models import ReportValue
+
+    if (before is None) == (keep_days is None):
+        raise fail("give exactly one of --before and --keep-days", 2)
+    if before is not None:
+        try:
+            cut = dt.date.fromisoformat(before)
+        except ValueError as exc:
+            raise fail(f"--before must be YYYY-MM-DD: {exc}", 2) from exc
+    else:
+        latest = ReportValue.objects.order_by("-date").values_list("date", flat=True).first()
+        if latest is None:
+            raise fail("no village reports are stored", 1)
+        cut = latest - dt.timedelta(days=(keep_days or 1) - 1)
+    s = archive(cut, directory)
+    if as_json:
+        out.print_json(json.dumps(s.as_dict(), ensure_ascii=False))
+    elif not s.file:
+        out.print(f"nothing dated before {cut} is left to archive")
+    else:
+        out.print(
+            f"{s.start} … {s.end}: {s.values} values and {s.submissions} submissions moved to "
+            f"{s.file}; their roll-ups are kept",
+            highlight=False,
+        )
+
+
+@reports_app.command("restore")
+def restore_cmd(
+    file: Path = typer.Argument(..., help="A file written by `reports archive`."),
+) -> None:
+    """Put an archived period's village detail back."""
+    django_setup()
+    from ruralwatch.reporting.archive import restore
+
+    try:
+        s = restore(file)
+    except (ValueError, OSError) as exc:
+        raise fail(str(exc), 1) from exc
+    out.print(f"{s.start} … {s.end}: {s.values} values and {s.submissions} submissions restored")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(reports_app, name="reports")

@@ -187,6 +187,31 @@ class Completeness(models.Model):
         return self.on_time / self.expected if self.expected else None
 
 
+class ArchivedPeriod(models.Model):
+    """Village detail (report values and submissions) of [start, end] moved to a file.
+
+    The roll-ups and completeness of those dates stay in the database; the cycle never rolls
+    them up again, and imports refuse values for them until the file is restored
+    (``ruralwatch reports archive`` / ``restore``; docs/national-scale.md).
+    """
+
+    start = models.DateField(_("first date"))
+    end = models.DateField(_("last date"))
+    file = models.CharField(_("archive file"), max_length=500)
+    sha256 = models.CharField(max_length=64)
+    values = models.PositiveBigIntegerField(_("values"))
+    submissions = models.PositiveBigIntegerField(_("submissions"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("archived period")
+        verbose_name_plural = _("archived periods")
+        ordering = ["start"]
+
+    def __str__(self) -> str:
+        return f"{self.start} … {self.end} → {self.file}"
+
+
 class RollupPending(models.Model):
     """A date whose village values changed after its roll-up was made.
 

@@ -27,6 +27,7 @@ from ruralwatch.core.tabular import (
     problems_where,
     read_table,
 )
+from ruralwatch.reporting import archive
 from ruralwatch.reporting.models import (
     AggregateValue,
     Completeness,
@@ -416,7 +417,11 @@ def dates_to_roll_up(start: dt.date, end: dt.date) -> list[dt.date]:
         .distinct()
     )
     window = {start + dt.timedelta(days=i) for i in range((end - start).days + 1)}
-    return sorted(pending | (window - rolled))
+    wanted = pending | (window - rolled)
+    if not wanted:
+        return []
+    # An archived date keeps its roll-ups: recomputing them would find no village values.
+    return sorted(wanted - archive.archived_dates(min(wanted), max(wanted)))
 
 
 def roll_up_dates(dates: Sequence[dt.date]) -> RollupSummary | None:
@@ -442,6 +447,9 @@ def mark_rollups_stale() -> int:
     """Mark every rolled-up date as awaiting its roll-up again (after the area tree changed:
     who is expected to report, and under which parent, may differ); returns how many."""
     dates = list(Completeness.objects.values_list("date", flat=True).distinct())
+    if dates:
+        kept = archive.archived_dates(min(dates), max(dates))
+        dates = [d for d in dates if d not in kept]
     RollupPending.objects.bulk_create([RollupPending(date=d) for d in dates], ignore_conflicts=True)
     return len(dates)
 
@@ -572,6 +580,15 @@ def roll_up(start: dt.date, end: dt.date) -> RollupSummary:
     table (sums of sums, maxima of maxima, means as total sum over total count). The dates in
     [start, end] are replaced, so running it twice leaves the same state.
     """
+    gone = archive.archived_dates(start, end)
+    if gone:
+        raise ValueError(
+            _(
+                "%(first)s … %(last)s: the village reports of these dates are archived; their "
+                "roll-ups are kept (restore the archive to roll them up again)"
+            )
+            % {"first": min(gone), "last": max(gone)}
+        )
     area = Area._meta.db_table
     value = ReportValue._meta.db_table
     ind = Indicator._meta.db_table

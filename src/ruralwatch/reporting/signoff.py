@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from ruralwatch.areas.models import Area, Level
 from ruralwatch.core.problems import Problem
 from ruralwatch.core.tabular import problems_where
+from ruralwatch.reporting.archive import archived_dates
 from ruralwatch.reporting.models import ApprovalEvent, DayApproval, Submission
 
 #: The levels whose units sign off their children's day: townships (villages) and counties
@@ -68,12 +69,37 @@ def lock_reason(approval: DayApproval) -> str:
     }
 
 
+def _archived_problems(frame: pl.DataFrame, file: str, dates: list[dt.date]) -> list[Problem]:
+    """Rows dated in an archived period (village detail moved to a file, roll-ups kept)."""
+    if not dates:
+        return []
+    gone = archived_dates(min(dates), max(dates))
+    if not gone:
+        return []
+    return problems_where(
+        frame,
+        pl.col("date_parsed").is_in(sorted(gone)),
+        file,
+        "date",
+        pl.format(
+            _(
+                "{}: the village reports of this date are archived (ruralwatch reports "
+                "restore FILE brings them back before a change)"
+            ),
+            pl.col("date_parsed").cast(pl.String),
+        ),
+    )
+
+
 def locked_problems(frame: pl.DataFrame, file: str) -> list[Problem]:
     """Problems for rows of an import (``area_code``, ``date_parsed``) whose village day is
     locked by an approval. One query when nothing of the file's dates is approved."""
     if frame.height == 0 or "date_parsed" not in frame.columns:
         return []
     dates = [d for d in frame["date_parsed"].drop_nulls().unique().to_list()]
+    archived = _archived_problems(frame, file, dates)
+    if archived:
+        return archived
     approvals = list(
         DayApproval.objects.filter(date__in=dates).values_list("area_id", "date", "area__name")
     )
