@@ -221,22 +221,3 @@ def test_worker_threads_names_a_bad_setting(monkeypatch, value):
     monkeypatch.setenv("RURALWATCH_THREADS", value)
     with pytest.raises(ValueError, match="RURALWATCH_THREADS"):
         worker_threads()
-
-
-def test_glr_blocks_on_threads_give_the_one_thread_statistic(monkeypatch):
-    """GLR-NB's units split into blocks on threads: the same fits and statistics (each unit's
-    NB fit and monitoring are its own; only the order of BLAS sums may differ)."""
-    from ruralwatch.epi.detect import glr as glr_mod
-
-    monkeypatch.setattr(glr_mod, "_UNITS_PER_CHUNK", 16)
-    panel = _weekly_panel(70, 8)
-    out = {}
-    for threads in ("1", "3"):
-        monkeypatch.setenv("RURALWATCH_THREADS", threads)
-        assert len(glr_mod._unit_chunks(70)) == int(threads)
-        out[threads] = glr_mod.glr(panel, c_arl=3.0, monitor=slice(-40, None))
-    a, b = out["1"], out["3"]
-    np.testing.assert_allclose(a.score, b.score, rtol=1e-9, atol=1e-10)
-    np.testing.assert_allclose(a.scalars["alpha"], b.scalars["alpha"], rtol=1e-7)
-    assert np.array_equal(a.alarm, b.alarm, equal_nan=True)
-    assert np.nansum(a.alarm) > 0

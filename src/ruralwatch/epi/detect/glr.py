@@ -10,7 +10,6 @@ raised when the statistic reaches ``c_arl``; the detector then starts again at t
 
 from __future__ import annotations
 
-import itertools
 from typing import Any, Literal
 
 import numpy as np
@@ -27,7 +26,6 @@ from ruralwatch.epi.detect._common import (
 )
 from ruralwatch.epi.detect._glm import fit_glm_r, fit_negbin, predict_r
 from ruralwatch.epi.detect.base import DetectionResult, Reason
-from ruralwatch.epi.linalg import each_block, worker_threads
 from ruralwatch.epi.panel import FloatArray, Panel
 
 __all__ = ["glr", "mu0_design"]
@@ -351,34 +349,6 @@ def _valid_windows(length: int, seg_start: npt.NDArray[np.int64], M: int, m_tild
     return ok
 
 
-# Units per block of the threaded fit and monitoring: fewer blocks than this many units each
-# would spend more on the per-block numpy overhead than the threads gain.
-_UNITS_PER_CHUNK = 128
-
-
-def _unit_chunks(n_units: int) -> list[tuple[int, int]]:
-    """Column ranges splitting ``n_units`` into one block per worker thread (blocks of at least
-    ``_UNITS_PER_CHUNK`` units)."""
-    n = max(1, min(worker_threads(), n_units // _UNITS_PER_CHUNK))
-    edges = np.linspace(0, n_units, n + 1).round().astype(int)
-    return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
-
-
-def _fit_negbin_chunks(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """:func:`fit_negbin` of the columns of ``y`` in blocks on worker threads (each series' fit
-    is its own: the same answer alone as within a panel)."""
-    chunks = _unit_chunks(y.shape[1])
-    beta = np.empty((x.shape[1], y.shape[1]))
-    theta = np.empty(y.shape[1])
-
-    def work(_i: int, j: int, _p: None) -> None:
-        lo, hi = chunks[j]
-        beta[:, lo:hi], theta[lo:hi] = fit_negbin(x, y[:, lo:hi])
-
-    each_block([None], chunks, lambda _: None, work)
-    return beta, theta
-
-
 def _unfittable(y: FloatArray, negbin: bool) -> npt.NDArray[np.int8]:
     """Per unit, why its in-control model cannot be fitted to the rows ``y`` (0: it can).
 
@@ -420,7 +390,7 @@ def _fit_mu0(
     if ok.size:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if alpha is None:
-                b_ok, theta = _fit_negbin_chunks(x_fit, y)
+                b_ok, theta = fit_negbin(x_fit, y)
                 a[ok] = 1.0 / theta
                 # No NB maximum likelihood estimate (a sparse series the harmonics separate:
                 # fitted means run to 0 or beyond the exponent range): NaN, reason SEPARATED.
@@ -531,36 +501,29 @@ def glr(
     stat = np.zeros((n_mon, n_units))
     cases = np.full((n_mon, n_units), np.nan)
     alarm = np.zeros((n_mon, n_units))
-
-    def run(lo: int, hi: int) -> None:
-        """Monitor units lo..hi-1 (each unit's statistic depends on that unit alone)."""
-        xu, mu_u, au, miss_u = xs[:, lo:hi], ms[:, lo:hi], a_run[lo:hi], miss[:, lo:hi]
-        k = hi - lo
-        seg = np.zeros(k, dtype=np.int64)  # first row (monitored position) of each segment
-        running = _RunningWindows(xu, mu_u, au) if theta is None else None
-        for i in range(n_mon):
-            lo_all = int(seg.min())
-            x_seg, m_seg = xu[lo_all : i + 1], mu_u[lo_all : i + 1]
-            valid = _valid_windows(i + 1 - lo_all, seg - lo_all, M, m_tilde)
-            if running is not None:
-                running.add(i)
-                # the windows before lo_all are invalid for every unit
-                ws = running.stat(i, np.pad(valid, ((lo_all, 0), (0, 0))), inc)
-            else:
-                ws = _window_stat(x_seg, m_seg, au, valid, theta, inc)
-            st = ws.max(axis=0)
-            st = np.maximum(st, 0.0) if np.isfinite(st).any() else np.zeros(k)
-            stat[i, lo:hi] = st
-            if ret == "cases" and theta is not None and theta > 0:
-                cases[i, lo:hi] = _cases_lr(x_seg, m_seg, au, valid, theta, c_arl)
-            elif ret == "cases":
-                cases[i, lo:hi] = _cases_needed(x_seg, m_seg, au, valid, theta, inc, c_arl, x_max)
-            hit = (st >= c_arl) & ~miss_u[i]
-            alarm[i, lo:hi] = hit
-            seg = np.where(hit, i + 1, seg)
-
-    chunks = _unit_chunks(n_units)
-    each_block([None], chunks, lambda _: None, lambda _i, j, _p: run(*chunks[j]))
+    seg = np.zeros(n_units, dtype=np.int64)  # first row (monitored position) of each segment
+    lo_all = 0
+    running = _RunningWindows(xs, ms, a_run) if theta is None else None
+    for i in range(n_mon):
+        lo_all = int(seg.min())
+        x_seg, m_seg = xs[lo_all : i + 1], ms[lo_all : i + 1]
+        valid = _valid_windows(i + 1 - lo_all, seg - lo_all, M, m_tilde)
+        if running is not None:
+            running.add(i)
+            # the windows before lo_all are invalid for every unit
+            ws = running.stat(i, np.pad(valid, ((lo_all, 0), (0, 0))), inc)
+        else:
+            ws = _window_stat(x_seg, m_seg, a_run, valid, theta, inc)
+        st = ws.max(axis=0)
+        st = np.maximum(st, 0.0) if np.isfinite(st).any() else np.zeros(n_units)
+        stat[i] = st
+        if ret == "cases" and theta is not None and theta > 0:
+            cases[i] = _cases_lr(x_seg, m_seg, a_run, valid, theta, c_arl)
+        elif ret == "cases":
+            cases[i] = _cases_needed(x_seg, m_seg, a_run, valid, theta, inc, c_arl, x_max)
+        hit = (st >= c_arl) & ~miss[i]
+        alarm[i] = hit
+        seg = np.where(hit, i + 1, seg)
     alarm[miss] = np.nan
     stat[:, ~fitted] = np.nan
     cases[:, ~fitted] = np.nan
