@@ -363,3 +363,14 @@ def test_a_scenario_leaves_nothing_and_the_same_ids(county: Any) -> None:
     with _undone():
         assert new_token() == first
     assert new_token() == first  # and outside a scenario, as if none had run
+
+
+@pytest.mark.parametrize("path", ["/api/dataValueSets", "/api/dataValueSets.json"])
+@pytest.mark.parametrize("name", ["dataSet", "dataElement", "period", "orgUnit"])
+def test_a_nul_byte_in_a_dhis2_filter_is_refused(county: Any, path: str, name: str) -> None:
+    """A finding of the fuzz on PostgreSQL (which refuses NUL in a query): it was a 500."""
+    client = Client()
+    client.force_login(county)
+    response = client.get(path, {"period": "20230105", name: "\x00"})
+    assert response.status_code == 422, response.content[:300]
+    assert response.json()["errors"][0]["loc"][-2:] in (["query", name], [name, 0])

@@ -18,7 +18,7 @@ from pydantic import Field
 from ruralwatch.accounts import access
 from ruralwatch.api.common import user_of
 from ruralwatch.api.intake import over_limit, read_body
-from ruralwatch.api.schemas import Day, ErrorOut
+from ruralwatch.api.schemas import Code, Day, ErrorOut
 from ruralwatch.core.problems import ImportRejected
 from ruralwatch.intake import dhis2, selectors
 from ruralwatch.intake.models import MappingKind
@@ -41,12 +41,14 @@ class ImportParams(Schema):
 
 
 class ExportParams(Schema):
-    dataSet: list[str] = Field(default_factory=list, max_length=50)  # noqa: N815
-    dataElement: list[str] = Field(default_factory=list, max_length=200)  # noqa: N815
-    period: list[str] = Field(default_factory=list, max_length=400)
+    # Uids, codes and periods: no spaces or control characters (a NUL byte in a filter was a
+    # 500 on PostgreSQL, which refuses it in a query), as every other code the API takes.
+    dataSet: list[Code] = Field(default_factory=list, max_length=50)  # noqa: N815
+    dataElement: list[Code] = Field(default_factory=list, max_length=200)  # noqa: N815
+    period: list[Code] = Field(default_factory=list, max_length=400)
     startDate: Day | None = None  # noqa: N815
     endDate: Day | None = None  # noqa: N815
-    orgUnit: list[str] = Field(default_factory=list, max_length=200)  # noqa: N815
+    orgUnit: list[Code] = Field(default_factory=list, max_length=200)  # noqa: N815
     children: bool = False
     idScheme: str = "UID"  # noqa: N815
     dataElementIdScheme: str | None = None  # noqa: N815
