@@ -1085,7 +1085,7 @@ def referral_network(root_path: str, on: dt.date, *, days: int = STAY_DAYS) -> d
             "target", "target_name", "target_kind", "beds", "icu_beds", "load", "severe_load"
         )
         .agg(pl.len().alias("routes"), pl.col("gap").any().alias("gap"))
-        .sort(["gap", "load"], descending=[True, True])
+        .sort(["gap", "load", "target"], descending=[True, True, False])  # same order each run
         .to_dicts()
     )
     return {

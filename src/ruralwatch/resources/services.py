@@ -704,17 +704,40 @@ def load_demo_resources(
 ) -> list[dict[str, Any]]:
     """The demo's synthetic facilities, capacity and stock, imported from the CSV files the
     county would send; returns the truth entries (gaps and stock-outs) for ``truth.json``."""
-    from ruralwatch.synth.resources import build_resources
+    from ruralwatch.synth.resources import build_referrals, build_resources
 
     res = build_resources(region, seed, on=on)
     load_synthetic(res, directory, today=on)
-    return res.truth
+    referrals = build_referrals(region, res, seed)
+    load_synthetic_referrals(referrals, directory, today=on)
+    return res.truth + referrals.truth
+
+
+def load_synthetic_referrals(referrals: Any, directory: Path, *, today: dt.date) -> dict[str, int]:
+    """Write the synthetic urban hospitals, pairings and transfers
+    (:func:`ruralwatch.synth.resources.build_referrals`) as the files a prefecture and its
+    counties would send, and import them through the importers (facilities first: a pairing
+    names a registered hospital, a transfer a registered route)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "urban_hospitals": directory / "urban_hospitals.csv",
+        "pairings": directory / "pairings.csv",
+        "transfers": directory / "transfers.csv",
+    }
+    referrals.hospitals.write_csv(paths["urban_hospitals"])
+    referrals.pairings_frame().write_csv(paths["pairings"])
+    referrals.transfers_frame().write_csv(paths["transfers"])
+    h = import_facilities(paths["urban_hospitals"], today=today)
+    p = import_pairings(paths["pairings"], today=today)
+    t = import_transfers(paths["transfers"], today=today)
+    return {"urban_hospitals": h.rows, "pairings": p.rows, "transfers": t.rows}
 
 
 def demo_resources_summary(county: Area, on: dt.date) -> dict[str, Any]:
-    """``summary.json``'s ``resources`` and ``allocation`` blocks: the gap summary, and a
-    shipment of :data:`DEMO_SHIPMENT_SHARE` of the county's need allocated to its centres and
-    clinics (figures only, so that a re-run gives the same block)."""
+    """``summary.json``'s ``resources``, ``allocation`` and ``referrals`` blocks: the gap
+    summary; a shipment of :data:`DEMO_SHIPMENT_SHARE` of the county's need allocated to its
+    centres and clinics; the referral network's pairings, flows and route gaps (figures only,
+    so that a re-run gives the same blocks)."""
     from ruralwatch.resources import selectors
 
     summary = selectors.resources_summary(county.path, on)
@@ -744,7 +767,23 @@ def demo_resources_summary(county: Area, on: dt.date) -> dict[str, Any]:
             "recipients": t["recipients"],
             "stopped_by": t["binding"],
         }
-    return {"resources": summary, "allocation": allocation}
+    network = selectors.referral_network(county.path, on)
+    referrals = {
+        "date": network["date"],
+        "days": network["days"],
+        "pairings": [
+            {"county": p["county"], "hospital": p["hospital"], "reserved_beds": p["reserved_beds"]}
+            for p in network["pairings"]
+        ],
+        "unpaired": len(network["unpaired"]),
+        **network["totals"],
+        "gaps": sorted(
+            f"{g['kind']}:{g['source']}>{g['target']}"
+            for g in network["gaps"]
+            if g["kind"] != selectors.UNPAIRED
+        ),
+    }
+    return {"resources": summary, "allocation": allocation, "referrals": referrals}
 
 
 # --- the referral network: county pairings and transfers (docs/resources.md) -----------------

@@ -30,8 +30,11 @@ from ruralwatch.synth.region import Region
 __all__ = [
     "CAPACITY_KINDS",
     "ITEMS",
+    "ROUTE_KINDS",
     "STOCK_KINDS",
+    "Referrals",
     "Resources",
+    "build_referrals",
     "build_resources",
 ]
 
@@ -309,3 +312,189 @@ def build_resources(region: Region, seed: int, *, on: dt.date) -> Resources:
         )
         truth.extend(_truth_rows(kind_, frame, on))
     return Resources(facilities=facilities, capacity=capacity, stock=stock, truth=truth, on=on)
+
+
+# --- the referral network: urban hospitals, pairings, transfers (issue 14, items 4 and 6) ------
+
+#: Truth kind of a route whose receiving end is over capacity; the resources app names the
+#: same gap ``over_reserved_beds`` (a county sent its paired hospital more patients than the
+#: beds kept for it).
+OVER_RESERVED = "over_reserved_beds"
+ROUTE_KINDS = (OVER_RESERVED,)
+#: Days of transfers before and including ``on``: the app's assumed length of stay, so that
+#: every synthetic transfer counts in the load of its receiving end on ``on``.
+REFERRAL_DAYS = 7
+#: Days the pairings have run before ``on``.
+PAIRED_DAYS = 90
+
+
+@dataclass(frozen=True)
+class Referrals:
+    """Urban hospitals (grade 3, in the prefectures), each county's pairing with one of them,
+    a week of transfers along the chain and the route gaps injected (the truth)."""
+
+    hospitals: pl.DataFrame
+    pairings: pl.DataFrame
+    transfers: pl.DataFrame
+    truth: list[dict[str, Any]]
+    on: dt.date
+
+    def pairings_frame(self) -> pl.DataFrame:
+        """The pairings as the importer reads them."""
+        return self.pairings.with_columns(
+            pl.col("since").cast(pl.String),
+            pl.col("green_channel").replace_strict(
+                {True: "yes", False: "no"}, return_dtype=pl.String
+            ),
+        )
+
+    def transfers_frame(self) -> pl.DataFrame:
+        """The transfers as the importer reads them."""
+        return self.transfers.with_columns(pl.col("date").cast(pl.String))
+
+
+def _spread(rng: np.random.Generator, total: int, days: list[dt.date]) -> list[tuple[dt.date, int]]:
+    """``total`` patients spread over ``days`` (the days with none are left out)."""
+    counts = rng.multinomial(total, np.full(len(days), 1 / len(days)))
+    return [(d, int(c)) for d, c in zip(days, counts, strict=True) if c > 0]
+
+
+def build_referrals(region: Region, res: Resources, seed: int) -> Referrals:
+    """One or two grade-3 urban hospitals per prefecture, each county paired with one, and
+    transfers over :data:`REFERRAL_DAYS` days up to ``res.on``: village clinics to their
+    township's health centre, centres to their county hospital, county hospitals to the paired
+    hospital. Every receiving end gets at most half its beds (and severe cases within half its
+    ICU beds) except one county's route to its paired hospital, which carries more patients
+    than the beds reserved for the county: the one route gap, in the truth."""
+    rng = np.random.default_rng([seed, 14, 4])
+    on = res.on
+    areas = region.areas
+    prefectures = areas.filter(pl.col("level") == 2).sort("code")
+    counties = areas.filter(pl.col("level") == 3).sort("code")
+    rows: list[dict[str, Any]] = []
+    for code, name in prefectures.select("code", "name").iter_rows():
+        for k in range(1 if counties.height <= 2 else 2):
+            rows.append(
+                {
+                    "code": f"uh-{code}-{k + 1}",
+                    "name": name + ("第一人民医院", "中心医院")[k],
+                    "kind": "urban_hospital",
+                    "area_code": code,
+                    "grade": "3",
+                    "beds": int(rng.integers(1200, 3001)),
+                    "icu_beds": int(rng.integers(40, 121)),
+                    "doctors": int(rng.integers(400, 1200)),
+                    "nurses": int(rng.integers(800, 2400)),
+                    "ambulances": int(rng.integers(10, 31)),
+                }
+            )
+    hospitals = pl.DataFrame(rows).with_columns(
+        pl.lit(on.isoformat()).alias("as_of"),
+        pl.lit("yes").alias("fever_clinic"),
+        pl.lit(24, dtype=pl.Int64).alias("fever_clinic_hours"),
+        pl.lit("yes").alias("oxygen"),
+    )
+    # Each county with a hospital of its prefecture, in turn.
+    by_pref: dict[str, list[dict[str, Any]]] = {}
+    for h in rows:
+        by_pref.setdefault(h["area_code"], []).append(h)
+    pairs = []
+    for i, (county, pref) in enumerate(counties.select("code", "parent_code").iter_rows()):
+        h = by_pref[pref][i % len(by_pref[pref])]
+        pairs.append((county, h["code"], int(rng.integers(10, 31))))
+    pairings = pl.DataFrame(
+        {
+            "county_code": [p[0] for p in pairs],
+            "hospital_code": [p[1] for p in pairs],
+            "since": pl.Series([on - dt.timedelta(days=PAIRED_DAYS)] * len(pairs), dtype=pl.Date),
+            "reserved_beds": pl.Series([p[2] for p in pairs], dtype=pl.Int64),
+            "green_channel": [True] * len(pairs),
+        }
+    )
+
+    days = [on - dt.timedelta(days=d) for d in range(REFERRAL_DAYS - 1, -1, -1)]
+    cap = res.capacity.filter(pl.col("as_of") == on).join(
+        res.facilities.select("code", "kind", "area_code"), on="code"
+    )
+    township_of = dict(
+        zip(areas["code"].to_list(), areas["parent_code"].to_list(), strict=True)
+    )  # a village's township
+    transfers: list[tuple[dt.date, str, str, int, int, int]] = []
+
+    def send(source: str, target: str, total: int, severe: int) -> None:
+        left = severe
+        for day, n in _spread(rng, total, days):
+            s = min(left, n)
+            left -= s
+            transfers.append((day, source, target, n, s, s))
+
+    centres = cap.filter(pl.col("kind") == "township_health_centre")
+    centre_of = {a: (c, b) for c, a, b in centres.select("code", "area_code", "beds").iter_rows()}
+    clinics = cap.filter(pl.col("kind") == "village_clinic").sort("code")
+    budget = {c: b // 2 for c, b in centre_of.values()}
+    for code, village in clinics.select("code", "area_code").iter_rows():
+        centre = centre_of.get(township_of[village])
+        if centre is None or rng.random() >= 0.25:
+            continue
+        n = min(int(rng.integers(1, 4)), budget[centre[0]])
+        if n > 0:
+            budget[centre[0]] -= n
+            send(code, centre[0], n, 0)
+    hospital_of = {
+        a: (c, b, icu)
+        for c, a, b, icu in cap.filter(pl.col("kind") == "county_hospital")
+        .select("code", "area_code", "beds", "icu_beds")
+        .iter_rows()
+    }
+    beds_left = {c: b // 2 for c, b, _ in hospital_of.values()}
+    icu_left = {c: icu // 2 for c, _, icu in hospital_of.values()}
+    for centre, town in centres.sort("code").select("code", "area_code").iter_rows():
+        ch = hospital_of.get(township_of[town])
+        if ch is None:
+            continue
+        n = min(int(rng.integers(1, 6)), beds_left[ch[0]])
+        severe = min(int(rng.integers(0, 2)), icu_left[ch[0]], n)
+        if n > 0:
+            beds_left[ch[0]] -= n
+            icu_left[ch[0]] -= severe
+            send(centre, ch[0], n, severe)
+    over = int(rng.integers(len(pairs))) if pairs else -1
+    truth: list[dict[str, Any]] = []
+    urban_beds = {h["code"]: h["beds"] // 2 for h in rows}
+    urban_icu = {h["code"]: h["icu_beds"] // 2 for h in rows}
+    for i, (county, hospital, reserved) in enumerate(pairs):
+        ch = hospital_of.get(county)
+        if ch is None:
+            continue
+        n = reserved + int(rng.integers(2, 7)) if i == over else int(rng.integers(1, reserved))
+        n = min(n, urban_beds[hospital])
+        severe = min(n // 3, urban_icu[hospital])
+        urban_beds[hospital] -= n
+        urban_icu[hospital] -= severe
+        send(ch[0], hospital, n, severe)
+        if n > reserved:
+            truth.append(
+                {
+                    "id": f"{OVER_RESERVED}:{ch[0]}>{hospital}:{on.isoformat()}",
+                    "kind": OVER_RESERVED,
+                    "facility": hospital,
+                    "source": ch[0],
+                    "area": county,
+                    "received": n,
+                    "capacity": reserved,
+                    "date": on.isoformat(),
+                }
+            )
+    frame = pl.DataFrame(
+        transfers,
+        schema={
+            "date": pl.Date,
+            "from_facility": pl.String,
+            "to_facility": pl.String,
+            "patients": pl.Int64,
+            "severe": pl.Int64,
+            "green_channel": pl.Int64,
+        },
+        orient="row",
+    ).sort("date", "from_facility", "to_facility")
+    return Referrals(hospitals=hospitals, pairings=pairings, transfers=frame, truth=truth, on=on)
