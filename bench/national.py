@@ -406,10 +406,6 @@ def main() -> None:
     print(text)
 
 
-if __name__ == "__main__":
-    main()
-
-
 # --------------------------------------------------------------------------------------------
 # Report: a table per step and scale, and the cost curve as a plot
 # --------------------------------------------------------------------------------------------
@@ -510,3 +506,7 @@ def report_section(res: dict[str, Any], title: str) -> list[str]:
     if PLOT.exists():
         out += ["![cost per step against villages](benchmarks-national.png)", ""]
     return out
+
+
+if __name__ == "__main__":
+    main()

@@ -293,3 +293,44 @@ def test_an_area_import_that_changes_the_tree_marks_every_roll_up_stale(
     assert RollupPending.objects.count() == 10
     again = run_cycle(dt.date(2023, 1, 10), days_back=9)
     assert len(again.steps["roll_up"]["dates"]) == 10
+
+
+def test_the_cycle_leaves_the_planner_statistics_of_the_new_day(tmp_path: Path) -> None:
+    """After the cycle the planner knows the new date (PostgreSQL): without it a date past the
+    known ones is estimated at one row and the county page took seconds (docs/national-scale.md).
+    The new day's import is too small a growth for the importer's own ANALYZE."""
+    from django.db import connection
+
+    from ruralwatch.cycle.services import run_cycle
+
+    (tmp_path / "tree.csv").write_text(TREE, encoding="utf-8")
+    import_areas(tmp_path / "tree.csv")
+    start = dt.date(2023, 1, 1)
+    month = ["area_code,date,new_cases"] + [
+        f"990101001001,{start + dt.timedelta(days=i)},3" for i in range(30)
+    ]
+    (tmp_path / "month.csv").write_text("\n".join(month) + "\n", encoding="utf-8")
+    import_reports(tmp_path / "month.csv", now=dt.datetime(2023, 2, 5, tzinfo=dt.UTC))
+    (tmp_path / "day.csv").write_text(
+        "area_code,date,new_cases\n990101001001,2023-01-31,4\n", encoding="utf-8"
+    )
+    import_reports(tmp_path / "day.csv", now=dt.datetime(2023, 2, 5, tzinfo=dt.UTC))
+
+    def knows_the_new_day() -> bool:
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT COUNT(*) FROM pg_stats WHERE tablename = 'reporting_submission' "
+                "AND attname = 'date' AND concat(most_common_vals::text, "
+                "histogram_bounds::text) LIKE '%2023-01-31%'"
+            )
+            return bool(cur.fetchone()[0])
+
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        assert not knows_the_new_day()
+    result = run_cycle(dt.date(2023, 1, 31), days_back=7)
+    assert "error" not in result.steps["statistics"]
+    if postgres:
+        assert knows_the_new_day()
+    else:
+        assert result.steps["statistics"]["tables"] == []
