@@ -608,6 +608,12 @@ def _resources(res: dict[str, Any]) -> list[str]:
     return report_section(res, TITLES["resources"])
 
 
+def _national(res: dict[str, Any]) -> list[str]:
+    from bench.national import report_section as national_section
+
+    return national_section(res, TITLES["national"])
+
+
 def _run_line(res: dict[str, Any]) -> str:
     text = f"Run finished {res['finished']}, {_s(res['wall_s'])} wall time."
     if res.get("load_before"):
@@ -633,6 +639,7 @@ SECTIONS = {
     "dispatch": _dispatch,
     "briefing": _briefing,
     "resources": _resources,
+    "national": _national,
 }
 MACHINE_TITLE = "## Machine"
 TITLES = {
@@ -645,6 +652,7 @@ TITLES = {
     "dispatch": "## 7. The scheduling loop at province scale",
     "briefing": "## 8. The scheduling-meeting briefing",
     "resources": "## 9. Resources at province scale (gaps and allocation)",
+    "national": "## 10. National scale: one day from a county to the nation",
 }
 
 
