@@ -14,7 +14,9 @@ from typing import Any, Final
 import altair as alt
 from django.utils.translation import gettext as _
 
-FONT = "Noto Sans CJK SC"
+from ruralwatch.core.pdf import CJK_FONT
+
+FONT = CJK_FONT
 CASES_COLOUR = "#9ecae1"
 MEAN_COLOUR = "#c0392b"
 NO_DATA_COLOUR = "#c8c8c8"

@@ -32,6 +32,7 @@ from ruralwatch.briefings.selectors import (
     audit_label,
     briefing_content,
 )
+from ruralwatch.core import pdf
 from ruralwatch.core.dates import in_span, iso_day
 
 LANGUAGES = tuple(Language.values)
@@ -110,16 +111,14 @@ def render_html(content: BriefingContent, *, issue: int, revision: int = 1) -> s
             "audit": audit,
             "language": translation.get_language(),
             "issued_at": timezone.localtime(),
+            "font_family": pdf.FONT_FAMILY,
         },
     )
 
 
 def render_pdf(html: str) -> tuple[bytes, int]:
-    """The HTML as an A4 PDF (WeasyPrint) and its number of pages."""
-    from weasyprint import HTML
-
-    document = HTML(string=html, base_url=str(Path(__file__).parent)).render()
-    return document.write_pdf(), len(document.pages)
+    """The HTML as an A4 PDF (WeasyPrint, :mod:`ruralwatch.core.pdf`) and its number of pages."""
+    return pdf.render_pdf(html, base_url=str(Path(__file__).parent))
 
 
 def _next_issue(area: Area, date: dt.date) -> int:

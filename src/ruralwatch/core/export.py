@@ -213,7 +213,13 @@ def export_response(
         response = HttpResponse("\ufeff" + csv_text(rows, columns), content_type=CSV_CONTENT_TYPE)
     else:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    name = _filename(filename, fmt)
+    return attach(response, filename, fmt)
+
+
+def attach(response: HttpResponse, filename: str, ext: str) -> HttpResponse:
+    """``response`` sent as an attachment named ``filename``.``ext`` (a non-ASCII name per
+    RFC 6266, with an ASCII fallback); every export and document download goes through it."""
+    name = _filename(filename, ext)
     ascii_name = name.encode("ascii", "replace").decode("ascii").replace("?", "_")
     response["Content-Disposition"] = (
         f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{escape_uri_path(name)}"

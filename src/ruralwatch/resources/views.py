@@ -2,7 +2,8 @@
 
 Views parse the request, fetch the area through :func:`ruralwatch.accounts.access.
 access_area_by_code` (one 404 for missing and forbidden), call one selector and render.
-Both pages export their table (``?format=xlsx`` or ``csv``) with the page's labels.
+Both pages export their table (``?format=xlsx`` or ``csv``) with the page's labels; the
+allocation is also a printable dispatch list (``?format=pdf``, :mod:`ruralwatch.core.pdf`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from ruralwatch.accounts import access as area_access
+from ruralwatch.core import pdf
 from ruralwatch.core.dates import request_day
 from ruralwatch.core.export import Column, export_response, is_export
 from ruralwatch.resources import selectors
@@ -150,12 +153,29 @@ def allocate(request: HttpRequest, code: str) -> HttpResponse:
         names = _item_names()
         for r in result.rows:
             r["item_name"] = names.get(r["item"], r["item"])
-        fmt = request.GET.get("format")
-        if is_export(fmt):
-            rows = [r for r in result.rows if r["units"] > 0]
-            columns = selectors.allocation_columns()
-            columns[3] = Column("item_name", _("Item"))
-            return export_response(fmt, rows, columns, f"{place.name}-{on.isoformat()}-allocation")
+    item_totals = (
+        [
+            {
+                "name": _item_names().get(c, c),
+                "supply": result.supply[c],
+                "units": result.totals["units"][c],
+                "need": result.totals["need"][c],
+                "fill": result.totals["fill_rate"][c],
+            }
+            for c in result.items
+        ]
+        if result
+        else []
+    )
+    fmt = request.GET.get("format")
+    if result and (is_export(fmt) or fmt == "pdf"):
+        rows = [r for r in result.rows if r["units"] > 0]
+        columns = selectors.allocation_columns()
+        columns[3] = Column("item_name", _("Item"))
+        stem = f"{place.name}-{on.isoformat()}-allocation"
+        if fmt == "pdf":
+            return _dispatch_pdf(place, on, mode, result, item_totals, rows, columns, stem)
+        return export_response(fmt, rows, columns, stem)
     lang = get_language() or "zh-hans"
     context: dict[str, Any] = {
         "area": place,
@@ -178,21 +198,56 @@ def allocate(request: HttpRequest, code: str) -> HttpResponse:
         "rows": [r for r in result.rows if r["units"] > 0 or r["need"] > 0][:PAGE_ROWS]
         if result
         else [],
-        "item_totals": [
-            {
-                "name": _item_names().get(c, c),
-                "supply": result.supply[c],
-                "units": result.totals["units"][c],
-                "need": result.totals["need"][c],
-                "fill": result.totals["fill_rate"][c],
-            }
-            for c in result.items
-        ]
-        if result
-        else [],
+        "item_totals": item_totals,
         "query": request.GET.urlencode(),
     }
     return render(request, "resources/allocate.html", context)
+
+
+def _cell(value: Any, column: Column) -> dict[str, Any]:
+    """A dispatch-list value as the PDF prints it (numbers grouped, the fill rate in %)."""
+    if value is None:
+        return {"text": "—", "num": False}
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return {"text": str(value), "num": False}
+    if column.number_format and column.number_format.endswith("%"):
+        return {"text": f"{value:.0%}", "num": True}
+    return {"text": f"{value:,}", "num": True}
+
+
+def _dispatch_pdf(
+    place: Any,
+    on: dt.date,
+    mode: str,
+    result: Any,
+    item_totals: list[dict[str, Any]],
+    rows: list[dict[str, Any]],
+    columns: list[Column],
+    stem: str,
+) -> HttpResponse:
+    """The allocation as a printable dispatch list (A4 PDF, in the session's language): the
+    shipment's totals, then every facility and item that gets units, with the page's columns."""
+    cells = [[_cell(r.get(c.key), c) for c in columns] for r in rows]
+    head = [
+        {"label": c.label, "num": any(row[i]["num"] for row in cells)}
+        for i, c in enumerate(columns)
+    ]
+    html = render_to_string(
+        "resources/dispatch_list_pdf.html",
+        {
+            "area": place,
+            "on": on,
+            "mode": mode,
+            "result": result,
+            "item_totals": item_totals,
+            "columns": head,
+            "rows": cells,
+            "language": get_language() or "zh-hans",
+            "font_family": pdf.FONT_FAMILY,
+        },
+    )
+    data, _pages = pdf.render_pdf(html)
+    return pdf.pdf_response(data, stem)
 
 
 @login_required
