@@ -83,10 +83,8 @@ class Resources:
         """The facility registry as the importer reads it: one row per capacity date."""
         cap = self.capacity.with_columns(
             pl.col("as_of").cast(pl.String),
-            pl.col("fever_clinic").replace_strict(
-                {True: "yes", False: "no"}, return_dtype=pl.String
-            ),
-            pl.col("oxygen").replace_strict({True: "yes", False: "no"}, return_dtype=pl.String),
+            _yes_no("fever_clinic"),
+            _yes_no("oxygen"),
         )
         return (
             self.facilities.join(cap, on="code", how="inner")
@@ -108,6 +106,11 @@ class Resources:
                 "ambulances",
             )
         )
+
+
+def _yes_no(column: str) -> pl.Expr:
+    """A boolean column as the importers' yes/no cells."""
+    return pl.col(column).replace_strict({True: "yes", False: "no"}, return_dtype=pl.String)
 
 
 def _truth_rows(kind: str, frame: pl.DataFrame, on: dt.date) -> list[dict[str, Any]]:
@@ -343,9 +346,7 @@ class Referrals:
         """The pairings as the importer reads them."""
         return self.pairings.with_columns(
             pl.col("since").cast(pl.String),
-            pl.col("green_channel").replace_strict(
-                {True: "yes", False: "no"}, return_dtype=pl.String
-            ),
+            _yes_no("green_channel"),
         )
 
     def transfers_frame(self) -> pl.DataFrame:
