@@ -51,8 +51,11 @@ def test_demo_baseline_briefing(tmp_path: Path) -> None:
     assert f"{res['stock_outs']}项物资缺货" in text
     assert f"{sum(res['capacity_gaps'].values())}处能力缺口" in text
     assert f"{key['count']}个重点地区在监测中" in text
-    # The demo has no urban hospital: its county shows as unpaired in the referral line.
-    assert "未结对城市医院的县" in text and county.name in text
+    # The demo's county is paired with the prefecture's urban hospital and one of its routes
+    # is over capacity (synth.resources.build_referrals): the referral line says so.
+    ref = demo.summary["referrals"]
+    assert ref["routes_over_capacity"] == 1 and ref["unpaired"] == 0
+    assert "1条路线的接收方超出能力" in text and "未结对城市医院的县" not in text
     assert key["watched"], "the demo's remote villages rise"
     for w in key["watched"]:
         assert w["name"] in text, w
