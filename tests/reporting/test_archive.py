@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from django.utils.translation import override
 from typer.testing import CliRunner
 
 from ruralwatch.areas.services import import_areas
@@ -111,13 +112,15 @@ def test_archived_dates_are_never_rolled_up_and_imports_for_them_are_refused(
     }
     RollupPending.objects.create(date=dt.date(2023, 1, 2))  # as an old import would leave it
     assert dt.date(2023, 1, 2) not in dates_to_roll_up(dt.date(2022, 12, 30), dt.date(2023, 1, 10))
-    with pytest.raises(ValueError, match="archived"):
+    with override("en"), pytest.raises(ValueError, match="archived"):
+        roll_up(dt.date(2023, 1, 1), dt.date(2023, 1, 10))
+    with override("zh-hans"), pytest.raises(ValueError, match="已归档"):
         roll_up(dt.date(2023, 1, 1), dt.date(2023, 1, 10))
     (tmp_path / "late.csv").write_text(
         "area_code,date,new_cases\n990101001001,2023-01-02,5\n990101001001,2023-01-08,5\n",
         encoding="utf-8",
     )
-    with pytest.raises(ImportRejected) as err:
+    with override("en"), pytest.raises(ImportRejected) as err:
         import_reports(tmp_path / "late.csv", now=NOW)
     [problem] = err.value.problems
     assert (problem.row, problem.column) == (2, "date") and "archived" in problem.reason
@@ -143,5 +146,6 @@ def test_the_archive_command_keeps_the_last_days(
     back = runner.invoke(app, ["reports", "restore", str(path)])
     assert back.exit_code == 0, back.output
     assert ReportValue.objects.filter(date=dt.date(2023, 1, 1)).exists()
-    again = runner.invoke(app, ["reports", "restore", str(path)])
+    with override("en"):
+        again = runner.invoke(app, ["reports", "restore", str(path)])
     assert again.exit_code == 1 and "not a recorded archive" in again.output
