@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import io
 import json
 import os
 import subprocess
@@ -85,22 +84,12 @@ def _day_frame(tree: Any, day: int, date: dt.date) -> pl.DataFrame:
     return frame.with_columns(pl.lit(date).alias("date"), submitted.alias("submitted_utc"))
 
 
-def _copy(table: str, columns: list[str], frame: pl.DataFrame) -> None:
-    from django.db import connection
-
-    buf = io.BytesIO()
-    frame.write_csv(buf, include_header=False, null_value="\\N")
-    with connection.cursor() as cur:
-        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv, NULL '\\N')"
-        with cur.cursor.copy(sql) as copy:
-            copy.write(buf.getvalue())
-
-
 def _load_history(tree: Any, first: dt.date, days: int, progress: Any) -> dict[str, Any]:
     """COPY ``days`` days of every village's values and submissions, straight into the tables
     (the fastest path; the importer's checks are timed on the new day instead)."""
     from django.db import transaction
 
+    from ruralwatch.core import bulk
     from ruralwatch.synth.national import INDICATORS
 
     values = 0
@@ -114,9 +103,9 @@ def _load_history(tree: Any, first: dt.date, days: int, progress: Any) -> dict[s
             variable_name="indicator",
             value_name="value",
         ).select(
-            "area_code",
+            pl.col("area_code").alias("area_id"),
             "date",
-            "indicator",
+            pl.col("indicator").alias("indicator_id"),
             pl.col("value").cast(pl.Float64),
             pl.lit("").alias("reporter"),
             stamp.alias("submitted_at"),
@@ -125,19 +114,15 @@ def _load_history(tree: Any, first: dt.date, days: int, progress: Any) -> dict[s
             pl.col("submitted_utc") - pl.lit(dt.datetime.combine(date, dt.time()))
         ).dt.total_seconds().truediv(3600.0) + 8.0
         subs = wide.select(
-            "area_code", "date", stamp.alias("submitted_at"), delay.alias("delay"), pl.lit("")
+            pl.col("area_code").alias("area_id"),
+            "date",
+            stamp.alias("submitted_at"),
+            delay.alias("delay_hours"),
+            pl.lit("").alias("reporter"),
         )
-        with transaction.atomic():
-            _copy(
-                "reporting_reportvalue",
-                ["area_id", "date", "indicator_id", "value", "reporter", "submitted_at"],
-                long,
-            )
-            _copy(
-                "reporting_submission",
-                ["area_id", "date", "submitted_at", "delay_hours", "reporter"],
-                subs,
-            )
+        with transaction.atomic():  # the store's own COPY path (core.bulk), table columns named
+            bulk.load_staging("reporting_reportvalue", long)
+            bulk.load_staging("reporting_submission", subs)
         values += long.height
         progress(history_days_loaded=day + 1, history_values=values)
     return {"history_values": values}
