@@ -65,13 +65,14 @@ def facilities(root_path: str, on: dt.date) -> pl.DataFrame:
     ``on`` (the latest row on or before it; nulls where none)."""
     fac, area, cap = _t(Facility), _t(Area), _t(Capacity)
     sql = (
-        f"SELECT f.code, f.name, f.kind, f.area_id, a.name, a.level, a.l3, a.l4, "
+        f"SELECT f.code, f.name, f.kind, f.area_id, a.name, a.level, a.l3, a.l4, t.name, "
         f"COALESCE(f.population_served, a.population, 0), COALESCE(a.population_65plus, 0), "
         f"COALESCE(a.population, 0), CAST(c.as_of AS TEXT), "
         f"CASE WHEN c.fever_clinic THEN 1 ELSE 0 END, c.fever_clinic_hours, c.beds, "
         f"c.icu_beds, CASE WHEN c.oxygen THEN 1 ELSE 0 END, c.doctors, c.nurses, c.ambulances, "
         f"CASE WHEN c.id IS NULL THEN 0 ELSE 1 END "
         f"FROM {fac} f JOIN {area} a ON a.code = f.area_id "
+        f"LEFT JOIN {area} t ON t.code = a.l4 "
         f"LEFT JOIN (SELECT facility_id, MAX(as_of) AS as_of FROM {cap} WHERE as_of <= %s "
         f"GROUP BY facility_id) m ON m.facility_id = f.code "
         f"LEFT JOIN {cap} c ON c.facility_id = f.code AND c.as_of = m.as_of "
@@ -86,6 +87,7 @@ def facilities(root_path: str, on: dt.date) -> pl.DataFrame:
         "level": pl.Int64,
         "county": pl.String,
         "township": pl.String,
+        "township_name": pl.String,
         "population_served": pl.Int64,
         "area_65plus": pl.Int64,
         "area_population": pl.Int64,
@@ -356,6 +358,7 @@ def stock_status(root_path: str, on: dt.date, fac: pl.DataFrame | None = None) -
         "area_name",
         "county",
         "township",
+        "township_name",
         "population_served",
         "area_65plus",
         "item",
@@ -527,6 +530,7 @@ def allocation_inputs(
                 "area_name",
                 "county",
                 "township",
+                "township_name",
                 "population_served",
                 "area_65plus",
                 "pack_size",
@@ -544,6 +548,7 @@ def allocation_inputs(
                 "area_name",
                 "county",
                 "township",
+                "township_name",
                 "population_served",
                 "area_65plus",
                 "area_population",
@@ -656,6 +661,7 @@ def allocate(
         "area",
         "area_name",
         "township",
+        "township_name",
         "item",
         "on_hand",
         "minimum",
@@ -802,7 +808,7 @@ def allocation_columns() -> list[Any]:
     from ruralwatch.core.export import Column
 
     return [
-        Column("township", _("Township")),
+        Column("township_name", _("Township")),
         Column("code", _("Facility code")),
         Column("name", _("Facility")),
         Column("item", _("Item")),

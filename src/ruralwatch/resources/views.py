@@ -74,7 +74,7 @@ def area(request: HttpRequest, code: str) -> HttpResponse:
     fmt = request.GET.get("format")
     if is_export(fmt):
         columns = [
-            Column("township", _("Township")),
+            Column("township_name", _("Township")),
             Column("code", _("Facility code")),
             Column("name", _("Facility")),
             Column("item_name", _("Item")),
