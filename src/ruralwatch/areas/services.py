@@ -639,7 +639,11 @@ def shape_row(code: str, shape: geometry.Shape, *, derived: bool, source: str) -
 def _read_features(path: Path, file: str) -> list[Any]:
     try:
         data = json.loads(_decode(_read_bytes(path, file), file))
-    except json.JSONDecodeError as exc:
+    except RecursionError as exc:
+        raise ImportRejected(
+            [Problem(file, None, None, _("not valid JSON: %(e)s") % {"e": _("nested too deeply")})]
+        ) from exc
+    except ValueError as exc:  # JSONDecodeError, and a number of more than 4,300 digits
         raise ImportRejected(
             [Problem(file, None, None, _("not valid JSON: %(e)s") % {"e": str(exc)})]
         ) from exc

@@ -168,7 +168,30 @@ def read_table(path: str | Path) -> pl.DataFrame:
     frame = frame.with_columns(
         [pl.col(c).str.strip_chars().replace("", None) for c in frame.columns]
     )
-    return frame.with_row_index(ROW, offset=2).with_columns(pl.col(ROW).cast(pl.Int64))
+    frame = frame.with_row_index(ROW, offset=2).with_columns(pl.col(ROW).cast(pl.Int64))
+    controls = _control_problems(frame, name)
+    if controls:
+        raise ImportRejected(controls)
+    return frame
+
+
+#: Control characters no cell may hold (tab, line feed and carriage return may): PostgreSQL
+#: refuses NUL in text outright (SQLite would store it), and the others are junk.
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+
+
+def _control_problems(frame: pl.DataFrame, name: str) -> list[Problem]:
+    """A problem for every header and cell that holds a control character."""
+    reason = _("the text holds a control character (such as NUL); remove it")
+    problems = [
+        Problem(name, 1, repr(c)[1:-1], reason)
+        for c in frame.columns
+        if c != ROW and pl.Series([c]).str.contains(_CONTROL).any()
+    ]
+    for c in frame.columns:
+        if c != ROW:
+            problems += problems_where(frame, pl.col(c).str.contains(_CONTROL), name, c, reason)
+    return problems
 
 
 def _xlsx_limits(path: Path) -> None:
