@@ -70,6 +70,9 @@ def access_area_by_code(user: Any, code: str) -> Area:
     """The area ``code`` if ``user`` may see it; ``Http404`` if missing or out of scope."""
     if not lookup_safe(code, Area._meta.get_field("code").max_length or 0):
         raise Http404(_("No such area."))
+    root = jurisdiction(user)
+    if root is not None and root.code == code:
+        return root  # the root of the user's own subtree, read with the profile already
     area = scope_areas(user).filter(code=code).first()
     if area is None:
         raise Http404(_("No such area."))
