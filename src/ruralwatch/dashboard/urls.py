@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ruralwatch.dashboard import maps, views
+from ruralwatch.dashboard import flags, maps, views
 
 app_name = "dashboard"
 
@@ -9,5 +9,6 @@ urlpatterns = [
     path("area/<str:code>/", views.area_detail, name="area"),
     path("area/<str:code>/map.json", maps.map_data, name="map_data"),
     path("area/<str:code>/panels/", views.area_panels, name="panels"),
+    path("area/<str:code>/flags/", flags.flags_view, name="flags"),
     path("static-bundle/vega.js", views.vega_bundle, name="vega_bundle"),
 ]

@@ -13,7 +13,7 @@ from typing import Any
 from django.db.models import Count, QuerySet
 
 from ruralwatch.areas.models import Area
-from ruralwatch.intake.models import DataSet, IdMapping, OutlierFlag, Violation
+from ruralwatch.intake.models import DataSet, FlagStatus, IdMapping, OutlierFlag, Violation
 
 
 def violations_in(path: str, start: dt.date, end: dt.date) -> QuerySet[Violation]:
@@ -52,6 +52,39 @@ def flags_in(
     if status:
         qs = qs.filter(status=status)
     return qs.order_by("-date", "area_id", "indicator", "method")
+
+
+#: Flags still standing: the reporter has not confirmed them yet (open), or confirmed the
+#: value as reported. A corrected value replaced the flagged one, so its flag is settled.
+STANDING = (FlagStatus.OPEN, FlagStatus.CONFIRMED)
+
+
+def standing_flags(
+    path: str, start: dt.date, end: dt.date, indicator: str | None = None
+) -> list[dict[str, Any]]:
+    """Flags still standing (:data:`STANDING`) of the villages under ``path`` dated in
+    [start, end], open ones first, then newest first: one dict each with the flag's fields,
+    the village's name and path and its township's name. With ``indicator``, only that
+    indicator's flags and the whole-day ones (a repeated day flags every value of it)."""
+    qs = flags_in(path, start, end).filter(status__in=STANDING)
+    if indicator is not None:
+        qs = qs.filter(indicator__in=(indicator, ""))
+    # "open" > "confirmed": descending by status puts the ones to confirm first.
+    values = qs.order_by("-status", "-date", "area_id", "indicator", "method").values(
+        "id",
+        "area_id",
+        "date",
+        "indicator",
+        "value",
+        "method",
+        "score",
+        "baseline",
+        "status",
+        "area__name",
+        "area__path",
+        "area__parent__name",
+    )
+    return [dict(r) for r in values]
 
 
 def flag_in(path: str, flag_id: int) -> OutlierFlag | None:
