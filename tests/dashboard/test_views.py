@@ -155,7 +155,7 @@ def test_query_count_does_not_grow_with_children(
     client.force_login(user_county)
     # 20: one of them lists the detection rules the last cycle did not run, one counts the
     # unread notifications for the inbox badge in the navigation, two read the KPI tiles, one
-    # counts the map's boundaries, one reads the outlier flags standing in the curve's days
+    # counts the map's boundaries, one reads the data version (the dashboard's cache)
     with django_assert_max_num_queries(20) as few:
         assert client.get(_area_url(data.TOWN_B)).status_code == 200
     data.add_villages(tmp_path, data.TOWN_B, 60)

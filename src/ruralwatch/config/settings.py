@@ -188,6 +188,29 @@ del _db
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --------------------------------------------------------------------------------------------
+# Cache
+# --------------------------------------------------------------------------------------------
+
+#: The dashboard's cache of computed parts (map data, panels, the area page's fragment),
+#: keyed by the data version (ruralwatch.dashboard.datacache, docs/dashboard.md):
+#: ``locmem`` (default) keeps them in each server process's memory, so each process computes
+#: a part once per data version; ``none`` computes every part on every request.
+RURALWATCH_CACHE: str = env_choice("RURALWATCH_CACHE", ("locmem", "none"), "locmem")
+#: Parts kept per process at most (the oldest third is dropped when full).
+RURALWATCH_CACHE_ENTRIES: int = env_int(
+    "RURALWATCH_CACHE_ENTRIES", 1000, minimum=10, maximum=1_000_000
+)
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache"
+        if RURALWATCH_CACHE == "locmem"
+        else "django.core.cache.backends.dummy.DummyCache",
+        "LOCATION": "ruralwatch",
+        "OPTIONS": {"MAX_ENTRIES": RURALWATCH_CACHE_ENTRIES},
+    }
+}
+
+# --------------------------------------------------------------------------------------------
 # Accounts
 # --------------------------------------------------------------------------------------------
 

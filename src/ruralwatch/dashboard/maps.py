@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import urlencode
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
@@ -27,6 +28,7 @@ from ruralwatch.areas.models import Area, Level
 from ruralwatch.areas.selectors import child_shape_counts, child_shapes
 from ruralwatch.assessments.models import LEVEL_LABELS, Judgement
 from ruralwatch.core.dates import request_day
+from ruralwatch.dashboard import datacache
 from ruralwatch.keygroups.selectors import coverage
 from ruralwatch.reporting import selectors as reporting
 from ruralwatch.reporting.models import Indicator
@@ -172,13 +174,19 @@ def map_data(request: HttpRequest, code: str) -> HttpResponse:
     and ``?indicator=``; the same error for an area that is missing or out of reach."""
     area = access.access_area_by_code(request.user, code)
     indicator = _indicator(request)
-    date = request_day(request.GET.get("date", "")) or reporting.latest_date()
+    date = request_day(request.GET.get("date", "")) or datacache.latest_finder(request)()
     q = _query(date, indicator)
 
     def url_for(child: str) -> str:
         return reverse("dashboard:area", args=[child]) + q
 
-    body = map_features(area, date, indicator, url_for)
+    # The same for every user who may see the area: kept per data version (datacache).
+    body = datacache.cached(
+        "map",
+        datacache.request_version(request),
+        (area.code, date, indicator, get_language()),
+        lambda: map_features(area, date, indicator, url_for),
+    )
     response = HttpResponse(body, content_type="application/geo+json; charset=utf-8")
     response["Cache-Control"] = "private, max-age=60"
     patch_vary_headers(response, ["Cookie"])

@@ -12,9 +12,11 @@ import vl_convert
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.views.decorators.http import require_GET
 
@@ -23,11 +25,10 @@ from ruralwatch.areas.models import Area
 from ruralwatch.assessments.selectors import nowcast_band
 from ruralwatch.core import asof, export
 from ruralwatch.core.i18n import localized
-from ruralwatch.dashboard import charts, multiples, panels, tables
+from ruralwatch.dashboard import charts, datacache, multiples, panels, tables
 from ruralwatch.dashboard.evidence import evidence_blocks
 from ruralwatch.dashboard.selectors import CASES, AreaOverview, area_overview, top_areas
 from ruralwatch.dispatch.evidence import method_name
-from ruralwatch.reporting.selectors import latest_date
 
 PAGE_SCRIPT = Path(__file__).parent / "js" / "dashboard.js"
 
@@ -48,21 +49,46 @@ def _page_number(request: HttpRequest) -> int:
 
 
 def _render_area(request: HttpRequest, area: Area) -> HttpResponse:
-    overview = area_overview(
-        area,
-        within=access.jurisdiction(request.user),
-        date=_parse_date(request),
-        indicator_code=request.GET.get("indicator", CASES),
-        latest=asof.latest(request, latest_date),
-    )
+    within = access.jurisdiction(request.user)
+    chosen = _parse_date(request)
+    latest = asof.latest(request, datacache.latest_finder(request))
+    indicator = request.GET.get("indicator", CASES)
+
+    def overview() -> AreaOverview:
+        return area_overview(
+            area,
+            within=within,
+            date=chosen,
+            indicator_code=indicator,
+            latest=latest,
+        )
+
     fmt = request.GET.get("format")
     if export.is_export(fmt):
-        return _export(overview, request.GET.get("table", "children"), fmt)
-    response = render(
-        request,
-        "dashboard/_area.html" if request.htmx else "dashboard/area.html",  # type: ignore[attr-defined]
-        _area_context(request, overview),
+        return _export(overview(), request.GET.get("table", "children"), fmt)
+    # The page's own fragment is the same for every user who may open the area from the same
+    # jurisdiction (the breadcrumb starts there) and asks the same query: kept per data
+    # version. The frame around it (user name, CSRF tokens, inbox badge) is rendered anew.
+    fragment = datacache.cached(
+        "area",
+        datacache.request_version(request),
+        (
+            area.code,
+            within.code if within is not None else None,
+            get_language(),
+            chosen,
+            sorted((k, tuple(request.GET.getlist(k))) for k in _PAGE_PARAMS if k in request.GET),
+        ),
+        lambda: render_to_string(
+            "dashboard/_area.html", _area_context(request, overview()), request=request
+        ),
     )
+    if request.htmx:  # type: ignore[attr-defined]
+        response = HttpResponse(fragment)
+    else:
+        response = render(
+            request, "dashboard/area.html", {"area": area, "area_html": mark_safe(fragment)}
+        )
     patch_vary_headers(response, ["HX-Request"])
     return response
 
@@ -80,6 +106,10 @@ def _export(overview: AreaOverview, table: str, fmt: str | None) -> HttpResponse
         )
     rows = tables.sort_rows(tables.decorate(overview.children), "incidence", True)
     return export.export_response(fmt, rows, tables.children_columns(), stem)
+
+
+#: The query parameters the area page's fragment depends on (besides the chosen day).
+_PAGE_PARAMS = ("date", "indicator", "sort", "dir", "page")
 
 
 def _query(request: HttpRequest, **changes: Any) -> str:
@@ -194,18 +224,26 @@ def area_panels(request: HttpRequest, code: str) -> HttpResponse:
     """The resources and key-area panels of an area page on its "as of" day, as a fragment
     the page fetches after it is shown (they cost more than the page itself)."""
     area = access.access_area_by_code(request.user, code)
-    day = asof.page_date(request, latest_date)
-    response = render(
-        request,
-        "dashboard/_panels.html",
-        {
+    day = asof.page_date(request, datacache.latest_finder(request))
+    chosen = asof.chosen(request)
+
+    def fragment() -> str:
+        context = {
             "area": area,
             "day": day,
-            "q": asof.query(asof.chosen(request)),
+            "q": asof.query(chosen),
             "res": panels.resources_panel(area, day),
             "ka": panels.keyareas_panel(area, day),
-        },
+        }
+        return render_to_string("dashboard/_panels.html", context, request=request)
+
+    body = datacache.cached(
+        "panels",
+        datacache.request_version(request),
+        (area.code, day, chosen, get_language()),
+        fragment,
     )
+    response = HttpResponse(body)
     patch_vary_headers(response, ["Cookie"])
     return response
 
