@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from ruralwatch.epi.irls import Control, SharedDesign, irls, weighted_gram
 from ruralwatch.epi.linalg import solve_each
 from ruralwatch.epi.panel import FloatArray
 
@@ -90,14 +91,6 @@ class GrowthResult:
     day_of_week: bool
 
 
-def weighted_gram(w: FloatArray, X: FloatArray) -> FloatArray:
-    """X' diag(w[:, u]) X for every column u of ``w`` at once, as one matrix product."""
-    p = X.shape[1]
-    outer = (X[:, :, None] * X[:, None, :]).reshape(X.shape[0], p * p)
-    gram: FloatArray = (w.T @ outer).reshape(w.shape[1], p, p)
-    return gram
-
-
 def _design(start: int, window: int, day_of_week: bool) -> FloatArray:
     """Intercept, centred time and (optionally) six weekday dummies for rows start..start+W-1."""
     rows = np.arange(start, start + window)
@@ -120,22 +113,6 @@ def _time_to_double(rate: FloatArray) -> FloatArray:
     return out
 
 
-def solve_batched(a: FloatArray, b: FloatArray) -> FloatArray:
-    """Batched solve of ``a x = b``; the pseudo-inverse where some ``a`` is singular.
-
-    Systems with non-finite entries (a diverged fit) give NaN rows instead of failing the batch.
-    """
-    bad: npt.NDArray[np.bool_] = np.asarray(
-        ~(np.isfinite(a).all(axis=(1, 2)) & np.isfinite(b).all(axis=1))
-    )
-    eye = np.eye(a.shape[1])
-    a = np.where(bad[:, None, None], eye, a)
-    b = np.where(bad[:, None], 0.0, b)
-    out = solve_each(a, b)
-    out[bad] = np.nan
-    return out
-
-
 def poisson_irls(
     y: FloatArray,
     wt: FloatArray,
@@ -148,47 +125,36 @@ def poisson_irls(
 ) -> tuple[FloatArray, FloatArray, BoolArray, BoolArray]:
     """Poisson log-link IRLS with prior weights for every column of ``y`` (W, U) at once.
 
-    ``ridge`` (U, p) is added to the diagonal of X'WX (1 pins an unusable column at 0);
-    only the columns ``fit`` (default all) are fitted. Each unit stops when the relative change
-    of its deviance is at most ``tol``, so a few slow ones do not cost the whole batch.
-    Starts from mu = y + 0.5. Returns the coefficients (U, p), the fitted means (W, U) and,
-    per unit, whether it converged and whether it diverged (non-finite coefficients, set 0).
+    The one IRLS (:func:`ruralwatch.epi.irls.irls`): ``ridge`` (U, p) is added to the
+    diagonal of X'WX (1 pins an unusable column at 0); only the columns ``fit`` (default all)
+    are fitted. Each unit stops when the relative change of its deviance is below ``tol`` (R's
+    rule), so a few slow ones do not cost the whole batch. Starts from mu = y + 0.5 (1 on rows
+    of weight 0); the linear predictor is clipped to +-700. Returns the coefficients (U, p),
+    the fitted means (W, U) and, per unit, whether it converged and whether it diverged
+    (non-finite coefficients or deviance: coefficients set 0, means 1).
     """
     U = y.shape[1]
     p = X.shape[1]
-    mu = np.where(wt > 0, y + 0.5, 1.0)
-    eta = np.log(mu)
+    mu0 = np.where(wt > 0, y + 0.5, 1.0)
     beta = np.zeros((U, p))
-    dev_old = np.full(U, np.inf)
+    mu = mu0.copy()
     converged = np.zeros(U, dtype=bool)
     diverged = np.zeros(U, dtype=bool)
-    eye = np.eye(p)
-    active = np.ones(U, dtype=bool) if fit is None else fit.copy()
-    for _ in range(max_iter):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
-            break
-        ya, wta, mua, etaa = y[:, idx], wt[:, idx], mu[:, idx], eta[:, idx]
-        z = etaa + (ya - mua) / mua
-        w = wta * mua  # (W, active)
-        xtwx = weighted_gram(w, X)
-        if ridge is not None:
-            xtwx += ridge[idx, :, None] * eye
-        b = solve_batched(xtwx, (w * z).T @ X)
-        bad = ~np.isfinite(b).all(axis=1)
-        diverged[idx[bad]] = True
-        b[bad] = 0.0
-        beta[idx] = b
-        etaa = np.clip(X @ b.T, -700.0, 700.0)
-        mua = np.exp(etaa)
-        eta[:, idx], mu[:, idx] = etaa, mua
-        with np.errstate(divide="ignore", invalid="ignore"):
-            term = np.where(ya > 0, ya * np.log(ya / mua), 0.0) - (ya - mua)
-        dev = 2.0 * np.sum(wta * term, axis=0)
-        done = np.abs(dev - dev_old[idx]) <= tol * (np.abs(dev) + 0.1)
-        dev_old[idx] = dev
-        converged[idx] = done
-        active[idx[done | bad]] = False
+    idx = np.arange(U) if fit is None else np.flatnonzero(fit)
+    if idx.size == 0:
+        return beta, mu, converged, diverged
+    res = irls(
+        y[:, idx].T,
+        wt[:, idx].T,
+        SharedDesign(X, None if ridge is None else ridge[idx]),
+        control=Control(tol=tol, max_iter=max_iter, eta_clip=700.0),
+        mu0=mu0[:, idx].T,
+    )
+    failed = res.failed
+    beta[idx] = np.where(failed[:, None], 0.0, res.coef)
+    mu[:, idx] = np.where(failed[None, :], 1.0, res.mu.T)
+    converged[idx] = res.converged
+    diverged[idx] = failed
     return beta, mu, converged, diverged
 
 

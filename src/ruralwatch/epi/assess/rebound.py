@@ -38,7 +38,8 @@ import numpy.typing as npt
 from scipy import stats
 
 from ruralwatch.epi.assess.calendar import Event
-from ruralwatch.epi.assess.growth import growth_rate, poisson_irls, weighted_gram
+from ruralwatch.epi.assess.growth import growth_rate, poisson_irls
+from ruralwatch.epi.irls import weighted_gram
 from ruralwatch.epi.panel import FloatArray
 
 __all__ = ["ReboundResult", "fit_loglinear", "rebound_after_event", "rebound_watch"]

@@ -13,13 +13,17 @@ dropped trend) are treated as aliased: their coefficient is 0 and they do not co
   group are then one matrix product ``W @ (x_i x_i')``, which is where the time goes. When few
   problems are left unconverged they are moved to the per-problem path.
 
-The iteration follows the usual Fisher scoring for a Poisson log-link model: start from
-``mu = y + 0.1``, stop when the relative change of the deviance falls below ``tol`` (as R's
-``glm.control(epsilon = 1e-8)``) or after ``max_iter`` iterations (25, R's ``maxit``). Problems
-that have converged are frozen while the others go on, so every problem stops where R's
-``glm.fit`` would. A problem whose iterate turns non-finite (a diverging fit, e.g. a time trend
-over an all-zero baseline) is frozen as failed (``GlmFit.failed``; its coefficients are NaN); the
-other problems of the batch are not affected.
+The iteration is the one IRLS of the core (:func:`ruralwatch.epi.irls.irls`), Poisson family:
+start from ``mu = y + 0.1``, stop when the relative change of the deviance falls below ``tol``
+(as R's ``glm.control(epsilon = 1e-8)``) or after ``max_iter`` iterations (25, R's ``maxit``).
+This module gives it its strategies: ``OwnDesign`` for :func:`fit_poisson` and
+``_GroupedSolver`` (grouped Gram columns, arrow solves, looked-up means, handover to
+``OwnDesign``) for :func:`fit_poisson_grouped`. Problems that have converged are frozen while
+the others go on, so every problem stops where R's ``glm.fit`` would. A problem whose iterate
+turns non-finite (a diverging fit, e.g. a time trend over an all-zero baseline) is frozen as
+failed (``GlmFit.failed``; its coefficients are NaN); the other problems of the batch are not
+affected. The intercept + factor designs take a closed form instead (``_fit_saturated``: the
+same iterates on the sums of each factor level).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ruralwatch.epi.irls import Control, Hints, IrlsFit, OwnDesign, Weighed, irls
 from ruralwatch.epi.linalg import pinv_each, solve_each
 
 FloatArray = npt.NDArray[np.float64]
@@ -85,26 +90,6 @@ class GlmFit:
 MAX_ITER = 25
 
 
-def _deviance(y: FloatArray, mu: FloatArray, w: FloatArray) -> FloatArray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        term = np.where(y > 0, y * np.log(y / mu), 0.0) - (y - mu)
-    return np.asarray(2.0 * np.sum(w * term, axis=-1), dtype=np.float64)
-
-
-@dataclass
-class _State:
-    """IRLS state of P problems (flat), updated in place."""
-
-    mu: FloatArray  # (P, N)
-    eta: FloatArray  # (P, N)
-    dev: FloatArray  # (P,)
-    coef: FloatArray  # (P, K)
-    ww_last: FloatArray  # (P, N) working weights of the last iteration
-    converged: BoolArray  # (P,)
-    failed: BoolArray  # (P,) the iterate became non-finite
-    todo: IntArray  # problems still iterating
-
-
 # Counts up to this value are mapped through tables (see ``by_value``).
 _TABLE_MAX = 100_000
 
@@ -156,69 +141,18 @@ def _start_wz(y: FloatArray) -> FloatArray:
     return np.asarray(mu * (np.log(mu) - 1.0) + y, dtype=np.float64)
 
 
-def _start(yv: FloatArray, w: FloatArray, K: int, idx: IntArray | None = None) -> _State:
-    P = yv.shape[0]
-    mu = yv + 0.1
-    # As _deviance(yv, mu, w) and np.log(mu), by table for whole-number counts.
+def _start_hints(yv: FloatArray, w: FloatArray, idx: IntArray | None) -> Hints:
+    """log(mu0) and the start's deviance at R's start mu0 = y + 0.1, by table for whole
+    counts (as the driver computes them otherwise)."""
     term = by_value(_start_deviance_term, yv, idx)
-    return _State(
-        mu=mu,
+    return Hints(
         eta=by_value(lambda v: np.log(v + 0.1), yv, idx),
         dev=np.asarray(2.0 * np.sum(w * term, axis=-1), dtype=np.float64),
-        coef=np.zeros((P, K)),
-        ww_last=w * mu,
-        converged=np.zeros(P, dtype=bool),
-        failed=np.zeros(P, dtype=bool),
-        todo=np.arange(P),
     )
 
 
-def _iterate(
-    st: _State,
-    Xm: FloatArray,
-    w: FloatArray,
-    yv: FloatArray,
-    off: FloatArray,
-    eye_fix: FloatArray,
-    n_iter: int,
-    tol: float,
-) -> None:
-    """Per-problem IRLS steps for the problems in ``st.todo`` (Xm: (P', N, K) rows for them)."""
-    todo = st.todo
-    for _ in range(n_iter):
-        if todo.size == 0:
-            break
-        Xt, wt, yt, ot = Xm, w[todo], yv[todo], off[todo]
-        mut, etat = st.mu[todo], st.eta[todo]
-        ww = wt * mut
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            z = etat - ot + (yt - mut) / mut
-            xtw = np.swapaxes(Xt, 1, 2) * ww[:, None, :]
-            xtwx = xtw @ Xt + eye_fix[todo]
-            xtwz = (xtw @ z[:, :, None])[:, :, 0]
-            beta = solve_each(xtwx, xtwz)
-            eta_new = (Xt @ beta[:, :, None])[:, :, 0] + ot
-            mu_new = np.exp(eta_new)
-            dev_new = _deviance(yt, mu_new, wt)
-            done = np.abs(dev_new - st.dev[todo]) / (np.abs(dev_new) + 0.1) < tol
-        bad = ~(np.all(np.isfinite(beta), axis=1) & np.isfinite(dev_new))
-        bad |= ~np.all(np.isfinite(mu_new) & (mu_new > 0) | (wt == 0), axis=1)
-        done &= ~bad
-        st.coef[todo] = beta
-        st.ww_last[todo] = ww
-        st.eta[todo] = eta_new
-        st.mu[todo] = mu_new
-        st.dev[todo] = dev_new
-        st.converged[todo[done]] = True
-        st.failed[todo[bad]] = True
-        stop = done | bad
-        todo = todo[~stop]
-        Xm = Xm[~stop]
-    st.todo = todo
-
-
 def _finish(
-    st: _State,
+    st: IrlsFit,
     cov: FloatArray,
     quad: FloatArray | None,
     used: BoolArray,
@@ -298,8 +232,15 @@ def fit_poisson(
     Xm = np.where(used[:, :, None], X, 0.0)
     active = np.any(Xm != 0.0, axis=1)  # (P, K)
     eye_fix = np.where(active, 0.0, 1.0)[:, :, None] * np.eye(K)[None]
-    st = _start(yv, w, K)
-    _iterate(st, Xm, w, yv, off, eye_fix, max_iter, tol)
+    st = irls(
+        yv,
+        w,
+        OwnDesign(Xm, np.where(active, 0.0, 1.0)),
+        control=Control(tol=tol, max_iter=max_iter),
+        mu0=yv + 0.1,
+        offset=None if offset is None else off,
+        hints=_start_hints(yv, w, None),
+    )
     # As R does, the covariance and the leverages come from the working weights of the last
     # iteration (computed from the previous means); the means are those of the final estimate.
     xtwx = (np.swapaxes(Xm, 1, 2) * st.ww_last[:, None, :]) @ Xm + eye_fix
@@ -760,18 +701,154 @@ def _fit_saturated(
     with np.errstate(over="ignore", invalid="ignore"):
         mu_prev_rows = np.take(np.where(present, d_out / W, 1.0), take)
     ww_last = np.where(first[:, None], ww0, w * mu_prev_rows)
-    st = _State(
-        mu=mu_rows,
-        eta=np.empty((0, N)),
-        dev=dev_out,
+    st = IrlsFit(
         coef=coef,
+        mu=mu_rows,
         ww_last=ww_last,
+        dev=dev_out,
         converged=converged,
         failed=failed,
-        todo=np.empty(0, dtype=np.int64),
+        iterations=it_stop,
     )
     quad = np.take(inv_d, take) if leverages else None
     return _finish(st, cov, quad, used, w, y, active)
+
+
+class _GroupedWeighed:
+    """X'WX of every problem of a grouped batch, kept as the weighted sums of the distinct
+    Gram columns and solved as arrow matrices where the design allows (see ``_Blocks``)."""
+
+    def __init__(self, solver: _GroupedSolver, ww: FloatArray) -> None:
+        g = solver.gram
+        self.solver = solver
+        self.ww = ww
+        self.sums = _sums(ww.reshape(solver.G, solver.U, -1), g)
+        self.system: FloatArray | tuple[FloatArray, FloatArray, FloatArray]
+        if solver.arrow is None:
+            self.system = _cross(self.sums, g, solver.K) + solver.eye_fix
+        else:
+            self.system = solver.arrow.parts(self.sums)
+
+    def solve(self, rhs: FloatArray) -> FloatArray:
+        if isinstance(self.system, tuple):
+            assert self.solver.arrow is not None
+            return self.solver.arrow.solve(self.system, rhs)
+        return solve_each(self.system, rhs)
+
+    def rhs(self, z: FloatArray) -> FloatArray:
+        return self.solver.xt(self.ww * z)
+
+    def matvec(self, beta: FloatArray) -> FloatArray:
+        if isinstance(self.system, tuple):
+            assert self.solver.arrow is not None
+            return self.solver.arrow.matvec(self.system, beta)
+        return np.asarray(np.einsum("pkl,pl->pk", self.system, beta), dtype=np.float64)
+
+    def xt(self) -> FloatArray:
+        return _pick(self.sums, self.solver.gram.single)
+
+    def total(self) -> FloatArray:
+        ones = self.solver.gram.ones
+        return self.sums[:, ones] if ones >= 0 else np.zeros(self.sums.shape[0])
+
+    def finite(self) -> BoolArray:
+        if isinstance(self.system, tuple):
+            return _ArrowSystem.finite(self.system)
+        return np.asarray(np.all(np.isfinite(self.system), axis=(1, 2)), dtype=bool)
+
+    def neutralise(self, rows: IntArray) -> None:
+        if isinstance(self.system, tuple):
+            _ArrowSystem.set_identity(self.system, rows)
+        else:
+            self.system[rows] = np.eye(self.solver.K)
+
+
+class _GroupedSolver:
+    """The strategy of :func:`ruralwatch.epi.irls.irls` for problems that share their design
+    within groups: X'WX of all units of a group is one product ``W @ cols`` of the weights with
+    the distinct Gram columns; arrow designs are solved through the Schur complement of their
+    diagonal block; for designs of 0/1 rows, exp(X beta) is computed once per distinct row and
+    looked up (``_Patterns``). Every problem is computed until only ``_HANDOVER`` of them are
+    still iterating; those go on with one design per problem (``OwnDesign``)."""
+
+    compacts = False
+    sums_deviance = True
+    check_means = False
+
+    def __init__(
+        self, design: GroupDesign, U: int, used: BoolArray, fix: FloatArray, lookup: bool
+    ) -> None:
+        G, _, K = design.X.shape
+        self.design, self.gram, self.G, self.U, self.K, self.p = design, design.gram, G, U, K, K
+        self.P = G * U
+        self.used = used
+        self.fix = fix
+        self.eye_fix = fix[:, :, None] * np.eye(K)[None]
+        blocks = design.blocks
+        self.arrow = None if blocks is None else _ArrowSystem(self.gram, blocks, K, fix)
+        self.Xt = np.swapaxes(design.X, 1, 2)  # (G, K, N)
+        self.pats = design.patterns if lookup else None
+        self._eta_pat: FloatArray | None = None
+        self._mu: FloatArray | None = None
+        self._eta: FloatArray | None = None
+        if self.pats is not None:
+            L = self.pats.a.shape[1]
+            self.pat_a = np.broadcast_to(self.pats.a[:, None, :], (G, U, L))
+            self.pat_b = np.broadcast_to(self.pats.b[:, None, :], (G, U, L))
+            # flat positions in the (P, L) exponentials of every (problem, row)
+            self.pat_take = (
+                np.arange(self.P)[:, None] * L + np.repeat(self.pats.row, U, axis=0)
+            ).astype(np.intp)
+
+    def weigh(self, ww: FloatArray) -> Weighed:
+        return _GroupedWeighed(self, ww)
+
+    def xt(self, v: FloatArray) -> FloatArray:
+        return np.asarray(
+            (v.reshape(self.G, self.U, -1) @ self.design.X).reshape(self.P, self.K),
+            dtype=np.float64,
+        )
+
+    def mean(
+        self, beta: FloatArray, off: FloatArray | None, clip: float | None
+    ) -> tuple[FloatArray, FloatArray | None]:
+        assert clip is None
+        G, U, K = self.G, self.U, self.K
+        # The results are written into buffers kept from one call to the next (the driver
+        # does not use the previous means once it asks for new ones): allocating the
+        # (P, N) arrays afresh every iteration cost page faults.
+        if self._mu is None:
+            self._mu = np.empty((self.P, self.design.X.shape[1]))
+        if self.pats is not None:
+            # exp(X beta) per distinct row, looked up (see _Patterns); eta is only made for
+            # the problems that need it (``eta``).
+            bx = np.concatenate([beta, np.zeros((self.P, 1))], axis=1).reshape(G, U, K + 1)
+            eta_pat = np.take_along_axis(bx, self.pat_a, axis=2)
+            eta_pat += np.take_along_axis(bx, self.pat_b, axis=2)
+            self._eta_pat = eta_pat
+            return np.take(np.exp(eta_pat), self.pat_take, out=self._mu), None
+        if self._eta is None:
+            self._eta = np.empty_like(self._mu)
+        eta = self._eta
+        np.matmul(beta.reshape(G, U, K), self.Xt, out=eta.reshape(G, U, -1))
+        if off is not None:
+            np.add(eta, off, out=eta)
+        return np.exp(eta, out=self._mu), eta
+
+    def eta(self, rows: IntArray) -> FloatArray:
+        assert self.pats is not None and self._eta_pat is not None
+        return np.asarray(
+            np.take_along_axis(
+                self._eta_pat.reshape(self.P, -1)[rows], self.pats.row[rows // self.U], axis=1
+            ),
+            dtype=np.float64,
+        )
+
+    def narrow(self, keep: IntArray) -> OwnDesign | None:
+        if keep.size > _HANDOVER * self.P:
+            return None
+        rows = self.design.X[keep // self.U] * self.used[keep][:, :, None]
+        return OwnDesign(rows, self.fix[keep])
 
 
 def fit_poisson_grouped(
@@ -821,137 +898,26 @@ def fit_poisson_grouped(
     yidx = count_index(yv)
     wy = w * yv
     with np.errstate(divide="ignore", invalid="ignore"):
-        # The start's deviance (as _start), and the constant part of every later one:
-        # sum(w (y log y - y)).
+        # What the driver needs of R's start mu0 = y + 0.1, by table for whole counts: log
+        # mu0, the start's deviance, W z and y log y (the constant part of every later
+        # deviance).
         dev0 = 2.0 * np.einsum("pn,pn->p", w, by_value(_start_deviance_term, yv, yidx))
-        dev_const = np.einsum("pn,pn->p", w, by_value(_ylogy, yv, yidx)) - wy.sum(axis=1)
-        ww = w * (yv + 0.1)  # the start's working weights
         if off is None:
             # W z at the start, w (y + 0.1)(log(y + 0.1) - 1) + w y, by value
             wz = w * by_value(_start_wz, yv, yidx)
         else:
-            wz = ww * (by_value(_log_start, yv, yidx) - off - 1.0) + wy
-    if max_iter > 0:
-        # The per-observation state is written for every problem when it stops (at the
-        # first iteration at the latest), so it starts empty.
-        st = _State(
-            mu=np.empty((P, N)),
-            eta=np.empty((P, N)),
-            dev=dev0,
-            coef=np.zeros((P, K)),
-            ww_last=np.empty((P, N)),
-            converged=np.zeros(P, dtype=bool),
-            failed=np.zeros(P, dtype=bool),
-            todo=np.arange(P),
-        )
-    else:
-        st = _start(yv, w, K, yidx)
-    # With lin = X beta, X'W z = X'WX beta + X'(w y) - X'(w mu) and sum(w y eta) =
-    # beta'X'(w y) + sum(w y offset): after the first step no pass over the observations is
-    # needed but eta = X beta, mu = exp(eta) and the weighted sums of ww = w mu.
-    xwy = (wy.reshape(G, U, N) @ Xz).reshape(P, K)
-    wy_off = np.einsum("pn,pn->p", wy, off) if off is not None else np.zeros(P)
-    Xt_ = np.swapaxes(Xz, 1, 2)  # (G, K, N)
-    # Every problem iterates until the handover; a problem that meets the criterion has its
-    # estimate stored in ``st`` at that iteration, exactly where the per-problem loop stops.
-    # Work buffers, reused across iterations (the state in ``st`` is separate).
-    mu = np.empty((P, N))
-    ww_prev = np.empty((P, N))
-    eta = np.empty((P, N))
-    dev = st.dev.copy()
-    sums = _sums(ww.reshape(G, U, N), gram)
-    arrow = None if blocks is None else _ArrowSystem(gram, blocks, K, np.where(active, 0.0, 1.0))
-    system: FloatArray | tuple[FloatArray, FloatArray, FloatArray]
-    system = _cross(sums, gram, K) + eye_fix if arrow is None else arrow.parts(sums)
-    xtwz = (wz.reshape(G, U, N) @ Xz).reshape(P, K)
-    del wz
-    pats = design.patterns if offset is None else None
-    pat_take: IntArray | None = None
-    if pats is not None:
-        L = pats.a.shape[1]
-        pat_a = np.broadcast_to(pats.a[:, None, :], (G, U, L))
-        pat_b = np.broadcast_to(pats.b[:, None, :], (G, U, L))
-        # flat positions in the (P, L) exponentials of every (problem, row)
-        pat_take = (np.arange(P)[:, None] * L + np.repeat(pats.row, U, axis=0)).astype(np.intp)
-        pat_take_row = pats.row
-    n_iter = 0
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        while n_iter < max_iter and st.todo.size > _HANDOVER * P:
-            n_iter += 1
-            if arrow is None:
-                assert not isinstance(system, tuple)
-                beta = solve_each(system, xtwz)
-            else:
-                assert isinstance(system, tuple)
-                beta = arrow.solve(system, xtwz)
-            if pat_take is not None:
-                # exp(X beta) per distinct row, looked up (see _Patterns): eta is only needed
-                # for the problems that stop here, and made for them below.
-                bx = np.concatenate([beta, np.zeros((P, 1))], axis=1).reshape(G, U, K + 1)
-                eta_pat = np.take_along_axis(bx, pat_a, axis=2)
-                eta_pat += np.take_along_axis(bx, pat_b, axis=2)
-                np.take(np.exp(eta_pat), pat_take, out=mu)
-            else:
-                np.matmul(beta.reshape(G, U, K), Xt_, out=eta.reshape(G, U, N))
-                if off is not None:
-                    np.add(eta, off, out=eta)
-                np.exp(eta, out=mu)
-            ww, ww_prev = ww_prev, ww
-            np.multiply(w, mu, out=ww)
-            sums = _sums(ww.reshape(G, U, N), gram)
-            sum_ww = sums[:, gram.ones] if gram.ones >= 0 else np.zeros(P)
-            # The deviance without a logarithm: y log(y/mu) = y log y - y eta.
-            dev_new = 2.0 * (dev_const + sum_ww - np.einsum("pk,pk->p", xwy, beta) - wy_off)
-            if arrow is None:
-                xtwx = _cross(sums, gram, K) + eye_fix
-                system = xtwx
-                xtwz = np.einsum("pkl,pl->pk", xtwx, beta)
-                sys_finite = np.all(np.isfinite(xtwx), axis=(1, 2))
-            else:
-                parts = arrow.parts(sums)
-                system = parts
-                xtwz = arrow.matvec(parts, beta)
-                sys_finite = arrow.finite(parts)
-            xtwz += xwy - _pick(sums, gram.single)
-            crit = np.abs(dev_new - dev) / (np.abs(dev_new) + 0.1) < tol
-            dev = dev_new
-            # A diverging problem (non-finite coefficients or deviance, a fitted mean of 0 or inf
-            # where it is used; sum_ww and the deviance see those) stops here as failed.
-            bad = ~(np.isfinite(dev_new) & np.isfinite(sum_ww) & np.all(np.isfinite(beta), axis=1))
-            bad |= ~sys_finite
-            newly_bad = np.flatnonzero(bad & ~st.converged & ~st.failed)
-            # Keep the other problems' sums finite (the failed ones are not used again).
-            failed_rows = np.flatnonzero(st.failed | bad)
-            if failed_rows.size:
-                st.failed[newly_bad] = True
-                if isinstance(system, tuple):
-                    _ArrowSystem.set_identity(system, failed_rows)
-                else:
-                    system[failed_rows] = np.eye(K)
-                xtwz[failed_rows] = 0.0
-            newly = np.flatnonzero(crit & ~st.converged & ~st.failed)
-            going_on = (
-                n_iter < max_iter and st.todo.size - newly.size - newly_bad.size > _HANDOVER * P
-            )
-            # Store the estimate of the problems that stop here (or of all still going, at the
-            # handover).
-            take = np.concatenate([newly, newly_bad]) if going_on else st.todo
-            st.coef[take] = beta[take]
-            st.ww_last[take] = ww_prev[take]
-            st.mu[take] = mu[take]
-            if pat_take is not None:
-                st.eta[take] = np.take_along_axis(
-                    eta_pat.reshape(P, -1)[take], pat_take_row[take // U], axis=1
-                )
-            else:
-                st.eta[take] = eta[take]
-            st.dev[take] = dev[take]
-            st.converged[newly] = True
-            st.todo = np.flatnonzero(~st.converged & ~st.failed)
-    if st.todo.size and n_iter < max_iter:
-        rows = Xz[st.todo // U] * used[st.todo][:, :, None]
-        off_all = np.zeros((P, N)) if off is None else off
-        _iterate(st, rows, w, yv, off_all, eye_fix, max_iter - n_iter, tol)
+            wz = (w * (yv + 0.1)) * (by_value(_log_start, yv, yidx) - off - 1.0) + wy
+        hints = Hints(dev=dev0, wz=wz, ylogy=by_value(_ylogy, yv, yidx))
+    solver = _GroupedSolver(design, U, used, np.where(active, 0.0, 1.0), offset is None)
+    st = irls(
+        yv,
+        w,
+        solver,
+        control=Control(tol=tol, max_iter=max_iter),
+        mu0=yv + 0.1,
+        offset=off,
+        hints=hints,
+    )
     xtwx = _cross(_sums(st.ww_last.reshape(G, U, N), gram), gram, K) + eye_fix
     if blocks is None:
         cov = _inverse(xtwx, active)

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import gammaln, psi
 
+from ruralwatch.epi.irls import Control, Family, SharedDesign, irls, outer_rows
 from ruralwatch.epi.linalg import solve_each
 
 FloatArray = npt.NDArray[np.float64]
@@ -35,11 +36,6 @@ def _solve(a: FloatArray, b: FloatArray) -> FloatArray:
     return np.asarray(solve_each(a, b.T).T, dtype=np.float64)
 
 
-def _outer_rows(x: FloatArray) -> FloatArray:
-    """(n, p*p) rows x_i x_j of the design."""
-    return (x[:, :, None] * x[:, None, :]).reshape(x.shape[0], -1)
-
-
 def _irls(
     x: FloatArray,
     y: FloatArray,
@@ -51,53 +47,27 @@ def _irls(
 ) -> FloatArray:
     """Coefficients (p, U) of a log-link fit; Poisson when ``theta`` is None, else NB(theta).
 
-    Each series stops iterating once its own coefficients have converged, so a series gets the
-    same answer alone as within a panel.
+    The one IRLS (:func:`ruralwatch.epi.irls.irls`) with the coefficient rule, the linear
+    predictor clipped to +-700, from mu = y + 0.1 or from ``beta0``. Each series stops
+    iterating once its own coefficients have converged, so a series gets the same answer
+    alone as within a panel.
     """
-    p = x.shape[1]
-    xx = _outer_rows(x)
-    w_obs = mask.astype(np.float64)
-    yy = np.where(mask, y, 0.0)
-    eta = np.log(yy + 0.1) if beta0 is None else x @ beta0
-    beta = np.zeros((p, y.shape[1])) if beta0 is None else beta0.copy()
-    todo = np.arange(y.shape[1])
-    for _ in range(max_iter):
-        if todo.size == y.shape[1]:  # views while every series is still moving
-            e, wo, yt = eta, w_obs, yy
-        else:
-            e, wo, yt = eta[:, todo], w_obs[:, todo], yy[:, todo]
-        mu = np.exp(e)
-        w = mu if theta is None else mu / (1.0 + mu / theta[None, todo])
-        w = w * wo
-        z = e + (yt - mu) / mu
-        new = _solve(_xtwx(xx, w, p), x.T @ (w * z))
-        step = np.max(np.abs(new - beta[:, todo]), axis=0)
-        beta[:, todo] = new
-        if todo.size == y.shape[1]:
-            np.clip(x @ new, -700.0, 700.0, out=eta)
-        else:
-            eta[:, todo] = np.clip(x @ new, -700.0, 700.0)
-        todo = todo[step > tol * (1.0 + np.max(np.abs(new), axis=0))]
-        if todo.size == 0:
-            break
-    return beta
+    yy = np.where(mask, y, 0.0).T
+    fit = irls(
+        yy,
+        mask.T.astype(np.float64),
+        SharedDesign(x),
+        Family(theta),
+        Control(rule="coef", tol=tol, max_iter=max_iter, eta_clip=700.0),
+        mu0=None if beta0 is not None else yy + 0.1,
+        beta0=None if beta0 is None else beta0.T,
+    )
+    return np.asarray(fit.coef.T, dtype=np.float64)
 
 
 # R's .Machine$double.eps: the log link's inverse never gives a mean below it (observed:
 # ``poisson()$linkinv(-800)`` is 2.220446e-16), so neither fitted nor predicted means do.
 MU_EPS = float(np.finfo(np.float64).eps)
-
-
-def _dev_resid(y: FloatArray, mu: FloatArray, theta: FloatArray | None) -> FloatArray:
-    """Unit deviances of the Poisson (``theta`` None) or NB(theta) family."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if theta is None:
-            return np.asarray(2.0 * (np.where(y > 0, y * np.log(y / mu), 0.0) - (y - mu)))
-        th = theta[None, :]
-        return np.asarray(
-            2.0
-            * (np.where(y > 0, y * np.log(y / mu), 0.0) - (y + th) * np.log((y + th) / (mu + th)))
-        )
 
 
 def fit_glm_r(
@@ -125,52 +95,17 @@ def fit_glm_r(
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.float64)
     m = ~np.isnan(y) if mask is None else mask & ~np.isnan(y)
-    p = x.shape[1]
-    n_units = y.shape[1]
-    xx = _outer_rows(x)
-    wo = m.astype(np.float64)
-    yy = np.where(m, y, 0.0)
-    mu = yy + 0.1 if theta is None else yy + (yy == 0.0) / 6.0
-    eta = np.log(mu)
-    dev = (wo * _dev_resid(yy, mu, theta)).sum(axis=0)
-    beta = np.zeros((p, n_units))
-    conv = np.zeros(n_units, dtype=bool)
-    todo = np.arange(n_units)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for it in range(max_iter):
-            e, w_t, y_t, mu_t = eta[:, todo], wo[:, todo], yy[:, todo], mu[:, todo]
-            th = None if theta is None else theta[todo]
-            gprime = np.maximum(np.exp(e), MU_EPS)  # d mu / d eta of the log link
-            var = mu_t if th is None else mu_t + mu_t * mu_t / th[None, :]
-            w = w_t * gprime * gprime / var
-            z = e + (y_t - mu_t) / gprime
-            new = _solve(_xtwx(xx, w, p), x.T @ (w * z))
-            eta_new = x @ new
-            mu_new = np.maximum(np.exp(eta_new), MU_EPS)
-            dev_new = (w_t * _dev_resid(y_t, mu_new, th)).sum(axis=0)
-            # step halving while the deviance is not finite (at most as often as R's maxit)
-            old = beta[:, todo] if it else None
-            for _ in range(max_iter):
-                bad = ~np.isfinite(dev_new)
-                if old is None or not bad.any():
-                    break
-                new[:, bad] = 0.5 * (new[:, bad] + old[:, bad])
-                eta_new[:, bad] = x @ new[:, bad]
-                mu_new[:, bad] = np.maximum(np.exp(eta_new[:, bad]), MU_EPS)
-                th_b = None if th is None else th[bad]
-                dev_new[bad] = (w_t[:, bad] * _dev_resid(y_t[:, bad], mu_new[:, bad], th_b)).sum(
-                    axis=0
-                )
-            beta[:, todo] = new
-            eta[:, todo] = eta_new
-            mu[:, todo] = mu_new
-            done = np.abs(dev_new - dev[todo]) / (np.abs(dev_new) + 0.1) < tol
-            dev[todo] = dev_new
-            conv[todo[done]] = True
-            todo = todo[~done & np.isfinite(dev_new)]
-            if todo.size == 0:
-                break
-    return beta, conv
+    yy = np.where(m, y, 0.0).T
+    mu0 = yy + 0.1 if theta is None else yy + (yy == 0.0) / 6.0
+    fit = irls(
+        yy,
+        m.T.astype(np.float64),
+        SharedDesign(x),
+        Family(theta),
+        Control(tol=tol, max_iter=max_iter, mu_floor=MU_EPS, halving=True),
+        mu0=mu0,
+    )
+    return np.asarray(fit.coef.T, dtype=np.float64), fit.converged
 
 
 def predict_r(x: FloatArray, beta: FloatArray) -> FloatArray:
@@ -369,7 +304,7 @@ def fit_negbin(
     y = np.asarray(y, np.float64)
     m = ~np.isnan(y) if mask is None else mask & ~np.isnan(y)
     n_p = x.shape[1]
-    xx = _outer_rows(x)
+    xx = outer_rows(x)
     beta_p = _irls(x, y, m, None, None, tol=1e-6)
     eta = x @ beta_p
     mu = np.exp(eta)
