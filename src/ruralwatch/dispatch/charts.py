@@ -10,6 +10,7 @@ local vega bundle as the dashboard.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,19 @@ THRESHOLD = "#1f2933"
 
 def _data(values: Sequence[dict[str, Any]]) -> alt.Data:
     return alt.Data(values=list(values))  # type: ignore[no-untyped-call]
+
+
+def _y_ticks(top: float) -> list[float]:
+    """The ticks of the count axis, up to a round number (steps of 1, 2 or 5 × 10ⁿ, whole
+    counts) at least 8 % above the highest mark. Without it Vega rounded the domain to the
+    highest value itself (55 stayed 55 while the axis labelled 50), so the tallest bar ran
+    into the frame as if cut off, and a threshold at the top was drawn half outside."""
+    if top <= 0:
+        return [0.0, 1.0]
+    raw = top * 1.08 / 6
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = max(1.0, next(m * power for m in (1, 2, 5, 10) if m * power >= raw))
+    return [i * step for i in range(math.ceil(top * 1.08 / step) + 1)]
 
 
 def signal_chart(
@@ -56,14 +70,21 @@ def signal_chart(
         }
         for a in alarms
     ]
+    ticks = _y_ticks(
+        max(
+            [v for _d, v in series if v is not None]
+            + [m[k] for m in marks for k in ("threshold", "expected") if m[k] is not None]
+        )
+    )
     # Days (or weeks) as bands: a bar, its threshold tick and its expected value line up, and
     # a day without a report keeps its place, empty.
     days = [day.isoformat() for day, _v in series]
+    # Outer padding: the first bar keeps clear of the count axis.
     x = alt.X(
         "date:O",
         title=_("Week ending") if weekly else None,
         sort=days,
-        scale=alt.Scale(domain=days),
+        scale=alt.Scale(domain=days, paddingInner=0.15, paddingOuter=0.4),
         axis=alt.Axis(labelExpr="slice(datum.value, 5)", labelAngle=-45, labelOverlap=True),
     )
     tip_date = alt.Tooltip("date:N", title=_("Date"))
@@ -72,7 +93,12 @@ def signal_chart(
         .mark_bar()
         .encode(
             x=x,
-            y=alt.Y("value:Q", title=_("Weekly count") if weekly else _("Daily count")),
+            y=alt.Y(
+                "value:Q",
+                title=_("Weekly count") if weekly else _("Daily count"),
+                scale=alt.Scale(domain=[0, ticks[-1]], nice=False, zero=True),
+                axis=alt.Axis(values=ticks),
+            ),
             color=alt.Color(
                 "state:N",
                 title=None,
@@ -89,7 +115,7 @@ def signal_chart(
     if any(m["threshold"] is not None for m in marks):
         layers.append(
             alt.Chart(_data([m for m in marks if m["threshold"] is not None]))
-            .mark_tick(color=THRESHOLD, thickness=3, size=18)
+            .mark_tick(color=THRESHOLD, thickness=3)  # as wide as the band (default)
             .encode(
                 x=x,
                 y="threshold:Q",
