@@ -1,23 +1,34 @@
 """50 concurrent users on a county page: ``ruralwatch serve`` on PostgreSQL under a bounded
 loopback load (issue 12, "Performance": p95 < 200 ms).
 
-    python -m bench.dashboard_load [--users 50] [--rounds 10] [--reuse] [--write-doc]
+    python -m bench.dashboard_load [--users 50] [--rounds 10] [--think 5] [--reuse]
+                                   [--no-cache] [--write-doc]
 
 1. builds the demo county (``ruralwatch demo --no-serve``: 289 villages, 67 days of reports,
    key groups, resources, the daily cycle) into its own PostgreSQL database
-   (``rw_bench_dashboard_load``; ``--reuse`` keeps one already built), and ``--users``
-   county-level users (县疾控值班人员) with a password;
+   (``rw_bench_dashboard_load``, or ``RURALWATCH_BENCH_DASHBOARD_DB``; ``--reuse`` keeps one
+   already built and migrated), and ``--users`` county-level users (县疾控值班人员);
 2. starts ``ruralwatch serve`` in the documented production settings (as
-   :mod:`bench.load_server` does: secrets in the environment, HTTPS marked by the proxy header);
+   :mod:`bench.load_server` does: secrets in the environment, HTTPS marked by the proxy header;
+   ``--no-cache`` sets ``RURALWATCH_CACHE=none``, every part computed on every request);
 3. logs every user in through the login form (a real session each, CSRF included);
-4. releases them at once: each opens the county page ``--rounds`` times as a browser does — the
-   page, then the map's data and the resources and key-area panels the page fetches (the
-   script bundle is cached by the browser and left out) — each request on a new connection;
-5. counts answers by status (a page must be the county's page, not the login), latency
-   percentiles per request kind and for the whole view, PostgreSQL connections at peak.
+4. a warm-up round, not counted: every user opens the page once (each server process loads
+   its code and fills its cache), then all wait for each other;
+5. the measured rounds: each user opens the county page ``--rounds`` times as a browser does —
+   the page, then the map's data and the resources and key-area panels the page fetches (the
+   script bundle is cached by the browser and left out), each request on a new connection —
+   and reads it for a **think time** before the next view: uniform between half and one and a
+   half ``--think`` seconds (default 5 s; seeded per user, so runs draw the same pauses), and
+   a first pause drawn the same way so that users do not start in step. ``--think 0`` is the
+   old behaviour (no pause: every user asks again as soon as it has its answer);
+6. counts answers by status (a page must be the county's page, not the login), latency
+   percentiles (p50, p95, p99) per request kind and for the whole view, PostgreSQL connections
+   at peak, the CPU seconds the server's processes and the database's backends spent, and the
+   machine's load average before, during (highest) and after.
 
 The result goes to ``bench/results/dashboard_load.json``; ``--write-doc`` puts its section into
-``docs/benchmarks-server.md`` (between markers, leaving the rest of the file alone).
+``docs/benchmarks-server.md`` (between markers, leaving the rest of the file alone;
+``docs/benchmarks.md`` is regenerated from other results by ``bench/report.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import datetime as dt
 import http.client
 import json
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -41,6 +53,8 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bench.load_server import PG_ADMIN, _psql, free_port, pg_connections, wait_ready
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,7 +68,9 @@ BEGIN, END = "<!-- bench.dashboard_load -->", "<!-- /bench.dashboard_load -->"
 KINDS = ("page", "map", "panels")
 
 
-def _env(production: bool, secrets: dict[str, str], var: Path) -> dict[str, str]:
+def _env(
+    production: bool, secrets: dict[str, str], var: Path, cache: bool = True
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RURALWATCH_")}
     env.pop("DEBUG", None)
     env.update(
@@ -76,6 +92,8 @@ def _env(production: bool, secrets: dict[str, str], var: Path) -> dict[str, str]
         )
     else:
         env["RURALWATCH_ENV"] = "development"
+    if not cache:
+        env["RURALWATCH_CACHE"] = "none"
     return env
 
 
@@ -190,13 +208,13 @@ def _summary(values: list[float]) -> dict[str, float | None]:
 
 
 @contextmanager
-def serving(cmd: list[str], env: dict[str, str], log: Path, port: int) -> Iterator[None]:
+def serving(cmd: list[str], env: dict[str, str], log: Path, port: int) -> Iterator[int]:
     """``ruralwatch serve`` for the duration of the block, stopped (TERM, then KILL) after."""
     with log.open("wb") as log_fh:
         server = subprocess.Popen(cmd, env=env, stdout=log_fh, stderr=subprocess.STDOUT)
     try:
         wait_ready(port, server)
-        yield
+        yield server.pid
     finally:
         server.terminate()  # gunicorn's graceful stop, then a kill after a minute
         with suppress(subprocess.TimeoutExpired):
@@ -207,17 +225,45 @@ def serving(cmd: list[str], env: dict[str, str], log: Path, port: int) -> Iterat
 
 
 class PeakConnections(threading.Thread):
-    """Samples the database's connections twice a second until stopped; keeps the peak."""
+    """Samples the database's connections and the machine's 1-minute load average twice a
+    second until stopped; keeps the peaks."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.peak = 0
+        self.load_peak = 0.0
         self.done = threading.Event()
 
     def run(self) -> None:
         while not self.done.is_set():
             self.peak = max(self.peak, pg_connections(DB_NAME))
+            self.load_peak = max(self.load_peak, os.getloadavg()[0])
             self.done.wait(0.5)
+
+
+def _cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in processes:
+        with suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def _server_processes(server_pid: int) -> list[psutil.Process]:
+    """The server's process and its workers."""
+    root = psutil.Process(server_pid)
+    return [root, *root.children(recursive=True)]
+
+
+def _db_backends() -> list[psutil.Process]:
+    """The PostgreSQL backends serving the benchmark's database (same machine)."""
+    out = []
+    for p in psutil.process_iter(["name", "cmdline"]):
+        cmd = " ".join(p.info.get("cmdline") or [])
+        if cmd.startswith("postgres:") and f" {DB_NAME} " in f"{cmd} ":
+            out.append(p)
+    return out
 
 
 def view(s: Session, urls: dict[str, str], county_name: str, r: int) -> list[dict[str, Any]]:
@@ -256,7 +302,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     var = Path(tempfile.gettempdir()) / f"rw-bench-dashboard-load-{DB_NAME}"
     var.mkdir(parents=True, exist_ok=True)
     built = build(_env(False, {}, var), args.users, args.reuse)
-    env = _env(True, generate_secrets(), var)
+    env = _env(True, generate_secrets(), var, cache=not args.no_cache)
     log = var / "serve.log"
     cmd = [sys.executable, "-m", "ruralwatch", "serve", "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--no-migrate"] if args.reuse else []
@@ -264,7 +310,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cmd += ["--threads", str(args.threads)] if args.threads else []
     page = f"/area/{COUNTY}/"
     urls = {"page": page, "map": f"{page}map.json", "panels": f"{page}panels/"}
-    with serving(cmd, env, log, port):
+    with serving(cmd, env, log, port) as server_pid:
         t = time.monotonic()
         sessions = []
         for i in range(args.users):
@@ -272,24 +318,40 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             sessions[-1].login(f"load_county_{i:03d}")
         login_s = time.monotonic() - t
         marks: dict[str, Any] = {}
+        server_procs = _server_processes(server_pid)
 
         def release() -> None:  # when every user is warm: the measured load starts
             marks["start"], marks["load_before"] = time.monotonic(), os.getloadavg()
+            marks["backends"] = _db_backends()
+            marks["cpu_server"] = _cpu_seconds(server_procs)
+            marks["cpu_db"] = _cpu_seconds(marks["backends"])
 
         barrier = threading.Barrier(args.users, action=release)
 
-        def user(s: Session) -> list[dict[str, Any]]:
+        def user(i: int) -> list[dict[str, Any]]:
+            s, rng = sessions[i], random.Random(i)
+
+            def think() -> None:
+                if args.think > 0:
+                    time.sleep(rng.uniform(0.5 * args.think, 1.5 * args.think))
+
             view(s, urls, built["county_name"], -1)  # warm-up: every worker's first requests
             barrier.wait()
-            return [
-                row for r in range(args.rounds) for row in view(s, urls, built["county_name"], r)
-            ]
+            think()  # users do not start in step
+            rows = []
+            for r in range(args.rounds):
+                rows += view(s, urls, built["county_name"], r)
+                if r < args.rounds - 1:
+                    think()
+            return rows
 
         sampler = PeakConnections()
         sampler.start()
         with ThreadPoolExecutor(max_workers=args.users) as pool:
-            results = [row for rows in pool.map(user, sessions) for row in rows]
+            results = [row for rows in pool.map(user, range(args.users)) for row in rows]
         wall = time.monotonic() - marks["start"]
+        cpu_server = _cpu_seconds(server_procs) - marks["cpu_server"]
+        cpu_db = _cpu_seconds(marks["backends"]) - marks["cpu_db"]
         load_before = marks["load_before"]
         sampler.done.set()
         sampler.join()
@@ -324,6 +386,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "latency": latency,
         "bytes": sizes,
         "pg_peak_connections": sampler.peak,
+        "think_s": args.think,
+        "cache": not args.no_cache,
+        "views": args.users * args.rounds,
+        "cpu_server_s": round(cpu_server, 2),
+        "cpu_db_s": round(cpu_db, 2),
+        "cpu_server_ms_per_view": round(1000 * cpu_server / (args.users * args.rounds), 1),
+        "cpu_db_ms_per_view": round(1000 * cpu_db / (args.users * args.rounds), 1),
+        "load_avg_peak": round(sampler.load_peak, 2),
         "target_p95_ms": TARGET_P95_MS,
         "cpus": len(os.sched_getaffinity(0)),
         "load_avg_before": load_before,
@@ -353,27 +423,43 @@ def markdown(res: dict[str, Any]) -> str:
     verdict = (
         "within" if page_p95 is not None and page_p95 < res["target_p95_ms"] else "**not within**"
     )
+    think = (
+        f"reads each view for a think time drawn uniformly between {res['think_s'] / 2:g} and "
+        f"{1.5 * res['think_s']:g} s (mean {res['think_s']:g} s) before the next"
+        if res["think_s"]
+        else "asks again as soon as it has its answer (no think time)"
+    )
+    flags = f" --think {res['think_s']:g}" + ("" if res["cache"] else " --no-cache")
+    cache = (
+        "the dashboard's cache on (`RURALWATCH_CACHE=locmem`, the default)"
+        if res["cache"]
+        else "the dashboard's cache off (`RURALWATCH_CACHE=none`)"
+    )
     return "\n".join(
         [
             f"## Dashboard under load: {res['users']} county users on the demo county",
             "",
             f"Run {res['date']} with `python -m bench.dashboard_load --users {res['users']} "
-            f"--rounds {res['rounds']}` on {res['cpus']} CPU cores shared with other work "
-            f"(1-minute load average {res['load_avg_before'][0]:.1f} before the load, "
-            f"{res['load_avg_after'][0]:.1f} after). Server: `ruralwatch serve` in production "
-            f"settings on PostgreSQL — {res['server'] or 'defaults'}.",
+            f"--rounds {res['rounds']}{flags}` on {res['cpus']} CPU cores shared with other "
+            f"work (1-minute load average {res['load_avg_before'][0]:.1f} before the load, "
+            f"{res['load_avg_peak']:.1f} at most during it, {res['load_avg_after'][0]:.1f} "
+            f"after). Server: `ruralwatch serve` in production settings on PostgreSQL, "
+            f"{cache} — {res['server'] or 'defaults'}.",
             "",
-            f"Each user logged in through the login form (a session each); all are released at "
-            f"once and each opens the demo county's page {res['rounds']} times as a browser "
-            "does: the page, then the map's data and the panels it fetches (a new connection "
-            "per request). Latency is from the first byte sent to the last byte received, "
-            "queueing included.",
+            "Each user logged in through the login form (a session each) and opened the page "
+            "once to warm up (not counted: each server process loads its code and fills its "
+            f"cache); then each opens the demo county's page {res['rounds']} times as a "
+            "browser does — the page, then the map's data and the panels it fetches (a new "
+            f"connection per request) — and {think}. Latency is from the first byte sent to "
+            "the last byte received, queueing included.",
             "",
             f"Answers: {statuses}; 5xx: {res['http_5xx']}; wrong page (login or error): "
             f"{res['not_ok']}. {res['requests']} requests in {res['wall_s']:.1f} s "
             f"({res['throughput_rps']} requests/s); PostgreSQL connections at peak: "
-            f"{res['pg_peak_connections']}. The page's p95 is {verdict} the issue's "
-            f"{res['target_p95_ms']:.0f} ms.",
+            f"{res['pg_peak_connections']}. CPU per view (three requests): "
+            f"{res['cpu_server_ms_per_view']:.0f} ms in the server's processes, "
+            f"{res['cpu_db_ms_per_view']:.0f} ms in PostgreSQL's backends. The page's p95 is "
+            f"{verdict} the issue's {res['target_p95_ms']:.0f} ms.",
             "",
             "| request | n | p50 | p95 | p99 | max |",
             "|---|---|---|---|---|---|",
@@ -402,6 +488,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--think", type=float, default=5.0, help="mean seconds a user reads a view (0: none)"
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="serve with RURALWATCH_CACHE=none (no cache)"
+    )
     parser.add_argument("--reuse", action="store_true", help="keep a demo database built before")
     parser.add_argument("--write-doc", action="store_true", help=f"write into {DOC.name}")
     args = parser.parse_args(argv)

@@ -13,13 +13,15 @@ the new version becomes visible together with the data, never before it; a rolle
 import leaves the version as it was.
 
 - PostgreSQL: a statement-level trigger (``INSERT``, ``UPDATE``, ``DELETE``, ``TRUNCATE``)
-  records the writing transaction once in ``rw_data_change`` (an insert of a row of its
-  own: concurrent writers take no common lock, so 200 village uploads at once do not queue
-  behind one counter). The version is the number of recorded transactions (plus those
-  pruned, counted in ``rw_data_pruned``) and the highest id: every commit raises the count,
-  and ids are never reused, even after a rollback. About every thousandth transaction
-  prunes the old rows in the same transaction as it adds their number to the pruned count,
-  so the table stays small and the version does not go back.
+  counts the statement in the writing transaction's own row of ``rw_data_change`` (inserted
+  by its first write: concurrent writers take no common lock, so 200 village uploads at once
+  do not queue behind one counter). The version is the number of recorded transactions, the
+  highest id and the number of statements (plus what was pruned, in ``rw_data_pruned``):
+  every commit raises the first, ids are never reused even after a rollback, and the last
+  moves with every write of the reader's own transaction (a test, a command that writes
+  and then reads). About every thousandth transaction prunes the old rows, adding what they
+  counted to ``rw_data_pruned`` in the same transaction, so the table stays small and the
+  version does not go back.
 - SQLite: row-level triggers (SQLite has no others) write a random stamp into the one row
   of ``rw_data_version``.
 
@@ -102,13 +104,17 @@ _PG_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION {TRIGGER}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     new_id bigint;
+    new_n bigint;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM {CHANGE_TABLE} WHERE xid = txid_current()) THEN
-        INSERT INTO {CHANGE_TABLE} (xid) VALUES (txid_current()) RETURNING id INTO new_id;
-        IF new_id % {PRUNE_EVERY} = 0 THEN
-            WITH gone AS (DELETE FROM {CHANGE_TABLE} WHERE id < new_id - 100 RETURNING 1)
-            UPDATE {PRUNED_TABLE} SET n = n + (SELECT count(*) FROM gone) WHERE id = 1;
-        END IF;
+    INSERT INTO {CHANGE_TABLE} AS c (xid, n) VALUES (txid_current(), 1)
+    ON CONFLICT (xid) DO UPDATE SET n = c.n + 1
+    RETURNING id, n INTO new_id, new_n;
+    IF new_n = 1 AND new_id % {PRUNE_EVERY} = 0 THEN
+        WITH gone AS (DELETE FROM {CHANGE_TABLE} WHERE id < new_id - 100 RETURNING n)
+        UPDATE {PRUNED_TABLE}
+        SET rows = rows + (SELECT count(*) FROM gone),
+            statements = statements + (SELECT coalesce(sum(n), 0) FROM gone)
+        WHERE id = 1;
     END IF;
     RETURN NULL;
 END
@@ -119,12 +125,15 @@ $$
 def _install_postgresql(cursor: Any, tables: list[str]) -> None:
     cursor.execute(
         f"CREATE TABLE IF NOT EXISTS {CHANGE_TABLE} "
-        "(id bigserial PRIMARY KEY, xid bigint NOT NULL UNIQUE)"
+        "(id bigserial PRIMARY KEY, xid bigint NOT NULL UNIQUE, n bigint NOT NULL)"
     )
     cursor.execute(
-        f"CREATE TABLE IF NOT EXISTS {PRUNED_TABLE} (id integer PRIMARY KEY, n bigint NOT NULL)"
+        f"CREATE TABLE IF NOT EXISTS {PRUNED_TABLE} "
+        "(id integer PRIMARY KEY, rows bigint NOT NULL, statements bigint NOT NULL)"
     )
-    cursor.execute(f"INSERT INTO {PRUNED_TABLE} (id, n) VALUES (1, 0) ON CONFLICT DO NOTHING")
+    cursor.execute(
+        f"INSERT INTO {PRUNED_TABLE} (id, rows, statements) VALUES (1, 0, 0) ON CONFLICT DO NOTHING"
+    )
     cursor.execute(_PG_FUNCTION)
     for table in tables:
         cursor.execute(f'DROP TRIGGER IF EXISTS {TRIGGER} ON "{table}"')
@@ -135,7 +144,8 @@ def _install_postgresql(cursor: Any, tables: list[str]) -> None:
     # The installation is a change too: data written by migrations before the triggers
     # existed is not the data of an earlier version.
     cursor.execute(
-        f"INSERT INTO {CHANGE_TABLE} (xid) VALUES (txid_current()) ON CONFLICT DO NOTHING"
+        f"INSERT INTO {CHANGE_TABLE} AS c (xid, n) VALUES (txid_current(), 1) "
+        "ON CONFLICT (xid) DO UPDATE SET n = c.n + 1"
     )
 
 
@@ -186,13 +196,17 @@ def data_version(using: str = DEFAULT_DB_ALIAS) -> str | None:
     """The current data version (one query), or ``None`` if it cannot be read."""
     connection = connections[using]
     if connection.vendor == "postgresql":
+        # One snapshot: the transactions recorded, the highest id, the statements counted
+        # (the last moves with every write of the reader's own transaction too).
         sql = (
-            f"SELECT coalesce((SELECT n FROM {PRUNED_TABLE} WHERE id = 1), 0)"
-            f" + (SELECT count(*) FROM {CHANGE_TABLE}),"
-            f" (SELECT coalesce(max(id), 0) FROM {CHANGE_TABLE})"
+            f"SELECT p.rows + c.rows, c.top, p.statements + c.statements FROM"
+            f" (SELECT count(*) AS rows, coalesce(max(id), 0) AS top,"
+            f" coalesce(sum(n), 0) AS statements FROM {CHANGE_TABLE}) AS c,"
+            f" (SELECT coalesce(max(rows), 0) AS rows, coalesce(max(statements), 0)"
+            f" AS statements FROM {PRUNED_TABLE} WHERE id = 1) AS p"
         )
     elif connection.vendor == "sqlite":
-        sql = f"SELECT stamp, '' FROM {STAMP_TABLE} WHERE id = 1"
+        sql = f"SELECT stamp, '', '' FROM {STAMP_TABLE} WHERE id = 1"
     else:  # pragma: no cover
         return None
     try:
@@ -203,7 +217,7 @@ def data_version(using: str = DEFAULT_DB_ALIAS) -> str | None:
             row = cursor.fetchone()
     except DatabaseError:
         return None
-    return None if row is None else f"{row[0]}.{row[1]}"
+    return None if row is None else f"{row[0]}.{row[1]}.{row[2]}"
 
 
 def key(part: str, version: str, *parts: object) -> str:
