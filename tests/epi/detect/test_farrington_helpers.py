@@ -269,3 +269,40 @@ def test_a_non_finite_problem_is_failed_and_the_others_kept() -> None:
 def test_reason_codes_name_what_went_wrong() -> None:
     assert Reason.TOO_SHORT.code == "too_short"
     assert int(Reason.OK) == 0
+
+
+def _weights_without_the_bound(fit, y, used, threshold):
+    """The weights as computed before the bound on the residual skipped points (every point
+    above its mean evaluated)."""
+    phi = np.maximum(fit.dispersion_working, 1.0)
+    phi = np.where(np.isnan(phi), 1.0, phi)
+    cand = np.flatnonzero(used & (y > fit.mu * (1.0 - 1e-6)))
+    rows = cand // y.shape[1]
+    yc, muc = y.ravel()[cand], fit.mu.ravel()[cand]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = np.sqrt(muc)
+        a = 1.5 * (np.cbrt(yc * yc) / np.cbrt(root) - root)
+        s = a / np.sqrt(phi[rows] * (1.0 - fit.hat.ravel()[cand]))
+        raw = np.where(used, 1.0, 0.0)
+        raw.ravel()[cand] = np.where(s > threshold, 1.0 / (s * s), 1.0)
+        gamma = used.sum(axis=1) / raw.sum(axis=1)
+    return raw * gamma[:, None]
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0, 2.58])
+def test_anscombe_weights_skip_only_points_that_cannot_pass_the_threshold(threshold) -> None:
+    rng = np.random.default_rng(12)
+    mu = rng.gamma(2.0, 3.0, size=(300, 60))
+    y = rng.poisson(mu * rng.gamma(1.5, 1 / 1.5, size=mu.shape)).astype(np.float64)
+    hat = rng.uniform(0.0, 0.6, size=mu.shape)
+    # leverage 1 (or within rounding of it) where a point is fitted exactly
+    exact = rng.random(mu.shape) < 0.02
+    mu[exact] = y[exact] + np.where(rng.random(exact.sum()) < 0.5, 0.0, 1e-15)
+    hat[exact] = 1.0 - rng.choice([0.0, 1e-17, 1e-12], size=exact.sum())
+    mu[5, 7], hat[6, 8] = np.nan, np.nan
+    used = rng.random(mu.shape) < 0.95
+    fit = _FakeFit(mu=mu, hat=hat, dispersion_working=rng.uniform(0.5, 3.0, 300))
+    got = F._anscombe_weights(fit, y, used, threshold)  # type: ignore[arg-type]
+    want = _weights_without_the_bound(fit, y, used, threshold)
+    assert np.array_equal(got, want, equal_nan=True)
+    assert (got[np.isfinite(got)] != got[np.isfinite(got)].max()).any()

@@ -166,7 +166,9 @@ def _finish(
         hat = np.zeros(used.shape)
     else:
         with np.errstate(invalid="ignore", over="ignore"):
-            hat = np.where(used, quad * st.ww_last, 0.0)
+            hat = np.multiply(quad, st.ww_last, out=quad)  # quad is the caller's scratch
+        if not used.all():
+            hat[~used] = 0.0
     mu = st.mu
     n_used = used.sum(axis=1)
     rank = active.sum(axis=1)

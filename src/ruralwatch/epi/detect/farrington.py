@@ -187,7 +187,21 @@ def _anscombe_weights(fit: GlmFit, y: FloatArray, used: BoolArray, threshold: fl
     # rounding, so the weight is 1 there without computing it (a NaN mean compares False and
     # has weight 1 either way).
     mu = fit.mu
-    cand = np.flatnonzero(used & (y > mu * (1.0 - 1e-6)))
+    near = used & (y > mu * (1.0 - 1e-6))
+    if threshold > 0.0:
+        # Only a residual above the threshold changes a weight. y^(2/3) is concave, so the
+        # residual is at most (y - mu) / sqrt(mu phi (1 - h)): points where even that bound
+        # stays below the threshold (with a margin far above rounding) keep weight 1 without
+        # the roots. Points of leverage near 1 are always computed (there a residual of
+        # rounding size is magnified).
+        with np.errstate(invalid="ignore", over="ignore"):
+            d = y - mu
+            room = 1.0 - fit.hat
+            bound = (0.999 * threshold * threshold) * mu
+            bound *= phi[:, None]
+            bound *= room
+            near &= ((d > 0.0) & (d * d > bound)) | (room < 1e-6)
+    cand = np.flatnonzero(near)
     rows = cand // y.shape[1]
     yc, muc = y.ravel()[cand], mu.ravel()[cand]
     with np.errstate(divide="ignore", invalid="ignore"):
