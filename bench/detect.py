@@ -361,3 +361,79 @@ def run(*, quick: bool, workdir: Path) -> dict[str, Any]:
     rows = _ears(sizes, workdir) + _weekly(sizes, workdir)
     national = _national(sizes, workdir, FULL["national_villages"])
     return {"sizes": sizes, "rows": rows, "national": national}
+
+
+# --------------------------------------------------------------------------------------------
+# Ours alone, CPU time (no R run): `python -m bench.detect --cpu`
+# --------------------------------------------------------------------------------------------
+
+
+def _r_per_series_ms(name: str) -> float | None:
+    """R's seconds per series for a method as docs/benchmarks.md last recorded it (ms)."""
+    doc = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+    if not doc.exists():
+        return None
+    for line in doc.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 9 and cells[0] == name:
+            value, unit = cells[6].split()
+            return float(value.replace(",", "")) * {"s": 1e3, "ms": 1.0, "µs": 1e-3}[unit]
+    return None
+
+
+def ours_cpu(repeat: int = 5) -> list[dict[str, Any]]:
+    """CPU time per series (minimum and median of ``repeat`` calls after one warm-up) of
+    Farrington flexible and GLR-NB on the weekly panel of section 1, one BLAS thread, with the
+    load average and the ratio to R's per-series time recorded in docs/benchmarks.md. For
+    comparing versions of our code without running R (whose side takes minutes); on a loaded
+    machine compare CPU times taken alternately, not against the recorded wall times."""
+    from ruralwatch.epi.detect import METHODS
+    from ruralwatch.epi.linalg import one_blas_thread
+
+    n_u, n_t, n_m = FULL["weekly_units"], FULL["weekly_weeks"], FULL["weekly_monitor"]
+    counts = data.weekly_panel(SEED, n_u, n_t)
+    units = tuple(f"w{j:04d}" for j in range(n_u))
+    panel = Panel(counts=counts, units=units, freq=52, start=(2000, 1))
+    calls: dict[str, Callable[[], DetectionResult]] = {
+        "Farrington flexible (Noufaily)": lambda: METHODS["farrington-flexible"](
+            panel, monitor=slice(-n_m, None), **FARRINGTON_NOUFAILY
+        ),
+        "GLR-NB (mu0, alpha estimated)": lambda: METHODS["glr-nb"](
+            panel, monitor=slice(-n_m, None), c_arl=5.0
+        ),
+    }
+    rows = []
+    with one_blas_thread():
+        for name, call in calls.items():
+            call()
+            cpu = []
+            for _ in range(repeat):
+                c0 = time.process_time()
+                call()
+                cpu.append(time.process_time() - c0)
+            best = min(cpu) / n_u * 1e3
+            r_ms = _r_per_series_ms(name)
+            rows.append(
+                {
+                    "name": name,
+                    "cpu_ms_min": best,
+                    "cpu_ms_median": float(np.median(cpu)) / n_u * 1e3,
+                    "load": os.getloadavg()[0],
+                    "r_ms": r_ms,
+                    "ratio": None if r_ms is None else r_ms / best,
+                }
+            )
+    return rows
+
+
+if __name__ == "__main__":
+    import sys
+
+    if "--cpu" not in sys.argv[1:]:
+        raise SystemExit("usage: python -m bench.detect --cpu  (the full run: python -m bench)")
+    for row in ours_cpu():
+        ratio = "" if row["ratio"] is None else f", {row['ratio']:.0f}x R's {row['r_ms']:g} ms"
+        print(
+            f"{row['name']}: CPU {row['cpu_ms_min']:.3f} ms/series (median "
+            f"{row['cpu_ms_median']:.3f}){ratio}; load {row['load']:.1f}"
+        )

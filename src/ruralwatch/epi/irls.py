@@ -487,8 +487,13 @@ def irls(
         if stop.any():
             at = cur[stop]
             out.coef[at] = new[stop]
-            out.mu[at] = mu_new[stop]
-            out.ww_last[at] = ww[stop]
+            if cur.size == P and 4 * at.size > P:
+                # many rows of the whole batch: one masked pass instead of gather and scatter
+                np.copyto(out.mu, mu_new, where=stop[:, None])
+                np.copyto(out.ww_last, ww, where=stop[:, None])
+            else:
+                out.mu[at] = mu_new[stop]
+                out.ww_last[at] = ww[stop]
             out.dev[at] = dev_new[stop]
             out.converged[at] = crit[stop]
             out.failed[at] = bad[stop]
