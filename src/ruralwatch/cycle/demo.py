@@ -119,11 +119,13 @@ def run_demo(
     progress: Progress | None = None,
     start: dt.date = DEMO_START,
     end: dt.date = DEMO_END,
+    size: tuple[int, int, int] | None = None,
 ) -> DemoResult:
     """Build the synthetic county into the database and write ``summary.json``/``truth.json``.
 
-    ``start`` and ``end`` shorten the winter (quick runs, and tests of re-running the demo,
-    need not replay all of it)."""
+    ``start`` and ``end`` shorten the winter and ``size`` (townships, villages, people) makes
+    the county smaller than the seed's (quick runs, and tests of re-running the demo, need
+    not replay all of it)."""
     from ruralwatch.synth import build_demo, truth_to_json
     from ruralwatch.synth.keyareas import remote_key_areas
 
@@ -132,7 +134,16 @@ def run_demo(
             progress(name, done, total)
 
     step("synthetic county", 0, 1)
-    demo = build_demo(seed=seed, scenario=scenario, start=start, end=end)  # type: ignore[arg-type]
+    townships, villages, people = size if size is not None else (None, None, None)
+    demo = build_demo(
+        seed=seed,
+        scenario=scenario,  # type: ignore[arg-type]
+        start=start,
+        end=end,
+        n_townships=townships,
+        n_villages=villages,
+        population=people,
+    )
     # A remote key-area township: quiet all winter, a late first case and rise (issue 14).
     demo, key_truth = remote_key_areas(demo, start=start, end=end, seed=seed)
     step("synthetic county", 1, 1)

@@ -65,9 +65,16 @@ def build_demo(
     *,
     start: date = DEFAULT_START,
     end: date = DEFAULT_END,
+    n_townships: int | None = None,
+    n_villages: int | None = None,
+    population: int | None = None,
 ) -> Demo:
-    """Region, epidemic (``start``…``end``) and reports, all from one seed."""
-    region = build_region(seed, scale=scale)
+    """Region, epidemic (``start``…``end``) and reports, all from one seed; ``n_townships``,
+    ``n_villages`` and ``population`` fix the region's size (:func:`build_region`; tests use
+    a small one)."""
+    region = build_region(
+        seed, scale=scale, n_townships=n_townships, n_villages=n_villages, population=population
+    )
     epidemic = simulate_region(region, scenario=scenario, seed=seed, start=start, end=end)
     reports = build_reports(region, epidemic, start=start, end=end, seed=seed)
     return Demo(region=region, epidemic=epidemic, reports=reports)

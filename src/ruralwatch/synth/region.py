@@ -162,6 +162,7 @@ def build_region(
     n_townships: int | None = None,
     n_villages: int | None = None,
     scale: Scale = "county",
+    population: int | None = None,
 ) -> Region:
     """Build a synthetic county (default) or province.
 
@@ -172,6 +173,8 @@ def build_region(
             20,400–21,200, spread over the counties in proportion to their townships).
         scale: ``"county"`` (one prefecture with one county) or ``"province"`` (8 prefectures
             × 10 counties).
+        population: people per county (default about 300,000; a small county for quick
+            tests of the whole demo, whose key-group registry grows with the population).
     """
     if scale not in ("county", "province"):
         raise ValueError(f"unknown scale {scale!r}")
@@ -243,7 +246,9 @@ def build_region(
     weight *= np.where(v_mountain, 0.8, 1.0)
     v_county = tw_county[v_tw]
     target = np.clip(rng.normal(COUNTY_POPULATION, 15_000, size=n_county), 255_000, 345_000)
-    if scale == "province":
+    if population is not None:
+        target = np.full(n_county, float(population))
+    elif scale == "province":
         target = target * v_per_county / 255.0  # keep the village size, not the county size
     county_w = np.bincount(v_county, weights=weight)
     pop = np.maximum(np.round(weight / county_w[v_county] * target[v_county]), 120).astype(np.int64)
