@@ -115,3 +115,29 @@ def test_command_line(
 ) -> None:
     case = next(c for c in ALL if c.name == name)
     assert_cli_refuses(case, ["keyareas", "import", str(corpus / name)], monkeypatch)
+
+
+# --- a user's upload: only areas below the level they manage, inside their jurisdiction ------
+
+SCOPED = [
+    Case("keyareas", "county.csv", "code", "you may not set area", 2),
+    Case("keyareas", "own_township.csv", "code", "you may not set area", 2),
+    Case("keyareas", "other_township_village.csv", "code", "you may not set area", 2),
+    Case("keyareas", "support_outside.csv", "support_unit", "you may not set area", 2),
+]
+SCOPED_ROWS = {
+    "county.csv": f"{COUNTY},mountain,",
+    "own_township.csv": f"{TOWN},mountain,",
+    "other_township_village.csv": f"{V3},forest,",
+    "support_outside.csv": f"{V2},mountain,{COUNTY}",
+}
+
+
+@pytest.mark.parametrize("case", SCOPED, ids=[c.name for c in SCOPED])
+def test_a_township_user_sets_only_its_villages(case: Case, tmp_path: Path, world: None) -> None:
+    from ruralwatch.accounts.services import create_user_with_jurisdiction
+
+    user = create_user_with_jurisdiction("tw-badinput", "pw-badinput-1", TOWN, "township")
+    path = tmp_path / case.name
+    path.write_text(f"{HEADER}\n{SCOPED_ROWS[case.name]}\n", encoding="utf-8")
+    assert_refused(case, lambda: import_tags(path, user=user))
