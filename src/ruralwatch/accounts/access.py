@@ -20,16 +20,40 @@ from ruralwatch.areas.models import Area
 _CACHE = "_ruralwatch_profile"
 
 
+def _read_profile(user_id: int) -> Profile | None:
+    """The profile of ``user_id`` with its jurisdiction, in one query.
+
+    Every request of a signed-in user asks for it, and compiling the ORM's join cost several
+    times the query: the area is read as a raw query of its own model (Django converts its
+    columns) carrying the profile's columns, which are integers and text that need no
+    conversion on either database. A profile without a jurisdiction (or none at all) is read
+    by the ORM."""
+    cols = ", ".join(f"p.{f.column} AS _p_{f.attname}" for f in Profile._meta.concrete_fields)
+    found = list(
+        Area.objects.raw(
+            f"SELECT a.*, {cols} FROM {Profile._meta.db_table} p "
+            f"JOIN {Area._meta.db_table} a ON a.code = p.jurisdiction_id "
+            "WHERE p.user_id = %s ORDER BY p.id LIMIT 1",
+            [user_id],
+        )
+    )
+    if not found:
+        return Profile.objects.select_related("jurisdiction").filter(user_id=user_id).first()
+    area = found[0]
+    names = [f.attname for f in Profile._meta.concrete_fields]
+    profile = Profile.from_db(
+        Profile.objects.db, names, [area.__dict__.pop(f"_p_{n}") for n in names]
+    )
+    profile.jurisdiction = area
+    return profile
+
+
 def _profile(user: Any) -> Profile | None:
     """The user's profile with its jurisdiction (one query, cached on the user object)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
     if not hasattr(user, _CACHE):
-        setattr(
-            user,
-            _CACHE,
-            Profile.objects.select_related("jurisdiction").filter(user_id=user.pk).first(),
-        )
+        setattr(user, _CACHE, _read_profile(user.pk))
     profile: Profile | None = getattr(user, _CACHE)
     return profile
 
