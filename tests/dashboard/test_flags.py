@@ -203,3 +203,11 @@ def test_rings_in_the_table_and_on_the_curve(tmp_path: Path) -> None:
     assert "expected about 1.2" in rings(village)[0]["flag"]
     assert [r["date"] for r in rings(town_b)] == [data.DAY7.isoformat()]
     assert rings(quiet) == []  # A1's flag is of fever visits, not the curve's new cases
+    # The reporter corrects B1's value: the cached page shows it at once (the flags table
+    # moves the dashboard's data version like every table of the apps).
+    flag = OutlierFlag.objects.get(area_id=data.B1)
+    intake.set_flag_status(flag, FlagStatus.CORRECTED)
+    again = c.get(f"/area/{data.COUNTY}/?date={data.DAY7}").content.decode()
+    rows = again.split('<table class="children sortable">')[1].split("</table>")[0]
+    assert 'class="flag-mark"' not in rows
+    assert rings(c.get(f"/area/{data.B1}/?date={data.DAY7}").content.decode()) == []
