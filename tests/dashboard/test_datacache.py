@@ -185,3 +185,16 @@ def test_each_language_has_its_own_part(tree: None) -> None:
     client.cookies.pop("django_language", None)
     chinese = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "Epidemic curve" in english and "Epidemic curve" not in chinese
+
+
+def test_the_cycle_changes_the_version_and_the_page_shows_its_judgement(tree: None) -> None:
+    from ruralwatch.assessments.models import Judgement
+    from ruralwatch.cycle.services import run_cycle
+
+    client = _client("county_cycle", data.COUNTY, "county")
+    before = _county_page(client)  # cached without a judgement
+    assert 'id="judgement-text"' not in before
+    run_cycle(data.DAY7, root=data.COUNTY, start=data.DAY1)
+    judgement = Judgement.objects.get(area_id=data.COUNTY, date=data.DAY7)
+    after = _county_page(client)
+    assert 'id="judgement-text"' in after and judgement.text_en in after
