@@ -88,6 +88,16 @@ def _cases() -> list[tuple[Case, Data]]:
             gz(f"{HEADER}\n{GOOD}\n{_row(since='2023-01-15', county_code=TOWN)}\n"),
         )
     )
+    c.append(
+        (
+            # Columns of the file's own named like the importer's working columns must not
+            # stand in for them (an unknown facility read as a grade-3 urban hospital).
+            Case("pairings", "extra_kind_columns.csv", "hospital_code", "unknown facility", 2),
+            _csv(
+                f"county_code,hospital_code,since,h_kind,h_grade\n{COUNTY},UH-9,2023-01-15,urban_hospital,3\n"
+            ),
+        )
+    )
     heads = HEADER.split(",")
     c.append(
         (

@@ -391,6 +391,13 @@ def canonical_columns(
     return frame
 
 
+def only_columns(frame: pl.DataFrame, aliases: Mapping[str, Sequence[str]]) -> pl.DataFrame:
+    """The row numbers and the canonical columns of ``aliases`` that the frame has, and no
+    other: a column of the file's own named like one an importer adds or joins while
+    validating ("path", "h_kind" …) must not stand in for it."""
+    return frame.select(ROW, *[c for c in aliases if c in frame.columns])
+
+
 def problems_where(
     frame: pl.DataFrame, mask: pl.Expr, file: str, column: str, reason: pl.Expr | str
 ) -> list[Problem]:

@@ -25,7 +25,12 @@ from django.utils.translation import gettext as _
 from ruralwatch.accounts.access import jurisdiction, manages_from, scope_areas, sees_everything
 from ruralwatch.areas.models import KEY_AREA_TAGS, Area
 from ruralwatch.core.problems import ImportRejected, ImportSummary, Problem
-from ruralwatch.core.tabular import ROW, canonical_columns, problems_where, read_table
+from ruralwatch.core.tabular import (
+    canonical_columns,
+    only_columns,
+    problems_where,
+    read_table,
+)
 from ruralwatch.keyareas.models import (
     Need,
     Pairing,
@@ -163,9 +168,7 @@ def import_tags(
     file = path.name
     frame = read_table(path)
     frame = canonical_columns(frame, TAG_ALIASES, ["code", "key_areas"], file)
-    # Only the columns read here: a column of the file's own named like a working column
-    # below ("path", "level", "stored") would stand in for it (an unknown area read as known).
-    frame = frame.select(ROW, *[c for c in TAG_ALIASES if c in frame.columns])
+    frame = only_columns(frame, TAG_ALIASES)
     if "support_unit" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("support_unit"))
     problems: list[Problem] = []

@@ -27,6 +27,7 @@ from ruralwatch.core.tabular import (
     date_span_problems,
     length_problems,
     max_length,
+    only_columns,
     parse_date,
     problems_where,
     read_table,
@@ -172,8 +173,11 @@ def import_facilities(
     """
     today = today or timezone.localdate()
     file = Path(path).name
-    frame = canonical_columns(
-        read_table(path), FACILITY_ALIASES, ["code", "name", "kind", "area_code"], file
+    frame = only_columns(
+        canonical_columns(
+            read_table(path), FACILITY_ALIASES, ["code", "name", "kind", "area_code"], file
+        ),
+        FACILITY_ALIASES,
     )
     problems: list[Problem] = []
     for c in ("code", "name", "kind", "area_code"):
@@ -413,8 +417,11 @@ def import_stock(
     ``received`` and ``issued`` (since the facility's previous report of the item)."""
     today = today or timezone.localdate()
     file = Path(path).name
-    frame = canonical_columns(
-        read_table(path), STOCK_ALIASES, ["facility_code", "item", "date", "on_hand"], file
+    frame = only_columns(
+        canonical_columns(
+            read_table(path), STOCK_ALIASES, ["facility_code", "item", "date", "on_hand"], file
+        ),
+        STOCK_ALIASES,
     )
     problems: list[Problem] = []
     for c in ("facility_code", "item", "date", "on_hand"):
@@ -854,8 +861,11 @@ def import_pairings(
     of the same county, hospital and ``since``."""
     today = today or timezone.localdate()
     file = Path(path).name
-    frame = canonical_columns(
-        read_table(path), PAIRING_ALIASES, ["county_code", "hospital_code", "since"], file
+    frame = only_columns(
+        canonical_columns(
+            read_table(path), PAIRING_ALIASES, ["county_code", "hospital_code", "since"], file
+        ),
+        PAIRING_ALIASES,
     )
     problems: list[Problem] = []
     for c in ("county_code", "hospital_code", "since"):
@@ -1135,11 +1145,14 @@ def import_transfers(
     route."""
     today = today or timezone.localdate()
     file = Path(path).name
-    frame = canonical_columns(
-        read_table(path),
+    frame = only_columns(
+        canonical_columns(
+            read_table(path),
+            TRANSFER_ALIASES,
+            ["date", "from_facility", "to_facility", "patients"],
+            file,
+        ),
         TRANSFER_ALIASES,
-        ["date", "from_facility", "to_facility", "patients"],
-        file,
     )
     problems: list[Problem] = []
     for c in ("date", "from_facility", "to_facility", "patients"):
