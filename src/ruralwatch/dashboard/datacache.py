@@ -135,8 +135,17 @@ def _install_postgresql(cursor: Any, tables: list[str]) -> None:
         f"INSERT INTO {PRUNED_TABLE} (id, rows, statements) VALUES (1, 0, 0) ON CONFLICT DO NOTHING"
     )
     cursor.execute(_PG_FUNCTION)
+    # Only where it is missing: creating a trigger locks its table, and a migrate with
+    # nothing to do must not wait for a running cycle's locks.
+    cursor.execute(
+        "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "WHERE t.tgname = %s AND pg_table_is_visible(c.oid)",
+        [TRIGGER],
+    )
+    present = {r[0] for r in cursor.fetchall()}
     for table in tables:
-        cursor.execute(f'DROP TRIGGER IF EXISTS {TRIGGER} ON "{table}"')
+        if table in present:
+            continue
         cursor.execute(
             f'CREATE TRIGGER {TRIGGER} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON "{table}" '
             f"FOR EACH STATEMENT EXECUTE FUNCTION {TRIGGER}()"
@@ -160,9 +169,9 @@ def _install_sqlite(cursor: Any, tables: list[str]) -> None:
     for table in tables:
         for event in ("INSERT", "UPDATE", "DELETE"):
             name = f"{TRIGGER}_{event.lower()}_{table}"
-            cursor.execute(f'DROP TRIGGER IF EXISTS "{name}"')
             cursor.execute(
-                f'CREATE TRIGGER "{name}" AFTER {event} ON "{table}" FOR EACH ROW BEGIN {bump} END'
+                f'CREATE TRIGGER IF NOT EXISTS "{name}" AFTER {event} ON "{table}" '
+                f"FOR EACH ROW BEGIN {bump} END"
             )
 
 
