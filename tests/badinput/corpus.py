@@ -493,6 +493,17 @@ def _area_cases() -> list[tuple[Case, Data]]:
     )
     c.append(
         (
+            # A column of the file's own named like the importer's working columns (the
+            # parent's level and path it joins) must not stand in for them.
+            Case("areas", "extra_parent_level_column.csv", "level", skip, 2),
+            _csv(
+                "code,name,level,parent_code,parent_level,parent_path\n"
+                f"990101003001,新村,5,{COUNTY},4,/x/\n"
+            ),
+        )
+    )
+    c.append(
+        (
             Case("areas", "missing_parent_column.csv", "parent_code", "required column", 1),
             _csv("code,name,level\n990101001003,新村,5\n"),
         )

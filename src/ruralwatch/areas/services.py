@@ -26,6 +26,7 @@ from ruralwatch.core.tabular import (
     canonical_columns,
     length_problems,
     max_length,
+    only_columns,
     problems_where,
     read_table,
 )
@@ -400,6 +401,7 @@ def import_areas(
     file = Path(path).name
     frame = read_table(path)
     frame = canonical_columns(frame, AREA_ALIASES, ["code", "name", "level", "parent_code"], file)
+    frame = only_columns(frame, AREA_ALIASES)
     frame, problems = _validate(frame, file)
     if problems:
         raise ImportRejected(problems)
