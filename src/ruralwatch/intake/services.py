@@ -283,10 +283,21 @@ def frame_from_items(items: Sequence[Any], source: str) -> tuple[pl.DataFrame, l
                 problems.append(Problem(source, i, str(key)[:40], _("unknown field")))
     # Numbers, booleans, lists and objects all become text: a value that is not a number
     # is then refused by the report checks with the text it had.
+    # Text and missing values (most cells) skip the call to _text (2 of 16 ms for 10,000
+    # values).
     frame = pl.DataFrame(
         {
             ROW: pl.Series(rows, dtype=pl.Int64),
-            **{f: pl.Series([_text(o.get(f)) for o in objects], dtype=pl.String) for f in FIELDS},
+            **{
+                f: pl.Series(
+                    [
+                        v if (v := o.get(f)) is None or v.__class__ is str else _text(v)
+                        for o in objects
+                    ],
+                    dtype=pl.String,
+                )
+                for f in FIELDS
+            },
         }
     )
     frame = frame.rename({"area": "area_code"}).with_columns(

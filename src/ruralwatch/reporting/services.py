@@ -553,7 +553,10 @@ def _upsert_submissions() -> None:
         f"submitted_at = CASE WHEN excluded.delay_hours < {table}.delay_hours "
         f"THEN excluded.submitted_at ELSE {table}.submitted_at END, "
         f"delay_hours = CASE WHEN excluded.delay_hours < {table}.delay_hours "
-        f"THEN excluded.delay_hours ELSE {table}.delay_hours END"
+        f"THEN excluded.delay_hours ELSE {table}.delay_hours END "
+        # A submission that keeps its earliest arrival is not rewritten (a re-sent day
+        # rewrote every row of it for nothing).
+        f"WHERE excluded.delay_hours < {table}.delay_hours"
     )
 
 
