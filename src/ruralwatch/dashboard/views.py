@@ -79,9 +79,9 @@ def _render_area(request: HttpRequest, area: Area) -> HttpResponse:
             chosen,
             sorted((k, tuple(request.GET.getlist(k))) for k in _PAGE_PARAMS if k in request.GET),
         ),
-        lambda: render_to_string(
-            "dashboard/_area.html", _area_context(request, overview()), request=request
-        ),
+        # Rendered without the request: no user, CSRF token or context processor can get
+        # into what other users are served.
+        lambda: render_to_string("dashboard/_area.html", _area_context(request, overview())),
     )
     if request.htmx:  # type: ignore[attr-defined]
         response = HttpResponse(fragment)
@@ -235,7 +235,7 @@ def area_panels(request: HttpRequest, code: str) -> HttpResponse:
             "res": panels.resources_panel(area, day),
             "ka": panels.keyareas_panel(area, day),
         }
-        return render_to_string("dashboard/_panels.html", context, request=request)
+        return render_to_string("dashboard/_panels.html", context)  # no user bit (see above)
 
     body = datacache.cached(
         "panels",
