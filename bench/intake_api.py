@@ -108,10 +108,21 @@ def child(payload: dict[str, Any]) -> dict[str, Any]:
     for body in _payloads(villages, int(payload["history"]), 0, dt.date(2022, 10, 1)):
         client.post("/api/intake/values", data=body, content_type="application/json")
     tables = ("reporting_reportvalue", "reporting_submission", "intake_violation")
+    from django.db import connection
+
+    def database_cpu() -> float:
+        """CPU seconds of this connection's PostgreSQL backend (a local server), else 0."""
+        if connection.vendor != "postgresql":
+            return 0.0
+        pid = bulk.scalar("SELECT pg_backend_pid()")
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     for phase, shift in (("insert", 0), ("unchanged", 0), ("update", 3)):
         bulk.analyze(*tables)
         bodies = _payloads(villages, n, shift)
         times, cpu = [], []
+        db0 = database_cpu()
         for body in bodies:
             t0, c0 = time.perf_counter(), time.process_time()
             r = client.post("/api/intake/values", data=body, content_type="application/json")
@@ -120,6 +131,7 @@ def child(payload: dict[str, Any]) -> dict[str, Any]:
             answer = r.json()
             if r.status_code != 200 or answer["conflicts"]:
                 raise RuntimeError(f"{phase}: {r.status_code} {str(answer)[:400]}")
+        db_cpu = database_cpu() - db0
         per_request = statistics.median(times)
         result[phase] = {
             "requests": n,
@@ -130,6 +142,9 @@ def child(payload: dict[str, Any]) -> dict[str, Any]:
             # the server's): what a request costs on an idle core, whatever the load.
             "median_request_cpu_s": round(statistics.median(cpu), 4),
             "values_per_cpu_s": round(PER_REQUEST / statistics.median(cpu)),
+            # PostgreSQL's backend of this connection, per request (mean; /proc ticks of
+            # 10 ms): with this process's CPU, what a request costs the machine.
+            "database_cpu_s": round(db_cpu / n, 4) if db_cpu else None,
             "last_summary": {k: answer[k] for k in ("imported", "updated", "unchanged")},
         }
     return result
@@ -149,6 +164,8 @@ def main() -> None:
     n = 3 if args.quick else args.requests
     h = 2 if args.quick else 10
     results: dict[str, Any] = {"machine": machine_info(), "quick": args.quick, "target": TARGET}
+    results["load_before"] = os.getloadavg()
+    t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="rw-bench-intake-api-") as tmp:
         work = Path(tmp)
         env = sqlite_env(work / "var")
@@ -163,6 +180,9 @@ def main() -> None:
         results["postgresql"] = run_child(
             "bench.intake_api:child", {"requests": n, "history": h}, env=env, workdir=work
         )
+    results["wall_s"] = time.monotonic() - t0
+    results["load_after"] = os.getloadavg()
+    results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
     save_result("intake_api", results)
     print(
         "| database | phase | median request (10,000 values) | values/s | target 50,000 "

@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
+import resource
 import secrets
 import statistics
 import subprocess
@@ -32,6 +34,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench._util import machine_info
 from bench.load_server import PG_ADMIN, _psql, free_port, request, wait_ready
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,8 +46,6 @@ FIRST_DAY = dt.date(2026, 11, 1)
 
 
 def env_for(port: int) -> dict[str, str]:
-    import os
-
     from ruralwatch.config.env import generate_secrets
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("RURALWATCH_")}
@@ -97,7 +98,7 @@ print(json.dumps({"sessions": out, "indicators": codes}))
 """
 
 
-TICK = __import__("os").sysconf("SC_CLK_TCK")
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _children(pid: int) -> list[int]:
@@ -120,10 +121,22 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
     return out
 
 
-def server_pids(server_pid: int) -> list[int]:
-    """The server and its workers, and the database's backends."""
+def server_pids(server_pid: int) -> tuple[list[int], list[int]]:
+    """The server and its workers; the database's backends."""
     backends = _psql(f"SELECT pid FROM pg_stat_activity WHERE datname = '{DB_NAME}'")
-    return [server_pid, *_children(server_pid), *(int(x) for x in backends.split())]
+    return [server_pid, *_children(server_pid)], [int(x) for x in backends.split()]
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    # Processes that started during the load (new backends) count from zero.
+    return sum(v - before.get(k, 0.0) for k, v in after.items())
+
+
+def _serve_line(log: Path) -> str:
+    """What ``ruralwatch serve`` said it runs (workers × threads)."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    line = next((line.strip() for line in text.splitlines() if "workers ×" in line), "")
+    return line.rsplit("): ", 1)[-1]
 
 
 def setup_database(clients: int, env: dict[str, str]) -> dict[str, Any]:
@@ -202,16 +215,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     time.sleep(0.05 * 2**attempt)
 
         threads = [threading.Thread(target=submitter, args=(i, v)) for i, v in enumerate(villages)]
-        cpu_before = cpu_seconds(server_pids(server.pid))
+        workers_before, backends_before = (cpu_seconds(p) for p in server_pids(server.pid))
+        load_before = os.getloadavg()
+        client_before = resource.getrusage(resource.RUSAGE_SELF)
         load_t0 = time.monotonic()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         load_s = time.monotonic() - load_t0
-        cpu_after = cpu_seconds(server_pids(server.pid))
-        # Processes that started during the load (new backends) count from zero.
-        cpu_s = sum(v - cpu_before.get(k, 0.0) for k, v in cpu_after.items())
+        client_after = resource.getrusage(resource.RUSAGE_SELF)
+        load_after = os.getloadavg()
+        pids, backends = server_pids(server.pid)
+        # Backends of the server's pool that ended during the load are not counted (the pool
+        # keeps its connections, so there are none in practice).
+        workers_cpu_s = _spent(workers_before, cpu_seconds(pids))
+        db_cpu_s = _spent(backends_before, cpu_seconds(backends))
+        cpu_s = workers_cpu_s + db_cpu_s
+        client_cpu_s = (client_after.ru_utime + client_after.ru_stime) - (
+            client_before.ru_utime + client_before.ru_stime
+        )
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -251,8 +274,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # that allows on this machine's cores when nothing else runs (the machine is shared).
         "server_cpu_s": cpu_s,
         "cpu_ms_per_submission": cpu_s / len(stored) * 1e3 if stored else None,
+        # The same split: the server's processes (gunicorn's workers) and PostgreSQL's
+        # backends; and this load generator's own CPU (its threads share the machine).
+        "workers_cpu_ms_per_submission": workers_cpu_s / len(stored) * 1e3 if stored else None,
+        "database_cpu_ms_per_submission": db_cpu_s / len(stored) * 1e3 if stored else None,
+        "client_cpu_ms_per_submission": client_cpu_s / len(stored) * 1e3 if stored else None,
         "capacity_per_s_on_idle_cores": (
-            (__import__("os").cpu_count() or 1) * len(stored) / cpu_s if cpu_s else None
+            (os.cpu_count() or 1) * len(stored) / cpu_s if cpu_s else None
         ),
         "latency_s": {
             "p50": pct(0.5),
@@ -262,8 +290,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "workers": args.workers,
         "threads": args.threads,
+        "server": _serve_line(log),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-        "loadavg": __import__("os").getloadavg(),
+        "loadavg_before": load_before,
+        "loadavg": load_after,
+        # For the report (bench/report.py): the run line and the machine.
+        "wall_s": load_s,
+        "load_before": load_before,
+        "load_after": load_after,
+        "machine": machine_info(),
     }
 
 
@@ -284,8 +319,12 @@ def main(argv: list[str] | None = None) -> int:
         f"submitters in {res['load_s']:.2f} s = {res['submissions_per_s']:.0f} submissions/s; "
         f"lost {res['lost']}, doubled {res['doubled']}; answers {res['by_status']}; "
         f"server+database CPU {res['cpu_ms_per_submission']:.1f} ms per submission "
-        f"(= {res['capacity_per_s_on_idle_cores']:.0f}/s on idle cores); "
-        f"latency p50 {lat['p50']:.3f} s, p95 {lat['p95']:.3f} s"
+        f"(= {res['capacity_per_s_on_idle_cores']:.0f}/s on idle cores; workers "
+        f"{res['workers_cpu_ms_per_submission']:.1f}, PostgreSQL "
+        f"{res['database_cpu_ms_per_submission']:.1f}, load generator "
+        f"{res['client_cpu_ms_per_submission']:.1f} ms); "
+        f"latency p50 {lat['p50']:.3f} s, p95 {lat['p95']:.3f} s; load average "
+        f"{res['loadavg_before'][0]:.1f} before, {res['loadavg'][0]:.1f} after"
     )
     return 0 if res["lost"] == 0 and res["doubled"] == 0 else 1
 

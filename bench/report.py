@@ -614,6 +614,71 @@ def _national(res: dict[str, Any]) -> list[str]:
     return national_section(res, TITLES["national"])
 
 
+def _intake_form(res: dict[str, Any]) -> list[str]:
+    lat = res["latency_s"]
+    target = 100
+
+    def ms(key: str) -> str:
+        return _ms(res.get(key))
+
+    rate, capacity = res["submissions_per_s"], res["capacity_per_s_on_idle_cores"]
+    return [
+        TITLES["intake_form"],
+        "",
+        f"`python -m bench.intake_form` (issue 13): {res['clients']} village doctors on "
+        f"`ruralwatch serve` (production settings; {res.get('server') or 'default workers'}) "
+        "and PostgreSQL, all released at once, each sending "
+        f"{res['rounds']} daily reports as the form's JSON with its idempotency key. CPU is "
+        "read from /proc for the server's processes and PostgreSQL's backends over the load; "
+        "the capacity on idle cores is the machine's cores over that CPU per report (what "
+        "the wall clock would show if nothing else ran). Target: 100 submissions/s.",
+        "",
+        "| reports stored (lost / doubled) | wall | submissions/s | CPU per report: server "
+        "+ PostgreSQL (workers / PostgreSQL / load generator) | capacity on idle cores | "
+        "latency p50 / p95 |",
+        "|---|---|---|---|---|---|",
+        f"| {res['reports_stored']} ({res['lost']} / {res['doubled']}) | {_s(res['load_s'])} | "
+        f"{rate:.0f}{' ✓' if rate >= target else ' ✗'} | {ms('cpu_ms_per_submission')} "
+        f"({ms('workers_cpu_ms_per_submission')} / {ms('database_cpu_ms_per_submission')} / "
+        f"{ms('client_cpu_ms_per_submission')}) | {capacity:.0f}/s"
+        f"{' ✓' if capacity >= target else ' ✗'} | {_s(lat['p50'])} / {_s(lat['p95'])} |",
+        "",
+    ]
+
+
+def _intake_api(res: dict[str, Any]) -> list[str]:
+    target = res.get("target", 50_000)
+    out = [
+        TITLES["intake_api"],
+        "",
+        "`python -m bench.intake_api` (issue 13): `POST /api/intake/values` with 10,000 values "
+        "a request (a county's 200 villages × 5 indicators × 10 days) through Django's whole "
+        "request stack in one process (token, rate limit, JSON, the report checks, the "
+        "validation rules, the staging upsert), after a history of earlier requests: new "
+        "values, the same again, every value changed. Values/s is 10,000 over the median "
+        "request's wall time; the CPU is this process's (with PostgreSQL, the server's "
+        "backend is not in it; its own CPU, read from /proc, is the next column). Target: "
+        "50,000 values/s.",
+        *_quick(res),
+        "",
+        "| database | phase | median request | values/s | CPU of the request's process | "
+        "values per CPU-second | PostgreSQL backend's CPU per request |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for db in ("sqlite", "postgresql"):
+        for phase in ("insert", "unchanged", "update"):
+            r = res.get(db, {}).get(phase)
+            if not r:
+                continue
+            ok = " ✓" if r["values_per_s"] >= target else " ✗"
+            out.append(
+                f"| {db} | {phase} | {_s(r['median_request_s'])} | {r['values_per_s']:,}{ok} | "
+                f"{_s(r['median_request_cpu_s'])} | {r['values_per_cpu_s']:,} | "
+                f"{_s(r.get('database_cpu_s')) if db == 'postgresql' else '–'} |"
+            )
+    return [*out, ""]
+
+
 def _run_line(res: dict[str, Any]) -> str:
     text = f"Run finished {res['finished']}, {_s(res['wall_s'])} wall time."
     if res.get("load_before"):
@@ -640,6 +705,8 @@ SECTIONS = {
     "briefing": _briefing,
     "resources": _resources,
     "national": _national,
+    "intake_form": _intake_form,
+    "intake_api": _intake_api,
 }
 MACHINE_TITLE = "## Machine"
 TITLES = {
@@ -653,6 +720,8 @@ TITLES = {
     "briefing": "## 8. The scheduling-meeting briefing",
     "resources": "## 9. Resources at province scale (gaps and allocation)",
     "national": "## 10. National scale: one day from a county to the nation",
+    "intake_form": "## 11. Intake: the village daily form on the server",
+    "intake_api": "## 12. Intake: the bulk JSON API",
 }
 
 
