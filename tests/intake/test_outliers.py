@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ruralwatch.intake import outliers, services
+from ruralwatch.intake import nightly, outliers
 from ruralwatch.intake import rules as engine
 from ruralwatch.intake.models import OutlierFlag
 from ruralwatch.reporting.models import ReportValue
@@ -127,7 +127,7 @@ def test_flags_are_stored_values_kept_and_confirmations_survive(world: h4world.W
     assert post(world.county, values)[0] == 200
     before = list(ReportValue.objects.order_by("id").values_list("value", flat=True))
     end = start + dt.timedelta(days=39)
-    run = services.screen_outliers(end - dt.timedelta(days=13), end)
+    run = nightly.screen_outliers(end - dt.timedelta(days=13), end)
     assert run.flags["seasonal"] == 1
     flag = OutlierFlag.objects.get()
     assert (flag.area_id, flag.date, flag.indicator, flag.value) == (
@@ -142,12 +142,12 @@ def test_flags_are_stored_values_kept_and_confirmations_survive(world: h4world.W
         content_type="application/json",
     )
     assert r.status_code == 200 and r.json()["status"] == "confirmed"
-    services.screen_outliers(end - dt.timedelta(days=13), end)
+    nightly.screen_outliers(end - dt.timedelta(days=13), end)
     assert list(OutlierFlag.objects.values_list("status", flat=True)) == ["confirmed"]
     r = world.town_a.get("/api/intake/flags", {"start": "2022-12-01", "end": "2023-01-09"})
     assert [f["value"] for f in r.json()] == [70]
     other = h4world.Client(HTTP_AUTHORIZATION="Bearer rwt_nobody")
     assert other.get("/api/intake/flags").status_code == 401
-    summary = services.nightly(start + dt.timedelta(days=33))
+    summary = nightly.nightly(start + dt.timedelta(days=33))
     assert (summary["counties"], summary["flags"]["seasonal"]) == (1, 1)
     assert OutlierFlag.objects.count() == 1  # the confirmed flag, kept

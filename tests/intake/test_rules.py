@@ -14,8 +14,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
 
 from ruralwatch.areas.models import Area
+from ruralwatch.intake import nightly, services
 from ruralwatch.intake import rules as engine
-from ruralwatch.intake import services
 from ruralwatch.intake.models import Violation
 from tests.intake import h4world
 from tests.intake.h4world import post, value
@@ -207,14 +207,14 @@ def test_nightly_run_lists_violations_per_area(world: h4world.World) -> None:
         ("deaths_le_population_share", world.villages_b[0]),
     }
     Violation.objects.all().delete()
-    run = services.run_rules(DAY - dt.timedelta(days=3), DAY)
+    run = nightly.run_rules(DAY - dt.timedelta(days=3), DAY)
     assert (run.rules, run.violations) == (2, 2)
-    again = services.run_rules(DAY - dt.timedelta(days=3), DAY)
+    again = nightly.run_rules(DAY - dt.timedelta(days=3), DAY)
     assert again.violations == 2 and Violation.objects.count() == 2
     # A run over one township replaces that township's violations only.
     town_a = Area.objects.get(code=h4world.TOWN_A)
     Violation.objects.filter(area_id=world.villages_a[0]).delete()
-    assert services.run_rules(DAY, DAY, path=town_a.path).violations == 1
+    assert nightly.run_rules(DAY, DAY, path=town_a.path).violations == 1
     assert Violation.objects.count() == 2
     r = world.county.get("/api/intake/violations", {"start": "2023-01-01", "end": "2023-01-05"})
     assert r.status_code == 200, r.json()
@@ -224,7 +224,7 @@ def test_nightly_run_lists_violations_per_area(world: h4world.World) -> None:
     assert {a["area"] for a in r.json()["areas"]} == {world.villages_a[0]}  # scoped
     # A village without a population skips the population rule (SKIP_IF_ANY on the right).
     Area.objects.filter(code=world.villages_b[0]).update(population=None)
-    assert services.run_rules(DAY, DAY).violations == 1
+    assert nightly.run_rules(DAY, DAY).violations == 1
 
 
 def test_form_check_over_stored_values(world: h4world.World) -> None:

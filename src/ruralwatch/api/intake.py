@@ -26,7 +26,7 @@ from ruralwatch.api.common import date_range, root_path, scope_root, user_of
 from ruralwatch.api.schemas import Day, ErrorOut, InvalidOut
 from ruralwatch.api.services import digest
 from ruralwatch.core.problems import ImportRejected, Problem
-from ruralwatch.intake import selectors, services
+from ruralwatch.intake import nightly, selectors, services
 
 router = Router(tags=["intake"])
 
@@ -381,4 +381,4 @@ def set_flag(request: HttpRequest, flag_id: int, body: FlagStatusIn) -> Any:
     flag = selectors.flag_in(root_path(root), flag_id)
     if flag is None:
         raise Http404(_("No such flag."))
-    return services.set_flag_status(flag, body.status)
+    return nightly.set_flag_status(flag, body.status)

@@ -19,7 +19,7 @@ from ruralwatch.accounts import access
 from ruralwatch.api.common import user_of
 from ruralwatch.api.schemas import ErrorOut, ImportSummaryOut, InvalidOut, ProblemsOut
 from ruralwatch.core.problems import ImportRejected
-from ruralwatch.intake.services import run_rules
+from ruralwatch.intake.nightly import run_rules
 from ruralwatch.reporting.selectors import report_rows_outside
 from ruralwatch.reporting.services import import_reports
 

@@ -32,7 +32,7 @@ def import_cmd(
     summaries, rejected = import_each(files, import_reports)
     dates = sorted({d for s in summaries for d in s.dates})
     if dates:  # the validation rules' violations of those dates (docs/intake.md)
-        from ruralwatch.intake.services import run_rules
+        from ruralwatch.intake.nightly import run_rules
 
         run_rules(dt.date.fromisoformat(dates[0]), dt.date.fromisoformat(dates[-1]))
     if roll and dates:

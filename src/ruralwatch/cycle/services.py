@@ -23,7 +23,7 @@ from ruralwatch.core import bulk
 from ruralwatch.cycle import distributed
 from ruralwatch.dispatch.models import OPEN_STATUSES, Status, Task
 from ruralwatch.dispatch.services import sync_tasks
-from ruralwatch.intake.services import nightly as intake_nightly
+from ruralwatch.intake.nightly import nightly as intake_nightly
 from ruralwatch.reporting.models import AggregateValue, Completeness, ReportValue, Submission
 from ruralwatch.reporting.services import dates_to_roll_up, roll_up_dates
 from ruralwatch.signals.models import Signal

@@ -1,7 +1,7 @@
 """Outlier flags on the area pages (issue 13, item 5): "flagged values ask the reporter to
 confirm and are marked in the dashboard, never silently dropped".
 
-The nightly validate step of the cycle (:func:`ruralwatch.intake.services.nightly`) stores
+The nightly validate step of the cycle (:func:`ruralwatch.intake.nightly.nightly`) stores
 an :class:`~ruralwatch.intake.models.OutlierFlag` for each doubtful village value; the values
 themselves stay as reported. An area page shows, for its last 7 days:
 
