@@ -86,18 +86,6 @@ LUNAR_TABLE: dict[int, tuple[tuple[int, int], tuple[int, int], tuple[int, int], 
     2035: ((2, 8), (6, 10), (9, 16), 5),
 }
 
-#: Names of the built-in events: code → (zh-Hans, English).
-EVENT_NAMES: dict[str, tuple[str, str]] = {
-    "spring_festival": ("春节", "the Spring Festival"),
-    "spring_travel": ("春运", "the Spring Festival travel rush"),
-    "lantern": ("元宵节", "the Lantern Festival"),
-    "qingming": ("清明节", "Qingming"),
-    "may_day": ("劳动节", "the May Day holiday"),
-    "dragon_boat": ("端午节", "the Dragon Boat Festival"),
-    "mid_autumn": ("中秋节", "the Mid-Autumn Festival"),
-    "national_day": ("国庆节", "the National Day holiday"),
-}
-
 
 @dataclass(frozen=True, order=True)
 class Event:
@@ -109,7 +97,9 @@ class Event:
         end: last day of the span (inclusive).
         day: the key day (the festival itself), ``start <= day <= end``.
         code: short identifier (``spring_festival`` …); events of one code recur yearly.
-        name_zh, name_en: names for sentences ("春节后…" / "after the Spring Festival").
+        name_zh, name_en: the caller's own names for an event of its own (a county fair);
+            the code when none is given. The apps name the built-in events themselves
+            (``assessments.phrases``, gettext): ``epi`` returns codes, not sentences.
         watch: whether the rebound watch uses this event as an anchor.
     """
 
@@ -137,14 +127,13 @@ def make_event(
     day = start if day is None else day
     if not start <= day <= end:
         raise ValueError("an event needs start <= day <= end")
-    zh, en = EVENT_NAMES.get(code, (code, code))
     return Event(
         start=start,
         end=end,
         day=day,
         code=code,
-        name_zh=zh if name_zh is None else name_zh,
-        name_en=en if name_en is None else name_en,
+        name_zh=code if name_zh is None else name_zh,
+        name_en=code if name_en is None else name_en,
         watch=watch,
     )
 

@@ -33,7 +33,6 @@ __all__ = [
     "BELOW",
     "HIGH",
     "LEVELS",
-    "LEVEL_NAMES",
     "LOW",
     "MEDIUM",
     "VERY_HIGH",
@@ -53,14 +52,6 @@ StrArray = npt.NDArray[np.str_]
 BELOW, LOW, MEDIUM, HIGH, VERY_HIGH = 0, 1, 2, 3, 4
 #: Level codes in order.
 LEVELS: tuple[str, ...] = ("below_threshold", "low", "medium", "high", "very_high")
-#: code → (zh-Hans, English) wording used in sentences.
-LEVEL_NAMES: dict[str, tuple[str, str]] = {
-    "below_threshold": ("低于流行阈值", "below the epidemic threshold"),
-    "low": ("低流行水平", "a low level"),
-    "medium": ("中流行水平", "a medium level"),
-    "high": ("高流行水平", "a high level"),
-    "very_high": ("极高流行水平", "a very high level"),
-}
 
 
 @dataclass(frozen=True)

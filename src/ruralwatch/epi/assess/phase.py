@@ -33,7 +33,7 @@ from ruralwatch.epi.assess.growth import GrowthResult, growth_rate
 from ruralwatch.epi.assess.level import rolling_sum
 from ruralwatch.epi.panel import FloatArray
 
-__all__ = ["PHASES", "PHASE_NAMES", "R_ROUNDING", "PhaseResult", "phase"]
+__all__ = ["PHASES", "R_ROUNDING", "PhaseResult", "phase"]
 
 #: Growth rates within this of 0 (per day) count as 0 in the phase rules.
 R_ROUNDING = 1e-9
@@ -50,15 +50,6 @@ PHASES: tuple[str, ...] = (
     "low_level",
     "undetermined",
 )
-#: phase → (zh-Hans, English) wording used in sentences.
-PHASE_NAMES: dict[str, tuple[str, str]] = {
-    "growth": ("呈上升态势", "rising"),
-    "plateau": ("处于平台期", "on a plateau"),
-    "peak_passed": ("已过高峰", "past its peak"),
-    "steady_decline": ("呈稳步下降态势", "declining steadily"),
-    "low_level": ("维持在低水平", "holding at a low level"),
-    "undetermined": ("趋势无法判断", "without a measurable trend"),
-}
 
 
 @dataclass(frozen=True)
