@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -400,27 +400,28 @@ def import_values(
     try:
         with transaction.atomic():
             bulk.import_lock("reports", ReportValue._meta.db_table)
-            bulk.create_staging("stage_value", reporting.VALUE_STAGE)
-            bulk.load_staging("stage_value", stage)
-            refused, violations = _rule_check(stage, source)
+            bulk.create_staging("stage_day", reporting.DAY_STAGE)
+            bulk.load_staging("stage_day", reporting.day_frame(stage), analyze=False)
+            # One read of what the request's area-days hold: it classifies every value (new,
+            # changed, unchanged) and gives the rules the day's other values.
+            stored = reporting.stored_values_of_days()
+            refused, violations = _rule_check(stage, stored, source)
             if refused and mode == ALL_OR_NOTHING:
                 raise ImportRejected([*conflicts, *refused])
             if refused:
                 rows = sorted({p.row for p in refused if p.row is not None})
-                for start in range(0, len(rows), 900):
-                    part = rows[start : start + 900]
-                    bulk.execute(
-                        "DELETE FROM stage_value WHERE row_no IN "
-                        f"({', '.join(['%s'] * len(part))})",
-                        part,
-                    )
                 stage = stage.filter(~pl.col("row_no").is_in(rows))
+                bulk.execute("DELETE FROM stage_day")
+                bulk.load_staging("stage_day", reporting.day_frame(stage), analyze=False)
                 conflicts += refused
             batch = ImportBatch.objects.create(source=source[:255], sha256=digest or _digest(stage))
-            summary.imported, summary.updated, summary.unchanged = reporting._upsert_values(
-                batch.pk, source, getattr(user, "pk", None)
+            written = _write(stage, stored, batch.pk, source, getattr(user, "pk", None))
+            summary.imported, summary.updated, summary.unchanged = (
+                written.imported,
+                written.updated,
+                written.unchanged,
             )
-            reporting._upsert_submissions()
+            reporting.upsert_day_submissions()
             batch.imported, batch.updated, batch.unchanged = (
                 summary.imported,
                 summary.updated,
@@ -432,14 +433,38 @@ def import_values(
                 [RollupPending(date=dt.date.fromisoformat(d)) for d in dates], ignore_conflicts=True
             )
             summary.violations = _store_violations(stage, violations, now)
-            bulk.drop_staging("stage_value")
+            bulk.drop_staging("stage_day")
             if dry_run:
                 raise _DryRun
     except _DryRun:
-        bulk.drop_staging("stage_value")
+        bulk.drop_staging("stage_day")
     summary.conflicts = sorted(conflicts, key=lambda p: (p.row or 0, p.column or ""))
     summary.ignored = len({p.row for p in conflicts})
     return summary
+
+
+#: Attempts at writing when a value changes between the read and the write.
+WRITE_ATTEMPTS = 3
+
+
+def _write(
+    stage: pl.DataFrame, stored: pl.DataFrame, batch_id: int, source: str, user_id: int | None
+) -> reporting.Classified:
+    """Classify the staged values against ``stored`` and write them; if a value was stored or
+    changed meanwhile (the daily form does not take the import lock), read the area-days
+    again and retry, so that the counts and the correction history say what happened."""
+    values = stage.select("area_code", "date", "indicator", "value", "reporter", "submitted_at")
+    for attempt in range(WRITE_ATTEMPTS):
+        found = reporting.classify(values, stored)
+        try:
+            with transaction.atomic():  # a savepoint: a failed attempt leaves nothing
+                reporting.write_values(found, batch_id, source, user_id)
+            return found
+        except (IntegrityError, reporting.StaleValues):
+            if attempt == WRITE_ATTEMPTS - 1:
+                raise
+            stored = reporting.stored_values_of_days()
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _digest(stage: pl.DataFrame) -> str:
@@ -465,36 +490,22 @@ def _stage_frame(frame: pl.DataFrame, now: dt.datetime) -> pl.DataFrame:
     )
 
 
-def _combined(stage: pl.DataFrame) -> pl.DataFrame:
+def _combined(stage: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
     """The staged values over the stored ones of the same area-days (long: area_code, date,
     indicator, value)."""
-    table = ReportValue._meta.db_table
-    # From the staged area-days to the stored values through the unique (area, date, …)
-    # index: an EXISTS over the unindexed staging table scans it for every stored row.
-    stored = bulk.fetch_frame(
-        f"SELECT v.area_id, CAST(v.date AS TEXT), v.indicator_id, v.value "
-        f"FROM (SELECT DISTINCT area_code, date FROM stage_value) k "
-        f"JOIN {table} v ON v.area_id = k.area_code AND v.date = k.date",
-        schema={
-            "area_code": pl.String,
-            "date": pl.String,
-            "indicator": pl.String,
-            "value": pl.Float64,
-        },
-    )
-    stored.columns = ["area_code", "date", "indicator", "value"]
     new = stage.select("area_code", "date", "indicator", "value")
-    stored = stored.with_columns(pl.col("date").cast(pl.String).str.slice(0, 10))
     both = pl.concat([new, stored.join(new, on=["area_code", "date", "indicator"], how="anti")])
     return both.with_columns(pl.col("date").str.to_date())
 
 
-def _rule_check(stage: pl.DataFrame, source: str) -> tuple[list[Problem], pl.DataFrame]:
+def _rule_check(
+    stage: pl.DataFrame, stored: pl.DataFrame, source: str
+) -> tuple[list[Problem], pl.DataFrame]:
     """Refusing rules' problems (on the staged rows they name) and every violation."""
     rules = active_rules()
     if not rules or stage.is_empty():
         return [], engine.evaluate([], pl.DataFrame())
-    found = engine.evaluate(rules, _wide(_combined(stage)))
+    found = engine.evaluate(rules, _wide(_combined(stage, stored)))
     by_code = {r.code: r for r in rules}
     refusing = found.filter(
         pl.col("rule").is_in([r.code for r in rules if r.severity == Severity.REFUSE])
@@ -520,8 +531,7 @@ def _store_violations(
     table = Violation._meta.db_table
     bulk.execute(
         f"DELETE FROM {table} WHERE id IN (SELECT v.id "
-        f"FROM (SELECT DISTINCT area_code, date FROM stage_value) k "
-        f"JOIN {table} v ON v.date = k.date AND v.area_id = k.area_code)"
+        f"FROM stage_day k JOIN {table} v ON v.date = k.date AND v.area_id = k.area_code)"
     )
     if found.is_empty():
         return []

@@ -151,7 +151,7 @@ def _parse(
 ) -> tuple[pl.DataFrame, list[Problem]]:
     today = timezone.localtime(now).date()
     counts = ind.counts
-    problems: list[Problem] = []
+    checks: list[tuple[pl.Expr, str, str, pl.Expr | str]] = []
     value = pl.col("value").str.replace_all(",", "").cast(pl.Float64, strict=False)
     frame = frame.with_columns(
         parse_date(pl.col("date")).alias("date_parsed"),
@@ -160,108 +160,118 @@ def _parse(
         .replace_strict(ind.max_value, default=None, return_dtype=pl.Float64)
         .alias("max_value"),
     )
-    problems += problems_where(
-        frame, pl.col("area_code").is_null(), file, "area_code", _("area code is empty")
+    checks.append((pl.col("area_code").is_null(), file, "area_code", _("area code is empty")))
+    checks.append(
+        (
+            pl.col("area_code").is_not_null() & ~pl.col("area_code").str.contains(r"^\d{12}$"),
+            file,
+            "area_code",
+            pl.format(_("area code {} is not 12 digits"), pl.col("area_code")),
+        )
     )
-    problems += problems_where(
-        frame,
-        pl.col("area_code").is_not_null() & ~pl.col("area_code").str.contains(r"^\d{12}$"),
-        file,
-        "area_code",
-        pl.format(_("area code {} is not 12 digits"), pl.col("area_code")),
+    checks.append(
+        (
+            pl.col("date_parsed").is_null(),
+            file,
+            "date",
+            pl.format(_("not a date: {} (use YYYY-MM-DD)"), pl.col("date").fill_null("")),
+        )
     )
-    problems += problems_where(
-        frame,
-        pl.col("date_parsed").is_null(),
-        file,
-        "date",
-        pl.format(_("not a date: {} (use YYYY-MM-DD)"), pl.col("date").fill_null("")),
+    checks.append(
+        (
+            pl.col("date_parsed") > today,
+            file,
+            "date",
+            pl.format(_("date {} is in the future"), pl.col("date_parsed").cast(pl.String)),
+        )
     )
-    problems += problems_where(
-        frame,
-        pl.col("date_parsed") > today,
-        file,
-        "date",
-        pl.format(_("date {} is in the future"), pl.col("date_parsed").cast(pl.String)),
+    checks.append(
+        (
+            pl.col("date_parsed") < EARLIEST_REPORT_DATE,
+            file,
+            "date",
+            pl.format(
+                _("date {} is before {}, the earliest report date accepted"),
+                pl.col("date_parsed").cast(pl.String),
+                pl.lit(EARLIEST_REPORT_DATE.isoformat()),
+            ),
+        )
     )
-    problems += problems_where(
-        frame,
-        pl.col("date_parsed") < EARLIEST_REPORT_DATE,
-        file,
-        "date",
-        pl.format(
-            _("date {} is before {}, the earliest report date accepted"),
-            pl.col("date_parsed").cast(pl.String),
-            pl.lit(EARLIEST_REPORT_DATE.isoformat()),
-        ),
+    checks.append(
+        (
+            pl.col("indicator_code").is_null(),
+            file,
+            "indicator",
+            pl.format(_("unknown indicator {}"), pl.col("indicator").fill_null("")),
+        )
     )
-    problems += problems_where(
-        frame,
-        pl.col("indicator_code").is_null(),
-        file,
-        "indicator",
-        pl.format(_("unknown indicator {}"), pl.col("indicator").fill_null("")),
+    checks.append(
+        (
+            pl.col("value").is_null(),
+            file,
+            "value",
+            _("value is empty (a missing report is not a zero)"),
+        )
     )
-    problems += problems_where(
-        frame,
-        pl.col("value").is_null(),
-        file,
-        "value",
-        _("value is empty (a missing report is not a zero)"),
-    )
-    problems += problems_where(
-        frame,
-        pl.col("value").is_not_null() & pl.col("value_num").is_null(),
-        file,
-        "value",
-        pl.format(_("not a number: {}"), pl.col("value")),
+    checks.append(
+        (
+            pl.col("value").is_not_null() & pl.col("value_num").is_null(),
+            file,
+            "value",
+            pl.format(_("not a number: {}"), pl.col("value")),
+        )
     )
     finite = pl.col("value_num").is_finite()
-    problems += problems_where(
-        frame,
-        pl.col("value_num").is_not_null() & ~finite,
-        file,
-        "value",
-        pl.format(_("not a finite number: {}"), pl.col("value")),
+    checks.append(
+        (
+            pl.col("value_num").is_not_null() & ~finite,
+            file,
+            "value",
+            pl.format(_("not a finite number: {}"), pl.col("value")),
+        )
     )
-    problems += problems_where(
-        frame,
-        finite & (pl.col("value_num") < 0),
-        file,
-        "value",
-        pl.format(_("negative count {}"), pl.col("value")),
+    checks.append(
+        (
+            finite & (pl.col("value_num") < 0),
+            file,
+            "value",
+            pl.format(_("negative count {}"), pl.col("value")),
+        )
     )
-    problems += problems_where(
-        frame,
-        finite & (pl.col("value_num") > pl.col("max_value")),
-        file,
-        "value",
-        pl.format(
-            _("value {} is above {}, the largest plausible value of indicator {}"),
-            pl.col("value"),
-            pl.col("max_value"),
-            pl.col("indicator_code"),
-        ),
+    checks.append(
+        (
+            finite & (pl.col("value_num") > pl.col("max_value")),
+            file,
+            "value",
+            pl.format(
+                _("value {} is above {}, the largest plausible value of indicator {}"),
+                pl.col("value"),
+                pl.col("max_value"),
+                pl.col("indicator_code"),
+            ),
+        )
     )
-    problems += problems_where(
-        frame,
-        pl.col("indicator_code").is_in(list(counts))
-        & (pl.col("value_num") >= 0)
-        & (pl.col("value_num") != pl.col("value_num").round(0)),
-        file,
-        "value",
-        pl.format(_("a count must be a whole number, got {}"), pl.col("value")),
+    checks.append(
+        (
+            pl.col("indicator_code").is_in(list(counts))
+            & (pl.col("value_num") >= 0)
+            & (pl.col("value_num") != pl.col("value_num").round(0)),
+            file,
+            "value",
+            pl.format(_("a count must be a whole number, got {}"), pl.col("value")),
+        )
     )
     key = ["area_code", "date_parsed", "indicator_code"]
     first = pl.col(ROW).min().over(key)
-    problems += problems_where(
-        frame,
-        pl.col("date_parsed").is_not_null()
-        & pl.col("indicator_code").is_not_null()
-        & (pl.col(ROW) != first),
-        file,
-        "indicator",
-        pl.format(_("duplicate of row {} (same area, date and indicator)"), first),
+    checks.append(
+        (
+            pl.col("date_parsed").is_not_null()
+            & pl.col("indicator_code").is_not_null()
+            & (pl.col(ROW) != first),
+            file,
+            "indicator",
+            pl.format(_("duplicate of row {} (same area, date and indicator)"), first),
+        )
     )
     if "submitted_at" in frame.columns:
         text = pl.col("submitted_at").str.replace("T", " ")
@@ -276,31 +286,46 @@ def _parse(
             ],
         )
         frame = frame.with_columns(ts.alias("submitted_utc"))
-        problems += problems_where(
-            frame,
-            pl.col("submitted_at").is_not_null() & pl.col("submitted_utc").is_null(),
-            file,
-            "submitted_at",
-            pl.format(_("not a time: {} (use YYYY-MM-DD HH:MM[:SS])"), pl.col("submitted_at")),
+        checks.append(
+            (
+                pl.col("submitted_at").is_not_null() & pl.col("submitted_utc").is_null(),
+                file,
+                "submitted_at",
+                pl.format(_("not a time: {} (use YYYY-MM-DD HH:MM[:SS])"), pl.col("submitted_at")),
+            )
         )
-        problems += problems_where(
-            frame,
-            pl.col("submitted_utc") > pl.lit(now).dt.convert_time_zone("UTC"),
-            file,
-            "submitted_at",
-            pl.format(_("submitted at {}, which is in the future"), pl.col("submitted_at")),
+        checks.append(
+            (
+                pl.col("submitted_utc") > pl.lit(now).dt.convert_time_zone("UTC"),
+                file,
+                "submitted_at",
+                pl.format(_("submitted at {}, which is in the future"), pl.col("submitted_at")),
+            )
         )
-        problems += problems_where(
-            frame,
-            pl.col("submitted_utc") < _local_midnight_utc(pl.col("date_parsed")),
-            file,
-            "submitted_at",
-            pl.format(
-                _("submitted at {}, before the report date {} began"),
-                pl.col("submitted_at"),
-                pl.col("date_parsed").cast(pl.String),
-            ),
+        checks.append(
+            (
+                pl.col("submitted_utc") < _local_midnight_utc(pl.col("date_parsed")),
+                file,
+                "submitted_at",
+                pl.format(
+                    _("submitted at {}, before the report date {} began"),
+                    pl.col("submitted_at"),
+                    pl.col("date_parsed").cast(pl.String),
+                ),
+            )
         )
+    # Every check over the frame in one pass; only the checks some row fails make their
+    # problem list (a pass of its own each: 16 passes were 15 of the 22 ms a clean request
+    # of 10,000 values spent here).
+    failed = frame.select(
+        [mask.fill_null(False).any().alias(f"c{i}") for i, (mask, *_rest) in enumerate(checks)]
+    ).row(0)
+    problems = [
+        problem
+        for hit, (mask, where, column, reason) in zip(failed, checks, strict=True)
+        if hit
+        for problem in problems_where(frame, mask, where, column, reason)
+    ]
     if "reporter" in frame.columns:
         problems += length_problems(frame, file, {"reporter": max_length(ReportValue, "reporter")})
     return frame, problems
@@ -540,6 +565,151 @@ def _upsert_values(
     )
     imported = written - updated
     return imported, updated, total - imported - updated
+
+
+#: The area-days of an import: one row each, with what its submission would say (the
+#: earliest arrival of any of its values).
+DAY_STAGE: list[tuple[str, str]] = [
+    ("area_code", "varchar(12)"),
+    ("date", "date"),
+    ("submitted_at", "timestamp with time zone"),
+    ("delay_hours", "double precision"),
+    ("reporter", "varchar(64)"),
+]
+#: The values an import writes: new ones (``old_value`` NULL) and changed ones (``old_value``
+#: the stored value they replace).
+WRITE_STAGE: list[tuple[str, str]] = [
+    ("area_code", "varchar(12)"),
+    ("date", "date"),
+    ("indicator", "varchar(40)"),
+    ("value", "double precision"),
+    ("reporter", "varchar(64)"),
+    ("submitted_at", "timestamp with time zone"),
+    ("old_value", "double precision"),
+]
+VALUE_KEY = ["area_code", "date", "indicator"]
+STORED_SCHEMA: dict[str, type[pl.DataType]] = {
+    "area_code": pl.String,
+    "date": pl.String,
+    "indicator": pl.String,
+    "value": pl.Float64,
+}
+
+
+class StaleValues(Exception):
+    """A stored value changed between the import's read and its write (the daily form does
+    not take the import lock): the caller reads again and retries."""
+
+
+def day_frame(stage: pl.DataFrame) -> pl.DataFrame:
+    """The staged values' area-days (``DAY_STAGE``): the earliest arrival of each, as the
+    submission keeps it (the least reporter name for a tie-free choice)."""
+    return (
+        stage.group_by("area_code", "date")
+        .agg(
+            pl.col("submitted_at").min(),
+            pl.col("delay_hours").min(),
+            pl.col("reporter").min(),
+        )
+        .sort("area_code", "date")
+    )
+
+
+def stored_values_of_days() -> pl.DataFrame:
+    """Every stored value of the area-days in ``stage_day`` (area_code, date as text,
+    indicator, value): one read through the unique (area, date, indicator) index."""
+    table = ReportValue._meta.db_table
+    stored = bulk.fetch_frame(
+        f"SELECT v.area_id, CAST(v.date AS TEXT), v.indicator_id, v.value "
+        f"FROM stage_day k JOIN {table} v ON v.area_id = k.area_code AND v.date = k.date",
+        schema=STORED_SCHEMA,
+    )
+    stored.columns = list(STORED_SCHEMA)
+    return stored.with_columns(pl.col("date").cast(pl.String).str.slice(0, 10))
+
+
+@dataclass
+class Classified:
+    """The staged values against the stored ones: ``write`` holds the new (``old_value``
+    null) and the changed values; the unchanged are only counted."""
+
+    write: pl.DataFrame
+    imported: int
+    updated: int
+    unchanged: int
+
+
+def classify(stage: pl.DataFrame, stored: pl.DataFrame) -> Classified:
+    """New, changed and unchanged staged values (``stage``: area_code, date, indicator,
+    value, reporter, submitted_at; one row per key) against ``stored`` (same key, value)."""
+    joined = stage.join(
+        stored.select(*VALUE_KEY, pl.col("value").alias("old_value")), on=VALUE_KEY, how="left"
+    )
+    old = pl.col("old_value")
+    write = joined.filter(old.is_null() | (old != pl.col("value"))).select(
+        [c for c, _t in WRITE_STAGE]
+    )
+    imported = write["old_value"].null_count()
+    updated = write.height - imported
+    return Classified(write, imported, updated, stage.height - imported - updated)
+
+
+def write_values(
+    found: Classified, batch_id: int, source: str = "", user_id: int | None = None
+) -> None:
+    """Write classified values, inside the caller's transaction (and import lock): the new
+    ones inserted, the changed ones updated (only where the stored value is still the one
+    read: else ``StaleValues``) with their correction history (``ValueChange``: old and new
+    value, the row's reporter, its arrival time, the uploading user, this batch and its
+    ``source``). Unchanged values are not written. A value inserted meanwhile raises
+    ``IntegrityError``. No join of the staged values with the stored ones: the
+    classification came from one read of them (``stored_values_of_days``)."""
+    if found.write.is_empty():
+        return
+    table = ReportValue._meta.db_table
+    bulk.create_staging("stage_write", WRITE_STAGE)
+    bulk.load_staging("stage_write", found.write, analyze=False)
+    if found.imported:
+        bulk.execute(
+            f"INSERT INTO {table} "
+            f"(area_id, date, indicator_id, value, reporter, submitted_at, batch_id) "
+            f"SELECT area_code, date, indicator, value, reporter, submitted_at, %s "
+            f"FROM stage_write WHERE old_value IS NULL",
+            [batch_id],
+        )
+    if found.updated:
+        done = bulk.execute(
+            f"UPDATE {table} SET value = s.value, reporter = s.reporter, "
+            f"submitted_at = s.submitted_at, batch_id = %s FROM stage_write s "
+            f"WHERE s.old_value IS NOT NULL AND {table}.area_id = s.area_code "
+            f"AND {table}.date = s.date AND {table}.indicator_id = s.indicator "
+            f"AND {table}.value = s.old_value",
+            [batch_id],
+        )
+        if done != found.updated:
+            raise StaleValues
+        bulk.execute(
+            f"INSERT INTO {ValueChange._meta.db_table} "
+            f"(area_id, date, indicator_id, old_value, new_value, user_id, reporter, at, "
+            f"reason, batch_id) "
+            f"SELECT area_code, date, indicator, old_value, value, %s, reporter, submitted_at, "
+            f"%s, %s FROM stage_write WHERE old_value IS NOT NULL",
+            [user_id, source[: max_length(ValueChange, "reason")], batch_id],
+        )
+    bulk.drop_staging("stage_write")
+
+
+def upsert_day_submissions() -> None:
+    """One submission per area-day of ``stage_day``: the earliest time any of its values
+    arrived (an existing submission is rewritten only when the import's is earlier)."""
+    table = Submission._meta.db_table
+    bulk.execute(
+        f"INSERT INTO {table} (area_id, date, submitted_at, delay_hours, reporter) "
+        f"SELECT area_code, date, submitted_at, delay_hours, reporter FROM stage_day "
+        f"WHERE true ON CONFLICT (area_id, date) DO UPDATE SET "
+        f"submitted_at = excluded.submitted_at, delay_hours = excluded.delay_hours "
+        f"WHERE excluded.delay_hours < {table}.delay_hours"
+    )
 
 
 def _upsert_submissions() -> None:
