@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.fidelity import cases as gen
-from bench.fidelity import known, report, saved
+from bench.fidelity import known, memcases, report, saved
 from bench.fidelity.compare import Verdict, compare
 from bench.fidelity.ours import CLEAR_ERRORS, run_ours
 from bench.fidelity.rrun import Batches, read_result
@@ -51,6 +51,7 @@ _PRIMARY = {
     "farrington": ("reweight",),
     "farringtonFlexible": ("thresholdMethod", "reweight"),
     "estimate_R": ("method",),
+    "mem": ("i.method", "i.type.threshold"),
 }
 
 
@@ -90,6 +91,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     families = list(args.only or gen.FAMILIES)
+    not_run: dict[str, str] = {}
+    if "mem" in families:
+        ok, what = memcases.mem_status()
+        _log(f"MEM: {what}" if ok else f"MEM NOT RUN: {what}")
+        if not ok:
+            families.remove("mem")
+            not_run["mem"] = what
+            if not families:
+                print(f"error: {what}", file=sys.stderr)
+                return 2
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     _log(f"seed {seed}, {args.n} cases per family, families: {', '.join(families)}")
 
@@ -174,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         "saved_cases": saved_paths,
         "r_failures": runner.failures,
         "r_timeouts": runner.timeouts,
+        "not_run": not_run,
     }
     tables = report.tabulate(results)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.fidelity import memcases
 from bench.fidelity.series import KINDS, epidemic_curve, make_series
 
 FAMILIES: tuple[str, ...] = (
@@ -33,6 +34,7 @@ FAMILIES: tuple[str, ...] = (
     "farrington",
     "farringtonFlexible",
     "estimate_R",
+    "mem",
 )
 
 Case = dict[str, Any]
@@ -368,6 +370,7 @@ _MAKERS: dict[str, Callable[[np.random.Generator], Case]] = {
     "farrington": _farrington,
     "farringtonFlexible": _flexible,
     "estimate_R": _estimate_r,
+    "mem": memcases.generate_case,
 }
 
 

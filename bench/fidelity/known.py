@@ -71,12 +71,74 @@ def _kappa_search_explains(case: dict[str, Any], r: dict[str, Any] | None) -> bo
     return bool(off.size) and theirs[off[0]] == 0.0 and ours[off[0]] > 0.0
 
 
+def _median_twin_tie(n: int, level: float) -> bool:
+    """The two-sided median interval's best rank pairs for ``n`` values at ``level`` tie: a pair
+    (r, s) and its mirror (n+1-s, n+1-r) have the same Binomial(n, 1/2) coverage, so the last
+    bits of the CDF decide which one EnvStats keeps (R's ``pbinom`` and scipy's differ there)."""
+    from ruralwatch.epi.assess.mem import _binom_cdf
+
+    a = 1.0 - level
+    r0 = next((r for r in range(1, n + 1) if _binom_cdf(r - 1, n, 0.5) >= a / 2), None)
+    s0 = next((s for s in range(n, 0, -1) if _binom_cdf(s - 1, n, 0.5) <= 1 - a / 2), None)
+    if r0 is None or s0 is None:
+        return False
+    cov = sorted(
+        c - level
+        for r in range(r0 - 2, r0 + 3)
+        for s in range(s0 - 2, s0 + 3)
+        if 1 <= r < s <= n and (c := _binom_cdf(s - 1, n, 0.5) - _binom_cdf(r - 1, n, 0.5)) >= level
+    )
+    return len(cov) > 1 and cov[1] - cov[0] < 1e-12
+
+
+def _mem_tie_explains(case: dict[str, Any], v: Verdict, r: dict[str, Any] | None) -> bool:
+    """Every output that differs is a limit of a two-sided median interval (type 3) whose
+    best rank pairs tie (M1)."""
+    cols = (r or {}).get("columns") or {}
+    ctl = case["control"]
+    if not cols or not v.detail:
+        return False
+
+    def n_of(key: str) -> int:
+        return int(cols[key][0])
+
+    for col in _cols(v):
+        name = col.removeprefix("full_")
+        levels: list[float]
+        if name.startswith(("pre_", "post_")):
+            kind, tails = ctl["i.type.threshold"], ctl["i.tails.threshold"]
+            levels = [ctl["i.level.threshold"]]
+            ns = [n_of("n_pre_values" if name.startswith("pre_") else "n_post_values")]
+        elif name.startswith(("medium_", "high_", "veryhigh_")):
+            kind, tails = ctl["i.type.intensity"], ctl["i.tails.intensity"]
+            k = ("medium_", "high_", "veryhigh_").index(name.split("_")[0] + "_")
+            levels = [ctl["i.level.intensity"][k]]
+            ns = [n_of("n_epi_full_values" if col.startswith("full_") else "n_epi_values")]
+        elif name.startswith(("length_", "percent_", "start_")):
+            kind, tails, levels = ctl["i.type.other"], 2, [ctl["i.level.other"]]
+            ns = [n_of("n_seasons")]
+        elif name.startswith("typ_"):
+            kind, tails, levels = ctl["i.type.curve"], 2, [ctl["i.level.curve"]]
+            ns = list(range(2, n_of("n_seasons") + 1))
+        else:
+            return False
+        if kind != 3 or tails != 2:
+            return False
+        if not any(_median_twin_tie(n, lv) for n in ns for lv in levels):
+            return False
+    return True
+
+
 def known_issue(case: dict[str, Any], v: Verdict, r: dict[str, Any] | None = None) -> str | None:
     """The issue item or finding that explains this disagreement (R's outcome ``r``), or
     ``None``."""
     text = " ".join(v.detail)
     fam, ctl, kind = case["family"], case["control"], case["kind"]
     cols = _cols(v)
+    if fam == "mem":
+        if v.status == "differ" and _mem_tie_explains(case, v, r):
+            return "M1: two-sided median interval: mirror rank pairs tie, R's pbinom rounding picks"
+        return None
     if "SVD did not converge" in text:
         return "issue 9 item 1: one unit's failed fit stops the panel (SVD did not converge)"
     if fam == "estimate_R" and "must sum to 1" in text:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.fidelity import memcases
 from ruralwatch.epi.assess.rt import discrete_si, estimate_rt
 from ruralwatch.epi.detect.base import DetectionResult
 from ruralwatch.epi.detect.rnames import r_call
@@ -128,4 +129,6 @@ def run_ours(case: dict[str, Any]) -> Columns:
     """Our outputs for the case, named as in R's output; raises what our code raises."""
     if case["family"] == "estimate_R":
         return _rt(case)
+    if case["family"] == "mem":
+        return memcases.run_ours(case)
     return detection_columns(case, _detect(case))

@@ -109,6 +109,8 @@ def markdown(tables: Tables, meta: dict[str, Any], results: list[dict[str, Any]]
         "the case with an error. `largest rel. diff`: the largest |ours - R| / |R| over compared "
         "numbers (|R| above the absolute tolerance) of cases where both ran.",
         "",
+        *[f"**{fam}: NOT RUN.** {why}" for fam, why in meta.get("not_run", {}).items()],
+        "",
         "## Per method",
         "",
         _md_table(
@@ -208,6 +210,7 @@ def console(tables: Tables, meta: dict[str, Any]) -> str:
         fmt(["method", *HEADER]),
     ]
     out += [fmt(r) for r in rows]
+    out += [f"{fam}: NOT RUN: {why}" for fam, why in meta.get("not_run", {}).items()]
     for fam, t in tables.items():
         opt_rows = [
             [f"{fam} {o}={v}", *r.cells()]

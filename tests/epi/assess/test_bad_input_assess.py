@@ -77,6 +77,8 @@ def test_level_names_the_unit_without_population() -> None:
         (np.ones((30, 5)), {"level_threshold": 1.5}, r"level_threshold must lie in \(0, 1\)"),
         (np.ones((30, 5)), {"level_intensity": (0.4, 0.9, 1.2)}, "level_intensity"),
         (np.ones((2, 3, 4)), {}, "matrix"),
+        (np.c_[np.arange(30.0), np.zeros(30)], {}, "at least two seasons with cases; 1 used"),
+        (np.ones((30, 5)), {"seasons": 1}, "at least two seasons with cases; 1 used"),
     ],
 )
 def test_mem_bad_input(data: np.ndarray, params: dict[str, object], message: str) -> None:

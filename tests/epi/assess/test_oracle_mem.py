@@ -219,3 +219,42 @@ def test_ci_types_closed_form() -> None:
     assert ce == pytest.approx(np.exp(np.log(np.r_[0.0, x] + 1).mean()) - 1)
     assert math.isnan(mem.confidence_interval([4.0], 1, 0.95)[2])
     assert mem.r_round(2.5) == 2 and mem.r_round(7.5) == 8
+
+
+@pytest.mark.parametrize(
+    ("x", "level", "want"),
+    [
+        # mem:::iconfianza(x, nivel, tipo = 3, colas = 2) with mem 2.19 / EnvStats 3.1.0
+        # interpolated ranks (r, s) = (2, 11): Nyblom's weights at alpha/2 and 1 - alpha/2
+        (
+            [4.0, 5.0, 5.0, 9.0, 3.0, 1.0, 8.0, 3.0, 4.0, 4.0, 9.0, 0.0],
+            0.99,
+            (1.7798165137614688, 4.0, 8.610091743119266),
+        ),
+        # the best exact ranks are neighbours (2, 3): EnvStats' normal approximation, x_(1), x_(3)
+        ([70.11, 15.4, 15.23, 16.41], 0.3, (15.23, 15.905000000000001, 16.41)),
+        # (r, s) = (2, 4) at 0.3 (its mirror (5, 7) has the same coverage; R keeps the first
+        # here, as ours does): the weights fall outside [0, 1] and are used as they are, so the
+        # lower limit ends above the upper one
+        (
+            [10.3, 9.78, 81.65, 23.36, 39.46, 17.37, 156.65, 17.15],
+            0.3,
+            (19.054386892177586, 20.365000000000002, 17.48350515463918),
+        ),
+        # (1, 7), tied with (3, 9) like the case above
+        (
+            [7.11, 4.34, 103.62, 77.13, 21.98, 29.45, 8.14, 5.25, 28.43],
+            0.9,
+            (5.328344370860926, 21.98, 30.104339622641508),
+        ),
+        # two values: no exact pair to interpolate, the normal approximation gives both values
+        ([4.0, 5.0], 0.975, (4.0, 4.5, 5.0)),
+    ],
+)
+def test_median_interval_two_sided_against_mem(
+    x: list[float], level: float, want: tuple[float, float, float]
+) -> None:
+    """CI type 3 with two tails at levels the oracle files do not use (generated cases of
+    ``make fidelity`` found the old rank rule wrong there; docs/validation.md, MEM)."""
+    got = mem.confidence_interval(x, 3, level, 2)
+    np.testing.assert_allclose(got, want, rtol=1e-12)

@@ -390,21 +390,7 @@ def _median_ci(x: FloatArray, level: float, tails: int) -> tuple[float, float, f
         return float(xs[s - 1] + lam * (xs[s - 2] - xs[s - 1]))
 
     if tails == 2:
-        # exact ranks with the smallest coverage >= level
-        best: tuple[float, int, int] | None = None
-        for r in range(1, n):
-            for s in range(r + 1, n + 1):
-                if abs(r - (n + 1 - s)) > 1:
-                    continue
-                cov = _binom_cdf(s - 1, n, p) - _binom_cdf(r - 1, n, p)
-                if cov >= level and (best is None or cov < best[0] - 1e-12):
-                    best = (cov, r, s)
-        target = 1 - (1 - level) / 2
-        if best is not None and best[2] - best[1] > 1:
-            _, r, s = best
-            return lower_at(r, target), center, upper_at(s, target)
-        z = float(stats.norm.ppf(target))
-        return _median_ci_normal(xs, z, z)
+        return _median_ci_two_sided(xs, level)
     # one tail: lower limit of the lower one-sided interval, upper of the upper one
     rs = [r for r in range(1, n) if ge(r) >= level]
     ss = [s for s in range(2, n + 1) if le(s) >= level]
@@ -412,6 +398,78 @@ def _median_ci(x: FloatArray, level: float, tails: int) -> tuple[float, float, f
         return lower_at(max(rs), level), center, upper_at(min(ss), level)
     z = float(stats.norm.ppf(level))
     return _median_ci_normal(xs, z, z)
+
+
+def _nyblom_lambda(beta: float, w: int, n: int, p: float = 0.5) -> float:
+    """Nyblom's (1992) weight of x_(w+1) against x_(w) for the one-sided upper limit of
+    confidence ``beta``: [1 + w(1-p)(pi_{w+1} - beta) / ((n-w) p (beta - pi_w))]^-1 with
+    pi_w = F_B(n,p)(w - 1). Used as written, also when it falls outside [0, 1]."""
+    if w <= 0 or w >= n:
+        return 0.0
+    pw, pw1 = _binom_cdf(w - 1, n, p), _binom_cdf(w, n, p)
+    if beta == pw:
+        return 0.0
+    return 1.0 / (1.0 + w * (1 - p) * (pw1 - beta) / ((n - w) * p * (beta - pw)))
+
+
+def _median_ci_two_sided(xs: FloatArray, level: float) -> tuple[float, float, float]:
+    """Two-sided interpolated interval for the median (EnvStats ``eqnpar``,
+    ``ci.method = "interpolate"``, as its help page describes it).
+
+    Ranks (r, s): start from the smallest r with F(r-1) >= alpha/2 and the largest s with
+    F(s-1) <= 1 - alpha/2 (F the Binomial(n, 1/2) CDF, alpha = 1 - level), try each within 2
+    of them (1 <= r < s <= n) and keep the pair whose coverage F(s-1) - F(r-1) is the smallest
+    one >= level (the first such pair, r ascending, on a tie). The limits are
+    (1-l) x_(r) + l x_(r+1) with l = Nyblom's weight at beta = alpha/2, w = r, and
+    (1-l) x_(s-1) + l x_(s) with beta = 1 - alpha/2, w = s - 1. Without such a pair, or when
+    r and s are neighbours (the interpolation needs [x_(r+1), x_(s-1)]), the normal
+    approximation of the ranks (``ci.method = "normal.approx"``), which mem falls back to.
+    """
+    n = xs.size
+    center = float(np.quantile(xs, 0.5))
+    a = 1.0 - level
+    r0 = next((r for r in range(1, n + 1) if _binom_cdf(r - 1, n, 0.5) >= a / 2), None)
+    s0 = next((s for s in range(n, 0, -1) if _binom_cdf(s - 1, n, 0.5) <= 1 - a / 2), None)
+    best: tuple[float, int, int] | None = None
+    if r0 is not None and s0 is not None:
+        for r in range(r0 - 2, r0 + 3):
+            for s in range(s0 - 2, s0 + 3):
+                if r < 1 or s > n or r >= s:
+                    continue
+                cov = _binom_cdf(s - 1, n, 0.5) - _binom_cdf(r - 1, n, 0.5)
+                if cov >= level and (best is None or cov - level < best[0]):
+                    best = (cov - level, r, s)
+    if best is None or best[2] - best[1] < 2:
+        lo, up = _median_ranks_normal(xs, level)
+        return lo, center, up
+    _, r, s = best
+    lam_lo = _nyblom_lambda(a / 2, r, n)
+    lam_up = _nyblom_lambda(1 - a / 2, s - 1, n)
+    lo = (1 - lam_lo) * xs[r - 1] + lam_lo * xs[r]
+    up = (1 - lam_up) * xs[s - 2] + lam_up * xs[s - 1]
+    return float(lo), center, float(up)
+
+
+def _median_ranks_normal(xs: FloatArray, level: float) -> tuple[float, float]:
+    """EnvStats' two-sided ``normal.approx`` ranks: r = floor(n/2 - h), s = ceiling(n/2 + h),
+    h = t_{n-1, 1-alpha/2} sqrt(n/4), within 1..n; s + 1 if that coverage is still <= level,
+    then r - 1 likewise. The limits are x_(r), x_(s)."""
+    n = xs.size
+    if n < 2:
+        return float(xs[0]), float(xs[-1])
+    a = 1.0 - level
+    h = float(stats.t.ppf(1 - a / 2, n - 1)) * math.sqrt(n * 0.25)
+    r = max(1, math.floor(n * 0.5 - h))
+    s = min(n, math.ceil(n * 0.5 + h))
+
+    def cov(r_: int, s_: int) -> float:
+        return _binom_cdf(s_ - 1, n, 0.5) - _binom_cdf(r_ - 1, n, 0.5)
+
+    if s + 1 <= n and cov(r, s + 1) <= level:
+        s += 1
+    if r - 1 >= 1 and cov(r - 1, s) <= level:
+        r -= 1
+    return float(xs[r - 1]), float(xs[s - 1])
 
 
 def _median_ci_normal(xs: FloatArray, zl: float, zu: float) -> tuple[float, float, float]:
@@ -588,6 +646,13 @@ def memmodel(
         keep = keep[-int(ns) :]
     if not keep:
         raise MemError("no season with cases")
+    if len(keep) < 2:
+        # mem stops too ("at least two seasons of valid data (non-zero values) required"):
+        # thresholds and the typical curve are intervals over seasons.
+        raise MemError(
+            f"MEM needs at least two seasons with cases; {len(keep)} used "
+            f"(of {mat.shape[1]}, seasons={ns!r})"
+        )
     names = tuple(names[j] for j in keep)
     n_seasons = len(keep)
     n_periods = mat.shape[0]
