@@ -29,9 +29,11 @@ def _tiny_r_fit(r: dict[str, Any] | None, text: str) -> bool:
 
 
 def _window_rule_explains(case: dict[str, Any], r: dict[str, Any] | None) -> bool:
-    """Ours equals R's outputs once run with R's apparent window rule for ``M >= 0``: without
-    the one-point window (``Mtilde = 2``) for the GLR, one point further back (``M + 1``) for
-    the LR with ``theta`` given."""
+    """Ours equals R's outputs once run with R's apparent window rule for ``M >= 0``
+    (``bench/fidelity/glrnb_window_rules.R``): the GLR without the one-point window
+    (``Mtilde = 2``), the LR with ``theta`` given without any limit (``M = -1``: R's LR is the
+    recursive CUSUM whatever M). With ``ret = "cases"``, a point that no window reaches yet
+    (the first monitored one) needs "0" cases in R, NaN in ours."""
     from bench.fidelity.compare import compare_columns
     from bench.fidelity.ours import run_ours
 
@@ -42,11 +44,17 @@ def _window_rule_explains(case: dict[str, Any], r: dict[str, Any] | None) -> boo
     if alt["control"].get("theta") is None:
         alt["control"]["Mtilde"] = 2
     else:
-        alt["control"]["M"] = int(alt["control"]["M"]) + 1
+        alt["control"]["M"] = -1
     try:
-        return compare_columns(alt, run_ours(alt), cols).status == "equal"
+        ours = run_ours(alt)
     except (ValueError, TypeError):
         return False
+    if alt["control"].get("ret") == "cases":
+        ours["upperbound"] = [
+            0.0 if np.isnan(o) and theirs == 0.0 else o
+            for o, theirs in zip(ours["upperbound"], cols["upperbound"], strict=True)
+        ]
+    return compare_columns(alt, ours, cols).status == "equal"
 
 
 def _kappa_search_explains(case: dict[str, Any], r: dict[str, Any] | None) -> bool:
@@ -164,7 +172,7 @@ def known_issue(case: dict[str, Any], v: Verdict, r: dict[str, Any] | None = Non
             return "F7: glm.nb on a separated sparse series: ours NaN, R where its iterations stop"
         if kind == "all_equal":
             return "F8: glm.nb on a constant series: ours NaN, R alpha near 0"
-        f14 = "F14: with M >= 0 R's GLR leaves out the one-point window (LR: reaches M + 1 back)"
+        f14 = "F14: with M >= 0 R's GLR leaves out the one-point window, R's LR ignores M"
         f5 = "F5: R's NB kappa search gives 0 where the exact maximum is positive (|kappa| large)"
         if ctl["dir"] == "dec" and "upperbound" in cols and "alpha" not in cols:
             if ctl["M"] >= 0 and _window_rule_explains(case, r):
