@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 from ruralwatch.accounts.services import create_user_with_jurisdiction
 from ruralwatch.areas.models import Area
 from ruralwatch.areas.services import import_areas
-from ruralwatch.intake import services as intake
+from ruralwatch.intake import nightly as intake
 from ruralwatch.intake.models import FlagStatus, OutlierFlag
 from ruralwatch.reporting.services import import_reports, roll_up
 from ruralwatch.synth import ERROR_KINDS, build_demo, truth_to_json
