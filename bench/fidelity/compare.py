@@ -50,6 +50,7 @@ _KEYS = ("t", "t_start", "t_end", "observed", "alarm")
 class Verdict:
     status: str
     max_rel: float = 0.0  # largest relative difference over compared numbers (|R| > atol)
+    max_rel_column: str = ""  # the output it was found in
     na_mismatch: int = 0  # points where one side is NA and the other a number
     detail: list[str] = field(default_factory=list)
 
@@ -199,7 +200,9 @@ def compare_columns(case: dict[str, Any], ours: Columns, r: Columns) -> Verdict:
                 knife = np.abs(lim - np.round(lim)) < 1e-9 * np.maximum(1.0, np.abs(lim))
             good = good | (knife & (diff == 1))
         if rel.size:
-            v.max_rel = max(v.max_rel, float(np.nanmax(np.where(np.isnan(rel), math.inf, rel))))
+            col_max = float(np.nanmax(np.where(np.isnan(rel), math.inf, rel)))
+            if col_max > v.max_rel:
+                v.max_rel, v.max_rel_column = col_max, col
         if not good.all():
             i = int(np.flatnonzero(ok)[~good][0])
             v.detail.append(

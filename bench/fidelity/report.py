@@ -16,13 +16,15 @@ class Row:
     run: int = 0
     counts: Counter[str] = field(default_factory=Counter)
     max_rel: float = 0.0
+    max_rel_column: str = ""
     na_mismatch: int = 0
 
     def add(self, verdict: Any) -> None:
         self.run += 1
         self.counts[verdict.status] += 1
-        if verdict.status in ("equal", "differ", "differ_missing"):
-            self.max_rel = max(self.max_rel, verdict.max_rel)
+        compared = verdict.status in ("equal", "differ", "differ_missing")
+        if compared and verdict.max_rel > self.max_rel:
+            self.max_rel, self.max_rel_column = verdict.max_rel, verdict.max_rel_column
         self.na_mismatch += verdict.na_mismatch
 
     @property
@@ -163,9 +165,12 @@ def as_json(tables: Tables, meta: dict[str, Any], results: list[dict[str, Any]])
     def row(r: Row) -> dict[str, Any]:
         return {
             "cases": r.run,
-            "equal": r.agree,
             **{s: r.counts[s] for s in STATUSES},
+            # after the statuses: "equal" counts both refusing too, as the tables say
+            "equal": r.agree,
+            "equal_outputs": r.counts["equal"],
             "largest_rel_diff": None if math.isinf(r.max_rel) else r.max_rel,
+            "largest_rel_diff_column": r.max_rel_column,
             "na_mismatch": r.na_mismatch,
         }
 
