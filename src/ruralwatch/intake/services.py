@@ -71,7 +71,8 @@ class IntakeSummary:
 
 
 class _DryRun(Exception):
-    """Raised inside the transaction of a dry run to roll it back."""
+    """Raised inside the transaction of a dry run (or of an import left with nothing to
+    store) to roll it back."""
 
 
 # --- rules -------------------------------------------------------------------------------------
@@ -398,6 +399,8 @@ def import_values(
     frame = frame.filter(~pl.col(ROW).is_in([r for r in bad_rows if r is not None]))
     stage = _stage_frame(frame, now)
     try:
+        if stage.is_empty():  # partial mode with every value refused: nothing to write
+            raise _DryRun
         with transaction.atomic():
             bulk.import_lock("reports", ReportValue._meta.db_table)
             bulk.create_staging("stage_day", reporting.DAY_STAGE)
@@ -414,6 +417,8 @@ def import_values(
                 bulk.execute("DELETE FROM stage_day")
                 bulk.load_staging("stage_day", reporting.day_frame(stage), analyze=False)
                 conflicts += refused
+                if stage.is_empty():
+                    raise _DryRun  # no import batch for an import of nothing
             batch = ImportBatch.objects.create(source=source[:255], sha256=digest or _digest(stage))
             written = _write(stage, stored, batch.pk, source, getattr(user, "pk", None))
             summary.imported, summary.updated, summary.unchanged = (
