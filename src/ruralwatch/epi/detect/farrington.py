@@ -210,7 +210,10 @@ def _anscombe_weights(fit: GlmFit, y: FloatArray, used: BoolArray, threshold: fl
         y23 = by_value(lambda v: np.cbrt(v * v), yc, count_index(yc))  # np.cbrt(y * y)
         a = 1.5 * (y23 / np.cbrt(root) - root)
         s = a / np.sqrt(phi[rows] * (1.0 - fit.hat.ravel()[cand]))
-        raw = np.where(used, 1.0, 0.0)
+        # C order: ravel() is then a view, so the weights are written into raw itself (a
+        # non-contiguous raw, as np.where gives for one monitored row's transposed counts,
+        # took them into a copy and left every weight 1).
+        raw = used.astype(np.float64, order="C")
         raw.ravel()[cand] = np.where(s > threshold, 1.0 / (s * s), 1.0)
     n = used.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
