@@ -668,7 +668,10 @@ def write_values(
         return
     table = ReportValue._meta.db_table
     bulk.create_staging("stage_write", WRITE_STAGE)
-    bulk.load_staging("stage_write", found.write, analyze=False)
+    # The new values' INSERT joins nothing: no statistics needed. The changed values' UPDATE
+    # joins the table: without them PostgreSQL merged on (date, indicator) and filtered 2
+    # million row pairs for 10,000 changes (700 ms) instead of probing the unique index.
+    bulk.load_staging("stage_write", found.write, analyze=found.updated > 0)
     if found.imported:
         bulk.execute(
             f"INSERT INTO {table} "
