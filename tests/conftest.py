@@ -25,3 +25,50 @@ def _default_language():  # type: ignore[no-untyped-def]
     translation.activate(settings.LANGUAGE_CODE)
     yield
     translation.deactivate()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from tests.fixtures import cputime
+
+    cputime.register(config)
+
+
+#: The modules that take longest, longest first (CPU and wall seconds of whole modules,
+#: measured with tests/fixtures/cputime.py; docs/testing.md). ``make test`` hands whole
+#: modules to its workers (``--dist loadscope``, so a module's shared fixtures are built once)
+#: in collection order: starting with these keeps one long module from running alone at the
+#: end while the other worker idles. Only the order changes; every test still runs.
+LONGEST_FIRST = [
+    "tests/cycle/test_demo.py",
+    "tests/scoping/test_walk.py",
+    "tests/cycle/test_distributed.py",
+    "tests/areas/test_import.py",
+    "tests/accounts/test_throttle.py",
+    "tests/config/test_serve.py",
+    "tests/keygroups/test_masking.py",
+    "tests/badinput/test_corpus.py",
+    "tests/api/test_schema.py",
+    "tests/cli/test_demo_rerun.py",
+    "tests/areas/test_boundaries.py",
+    "tests/briefings/test_demo_briefing.py",
+    "tests/accounts/test_users_cli.py",
+    "tests/dashboard/test_browser_issue12.py",
+    "tests/dashboard/test_flags_browser.py",
+    "tests/dispatch/test_browser.py",
+    "tests/areas/test_map.py",
+    "tests/config/test_settings.py",
+    "tests/keyareas/test_demo.py",
+    "tests/accounts/test_users_browser.py",
+    "tests/cycle/test_worker.py",
+    "tests/keygroups/test_forms_browser.py",
+    "tests/dashboard/test_browser_panels.py",
+    "tests/keygroups/test_browser_pages.py",
+    "tests/resources/test_demo_referrals.py",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {module: i for i, module in enumerate(LONGEST_FIRST)}
+    last = len(rank)
+    # sorted() is stable: the other modules, and the tests inside each module, keep their order
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], last))

@@ -27,6 +27,7 @@ from ruralwatch.keygroups import crypto, services
 from ruralwatch.keygroups.models import Person, Referral, Responsible
 from ruralwatch.signals.models import DetectionRule, Signal
 from tests.dashboard import data
+from tests.fixtures.shared_db import built_once
 
 
 def id_number(birth: dt.date, seq: int, prefix: str = "110101") -> str:
@@ -74,6 +75,10 @@ def _signal(rule: DetectionRule, area: str, day: dt.date, observed: float, score
 
 @pytest.fixture
 def world(db: None, tmp_path: Path) -> World:
+    return build_world(tmp_path)
+
+
+def build_world(tmp_path: Path) -> World:
     data.build_tree(tmp_path)
     assess(data.DAY7)
     rule = DetectionRule.objects.filter(level=4, indicator_id="new_cases").order_by("pk").first()
@@ -117,6 +122,31 @@ def world(db: None, tmp_path: Path) -> World:
         for p in (person_a, person_b)
     ]
     return World(person_a, person_b, doctor_a, doctor_b, today, *referrals)
+
+
+# --- the same world built once per test module ------------------------------------------------
+#
+# A module whose database tests all use the world imports ``shared_world as world``: the world
+# is built once for the module (tests.fixtures.shared_db) and each test gets fresh objects
+# read back from the database, in its own savepoint (what a test writes is undone).
+
+_module_world = built_once(build_world)
+
+
+@pytest.fixture
+def shared_world(_module_world: World, db: None) -> World:
+    w = _module_world
+    persons = Person.objects.in_bulk([w.person_a.pk, w.person_b.pk])
+    doctors = Responsible.objects.in_bulk([w.doctor_a.pk, w.doctor_b.pk])
+    return World(
+        persons[w.person_a.pk],
+        persons[w.person_b.pk],
+        doctors[w.doctor_a.pk],
+        doctors[w.doctor_b.pk],
+        w.today,
+        w.referral_a,
+        w.referral_b,
+    )
 
 
 @pytest.fixture

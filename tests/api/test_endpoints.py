@@ -10,8 +10,12 @@ import pytest
 from ruralwatch.keygroups import crypto
 from ruralwatch.keygroups.models import AccessLog, Contact, Person, Referral, Responsible
 from ruralwatch.signals.models import DetectionRule, Signal
+from tests.api import conftest as _fixtures
 from tests.api.conftest import World, id_number, login
 from tests.dashboard import data
+
+#: Every database test here uses the world: built once for the module (tests.fixtures.shared_db).
+world = _fixtures.shared_world
 
 DAY7 = data.DAY7.isoformat()
 

@@ -46,8 +46,12 @@ from ruralwatch.dispatch.models import Task
 from ruralwatch.dispatch.services import sync_tasks
 from ruralwatch.keygroups import services
 from ruralwatch.keygroups.models import Campaign, Person, Referral, Responsible
+from tests.api import conftest as _fixtures
 from tests.api.conftest import World
 from tests.dashboard import data
+
+#: Every database test here uses the world: built once for the module (tests.fixtures.shared_db).
+world = _fixtures.shared_world
 
 #: Random (fuzzing-phase) examples per operation and user, positive and negative; the
 #: examples phase adds the schema's examples.

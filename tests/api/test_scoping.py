@@ -11,8 +11,12 @@ import pytest
 from django.test import Client
 
 from ruralwatch.keygroups.models import AccessLog, Contact, Person
+from tests.api import conftest as _fixtures
 from tests.api.conftest import World, id_number, login
 from tests.dashboard import data
+
+#: Every database test here uses the world: built once for the module (tests.fixtures.shared_db).
+world = _fixtures.shared_world
 
 _seq = itertools.count(100)
 

@@ -13,8 +13,12 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from ruralwatch.keygroups.models import Person
+from tests.api import conftest as _fixtures
 from tests.api.conftest import World, id_number, login
 from tests.dashboard import data
+
+#: Every database test here uses the world: built once for the module (tests.fixtures.shared_db).
+world = _fixtures.shared_world
 
 KG = "/api/keygroups"
 
