@@ -244,6 +244,9 @@ def cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
         "cycle_s": seconds,
         "steps_s": steps,
         "assess_parts_s": parts,
+        # what the validate step read and found (values read: the screened week of every
+        # village, the history only where a flag is possible; intake.nightly)
+        "validate": {k: v for k, v in result.steps.get("validate", {}).items() if k != "seconds"},
         "did_not_run": result.did_not_run,
         "areas_judged": result.steps.get("assess", {}).get("areas"),
         "sizes_mib": _sizes(),
