@@ -42,6 +42,7 @@ BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
 __all__ = [
+    "CountTables",
     "GlmFit",
     "GroupDesign",
     "by_value",
@@ -122,6 +123,28 @@ def by_value(
     return np.asarray(table[idx], dtype=np.float64)
 
 
+class CountTables:
+    """Element-wise functions of one batch of counts ``y`` (P, N), each evaluated once by
+    value (:func:`by_value`) and kept: Farrington's reweighted refit fits the same counts
+    again with other weights and needs the same y log y and the same terms of R's start.
+
+    The fits use a looked-up value only multiplied by the observation's prior weight, so
+    ``y`` may hold any finite value where a fit's weight is 0 (the caller's counts, where the
+    fit itself would read 0)."""
+
+    def __init__(self, y: FloatArray) -> None:
+        self.y = y
+        self.idx = count_index(y)
+        self._values: dict[Callable[[FloatArray], FloatArray], FloatArray] = {}
+
+    def of(self, fn: Callable[[FloatArray], FloatArray]) -> FloatArray:
+        """``fn(y)`` (the same bits), computed at the first call for ``fn``."""
+        out = self._values.get(fn)
+        if out is None:
+            out = self._values[fn] = by_value(fn, self.y, self.idx)
+        return out
+
+
 def _start_deviance_term(y: FloatArray) -> FloatArray:
     mu = y + 0.1
     return np.asarray(np.where(y > 0, y * np.log(y / mu), 0.0) - (y - mu), dtype=np.float64)
@@ -174,19 +197,24 @@ def _finish(
     rank = active.sum(axis=1)
     df = (n_used - rank).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        # Unused observations have w = 0 (and finite mu), so they add nothing.
-        r2 = (yv - mu) ** 2 / mu
+        # Unused observations have w = 0 (and finite mu), so they add nothing. One scratch
+        # array holds (y - mu)^2 / mu, then (y - mu)^2 / mu^2 (the same bits as fresh arrays).
+        r2 = np.subtract(yv, mu)
+        np.square(r2, out=r2)
+        np.divide(r2, mu, out=r2)
         pearson = np.einsum("pn,pn->p", w, r2)
         dispersion = np.where(df > 0, pearson / df, np.nan)
-        r2_mu = r2 / mu
+        r2_mu = np.divide(r2, mu, out=r2)
         working = np.einsum("pn,pn->p", st.ww_last, r2_mu)
         dispersion_working = np.where(df > 0, working / df, np.nan)
         prior_working = np.einsum("pn,pn->p", w, r2_mu)
         dispersion_prior_working = np.where(df > 0, prior_working / df, np.nan)
-    failed = st.failed | ~np.all(np.isfinite(cov), axis=(1, 2))
-    failed |= ~np.all(np.isfinite(st.coef), axis=1)
-    coef = np.where(failed[:, None], np.nan, st.coef)
-    cov = np.where(failed[:, None, None], np.nan, cov)
+    failed = st.failed | ~np.isfinite(cov).reshape(cov.shape[0], -1).all(axis=1)
+    failed |= ~np.isfinite(st.coef).all(axis=1)
+    coef = st.coef
+    if failed.any():
+        coef = np.where(failed[:, None], np.nan, coef)
+        cov = np.where(failed[:, None, None], np.nan, cov)
     return GlmFit(
         coef=coef,
         cov_unscaled=cov,
@@ -375,48 +403,34 @@ def _small_inverse(a: FloatArray) -> tuple[FloatArray, BoolArray]:
     return inv, ok & np.isfinite(det)
 
 
-def _block_solve(
-    a: FloatArray, rhs: FloatArray, bl: _Blocks, want_inverse: bool
-) -> tuple[FloatArray, FloatArray | None]:
-    """Solve a x = rhs (and invert a) for arrow matrices; falls back to LAPACK where the
-    reduced block is singular."""
-    r, j = bl.r, bl.j
-    x, (sinv, m, dinv), bad = _arrow_solve(a[:, r][:, :, r], a[:, r][:, :, j], a[:, j, j], rhs, bl)
-    inv: FloatArray | None = None
-    if want_inverse:
-        inv = np.empty_like(a)
-        c_rj = -(sinv @ m)
-        inv[:, r[:, None], r[None, :]] = sinv
-        inv[:, r[:, None], j[None, :]] = c_rj
-        inv[:, j[:, None], r[None, :]] = np.swapaxes(c_rj, 1, 2)
-        c_jj = -np.swapaxes(m, 1, 2) @ c_rj
-        c_jj[:, np.arange(j.size), np.arange(j.size)] += dinv
-        inv[:, j[:, None], j[None, :]] = c_jj
-    if bad.size:
-        x[bad] = solve_each(a[bad], rhs[bad])
-        if inv is not None:
-            inv[bad] = pinv_each(a[bad])
-    return x, inv
-
-
-def _arrow_solve(
-    a_rr: FloatArray, a_rj: FloatArray, d: FloatArray, rhs: FloatArray, bl: _Blocks
-) -> tuple[FloatArray, tuple[FloatArray, FloatArray, FloatArray], IntArray]:
-    """x with A x = rhs for the arrow matrices of blocks A_RR, A_RJ and diagonal D (of A_JJ),
-    through the Schur complement of D; also (S^-1, A_RJ D^-1, D^-1) and the problems whose
-    Schur complement is singular (their x is not usable: the caller solves them otherwise)."""
-    r, j = bl.r, bl.j
+def _schur(
+    a_rr: FloatArray, a_rj: FloatArray, d: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, IntArray]:
+    """For the arrow matrices of blocks A_RR, A_RJ and diagonal D (of A_JJ): S^-1 (S = A_RR -
+    A_RJ D^-1 A_JR, the Schur complement of D), A_RJ D^-1, D^-1, and the problems whose S is
+    singular (the caller solves those otherwise)."""
     dinv = 1.0 / d
     m = a_rj * dinv[:, None, :]  # A_RJ D^-1
     schur = a_rr - m @ np.swapaxes(a_rj, 1, 2)
     sinv, ok = _small_inverse(schur)
+    return sinv, m, dinv, np.flatnonzero(~ok).astype(np.int64)
+
+
+def _arrow_solve(
+    a_rr: FloatArray, a_rj: FloatArray, d: FloatArray, rhs: FloatArray, bl: _Blocks
+) -> tuple[FloatArray, IntArray]:
+    """x with A x = rhs for the arrow matrices of blocks A_RR, A_RJ and diagonal D (of A_JJ),
+    through the Schur complement of D; and the problems whose Schur complement is singular
+    (their x is not usable: the caller solves them otherwise)."""
+    r, j = bl.r, bl.j
+    sinv, m, dinv, bad = _schur(a_rr, a_rj, d)
     b_r, b_j = rhs[:, r], rhs[:, j]
     x_r = np.einsum("pab,pb->pa", sinv, b_r - np.einsum("pal,pl->pa", m, b_j))
     x_j = dinv * b_j - np.einsum("pal,pa->pl", m, x_r)
     x = np.empty_like(rhs)
     x[:, r] = x_r
     x[:, j] = x_j
-    return x, (sinv, m, dinv), np.flatnonzero(~ok).astype(np.int64)
+    return x, bad
 
 
 class _ArrowSystem:
@@ -463,12 +477,30 @@ class _ArrowSystem:
     def solve(
         self, parts: tuple[FloatArray, FloatArray, FloatArray], rhs: FloatArray
     ) -> FloatArray:
-        """As ``_block_solve`` (LAPACK where the reduced block is singular)."""
+        """x with A x = rhs (LAPACK where the reduced block is singular)."""
         a_rr, a_rj, d = parts
-        x, _, bad = _arrow_solve(a_rr, a_rj, d, rhs, self.blocks)
+        x, bad = _arrow_solve(a_rr, a_rj, d, rhs, self.blocks)
         if bad.size:
             x[bad] = solve_each(self.full((a_rr[bad], a_rj[bad], d[bad])), rhs[bad])
         return x
+
+    def inverse(self, parts: tuple[FloatArray, FloatArray, FloatArray]) -> FloatArray:
+        """A^-1 as (P, K, K) matrices, by blocks (the pseudo-inverse where the reduced block
+        is singular)."""
+        a_rr, a_rj, d = parts
+        r, j = self.r, self.j
+        sinv, m, dinv, bad = _schur(a_rr, a_rj, d)
+        inv = np.empty((a_rr.shape[0], self.K, self.K))
+        c_rj = -(sinv @ m)
+        inv[:, r[:, None], r[None, :]] = sinv
+        inv[:, r[:, None], j[None, :]] = c_rj
+        inv[:, j[:, None], r[None, :]] = np.swapaxes(c_rj, 1, 2)
+        c_jj = -np.swapaxes(m, 1, 2) @ c_rj
+        c_jj[:, np.arange(j.size), np.arange(j.size)] += dinv
+        inv[:, j[:, None], j[None, :]] = c_jj
+        if bad.size:
+            inv[bad] = pinv_each(self.full((a_rr[bad], a_rj[bad], d[bad])))
+        return inv
 
     @staticmethod
     def finite(parts: tuple[FloatArray, FloatArray, FloatArray]) -> BoolArray:
@@ -581,6 +613,7 @@ def _fit_saturated(
     tol: float,
     max_iter: int,
     leverages: bool,
+    tables: CountTables,
 ) -> GlmFit | None:
     """The IRLS of an intercept + factor model, on the sums of each factor level.
 
@@ -603,18 +636,16 @@ def _fit_saturated(
     P = G * U
     L = col.shape[1]
     onehot = (pats.row[:, :, None] == np.arange(L)[None, None, :]).astype(np.float64)  # (G,N,L)
-    yidx = count_index(y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mu0 = y + 0.1
-        log_mu0 = by_value(lambda v: np.log(v + 0.1), y, yidx)
-        ylogy = np.where(y > 0, y * by_value(np.log, y, yidx), 0.0)
-        dev0 = 2.0 * np.einsum(
-            "pn,pn->p", w, by_value(_start_deviance_term, y, yidx)
-        )  # the start's deviance, as _start
-    wy = w * y
-    ww0 = w * mu0
-    stack = np.stack([w, wy, ww0, ww0 * log_mu0], axis=1).reshape(G, U * 4, N)
-    sums = (stack @ onehot).reshape(G, U, 4, L)
+    # the start's deviance, as the driver's
+    dev0 = 2.0 * np.einsum("pn,pn->p", w, tables.of(_start_deviance_term))
+    # w, w y, w mu0 and w mu0 log(mu0) (mu0 = y + 0.1) side by side, summed per level at once
+    stack = np.empty((P, 4, N))
+    stack[:, 0] = w
+    np.multiply(w, y, out=stack[:, 1])
+    ww0 = np.add(y, 0.1, out=stack[:, 2])
+    np.multiply(w, ww0, out=ww0)
+    np.multiply(ww0, tables.of(_log_start), out=stack[:, 3])
+    sums = (stack.reshape(G, U * 4, N) @ onehot).reshape(G, U, 4, L)
     W = sums[:, :, 0].reshape(P, L)
     Y = sums[:, :, 1].reshape(P, L)
     A = sums[:, :, 2].reshape(P, L)
@@ -627,7 +658,7 @@ def _fit_saturated(
     col_p = np.repeat(col, U, axis=0)
     if np.any(~ref_used & np.any(present & (col_p >= 1), axis=1)):
         return None
-    ylogy_sum = np.einsum("pn,pn->p", w, ylogy)
+    ylogy_sum = np.einsum("pn,pn->p", w, tables.of(_ylogy))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         eta = np.where(present, B / A, 0.0)
         mu = np.exp(eta)
@@ -862,6 +893,7 @@ def fit_poisson_grouped(
     tol: float = 1e-8,
     max_iter: int = MAX_ITER,
     leverages: bool = True,
+    tables: CountTables | None = None,
 ) -> GlmFit:
     """As :func:`fit_poisson` for problems that share their design within groups.
 
@@ -871,45 +903,50 @@ def fit_poisson_grouped(
         weights: (G, U, N) prior weights; 0 masks an observation out.
         offset: (G, U, N) offset on the log scale, or None.
         leverages: compute the leverages (``hat``; else they are 0).
+        tables: ``CountTables(y.reshape(G * U, N))`` kept from a fit of the same counts (which
+            must then be finite everywhere), or None.
 
     Returns the fits flattened to G*U problems (group-major).
     """
     design = X if isinstance(X, GroupDesign) else group_design(X)
-    Xz, gram, blocks = design.X, design.gram, design.blocks
+    Xz, gram = design.X, design.gram
     G, N, K = Xz.shape
     U = y.shape[1]
     P = G * U
-    w = np.asarray(weights, dtype=np.float64).reshape(P, N)
+    w3 = np.asarray(weights, dtype=np.float64).reshape(G, U, N)
     # Rows outside the design's rows are never used (their entries are zero).
-    used = (w > 0) & np.repeat(design.rows, U, axis=0)
-    w = np.where(used, w, 0.0)
-    yv = np.where(used, y.reshape(P, N), 0.0)
+    used3 = (w3 > 0) & design.rows[:, None, :]
+    used = used3.reshape(P, N)
+    if used.all():  # nothing to mask (the usual case)
+        w = w3.reshape(P, N)
+        yv = np.asarray(y, dtype=np.float64).reshape(P, N)
+        # Aliased columns: no used observation with a non-zero entry.
+        active = np.repeat(np.any(Xz != 0.0, axis=1), U, axis=0)
+    else:
+        w = np.where(used, w3.reshape(P, N), 0.0)
+        yv = np.where(used, y.reshape(P, N), 0.0)
+        nz = (Xz != 0.0).astype(np.float64)  # (G, N, K)
+        active = (used3.astype(np.float64) @ nz).reshape(P, K) > 0
+    if tables is None:
+        tables = CountTables(yv)
     if design.patterns is not None and offset is None and max_iter > 0:
         levels = _saturated_levels(design)
         if levels is not None:
-            fit = _fit_saturated(design, levels, yv, w, used, U, tol, max_iter, leverages)
+            fit = _fit_saturated(design, levels, yv, w, used, U, tol, max_iter, leverages, tables)
             if fit is not None:
                 return fit
     off = None if offset is None else np.where(used, offset.reshape(P, N), 0.0)
-    used3 = used.reshape(G, U, N)
-    # Aliased columns: no used observation with a non-zero entry.
-    nz = (Xz != 0.0).astype(np.float64)  # (G, N, K)
-    active = (used3.astype(np.float64) @ nz).reshape(P, K) > 0
-    eye_fix = np.where(active, 0.0, 1.0)[:, :, None] * np.eye(K)[None]
-
-    yidx = count_index(yv)
-    wy = w * yv
     with np.errstate(divide="ignore", invalid="ignore"):
         # What the driver needs of R's start mu0 = y + 0.1, by table for whole counts: log
         # mu0, the start's deviance, W z and y log y (the constant part of every later
         # deviance).
-        dev0 = 2.0 * np.einsum("pn,pn->p", w, by_value(_start_deviance_term, yv, yidx))
+        dev0 = 2.0 * np.einsum("pn,pn->p", w, tables.of(_start_deviance_term))
         if off is None:
             # W z at the start, w (y + 0.1)(log(y + 0.1) - 1) + w y, by value
-            wz = w * by_value(_start_wz, yv, yidx)
+            wz = w * tables.of(_start_wz)
         else:
-            wz = (w * (yv + 0.1)) * (by_value(_log_start, yv, yidx) - off - 1.0) + wy
-        hints = Hints(dev=dev0, wz=wz, ylogy=by_value(_ylogy, yv, yidx))
+            wz = (w * (yv + 0.1)) * (tables.of(_log_start) - off - 1.0) + w * yv
+        hints = Hints(dev=dev0, wz=wz, ylogy=tables.of(_ylogy))
     solver = _GroupedSolver(design, U, used, np.where(active, 0.0, 1.0), offset is None)
     st = irls(
         yv,
@@ -920,13 +957,12 @@ def fit_poisson_grouped(
         offset=off,
         hints=hints,
     )
-    xtwx = _cross(_sums(st.ww_last.reshape(G, U, N), gram), gram, K) + eye_fix
-    if blocks is None:
-        cov = _inverse(xtwx, active)
+    sums = _sums(st.ww_last.reshape(G, U, N), gram)
+    if solver.arrow is None:
+        cov = _inverse(_cross(sums, gram, K) + solver.eye_fix, active)
     else:
-        inv = _block_solve(xtwx, np.zeros((P, K)), blocks, want_inverse=True)[1]
-        assert inv is not None
-        cov = inv * (active[:, :, None] & active[:, None, :])
+        cov = solver.arrow.inverse(solver.arrow.parts(sums))
+        cov *= active[:, :, None] & active[:, None, :]
     if not leverages:
         return _finish(st, cov, None, used, w, yv, active)
     # x_i' C x_i = sum_ab C_ab x_ia x_ib over the distinct product columns.
