@@ -52,6 +52,7 @@ _PRIMARY = {
     "farringtonFlexible": ("thresholdMethod", "reweight"),
     "estimate_R": ("method",),
     "mem": ("i.method", "i.type.threshold"),
+    "memevolution": ("i.evolution.method", "i.type.threshold"),
 }
 
 
@@ -92,12 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     families = list(args.only or gen.FAMILIES)
     not_run: dict[str, str] = {}
-    if "mem" in families:
+    if set(families) & set(memcases.FAMILIES):
         ok, what = memcases.mem_status()
         _log(f"MEM: {what}" if ok else f"MEM NOT RUN: {what}")
-        if not ok:
-            families.remove("mem")
-            not_run["mem"] = what
+        for fam in memcases.FAMILIES:
+            if not ok and fam in families:
+                families.remove(fam)
+                not_run[fam] = what
             if not families:
                 print(f"error: {what}", file=sys.stderr)
                 return 2

@@ -35,6 +35,7 @@ FAMILIES: tuple[str, ...] = (
     "farringtonFlexible",
     "estimate_R",
     "mem",
+    "memevolution",
 )
 
 Case = dict[str, Any]
@@ -371,6 +372,7 @@ _MAKERS: dict[str, Callable[[np.random.Generator], Case]] = {
     "farringtonFlexible": _flexible,
     "estimate_R": _estimate_r,
     "mem": memcases.generate_case,
+    "memevolution": memcases.generate_evolution_case,
 }
 
 

@@ -164,7 +164,7 @@ def compare_columns(case: dict[str, Any], ours: Columns, r: Columns) -> Verdict:
             v.detail.append(f"rows differ: ours {k} {ours.get(k)}, R {r.get(k)}")
             v.max_rel = math.inf
             return v
-    mem = case["family"] == "mem"
+    mem = case["family"] in memcases.FAMILIES
     tols = memcases.tolerances(case, list({**r, **ours})) if mem else _tol(case)
     for col, (rtol, atol) in tols.items():
         if mem and (col not in r or col not in ours):  # e.g. a season only one side used
@@ -254,7 +254,7 @@ def compare(
         )
     assert ours is not None
     v = compare_columns(case, ours, r["columns"])
-    if v.status == "differ" and case["family"] != "mem" and _has_missing(case):
+    if v.status == "differ" and case["family"] not in memcases.FAMILIES and _has_missing(case):
         # R propagates NA (or stops); ours leaves missing reports out of baselines and fits, as
         # the method cards say. Counted apart, not saved as regression cases.
         v.status = "differ_missing"

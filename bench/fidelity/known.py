@@ -137,12 +137,73 @@ def _mem_tie_explains(case: dict[str, Any], v: Verdict, r: dict[str, Any] | None
     return True
 
 
+_EVOLUTION_AS_MODEL = {
+    "epidemic": "pre_threshold",
+    "postepidemic": "post_threshold",
+    "medium": "medium_threshold",
+    "high": "high_threshold",
+    "veryhigh": "veryhigh_threshold",
+    "durationll": "length_lower",
+    "durationul": "length_upper",
+    "percentagell": "percent_lower",
+    "percentageul": "percent_upper",
+    "startll": "start_lower_int",
+    "startul": "start_upper_int",
+}
+
+
+def _evolution_tie_explains(case: dict[str, Any], v: Verdict, r: dict[str, Any] | None) -> bool:
+    """M1 in memevolution: at every model (row) where an output differs, that output is a
+    limit of a two-sided median interval of the model (memmodel on the seasons R used) whose
+    best rank pairs tie."""
+    from bench.fidelity import memcases
+    from bench.fidelity.ours import run_ours
+
+    cols = (r or {}).get("columns") or {}
+    if not cols or not v.detail:
+        return False
+    try:
+        ours = run_ours(case)
+    except (ValueError, TypeError):
+        return False
+    base = {k: x for k, x in case["control"].items() if not k.startswith("i.evolution")}
+    n_seasons = len(case["data"])
+    for col in _cols(v):
+        if col not in _EVOLUTION_AS_MODEL:
+            return False
+        rtol, atol = memcases.tolerances(case, [col])[col]
+        for i, (a, b) in enumerate(zip(ours[col], cols[col], strict=True)):
+            if (np.isnan(a) and np.isnan(b)) or abs(a - b) <= atol + rtol * abs(b):
+                continue
+            used = [j for j in range(n_seasons) if cols[f"used_{j + 1}"][i] == 1]
+            sub = {
+                **case,
+                "family": "mem",
+                "r_function": "memmodel",
+                "data": [case["data"][j] for j in used],
+                "season_names": [case["season_names"][j] for j in used],
+                "control": {**base, "i.seasons": None},
+            }
+            try:
+                model = run_ours(sub)
+            except (ValueError, TypeError):
+                return False
+            fake = Verdict("differ", detail=[f"{_EVOLUTION_AS_MODEL[col]}: differs"])
+            if not _mem_tie_explains(sub, fake, {"columns": model}):
+                return False
+    return True
+
+
 def known_issue(case: dict[str, Any], v: Verdict, r: dict[str, Any] | None = None) -> str | None:
     """The issue item or finding that explains this disagreement (R's outcome ``r``), or
     ``None``."""
     text = " ".join(v.detail)
     fam, ctl, kind = case["family"], case["control"], case["kind"]
     cols = _cols(v)
+    if fam == "memevolution":
+        if v.status == "differ" and _evolution_tie_explains(case, v, r):
+            return "M1: two-sided median interval: mirror rank pairs tie, R's pbinom rounding picks"
+        return None
     if fam == "mem":
         if v.status == "differ" and _mem_tie_explains(case, v, r):
             return "M1: two-sided median interval: mirror rank pairs tie, R's pbinom rounding picks"

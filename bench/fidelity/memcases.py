@@ -30,6 +30,7 @@ PRELUDE = HERE / "run_mem.R"
 ENV_VAR = "RURALWATCH_R_MEM_LIB"
 DEFAULT_LIB = REPO / "var" / "r-lib"
 
+FAMILIES: tuple[str, ...] = ("mem", "memevolution")  # the fidelity families run on R's mem
 KINDS: tuple[str, ...] = (
     "weekly_rates",  # 33 weeks (40..20) of rates per 100,000, one clear epidemic a season
     "weekly_counts",  # integer counts
@@ -295,6 +296,52 @@ def generate_case(rng: np.random.Generator) -> dict[str, Any]:
     }
 
 
+EVOLUTION_COLUMNS: tuple[str, ...] = (
+    "number",
+    "durationll",
+    "duration",
+    "durationul",
+    "startll",
+    "start",
+    "startul",
+    "percentagell",
+    "percentage",
+    "percentageul",
+    "epidemic",
+    "postepidemic",
+    "medium",
+    "high",
+    "veryhigh",
+)
+# memevolution's integers: the number of seasons and the starts (floor/round/ceiling of the
+# start interval, whose limits it does not return: compared exactly)
+EVOLUTION_INTEGERS = frozenset({"number", "startll", "start", "startul"})
+
+
+def generate_evolution_case(rng: np.random.Generator) -> dict[str, Any]:
+    """A ``memevolution`` case (its own family, so that the memmodel seeds stay as they were):
+    ``i.evolution.seasons`` and ``i.evolution.method`` over the memmodel draws (less
+    ``i.seasons``, which memevolution sets)."""
+    case = generate_case(rng)
+    # Every season can become a sub-model's first column, which memmodel takes as week names
+    # when it holds whole numbers in 1..53 only (see make_data): a 0 keeps each a season.
+    for col in case["data"]:
+        vals = [x for x in col if x is not None]
+        if vals and all(float(x).is_integer() and 1 <= x <= 53 for x in vals):
+            col[next(i for i, x in enumerate(col) if x is not None)] = 0.0
+    case["observed"] = [x for col in case["data"] for x in col]
+    ctl = {k: v for k, v in case["control"].items() if k != "i.seasons"}
+    ctl["i.evolution.seasons"] = int(_pick(rng, [10, 10, 3, 5, 8]))
+    ctl["i.evolution.method"] = _pick(rng, ["sequential", "cross"])
+    case["control"] = ctl
+    case["family"] = "memevolution"
+    case["r_function"] = "memevolution"
+    case["options"].pop("i.seasons", None)
+    case["options"]["i.evolution.seasons"] = str(ctl["i.evolution.seasons"])
+    case["options"]["i.evolution.method"] = ctl["i.evolution.method"]
+    return case
+
+
 # ------------------------------------------------------------------------------- R's side
 
 
@@ -348,16 +395,39 @@ def r_prelude() -> list[str]:
 def r_call(case: dict[str, Any], lit: Any) -> str:
     cols = "list(" + ", ".join(lit(c) for c in case["data"]) + ")"
     args = "list(" + ", ".join(f"{k} = {lit(v)}" for k, v in case["control"].items()) + ")"
-    return f"f_memmodel({cols}, {lit(case['labels'])}, {args})"
+    return f"f_{case['r_function']}({cols}, {lit(case['labels'])}, {args})"
 
 
 # -------------------------------------------------------------------------------- our side
+
+
+def _evolution_ours(case: dict[str, Any], data: np.ndarray) -> dict[str, list[float]]:
+    from ruralwatch.epi.assess.mem import memevolution
+
+    ctl = dict(case["control"])
+    models, rows, flags = memevolution(
+        data,
+        case["season_names"],
+        evolution_seasons=int(ctl.pop("i.evolution.seasons")),
+        evolution_method=str(ctl.pop("i.evolution.method")),
+        **ctl,
+    )
+    length = max(len(models), data.shape[1])
+    pad = [math.nan] * length
+    cols: dict[str, list[float]] = {"t": [float(i + 1) for i in range(length)]}
+    for k in EVOLUTION_COLUMNS:
+        cols[k] = [float(row[k]) for row in rows] + pad[len(rows) :]
+    for j in range(data.shape[1]):
+        cols[f"used_{j + 1}"] = [float(f[j]) for f in flags] + pad[len(flags) :]
+    return cols
 
 
 def run_ours(case: dict[str, Any]) -> dict[str, list[float]]:
     from ruralwatch.epi.assess.mem import memmodel
 
     data = np.array([[math.nan if x is None else float(x) for x in col] for col in case["data"]]).T
+    if case["r_function"] == "memevolution":
+        return _evolution_ours(case, data)
     m = memmodel(data, case["season_names"], start_label=int(case["labels"][0]), **case["control"])
     n_periods, n_seasons = data.shape
     length = max(n_periods, n_seasons)
@@ -399,5 +469,6 @@ def tolerances(case: dict[str, Any], columns: list[str]) -> dict[str, tuple[floa
     for c in columns:
         if c == "t":
             continue
-        out[c] = (0.0, 0.0) if c in INTEGERS or c in KNIFE else cont
+        exact = c in INTEGERS or c in KNIFE or c in EVOLUTION_INTEGERS or c.startswith("used_")
+        out[c] = (0.0, 0.0) if exact else cont
     return out

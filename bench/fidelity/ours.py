@@ -129,6 +129,6 @@ def run_ours(case: dict[str, Any]) -> Columns:
     """Our outputs for the case, named as in R's output; raises what our code raises."""
     if case["family"] == "estimate_R":
         return _rt(case)
-    if case["family"] == "mem":
+    if case["family"] in memcases.FAMILIES:
         return memcases.run_ours(case)
     return detection_columns(case, _detect(case))

@@ -67,7 +67,7 @@ def _control(control: dict[str, Any]) -> str:
 def r_call(case: dict[str, Any]) -> str:
     """The R expression that runs one case."""
     fam, fn = case["family"], case["r_function"]
-    if fam == "mem":
+    if fam in memcases.FAMILIES:
         return memcases.r_call(case, r_literal)
     if fam == "estimate_R":
         cfg = {k: v for k, v in case["control"].items() if v is not None}
@@ -86,7 +86,7 @@ def r_call(case: dict[str, Any]) -> str:
 
 def batch_script(cases: list[dict[str, Any]], out_dir: Path) -> str:
     lines = [f"source({r_literal(str(PRELUDE))})", f".out_dir <- {r_literal(str(out_dir))}"]
-    if any(c["family"] == "mem" for c in cases):
+    if any(c["family"] in memcases.FAMILIES for c in cases):
         lines += memcases.r_prelude()
     for c in cases:
         lines.append(f".run({r_literal(c['case_id'])}, function() {r_call(c)})")

@@ -57,3 +57,20 @@ f_memmodel <- function(cols, labels, args) {
   for (j in seq_len(ncol(mv))) out[[paste0("moving_", j)]] <- mv[, j]
   as.data.frame(lapply(out, pad), check.names = FALSE)
 }
+
+f_memevolution <- function(cols, labels, args) {
+  names(cols) <- sprintf("s%02d", seq_along(cols))
+  x <- as.data.frame(cols)
+  rownames(x) <- as.character(labels)
+  e <- do.call(memevolution, c(list(i.data = x), args))
+  ev <- e$evolution.data
+  us <- as.matrix(e$evolution.seasons)
+  len <- max(nrow(ev), ncol(x))
+  pad <- function(v) { v <- as.numeric(v); c(v, rep(NA_real_, len - length(v))) }
+  out <- list(t = seq_len(len))
+  for (k in c("number", "durationll", "duration", "durationul", "startll", "start", "startul",
+              "percentagell", "percentage", "percentageul", "epidemic", "postepidemic",
+              "medium", "high", "veryhigh")) out[[k]] <- ev[[k]]
+  for (j in seq_len(ncol(us))) out[[paste0("used_", j)]] <- as.integer(us[, j])
+  as.data.frame(lapply(out, pad), check.names = FALSE)
+}

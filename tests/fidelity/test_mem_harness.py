@@ -31,15 +31,17 @@ def test_absent_r_mem_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "R package mem not found" in capsys.readouterr().err
 
 
-def test_generated_mem_cases_run_on_our_side() -> None:
+@pytest.mark.parametrize("family", memcases.FAMILIES)
+def test_generated_mem_cases_run_on_our_side(family: str) -> None:
     """Every generated case gives our outputs or a clear MemError (R's refusals)."""
     ran = 0
-    for case in cases.generate("mem", 7, 25):
+    want = memcases.SCALARS if family == "mem" else memcases.EVOLUTION_COLUMNS
+    for case in cases.generate(family, 7, 25):
         try:
             cols = run_ours(case)
         except MemError:
             continue
         ran += 1
-        assert set(memcases.SCALARS) <= set(cols)
+        assert set(want) <= set(cols)
         assert len({len(v) for v in cols.values()}) == 1  # one padded table, as R writes it
     assert ran >= 15

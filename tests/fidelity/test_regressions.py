@@ -50,7 +50,7 @@ def test_there_are_saved_cases_for_the_harness_to_run() -> None:
 
 
 def _col(columns: dict[str, list[float]]) -> str:
-    for name in ("upperbound", "mean", "pre_threshold"):  # detection, R_t, MEM
+    for name in ("upperbound", "mean", "pre_threshold", "epidemic"):  # detection, R_t, MEM
         if name in columns:
             return name
     raise KeyError(f"no known output column in {sorted(columns)[:5]}")

@@ -799,7 +799,7 @@ def memevolution(
         s = m.summary
         rows.append(
             {
-                "number": float(len(idx)),
+                "number": float(s["n_seasons"]),  # seasons with cases, as mem counts them
                 "durationll": s["length_lower"],
                 "duration": s["length_center"],
                 "durationul": s["length_upper"],
