@@ -51,11 +51,8 @@ ThresholdMethod = Literal["delta", "nbPlugin", "muan"]
 BoolArray = npt.NDArray[np.bool_]
 
 _POWERS: dict[str, float] = {"2/3": 2.0 / 3.0, "1/2": 0.5, "none": 1.0}
-# Problems (series × time points) × observations per IRLS batch: the budget that sets the
-# series per batch (at least _UNITS_PER_BLOCK), and the smaller one that then sets its time
-# points (see ``_run_models``).
+# Problems (series × time points) × observations per IRLS batch, and series per batch.
 _BATCH_ELEMENTS = 1_000_000
-_T_BATCH_ELEMENTS = 250_000
 _UNITS_PER_BLOCK = 64
 # Largest mean given to the negative binomial / Poisson quantile search.
 _MU_MAX = 1e15
@@ -450,13 +447,11 @@ def _run_models(
     # BLAS runs on one thread); with few time points (a weekly run judges one) a block takes
     # more units, or the per-block overhead dominates (the national row of the detection
     # benchmark, 42,868 townships and one week, went from 17 s to 10 s with this).
-    # Time points are then taken so that a block's (problems, observations) arrays stay near
-    # 2 MB: with 8 MB arrays (the 1,000,000 budget) the allocator handed their pages back to
-    # the system and every block faulted them in again (on the benchmark's 1,000 weekly
-    # series, 1.2 s of system time in 3.5-4 s of CPU; at 250,000 almost none). The series
-    # per group stay as before, so each group's products are the same.
+    # Smaller blocks (arrays of 2 MB instead of 8 MB) were tried: in a fresh process they
+    # faulted 5 times more pages (glibc's dynamic mmap and trim thresholds stay low), which
+    # cost more than they saved.
     per_u = max(1, min(U, max(_UNITS_PER_BLOCK, _BATCH_ELEMENTS // max(1, n * N))))
-    per_t = max(1, _T_BATCH_ELEMENTS // max(1, per_u * N))
+    per_t = max(1, _BATCH_ELEMENTS // max(1, per_u * N))
     t_blocks = [(lo, min(n, lo + per_t)) for lo in range(0, n, per_t)]
     u_blocks = [(ulo, min(U, ulo + per_u)) for ulo in range(0, U, per_u)]
 
