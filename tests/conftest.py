@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 from django.utils import translation
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -16,6 +18,23 @@ def _briefings_archive(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Briefings issued by tests (pages, API fuzzing) are archived in a temporary directory,
     never in the checkout's var/."""
     settings.RURALWATCH_BRIEFINGS_DIR = tmp_path_factory.mktemp("briefings")
+
+
+#: Test users' passwords are hashed with MD5: PBKDF2's million rounds cost 0.3 CPU s per user
+#: created and per password login, hundreds of times a run. PBKDF2 stays in the list, so a
+#: password that a subprocess (the CLI, ``serve``) hashed with the production settings is still
+#: checked. No test is about the hasher; modules may still set their own.
+TEST_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashers() -> Iterator[None]:
+    with override_settings(PASSWORD_HASHERS=TEST_HASHERS):
+        yield
 
 
 @pytest.fixture(autouse=True)
