@@ -151,22 +151,7 @@ def _screen_outliers_whole(
             ).iter_rows()
             if (a, d, k, m) not in kept
         ]
-        bulk.insert_rows(
-            OutlierFlag._meta.db_table,
-            [
-                "area_id",
-                "date",
-                "indicator",
-                "value",
-                "method",
-                "score",
-                "baseline",
-                "scale",
-                "status",
-                "flagged_at",
-            ],
-            rows,
-        )
+        bulk.insert_rows(OutlierFlag._meta.db_table, [*_FLAG_COLUMNS], rows)
     counts = {m: 0 for m in OutlierMethod.values}
     for m in flags["method"].to_list():
         counts[m] += 1
@@ -484,7 +469,7 @@ def _validate_part(
             pops = _populations(prefix, county_only)
             found = engine.evaluate(rules, wide.join(pops, on="area_code", how="left"))
         if "rule" in prm.methods and rules:
-            parts.append(_rule_flags(wide, rules))
+            parts.append(screen.rule_flags_of_wide(wide, rules))
         day_before = start - dt.timedelta(days=1)
         if "repeat" in prm.methods:
             # Only days with enough nonzero values can repeat the day before; they and the
@@ -517,22 +502,6 @@ def _validate_part(
     for m, n in flags.group_by("method").len().iter_rows():
         counts[m] += n
     return PartRun(read, 0 if found is None else found.height, counts)
-
-
-def _rule_flags(wide: pl.DataFrame, rules: list[engine.Rule]) -> pl.DataFrame:
-    """outliers.rule_flags on the window's wide frame (without the population, as there)."""
-    found = engine.evaluate(rules, wide)
-    target = {r.code: (r.left.items[0] if len(r.left.items) == 1 else "") for r in rules}
-    return found.select(
-        "area_code",
-        "date",
-        pl.col("rule").replace_strict(target, return_dtype=pl.String).alias("indicator"),
-        pl.col("left").alias("value"),
-        pl.lit("rule").alias("method"),
-        (pl.col("left") - pl.col("right")).alias("score"),
-        pl.col("right").alias("baseline"),
-        pl.lit(None, pl.Float64).alias("scale"),
-    )
 
 
 def _store(

@@ -316,6 +316,11 @@ def rule_flags(
     if window.is_empty():
         return pl.DataFrame(schema=SCHEMA)
     wide = window.pivot(on="indicator", index=["area_code", "date"], values="value")
+    return rule_flags_of_wide(wide, rules)
+
+
+def rule_flags_of_wide(wide: pl.DataFrame, rules: Sequence[engine.Rule]) -> pl.DataFrame:
+    """:func:`rule_flags` on a wide frame (one row per area and day, a column per indicator)."""
     found = engine.evaluate(rules, wide)
     target = {r.code: (r.left.items[0] if len(r.left.items) == 1 else "") for r in rules}
     return found.select(
