@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from ruralwatch.epi.assess.mem import MEMMODEL_DEFAULTS
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 PRELUDE = HERE / "run_mem.R"
@@ -132,22 +134,7 @@ CURVE = ("typ_lower", "typ_center", "typ_upper")
 
 # memmodel's defaults (R names), and the draws per option (the default weighted up).
 DEFAULTS: dict[str, Any] = {
-    "i.seasons": 10,
-    "i.type.threshold": 5,
-    "i.level.threshold": 0.95,
-    "i.tails.threshold": 1,
-    "i.type.intensity": 6,
-    "i.level.intensity": [0.4, 0.9, 0.975],
-    "i.tails.intensity": 1,
-    "i.type.curve": 2,
-    "i.level.curve": 0.95,
-    "i.type.other": 3,
-    "i.level.other": 0.95,
-    "i.method": 2,
-    "i.param": 2.8,
-    "i.centering": -1,
-    "i.n.max": -1,
-    "i.use.t": False,
+    k: list(v) if isinstance(v, tuple) else v for k, v in MEMMODEL_DEFAULTS.items()
 }
 _TYPES = [1, 2, 3, 5, 6]  # 4 (bootstrap) is not implemented by ours (docs/methods/mem.md)
 _DRAWS: dict[str, list[Any]] = {

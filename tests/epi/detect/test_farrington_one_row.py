@@ -16,24 +16,10 @@ import numpy as np
 import pytest
 
 from ruralwatch.epi.detect import METHODS
+from ruralwatch.epi.evaluate import NOUFAILY
 from ruralwatch.epi.panel import Panel
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "one_row"
-
-NOUFAILY = {
-    "b": 5,
-    "w": 3,
-    "reweight": True,
-    "weights_threshold": 2.58,
-    "trend": True,
-    "p_threshold_trend": 0.05,
-    "alpha": 0.05,
-    "limit54": (5, 4),
-    "power_trans": "none",
-    "no_periods": 10,
-    "past_weeks_not_included": 26,
-    "threshold_method": "nbPlugin",
-}
 
 
 def _panel() -> Panel:
