@@ -32,6 +32,16 @@ WORDS = {
 }
 
 
+#: The village curve's ring and the chart's own box, read at the same moment.
+BOXES = """() => [
+  document.querySelector('#curve svg path[aria-roledescription="point"]'),
+  document.querySelector('#curve'),
+].map((el) => {
+  const r = el.getBoundingClientRect();
+  return {x: r.x + window.scrollX, y: r.y + window.scrollY, width: r.width, height: r.height};
+})"""
+
+
 def _flag(area: str, day: dt.date, indicator: str, value: float, status: str) -> None:
     OutlierFlag.objects.create(
         area_id=area,
@@ -101,13 +111,15 @@ def test_flags_panel_table_and_curve_on_desktop_and_phone(live_server: Any, tmp_
                 # The village's curve: one ring, on day 7, in the chart's own box.
                 page.goto(f"{live_server.url}/area/{data.B1}/?date={day}")
                 page.wait_for_selector("#curve[data-rendered=true] svg")
+                # The panels come after the page and move the curve down when they arrive:
+                # wait for them, then take both boxes in one go.
+                page.wait_for_selector("#panels[data-loaded]")
                 ring = page.locator('#curve svg path[aria-roledescription="point"]')
                 if ring.count() != 1:
                     problems.append(f"{tag}: {ring.count()} rings on the village curve, not 1")
                 else:
                     # (the centre: chromium's box of a stroked SVG path is wider than it)
-                    box, chart = ring.bounding_box(), page.locator("#curve").bounding_box()
-                    assert box and chart
+                    box, chart = page.evaluate(BOXES)
                     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
                     inside = chart["x"] < x < chart["x"] + chart["width"]
                     if not (inside and chart["y"] < y < chart["y"] + chart["height"]):
