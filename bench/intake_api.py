@@ -70,6 +70,24 @@ def _payloads(
     return out
 
 
+def _county_and_token() -> tuple[list[str], str]:
+    """The county's tree loaded, its villages' codes, and a new API token of a county user."""
+    from ruralwatch.accounts.services import create_user_with_jurisdiction
+    from ruralwatch.api.services import create_token
+    from ruralwatch.areas.models import Area
+    from ruralwatch.areas.services import import_areas
+
+    import_areas(ADMIN_2016, root=COUNTY)
+    villages = list(
+        Area.objects.filter(level=5, path__contains=COUNTY)
+        .order_by("code")
+        .values_list("code", flat=True)
+    )
+    user = create_user_with_jurisdiction("bench-system", "bench-pw-1234", COUNTY, "county")
+    _t, plain = create_token(user, "bench")
+    return villages, plain
+
+
 def child(payload: dict[str, Any]) -> dict[str, Any]:
     """In a fresh interpreter on the database the environment names."""
     import django
@@ -85,19 +103,7 @@ def child(payload: dict[str, Any]) -> dict[str, Any]:
     call_command("migrate", interactive=False, verbosity=0)
     settings.RURALWATCH_INTAKE_RATE_PER_MINUTE = 1_000_000
     settings.ALLOWED_HOSTS = ["*"]
-    from ruralwatch.accounts.services import create_user_with_jurisdiction
-    from ruralwatch.api.services import create_token
-    from ruralwatch.areas.models import Area
-    from ruralwatch.areas.services import import_areas
-
-    import_areas(ADMIN_2016, root=COUNTY)
-    villages = list(
-        Area.objects.filter(level=5, path__contains=COUNTY)
-        .order_by("code")
-        .values_list("code", flat=True)
-    )
-    user = create_user_with_jurisdiction("bench-system", "bench-pw-1234", COUNTY, "county")
-    _t, plain = create_token(user, "bench")
+    villages, plain = _county_and_token()
     client = Client(HTTP_AUTHORIZATION=f"Bearer {plain}")
     n = int(payload["requests"])
     result: dict[str, Any] = {
@@ -167,19 +173,7 @@ def setup(payload: dict[str, Any]) -> dict[str, Any]:
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
-    from ruralwatch.accounts.services import create_user_with_jurisdiction
-    from ruralwatch.api.services import create_token
-    from ruralwatch.areas.models import Area
-    from ruralwatch.areas.services import import_areas
-
-    import_areas(ADMIN_2016, root=COUNTY)
-    villages = list(
-        Area.objects.filter(level=5, path__contains=COUNTY)
-        .order_by("code")
-        .values_list("code", flat=True)
-    )
-    user = create_user_with_jurisdiction("bench-system", "bench-pw-1234", COUNTY, "county")
-    _t, plain = create_token(user, "bench")
+    villages, plain = _county_and_token()
     import ruralwatch
 
     src = str(Path(ruralwatch.__file__).parent)
@@ -187,22 +181,10 @@ def setup(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _served_env(port: int, work: Path) -> dict[str, str]:
-    from ruralwatch.config.env import generate_secrets
+    from bench.intake_form import env_for
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RURALWATCH_")}
-    env.pop("DEBUG", None)
-    env.update(generate_secrets())
-    env.update(
-        {
-            "RURALWATCH_ENV": "production",
-            "DATABASE_URL": f"{PG_ADMIN_URL}/{PG_DB}",
-            "RURALWATCH_VAR": str(work / "var-served"),
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "RURALWATCH_TRUST_X_FORWARDED_PROTO": "true",
-            "RURALWATCH_INTAKE_RATE_PER_MINUTE": "1000000",
-            "DJANGO_SETTINGS_MODULE": "ruralwatch.config.settings",
-        }
-    )
+    env = env_for(port, database_url=f"{PG_ADMIN_URL}/{PG_DB}", var=work / "var-served")
+    env["RURALWATCH_INTAKE_RATE_PER_MINUTE"] = "1000000"
     return env
 
 

@@ -45,7 +45,11 @@ ADMIN_2016 = REPO.parent / "shared" / "data" / "admin" / "cn_divisions_2016_vill
 FIRST_DAY = dt.date(2026, 11, 1)
 
 
-def env_for(port: int) -> dict[str, str]:
+def env_for(
+    port: int, *, database_url: str | None = None, var: Path | None = None
+) -> dict[str, str]:
+    """The environment of ``ruralwatch serve`` with the production settings and fresh secrets
+    (the bench's database and a temporary var directory unless given)."""
     from ruralwatch.config.env import generate_secrets
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("RURALWATCH_")}
@@ -54,8 +58,8 @@ def env_for(port: int) -> dict[str, str]:
     env.update(
         {
             "RURALWATCH_ENV": "production",
-            "DATABASE_URL": f"{PG_ADMIN}/{DB_NAME}",
-            "RURALWATCH_VAR": str(Path(tempfile.gettempdir()) / f"rw-bench-intake-{port}"),
+            "DATABASE_URL": database_url or f"{PG_ADMIN}/{DB_NAME}",
+            "RURALWATCH_VAR": str(var or Path(tempfile.gettempdir()) / f"rw-bench-intake-{port}"),
             "ALLOWED_HOSTS": "127.0.0.1",
             "CSRF_TRUSTED_ORIGINS": "https://127.0.0.1",
             "RURALWATCH_TRUST_X_FORWARDED_PROTO": "true",

@@ -57,12 +57,8 @@ def run_rules(
         found = engine.evaluate(rules, wide) if rules and not wide.is_empty() else None
         with transaction.atomic():
             _in_subtree(Violation.objects.filter(date__range=(day, last)), path).delete()
-            if found is not None and not found.is_empty():
-                bulk.insert_rows(
-                    Violation._meta.db_table,
-                    ["rule_id", "area_id", "date", "left_value", "right_value", "found_at"],
-                    [(r, a, d, lv, rv, now) for r, a, d, lv, rv in found.iter_rows()],
-                )
+            if found is not None:
+                _insert_violations(found, now)
         area_days += wide.height
         found_n += 0 if found is None else found.height
         day = last + dt.timedelta(days=1)
@@ -144,18 +140,9 @@ def _screen_outliers_whole(
         mine = _in_subtree(OutlierFlag.objects.filter(date__range=(start, end)), path)
         mine.filter(status=FlagStatus.OPEN).delete()
         kept = set(mine.values_list("area_id", "date", "indicator", "method"))
-        rows = [
-            (a, d, k, v, m, s, b, sc, FlagStatus.OPEN.value, now)
-            for a, d, k, v, m, s, b, sc in flags.select(
-                "area_code", "date", "indicator", "value", "method", "score", "baseline", "scale"
-            ).iter_rows()
-            if (a, d, k, m) not in kept
-        ]
+        rows = _open_flag_rows(flags, kept, now)
         bulk.insert_rows(OutlierFlag._meta.db_table, [*_FLAG_COLUMNS], rows)
-    counts = {m: 0 for m in OutlierMethod.values}
-    for m in flags["method"].to_list():
-        counts[m] += 1
-    return ScreenRun(start.isoformat(), end.isoformat(), long.height, counts)
+    return ScreenRun(start.isoformat(), end.isoformat(), long.height, _per_method(flags))
 
 
 def set_flag_status(flag: OutlierFlag, status: str) -> OutlierFlag:
@@ -498,10 +485,7 @@ def _validate_part(
                 parts.append(screen.screen(full, start, end, params=seasonal))
     flags = pl.concat(parts).sort("area_code", "date", "indicator", "method")
     _store(prefix, county_only, start, end, found if with_rules else None, flags, now)
-    counts = {m: 0 for m in OutlierMethod.values}
-    for m, n in flags.group_by("method").len().iter_rows():
-        counts[m] += n
-    return PartRun(read, 0 if found is None else found.height, counts)
+    return PartRun(read, 0 if found is None else found.height, _per_method(flags))
 
 
 def _store(
@@ -521,12 +505,7 @@ def _store(
     with transaction.atomic():
         if found is not None:
             bulk.execute(f"DELETE FROM {violation} WHERE {mine}", params)
-            if not found.is_empty():
-                bulk.insert_rows(
-                    violation,
-                    ["rule_id", "area_id", "date", "left_value", "right_value", "found_at"],
-                    [(r, a, d, lv, rv, now) for r, a, d, lv, rv in found.iter_rows()],
-                )
+            _insert_violations(found, now)
         bulk.execute(
             f"DELETE FROM {flag} WHERE {mine} AND status = %s", [*params, FlagStatus.OPEN.value]
         )
@@ -536,13 +515,7 @@ def _store(
                 f"SELECT area_id, date, indicator, method FROM {flag} WHERE {mine}", params
             )
         }
-        rows = [
-            (a, d, k, v, m, s, b, sc, FlagStatus.OPEN.value, now)
-            for a, d, k, v, m, s, b, sc in flags.select(
-                "area_code", "date", "indicator", "value", "method", "score", "baseline", "scale"
-            ).iter_rows()
-            if (a, d, k, m) not in kept
-        ]
+        rows = _open_flag_rows(flags, kept, now)
         bulk.insert_rows(flag, [*_FLAG_COLUMNS], rows)
 
 
@@ -558,3 +531,36 @@ _FLAG_COLUMNS = (
     "status",
     "flagged_at",
 )
+
+
+def _open_flag_rows(
+    flags: pl.DataFrame, kept: set[tuple[Any, ...]], now: dt.datetime
+) -> list[tuple[Any, ...]]:
+    """``flags`` as new open OutlierFlag rows (``_FLAG_COLUMNS``), without those whose (area,
+    date, indicator, method) a reporter has already confirmed or corrected (``kept``)."""
+    return [
+        (a, d, k, v, m, s, b, sc, FlagStatus.OPEN.value, now)
+        for a, d, k, v, m, s, b, sc in flags.select(
+            "area_code", "date", "indicator", "value", "method", "score", "baseline", "scale"
+        ).iter_rows()
+        if (a, d, k, m) not in kept
+    ]
+
+
+def _per_method(flags: pl.DataFrame) -> dict[str, int]:
+    """How many of ``flags`` each screening method raised (every method named, 0 or more)."""
+    counts = {m: 0 for m in OutlierMethod.values}
+    for m, n in flags.group_by("method").len().iter_rows():
+        counts[m] += n
+    return counts
+
+
+def _insert_violations(found: pl.DataFrame, now: dt.datetime) -> None:
+    """The rules' findings (rule, area, date, left, right) as Violation rows."""
+    if found.is_empty():
+        return
+    bulk.insert_rows(
+        Violation._meta.db_table,
+        ["rule_id", "area_id", "date", "left_value", "right_value", "found_at"],
+        [(r, a, d, lv, rv, now) for r, a, d, lv, rv in found.iter_rows()],
+    )
