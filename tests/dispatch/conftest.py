@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import transaction
 from django.test import override_settings
 
 from ruralwatch.accounts.models import Role
@@ -24,6 +22,7 @@ from ruralwatch.areas.services import import_areas
 from ruralwatch.reporting.models import ReportValue
 from ruralwatch.signals.models import DetectionRule, Signal
 from tests.dashboard import data
+from tests.fixtures.shared_db import built_once
 
 T0 = dt.datetime(2023, 1, 8, 5, 0, tzinfo=dt.UTC)
 DAY6 = data.DAY7 - dt.timedelta(days=1)
@@ -100,25 +99,13 @@ def users(tree: None, settings: Any) -> dict[str, Any]:
 # ``live_server``): those use the plain ``tree`` and ``users`` above.
 
 
-@pytest.fixture(scope="module")
-def _module_tree(
-    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    with django_db_blocker.unblock():
-        outer = transaction.atomic()
-        outer.__enter__()
-        try:
-            with override_settings(PASSWORD_HASHERS=FAST_HASHERS):
-                build(tmp_path_factory.mktemp("tree"))
-                make_users()
-        except BaseException:
-            transaction.set_rollback(True)
-            outer.__exit__(None, None, None)
-            raise
-    yield
-    with django_db_blocker.unblock():
-        transaction.set_rollback(True)
-        outer.__exit__(None, None, None)
+def _build_tree_and_users(folder: Path) -> None:
+    with override_settings(PASSWORD_HASHERS=FAST_HASHERS):
+        build(folder)
+        make_users()
+
+
+_module_tree = built_once(_build_tree_and_users)
 
 
 @pytest.fixture

@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
-from django.db import transaction
 from django.test import override_settings
 
 from ruralwatch.accounts.models import Role
 from ruralwatch.accounts.services import create_user_with_jurisdiction
 from ruralwatch.areas.services import import_areas
 from ruralwatch.reporting.services import import_reports
+from tests.fixtures.shared_db import built_once
 from tests.shared import DATA
 
 DAY0 = dt.date(2023, 1, 1)
@@ -136,25 +135,14 @@ def make_users() -> None:
         create_user_with_jurisdiction(name, PASSWORD, area, role)
 
 
-@pytest.fixture(scope="module")
-def _module_world(
-    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[pl.DataFrame]:
-    with django_db_blocker.unblock():
-        outer = transaction.atomic()
-        outer.__enter__()
-        try:
-            with override_settings(PASSWORD_HASHERS=FAST_HASHERS):
-                rows = build(tmp_path_factory.mktemp("keyareas"))
-                make_users()
-        except BaseException:
-            transaction.set_rollback(True)
-            outer.__exit__(None, None, None)
-            raise
-    yield rows
-    with django_db_blocker.unblock():
-        transaction.set_rollback(True)
-        outer.__exit__(None, None, None)
+def _build_world_and_users(folder: Path) -> pl.DataFrame:
+    with override_settings(PASSWORD_HASHERS=FAST_HASHERS):
+        rows = build(folder)
+        make_users()
+    return rows
+
+
+_module_world = built_once(_build_world_and_users)
 
 
 @pytest.fixture
