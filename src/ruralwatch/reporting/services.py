@@ -409,7 +409,7 @@ def import_reports(
         summary.imported, summary.updated, summary.unchanged = _upsert_values(
             batch.pk, file, getattr(user, "pk", None)
         )
-        _upsert_submissions()
+        upsert_day_submissions(_STAGED_VALUE_DAYS)
         batch.imported, batch.updated, batch.unchanged = (
             summary.imported,
             summary.updated,
@@ -702,35 +702,28 @@ def write_values(
     bulk.drop_staging("stage_write")
 
 
-def upsert_day_submissions() -> None:
-    """One submission per area-day of ``stage_day``: the earliest time any of its values
-    arrived (an existing submission is rewritten only when the import's is earlier)."""
+def upsert_day_submissions(days: str = "stage_day") -> None:
+    """One submission per area-day of ``days`` (a relation with area_code, date,
+    submitted_at, delay_hours, reporter; ``stage_day`` by default): the earliest time any of
+    its values arrived. An existing submission is rewritten only when this arrival is
+    earlier (a re-sent day rewrote every row of it for nothing)."""
     table = Submission._meta.db_table
     bulk.execute(
         f"INSERT INTO {table} (area_id, date, submitted_at, delay_hours, reporter) "
-        f"SELECT area_code, date, submitted_at, delay_hours, reporter FROM stage_day "
+        f"SELECT area_code, date, submitted_at, delay_hours, reporter FROM {days} "
         f"WHERE true ON CONFLICT (area_id, date) DO UPDATE SET "
         f"submitted_at = excluded.submitted_at, delay_hours = excluded.delay_hours "
         f"WHERE excluded.delay_hours < {table}.delay_hours"
     )
 
 
-def _upsert_submissions() -> None:
-    """One submission per (area, date): the earliest time any of its values arrived."""
-    table = Submission._meta.db_table
-    bulk.execute(
-        f"INSERT INTO {table} (area_id, date, submitted_at, delay_hours, reporter) "
-        f"SELECT area_code, date, MIN(submitted_at), MIN(delay_hours), MIN(reporter) "
-        f"FROM stage_value GROUP BY area_code, date "
-        f"ON CONFLICT (area_id, date) DO UPDATE SET "
-        f"submitted_at = CASE WHEN excluded.delay_hours < {table}.delay_hours "
-        f"THEN excluded.submitted_at ELSE {table}.submitted_at END, "
-        f"delay_hours = CASE WHEN excluded.delay_hours < {table}.delay_hours "
-        f"THEN excluded.delay_hours ELSE {table}.delay_hours END "
-        # A submission that keeps its earliest arrival is not rewritten (a re-sent day
-        # rewrote every row of it for nothing).
-        f"WHERE excluded.delay_hours < {table}.delay_hours"
-    )
+#: The staged file's values (``stage_value``) by area-day, as :func:`upsert_day_submissions`
+#: reads them.
+_STAGED_VALUE_DAYS = (
+    "(SELECT area_code, date, MIN(submitted_at) AS submitted_at, "
+    "MIN(delay_hours) AS delay_hours, MIN(reporter) AS reporter "
+    "FROM stage_value GROUP BY area_code, date) AS d"
+)
 
 
 @dataclass
