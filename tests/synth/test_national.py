@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from ruralwatch.synth.national import day_values, load_tree
+from ruralwatch.synth.national import day_values, load_tree, scale_prefixes
 from tests.shared import SHARED
 
 ADMIN = SHARED / "data" / "admin" / "cn_divisions_2016_village.csv.gz"
@@ -79,4 +79,25 @@ def test_after_the_wave_most_villages_report_no_cases(county) -> None:  # type: 
 
 def test_an_unknown_scale_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown scale 'planet'"):
-        load_tree(ADMIN, "planet")  # type: ignore[arg-type]
+        load_tree(ADMIN, "planet")
+    for wrong in ("province:6", "province:640", "province:xx", "province:00", "county:41"):
+        with pytest.raises(ValueError, match="unknown scale"):
+            load_tree(ADMIN, wrong)
+    with pytest.raises(ValueError, match="no villages"):
+        load_tree(ADMIN, "province:99")  # no province 99 in the 2016 list
+
+
+def test_one_province_by_its_code_is_a_scale() -> None:
+    ningxia = load_tree(ADMIN, "province:64")
+    areas = ningxia.areas
+    # 宁夏回族自治区 in the 2016 list: the province and everything under it, nothing else.
+    assert areas.filter(pl.col("level") == 1)["name"].to_list() == ["宁夏回族自治区"]
+    assert areas["code"].str.starts_with("64").all()
+    counts = dict(areas.group_by("level").len().iter_rows())
+    assert counts[5] == len(ningxia.village_codes) == 2_884
+    assert counts[3] == 27
+    assert ningxia.provinces == ["64"]
+    province = areas.filter(pl.col("level") == 1)["population"].item()
+    assert province == int(ningxia.population.sum()) > 0
+    # The named scale of a province and its code give the same tree.
+    assert scale_prefixes("province:41") == scale_prefixes("province") == ("41",)

@@ -7,7 +7,9 @@ scale, gives every village a synthetic population and draws each day's eight for
 for every village, one day at a time, so that a year of the nation never sits in memory.
 
 Scales (``SCALES``): ``county`` 宜阳县 (410327, 362 villages), ``province`` 河南省 (41, 50,757),
-``provinces4`` 河南, 湖北, 湖南 and 江西 (41, 42, 43, 36), ``nation`` the whole tree.
+``provinces4`` 河南, 湖北, 湖南 and 江西 (41, 42, 43, 36), ``nation`` the whole tree. Any one
+province is also a scale by its two-digit code, ``province:NN`` (``province:64`` 宁夏, 2,884
+villages: the benchmark of a year of history uses a small province, where 365 days fit).
 
 The epidemic is a wave per province: per-capita daily fever visits follow a Gaussian-shaped
 curve in time (peak day and width drawn per province, peak 0.3–0.5 % of the population a
@@ -30,8 +32,10 @@ import polars as pl
 
 from ruralwatch.synth.reports import INDICATORS
 
-__all__ = ["SCALES", "NationalScale", "Tree", "day_values", "load_tree"]
+__all__ = ["SCALES", "NationalScale", "Tree", "day_values", "load_tree", "scale_prefixes"]
 
+#: The named scales; ``province:NN`` (one province by its code) is a scale too, see
+#: :func:`scale_prefixes`.
 NationalScale = Literal["county", "province", "provinces4", "nation"]
 #: Code prefixes of each scale (empty: the whole tree).
 SCALES: dict[str, tuple[str, ...]] = {
@@ -68,16 +72,25 @@ class Tree:
     seed: int
 
 
-def load_tree(path: str | Path, scale: NationalScale, *, seed: int = 20230122) -> Tree:
-    """The real tree of ``scale`` with synthetic populations (villages drawn, parents summed)."""
-    if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}: one of {', '.join(SCALES)}")
+def scale_prefixes(scale: str) -> tuple[str, ...]:
+    """The code prefixes of ``scale``: a named scale of ``SCALES`` or ``province:NN``."""
+    if scale in SCALES:
+        return SCALES[scale]
+    kind, _, code = scale.partition(":")
+    if kind == "province" and len(code) == 2 and code.isdigit() and code != "00":
+        return (code,)
+    raise ValueError(f"unknown scale {scale!r}: one of {', '.join(SCALES)} or province:NN")
+
+
+def load_tree(path: str | Path, scale: NationalScale | str, *, seed: int = 20230122) -> Tree:
+    """The real tree of ``scale`` (a named scale or ``province:NN``) with synthetic populations
+    (villages drawn, parents summed)."""
+    prefixes = scale_prefixes(scale)
     frame = pl.read_csv(
         path,
         columns=["code", "name", "level", "parent_code", "urban_rural"],
         schema_overrides={"code": pl.String, "parent_code": pl.String, "urban_rural": pl.String},
     )
-    prefixes = SCALES[scale]
     if prefixes:
         keep = pl.any_horizontal(pl.col("code").str.starts_with(p) for p in prefixes)
         # The ancestors of a county cut (its prefecture and province) come along.
@@ -86,6 +99,8 @@ def load_tree(path: str | Path, scale: NationalScale, *, seed: int = 20230122) -
         )
         frame = frame.filter(keep | ancestors)
     frame = frame.sort("level", "code")
+    if prefixes and frame.filter(pl.col("level") == 5).is_empty():
+        raise ValueError(f"scale {scale!r} has no villages in {path}")
     rng = np.random.default_rng([seed, 7])
     villages = frame.filter(pl.col("level") == 5)
     urban = villages["urban_rural"].fill_null("220").str.starts_with("1").to_numpy()
