@@ -325,10 +325,22 @@ def test_xlsx_export_has_chinese_headers_and_matches_the_table(county_client: An
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
     sheet = load_workbook(io.BytesIO(response.content)).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0] == ("名称", "代码", "责任方", "人口", "7天数量", "每10万人", "报告到达率")
+    assert rows[0] == (
+        "名称",
+        "代码",
+        "责任方",
+        "人口",
+        "7天数量",
+        "较前7天变化",
+        "每10万人",
+        "阶段",
+        "报告到达率",
+    )
     assert rows[1][:2] == ("甲镇", data.TOWN_A) and rows[2][:2] == ("乙乡", data.TOWN_B)
-    assert rows[1][3:6] == (3000, 19, pytest.approx(633.333, abs=1e-3))
-    assert rows[1][6] == 0.5 and rows[1][2] == "乡镇卫生院"
+    assert rows[1][3:5] == (3000, 19) and rows[1][6] == pytest.approx(633.333, abs=1e-3)
+    # Nothing reported in the 7 days before the window, and no cycle has judged the day.
+    assert rows[1][5] is None and rows[1][7] is None
+    assert rows[1][8] == 0.5 and rows[1][2] == "乡镇卫生院"
     html = county_client.get(_url(data.COUNTY)).content.decode()
     shown = re.findall(r'<th scope="row"><a [^>]*>([^<]+)</a>', html)
     assert shown == [r[0] for r in rows[1:]]

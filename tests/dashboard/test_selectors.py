@@ -120,6 +120,41 @@ def test_area_overview_sorts_by_incidence_and_sums_window() -> None:
     assert overview.children_have_coordinates
 
 
+def test_children_change_against_the_previous_7_days() -> None:
+    """On DAY8 the window is DAY2–DAY8 and the 7 days before end on DAY1: township A had 3
+    cases on DAY1 (A1 1, A2 2) and 16 in the window (A1 6, A2 10); township B had 0 on DAY1,
+    so its change from zero is undefined, not infinite."""
+    overview = area_overview(_area(data.COUNTY), within=None, date=data.DAY8, latest=data.DAY8)
+    rows = {c["code"]: c for c in overview.children}
+    assert rows[data.TOWN_A]["cases"] == 16 and rows[data.TOWN_A]["previous"] == 3
+    assert rows[data.TOWN_A]["change"] == pytest.approx(13 / 3)
+    assert rows[data.TOWN_B]["previous"] == 0 and rows[data.TOWN_B]["change"] is None
+    # Villages: their own reports (B1 reported 0 on DAY1).
+    villages = area_overview(_area(data.TOWN_B), within=None, date=data.DAY8, latest=data.DAY8)
+    assert [(c["code"], c["previous"], c["change"]) for c in villages.children] == [
+        (data.B1, 0, None)
+    ]
+
+
+def test_children_phase_is_the_cycle_judgement_of_the_day() -> None:
+    from ruralwatch.assessments.models import PHASE_LABELS, Judgement
+    from ruralwatch.cycle.services import run_cycle
+
+    overview = area_overview(_area(data.COUNTY), within=None)
+    assert {c["phase"] for c in overview.children} == {None}  # not judged yet
+    run_cycle(data.DAY7, root=data.COUNTY, start=data.DAY1)
+    judged = dict(
+        Judgement.objects.filter(
+            area_id__in=[data.TOWN_A, data.TOWN_B], date=data.DAY7
+        ).values_list("area_id", "phase")
+    )
+    assert len(judged) == 2
+    overview = area_overview(_area(data.COUNTY), within=None)
+    assert {c["code"]: c["phase"] for c in overview.children} == {
+        code: str(PHASE_LABELS[phase]) for code, phase in judged.items()
+    }
+
+
 def test_trailing_mean_skips_missing_days() -> None:
     assert charts.trailing_mean([1.0, None, 3.0, None], window=2) == [1.0, 1.0, 3.0, 3.0]
     assert charts.trailing_mean([None, None], window=7) == [None, None]

@@ -156,11 +156,12 @@ def test_query_count_does_not_grow_with_children(
     # 21: one of them lists the detection rules the last cycle did not run, one counts the
     # unread notifications for the inbox badge in the navigation, two read the KPI tiles, one
     # counts the map's boundaries, one reads the data version (the dashboard's cache), one
-    # reads the outlier flags standing in the curve's days
-    with django_assert_max_num_queries(21) as few:
+    # reads the outlier flags standing in the curve's days, two read the children's previous
+    # 7 days and their phases
+    with django_assert_max_num_queries(23) as few:
         assert client.get(_area_url(data.TOWN_B)).status_code == 200
     data.add_villages(tmp_path, data.TOWN_B, 60)
-    with django_assert_max_num_queries(21) as many:
+    with django_assert_max_num_queries(23) as many:
         response = client.get(_area_url(data.TOWN_B))
     assert response.status_code == 200
     html = response.content.decode()
@@ -178,17 +179,6 @@ def test_vega_bundle_is_local_and_cached(client) -> None:
     assert "window.vegaEmbed" in body and "drawCharts" in body
     again = client.get(reverse("dashboard:vega_bundle"), HTTP_IF_NONE_MATCH=response["ETag"])
     assert again.status_code == 304
-
-
-def test_superuser_home_lists_roots_when_several(client, tree, tmp_path: Path) -> None:
-    from ruralwatch.areas.services import import_areas
-
-    (tmp_path / "second.csv").write_text("code,name,level,parent_code\n120000000000,另一省,1,\n")
-    import_areas(tmp_path / "second.csv")
-    client.force_login(get_user_model().objects.create_superuser("root", password="pw-123456"))
-    html = client.get(reverse("dashboard:home")).content.decode()
-    assert "选择地区" in html
-    assert _area_url(data.PROVINCE) in html and _area_url("120000000000") in html
 
 
 def test_judgement_and_signals_shown_in_both_languages(client, user_county) -> None:

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from types import EllipsisType
 from typing import Any
 
+from django.db.models import Sum
 from django.utils.translation import gettext as _
 
 from ruralwatch.areas.models import Area, Level
 from ruralwatch.areas.selectors import breadcrumb, child_shape_counts
-from ruralwatch.assessments.models import Judgement
+from ruralwatch.assessments.models import PHASE_LABELS, Judgement
 from ruralwatch.assessments.selectors import judgement_for
 from ruralwatch.core.i18n import localized
 from ruralwatch.reporting import selectors as reporting
@@ -150,7 +151,7 @@ def area_overview(
         area=area,
         date=date,
         indicator=indicator,
-        breadcrumb=breadcrumb(area, within),
+        breadcrumb=_crumbs(area, within),
         indicators=indicators,
         latest=latest,
     )
@@ -160,6 +161,7 @@ def area_overview(
         overview.no_data = "after_latest"
         return overview
     children = reporting.children_incidence(area, indicator_code, date, WINDOW_DAYS)
+    _with_trend(children, area, indicator_code, date)
     # Highest incidence first, areas without data last.
     overview.children = sorted(
         children, key=lambda c: (c["incidence"] is None, -(c["incidence"] or 0), c["code"])
@@ -176,7 +178,7 @@ def area_overview(
     overview.cases_window = sum(window) if window else None
     overview.incidence_window = reporting.incidence(overview.cases_window, area.population)
     overview.completeness = reporting.completeness_by_level(area, date)
-    overview.judgement = judgement_for(area, date, CASES)
+    overview.judgement = None if reporting.is_nation(area) else judgement_for(area, date, CASES)
     if area.level == Level.COUNTY and not child_shape_counts(area)[0]:
         # The villages as points, for a county whose townships have no shapes (the map of
         # shapes replaces them): a quarter of a second for the demo county's 289 villages.
@@ -190,6 +192,42 @@ def area_overview(
             shown, indicator_code, date - dt.timedelta(days=curve_days - 1), date
         )
     return overview
+
+
+def _with_trend(
+    children: list[dict[str, Any]], area: Area, indicator_code: str, date: dt.date
+) -> None:
+    """Add to each child row its sum over the 7 days before the window (``previous``), the
+    relative change of the window against it (``change``; ``None`` without a previous sum or
+    from zero) and its phase on ``date`` (the daily cycle's judgement of new cases, as a
+    label; ``None`` where it was not judged that day). Two queries."""
+    if not children:
+        return
+    model = ReportValue if children[0]["level"] == Level.VILLAGE else AggregateValue
+    end = date - dt.timedelta(days=WINDOW_DAYS)
+    previous = dict(
+        model.objects.filter(
+            reporting.child_rows(area, "area__"),
+            indicator_id=indicator_code,
+            date__range=(end - dt.timedelta(days=WINDOW_DAYS - 1), end),
+        )
+        .values("area_id")
+        .annotate(total=Sum("value"))
+        .values_list("area_id", "total")
+    )
+    phases = dict(
+        Judgement.objects.filter(
+            reporting.child_rows(area, "area__"), date=date, indicator_id=CASES
+        ).values_list("area_id", "phase")
+    )
+    for row in children:
+        before = previous.get(row["code"])
+        row["previous"] = before
+        row["change"] = (
+            (row["cases"] - before) / before if row["cases"] is not None and before else None
+        )
+        phase = phases.get(row["code"])
+        row["phase"] = str(PHASE_LABELS.get(phase, phase)) if phase else None
 
 
 def _window_sums(
@@ -213,12 +251,16 @@ def kpis(area: Area, date: dt.date, indicators: dict[str, Indicator]) -> list[Kp
     village = area.level == Level.VILLAGE
     model = ReportValue if village else AggregateValue
     first = date - dt.timedelta(days=2 * WINDOW_DAYS - 1)
+    # Per indicator and day (the nation sums its roots' roll-ups; an area has one row).
     values = list(
         model.objects.filter(
-            area_id=area.code,
+            reporting.own_rows(area, "area__"),
             indicator_id__in=[*KPI_COUNTS, "kg_registered", "kg_overdue"],
             date__range=(first, date),
-        ).values_list("indicator_id", "date", "value")
+        )
+        .values("indicator_id", "date")
+        .annotate(total=Sum("value"))
+        .values_list("indicator_id", "date", "total")
     )
     sums = _window_sums([v for v in values if v[0] in KPI_COUNTS], date)
     tiles = []
@@ -240,7 +282,9 @@ def kpis(area: Area, date: dt.date, indicators: dict[str, Indicator]) -> list[Kp
         received = (n_now / WINDOW_DAYS, n_before / WINDOW_DAYS)
         tiles.append(Kpi("completeness", _("Reporting completeness"), "rate", *received))
     else:
-        rows = Completeness.objects.filter(area_id=area.code, date__range=(first, date))
+        rows = Completeness.objects.filter(
+            reporting.own_rows(area, "area__"), date__range=(first, date)
+        )
         counts = _window_sums(
             [("expected", r.date, r.expected) for r in rows]
             + [("received", r.date, r.received) for r in rows],
@@ -287,6 +331,30 @@ def children_series(
     ]
     out.sort(key=lambda r: (order[str(r["code"])], str(r["date"])))
     return out
+
+
+def nation() -> Area:
+    """The whole stored tree as one unsaved area (code ``""``, path ``/``, the roots' summed
+    population): the home page of users who see everything when the tree has several roots,
+    as the provinces of a national deployment are. Its children are the roots; its figures
+    are the sums of theirs (:func:`ruralwatch.reporting.selectors.own_rows`)."""
+    population = Area.objects.filter(parent__isnull=True).aggregate(total=Sum("population"))
+    return _nation(population["total"])
+
+
+def _nation(population: int | None = None) -> Area:
+    return Area(code="", name=_("National"), level=0, path="/", population=population)
+
+
+def _crumbs(area: Area, within: Area | None) -> list[Area]:
+    """The breadcrumb; it starts at the national overview for users who see the whole tree
+    when the tree has several roots."""
+    if reporting.is_nation(area):
+        return []
+    crumbs = breadcrumb(area, within)
+    if within is None and Area.objects.filter(parent__isnull=True)[:2].count() > 1:
+        crumbs.insert(0, _nation())
+    return crumbs
 
 
 def top_areas() -> list[Area]:

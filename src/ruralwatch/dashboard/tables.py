@@ -37,13 +37,15 @@ def children_columns() -> list[Column]:
         Column("role", _("Responsible"), width=18),
         Column("population", _("Population"), "#,##0"),
         Column("cases", _("Count, 7 days"), "#,##0"),
+        Column("change", _("Change vs previous 7 days"), "+0%;-0%;0%"),
         Column("incidence", _("Per 100,000"), "#,##0.0"),
+        Column("phase", _("Phase"), width=12),
         Column("completeness", _("Reports received"), "0%"),
     ]
 
 
 #: Columns the children's table sorts by (the ``?sort=`` values).
-SORTABLE = ("name", "code", "population", "cases", "incidence", "completeness")
+SORTABLE = ("name", "code", "population", "cases", "change", "incidence", "completeness")
 
 
 @dataclass

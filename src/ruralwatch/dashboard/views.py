@@ -27,7 +27,13 @@ from ruralwatch.core import asof, export
 from ruralwatch.core.i18n import localized
 from ruralwatch.dashboard import charts, datacache, multiples, panels, tables
 from ruralwatch.dashboard.evidence import evidence_blocks
-from ruralwatch.dashboard.selectors import CASES, AreaOverview, area_overview, top_areas
+from ruralwatch.dashboard.selectors import (
+    CASES,
+    AreaOverview,
+    area_overview,
+    nation,
+    top_areas,
+)
 from ruralwatch.dispatch.evidence import method_name
 
 PAGE_SCRIPT = Path(__file__).parent / "js" / "dashboard.js"
@@ -40,7 +46,8 @@ def _parse_date(request: HttpRequest) -> dt.date | None:
 
 
 def _area_url(code: str) -> str:
-    return reverse("dashboard:area", args=[code])
+    """An area's page; the national overview (code ``""``) is the home page."""
+    return reverse("dashboard:area", args=[code]) if code else reverse("dashboard:home")
 
 
 def _page_number(request: HttpRequest) -> int:
@@ -96,7 +103,7 @@ def _render_area(request: HttpRequest, area: Area) -> HttpResponse:
 def _export(overview: AreaOverview, table: str, fmt: str | None) -> HttpResponse:
     """A table of the page as XLSX or CSV, every row (not one page), the page's headers."""
     day = overview.date.isoformat() if overview.date else ""
-    stem = f"{overview.area.name}-{overview.area.code}-{day}"
+    stem = "-".join(p for p in (overview.area.name, overview.area.code, day) if p)
     if table == "signals":
         rows = tables.signal_rows(overview.signals, method_name)
         return export.export_response(fmt, rows, tables.signal_columns(), f"{stem}-signals")
@@ -164,6 +171,10 @@ def _area_context(request: HttpRequest, overview: AreaOverview) -> dict[str, Any
     return {
         "o": overview,
         "area": overview.area,
+        "page_url": _area_url(overview.area.code),
+        # Set by the template's flag and map tags; the national overview has neither.
+        "fl": None,
+        "map": None,
         "indicator_name": indicator_name,
         "indicator_unit": localized(indicator, "unit") if indicator else "",
         "chosen_date": asof.chosen(request),
@@ -209,6 +220,8 @@ def home(request: HttpRequest) -> HttpResponse:
     roots = top_areas()
     if len(roots) == 1:
         return _render_area(request, roots[0])
+    if roots:
+        return _render_area(request, nation())
     return render(request, "dashboard/roots.html", {"roots": roots})
 
 

@@ -49,6 +49,27 @@ def latest_date() -> dt.date | None:
     return latest
 
 
+def is_nation(area: Area) -> bool:
+    """Whether ``area`` is the whole stored tree as one unsaved area (code ``""``, path ``/``):
+    the national overview of users who see everything (``dashboard.selectors.nation``)."""
+    return not area.code
+
+
+def own_rows(area: Area, prefix: str = "") -> Q:
+    """Rows of ``area`` itself; for the nation, the rows of the roots of the tree (to be
+    summed). ``prefix`` is the lookup to the area (``"area__"`` from a value row)."""
+    if is_nation(area):
+        return Q(**{f"{prefix}parent__isnull": True})
+    return Q(**{f"{prefix}code": area.code})
+
+
+def child_rows(area: Area, prefix: str = "") -> Q:
+    """Rows of the children of ``area`` (for the nation: the roots of the tree)."""
+    if is_nation(area):
+        return Q(**{f"{prefix}parent__isnull": True})
+    return Q(**{f"{prefix}parent_id": area.code})
+
+
 def _days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
@@ -58,14 +79,20 @@ def daily_series(
 ) -> list[tuple[dt.date, float | None]]:
     """One ``(date, value)`` per day in ``[start, end]``; ``None`` where nothing was reported.
 
-    Villages read their reported values, levels 1–4 their roll-ups (one query either way).
+    Villages read their reported values, levels 1–4 their roll-ups (one query either way);
+    the nation sums the roll-ups of the roots.
     """
     model = ReportValue if area.level == Level.VILLAGE else AggregateValue
-    found = dict(
-        model.objects.filter(
-            area_id=area.code, indicator_id=indicator_code, date__range=(start, end)
-        ).values_list("date", "value")
-    )
+    rows = model.objects.filter(indicator_id=indicator_code, date__range=(start, end))
+    if is_nation(area):
+        found = dict(
+            rows.filter(own_rows(area, "area__"))
+            .values("date")
+            .annotate(total=Sum("value"))
+            .values_list("date", "total")
+        )
+    else:
+        found = dict(rows.filter(area_id=area.code).values_list("date", "value"))
     return [(day, found.get(day)) for day in _days(start, end)]
 
 
@@ -133,7 +160,7 @@ def children_incidence(
     """
     start = end - dt.timedelta(days=days - 1)
     children = list(
-        Area.objects.filter(parent_id=area.code)
+        Area.objects.filter(child_rows(area))
         .order_by("code")
         .values("code", "name", "level", "population", "lon", "lat")
     )
@@ -144,7 +171,7 @@ def children_incidence(
     sums = {
         row["area_id"]: row
         for row in model.objects.filter(
-            area__parent_id=area.code, indicator_id=indicator_code, date__range=(start, end)
+            child_rows(area, "area__"), indicator_id=indicator_code, date__range=(start, end)
         )
         .values("area_id")
         .annotate(total=Sum("value"), n_days=Count("date", distinct=True))
@@ -153,14 +180,14 @@ def children_incidence(
     if villages:
         deadline = deadline_hours()
         for code, delay in Submission.objects.filter(
-            area__parent_id=area.code, date=end
+            child_rows(area, "area__"), date=end
         ).values_list("area_id", "delay_hours"):
             status[code] = (1, 1, 1 if delay <= deadline else 0)
     else:
         status = {
             code: (expected, received, on_time)
             for code, expected, received, on_time in Completeness.objects.filter(
-                area__parent_id=area.code, date=end
+                child_rows(area, "area__"), date=end
             ).values_list("area_id", "expected", "received", "on_time")
         }
     rows = []
