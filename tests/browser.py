@@ -44,3 +44,28 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def logged_in_page(
+    browser: Any,
+    base: str,
+    username: str,
+    password: str,
+    *,
+    locale: str = "zh-CN",
+    viewport: dict[str, int] | None = None,
+) -> tuple[Any, Any, list[str]]:
+    """A new context and page of ``browser`` logged in as ``username`` through the login
+    form at ``base``; the third item collects the page's script errors."""
+    context = browser.new_context(
+        locale=locale, viewport=viewport or {"width": 1200, "height": 1000}
+    )
+    page = context.new_page()
+    page.set_default_timeout(60_000)  # CI machines can be busy
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{base}/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit].primary")
+    return context, page, errors

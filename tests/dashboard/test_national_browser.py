@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
-from tests.browser import chromium
+from tests.browser import chromium, logged_in_page
 from tests.dashboard import data
 from tests.dashboard.test_national import SECOND, add_second_province
 
@@ -35,15 +35,9 @@ def test_national_overview_desktop_and_phone(live_server, transactional_db, tmp_
 
 
 def _walk(browser: Any, base: str, locale: str, viewport: dict[str, int]) -> None:
-    context = browser.new_context(locale=locale, viewport=viewport)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{base}/")
-    page.fill("input[name=username]", "nation")
-    page.fill("input[name=password]", "pw-nation-123")
-    page.click("button[type=submit].primary")
+    context, page, errors = logged_in_page(
+        browser, base, "nation", "pw-nation-123", locale=locale, viewport=viewport
+    )
     english = locale.startswith("en")
     # The browser's language decides the first page's (Accept-Language); the switch in the
     # header changes it.
