@@ -2,8 +2,15 @@
 every village, a history loaded by COPY (set-up, not timed), then timed: one new day imported
 through the real importer, the daily cycle for that day, and the dashboard's pages.
 
-    python -m bench.national [--scale county|province|provinces4|nation ...] [--days N]
+    python -m bench.national [--scale county|province|provinces4|nation|province:NN ...] [--days N]
     python -m bench --only national       county, province, provinces4 and nation
+    python -m bench.national --growth --scale province:64 --days 60 --days 365 [--save]
+
+``--growth`` (issue 15 item 4) builds the same tree with each history length (the shorter
+histories are the last days of the longest, so the new day and the days the cycle reads are the
+same in all), then runs import, cycle and pages on a fresh copy of each database, the lengths
+alternating ``--rounds`` times, and reports the ratio of each step's cost, longest history over
+shortest, against the 20 % target (``bench/results/national_growth.json`` with ``--save``).
 
 Each scale gets a fresh PostgreSQL database (``rw_bench_national``) and each timed step its own
 process, so that its peak memory is its own. The scales are those of
@@ -19,6 +26,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import resource
 import subprocess
 import tempfile
 import time
@@ -84,9 +92,12 @@ def _day_frame(tree: Any, day: int, date: dt.date) -> pl.DataFrame:
     return frame.with_columns(pl.lit(date).alias("date"), submitted.alias("submitted_utc"))
 
 
-def _load_history(tree: Any, first: dt.date, days: int, progress: Any) -> dict[str, Any]:
+def _load_history(
+    tree: Any, first: dt.date, days: int, progress: Any, offset: int = 0
+) -> dict[str, Any]:
     """COPY ``days`` days of every village's values and submissions, straight into the tables
-    (the fastest path; the importer's checks are timed on the new day instead)."""
+    (the fastest path; the importer's checks are timed on the new day instead). The first
+    date gets the synthetic day ``offset``."""
     from django.db import transaction
 
     from ruralwatch.core import bulk
@@ -95,7 +106,7 @@ def _load_history(tree: Any, first: dt.date, days: int, progress: Any) -> dict[s
     values = 0
     for day in range(days):
         date = first + dt.timedelta(days=day)
-        wide = _day_frame(tree, day, date)
+        wide = _day_frame(tree, offset + day, date)
         stamp = pl.col("submitted_utc").dt.strftime("%Y-%m-%d %H:%M:%S+00:00")
         long = wide.unpivot(
             index=["area_code", "date", "submitted_utc"],
@@ -129,7 +140,7 @@ def _load_history(tree: Any, first: dt.date, days: int, progress: Any) -> dict[s
 
 
 @contextlib.contextmanager
-def _without_indexes(tables: tuple[str, ...]) -> Iterator[None]:
+def _without_indexes(tables: tuple[str, ...], maintenance_work_mem: str = "1GB") -> Iterator[None]:
     """Drop the tables' secondary indexes and unique constraints for a bulk load and build them
     again afterwards, as they were (their definitions are read from the catalogue): building an
     index once is many times faster than maintaining it row by row."""
@@ -157,11 +168,49 @@ def _without_indexes(tables: tuple[str, ...]) -> Iterator[None]:
         yield
     finally:
         with connection.cursor() as cur:
-            cur.execute("SET maintenance_work_mem = '1GB'")
+            cur.execute("SET maintenance_work_mem = %s", [maintenance_work_mem])
             for table, name, definition in constraints:
                 cur.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
             for _, definition in indexes:
                 cur.execute(definition)
+
+
+def _backend_pid() -> int | None:
+    """The PostgreSQL backend serving this process's Django connection (None on SQLite)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        return int(cur.fetchone()[0])
+
+
+def _proc_cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (``/proc``; the server is local)."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name: state, ppid, ...
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_sample(pid: int | None) -> tuple[float, float, float | None]:
+    """(wall, this process's CPU, the backend's CPU) in seconds, now."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return time.perf_counter(), ru.ru_utime + ru.ru_stime, _proc_cpu_s(pid)
+
+
+def _cpu_between(
+    a: tuple[float, float, float | None], b: tuple[float, float, float | None]
+) -> dict[str, float | None]:
+    """Wall and CPU seconds between two samples. The backend's CPU leaves out PostgreSQL's
+    parallel workers (they are processes of their own)."""
+    backend = None if a[2] is None or b[2] is None else round(b[2] - a[2], 3)
+    return {"wall_s": round(b[0] - a[0], 3), "cpu_s": round(b[1] - a[1], 3), "db_cpu_s": backend}
 
 
 def _sizes() -> dict[str, float]:
@@ -195,9 +244,10 @@ def setup_child(payload: dict[str, Any]) -> dict[str, Any]:
     tree.areas.write_csv(areas_csv)
     progress(areas_import_s=timed(lambda: import_areas(areas_csv))[1])
     first = NEW_DAY - dt.timedelta(days=payload["days"])
+    offset = int(payload.get("offset", 0))
     t = time.perf_counter()
     with _without_indexes(("reporting_reportvalue", "reporting_submission")):
-        out.update(_load_history(tree, first, payload["days"], progress))
+        out.update(_load_history(tree, first, payload["days"], progress, offset))
         progress(history_copy_s=time.perf_counter() - t)
         t = time.perf_counter()
     progress(history_index_s=time.perf_counter() - t)
@@ -207,8 +257,15 @@ def setup_child(payload: dict[str, Any]) -> dict[str, Any]:
         progress(analyze_s=time.perf_counter() - t)
     _, rollup_s = timed(lambda: roll_up(first, NEW_DAY - dt.timedelta(days=1)))
     progress(history_rollup_s=rollup_s, sizes_mib=_sizes())
+    if payload.get("vacuum"):
+        # A history of months has been vacuumed by autovacuum long ago (hint bits set, the
+        # visibility map current): without this the first timed reads would pay for it.
+        with connection.cursor() as cur:
+            t = time.perf_counter()
+            cur.execute("VACUUM ANALYZE")
+            progress(vacuum_s=time.perf_counter() - t)
     # The new day, as a province sends it: wide CSV, Chinese date format as ISO.
-    wide = _day_frame(tree, payload["days"], NEW_DAY)
+    wide = _day_frame(tree, offset + payload["days"], NEW_DAY)
     new_csv = Path(payload["workdir"]) / f"{NEW_DAY}.csv"
     wide.with_columns(
         (pl.col("submitted_utc") + pl.duration(hours=8))  # local time, as villages write it
@@ -226,8 +283,18 @@ def import_child(payload: dict[str, Any]) -> dict[str, Any]:
     from ruralwatch.reporting.services import import_reports
 
     now = dt.datetime.combine(NEW_DAY + dt.timedelta(days=2), dt.time(), tzinfo=dt.UTC)
+    pid = _backend_pid()
+    before = _cpu_sample(pid)
     summary, seconds = timed(lambda: import_reports(payload["csv"], now=now))
-    return {"import_s": seconds, "values": summary.values, "imported": summary.imported}
+    cpu = _cpu_between(before, _cpu_sample(pid))
+    if pid != _backend_pid():  # the importer's connection was replaced: its CPU is not known
+        cpu["db_cpu_s"] = None
+    return {
+        "import_s": seconds,
+        "values": summary.values,
+        "imported": summary.imported,
+        "cpu": cpu,
+    }
 
 
 def cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
@@ -237,8 +304,11 @@ def cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
     from ruralwatch.cycle.services import run_cycle
 
     now = dt.datetime.combine(NEW_DAY + dt.timedelta(days=1), dt.time(2), tzinfo=dt.UTC)
-    result, seconds = timed(lambda: run_cycle(NEW_DAY, days_back=7, now=now))
+    pid = _backend_pid()
+    with _sampling(pid) as samples:
+        result, seconds = timed(lambda: run_cycle(NEW_DAY, days_back=7, now=now))
     steps = {name: step.get("seconds") for name, step in result.steps.items()}
+    same_backend = pid == _backend_pid()
     parts = result.steps.get("assess", {}).get("parts_seconds")
     return {
         "cycle_s": seconds,
@@ -250,7 +320,78 @@ def cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
         "did_not_run": result.did_not_run,
         "areas_judged": result.steps.get("assess", {}).get("areas"),
         "sizes_mib": _sizes(),
+        # CPU per step (this process and its PostgreSQL backend), from samples every 50 ms cut
+        # at the steps' boundaries (the steps run one after the other in the order recorded)
+        "steps_cpu": _per_step(samples, steps, same_backend),
+        "cycle_cpu": _per_step(samples, {"cycle": samples[-1][0] - samples[0][0]}, same_backend)[
+            "cycle"
+        ],
     }
+
+
+@contextlib.contextmanager
+def _sampling(pid: int | None, every_s: float = 0.05) -> Iterator[list[Any]]:
+    """Sample this process's and the backend's CPU every ``every_s`` seconds in a thread."""
+    import threading
+
+    samples = [_cpu_sample(pid)]
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(every_s):
+            samples.append(_cpu_sample(pid))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        thread.join()
+        samples.append(_cpu_sample(pid))
+
+
+def _per_step(
+    samples: list[Any], steps: dict[str, float | None], same_backend: bool
+) -> dict[str, dict[str, float | None]]:
+    """CPU of each step: the samples interpolated at the steps' cumulative wall boundaries."""
+    wall = np.array([s[0] for s in samples])
+    cpu = np.array([s[1] for s in samples])
+    db = np.array([np.nan if s[2] is None else s[2] for s in samples])
+    out: dict[str, dict[str, float | None]] = {}
+    t = wall[0]
+    for name, seconds in steps.items():
+        end = t + (seconds or 0.0)
+        row: dict[str, float | None] = {
+            "wall_s": seconds,
+            "cpu_s": round(float(np.interp(end, wall, cpu) - np.interp(t, wall, cpu)), 3),
+            "db_cpu_s": None,
+        }
+        if same_backend and not np.isnan(db).any():
+            row["db_cpu_s"] = round(float(np.interp(end, wall, db) - np.interp(t, wall, db)), 3)
+        out[name] = row
+        t = end
+    return out
+
+
+def _growth_areas(prefix: str) -> tuple[Any, Any]:
+    """The province of code ``prefix`` and its county with the most villages."""
+    from django.db.models import Count
+    from django.db.models.functions import Substr
+
+    from ruralwatch.areas.models import Area
+
+    province = Area.objects.get(level=1, code__startswith=prefix)
+    biggest = (
+        Area.objects.filter(level=5, code__startswith=prefix)
+        .annotate(county=Substr("code", 1, 6))
+        .values("county")
+        .annotate(n=Count("code"))
+        .order_by("-n", "county")
+        .first()
+    )
+    assert biggest is not None, prefix
+    return province, Area.objects.get(code=biggest["county"] + "000000")
 
 
 def pages_child(payload: dict[str, Any]) -> dict[str, Any]:
@@ -269,59 +410,98 @@ def pages_child(payload: dict[str, Any]) -> dict[str, Any]:
             name, "pw-bench-123", area.code if area else None, role
         )
 
-    province = (
-        Area.objects.filter(code__startswith="41", level=1).first()
-        or Area.objects.filter(level=1).first()
-    )
-    county = (
-        Area.objects.filter(code="410327000000").first() or Area.objects.filter(level=3).first()
-    )
+    if payload.get("province_prefix"):
+        province, county = _growth_areas(payload["province_prefix"])
+    else:
+        province = (
+            Area.objects.filter(code__startswith="41", level=1).first()
+            or Area.objects.filter(level=1).first()
+        )
+        county = (
+            Area.objects.filter(code="410327000000").first() or Area.objects.filter(level=3).first()
+        )
     rows = []
     pages = [("national", "/", user("bench_national", None, "national"))]
     for role, area in (("province", province), ("county", county)):
         pages.append((role, f"/area/{area.code}/", user(f"bench_{role}", area, role)))
+    pid = _backend_pid()
     for name, url, who in pages:
+        if pid is not None:  # warm (templates, the chart library) before the CPU is counted
+            _time_page(who, url, 1)
+        before = _cpu_sample(pid)
         row = {"page": name, **_time_page(who, url, int(payload["repeat"]))}
+        cpu = _cpu_between(before, _cpu_sample(pid))
+        calls = int(payload["repeat"]) + 2  # _time_page's warm-up, the timed calls, the count
+        row["cpu_ms_per_call"] = round(1e3 * (cpu["cpu_s"] or 0.0) / calls, 1)
+        if cpu["db_cpu_s"] is not None and pid == _backend_pid():
+            row["db_cpu_ms_per_call"] = round(1e3 * cpu["db_cpu_s"] / calls, 1)
         log(f"page {name}: {row}")
         rows.append(row)
     return {"pages": rows}
 
 
-def _fresh_db() -> None:
-    for sql in (f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)", f"CREATE DATABASE {PG_DB}"):
-        subprocess.run([*PSQL, "-qc", sql], check=True, capture_output=True)
+def _psql(sql: str, *, check: bool = True) -> None:
+    subprocess.run([*PSQL, "-qc", sql], check=check, capture_output=True)
 
 
-def run_scale(scale: str, *, days: int, workdir: Path, repeat: int) -> dict[str, Any]:
-    sub = workdir / scale
-    sub.mkdir(parents=True, exist_ok=True)
-    _fresh_db()
+def _fresh_db(db: str = PG_DB, template: str | None = None) -> None:
+    _psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    _psql(f"CREATE DATABASE {db}" + (f" TEMPLATE {template}" if template else ""))
+
+
+def _db_env(db: str, sub: Path) -> dict[str, str]:
     env = sqlite_env(sub / "unused")
-    env["DATABASE_URL"] = f"{PG_ADMIN_URL}/{PG_DB}"
-    row: dict[str, Any] = {"scale": scale, "days": days, "load_before": os.getloadavg()}
+    env["DATABASE_URL"] = f"{PG_ADMIN_URL}/{db}"
+    return env
+
+
+def _set_up(
+    scale: str, *, days: int, sub: Path, db: str = PG_DB, offset: int = 0, vacuum: bool = False
+) -> dict[str, Any]:
+    """A fresh database ``db`` with the tree and ``days`` days of history (set-up child)."""
+    sub.mkdir(parents=True, exist_ok=True)
+    _fresh_db(db)
     progress = sub / "setup.json"
+    payload = {"scale": scale, "days": days, "workdir": str(sub), "progress": str(progress)}
     setup = run_child(
         "bench.national:setup_child",
-        {"scale": scale, "days": days, "workdir": str(sub), "progress": str(progress)},
-        env=env,
+        payload | {"offset": offset, "vacuum": vacuum},
+        env=_db_env(db, sub),
         workdir=sub,
         timeout=STEP_TIMEOUT_S,
     )
     if "timed_out" in setup and progress.exists():
         setup.update(json.loads(progress.read_text(encoding="utf-8")))
-    row["setup"] = setup
-    log(f"{scale}: set-up {json.dumps(setup)}")
-    if "new_day_csv" not in setup:
-        return row
-    steps = (
+    log(f"{scale} ({days} days): set-up {json.dumps(setup)}")
+    return setup
+
+
+def _timed_steps(
+    label: str, setup: dict[str, Any], *, db: str, sub: Path, pages: dict[str, Any]
+) -> dict[str, Any]:
+    """The timed steps on database ``db``, each in its own process: the new day's import, the
+    cycle for it, the pages."""
+    row: dict[str, Any] = {}
+    steps: tuple[tuple[str, str, dict[str, Any]], ...] = (
         ("import", "bench.national:import_child", {"csv": setup["new_day_csv"]}),
         ("cycle", "bench.national:cycle_child", {}),
-        ("pages", "bench.national:pages_child", {"repeat": repeat}),
+        ("pages", "bench.national:pages_child", pages),
     )
+    env = _db_env(db, sub)
     for name, target, payload in steps:
         out = run_child(target, payload, env=env, workdir=sub, timeout=STEP_TIMEOUT_S)
-        log(f"{scale}: {name} {json.dumps(out)}")
+        log(f"{label}: {name} {json.dumps(out)}")
         row[name] = out
+    return row
+
+
+def run_scale(scale: str, *, days: int, workdir: Path, repeat: int) -> dict[str, Any]:
+    sub = workdir / scale
+    row: dict[str, Any] = {"scale": scale, "days": days, "load_before": os.getloadavg()}
+    row["setup"] = setup = _set_up(scale, days=days, sub=sub)
+    if "new_day_csv" not in setup:
+        return row
+    row |= _timed_steps(scale, setup, db=PG_DB, sub=sub, pages={"repeat": repeat})
     row["load_after"] = os.getloadavg()
     return row
 
@@ -340,10 +520,23 @@ def run(*, quick: bool, workdir: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", action="append", choices=SCALE_ORDER)
-    parser.add_argument("--days", type=int, default=DAYS, help="days of history (COPY)")
+    parser.add_argument(
+        "--scale", action="append", type=_scale, help=f"{', '.join(SCALE_ORDER)} or province:NN"
+    )
+    parser.add_argument(
+        "--days",
+        type=int,
+        action="append",
+        help=f"days of history (COPY; default {DAYS}); with --growth, give each length",
+    )
     parser.add_argument("--repeat", type=int, default=PAGE_REPEAT)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--growth",
+        action="store_true",
+        help="the same scale with each --days of history: cost ratio, longest over shortest",
+    )
+    parser.add_argument("--rounds", type=int, default=GROWTH_ROUNDS, help="with --growth")
     parser.add_argument("--out", type=Path, help="write the JSON result here")
     parser.add_argument(
         "--save",
@@ -353,9 +546,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-national-"))
+    if args.growth:
+        return growth_main(args, workdir)
     t0, load_before = time.perf_counter(), os.getloadavg()
     rows = [
-        run_scale(s, days=args.days, workdir=workdir, repeat=args.repeat)
+        run_scale(s, days=(args.days or [DAYS])[-1], workdir=workdir, repeat=args.repeat)
         for s in (args.scale or SCALE_ORDER)
     ]
     if not args.keep:
@@ -368,7 +563,7 @@ def main() -> None:
         kept = json.loads(old.read_text(encoding="utf-8"))["rows"] if old.exists() else []
         ran = {r["scale"] for r in rows}
         merged = [r for r in kept if r["scale"] not in ran] + rows
-        merged.sort(key=lambda r: SCALE_ORDER.index(r["scale"]))
+        merged.sort(key=_scale_key)
         save_result(
             "national",
             {
@@ -392,6 +587,221 @@ def main() -> None:
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     print(text)
+
+
+# --------------------------------------------------------------------------------------------
+# Growth over time (issue 15 item 4): the same tree with 60 and 365 days of history
+# --------------------------------------------------------------------------------------------
+
+GROWTH_DB = os.environ.get("RURALWATCH_BENCH_GROWTH_DB", "rw_bench_growth")
+GROWTH_ROUNDS = 3
+GROWTH_TARGET = 1.2  # the longest history may cost at most 20 % more
+#: Index builds timed on the longest history, per maintenance_work_mem (docs/deploy.md).
+INDEX_PROBE_MEMORY = ("64MB", "1GB")
+
+
+def index_probe_child(payload: dict[str, Any]) -> dict[str, Any]:
+    """REINDEX the report values' table with each ``maintenance_work_mem`` (session only)."""
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    pid = _backend_pid()
+    rows = []
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM reporting_reportvalue")
+        values = cur.fetchone()[0]
+        for memory in payload["memory"]:
+            cur.execute("SET maintenance_work_mem = %s", [memory])
+            before = _cpu_sample(pid)
+            cur.execute("REINDEX TABLE reporting_reportvalue")
+            rows.append({"maintenance_work_mem": memory, **_cpu_between(before, _cpu_sample(pid))})
+            log(f"REINDEX reporting_reportvalue ({values:,} rows), {memory}: {rows[-1]}")
+        cur.execute("RESET maintenance_work_mem")
+    return {"values": values, "runs": rows}
+
+
+def _median(xs: list[float | None]) -> float | None:
+    known = [x for x in xs if x is not None]
+    return round(float(np.median(known)), 4) if known else None
+
+
+def _growth_costs(run: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """One run's cost per measured item: wall seconds and CPU seconds (process + backend)."""
+
+    def both(cpu: dict[str, Any] | None) -> float | None:
+        if not cpu or cpu.get("cpu_s") is None:
+            return None
+        return float(cpu["cpu_s"]) + float(cpu.get("db_cpu_s") or 0.0)
+
+    imp, cyc = run.get("import", {}), run.get("cycle", {})
+    out = {"import": {"wall": imp.get("import_s"), "cpu": both(imp.get("cpu"))}}
+    out["cycle"] = {"wall": cyc.get("cycle_s"), "cpu": both(cyc.get("cycle_cpu"))}
+    for name, step in (cyc.get("steps_cpu") or {}).items():
+        out[f"cycle: {name}"] = {"wall": step.get("wall_s"), "cpu": both(step)}
+    for page in run.get("pages", {}).get("pages", []):
+        cpu = page.get("cpu_ms_per_call")
+        if cpu is not None and page.get("db_cpu_ms_per_call") is not None:
+            cpu += page["db_cpu_ms_per_call"]
+        # pages in ms: p95 of the server time, CPU per call
+        out[f"page: {page['page']} (ms)"] = {"wall": page.get("p95_ms"), "cpu": cpu}
+    return out
+
+
+def growth_summary(runs: list[dict[str, Any]], lengths: list[int]) -> list[dict[str, Any]]:
+    """Per item: the median over the rounds for each history length, and the ratio of the
+    longest history's median to the shortest's (CPU decides; wall is shown beside it)."""
+    costs = {d: [_growth_costs(r) for r in runs if r["days"] == d] for d in lengths}
+    items = list(dict.fromkeys(k for d in lengths for c in costs[d] for k in c))
+    rows = []
+    for item in items:
+        row: dict[str, Any] = {"item": item}
+        for metric in ("wall", "cpu"):
+            for d in lengths:
+                row[f"{metric}_{d}"] = _median([c.get(item, {}).get(metric) for c in costs[d]])
+            short, long = row[f"{metric}_{lengths[0]}"], row[f"{metric}_{lengths[-1]}"]
+            row[f"{metric}_ratio"] = round(long / short, 3) if short and long is not None else None
+        ratio = row["cpu_ratio"]
+        row["within_target"] = None if ratio is None else ratio <= GROWTH_TARGET
+        rows.append(row)
+    return rows
+
+
+def run_growth(
+    scale: str, lengths: list[int], *, workdir: Path, repeat: int, rounds: int, keep: bool
+) -> dict[str, Any]:
+    """Set up ``scale`` once per history length (the shorter histories are the last days of
+    the longest), then time import, cycle and pages on a fresh copy of each set-up database
+    (``CREATE DATABASE ... TEMPLATE``), the lengths alternating, ``rounds`` times."""
+    from ruralwatch.synth.national import scale_prefixes
+
+    lengths = sorted(set(lengths))
+    longest = lengths[-1]
+    prefixes = scale_prefixes(scale)
+    pages: dict[str, Any] = {"repeat": repeat}
+    if len(prefixes) == 1 and len(prefixes[0]) == 2:  # one province: its biggest county
+        pages["province_prefix"] = prefixes[0]
+    out: dict[str, Any] = {"scale": scale, "lengths": lengths, "rounds": rounds, "setups": {}}
+    out["load_before"] = [round(x, 2) for x in os.getloadavg()]
+    for days in lengths:
+        setup = _set_up(
+            scale,
+            days=days,
+            sub=workdir / f"growth-{days}",
+            db=f"{GROWTH_DB}_{days}",
+            offset=longest - days,
+            vacuum=True,
+        )
+        out["setups"][str(days)] = setup
+        if "new_day_csv" not in setup:
+            return out
+    out["index_probe"] = run_child(
+        "bench.national:index_probe_child",
+        {"memory": [*INDEX_PROBE_MEMORY, *INDEX_PROBE_MEMORY]},  # twice, alternating
+        env=_db_env(f"{GROWTH_DB}_{longest}", workdir),
+        workdir=workdir,
+        timeout=STEP_TIMEOUT_S,
+    )
+    runs = []
+    run_db = f"{GROWTH_DB}_run"
+    for r in range(rounds):
+        for days in lengths if r % 2 == 0 else lengths[::-1]:
+            run: dict[str, Any] = {"days": days, "round": r + 1}
+            run["load_before"] = [round(x, 2) for x in os.getloadavg()]
+            t = time.perf_counter()
+            _fresh_db(run_db, f"{GROWTH_DB}_{days}")
+            run["clone_s"] = round(time.perf_counter() - t, 1)
+            sub = workdir / f"growth-{days}"
+            label = f"{scale}, {days} days, round {r + 1}"
+            run |= _timed_steps(label, out["setups"][str(days)], db=run_db, sub=sub, pages=pages)
+            run["load_after"] = [round(x, 2) for x in os.getloadavg()]
+            runs.append(run)
+    _psql(f"DROP DATABASE IF EXISTS {run_db} WITH (FORCE)", check=False)
+    if not keep:
+        for days in lengths:
+            _psql(f"DROP DATABASE IF EXISTS {GROWTH_DB}_{days} WITH (FORCE)", check=False)
+    out["runs"] = runs
+    out["summary"] = growth_summary(runs, lengths)
+    out["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    return out
+
+
+def growth_table(res: dict[str, Any]) -> list[str]:
+    """The summary as a Markdown table (docs/national-scale.md)."""
+    lengths = res["lengths"]
+
+    def f(x: Any, digits: int = 2) -> str:
+        return "–" if x is None else f"{x:,.{digits}f}"
+
+    cpu = " | ".join(f"CPU {d} d" for d in lengths)
+    wall = " | ".join(f"wall {d} d" for d in lengths)
+    out = [
+        f"| step | {cpu} | CPU ratio | {wall} | wall ratio |",
+        "|---|" + "---|" * (2 * len(lengths) + 2),
+    ]
+    for row in res["summary"]:
+        mark = {True: " ✓", False: " ✗", None: ""}[row["within_target"]]
+        cpus = " | ".join(f(row[f"cpu_{d}"]) for d in lengths)
+        walls = " | ".join(f(row[f"wall_{d}"]) for d in lengths)
+        out.append(
+            f"| {row['item']} | {cpus} | {f(row['cpu_ratio'])}{mark} | {walls} | "
+            f"{f(row['wall_ratio'])} |"
+        )
+    return out
+
+
+def _scale(text: str) -> str:
+    from ruralwatch.synth.national import scale_prefixes
+
+    try:
+        scale_prefixes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
+def _scale_key(row: dict[str, Any]) -> tuple[int, str]:
+    """Named scales in their order, then single provinces by code."""
+    scale = row["scale"]
+    return (SCALE_ORDER.index(scale), "") if scale in SCALE_ORDER else (-1, scale)
+
+
+def growth_main(args: argparse.Namespace, workdir: Path) -> None:
+    if not args.scale or len(args.scale) != 1 or len(set(args.days or [])) < 2:
+        raise SystemExit("--growth needs one --scale and at least two --days")
+    t0 = time.perf_counter()
+    res = run_growth(
+        args.scale[0],
+        args.days,
+        workdir=workdir,
+        repeat=args.repeat,
+        rounds=args.rounds,
+        keep=args.keep,
+    )
+    res |= {"target_ratio": GROWTH_TARGET, "new_day": NEW_DAY.isoformat()}
+    res["wall_s"] = round(time.perf_counter() - t0, 1)
+    if args.save:
+        from bench._util import RESULTS_DIR, machine_info, save_result
+
+        old = RESULTS_DIR / "national_growth.json"
+        kept = json.loads(old.read_text(encoding="utf-8"))["runs"] if old.exists() else []
+        key = (res["scale"], tuple(res["lengths"]))
+        merged = [r for r in kept if (r["scale"], tuple(r["lengths"])) != key] + [res]
+        save_result(
+            "national_growth",
+            {
+                "runs": merged,
+                "benchmark": "national_growth",
+                "finished": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+                "machine": machine_info(),
+            },
+        )
+    text = json.dumps(res, indent=1, default=str)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    print(text)
+    print("\n".join(growth_table(res)))
 
 
 # --------------------------------------------------------------------------------------------
