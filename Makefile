@@ -40,9 +40,11 @@ test-sqlite:
 	@echo "== tests on SQLite =="
 	env -u DATABASE_URL .venv/bin/pytest -q $(PYTEST_ARGS)
 
+# The PostgreSQL pass runs only the tests that use the database (tests/fixtures/dbonly.py): the
+# others (the numerical core, the fidelity cases...) gave their answer in the SQLite pass.
 test-postgres:
-	@echo "== tests on PostgreSQL =="
-	DATABASE_URL=$(PG_URL) .venv/bin/pytest -q $(PYTEST_ARGS)
+	@echo "== tests on PostgreSQL (database tests only) =="
+	DATABASE_URL=$(PG_URL) .venv/bin/pytest -q $(PYTEST_ARGS) --db-tests-only
 
 ## Lint, types and the architecture contract.
 check: env

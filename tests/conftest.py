@@ -46,7 +46,14 @@ def _default_language():  # type: ignore[no-untyped-def]
     translation.deactivate()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    from tests.fixtures import dbonly
+
+    dbonly.addoption(parser)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    from tests.fixtures import cputime
+    from tests.fixtures import cputime, dbonly
 
     cputime.register(config)
+    dbonly.register(config)
