@@ -311,3 +311,103 @@ def test_truth_errors_in_the_week_are_flagged(db: None, world: pl.DataFrame) -> 
     # The week's last days have no later neighbours yet (they are judged again the next
     # nights), so fewer are found than over a whole period (test_outliers: 95 %).
     assert len(errors) >= 5 and len(hits) >= 0.75 * len(errors), (len(hits), len(errors))
+
+
+# --- the filters' edges ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("noise", [False, True])
+def test_neighbour_bound_keeps_every_flag_of_the_whole_screen(noise: bool) -> None:
+    """Every value the whole seasonal screen flags has enough neighbours of at most its
+    ``1 / min_ratio`` (the round that reads only those of the week before), and the bound
+    leaves out most values of at least ``min_value``."""
+    cube, days = _demo_cube()
+    if noise:
+        rng = np.random.default_rng(11)
+        cube = cube + rng.choice([0.0, 0.0, 0.0, -4.0, 40.0], cube.shape)
+        cube[rng.random(cube.shape) < 0.05] = np.nan
+    prm = outliers.Params()
+    score, expected, _scale = outliers.seasonal_z(cube, prm, days)
+    flagged = outliers._flagged(cube, score, expected, prm)
+    bound = outliers.seasonal_may_flag_neighbours(cube, prm)
+    assert flagged.sum() > 20
+    assert not (flagged & ~bound).any()
+    big = np.nan_to_num(cube) >= prm.min_value
+    if not noise:  # (a fifth of the noise is negative values, small neighbours of anything)
+        assert bound.sum() < 0.5 * big.sum(), (bound.sum(), big.sum())
+
+
+def test_neighbour_bound_at_its_edges() -> None:
+    """A value exactly ``min_ratio`` times its lower middle neighbour, and a value exactly
+    ``min_value`` over zeros, are flagged by the whole screen and kept by the bound; one
+    neighbour fewer at most a third of the value and the bound drops it."""
+    days = [START + dt.timedelta(days=i) for i in range(30)]
+    prm = outliers.Params()
+    cube = np.full((3, 1, 30), 9.0)
+    cube[0, 0, 20] = 27.0  # 3 * 9: the ratio test's edge; score (27 - 9) / 3 = 6
+    cube[1, 0, :] = 0.0
+    cube[1, 0, 20] = 5.0  # min_value over zeros: score 5 = z
+    cube[2, 0, 20] = 27.0
+    cube[2, 0, 13:20] = 9.5  # the lower middle neighbour is now above 27 / 3
+    cube[2, 0, 21:28] = 9.5
+    cube[2, 0, 13] = 9.0  # one neighbour at a third: not enough
+    score, expected, _scale = outliers.seasonal_z(cube, prm, days)
+    flagged = outliers._flagged(cube, score, expected, prm)
+    bound = outliers.seasonal_may_flag_neighbours(cube, prm)
+    assert flagged[0, 0, 20] and flagged[1, 0, 20]
+    assert bound[0, 0, 20] and bound[1, 0, 20]
+    assert not bound[2, 0, 20] and not flagged[2, 0, 20]
+
+
+def test_same_at_the_filters_edges(
+    db: None, world: pl.DataFrame, reference: Callable[..., Any]
+) -> None:
+    """The same as the county loop where the night's SQL filters are at their edges: a value
+    exactly ``min_ratio`` times its neighbours (the week before read only where small
+    enough), one exactly ``min_value`` over zeros, days that exactly reach the nonzero count
+    of the repeat screen (the week's first day against the day before), a rule that counts
+    missing items as zero (area-days without its items), and a value of an indicator that
+    is not in the indicator table (the values then read one row each)."""
+    from ruralwatch.intake.models import ValidationRule
+
+    day = dt.date(2023, 1, 12)
+    start = day - dt.timedelta(days=6)
+    villages = list(
+        Area.objects.filter(level=5, code__startswith="97")
+        .order_by("code")
+        .values_list("code", flat=True)[:6]
+    )
+    a, b, c, d = villages[:4]
+    ReportValue.objects.filter(area_id=a, indicator_id="referrals_up").update(value=9)
+    ReportValue.objects.filter(
+        area_id=a, indicator_id="referrals_up", date=day - dt.timedelta(days=2)
+    ).update(value=27)
+    ReportValue.objects.filter(area_id=b, indicator_id="severe_cases").update(value=0)
+    ReportValue.objects.filter(
+        area_id=b, indicator_id="severe_cases", date=day - dt.timedelta(days=3)
+    ).update(value=5)
+    indicators = sorted(
+        {k for k in ReportValue.objects.filter(area_id=c).values_list("indicator_id", flat=True)}
+    )
+    assert len(indicators) >= 5
+    for code, first in ((c, start - dt.timedelta(days=1)), (d, day - dt.timedelta(days=4))):
+        for when in (first, first + dt.timedelta(days=1)):
+            for i, k in enumerate(indicators):
+                ReportValue.objects.filter(area_id=code, date=when, indicator_id=k).update(
+                    value=float(i + 1) if i < 4 else 0.0
+                )
+    ValidationRule.objects.create(
+        code="t_never_skip", name_zh="t", name_en="t", left="severe_cases",
+        operator="less_than_or_equal_to", right="pcr_pos - 1",
+        left_missing="NEVER_SKIP", right_missing="NEVER_SKIP",
+    )  # fmt: skip
+    ReportValue.objects.filter(area_id=villages[4], date=day, indicator_id="pcr_pos").delete()
+    _same(reference, day)
+    flags = set(OutlierFlag.objects.values_list("area_id", "date", "method"))
+    assert (a, day - dt.timedelta(days=2), "seasonal") in flags
+    assert (c, start, "repeat") in flags and (d, day - dt.timedelta(days=3), "repeat") in flags
+    assert Violation.objects.filter(rule_id="t_never_skip").exists()
+    ReportValue.objects.create(
+        area_id=villages[5], date=day, indicator_id="zz_not_an_indicator", value=3, submitted_at=NOW
+    )
+    _same(reference, day)

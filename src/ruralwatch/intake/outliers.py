@@ -144,11 +144,7 @@ def seasonal_baseline(cube: FlagArray, prm: Params, days: Sequence[dt.date]) -> 
     """The centred median of each cell's neighbouring days (NaN with fewer than
     ``min_neighbours``): the seasonal expectation before the day's common factor. It reads
     only the cell's own series."""
-    h = prm.half_window
-    offsets = [k for k in range(-h, h + 1) if k != 0]
-    if len(days) > 365 + h:
-        offsets += [k - 364 for k in range(-h, h + 1)]  # the same weeks a year before
-    near = _shifted(cube, offsets)
+    near = _shifted(cube, seasonal_offsets(prm, len(days)))
     baseline = _nanmedian(near, axis=-1)
     count = np.sum(~np.isnan(near), axis=-1)
     baseline[count < prm.min_neighbours] = np.nan
@@ -209,6 +205,35 @@ def seasonal_may_flag_series(
     one cannot be bounded this way and is kept."""
     with np.errstate(invalid="ignore"):
         return seasonal_may_flag(cube, baseline, prm) | (baseline < 0)
+
+
+def seasonal_offsets(prm: Params, days: int) -> list[int]:
+    """The neighbours of a cell in the seasonal baseline: the ``half_window`` days on each
+    side, and with more than a year of days the same weeks a year before."""
+    h = prm.half_window
+    offsets = [k for k in range(-h, h + 1) if k != 0]
+    if days > 365 + h:
+        offsets += [k - 364 for k in range(-h, h + 1)]  # the same weeks a year before
+    return offsets
+
+
+def seasonal_may_flag_neighbours(cube: FlagArray, prm: Params) -> npt.NDArray[np.bool_]:
+    """Cells the seasonal screen may flag, knowing only which neighbours are small: a flag
+    needs ``value >= min_value`` and ``value >= min_ratio * expectation``; the expectation
+    is at least the baseline where that is not negative (never below 1 times it), the
+    baseline (a median of n >= ``min_neighbours`` neighbours, the mean of the two middle
+    ones) at least the lower middle one, so at least ``(n - 1) // 2 + 1`` neighbours x
+    have ``min_ratio * x <= value`` (floating point rounding is monotone, so each step
+    holds for the computed numbers too); with a negative baseline that many are negative.
+    So the test needs only the neighbours of at most ``value / min_ratio``, which a
+    database can select row by row (intake.nightly reads no others of the week before)."""
+    need = (prm.min_neighbours - 1) // 2 + 1
+    small = np.zeros(cube.shape, dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        for k in seasonal_offsets(prm, cube.shape[-1]):
+            near = _shifted(cube, [k])[..., 0]
+            small += prm.min_ratio * near <= cube
+        return (small >= need) & (cube >= prm.min_value)
 
 
 def _flagged(
