@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from django.db import models
@@ -64,9 +64,40 @@ class Packer:
             [EvidenceText(key=k, text=t) for k, t in texts_by_key.items()], ignore_conflicts=True
         )
         _known.update(texts_by_key)
+        self._shared: dict[int, tuple[Any, str]] = {}
 
-    def dumps(self, obj: Any) -> str:
-        text = json.dumps(obj, ensure_ascii=False)
+    def dumps(self, obj: Any, shared: Collection[str] = ()) -> str:
+        """``obj`` as JSON with the texts as tokens.
+
+        ``shared`` names keys of a top-level dict whose values are objects many rows share
+        (the evidence of a basis unit, the same for every village pooled on it): the JSON of
+        such an object is made once per object and reused, so a row costs the JSON of its own
+        values only. The text is the same as without ``shared``: a dict's JSON is its items'
+        JSON joined, and a token replaces a whole JSON string, which never spans two items.
+        """
+        if not shared or type(obj) is not dict:
+            return self._packed(json.dumps(obj, ensure_ascii=False))
+        parts: list[str] = []
+        run: dict[str, Any] = {}
+        for k, v in obj.items():
+            if k not in shared or not isinstance(v, dict | list):
+                run[k] = v
+                continue
+            if run:
+                parts.append(self._packed(json.dumps(run, ensure_ascii=False))[1:-1])
+                run = {}
+            # Keyed by the object's identity; the object is kept with its JSON so that its
+            # identity cannot be reused by another object while this packer lives.
+            found = self._shared.get(id(v))
+            if found is None:
+                item = json.dumps(k, ensure_ascii=False) + ": " + json.dumps(v, ensure_ascii=False)
+                found = self._shared[id(v)] = (v, self._packed(item))
+            parts.append(found[1])
+        if run:
+            parts.append(self._packed(json.dumps(run, ensure_ascii=False))[1:-1])
+        return "{" + ", ".join(parts) + "}"
+
+    def _packed(self, text: str) -> str:
         for whole, token in self.pairs:
             if whole in text:
                 text = text.replace(whole, token)

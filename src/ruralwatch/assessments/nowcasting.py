@@ -83,6 +83,17 @@ def moment(
     return arrival_moment(root_path, indicator, _triangle_start(cycle_date, config), cycle_date)
 
 
+def moment_of(
+    root_path: str, cycle_date: dt.date, indicator: str, config: NowcastConfig = DEFAULT
+) -> dt.datetime | None:
+    """:func:`moment`, or the moment pinned by an enclosing :func:`whole_tree_moment` for
+    ``indicator`` and ``cycle_date`` (a subtree judged as a part of a bigger tree)."""
+    pinned = _PINNED.get()
+    if pinned is not None and pinned[:2] == (indicator, cycle_date):
+        return pinned[2]
+    return moment(root_path, cycle_date, indicator, config)
+
+
 @contextmanager
 def whole_tree_moment(
     indicator: str, cycle_date: dt.date, now: dt.datetime | None

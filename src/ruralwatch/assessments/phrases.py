@@ -159,50 +159,105 @@ def _rebound(said: dict[str, Any], w: dict[str, Any] | None = None) -> str:
     return str(w["above_projection"] % values)
 
 
-def _numbers(n: dict[str, Any], w: dict[str, Any]) -> str:
+def _numbers(n: dict[str, Any], w: dict[str, Any], memo: dict[Any, str] | None = None) -> str:
     """The 7-day numbers, then the growth rate and R_t where they were estimated."""
-    values = {"sum7": _count(n["sum7"]), "prev7": _count(n["prev7"])}
-    if n.get("change") is None:
-        text = w["cases"] % values
-    else:
-        values["change"] = f"{n['change'] * 100:+.0f}%"
-        text = w["cases_change"] % values
+    key = ("cases", n["sum7"], n["prev7"], n.get("change"))
+    text = _recall(memo, key)
+    if text is None:
+        values = {"sum7": _count(n["sum7"]), "prev7": _count(n["prev7"])}
+        if n.get("change") is None:
+            text = w["cases"] % values
+        else:
+            values["change"] = f"{n['change'] * 100:+.0f}%"
+            text = w["cases_change"] % values
+        _keep(memo, key, text)
     if n.get("growth_r") is not None:
-        growth = w["growth"] % {
-            "r": f"{n['growth_r'] * 100:.1f}",
-            "low": f"{n['growth_low'] * 100:.1f}",
-            "high": f"{n['growth_high'] * 100:.1f}",
-        }
+        key = ("growth", n["growth_r"], n["growth_low"], n["growth_high"])
+        growth = _recall(memo, key)
+        if growth is None:
+            growth = w["growth"] % {
+                "r": f"{n['growth_r'] * 100:.1f}",
+                "low": f"{n['growth_low'] * 100:.1f}",
+                "high": f"{n['growth_high'] * 100:.1f}",
+            }
+            _keep(memo, key, growth)
         text = w["then"] % {"first": text, "then": growth}
     if n.get("rt") is not None:
-        rt = w["rt"] % {
-            "rt": f"{n['rt']:.2f}",
-            "low": f"{n['rt_low']:.2f}",
-            "high": f"{n['rt_high']:.2f}",
-        }
+        key = ("rt", n["rt"], n["rt_low"], n["rt_high"])
+        rt = _recall(memo, key)
+        if rt is None:
+            rt = w["rt"] % {
+                "rt": f"{n['rt']:.2f}",
+                "low": f"{n['rt_low']:.2f}",
+                "high": f"{n['rt_high']:.2f}",
+            }
+            _keep(memo, key, rt)
         text = w["then"] % {"first": text, "then": rt}
     return str(w["end"] % {"clauses": text})
 
 
+def _recall(memo: dict[Any, str] | None, key: tuple[Any, ...]) -> str | None:
+    """A clause phrased before from numbers equal to ``key``'s. Numbers that compare equal
+    are written the same by these formats (``7`` and ``7.0`` alike) except a zero's sign
+    (``-0`` and ``0``): a key with a zero is never kept (and a NaN never equals, so it is
+    phrased anew)."""
+    if memo is None or 0.0 in key:
+        return None
+    return memo.get(key)
+
+
+def _keep(memo: dict[Any, str] | None, key: tuple[Any, ...], text: str) -> None:
+    if memo is not None and 0.0 not in key:
+        memo[key] = text
+
+
 def sentence(said: dict[str, Any]) -> str:
     """The judgement sentence of one unit in the active language, from its ``statement``."""
-    w = _active()
-    situation = w["situation"] % {
-        "level": w["level"].get(said["level"]) or w["unknown_level"],
-        "trend": w["trend"].get(said["phase"]) or w["trend"]["undetermined"],
-    }
-    rebound = _rebound(said.get("rebound") or {}, w)
-    clauses = w["then"] % {"first": situation, "then": rebound} if rebound else situation
-    text = w["end"] % {"clauses": clauses}
+    return _sentence(said, _active())
+
+
+def _sentence(said: dict[str, Any], w: dict[str, Any], memo: dict[Any, str] | None = None) -> str:
+    """``memo`` (one per language) keeps the parts that many units share: the first sentence
+    when no rebound numbers are in it, and the growth rate and R_t clauses (those of the
+    series judging the unit, the same for every village pooled on it)."""
+    rebound_said = said.get("rebound") or {}
+    state = rebound_said.get("state", "none")
+    key: Any = None
+    if memo is not None and state in ("none", "no_new_peak"):
+        names = rebound_said.get("event_names") or {}
+        key = (
+            said["level"],
+            said["phase"],
+            state,
+            rebound_said.get("event"),
+            *((k, v) for k, v in names.items()),
+        )
+        text = memo.get(key)
+    else:
+        text = None
+    if text is None:
+        situation = w["situation"] % {
+            "level": w["level"].get(said["level"]) or w["unknown_level"],
+            "trend": w["trend"].get(said["phase"]) or w["trend"]["undetermined"],
+        }
+        rebound = _rebound(rebound_said, w)
+        clauses = w["then"] % {"first": situation, "then": rebound} if rebound else situation
+        text = w["end"] % {"clauses": clauses}
+        if key is not None and memo is not None:
+            memo[key] = text
     if said.get("pooled"):
         pooled = said["pooled"]
-        aside = w["pooled"] % {
-            "cases": _count(pooled["cases_14d"]),
-            "minimum": _count(pooled["min_cases_14d"]),
-            "area": pooled["basis_name"],
-        }
+        key = ("pooled", pooled["cases_14d"], pooled["min_cases_14d"], pooled["basis_name"])
+        aside = _recall(memo, key)
+        if aside is None:
+            aside = w["pooled"] % {
+                "cases": _count(pooled["cases_14d"]),
+                "minimum": _count(pooled["min_cases_14d"]),
+                "area": pooled["basis_name"],
+            }
+            _keep(memo, key, aside)
         text = w["aside"] % {"sentence": text, "aside": aside}
-    text = str(w["sentences"] % {"first": text, "second": _numbers(said["numbers"], w)})
+    text = str(w["sentences"] % {"first": text, "second": _numbers(said["numbers"], w, memo)})
     if said.get("nowcast"):
         text = str(w["sentences"] % {"first": text, "second": _nowcast(said["nowcast"], w)})
     return text
@@ -239,9 +294,13 @@ def sentences(said: dict[str, Any]) -> dict[str, str]:
 
 
 def in_stored_languages(statements: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
-    """The sentences of many units in every stored language (one language switch each)."""
+    """The sentences of many units in every stored language.
+
+    The words of each language are looked up once, and the parts that many units share
+    (see :func:`_sentence`) are phrased once per language."""
     out: dict[str, list[str]] = {}
     for language in STORED_LANGUAGES:
-        with override(language):
-            out[language] = [sentence(said) for said in statements]
+        w = _words(language)
+        memo: dict[Any, str] = {}
+        out[language] = [_sentence(said, w, memo) for said in statements]
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ import polars as pl
 from django.db import transaction
 from django.utils.translation import override
 
+from ruralwatch.areas.models import Area
 from ruralwatch.assessments import evidence_texts, nowcasting, phrases
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.selectors import subtree_series
@@ -22,13 +24,30 @@ from ruralwatch.epi.panel import Panel
 TOWNSHIP = 4
 
 
+COLUMNS = (
+    "area_id",
+    "indicator_id",
+    "date",
+    "level",
+    "phase",
+    "rebound_detected",
+    "pooled",
+    "text_zh",
+    "text_en",
+    "evidence",
+)
+#: The evidence's parts that are those of the basis unit, shared by the units judged on it
+#: (:func:`ruralwatch.epi.assess.judge`): their JSON is made once per basis.
+SHARED_EVIDENCE = frozenset({"level", "growth", "phase", "rt"})
+
+
 def _rebounds_below(
-    dicts: list[dict[str, Any]], parent: np.ndarray, levels: list[int]
+    rebounds: list[dict[str, Any]], parent: np.ndarray, levels: list[int]
 ) -> list[list[int]]:
     """For every area, the townships under it whose own rebound test fired."""
-    below: list[list[int]] = [[] for _ in dicts]
-    for j, d in enumerate(dicts):
-        if levels[j] != TOWNSHIP or not (d.get("rebound") or {}).get("detected"):
+    below: list[list[int]] = [[] for _ in rebounds]
+    for j, r in enumerate(rebounds):
+        if levels[j] != TOWNSHIP or not (r or {}).get("detected"):
             continue
         k = int(parent[j])
         while k >= 0:
@@ -86,21 +105,76 @@ def assess(
     ``epi`` judges (codes and numbers); :mod:`ruralwatch.assessments.phrases` words the
     sentence in each stored language.
 
-    One panel holds every area of the subtree (villages from reported values, the other
-    levels from roll-ups), so small village series are judged on their parents' series by the
-    pooling rule of :func:`ruralwatch.epi.assess.judge`.
+    One panel holds every area of a tree (villages from reported values, the other levels
+    from roll-ups), so small village series are judged on their parents' series by the
+    pooling rule of :func:`ruralwatch.epi.assess.judge`. A subtree with several roots (the
+    whole country: one per province) is judged one root's tree at a time, so that the panel,
+    the judgements and their rows are never those of the nation (issue 15): pooling climbs
+    at most to a root, a province's judgement names only the townships under it, and the
+    nowcast counts delays from the moment of the whole subtree's latest report (as the
+    cycle's Dask partitions do, ``ruralwatch.cycle.distributed``). Every tree's rows are
+    written in one transaction with the deletion of the date's earlier rows.
 
     With ``nowcast`` (the default) the last days of the areas of levels 1–4 carry the cases
     still to come in late reports (:mod:`ruralwatch.assessments.nowcasting`), and the evidence
     and sentence say so.
     """
+    summary = AssessmentSummary(cycle_date.isoformat())
+    trees = _trees(root_path)
+    pinned: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if nowcast and len(trees) > 1:
+        now = nowcasting.moment_of(root_path, cycle_date, indicator)
+        pinned = nowcasting.whole_tree_moment(indicator, cycle_date, now)
+    deleted = False
+    with transaction.atomic(), pinned:
+        for path in trees:
+            rows = _judged(cycle_date, path, indicator, history_days, nowcast, summary)
+            if not rows:
+                continue
+            began = time.perf_counter()
+            if not deleted:  # as before: a subtree with nothing to judge keeps its rows
+                old = Judgement.objects.filter(date=cycle_date, indicator_id=indicator)
+                if root_path != "/":
+                    old = old.filter(area__path__startswith=root_path)
+                old.delete()
+                deleted = True
+            bulk.insert_rows(Judgement._meta.db_table, COLUMNS, rows)
+            _add_seconds(summary, "store", began)
+    summary.areas = sum(summary.by_phase.values())
+    return summary
+
+
+def _trees(root_path: str) -> list[str]:
+    """The paths of the roots of the trees under ``root_path`` (code order): the subtree
+    itself unless it is the whole country of several roots."""
+    if root_path != "/":
+        return [root_path]
+    roots = list(
+        Area.objects.filter(parent__isnull=True).order_by("code").values_list("path", flat=True)
+    )
+    return roots if len(roots) > 1 else [root_path]
+
+
+def _add_seconds(summary: AssessmentSummary, part: str, began: float) -> None:
+    total = summary.seconds.get(part, 0.0) + time.perf_counter() - began
+    summary.seconds[part] = round(total, 3)
+
+
+def _judged(
+    cycle_date: dt.date,
+    root_path: str,
+    indicator: str,
+    history_days: int,
+    nowcast: bool,
+    summary: AssessmentSummary,
+) -> list[tuple[Any, ...]]:
+    """The rows of the judgements of ``root_path``'s tree (adds to ``summary``)."""
     began = time.perf_counter()
     start = cycle_date - dt.timedelta(days=history_days)
     areas, values = subtree_series(root_path, indicator, start, cycle_date)
-    summary = AssessmentSummary(cycle_date.isoformat())
     areas = _with_population(areas)
     if areas.is_empty():
-        return summary
+        return []
     codes = areas["code"].to_list()
     n_time = (cycle_date - start).days + 1
     known = values.filter(pl.col("area").is_in(codes))
@@ -116,7 +190,7 @@ def assess(
     index = {c: i for i, c in enumerate(codes)}
     parent = np.array([index.get(p, -1) if p else -1 for p in areas["parent"].to_list()])
     population = areas["population"].fill_null(0).to_numpy().astype(np.float64)
-    summary.seconds["read"] = round(time.perf_counter() - began, 3)
+    _add_seconds(summary, "read", began)
     began = time.perf_counter()
     levels = areas["level"].to_list()
     late = nowcasting.Nowcast()
@@ -130,8 +204,8 @@ def assess(
             root_path=root_path,
             indicator=indicator,
         )
-        summary.seconds["nowcast"] = round(time.perf_counter() - began, 3)
-        summary.nowcast_added = {codes[j]: round(v, 1) for j, v in late.added.items()}
+        _add_seconds(summary, "nowcast", began)
+        summary.nowcast_added |= {codes[j]: round(v, 1) for j, v in late.added.items()}
         began = time.perf_counter()
     result = judge(
         counts,
@@ -143,37 +217,39 @@ def assess(
         as_of=cycle_date,
         season_start=start,
     )
-    summary.seconds["judge"] = round(time.perf_counter() - began, 3)
+    _add_seconds(summary, "judge", began)
     began = time.perf_counter()
-    dicts = [unit.to_dict() for unit in result.units]
+    units = result.units
     for j, ev in late.evidence.items():
-        dicts[j]["evidence"]["nowcast"] = ev
+        units[j].evidence["nowcast"] = ev
         said = nowcasting.statement(ev)
         if said is not None:
-            dicts[j]["statement"]["nowcast"] = said
+            units[j].statement["nowcast"] = said
     names = areas["name"].to_list()
-    below = _rebounds_below(dicts, parent, levels)
+    rebounds = [u.rebound for u in units]
+    below = _rebounds_below(rebounds, parent, levels)
     # The texts every area's evidence repeats (method names, rules, sources) are stored once:
     # read off the first areas of each level, where all of them occur.
     firsts: dict[int, list[Any]] = {}
-    for d, lv in zip(dicts, levels, strict=True):
+    for u, lv in zip(units, levels, strict=True):
         if len(firsts.setdefault(lv, [])) < 20:
-            firsts[lv].append(d["evidence"])
+            firsts[lv].append(u.evidence)
     packer = evidence_texts.Packer(
         evidence_texts.long_texts(e for group in firsts.values() for e in group)
     )
-    texts = phrases.in_stored_languages([d["statement"] for d in dicts])
+    texts = phrases.in_stored_languages([u.statement for u in units])
     text_zh, text_en = texts["zh-hans"], texts["en"]
+    date_text = cycle_date.isoformat()
     rows = []
-    for i, d in enumerate(dicts):
-        rebound = dict(d.get("rebound") or {})
+    for i, u in enumerate(units):
+        rebound = dict(u.rebound or {})
         if below[i]:
             first = min(
-                str(dicts[j]["rebound"].get("onset_date") or dicts[j]["rebound"].get("first_date"))
+                str(rebounds[j].get("onset_date") or rebounds[j].get("first_date"))
                 for j in below[i]
             )
             rebound["areas"] = [
-                {"code": codes[j], "name": names[j], "from": dicts[j]["rebound"].get("onset_date")}
+                {"code": codes[j], "name": names[j], "from": rebounds[j].get("onset_date")}
                 for j in below[i]
             ]
             rebound["detected"] = True
@@ -182,55 +258,35 @@ def assess(
                 text_zh[i] = phrases.appended(text_zh[i], phrases.rise_below(risen, first))
             with override("en"):
                 text_en[i] = phrases.appended(text_en[i], phrases.rise_below(risen, first))
-        d["rebound"] = rebound
         rows.append(
             (
-                d["code"],
+                u.code,
                 indicator,
-                cycle_date.isoformat(),
-                d["level"],
-                d["phase"],
+                date_text,
+                u.level,
+                u.phase,
                 bool(rebound.get("detected")),
-                bool(d.get("pooled")),
+                bool(u.pooled),
                 text_zh[i],
                 text_en[i],
                 packer.dumps(
-                    d["evidence"]
+                    u.evidence
                     | {
                         "rebound": rebound,
-                        "sum7": d.get("sum7"),
-                        "prev7": d.get("prev7"),
-                        "change": d.get("change"),
-                        "per_100k": d.get("per_100k"),
-                    }
+                        "sum7": u.sum7,
+                        "prev7": u.prev7,
+                        "change": u.change,
+                        "per_100k": u.per_100k,
+                    },
+                    shared=SHARED_EVIDENCE,
                 ),
             )
         )
-        summary.by_phase[d["phase"]] = summary.by_phase.get(d["phase"], 0) + 1
-    summary.areas = len(rows)
-    summary.rebounds = [
+        summary.by_phase[u.phase] = summary.by_phase.get(u.phase, 0) + 1
+    summary.rebounds += [
         codes[i]
-        for i, d in enumerate(dicts)
-        if (d["rebound"] or {}).get("detected") and levels[i] == TOWNSHIP
+        for i, r in enumerate(rebounds)
+        if (r or {}).get("detected") and levels[i] == TOWNSHIP
     ]
-    table = Judgement._meta.db_table
-    cols = [
-        "area_id",
-        "indicator_id",
-        "date",
-        "level",
-        "phase",
-        "rebound_detected",
-        "pooled",
-        "text_zh",
-        "text_en",
-        "evidence",
-    ]
-    with transaction.atomic():
-        old = Judgement.objects.filter(date=cycle_date, indicator_id=indicator)
-        if root_path != "/":
-            old = old.filter(area__path__startswith=root_path)
-        old.delete()
-        bulk.insert_rows(table, cols, rows)
-    summary.seconds["store"] = round(time.perf_counter() - began, 3)
-    return summary
+    _add_seconds(summary, "store", began)
+    return rows

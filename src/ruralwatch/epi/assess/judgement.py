@@ -69,6 +69,19 @@ OMICRON_SI: dict[str, Any] = {
 REBOUND_STATES = ("none", "new_peak", "above_projection", "no_new_peak")
 
 
+#: The pooling rule and the phase rules as the evidence states them.
+BASIS_RULE = (
+    "own series if >= min_cases_14d cases in 14 days, else nearest "
+    "ancestor that has them (the root otherwise)"
+)
+PHASE_RULES = (
+    "growth if r_low > 0; steady_decline if r_high < 0 on each of the last "
+    "sustain_days as-of days and no rebound; low_level if level <= low; "
+    "peak_passed if r < 0 and the 7-day sum is >= peak_drop below the season "
+    "maximum; plateau otherwise"
+)
+
+
 @dataclass(frozen=True)
 class JudgementConfig:
     """Parameters of :func:`judge` (defaults documented in docs/methods/judgement.md)."""
@@ -439,6 +452,69 @@ def judge(
             "pre_trend_ok": reb.pre_trend_ok.astype(bool).tolist(),
         }
 
+    def _basis_sections(b: int) -> tuple[dict[str, Any], ...]:
+        """The evidence of the level, growth rate, phase and R_t of basis unit ``b``: the
+        same for every unit judged on ``b``'s series, so built once per basis and shared
+        (most villages are pooled on a few parents: 50,000 units, a few thousand bases)."""
+        mem = th_src[b] == "mem"
+        return (
+            {
+                "method": "MEM thresholds (Vega 2013, 2015)"
+                if mem
+                else "incidence per 100,000 over 7 days",
+                "source": th_src[b],
+                "value": lev_value[b],
+                "per_100k": lev_100k[b],
+                "days": th.days,
+                "thresholds": {
+                    "epidemic": th_ep[b],
+                    "medium": th_med[b],
+                    "high": th_high[b],
+                    "very_high": th_vh[b],
+                },
+                "rates_per_100k": None if mem else dict(rates),
+                "level": lev_name[b],
+            },
+            {
+                "method": "quasi-Poisson log-linear regression with weekday effects "
+                "(Wallinga & Lipsitch 2007)",
+                "window": growth_window,
+                "delay": cfg.delay,
+                "level": cfg.level,
+                "r": g_r[b],
+                "ci": [g_lo[b], g_hi[b]],
+                "doubling_time": g_dbl[b],
+                "halving_time": g_hlv[b],
+                "dispersion": g_disp[b],
+                "status": g_status[b],
+            },
+            {
+                "phase": ph_name[b],
+                "rules": PHASE_RULES,
+                "declining_days": ph_days[b],
+                "sustain_days": cfg.sustain_days,
+                "sum7": ph_s7[b],
+                "max7": ph_m7[b],
+                "drop_from_max": ph_drop[b],
+                "peak_drop": cfg.peak_drop,
+                "rebound_used": det[b],
+            },
+            {
+                "method": "Cori et al. 2013 (instantaneous R, Gamma prior mean 5 sd 5)",
+                "serial_interval": {
+                    "mean": cfg.si_mean,
+                    "sd": cfg.si_sd,
+                    "source": OMICRON_SI["source"],
+                },
+                "window": rt_window,
+                "mean": rt_m[b],
+                "cri95": [rt_l[b], rt_h[b]],
+            },
+        )
+
+    # Evidence sections per basis unit; a unit's evidence refers to its basis's (shared).
+    by_basis: dict[int, tuple[dict[str, Any], ...]] = {}
+    as_of_text = as_of.isoformat()
     units: list[UnitJudgement] = []
     for u in range(U):
         b = int(basis[u])
@@ -498,72 +574,23 @@ def judge(
             else None,
         )
 
+        sections = by_basis.get(b)
+        if sections is None:
+            sections = by_basis[b] = _basis_sections(b)
         evidence: dict[str, Any] = {
-            "as_of": as_of.isoformat(),
+            "as_of": as_of_text,
             "basis": {
                 "code": code_list[b],
                 "name": names[b],
                 "pooled": pooled,
                 "cases_14d": c14[u],
                 "min_cases_14d": cfg.min_cases_14d,
-                "rule": "own series if >= min_cases_14d cases in 14 days, else nearest "
-                "ancestor that has them (the root otherwise)",
+                "rule": BASIS_RULE,
             },
-            "level": {
-                "method": "MEM thresholds (Vega 2013, 2015)"
-                if th_src[b] == "mem"
-                else "incidence per 100,000 over 7 days",
-                "source": th_src[b],
-                "value": lev_value[b],
-                "per_100k": lev_100k[b],
-                "days": th.days,
-                "thresholds": {
-                    "epidemic": th_ep[b],
-                    "medium": th_med[b],
-                    "high": th_high[b],
-                    "very_high": th_vh[b],
-                },
-                "rates_per_100k": None if th_src[b] == "mem" else dict(rates),
-                "level": level_name,
-            },
-            "growth": {
-                "method": "quasi-Poisson log-linear regression with weekday effects "
-                "(Wallinga & Lipsitch 2007)",
-                "window": growth_window,
-                "delay": cfg.delay,
-                "level": cfg.level,
-                "r": g_r[b],
-                "ci": [g_lo[b], g_hi[b]],
-                "doubling_time": g_dbl[b],
-                "halving_time": g_hlv[b],
-                "dispersion": g_disp[b],
-                "status": g_status[b],
-            },
-            "phase": {
-                "phase": phase_name,
-                "rules": "growth if r_low > 0; steady_decline if r_high < 0 on each of the last "
-                "sustain_days as-of days and no rebound; low_level if level <= low; "
-                "peak_passed if r < 0 and the 7-day sum is >= peak_drop below the season "
-                "maximum; plateau otherwise",
-                "declining_days": ph_days[b],
-                "sustain_days": cfg.sustain_days,
-                "sum7": ph_s7[b],
-                "max7": ph_m7[b],
-                "drop_from_max": ph_drop[b],
-                "peak_drop": cfg.peak_drop,
-                "rebound_used": det[b],
-            },
-            "rt": {
-                "method": "Cori et al. 2013 (instantaneous R, Gamma prior mean 5 sd 5)",
-                "serial_interval": {
-                    "mean": cfg.si_mean,
-                    "sd": cfg.si_sd,
-                    "source": OMICRON_SI["source"],
-                },
-                "window": rt_window,
-                "mean": rt_m[b],
-                "cri95": [rt_l[b], rt_h[b]],
-            },
+            "level": sections[0],
+            "growth": sections[1],
+            "phase": sections[2],
+            "rt": sections[3],
             "rebound": {
                 **rb,
                 "method": "pre-event quasi-Poisson log-linear trend projected with a "
