@@ -397,6 +397,9 @@ def _growth_areas(prefix: str) -> tuple[Any, Any]:
 def pages_child(payload: dict[str, Any]) -> dict[str, Any]:
     import django
 
+    # What a page costs to compute, as on the first visit after the cycle: the dashboard's
+    # cache (datacache) would otherwise answer every timed request after the warm-up.
+    os.environ.setdefault("RURALWATCH_CACHE", "none")
     django.setup()
     from django.contrib.auth import get_user_model
 
@@ -423,7 +426,10 @@ def pages_child(payload: dict[str, Any]) -> dict[str, Any]:
     rows = []
     pages = [("national", "/", user("bench_national", None, "national"))]
     for role, area in (("province", province), ("county", county)):
-        pages.append((role, f"/area/{area.code}/", user(f"bench_{role}", area, role)))
+        who = user(f"bench_{role}", area, role)
+        pages.append((role, f"/area/{area.code}/", who))
+        # the resources and key-area panels, which the page fetches after it is shown
+        pages.append((f"{role} panels", f"/area/{area.code}/panels/", who))
     pid = _backend_pid()
     for name, url, who in pages:
         if pid is not None:  # warm (templates, the chart library) before the CPU is counted
@@ -537,6 +543,16 @@ def main() -> None:
         help="the same scale with each --days of history: cost ratio, longest over shortest",
     )
     parser.add_argument("--rounds", type=int, default=GROWTH_ROUNDS, help="with --growth")
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="with --growth: the work directory of a --keep run, whose set-ups are reused",
+    )
+    parser.add_argument(
+        "--index-probe",
+        action="store_true",
+        help="with --growth: time REINDEX of the values with maintenance_work_mem 64MB and 1GB",
+    )
     parser.add_argument("--out", type=Path, help="write the JSON result here")
     parser.add_argument(
         "--save",
@@ -545,7 +561,7 @@ def main() -> None:
         "docs/benchmarks.md and the plot",
     )
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-national-"))
+    workdir = args.reuse or Path(tempfile.mkdtemp(prefix="bench-national-"))
     if args.growth:
         return growth_main(args, workdir)
     t0, load_before = time.perf_counter(), os.getloadavg()
@@ -668,12 +684,29 @@ def growth_summary(runs: list[dict[str, Any]], lengths: list[int]) -> list[dict[
     return rows
 
 
+def _db_exists(db: str) -> bool:
+    sql = f"SELECT 1 FROM pg_database WHERE datname = '{db}'"
+    proc = subprocess.run([*PSQL, "-tAc", sql], check=True, capture_output=True, text=True)
+    return proc.stdout.strip() == "1"
+
+
 def run_growth(
-    scale: str, lengths: list[int], *, workdir: Path, repeat: int, rounds: int, keep: bool
+    scale: str,
+    lengths: list[int],
+    *,
+    workdir: Path,
+    repeat: int,
+    rounds: int,
+    keep: bool,
+    reuse: bool = False,
+    index_probe: bool = False,
 ) -> dict[str, Any]:
     """Set up ``scale`` once per history length (the shorter histories are the last days of
     the longest), then time import, cycle and pages on a fresh copy of each set-up database
-    (``CREATE DATABASE ... TEMPLATE``), the lengths alternating, ``rounds`` times."""
+    (``CREATE DATABASE ... TEMPLATE``), the lengths alternating, ``rounds`` times. With
+    ``reuse``, a length whose database and ``workdir/growth-N/setup.json`` are left from a
+    ``keep`` run is not set up again. ``index_probe``: time REINDEX of the values with each
+    ``INDEX_PROBE_MEMORY`` on the longest history first."""
     from ruralwatch.synth.national import scale_prefixes
 
     lengths = sorted(set(lengths))
@@ -685,6 +718,12 @@ def run_growth(
     out: dict[str, Any] = {"scale": scale, "lengths": lengths, "rounds": rounds, "setups": {}}
     out["load_before"] = [round(x, 2) for x in os.getloadavg()]
     for days in lengths:
+        kept = workdir / f"growth-{days}" / "setup.json"
+        if reuse and kept.exists() and _db_exists(f"{GROWTH_DB}_{days}"):
+            out["setups"][str(days)] = json.loads(kept.read_text(encoding="utf-8"))
+            out["setups"][str(days)]["reused"] = True
+            log(f"{scale} ({days} days): set-up of {kept.parent} and {GROWTH_DB}_{days} reused")
+            continue
         setup = _set_up(
             scale,
             days=days,
@@ -696,13 +735,14 @@ def run_growth(
         out["setups"][str(days)] = setup
         if "new_day_csv" not in setup:
             return out
-    out["index_probe"] = run_child(
-        "bench.national:index_probe_child",
-        {"memory": [*INDEX_PROBE_MEMORY, *INDEX_PROBE_MEMORY]},  # twice, alternating
-        env=_db_env(f"{GROWTH_DB}_{longest}", workdir),
-        workdir=workdir,
-        timeout=STEP_TIMEOUT_S,
-    )
+    if index_probe:
+        out["index_probe"] = run_child(
+            "bench.national:index_probe_child",
+            {"memory": [*INDEX_PROBE_MEMORY, *INDEX_PROBE_MEMORY]},  # twice, alternating
+            env=_db_env(f"{GROWTH_DB}_{longest}", workdir),
+            workdir=workdir,
+            timeout=STEP_TIMEOUT_S,
+        )
     runs = []
     run_db = f"{GROWTH_DB}_run"
     for r in range(rounds):
@@ -778,6 +818,8 @@ def growth_main(args: argparse.Namespace, workdir: Path) -> None:
         repeat=args.repeat,
         rounds=args.rounds,
         keep=args.keep,
+        reuse=args.reuse is not None,
+        index_probe=args.index_probe,
     )
     res |= {"target_ratio": GROWTH_TARGET, "new_day": NEW_DAY.isoformat()}
     res["wall_s"] = round(time.perf_counter() - t0, 1)
