@@ -64,7 +64,7 @@ class Packer:
             [EvidenceText(key=k, text=t) for k, t in texts_by_key.items()], ignore_conflicts=True
         )
         _known.update(texts_by_key)
-        self._shared: dict[int, tuple[Any, str]] = {}
+        self._shared: dict[tuple[str, int], tuple[Any, str]] = {}
 
     def dumps(self, obj: Any, shared: Collection[str] = ()) -> str:
         """``obj`` as JSON with the texts as tokens.
@@ -86,12 +86,13 @@ class Packer:
             if run:
                 parts.append(self._packed(json.dumps(run, ensure_ascii=False))[1:-1])
                 run = {}
-            # Keyed by the object's identity; the object is kept with its JSON so that its
-            # identity cannot be reused by another object while this packer lives.
-            found = self._shared.get(id(v))
+            # Keyed by the item's key and the object's identity; the object is kept with its
+            # JSON so that its identity cannot be reused by another object while this packer
+            # lives.
+            found = self._shared.get((k, id(v)))
             if found is None:
                 item = json.dumps(k, ensure_ascii=False) + ": " + json.dumps(v, ensure_ascii=False)
-                found = self._shared[id(v)] = (v, self._packed(item))
+                found = self._shared[k, id(v)] = (v, self._packed(item))
             parts.append(found[1])
         if run:
             parts.append(self._packed(json.dumps(run, ensure_ascii=False))[1:-1])
