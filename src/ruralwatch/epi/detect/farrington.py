@@ -189,28 +189,31 @@ def _anscombe_weights(fit: GlmFit, y: FloatArray, used: BoolArray, threshold: fl
     # has weight 1 either way).
     mu = fit.mu
     near = used & (y > mu * (1.0 - 1e-6))
+    cand = np.flatnonzero(near)
+    rows = cand // y.shape[1]
+    yc, muc = y.ravel()[cand], mu.ravel()[cand]
+    hc = fit.hat.ravel()[cand]
     if threshold > 0.0:
         # Only a residual above the threshold changes a weight. y^(2/3) is concave, so the
         # residual is at most (y - mu) / sqrt(mu phi (1 - h)): points where even that bound
         # stays below the threshold (with a margin far above rounding) keep weight 1 without
         # the roots. Points of leverage near 1 are always computed (there a residual of
-        # rounding size is magnified).
+        # rounding size is magnified). Element-wise, on the points above their mean only
+        # (about half of them: the same bits as over the whole array).
         with np.errstate(invalid="ignore", over="ignore"):
-            d = y - mu
-            room = 1.0 - fit.hat
-            bound = (0.999 * threshold * threshold) * mu
-            bound *= phi[:, None]
+            d = yc - muc
+            room = 1.0 - hc
+            bound = (0.999 * threshold * threshold) * muc
+            bound *= phi[rows]
             bound *= room
-            near &= ((d > 0.0) & (d * d > bound)) | (room < 1e-6)
-    cand = np.flatnonzero(near)
-    rows = cand // y.shape[1]
-    yc, muc = y.ravel()[cand], mu.ravel()[cand]
+            keep = ((d > 0.0) & (d * d > bound)) | (room < 1e-6)
+        cand, rows, yc, muc, hc = cand[keep], rows[keep], yc[keep], muc[keep], hc[keep]
     with np.errstate(divide="ignore", invalid="ignore"):
         root = np.sqrt(muc)
         # 1.5 (y^(2/3) mu^(-1/6) - mu^(1/2)), standardised by sqrt(phi (1 - h)).
         y23 = by_value(lambda v: np.cbrt(v * v), yc, count_index(yc))  # np.cbrt(y * y)
         a = 1.5 * (y23 / np.cbrt(root) - root)
-        s = a / np.sqrt(phi[rows] * (1.0 - fit.hat.ravel()[cand]))
+        s = a / np.sqrt(phi[rows] * (1.0 - hc))
         # C order: ravel() is then a view, so the weights are written into raw itself (a
         # non-contiguous raw, as np.where gives for one monitored row's transposed counts,
         # took them into a copy and left every weight 1).
