@@ -395,31 +395,69 @@ def _auto_close(qs: QuerySet[Task], reason: str, now: dt.datetime) -> int:
     return len(ids)
 
 
-def _insert_tasks(rows: list[Task]) -> None:
-    """Insert new tasks: ``COPY`` on PostgreSQL (several times faster than batches of
-    ``INSERT`` for rows with JSON evidence), ``bulk_create`` on SQLite. A cause that a
-    concurrent sync turned into a task in the meantime breaks the unique key: then the rows go
-    in again skipping the conflicts, so the other sync's task stands and none is doubled."""
+def _task_columns() -> tuple[list[str], list[str], set[str], dict[str, Any]]:
+    """The task table's columns (without the key), their attribute names, the JSON ones, and
+    each attribute's default (a field without one defaults to None)."""
+    fields = [f for f in Task._meta.concrete_fields if not f.primary_key]
+    defaults = {
+        str(f.attname): (f.get_default() if f.has_default() else None)
+        for f in fields
+        if not f.has_default() or not callable(f.default)
+    }
+    json = {str(f.attname) for f in fields if f.get_internal_type() == "JSONField"}
+    return [str(f.column) for f in fields], [str(f.attname) for f in fields], json, defaults
+
+
+def _insert_tasks(rows: list[dict[str, Any]]) -> None:
+    """Insert new tasks (attribute → value; the fields not given take their defaults):
+    ``COPY`` on PostgreSQL (several times faster than batches of ``INSERT`` for rows with JSON
+    evidence), ``bulk_create`` on SQLite. A cause that a concurrent sync turned into a task in
+    the meantime breaks the unique key: then the rows go in again skipping the conflicts, so
+    the other sync's task stands and none is doubled. The rows are plain dicts, not model
+    instances: building 10,000 ``Task`` objects only to read their attributes back was a
+    third of the step's Python time at province scale."""
     if not rows:
         return
     if connection.vendor != "postgresql":
-        Task.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
+        Task.objects.bulk_create([Task(**r) for r in rows], batch_size=2000, ignore_conflicts=True)
         return
     import psycopg
     from psycopg.types.json import Jsonb
 
-    fields = [f for f in Task._meta.concrete_fields if not f.primary_key]
-    columns = [str(f.column) for f in fields]
+    columns, names, json, defaults = _task_columns()
     # The driver adapts dates, times, numbers and text itself; only JSON needs a wrapper
     # (Django's per-field preparation was most of the step's time at province scale).
-    names = [str(f.attname) for f in fields]
-    json = {str(f.attname) for f in fields if f.get_internal_type() == "JSONField"}
-    values = [[Jsonb(getattr(t, n)) if n in json else getattr(t, n) for n in names] for t in rows]
+    values = [
+        [Jsonb(r[n]) if n in json else (r[n] if n in r else defaults[n]) for n in names]
+        for r in rows
+    ]
     try:
         with transaction.atomic():  # a savepoint: a conflict undoes only this statement
             bulk.insert_rows(Task._meta.db_table, columns, values)
     except (IntegrityError, psycopg.IntegrityError):  # COPY raises the driver's own
-        Task.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
+        Task.objects.bulk_create([Task(**r) for r in rows], batch_size=2000, ignore_conflicts=True)
+
+
+def _created_events(kind: TaskKind, now: dt.datetime) -> list[int]:
+    """Write the "created" event of every task of ``kind`` created at ``now`` that has none
+    yet (the ones this sync inserted: one indexed query on ``created_at``) and return their
+    ids. One ``INSERT … SELECT … RETURNING`` instead of reading the ids and writing an event
+    object per task."""
+    task = Task._meta.db_table
+    event = TaskEvent._meta.db_table
+    at = connection.ops.adapt_datetimefield_value(now)
+    return [
+        int(r[0])
+        for r in bulk.rows(
+            f"INSERT INTO {event} (task_id, kind, actor_id, at, comment, reason, from_area_id, "
+            f"to_area_id, from_role, to_role) "
+            f"SELECT t.id, %s, NULL, %s, '', '', NULL, NULL, '', '' FROM {task} t "
+            f"WHERE t.kind_id = %s AND t.created_at = %s AND NOT EXISTS "
+            f"(SELECT 1 FROM {event} e WHERE e.task_id = t.id AND e.kind = %s) "
+            f"RETURNING task_id",
+            [EventKind.CREATED, at, kind.pk, at, EventKind.CREATED],
+        )
+    ]
 
 
 def _create(kind: TaskKind, causes: list[Cause], now: dt.datetime) -> list[int]:
@@ -446,39 +484,29 @@ def _create(kind: TaskKind, causes: list[Cause], now: dt.datetime) -> list[int]:
         owner = c.owner or owner_for(kind, a["level"], [a[f"l{k}"] for k in range(1, 6)], a["path"])
         ack, done = c.due or (due_ack, due_done)
         rows.append(
-            Task(
-                kind=kind,
-                area_id=c.area,
-                area_path=a["path"],
-                date=c.date,
-                source_key=c.key,
-                source_id=c.source_id,
-                status=Status.NEW,
-                priority=kind.priority,
-                owner_role=owner.role,
-                owner_level=owner.level,
-                owner_area_id=owner.code,
-                owner_path=owner.path,
-                due_ack=ack,
-                due_done=done,
-                next_escalation=ack,
-                evidence=c.evidence,
-                created_at=now,
-                updated_at=now,
-            )
+            {
+                "kind_id": kind.pk,
+                "area_id": c.area,
+                "area_path": a["path"],
+                "date": c.date,
+                "source_key": c.key,
+                "source_id": c.source_id,
+                "status": Status.NEW,
+                "priority": kind.priority,
+                "owner_role": owner.role,
+                "owner_level": owner.level,
+                "owner_area_id": owner.code,
+                "owner_path": owner.path,
+                "due_ack": ack,
+                "due_done": done,
+                "next_escalation": ack,
+                "evidence": c.evidence,
+                "created_at": now,
+                "updated_at": now,
+            }
         )
     _insert_tasks(rows)
-    # The tasks of this kind created at ``now`` without their "created" event yet: the ones
-    # this call inserted (one indexed query on created_at).
-    ids = list(
-        Task.objects.filter(kind=kind, created_at=now)
-        .exclude(Exists(TaskEvent.objects.filter(task_id=OuterRef("pk"), kind=EventKind.CREATED)))
-        .values_list("id", flat=True)
-    )
-    TaskEvent.objects.bulk_create(
-        [TaskEvent(task_id=i, kind=EventKind.CREATED, at=now) for i in ids], batch_size=2000
-    )
-    return ids
+    return _created_events(kind, now)
 
 
 Plan = tuple[QuerySet[Task], str, Callable[[], list[Cause]]]
@@ -577,10 +605,19 @@ def _notify_tasks(task_ids: Sequence[int], why: str) -> dict[str, int]:
     """One message per task to every active user bound to the task's owner area."""
     if not task_ids:
         return {}
-    tasks: list[Any] = []
+    # Owners first (the key index only), then the wording's joins for the tasks whose owner
+    # has someone to tell: at province scale a few dozen of 10,000 new tasks.
+    owners: list[tuple[int, str]] = []
     for i in range(0, len(task_ids), CHUNK):
+        owners.extend(
+            Task.objects.filter(id__in=task_ids[i : i + CHUNK]).values_list("id", "owner_area_id")
+        )
+    recipients = notify.users_of_areas({area for _id, area in owners})
+    told = [i for i, area in owners if recipients.get(area)]
+    tasks: list[Any] = []
+    for i in range(0, len(told), CHUNK):
         tasks.extend(
-            Task.objects.filter(id__in=task_ids[i : i + CHUNK]).values(
+            Task.objects.filter(id__in=told[i : i + CHUNK]).values(
                 "id",
                 "owner_area_id",
                 "area__name",
@@ -591,7 +628,6 @@ def _notify_tasks(task_ids: Sequence[int], why: str) -> dict[str, int]:
                 "status",
             )
         )
-    recipients = notify.users_of_areas({t["owner_area_id"] for t in tasks})
     messages: list[notify.Message] = []
     for t in tasks:
         users = recipients.get(t["owner_area_id"], [])
