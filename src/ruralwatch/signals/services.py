@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 from django.db import transaction
 
+from ruralwatch.core import bulk
 from ruralwatch.epi.detect import get_detector
 from ruralwatch.epi.panel import Panel
 from ruralwatch.signals.models import DetectionRule, Signal
@@ -175,22 +176,23 @@ def _num(x: float) -> float | None:
     return None if not np.isfinite(x) else float(x)
 
 
-def _insert(rows: list[tuple[Any, ...]]) -> None:
-    cols = [
-        "rule_id",
-        "area_id",
-        "indicator_id",
-        "date",
-        "method",
-        "observed",
-        "expected",
-        "threshold",
-        "score",
-        "params",
-    ]
-    table = Signal._meta.db_table
-    placeholders = ", ".join(["%s"] * len(cols))
-    from django.db import connection
+#: The columns of a signal row, in the order :func:`_run_rule` builds them.
+SIGNAL_COLUMNS = [
+    "rule_id",
+    "area_id",
+    "indicator_id",
+    "date",
+    "method",
+    "observed",
+    "expected",
+    "threshold",
+    "score",
+    "params",
+]
 
-    with connection.cursor() as cur:
-        cur.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders})", rows)
+
+def _insert(rows: list[tuple[Any, ...]]) -> None:
+    """Insert signal rows: ``COPY`` on PostgreSQL (``bulk.insert_rows``; an ``executemany``
+    of 6,000 rows took a second there), ``executemany`` on SQLite. ``params`` is JSON text,
+    which both store as given."""
+    bulk.insert_rows(Signal._meta.db_table, SIGNAL_COLUMNS, rows)
