@@ -22,8 +22,6 @@ from ruralwatch.synth import build_demo
 from ruralwatch.synth.keyareas import remote_key_areas
 from ruralwatch.synth.persons import PERSON_TRUTH_KINDS
 
-pytestmark = pytest.mark.django_db
-
 SEED = 20230122
 
 
@@ -33,6 +31,7 @@ def synthetic():  # type: ignore[no-untyped-def]
     return remote_key_areas(demo, start=DEMO_START, end=DEMO_END, seed=SEED)[0]  # as the demo
 
 
+@pytest.mark.django_db
 def test_summary_agrees_with_ground_truth(tmp_path: Path, synthetic) -> None:  # type: ignore[no-untyped-def]
     result = run_demo(tmp_path, seed=SEED)
     s = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
@@ -185,6 +184,7 @@ def _check_tasks(s: dict, truth: list[dict], county: Area) -> None:  # type: ign
     assert tasks.filter(owner_area_id=village.parent_id).exists()
 
 
+@pytest.mark.django_db
 def test_the_demo_run_again_replaces_what_it_wrote(tmp_path: Path) -> None:
     """The whole demo run again in the same database (the second `make demo` of a checkout)
     replaces what the first wrote: the same rows, the same summary. (The last two weeks of
@@ -240,6 +240,8 @@ def _state() -> dict[str, tuple[int, str]]:
 
 
 def test_cli_demo_no_serve_on_embedded_sqlite(tmp_path: Path) -> None:
+    """The command on its embedded SQLite database, whatever the test run's database: no
+    ``django_db`` mark, so the PostgreSQL pass of ``make test`` does not run it again."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["RURALWATCH_VAR"] = str(tmp_path / "var")
     exe = Path(sys.executable).parent / "ruralwatch"
@@ -275,6 +277,7 @@ def test_cli_demo_no_serve_on_embedded_sqlite(tmp_path: Path) -> None:
     assert summary["days"] == 10 and summary["period"]["start"] == "2023-01-27"
 
 
+@pytest.mark.django_db
 def test_rebound_scenario_is_judged_a_rebound_naming_its_townships(tmp_path: Path) -> None:
     result = run_demo(tmp_path, seed=SEED, scenario="rebound", keygroups=False)
     s = result.summary

@@ -118,8 +118,10 @@ def test_scales_to_twenty_thousand_patches() -> None:
     pop = rng.integers(300, 3000, size=n)
     township = np.repeat(np.arange(n // 17 + 1), 17)[:n]
     county = township // 15
-    t0 = time.perf_counter()
+    # CPU seconds, not wall: on the shared 2-core machine other work stretched the wall time
+    # of this bound to 13 s at load 13 (the computation had not changed).
+    t0 = time.process_time()
     sim = simulate(pop, groups=[township, county], days=70, scenario="rebound", seed=1)
-    elapsed = time.perf_counter() - t0
+    elapsed = time.process_time() - t0
     assert sim.infections.shape == (70, n)
     assert elapsed < 10.0, f"{elapsed:.1f} s"
