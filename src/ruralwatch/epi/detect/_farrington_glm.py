@@ -28,6 +28,7 @@ same iterates on the sums of each factor level).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ __all__ = [
     "fit_poisson",
     "fit_poisson_grouped",
     "group_design",
+    "release_buffers",
 ]
 
 # The grouped path hands over to the per-problem path below this share of unconverged problems.
@@ -89,6 +91,33 @@ class GlmFit:
 
 # R's glm.control(maxit = 25).
 MAX_ITER = 25
+
+
+# Scratch arrays kept per thread from one fit to the next (see ``_buffer``).
+_SCRATCH = threading.local()
+
+
+def _buffer(name: str, shape: tuple[int, ...]) -> FloatArray:
+    """An uninitialised float64 array of ``shape``, the same memory at every call for ``name``
+    in this thread (grown when too small). A Farrington run makes the same (problems x
+    observations) arrays block after block; fresh ones of a few MB each cost page faults (the
+    allocator hands large freed blocks back to the kernel). The caller must be done with the
+    previous call's array: only a fit's own scratch goes here, never a result."""
+    size = 1
+    for n in shape:
+        size *= n
+    bufs: dict[str, FloatArray] | None = getattr(_SCRATCH, "bufs", None)
+    if bufs is None:
+        bufs = _SCRATCH.bufs = {}
+    buf = bufs.get(name)
+    if buf is None or buf.size < size:
+        buf = bufs[name] = np.empty(size)
+    return buf[:size].reshape(shape)
+
+
+def release_buffers() -> None:
+    """Free this thread's scratch arrays (at the end of a run)."""
+    _SCRATCH.bufs = {}
 
 
 # Counts up to this value are mapped through tables (see ``by_value``).
@@ -639,7 +668,7 @@ def _fit_saturated(
     # the start's deviance, as the driver's
     dev0 = 2.0 * np.einsum("pn,pn->p", w, tables.of(_start_deviance_term))
     # w, w y, w mu0 and w mu0 log(mu0) (mu0 = y + 0.1) side by side, summed per level at once
-    stack = np.empty((P, 4, N))
+    stack = _buffer("saturated", (P, 4, N))  # scratch: only its level sums are kept
     stack[:, 0] = w
     np.multiply(w, y, out=stack[:, 1])
     ww0 = np.add(y, 0.1, out=stack[:, 2])
@@ -850,8 +879,9 @@ class _GroupedSolver:
         # The results are written into buffers kept from one call to the next (the driver
         # does not use the previous means once it asks for new ones): allocating the
         # (P, N) arrays afresh every iteration cost page faults.
+        # A fit's means and linear predictors are its scratch: a result keeps copies.
         if self._mu is None:
-            self._mu = np.empty((self.P, self.design.X.shape[1]))
+            self._mu = _buffer("mu", (self.P, self.design.X.shape[1]))
         if self.pats is not None:
             # exp(X beta) per distinct row, looked up (see _Patterns); eta is only made for
             # the problems that need it (``eta``).
@@ -861,7 +891,7 @@ class _GroupedSolver:
             self._eta_pat = eta_pat
             return np.take(np.exp(eta_pat), self.pat_take, out=self._mu), None
         if self._eta is None:
-            self._eta = np.empty_like(self._mu)
+            self._eta = _buffer("eta", self._mu.shape)
         eta = self._eta
         np.matmul(beta.reshape(G, U, K), self.Xt, out=eta.reshape(G, U, -1))
         if off is not None:

@@ -39,6 +39,7 @@ from ruralwatch.epi.detect._farrington_glm import (
     count_index,
     fit_poisson_grouped,
     group_design,
+    release_buffers,
 )
 from ruralwatch.epi.detect.base import DetectionResult, Reason
 from ruralwatch.epi.linalg import each_block
@@ -222,7 +223,8 @@ def _anscombe_weights(fit: GlmFit, y: FloatArray, used: BoolArray, threshold: fl
     n = used.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         gamma = n / raw.sum(axis=1)  # NaN for a problem without data: its result is NaN too
-    return np.asarray(raw * gamma[:, None], dtype=np.float64)
+    raw *= gamma[:, None]  # raw is this function's own array: scaled where it is
+    return raw
 
 
 def _fit(
@@ -493,7 +495,10 @@ def _run_models(
         se_disp[lo:hi, ulo:uhi] = res.se_dispersion.reshape(m, k)
         failed[lo:hi, ulo:uhi] = res.failed.reshape(m, k)
 
-    each_block(t_blocks, u_blocks, prepare, block)
+    try:
+        each_block(t_blocks, u_blocks, prepare, block)
+    finally:
+        release_buffers()  # the blocks' scratch (a pool's threads drop theirs on exit)
     # Neither paper nor R's help sets a minimum baseline: R fits what there is (an intercept to
     # two values; a window cut by the start of the series), with the model's columns that the
     # baseline cannot identify aliased, and what cannot be estimated (a dispersion on no
