@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+from django.db import transaction
 from django.db.models import QuerySet
 
 from ruralwatch.areas.models import Area
@@ -39,12 +40,17 @@ def level_panel_frame(
     # Python one at a time, and at the village level (50,000 villages × 8 days for 河南) the
     # per-row loop was most of the read's Python time. The values' text is PostgreSQL's
     # shortest exact form, as in the row-per-value CSV, so they parse to the same numbers.
-    lines = bulk.fetch_frame(
-        f"SELECT v.area_id, string_agg(CAST(v.date AS TEXT) || ':' || CAST(v.value AS TEXT), ';') "
-        f"{where} GROUP BY v.area_id",
-        params,
-        schema={"area": pl.String, "cells": pl.String},
-    )
+    # Without JIT: the village read's plan is costed high enough to be compiled, 0.2 s of
+    # backend CPU each time for a statement that runs once.
+    with transaction.atomic():
+        bulk.execute("SET LOCAL jit = off")
+        lines = bulk.fetch_frame(
+            f"SELECT v.area_id, "
+            f"string_agg(CAST(v.date AS TEXT) || ':' || CAST(v.value AS TEXT), ';') "
+            f"{where} GROUP BY v.area_id",
+            params,
+            schema={"area": pl.String, "cells": pl.String},
+        )
     cells = (
         lines.select("area", pl.col("cells").str.split(";"))
         .explode("cells")
