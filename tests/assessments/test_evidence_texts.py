@@ -39,20 +39,11 @@ def test_packed_rows_read_back_whole_through_the_orm() -> None:
     # A row written through SQL as the assessment writes it, and one written whole.
     from ruralwatch.core import bulk
 
+    from ruralwatch.assessments.services import COLUMNS
+
     bulk.insert_rows(
         Judgement._meta.db_table,
-        [
-            "area_id",
-            "indicator_id",
-            "date",
-            "level",
-            "phase",
-            "rebound_detected",
-            "pooled",
-            "text_zh",
-            "text_en",
-            "evidence",
-        ],
+        list(COLUMNS),
         [(AREA, "new_cases", "2023-01-31", "low", "plateau", False, False, "", "", text)],
     )
     whole = Judgement.objects.create(

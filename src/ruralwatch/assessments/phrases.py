@@ -10,7 +10,7 @@ are written the same way in every language (``137``, ``-17.4%``, ``0.60``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -172,28 +172,31 @@ def _numbers(n: dict[str, Any], w: dict[str, Any], memo: dict[Any, str] | None =
             text = w["cases_change"] % values
         _keep(memo, key, text)
     if n.get("growth_r") is not None:
-        key = ("growth", n["growth_r"], n["growth_low"], n["growth_high"])
-        growth = _recall(memo, key)
-        if growth is None:
-            growth = w["growth"] % {
-                "r": f"{n['growth_r'] * 100:.1f}",
-                "low": f"{n['growth_low'] * 100:.1f}",
-                "high": f"{n['growth_high'] * 100:.1f}",
-            }
-            _keep(memo, key, growth)
+        estimate = (n["growth_r"], n["growth_low"], n["growth_high"])
+        growth = _estimate(memo, w["growth"], "r", estimate, lambda v: f"{v * 100:.1f}")
         text = w["then"] % {"first": text, "then": growth}
     if n.get("rt") is not None:
-        key = ("rt", n["rt"], n["rt_low"], n["rt_high"])
-        rt = _recall(memo, key)
-        if rt is None:
-            rt = w["rt"] % {
-                "rt": f"{n['rt']:.2f}",
-                "low": f"{n['rt_low']:.2f}",
-                "high": f"{n['rt_high']:.2f}",
-            }
-            _keep(memo, key, rt)
+        rt = _estimate(memo, w["rt"], "rt", (n["rt"], n["rt_low"], n["rt_high"]), "{:.2f}".format)
         text = w["then"] % {"first": text, "then": rt}
     return str(w["end"] % {"clauses": text})
+
+
+def _estimate(
+    memo: dict[Any, str] | None,
+    template: str,
+    name: str,
+    values: tuple[float, float, float],
+    fmt: Callable[[float], str],
+) -> str:
+    """The clause of an estimate and its interval (``name``, ``low``, ``high`` in
+    ``template``), phrased once for equal numbers."""
+    key = (template, name, *values)
+    said = _recall(memo, key)
+    if said is None:
+        point, low, high = (fmt(v) for v in values)
+        said = template % {name: point, "low": low, "high": high}
+        _keep(memo, key, said)
+    return str(said)
 
 
 def _recall(memo: dict[Any, str] | None, key: tuple[Any, ...]) -> str | None:
