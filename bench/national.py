@@ -172,7 +172,9 @@ def _without_indexes(tables: tuple[str, ...], maintenance_work_mem: str = "1GB")
             for table, name, definition in constraints:
                 cur.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
             for _, definition in indexes:
-                cur.execute(definition)
+                # A partitioned table's index is defined ON ONLY the parent: built again
+                # that way it would cover no partition (and stay invalid).
+                cur.execute(definition.replace(" ON ONLY ", " ON ", 1))
 
 
 def _backend_pid() -> int | None:
@@ -245,6 +247,11 @@ def setup_child(payload: dict[str, Any]) -> dict[str, Any]:
     progress(areas_import_s=timed(lambda: import_areas(areas_csv))[1])
     first = NEW_DAY - dt.timedelta(days=payload["days"])
     offset = int(payload.get("offset", 0))
+    # The history's day partitions (PostgreSQL), as the importers make them; the new day's is
+    # left to its timed import.
+    from ruralwatch.reporting import partitions
+
+    partitions.ensure_days(first + dt.timedelta(days=i) for i in range(payload["days"]))
     t = time.perf_counter()
     with _without_indexes(("reporting_reportvalue", "reporting_submission")):
         out.update(_load_history(tree, first, payload["days"], progress, offset))

@@ -29,6 +29,14 @@ def level_panel_frame(
         f"AND a.path LIKE %s"
     )
     params = [level, indicator, start.isoformat(), end.isoformat(), root_path + "%"]
+    if level != 5:
+        # The roll-ups' own level too: the index (level, date) then reads the level's rows
+        # only, not every level's of the years of baseline a county rule asks for (at 365
+        # days of history the read scanned 8,800 pages for 8,030 rows, 0.24 s instead of
+        # 0.05 s). A roll-up made before its area changed level is redone by the next cycle
+        # (an area import marks every rolled-up date stale).
+        where += " AND v.level = %s"
+        params.append(level)
     if not bulk.is_postgres():
         frame = bulk.fetch_frame(
             f"SELECT v.area_id, CAST(v.date AS TEXT), v.value {where}",
