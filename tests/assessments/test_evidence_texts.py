@@ -37,9 +37,8 @@ def test_packed_rows_read_back_whole_through_the_orm() -> None:
     assert len(text) < len(json.dumps(_evidence(7), ensure_ascii=False)) - 100
     assert set(EvidenceText.objects.values_list("text", flat=True)) == {LONG, RULE}
     # A row written through SQL as the assessment writes it, and one written whole.
-    from ruralwatch.core import bulk
-
     from ruralwatch.assessments.services import COLUMNS
+    from ruralwatch.core import bulk
 
     bulk.insert_rows(
         Judgement._meta.db_table,

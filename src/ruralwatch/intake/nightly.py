@@ -7,10 +7,12 @@ screened dates are replaced, so a re-run leaves the same state.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 from django.db import transaction
 from django.utils import timezone
@@ -410,16 +412,14 @@ def _series_may_flag(
     series' largest value of the week, so it counts for no value of the week)."""
     series = tops.select("area_code", "indicator")
     local = pl.concat([small, window.join(series, on=["area_code", "indicator"], how="semi")])
-    keyed = _keyed(local)
-    h = prm.half_window
-    passed: list[str] = []
-    every = keyed["area_code"].unique().sort()
-    for lo in range(0, every.len(), prm.block * 8):
-        keys = every.slice(lo, prm.block * 8)
-        block = keyed.filter(pl.col("area_code").is_in(keys.implode()))
-        codes, _days, cube = _cube(block, first, end)
-        may = screen.seasonal_may_flag_neighbours(cube, prm)[:, :, h:]
-        passed += [codes[i] for i in np.nonzero(may.any(axis=(1, 2)))[0]]
+    passed = _passing(
+        _keyed(local),
+        first,
+        end,
+        prm.block * 8,
+        lambda cube, _days: screen.seasonal_may_flag_neighbours(cube, prm),
+        prm.half_window,
+    )
     if not passed:
         return series.clear()
     split = pl.Series("key", passed, pl.String).str.split_exact("|", 1)
@@ -458,13 +458,34 @@ def _may_flag(local: pl.DataFrame, start: dt.date, end: dt.date, prm: screen.Par
     [start, end] that the seasonal screen may flag (outliers.seasonal_may_flag), a block of
     areas at a time."""
     first = start - dt.timedelta(days=prm.half_window)
-    areas = local["area_code"].unique().sort()
+    return _passing(
+        local,
+        first,
+        end,
+        prm.block,
+        lambda cube, days: screen.seasonal_may_flag(
+            cube, screen.seasonal_expected(cube, prm, days), prm
+        ),
+        prm.half_window,
+    )
+
+
+def _passing(
+    long: pl.DataFrame,
+    first: dt.date,
+    end: dt.date,
+    block: int,
+    bound: Callable[[screen.FlagArray, list[dt.date]], npt.NDArray[np.bool_]],
+    skip: int,
+) -> list[str]:
+    """The areas of ``long`` for which ``bound`` (of the cube of [first, end] and its days)
+    marks a value from the ``skip``-th day on, ``block`` areas at a time."""
+    areas = long["area_code"].unique().sort()
     out: list[str] = []
-    for lo in range(0, areas.len(), prm.block):
-        block = local.filter(pl.col("area_code").is_in(areas.slice(lo, prm.block).implode()))
-        codes, days, cube = _cube(block, first, end)
-        expected = screen.seasonal_expected(cube, prm, days)
-        may = screen.seasonal_may_flag(cube, expected, prm)[:, :, prm.half_window :]
+    for lo in range(0, areas.len(), block):
+        part = long.filter(pl.col("area_code").is_in(areas.slice(lo, block).implode()))
+        codes, days, cube = _cube(part, first, end)
+        may = bound(cube, days)[:, :, skip:]
         out += [codes[i] for i in np.nonzero(may.any(axis=(1, 2)))[0]]
     return out
 
@@ -498,17 +519,17 @@ def _seasonal_candidates(
     before = _values_of_series(series, first, day_before)
     read += before.height
     local = pl.concat([before, window.join(series, on=["area_code", "indicator"], how="semi")])
-    keyed = _keyed(local)
-    passed: list[str] = []
-    every = keyed["area_code"].unique().sort()
-    for lo in range(0, every.len(), prm.block * 8):
-        keys = every.slice(lo, prm.block * 8)
-        block = keyed.filter(pl.col("area_code").is_in(keys.implode()))
-        codes, days, cube = _cube(block, first, end)
-        baseline = screen.seasonal_baseline(cube, prm, days)
-        may = screen.seasonal_may_flag_series(cube, baseline, prm)[:, :, h:]
-        passed += [codes[i].split("|")[0] for i in np.nonzero(may.any(axis=(1, 2)))[0]]
-    areas = pl.Series("area_code", sorted(set(passed)), pl.String)
+    passed = _passing(
+        _keyed(local),
+        first,
+        end,
+        prm.block * 8,
+        lambda cube, days: screen.seasonal_may_flag_series(
+            cube, screen.seasonal_baseline(cube, prm, days), prm
+        ),
+        h,
+    )
+    areas = pl.Series("area_code", sorted({key.split("|")[0] for key in passed}), pl.String)
     before = _values_of(areas, first, day_before)
     read += before.height
     local = pl.concat([before, window.filter(pl.col("area_code").is_in(areas.implode()))])
