@@ -247,11 +247,6 @@ def setup_child(payload: dict[str, Any]) -> dict[str, Any]:
     progress(areas_import_s=timed(lambda: import_areas(areas_csv))[1])
     first = NEW_DAY - dt.timedelta(days=payload["days"])
     offset = int(payload.get("offset", 0))
-    # The history's day partitions (PostgreSQL), as the importers make them; the new day's is
-    # left to its timed import.
-    from ruralwatch.reporting import partitions
-
-    partitions.ensure_days(first + dt.timedelta(days=i) for i in range(payload["days"]))
     t = time.perf_counter()
     with _without_indexes(("reporting_reportvalue", "reporting_submission")):
         out.update(_load_history(tree, first, payload["days"], progress, offset))

@@ -24,7 +24,6 @@ from ruralwatch.cycle import distributed
 from ruralwatch.dispatch.models import OPEN_STATUSES, Status, Task
 from ruralwatch.dispatch.services import sync_tasks
 from ruralwatch.intake.nightly import nightly as intake_nightly
-from ruralwatch.reporting import partitions
 from ruralwatch.reporting.models import AggregateValue, Completeness, ReportValue, Submission
 from ruralwatch.reporting.services import dates_to_roll_up, roll_up_dates
 from ruralwatch.signals.models import Signal
@@ -205,7 +204,7 @@ def run_cycle(
         if spread is not None:
             spread.close()
     timed("tasks", dispatched)
-    timed("statistics", lambda: refresh_statistics(cycle_date))
+    timed("statistics", refresh_statistics)
     result.tasks = task_counts(root_path)
     return result
 
@@ -214,17 +213,12 @@ def run_cycle(
 DATED_TABLES = (ReportValue, Submission, AggregateValue, Completeness, Judgement, Signal)
 
 
-def refresh_statistics(cycle_date: dt.date | None = None) -> dict[str, Any]:
+def refresh_statistics() -> dict[str, Any]:
     """ANALYZE the tables the pages read by date (PostgreSQL). A date the planner has not seen
     is estimated at one row when the few dates it knows fill its most-common-value list: the
     county page then joined the day's 50,000 province submissions to the county's villages in
     a nested loop, 5 s instead of 0.1 s, until autovacuum analysed the table after a tenth of
     it had changed. Sampling keeps it a few seconds even on the national tables."""
     tables = [m._meta.db_table for m in DATED_TABLES]
-    if cycle_date is not None and partitions.is_partitioned():
-        # The values partitioned by day: the cycle's day and the day before (late reports),
-        # not every day of the history again.
-        days = partitions.day_tables([cycle_date - dt.timedelta(days=1), cycle_date])
-        tables = [t for t in tables if t != ReportValue._meta.db_table] + days
     bulk.analyze(*tables)
     return {"tables": tables if bulk.is_postgres() else []}

@@ -35,7 +35,6 @@ from ruralwatch.intake.models import (
     ValidationRule,
     Violation,
 )
-from ruralwatch.reporting import partitions
 from ruralwatch.reporting import services as reporting
 from ruralwatch.reporting.models import ImportBatch, Indicator, ReportValue, RollupPending
 from ruralwatch.reporting.signoff import locked_problems
@@ -402,8 +401,6 @@ def import_values(
     try:
         if stage.is_empty():  # partial mode with every value refused: nothing to write
             raise _DryRun
-        if not dry_run:  # the days' partitions, before the transaction (see partitions)
-            partitions.ensure_days(stage["date"].unique().to_list())
         with transaction.atomic():
             bulk.import_lock("reports", ReportValue._meta.db_table)
             bulk.create_staging("stage_day", reporting.DAY_STAGE)

@@ -23,7 +23,6 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from ruralwatch.core import bulk
-from ruralwatch.reporting import partitions
 from ruralwatch.reporting.models import ArchivedPeriod, ReportValue, Submission
 
 VALUE_SCHEMA: dict[str, Any] = {
@@ -112,8 +111,6 @@ def archive(before: dt.date, directory: Path) -> ArchiveSummary:
     partial.replace(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     with transaction.atomic():
-        # Where the values are partitioned by day, their days are dropped whole.
-        partitions.drop_days(first, last)
         for model in (ReportValue, Submission):
             bulk.execute(f"DELETE FROM {model._meta.db_table} WHERE {where}", params)
         ArchivedPeriod.objects.create(
@@ -139,7 +136,6 @@ def restore(path: Path) -> ArchiveSummary:
     both = pl.read_parquet(path)
     values = both.filter(pl.col("kind") == "value").select(list(VALUE_SCHEMA))
     subs = both.filter(pl.col("kind") == "submission").select(list(SUBMISSION_SCHEMA))
-    partitions.ensure_days(values["date"].unique().to_list())
     with transaction.atomic():
         for model, frame in ((ReportValue, values), (Submission, subs)):
             table = model._meta.db_table

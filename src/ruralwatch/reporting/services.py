@@ -27,7 +27,7 @@ from ruralwatch.core.tabular import (
     problems_where,
     read_table,
 )
-from ruralwatch.reporting import archive, partitions
+from ruralwatch.reporting import archive
 from ruralwatch.reporting.models import (
     AggregateValue,
     Completeness,
@@ -396,9 +396,6 @@ def import_reports(
         areas=int(stage["area_code"].n_unique()),
         dates=sorted(stage["date"].unique().to_list()),
     )
-    # The days' partitions (PostgreSQL) before the import's transaction, which they would
-    # otherwise lock for its whole length.
-    partitions.ensure_days(summary.dates)
     with transaction.atomic():
         # Concurrent imports of the same rows: the second counts after the first committed.
         bulk.import_lock("reports", ReportValue._meta.db_table)
@@ -427,18 +424,9 @@ def import_reports(
         bulk.drop_staging("stage_value")
     # A first big load (a new deployment, a month of history) must not leave the planner
     # believing the tables are empty when the cycle reads them next.
-    analyze_values_if_grown(summary.dates, summary.imported)
+    bulk.analyze_if_grown(ReportValue._meta.db_table, summary.imported)
     bulk.analyze_if_grown(Submission._meta.db_table, summary.rows)
     return summary
-
-
-def analyze_values_if_grown(dates: Sequence[dt.date | str], added: int) -> None:
-    """Refresh the value table's statistics after a load that grew it by more than a tenth:
-    the partitions of the loaded days where the table is partitioned by day (PostgreSQL),
-    else the table (:func:`ruralwatch.core.bulk.analyze_if_grown`)."""
-    tables = partitions.day_tables(dates) if partitions.is_partitioned() else []
-    for table in tables or [ReportValue._meta.db_table]:
-        bulk.analyze_if_grown(table, added)
 
 
 def dates_to_roll_up(start: dt.date, end: dt.date) -> list[dt.date]:
@@ -551,8 +539,8 @@ def _upsert_values(
     and its ``source``), as the daily form keeps its corrections; an unchanged value is not
     written. Two statements, each one pass over the staging table: the correction history's
     row count is the number updated, and the upsert's (inserted plus updated) gives the rest.
-    ``dates`` are the staged dates: the stored values are read from those days only (their
-    partitions, where the table is partitioned by day), not the whole history.
+    ``dates`` are the staged dates: the stored values are read from those days only, not
+    joined with the whole history.
     """
     table = ReportValue._meta.db_table
     total = bulk.scalar("SELECT COUNT(*) FROM stage_value")
