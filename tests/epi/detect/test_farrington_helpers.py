@@ -174,6 +174,41 @@ def test_nb_quantile_is_the_smallest_count_reaching_the_level(mu: float, phi: fl
     assert sf == pytest.approx(1 - _nb_cdf(k, mu, phi), rel=1e-9)
 
 
+def test_nb_quantile_over_many_means_and_dispersions() -> None:
+    """The quantile search (a guess moved step by step) gives the smallest count reaching the
+    level everywhere: from tiny to large means, Poisson and strongly over-dispersed, at several
+    levels. Checked by the plain sum of probabilities where the counts are small, and against
+    scipy's root search (an independent implementation) everywhere."""
+    from scipy import stats
+
+    rng = np.random.default_rng(7)
+    n = 3000
+    mu = np.concatenate(
+        [
+            rng.lognormal(np.log(8.0), 2.0, n),
+            rng.uniform(0.0, 3.0, n),
+            10.0 ** rng.uniform(-9, 6, n),
+        ]
+    )
+    phi = np.where(rng.random(mu.size) < 0.3, 1.0, 1.0 + rng.lognormal(0.0, 1.5, mu.size))
+    pois = phi == 1.0
+    for q in (0.5, 0.95, 0.999):
+        got = F._count_quantile(q, mu, phi)
+        scipy_q = np.where(
+            pois,
+            stats.poisson.ppf(q, mu),
+            stats.nbinom.ppf(q, mu / np.where(pois, 2.0, phi - 1.0), 1.0 / phi),
+        )
+        assert np.array_equal(got, scipy_q)
+        for i in np.flatnonzero(got < 60)[:200]:
+            k = int(got[i])
+            assert _nb_cdf(k, mu[i], phi[i]) >= q - 1e-12
+            assert k == 0 or _nb_cdf(k - 1, mu[i], phi[i]) < q + 1e-12
+    # A mean of 0 (nothing to expect) has quantile 0 for the Poisson, NaN for size 0 (scipy's).
+    zero = F._count_quantile(0.95, np.array([0.0, 0.0]), np.array([1.0, 2.0]))
+    assert zero[0] == 0.0 and np.isnan(zero[1])
+
+
 def test_limit54_counts_the_last_periods_including_t() -> None:
     counts = np.array([[3.0, 0.0], [1.0, 0.0], [1.0, 5.0], [2.0, 0.0], [1.0, 0.0]])
     got = F._limit54_met(counts, np.array([3, 4]), (5, 4))
