@@ -632,6 +632,20 @@ def _saturated_levels(design: GroupDesign) -> tuple[IntArray, IntArray] | None:
     return col, ref_row
 
 
+def _level_rows(values: FloatArray, row: IntArray, U: int) -> FloatArray:
+    """Per observation, the value of its distinct row: ``values`` (G*U, L) per problem and
+    distinct row, ``row`` (G, N) the distinct row of each observation of a group -> (G*U, N).
+    One take per group: a flat take needs a (G*U, N) index array, whose making cost several
+    times the take itself."""
+    G, N = row.shape
+    L = values.shape[1]
+    out = np.empty((G * U, N))
+    v3, o3 = values.reshape(G, U, L), out.reshape(G, U, N)
+    for g in range(G):
+        np.take(v3[g], row[g], axis=1, out=o3[g])
+    return out
+
+
 def _fit_saturated(
     design: GroupDesign,
     levels: tuple[IntArray, IntArray],
@@ -757,11 +771,10 @@ def _fit_saturated(
     cov *= active[:, :, None] & active[:, None, :]
     # Per observation: the means, and the last working weights (the start's, w (y + 0.1), for
     # a problem that stopped at the first iteration).
-    take = (np.arange(P)[:, None] * L + np.repeat(pats.row, U, axis=0)).astype(np.intp)
-    mu_rows = np.take(mu_out, take)
+    mu_rows = _level_rows(mu_out, pats.row, U)
     first = it_stop == 1
     with np.errstate(over="ignore", invalid="ignore"):
-        mu_prev_rows = np.take(np.where(present, d_out / W, 1.0), take)
+        mu_prev_rows = _level_rows(np.where(present, d_out / W, 1.0), pats.row, U)
     ww_last = np.where(first[:, None], ww0, w * mu_prev_rows)
     st = IrlsFit(
         coef=coef,
@@ -772,7 +785,7 @@ def _fit_saturated(
         failed=failed,
         iterations=it_stop,
     )
-    quad = np.take(inv_d, take) if leverages else None
+    quad = _level_rows(inv_d, pats.row, U) if leverages else None
     return _finish(st, cov, quad, used, w, y, active)
 
 
