@@ -45,8 +45,8 @@ def _race(run: Any, module: Any, upsert: str, monkeypatch: pytest.MonkeyPatch) -
     written = threading.Event()
     real_upsert = getattr(module, upsert)
 
-    def slow_upsert(*args: Any) -> Any:
-        counts = real_upsert(*args)
+    def slow_upsert(*args: Any, **kwargs: Any) -> Any:
+        counts = real_upsert(*args, **kwargs)
         if not written.is_set():  # the first importer: let the second start, then commit
             written.set()
             time.sleep(1.0)
@@ -95,7 +95,7 @@ def test_identical_report_imports(
         )
     ]
     path.write_text("area_code,date,indicator,value\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    results = _race(lambda: import_reports(path, now=NOW), reporting, "_upsert_values", monkeypatch)
+    results = _race(lambda: import_reports(path, now=NOW), reporting, "write_staged", monkeypatch)
     assert sorted((r.imported, r.unchanged) for r in results) == [(0, 9), (9, 0)]
     assert ReportValue.objects.count() == 9
 

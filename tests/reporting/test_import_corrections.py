@@ -113,3 +113,41 @@ def test_the_bulk_api_keeps_its_corrections_with_the_token_user() -> None:
     values[0]["value"] = 7
     assert h4world.post(world.county, values, dry_run="true")[1]["updated"] == 1
     assert ValueChange.objects.count() == 1  # a dry run keeps nothing
+
+
+def test_a_value_stored_after_the_file_was_read_is_read_again(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daily form does not take the import lock. A value it stores between the file
+    importer's read of the stored values and its write makes the new values' insert fail:
+    the importer reads again and counts that value as changed, with its correction, instead
+    of failing or storing it twice; nothing of the failed attempt stays."""
+    from ruralwatch.reporting import services
+
+    a = world.villages[0].code
+    import_reports(_file(tmp_path / "day.csv", world, 9, 2), now=NOW)
+    ReportValue.objects.filter(area_id=a, indicator_id="new_cases").delete()
+    real = services.stored_values_of_days
+    reads: list[int] = []
+
+    def the_form_writes_after_the_first_read() -> Any:
+        found = real()
+        reads.append(found.height)
+        if len(reads) == 1:  # what the form stores meanwhile
+            ReportValue.objects.create(
+                area_id=a,
+                date=DAY,
+                indicator_id="new_cases",
+                value=7,
+                reporter="form",
+                submitted_at=NOW,
+            )
+        return found
+
+    monkeypatch.setattr(services, "stored_values_of_days", the_form_writes_after_the_first_read)
+    fixed = import_reports(_file(tmp_path / "fixed.csv", world, 9, 5), now=NOW)
+    assert reads == [3, 4]
+    assert (fixed.imported, fixed.updated, fixed.unchanged) == (0, 1, 3)
+    assert _history() == [(a, "new_cases", 7.0, 5.0, "王医生", "fixed.csv")]
+    assert ReportValue.objects.count() == 4
+    assert ReportValue.objects.get(area_id=a, indicator_id="new_cases").value == 5.0

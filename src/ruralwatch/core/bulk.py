@@ -50,7 +50,9 @@ def load_staging(
                 buf = io.BytesIO()
                 part.write_csv(buf, include_header=False, null_value="\\N")
                 sql = f"COPY {name} ({', '.join(cols)}) FROM STDIN (FORMAT csv, NULL '\\N')"
-                with cur.cursor.copy(sql) as copy:
+                # Django's error classes (an IntegrityError for a duplicate key) as for
+                # ``execute``: the driver's own COPY raises the driver's.
+                with connection.wrap_database_errors, cur.cursor.copy(sql) as copy:
                     copy.write(buf.getvalue())
                 if progress:
                     progress(part.height)
@@ -75,7 +77,11 @@ def insert_rows(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     faster than a batch of INSERTs."""
     cols = ", ".join(columns)
     if is_postgres():
-        with connection.cursor() as cur, cur.cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as cp:
+        with (
+            connection.cursor() as cur,
+            connection.wrap_database_errors,
+            cur.cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as cp,
+        ):
             for values in rows:
                 cp.write_row(values)
         return

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -397,7 +397,7 @@ def import_values(
         raise ImportRejected(conflicts)
     bad_rows = {p.row for p in conflicts}
     frame = frame.filter(~pl.col(ROW).is_in([r for r in bad_rows if r is not None]))
-    stage = _stage_frame(frame, now)
+    stage = reporting.stage_frame(frame, now)
     try:
         if stage.is_empty():  # partial mode with every value refused: nothing to write
             raise _DryRun
@@ -423,7 +423,9 @@ def import_values(
                 if stage.is_empty():
                     raise _DryRun  # no import batch for an import of nothing
             batch = ImportBatch.objects.create(source=source[:255], sha256=digest or _digest(stage))
-            written = _write(stage, stored, batch.pk, source, getattr(user, "pk", None))
+            written = reporting.write_staged(
+                stage, stored, batch.pk, source, getattr(user, "pk", None)
+            )
             summary.imported, summary.updated, summary.unchanged = (
                 written.imported,
                 written.updated,
@@ -451,51 +453,8 @@ def import_values(
     return summary
 
 
-#: Attempts at writing when a value changes between the read and the write.
-WRITE_ATTEMPTS = 3
-
-
-def _write(
-    stage: pl.DataFrame, stored: pl.DataFrame, batch_id: int, source: str, user_id: int | None
-) -> reporting.Classified:
-    """Classify the staged values against ``stored`` and write them; if a value was stored or
-    changed meanwhile (the daily form does not take the import lock), read the area-days
-    again and retry, so that the counts and the correction history say what happened."""
-    values = stage.select("area_code", "date", "indicator", "value", "reporter", "submitted_at")
-    for attempt in range(WRITE_ATTEMPTS):
-        found = reporting.classify(values, stored)
-        try:
-            with transaction.atomic():  # a savepoint: a failed attempt leaves nothing
-                reporting.write_values(found, batch_id, source, user_id)
-            return found
-        except (IntegrityError, reporting.StaleValues):
-            if attempt == WRITE_ATTEMPTS - 1:
-                raise
-            stored = reporting.stored_values_of_days()
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def _digest(stage: pl.DataFrame) -> str:
     return hashlib.sha256(stage.write_csv().encode()).hexdigest()
-
-
-def _stage_frame(frame: pl.DataFrame, now: dt.datetime) -> pl.DataFrame:
-    now_utc = pl.lit(now).dt.convert_time_zone("UTC")
-    if "submitted_utc" not in frame.columns:
-        frame = frame.with_columns(now_utc.alias("submitted_utc"))
-    frame = frame.with_columns(pl.col("submitted_utc").fill_null(now_utc))
-    midnight = reporting._local_midnight_utc(pl.col("date_parsed"))
-    reporter = pl.col("reporter") if "reporter" in frame.columns else pl.lit(None, pl.String)
-    return frame.select(
-        pl.col(ROW).alias("row_no"),
-        "area_code",
-        pl.col("date_parsed").cast(pl.String).alias("date"),
-        pl.col("indicator_code").alias("indicator"),
-        pl.col("value_num").alias("value"),
-        reporter.fill_null("").alias("reporter"),
-        reporting._timestamp_text(pl.col("submitted_utc")).alias("submitted_at"),
-        ((pl.col("submitted_utc") - midnight).dt.total_seconds() / 3600.0).alias("delay_hours"),
-    )
 
 
 def _combined(stage: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
