@@ -511,7 +511,7 @@ def delete_subtree(root: str) -> int:
     in_subtree = f"SELECT code FROM {table} WHERE path LIKE %s"
     params = [area.path + "%"]
     with transaction.atomic():
-        for rel in _relations(Area):
+        for rel in _deletion_order(_relations(Area)):
             if rel.related_model is Area:
                 continue
             column = rel.field.column
@@ -539,6 +539,45 @@ def _relations(model: type[models.Model]) -> list[ForeignObjectRel]:
     ]
 
 
+def _reach(rel: ForeignObjectRel, depth: int = 0) -> tuple[set[Any], set[Any]]:
+    """The models whose rows deleting along ``rel`` deletes, and those whose references it
+    clears (``SET_NULL``), following the cascade as ``_delete_where`` does."""
+    if rel.on_delete is models.SET_NULL:
+        return set(), {rel.related_model}
+    unconstrained = rel.on_delete is models.DO_NOTHING and not getattr(
+        rel.field, "db_constraint", True
+    )
+    if unconstrained and depth > 0:  # kept, dangling (_delete_where skips it below the top)
+        return set(), set()
+    deleted, nulled = {rel.related_model}, set()
+    if depth < 8 and rel.related_model is not rel.model:
+        for sub in _relations(rel.related_model):
+            d, n = _reach(sub, depth + 1)
+            deleted |= d
+            nulled |= n
+    return deleted, nulled
+
+
+def _deletion_order(rels: list[ForeignObjectRel]) -> list[ForeignObjectRel]:
+    """``rels`` ordered so that a relation whose deletion removes rows that another relation
+    would first set to NULL comes before it: a key-group person is deleted (with its contacts)
+    before the subtree's responsible doctors, whose deletion would otherwise clear the doctor
+    of every one of those persons, row by row, just before they go. Only the order changes;
+    every statement is the same (foreign keys are checked at commit)."""
+    reach = [_reach(r) for r in rels]
+    out: list[ForeignObjectRel] = []
+    left = list(range(len(rels)))
+    while left:
+        for i in left:  # the first relation no other remaining one must precede
+            if not any(reach[j][0] & reach[i][1] for j in left if j != i):
+                break
+        else:  # a cycle: keep the model graph's order
+            i = left[0]
+        left.remove(i)
+        out.append(rels[i])
+    return out
+
+
 def _set_null(rel: ForeignObjectRel, where: str, params: list[str]) -> None:
     table = rel.related_model._meta.db_table
     bulk.execute(f"UPDATE {table} SET {rel.field.column} = NULL WHERE {where}", params)
@@ -551,7 +590,7 @@ def _delete_where(model: Any, where: str, params: list[str], depth: int) -> None
     meta = model._meta
     table = meta.db_table
     keys = f"SELECT {meta.pk.column} FROM {table} WHERE {where}"
-    for rel in _relations(model):
+    for rel in _deletion_order(_relations(model)):
         column = rel.field.column
         if rel.on_delete is models.SET_NULL:
             _set_null(rel, f"{column} IN ({keys})", params)
