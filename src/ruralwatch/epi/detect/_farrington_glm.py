@@ -716,7 +716,17 @@ def _fit_saturated(
     todo = np.arange(P)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for it in range(1, max_iter + 1):
-            if it > 1:
+            if it > 1 and 4 * todo.size > P:
+                # Most problems still iterate: step every row (a stopped problem's result is
+                # recorded already and its later iterates are never read) instead of
+                # gathering and scattering the rows that go on.
+                wm = W * mu
+                step = np.where(present, Y / wm - 1.0, 0.0)
+                d_prev = np.where(present, wm, 0.0)
+                eta += step
+                np.exp(eta, out=mu)
+                dev = 2.0 * (ylogy_sum - np.sum(Y * eta + Y - W * mu, axis=1, where=present))
+            elif it > 1:
                 step = np.where(present[todo], Y[todo] / (W[todo] * mu[todo]) - 1.0, 0.0)
                 d_prev[todo] = np.where(present[todo], W[todo] * mu[todo], 0.0)
                 eta[todo] = eta[todo] + step

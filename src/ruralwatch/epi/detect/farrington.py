@@ -190,25 +190,26 @@ def _anscombe_weights(fit: GlmFit, y: FloatArray, used: BoolArray, threshold: fl
     # has weight 1 either way).
     mu = fit.mu
     near = used & (y > mu * (1.0 - 1e-6))
-    cand = np.flatnonzero(near)
-    rows = cand // y.shape[1]
-    yc, muc = y.ravel()[cand], mu.ravel()[cand]
-    hc = fit.hat.ravel()[cand]
     if threshold > 0.0:
         # Only a residual above the threshold changes a weight. y^(2/3) is concave, so the
         # residual is at most (y - mu) / sqrt(mu phi (1 - h)): points where even that bound
         # stays below the threshold (with a margin far above rounding) keep weight 1 without
         # the roots. Points of leverage near 1 are always computed (there a residual of
-        # rounding size is magnified). Element-wise, on the points above their mean only
-        # (about half of them: the same bits as over the whole array).
+        # rounding size is magnified). Element-wise over the whole arrays (cheaper than
+        # gathering the points above their mean first: the same bits either way).
         with np.errstate(invalid="ignore", over="ignore"):
-            d = yc - muc
-            room = 1.0 - hc
-            bound = (0.999 * threshold * threshold) * muc
-            bound *= phi[rows]
+            d = np.subtract(y, mu)
+            room = np.subtract(1.0, fit.hat)
+            bound = np.multiply(0.999 * threshold * threshold, mu)
+            bound *= phi[:, None]
             bound *= room
-            keep = ((d > 0.0) & (d * d > bound)) | (room < 1e-6)
-        cand, rows, yc, muc, hc = cand[keep], rows[keep], yc[keep], muc[keep], hc[keep]
+            keep = (d > 0.0) & (d * d > bound)
+            keep |= room < 1e-6
+            near &= keep
+    cand = np.flatnonzero(near)
+    rows = cand // y.shape[1]
+    yc, muc = y.ravel()[cand], mu.ravel()[cand]
+    hc = fit.hat.ravel()[cand]
     with np.errstate(divide="ignore", invalid="ignore"):
         root = np.sqrt(muc)
         # 1.5 (y^(2/3) mu^(-1/6) - mu^(1/2)), standardised by sqrt(phi (1 - h)).
@@ -220,7 +221,7 @@ def _anscombe_weights(fit: GlmFit, y: FloatArray, used: BoolArray, threshold: fl
         # took them into a copy and left every weight 1).
         raw = used.astype(np.float64, order="C")
         raw.ravel()[cand] = np.where(s > threshold, 1.0 / (s * s), 1.0)
-    n = used.sum(axis=1)
+    n = np.count_nonzero(used, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         gamma = n / raw.sum(axis=1)  # NaN for a problem without data: its result is NaN too
     raw *= gamma[:, None]  # raw is this function's own array: scaled where it is
