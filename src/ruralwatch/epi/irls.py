@@ -457,11 +457,11 @@ def irls(
                 if spare is None or spare.shape != mu_new.shape:
                     spare = np.empty_like(mu_new)
                 ww_new = np.multiply(w, mu_new, out=spare)
-                weighed_new = solver.weigh(ww_new)
-                # The deviance without a logarithm: y log(y/mu) = y log y - y eta.
-                dev_new = 2.0 * (
-                    dev_const + weighed_new.total() - np.einsum("pk,pk->p", xwy, new) - wy_off
-                )
+                # The deviance without a logarithm: y log(y/mu) = y log y - y eta. X'WX of
+                # these weights is formed below, once it is known that some problems go on
+                # (most stop together, and the few that go on may be handed over).
+                total = ww_new.sum(axis=1)
+                dev_new = 2.0 * (dev_const + total - np.einsum("pk,pk->p", xwy, new) - wy_off)
             elif by_dev:
                 dev_new = _deviance(y, mu_new, w, th)
                 if control.halving and (it > 1 or beta0 is not None):
@@ -475,8 +475,6 @@ def irls(
                 bad |= ~np.isfinite(dev_new)
             if solver.check_means:
                 bad |= ~np.all(np.isfinite(mu_new) & (mu_new > 0) | (w == 0), axis=1)
-            if weighed_new is not None:
-                bad |= ~weighed_new.finite()
             if by_dev:
                 crit = np.abs(dev_new - dev) / (np.abs(dev_new) + 0.1) < control.tol
             else:
@@ -485,25 +483,25 @@ def irls(
         crit &= ~bad
         stop = going & (crit | bad) if it < control.max_iter else going.copy()
         if stop.any():
-            at = cur[stop]
-            out.coef[at] = new[stop]
-            if cur.size == P and 4 * at.size > P:
-                # many rows of the whole batch: one masked pass instead of gather and scatter
-                np.copyto(out.mu, mu_new, where=stop[:, None])
-                np.copyto(out.ww_last, ww, where=stop[:, None])
-            else:
-                out.mu[at] = mu_new[stop]
-                out.ww_last[at] = ww[stop]
-            out.dev[at] = dev_new[stop]
-            out.converged[at] = crit[stop]
-            out.failed[at] = bad[stop]
-            out.iterations[at] = it
+            _record(out, cur, stop, it, new, mu_new, ww, dev_new, crit, bad)
             going &= ~stop
         failed |= bad
         if not going.any():
             break
         keep = np.flatnonzero(going)
         narrowed = solver.narrow(keep) if keep.size < cur.size else None
+        if sums and narrowed is None:
+            weighed_new = solver.weigh(ww_new)
+            late = going & ~weighed_new.finite()
+            if late.any():  # X'WX not finite: the problem fails here (as R's would)
+                bad = late
+                crit = np.zeros_like(late)
+                _record(out, cur, late, it, new, mu_new, ww, dev_new, crit, bad)
+                going &= ~late
+                failed |= late
+                if not going.any():
+                    break
+                keep = np.flatnonzero(going)
         if narrowed is not None:
             eta_new = solver.eta(keep) if eta_new is None else eta_new[keep]
             cur, solver, sums = cur[keep], narrowed, False
@@ -531,6 +529,34 @@ def irls(
                 z = (eta_new - off if off is not None else eta_new) + (y - mu) / mu
             rhs = weighed.rhs(z)
     return out
+
+
+def _record(
+    out: IrlsFit,
+    cur: IntArray,
+    stop: BoolArray,
+    it: int,
+    new: FloatArray,
+    mu_new: FloatArray,
+    ww: FloatArray,
+    dev_new: FloatArray,
+    crit: BoolArray,
+    bad: BoolArray,
+) -> None:
+    """Write the result of the problems ``stop`` (of the batch ``cur``) at iteration ``it``."""
+    at = cur[stop]
+    out.coef[at] = new[stop]
+    if cur.size == out.mu.shape[0] and 4 * at.size > cur.size:
+        # many rows of the whole batch: one masked pass instead of gather and scatter
+        np.copyto(out.mu, mu_new, where=stop[:, None])
+        np.copyto(out.ww_last, ww, where=stop[:, None])
+    else:
+        out.mu[at] = mu_new[stop]
+        out.ww_last[at] = ww[stop]
+    out.dev[at] = dev_new[stop]
+    out.converged[at] = crit[stop]
+    out.failed[at] = bad[stop]
+    out.iterations[at] = it
 
 
 def _sums_parts(
