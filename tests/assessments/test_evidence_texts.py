@@ -7,7 +7,15 @@ import json
 import pytest
 
 from ruralwatch.assessments import evidence_texts
-from ruralwatch.assessments.evidence_texts import TOKEN, Packer, long_texts, unpack_json
+from ruralwatch.assessments.evidence_texts import (
+    JSON_TOKEN,
+    MEMBERS,
+    TOKEN,
+    Packer,
+    long_texts,
+    unpack,
+    unpack_json,
+)
 from ruralwatch.assessments.models import EvidenceText, Judgement
 
 pytestmark = pytest.mark.django_db
@@ -67,3 +75,50 @@ def test_a_process_that_never_saw_a_text_reads_it_from_the_table() -> None:
     # A token whose text is nowhere stays a token rather than failing the page.
     missing = f'{{"m": "{TOKEN}0123456789abcdef"}}'
     assert unpack_json(missing) == missing
+
+
+def test_shared_members_read_back_whole_through_the_orm() -> None:
+    """Rows that refer to shared members stored once read back as the whole evidence, in
+    every way a reader gets them (the model, values(), a parsed value), in another process
+    too."""
+    basis = {"level": {"value": 3.0, "rule": RULE}, "growth": {"r": -0.25, "ci": [None, 1.0]}}
+    rows = [
+        {"as_of": "2023-01-31", **basis, "sum7": float(n), "nowcast": _evidence(n)["nowcast"]}
+        for n in range(3)
+    ]
+    packer = Packer(long_texts(rows))
+    texts = [packer.dumps(r, shared={"level", "growth"}) for r in rows]
+    packer.save()
+    assert all(len(t) < len(json.dumps(rows[0], ensure_ascii=False)) - 40 for t in texts)
+    assert len({t.split(JSON_TOKEN)[1][:16] for t in texts}) == 1
+    from ruralwatch.assessments.services import COLUMNS
+    from ruralwatch.core import bulk
+
+    bulk.insert_rows(
+        Judgement._meta.db_table,
+        list(COLUMNS),
+        [
+            (
+                f"99010100{n:04d}",
+                "new_cases",
+                "2023-01-31",
+                "low",
+                "plateau",
+                False,
+                True,
+                "",
+                "",
+                t,
+            )
+            for n, t in enumerate(texts)
+        ],
+    )
+    evidence_texts._known.clear()  # as in another worker process
+    got = {j.area_id: j.evidence for j in Judgement.objects.all()}
+    assert got == {f"99010100{n:04d}": rows[n] for n in range(3)}
+    assert list(Judgement.objects.order_by("area_id").values_list("evidence", flat=True)) == rows
+    stored = json.loads(texts[1])
+    assert unpack(stored) == rows[1]
+    # members whose text is nowhere stay a member rather than failing the page
+    lost = {"as_of": "x", MEMBERS: JSON_TOKEN + "0123456789abcdef"}
+    assert unpack(lost) == lost and json.loads(unpack_json(json.dumps(lost))) == lost

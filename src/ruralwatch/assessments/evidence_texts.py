@@ -7,6 +7,13 @@ sources): the same few texts in every row, about half of each row's 2.3 KB. At n
 once in :class:`EvidenceText` and writes a short token in its place; :class:`EvidenceField`
 puts the texts back when a judgement is read, so every reader sees the evidence whole. A row
 written with its texts in full (tests, older rows) reads as it is.
+
+The same for the sections many rows share: most villages are judged on their parent's series,
+and their evidence repeats its level, growth rate, phase and R_t (about 1.1 of a row's 1.8 KB).
+Those members are stored once per basis, as a text of members (``"level": {…}, "growth": …``),
+and the row holds one member in their place, ``"§members": "§json:<key>"``. Besides the space,
+a row that stays below PostgreSQL's 2 KB TOAST threshold is not compressed on the way in: on
+河南's 53,412 judgements the INSERT's backend time fell from 5.9 to 1.3 s.
 """
 
 from __future__ import annotations
@@ -20,10 +27,18 @@ from typing import Any
 from django.db import models
 
 TOKEN = "§text:"
+#: The member that stands for shared members stored once, and its value's prefix.
+MEMBERS = "§members"
+JSON_TOKEN = "§json:"
 #: Only texts at least this long are worth a token (a token is 23 characters with quotes).
 MIN_LENGTH = 40
 _TOKEN_RE = re.compile(r'"' + TOKEN + r'([0-9a-f]{16})"')
-_known: dict[str, str] = {}  # key → text, this process's copy of EvidenceText
+_MEMBERS_RE = re.compile(r'"' + MEMBERS + r'":\s*"' + JSON_TOKEN + r'([0-9a-f]{16})"')
+#: key → text, the rows of EvidenceText this process has read or written. Texts are fetched
+#: by key when first needed (the table holds a day's shared members per basis, too many to
+#: load whole); the copy is emptied when it grows past KNOWN_LIMIT.
+_known: dict[str, str] = {}
+KNOWN_LIMIT = 20_000
 
 
 def key_of(text: str) -> str:
@@ -63,40 +78,66 @@ class Packer:
         EvidenceText.objects.bulk_create(
             [EvidenceText(key=k, text=t) for k, t in texts_by_key.items()], ignore_conflicts=True
         )
-        _known.update(texts_by_key)
-        self._shared: dict[tuple[str, int], tuple[Any, str]] = {}
+        _remember(texts_by_key)
+        #: Shared members by the identities of their values: (the values, kept alive so that
+        #: their identities are not reused while this packer lives; the member standing for
+        #: them).
+        self._shared: dict[tuple[int, ...], tuple[list[Any], str]] = {}
+        #: Texts of shared members not yet written (:meth:`save`).
+        self._pending: dict[str, str] = {}
 
     def dumps(self, obj: Any, shared: Collection[str] = ()) -> str:
         """``obj`` as JSON with the texts as tokens.
 
         ``shared`` names keys of a top-level dict whose values are objects many rows share
-        (the evidence of a basis unit, the same for every village pooled on it): the JSON of
-        such an object is made once per object and reused, so a row costs the JSON of its own
-        values only. The text is the same as without ``shared``: a dict's JSON is its items'
-        JSON joined, and a token replaces a whole JSON string, which never spans two items.
+        (the evidence of a basis unit, the same for every village pooled on it). Those members
+        are stored once (:meth:`save` writes them) and the row holds one ``"§members"``
+        member in their place, where the first of them was; a row then costs the JSON of its
+        own values only. Rows are told apart by the identities of the shared values, so the
+        rows of one basis must hold the very same objects.
         """
         if not shared or type(obj) is not dict:
             return self._packed(json.dumps(obj, ensure_ascii=False))
-        parts: list[str] = []
-        run: dict[str, Any] = {}
+        own: dict[str, Any] = {}
+        values: list[Any] = []
         for k, v in obj.items():
-            if k not in shared or not isinstance(v, dict | list):
-                run[k] = v
-                continue
-            if run:
-                parts.append(self._packed(json.dumps(run, ensure_ascii=False))[1:-1])
-                run = {}
-            # Keyed by the item's key and the object's identity; the object is kept with its
-            # JSON so that its identity cannot be reused by another object while this packer
-            # lives.
-            found = self._shared.get((k, id(v)))
-            if found is None:
-                item = json.dumps(k, ensure_ascii=False) + ": " + json.dumps(v, ensure_ascii=False)
-                found = self._shared[k, id(v)] = (v, self._packed(item))
-            parts.append(found[1])
-        if run:
-            parts.append(self._packed(json.dumps(run, ensure_ascii=False))[1:-1])
-        return "{" + ", ".join(parts) + "}"
+            if k in shared and isinstance(v, dict | list):
+                if not values:
+                    own[MEMBERS] = None  # the place of the shared members
+                values.append((k, v))
+            else:
+                own[k] = v
+        if not values:
+            return self._packed(json.dumps(obj, ensure_ascii=False))
+        ids = tuple(id(v) for _, v in values)
+        found = self._shared.get(ids)
+        if found is None:
+            members = self._packed(
+                ", ".join(
+                    json.dumps(k, ensure_ascii=False) + ": " + json.dumps(v, ensure_ascii=False)
+                    for k, v in values
+                )
+            )
+            key = key_of(members)
+            self._pending[key] = members
+            found = self._shared[ids] = (values, JSON_TOKEN + key)
+        own[MEMBERS] = found[1]
+        return self._packed(json.dumps(own, ensure_ascii=False))
+
+    def save(self) -> None:
+        """Write the shared members of the rows made so far (before the rows are committed;
+        a text already stored is left as it is)."""
+        from ruralwatch.assessments.models import EvidenceText
+
+        if not self._pending:
+            return
+        EvidenceText.objects.bulk_create(
+            [EvidenceText(key=k, text=t) for k, t in self._pending.items()],
+            ignore_conflicts=True,
+            batch_size=5000,
+        )
+        _remember(self._pending)
+        self._pending = {}
 
     def _packed(self, text: str) -> str:
         for whole, token in self.pairs:
@@ -105,22 +146,41 @@ class Packer:
         return text
 
 
-def _text(key: str) -> str | None:
-    if key not in _known:
+def _remember(texts: dict[str, str]) -> None:
+    if len(_known) + len(texts) > KNOWN_LIMIT:
+        _known.clear()
+    _known.update(texts)
+
+
+def _texts(keys: Collection[str]) -> dict[str, str]:
+    """The texts of ``keys`` that are stored (one query for those this process lacks)."""
+    missing = [k for k in keys if k not in _known]
+    if missing:
         from ruralwatch.assessments.models import EvidenceText
 
-        _known.update(EvidenceText.objects.values_list("key", "text"))
-    return _known.get(key)
+        _remember(dict(EvidenceText.objects.filter(key__in=missing).values_list("key", "text")))
+    return {k: _known[k] for k in keys if k in _known}
 
 
 def unpack_json(text: str) -> str:
-    """``text`` with every token replaced by its text as a JSON string (unknown tokens stay)."""
+    """``text`` with every token replaced: shared members by their members, then texts by
+    their text as a JSON string (unknown tokens stay)."""
+    if TOKEN not in text and JSON_TOKEN not in text:
+        return text
+    if JSON_TOKEN in text:
+        members = _texts(set(_MEMBERS_RE.findall(text)))
+
+        def spliced(match: re.Match[str]) -> str:
+            return members.get(match.group(1), match.group(0))
+
+        text = _MEMBERS_RE.sub(spliced, text)
     if TOKEN not in text:
         return text
+    found = _texts(set(_TOKEN_RE.findall(text)))
 
     def whole(match: re.Match[str]) -> str:
-        found = _text(match.group(1))
-        return match.group(0) if found is None else json.dumps(found, ensure_ascii=False)
+        t = found.get(match.group(1))
+        return match.group(0) if t is None else json.dumps(t, ensure_ascii=False)
 
     return _TOKEN_RE.sub(whole, text)
 
@@ -129,10 +189,19 @@ def unpack(obj: Any) -> Any:
     """The same for an already parsed value (a backend that hands over parsed JSON)."""
     if isinstance(obj, str):
         if obj.startswith(TOKEN):
-            found = _text(obj[len(TOKEN) :])
-            return obj if found is None else found
+            found = _texts([obj[len(TOKEN) :]])
+            return found.get(obj[len(TOKEN) :], obj)
         return obj
     if isinstance(obj, dict):
+        value = obj.get(MEMBERS)
+        if isinstance(value, str) and value.startswith(JSON_TOKEN):
+            key = value[len(JSON_TOKEN) :]
+            members = _texts([key]).get(key)
+            if members is not None:
+                obj = {
+                    **{k: v for k, v in obj.items() if k != MEMBERS},
+                    **json.loads("{" + members + "}"),
+                }
         return {k: unpack(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [unpack(v) for v in obj]

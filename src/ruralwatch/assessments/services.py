@@ -37,7 +37,8 @@ COLUMNS = (
     "evidence",
 )
 #: The evidence's parts that are those of the basis unit, shared by the units judged on it
-#: (:func:`ruralwatch.epi.assess.judge`): their JSON is made once per basis.
+#: (:func:`ruralwatch.epi.assess.judge`): stored once per basis and referred to by the rows
+#: (:meth:`ruralwatch.assessments.evidence_texts.Packer.dumps`).
 SHARED_EVIDENCE = frozenset({"level", "growth", "phase", "rt"})
 
 
@@ -283,6 +284,7 @@ def _judged(
             )
         )
         summary.by_phase[u.phase] = summary.by_phase.get(u.phase, 0) + 1
+    packer.save()
     summary.rebounds += [
         codes[i]
         for i, r in enumerate(rebounds)
