@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from ruralwatch.epi.assess.judgement import JudgementSet, judge, pooling_basis
+from ruralwatch.epi.assess.phase import phase
 from ruralwatch.synth import build_demo
 
 AS_OF = date(2023, 2, 5)
@@ -150,3 +151,52 @@ def test_rt_counts_days_before_the_first_report_as_no_incidence() -> None:
     assert a.rt is not None and a.rt == pytest.approx(b.rt, rel=1e-12)
     assert 0.5 < a.rt < 1.0  # a decline of 5 % a day with a 3-day serial interval
     assert c.rt is None
+
+
+def test_growth_phase_and_rt_are_fitted_on_the_basis_columns_only() -> None:
+    """Only the series some unit is judged on are fitted; each unit's growth rate, phase and
+    R_t are those the whole panel's fit gives its basis. A fit's numbers are its own column's:
+    the batch shares only matrix products, whose last bit a BLAS kernel may choose by the
+    batch's size (seen for batches of one or two), so the numbers agree to rounding and the
+    phases exactly."""
+    rng = np.random.default_rng(11)
+    T, towns, per_town = 70, 12, 25
+    t = np.arange(T, dtype=float)
+    columns, parent = [], []
+    for k in range(towns):
+        rate = rng.normal(0.0, 0.06)
+        mean = rng.choice([0.05, 0.4, 6.0], per_town)[None, :] * np.exp(rate * (t[:, None] - 50))
+        village = rng.poisson(mean).astype(float)
+        village[rng.random(village.shape) < 0.05] = np.nan
+        columns.append(np.nansum(village, axis=1))  # the township
+        parent.append(towns * (per_town + 1))  # the county, last
+        for j in range(per_town):
+            columns.append(village[:, j])
+            parent.append(k * (per_town + 1))
+    county = np.sum(columns[:: per_town + 1], axis=0)
+    y = np.column_stack([*columns, county])
+    parent.append(-1)
+    U = y.shape[1]
+    dates = np.arange(np.datetime64("2023-03-01"), np.datetime64("2023-03-01") + T)
+    names = [f"u{i}" for i in range(U)]
+    js = judge(y, dates, [2e4] * U, names, parent, events=())
+    assert js.judged.tolist() == sorted(set(js.basis.tolist()))
+    assert 12 < js.judged.size < U // 3  # most villages are pooled
+    # the whole panel fitted as before (every column), read at each unit's basis
+    whole = phase(y, end=T - 1, low=js.level.is_low, rebound=np.zeros(U, bool))
+    rt_all = js.rt.mean[0]  # of the judged columns only
+    assert rt_all.shape == js.judged.shape
+    fitted = 0
+    for u in js.units:
+        b = names.index(u.basis_code)
+        assert u.phase == whole.phase[b]
+        r = whole.growth.r[b]
+        if np.isfinite(r) and np.isfinite(whole.growth.r_low[b]):
+            fitted += 1
+            assert u.evidence["growth"]["r"] == pytest.approx(r, rel=1e-12, abs=1e-15)
+            assert u.evidence["growth"]["ci"][1] == pytest.approx(
+                whole.growth.r_high[b], rel=1e-12, abs=1e-15
+            )
+        else:
+            assert u.growth_r is None
+    assert fitted > 100

@@ -158,7 +158,11 @@ class UnitJudgement:
 
 @dataclass(frozen=True)
 class JudgementSet:
-    """Judgements of all units plus the panel-wide results they were built from."""
+    """Judgements of all units plus the panel-wide results they were built from.
+
+    ``level`` and ``rebound`` hold every unit (column); ``phase`` (with its growth rate) and
+    ``rt`` hold the columns ``judged`` only (in that order): the units that are some unit's
+    basis, the only series whose growth, phase and R_t a judgement reads."""
 
     units: tuple[UnitJudgement, ...]
     basis: IntArray
@@ -170,6 +174,7 @@ class JudgementSet:
     as_of: date
     end: int
     config: JudgementConfig
+    judged: IntArray
 
     def by_code(self, code: str) -> UnitJudgement:
         for u in self.units:
@@ -332,6 +337,11 @@ def judge(
     filled = np.nan_to_num(y)
     cases14 = filled[max(0, e - 13) : e + 1].sum(axis=0)
     basis = pooling_basis(cases14, par, cfg.min_cases_14d)
+    # Growth rate, phase and R_t are read only off basis columns: most villages are pooled on a
+    # few thousand parents, so only those series are fitted (each column's fit is its own; the
+    # batch only shares the matrix products, see tests/epi/assess/test_judgement.py).
+    judged = np.unique(basis)
+    at = np.searchsorted(judged, basis)  # unit -> its basis's place among the judged
 
     # ---- level, rebound, phase on every column; units read their basis column.
     lev = epidemic_level(y, pop, end=e, thresholds=thresholds, rates=cfg.rates)
@@ -360,11 +370,12 @@ def judge(
             )
     detected = np.zeros(U, bool) if reb is None else reb.detected
     ss = 0 if season_start is None else max(0, (season_start - day0).days)
+    y_judged = y[:, judged]
     ph_all = phase(
-        y,
+        y_judged,
         end=e,
-        low=lev.is_low,
-        rebound=detected,
+        low=lev.is_low[judged],
+        rebound=detected[judged],
         window=cfg.growth_window,
         delay=cfg.delay,
         sustain_days=cfg.sustain_days,
@@ -382,8 +393,8 @@ def judge(
     # EpiEstim's series starts at day 1. A missing report after that stays missing (NaN makes
     # the windows it touches NaN). Without this a panel that starts before the data would have
     # no Rt anywhere, through the long tail of the serial interval.
-    began = np.cumsum(~np.isnan(y), axis=0) > 0
-    rt = estimate_rt(np.where(began, y, 0.0), si, [t_start], [t_end])
+    began = np.cumsum(~np.isnan(y_judged), axis=0) > 0
+    rt = estimate_rt(np.where(began, y_judged, 0.0), si, [t_start], [t_end])
     rt_mean = rt.mean[0]
     rt_lo, rt_hi = rt.quantile(0.025)[0], rt.quantile(0.975)[0]
 
@@ -452,10 +463,11 @@ def judge(
             "pre_trend_ok": reb.pre_trend_ok.astype(bool).tolist(),
         }
 
-    def _basis_sections(b: int) -> tuple[dict[str, Any], ...]:
-        """The evidence of the level, growth rate, phase and R_t of basis unit ``b``: the
-        same for every unit judged on ``b``'s series, so built once per basis and shared
-        (most villages are pooled on a few parents: 50,000 units, a few thousand bases)."""
+    def _basis_sections(b: int, k: int) -> tuple[dict[str, Any], ...]:
+        """The evidence of the level, growth rate, phase and R_t of basis unit ``b`` (``k``
+        among the judged columns): the same for every unit judged on ``b``'s series, so built
+        once per basis and shared (most villages are pooled on a few parents: 50,000 units, a
+        few thousand bases)."""
         mem = th_src[b] == "mem"
         return (
             {
@@ -481,21 +493,21 @@ def judge(
                 "window": growth_window,
                 "delay": cfg.delay,
                 "level": cfg.level,
-                "r": g_r[b],
-                "ci": [g_lo[b], g_hi[b]],
-                "doubling_time": g_dbl[b],
-                "halving_time": g_hlv[b],
-                "dispersion": g_disp[b],
-                "status": g_status[b],
+                "r": g_r[k],
+                "ci": [g_lo[k], g_hi[k]],
+                "doubling_time": g_dbl[k],
+                "halving_time": g_hlv[k],
+                "dispersion": g_disp[k],
+                "status": g_status[k],
             },
             {
-                "phase": ph_name[b],
+                "phase": ph_name[k],
                 "rules": PHASE_RULES,
-                "declining_days": ph_days[b],
+                "declining_days": ph_days[k],
                 "sustain_days": cfg.sustain_days,
-                "sum7": ph_s7[b],
-                "max7": ph_m7[b],
-                "drop_from_max": ph_drop[b],
+                "sum7": ph_s7[k],
+                "max7": ph_m7[k],
+                "drop_from_max": ph_drop[k],
                 "peak_drop": cfg.peak_drop,
                 "rebound_used": det[b],
             },
@@ -507,8 +519,8 @@ def judge(
                     "source": OMICRON_SI["source"],
                 },
                 "window": rt_window,
-                "mean": rt_m[b],
-                "cri95": [rt_l[b], rt_h[b]],
+                "mean": rt_m[k],
+                "cri95": [rt_l[k], rt_h[k]],
             },
         )
 
@@ -517,10 +529,10 @@ def judge(
     as_of_text = as_of.isoformat()
     units: list[UnitJudgement] = []
     for u in range(U):
-        b = int(basis[u])
+        b, k = int(basis[u]), int(at[u])
         pooled = b != u
         level_name = lev_name[b]
-        phase_name = ph_name[b]
+        phase_name = ph_name[k]
         change = (s7[u] - p7[u]) / p7[u] if p7[u] > 0 else None
         rb: dict[str, Any]
         if reb is None or ev is None:
@@ -548,12 +560,12 @@ def judge(
             "sum7": s7[u],
             "prev7": p7[u],
             "change": change,
-            "growth_r": g_r[b],
-            "growth_low": g_lo[b],
-            "growth_high": g_hi[b],
-            "rt": rt_m[b],
-            "rt_low": rt_l[b],
-            "rt_high": rt_h[b],
+            "growth_r": g_r[k],
+            "growth_low": g_lo[k],
+            "growth_high": g_hi[k],
+            "rt": rt_m[k],
+            "rt_low": rt_l[k],
+            "rt_high": rt_h[k],
         }
         if vals["growth_low"] is None or vals["growth_high"] is None:
             vals["growth_r"] = None
@@ -576,7 +588,7 @@ def judge(
 
         sections = by_basis.get(b)
         if sections is None:
-            sections = by_basis[b] = _basis_sections(b)
+            sections = by_basis[b] = _basis_sections(b, k)
         evidence: dict[str, Any] = {
             "as_of": as_of_text,
             "basis": {
@@ -647,4 +659,5 @@ def judge(
         as_of=as_of,
         end=e,
         config=cfg,
+        judged=judged,
     )
