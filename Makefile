@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PG_URL ?= postgres://postgres@127.0.0.1:5432/ruralwatch
 ARGS ?=
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
-PYTEST_ARGS ?= -n 2 --dist worksteal
+PYTEST_ARGS ?= -n 2 --maxschedchunk 16
 
 .PHONY: demo test test-sqlite test-postgres check bench fidelity fuzz env system-base system-test system-bench messages clean
 
