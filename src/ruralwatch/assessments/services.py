@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,7 +129,7 @@ def assess(
         now = nowcasting.moment_of(root_path, cycle_date, indicator)
         pinned = nowcasting.whole_tree_moment(indicator, cycle_date, now)
     deleted = False
-    with transaction.atomic(), pinned:
+    with transaction.atomic(), pinned, _without_cyclic_gc():
         for path in trees:
             rows = _judged(cycle_date, path, indicator, history_days, nowcast, summary)
             if not rows:
@@ -143,6 +145,25 @@ def assess(
             _add_seconds(summary, "store", began)
     summary.areas = sum(summary.by_phase.values())
     return summary
+
+
+@contextlib.contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for the block (as it was before, after it).
+
+    Judging a tree makes a few dicts and strings per area (statements, evidence, sentences,
+    rows: millions of objects for a province), none of them in reference cycles. Each time the
+    young objects outnumber the collector's threshold it walks them, and every few times
+    every object the process holds: on 河南's panel ``judge`` took 2.4-3.3 s of CPU with the
+    collector and 1.6 s without (load 12). Objects are still freed as their last reference
+    goes; a cycle made meanwhile waits for the next collection after the block."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _trees(root_path: str) -> list[str]:
