@@ -122,3 +122,33 @@ def test_shared_members_read_back_whole_through_the_orm() -> None:
     # members whose text is nowhere stay a member rather than failing the page
     lost = {"as_of": "x", MEMBERS: JSON_TOKEN + "0123456789abcdef"}
     assert unpack(lost) == lost and json.loads(unpack_json(json.dumps(lost))) == lost
+
+
+def test_prune_keeps_what_judgements_refer_to_and_deletes_the_rest() -> None:
+    """Texts referred to by a row, or only through the shared members a row refers to, stay;
+    texts of judgements deleted (a rebuilt region) go."""
+    from ruralwatch.assessments.services import COLUMNS
+    from ruralwatch.core import bulk
+
+    only_in_members = "a rule named only inside the shared members, long enough for a token"
+    basis = {"level": {"rule": only_in_members}, "growth": {"r": 0.1}}
+    kept = {"as_of": "2023-01-31", **basis, "nowcast": {"method": LONG}}
+    gone = {"as_of": "2023-01-30", "level": {"rule": "x" * 50}, "growth": {"r": 0.2}}
+    packer = Packer(long_texts([kept, gone]))
+    rows = [
+        (AREA, "new_cases", day, "low", "plateau", False, True, "", "", text)
+        for day, text in (
+            ("2023-01-31", packer.dumps(kept, shared={"level", "growth"})),
+            ("2023-01-30", packer.dumps(gone, shared={"level", "growth"})),
+        )
+    ]
+    packer.save()
+    bulk.insert_rows(Judgement._meta.db_table, list(COLUMNS), rows)
+    before = EvidenceText.objects.count()
+    assert before == 5  # three texts, two members
+    assert evidence_texts.prune() == 0  # everything is referred to
+    Judgement.objects.filter(date="2023-01-30").delete()
+    assert evidence_texts.prune() == 2  # the deleted row's members and its long rule
+    evidence_texts._known.clear()
+    assert Judgement.objects.get().evidence == kept
+    assert EvidenceText.objects.count() == 3

@@ -219,3 +219,36 @@ class EvidenceField(models.JSONField):
         # A key read on its own (SQLite hands a string value over without its quotes), or a
         # backend that parsed the JSON itself.
         return unpack(result) if isinstance(result, str) or not raw else result
+
+
+def prune(batch: int = 500) -> int:
+    """Delete the stored texts that no judgement refers to, directly or through shared
+    members; returns how many went.
+
+    Reads every judgement's stored evidence once (a scan of the table), so it is for rebuilds
+    (the demo deletes its region's judgements and judges again), not for the daily cycle.
+    """
+    from django.db import connection
+
+    from ruralwatch.assessments.models import EvidenceText, Judgement
+
+    table = Judgement._meta.db_table
+    column = Judgement._meta.get_field("evidence").column
+    texts: set[str] = set()
+    members: set[str] = set()
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT CAST({column} AS TEXT) FROM {table}")
+        while rows := cur.fetchmany(5000):
+            for (text,) in rows:
+                if text:
+                    texts.update(_TOKEN_RE.findall(text))
+                    members.update(_MEMBERS_RE.findall(text))
+    stored = dict(EvidenceText.objects.values_list("key", "text"))
+    for key in members:  # shared members hold tokens of texts themselves
+        texts.update(_TOKEN_RE.findall(stored.get(key, "")))
+    unused = sorted(set(stored) - texts - members)
+    for start in range(0, len(unused), batch):
+        EvidenceText.objects.filter(key__in=unused[start : start + batch]).delete()
+    for key in unused:
+        _known.pop(key, None)
+    return len(unused)

@@ -20,6 +20,7 @@ import polars as pl
 
 from ruralwatch.areas.models import Area
 from ruralwatch.areas.services import delete_subtree, import_areas, import_boundaries
+from ruralwatch.assessments import evidence_texts
 from ruralwatch.assessments.selectors import judgement_for, judgement_summary
 from ruralwatch.cycle.services import run_cycle, task_counts
 from ruralwatch.keyareas.selectors import summary as keyareas_summary
@@ -150,6 +151,9 @@ def run_demo(
     areas_path, report_paths = _write_inputs(demo, out, seed)
     province = demo.region.areas.filter(pl.col("level") == 1)["code"][0]
     delete_subtree(province)
+    # The region's judgements went with it; their shared evidence texts go too, so that a
+    # demo run again leaves the same rows as a first run (evidence texts have no area).
+    evidence_texts.prune()
     import_areas(areas_path)
     if (out / "boundaries.geojson").exists():
         import_boundaries(out / "boundaries.geojson")
