@@ -70,11 +70,28 @@ def load_staging(
                     progress(part.height)
 
 
+def append(table: str, frame: pl.DataFrame, progress: Callable[[int], None] | None = None) -> None:
+    """Insert every row of ``frame`` (columns named as the table's) into the real table
+    ``table``, inside the caller's transaction: ``COPY`` straight into it on PostgreSQL; on
+    SQLite through a temporary table and one ``INSERT … SELECT``. Rows inserted by
+    ``executemany`` are one statement each, and each fires the tables' data-change trigger
+    (``dashboard.datacache``) as its own statement: inside an enclosing transaction the
+    demo's 67 days of values took 14.6 s that way, 1.2 s without the trigger."""
+    if is_postgres():
+        load_staging(table, frame, progress, analyze=False)
+        return
+    create_staging("stage_append", [(c, "") for c in frame.columns])
+    load_staging("stage_append", frame, progress)
+    cols = ", ".join(frame.columns)
+    execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM stage_append")
+    drop_staging("stage_append")
+
+
 def insert_rows(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Insert ``rows`` (values in ``columns`` order) into ``table``, inside the caller's
     transaction: ``COPY … FROM STDIN`` row by row on PostgreSQL (the driver escapes), one
-    ``executemany`` on SQLite. For many wide rows (e.g. JSON evidence) COPY is several times
-    faster than a batch of INSERTs."""
+    ``executemany`` into a temporary table and one ``INSERT … SELECT`` on SQLite. For many
+    wide rows (e.g. JSON evidence) COPY is several times faster than a batch of INSERTs."""
     cols = ", ".join(columns)
     if is_postgres():
         with (
@@ -85,9 +102,13 @@ def insert_rows(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
             for values in rows:
                 cp.write_row(values)
         return
+    # SQLite: through a temporary table and one INSERT … SELECT, for the trigger (``append``).
     placeholders = ", ".join(["%s"] * len(columns))
+    create_staging("stage_insert", [(c, "") for c in columns])
     with connection.cursor() as cur:
-        cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({placeholders})", rows)
+        cur.executemany(f"INSERT INTO stage_insert ({cols}) VALUES ({placeholders})", rows)
+    execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM stage_insert")
+    drop_staging("stage_insert")
 
 
 def drop_staging(name: str) -> None:

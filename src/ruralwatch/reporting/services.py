@@ -673,7 +673,7 @@ def write_values(
     table = ReportValue._meta.db_table
     write = found.write.sort(VALUE_KEY)
     if found.imported:
-        bulk.load_staging(
+        bulk.append(
             table,
             write.filter(pl.col("old_value").is_null()).select(
                 pl.col("area_code").alias("area_id"),
@@ -685,7 +685,6 @@ def write_values(
                 pl.lit(batch_id, pl.Int64).alias("batch_id"),
             ),
             progress,
-            analyze=False,
         )
     if not found.updated:
         return
