@@ -172,9 +172,7 @@ def _without_indexes(tables: tuple[str, ...], maintenance_work_mem: str = "1GB")
             for table, name, definition in constraints:
                 cur.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
             for _, definition in indexes:
-                # A partitioned table's index is defined ON ONLY the parent: built again
-                # that way it would cover no partition (and stay invalid).
-                cur.execute(definition.replace(" ON ONLY ", " ON ", 1))
+                cur.execute(definition)
 
 
 def _backend_pid() -> int | None:

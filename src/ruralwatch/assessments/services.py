@@ -157,12 +157,12 @@ def _without_cyclic_gc() -> Iterator[None]:
     every object the process holds: on 河南's panel ``judge`` took 2.4-3.3 s of CPU with the
     collector and 1.6 s without (load 12). Objects are still freed as their last reference
     goes; a cycle made meanwhile waits for the next collection after the block."""
-    paused = gc.isenabled()
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        if paused:
+        if was_enabled:
             gc.enable()
 
 

@@ -7,8 +7,9 @@ both databases.
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import polars as pl
@@ -80,11 +81,8 @@ def append(table: str, frame: pl.DataFrame, progress: Callable[[int], None] | No
     if is_postgres():
         load_staging(table, frame, progress, analyze=False)
         return
-    create_staging("stage_append", [(c, "") for c in frame.columns])
-    load_staging("stage_append", frame, progress)
-    cols = ", ".join(frame.columns)
-    execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM stage_append")
-    drop_staging("stage_append")
+    with _through_temporary(table, frame.columns) as stage:
+        load_staging(stage, frame, progress)
 
 
 def insert_rows(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -102,13 +100,20 @@ def insert_rows(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
             for values in rows:
                 cp.write_row(values)
         return
-    # SQLite: through a temporary table and one INSERT … SELECT, for the trigger (``append``).
     placeholders = ", ".join(["%s"] * len(columns))
-    create_staging("stage_insert", [(c, "") for c in columns])
-    with connection.cursor() as cur:
-        cur.executemany(f"INSERT INTO stage_insert ({cols}) VALUES ({placeholders})", rows)
-    execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM stage_insert")
-    drop_staging("stage_insert")
+    with _through_temporary(table, columns) as stage, connection.cursor() as cur:
+        cur.executemany(f"INSERT INTO {stage} ({cols}) VALUES ({placeholders})", rows)
+
+
+@contextlib.contextmanager
+def _through_temporary(table: str, columns: Sequence[str]) -> Iterator[str]:
+    """SQLite: a temporary table of ``columns`` for the block to fill, then copied into
+    ``table`` by one ``INSERT … SELECT`` (see ``append``) and dropped."""
+    create_staging("stage_rows", [(c, "") for c in columns])
+    yield "stage_rows"
+    cols = ", ".join(columns)
+    execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM stage_rows")
+    drop_staging("stage_rows")
 
 
 def drop_staging(name: str) -> None:
