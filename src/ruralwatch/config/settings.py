@@ -166,15 +166,8 @@ _db: dict[str, Any] = dict(
     )
 )
 if _db["ENGINE"] == "django.db.backends.sqlite3":
-    # A 64 MiB page cache (SQLite's default is 2 MiB) and temporary tables in memory: the
-    # bulk loads stage their rows in temporary tables, and a big delete or import walks
-    # indexes far larger than 2 MiB. Rebuilding the demo's region took 63 s of wall time
-    # for 9 s of CPU with the defaults (pages written out and read back), 25 s with these.
     _db["OPTIONS"] = {
-        "init_command": (
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-            "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;"
-        ),
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }

@@ -2,8 +2,8 @@
 cadre; contact: person), and the ID-number hash none besides the unique (hash, village).
 
 Every write of a person maintained 15 indexes on PostgreSQL (the ``_like`` pattern indexes
-Django adds for text keys included); retiering 70,000 persons took 7.5 + 9.3 s with them and
-3.8 + 3.4 s without. The composite indexes of ``Meta`` (village/doctor/cadre, status; person,
+Django adds for text keys included); retiering the demo's 64,310 scored persons took 7.8-8.6 s
+with them and 5.2 s without (``python -m bench.rebuild``). The composite indexes of ``Meta`` (village/doctor/cadre, status; person,
 date; id_hash, village) serve every lookup the single-column ones did.
 
 The database side only drops the indexes (``DROP INDEX IF EXISTS``): an ``AlterField`` of a
