@@ -26,6 +26,8 @@ from typing import Any
 
 from django.db import models
 
+from ruralwatch.core import bulk
+
 TOKEN = "§text:"
 #: The member that stands for shared members stored once, and its value's prefix.
 MEMBERS = "§members"
@@ -131,11 +133,24 @@ class Packer:
 
         if not self._pending:
             return
-        EvidenceText.objects.bulk_create(
-            [EvidenceText(key=k, text=t) for k, t in self._pending.items()],
-            ignore_conflicts=True,
-            batch_size=5000,
-        )
+        if bulk.is_postgres():
+            # COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING: the
+            # ORM's INSERT has the driver quote each text into the statement (河南's 3,906
+            # members, 4.3 MB: 0.4 s of this process's CPU, a tenth of that now).
+            table = EvidenceText._meta.db_table
+            bulk.create_staging("stage_evidence_texts", [("key", "text"), ("text", "text")])
+            bulk.insert_rows("stage_evidence_texts", ("key", "text"), list(self._pending.items()))
+            bulk.execute(
+                f"INSERT INTO {table} (key, text) SELECT key, text FROM stage_evidence_texts "
+                f"ON CONFLICT (key) DO NOTHING"
+            )
+            bulk.drop_staging("stage_evidence_texts")
+        else:
+            EvidenceText.objects.bulk_create(
+                [EvidenceText(key=k, text=t) for k, t in self._pending.items()],
+                ignore_conflicts=True,
+                batch_size=5000,
+            )
         _remember(self._pending)
         self._pending = {}
 

@@ -161,23 +161,45 @@ def _rebound(said: dict[str, Any], w: dict[str, Any] | None = None) -> str:
 
 def _numbers(n: dict[str, Any], w: dict[str, Any], memo: dict[Any, str] | None = None) -> str:
     """The 7-day numbers, then the growth rate and R_t where they were estimated."""
-    key = ("cases", n["sum7"], n["prev7"], n.get("change"))
+    cases = _cases(n["sum7"], n["prev7"], n.get("change"), w, memo)
+    return _numbers_with(cases, _estimates(n, w, memo), w)
+
+
+def _cases(
+    sum7: float, prev7: float, change: float | None, w: dict[str, Any], memo: dict[Any, str] | None
+) -> str:
+    """The clause of the 7-day numbers."""
+    key = ("cases", sum7, prev7, change)
     text = _recall(memo, key)
     if text is None:
-        values = {"sum7": _count(n["sum7"]), "prev7": _count(n["prev7"])}
-        if n.get("change") is None:
+        values = {"sum7": _count(sum7), "prev7": _count(prev7)}
+        if change is None:
             text = w["cases"] % values
         else:
-            values["change"] = f"{n['change'] * 100:+.0f}%"
+            values["change"] = f"{change * 100:+.0f}%"
             text = w["cases_change"] % values
         _keep(memo, key, text)
+    return str(text)
+
+
+def _estimates(n: dict[str, Any], w: dict[str, Any], memo: dict[Any, str] | None) -> list[str]:
+    """The growth rate's and R_t's clauses, where they were estimated."""
+    out = []
     if n.get("growth_r") is not None:
         estimate = (n["growth_r"], n["growth_low"], n["growth_high"])
-        growth = _estimate(memo, w["growth"], "r", estimate, lambda v: f"{v * 100:.1f}")
-        text = w["then"] % {"first": text, "then": growth}
+        out.append(_estimate(memo, w["growth"], "r", estimate, lambda v: f"{v * 100:.1f}"))
     if n.get("rt") is not None:
-        rt = _estimate(memo, w["rt"], "rt", (n["rt"], n["rt_low"], n["rt_high"]), "{:.2f}".format)
-        text = w["then"] % {"first": text, "then": rt}
+        out.append(
+            _estimate(memo, w["rt"], "rt", (n["rt"], n["rt_low"], n["rt_high"]), "{:.2f}".format)
+        )
+    return out
+
+
+def _numbers_with(cases: str, estimates: list[str], w: dict[str, Any]) -> str:
+    """The numbers' sentence from its clauses."""
+    text = cases
+    for clause in estimates:
+        text = w["then"] % {"first": text, "then": clause}
     return str(w["end"] % {"clauses": text})
 
 
@@ -223,6 +245,17 @@ def _sentence(said: dict[str, Any], w: dict[str, Any], memo: dict[Any, str] | No
     """``memo`` (one per language) keeps the parts that many units share: the first sentence
     when no rebound numbers are in it, and the growth rate and R_t clauses (those of the
     series judging the unit, the same for every village pooled on it)."""
+    text = _first_sentence(said, w, memo)
+    if said.get("pooled"):
+        text = w["aside"] % {"sentence": text, "aside": _pooled(said["pooled"], w, memo)}
+    text = str(w["sentences"] % {"first": text, "second": _numbers(said["numbers"], w, memo)})
+    if said.get("nowcast"):
+        text = str(w["sentences"] % {"first": text, "second": _nowcast(said["nowcast"], w)})
+    return text
+
+
+def _first_sentence(said: dict[str, Any], w: dict[str, Any], memo: dict[Any, str] | None) -> str:
+    """The level, trend and rebound sentence."""
     rebound_said = said.get("rebound") or {}
     state = rebound_said.get("state", "none")
     key: Any = None
@@ -248,22 +281,21 @@ def _sentence(said: dict[str, Any], w: dict[str, Any], memo: dict[Any, str] | No
         text = w["end"] % {"clauses": clauses}
         if key is not None and memo is not None:
             memo[key] = text
-    if said.get("pooled"):
-        pooled = said["pooled"]
-        key = ("pooled", pooled["cases_14d"], pooled["min_cases_14d"], pooled["basis_name"])
-        aside = _recall(memo, key)
-        if aside is None:
-            aside = w["pooled"] % {
-                "cases": _count(pooled["cases_14d"]),
-                "minimum": _count(pooled["min_cases_14d"]),
-                "area": pooled["basis_name"],
-            }
-            _keep(memo, key, aside)
-        text = w["aside"] % {"sentence": text, "aside": aside}
-    text = str(w["sentences"] % {"first": text, "second": _numbers(said["numbers"], w, memo)})
-    if said.get("nowcast"):
-        text = str(w["sentences"] % {"first": text, "second": _nowcast(said["nowcast"], w)})
-    return text
+    return str(text)
+
+
+def _pooled(pooled: dict[str, Any], w: dict[str, Any], memo: dict[Any, str] | None) -> str:
+    """The aside of a unit judged on another's series."""
+    key = ("pooled", pooled["cases_14d"], pooled["min_cases_14d"], pooled["basis_name"])
+    aside = _recall(memo, key)
+    if aside is None:
+        aside = w["pooled"] % {
+            "cases": _count(pooled["cases_14d"]),
+            "minimum": _count(pooled["min_cases_14d"]),
+            "area": pooled["basis_name"],
+        }
+        _keep(memo, key, aside)
+    return str(aside)
 
 
 def _nowcast(n: dict[str, Any], w: dict[str, Any]) -> str:
@@ -306,4 +338,36 @@ def in_stored_languages(statements: Sequence[dict[str, Any]]) -> dict[str, list[
         w = _words(language)
         memo: dict[Any, str] = {}
         out[language] = [_sentence(said, w, memo) for said in statements]
+    return out
+
+
+def in_stored_languages_grouped(
+    groups: Sequence[dict[str, Any]],
+    units: Sequence[tuple[int, float, float, float | None, float | None]],
+) -> dict[str, list[str]]:
+    """The sentences of many units that say what a group's statement says but for their own
+    7-day numbers and pooled cases: ``units`` holds ``(group, sum7, prev7, change, cases_14d)``
+    (``cases_14d`` None when the group's statement is not pooled), ``groups`` a statement of
+    each group (one of its units'). Each unit's sentence is the one :func:`in_stored_languages`
+    writes for its own statement; the first sentence is phrased once per group.
+
+    For the assessment's villages, most of them judged on a few thousand parents' series: a
+    group is a basis, its rebound state (none or no new peak: a state with numbers is the
+    unit's own) and whether the unit is pooled. Statements with a nowcast are not for this."""
+    out: dict[str, list[str]] = {}
+    for language in STORED_LANGUAGES:
+        w = _words(language)
+        memo: dict[Any, str] = {}
+        firsts = [_first_sentence(said, w, memo) for said in groups]
+        estimates = [_estimates(said["numbers"], w, memo) for said in groups]
+        aside, sentences = w["aside"], w["sentences"]
+        texts = []
+        for g, sum7, prev7, change, cases in units:
+            text = firsts[g]
+            if cases is not None:
+                pooled = {**groups[g]["pooled"], "cases_14d": cases}
+                text = aside % {"sentence": text, "aside": _pooled(pooled, w, memo)}
+            numbers = _numbers_with(_cases(sum7, prev7, change, w, memo), estimates[g], w)
+            texts.append(str(sentences % {"first": text, "second": numbers}))
+        out[language] = texts
     return out

@@ -10,8 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ruralwatch.areas.models import Area
 from ruralwatch.assessments.models import Judgement
-from ruralwatch.core import bulk
-from ruralwatch.reporting.models import AggregateValue, ReportValue
+from ruralwatch.reporting.selectors import values_by_area
 
 
 def subtree_series(
@@ -19,7 +18,8 @@ def subtree_series(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Areas of a subtree (code, name, level, parent, population) and their daily values.
 
-    Two queries for the values: roll-ups for levels 1–4, reported values for villages.
+    Two queries for the values: roll-ups for levels 1–4, reported values for villages (each
+    one text line per area on PostgreSQL, :func:`ruralwatch.reporting.selectors.values_by_area`).
     """
     areas = pl.DataFrame(
         list(
@@ -36,24 +36,12 @@ def subtree_series(
         },
         orient="row",
     )
-    area = Area._meta.db_table
-    # The whole tree needs no join on the areas (a third of the read on SQLite).
-    join, where, args = "", "", [indicator, start.isoformat(), end.isoformat()]
-    if root_path != "/":
-        join = f"JOIN {area} a ON a.code = v.area_id "
-        where = "AND a.path LIKE %s"
-        args.append(root_path + "%")
-    frames = []
-    for table in (AggregateValue._meta.db_table, ReportValue._meta.db_table):
-        frames.append(
-            bulk.fetch_frame(
-                f"SELECT v.area_id, CAST(v.date AS TEXT), v.value FROM {table} v {join}"
-                f"WHERE v.indicator_id = %s AND v.date BETWEEN %s AND %s {where}",
-                args,
-                schema={"area": pl.String, "date": pl.String, "value": pl.Float64},
-            )
-        )
-    values = pl.concat(frames).with_columns(pl.col("date").str.slice(0, 10).str.to_date())
+    values = pl.concat(
+        [
+            values_by_area(source, indicator, start, end, root_path=root_path)
+            for source in ("aggregate", "report")
+        ]
+    )
     return areas, values
 
 

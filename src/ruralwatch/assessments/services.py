@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.selectors import subtree_series
 from ruralwatch.core import bulk
 from ruralwatch.epi.assess import judge
-from ruralwatch.epi.panel import Panel
+from ruralwatch.epi.assess.judgement import UnitColumns, rebound_state
 
 TOWNSHIP = 4
 
@@ -44,13 +45,11 @@ COLUMNS = (
 SHARED_EVIDENCE = frozenset({"level", "growth", "phase", "rt"})
 
 
-def _rebounds_below(
-    rebounds: list[dict[str, Any]], parent: np.ndarray, levels: list[int]
-) -> list[list[int]]:
+def _rebounds_below(detected: list[bool], parent: np.ndarray, levels: list[int]) -> list[list[int]]:
     """For every area, the townships under it whose own rebound test fired."""
-    below: list[list[int]] = [[] for _ in rebounds]
-    for j, r in enumerate(rebounds):
-        if levels[j] != TOWNSHIP or not (r or {}).get("detected"):
+    below: list[list[int]] = [[] for _ in detected]
+    for j, fired in enumerate(detected):
+        if levels[j] != TOWNSHIP or not fired:
             continue
         k = int(parent[j])
         while k >= 0:
@@ -199,16 +198,16 @@ def _judged(
         return []
     codes = areas["code"].to_list()
     n_time = (cycle_date - start).days + 1
-    known = values.filter(pl.col("area").is_in(codes))
-    panel = Panel.from_long(
-        known["area"].to_numpy(),
-        (known["date"] - start).dt.total_days().to_numpy(),
-        known["value"].to_numpy(),
-        unit_order=tuple(codes),
-        n_time=n_time,
-        dates=np.datetime64(start) + np.arange(n_time),
+    # The panel (days × areas, NaN where no value), each value's column found by a join (a
+    # sort of millions of codes as numpy strings cost more than the read).
+    known = values.join(
+        areas.select(pl.col("code").alias("area"), pl.int_range(pl.len()).alias("column")),
+        on="area",
+        maintain_order="left",
     )
-    counts = np.array(panel.counts, dtype=np.float64)
+    counts = np.full((n_time, len(codes)), np.nan)
+    days = (known["date"] - start).dt.total_days().to_numpy()
+    counts[days, known["column"].to_numpy()] = known["value"].to_numpy()
     index = {c: i for i, c in enumerate(codes)}
     parent = np.array([index.get(p, -1) if p else -1 for p in areas["parent"].to_list()])
     population = areas["population"].fill_null(0).to_numpy().astype(np.float64)
@@ -241,75 +240,245 @@ def _judged(
     )
     _add_seconds(summary, "judge", began)
     began = time.perf_counter()
-    units = result.units
-    for j, ev in late.evidence.items():
-        units[j].evidence["nowcast"] = ev
-        said = nowcasting.statement(ev)
-        if said is not None:
-            units[j].statement["nowcast"] = said
-    names = areas["name"].to_list()
-    rebounds = [u.rebound for u in units]
-    below = _rebounds_below(rebounds, parent, levels)
+    rows = _rows(result.columns, late, codes, levels, parent, indicator, cycle_date, summary)
+    _add_seconds(summary, "store", began)
+    return rows
+
+
+def _rows(
+    cols: UnitColumns,
+    late: nowcasting.Nowcast,
+    codes: list[str],
+    levels: list[int],
+    parent: np.ndarray,
+    indicator: str,
+    cycle_date: dt.date,
+    summary: AssessmentSummary,
+) -> list[tuple[Any, ...]]:
+    """The stored rows of the judgements in ``cols`` (one per area, in their order).
+
+    Most areas are villages judged on a parent's series: their sentences and evidence differ
+    from their basis's only by their own 7-day numbers, pooled cases and rebound test. Those
+    ("plain": no nowcast, no township rebound below, a rebound state without numbers) are
+    written from their group's first sentence and their basis's evidence template, filled with
+    their own numbers (:func:`phrases.in_stored_languages_grouped`, :class:`_Templates`); the
+    others from their whole :class:`~ruralwatch.epi.assess.UnitJudgement`. Both write what the
+    whole judgement would (tests/assessments/test_rows.py)."""
+    U = len(codes)
+    rebound_cols = cols.rebound_columns
+    detected = rebound_cols.get("detected") or [False] * U
+    below = _rebounds_below(detected, parent, levels)
+    states = _rebound_states(rebound_cols, U)
+    nowcast_said = {j: nowcasting.statement(ev) for j, ev in late.evidence.items()}
+
+    def evidence_of(u: int) -> tuple[Any, dict[str, Any]]:
+        unit = cols.unit(u)
+        if u in late.evidence:
+            unit.evidence["nowcast"] = late.evidence[u]
+            if nowcast_said[u] is not None:
+                unit.statement["nowcast"] = nowcast_said[u]
+        return unit, unit.evidence
+
     # The texts every area's evidence repeats (method names, rules, sources) are stored once:
     # read off the first areas of each level, where all of them occur.
     firsts: dict[int, list[Any]] = {}
-    for u, lv in zip(units, levels, strict=True):
+    for u, lv in enumerate(levels):
         if len(firsts.setdefault(lv, [])) < 20:
-            firsts[lv].append(u.evidence)
+            firsts[lv].append(evidence_of(u)[1])
     packer = evidence_texts.Packer(
         evidence_texts.long_texts(e for group in firsts.values() for e in group)
     )
-    texts = phrases.in_stored_languages([u.statement for u in units])
-    text_zh, text_en = texts["zh-hans"], texts["en"]
     date_text = cycle_date.isoformat()
-    rows = []
-    for i, u in enumerate(units):
-        rebound = dict(u.rebound or {})
-        if below[i]:
+    rows: list[tuple[Any, ...]] = [()] * U
+    whole = [
+        u
+        for u in range(U)
+        if u in late.evidence or below[u] or states[u] not in ("none", "no_new_peak")
+    ]
+    whole_set = set(whole)
+    _whole_rows(rows, whole, evidence_of, below, cols, indicator, date_text, packer)
+
+    # The plain units, grouped by basis, rebound state and pooling.
+    templates = _Templates(cols, packer)
+    group_of: dict[tuple[int, str, bool], int] = {}
+    groups: list[dict[str, Any]] = []
+    items: list[tuple[int, float, float, float | None, float | None]] = []
+    plain = [u for u in range(U) if u not in whole_set]
+    basis, at, c14 = cols.basis, cols.at, cols.cases_14d
+    s7, p7, change = cols.sum7, cols.prev7, cols.change
+    for u in plain:
+        b = basis[u]
+        pooled = b != u
+        key = (b, states[u], pooled)
+        g = group_of.get(key)
+        if g is None:
+            g = group_of[key] = len(groups)
+            groups.append(cols.unit(u).statement)
+        items.append((g, s7[u], p7[u], change[u], c14[u] if pooled else None))
+    texts = phrases.in_stored_languages_grouped(groups, items)
+    level_name, phase = cols.level_name, cols.phase
+    for u, zh, en in zip(plain, texts["zh-hans"], texts["en"], strict=True):
+        b = basis[u]
+        rows[u] = (
+            codes[u],
+            indicator,
+            date_text,
+            level_name[b],
+            phase[at[u]],
+            bool(detected[u]),
+            b != u,
+            zh,
+            en,
+            templates.evidence(u),
+        )
+    packer.save()
+    for row in rows:
+        summary.by_phase[row[4]] = summary.by_phase.get(row[4], 0) + 1
+    summary.rebounds += [
+        codes[i] for i, fired in enumerate(detected) if fired and levels[i] == TOWNSHIP
+    ]
+    return rows
+
+
+def _rebound_states(columns: dict[str, list[Any]], n: int) -> list[str]:
+    """Each unit's rebound state (:func:`ruralwatch.epi.assess.judgement.rebound_state`)."""
+    if not columns:
+        return [rebound_state({"outcome": "no_event"})] * n
+    return [
+        rebound_state({"outcome": o, "detected": d, "above_projection": a})
+        for o, d, a in zip(
+            columns["outcome"], columns["detected"], columns["above_projection"], strict=True
+        )
+    ]
+
+
+def _whole_rows(
+    rows: list[tuple[Any, ...]],
+    whole: list[int],
+    evidence_of: Callable[[int], tuple[Any, dict[str, Any]]],
+    below: list[list[int]],
+    cols: UnitColumns,
+    indicator: str,
+    date_text: str,
+    packer: evidence_texts.Packer,
+) -> None:
+    """The rows of the units ``whole`` from their whole judgements (into ``rows``)."""
+    judged = [evidence_of(u) for u in whole]
+    texts = phrases.in_stored_languages([unit.statement for unit, _ in judged])
+    text_zh, text_en = texts["zh-hans"], texts["en"]
+    codes, names = cols.codes, cols.names
+    for i, (u, (unit, evidence)) in enumerate(zip(whole, judged, strict=True)):
+        rebound = dict(unit.rebound or {})
+        if below[u]:
+            theirs = {j: cols.rebound(j) for j in below[u]}
             first = min(
-                str(rebounds[j].get("onset_date") or rebounds[j].get("first_date"))
-                for j in below[i]
+                str(theirs[j].get("onset_date") or theirs[j].get("first_date")) for j in below[u]
             )
             rebound["areas"] = [
-                {"code": codes[j], "name": names[j], "from": rebounds[j].get("onset_date")}
-                for j in below[i]
+                {"code": codes[j], "name": names[j], "from": theirs[j].get("onset_date")}
+                for j in below[u]
             ]
             rebound["detected"] = True
-            risen = [names[j] for j in below[i]]
+            risen = [names[j] for j in below[u]]
             with override("zh-hans"):
                 text_zh[i] = phrases.appended(text_zh[i], phrases.rise_below(risen, first))
             with override("en"):
                 text_en[i] = phrases.appended(text_en[i], phrases.rise_below(risen, first))
-        rows.append(
-            (
-                u.code,
-                indicator,
-                date_text,
-                u.level,
-                u.phase,
-                bool(rebound.get("detected")),
-                bool(u.pooled),
-                text_zh[i],
-                text_en[i],
-                packer.dumps(
-                    u.evidence
-                    | {
-                        "rebound": rebound,
-                        "sum7": u.sum7,
-                        "prev7": u.prev7,
-                        "change": u.change,
-                        "per_100k": u.per_100k,
-                    },
-                    shared=SHARED_EVIDENCE,
-                ),
-            )
+        rows[u] = (
+            unit.code,
+            indicator,
+            date_text,
+            unit.level,
+            unit.phase,
+            bool(rebound.get("detected")),
+            bool(unit.pooled),
+            text_zh[i],
+            text_en[i],
+            packer.dumps(
+                evidence
+                | {
+                    "rebound": rebound,
+                    "sum7": unit.sum7,
+                    "prev7": unit.prev7,
+                    "change": unit.change,
+                    "per_100k": unit.per_100k,
+                },
+                shared=SHARED_EVIDENCE,
+            ),
         )
-        summary.by_phase[u.phase] = summary.by_phase.get(u.phase, 0) + 1
-    packer.save()
-    summary.rebounds += [
-        codes[i]
-        for i, r in enumerate(rebounds)
-        if (r or {}).get("detected") and levels[i] == TOWNSHIP
-    ]
-    _add_seconds(summary, "store", began)
-    return rows
+
+
+def _json_column(values: list[Any]) -> list[str]:
+    """Each value as ``json.dumps`` writes it, encoded in one call for the whole column."""
+    if not values:
+        return []
+    parts = json.dumps(values, ensure_ascii=False)[1:-1].split(", ")
+    if len(parts) != len(values):  # a string holding ", ": one at a time
+        parts = [json.dumps(v, ensure_ascii=False) for v in values]
+    return parts
+
+
+def _slot(name: str) -> str:
+    """A placeholder value whose JSON text occurs nowhere else in an evidence."""
+    return f"\x00{name}\x00"
+
+
+class _Templates:
+    """The stored evidence of plain units (see :func:`_rows`) as text: per basis, the JSON the
+    packer writes for a unit judged on it, with slots for what is the unit's own (pooled,
+    cases in 14 days, rebound, 7-day numbers, incidence), filled with each unit's values as
+    ``json.dumps`` writes them."""
+
+    OWN = ("pooled", "cases_14d", "rebound", "sum7", "prev7", "change", "per_100k")
+
+    def __init__(self, cols: UnitColumns, packer: evidence_texts.Packer) -> None:
+        self.cols, self.packer = cols, packer
+        self.by_basis: dict[int, str] = {}
+        self.c14 = _json_column(cols.cases_14d)
+        self.s7, self.p7 = _json_column(cols.sum7), _json_column(cols.prev7)
+        self.change, self.per_100k = _json_column(cols.change), _json_column(cols.per_100k)
+        rebound = cols.rebound(0) if cols.codes else {}
+        self.rebound_keys = [k for k in rebound if k in cols.rebound_columns]
+        self.rebound = _template(
+            packer.dumps(rebound | {k: _slot(k) for k in self.rebound_keys}), self.rebound_keys
+        )
+        self.rebound_values = [_json_column(cols.rebound_columns[k]) for k in self.rebound_keys]
+
+    def evidence(self, u: int) -> str:
+        b = self.cols.basis[u]
+        template = self.by_basis.get(b)
+        if template is None:
+            template = self.by_basis[b] = self._for_basis(b)
+        rebound = self.rebound % tuple(column[u] for column in self.rebound_values)
+        return template % (
+            "true" if b != u else "false",
+            self.c14[u],
+            rebound,
+            self.s7[u],
+            self.p7[u],
+            self.change[u],
+            self.per_100k[u],
+        )
+
+    def _for_basis(self, b: int) -> str:
+        evidence = self.cols.unit(b).evidence
+        slots = {name: _slot(name) for name in self.OWN}
+        basis = evidence["basis"] | {"pooled": slots["pooled"], "cases_14d": slots["cases_14d"]}
+        own = {k: slots[k] for k in self.OWN[2:]}
+        text = self.packer.dumps(evidence | {"basis": basis} | own, shared=SHARED_EVIDENCE)
+        return _template(text, self.OWN)
+
+
+def _template(text: str, names: Sequence[str]) -> str:
+    """``text`` as a %-template: the slots of ``names`` (each once, in that order) become
+    ``%s``."""
+    out = text.replace("%", "%%")
+    at = -1
+    for name in names:
+        slot = json.dumps(_slot(name), ensure_ascii=False)
+        found = out.find(slot)
+        if found <= at or out.count(slot) != 1:
+            raise ValueError(f"slot {name} is not where a template needs it")
+        at = found
+        out = out.replace(slot, "%s")
+    return out

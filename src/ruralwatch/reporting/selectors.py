@@ -305,6 +305,93 @@ def missing_villages(area: Area, day: dt.date, limit: int = 2000) -> list[dict[s
     return rows
 
 
+def values_by_area(
+    source: str,
+    indicator: str,
+    start: dt.date,
+    end: dt.date,
+    *,
+    root_path: str = "/",
+    level: int | None = None,
+) -> Any:
+    """``(area, date, value)`` of ``indicator`` for ``start``…``end``: the villages' reported
+    values (``source`` ``"report"``) or the roll-ups (``"aggregate"``), of the areas under
+    ``root_path`` (of ``level`` only, if given). One query; a missing day has no row.
+
+    On PostgreSQL the query returns one text line per area (``day:value;day:value…``, the day
+    counted from ``start``), split by polars: ``COPY`` hands its rows to Python one at a time,
+    about a microsecond and a half each, and a read of every village's values is millions of
+    rows (河南's 50,757 villages: 0.76 million for 15 days, 4.6 million for the assessment's
+    91). The values' text is PostgreSQL's shortest exact form, as in the row-per-value CSV,
+    so they parse to the same doubles."""
+    import polars as pl
+    from django.db import transaction
+
+    from ruralwatch.core import bulk
+
+    if source not in ("report", "aggregate"):
+        raise ValueError(f"unknown source {source!r}")
+    table = (ReportValue if source == "report" else AggregateValue)._meta.db_table
+    area = Area._meta.db_table
+    where = "v.indicator_id = %s AND v.date BETWEEN %s AND %s"
+    params: list[Any] = [indicator, start.isoformat(), end.isoformat()]
+    join = ""
+    if level is not None or root_path != "/":
+        # The whole tree needs no join on the areas (a third of the read on SQLite).
+        join = f"JOIN {area} a ON a.code = v.area_id "
+        where += " AND a.path LIKE %s"
+        params.append(root_path + "%")
+    if level is not None:
+        where += " AND a.level = %s"
+        params.append(level)
+        if source == "aggregate":
+            # The roll-ups' own level too: the index (level, date) then reads the level's rows
+            # only, not every level's of the years of baseline a county rule asks for (at 365
+            # days of history the read scanned 8,800 pages for 8,030 rows, 0.24 s instead of
+            # 0.05 s). A roll-up made before its area changed level is redone by the next
+            # cycle (an area import marks every rolled-up date stale).
+            where += " AND v.level = %s"
+            params.append(level)
+    if not bulk.is_postgres():
+        frame = bulk.fetch_frame(
+            f"SELECT v.area_id, CAST(v.date AS TEXT), v.value FROM {table} v {join}WHERE {where}",
+            params,
+            schema={"area": pl.String, "date": pl.String, "value": pl.Float64},
+        )
+        return frame.with_columns(pl.col("date").str.slice(0, 10).str.to_date())
+    # Without JIT: the village read's plan is costed high enough to be compiled, 0.2 s of
+    # backend CPU each time for a statement that runs once.
+    with transaction.atomic():
+        bulk.execute("SET LOCAL jit = off")
+        lines = bulk.fetch_frame(
+            f"SELECT v.area_id, string_agg(CAST(v.date - CAST(%s AS DATE) AS TEXT) || ':' || "
+            f"CAST(v.value AS TEXT), ';') FROM {table} v {join}WHERE {where} GROUP BY v.area_id",
+            [start.isoformat(), *params],
+            schema={"area": pl.String, "cells": pl.String},
+        )
+    return _cells(lines, start, "value", pl.Float64)
+
+
+def _cells(lines: Any, start: dt.date, name: str, dtype: Any) -> Any:
+    """``(area, date, name)`` from lines ``(area, cells)`` of ``day:x;day:x…`` (days counted
+    from ``start``), ``x`` cast to ``dtype``."""
+    import polars as pl
+
+    if lines.is_empty():
+        return pl.DataFrame(schema={"area": pl.String, "date": pl.Date, name: dtype})
+    cells = (
+        lines.select("area", pl.col("cells").str.split(";"))
+        .explode("cells")
+        .select("area", pl.col("cells").str.split_exact(":", 1).struct.rename_fields(["d", "x"]))
+        .unnest("cells")
+    )
+    return cells.select(
+        "area",
+        (pl.lit(start, dtype=pl.Date) + pl.duration(days=pl.col("d").cast(pl.Int64))).alias("date"),
+        pl.col("x").cast(dtype).alias(name),
+    )
+
+
 def arrival_moment(
     root_path: str, indicator_code: str, start: dt.date, end: dt.date
 ) -> dt.datetime | None:
@@ -418,7 +505,7 @@ def delay_triangle(
     # ancestor columns are the village's; the value range on (date, indicator) is the index's.
     delay = "CAST(-FLOOR((%s - s.delay_hours) / 24.0) AS INTEGER)"
     if values is not None and villages is not None:
-        rows = _arrived(values, set(villages), root_path, where, args, delay, hour)
+        rows = _arrived(values, set(villages), root_path, where, args, delay, hour, start)
         if rows is not None:
             if fixes:
                 rows = _with_corrections(rows, fixes, indicator_code, now, hour)
@@ -450,11 +537,13 @@ def _arrived(
     args: list[Any],
     delay: str,
     hour: float,
+    start: dt.date,
 ) -> Any:
     """:func:`delay_triangle`'s rows from the villages' ``values`` in memory and one read of
     the submissions (area, date, delay) and of the villages' ancestors; ``None`` when the
     values do not cover every village of the subtree (some were left out of the panel)."""
     import polars as pl
+    from django.db import transaction
 
     from ruralwatch.core import bulk
 
@@ -468,15 +557,30 @@ def _arrived(
     if not ancestors["area"].is_in(list(villages)).all():
         return None
     join = f"JOIN {area} a ON a.code = s.area_id " if root_path != "/" else ""
-    arrived = bulk.fetch_frame(
-        f"SELECT s.area_id, CAST(s.date AS TEXT), {delay} FROM {subs} s {join}WHERE {where}",
-        [hour, *args],
-        schema={"area": pl.String, "date": pl.String, "delay": pl.Int64},
-    )
+    if bulk.is_postgres():
+        # One line per village (``day:delay;…``), as values_by_area reads values: a row per
+        # submission was 0.76 million rows for 河南 with 15 days of history.
+        with transaction.atomic():
+            bulk.execute("SET LOCAL jit = off")
+            lines = bulk.fetch_frame(
+                f"SELECT s.area_id, string_agg(CAST(s.date - CAST(%s AS DATE) AS TEXT) || ':' "
+                f"|| CAST({delay} AS TEXT), ';') FROM {subs} s {join}WHERE {where} "
+                f"GROUP BY s.area_id",
+                [start.isoformat(), hour, *args],
+                schema={"area": pl.String, "cells": pl.String},
+            )
+        arrived = _cells(lines, start, "delay", pl.Int64)
+    else:
+        arrived = bulk.fetch_frame(
+            f"SELECT s.area_id, CAST(s.date AS TEXT), {delay} FROM {subs} s {join}WHERE {where}",
+            [hour, *args],
+            schema={"area": pl.String, "date": pl.String, "delay": pl.Int64},
+        ).with_columns(pl.col("date").str.slice(0, 10).str.to_date())
     levels = ["l1", "l2", "l3", "l4"]
     return (
-        arrived.with_columns(pl.col("date").str.slice(0, 10).str.to_date())
-        .join(values.select("area", "date", pl.col("value").cast(pl.Float64)), on=["area", "date"])
+        arrived.join(
+            values.select("area", "date", pl.col("value").cast(pl.Float64)), on=["area", "date"]
+        )
         .join(ancestors.with_columns(pl.col(levels).fill_null("")), on="area")
         .group_by(*levels, "date", "delay")
         .agg(

@@ -21,9 +21,10 @@ South Korea); Kim D et al., Viruses 2022;14(3):533 (mean 3.78, sd 0.76 days).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -157,14 +158,53 @@ class UnitJudgement:
 
 
 @dataclass(frozen=True)
+class UnitColumns:
+    """What the judgements of a set are made of, as Python lists: per unit (index ``u``), per
+    judged column (index ``at[u]``: growth, phase, R_t) and the unit's basis (``basis[u]``).
+
+    For a caller that writes many judgements (the assessment stores one per area, 50,000 for a
+    province) and would otherwise build and take apart a :class:`UnitJudgement` per unit;
+    :attr:`JudgementSet.units` builds those from these columns (:attr:`unit`)."""
+
+    as_of: str
+    codes: list[str]
+    names: list[str]
+    basis: list[int]
+    at: list[int]
+    sum7: list[float]
+    prev7: list[float]
+    #: (sum7 - prev7) / prev7, None without a previous week
+    change: list[float | None]
+    cases_14d: list[float]
+    per_100k: list[float]
+    #: per unit, read at the basis
+    level_name: list[str]
+    #: per judged column
+    phase: list[str]
+    #: per judged column: (r, low, high) as a statement says them, None where not estimated
+    growth: list[tuple[float | None, float | None, float | None]]
+    rt: list[tuple[float | None, float | None, float | None]]
+    min_cases_14d: float
+    #: The unit's rebound dict (``UnitJudgement.rebound``); ``rebound_columns`` holds, per key
+    #: of it that differs between units, the column of values (the other keys are the event's).
+    rebound: Callable[[int], dict[str, Any]]
+    rebound_columns: dict[str, list[Any]]
+    #: The evidence sections of basis unit ``b`` (level, growth, phase, R_t): the same objects
+    #: for every call and every unit judged on ``b``.
+    sections: Callable[[int], tuple[dict[str, Any], ...]]
+    unit: Callable[[int], UnitJudgement]
+
+
+@dataclass(frozen=True)
 class JudgementSet:
     """Judgements of all units plus the panel-wide results they were built from.
 
     ``level`` and ``rebound`` hold every unit (column); ``phase`` (with its growth rate) and
     ``rt`` hold the columns ``judged`` only (in that order): the units that are some unit's
-    basis, the only series whose growth, phase and R_t a judgement reads."""
+    basis, the only series whose growth, phase and R_t a judgement reads. ``units`` are built
+    from ``columns`` when first read."""
 
-    units: tuple[UnitJudgement, ...]
+    columns: UnitColumns
     basis: IntArray
     level: LevelResult
     phase: PhaseResult
@@ -175,6 +215,10 @@ class JudgementSet:
     end: int
     config: JudgementConfig
     judged: IntArray
+
+    @cached_property
+    def units(self) -> tuple[UnitJudgement, ...]:
+        return tuple(self.columns.unit(u) for u in range(len(self.columns.codes)))
 
     def by_code(self, code: str) -> UnitJudgement:
         for u in self.units:
@@ -527,50 +571,69 @@ def judge(
     # Evidence sections per basis unit; a unit's evidence refers to its basis's (shared).
     by_basis: dict[int, tuple[dict[str, Any], ...]] = {}
     as_of_text = as_of.isoformat()
-    units: list[UnitJudgement] = []
-    for u in range(U):
-        b, k = int(basis[u]), int(at[u])
+    basis_list, at_list = basis.tolist(), at.tolist()
+    changes = [(a - b) / b if b > 0 else None for a, b in zip(s7, p7, strict=True)]
+    growth_said = [
+        (r if lo is not None and hi is not None else None, lo, hi)
+        for r, lo, hi in zip(g_r, g_lo, g_hi, strict=True)
+    ]
+    rt_said = [
+        (m if lo is not None and hi is not None else None, lo, hi)
+        for m, lo, hi in zip(rt_m, rt_l, rt_h, strict=True)
+    ]
+    rb_keys = (
+        "detected", "outcome", "first_date", "onset_date", "observed", "projected", "upper",
+        "observed_last", "projected_last", "upper_last", "above_projection",
+    )  # fmt: skip
+    rebound_columns = {} if reb is None or ev is None else {k: rb_cols[k] for k in rb_keys}
+
+    def sections_of(b: int) -> tuple[dict[str, Any], ...]:
+        sections = by_basis.get(b)
+        if sections is None:
+            sections = by_basis[b] = _basis_sections(b, at_list[b])
+        return sections
+
+    def rebound_of(u: int) -> dict[str, Any]:
+        if reb is None or ev is None:
+            return {"outcome": "no_event", "detected": False}
+        return {
+            "event": ev.code,
+            "event_zh": ev.name_zh,
+            "event_en": ev.name_en,
+            "event_start": ev.start.isoformat(),
+            "detected": rb_cols["detected"][u],
+            "outcome": rb_cols["outcome"][u],
+            "first_date": rb_cols["first_date"][u],
+            "onset_date": rb_cols["onset_date"][u],
+            "observed": rb_cols["observed"][u],
+            "projected": rb_cols["projected"][u],
+            "upper": rb_cols["upper"][u],
+            "last_watched": last_watched,
+            "observed_last": rb_cols["observed_last"][u],
+            "projected_last": rb_cols["projected_last"][u],
+            "upper_last": rb_cols["upper_last"][u],
+            "above_projection": rb_cols["above_projection"][u],
+        }
+
+    def unit_of(u: int) -> UnitJudgement:
+        b, k = basis_list[u], at_list[u]
         pooled = b != u
         level_name = lev_name[b]
         phase_name = ph_name[k]
-        change = (s7[u] - p7[u]) / p7[u] if p7[u] > 0 else None
-        rb: dict[str, Any]
-        if reb is None or ev is None:
-            rb = {"outcome": "no_event", "detected": False}
-        else:
-            rb = {
-                "event": ev.code,
-                "event_zh": ev.name_zh,
-                "event_en": ev.name_en,
-                "event_start": ev.start.isoformat(),
-                "detected": rb_cols["detected"][u],
-                "outcome": rb_cols["outcome"][u],
-                "first_date": rb_cols["first_date"][u],
-                "onset_date": rb_cols["onset_date"][u],
-                "observed": rb_cols["observed"][u],
-                "projected": rb_cols["projected"][u],
-                "upper": rb_cols["upper"][u],
-                "last_watched": last_watched,
-                "observed_last": rb_cols["observed_last"][u],
-                "projected_last": rb_cols["projected_last"][u],
-                "upper_last": rb_cols["upper_last"][u],
-                "above_projection": rb_cols["above_projection"][u],
-            }
+        change = changes[u]
+        rb = rebound_of(u)
+        (growth_r, growth_low, growth_high), (rt_u, rt_low, rt_high) = growth_said[k], rt_said[k]
         vals: dict[str, Any] = {
             "sum7": s7[u],
             "prev7": p7[u],
             "change": change,
-            "growth_r": g_r[k],
-            "growth_low": g_lo[k],
-            "growth_high": g_hi[k],
-            "rt": rt_m[k],
-            "rt_low": rt_l[k],
-            "rt_high": rt_h[k],
+            "growth_r": growth_r,
+            "growth_low": growth_low,
+            "growth_high": growth_high,
+            "rt": rt_u,
+            "rt_low": rt_low,
+            "rt_high": rt_high,
         }
-        if vals["growth_low"] is None or vals["growth_high"] is None:
-            vals["growth_r"] = None
-        if vals["rt_low"] is None or vals["rt_high"] is None:
-            vals["rt"] = None
         said = statement(
             level_name,
             phase_name,
@@ -586,9 +649,7 @@ def judge(
             else None,
         )
 
-        sections = by_basis.get(b)
-        if sections is None:
-            sections = by_basis[b] = _basis_sections(b, k)
+        sections = sections_of(b)
         evidence: dict[str, Any] = {
             "as_of": as_of_text,
             "basis": {
@@ -621,35 +682,55 @@ def judge(
                 "own_series": True,
             },
         }
-        units.append(
-            UnitJudgement(
-                code=code_list[u],
-                name=names[u],
-                as_of=as_of,
-                level=level_name,
-                level_code=lev_code[b],
-                phase=phase_name,
-                sum7=s7[u],
-                prev7=p7[u],
-                change=change,
-                per_100k=per100k[u],
-                growth_r=vals["growth_r"],
-                growth_low=vals["growth_low"],
-                growth_high=vals["growth_high"],
-                rt=vals["rt"],
-                rt_low=vals["rt_low"],
-                rt_high=vals["rt_high"],
-                rebound=rb,
-                pooled=pooled,
-                basis_code=code_list[b],
-                basis_name=names[b],
-                cases_14d=c14[u],
-                statement=said,
-                evidence=evidence,
-            )
+        return UnitJudgement(
+            code=code_list[u],
+            name=names[u],
+            as_of=as_of,
+            level=level_name,
+            level_code=lev_code[b],
+            phase=phase_name,
+            sum7=s7[u],
+            prev7=p7[u],
+            change=change,
+            per_100k=per100k[u],
+            growth_r=vals["growth_r"],
+            growth_low=vals["growth_low"],
+            growth_high=vals["growth_high"],
+            rt=vals["rt"],
+            rt_low=vals["rt_low"],
+            rt_high=vals["rt_high"],
+            rebound=rb,
+            pooled=pooled,
+            basis_code=code_list[b],
+            basis_name=names[b],
+            cases_14d=c14[u],
+            statement=said,
+            evidence=evidence,
         )
+
+    columns = UnitColumns(
+        as_of=as_of_text,
+        codes=code_list,
+        names=list(names),
+        basis=basis_list,
+        at=at_list,
+        sum7=s7,
+        prev7=p7,
+        change=changes,
+        cases_14d=c14,
+        per_100k=per100k,
+        level_name=lev_name,
+        phase=ph_name,
+        growth=growth_said,
+        rt=rt_said,
+        min_cases_14d=cfg.min_cases_14d,
+        rebound=rebound_of,
+        rebound_columns=rebound_columns,
+        sections=sections_of,
+        unit=unit_of,
+    )
     return JudgementSet(
-        units=tuple(units),
+        columns=columns,
         basis=basis,
         level=lev,
         phase=ph_all,

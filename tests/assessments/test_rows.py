@@ -1,0 +1,164 @@
+"""The assessment's stored rows (issue 15): most units' sentences and evidence are written
+from their group's first sentence and their basis's evidence template (``services._rows``);
+every row must be the one the whole judgement gives, phrased and packed unit by unit as the
+assessment did before (the reference below), text for text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from django.utils.translation import override
+
+from ruralwatch.assessments import evidence_texts, nowcasting, phrases, services
+from ruralwatch.assessments.evidence_texts import unpack_json
+from ruralwatch.epi.assess.judgement import JudgementSet
+from tests.assessments.sentence_cases import cases
+
+pytestmark = pytest.mark.django_db
+
+CYCLE = dt.date(2023, 2, 5)
+
+
+def _levels_and_parents(js: JudgementSet) -> tuple[list[int], np.ndarray]:
+    """Levels for the panel's units: the root a county, the others townships and villages
+    in turn (so that a township's rebound reaches the root's row)."""
+    U = len(js.columns.codes)
+    basis = np.asarray(js.basis)
+    root = int(basis[np.argmax([basis.tolist().count(b) for b in basis.tolist()])])
+    parent = np.full(U, root)
+    parent[root] = -1
+    levels = [3 if u == root else (4 if u % 2 else 5) for u in range(U)]
+    return levels, parent
+
+
+def _late(U: int) -> nowcasting.Nowcast:
+    """Nowcast evidence for a few units: one adds cases, one adds less than one."""
+    late = nowcasting.Nowcast()
+    for j, pending in ((0, 12.5), (min(2, U - 1), 0.4)):
+        late.evidence[j] = {
+            "method": nowcasting.METHOD_TEXT,
+            "params": {**nowcasting.DEFAULT.as_dict(), "method": nowcasting.METHOD},
+            "days": ["2023-02-04", "2023-02-05"],
+            "reported": [3.0, 1.0],
+            "nowcast": [5.5, 11.0],
+            "pending": pending,
+            "pending_interval": [2.0, 30.5],
+        }
+    return late
+
+
+def _reference(
+    js: JudgementSet, late: nowcasting.Nowcast, levels: list[int], parent: np.ndarray
+) -> list[tuple[Any, ...]]:
+    """The rows as the assessment wrote them before (whole judgements, unit by unit)."""
+    units = [js.columns.unit(u) for u in range(len(js.columns.codes))]
+    codes, names = js.columns.codes, js.columns.names
+    for j, ev in late.evidence.items():
+        units[j].evidence["nowcast"] = ev
+        said = nowcasting.statement(ev)
+        if said is not None:
+            units[j].statement["nowcast"] = said
+    rebounds = [u.rebound for u in units]
+    below = services._rebounds_below([bool(r.get("detected")) for r in rebounds], parent, levels)
+    firsts: dict[int, list[Any]] = {}
+    for u, lv in zip(units, levels, strict=True):
+        if len(firsts.setdefault(lv, [])) < 20:
+            firsts[lv].append(u.evidence)
+    packer = evidence_texts.Packer(
+        evidence_texts.long_texts(e for group in firsts.values() for e in group)
+    )
+    texts = phrases.in_stored_languages([u.statement for u in units])
+    text_zh, text_en = texts["zh-hans"], texts["en"]
+    rows = []
+    for i, u in enumerate(units):
+        rebound = dict(u.rebound or {})
+        if below[i]:
+            first = min(
+                str(rebounds[j].get("onset_date") or rebounds[j].get("first_date"))
+                for j in below[i]
+            )
+            rebound["areas"] = [
+                {"code": codes[j], "name": names[j], "from": rebounds[j].get("onset_date")}
+                for j in below[i]
+            ]
+            rebound["detected"] = True
+            risen = [names[j] for j in below[i]]
+            with override("zh-hans"):
+                text_zh[i] = phrases.appended(text_zh[i], phrases.rise_below(risen, first))
+            with override("en"):
+                text_en[i] = phrases.appended(text_en[i], phrases.rise_below(risen, first))
+        rows.append(
+            (
+                u.code,
+                "new_cases",
+                CYCLE.isoformat(),
+                u.level,
+                u.phase,
+                bool(rebound.get("detected")),
+                bool(u.pooled),
+                text_zh[i],
+                text_en[i],
+                packer.dumps(
+                    u.evidence
+                    | {
+                        "rebound": rebound,
+                        "sum7": u.sum7,
+                        "prev7": u.prev7,
+                        "change": u.change,
+                        "per_100k": u.per_100k,
+                    },
+                    shared=services.SHARED_EVIDENCE,
+                ),
+            )
+        )
+    packer.save()
+    return rows
+
+
+def test_rows_are_those_of_the_whole_judgements() -> None:
+    seen_plain = seen_whole = seen_pooled = 0
+    states: set[str] = set()
+    for name, js in cases():
+        U = len(js.columns.codes)
+        levels, parent = _levels_and_parents(js)
+        late = _late(U)
+        summary = services.AssessmentSummary(CYCLE.isoformat())
+        got = services._rows(
+            js.columns, late, js.columns.codes, levels, parent, "new_cases", CYCLE, summary
+        )
+        expected = _reference(js, late, levels, parent)
+        assert len(got) == len(expected) == U
+        for g, e in zip(got, expected, strict=True):
+            assert g[:9] == e[:9], (name, g[0])
+            # the same text, and the same evidence when read back
+            assert g[9] == e[9], (name, g[0])
+            assert json.loads(unpack_json(g[9])) == json.loads(unpack_json(e[9]))
+        assert sum(summary.by_phase.values()) == U
+        states |= set(services._rebound_states(js.columns.rebound_columns, U))
+        whole = set(late.evidence) | {u for u in range(U) if js.units[u].rebound.get("detected")}
+        seen_whole += len(whole)
+        seen_plain += U - len(whole)
+        seen_pooled += sum(g[6] for g in got)
+    # the cases reach both paths, pooled units and every rebound state
+    assert seen_plain > 50 and seen_whole > 20 and seen_pooled > 10
+    assert states == {"none", "new_peak", "above_projection", "no_new_peak"}
+
+
+def test_a_column_is_written_as_json_writes_each_value() -> None:
+    values = [0.1 + 0.2, -0.0, 1e-17, 2.0**70, None, True, 3, "2023-02-05", "a, b", float("nan")]
+    assert services._json_column(values) == [json.dumps(v) for v in values]
+    assert services._json_column(values[:4]) == [json.dumps(v) for v in values[:4]]
+    assert services._json_column([]) == []
+
+
+def test_a_template_needs_each_slot_once_and_in_order() -> None:
+    text = json.dumps({"a": services._slot("a"), "p": "100%", "b": services._slot("b")})
+    assert services._template(text, ["a", "b"]) % ("1", "2") == '{"a": 1, "p": "100%", "b": 2}'
+    with pytest.raises(ValueError, match="slot a"):  # b comes after a
+        services._template(text, ["b", "a"])
+    with pytest.raises(ValueError, match="slot c"):
+        services._template(text, ["a", "c"])
