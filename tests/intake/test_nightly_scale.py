@@ -411,3 +411,139 @@ def test_same_at_the_filters_edges(
         area_id=villages[5], date=day, indicator_id="zz_not_an_indicator", value=3, submitted_at=NOW
     )
     _same(reference, day)
+
+
+# --- one read of the week and the days before it -----------------------------------------------
+#
+# The run reads the partition's days from ``half_window`` before the screened ones in one
+# query (a row per area-day) and works on that frame: the repeat screen on the wide rows,
+# the seasonal bounds on a cube of it, the history read only for the areas they keep.
+
+_CELL = st.sampled_from([None, 0.0, -0.0, 1.0, 2.0, 3.0, float("nan")])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2), st.integers(0, 5), st.lists(_CELL, min_size=5, max_size=5)),
+        max_size=30,
+    ),
+    st.integers(0, 5),
+    st.integers(0, 4),
+)
+def test_repeats_of_wide_rows_are_the_long_screens(
+    rows: list[tuple[int, int, list[float | None]]], lo: int, min_nonzero: int
+) -> None:
+    """nightly._repeats (a day's row against the day before's, column by column) gives the
+    rows of outliers.repeats (a day's sorted (indicator, value) list against the day
+    before's): unreported against reported, zeros of both signs, NaN, missing days, a
+    threshold of nonzero values at its edge."""
+    indicators = ["k0", "k1", "k2", "k3", "k4"]
+    seen: dict[tuple[str, dt.date], list[float | None]] = {}
+    for area, day, cells in rows:
+        if any(c is not None for c in cells):
+            seen[(f"a{area}", START + dt.timedelta(days=day))] = cells
+    wide = pl.DataFrame(
+        {
+            "area_code": [a for a, _d in seen],
+            "date": [d for _a, d in seen],
+            **{k: [cells[i] for cells in seen.values()] for i, k in enumerate(indicators)},
+        },
+        schema={"area_code": pl.String, "date": pl.Date} | {k: pl.Float64 for k in indicators},
+    )
+    prm = outliers.Params(repeat_min_nonzero=min_nonzero)
+    start, end = START + dt.timedelta(days=lo), START + dt.timedelta(days=5)
+    mine = nightly._repeats(wide, start, end, prm).sort("area_code", "date")
+    ref = outliers.repeats(nightly._long_of(wide), start, end, prm).sort("area_code", "date")
+    assert mine.to_dicts() == ref.to_dicts()
+
+
+def test_seasonal_candidates_keep_every_flagged_area() -> None:
+    """The areas the bounds keep from the cube of the screened week and the ``half_window``
+    days before hold every area the whole screen (63 days of history) flags in that week,
+    and few of the areas with a value of at least ``min_value``."""
+    demo = build_demo(seed=SEED, start=START, end=END)
+    long = demo.reports.values.select(
+        "area_code", "date", "indicator", pl.col("value").cast(pl.Float64)
+    )
+    prm = outliers.Params()
+    end = dt.date(2023, 1, 12)
+    start = end - dt.timedelta(days=6)
+    first = start - dt.timedelta(days=prm.half_window)
+    near = long.filter(pl.col("date").is_between(first, end))
+    wide = near.pivot(on="indicator", index=["area_code", "date"], values="value")
+    hot = set(nightly._seasonal_candidates(nightly._cube_of(wide, first, end), 7, prm))
+    flags = outliers.screen(
+        long.filter(pl.col("date") <= end),
+        start,
+        end,
+        params=outliers.Params(methods=("seasonal",)),
+    )
+    flagged = set(flags["area_code"])
+    assert len(flagged) >= 3 and flagged <= hot, (len(flagged), flagged - hot)
+    big = set(
+        near.filter((pl.col("value") >= prm.min_value) & (pl.col("date") >= start))["area_code"]
+    )
+    assert len(hot) < 0.25 * len(big), (len(hot), len(big))
+
+
+def test_the_pivot_reads_the_indicators_of_its_days(db: None, world: pl.DataFrame) -> None:
+    """The pivot's columns are the indicators with a value on one of the days read (the
+    first and the last day included), not every indicator of the table."""
+    from ruralwatch.reporting.models import Indicator
+
+    day = dt.date(2023, 1, 12)
+    reported = set(world.filter(pl.col("date").is_between(day, day))["indicator_id"])
+    assert set(nightly._indicators_on(day, day)) == reported
+    assert Indicator.objects.exclude(code__in=reported).exists()  # some never reported
+    village = Area.objects.filter(level=5, code__startswith="98").order_by("code").first()
+    assert village is not None
+    extra = Indicator.objects.exclude(code__in=reported).order_by("code").first()
+    assert extra is not None
+    for when in (day - dt.timedelta(days=3), day + dt.timedelta(days=2)):
+        ReportValue.objects.create(
+            area_id=village.code, date=when, indicator_id=extra.code, value=1, submitted_at=NOW
+        )
+    assert extra.code not in nightly._indicators_on(
+        day - dt.timedelta(days=2), day + dt.timedelta(days=1)
+    )
+    assert extra.code in nightly._indicators_on(day - dt.timedelta(days=3), day)
+    assert extra.code in nightly._indicators_on(
+        day + dt.timedelta(days=2), day + dt.timedelta(days=9)
+    )
+    assert nightly._indicators_on(day, day - dt.timedelta(days=1)) == []
+
+
+@pytest.mark.parametrize(
+    ("history_days", "methods"),
+    [
+        (3, ("seasonal", "repeat", "rule")),  # less history than the days read before
+        (7, ("seasonal", "repeat", "rule")),  # exactly those days
+        (56, ("repeat", "rule")),  # no seasonal screen: only the day before is read
+        (56, ("rule",)),  # nor a repeat screen: the screened days only
+        (56, ("seasonal",)),
+    ],
+)
+def test_screening_alone_with_other_history_and_methods(
+    db: None,
+    world: pl.DataFrame,
+    reference: Callable[..., Any],
+    history_days: int,
+    methods: tuple[str, ...],
+) -> None:
+    """screen_outliers (the API's and the import's path) stores the flags of the whole
+    screen (:func:`nightly._screen_outliers_whole`) with a history as long as the days the
+    run reads before the screened ones, with only some methods, and with a shorter history
+    (then it screens the whole: the bounds would count neighbours the screen never sees,
+    which gave other flags before this was checked)."""
+    prm = outliers.Params(methods=methods)
+    start, end = dt.date(2023, 1, 6), dt.date(2023, 1, 12)
+    _, ref = reference(
+        lambda: nightly._screen_outliers_whole(
+            start, end, history_days=history_days, params=prm, now=NOW
+        )
+    )
+    run = nightly.screen_outliers(start, end, history_days=history_days, params=prm, now=NOW)
+    assert _state()[1] == ref[1]
+    assert {m for m, n in run.flags.items() if n} == {f[3] for f in ref[1]}
+    assert ref[1] and {f[3] for f in ref[1]} <= set(methods)

@@ -237,11 +237,14 @@ def nightly_per_county(
 # and its score reaches ``z`` with the scale's floor (outliers.seasonal_may_flag); the
 # expectation is at least the series' own centred median (outliers.seasonal_may_flag_series),
 # and both read only the ``half_window`` days around the value. So the run reads, per
-# province: the screened days of every area (the rules need them anyway); the week before
-# for the series with a value of at least ``min_value``; every indicator of the week before
-# for the areas whose values pass the series bound; and the whole history only for the
-# areas whose values pass the expectation bound. The whole screen then runs on those areas'
-# full history, as before, so the flags are the same (tests/intake/test_nightly_scale.py).
+# province, one query: the screened days of every area (the rules need them anyway) and the
+# ``half_window`` days before them (the neighbours of the first days, and the repeat screen's
+# day before), a row per area and day. The bounds then pick, in memory, the series with a
+# value of at least ``min_value``, of those the ones with enough small neighbours
+# (outliers.seasonal_may_flag_neighbours), of those the ones that pass the series bound, and
+# of their areas the ones that pass the expectation bound; only those areas' whole history is
+# read, and the whole screen runs on it as before, so the flags are the same
+# (tests/intake/test_nightly_scale.py).
 
 
 @dataclass
@@ -269,17 +272,30 @@ def _scope(path: str) -> _Scope:
     return _Scope(sorted(parts), True, len(counties))
 
 
+def _lead(prm: screen.Params) -> int:
+    """How many days before the screened ones the bounded run reads with them: the seasonal
+    screen's ``half_window`` (the neighbours of the first days), or the repeat screen's day
+    before."""
+    return prm.half_window if "seasonal" in prm.methods else int("repeat" in prm.methods)
+
+
 def _bounded(prm: screen.Params, history_days: int, start: dt.date, end: dt.date) -> bool:
     """Whether the bounded read gives the whole screen's flags: no trailing robust z (its
-    baseline reads the 28 days before), and a panel too short for the seasonal screen's
-    year-before weeks (with them, whether they count depends on each county's span)."""
+    baseline reads the 28 days before), a panel too short for the seasonal screen's
+    year-before weeks (with them, whether they count depends on each county's span), and a
+    history at least as long as the days read before the screened ones (with less, the
+    whole screen does not see the neighbours or the day before that the bounds count)."""
     span = history_days + (end - start).days + 1
-    return "robust_z" not in prm.methods and span <= 365 + prm.half_window
+    return (
+        "robust_z" not in prm.methods
+        and span <= 365 + prm.half_window
+        and history_days >= _lead(prm)
+    )
 
 
 _LONG = {"area_code": pl.String, "date": pl.String, "indicator": pl.String, "value": pl.Float64}
+_KEYS = ["area_code", "date"]
 _CODES = "intake_nightly_codes"
-_SERIES = "intake_nightly_series"
 
 
 def _scope_sql(prefix: str, county_only: bool) -> tuple[str, list[Any]]:
@@ -293,59 +309,87 @@ def _fetch_long(sql: str, params: list[Any]) -> pl.DataFrame:
     return frame.with_columns(pl.col("date").cast(pl.String).str.slice(0, 10).str.to_date())
 
 
-def _fetch_days(body: str, params: list[Any]) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """The values of ``FROM … WHERE …`` (``body``, the values aliased ``v``) as a long frame,
-    and as a wide one (a row per area and day, a column per indicator; None where it could
-    not be made), fetched as one row per area and day (the day's values pivoted in SQL).
-    Most of a night's reading was the fetch of one row per value (about 2 µs of this
-    process's CPU each, in the driver's copy loop); a row per area-day is eight times fewer
-    rows for a little more of the database's CPU (河南's week: 5.7 + 3.8 CPU s as values,
-    0.8 + 4.4 s as area-days, this process + PostgreSQL at load 5-7). A value of an
-    indicator missing from the indicator table is counted by the query, and then the
-    values are read again one row each, so nothing is ever left out."""
-    codes = sorted(Indicator.objects.values_list("code", flat=True))
-    by_row = f"SELECT v.area_id, CAST(v.date AS TEXT), v.indicator_id, v.value {body}"
-    if not codes:
-        return _fetch_long(by_row, params), None
-    marks = ", ".join(["%s"] * len(codes))
-    columns = ", ".join(["MAX(CASE WHEN v.indicator_id = %s THEN v.value END)"] * len(codes))
-    schema: dict[str, Any] = {"area_code": pl.String, "date": pl.String}
-    schema |= {f"k{i}": pl.Float64 for i in range(len(codes))}
-    schema["other"] = pl.Int64
-    frame = bulk.fetch_frame(
-        f"SELECT v.area_id, CAST(v.date AS TEXT), {columns}, "
-        f"SUM(CASE WHEN v.indicator_id IN ({marks}) THEN 0 ELSE 1 END) {body} "
-        f"GROUP BY v.area_id, v.date",
-        [*codes, *codes, *params],
-        schema=schema,
+def _indicators_on(first: dt.date, last: dt.date) -> list[str]:
+    """The indicators of the indicator table with a value on a day of [first, last], in any
+    area: one probe of the (date, indicator) index per indicator and day (a few
+    milliseconds), which spares the pivot a column per indicator nobody reports (河南: 8 of
+    14; each column is an expression evaluated on every value read)."""
+    days = [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    if not days:
+        return []
+    value, indicator = ReportValue._meta.db_table, Indicator._meta.db_table
+    marks = ", ".join(["%s"] * len(days))
+    found = bulk.rows(
+        f"SELECT i.code FROM {indicator} i WHERE EXISTS (SELECT 1 FROM {value} v "
+        f"WHERE v.date IN ({marks}) AND v.indicator_id = i.code)",
+        days,
     )
-    frame.columns = list(schema)
-    if frame.height and int(frame["other"].sum()):
-        return _fetch_long(by_row, params), None
-    wide = frame.drop("other").rename({f"k{i}": c for i, c in enumerate(codes)})
-    wide = wide.with_columns(pl.col("date").str.slice(0, 10).str.to_date())
-    long = (
-        wide.unpivot(index=["area_code", "date"], variable_name="indicator", value_name="value")
+    return sorted(str(code) for (code,) in found)
+
+
+def _fetch_wide(body: str, params: list[Any], codes: list[str]) -> pl.DataFrame:
+    """The values of ``FROM … WHERE …`` (``body``, the values aliased ``v``) as a wide frame:
+    a row per area and day that holds a value, a column per indicator of ``codes`` (null
+    where nothing was reported), pivoted in SQL. Most of a night's reading was the fetch of
+    one row per value (about 2 µs of this process's CPU each, in the driver's copy loop); a
+    row per area-day is eight times fewer rows for a little more of the database's CPU
+    (河南's week: 5.7 + 3.8 CPU s as values, 0.8 + 4.4 s as area-days, this process +
+    PostgreSQL at load 5-7). A value of an indicator not in ``codes`` is counted by the
+    query, and then the values are read again one row each and pivoted here, so nothing is
+    ever left out."""
+    by_row = f"SELECT v.area_id, CAST(v.date AS TEXT), v.indicator_id, v.value {body}"
+    if codes:
+        marks = ", ".join(["%s"] * len(codes))
+        columns = ", ".join(["MAX(CASE WHEN v.indicator_id = %s THEN v.value END)"] * len(codes))
+        schema: dict[str, Any] = {"area_code": pl.String, "date": pl.String}
+        schema |= {f"k{i}": pl.Float64 for i in range(len(codes))}
+        schema["other"] = pl.Int64
+        frame = bulk.fetch_frame(
+            f"SELECT v.area_id, CAST(v.date AS TEXT), {columns}, "
+            f"SUM(CASE WHEN v.indicator_id IN ({marks}) THEN 0 ELSE 1 END) {body} "
+            f"GROUP BY v.area_id, v.date",
+            [*codes, *codes, *params],
+            schema=schema,
+        )
+        frame.columns = list(schema)
+        if not (frame.height and int(frame["other"].sum())):
+            wide = frame.drop("other").rename({f"k{i}": c for i, c in enumerate(codes)})
+            return wide.with_columns(pl.col("date").str.slice(0, 10).str.to_date())
+    long = _fetch_long(by_row, params)
+    if long.is_empty():
+        return pl.DataFrame(schema={"area_code": pl.String, "date": pl.Date})
+    return long.pivot(on="indicator", index=_KEYS, values="value")
+
+
+def _long_of(wide: pl.DataFrame) -> pl.DataFrame:
+    """``wide``'s values as a long frame (area_code, date, indicator, value)."""
+    if wide.width <= len(_KEYS):
+        return pl.DataFrame(schema=_LONG).with_columns(pl.col("date").str.to_date())
+    return (
+        wide.unpivot(index=_KEYS, variable_name="indicator", value_name="value")
         .drop_nulls("value")
         .select(list(_LONG))
     )
-    return long, wide
 
 
-def _values_in_part(
-    prefix: str, county_only: bool, first: dt.date, last: dt.date
-) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+def _count_values(wide: pl.DataFrame) -> int:
+    indicators = wide.columns[len(_KEYS) :]
+    return wide.height * len(indicators) - sum(wide[c].null_count() for c in indicators)
+
+
+def _values_in_part(prefix: str, county_only: bool, first: dt.date, last: dt.date) -> pl.DataFrame:
     value, area = ReportValue._meta.db_table, Area._meta.db_table
     where, params = _scope_sql(prefix, county_only)
-    return _fetch_days(
+    return _fetch_wide(
         f"FROM {value} v JOIN {area} a ON a.code = v.area_id "
         f"WHERE v.date BETWEEN %s AND %s AND {where}",
         [first.isoformat(), last.isoformat(), *params],
+        _indicators_on(first, last),
     )
 
 
 def _values_of(codes: pl.Series, first: dt.date, last: dt.date) -> pl.DataFrame:
-    """Every value of these areas in [first, last] (one query: the codes go into a
+    """Every value of these areas in [first, last], long (one query: the codes go into a
     temporary table joined on the values' unique key)."""
     if codes.is_empty() or first > last:
         return pl.DataFrame(schema=_LONG).with_columns(pl.col("date").str.to_date())
@@ -353,77 +397,16 @@ def _values_of(codes: pl.Series, first: dt.date, last: dt.date) -> pl.DataFrame:
     try:
         bulk.load_staging(_CODES, codes.unique().to_frame("code"))
         value = ReportValue._meta.db_table
-        return _fetch_days(
-            f"FROM {value} v JOIN {_CODES} c ON c.code = v.area_id WHERE v.date BETWEEN %s AND %s",
-            [first.isoformat(), last.isoformat()],
-        )[0]
-    finally:
-        bulk.drop_staging(_CODES)
-
-
-def _values_of_series(
-    series: pl.DataFrame, first: dt.date, last: dt.date, *, ratio: float | None = None
-) -> pl.DataFrame:
-    """Every value of these (area_code, indicator) series in [first, last]; with ``ratio``,
-    only those whose ``ratio`` times is at most the series' ``top``."""
-    if series.is_empty() or first > last:
-        return pl.DataFrame(schema=_LONG).with_columns(pl.col("date").str.to_date())
-    columns = [("code", "varchar(12)"), ("indicator", "varchar(40)")]
-    picked = [pl.col("area_code").alias("code"), pl.col("indicator")]
-    where, params = "", [first.isoformat(), last.isoformat()]
-    params_: list[Any] = params
-    if ratio is not None:
-        columns.append(("top", "double precision"))
-        picked.append(pl.col("top"))
-        where, params_ = " AND %s * v.value <= c.top", [*params, ratio]
-    bulk.create_staging(_SERIES, columns)
-    try:
-        bulk.load_staging(_SERIES, series.select(picked))
-        value = ReportValue._meta.db_table
-        return _fetch_long(
-            f"SELECT v.area_id, CAST(v.date AS TEXT), v.indicator_id, v.value FROM {value} v "
-            f"JOIN {_SERIES} c ON c.code = v.area_id AND c.indicator = v.indicator_id "
-            f"WHERE v.date BETWEEN %s AND %s{where}",
-            params_,
+        return _long_of(
+            _fetch_wide(
+                f"FROM {value} v JOIN {_CODES} c ON c.code = v.area_id "
+                f"WHERE v.date BETWEEN %s AND %s",
+                [first.isoformat(), last.isoformat()],
+                _indicators_on(first, last),
+            )
         )
     finally:
-        bulk.drop_staging(_SERIES)
-
-
-def _keyed(long: pl.DataFrame) -> pl.DataFrame:
-    """Each (area, indicator) series as an area of its own ("area|indicator")."""
-    return long.with_columns(
-        (pl.col("area_code") + "|" + pl.col("indicator")).alias("area_code"),
-        pl.lit("").alias("indicator"),
-    )
-
-
-def _series_may_flag(
-    window: pl.DataFrame,
-    small: pl.DataFrame,
-    tops: pl.DataFrame,
-    first: dt.date,
-    end: dt.date,
-    prm: screen.Params,
-) -> pl.DataFrame:
-    """The series of ``tops`` with a value of the week that
-    outliers.seasonal_may_flag_neighbours keeps, from the week's values and the small ones
-    of the days before (a neighbour left out is one whose ``min_ratio`` times is above the
-    series' largest value of the week, so it counts for no value of the week)."""
-    series = tops.select("area_code", "indicator")
-    local = pl.concat([small, window.join(series, on=["area_code", "indicator"], how="semi")])
-    passed = _passing(
-        _keyed(local),
-        first,
-        end,
-        prm.block * 8,
-        lambda cube, _days: screen.seasonal_may_flag_neighbours(cube, prm),
-        prm.half_window,
-    )
-    if not passed:
-        return series.clear()
-    split = pl.Series("key", passed, pl.String).str.split_exact("|", 1)
-    return split.struct.rename_fields(["area_code", "indicator"]).struct.unnest()
+        bulk.drop_staging(_CODES)
 
 
 def _populations(prefix: str, county_only: bool) -> pl.DataFrame:
@@ -435,108 +418,111 @@ def _populations(prefix: str, county_only: bool) -> pl.DataFrame:
     ).rename(lambda c: "area_code" if c == "code" else c)
 
 
-def _cube(
-    long: pl.DataFrame, first: dt.date, last: dt.date
-) -> tuple[list[str], list[dt.date], screen.FlagArray]:
-    """areas × indicators × days of [first, last] (NaN where nothing was reported), the
-    indicators in ``long``'s sorted order."""
+@dataclass
+class _Cube:
+    areas: pl.Series  # sorted area codes
+    days: list[dt.date]
+    values: screen.FlagArray  # areas × indicators × days, NaN where nothing was reported
+
+
+def _cube_of(wide: pl.DataFrame, first: dt.date, last: dt.date) -> _Cube:
+    """``wide``'s days [first, last] as areas × indicators × days (the indicators that hold
+    a value; an indicator with none would only add NaN, which no bound counts)."""
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    areas = long["area_code"].unique().sort()
-    indicators = long["indicator"].unique().sort()
-    a_ix = {c: i for i, c in enumerate(areas.to_list())}
-    k_ix = {c: i for i, c in enumerate(indicators.to_list())}
-    a = long["area_code"].replace_strict(a_ix, return_dtype=pl.Int64).to_numpy()
-    k = long["indicator"].replace_strict(k_ix, return_dtype=pl.Int64).to_numpy()
-    d = long.select((pl.col("date") - pl.lit(first)).dt.total_days())["date"].to_numpy()
-    cube = np.full((len(a_ix), len(k_ix), len(days)), np.nan)
-    cube[a, k, d] = long["value"].to_numpy()
-    return areas.to_list(), days, cube
+    indicators = [c for c in wide.columns[len(_KEYS) :] if wide[c].null_count() < wide.height]
+    areas = wide["area_code"].unique().sort()
+    a = areas.search_sorted(wide["area_code"]).to_numpy()
+    d = wide.select((pl.col("date") - pl.lit(first)).dt.total_days())["date"].to_numpy()
+    cube = np.full((areas.len(), len(indicators), len(days)), np.nan)
+    for k, code in enumerate(indicators):
+        cube[a, k, d] = wide[code].cast(pl.Float64).to_numpy()
+    return _Cube(areas, days, cube)
 
 
-def _may_flag(local: pl.DataFrame, start: dt.date, end: dt.date, prm: screen.Params) -> list[str]:
-    """The areas of ``local`` (every value of [start - half_window, end]) with a value in
-    [start, end] that the seasonal screen may flag (outliers.seasonal_may_flag), a block of
-    areas at a time."""
-    first = start - dt.timedelta(days=prm.half_window)
-    return _passing(
-        local,
-        first,
-        end,
-        prm.block,
-        lambda cube, days: screen.seasonal_may_flag(
-            cube, screen.seasonal_expected(cube, prm, days), prm
-        ),
-        prm.half_window,
-    )
-
-
-def _passing(
-    long: pl.DataFrame,
-    first: dt.date,
-    end: dt.date,
-    block: int,
-    bound: Callable[[screen.FlagArray, list[dt.date]], npt.NDArray[np.bool_]],
+def _series_passing(
+    cube: screen.FlagArray,
+    ai: npt.NDArray[np.intp],
+    ki: npt.NDArray[np.intp],
+    bound: Callable[[screen.FlagArray], npt.NDArray[np.bool_]],
     skip: int,
-) -> list[str]:
-    """The areas of ``long`` for which ``bound`` (of the cube of [first, end] and its days)
-    marks a value from the ``skip``-th day on, ``block`` areas at a time."""
-    areas = long["area_code"].unique().sort()
-    out: list[str] = []
-    for lo in range(0, areas.len(), block):
-        part = long.filter(pl.col("area_code").is_in(areas.slice(lo, block).implode()))
-        codes, days, cube = _cube(part, first, end)
-        may = bound(cube, days)[:, :, skip:]
-        out += [codes[i] for i in np.nonzero(may.any(axis=(1, 2)))[0]]
+    block: int,
+) -> npt.NDArray[np.bool_]:
+    """Whether ``bound`` (of each series alone, as an area of one indicator) marks a value
+    of the series (area ``ai``, indicator ``ki``) from the ``skip``-th day on, ``block``
+    series at a time."""
+    out = np.zeros(ai.size, dtype=bool)
+    for lo in range(0, ai.size, block):
+        series = cube[ai[lo : lo + block], ki[lo : lo + block], :][:, None, :]
+        out[lo : lo + block] = bound(series)[:, 0, skip:].any(axis=1)
     return out
 
 
-@dataclass
-class _Hot:
-    areas: pl.Series
-    values_read: int
+def _seasonal_candidates(cube: _Cube, skip: int, prm: screen.Params) -> pl.Series:
+    """The areas with a value from the ``skip``-th day of the cube on that the seasonal
+    screen may flag (the cube starts ``half_window`` days before the screened ones), in
+    rounds on fewer and fewer series: those with a value of at least ``min_value``; of
+    those, the ones with enough neighbours small enough to count toward its ratio test
+    (outliers.seasonal_may_flag_neighbours); the ones that pass against their own baseline
+    (outliers.seasonal_may_flag_series); then every indicator of their areas against the
+    expectation itself (outliers.seasonal_may_flag)."""
+    values, days = cube.values, cube.days
+    with np.errstate(invalid="ignore"):
+        ai, ki = np.nonzero((values[:, :, skip:] >= prm.min_value).any(axis=2))
+    block = prm.block * 8
+    keep = _series_passing(
+        values, ai, ki, lambda s: screen.seasonal_may_flag_neighbours(s, prm), skip, block
+    )
+    ai, ki = ai[keep], ki[keep]
+    keep = _series_passing(
+        values,
+        ai,
+        ki,
+        lambda s: screen.seasonal_may_flag_series(s, screen.seasonal_baseline(s, prm, days), prm),
+        skip,
+        block,
+    )
+    areas = np.unique(ai[keep])
+    hot: list[npt.NDArray[np.intp]] = [np.zeros(0, dtype=np.intp)]
+    for lo in range(0, areas.size, prm.block):
+        part = areas[lo : lo + prm.block]
+        local = values[part]
+        may = screen.seasonal_may_flag(local, screen.seasonal_expected(local, prm, days), prm)
+        hot.append(part[may[:, :, skip:].any(axis=(1, 2))])
+    return cube.areas.gather(np.concatenate(hot))
 
 
-def _seasonal_candidates(
-    window: pl.DataFrame, start: dt.date, end: dt.date, prm: screen.Params
-) -> _Hot:
-    """The areas with a value in [start, end] the seasonal screen may flag, in two rounds
-    that each read the ``half_window`` days before ``start`` for fewer series: the series
-    with a value of at least ``min_value`` against their own baseline
-    (outliers.seasonal_may_flag_series), then every indicator of the areas left against
-    the expectation itself (outliers.seasonal_may_flag)."""
-    h = prm.half_window
-    first, day_before = start - dt.timedelta(days=h), start - dt.timedelta(days=1)
-    tops = (
-        window.filter(pl.col("value") >= prm.min_value)
-        .group_by("area_code", "indicator")
-        .agg(pl.col("value").max().alias("top"))
+def _repeats(wide: pl.DataFrame, start: dt.date, end: dt.date, prm: screen.Params) -> pl.DataFrame:
+    """outliers.repeats on a wide frame (days in [start, end] whose values, reported or not
+    indicator by indicator, are the previous day's, with enough nonzero values): the same
+    rows, without grouping every value of the week."""
+    indicators = wide.columns[len(_KEYS) :]
+    if not indicators or wide.is_empty():
+        return pl.DataFrame(schema=screen.SCHEMA)
+    nonzero = pl.sum_horizontal(
+        [(pl.col(c) != 0).fill_null(False).cast(pl.Int64) for c in indicators]
     )
-    # Round 0: of the week before, only the values small enough to count toward the ratio
-    # test of some value of the week (outliers.seasonal_may_flag_neighbours).
-    small = _values_of_series(tops, first, day_before, ratio=prm.min_ratio)
-    read = small.height
-    series = _series_may_flag(window, small, tops, first, end, prm)
-    before = _values_of_series(series, first, day_before)
-    read += before.height
-    local = pl.concat([before, window.join(series, on=["area_code", "indicator"], how="semi")])
-    passed = _passing(
-        _keyed(local),
-        first,
-        end,
-        prm.block * 8,
-        lambda cube, days: screen.seasonal_may_flag_series(
-            cube, screen.seasonal_baseline(cube, prm, days), prm
-        ),
-        h,
+    days = wide.with_columns(nonzero.alias("nonzero")).filter(
+        pl.col("date").is_between(start, end) & (pl.col("nonzero") >= prm.repeat_min_nonzero)
     )
-    areas = pl.Series("area_code", sorted({key.split("|")[0] for key in passed}), pl.String)
-    before = _values_of(areas, first, day_before)
-    read += before.height
-    local = pl.concat([before, window.filter(pl.col("area_code").is_in(areas.implode()))])
-    hot = pl.Series(
-        "area_code", _may_flag(local, start, end, prm) if areas.len() else [], pl.String
+    before = {c: f"p{i}" for i, c in enumerate(indicators)}
+    prev = wide.select(
+        "area_code",
+        (pl.col("date") + pl.duration(days=1)).alias("date"),
+        *[pl.col(c).alias(p) for c, p in before.items()],
     )
-    return _Hot(hot, read)
+    same = days.join(prev, on=_KEYS).filter(
+        pl.all_horizontal([pl.col(c).eq_missing(pl.col(p)) for c, p in before.items()])
+    )
+    return same.select(
+        "area_code",
+        "date",
+        pl.lit("").alias("indicator"),
+        pl.lit(None, pl.Float64).alias("value"),
+        pl.lit("repeat").alias("method"),
+        pl.col("nonzero").cast(pl.Float64).alias("score"),
+        pl.lit(None, pl.Float64).alias("baseline"),
+        pl.lit(None, pl.Float64).alias("scale"),
+    )
 
 
 @dataclass
@@ -560,43 +546,35 @@ def _validate_part(
 ) -> PartRun:
     """Rules and outlier screening of one partition's values in [start, end], written in one
     transaction: the violations of those dates replaced (``with_rules``), their open flags
-    replaced and the others kept as the reporter left them."""
-    window, wide_window = _values_in_part(prefix, county_only, start, end)
-    read = window.height
+    replaced and the others kept as the reporter left them. One read of the partition's
+    days from ``half_window`` before ``start`` (the day before for the repeat screen alone)
+    serves the rules, the repeat screen and the seasonal screen's bounds."""
+    lead = _lead(prm)
+    first = start - dt.timedelta(days=lead)
+    wide = _values_in_part(prefix, county_only, first, end)
+    read = _count_values(wide)
+    week = wide.filter(pl.col("date") >= start)
     found = None
     parts = [pl.DataFrame(schema=screen.SCHEMA)]
-    if not window.is_empty():
-        wide = wide_window
-        if wide is None:
-            wide = window.pivot(on="indicator", index=["area_code", "date"], values="value")
+    if not week.is_empty():
         if with_rules and rules:
             pops = _populations(prefix, county_only)
-            found = engine.evaluate(rules, wide.join(pops, on="area_code", how="left"))
+            found = engine.evaluate(rules, week.join(pops, on="area_code", how="left"))
         if "rule" in prm.methods and rules:
-            parts.append(screen.rule_flags_of_wide(wide, rules))
-        day_before = start - dt.timedelta(days=1)
+            parts.append(screen.rule_flags_of_wide(week, rules))
         if "repeat" in prm.methods:
-            # Only days with enough nonzero values can repeat the day before; they and the
-            # days before them are the repeat screen's input.
-            days = (
-                window.group_by("area_code", "date")
-                .agg((pl.col("value") != 0).sum().alias("nonzero"))
-                .filter(pl.col("nonzero") >= prm.repeat_min_nonzero)
-                .select("area_code", "date")
-            )
-            keys = pl.concat([days, days.with_columns(pl.col("date") - pl.duration(days=1))])
-            mine = window.join(keys.unique(), on=["area_code", "date"], how="semi")
-            firsts = days.filter(pl.col("date") == start)["area_code"]
-            before = _values_of(firsts, day_before, day_before)
-            read += before.height
-            parts.append(screen.repeats(pl.concat([before, mine]), start, end, prm))
+            parts.append(_repeats(wide, start, end, prm))
         if "seasonal" in prm.methods:
-            hot_series = _seasonal_candidates(window, start, end, prm)
-            read += hot_series.values_read
-            hot = hot_series.areas
-            history = _values_of(hot, start - dt.timedelta(days=history_days), day_before)
+            hot = _seasonal_candidates(_cube_of(wide, first, end), lead, prm)
+            # The screen reads ``history_days`` before ``start``: from the database up to the
+            # days already read, and those from memory.
+            since = max(first, start - dt.timedelta(days=history_days))
+            history = _values_of(
+                hot, start - dt.timedelta(days=history_days), since - dt.timedelta(days=1)
+            )
             read += history.height
-            full = pl.concat([history, window.filter(pl.col("area_code").is_in(hot.implode()))])
+            mine = wide.filter(pl.col("area_code").is_in(hot.implode()) & (pl.col("date") >= since))
+            full = pl.concat([history, _long_of(mine)])
             if not full.is_empty():
                 seasonal = replace(prm, methods=("seasonal",))
                 parts.append(screen.screen(full, start, end, params=seasonal))
