@@ -46,3 +46,43 @@ def child_shapes(area: Area, pixels: int = MAP_PIXELS) -> list[tuple[str, bool, 
     target = span / pixels
     k = max(i for i, tol in enumerate(TOLERANCES) if tol <= target)
     return list(shapes.order_by("area_id").values_list("area_id", "derived", _SHAPE_FIELDS[k]))
+
+
+def code_range(path: str) -> tuple[str, str] | None:
+    """The smallest and the largest code of the areas under ``path`` (the area itself
+    included); None for the whole tree (``"/"``) or a path with no areas.
+
+    A fact table keyed by area code (values, roll-ups, submissions, judgements: their unique
+    key leads with the area) reads a subtree as one range of that key when a query bounds its
+    area column by this range, besides joining the areas on their path. Without it a
+    province's read scanned the whole national table, once per province: the nation's
+    validate step read the 13 GB of values 31 times (`docs/national-scale.md`). The area
+    import makes every code start with its parent's digits, so the range holds the subtree's
+    codes and no other's; were it ever wider, the path the query also filters on keeps the
+    answer exact."""
+    if path == "/":
+        return None
+    bounds = Area.objects.filter(path__startswith=path).aggregate(lo=Min("code"), hi=Max("code"))
+    if bounds["lo"] is None:
+        return None
+    return str(bounds["lo"]), str(bounds["hi"])
+
+
+def code_between(path: str, code: str) -> tuple[str, list[str]]:
+    """`` AND <code> BETWEEN lo AND hi`` for the subtree of ``path`` (:func:`code_range`;
+    ``code`` is a fact table's area column, ``"v.area_id"``), to add to a query that already
+    restricts its areas by path. Empty for the whole tree."""
+    bounds = code_range(path)
+    if bounds is None:
+        return "", []
+    return f" AND {code} BETWEEN %s AND %s", list(bounds)
+
+
+def subtree_sql(path: str, area: str, code: str) -> tuple[str, list[str]]:
+    """`` AND <area>.path LIKE … AND <code> BETWEEN lo AND hi``: the subtree of ``path`` for a
+    fact table joined to the areas (alias ``area``) on its area column ``code``
+    (:func:`code_between`). Empty for the whole tree."""
+    if path == "/":
+        return "", []
+    between, bounds = code_between(path, code)
+    return f" AND {area}.path LIKE %s{between}", [path + "%", *bounds]

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ruralwatch.areas.models import Area
+from ruralwatch.areas.selectors import code_between
 from ruralwatch.core import bulk
 from ruralwatch.intake import outliers as screen
 from ruralwatch.intake import rules as engine
@@ -380,10 +381,12 @@ def _count_values(wide: pl.DataFrame) -> int:
 def _values_in_part(prefix: str, county_only: bool, first: dt.date, last: dt.date) -> pl.DataFrame:
     value, area = ReportValue._meta.db_table, Area._meta.db_table
     where, params = _scope_sql(prefix, county_only)
+    # the partition's codes as a range of the values' unique key (areas.selectors.code_range)
+    under, bounds = code_between(prefix, "v.area_id")
     return _fetch_wide(
         f"FROM {value} v JOIN {area} a ON a.code = v.area_id "
-        f"WHERE v.date BETWEEN %s AND %s AND {where}",
-        [first.isoformat(), last.isoformat(), *params],
+        f"WHERE v.date BETWEEN %s AND %s AND {where}{under}",
+        [first.isoformat(), last.isoformat(), *params, *bounds],
         _indicators_on(first, last),
     )
 

@@ -15,6 +15,7 @@ from typing import Any
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, Subquery, Sum
 
 from ruralwatch.areas.models import Area, Level
+from ruralwatch.areas.selectors import subtree_sql
 from ruralwatch.reporting.models import (
     AggregateValue,
     Completeness,
@@ -339,8 +340,9 @@ def values_by_area(
     if level is not None or root_path != "/":
         # The whole tree needs no join on the areas (a third of the read on SQLite).
         join = f"JOIN {area} a ON a.code = v.area_id "
-        where += " AND a.path LIKE %s"
-        params.append(root_path + "%")
+        under, bounds = subtree_sql(root_path, "a", "v.area_id")
+        where += under
+        params += bounds
     if level is not None:
         where += " AND a.level = %s"
         params.append(level)
@@ -408,8 +410,9 @@ def arrival_moment(
     join = ""
     if root_path != "/":
         join = f"JOIN {area} a ON a.code = s.area_id "
-        where += " AND a.path LIKE %s"
-        args.append(root_path + "%")
+        under, bounds = subtree_sql(root_path, "a", "s.area_id")
+        where += under
+        args += bounds
     with connection.cursor() as cur:
         cur.execute(f"SELECT MAX(s.submitted_at) FROM {subs} s {join}WHERE {where}", args)
         latest = cur.fetchone()[0]
@@ -473,8 +476,9 @@ def delay_triangle(
     value_table = ReportValue._meta.db_table
     where, args = "s.date BETWEEN %s AND %s", [start.isoformat(), end.isoformat()]
     if root_path != "/":
-        where += " AND a.path LIKE %s"
-        args.append(root_path + "%")
+        under, bounds = subtree_sql(root_path, "a", "s.area_id")
+        where += under
+        args += bounds
     if now is None:
         now = arrival_moment(root_path, indicator_code, start, end)
     changes = ValueChange.objects.filter(indicator_id=indicator_code, date__range=(start, end))

@@ -1,0 +1,72 @@
+"""A subtree's codes as one range of the fact tables' area-leading keys (areas.selectors)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from ruralwatch.areas.models import Area
+from ruralwatch.areas.selectors import code_between, code_range, subtree_sql
+from ruralwatch.areas.services import import_areas
+from ruralwatch.reporting.selectors import values_by_area
+from ruralwatch.reporting.services import import_reports
+
+pytestmark = pytest.mark.django_db
+
+TREE = """code,name,level,parent_code
+990000000000,示范省,1,
+990100000000,甲市,2,990000000000
+990101000000,甲县,3,990100000000
+990101001000,东镇,4,990101000000
+990101001001,东一村,5,990101001000
+990101001002,东二村,5,990101001000
+990101002000,西镇,4,990101000000
+990101002001,西一村,5,990101002000
+980000000000,乙省,1,
+980100000000,乙市,2,980000000000
+980101000000,乙县,3,980100000000
+980101001000,南镇,4,980101000000
+980101001001,南一村,5,980101001000
+"""
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> None:
+    (tmp_path / "tree.csv").write_text(TREE, encoding="utf-8")
+    import_areas(tmp_path / "tree.csv")
+
+
+def path(code: str) -> str:
+    return Area.objects.get(code=code).path
+
+
+def test_the_range_is_the_subtrees_smallest_and_largest_code(tree: None) -> None:
+    assert code_range(path("990101001000")) == ("990101001000", "990101001002")
+    assert code_range(path("990101000000")) == ("990101000000", "990101002001")
+    assert code_range(path("980000000000")) == ("980000000000", "980101001001")
+    assert code_range(path("990101002001")) == ("990101002001", "990101002001")  # a village
+    assert code_range("/") is None  # the whole tree: nothing to add
+    assert code_range("/970000000000/") is None  # no such subtree
+    assert code_between("/", "v.area_id") == ("", [])
+    assert subtree_sql("/", "a", "v.area_id") == ("", [])
+    sql, params = subtree_sql(path("990101001000"), "a", "v.area_id")
+    assert sql == " AND a.path LIKE %s AND v.area_id BETWEEN %s AND %s"
+    assert params == [path("990101001000") + "%", "990101001000", "990101001002"]
+
+
+def test_a_subtree_read_returns_its_own_rows_only(tree: None, tmp_path: Path) -> None:
+    day = dt.date(2023, 1, 5)
+    villages = ["990101001001", "990101001002", "990101002001", "980101001001"]
+    lines = ["area_code,date,new_cases"] + [f"{v},{day},{i + 1}" for i, v in enumerate(villages)]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    import_reports(tmp_path / "r.csv", now=dt.datetime(2023, 1, 6, tzinfo=dt.UTC))
+    for root, expected in (
+        ("990101001000", {"990101001001": 1.0, "990101001002": 2.0}),
+        ("990101000000", {"990101001001": 1.0, "990101001002": 2.0, "990101002001": 3.0}),
+        ("980000000000", {"980101001001": 4.0}),
+    ):
+        frame = values_by_area("report", "new_cases", day, day, root_path=path(root))
+        got = dict(zip(frame["area"].to_list(), frame["value"].to_list(), strict=True))
+        assert got == expected, root
