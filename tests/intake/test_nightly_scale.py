@@ -512,6 +512,20 @@ def test_the_pivot_reads_the_indicators_of_its_days(db: None, world: pl.DataFram
         day + dt.timedelta(days=2), day + dt.timedelta(days=9)
     )
     assert nightly._indicators_on(day, day - dt.timedelta(days=1)) == []
+    # An indicator left out of the pivot's columns (a value written after the probe) is
+    # caught by the area-days' counts and read one row each: the same frame.
+    body = f"FROM {ReportValue._meta.db_table} v WHERE v.date BETWEEN %s AND %s"
+    params = [(day - dt.timedelta(days=3)).isoformat(), day.isoformat()]
+    codes = nightly._indicators_on(day - dt.timedelta(days=3), day)
+    whole = nightly._fetch_wide(body, params, codes)
+    assert whole.height > 1000 and set(whole.columns) == {"area_code", "date", *codes}
+    for fewer in (codes[1:], [c for c in codes if c != extra.code]):
+        part = nightly._fetch_wide(body, params, fewer)
+        assert (
+            part.select(whole.columns)
+            .sort("area_code", "date")
+            .equals(whole.sort("area_code", "date"))
+        )
 
 
 @pytest.mark.parametrize(
