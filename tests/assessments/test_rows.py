@@ -6,6 +6,7 @@ assessment did before (the reference below), text for text."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from typing import Any
 
@@ -138,13 +139,17 @@ def test_rows_are_those_of_the_whole_judgements() -> None:
             assert g[9] == e[9], (name, g[0])
             assert json.loads(unpack_json(g[9])) == json.loads(unpack_json(e[9]))
         assert sum(summary.by_phase.values()) == U
-        states |= set(services._rebound_states(js.columns.rebound_columns, U))
-        whole = set(late.evidence) | {u for u in range(U) if js.units[u].rebound.get("detected")}
+        detected = [bool(u.rebound.get("detected")) for u in js.units]
+        below = services._rebounds_below(detected, parent, levels)
+        whole = set(late.evidence) | {u for u in range(U) if below[u]}
+        unit_states = services._rebound_states(js.columns.rebound_columns, U)
+        states |= {unit_states[u] for u in range(U) if u not in whole}
         seen_whole += len(whole)
         seen_plain += U - len(whole)
         seen_pooled += sum(g[6] for g in got)
-    # the cases reach both paths, pooled units and every rebound state
-    assert seen_plain > 50 and seen_whole > 20 and seen_pooled > 10
+    # the cases reach both paths (a township's rebound below the root too), pooled units and
+    # every rebound state on the plain path
+    assert seen_plain > 50 and seen_whole > len(list(cases())) * 2 and seen_pooled > 10
     assert states == {"none", "new_peak", "above_projection", "no_new_peak"}
 
 
@@ -157,8 +162,39 @@ def test_a_column_is_written_as_json_writes_each_value() -> None:
 
 def test_a_template_needs_each_slot_once_and_in_order() -> None:
     text = json.dumps({"a": services._slot("a"), "p": "100%", "b": services._slot("b")})
-    assert services._template(text, ["a", "b"]) % ("1", "2") == '{"a": 1, "p": "100%", "b": 2}'
+    assert services._pieces(text, ["a", "b"]) == ['{"a": ', ', "p": "100%", "b": ', "}"]
     with pytest.raises(ValueError, match="slot a"):  # b comes after a
-        services._template(text, ["b", "a"])
+        services._pieces(text, ["b", "a"])
     with pytest.raises(ValueError, match="slot c"):
-        services._template(text, ["a", "c"])
+        services._pieces(text, ["a", "c"])
+    twice = json.dumps([services._slot("a"), services._slot("a")])
+    with pytest.raises(ValueError, match="slot a"):
+        services._pieces(twice, ["a"])
+
+
+def test_grouped_sentences_are_each_units_own() -> None:
+    """Units of a group that differ only by numbers written differently although equal (a
+    negative zero, an int) or never equal (NaN) each get their own words."""
+    groups = []
+    for _name, js in cases():
+        for u in js.units:
+            if u.statement["rebound"]["state"] in ("none", "no_new_peak"):
+                groups.append(u.statement)
+    groups = groups[::7][:24]
+    zeros = (-0.0, 0.0, 3, 3.0, float("nan"))
+    units, statements = [], []
+    for g, said in enumerate(groups):
+        for sum7, prev7, change, cases_14d in itertools.product(
+            zeros, (0.0, 2.0), (None, -0.0, 0.0, 0.25), zeros if said["pooled"] else (None,)
+        ):
+            units.append((g, sum7, prev7, change, cases_14d))
+            own = {**said, "numbers": {**said["numbers"], "sum7": sum7, "prev7": prev7}}
+            own["numbers"]["change"] = change
+            if said["pooled"]:
+                own["pooled"] = {**said["pooled"], "cases_14d": cases_14d}
+            statements.append(own)
+    assert any(s["pooled"] for s in groups) and any(not s["pooled"] for s in groups)
+    got = phrases.in_stored_languages_grouped(groups, units)
+    expected = phrases.in_stored_languages(statements)
+    assert got == expected
+    assert any("-0 " in t for t in got["en"]) and any(" 0 new" in t for t in got["en"])

@@ -352,8 +352,8 @@ def in_stored_languages_grouped(
     writes for its own statement; the first sentence is phrased once per group.
 
     For the assessment's villages, most of them judged on a few thousand parents' series: a
-    group is a basis, its rebound state (none or no new peak: a state with numbers is the
-    unit's own) and whether the unit is pooled. Statements with a nowcast are not for this."""
+    group is a basis, its rebound state and whether the unit is pooled (a rebound state with
+    numbers is the unit's own: a group of one). Statements with a nowcast are not for this."""
     out: dict[str, list[str]] = {}
     for language in STORED_LANGUAGES:
         w = _words(language)
@@ -361,13 +361,28 @@ def in_stored_languages_grouped(
         firsts = [_first_sentence(said, w, memo) for said in groups]
         estimates = [_estimates(said["numbers"], w, memo) for said in groups]
         aside, sentences = w["aside"], w["sentences"]
+        # The group's first sentence with a unit's aside, and its numbers' sentence, for
+        # numbers seen before in the group. A zero is keyed by its text (-0.0 is written
+        # "-0", 0.0 "0", and they compare equal); other equal numbers are written alike.
+        asides: dict[Any, str] = {}
+        numbers_of: dict[Any, str] = {}
         texts = []
         for g, sum7, prev7, change, cases in units:
-            text = firsts[g]
-            if cases is not None:
-                pooled = {**groups[g]["pooled"], "cases_14d": cases}
-                text = aside % {"sentence": text, "aside": _pooled(pooled, w, memo)}
-            numbers = _numbers_with(_cases(sum7, prev7, change, w, memo), estimates[g], w)
+            if cases is None:
+                text = firsts[g]
+            else:
+                pooled_key = (g, cases or str(cases))
+                found = asides.get(pooled_key)
+                if found is None:
+                    pooled = {**groups[g]["pooled"], "cases_14d": cases}
+                    said = _pooled(pooled, w, memo)
+                    found = asides[pooled_key] = aside % {"sentence": firsts[g], "aside": said}
+                text = found
+            numbers_key = (g, sum7 or str(sum7), prev7 or str(prev7), change or str(change))
+            numbers = numbers_of.get(numbers_key)
+            if numbers is None:
+                numbers = _numbers_with(_cases(sum7, prev7, change, w, memo), estimates[g], w)
+                numbers_of[numbers_key] = numbers
             texts.append(str(sentences % {"first": text, "second": numbers}))
         out[language] = texts
     return out

@@ -259,11 +259,11 @@ def _rows(
 
     Most areas are villages judged on a parent's series: their sentences and evidence differ
     from their basis's only by their own 7-day numbers, pooled cases and rebound test. Those
-    ("plain": no nowcast, no township rebound below, a rebound state without numbers) are
-    written from their group's first sentence and their basis's evidence template, filled with
-    their own numbers (:func:`phrases.in_stored_languages_grouped`, :class:`_Templates`); the
-    others from their whole :class:`~ruralwatch.epi.assess.UnitJudgement`. Both write what the
-    whole judgement would (tests/assessments/test_rows.py)."""
+    ("plain": no nowcast, no township rebound below) are written from their group's first
+    sentence and their basis's evidence template, filled with their own numbers
+    (:func:`phrases.in_stored_languages_grouped`, :class:`_Templates`); the others from their
+    whole :class:`~ruralwatch.epi.assess.UnitJudgement`. Both write what the whole judgement
+    would (tests/assessments/test_rows.py)."""
     U = len(codes)
     rebound_cols = cols.rebound_columns
     detected = rebound_cols.get("detected") or [False] * U
@@ -290,17 +290,13 @@ def _rows(
     )
     date_text = cycle_date.isoformat()
     rows: list[tuple[Any, ...]] = [()] * U
-    whole = [
-        u
-        for u in range(U)
-        if u in late.evidence or below[u] or states[u] not in ("none", "no_new_peak")
-    ]
+    whole = [u for u in range(U) if u in late.evidence or below[u]]
     whole_set = set(whole)
     _whole_rows(rows, whole, evidence_of, below, cols, indicator, date_text, packer)
 
     # The plain units, grouped by basis, rebound state and pooling.
     templates = _Templates(cols, packer)
-    group_of: dict[tuple[int, str, bool], int] = {}
+    group_of: dict[tuple[int, ...], int] = {}
     groups: list[dict[str, Any]] = []
     items: list[tuple[int, float, float, float | None, float | None]] = []
     plain = [u for u in range(U) if u not in whole_set]
@@ -309,15 +305,20 @@ def _rows(
     for u in plain:
         b = basis[u]
         pooled = b != u
-        key = (b, states[u], pooled)
+        # A rebound state with numbers says the unit's own: a group of its own.
+        state = states[u]
+        key: tuple[int, ...] = (b, 0, pooled) if state == "none" else (b, 1, pooled)
+        if state not in ("none", "no_new_peak"):
+            key = (b, 2, pooled, u)
         g = group_of.get(key)
         if g is None:
             g = group_of[key] = len(groups)
-            groups.append(cols.unit(u).statement)
+            groups.append(cols.statement(u))
         items.append((g, s7[u], p7[u], change[u], c14[u] if pooled else None))
     texts = phrases.in_stored_languages_grouped(groups, items)
+    evidence = templates.evidence(plain)
     level_name, phase = cols.level_name, cols.phase
-    for u, zh, en in zip(plain, texts["zh-hans"], texts["en"], strict=True):
+    for u, zh, en, ev in zip(plain, texts["zh-hans"], texts["en"], evidence, strict=True):
         b = basis[u]
         rows[u] = (
             codes[u],
@@ -329,7 +330,7 @@ def _rows(
             b != u,
             zh,
             en,
-            templates.evidence(u),
+            ev,
         )
     packer.save()
     for row in rows:
@@ -427,58 +428,91 @@ class _Templates:
     """The stored evidence of plain units (see :func:`_rows`) as text: per basis, the JSON the
     packer writes for a unit judged on it, with slots for what is the unit's own (pooled,
     cases in 14 days, rebound, 7-day numbers, incidence), filled with each unit's values as
-    ``json.dumps`` writes them."""
+    ``json.dumps`` writes them; the pieces are joined column-wise by polars."""
 
     OWN = ("pooled", "cases_14d", "rebound", "sum7", "prev7", "change", "per_100k")
 
     def __init__(self, cols: UnitColumns, packer: evidence_texts.Packer) -> None:
         self.cols, self.packer = cols, packer
-        self.by_basis: dict[int, str] = {}
-        self.c14 = _json_column(cols.cases_14d)
-        self.s7, self.p7 = _json_column(cols.sum7), _json_column(cols.prev7)
-        self.change, self.per_100k = _json_column(cols.change), _json_column(cols.per_100k)
         rebound = cols.rebound(0) if cols.codes else {}
         self.rebound_keys = [k for k in rebound if k in cols.rebound_columns]
-        self.rebound = _template(
+        self.rebound = _pieces(
             packer.dumps(rebound | {k: _slot(k) for k in self.rebound_keys}), self.rebound_keys
         )
-        self.rebound_values = [_json_column(cols.rebound_columns[k]) for k in self.rebound_keys]
 
-    def evidence(self, u: int) -> str:
-        b = self.cols.basis[u]
-        template = self.by_basis.get(b)
-        if template is None:
-            template = self.by_basis[b] = self._for_basis(b)
-        rebound = self.rebound % tuple(column[u] for column in self.rebound_values)
-        return template % (
-            "true" if b != u else "false",
-            self.c14[u],
-            rebound,
-            self.s7[u],
-            self.p7[u],
-            self.change[u],
-            self.per_100k[u],
+    def evidence(self, units: list[int]) -> list[str]:
+        """The evidence texts of ``units`` (in that order)."""
+        if not units:
+            return []
+        cols = self.cols
+        at = pl.Series(units, dtype=pl.Int64)
+
+        def own(values: list[Any]) -> pl.Series:
+            return pl.Series(_json_column(values), dtype=pl.String).gather(at)
+
+        rebound = _joined(
+            self.rebound, [own(cols.rebound_columns[k]) for k in self.rebound_keys], len(units)
         )
+        basis = pl.Series(cols.basis, dtype=pl.Int64).gather(at)
+        bases = basis.unique().sort().to_list()
+        pieces = pl.DataFrame(
+            [self._for_basis(b) for b in bases],
+            schema=[f"p{i}" for i in range(len(self.OWN) + 1)],
+            orient="row",
+        ).with_columns(pl.Series("basis", bases, dtype=pl.Int64))
+        frame = pl.DataFrame(
+            {
+                "basis": basis,
+                "pooled": pl.Series(
+                    ["true" if b != u else "false" for u, b in zip(units, basis, strict=True)],
+                    dtype=pl.String,
+                ),
+                "cases_14d": own(cols.cases_14d),
+                "rebound": rebound,
+                "sum7": own(cols.sum7),
+                "prev7": own(cols.prev7),
+                "change": own(cols.change),
+                "per_100k": own(cols.per_100k),
+            }
+        ).join(pieces, on="basis", how="left", maintain_order="left")
+        parts: list[pl.Expr] = [pl.col("p0")]
+        for i, name in enumerate(self.OWN):
+            parts += [pl.col(name), pl.col(f"p{i + 1}")]
+        texts: list[str] = frame.select(pl.concat_str(parts).alias("text"))["text"].to_list()
+        return texts
 
-    def _for_basis(self, b: int) -> str:
+    def _for_basis(self, b: int) -> list[str]:
         evidence = self.cols.unit(b).evidence
         slots = {name: _slot(name) for name in self.OWN}
         basis = evidence["basis"] | {"pooled": slots["pooled"], "cases_14d": slots["cases_14d"]}
         own = {k: slots[k] for k in self.OWN[2:]}
         text = self.packer.dumps(evidence | {"basis": basis} | own, shared=SHARED_EVIDENCE)
-        return _template(text, self.OWN)
+        return _pieces(text, self.OWN)
 
 
-def _template(text: str, names: Sequence[str]) -> str:
-    """``text`` as a %-template: the slots of ``names`` (each once, in that order) become
-    ``%s``."""
-    out = text.replace("%", "%%")
-    at = -1
+def _joined(pieces: list[str], values: list[pl.Series], n: int) -> pl.Series:
+    """``pieces[0] + values[0] + pieces[1] + …`` for each of ``n`` rows (the pieces are
+    constant, ``values`` columns of ``n``)."""
+    if not values:
+        return pl.Series([pieces[0]] * n, dtype=pl.String)
+    frame = pl.DataFrame({f"v{i}": v for i, v in enumerate(values)})
+    parts: list[pl.Expr] = [pl.lit(pieces[0])]
+    for i in range(len(values)):
+        parts += [pl.col(f"v{i}"), pl.lit(pieces[i + 1])]
+    out: pl.Series = frame.select(pl.concat_str(parts).alias("s"))["s"]
+    return out
+
+
+def _pieces(text: str, names: Sequence[str]) -> list[str]:
+    """``text`` cut at the slots of ``names`` (each once, in that order): the text before the
+    first, between each two, after the last."""
+    out: list[str] = []
+    rest = text
     for name in names:
         slot = json.dumps(_slot(name), ensure_ascii=False)
-        found = out.find(slot)
-        if found <= at or out.count(slot) != 1:
+        if rest.count(slot) != 1 or text.count(slot) != 1:
             raise ValueError(f"slot {name} is not where a template needs it")
-        at = found
-        out = out.replace(slot, "%s")
+        before, rest = rest.split(slot)
+        out.append(before)
+    out.append(rest)
     return out

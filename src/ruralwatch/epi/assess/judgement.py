@@ -192,6 +192,8 @@ class UnitColumns:
     #: The evidence sections of basis unit ``b`` (level, growth, phase, R_t): the same objects
     #: for every call and every unit judged on ``b``.
     sections: Callable[[int], tuple[dict[str, Any], ...]]
+    #: The unit's statement (``UnitJudgement.statement``) and the whole unit.
+    statement: Callable[[int], dict[str, Any]]
     unit: Callable[[int], UnitJudgement]
 
 
@@ -615,6 +617,35 @@ def judge(
             "above_projection": rb_cols["above_projection"][u],
         }
 
+    def statement_of(u: int, rb: dict[str, Any] | None = None) -> dict[str, Any]:
+        b, k = basis_list[u], at_list[u]
+        (growth_r, growth_low, growth_high), (rt_u, rt_low, rt_high) = growth_said[k], rt_said[k]
+        vals: dict[str, Any] = {
+            "sum7": s7[u],
+            "prev7": p7[u],
+            "change": changes[u],
+            "growth_r": growth_r,
+            "growth_low": growth_low,
+            "growth_high": growth_high,
+            "rt": rt_u,
+            "rt_low": rt_low,
+            "rt_high": rt_high,
+        }
+        return statement(
+            lev_name[b],
+            ph_name[k],
+            rebound_of(u) if rb is None else rb,
+            vals,
+            {
+                "cases_14d": c14[u],
+                "min_cases_14d": cfg.min_cases_14d,
+                "basis_code": code_list[b],
+                "basis_name": names[b],
+            }
+            if b != u
+            else None,
+        )
+
     def unit_of(u: int) -> UnitJudgement:
         b, k = basis_list[u], at_list[u]
         pooled = b != u
@@ -623,31 +654,7 @@ def judge(
         change = changes[u]
         rb = rebound_of(u)
         (growth_r, growth_low, growth_high), (rt_u, rt_low, rt_high) = growth_said[k], rt_said[k]
-        vals: dict[str, Any] = {
-            "sum7": s7[u],
-            "prev7": p7[u],
-            "change": change,
-            "growth_r": growth_r,
-            "growth_low": growth_low,
-            "growth_high": growth_high,
-            "rt": rt_u,
-            "rt_low": rt_low,
-            "rt_high": rt_high,
-        }
-        said = statement(
-            level_name,
-            phase_name,
-            rb,
-            vals,
-            {
-                "cases_14d": c14[u],
-                "min_cases_14d": cfg.min_cases_14d,
-                "basis_code": code_list[b],
-                "basis_name": names[b],
-            }
-            if pooled
-            else None,
-        )
+        said = statement_of(u, rb)
 
         sections = sections_of(b)
         evidence: dict[str, Any] = {
@@ -693,12 +700,12 @@ def judge(
             prev7=p7[u],
             change=change,
             per_100k=per100k[u],
-            growth_r=vals["growth_r"],
-            growth_low=vals["growth_low"],
-            growth_high=vals["growth_high"],
-            rt=vals["rt"],
-            rt_low=vals["rt_low"],
-            rt_high=vals["rt_high"],
+            growth_r=growth_r,
+            growth_low=growth_low,
+            growth_high=growth_high,
+            rt=rt_u,
+            rt_low=rt_low,
+            rt_high=rt_high,
             rebound=rb,
             pooled=pooled,
             basis_code=code_list[b],
@@ -727,6 +734,7 @@ def judge(
         rebound=rebound_of,
         rebound_columns=rebound_columns,
         sections=sections_of,
+        statement=statement_of,
         unit=unit_of,
     )
     return JudgementSet(
