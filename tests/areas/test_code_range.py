@@ -42,18 +42,22 @@ def path(code: str) -> str:
     return Area.objects.get(code=code).path
 
 
-def test_the_range_is_the_subtrees_smallest_and_largest_code(tree: None) -> None:
-    assert code_range(path("990101001000")) == ("990101001000", "990101001002")
-    assert code_range(path("990101000000")) == ("990101000000", "990101002001")
-    assert code_range(path("980000000000")) == ("980000000000", "980101001001")
+def test_the_range_holds_every_code_of_the_subtree(tree: None) -> None:
+    assert code_range(path("990101001000")) == ("990101001000", "990101001999")
+    assert code_range(path("990101000000")) == ("990101000000", "990101999999")
+    assert code_range(path("980000000000")) == ("980000000000", "989999999999")
     assert code_range(path("990101002001")) == ("990101002001", "990101002001")  # a village
+    for area in Area.objects.exclude(level=0):
+        for other in Area.objects.all():
+            lo, hi = code_range(area.path) or ("", "")
+            under = other.path.startswith(area.path)
+            assert not under or lo <= other.code <= hi, (area.code, other.code)
     assert code_range("/") is None  # the whole tree: nothing to add
-    assert code_range("/970000000000/") is None  # no such subtree
     assert code_between("/", "v.area_id") == ("", [])
     assert subtree_sql("/", "a", "v.area_id") == ("", [])
     sql, params = subtree_sql(path("990101001000"), "a", "v.area_id")
     assert sql == " AND a.path LIKE %s AND v.area_id BETWEEN %s AND %s"
-    assert params == [path("990101001000") + "%", "990101001000", "990101001002"]
+    assert params == [path("990101001000") + "%", "990101001000", "990101001999"]
 
 
 def test_a_subtree_read_returns_its_own_rows_only(tree: None, tmp_path: Path) -> None:

@@ -14,6 +14,12 @@ class Level(models.IntegerChoices):
     VILLAGE = 5, _("village")
 
 
+#: Digits of a statistical code that name the unit at each level (GB/T 2260 + NBS 12-digit
+#: codes): province 2, prefecture 4, county 6, township 9, village 12. A child's code starts
+#: with its parent's digits; the digits of its own level are never all zero.
+SIGNIFICANT = {1: 2, 2: 4, 3: 6, 4: 9, 5: 12}
+
+
 KEY_AREA_TAGS: dict[str, str] = {
     "mountain": _("remote mountain area"),  # type: ignore[dict-item]
     "pastoral": _("pastoral area"),  # type: ignore[dict-item]

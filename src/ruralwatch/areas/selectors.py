@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, Max, Min, Q
 
 from ruralwatch.areas.geometry import TOLERANCES
-from ruralwatch.areas.models import Area, AreaShape
+from ruralwatch.areas.models import SIGNIFICANT, Area, AreaShape
 
 
 def breadcrumb(area: Area, within: Area | None) -> list[Area]:
@@ -49,23 +49,26 @@ def child_shapes(area: Area, pixels: int = MAP_PIXELS) -> list[tuple[str, bool, 
 
 
 def code_range(path: str) -> tuple[str, str] | None:
-    """The smallest and the largest code of the areas under ``path`` (the area itself
-    included); None for the whole tree (``"/"``) or a path with no areas.
+    """The range of codes the areas under ``path`` (the area itself included) can have; None
+    for the whole tree (``"/"``).
 
     A fact table keyed by area code (values, roll-ups, submissions, judgements: their unique
     key leads with the area) reads a subtree as one range of that key when a query bounds its
     area column by this range, besides joining the areas on their path. Without it a
     province's read scanned the whole national table, once per province: the nation's
     validate step read the 13 GB of values 31 times (`docs/national-scale.md`). The area
-    import makes every code start with its parent's digits, so the range holds the subtree's
-    codes and no other's; were it ever wider, the path the query also filters on keeps the
-    answer exact."""
-    if path == "/":
+    import makes every code 12 digits that start with the digits of its parent's level
+    (``SIGNIFICANT``), so a subtree's codes lie between its root's digits followed by zeros and
+    by nines, and equal-length digit strings sort alike in every collation. No query: the
+    range comes from the path (its depth is the root's level, as levels are never skipped).
+    The path filter stays in the queries, so the answer never depends on the range."""
+    codes = path.strip("/").split("/")
+    digits = SIGNIFICANT.get(len(codes))
+    root = codes[-1]
+    if path == "/" or digits is None or len(root) != 12 or not root.isdigit():
         return None
-    bounds = Area.objects.filter(path__startswith=path).aggregate(lo=Min("code"), hi=Max("code"))
-    if bounds["lo"] is None:
-        return None
-    return str(bounds["lo"]), str(bounds["hi"])
+    head = root[:digits]
+    return head + "0" * (12 - digits), head + "9" * (12 - digits)
 
 
 def code_between(path: str, code: str) -> tuple[str, list[str]]:

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from ruralwatch.areas import geometry
 from ruralwatch.areas.geometry import GeometryError
-from ruralwatch.areas.models import KEY_AREA_TAGS, Area, AreaShape
+from ruralwatch.areas.models import KEY_AREA_TAGS, SIGNIFICANT, Area, AreaShape
 from ruralwatch.core import bulk
 from ruralwatch.core.problems import ImportRejected, ImportSummary, Problem
 from ruralwatch.core.tabular import (
@@ -67,10 +67,6 @@ AREA_COLUMNS: list[tuple[str, str]] = [
 ]
 LEVEL_COLS = ["l1", "l2", "l3", "l4", "l5"]
 
-#: Digits of a statistical code that name the unit at each level (GB/T 2260 + NBS 12-digit
-#: codes): province 2, prefecture 4, county 6, township 9, village 12. A child's code starts
-#: with its parent's digits; the digits of its own level are never all zero.
-SIGNIFICANT = {1: 2, 2: 4, 3: 6, 4: 9, 5: 12}
 #: Parent levels a level may hang under. Townships may hang under a prefecture: Dongguan,
 #: Zhongshan and Danzhou have no county level (the 2023 NBS tree does this for 77 townships).
 PARENT_LEVELS: dict[int, tuple[int, ...]] = {2: (1,), 3: (2,), 4: (3, 2), 5: (4,)}
