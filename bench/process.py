@@ -159,13 +159,23 @@ def _detect_result(out_csv: Path, n_monitor: int, n_units: int, first_row: int) 
 
 
 def _warm(env: dict[str, str]) -> None:
-    """Compile every module the commands import into the bytecode cache (untimed)."""
+    """Compile every module the commands import into the bytecode cache, and Farrington's
+    kernel into numba's cache (a fresh checkout compiles it at its first call, a few seconds),
+    untimed."""
     modules = (
         "ruralwatch.cli, ruralwatch.cli._tables, ruralwatch.epi.detect.ears, "
         "ruralwatch.epi.detect.farrington, ruralwatch.epi.assess.rt, polars, scipy.special, "
         "scipy.stats"
     )
     _run([sys.executable, "-c", f"import {modules}"], env)
+    kernel = (
+        "import numpy as np; from ruralwatch.epi.detect.farrington import farrington_flexible; "
+        "from ruralwatch.epi.panel import Panel; "
+        "c = np.random.default_rng(0).poisson(5.0, (320, 2)).astype(float); "
+        "farrington_flexible(Panel(counts=c, units=('a', 'b'), freq=52), no_periods=10, "
+        "monitor=slice(-2, None))"
+    )
+    _run([sys.executable, "-c", kernel], env)
 
 
 def _command(args: list[str], workdir: Path) -> str:

@@ -63,7 +63,7 @@ def test_shared_and_own_designs_give_the_same_fits():
 
 
 def test_grouped_gram_strategy_gives_the_fits_of_one_design_per_problem():
-    # Farrington's strategy (grouped Gram columns, arrow solves, handover) against OwnDesign.
+    # Farrington's compiled kernel (per-level sums, arrow solves) against OwnDesign.
     rng = np.random.default_rng(9)
     G, U, N = 3, 50, 30
     X = np.zeros((G, N, 5))

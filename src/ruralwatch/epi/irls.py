@@ -14,11 +14,10 @@ stopping on its own. What differs between the fits that use it is a parameter:
   finite, or a clip of the linear predictor;
 * a ridge on the diagonal of X'WX (1 pins an unusable or aliased column at 0);
 * the strategy that forms and solves X'WX (a :class:`Solver`): :class:`SharedDesign` (one
-  design for every problem, X'WX of all problems as one matrix product), :class:`OwnDesign`
-  (one design per problem) and Farrington's grouped Gram columns with arrow-matrix solves
-  (``detect/_farrington_glm.py``). A solver may keep computing every problem of its batch
-  (stopped ones are recorded when they stop, their later iterates ignored) and hand the last
-  few over to another solver (:meth:`Solver.narrow`); or drop the stopped problems at once.
+  design for every problem, X'WX of all problems as one matrix product) and
+  :class:`OwnDesign` (one design per problem). The stopped problems are dropped after every
+  iteration (:meth:`Solver.narrow`). (Farrington's fits run the same iteration in a compiled
+  kernel, ``detect/_farrington_kernel.py``.)
 
 A problem whose iterate is not usable (non-finite coefficients, deviance or X'WX; with
 ``Solver.check_means`` a mean of 0 or inf on a used observation) stops as failed; the other
@@ -105,14 +104,11 @@ class Control:
 
 @dataclass(frozen=True)
 class Hints:
-    """What a caller already has of the start (e.g. computed by table for whole counts):
-    ``eta`` = log(mu0), ``dev`` the start's deviance, ``wz`` = W z at the start, ``ylogy`` =
-    y log y (0 at 0). Each must equal what :func:`irls` would compute (to rounding)."""
+    """What a caller already has of the start: ``eta`` = log(mu0), ``dev`` the start's
+    deviance. Each must equal what :func:`irls` would compute (to rounding)."""
 
     eta: FloatArray | None = None
     dev: FloatArray | None = None
-    wz: FloatArray | None = None
-    ylogy: FloatArray | None = None
 
 
 @dataclass(frozen=True)
@@ -150,63 +146,27 @@ class Weighed(Protocol):
         """X'W z for a working response z (P, N)."""
         ...
 
-    def matvec(self, beta: FloatArray) -> FloatArray:
-        """X'WX beta."""
-        ...
-
-    def xt(self) -> FloatArray:
-        """X' ww (the weights' column sums against the design)."""
-        ...
-
-    def total(self) -> FloatArray:
-        """sum(ww) per problem."""
-        ...
-
-    def finite(self) -> BoolArray:
-        """Problems whose X'WX is finite."""
-        ...
-
-    def neutralise(self, rows: IntArray) -> None:
-        """Make the systems of ``rows`` the identity (their solutions are not used)."""
-        ...
-
 
 class Solver(Protocol):
     """How X'WX is formed and solved for a batch of problems (the strategy of :func:`irls`).
 
-    ``compacts``: the stopped problems are dropped at once (:meth:`narrow` is called after
-    every iteration where some stopped); else every problem of the batch is computed until
-    :meth:`narrow` hands the rest over. ``sums_deviance``: the Poisson deviance is taken from
-    the weighted sums (``Weighed.total``) and X'(w y) instead of a logarithm per observation,
-    and the next right-hand side is X'WX beta + X'(w y) - X'(w mu). ``check_means``: a mean of 0
-    or non-finite on a used observation fails the problem.
+    :meth:`narrow` is called after every iteration where some problems stopped, to drop them.
+    ``check_means``: a mean of 0 or non-finite on a used observation fails the problem.
     """
 
     p: int
-    compacts: bool
-    sums_deviance: bool
     check_means: bool
 
     def weigh(self, ww: FloatArray) -> Weighed: ...
 
-    def xt(self, v: FloatArray) -> FloatArray:
-        """X' v per problem, (P, K)."""
-        ...
-
     def mean(
         self, beta: FloatArray, off: FloatArray | None, clip: float | None
-    ) -> tuple[FloatArray, FloatArray | None]:
-        """exp(eta) and eta (None if not formed; see :meth:`eta`) for every problem. The
-        arrays may be the buffers of the previous call (which the driver no longer uses)."""
+    ) -> tuple[FloatArray, FloatArray]:
+        """exp(eta) and eta for every problem."""
         ...
 
-    def eta(self, rows: IntArray) -> FloatArray:
-        """The linear predictor of the last :meth:`mean` for ``rows``."""
-        ...
-
-    def narrow(self, keep: IntArray) -> Solver | None:
-        """The solver for the problems ``keep`` (indices into this batch), or None to go on
-        computing the whole batch."""
+    def narrow(self, keep: IntArray) -> Solver:
+        """The solver for the problems ``keep`` (indices into this batch)."""
         ...
 
 
@@ -232,45 +192,27 @@ def _add_ridge(a: FloatArray, ridge: FloatArray | None) -> FloatArray:
 class _DenseWeighed:
     """X'WX as (P, K, K) matrices, solved by LU (least squares where singular)."""
 
-    def __init__(self, system: FloatArray, ww: FloatArray, xt: FloatArray | None) -> None:
+    def __init__(self, system: FloatArray, ww: FloatArray) -> None:
         self.system = system
         self.ww = ww
-        self._xt = xt
 
     def solve(self, rhs: FloatArray) -> FloatArray:
         return solve_each(self.system, rhs)
 
-    def matvec(self, beta: FloatArray) -> FloatArray:
-        return np.asarray(np.einsum("pkl,pl->pk", self.system, beta), dtype=np.float64)
-
-    def total(self) -> FloatArray:
-        return np.asarray(self.ww.sum(axis=1), dtype=np.float64)
-
-    def finite(self) -> BoolArray:
-        return np.asarray(np.all(np.isfinite(self.system), axis=(1, 2)), dtype=bool)
-
-    def neutralise(self, rows: IntArray) -> None:
-        self.system[rows] = np.eye(self.system.shape[1])
-
 
 class _SharedWeighed(_DenseWeighed):
     def __init__(self, system: FloatArray, ww: FloatArray, x: FloatArray) -> None:
-        super().__init__(system, ww, None)
+        super().__init__(system, ww)
         self.x = x
 
     def rhs(self, z: FloatArray) -> FloatArray:
         return np.asarray((self.ww * z) @ self.x, dtype=np.float64)
-
-    def xt(self) -> FloatArray:
-        return np.asarray(self.ww @ self.x, dtype=np.float64)
 
 
 class SharedDesign:
     """One design ``x`` (N, K) for every problem: X'WX of all problems is one matrix product
     of the weights with the rows x_i x_j. ``ridge`` (P, K) is added to the diagonals."""
 
-    compacts = True
-    sums_deviance = False
     check_means = False
 
     def __init__(self, x: FloatArray, ridge: FloatArray | None = None) -> None:
@@ -291,12 +233,9 @@ class SharedDesign:
         system = np.ascontiguousarray(ww @ self.xx).reshape(ww.shape[0], self.p, self.p)
         return _SharedWeighed(_add_ridge(system, self.ridge), ww, self.x)
 
-    def xt(self, v: FloatArray) -> FloatArray:
-        return np.asarray(v @ self.x, dtype=np.float64)
-
     def mean(
         self, beta: FloatArray, off: FloatArray | None, clip: float | None
-    ) -> tuple[FloatArray, FloatArray | None]:
+    ) -> tuple[FloatArray, FloatArray]:
         eta = np.asarray(beta @ self.x.T, dtype=np.float64)
         if off is not None:
             eta += off
@@ -305,31 +244,23 @@ class SharedDesign:
         with np.errstate(over="ignore"):
             return np.exp(eta), eta
 
-    def eta(self, rows: IntArray) -> FloatArray:  # pragma: no cover - mean() gives eta
-        raise NotImplementedError
-
-    def narrow(self, keep: IntArray) -> Solver | None:
+    def narrow(self, keep: IntArray) -> Solver:
         return self._sub(keep)
 
 
 class _OwnWeighed(_DenseWeighed):
     def __init__(self, system: FloatArray, ww: FloatArray, xtw: FloatArray) -> None:
-        super().__init__(system, ww, None)
+        super().__init__(system, ww)
         self.xtw = xtw
 
     def rhs(self, z: FloatArray) -> FloatArray:
         return np.asarray((self.xtw @ z[:, :, None])[:, :, 0], dtype=np.float64)
-
-    def xt(self) -> FloatArray:
-        return np.asarray(self.xtw.sum(axis=2), dtype=np.float64)
 
 
 class OwnDesign:
     """One design per problem, ``x`` (P, N, K) (rows a problem does not use zeroed).
     ``ridge`` (P, K) is added to the diagonals. Means of 0 on used observations fail."""
 
-    compacts = True
-    sums_deviance = False
     check_means = True
 
     def __init__(self, x: FloatArray, ridge: FloatArray | None = None) -> None:
@@ -344,12 +275,9 @@ class OwnDesign:
             system += self.ridge[:, :, None] * np.eye(self.p)[None]
         return _OwnWeighed(system, ww, xtw)
 
-    def xt(self, v: FloatArray) -> FloatArray:
-        return np.asarray((np.swapaxes(self.x, 1, 2) @ v[:, :, None])[:, :, 0], dtype=np.float64)
-
     def mean(
         self, beta: FloatArray, off: FloatArray | None, clip: float | None
-    ) -> tuple[FloatArray, FloatArray | None]:
+    ) -> tuple[FloatArray, FloatArray]:
         eta = np.asarray((self.x @ beta[:, :, None])[:, :, 0], dtype=np.float64)
         if off is not None:
             eta = eta + off
@@ -358,10 +286,7 @@ class OwnDesign:
         with np.errstate(over="ignore"):
             return np.exp(eta), eta
 
-    def eta(self, rows: IntArray) -> FloatArray:  # pragma: no cover - mean() gives eta
-        raise NotImplementedError
-
-    def narrow(self, keep: IntArray) -> Solver | None:
+    def narrow(self, keep: IntArray) -> Solver:
         return OwnDesign(self.x[keep], None if self.ridge is None else self.ridge[keep])
 
 
@@ -399,8 +324,7 @@ def irls(
     eta: FloatArray | None
     if beta0 is not None:
         beta = np.array(beta0, dtype=np.float64)
-        mu, eta_s = solver.mean(beta, off, clip)
-        eta = eta_s if eta_s is not None else solver.eta(np.arange(P))
+        mu, eta = solver.mean(beta, off, clip)
     else:
         assert mu0 is not None
         mu = mu0
@@ -429,40 +353,20 @@ def irls(
         out.ww_last[:] = ww
         return out
     weighed = solver.weigh(ww)
-    if hints.wz is not None and beta0 is None:
-        rhs = solver.xt(hints.wz)
-    else:
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            if eta is None:
-                eta = np.log(mu)
-            z = (eta - off if off is not None else eta) + (y - mu) / mu
-        rhs = weighed.rhs(z)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if eta is None:
+            eta = np.log(mu)
+        z = (eta - off if off is not None else eta) + (y - mu) / mu
+    rhs = weighed.rhs(z)
     cur = np.arange(P)  # the problems of the solver's batch (indices into the output)
     going = np.ones(P, dtype=bool)  # those of them still iterating
-    failed = np.zeros(P, dtype=bool)  # those that failed (their systems neutralised)
-    sums = by_dev and th is None and floor is None and solver.sums_deviance
-    spare: FloatArray | None = None
-    if sums:
-        xwy, dev_const, wy_off = _sums_parts(solver, y, w, off, hints)
     for it in range(1, control.max_iter + 1):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             new = weighed.solve(rhs)
             mu_new, eta_new = solver.mean(new, off, clip)
             if floor is not None:
                 mu_new = np.maximum(mu_new, floor)
-            weighed_new: Weighed | None = None
-            if sums:
-                # the working weights in the buffer that ``ww`` does not hold (``ww`` is still
-                # needed: it made ``new``)
-                if spare is None or spare.shape != mu_new.shape:
-                    spare = np.empty_like(mu_new)
-                ww_new = np.multiply(w, mu_new, out=spare)
-                # The deviance without a logarithm: y log(y/mu) = y log y - y eta. X'WX of
-                # these weights is formed below, once it is known that some problems go on
-                # (most stop together, and the few that go on may be handed over).
-                total = ww_new.sum(axis=1)
-                dev_new = 2.0 * (dev_const + total - np.einsum("pk,pk->p", xwy, new) - wy_off)
-            elif by_dev:
+            if by_dev:
                 dev_new = _deviance(y, mu_new, w, th)
                 if control.halving and (it > 1 or beta0 is not None):
                     eta_new = _halve(
@@ -485,49 +389,22 @@ def irls(
         if stop.any():
             _record(out, cur, going, stop, it, new, mu_new, ww, dev_new, crit, bad)
             going &= ~stop
-        failed |= bad
         if not going.any():
             break
-        keep = np.flatnonzero(going)
-        narrowed = solver.narrow(keep) if keep.size < cur.size else None
-        if sums and narrowed is None:
-            weighed_new = solver.weigh(ww_new)
-            late = going & ~weighed_new.finite()
-            if late.any():  # X'WX not finite: the problem fails here (as R's would)
-                bad = late
-                crit = np.zeros_like(late)
-                _record(out, cur, going, late, it, new, mu_new, ww, dev_new, crit, bad)
-                going &= ~late
-                failed |= late
-                if not going.any():
-                    break
-                keep = np.flatnonzero(going)
-        if narrowed is not None:
-            eta_new = solver.eta(keep) if eta_new is None else eta_new[keep]
-            cur, solver, sums = cur[keep], narrowed, False
+        if not going.all():  # drop the problems that stopped
+            keep = np.flatnonzero(going)
+            solver = solver.narrow(keep)
+            cur, going = cur[keep], going[keep]
             y, w, new, mu_new, dev_new = y[keep], w[keep], new[keep], mu_new[keep], dev_new[keep]
+            eta_new = eta_new[keep]
             off = None if off is None else off[keep]
             th = None if th is None else th[keep]
-            going, failed = going[keep], failed[keep]
-            weighed_new = None
         beta, mu, dev = new, mu_new, dev_new
-        if weighed_new is not None:
-            # sums: the next right-hand side X'W z = X'WX beta + X'(w y) - X'(w mu)
-            weighed, ww, spare = weighed_new, ww_new, ww
-            rhs = weighed.matvec(beta)
-            rhs += xwy - weighed.xt()
-            rows = np.flatnonzero(failed)
-            if rows.size:  # keep the failed problems' arithmetic finite (never used again)
-                weighed.neutralise(rows)
-                rhs[rows] = 0.0
-        else:
-            if eta_new is None:
-                eta_new = solver.eta(np.arange(cur.size))
-            ww = _weights(w, mu, th)
-            weighed = solver.weigh(ww)
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                z = (eta_new - off if off is not None else eta_new) + (y - mu) / mu
-            rhs = weighed.rhs(z)
+        ww = _weights(w, mu, th)
+        weighed = solver.weigh(ww)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            z = (eta_new - off if off is not None else eta_new) + (y - mu) / mu
+        rhs = weighed.rhs(z)
     return out
 
 
@@ -567,35 +444,19 @@ def _record(
     out.iterations[at] = it
 
 
-def _sums_parts(
-    solver: Solver, y: FloatArray, w: FloatArray, off: FloatArray | None, hints: Hints
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """X'(w y), sum(w (y log y - y)) and sum(w y offset) per problem (the constant parts of
-    the Poisson deviance and score)."""
-    wy = w * y
-    if hints.ylogy is not None:
-        ylogy = hints.ylogy
-    else:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ylogy = np.where(y > 0, y * np.log(y), 0.0)
-    dev_const = np.einsum("pn,pn->p", w, ylogy) - wy.sum(axis=1)
-    wy_off = np.einsum("pn,pn->p", wy, off) if off is not None else np.zeros(y.shape[0])
-    return solver.xt(wy), np.asarray(dev_const, dtype=np.float64), np.asarray(wy_off)
-
-
 def _halve(
     solver: Solver,
     control: Control,
     new: FloatArray,
     old: FloatArray,
     mu: FloatArray,
-    eta: FloatArray | None,
+    eta: FloatArray,
     dev: FloatArray,
     y: FloatArray,
     w: FloatArray,
     off: FloatArray | None,
     th: FloatArray | None,
-) -> FloatArray | None:
+) -> FloatArray:
     """R's step halving: while a problem's deviance is not finite, its step is halved back
     towards ``old``. Updates ``new``, ``mu`` and ``dev`` in place; returns eta."""
     for _ in range(control.max_iter):
@@ -604,12 +465,10 @@ def _halve(
             break
         new[bad] = 0.5 * (new[bad] + old[bad])
         sub = solver.narrow(bad)
-        assert sub is not None, "step halving needs a solver that takes subsets"
         mu_b, eta_b = sub.mean(new[bad], None if off is None else off[bad], control.eta_clip)
         if control.mu_floor is not None:
             mu_b = np.maximum(mu_b, control.mu_floor)
         mu[bad] = mu_b
-        if eta is not None and eta_b is not None:
-            eta[bad] = eta_b
+        eta[bad] = eta_b
         dev[bad] = _deviance(y[bad], mu_b, w[bad], None if th is None else th[bad])
     return eta

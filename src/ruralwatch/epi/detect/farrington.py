@@ -22,7 +22,7 @@ nearest date of the series; other panels use ``t - i*freq``.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -35,11 +35,8 @@ from ruralwatch.epi.detect._farrington_glm import (
     CountTables,
     GlmFit,
     GroupDesign,
-    by_value,
-    count_index,
     fit_poisson_grouped,
     group_design,
-    release_buffers,
 )
 from ruralwatch.epi.detect.base import DetectionResult, Reason
 from ruralwatch.epi.linalg import each_block
@@ -180,85 +177,24 @@ def _time_covariate(panel: Panel) -> FloatArray:
 # --------------------------------------------------------------------------------------------
 
 
-def _anscombe_weights(fit: GlmFit, y: FloatArray, used: BoolArray, threshold: float) -> FloatArray:
-    """Farrington's weights from standardised Anscombe residuals of a first fit."""
-    phi = np.maximum(fit.dispersion_working, 1.0)
-    phi = np.where(np.isnan(phi), 1.0, phi)
-    # Only a count above its mean has a positive residual, and only those can pass the
-    # (positive) threshold; below mu (1 - 1e-6) the computed residual is negative whatever its
-    # rounding, so the weight is 1 there without computing it (a NaN mean compares False and
-    # has weight 1 either way).
-    mu = fit.mu
-    near = used & (y > mu * (1.0 - 1e-6))
-    if threshold > 0.0:
-        # Only a residual above the threshold changes a weight. y^(2/3) is concave, so the
-        # residual is at most (y - mu) / sqrt(mu phi (1 - h)): points where even that bound
-        # stays below the threshold (with a margin far above rounding) keep weight 1 without
-        # the roots. Points of leverage near 1 are always computed (there a residual of
-        # rounding size is magnified). Element-wise over the whole arrays (cheaper than
-        # gathering the points above their mean first: the same bits either way).
-        with np.errstate(invalid="ignore", over="ignore"):
-            d = np.subtract(y, mu)
-            room = np.subtract(1.0, fit.hat)
-            bound = np.multiply(0.999 * threshold * threshold, mu)
-            bound *= phi[:, None]
-            bound *= room
-            keep = (d > 0.0) & (d * d > bound)
-            keep |= room < 1e-6
-            near &= keep
-    cand = np.flatnonzero(near)
-    rows = cand // y.shape[1]
-    yc, muc = y.ravel()[cand], mu.ravel()[cand]
-    hc = fit.hat.ravel()[cand]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        root = np.sqrt(muc)
-        # 1.5 (y^(2/3) mu^(-1/6) - mu^(1/2)), standardised by sqrt(phi (1 - h)).
-        y23 = by_value(lambda v: np.cbrt(v * v), yc, count_index(yc))  # np.cbrt(y * y)
-        a = 1.5 * (y23 / np.cbrt(root) - root)
-        s = a / np.sqrt(phi[rows] * (1.0 - hc))
-        # C order: ravel() is then a view, so the weights are written into raw itself (a
-        # non-contiguous raw, as np.where gives for one monitored row's transposed counts,
-        # took them into a copy and left every weight 1).
-        raw = used.astype(np.float64, order="C")
-        raw.ravel()[cand] = np.where(s > threshold, 1.0 / (s * s), 1.0)
-    n = np.count_nonzero(used, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gamma = n / raw.sum(axis=1)  # NaN for a problem without data: its result is NaN too
-    raw *= gamma[:, None]  # raw is this function's own array: scaled where it is
-    return raw
-
-
 def _fit(
     X: GroupDesign,
     y: FloatArray,
     used: BoolArray,
     offset: FloatArray | None,
     s: _Settings,
+    tables: CountTables,
 ) -> GlmFit:
     """Fit (and reweight) every unit of every group: y and used (G, U, N)."""
-    G, U, N = y.shape
-    # y is finite (0 where not used): the refit may look up the functions of y the first fit
-    # evaluated.
-    tables = CountTables(y.reshape(G * U, N))
-    # Only the reweighting needs the leverages (of the first fit).
-    fit = fit_poisson_grouped(
-        X, y, used.astype(np.float64), offset, leverages=s.reweight, tables=tables
+    return fit_poisson_grouped(
+        X,
+        y,
+        used.astype(np.float64),
+        offset,
+        leverages=False,
+        tables=tables,
+        reweight=s.weights_threshold if s.reweight else None,
     )
-    if s.reweight:
-        wts = _anscombe_weights(
-            fit, y.reshape(G * U, N), used.reshape(G * U, N), s.weights_threshold
-        )
-        first = fit
-        fit = fit_poisson_grouped(
-            X, y, wts.reshape(G, U, N), offset, leverages=False, tables=tables
-        )
-        # A problem whose first fit did not converge (or failed) is not judged converged.
-        fit = replace(
-            fit,
-            converged=fit.converged & first.converged,
-            failed=fit.failed | first.failed,
-        )
-    return fit
 
 
 def _dispersion(fit: GlmFit, s: _Settings) -> FloatArray:
@@ -293,6 +229,7 @@ def _fit_problems(
     offset: FloatArray | None,
     offset0: FloatArray,
     s: _Settings,
+    tables: CountTables,
 ) -> _Model:
     """Fit with and (where needed) without trend; column 1 of X is the time covariate.
 
@@ -320,7 +257,7 @@ def _fit_problems(
     failed = np.zeros(P, dtype=bool)
     off0 = offset0.reshape(P)
     if s.trend and s.b >= 3:
-        fit_t = _fit(X[0], y, used, offset, s)
+        fit_t = _fit(X[0], y, used, offset, s, tables)
         x0p = np.repeat(x0, U, axis=0)
         eta_t = np.einsum("pk,pk->p", x0p, fit_t.coef) + off0
         se_disp_t = _se_dispersion(fit_t, s)
@@ -357,7 +294,7 @@ def _fit_problems(
             used[gi, pick],
             None if offset is None else offset[gi, pick],
         )
-        fit_n = _fit(X[1], sub[0], sub[1], sub[2], s)
+        fit_n = _fit(X[1], sub[0], sub[1], sub[2], s, tables)
         real = slot < n_g[:, None]
         dest = (gi * U + pick)[real]  # problem index in the G*U problems
         src = (gi * m + slot)[real]  # index in the refitted problems
@@ -435,6 +372,7 @@ def _run_models(
     if invalid.any():
         # Fitted as if missing (so they cannot disturb the others); reported as invalid.
         counts = np.where(invalid[None, :], np.nan, counts)
+    tables = CountTables(counts)  # functions of the counts the fits look up
 
     eta = np.empty((n, U))
     var = np.empty((n, U))
@@ -475,7 +413,9 @@ def _run_models(
         m = hi - lo
         k = uhi - ulo
         rows_t = safe[lo:hi]
-        y = np.moveaxis(counts[rows_t, ulo:uhi], 2, 1)  # (m, k, N)
+        # (m, k, N) in C order, as the fits take it (else every array made from it is
+        # another non-contiguous layout that the fits copy)
+        y = np.ascontiguousarray(np.moveaxis(counts[rows_t, ulo:uhi], 2, 1))
         used = valid_row[lo:hi, None, :] & ~np.isnan(y)
         if lp is not None:
             lpt = np.moveaxis(lp[rows_t, ulo:uhi], 2, 1)
@@ -487,7 +427,7 @@ def _run_models(
             off0 = np.zeros((m, k))
         y = np.where(used, y, 0.0)
         n_used[lo:hi, ulo:uhi] = used.sum(axis=2)
-        res = _fit_problems(designs, x0t[lo:hi], y, used, off, off0, s)
+        res = _fit_problems(designs, x0t[lo:hi], y, used, off, off0, s, tables)
         eta[lo:hi, ulo:uhi] = res.eta.reshape(m, k)
         var[lo:hi, ulo:uhi] = res.var_link.reshape(m, k)
         phi[lo:hi, ulo:uhi] = res.phi.reshape(m, k)
@@ -496,10 +436,7 @@ def _run_models(
         se_disp[lo:hi, ulo:uhi] = res.se_dispersion.reshape(m, k)
         failed[lo:hi, ulo:uhi] = res.failed.reshape(m, k)
 
-    try:
-        each_block(t_blocks, u_blocks, prepare, block)
-    finally:
-        release_buffers()  # the blocks' scratch (a pool's threads drop theirs on exit)
+    each_block(t_blocks, u_blocks, prepare, block)
     # Neither paper nor R's help sets a minimum baseline: R fits what there is (an intercept to
     # two values; a window cut by the start of the series), with the model's columns that the
     # baseline cannot identify aliased, and what cannot be estimated (a dispersion on no
