@@ -56,6 +56,18 @@ def test_exp_special_values() -> None:
     assert out[7] == -1.0  # n = 7: the eighth value is not touched
 
 
+def test_cube_root_is_within_an_ulp() -> None:
+    rng = np.random.default_rng(2)
+    x = np.concatenate([rng.uniform(0.0, 1e12, 5_000), np.arange(2000.0) ** 2, [1e-290, 1e290]])
+    got = np.array([fk.cbrt(v) for v in x])
+    want = np.cbrt(x)
+    assert np.all(np.abs(got - want) <= np.spacing(want))
+    # subnormal: the power alone, a few ulps
+    assert fk.cbrt(5e-324) == pytest.approx(np.cbrt(5e-324), rel=1e-14)
+    assert fk.cbrt(0.0) == 0.0 and fk.cbrt(27.0) == 3.0 and fk.cbrt(64.0) == 4.0
+    assert math.isnan(fk.cbrt(math.nan)) and fk.cbrt(math.inf) == math.inf
+
+
 # --------------------------------------------------------------------------------------------
 # The arrow system: sums per level, solve, inverse
 # --------------------------------------------------------------------------------------------

@@ -521,10 +521,11 @@ def finish_one(
 
 def cbrt(x: float) -> float:
     """The cube root of x >= 0 (NaN stays NaN): x^(1/3) refined by one Newton step, within an
-    ulp or so. (numba's ``np.cbrt`` is a power with a rounded 1/3, several ulps off for large
-    x; numpy's own cube root is not available inside compiled code.)"""
+    ulp for x from 1e-300 to 1e300 (outside, the power alone: a few ulps). (numba's
+    ``np.cbrt`` is a power with a rounded 1/3, several ulps off for large x; numpy's own cube
+    root is not available inside compiled code.)"""
     c = math.pow(x, 1.0 / 3.0)
-    if c > 0.0 and c < math.inf:
+    if c > 1e-100 and c < 1e100:  # c^3 a normal number: the step refines (else it would not)
         c -= (c * c * c - x) / (3.0 * c * c)
     return c
 
