@@ -121,7 +121,7 @@ def _reference(
 
 
 def test_rows_are_those_of_the_whole_judgements() -> None:
-    seen_plain = seen_whole = seen_pooled = 0
+    seen_plain = seen_whole = seen_pooled = seen_nowcast = 0
     states: set[str] = set()
     for name, js in cases():
         U = len(js.columns.codes)
@@ -141,15 +141,16 @@ def test_rows_are_those_of_the_whole_judgements() -> None:
         assert sum(summary.by_phase.values()) == U
         detected = [bool(u.rebound.get("detected")) for u in js.units]
         below = services._rebounds_below(detected, parent, levels)
-        whole = set(late.evidence) | {u for u in range(U) if below[u]}
+        whole = {u for u in range(U) if below[u]}
         unit_states = services._rebound_states(js.columns.rebound_columns, U)
         states |= {unit_states[u] for u in range(U) if u not in whole}
         seen_whole += len(whole)
         seen_plain += U - len(whole)
+        seen_nowcast += len(set(late.evidence) - whole)
         seen_pooled += sum(g[6] for g in got)
-    # the cases reach both paths (a township's rebound below the root too), pooled units and
-    # every rebound state on the plain path
-    assert seen_plain > 50 and seen_whole > len(list(cases())) * 2 and seen_pooled > 10
+    # the cases reach both paths (a township's rebound below the root), nowcasts, pooled
+    # units and every rebound state on the plain path
+    assert seen_plain > 50 and seen_whole > 3 and seen_nowcast > 20 and seen_pooled > 10
     assert states == {"none", "new_peak", "above_projection", "no_new_peak"}
 
 
@@ -172,9 +173,17 @@ def test_a_template_needs_each_slot_once_and_in_order() -> None:
         services._pieces(twice, ["a"])
 
 
+NOWCAST = (
+    None,
+    {"days": 7, "pending": 12.5, "low": 3.0, "high": 30.5, "level": 0.95},
+    {"days": 7, "pending": 2.0, "low": None, "high": None, "level": 0.95},
+)
+
+
 def test_grouped_sentences_are_each_units_own() -> None:
     """Units of a group that differ only by numbers written differently although equal (a
-    negative zero, an int) or never equal (NaN) each get their own words."""
+    negative zero, an int) or never equal (NaN) each get their own words, and their own
+    nowcast's."""
     groups = []
     for _name, js in cases():
         for u in js.units:
@@ -187,11 +196,14 @@ def test_grouped_sentences_are_each_units_own() -> None:
         for sum7, prev7, change, cases_14d in itertools.product(
             zeros, (0.0, 2.0), (None, -0.0, 0.0, 0.25), zeros if said["pooled"] else (None,)
         ):
-            units.append((g, sum7, prev7, change, cases_14d))
+            nowcast = NOWCAST[len(units) % 3]
+            units.append((g, sum7, prev7, change, cases_14d, nowcast))
             own = {**said, "numbers": {**said["numbers"], "sum7": sum7, "prev7": prev7}}
             own["numbers"]["change"] = change
             if said["pooled"]:
                 own["pooled"] = {**said["pooled"], "cases_14d": cases_14d}
+            if nowcast is not None:
+                own["nowcast"] = nowcast
             statements.append(own)
     assert any(s["pooled"] for s in groups) and any(not s["pooled"] for s in groups)
     got = phrases.in_stored_languages_grouped(groups, units)

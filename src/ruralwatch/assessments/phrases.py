@@ -343,17 +343,18 @@ def in_stored_languages(statements: Sequence[dict[str, Any]]) -> dict[str, list[
 
 def in_stored_languages_grouped(
     groups: Sequence[dict[str, Any]],
-    units: Sequence[tuple[int, float, float, float | None, float | None]],
+    units: Sequence[tuple[int, float, float, float | None, float | None, dict[str, Any] | None]],
 ) -> dict[str, list[str]]:
     """The sentences of many units that say what a group's statement says but for their own
-    7-day numbers and pooled cases: ``units`` holds ``(group, sum7, prev7, change, cases_14d)``
-    (``cases_14d`` None when the group's statement is not pooled), ``groups`` a statement of
+    7-day numbers, pooled cases and nowcast: ``units`` holds ``(group, sum7, prev7, change,
+    cases_14d, nowcast)`` (``cases_14d`` None when the group's statement is not pooled,
+    ``nowcast`` the statement's nowcast part or None), ``groups`` a statement of
     each group (one of its units'). Each unit's sentence is the one :func:`in_stored_languages`
     writes for its own statement; the first sentence is phrased once per group.
 
     For the assessment's villages, most of them judged on a few thousand parents' series: a
     group is a basis, its rebound state and whether the unit is pooled (a rebound state with
-    numbers is the unit's own: a group of one). Statements with a nowcast are not for this."""
+    numbers is the unit's own: a group of one)."""
     out: dict[str, list[str]] = {}
     for language in STORED_LANGUAGES:
         w = _words(language)
@@ -367,7 +368,7 @@ def in_stored_languages_grouped(
         asides: dict[Any, str] = {}
         numbers_of: dict[Any, str] = {}
         texts = []
-        for g, sum7, prev7, change, cases in units:
+        for g, sum7, prev7, change, cases, nowcast in units:
             if cases is None:
                 text = firsts[g]
             else:
@@ -383,6 +384,9 @@ def in_stored_languages_grouped(
             if numbers is None:
                 numbers = _numbers_with(_cases(sum7, prev7, change, w, memo), estimates[g], w)
                 numbers_of[numbers_key] = numbers
-            texts.append(str(sentences % {"first": text, "second": numbers}))
+            text = sentences % {"first": text, "second": numbers}
+            if nowcast:
+                text = sentences % {"first": text, "second": _nowcast(nowcast, w)}
+            texts.append(str(text))
         out[language] = texts
     return out

@@ -259,8 +259,9 @@ def _rows(
 
     Most areas are villages judged on a parent's series: their sentences and evidence differ
     from their basis's only by their own 7-day numbers, pooled cases and rebound test. Those
-    ("plain": no nowcast, no township rebound below) are written from their group's first
-    sentence and their basis's evidence template, filled with their own numbers
+    ("plain": all but those with a township's rebound below) are written from their group's
+    first sentence and their basis's evidence template, filled with their own numbers (and
+    nowcast)
     (:func:`phrases.in_stored_languages_grouped`, :class:`_Templates`); the others from their
     whole :class:`~ruralwatch.epi.assess.UnitJudgement`. Both write what the whole judgement
     would (tests/assessments/test_rows.py)."""
@@ -290,7 +291,7 @@ def _rows(
     )
     date_text = cycle_date.isoformat()
     rows: list[tuple[Any, ...]] = [()] * U
-    whole = [u for u in range(U) if u in late.evidence or below[u]]
+    whole = [u for u in range(U) if below[u]]
     whole_set = set(whole)
     _whole_rows(rows, whole, evidence_of, below, cols, indicator, date_text, packer)
 
@@ -298,7 +299,7 @@ def _rows(
     templates = _Templates(cols, packer)
     group_of: dict[tuple[int, ...], int] = {}
     groups: list[dict[str, Any]] = []
-    items: list[tuple[int, float, float, float | None, float | None]] = []
+    items: list[tuple[int, float, float, float | None, float | None, dict[str, Any] | None]] = []
     plain = [u for u in range(U) if u not in whole_set]
     basis, at, c14 = cols.basis, cols.at, cols.cases_14d
     s7, p7, change = cols.sum7, cols.prev7, cols.change
@@ -314,9 +315,10 @@ def _rows(
         if g is None:
             g = group_of[key] = len(groups)
             groups.append(cols.statement(u))
-        items.append((g, s7[u], p7[u], change[u], c14[u] if pooled else None))
+        nowcast = nowcast_said.get(u)
+        items.append((g, s7[u], p7[u], change[u], c14[u] if pooled else None, nowcast))
     texts = phrases.in_stored_languages_grouped(groups, items)
-    evidence = templates.evidence(plain)
+    evidence = templates.evidence(plain, late.evidence)
     level_name, phase = cols.level_name, cols.phase
     for u, zh, en, ev in zip(plain, texts["zh-hans"], texts["en"], evidence, strict=True):
         b = basis[u]
@@ -430,7 +432,9 @@ class _Templates:
     cases in 14 days, rebound, 7-day numbers, incidence), filled with each unit's values as
     ``json.dumps`` writes them; the pieces are joined column-wise by polars."""
 
-    OWN = ("pooled", "cases_14d", "rebound", "sum7", "prev7", "change", "per_100k")
+    OWN = ("pooled", "cases_14d", "rebound", "nowcast", "sum7", "prev7", "change", "per_100k")
+    #: The nowcast member, in the rows that have one, is its slot's filler with its key.
+    NOWCAST = ', "nowcast": '
 
     def __init__(self, cols: UnitColumns, packer: evidence_texts.Packer) -> None:
         self.cols, self.packer = cols, packer
@@ -440,8 +444,9 @@ class _Templates:
             packer.dumps(rebound | {k: _slot(k) for k in self.rebound_keys}), self.rebound_keys
         )
 
-    def evidence(self, units: list[int]) -> list[str]:
-        """The evidence texts of ``units`` (in that order)."""
+    def evidence(self, units: list[int], nowcast: dict[int, dict[str, Any]]) -> list[str]:
+        """The evidence texts of ``units`` (in that order), with the ``nowcast`` evidence of
+        those that have one."""
         if not units:
             return []
         cols = self.cols
@@ -469,6 +474,13 @@ class _Templates:
                 ),
                 "cases_14d": own(cols.cases_14d),
                 "rebound": rebound,
+                "nowcast": pl.Series(
+                    [
+                        self.NOWCAST + self.packer.dumps(nowcast[u]) if u in nowcast else ""
+                        for u in units
+                    ],
+                    dtype=pl.String,
+                ),
                 "sum7": own(cols.sum7),
                 "prev7": own(cols.prev7),
                 "change": own(cols.change),
@@ -487,7 +499,13 @@ class _Templates:
         basis = evidence["basis"] | {"pooled": slots["pooled"], "cases_14d": slots["cases_14d"]}
         own = {k: slots[k] for k in self.OWN[2:]}
         text = self.packer.dumps(evidence | {"basis": basis} | own, shared=SHARED_EVIDENCE)
-        return _pieces(text, self.OWN)
+        pieces = _pieces(text, self.OWN)
+        # the nowcast's key goes with its value (rows without one have neither)
+        k = self.OWN.index("nowcast")
+        if pieces[k] != self.NOWCAST:
+            raise ValueError("the nowcast's slot is not after the rebound's")
+        pieces[k] = ""
+        return pieces
 
 
 def _joined(pieces: list[str], values: list[pl.Series], n: int) -> pl.Series:
