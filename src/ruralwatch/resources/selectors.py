@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from ruralwatch.areas.models import Area
+from ruralwatch.areas.selectors import subtree_sql
 from ruralwatch.core import bulk
 from ruralwatch.reporting.models import ReportValue
 from ruralwatch.resources.models import (
@@ -226,11 +227,14 @@ def _demand(root_path: str, on: dt.date) -> pl.DataFrame:
     rv, area = _t(ReportValue), _t(Area)
     start = on - dt.timedelta(days=2 * DEMAND_DAYS - 1)
     split = on - dt.timedelta(days=DEMAND_DAYS - 1)
+    # the subtree's codes as a range of the values' unique key: a province's panel read the
+    # whole national table without it (areas.selectors.code_range)
+    under, bounds = subtree_sql(root_path, "a", "v.area_id")
     sql = (
         f"SELECT a.code, a.l4, SUM(CASE WHEN v.date >= %s THEN v.value ELSE 0 END), "
         f"SUM(CASE WHEN v.date < %s THEN v.value ELSE 0 END) FROM {rv} v "
         f"JOIN {area} a ON a.code = v.area_id WHERE v.indicator_id = 'fever_visits' "
-        f"AND v.date BETWEEN %s AND %s AND a.path LIKE %s GROUP BY a.code, a.l4"
+        f"AND v.date BETWEEN %s AND %s{under} GROUP BY a.code, a.l4"
     )
     schema: dict[str, Any] = {
         "area": pl.String,
@@ -240,7 +244,7 @@ def _demand(root_path: str, on: dt.date) -> pl.DataFrame:
     }
     v = bulk.fetch_frame(
         sql,
-        [split.isoformat(), split.isoformat(), start.isoformat(), on.isoformat(), root_path + "%"],
+        [split.isoformat(), split.isoformat(), start.isoformat(), on.isoformat(), *bounds],
         schema,
     )
     t = v.group_by("township").agg(pl.col("last").sum(), pl.col("before").sum())
