@@ -519,16 +519,7 @@ def _repeats(wide: pl.DataFrame, start: dt.date, end: dt.date, prm: screen.Param
     same = days.join(prev, on=_KEYS).filter(
         pl.all_horizontal([pl.col(c).eq_missing(pl.col(p)) for c, p in before.items()])
     )
-    return same.select(
-        "area_code",
-        "date",
-        pl.lit("").alias("indicator"),
-        pl.lit(None, pl.Float64).alias("value"),
-        pl.lit("repeat").alias("method"),
-        pl.col("nonzero").cast(pl.Float64).alias("score"),
-        pl.lit(None, pl.Float64).alias("baseline"),
-        pl.lit(None, pl.Float64).alias("scale"),
-    )
+    return screen.repeat_flags(same)
 
 
 @dataclass

@@ -321,6 +321,12 @@ def repeats(long: pl.DataFrame, start: dt.date, end: dt.date, prm: Params) -> pl
         & (pl.col("nonzero") >= prm.repeat_min_nonzero)
         & pl.col("date").is_between(start, end)
     )
+    return repeat_flags(same)
+
+
+def repeat_flags(same: pl.DataFrame) -> pl.DataFrame:
+    """The flag rows of repeated days (``area_code``, ``date``, ``nonzero``): a repeat names
+    the day, not an indicator, and its score is the count of nonzero values repeated."""
     return same.select(
         "area_code",
         "date",
