@@ -68,6 +68,22 @@ def test_cube_root_is_within_an_ulp() -> None:
     assert math.isnan(fk.cbrt(math.nan)) and fk.cbrt(math.inf) == math.inf
 
 
+def test_a_point_of_leverage_one_keeps_its_weight() -> None:
+    """A point with a parameter of its own (leverage 1 after rounding) is fitted exactly: its
+    standardised residual is 0 / 0, so it is not down-weighted (its sign of rounding noise no
+    longer decides between weight 1 and weight 0)."""
+    ws = np.array([1.0, 1.0, 1.0])
+    ys = np.array([5.0, 9.0, 6.0])
+    mu = np.array([5.0, 3.0, 6.0])  # at y = mu = 6 the computed residual's numerator is > 0
+    for h3 in (1.0, 1.0 + 2.0**-52):
+        hat = np.array([0.2, 0.3, h3])
+        out = np.empty(3)
+        fk.anscombe_weights(ws, ys, mu, hat, 1.0, 1.0, 3, out)
+        s2 = 1.5 * (9.0 ** (2 / 3) * 3.0 ** (-1 / 6) - 3.0**0.5) / math.sqrt(0.7)
+        raw = [1.0, 1.0 / s2**2, 1.0]
+        np.testing.assert_allclose(out, [3.0 * r / sum(raw) for r in raw], rtol=1e-13)
+
+
 # --------------------------------------------------------------------------------------------
 # The arrow system: sums per level, solve, inverse
 # --------------------------------------------------------------------------------------------

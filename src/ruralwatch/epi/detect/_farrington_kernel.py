@@ -40,6 +40,7 @@ BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
 __all__ = [
+    "aliased",
     "anscombe_weights",
     "cbrt",
     "exp_into",
@@ -79,18 +80,17 @@ def solve_arrow(
     NaN) or 2 (the reduced block is singular: ``x`` is not usable).
     """
     K = fix.shape[0]
-    a00 = fix[0]
-    a0t = 0.0
+    # The intercept's row of the Schur complement without its cancellation: an indicator
+    # level's sums enter A_00 (a0) and leave again as a0^2 / (a0 + fix) = a0 - a0 fix / (a0 +
+    # fix), so p = fix_0 + S_0(reference level) + sum a0 fix / (a0 + fix), and the same for
+    # q and the right-hand side (a difference of the large totals lost the small reference
+    # level's digits, and with them its leverage of 1).
+    a00 = fix[0] + S[0, 0]
     att = s2 if tcol < 0 else s2 + fix[tcol]
-    r0 = 0.0
-    for c in range(K):
-        a00 += S[0, c]
-        a0t += S[1, c]
-        r0 += S[2, c]
     p = a00
-    q = a0t
+    q = S[1, 0]
     s = att
-    c0 = r0
+    c0 = S[2, 0]
     c1 = r1
     for c in range(1, K):
         if c == tcol:
@@ -98,14 +98,16 @@ def solve_arrow(
         a0 = S[0, c]
         a1 = S[1, c]
         b = S[2, c]
+        a00 += a0
         di = 1.0 / (a0 + fix[c])
         dinv[c] = di
         m0[c] = a0 * di
         m1[c] = a1 * di
-        p -= m0[c] * a0
-        q -= m0[c] * a1
+        rest = fix[c] * di  # 1 - m0: 0 for a level with data, 1 for an aliased one
+        p += a0 * rest
+        q += a1 * rest
+        c0 += b * rest
         s -= m1[c] * a1
-        c0 -= m0[c] * b
         c1 -= m1[c] * b
     det = p * s - q * q if tcol >= 0 else p
     red[0] = p
@@ -564,7 +566,9 @@ def anscombe_weights(
             if threshold > 0.0:
                 d = y - m
                 near = (d > 0.0 and d * d > lim * m * phi * room) or room < 1e-6
-            if near:
+            # A leverage of 1 (or above, by rounding): the point has a parameter of its own
+            # and is fitted exactly; its residual is 0 / 0, not an outlier (weight 1).
+            if near and room > 0.0:
                 root = math.sqrt(m)
                 a = 1.5 * (cbrt(y * y) / cbrt(root) - root)
                 s = a / math.sqrt(phi * (1.0 - hat[j]))
@@ -576,6 +580,30 @@ def anscombe_weights(
     for j in range(nin):
         v = out[j] * gamma
         out[j] = v if v > 0.0 else 0.0  # a weight that is not positive (NaN: no data) is unused
+
+
+def aliased(ws: FloatArray, ts: FloatArray, seg: IntArray, tcol: int, fix: FloatArray) -> None:
+    """``fix[c]`` = 1 for the aliased columns of one problem (coefficient 0, 1 on the diagonal
+    of X'WX, not a parameter): no used observation (weight > 0) where the column is not 0;
+    else 0. ``seg`` as in :func:`fit_factor`, the observations in level order."""
+    K = fix.shape[0]
+    n_used = 0
+    n_time = 0
+    for j in range(seg[K]):
+        if ws[j] > 0.0:
+            n_used += 1
+            if ts[j] != 0.0:
+                n_time += 1
+    fix[0] = 0.0 if n_used > 0 else 1.0
+    if tcol >= 0:
+        fix[tcol] = 0.0 if n_time > 0 else 1.0
+    for c in range(1, K):
+        if c != tcol:
+            fix[c] = 1.0
+            for j in range(seg[c], seg[c + 1]):
+                if ws[j] > 0.0:
+                    fix[c] = 0.0
+                    break
 
 
 def _count_term(y: float, table: FloatArray, which: int) -> float:
@@ -663,8 +691,6 @@ def fit_factor(
         for c in range(K):
             for j in range(sg[c], sg[c + 1]):
                 lv[j] = c
-        n_used = 0
-        n_time = 0
         for j in range(nin):
             i = perm[g, j]
             wi = w[pr, i]
@@ -678,22 +704,7 @@ def fit_factor(
             ly[j] = _count_term(yi, table, 0)
             ls[j] = _count_term(yi, table, 1)
             st[j] = _count_term(yi, table, 2)
-            if used:
-                n_used += 1
-                if ts[j] != 0.0:
-                    n_time += 1
-        # Aliased columns (1 on the diagonal of X'WX, coefficient 0): no used observation
-        # with a non-zero entry.
-        fx[0] = 0.0 if n_used > 0 else 1.0
-        if tcol >= 0:
-            fx[tcol] = 0.0 if n_time > 0 else 1.0
-        for c in range(1, K):
-            if c != tcol:
-                fx[c] = 1.0
-                for j in range(sg[c], sg[c + 1]):
-                    if ws[j] > 0.0:
-                        fx[c] = 0.0
-                        break
+        aliased(ws, ts, sg, tcol, fx)
         irls_one(
             ws,
             ys,
@@ -728,6 +739,7 @@ def fit_factor(
             )
             anscombe_weights(ws, ys, work[2], hs, disp[pr, 1], reweight, nin, w2)
             weights = w2
+            aliased(w2, ts, sg, tcol, fx)  # a weight of 0 can empty a level
             conv = conv and ok
             bad = bad or not ok
             irls_one(
@@ -837,6 +849,7 @@ def _load() -> None:
     glb["obs_terms"] = _jit(obs_terms, numba, fastmath={"reassoc"})
     glb["level_sums"] = _jit(level_sums, numba)
     glb["_count_term"] = _jit(_count_term, numba)
+    glb["aliased"] = _jit(aliased, numba)
     glb["irls_one"] = _jit(irls_one, numba)
     glb["finish_one"] = _jit(finish_one, numba)
     glb["cbrt"] = _jit(cbrt, numba)
