@@ -25,7 +25,7 @@ from ruralwatch.areas.models import Area
 from ruralwatch.areas.services import import_areas
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.services import assess
-from ruralwatch.epi.assess import judge
+from ruralwatch.epi.assess.judgement import judge
 from ruralwatch.reporting.selectors import delay_triangle
 from ruralwatch.reporting.services import import_reports, roll_up
 from ruralwatch.synth import build_region, build_reports, simulate_region

@@ -21,8 +21,7 @@ from ruralwatch.assessments import evidence_texts, nowcasting, phrases
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.selectors import subtree_series
 from ruralwatch.core import bulk
-from ruralwatch.epi.assess import judge
-from ruralwatch.epi.assess.judgement import UnitColumns, rebound_state
+from ruralwatch.epi.assess.judgement import UnitColumns, judge, rebound_state
 
 TOWNSHIP = 4
 
@@ -40,8 +39,8 @@ COLUMNS = (
     "evidence",
 )
 #: The evidence's parts that are those of the basis unit, shared by the units judged on it
-#: (:func:`ruralwatch.epi.assess.judge`): stored once per basis and referred to by the rows
-#: (:meth:`ruralwatch.assessments.evidence_texts.Packer.dumps`).
+#: (:func:`ruralwatch.epi.assess.judgement.judge`): stored once per basis and referred to by
+#: the rows (:meth:`ruralwatch.assessments.evidence_texts.Packer.dumps`).
 SHARED_EVIDENCE = frozenset({"level", "growth", "phase", "rt"})
 
 
@@ -109,7 +108,7 @@ def assess(
 
     One panel holds every area of a tree (villages from reported values, the other levels
     from roll-ups), so small village series are judged on their parents' series by the
-    pooling rule of :func:`ruralwatch.epi.assess.judge`. A subtree with several roots (the
+    pooling rule of :func:`ruralwatch.epi.assess.judgement.judge`. A subtree with several roots (the
     whole country: one per province) is judged one root's tree at a time, so that the panel,
     the judgements and their rows are never those of the nation (issue 15): pooling climbs
     at most to a root, a province's judgement names only the townships under it, and the
