@@ -326,7 +326,6 @@ def values_by_area(
     91). The values' text is PostgreSQL's shortest exact form, as in the row-per-value CSV,
     so they parse to the same doubles."""
     import polars as pl
-    from django.db import transaction
 
     from ruralwatch.core import bulk
 
@@ -361,24 +360,29 @@ def values_by_area(
             schema={"area": pl.String, "date": pl.String, "value": pl.Float64},
         )
         return frame.with_columns(pl.col("date").str.slice(0, 10).str.to_date())
-    # Without JIT: the village read's plan is costed high enough to be compiled, 0.2 s of
-    # backend CPU each time for a statement that runs once.
+    return _by_line(
+        f"SELECT v.area_id, string_agg(CAST(v.date - CAST(%s AS DATE) AS TEXT) || ':' || "
+        f"CAST(v.value AS TEXT), ';') FROM {table} v {join}WHERE {where} GROUP BY v.area_id",
+        [start.isoformat(), *params],
+        start,
+        "value",
+        pl.Float64,
+    )
+
+
+def _by_line(sql: str, params: list[Any], start: dt.date, name: str, dtype: Any) -> Any:
+    """``(area, date, name)`` from a PostgreSQL query of lines ``(area, cells)`` whose cells
+    are ``day:x;day:x…`` (days counted from ``start``), ``x`` cast to ``dtype``. Run without
+    JIT: a read of every village is costed high enough to be compiled, 0.2 s of backend CPU
+    each time for a statement that runs once."""
+    import polars as pl
+    from django.db import transaction
+
+    from ruralwatch.core import bulk
+
     with transaction.atomic():
         bulk.execute("SET LOCAL jit = off")
-        lines = bulk.fetch_frame(
-            f"SELECT v.area_id, string_agg(CAST(v.date - CAST(%s AS DATE) AS TEXT) || ':' || "
-            f"CAST(v.value AS TEXT), ';') FROM {table} v {join}WHERE {where} GROUP BY v.area_id",
-            [start.isoformat(), *params],
-            schema={"area": pl.String, "cells": pl.String},
-        )
-    return _cells(lines, start, "value", pl.Float64)
-
-
-def _cells(lines: Any, start: dt.date, name: str, dtype: Any) -> Any:
-    """``(area, date, name)`` from lines ``(area, cells)`` of ``day:x;day:x…`` (days counted
-    from ``start``), ``x`` cast to ``dtype``."""
-    import polars as pl
-
+        lines = bulk.fetch_frame(sql, params, schema={"area": pl.String, "cells": pl.String})
     if lines.is_empty():
         return pl.DataFrame(schema={"area": pl.String, "date": pl.Date, name: dtype})
     cells = (
@@ -547,7 +551,6 @@ def _arrived(
     the submissions (area, date, delay) and of the villages' ancestors; ``None`` when the
     values do not cover every village of the subtree (some were left out of the panel)."""
     import polars as pl
-    from django.db import transaction
 
     from ruralwatch.core import bulk
 
@@ -564,16 +567,15 @@ def _arrived(
     if bulk.is_postgres():
         # One line per village (``day:delay;…``), as values_by_area reads values: a row per
         # submission was 0.76 million rows for 河南 with 15 days of history.
-        with transaction.atomic():
-            bulk.execute("SET LOCAL jit = off")
-            lines = bulk.fetch_frame(
-                f"SELECT s.area_id, string_agg(CAST(s.date - CAST(%s AS DATE) AS TEXT) || ':' "
-                f"|| CAST({delay} AS TEXT), ';') FROM {subs} s {join}WHERE {where} "
-                f"GROUP BY s.area_id",
-                [start.isoformat(), hour, *args],
-                schema={"area": pl.String, "cells": pl.String},
-            )
-        arrived = _cells(lines, start, "delay", pl.Int64)
+        arrived = _by_line(
+            f"SELECT s.area_id, string_agg(CAST(s.date - CAST(%s AS DATE) AS TEXT) || ':' "
+            f"|| CAST({delay} AS TEXT), ';') FROM {subs} s {join}WHERE {where} "
+            f"GROUP BY s.area_id",
+            [start.isoformat(), hour, *args],
+            start,
+            "delay",
+            pl.Int64,
+        )
     else:
         arrived = bulk.fetch_frame(
             f"SELECT s.area_id, CAST(s.date AS TEXT), {delay} FROM {subs} s {join}WHERE {where}",
