@@ -292,7 +292,7 @@ def stock_status(root_path: str, on: dt.date, fac: pl.DataFrame | None = None) -
     # Demand only where a facility has a rule or a report: without any, the read of every
     # village's fever-clinic visits under the root was for nothing (16 s on the national
     # benchmark, which registers no facilities: the cycle's stock plan asks for it daily).
-    demand = _demand(root_path, on) if keys.height else _NO_DEMAND.clear()
+    demand = _demand(root_path, on) if keys.height else _NO_DEMAND
     out = (
         keys.join(f, on="code", how="left")
         .join(rules, on=["item", "kind"], how="left")
