@@ -1,6 +1,7 @@
-"""The cycle's detection and assessment on a Dask ``LocalCluster`` (two worker processes) give
-the outputs of the in-process run, row by row: signals, judgements with their evidence and
-sentences, and what the detection rules recorded.
+"""The cycle's validation, detection and assessment on a Dask ``LocalCluster`` (two worker
+processes) and on a local pool of two worker processes (PostgreSQL) give the outputs of the
+in-process run, row by row: outlier flags and violations, signals, judgements with their
+evidence and sentences, and what the detection rules recorded.
 
 The region: three synthetic counties relabelled into two provinces (91 with two prefectures,
 92 with one), imported through the importers, with the reports that had arrived by 06:00 the
@@ -27,11 +28,14 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
-from django.db import connections
+from django.db import connection, connections, transaction
+from django.test import override_settings
 
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.cycle import distributed
+from ruralwatch.intake.models import OutlierFlag, Violation
 from ruralwatch.signals.models import DetectionRule, Signal
+from tests.cycle import faults
 
 START = dt.date(2022, 12, 8)
 CYCLE = dt.date(2023, 1, 20)
@@ -103,8 +107,10 @@ def _rows(model: Any, *first: str) -> list[tuple[Any, ...]]:
 
 
 def _snapshot() -> dict[str, Any]:
-    """Every output of detection and assessment, as sorted rows (ids left out)."""
+    """Every output of validation, detection and assessment, as sorted rows (ids left out)."""
     return {
+        "flags": _rows(OutlierFlag),
+        "violations": _rows(Violation),
         "signals": _rows(Signal, "rule__level", "rule__method"),
         "judgements": _rows(Judgement),
         "rules": sorted(
@@ -113,14 +119,16 @@ def _snapshot() -> dict[str, Any]:
     }
 
 
+#: What the cycle's record of a partitioned step says of where and how long it ran.
+RUN = {"seconds", "runner", "partition_level", "partitions", "parts_seconds"}
+
+
 def _steps(result: Any) -> dict[str, Any]:
-    """The cycle's record of detection and assessment, without timings and partitions."""
-    keep = ["rules", "signals_by_method", "skipped", "failed", "not_judged", "invalid_areas"]
-    d = result.steps["detect"]
-    a = result.steps["assess"]
+    """The cycle's record of validation, detection and assessment, without where and how
+    long they ran."""
     return {
-        "detect": {k: d.get(k) for k in keep},
-        "assess": {k: a.get(k) for k in ("areas", "by_phase", "rebounds")},
+        name: {k: v for k, v in result.steps[name].items() if k not in RUN}
+        for name in ("validate", "detect", "assess")
     }
 
 
@@ -160,6 +168,8 @@ def _assert_same(got: dict[str, Any], want: dict[str, Any]) -> None:
 def _clear() -> None:
     """Remove the outputs, so a run that writes nothing cannot pass for one that writes the
     same (the in-process run's rows would still be there)."""
+    OutlierFlag.objects.all().delete()
+    Violation.objects.all().delete()
     Signal.objects.all().delete()
     Judgement.objects.all().delete()
     DetectionRule.objects.update(last_run=None, last_error="")
@@ -228,11 +238,13 @@ def region(shared_database: str, tmp_path_factory: pytest.TempPathFactory) -> di
     for level in (1, 2):
         DetectionRule.objects.create(indicator_id="new_cases", level=level, method="ears-c1")
     began = time.perf_counter()
-    result = run_cycle(CYCLE, start=DETECT_FROM, now=morning)
+    with override_settings(RURALWATCH_CYCLE_WORKERS=1):
+        result = run_cycle(CYCLE, start=DETECT_FROM, now=morning)
     seconds = time.perf_counter() - began
     print(f"\nin-process cycle (roll-up … tasks): {seconds:.1f} s; {result.steps['detect']}")
+    assert {result.steps[s]["runner"] for s in ("validate", "detect", "assess")} == {"in-process"}
     want = _snapshot()
-    assert want["signals"] and want["judgements"]
+    assert want["flags"] and want["signals"] and want["judgements"]
     # the nowcast is at work, and a province's latest report is not the whole tree's
     from ruralwatch.assessments.nowcasting import moment
 
@@ -393,6 +405,105 @@ def test_a_failed_partition_is_recorded_and_the_others_complete(
 def test_an_unreachable_scheduler_is_an_error_and_none_is_in_process(shared_database: str) -> None:
     """``connect`` raises for a scheduler nobody listens on (the cycle then records it and
     runs in-process) and gives no runner without an address."""
-    assert distributed.connect(scheduler="") is None
+    assert distributed.connect(scheduler="", workers=1) is None
     with pytest.raises((OSError, TimeoutError)):
         distributed.connect(scheduler="tcp://127.0.0.1:9", timeout=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# A pool of local worker processes (PostgreSQL)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_pool_only_where_it_can_share_the_work(shared_database: str, region: Any) -> None:
+    """A pool for more than one worker on PostgreSQL over more than one province, outside a
+    transaction; never on SQLite, nor for one worker, one province or inside a transaction
+    (the workers would not see what it has not committed). Nothing is started until the
+    first task."""
+    one_province = "/910000000000/"
+    if connection.vendor != "postgresql":
+        assert distributed.connect(scheduler="", workers=2) is None
+        return
+    runner = distributed.connect(scheduler="", workers=2)
+    assert runner is not None and runner.pool is not None and runner.runner == "pool of 2"
+    assert runner.pool._executor is None  # started at the first task only
+    runner.close()
+    assert distributed.connect(scheduler="", workers=1) is None
+    assert distributed.connect(scheduler="", workers=2, root_path=one_province) is None
+    with transaction.atomic():
+        assert distributed.connect(scheduler="", workers=2) is None
+
+
+@pytest.fixture
+def pool_environment(shared_database: str, monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
+    """Pool workers inherit this process's environment: the clone's ``DATABASE_URL``. Two
+    workers, no scheduler."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the cycle's pool runs on PostgreSQL only (DATABASE_URL)")
+    monkeypatch.setenv("DATABASE_URL", shared_database)
+    settings.RURALWATCH_DASK_SCHEDULER = ""
+    settings.RURALWATCH_CYCLE_WORKERS = 2
+
+
+def _pool_cycle(morning: dt.datetime) -> Any:
+    from ruralwatch.cycle.services import run_cycle
+
+    _clear()
+    began = time.perf_counter()
+    result = run_cycle(CYCLE, start=DETECT_FROM, now=morning)
+    print(f"\npool cycle (2 workers): {time.perf_counter() - began:.1f} s")
+    return result
+
+
+def test_pool_cycle_gives_the_in_process_outputs(
+    region: dict[str, Any], pool_environment: None
+) -> None:
+    result = _pool_cycle(region["morning"])
+    assert result.did_not_run == [
+        {"step": "detect", "rule": r, "error": e}
+        for r, e in {
+            **region["steps"]["detect"]["skipped"],
+            **region["steps"]["detect"]["failed"],
+        }.items()
+    ]
+    _assert_same(_snapshot(), region["want"])
+    assert _steps(result) == region["steps"]
+    workers: set[str] = set()
+    for name in ("validate", "detect", "assess"):
+        step = result.steps[name]
+        assert step["runner"] == "pool of 2"
+        assert set(step["partitions"]) == {"910000000000", "920000000000"}
+        for part in step["partitions"].values():
+            assert part["worker"].split(":")[-1] != str(os.getpid())  # not this process
+            assert part["cpu_s"] > 0 and part["peak_rss_mib"] > 0
+            assert part["db_cpu_s"] is not None
+            workers.add(part["worker"])
+    assert len(workers) == 2  # one pool for the whole cycle, both of its workers at work
+
+
+def test_a_failed_partition_on_the_pool_is_recorded_and_the_others_complete(
+    region: dict[str, Any], pool_environment: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Province 91's validation and detection raise on the workers, and its assessment kills
+    its worker process: the cycle records the three, and province 92's rows are written as
+    the in-process run wrote them (also its assessment, if the dead worker took it down with
+    the pool: it ran again)."""
+    monkeypatch.setattr(distributed, "_start_worker", faults.start_with_faults)
+    result = _pool_cycle(region["morning"])
+    failed = [d for d in result.did_not_run if "partition" in d]
+    assert [(d["step"], d["partition"]) for d in failed] == [
+        ("validate", "910000000000"),
+        ("detect", "910000000000"),
+        ("assess", "910000000000"),
+    ]
+    assert failed[0]["error"] == failed[1]["error"] == "OSError: disk full (injected)"
+    assert failed[2]["error"].startswith("BrokenProcessPool")
+    got = _snapshot()
+    in_92 = {
+        "flags": [r for r in region["want"]["flags"] if r[0].startswith("92")],  # area
+        "signals": [r for r in region["want"]["signals"] if r[3].startswith("92")],
+        "judgements": [r for r in region["want"]["judgements"] if r[0].startswith("92")],
+    }
+    assert all(in_92.values())
+    _assert_same({k: got[k] for k in in_92}, in_92)  # and nothing of province 91
+    assert result.steps["tasks"].get("error") is None  # the cycle went on

@@ -21,6 +21,7 @@ sets it to its thread count), otherwise a connection lives ``CONN_MAX_AGE`` seco
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +308,15 @@ if RURALWATCH_DASK_SCHEDULER and "://" not in RURALWATCH_DASK_SCHEDULER:
 #: (detection; assessment is always per province, see docs/deploy.md).
 RURALWATCH_DASK_PARTITION: str = env_choice(
     "RURALWATCH_DASK_PARTITION", ("province", "prefecture"), "province"
+)
+#: Worker processes of this machine for the daily cycle's validation, detection and assessment
+#: (one province each at a time) when no Dask scheduler is set and the database is PostgreSQL;
+#: 1: in this process, as one run over the whole tree (docs/deploy.md, "Local worker pool").
+RURALWATCH_CYCLE_WORKERS: int = env_int(
+    "RURALWATCH_CYCLE_WORKERS",
+    (getattr(os, "process_cpu_count", None) or os.cpu_count)() or 1,
+    minimum=1,
+    maximum=256,
 )
 #: Requests a minute one API token may make to the intake and DHIS2 endpoints (then 429).
 RURALWATCH_INTAKE_RATE_PER_MINUTE: int = env_int(

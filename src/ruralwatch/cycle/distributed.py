@@ -1,12 +1,17 @@
-"""The cycle's detection and assessment per province (or prefecture), on Dask workers.
+"""The cycle's validation, detection and assessment per province (or prefecture), on worker
+processes: Dask's, or a pool of this machine's.
 
-When ``RURALWATCH_DASK_SCHEDULER`` names a Dask scheduler, :func:`connect` gives the cycle a
-:class:`Partitioned` runner: detection and assessment become one task per partition, and each
-task runs on a worker that configures Django itself (its own ``DATABASE_URL``, checked to be
-the cycle's database) and does the reads and writes of its partition with the same services
-the in-process cycle calls (``detect_signals`` and ``assess`` on the partition's subtree).
-Without a scheduler the cycle runs in-process as one run over its whole subtree, as before;
-``Partitioned(client=None)`` runs the same tasks one after the other in this process.
+:func:`connect` gives the cycle a :class:`Partitioned` runner: each of these steps becomes one
+task per partition, and each task runs on a worker that configures Django itself (its own
+``DATABASE_URL``, checked to be the cycle's database) and does the reads and writes of its
+partition with the same services the in-process cycle calls (``intake.nightly``'s
+``validate_part``, ``detect_signals`` and ``assess`` on the partition's subtree). The workers
+are those of a Dask scheduler when ``RURALWATCH_DASK_SCHEDULER`` names one; else, on
+PostgreSQL, ``RURALWATCH_CYCLE_WORKERS`` processes of this machine (:class:`LocalPool`), as
+the cycle alternates with its one database backend and leaves the other cores idle. With one
+worker, on SQLite (one writer at a time), or for a subtree of one province the cycle runs
+in-process as one run over its whole subtree, as before; ``Partitioned()`` without workers
+runs the same tasks one after the other in this process.
 
 What a partition's outputs depend on outside it, and how that is kept identical to the run
 over the whole tree:
@@ -28,6 +33,10 @@ A partition whose task fails (an error in the task, a worker lost) is recorded i
 ``did_not_run`` as ``{"step", "partition", "error"}``, like a rule that did not run; its stored
 rows stay as they were and the other partitions complete. Deployment: docs/deploy.md.
 
+Each task reports the CPU seconds its worker process spent on it (and its PostgreSQL
+backend's, when the server is on this machine) and the worker's peak memory, so that the
+cycle's record shows the work no longer done in the coordinator.
+
 Dask is imported here only, and only when a scheduler is used.
 """
 
@@ -36,10 +45,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import multiprocessing
 import os
+import resource
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,7 +85,9 @@ class Task:
     """What a worker is asked to do: one step over one partition. Plain values only, so that
     it travels to a worker without Django."""
 
-    step: str  # "detect", "detect_above" (rules of the levels above the partitions), "assess"
+    #: "validate", "detect", "detect_above" (rules of the levels above the partitions),
+    #: "assess"
+    step: str
     part: Part
     first: dt.date
     end: dt.date
@@ -83,8 +98,13 @@ class Task:
     #: Whether ``moment`` pins the nowcast's moment (assessment).
     pinned: bool = False
     moment: dt.datetime | None = None
-    #: True on a Dask worker: the task closes its database connections when done.
+    #: True on a Dask or pool worker: the task closes its database connections when done.
     remote: bool = False
+    #: Validation: how many days up to ``end`` it screens, whether only the areas under a
+    #: county (``intake.nightly``'s scope), and the time its flags and violations are found.
+    days: int = 0
+    county_only: bool = False
+    now: dt.datetime | None = None
 
 
 @dataclass
@@ -97,6 +117,12 @@ class Outcome:
     worker: str
     result: dict[str, Any] | None = None
     error: str | None = None
+    #: CPU seconds of the worker process during the task (all its threads), and of its
+    #: PostgreSQL backend when the server runs on this machine (else None).
+    cpu_s: float = 0.0
+    db_cpu_s: float | None = None
+    #: The worker process's peak resident memory so far, MiB.
+    peak_rss_mib: float = 0.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,10 +154,39 @@ def database_identity() -> tuple[str, str]:
     return connection.vendor, name
 
 
+def process_cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far, from ``/proc`` (None when it is
+    not a process of this machine)."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name: state, ppid, ...
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _backend_pid() -> int | None:
+    """The PostgreSQL backend serving this process's connection (None on SQLite)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        return int(cur.fetchone()[0])
+
+
+def _own_cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def run_task(task: Task) -> Outcome:
     """Run one task here (on a worker, or in the coordinator). Never raises: an error is the
     outcome's ``error``, and the worker's log has its traceback."""
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), _own_cpu_s()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     outcome = Outcome(task.step, task.part.code, 0.0, worker)
     try:
@@ -144,7 +199,12 @@ def run_task(task: Task) -> Outcome:
                     f"{task.database[0]} {task.database[1]!r}: start the workers with the "
                     "coordinator's DATABASE_URL"
                 )
+            backend = _backend_pid()
+            db_cpu = process_cpu_s(backend)
             outcome.result = STEPS[task.step](task)
+            if db_cpu is not None and backend == _backend_pid():  # the same connection
+                after = process_cpu_s(backend)
+                outcome.db_cpu_s = None if after is None else round(after - db_cpu, 3)
         finally:
             if task.remote:  # a worker waits idle until the next cycle: hold no connection
                 from django.db import connections
@@ -154,11 +214,21 @@ def run_task(task: Task) -> Outcome:
         logger.exception("cycle partition %s %s failed", task.step, task.part.code)
         outcome.error = f"{type(exc).__name__}: {exc}"
     outcome.seconds = round(time.perf_counter() - began, 3)
+    outcome.cpu_s = round(_own_cpu_s() - cpu, 3)
+    # Linux gives the peak in KiB
+    outcome.peak_rss_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return outcome
 
 
 def _summary_dict(summary: DetectionSummary) -> dict[str, Any]:
     return dataclasses.asdict(summary)
+
+
+def _validate(task: Task) -> dict[str, Any]:
+    from ruralwatch.intake.nightly import validate_part
+
+    assert task.now is not None  # the coordinator's clock, the same for every partition
+    return validate_part(task.part.path, task.county_only, task.end, days=task.days, now=task.now)
 
 
 def _detect(task: Task) -> dict[str, Any]:
@@ -201,6 +271,7 @@ def _assess(task: Task) -> dict[str, Any]:
 
 
 STEPS: dict[str, Callable[[Task], dict[str, Any]]] = {
+    "validate": _validate,
     "detect": _detect,
     "detect_above": _detect_above,
     "assess": _assess,
@@ -239,6 +310,11 @@ def parts(root_path: str, level: int) -> list[Part]:
     return sorted(found, key=lambda p: (-p.size, p.code))
 
 
+def _whole(path: str) -> Part:
+    """A partition named by its path alone (the subtree itself, or a prefix of it)."""
+    return Part(path.strip("/").rsplit("/", 1)[-1] or "/", path, "", 0)
+
+
 @dataclass
 class StepRun:
     """A partitioned step's merged outcome: ``partitions`` for the cycle's record, ``failed``
@@ -247,29 +323,78 @@ class StepRun:
     partitions: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed: list[dict[str, str]] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
+    runner: str = "in-process"
 
     def record(self, level: str) -> dict[str, Any]:
-        return {"partition_level": level, "partitions": self.partitions}
+        return {"runner": self.runner, "partition_level": level, "partitions": self.partitions}
+
+
+def _start_worker() -> None:
+    """What a pool's worker process does once as it starts: configure Django."""
+    _django_ready()
+
+
+class LocalPool:
+    """``workers`` processes of this machine for the cycle's tasks, started ("spawn": a new
+    interpreter, which configures Django from the environment it inherits, never a fork of
+    the coordinator's open connection) at the first task and kept for every step of the
+    cycle. A worker that dies (killed for memory, a crash) takes the pool down with every
+    task it held: :meth:`submit` then starts a new one."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+
+    def submit(self, task: Task) -> Future[Outcome]:
+        if self._executor is not None:
+            try:
+                return self._executor.submit(run_task, task)
+            except BrokenProcessPool:
+                self._executor.shutdown(wait=True, cancel_futures=True)
+        self._executor = ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+        )
+        return self._executor.submit(run_task, task)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
 
 
 @dataclass
 class Partitioned:
-    """Runs the cycle's detection and assessment per partition: on the Dask ``client``'s
-    workers, or one after the other in this process without one."""
+    """Runs the cycle's validation, detection and assessment per partition: on the Dask
+    ``client``'s workers, on a ``pool`` of this machine's processes, or one after the other
+    in this process without either."""
 
     client: Any = None
     level: str = "province"
+    pool: LocalPool | None = None
+
+    @property
+    def runner(self) -> str:
+        """Where the tasks run, as the cycle's record says it."""
+        if self.client is not None:
+            return "dask"
+        if self.pool is not None:
+            return f"pool of {self.pool.workers}"
+        return "in-process"
 
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
+        if self.pool is not None:
+            self.pool.close()
 
     # -- running tasks ---------------------------------------------------------------------
 
     def _run(self, tasks: list[Task], progress: Progress | None) -> StepRun:
         """Run the tasks; one line of progress per partition (its stage is the step and the
         partition), and an INFO log line as each ends."""
-        run = StepRun()
+        run = StepRun(runner=self.runner)
         for t in tasks:
             if progress:
                 progress(_stage(t), 0, 1)
@@ -284,6 +409,9 @@ class Partitioned:
                 "areas": t.part.size,
                 "seconds": out.seconds,
                 "worker": out.worker,
+                "cpu_s": out.cpu_s,
+                "db_cpu_s": out.db_cpu_s,
+                "peak_rss_mib": out.peak_rss_mib,
                 **({"error": out.error} if out.error else {}),
             }
             if out.error:
@@ -304,7 +432,9 @@ class Partitioned:
             if progress:
                 progress(_stage(t), 1, 1)
 
-        if self.client is None:
+        if self.pool is not None:
+            self._on_pool(self.pool, tasks, finish)
+        elif self.client is None:
             for t in tasks:
                 finish(t, run_task(t))
         else:
@@ -325,9 +455,7 @@ class Partitioned:
             for future in ended:
                 t = futures[future]
                 if future.status == "error":  # the task never returned (a worker lost …)
-                    exc = future.exception()
-                    error = f"{type(exc).__name__}: {exc}"
-                    out = Outcome(t.step, t.part.code, 0.0, "", error=error)
+                    out = _not_run(t, future.exception())
                 else:
                     out = future.result()
                 finish(t, out)
@@ -336,7 +464,75 @@ class Partitioned:
         run.failed.sort(key=lambda f: order[f["partition"]])
         return run
 
-    # -- the cycle's two steps -------------------------------------------------------------
+    @staticmethod
+    def _on_pool(
+        pool: LocalPool, tasks: list[Task], finish: Callable[[Task, Outcome], None]
+    ) -> None:
+        """The tasks on the pool, submitted biggest first (the pool starts them in that order).
+        When a worker dies, the tasks it took down with the pool run again one at a time on a
+        new pool (each task replaces its partition's rows in its own transactions, so a run
+        cut short left nothing): the one that kills its worker again is recorded as failed
+        and the others complete, as Dask does with a task that loses its worker."""
+        remote = [dataclasses.replace(t, remote=True) for t in tasks]
+        futures = {pool.submit(t): t for t in remote}
+        lost: list[Task] = []
+        for future in as_completed(futures):
+            t = futures[future]
+            exc = future.exception()
+            if isinstance(exc, BrokenProcessPool):
+                lost.append(t)
+                continue
+            out = future.result() if exc is None else _not_run(t, exc)
+            finish(t, out)
+        order = {id(t): i for i, t in enumerate(remote)}
+        for t in sorted(lost, key=lambda t: order[id(t)]):
+            logger.warning("cycle %s %s: its worker died; run again alone", t.step, t.part.code)
+            try:
+                out = pool.submit(t).result()
+            except BrokenProcessPool as exc:
+                out = _not_run(t, exc)
+            finish(t, out)
+
+    # -- the cycle's three steps -----------------------------------------------------------
+
+    def validate(
+        self,
+        day: dt.date,
+        days: int,
+        root_path: str,
+        now: dt.datetime,
+        progress: Progress | None = None,
+    ) -> tuple[dict[str, Any], StepRun]:
+        """``intake.nightly.nightly(day, days=days, path=root_path, now=now)`` per partition
+        of its own (a province, or the subtree itself); the same totals. Where its bounded
+        read does not hold, the county-by-county run, here."""
+        from ruralwatch.intake import nightly
+
+        scope = nightly.nightly_parts(day, days=days, path=root_path)
+        if scope is None:
+            return nightly.nightly_per_county(day, days=days, path=root_path, now=now), StepRun()
+        database = database_identity()
+        sized = {p.path: p for p in parts(root_path, LEVELS["province"])}
+        tasks = [
+            Task(
+                "validate",
+                sized.get(prefix) or _whole(prefix),
+                day,
+                day,
+                database,
+                days=days,
+                county_only=scope.county_only,
+                now=now,
+            )
+            for prefix in scope.parts
+        ]
+        tasks.sort(key=lambda t: (-t.part.size, t.part.code))
+        run = self._run(tasks, progress)
+        totals = nightly.nightly_totals(scope)
+        for out in run.outcomes:
+            if out.result is not None:
+                nightly.add_part(totals, out.result)
+        return totals, run
 
     def detect(
         self, first: dt.date, end: dt.date, root_path: str, progress: Progress | None = None
@@ -355,8 +551,7 @@ class Partitioned:
         rules = list(DetectionRule.objects.filter(active=True).order_by("level", "method", "pk"))
         above = tuple(r.pk for r in rules if max(root_level, 1) <= r.level < level)
         if above:
-            whole = Part(root_path.strip("/").rsplit("/", 1)[-1] or "/", root_path, "", 0)
-            tasks.append(Task("detect_above", whole, first, end, database, rules=above))
+            tasks.append(Task("detect_above", _whole(root_path), first, end, database, rules=above))
         run = self._run(tasks, progress)
         summary = DetectionSummary(first.isoformat(), end.isoformat())
         for out in run.outcomes:
@@ -410,7 +605,12 @@ def _stage(t: Task) -> str:
 
 
 def _step_name(t: Task) -> str:
-    return "assess" if t.step == "assess" else "detect"
+    return "detect" if t.step == "detect_above" else t.step
+
+
+def _not_run(t: Task, exc: BaseException) -> Outcome:
+    """The outcome of a task that never returned (a worker lost …)."""
+    return Outcome(t.step, t.part.code, 0.0, "", error=f"{type(exc).__name__}: {exc}")
 
 
 def _merge_detection(summary: DetectionSummary, part: dict[str, Any]) -> None:
@@ -438,19 +638,41 @@ def _sqlite_in_memory() -> bool:
 
 
 def connect(
-    scheduler: str | None = None, level: str | None = None, timeout: float = 30.0
+    scheduler: str | None = None,
+    level: str | None = None,
+    timeout: float = 30.0,
+    *,
+    root_path: str = "/",
+    workers: int | None = None,
 ) -> Partitioned | None:
-    """A runner on the configured Dask scheduler (``RURALWATCH_DASK_SCHEDULER``, partitions
-    of ``RURALWATCH_DASK_PARTITION``), or ``None`` when none is configured. Raises when the
+    """A runner for the cycle over ``root_path``, partitions of ``RURALWATCH_DASK_PARTITION``:
+    on the configured Dask scheduler (``RURALWATCH_DASK_SCHEDULER``); else on a pool of
+    ``RURALWATCH_CYCLE_WORKERS`` local processes (started at its first task); ``None`` (the
+    cycle runs in-process) when neither is of use (:func:`_pool_of_use`). Raises when the
     scheduler cannot be reached or the database cannot be shared with workers."""
     from django.conf import settings
 
     address = settings.RURALWATCH_DASK_SCHEDULER if scheduler is None else scheduler
+    level = settings.RURALWATCH_DASK_PARTITION if level is None else level
     if not address:
-        return None
+        n = settings.RURALWATCH_CYCLE_WORKERS if workers is None else workers
+        return Partitioned(level=level, pool=LocalPool(n)) if _pool_of_use(n, root_path) else None
     if _sqlite_in_memory():
         raise RuntimeError("an in-memory SQLite database cannot be shared with Dask workers")
     from distributed import Client
 
     client = Client(address, timeout=timeout, set_as_default=False)  # type: ignore[no-untyped-call]
-    return Partitioned(client, settings.RURALWATCH_DASK_PARTITION if level is None else level)
+    return Partitioned(client, level)
+
+
+def _pool_of_use(workers: int, root_path: str) -> bool:
+    """Whether a local pool can share the cycle's work: more than one worker, a PostgreSQL
+    database (SQLite takes one writer at a time, so its partitions would only wait for each
+    other), no transaction open in the coordinator (the workers would not see what it has
+    not committed), and more than one province in the subtree (one partition is the whole
+    run, as fast in this process)."""
+    from django.db import connection
+
+    if workers <= 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
+        return False
+    return len(parts(root_path, LEVELS["province"])) > 1

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils import timezone
+
 from ruralwatch.areas.models import Area
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.services import assess
@@ -127,10 +129,28 @@ def run_cycle(
             result.did_not_run.append({"step": name, "error": error})
         result.steps[name] = out | {"seconds": round(time.perf_counter() - began, 3)}
 
-    timed("keygroups", lambda: _keygroups_indicators(cycle_date, root_path))
-    # Validation rules and outlier screening of the last days (docs/intake.md): flags and
-    # violations are replaced for those days, values are never changed.
-    timed("validate", lambda: intake_nightly(cycle_date, days=days_back, path=root_path))
+    # With a Dask scheduler, or a pool of local worker processes (PostgreSQL), validation,
+    # detection and assessment run per partition on its workers (cycle/distributed.py); a
+    # partition that fails is recorded as a rule would be. The pool starts at its first task
+    # and serves every one of these steps.
+    spread: distributed.Partitioned | None = None
+    try:
+        spread = distributed.connect(root_path=root_path)
+    except Exception as exc:
+        logger.exception("the cycle's workers are out of reach; it runs in-process")
+        error = f"{type(exc).__name__}: {exc}"
+        result.did_not_run.append({"step": "distributed", "error": error})
+
+    def validated() -> dict[str, Any]:
+        # Validation rules and outlier screening of the last days (docs/intake.md): flags
+        # and violations are replaced for those days, values are never changed.
+        if spread is None:
+            totals = intake_nightly(cycle_date, days=days_back, path=root_path, now=now)
+            return totals | {"runner": "in-process"}
+        found = now or timezone.now()  # one time for every partition's flags
+        totals, run = spread.validate(cycle_date, days_back, root_path, found, progress)
+        result.did_not_run.extend(run.failed)
+        return totals | run.record("province")
 
     def rolled() -> dict[str, Any]:
         # Only the dates that need it: values changed after their roll-up (an import, an API
@@ -144,18 +164,8 @@ def run_cycle(
             "completeness": r.completeness_rows if r else 0,
         }
 
-    # With a Dask scheduler configured, detection and assessment run per partition on its
-    # workers (cycle/distributed.py); a partition that fails is recorded as a rule would be.
-    spread: distributed.Partitioned | None = None
-    try:
-        spread = distributed.connect()
-    except Exception as exc:
-        logger.exception("Dask scheduler unreachable; the cycle runs in-process")
-        error = f"{type(exc).__name__}: {exc}"
-        result.did_not_run.append({"step": "distributed", "error": error})
-
     def detected() -> dict[str, Any]:
-        parts: dict[str, Any] = {}
+        parts: dict[str, Any] = {"runner": "in-process"}
         if spread is None:
             d = detect_signals(first, cycle_date, root_path=root_path, progress=progress)
         else:
@@ -180,6 +190,7 @@ def run_cycle(
             return merged | run.record("province")
         j = assess(cycle_date, root_path=root_path)
         return {
+            "runner": "in-process",
             "areas": j.areas,
             "by_phase": j.by_phase,
             "rebounds": j.rebounds,
@@ -196,8 +207,10 @@ def run_cycle(
             "notified": s.notified,
         }
 
-    timed("roll_up", rolled)
-    try:
+    try:  # the pool's workers end with the last of its steps, also on error
+        timed("keygroups", lambda: _keygroups_indicators(cycle_date, root_path))
+        timed("validate", validated)
+        timed("roll_up", rolled)
         timed("detect", detected)
         timed("assess", judged)
     finally:

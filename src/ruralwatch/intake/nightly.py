@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -171,37 +171,65 @@ def nightly(
     subtree at ``path``: every area under a county (or the whole subtree of a county or
     lower, or of a tree without counties), province by province (see :func:`_validate_part`;
     memory stays that of a province's week). The result is that of screening each county
-    alone (:func:`nightly_per_county`), which tests check row for row."""
+    alone (:func:`nightly_per_county`), which tests check row for row. The cycle runs the
+    same partitions through its runner (:func:`nightly_parts`, :func:`validate_part`, on
+    worker processes when it has them) and adds them up the same way."""
     now = now or timezone.now()
-    start = day - dt.timedelta(days=days - 1)
-    prm = screen.Params()
-    if not _bounded(prm, screen.HISTORY_DAYS, start, day):
+    scope = nightly_parts(day, days=days, path=path)
+    if scope is None:
         return nightly_per_county(day, days=days, path=path, now=now)
-    scope = _scope(path)
-    rules = active_rules()
-    totals: dict[str, Any] = {
+    totals = nightly_totals(scope)
+    for part in scope.parts:
+        add_part(totals, validate_part(part, scope.county_only, day, days=days, now=now))
+    return totals
+
+
+def nightly_parts(day: dt.date, *, days: int = 7, path: str = "/") -> _Scope | None:
+    """The partitions :func:`nightly` validates one by one, or ``None`` where its bounded
+    read does not hold and it runs :func:`nightly_per_county` instead."""
+    start = day - dt.timedelta(days=days - 1)
+    if not _bounded(screen.Params(), screen.HISTORY_DAYS, start, day):
+        return None
+    return _scope(path)
+
+
+def nightly_totals(scope: _Scope) -> dict[str, Any]:
+    """:func:`nightly`'s result before any partition is added."""
+    return {
         "counties": scope.counties,
         "partitions": len(scope.parts),
         "violations": 0,
         "flags": {},
         "values_read": 0,
     }
-    for part in scope.parts:
-        run = _validate_part(
-            part,
-            scope.county_only,
-            start,
-            day,
-            rules=rules,
-            prm=prm,
-            history_days=screen.HISTORY_DAYS,
-            now=now,
-        )
-        totals["violations"] += run.violations
-        totals["values_read"] += run.values_read
-        for method, n in run.flags.items():
-            totals["flags"][method] = totals["flags"].get(method, 0) + n
-    return totals
+
+
+def add_part(totals: dict[str, Any], run: dict[str, Any]) -> None:
+    """One partition's :func:`validate_part` added to :func:`nightly`'s totals."""
+    totals["violations"] += run["violations"]
+    totals["values_read"] += run["values_read"]
+    for method, n in run["flags"].items():
+        totals["flags"][method] = totals["flags"].get(method, 0) + n
+
+
+def validate_part(
+    prefix: str, county_only: bool, day: dt.date, *, days: int, now: dt.datetime
+) -> dict[str, Any]:
+    """One partition of :func:`nightly` (a prefix of :func:`nightly_parts`), written in its
+    own transaction: what the cycle's runner calls per partition, here or in a worker
+    process (plain values in and out, so that it travels)."""
+    start = day - dt.timedelta(days=days - 1)
+    run = _validate_part(
+        prefix,
+        county_only,
+        start,
+        day,
+        rules=active_rules(),
+        prm=screen.Params(),
+        history_days=screen.HISTORY_DAYS,
+        now=now,
+    )
+    return asdict(run)
 
 
 def nightly_per_county(
