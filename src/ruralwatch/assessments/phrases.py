@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
+import polars as pl
 from django.utils.translation import get_language, override, pgettext
 from django.utils.translation import gettext as _
 
@@ -289,13 +290,21 @@ def _pooled(pooled: dict[str, Any], w: dict[str, Any], memo: dict[Any, str] | No
     key = ("pooled", pooled["cases_14d"], pooled["min_cases_14d"], pooled["basis_name"])
     aside = _recall(memo, key)
     if aside is None:
-        aside = w["pooled"] % {
-            "cases": _count(pooled["cases_14d"]),
+        aside = _pooled_with(_count(pooled["cases_14d"]), pooled, w)
+        _keep(memo, key, aside)
+    return str(aside)
+
+
+def _pooled_with(cases: str, pooled: dict[str, Any], w: dict[str, Any]) -> str:
+    """The aside with the unit's cases in 14 days already written (``cases``)."""
+    return str(
+        w["pooled"]
+        % {
+            "cases": cases,
             "minimum": _count(pooled["min_cases_14d"]),
             "area": pooled["basis_name"],
         }
-        _keep(memo, key, aside)
-    return str(aside)
+    )
 
 
 def _nowcast(n: dict[str, Any], w: dict[str, Any]) -> str:
@@ -350,43 +359,104 @@ def in_stored_languages_grouped(
     cases_14d, nowcast)`` (``cases_14d`` None when the group's statement is not pooled,
     ``nowcast`` the statement's nowcast part or None), ``groups`` a statement of
     each group (one of its units'). Each unit's sentence is the one :func:`in_stored_languages`
-    writes for its own statement; the first sentence is phrased once per group.
+    writes for its own statement.
 
     For the assessment's villages, most of them judged on a few thousand parents' series: a
     group is a basis, its rebound state and whether the unit is pooled (a rebound state with
-    numbers is the unit's own: a group of one)."""
+    numbers is the unit's own: a group of one). A unit's sentence is its group's sentence with
+    two numbers of its own written in: its cases in 14 days (in the pooled aside) and the
+    clause of its 7-day numbers. So each group's sentence is phrased once per language with a
+    slot for each (:func:`_group_pieces`), each distinct number and 7-day clause once, and the
+    pieces are joined column-wise by polars: on 河南's 50,000 villages the phrasing unit by
+    unit, in two languages, was 0.7 s of the assessment's 5.3 s of CPU. Numbers are told apart
+    as the clauses' memo tells them (:func:`_recall`): a zero by its text (-0.0 is written
+    "-0", 0.0 "0", and they compare equal), a NaN never equal to another."""
+    # The distinct numbers (cases in 14 days; the 7-day clause's three) and, per unit, which
+    # of them it has: the same in every language.
+    cases_of: dict[Any, int] = {}
+    clause_of: dict[Any, int] = {}
+    cases_values: list[float] = []
+    clause_values: list[tuple[float, float, float | None]] = []
+    at_group: list[int] = []
+    at_cases: list[int | None] = []
+    at_clause: list[int] = []
+    said_nowcast: list[tuple[int, dict[str, Any]]] = []
+    for i, (g, sum7, prev7, change, cases, nowcast) in enumerate(units):
+        if nowcast:
+            said_nowcast.append((i, nowcast))
+        at_group.append(g)
+        if cases is None:
+            at_cases.append(None)
+        else:
+            c = cases_of.setdefault(cases or str(cases), len(cases_of))
+            if c == len(cases_values):
+                cases_values.append(cases)
+            at_cases.append(c)
+        key = (sum7 or str(sum7), prev7 or str(prev7), change or str(change))
+        k = clause_of.setdefault(key, len(clause_of))
+        if k == len(clause_values):
+            clause_values.append((sum7, prev7, change))
+        at_clause.append(k)
+    index = pl.DataFrame(
+        {
+            "group": pl.Series(at_group, dtype=pl.Int64),
+            "cases": pl.Series(at_cases, dtype=pl.Int64),
+            "clause": pl.Series(at_clause, dtype=pl.Int64),
+        }
+    )
+    cases_texts = [_count(x) for x in cases_values]
     out: dict[str, list[str]] = {}
     for language in STORED_LANGUAGES:
         w = _words(language)
         memo: dict[Any, str] = {}
-        firsts = [_first_sentence(said, w, memo) for said in groups]
-        estimates = [_estimates(said["numbers"], w, memo) for said in groups]
-        aside, sentences = w["aside"], w["sentences"]
-        # The group's first sentence with a unit's aside, and its numbers' sentence, for
-        # numbers seen before in the group. A zero is keyed by its text (-0.0 is written
-        # "-0", 0.0 "0", and they compare equal); other equal numbers are written alike.
-        asides: dict[Any, str] = {}
-        numbers_of: dict[Any, str] = {}
-        texts = []
-        for g, sum7, prev7, change, cases, nowcast in units:
-            if cases is None:
-                text = firsts[g]
-            else:
-                pooled_key = (g, cases or str(cases))
-                found = asides.get(pooled_key)
-                if found is None:
-                    pooled = {**groups[g]["pooled"], "cases_14d": cases}
-                    said = _pooled(pooled, w, memo)
-                    found = asides[pooled_key] = aside % {"sentence": firsts[g], "aside": said}
-                text = found
-            numbers_key = (g, sum7 or str(sum7), prev7 or str(prev7), change or str(change))
-            numbers = numbers_of.get(numbers_key)
-            if numbers is None:
-                numbers = _numbers_with(_cases(sum7, prev7, change, w, memo), estimates[g], w)
-                numbers_of[numbers_key] = numbers
-            text = sentences % {"first": text, "second": numbers}
-            if nowcast:
-                text = sentences % {"first": text, "second": _nowcast(nowcast, w)}
-            texts.append(str(text))
+        pieces = [_group_pieces(said, w, memo) for said in groups]
+        clauses = [_cases(s7, p7, ch, w, None) for s7, p7, ch in clause_values]
+        group = index["group"]
+        frame = pl.DataFrame(
+            [
+                _gathered([p[0] for p in pieces], group).alias("a"),
+                _gathered(cases_texts, index["cases"]).fill_null("").alias("b"),
+                _gathered([p[1] for p in pieces], group).alias("c"),
+                _gathered(clauses, index["clause"]).alias("d"),
+                _gathered([p[2] for p in pieces], group).alias("e"),
+            ]
+        )
+        texts: list[str] = frame.select(pl.concat_str(pl.all()).alias("text"))["text"].to_list()
+        sentences = w["sentences"]
+        for i, nowcast in said_nowcast:
+            texts[i] = str(sentences % {"first": texts[i], "second": _nowcast(nowcast, w)})
         out[language] = texts
     return out
+
+
+def _gathered(texts: list[str], at: pl.Series) -> pl.Series:
+    """``texts[i]`` for each ``i`` of ``at`` (null where ``at`` is)."""
+    return pl.Series(texts, dtype=pl.String).gather(at)
+
+
+#: Placeholders for a unit's own numbers in its group's sentence (:func:`_group_pieces`).
+_CASES_SLOT, _CLAUSE_SLOT = "\x00cases\x00", "\x00clause\x00"
+
+
+def _group_pieces(
+    said: dict[str, Any], w: dict[str, Any], memo: dict[Any, str]
+) -> tuple[str, str, str]:
+    """A group's sentence without its unit's numbers: the text before the unit's cases in 14
+    days, between them and its 7-day clause, and after it (:func:`_sentence`, phrased with
+    placeholders and cut at them; a group that is not pooled has no cases: its first piece is
+    empty)."""
+    text = _first_sentence(said, w, memo)
+    if said.get("pooled"):
+        aside = _pooled_with(_CASES_SLOT, said["pooled"], w)
+        text = w["aside"] % {"sentence": text, "aside": aside}
+    numbers = _numbers_with(_CLAUSE_SLOT, _estimates(said["numbers"], w, memo), w)
+    text = str(w["sentences"] % {"first": text, "second": numbers})
+    before, slot, after = text.partition(_CLAUSE_SLOT)
+    if not slot or _CLAUSE_SLOT in after or _CASES_SLOT in after:
+        raise ValueError("a sentence's 7-day clause is not once after its pooled cases")
+    if not said.get("pooled"):
+        return "", before, after
+    first, slot, between = before.partition(_CASES_SLOT)
+    if not slot or _CASES_SLOT in between:
+        raise ValueError("a sentence's pooled cases are not once before its 7-day clause")
+    return first, between, after
