@@ -79,6 +79,25 @@ def test_robust_fit_resists_a_typo() -> None:
     assert abs(plain.beta[0, 1] + 0.1) > abs(robust.beta[0, 1] + 0.1)
 
 
+def test_a_units_fit_is_the_same_alone_and_among_units_too_small_to_fit() -> None:
+    """The pre-event fit leaves out the units with too few cases (their projection is flat):
+    the others' numbers are those they get alone, to the last bit."""
+    rng = np.random.default_rng(11)
+    big = _sim(rng, None, 3)[:START]
+    small = rng.poisson(0.1, size=(START, 5)).astype(float)
+    small[:, 0] = np.nan  # no report at all
+    mixed = np.column_stack([small[:, :2], big[:, 0], small[:, 2:], big[:, 1:]])
+    together = fit_loglinear(mixed, START - 21, START)
+    alone = fit_loglinear(big, START - 21, START)
+    fitted = [2, 6, 7]
+    assert together.ok.tolist() == [False, False, True, False, False, False, True, True]
+    for name in ("beta", "cov", "dispersion"):
+        assert np.array_equal(getattr(together, name)[fitted], getattr(alone, name))
+    flat = fit_loglinear(small, START - 21, START)
+    assert np.array_equal(together.beta[[0, 1, 3, 4, 5]], flat.beta)
+    assert np.array_equal(together.cov[[0, 1, 3, 4, 5]], flat.cov)
+
+
 def test_flat_projection_when_there_were_no_cases() -> None:
     y = np.zeros(T)
     y[START + 2 :] = np.arange(1, T - START - 1, dtype=float) ** 1.5
