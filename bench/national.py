@@ -326,6 +326,41 @@ def cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
         "cycle_cpu": _per_step(samples, {"cycle": samples[-1][0] - samples[0][0]}, same_backend)[
             "cycle"
         ],
+        # where the partitioned steps ran, and what their worker processes did (not part of
+        # steps_cpu and cycle_cpu, which are this process's and its backend's)
+        "runners": {n: s["runner"] for n, s in result.steps.items() if "runner" in s},
+        "workers": _workers(result.steps),
+    }
+
+
+def _workers(steps: dict[str, Any]) -> dict[str, Any]:
+    """The CPU of the cycle's worker processes (a pool's or Dask's) and of their backends,
+    per step, and their peak memory: the sum of each worker's peak (what they held at most,
+    had their peaks coincided) and the largest. Empty when the steps ran in this process."""
+    cpu: dict[str, dict[str, float | None]] = {}
+    peaks: dict[str, float] = {}
+    for name, step in steps.items():
+        if step.get("runner", "in-process") == "in-process":
+            continue
+        parts = step.get("partitions", {}).values()
+        db = [p.get("db_cpu_s") for p in parts]
+        cpu[name] = {
+            "cpu_s": round(sum(p.get("cpu_s", 0.0) for p in parts), 3),
+            "db_cpu_s": None if None in db else round(sum(db), 3),
+        }
+        for p in parts:
+            if p.get("worker"):
+                peaks[p["worker"]] = max(peaks.get(p["worker"], 0.0), p.get("peak_rss_mib", 0.0))
+    if not cpu:
+        return {}
+    db_all = [c["db_cpu_s"] for c in cpu.values()]
+    return {
+        "steps_cpu": cpu,
+        "cpu_s": round(sum(c["cpu_s"] or 0.0 for c in cpu.values()), 3),
+        "db_cpu_s": None if None in db_all else round(sum(db_all), 3),  # type: ignore[arg-type]
+        "processes": len(peaks),
+        "peak_rss_sum_mib": round(sum(peaks.values()), 1),
+        "peak_rss_max_mib": max(peaks.values(), default=0.0),
     }
 
 
