@@ -127,7 +127,7 @@ def test_provinces_one_at_a_time_store_the_one_pass_judgements(
     assert all(0 < n < total for _, n in read)  # no panel of the whole tree
 
     one = services.AssessmentSummary(CYCLE.isoformat())
-    rows = services._judged(CYCLE, "/", "new_cases", 90, True, one)
+    rows = services._judged(CYCLE, "/", "new_cases", 90, True, one).rows()
     assert summary.areas == len(rows) == total
     assert summary.by_phase == one.by_phase and summary.rebounds == one.rebounds
     assert summary.nowcast_added == one.nowcast_added and summary.nowcast_added

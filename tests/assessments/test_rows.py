@@ -130,7 +130,7 @@ def test_rows_are_those_of_the_whole_judgements() -> None:
         summary = services.AssessmentSummary(CYCLE.isoformat())
         got = services._rows(
             js.columns, late, js.columns.codes, levels, parent, "new_cases", CYCLE, summary
-        )
+        ).rows()
         expected = _reference(js, late, levels, parent)
         assert len(got) == len(expected) == U
         for g, e in zip(got, expected, strict=True):

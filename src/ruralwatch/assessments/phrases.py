@@ -354,6 +354,14 @@ def in_stored_languages_grouped(
     groups: Sequence[dict[str, Any]],
     units: Sequence[tuple[int, float, float, float | None, float | None, dict[str, Any] | None]],
 ) -> dict[str, list[str]]:
+    """:func:`grouped_columns` as lists."""
+    return {language: texts.to_list() for language, texts in grouped_columns(groups, units).items()}
+
+
+def grouped_columns(
+    groups: Sequence[dict[str, Any]],
+    units: Sequence[tuple[int, float, float, float | None, float | None, dict[str, Any] | None]],
+) -> dict[str, pl.Series]:
     """The sentences of many units that say what a group's statement says but for their own
     7-day numbers, pooled cases and nowcast: ``units`` holds ``(group, sum7, prev7, change,
     cases_14d, nowcast)`` (``cases_14d`` None when the group's statement is not pooled,
@@ -405,7 +413,7 @@ def in_stored_languages_grouped(
         }
     )
     cases_texts = [_count(x) for x in cases_values]
-    out: dict[str, list[str]] = {}
+    out: dict[str, pl.Series] = {}
     for language in STORED_LANGUAGES:
         w = _words(language)
         memo: dict[Any, str] = {}
@@ -421,10 +429,17 @@ def in_stored_languages_grouped(
                 _gathered([p[2] for p in pieces], group).alias("e"),
             ]
         )
-        texts: list[str] = frame.select(pl.concat_str(pl.all()).alias("text"))["text"].to_list()
-        sentences = w["sentences"]
-        for i, nowcast in said_nowcast:
-            texts[i] = str(sentences % {"first": texts[i], "second": _nowcast(nowcast, w)})
+        texts = frame.select(pl.concat_str(pl.all()).alias(language))[language]
+        if said_nowcast:
+            at = [i for i, _ in said_nowcast]
+            sentences = w["sentences"]
+            with_nowcast = [
+                str(sentences % {"first": text, "second": _nowcast(nowcast, w)})
+                for text, (_i, nowcast) in zip(
+                    texts.gather(at).to_list(), said_nowcast, strict=True
+                )
+            ]
+            texts = texts.scatter(at, with_nowcast)
         out[language] = texts
     return out
 

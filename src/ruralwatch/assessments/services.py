@@ -38,6 +38,10 @@ COLUMNS = (
     "text_en",
     "evidence",
 )
+#: The rows' columns as polars types (the date as its ISO text, as the database reads it).
+SCHEMA = {
+    name: pl.Boolean if name in ("rebound_detected", "pooled") else pl.String for name in COLUMNS
+}
 #: The evidence's parts that are those of the basis unit, shared by the units judged on it
 #: (:func:`ruralwatch.epi.assess.judgement.judge`): stored once per basis and referred to by
 #: the rows (:meth:`ruralwatch.assessments.evidence_texts.Packer.dumps`).
@@ -130,7 +134,7 @@ def assess(
     with transaction.atomic(), pinned, _without_cyclic_gc():
         for path in trees:
             rows = _judged(cycle_date, path, indicator, history_days, nowcast, summary)
-            if not rows:
+            if rows.is_empty():
                 continue
             began = time.perf_counter()
             if not deleted:  # as before: a subtree with nothing to judge keeps its rows
@@ -139,7 +143,7 @@ def assess(
                     old = old.filter(area__path__startswith=root_path)
                 old.delete()
                 deleted = True
-            bulk.insert_rows(Judgement._meta.db_table, COLUMNS, rows)
+            bulk.append(Judgement._meta.db_table, rows)
             _add_seconds(summary, "store", began)
     summary.areas = sum(summary.by_phase.values())
     return summary
@@ -187,14 +191,15 @@ def _judged(
     history_days: int,
     nowcast: bool,
     summary: AssessmentSummary,
-) -> list[tuple[Any, ...]]:
-    """The rows of the judgements of ``root_path``'s tree (adds to ``summary``)."""
+) -> pl.DataFrame:
+    """The rows of the judgements of ``root_path``'s tree (adds to ``summary``): a frame of
+    :data:`COLUMNS`."""
     began = time.perf_counter()
     start = cycle_date - dt.timedelta(days=history_days)
     areas, values = subtree_series(root_path, indicator, start, cycle_date)
     areas = _with_population(areas)
     if areas.is_empty():
-        return []
+        return pl.DataFrame(schema=SCHEMA)
     codes = areas["code"].to_list()
     n_time = (cycle_date - start).days + 1
     # The panel (days × areas, NaN where no value), each value's column found by a join (a
@@ -253,8 +258,10 @@ def _rows(
     indicator: str,
     cycle_date: dt.date,
     summary: AssessmentSummary,
-) -> list[tuple[Any, ...]]:
-    """The stored rows of the judgements in ``cols`` (one per area, in their order).
+) -> pl.DataFrame:
+    """The stored rows of the judgements in ``cols`` (one per area, in their order), as a
+    frame of :data:`COLUMNS` that goes to the database as it is (``bulk.append``: COPY of
+    polars' CSV, not a tuple per row formatted by the driver, 0.3 s of CPU for 河南's 53,412).
 
     Most areas are villages judged on a parent's series: their sentences and evidence differ
     from their basis's only by their own 7-day numbers, pooled cases and rebound test. Those
@@ -289,10 +296,9 @@ def _rows(
         evidence_texts.long_texts(e for group in firsts.values() for e in group)
     )
     date_text = cycle_date.isoformat()
-    rows: list[tuple[Any, ...]] = [()] * U
     whole = [u for u in range(U) if below[u]]
     whole_set = set(whole)
-    _whole_rows(rows, whole, evidence_of, below, cols, indicator, date_text, packer)
+    whole_rows = _whole_rows(whole, evidence_of, below, cols, indicator, date_text, packer)
 
     # The plain units, grouped by basis, rebound state and pooling.
     templates = _Templates(cols, packer)
@@ -316,30 +322,40 @@ def _rows(
             groups.append(cols.statement(u))
         nowcast = nowcast_said.get(u)
         items.append((g, s7[u], p7[u], change[u], c14[u] if pooled else None, nowcast))
-    texts = phrases.in_stored_languages_grouped(groups, items)
-    evidence = templates.evidence(plain, late.evidence)
-    level_name, phase = cols.level_name, cols.phase
-    for u, zh, en, ev in zip(plain, texts["zh-hans"], texts["en"], evidence, strict=True):
-        b = basis[u]
-        rows[u] = (
-            codes[u],
-            indicator,
-            date_text,
-            level_name[b],
-            phase[at[u]],
-            bool(detected[u]),
-            b != u,
-            zh,
-            en,
-            ev,
-        )
+    texts = phrases.grouped_columns(groups, items)
+    units = pl.Series(plain, dtype=pl.Int64)
+    on = pl.Series(basis, dtype=pl.Int64).gather(units)
+    frame = pl.DataFrame(
+        {
+            "unit": units,
+            "area_id": pl.Series(codes, dtype=pl.String).gather(units),
+            "indicator_id": pl.repeat(indicator, len(plain), dtype=pl.String, eager=True),
+            "date": pl.repeat(date_text, len(plain), dtype=pl.String, eager=True),
+            "level": pl.Series(cols.level_name, dtype=pl.String).gather(on),
+            "phase": pl.Series(cols.phase, dtype=pl.String).gather(
+                pl.Series(at, dtype=pl.Int64).gather(units)
+            ),
+            "rebound_detected": pl.Series([bool(d) for d in detected], dtype=pl.Boolean).gather(
+                units
+            ),
+            "pooled": on != units,
+            "text_zh": texts["zh-hans"],
+            "text_en": texts["en"],
+            "evidence": templates.evidence(plain, late.evidence),
+        }
+    )
+    if whole_rows:
+        whole_frame = pl.DataFrame(whole_rows, schema=SCHEMA, orient="row")
+        frame = pl.concat(
+            [frame, whole_frame.insert_column(0, pl.Series("unit", whole, dtype=pl.Int64))]
+        ).sort("unit")
     packer.save()
-    for row in rows:
-        summary.by_phase[row[4]] = summary.by_phase.get(row[4], 0) + 1
+    for phase_name, n in frame.group_by("phase", maintain_order=True).len().iter_rows():
+        summary.by_phase[phase_name] = summary.by_phase.get(phase_name, 0) + n
     summary.rebounds += [
         codes[i] for i, fired in enumerate(detected) if fired and levels[i] == TOWNSHIP
     ]
-    return rows
+    return frame.drop("unit")
 
 
 def _rebound_states(columns: dict[str, list[Any]], n: int) -> list[str]:
@@ -355,7 +371,6 @@ def _rebound_states(columns: dict[str, list[Any]], n: int) -> list[str]:
 
 
 def _whole_rows(
-    rows: list[tuple[Any, ...]],
     whole: list[int],
     evidence_of: Callable[[int], tuple[Any, dict[str, Any]]],
     below: list[list[int]],
@@ -363,12 +378,13 @@ def _whole_rows(
     indicator: str,
     date_text: str,
     packer: evidence_texts.Packer,
-) -> None:
-    """The rows of the units ``whole`` from their whole judgements (into ``rows``)."""
+) -> list[tuple[Any, ...]]:
+    """The rows of the units ``whole`` from their whole judgements (in that order)."""
     judged = [evidence_of(u) for u in whole]
     texts = phrases.in_stored_languages([unit.statement for unit, _ in judged])
     text_zh, text_en = texts["zh-hans"], texts["en"]
     codes, names = cols.codes, cols.names
+    rows = []
     for i, (u, (unit, evidence)) in enumerate(zip(whole, judged, strict=True)):
         rebound = dict(unit.rebound or {})
         if below[u]:
@@ -386,28 +402,31 @@ def _whole_rows(
                 text_zh[i] = phrases.appended(text_zh[i], phrases.rise_below(risen, first))
             with override("en"):
                 text_en[i] = phrases.appended(text_en[i], phrases.rise_below(risen, first))
-        rows[u] = (
-            unit.code,
-            indicator,
-            date_text,
-            unit.level,
-            unit.phase,
-            bool(rebound.get("detected")),
-            bool(unit.pooled),
-            text_zh[i],
-            text_en[i],
-            packer.dumps(
-                evidence
-                | {
-                    "rebound": rebound,
-                    "sum7": unit.sum7,
-                    "prev7": unit.prev7,
-                    "change": unit.change,
-                    "per_100k": unit.per_100k,
-                },
-                shared=SHARED_EVIDENCE,
-            ),
+        rows.append(
+            (
+                unit.code,
+                indicator,
+                date_text,
+                unit.level,
+                unit.phase,
+                bool(rebound.get("detected")),
+                bool(unit.pooled),
+                text_zh[i],
+                text_en[i],
+                packer.dumps(
+                    evidence
+                    | {
+                        "rebound": rebound,
+                        "sum7": unit.sum7,
+                        "prev7": unit.prev7,
+                        "change": unit.change,
+                        "per_100k": unit.per_100k,
+                    },
+                    shared=SHARED_EVIDENCE,
+                ),
+            )
         )
+    return rows
 
 
 def _json_column(values: list[Any]) -> list[str]:
@@ -443,11 +462,11 @@ class _Templates:
             packer.dumps(rebound | {k: _slot(k) for k in self.rebound_keys}), self.rebound_keys
         )
 
-    def evidence(self, units: list[int], nowcast: dict[int, dict[str, Any]]) -> list[str]:
+    def evidence(self, units: list[int], nowcast: dict[int, dict[str, Any]]) -> pl.Series:
         """The evidence texts of ``units`` (in that order), with the ``nowcast`` evidence of
         those that have one."""
         if not units:
-            return []
+            return pl.Series([], dtype=pl.String)
         cols = self.cols
         at = pl.Series(units, dtype=pl.Int64)
 
@@ -489,7 +508,7 @@ class _Templates:
         parts: list[pl.Expr] = [pl.col("p0")]
         for i, name in enumerate(self.OWN):
             parts += [pl.col(name), pl.col(f"p{i + 1}")]
-        texts: list[str] = frame.select(pl.concat_str(parts).alias("text"))["text"].to_list()
+        texts: pl.Series = frame.select(pl.concat_str(parts).alias("evidence"))["evidence"]
         return texts
 
     def _for_basis(self, b: int) -> list[str]:
