@@ -223,34 +223,43 @@ def apply(
     if not keep:
         return result
     params = {**config.as_dict(), "method": METHOD}
+    # The panel's numbers as Python floats, read per unit and day below (the same values).
+    observed, mean, lower, upper = (a.tolist() for a in (pn.observed, pn.mean, pn.lower, pn.upper))
+    known_share, sum_observed = pn.known_share.tolist(), pn.sum_observed.tolist()
+    sum_lower, sum_upper = pn.sum_lower.tolist(), pn.sum_upper.tolist()
+    dispersions, shapes = pn.dispersion.tolist(), pn.prior_shape.tolist()
+    rates = pn.prior_rate.tolist()
+    now_text = now.isoformat(timespec="minutes")
+    day_texts = [dates[k].isoformat() for k in keep]
+    rows = [(dates[k] - start).days for k in keep]
     for u, code in enumerate(units):
         j = col[code]
         added = 0.0
-        for k in keep:
-            t = (dates[k] - start).days
-            more = float(pn.mean[u, k] - pn.observed[u, k])
+        seen, expected = observed[u], mean[u]
+        for k, t in zip(keep, rows, strict=True):
+            more = expected[k] - seen[k]
             if np.isnan(counts[t, j]):
                 if more < 0.5:
                     continue
                 counts[t, j] = 0.0
             counts[t, j] += more
             added += more
-        obs_sum = float(pn.sum_observed[u])
+        obs_sum = sum_observed[u]
         result.added[j] = added
         result.evidence[j] = {
             "method": METHOD_TEXT,
             "params": params,
-            "now": now.isoformat(timespec="minutes"),
-            "days": [dates[k].isoformat() for k in keep],
-            "reported": [_r(pn.observed[u, k]) for k in keep],
-            "nowcast": [_r(pn.mean[u, k]) for k in keep],
-            "lower": [_r(pn.lower[u, k]) for k in keep],
-            "upper": [_r(pn.upper[u, k]) for k in keep],
-            "known_share": [round(float(pn.known_share[u, k]), 3) for k in keep],
+            "now": now_text,
+            "days": list(day_texts),
+            "reported": [_r(seen[k]) for k in keep],
+            "nowcast": [_r(expected[k]) for k in keep],
+            "lower": [_r(lower[u][k]) for k in keep],
+            "upper": [_r(upper[u][k]) for k in keep],
+            "known_share": [round(known_share[u][k], 3) for k in keep],
             "pending": _r(added),
-            "pending_interval": [_r(pn.sum_lower[u] - obs_sum), _r(pn.sum_upper[u] - obs_sum)],
-            "dispersion": _r(pn.dispersion[u]),
-            "prior": {"shape": _r(pn.prior_shape[u]), "rate": float(pn.prior_rate[u])},
+            "pending_interval": [_r(sum_lower[u] - obs_sum), _r(sum_upper[u] - obs_sum)],
+            "dispersion": _r(dispersions[u]),
+            "prior": {"shape": _r(shapes[u]), "rate": rates[u]},
         }
     return result
 

@@ -425,6 +425,16 @@ class PanelNowcast:
     config: NowcastConfig
 
 
+def _draw_quantiles(draws: FloatArray, q: tuple[float, float]) -> tuple[FloatArray, FloatArray]:
+    """``np.quantile(draws, q, axis=1, method="inverted_cdf")`` of draws without NaN: that
+    method picks order statistics, found here by one sort along the axis (which of them it
+    picks is asked of np.quantile itself, on their ranks), half the time of np.quantile's
+    partitions on the (U, S, K) draws."""
+    ranks = np.quantile(np.arange(draws.shape[1]), q, method="inverted_cdf").astype(np.int64)
+    ordered = np.sort(draws, axis=1)
+    return ordered[:, ranks[0]], ordered[:, ranks[1]]
+
+
 def nowcast_panel(
     triangles: npt.ArrayLike,
     method: Literal["bayes.trunc", "bayes.notrunc"] = "bayes.trunc",
@@ -492,10 +502,10 @@ def nowcast_panel(
         mean_rest[u] = expected.mean(axis=0)
         known_share[u] = share.mean(axis=0)
     q = ((1.0 - cfg.level) / 2, 1.0 - (1.0 - cfg.level) / 2)
-    lo, hi = np.quantile(rest, q, axis=1, method="inverted_cdf")
+    lo, hi = _draw_quantiles(rest, q)
     summed = days <= (T - 1 if sum_through is None else sum_through)
     total = rest[:, :, summed].sum(axis=2)  # (U, S)
-    s_lo, s_hi = np.quantile(total, q, axis=1, method="inverted_cdf")
+    s_lo, s_hi = _draw_quantiles(total, q)
     y_sum = y[:, summed].sum(axis=1)
     f1, f2 = phi[:, None], phi
     return PanelNowcast(
