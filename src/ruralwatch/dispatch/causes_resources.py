@@ -95,7 +95,7 @@ def _plan(
 
 def stock_plan(kind: TaskKind, cycle_date: dt.date, root_path: str) -> Plan:
     def current() -> dict[str, tuple[str, dict[str, Any]]]:
-        gaps = selectors.stock_gaps(root_path, cycle_date)
+        gaps = selectors.stock_gaps(root_path, cycle_date, demand=False)  # not in the evidence
         out: dict[str, tuple[str, dict[str, Any]]] = {}
         for (code,), part in gaps.group_by("code", maintain_order=True):
             first = part.row(0, named=True)

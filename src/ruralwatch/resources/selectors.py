@@ -274,11 +274,16 @@ def _red(root_path: str, on: dt.date) -> pl.DataFrame:
     )
 
 
-def stock_status(root_path: str, on: dt.date, fac: pl.DataFrame | None = None) -> pl.DataFrame:
+def stock_status(
+    root_path: str, on: dt.date, fac: pl.DataFrame | None = None, *, demand: bool = True
+) -> pl.DataFrame:
     """Every (facility, item) with a rule or a report under ``root_path`` on ``on``: stock on
     hand, the minimum it must hold, daily consumption and assessed demand, days of supply
     from each, and the status (stock-out, below the minimum, short of days, no report, ok,
-    no rule)."""
+    no rule). The status does not depend on the demand: a caller that shows only statuses and
+    days of supply by consumption (the summary, the briefing, the stock tasks) passes
+    ``demand=False`` and gets nulls for ``demand``, ``trend`` and ``days_demand``, without the
+    read of the clinics' visits (with a clinic in every village, every village's values)."""
     f = facilities(root_path, on) if fac is None else fac
     rules = _rules()
     items = _items()
@@ -292,7 +297,7 @@ def stock_status(root_path: str, on: dt.date, fac: pl.DataFrame | None = None) -
     # Demand only where a facility has a rule or a report: without any, the read of every
     # village's fever-clinic visits under the root was for nothing (16 s on the national
     # benchmark, which registers no facilities: the cycle's stock plan asks for it daily).
-    demand = _demand(root_path, on) if keys.height else _NO_DEMAND
+    visits = _demand(root_path, on) if keys.height and demand else _NO_DEMAND
     out = (
         keys.join(f, on="code", how="left")
         .join(rules, on=["item", "kind"], how="left")
@@ -306,7 +311,7 @@ def stock_status(root_path: str, on: dt.date, fac: pl.DataFrame | None = None) -
             .otherwise(None)
             .alias("demand_area")
         )
-        .join(demand.rename({"area": "demand_area"}), on="demand_area", how="left")
+        .join(visits.rename({"area": "demand_area"}), on="demand_area", how="left")
     )
     has_rule = (
         pl.col("rule_units").is_not_null()
@@ -389,16 +394,19 @@ def stock_status(root_path: str, on: dt.date, fac: pl.DataFrame | None = None) -
     ).sort("code", "item")
 
 
-def stock_gaps(root_path: str, on: dt.date) -> pl.DataFrame:
-    """The (facility, item) rows that are out of stock, below the minimum or short of days."""
-    return stock_status(root_path, on).filter(pl.col("status").is_in(GAP_STATUSES))
+def stock_gaps(root_path: str, on: dt.date, *, demand: bool = True) -> pl.DataFrame:
+    """The (facility, item) rows that are out of stock, below the minimum or short of days
+    (``demand`` as :func:`stock_status`'s)."""
+    status = stock_status(root_path, on, demand=demand)
+    return status.filter(pl.col("status").is_in(GAP_STATUSES))
 
 
 def resources_summary(root_path: str, on: dt.date) -> dict[str, Any]:
     """Counts for a page header, the briefing and the demo: facilities by kind, capacity gaps
     by kind, stock statuses by item, and the distribution of days of supply."""
     fac = facilities(root_path, on)
-    return _summary(on, fac, stock_status(root_path, on, fac), capacity_gaps(root_path, on, fac))
+    status = stock_status(root_path, on, fac, demand=False)
+    return _summary(on, fac, status, capacity_gaps(root_path, on, fac))
 
 
 def _summary(
@@ -444,7 +452,7 @@ def briefing_panel(root_path: str, on: dt.date, language: str) -> dict[str, Any]
     allocation's first stage), coverage gaps by kind, and the facilities out of stock of the
     most items (at most :data:`BRIEFING_ROWS`). Names in ``language``."""
     fac = facilities(root_path, on)
-    status = stock_status(root_path, on, fac)
+    status = stock_status(root_path, on, fac, demand=False)
     gaps = capacity_gaps(root_path, on, fac)
     summary = _summary(on, fac, status, gaps)
     names = {i.code: i for i in Item.objects.all()}
