@@ -43,6 +43,11 @@ _known: dict[str, str] = {}
 KNOWN_LIMIT = 20_000
 
 
+#: ``json.dumps(obj, ensure_ascii=False)`` without making an encoder for each call (dumps
+#: does, for any argument but the defaults: most of the cost of a small object).
+to_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def key_of(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
 
@@ -99,7 +104,7 @@ class Packer:
         rows of one basis must hold the very same objects.
         """
         if not shared or type(obj) is not dict:
-            return self._packed(json.dumps(obj, ensure_ascii=False))
+            return self._packed(to_json(obj))
         own: dict[str, Any] = {}
         values: list[Any] = []
         for k, v in obj.items():
@@ -110,21 +115,17 @@ class Packer:
             else:
                 own[k] = v
         if not values:
-            return self._packed(json.dumps(obj, ensure_ascii=False))
+            return self._packed(to_json(obj))
         ids = tuple(id(v) for _, v in values)
         found = self._shared.get(ids)
         if found is None:
-            members = self._packed(
-                ", ".join(
-                    json.dumps(k, ensure_ascii=False) + ": " + json.dumps(v, ensure_ascii=False)
-                    for k, v in values
-                )
-            )
+            # ``"k": v, "k": v`` as one object's JSON without its braces
+            members = self._packed(to_json(dict(values))[1:-1])
             key = key_of(members)
             self._pending[key] = members
             found = self._shared[ids] = (values, JSON_TOKEN + key)
         own[MEMBERS] = found[1]
-        return self._packed(json.dumps(own, ensure_ascii=False))
+        return self._packed(to_json(own))
 
     def save(self) -> None:
         """Write the shared members of the rows made so far (before the rows are committed;

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -433,9 +432,9 @@ def _json_column(values: list[Any]) -> list[str]:
     """Each value as ``json.dumps`` writes it, encoded in one call for the whole column."""
     if not values:
         return []
-    parts = json.dumps(values, ensure_ascii=False)[1:-1].split(", ")
+    parts = evidence_texts.to_json(values)[1:-1].split(", ")
     if len(parts) != len(values):  # a string holding ", ": one at a time
-        parts = [json.dumps(v, ensure_ascii=False) for v in values]
+        parts = [evidence_texts.to_json(v) for v in values]
     return parts
 
 
@@ -512,7 +511,7 @@ class _Templates:
         return texts
 
     def _for_basis(self, b: int) -> list[str]:
-        evidence = self.cols.unit(b).evidence
+        evidence = self.cols.evidence(b)
         slots = {name: _slot(name) for name in self.OWN}
         basis = evidence["basis"] | {"pooled": slots["pooled"], "cases_14d": slots["cases_14d"]}
         own = {k: slots[k] for k in self.OWN[2:]}
@@ -545,7 +544,7 @@ def _pieces(text: str, names: Sequence[str]) -> list[str]:
     out: list[str] = []
     rest = text
     for name in names:
-        slot = json.dumps(_slot(name), ensure_ascii=False)
+        slot = evidence_texts.to_json(_slot(name))
         if rest.count(slot) != 1 or text.count(slot) != 1:
             raise ValueError(f"slot {name} is not where a template needs it")
         before, rest = rest.split(slot)

@@ -192,6 +192,8 @@ class UnitColumns:
     #: The evidence sections of basis unit ``b`` (level, growth, phase, R_t): the same objects
     #: for every call and every unit judged on ``b``.
     sections: Callable[[int], tuple[dict[str, Any], ...]]
+    #: The unit's evidence (``UnitJudgement.evidence``) alone, without the rest of the unit.
+    evidence: Callable[[int], dict[str, Any]]
     #: The unit's statement (``UnitJudgement.statement``) and the whole unit.
     statement: Callable[[int], dict[str, Any]]
     unit: Callable[[int], UnitJudgement]
@@ -646,23 +648,16 @@ def judge(
             else None,
         )
 
-    def unit_of(u: int) -> UnitJudgement:
-        b, k = basis_list[u], at_list[u]
-        pooled = b != u
-        level_name = lev_name[b]
-        phase_name = ph_name[k]
-        change = changes[u]
-        rb = rebound_of(u)
-        (growth_r, growth_low, growth_high), (rt_u, rt_low, rt_high) = growth_said[k], rt_said[k]
-        said = statement_of(u, rb)
-
+    def evidence_of(u: int, rb: dict[str, Any] | None = None) -> dict[str, Any]:
+        b = basis_list[u]
+        rb = rebound_of(u) if rb is None else rb
         sections = sections_of(b)
-        evidence: dict[str, Any] = {
+        return {
             "as_of": as_of_text,
             "basis": {
                 "code": code_list[b],
                 "name": names[b],
-                "pooled": pooled,
+                "pooled": b != u,
                 "cases_14d": c14[u],
                 "min_cases_14d": cfg.min_cases_14d,
                 "rule": BASIS_RULE,
@@ -689,6 +684,17 @@ def judge(
                 "own_series": True,
             },
         }
+
+    def unit_of(u: int) -> UnitJudgement:
+        b, k = basis_list[u], at_list[u]
+        pooled = b != u
+        level_name = lev_name[b]
+        phase_name = ph_name[k]
+        change = changes[u]
+        rb = rebound_of(u)
+        (growth_r, growth_low, growth_high), (rt_u, rt_low, rt_high) = growth_said[k], rt_said[k]
+        said = statement_of(u, rb)
+        evidence = evidence_of(u, rb)
         return UnitJudgement(
             code=code_list[u],
             name=names[u],
@@ -734,6 +740,7 @@ def judge(
         rebound=rebound_of,
         rebound_columns=rebound_columns,
         sections=sections_of,
+        evidence=evidence_of,
         statement=statement_of,
         unit=unit_of,
     )
