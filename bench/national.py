@@ -305,8 +305,10 @@ def cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
 
     now = dt.datetime.combine(NEW_DAY + dt.timedelta(days=1), dt.time(2), tzinfo=dt.UTC)
     pid = _backend_pid()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     with _sampling(pid) as samples:
         result, seconds = timed(lambda: run_cycle(NEW_DAY, days_back=7, now=now))
+    ended = resource.getrusage(resource.RUSAGE_CHILDREN)  # a pool's workers, ended with it
     steps = {name: step.get("seconds") for name, step in result.steps.items()}
     same_backend = pid == _backend_pid()
     parts = result.steps.get("assess", {}).get("parts_seconds")
@@ -329,7 +331,13 @@ def cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
         # where the partitioned steps ran, and what their worker processes did (not part of
         # steps_cpu and cycle_cpu, which are this process's and its backend's)
         "runners": {n: s["runner"] for n, s in result.steps.items() if "runner" in s},
-        "workers": _workers(result.steps),
+        "workers": _workers(result.steps)
+        | {
+            # every second of the pool's processes, their start (Django) included
+            "processes_cpu_s": round(
+                ended.ru_utime + ended.ru_stime - children.ru_utime - children.ru_stime, 3
+            ),
+        },
     }
 
 
@@ -361,6 +369,7 @@ def _workers(steps: dict[str, Any]) -> dict[str, Any]:
         "processes": len(peaks),
         "peak_rss_sum_mib": round(sum(peaks.values()), 1),
         "peak_rss_max_mib": max(peaks.values(), default=0.0),
+        "partitions": {n: s["partitions"] for n, s in steps.items() if n in cpu},
     }
 
 

@@ -251,7 +251,12 @@ def region(shared_database: str, tmp_path_factory: pytest.TempPathFactory) -> di
     assert any(j[-1].get("nowcast") for j in want["judgements"])
     tree = moment("/", CYCLE, "new_cases")
     assert {moment(f"/{p}0000000000/", CYCLE, "new_cases") for p in ("91", "92")} - {tree}
-    return {"want": want, "steps": _steps(result), "morning": morning}
+    return {
+        "want": want,
+        "steps": _steps(result),
+        "morning": morning,
+        "validated": result.steps["validate"]["partitions"],  # how many partitions
+    }
 
 
 @pytest.fixture(scope="module")
@@ -468,6 +473,8 @@ def test_pool_cycle_gives_the_in_process_outputs(
     ]
     _assert_same(_snapshot(), region["want"])
     assert _steps(result) == region["steps"]
+    # the cycle's record lists the partitions that nightly() counts
+    assert len(result.steps["validate"]["partitions"]) == region["validated"] == 2
     workers: set[str] = set()
     for name in ("validate", "detect", "assess"):
         step = result.steps[name]
