@@ -165,10 +165,10 @@ def sync_support_requests(root_path: str = "/", now: dt.datetime | None = None) 
     or a timer may run it every few minutes and a request need not wait for the daily cycle."""
     from django.db import transaction
 
-    from ruralwatch.dispatch.services import _auto_close, _create, _notify_tasks
+    from ruralwatch.dispatch.services import _auto_close, _create, _notify_owned
 
     now = now or timezone.now()
-    created: list[int] = []
+    created: list[tuple[int, str]] = []
     closed = 0
     with transaction.atomic():
         for kind in TaskKind.objects.filter(active=True, source=Source.SUPPORT_REQUEST):
@@ -177,5 +177,5 @@ def sync_support_requests(root_path: str = "/", now: dt.datetime | None = None) 
                     support_gone(kind, root_path), AutoReason.REQUEST_ANSWERED, now
                 )
             created += _create(kind, support_causes(kind, root_path), now)
-    _notify_tasks(created, "created")
+    _notify_owned(created, "created")
     return {"created": len(created), "auto_closed": closed}
