@@ -109,3 +109,75 @@ def test_weekly_farrington_rule_on_county_weeks(tmp_path: Path) -> None:
     assert (sig.area_id, sig.date, sig.observed) == ("990101000000", end, weekly[-1])
     assert sig.threshold == pytest.approx(float(direct.upperbound[0, 0]))
     assert sig.date.weekday() == 6  # Sunday
+
+
+def test_rules_on_one_series_read_it_once_and_keep_their_own_history(tmp_path: Path) -> None:
+    """Two rules on the townships' cases with different history: one read of the longest
+    history; each rule gets exactly the rows its own read would give, and stores the signals
+    it gives run alone."""
+    import numpy as np
+
+    from ruralwatch.signals import services
+    from ruralwatch.signals.selectors import level_panel_frame
+
+    (tmp_path / "tree.csv").write_text(TREE, encoding="utf-8")
+    import_areas(tmp_path / "tree.csv")
+    rng = np.random.default_rng(5)
+    first = dt.date(2023, 1, 1)
+    days = 40
+    lines = ["area_code,date,new_cases"]
+    for i in range(days):
+        day = (first + dt.timedelta(days=i)).isoformat()
+        lines += [f"990101001001,{day},{rng.poisson(6)}", f"990101001002,{day},{rng.poisson(2)}"]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    import_reports(tmp_path / "r.csv", now=dt.datetime(2023, 3, 1, tzinfo=dt.UTC))
+    end = first + dt.timedelta(days=days - 1)
+    roll_up(first, end)
+    DetectionRule.objects.update(active=False)
+    rules = []
+    for method, history in (("ears-c1", 28), ("ears-c2", 9)):
+        rule = DetectionRule.objects.get(level=4, indicator_id="new_cases", method=method)
+        # many alarms, so that a difference would show
+        rule.params, rule.history_days = {"alpha": 0.3}, history
+        rule.save()
+        rules.append(rule)
+    start = end - dt.timedelta(days=9)
+
+    frames = services._Frames(rules, start, end, "/")
+    for rule in rules:
+        own = start - dt.timedelta(days=rule.history_days)
+        got = frames.frame(rule, own).sort("area", "date")
+        assert got["date"].min() == own
+        assert got.equals(level_panel_frame(4, "new_cases", own, end).sort("area", "date"))
+    assert frames.read == {}  # let go after the last rule
+
+    def stored(rule: DetectionRule) -> list[tuple]:
+        return list(
+            Signal.objects.filter(rule=rule)
+            .order_by("area_id", "date")
+            .values_list("area_id", "date", "observed", "expected", "threshold", "score")
+        )
+
+    alone = {}
+    for rule in rules:
+        DetectionRule.objects.update(active=False)
+        DetectionRule.objects.filter(pk=rule.pk).update(active=True)
+        detect_signals(start, end)
+        alone[rule.pk] = stored(rule)
+    assert alone[rules[0].pk] and alone[rules[1].pk]
+    DetectionRule.objects.filter(pk__in=[r.pk for r in rules]).update(active=True)
+    reads = []
+    real = services.level_panel_frame
+
+    def counted(*args):
+        reads.append(args)
+        return real(*args)
+
+    services.level_panel_frame = counted
+    try:
+        detect_signals(start, end)
+    finally:
+        services.level_panel_frame = real
+    assert [r[:3] for r in reads] == [(4, "new_cases", start - dt.timedelta(days=28))]
+    for rule in rules:
+        assert stored(rule) == alone[rule.pk]

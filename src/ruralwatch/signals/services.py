@@ -93,9 +93,10 @@ def detect_signals(
     """Apply every active rule to the areas under ``root_path`` for dates ``start``…``end``."""
     summary = DetectionSummary(start.isoformat(), end.isoformat())
     rules = list(DetectionRule.objects.filter(active=True).order_by("level", "method", "pk"))
+    frames = _Frames(rules, start, end, root_path)
     for rule in rules:
         try:
-            error, rows = _run_rule(rule, start, end, root_path, summary)
+            error, rows = _run_rule(rule, start, end, root_path, summary, frames)
         except Exception as exc:  # one rule never stops the others or the cycle
             logger.exception("detection rule %s failed", rule)
             error, rows = f"{type(exc).__name__}: {exc}", []
@@ -111,14 +112,57 @@ def detect_signals(
     return summary
 
 
+class _Frames:
+    """The rules' panels as read, one read per (level, indicator): rules on the same series
+    differ only in their history (河南's three EARS rules on the townships' cases read the same
+    rows three times; a county's case rules 28 days, three years and five), so the longest
+    history is read once and each rule keeps its own days of it: the same rows as its own
+    read. A series is let go after its last rule."""
+
+    def __init__(
+        self, rules: list[DetectionRule], start: dt.date, end: dt.date, root_path: str
+    ) -> None:
+        self.end, self.root_path = end, root_path
+        self.first: dict[tuple[int, str], dt.date] = {}
+        self.left: dict[tuple[int, str], int] = {}
+        for rule in rules:
+            key = (rule.level, rule.indicator_id)
+            first = start - dt.timedelta(days=rule.history_days)
+            self.first[key] = min(first, self.first.get(key, first))
+            self.left[key] = self.left.get(key, 0) + 1
+        self.read: dict[tuple[int, str], pl.DataFrame] = {}
+
+    def frame(self, rule: DetectionRule, first: dt.date) -> pl.DataFrame:
+        """(area, date, value) of the rule's level and indicator from ``first`` on."""
+        key = (rule.level, rule.indicator_id)
+        self.left[key] -= 1
+        frame = self.read.get(key)
+        if frame is None:
+            frame = level_panel_frame(*key, self.first[key], self.end, self.root_path)
+        if self.left[key]:
+            self.read[key] = frame
+        else:
+            self.read.pop(key, None)
+        return frame if first == self.first[key] else frame.filter(pl.col("date") >= first)
+
+
 def _run_rule(
-    rule: DetectionRule, start: dt.date, end: dt.date, root_path: str, summary: DetectionSummary
+    rule: DetectionRule,
+    start: dt.date,
+    end: dt.date,
+    root_path: str,
+    summary: DetectionSummary,
+    frames: _Frames | None = None,
 ) -> tuple[str | None, list[tuple[Any, ...]]]:
     """Run one rule and replace its signals for the dates; (why it did not run, or None; the
     signal rows written). A ValueError from the detector (bad parameters, too little history)
-    is recorded in ``summary.skipped`` and leaves the stored signals as they were."""
+    is recorded in ``summary.skipped`` and leaves the stored signals as they were. The panel
+    comes from ``frames`` (the same ``root_path`` and ``end``) when given, else its own read."""
     first = start - dt.timedelta(days=rule.history_days)
-    frame = level_panel_frame(rule.level, rule.indicator_id, first, end, root_path)
+    if frames is None:
+        frame = level_panel_frame(rule.level, rule.indicator_id, first, end, root_path)
+    else:
+        frame = frames.frame(rule, first)
     rows: list[tuple[Any, ...]] = []
     if frame.height and rule.freq == "week":
         # Weeks dated by their Sunday: the monitored weeks are those ending in the range.
