@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from django.db import transaction
 
 from ruralwatch.core import bulk
 from ruralwatch.epi.detect import get_detector
+from ruralwatch.epi.detect.base import DetectionResult
 from ruralwatch.epi.panel import Panel
 from ruralwatch.signals.models import DetectionRule, Signal
 from ruralwatch.signals.selectors import level_panel_frame
@@ -188,25 +190,7 @@ def _run_rule(
             summary.not_judged[str(rule)] = counts
         if result.notes:
             summary.invalid_areas[str(rule)] = dict(result.notes)
-        hit = np.argwhere(result.alarm == 1.0)
-        params = json.dumps(result.params, default=str)
-        step = 7 if rule.freq == "week" else 1
-        for t, u in hit:
-            day = first + dt.timedelta(days=step * int(result.index[t]))
-            rows.append(
-                (
-                    rule.pk,
-                    result.units[u],
-                    rule.indicator_id,
-                    day.isoformat(),
-                    rule.method,
-                    float(result.observed[t, u]),
-                    _num(result.expected[t, u]),
-                    _num(result.upperbound[t, u]),
-                    _num(result.score[t, u]),
-                    params,
-                )
-            )
+        rows = _signal_rows(rule, result, first)
     with transaction.atomic():
         Signal.objects.filter(rule=rule, date__range=(start, end)).filter(
             area__path__startswith=root_path
@@ -216,8 +200,41 @@ def _run_rule(
     return None, rows
 
 
-def _num(x: float) -> float | None:
-    return None if not np.isfinite(x) else float(x)
+def _signal_rows(
+    rule: DetectionRule, result: DetectionResult, first: dt.date
+) -> list[tuple[Any, ...]]:
+    """A signal row per alarm of ``result`` (rows of the panel counted from ``first``), in the
+    order of :data:`SIGNAL_COLUMNS`; a number that is not finite is stored as NULL. Built a
+    column at a time: a row at a time (a date and three checks of finiteness each) was a third
+    of the step's Python time once the detectors had run, for the 8,887 signals of 河南."""
+    hit = np.argwhere(result.alarm == 1.0)
+    t, u = hit[:, 0], hit[:, 1]
+    step = 7 if rule.freq == "week" else 1
+    days = np.datetime64(first, "D") + step * np.asarray(result.index, dtype=np.int64)[t]
+    return list(
+        zip(
+            repeat(rule.pk),
+            np.asarray(result.units, dtype=object)[u].tolist(),
+            repeat(rule.indicator_id),
+            days.astype(str).tolist(),
+            repeat(rule.method),
+            result.observed[t, u].astype(np.float64).tolist(),
+            _nums(result.expected[t, u]),
+            _nums(result.upperbound[t, u]),
+            _nums(result.score[t, u]),
+            repeat(json.dumps(result.params, default=str)),
+            strict=False,  # the repeats are endless
+        )
+    )
+
+
+def _nums(x: Any) -> list[float | None]:
+    """The numbers as floats, None where not finite."""
+    a = np.asarray(x, dtype=np.float64)
+    out = a.astype(object)
+    out[~np.isfinite(a)] = None
+    values: list[float | None] = out.tolist()
+    return values
 
 
 #: The columns of a signal row, in the order :func:`_run_rule` builds them.
