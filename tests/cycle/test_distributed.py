@@ -238,7 +238,9 @@ def region(shared_database: str, tmp_path_factory: pytest.TempPathFactory) -> di
     for level in (1, 2):
         DetectionRule.objects.create(indicator_id="new_cases", level=level, method="ears-c1")
     began = time.perf_counter()
-    with override_settings(RURALWATCH_CYCLE_WORKERS=1):
+    # in-process: one worker on PostgreSQL; on SQLite two, which must not start a pool
+    workers = 1 if connection.vendor == "postgresql" else 2
+    with override_settings(RURALWATCH_CYCLE_WORKERS=workers):
         result = run_cycle(CYCLE, start=DETECT_FROM, now=morning)
     seconds = time.perf_counter() - began
     print(f"\nin-process cycle (roll-up … tasks): {seconds:.1f} s; {result.steps['detect']}")
