@@ -47,6 +47,7 @@ from bench._util import (
     sqlite_env,
     timed,
 )
+from ruralwatch.cycle.distributed import backend_pid, process_cpu_s
 
 SCALE_ORDER = ("county", "province", "provinces4", "nation")
 DAYS = 60
@@ -175,33 +176,10 @@ def _without_indexes(tables: tuple[str, ...], maintenance_work_mem: str = "1GB")
                 cur.execute(definition)
 
 
-def _backend_pid() -> int | None:
-    """The PostgreSQL backend serving this process's Django connection (None on SQLite)."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cur:
-        cur.execute("SELECT pg_backend_pid()")
-        return int(cur.fetchone()[0])
-
-
-def _proc_cpu_s(pid: int | None) -> float | None:
-    """User + system CPU seconds of process ``pid`` so far (``/proc``; the server is local)."""
-    if pid is None:
-        return None
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()  # after the command name: state, ppid, ...
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _cpu_sample(pid: int | None) -> tuple[float, float, float | None]:
     """(wall, this process's CPU, the backend's CPU) in seconds, now."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    return time.perf_counter(), ru.ru_utime + ru.ru_stime, _proc_cpu_s(pid)
+    return time.perf_counter(), ru.ru_utime + ru.ru_stime, process_cpu_s(pid)
 
 
 def _cpu_between(
@@ -283,11 +261,11 @@ def import_child(payload: dict[str, Any]) -> dict[str, Any]:
     from ruralwatch.reporting.services import import_reports
 
     now = dt.datetime.combine(NEW_DAY + dt.timedelta(days=2), dt.time(), tzinfo=dt.UTC)
-    pid = _backend_pid()
+    pid = backend_pid()
     before = _cpu_sample(pid)
     summary, seconds = timed(lambda: import_reports(payload["csv"], now=now))
     cpu = _cpu_between(before, _cpu_sample(pid))
-    if pid != _backend_pid():  # the importer's connection was replaced: its CPU is not known
+    if pid != backend_pid():  # the importer's connection was replaced: its CPU is not known
         cpu["db_cpu_s"] = None
     return {
         "import_s": seconds,
@@ -304,13 +282,13 @@ def cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
     from ruralwatch.cycle.services import run_cycle
 
     now = dt.datetime.combine(NEW_DAY + dt.timedelta(days=1), dt.time(2), tzinfo=dt.UTC)
-    pid = _backend_pid()
+    pid = backend_pid()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     with _sampling(pid) as samples:
         result, seconds = timed(lambda: run_cycle(NEW_DAY, days_back=7, now=now))
     ended = resource.getrusage(resource.RUSAGE_CHILDREN)  # a pool's workers, ended with it
     steps = {name: step.get("seconds") for name, step in result.steps.items()}
-    same_backend = pid == _backend_pid()
+    same_backend = pid == backend_pid()
     parts = result.steps.get("assess", {}).get("parts_seconds")
     return {
         "cycle_s": seconds,
@@ -474,7 +452,7 @@ def pages_child(payload: dict[str, Any]) -> dict[str, Any]:
         pages.append((role, f"/area/{area.code}/", who))
         # the resources and key-area panels, which the page fetches after it is shown
         pages.append((f"{role} panels", f"/area/{area.code}/panels/", who))
-    pid = _backend_pid()
+    pid = backend_pid()
     for name, url, who in pages:
         if pid is not None:  # warm (templates, the chart library) before the CPU is counted
             _time_page(who, url, 1)
@@ -483,7 +461,7 @@ def pages_child(payload: dict[str, Any]) -> dict[str, Any]:
         cpu = _cpu_between(before, _cpu_sample(pid))
         calls = int(payload["repeat"]) + 2  # _time_page's warm-up, the timed calls, the count
         row["cpu_ms_per_call"] = round(1e3 * (cpu["cpu_s"] or 0.0) / calls, 1)
-        if cpu["db_cpu_s"] is not None and pid == _backend_pid():
+        if cpu["db_cpu_s"] is not None and pid == backend_pid():
             row["db_cpu_ms_per_call"] = round(1e3 * cpu["db_cpu_s"] / calls, 1)
         log(f"page {name}: {row}")
         rows.append(row)
@@ -688,7 +666,7 @@ def index_probe_child(payload: dict[str, Any]) -> dict[str, Any]:
     django.setup()
     from django.db import connection
 
-    pid = _backend_pid()
+    pid = backend_pid()
     rows = []
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM reporting_reportvalue")

@@ -516,3 +516,22 @@ def test_a_failed_partition_on_the_pool_is_recorded_and_the_others_complete(
     assert all(in_92.values())
     _assert_same({k: got[k] for k in in_92}, in_92)  # and nothing of province 91
     assert result.steps["tasks"].get("error") is None  # the cycle went on
+
+
+def test_validation_falls_back_to_the_county_loop_where_the_bounded_read_does_not_hold(
+    region: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where nightly()'s bounded read does not hold, the runner's validation is the
+    county-by-county reference, run here as one step (no partitions): the same flags."""
+    from ruralwatch.intake import nightly
+
+    monkeypatch.setattr(nightly, "_bounded", lambda *args: False)
+    _clear()
+    totals, run = distributed.Partitioned().validate(CYCLE, 7, "/", region["morning"])
+    assert totals["counties"] == 3 and "values_read" not in totals  # nightly_per_county's
+    assert run.partitions == {} and run.runner == "in-process"
+    got = _snapshot()
+    _assert_same(
+        {k: got[k] for k in ("flags", "violations")},
+        {k: region["want"][k] for k in ("flags", "violations")},
+    )

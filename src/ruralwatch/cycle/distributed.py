@@ -167,7 +167,7 @@ def process_cpu_s(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _backend_pid() -> int | None:
+def backend_pid() -> int | None:
     """The PostgreSQL backend serving this process's connection (None on SQLite)."""
     from django.db import connection
 
@@ -199,10 +199,10 @@ def run_task(task: Task) -> Outcome:
                     f"{task.database[0]} {task.database[1]!r}: start the workers with the "
                     "coordinator's DATABASE_URL"
                 )
-            backend = _backend_pid()
+            backend = backend_pid()
             db_cpu = process_cpu_s(backend)
             outcome.result = STEPS[task.step](task)
-            if db_cpu is not None and backend == _backend_pid():  # the same connection
+            if db_cpu is not None and backend == backend_pid():  # the same connection
                 after = process_cpu_s(backend)
                 outcome.db_cpu_s = None if after is None else round(after - db_cpu, 3)
         finally:
