@@ -74,3 +74,33 @@ def test_a_subtree_read_returns_its_own_rows_only(tree: None, tmp_path: Path) ->
         frame = values_by_area("report", "new_cases", day, day, root_path=path(root))
         got = dict(zip(frame["area"].to_list(), frame["value"].to_list(), strict=True))
         assert got == expected, root
+
+
+def test_the_orm_bound_keeps_exactly_the_subtree(tree: None, tmp_path: Path) -> None:
+    """``code_range_q`` on a foreign key to the areas: the pages' reads of signals, flags,
+    completeness and village reports under an area give the rows of that subtree, no more and
+    no fewer, and compare the key's own column (no join on the areas for the bound)."""
+    from ruralwatch.areas.selectors import code_range_q
+    from ruralwatch.reporting.models import ReportValue
+    from ruralwatch.reporting.selectors import village_incidence
+
+    day = dt.date(2023, 1, 5)
+    villages = ["990101001001", "990101001002", "990101002001", "980101001001"]
+    lines = ["area_code,date,new_cases"] + [f"{v},{day},{i + 1}" for i, v in enumerate(villages)]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    import_reports(tmp_path / "r.csv", now=dt.datetime(2023, 1, 6, tzinfo=dt.UTC))
+    assert code_range_q("/") == code_range_q("/", "area")  # the whole tree: no condition
+    assert not code_range_q("/")
+    for root in ("990000000000", "990101000000", "990101001000", "980000000000", "990101002001"):
+        p = path(root)
+        bounded = ReportValue.objects.filter(code_range_q(p), area__path__startswith=p)
+        by_path = ReportValue.objects.filter(area__path__startswith=p)
+        assert sorted(bounded.values_list("area_id", flat=True)) == sorted(
+            by_path.values_list("area_id", flat=True)
+        ), root
+        assert "BETWEEN" in str(ReportValue.objects.filter(code_range_q(p)).query)
+        assert "JOIN" not in str(ReportValue.objects.filter(code_range_q(p)).query)
+    county = Area.objects.get(code="990101000000")
+    rows = {r["code"]: r for r in village_incidence(county, "new_cases", day, days=1)}
+    assert set(rows) == {"990101001001", "990101001002", "990101002001"}
+    assert [rows[c]["days_reported"] for c in sorted(rows)] == [1, 1, 1]
