@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
 from django.utils.translation import override
 
@@ -210,3 +211,33 @@ def test_grouped_sentences_are_each_units_own() -> None:
     expected = phrases.in_stored_languages(statements)
     assert got == expected
     assert any("-0 " in t for t in got["en"]) and any(" 0 new" in t for t in got["en"])
+
+
+def test_rows_are_stored_as_they_are_written() -> None:
+    """The rows' COPY (text format on PostgreSQL) keeps backslashes, tabs, newlines and
+    carriage returns in the texts and the evidence, and writes plain rows as they are."""
+    from ruralwatch.assessments.models import Judgement
+
+    odd = "a\\b\tc\nd\re \\N"
+    rows = [
+        ("X1", "new_cases", "2023-02-05", "low", "growth", False, True, "plain", "plain en", "{}"),
+        ("X2", "new_cases", "2023-02-05", "high", "plateau", True, False, odd, "en", '{"k": 1}'),
+    ]
+    services._write(
+        Judgement._meta.db_table, pl.DataFrame(rows[:1], schema=services.SCHEMA, orient="row")
+    )
+    odd_evidence = json.dumps({"k": odd, "n": None})
+    frame = pl.DataFrame([(*rows[1][:9], odd_evidence)], schema=services.SCHEMA, orient="row")
+    services._write(Judgement._meta.db_table, frame)
+    plain, special = Judgement.objects.order_by("area_id")
+    assert (plain.area_id, plain.level, plain.phase, plain.pooled, plain.rebound_detected) == (
+        "X1",
+        "low",
+        "growth",
+        True,
+        False,
+    )
+    assert (plain.text_zh, plain.text_en, plain.evidence) == ("plain", "plain en", {})
+    assert (special.text_zh, special.text_en) == (odd, "en") and special.rebound_detected
+    assert special.evidence == {"k": odd, "n": None}
+    assert special.date == CYCLE
