@@ -165,6 +165,20 @@ def _assert_same(got: dict[str, Any], want: dict[str, Any]) -> None:
     print(f"{rows} rows equal; {len(inexact)} floats not bit-equal, e.g. {inexact[:2]}")
 
 
+def _assert_in_process_outputs(result: Any, region: dict[str, Any]) -> None:
+    """A partitioned cycle (Dask or the pool) did what the in-process run did: the same rules
+    did not run, the same stored rows and the same steps' records."""
+    assert result.did_not_run == [
+        {"step": "detect", "rule": r, "error": e}
+        for r, e in {
+            **region["steps"]["detect"]["skipped"],
+            **region["steps"]["detect"]["failed"],
+        }.items()
+    ]
+    _assert_same(_snapshot(), region["want"])
+    assert _steps(result) == region["steps"]
+
+
 def _clear() -> None:
     """Remove the outputs, so a run that writes nothing cannot pass for one that writes the
     same (the in-process run's rows would still be there)."""
@@ -297,15 +311,7 @@ def test_dask_cycle_gives_the_in_process_outputs(
     region: dict[str, Any], scheduler: str, settings: Any, level: str
 ) -> None:
     result = _run(settings, scheduler, level, region["morning"])
-    assert result.did_not_run == [
-        {"step": "detect", "rule": r, "error": e}
-        for r, e in {
-            **region["steps"]["detect"]["skipped"],
-            **region["steps"]["detect"]["failed"],
-        }.items()
-    ]
-    _assert_same(_snapshot(), region["want"])
-    assert _steps(result) == region["steps"]
+    _assert_in_process_outputs(result, region)
     parts = result.steps["detect"]["partitions"]
     workers = {p["worker"] for p in parts.values()}
     assert len(workers) == 2, parts  # both workers took partitions
@@ -466,15 +472,7 @@ def test_pool_cycle_gives_the_in_process_outputs(
     region: dict[str, Any], pool_environment: None
 ) -> None:
     result = _pool_cycle(region["morning"])
-    assert result.did_not_run == [
-        {"step": "detect", "rule": r, "error": e}
-        for r, e in {
-            **region["steps"]["detect"]["skipped"],
-            **region["steps"]["detect"]["failed"],
-        }.items()
-    ]
-    _assert_same(_snapshot(), region["want"])
-    assert _steps(result) == region["steps"]
+    _assert_in_process_outputs(result, region)
     # the cycle's record lists the partitions that nightly() counts
     assert len(result.steps["validate"]["partitions"]) == region["validated"] == 2
     workers: set[str] = set()
