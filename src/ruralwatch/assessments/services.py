@@ -297,8 +297,8 @@ def _rows(
     summary: AssessmentSummary,
 ) -> pl.DataFrame:
     """The stored rows of the judgements in ``cols`` (one per area, in their order), as a
-    frame of :data:`COLUMNS` that goes to the database as it is (``bulk.append``: COPY of
-    polars' CSV, not a tuple per row formatted by the driver, 0.3 s of CPU for 河南's 53,412).
+    frame of :data:`COLUMNS`: the sentences and evidence come out of polars as columns, and
+    the frame goes to the database as it is (:func:`_write`), with no tuple per area.
 
     Most areas are villages judged on a parent's series: their sentences and evidence differ
     from their basis's only by their own 7-day numbers, pooled cases and rebound test. Those
