@@ -960,11 +960,16 @@ def report_section(res: dict[str, Any], title: str) -> list[str]:
         "(8 indicators per village) imported through `import_reports` and the daily cycle run "
         "for it, each in its own process on PostgreSQL. Reproduce: "
         "`python -m bench.national --scale province --days 14` (or `python -m bench --only "
-        "national` for all four scales).",
+        "national` for all four scales; `--keep`, then `--reuse DIR`, times a kept set-up "
+        "again). Over more than one province the cycle's validation, detection and assessment "
+        "run on its pool of worker processes (`RURALWATCH_CYCLE_WORKERS`, docs/deploy.md): "
+        "the runner column; its peak memory is then the cycle's own process and the sum of "
+        "the workers' peaks.",
         "",
-        "| scale | villages | areas | history values | import (s) | cycle (s) | validate | "
-        "roll-up | detect | assess | tasks | cycle peak memory (MiB) | pages p95 (ms) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scale | villages | areas | history values | import (s) | cycle (s) | runner | "
+        "validate | roll-up | detect | assess | tasks | cycle peak memory (MiB) | "
+        "pages p95 (ms) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         setup, cyc = r["setup"], r.get("cycle", {})
@@ -972,12 +977,17 @@ def report_section(res: dict[str, Any], title: str) -> list[str]:
         pages = " / ".join(
             f"{p['page']} {p['p95_ms']:.0f}" for p in r.get("pages", {}).get("pages", [])
         )
+        workers = cyc.get("workers") or {}
+        peak = s(cyc.get("peak_rss_mib"))
+        if workers.get("peak_rss_sum_mib"):
+            peak += f" + {s(workers['peak_rss_sum_mib'])}"
+        runner = (cyc.get("runners") or {}).get("assess", "in-process")
         out.append(
             f"| {r['scale']} | {setup.get('villages', 0):,} | {setup.get('areas', 0):,} | "
             f"{setup.get('history_values', 0):,} | {s(r.get('import', {}).get('import_s'))} | "
-            f"{s(cyc.get('cycle_s'))} | {s(steps.get('validate'))} | {s(steps.get('roll_up'))} | "
-            f"{s(steps.get('detect'))} | {s(steps.get('assess'))} | {s(steps.get('tasks'))} | "
-            f"{s(cyc.get('peak_rss_mib'))} | {pages or '–'} |"
+            f"{s(cyc.get('cycle_s'))} | {runner} | {s(steps.get('validate'))} | "
+            f"{s(steps.get('roll_up'))} | {s(steps.get('detect'))} | {s(steps.get('assess'))} | "
+            f"{s(steps.get('tasks'))} | {peak} | {pages or '–'} |"
         )
     out += [
         "",
