@@ -83,10 +83,11 @@ def code_between(path: str, code: str) -> tuple[str, list[str]]:
 
 def code_range_q(path: str, area: str = "area") -> Q:
     """The ORM form of :func:`code_between`: the code of ``area`` (a model's foreign key to
-    the areas, compared on the key's own column, with no join) within the subtree's range, to add to a filter that already restricts the areas by path; an
-    empty ``Q`` for the whole tree. A page's read of signals or flags under a county filtered
-    the window's rows of the whole nation by path (140,000 signals of a week: 0.56 s for the
-    20 of one county); bounded, the area column's index reads the county's."""
+    the areas, compared on the key's own column, with no join) within the subtree's range,
+    to add to a filter that already restricts the areas by path; an empty ``Q`` for the
+    whole tree. A page's read of signals or flags under a county filtered the window's rows
+    of the whole nation by path (140,000 signals of a week: 0.56 s for the 20 of one
+    county); bounded, the area column's index reads the county's."""
     bounds = code_range(path)
     return Q() if bounds is None else Q(**{f"{area}__code__range": bounds})
 
