@@ -472,6 +472,22 @@ def _psql(sql: str, *, check: bool = True) -> None:
     subprocess.run([*PSQL, "-qc", sql], check=check, capture_output=True)
 
 
+def _drop(*dbs: str) -> None:
+    for db in dbs:
+        _psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", check=False)
+
+
+def _kept_setup(sub: Path, db: str, label: str) -> dict[str, Any] | None:
+    """The set-up a ``--keep`` run left in ``sub`` (its ``setup.json``) and database ``db``,
+    marked as reused; None when either is gone."""
+    kept = sub / "setup.json"
+    if not (kept.exists() and _db_exists(db)):
+        return None
+    log(f"{label}: set-up of {sub} and {db} reused")
+    setup: dict[str, Any] = json.loads(kept.read_text(encoding="utf-8"))
+    return setup | {"reused": True}
+
+
 def _fresh_db(db: str = PG_DB, template: str | None = None) -> None:
     _psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     _psql(f"CREATE DATABASE {db}" + (f" TEMPLATE {template}" if template else ""))
@@ -536,12 +552,9 @@ def run_scale(
     is 13 minutes here and is not timed), then time the steps on a copy of it."""
     sub = workdir / scale
     row: dict[str, Any] = {"scale": scale, "days": days, "load_before": os.getloadavg()}
-    kept, base = sub / "setup.json", _setup_db(scale, days)
-    if reuse and kept.exists() and _db_exists(base):
-        row["setup"] = setup = json.loads(kept.read_text(encoding="utf-8")) | {"reused": True}
-        log(f"{scale} ({days} days): set-up of {sub} and {base} reused")
-    else:
-        row["setup"] = setup = _set_up(scale, days=days, sub=sub, db=base)
+    base = _setup_db(scale, days)
+    kept = _kept_setup(sub, base, f"{scale} ({days} days)") if reuse else None
+    row["setup"] = setup = kept or _set_up(scale, days=days, sub=sub, db=base)
     if "new_day_csv" not in setup or not Path(setup["new_day_csv"]).exists():
         return row
     _fresh_db(PG_DB, base)
@@ -554,8 +567,7 @@ def run(*, quick: bool, workdir: Path) -> dict[str, Any]:
     scales = ("county", "province") if quick else SCALE_ORDER
     days = 14 if quick else DAYS
     rows = [run_scale(s, days=days, workdir=workdir, repeat=PAGE_REPEAT) for s in scales]
-    for db in [PG_DB, *(_setup_db(s, days) for s in scales)]:
-        _psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", check=False)
+    _drop(PG_DB, *(_setup_db(s, days) for s in scales))
     if not quick:
         write_plot(rows)
     return {"rows": rows, "targets": TARGETS, "new_day": NEW_DAY.isoformat()}
@@ -612,8 +624,7 @@ def main() -> None:
         for s in scales
     ]
     if not args.keep:
-        for db in [PG_DB, *(_setup_db(s, days) for s in scales)]:
-            _psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", check=False)
+        _drop(PG_DB, *(_setup_db(s, days) for s in scales))
     if args.save:
         from bench import report
         from bench._util import RESULTS_DIR, machine_info, save_result
@@ -761,16 +772,15 @@ def run_growth(
     out: dict[str, Any] = {"scale": scale, "lengths": lengths, "rounds": rounds, "setups": {}}
     out["load_before"] = [round(x, 2) for x in os.getloadavg()]
     for days in lengths:
-        kept = workdir / f"growth-{days}" / "setup.json"
-        if reuse and kept.exists() and _db_exists(f"{GROWTH_DB}_{days}"):
-            out["setups"][str(days)] = json.loads(kept.read_text(encoding="utf-8"))
-            out["setups"][str(days)]["reused"] = True
-            log(f"{scale} ({days} days): set-up of {kept.parent} and {GROWTH_DB}_{days} reused")
+        sub = workdir / f"growth-{days}"
+        kept = _kept_setup(sub, f"{GROWTH_DB}_{days}", f"{scale} ({days} days)") if reuse else None
+        if kept is not None:
+            out["setups"][str(days)] = kept
             continue
         setup = _set_up(
             scale,
             days=days,
-            sub=workdir / f"growth-{days}",
+            sub=sub,
             db=f"{GROWTH_DB}_{days}",
             offset=longest - days,
             vacuum=True,
@@ -800,10 +810,7 @@ def run_growth(
             run |= _timed_steps(label, out["setups"][str(days)], db=run_db, sub=sub, pages=pages)
             run["load_after"] = [round(x, 2) for x in os.getloadavg()]
             runs.append(run)
-    _psql(f"DROP DATABASE IF EXISTS {run_db} WITH (FORCE)", check=False)
-    if not keep:
-        for days in lengths:
-            _psql(f"DROP DATABASE IF EXISTS {GROWTH_DB}_{days} WITH (FORCE)", check=False)
+    _drop(run_db, *([] if keep else [f"{GROWTH_DB}_{days}" for days in lengths]))
     out["runs"] = runs
     out["summary"] = growth_summary(runs, lengths)
     out["load_after"] = [round(x, 2) for x in os.getloadavg()]
