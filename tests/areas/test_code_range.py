@@ -80,7 +80,7 @@ def test_the_orm_bound_keeps_exactly_the_subtree(tree: None, tmp_path: Path) -> 
     """``code_range_q`` on a foreign key to the areas: the pages' reads of signals, flags,
     completeness and village reports under an area give the rows of that subtree, no more and
     no fewer, and compare the key's own column (no join on the areas for the bound)."""
-    from ruralwatch.areas.selectors import code_range_q
+    from ruralwatch.areas.selectors import code_range_q, subtree_q
     from ruralwatch.reporting.models import ReportValue
     from ruralwatch.reporting.selectors import village_incidence
 
@@ -98,6 +98,9 @@ def test_the_orm_bound_keeps_exactly_the_subtree(tree: None, tmp_path: Path) -> 
         assert sorted(bounded.values_list("area_id", flat=True)) == sorted(
             by_path.values_list("area_id", flat=True)
         ), root
+        assert sorted(
+            ReportValue.objects.filter(subtree_q(p)).values_list("area_id", flat=True)
+        ) == sorted(by_path.values_list("area_id", flat=True)), root
         assert "BETWEEN" in str(ReportValue.objects.filter(code_range_q(p)).query)
         assert "JOIN" not in str(ReportValue.objects.filter(code_range_q(p)).query)
     county = Area.objects.get(code="990101000000")

@@ -92,6 +92,13 @@ def code_range_q(path: str, area: str = "area") -> Q:
     return Q() if bounds is None else Q(**{f"{area}__code__range": bounds})
 
 
+def subtree_q(path: str, area: str = "area") -> Q:
+    """The rows whose ``area`` (a model's foreign key to the areas) lies under ``path``: the
+    path, and the code range that lets the model's area-leading index read the subtree alone
+    (:func:`code_range_q`); the ORM form of :func:`subtree_sql`."""
+    return code_range_q(path, area) & Q(**{f"{area}__path__startswith": path})
+
+
 def subtree_sql(path: str, area: str, code: str) -> tuple[str, list[str]]:
     """`` AND <area>.path LIKE … AND <code> BETWEEN lo AND hi``: the subtree of ``path`` for a
     fact table joined to the areas (alias ``area``) on its area column ``code``

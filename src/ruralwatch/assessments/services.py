@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils.translation import override
 
 from ruralwatch.areas.models import Area
-from ruralwatch.areas.selectors import code_range_q
+from ruralwatch.areas.selectors import subtree_q
 from ruralwatch.assessments import evidence_texts, nowcasting, phrases
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.selectors import subtree_series
@@ -145,7 +145,7 @@ def assess(
                     # so the planner reads every judgement of the date written so far (the
                     # other provinces', up to 713,034) and probed the areas for each one,
                     # about 2 s of backend CPU for each of the nation's last provinces
-                    old = old.filter(code_range_q(root_path), area__path__startswith=root_path)
+                    old = old.filter(subtree_q(root_path))
                 old.delete()
                 deleted = True
             _write(Judgement._meta.db_table, rows)

@@ -13,15 +13,14 @@ from typing import Any
 from django.db.models import Count, QuerySet
 
 from ruralwatch.areas.models import Area
-from ruralwatch.areas.selectors import code_range_q
+from ruralwatch.areas.selectors import subtree_q
 from ruralwatch.intake.models import DataSet, FlagStatus, IdMapping, OutlierFlag, Violation
 
 
 def violations_in(path: str, start: dt.date, end: dt.date) -> QuerySet[Violation]:
     """Violations of the areas under ``path`` dated in [start, end], newest first."""
-    codes = Area.objects.filter(path__startswith=path).values("code")
     return (
-        Violation.objects.filter(code_range_q(path), area_id__in=codes, date__range=(start, end))
+        Violation.objects.filter(subtree_q(path), date__range=(start, end))
         .select_related("rule")
         .order_by("-date", "area_id", "rule_id")
     )
@@ -48,8 +47,7 @@ def violations_per_area(path: str, start: dt.date, end: dt.date) -> list[dict[st
 def flags_in(
     path: str, start: dt.date, end: dt.date, status: str | None = None
 ) -> QuerySet[OutlierFlag]:
-    codes = Area.objects.filter(path__startswith=path).values("code")
-    qs = OutlierFlag.objects.filter(code_range_q(path), area_id__in=codes, date__range=(start, end))
+    qs = OutlierFlag.objects.filter(subtree_q(path), date__range=(start, end))
     if status:
         qs = qs.filter(status=status)
     return qs.order_by("-date", "area_id", "indicator", "method")

@@ -15,7 +15,7 @@ from typing import Any
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, Subquery, Sum
 
 from ruralwatch.areas.models import Area, Level
-from ruralwatch.areas.selectors import code_range_q, subtree_sql
+from ruralwatch.areas.selectors import subtree_q, subtree_sql
 from ruralwatch.reporting.models import (
     AggregateValue,
     Completeness,
@@ -118,8 +118,7 @@ def village_incidence(
     sums = {
         row["area_id"]: row
         for row in ReportValue.objects.filter(
-            code_range_q(area.path),
-            area__path__startswith=area.path,
+            subtree_q(area.path),
             area__level=Level.VILLAGE,
             indicator_id=indicator_code,
             date__range=(start, end),
@@ -128,9 +127,7 @@ def village_incidence(
         .annotate(total=Sum("value"), n_days=Count("date", distinct=True))
     }
     received = set(
-        Submission.objects.filter(
-            code_range_q(area.path), area__path__startswith=area.path, date=end
-        ).values_list("area_id", flat=True)
+        Submission.objects.filter(subtree_q(area.path), date=end).values_list("area_id", flat=True)
     )
     rows = []
     for v in villages:
@@ -223,9 +220,7 @@ def completeness_by_level(root_area: Area, date: dt.date) -> list[dict[str, Any]
     village reports. One query.
     """
     rows = (
-        Completeness.objects.filter(
-            code_range_q(root_area.path), area__path__startswith=root_area.path, date=date
-        )
+        Completeness.objects.filter(subtree_q(root_area.path), date=date)
         .values("level")
         .annotate(
             units=Count("id"),

@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 from django.db.models import QuerySet
 
-from ruralwatch.areas.selectors import code_range_q
+from ruralwatch.areas.selectors import subtree_q
 from ruralwatch.reporting.selectors import values_by_area
 from ruralwatch.signals.models import DetectionRule, Signal
 
@@ -37,9 +37,7 @@ def signals_by_method(start: dt.date, end: dt.date, root_path: str = "/") -> dic
     from django.db.models import Count
 
     rows = (
-        Signal.objects.filter(
-            code_range_q(root_path), date__range=(start, end), area__path__startswith=root_path
-        )
+        Signal.objects.filter(subtree_q(root_path), date__range=(start, end))
         .values("method")
         .annotate(n=Count("id"))
         .order_by("method")
@@ -51,9 +49,7 @@ def recent_signals(root_path: str, end: dt.date, days: int = 7, limit: int = 20)
     """The latest signals under ``root_path`` in the ``days`` up to ``end`` (newest first)."""
     start = end - dt.timedelta(days=days - 1)
     return list(
-        Signal.objects.filter(
-            code_range_q(root_path), date__range=(start, end), area__path__startswith=root_path
-        )
+        Signal.objects.filter(subtree_q(root_path), date__range=(start, end))
         .select_related("area", "indicator")
         .order_by("-date", "-score", "area_id")[:limit]
     )
@@ -64,9 +60,7 @@ def signals_in(
 ) -> QuerySet[Signal]:
     """Signals for areas under ``root_path`` dated ``start``…``end`` (optionally one method),
     newest and strongest first, with area and indicator joined (one query per page)."""
-    qs = Signal.objects.filter(
-        code_range_q(root_path), date__range=(start, end), area__path__startswith=root_path
-    )
+    qs = Signal.objects.filter(subtree_q(root_path), date__range=(start, end))
     if method:
         qs = qs.filter(method=method)
     return qs.select_related("area", "indicator").order_by("-date", "-score", "area_id", "id")

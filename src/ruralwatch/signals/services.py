@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 from django.db import transaction
 
-from ruralwatch.areas.selectors import code_range_q
+from ruralwatch.areas.selectors import subtree_q
 from ruralwatch.core import bulk
 from ruralwatch.epi.detect import get_detector
 from ruralwatch.epi.detect.base import DetectionResult
@@ -197,7 +197,7 @@ def _run_rule(
         # read on (rule, area, date) for the province alone, not the nation's by path (on
         # the national database 35-116 ms for each rule of each province)
         Signal.objects.filter(rule=rule, date__range=(start, end)).filter(
-            code_range_q(root_path), area__path__startswith=root_path
+            subtree_q(root_path)
         ).delete()
         if rows:
             _insert(rows)
