@@ -76,8 +76,7 @@ class Packer:
         from ruralwatch.assessments.models import EvidenceText
 
         self.pairs = [
-            (json.dumps(t, ensure_ascii=False), f'"{TOKEN}{key_of(t)}"')
-            for t in sorted(texts, key=len, reverse=True)
+            (to_json(t), f'"{TOKEN}{key_of(t)}"') for t in sorted(texts, key=len, reverse=True)
         ]
         texts_by_key = {key_of(t): t for t in texts}
         # Written every time (a handful of rows): this process's copy may know a text that a
@@ -196,7 +195,7 @@ def unpack_json(text: str) -> str:
 
     def whole(match: re.Match[str]) -> str:
         t = found.get(match.group(1))
-        return match.group(0) if t is None else json.dumps(t, ensure_ascii=False)
+        return match.group(0) if t is None else to_json(t)
 
     return _TOKEN_RE.sub(whole, text)
 

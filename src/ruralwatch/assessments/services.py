@@ -429,21 +429,20 @@ def _whole_rows(
     rows = []
     for i, (u, (unit, evidence)) in enumerate(zip(whole, judged, strict=True)):
         rebound = dict(unit.rebound or {})
-        if below[u]:
-            theirs = {j: cols.rebound(j) for j in below[u]}
-            first = min(
-                str(theirs[j].get("onset_date") or theirs[j].get("first_date")) for j in below[u]
-            )
-            rebound["areas"] = [
-                {"code": codes[j], "name": names[j], "from": theirs[j].get("onset_date")}
-                for j in below[u]
-            ]
-            rebound["detected"] = True
-            risen = [names[j] for j in below[u]]
-            with override("zh-hans"):
-                text_zh[i] = phrases.appended(text_zh[i], phrases.rise_below(risen, first))
-            with override("en"):
-                text_en[i] = phrases.appended(text_en[i], phrases.rise_below(risen, first))
+        theirs = {j: cols.rebound(j) for j in below[u]}  # ``whole``: units with some below
+        first = min(
+            str(theirs[j].get("onset_date") or theirs[j].get("first_date")) for j in below[u]
+        )
+        rebound["areas"] = [
+            {"code": codes[j], "name": names[j], "from": theirs[j].get("onset_date")}
+            for j in below[u]
+        ]
+        rebound["detected"] = True
+        risen = [names[j] for j in below[u]]
+        with override("zh-hans"):
+            text_zh[i] = phrases.appended(text_zh[i], phrases.rise_below(risen, first))
+        with override("en"):
+            text_en[i] = phrases.appended(text_en[i], phrases.rise_below(risen, first))
         rows.append(
             (
                 unit.code,

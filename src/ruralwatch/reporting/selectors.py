@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, Subquery, Sum
 
-from ruralwatch.areas.models import Area, Level
+from ruralwatch.areas.models import SIGNIFICANT, Area, Level
 from ruralwatch.areas.selectors import subtree_q, subtree_sql
 from ruralwatch.reporting.models import (
     AggregateValue,
@@ -317,12 +317,12 @@ def values_by_area(
     values (``source`` ``"report"``) or the roll-ups (``"aggregate"``), of the areas under
     ``root_path`` (of ``level`` only, if given). One query; a missing day has no row.
 
-    On PostgreSQL the query returns one text line per area (``day:value;day:value…``, the day
-    counted from ``start``), split by polars: ``COPY`` hands its rows to Python one at a time,
-    about a microsecond and a half each, and a read of every village's values is millions of
-    rows (河南's 50,757 villages: 0.76 million for 15 days, 4.6 million for the assessment's
-    91). The values' text is PostgreSQL's shortest exact form, as in the row-per-value CSV,
-    so they parse to the same doubles."""
+    On PostgreSQL the query makes one text line per area (``day:value;day:value…``, the day
+    counted from ``start``), fetched in blocks of a township and split by polars
+    (:func:`_lines`): ``COPY`` hands its rows to Python one at a time, and a read of every
+    village's values is millions of rows (河南's 50,757 villages: 0.76 million for 15 days, 4.6
+    million for the assessment's 91). The values' text is PostgreSQL's shortest exact form, as
+    in the row-per-value CSV, so they parse to the same doubles."""
     import polars as pl
 
     from ruralwatch.core import bulk
@@ -358,32 +358,24 @@ def values_by_area(
             schema={"area": pl.String, "date": pl.String, "value": pl.Float64},
         )
         return frame.with_columns(pl.col("date").str.slice(0, 10).str.to_date())
-    return _by_line(
-        f"SELECT v.area_id, string_agg(CAST(v.date - CAST(%s AS DATE) AS TEXT) || ':' || "
-        f"CAST(v.value AS TEXT), ';') FROM {table} v {join}WHERE {where} GROUP BY v.area_id",
-        [start.isoformat(), *params],
-        start,
-        "value",
-        pl.Float64,
+    cells = _cells(
+        _lines(
+            f"SELECT v.area_id, string_agg(CAST(v.date - CAST(%s AS DATE) AS TEXT) || ':' || "
+            f"CAST(v.value AS TEXT), ';') FROM {table} v {join}WHERE {where} GROUP BY v.area_id",
+            [start.isoformat(), *params],
+        )
     )
-
-
-def _by_line(sql: str, params: list[Any], start: dt.date, name: str, dtype: Any) -> Any:
-    """``(area, date, name)`` from a PostgreSQL query of lines ``(area, cells)`` whose cells
-    are ``day:x;day:x…`` (days counted from ``start``), ``x`` cast to ``dtype``."""
-    import polars as pl
-
-    cells = _cells(_lines(sql, params))
     return cells.select(
         "area",
         (pl.lit(start, dtype=pl.Date) + pl.duration(days=pl.col("day"))).alias("date"),
-        pl.col("x").cast(dtype).alias(name),
+        pl.col("x").cast(pl.Float64).alias("value"),
     )
 
 
 def _lines(sql: str, params: list[Any]) -> Any:
-    """The lines ``(area, cells)`` of a PostgreSQL query (:func:`_by_line`), fetched in
-    blocks: the lines of the areas of one township-length code prefix joined into one row
+    """The lines ``(area, cells)`` of a PostgreSQL query (:func:`values_by_area`, the delay
+    triangle's submissions), fetched in blocks: the lines of the areas of one township's code
+    prefix (``SIGNIFICANT`` digits of level 4) joined into one row
     (``area=cells#area=cells…``) and split here. ``COPY`` hands its rows to Python one at a
     time, about 2.5 µs each: a line per village was 0.12 s of this process's CPU for 河南's
     50,757 villages, a block per township about a twentieth of that. Run without JIT: a read
@@ -401,7 +393,7 @@ def _lines(sql: str, params: list[Any]) -> Any:
         bulk.execute("SET LOCAL work_mem = '64MB'")
         blocks = bulk.fetch_frame(
             f"SELECT string_agg(l.area || '=' || l.cells, '#') FROM ({sql}) l (area, cells) "
-            f"GROUP BY left(l.area, 9)",
+            f"GROUP BY left(l.area, {SIGNIFICANT[Level.TOWNSHIP]})",
             params,
             schema={"block": pl.String},
         )

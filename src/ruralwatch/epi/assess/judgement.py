@@ -194,7 +194,7 @@ class UnitColumns:
     sections: Callable[[int], tuple[dict[str, Any], ...]]
     #: The unit's evidence (``UnitJudgement.evidence``) alone, without the rest of the unit.
     evidence: Callable[[int], dict[str, Any]]
-    #: The unit's statement (``UnitJudgement.statement``) and the whole unit.
+    #: The unit's statement (``UnitJudgement.statement``) alone.
     statement: Callable[[int], dict[str, Any]]
     unit: Callable[[int], UnitJudgement]
 
