@@ -545,9 +545,9 @@ def anscombe_weights(
     """Farrington's reweighting of one problem (level order): 1 / s^2 where the standardised
     Anscombe residual s = 1.5 (y^(2/3) mu^(-1/6) - mu^(1/2)) / sqrt(phi (1 - h)) exceeds
     ``threshold``, else 1 (0 where unused), scaled to sum to the number of used observations;
-    phi = max(1, the working dispersion). As ``farrington._anscombe_weights`` (the same
-    arithmetic per point; the residual is computed only where the bound (y - mu) /
-    sqrt(mu phi (1 - h)) can pass the threshold)."""
+    phi = max(1, the working dispersion). The residual is computed only where the bound
+    (y - mu) / sqrt(mu phi (1 - h)) can pass the threshold (tests/epi/detect/
+    test_farrington_helpers.py compares the weights with the formula applied everywhere)."""
     phi = max(phi_working, 1.0) if phi_working == phi_working else 1.0
     lim = 0.999 * threshold * threshold
     n = 0

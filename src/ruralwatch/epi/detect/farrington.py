@@ -387,10 +387,11 @@ def _run_models(
         with np.errstate(divide="ignore", invalid="ignore"):
             lp = np.where(invalid[None, :], np.nan, np.log(pop))
     # Blocks of time points x units of about _BATCH_ELEMENTS problem x observation entries.
-    # Units are taken a few at a time when there are many time points (small products that
-    # BLAS runs on one thread); with few time points (a weekly run judges one) a block takes
-    # more units, or the per-block overhead dominates (the national row of the detection
-    # benchmark, 42,868 townships and one week, went from 17 s to 10 s with this).
+    # Units are taken a few at a time when there are many time points (the block's gathered
+    # problem x observation arrays stay bounded); with few time points (a weekly run judges
+    # one) a block takes more units, or the per-block overhead dominates (the national row of
+    # the detection benchmark, 42,868 townships and one week, went from 17 s to 10 s with
+    # this).
     # Smaller blocks (arrays of 2 MB instead of 8 MB) were tried: in a fresh process they
     # faulted 5 times more pages (glibc's dynamic mmap and trim thresholds stay low), which
     # cost more than they saved.
