@@ -17,6 +17,7 @@ from django.utils.translation import override
 
 from ruralwatch.assessments import evidence_texts, nowcasting, phrases, services
 from ruralwatch.assessments.evidence_texts import unpack_json
+from ruralwatch.core import bulk
 from ruralwatch.epi.assess.judgement import JudgementSet
 from tests.assessments.sentence_cases import cases
 
@@ -223,12 +224,12 @@ def test_rows_are_stored_as_they_are_written() -> None:
         ("X1", "new_cases", "2023-02-05", "low", "growth", False, True, "plain", "plain en", "{}"),
         ("X2", "new_cases", "2023-02-05", "high", "plateau", True, False, odd, "en", '{"k": 1}'),
     ]
-    services._write(
+    bulk.append_text(
         Judgement._meta.db_table, pl.DataFrame(rows[:1], schema=services.SCHEMA, orient="row")
     )
     odd_evidence = json.dumps({"k": odd, "n": None})
     frame = pl.DataFrame([(*rows[1][:9], odd_evidence)], schema=services.SCHEMA, orient="row")
-    services._write(Judgement._meta.db_table, frame)
+    bulk.append_text(Judgement._meta.db_table, frame)
     plain, special = Judgement.objects.order_by("area_id")
     assert (plain.area_id, plain.level, plain.phase, plain.pooled, plain.rebound_detected) == (
         "X1",

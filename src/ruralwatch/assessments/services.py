@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
-import io
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils.translation import override
 
 from ruralwatch.areas.models import Area
@@ -148,47 +147,10 @@ def assess(
                     old = old.filter(subtree_q(root_path))
                 old.delete()
                 deleted = True
-            _write(Judgement._meta.db_table, rows)
+            bulk.append_text(Judgement._meta.db_table, rows)
             _add_seconds(summary, "store", began)
     summary.areas = sum(summary.by_phase.values())
     return summary
-
-
-def _write(table: str, frame: pl.DataFrame) -> None:
-    """Insert the rows of ``frame`` into ``table``, inside the caller's transaction.
-
-    On PostgreSQL by ``COPY`` in its text format, written by polars: ``bulk.append``'s CSV
-    doubles every quote of the evidence's JSON, and the server's CSV parser took 0.15 s more
-    of its CPU than the text format for 河南's 53,412 judgements (1.35 against 1.2 s); a row
-    at a time through the driver (``bulk.insert_rows``) costs as much again here, in making
-    and formatting the tuples. The text format escapes only backslash, tab, newline and
-    carriage return, which the texts hardly ever hold: they are escaped when some value
-    does."""
-    if not bulk.is_postgres():
-        bulk.append(table, frame)
-        return
-    texts = [c for c, t in frame.schema.items() if t == pl.String]
-    special = frame.select(
-        pl.any_horizontal(pl.col(texts).str.contains(r"[\\\t\n\r]")).any()
-    ).item()
-    if special:
-        frame = frame.with_columns(
-            pl.col(texts)
-            .str.replace_all("\\", "\\\\", literal=True)
-            .str.replace_all("\t", "\\t", literal=True)
-            .str.replace_all("\n", "\\n", literal=True)
-            .str.replace_all("\r", "\\r", literal=True)
-        )
-    buf = io.BytesIO()
-    frame.write_csv(
-        buf, include_header=False, separator="\t", quote_style="never", null_value="\\N"
-    )
-    with (
-        connection.cursor() as cur,
-        connection.wrap_database_errors,
-        cur.cursor.copy(f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN") as copy,
-    ):
-        copy.write(buf.getvalue())
 
 
 @contextlib.contextmanager
