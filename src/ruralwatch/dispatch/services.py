@@ -634,22 +634,10 @@ def sync_tasks(
 # --- notifications ------------------------------------------------------------------------------
 
 
-def _notify_tasks(task_ids: Sequence[int], why: str) -> dict[str, int]:
-    """One message per task to every active user bound to the task's owner area."""
-    if not task_ids:
-        return {}
-    # Owners first (the key index only), then the wording's joins for the tasks whose owner
-    # has someone to tell: at province scale a few dozen of 10,000 new tasks.
-    owners: list[tuple[int, str]] = []
-    for i in range(0, len(task_ids), CHUNK):
-        owners.extend(
-            Task.objects.filter(id__in=task_ids[i : i + CHUNK]).values_list("id", "owner_area_id")
-        )
-    return _notify_owned(owners, why)
-
-
 def _notify_owned(owners: Sequence[tuple[int, str]], why: str) -> dict[str, int]:
-    """:func:`_notify_tasks` for tasks whose owner areas are known: ``(id, owner area)``."""
+    """One message per task to every active user bound to the task's owner area, for tasks
+    ``(id, owner area)``. The wording's joins are read only for the tasks whose owner has
+    someone to tell: at province scale a few dozen of 10,000 new tasks."""
     if not owners:
         return {}
     recipients = notify.users_of_areas({area for _id, area in owners})
@@ -862,7 +850,7 @@ def escalate_due(now: dt.datetime | None = None) -> dict[str, int]:
             batch_size=1000,
         )
         TaskEvent.objects.bulk_create(events, batch_size=2000)
-    _notify_tasks([t.pk for t in tasks], "escalated")
+    _notify_owned([(t.pk, t.owner_area_id) for t in tasks], "escalated")
     return {"escalated": len(tasks), "steps": len(events)}
 
 
@@ -871,7 +859,7 @@ def remind_due(now: dt.datetime | None = None) -> dict[str, int]:
     once before the acknowledgement deadline, once before the outcome deadline."""
     now = now or timezone.now()
     reminded: dict[str, int] = {}
-    notices: list[int] = []
+    notices: list[tuple[int, str]] = []
     with transaction.atomic():
         for kind in TaskKind.objects.all():
             soon = now + dt.timedelta(hours=kind.remind_before_hours)
@@ -890,18 +878,19 @@ def remind_due(now: dt.datetime | None = None) -> dict[str, int]:
                 .exclude(reminded="done")
             )
             for stage, qs in (("ack", ack), ("done", done)):
-                ids = list(qs.values_list("id", flat=True))
-                if not ids:
+                owned = list(qs.values_list("id", "owner_area_id"))
+                if not owned:
                     continue
+                ids = [i for i, _owner in owned]
                 for i in range(0, len(ids), CHUNK):
                     Task.objects.filter(id__in=ids[i : i + CHUNK]).update(reminded=stage)
                 TaskEvent.objects.bulk_create(
                     [TaskEvent(task_id=i, kind=EventKind.REMINDED, at=now) for i in ids],
                     batch_size=2000,
                 )
-                notices.extend(ids)
+                notices.extend(owned)
                 reminded[stage] = reminded.get(stage, 0) + len(ids)
-    _notify_tasks(notices, "reminded")
+    _notify_owned(notices, "reminded")
     return reminded
 
 
