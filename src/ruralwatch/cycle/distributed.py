@@ -241,20 +241,11 @@ def _detect_above(task: Task) -> dict[str, Any]:
     """The rules of the levels above the partitions, over the cycle's subtree. Their
     ``last_run`` is written by the coordinator with every other rule's."""
     from ruralwatch.signals.models import DetectionRule
-    from ruralwatch.signals.services import DetectionSummary, _run_rule
+    from ruralwatch.signals.services import DetectionSummary, apply_rules
 
     summary = DetectionSummary(task.first.isoformat(), task.end.isoformat())
-    for rule in DetectionRule.objects.filter(pk__in=task.rules).order_by("level", "method", "pk"):
-        try:
-            error, rows = _run_rule(rule, task.first, task.end, task.part.path, summary)
-        except Exception as exc:  # as detect_signals: one rule never stops the others
-            logger.exception("detection rule %s failed", rule)
-            error, rows = f"{type(exc).__name__}: {exc}", []
-            summary.failed[str(rule)] = error
-        if error is None:
-            by = summary.signals_by_method
-            by[rule.method] = by.get(rule.method, 0) + len(rows)
-            summary.rules_run += 1
+    rules = DetectionRule.objects.filter(pk__in=task.rules).order_by("level", "method", "pk")
+    apply_rules(list(rules), task.first, task.end, task.part.path, summary)
     return _summary_dict(summary)
 
 

@@ -96,23 +96,41 @@ def detect_signals(
     """Apply every active rule to the areas under ``root_path`` for dates ``start``…``end``."""
     summary = DetectionSummary(start.isoformat(), end.isoformat())
     rules = list(DetectionRule.objects.filter(active=True).order_by("level", "method", "pk"))
+
+    def ran(rule: DetectionRule, error: str | None) -> None:
+        DetectionRule.objects.filter(pk=rule.pk).update(last_run=end, last_error=error or "")
+        if progress:
+            progress("detection", 1, len(rules))
+
+    apply_rules(rules, start, end, root_path, summary, after=ran)
+    return summary
+
+
+def apply_rules(
+    rules: list[DetectionRule],
+    start: dt.date,
+    end: dt.date,
+    root_path: str,
+    summary: DetectionSummary,
+    after: Callable[[DetectionRule, str | None], None] | None = None,
+) -> None:
+    """Run ``rules`` over the areas under ``root_path`` (each series read once for all its
+    rules, :class:`_Frames`), counting into ``summary``; ``after(rule, error)`` once each
+    rule has run or failed. One rule never stops the others or the cycle."""
     frames = _Frames(rules, start, end, root_path)
     for rule in rules:
         try:
             error, rows = _run_rule(rule, start, end, root_path, summary, frames)
-        except Exception as exc:  # one rule never stops the others or the cycle
+        except Exception as exc:
             logger.exception("detection rule %s failed", rule)
             error, rows = f"{type(exc).__name__}: {exc}", []
             summary.failed[str(rule)] = error
-        DetectionRule.objects.filter(pk=rule.pk).update(last_run=end, last_error=error or "")
+        if after is not None:
+            after(rule, error)
         if error is None:
-            summary.signals_by_method[rule.method] = summary.signals_by_method.get(
-                rule.method, 0
-            ) + len(rows)
+            by = summary.signals_by_method
+            by[rule.method] = by.get(rule.method, 0) + len(rows)
             summary.rules_run += 1
-        if progress:
-            progress("detection", 1, len(rules))
-    return summary
 
 
 class _Frames:
@@ -155,17 +173,14 @@ def _run_rule(
     end: dt.date,
     root_path: str,
     summary: DetectionSummary,
-    frames: _Frames | None = None,
+    frames: _Frames,
 ) -> tuple[str | None, list[tuple[Any, ...]]]:
     """Run one rule and replace its signals for the dates; (why it did not run, or None; the
     signal rows written). A ValueError from the detector (bad parameters, too little history)
     is recorded in ``summary.skipped`` and leaves the stored signals as they were. The panel
-    comes from ``frames`` (the same ``root_path`` and ``end``) when given, else its own read."""
+    comes from ``frames`` (read for the same ``root_path`` and ``end``)."""
     first = start - dt.timedelta(days=rule.history_days)
-    if frames is None:
-        frame = level_panel_frame(rule.level, rule.indicator_id, first, end, root_path)
-    else:
-        frame = frames.frame(rule, first)
+    frame = frames.frame(rule, first)
     rows: list[tuple[Any, ...]] = []
     if frame.height and rule.freq == "week":
         # Weeks dated by their Sunday: the monitored weeks are those ending in the range.
