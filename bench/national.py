@@ -235,9 +235,10 @@ def setup_child(payload: dict[str, Any]) -> dict[str, Any]:
         progress(analyze_s=time.perf_counter() - t)
     _, rollup_s = timed(lambda: roll_up(first, NEW_DAY - dt.timedelta(days=1)))
     progress(history_rollup_s=rollup_s, sizes_mib=_sizes())
-    if payload.get("vacuum"):
-        # A history of months has been vacuumed by autovacuum long ago (hint bits set, the
-        # visibility map current): without this the first timed reads would pay for it.
+    if payload.get("vacuum", True):
+        # The history as the cycles of its days left it: each cycle vacuums the reports at its
+        # start (hint bits set, the visibility map current, so that the village values' key
+        # answers reads alone); without this the timed cycle would vacuum every day at once.
         with connection.cursor() as cur:
             t = time.perf_counter()
             cur.execute("VACUUM ANALYZE")
@@ -293,6 +294,9 @@ def cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
     return {
         "cycle_s": seconds,
         "steps_s": steps,
+        # when each step began, seconds after the cycle's start (validation overlaps the
+        # roll-up, detection, assessment and tasks on the pool)
+        "steps_began_s": {name: step.get("began_s") for name, step in result.steps.items()},
         "assess_parts_s": parts,
         # what the validate step read and found (values read: the screened week of every
         # village, the history only where a flag is possible; intake.nightly)
@@ -301,9 +305,16 @@ def cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
         "areas_judged": result.steps.get("assess", {}).get("areas"),
         "sizes_mib": _sizes(),
         # CPU per step (this process and its PostgreSQL backend), from samples every 50 ms cut
-        # at the steps' boundaries (the steps run one after the other in the order recorded)
-        "steps_cpu": _per_step(samples, steps, same_backend),
-        "cycle_cpu": _per_step(samples, {"cycle": samples[-1][0] - samples[0][0]}, same_backend)[
+        # at each step's start and end (steps that overlap on the pool share this process's
+        # CPU of their common time; what their partitions cost is in ``workers``)
+        "steps_cpu": _per_step(
+            samples,
+            {n: (s.get("began_s"), s.get("seconds")) for n, s in result.steps.items()},
+            same_backend,
+        ),
+        "cycle_cpu": _per_step(
+            samples, {"cycle": (0.0, samples[-1][0] - samples[0][0])}, same_backend
+        )[
             "cycle"
         ],
         # where the partitioned steps ran, and what their worker processes did (not part of
@@ -374,15 +385,19 @@ def _sampling(pid: int | None, every_s: float = 0.05) -> Iterator[list[Any]]:
 
 
 def _per_step(
-    samples: list[Any], steps: dict[str, float | None], same_backend: bool
+    samples: list[Any],
+    steps: dict[str, tuple[float | None, float | None]],
+    same_backend: bool,
 ) -> dict[str, dict[str, float | None]]:
-    """CPU of each step: the samples interpolated at the steps' cumulative wall boundaries."""
+    """CPU of each step: the samples interpolated at its start and end (``began_s`` after the
+    first sample, ``seconds`` long; a step without a start follows the one before)."""
     wall = np.array([s[0] for s in samples])
     cpu = np.array([s[1] for s in samples])
     db = np.array([np.nan if s[2] is None else s[2] for s in samples])
     out: dict[str, dict[str, float | None]] = {}
-    t = wall[0]
-    for name, seconds in steps.items():
+    end = wall[0]
+    for name, (began, seconds) in steps.items():
+        t = end if began is None else wall[0] + began
         end = t + (seconds or 0.0)
         row: dict[str, float | None] = {
             "wall_s": seconds,
@@ -392,7 +407,6 @@ def _per_step(
         if same_backend and not np.isnan(db).any():
             row["db_cpu_s"] = round(float(np.interp(end, wall, db) - np.interp(t, wall, db)), 3)
         out[name] = row
-        t = end
     return out
 
 
@@ -500,7 +514,7 @@ def _db_env(db: str, sub: Path) -> dict[str, str]:
 
 
 def _set_up(
-    scale: str, *, days: int, sub: Path, db: str = PG_DB, offset: int = 0, vacuum: bool = False
+    scale: str, *, days: int, sub: Path, db: str = PG_DB, offset: int = 0, vacuum: bool = True
 ) -> dict[str, Any]:
     """A fresh database ``db`` with the tree and ``days`` days of history (set-up child)."""
     sub.mkdir(parents=True, exist_ok=True)
@@ -783,7 +797,6 @@ def run_growth(
             sub=sub,
             db=f"{GROWTH_DB}_{days}",
             offset=longest - days,
-            vacuum=True,
         )
         out["setups"][str(days)] = setup
         if "new_day_csv" not in setup:

@@ -120,7 +120,7 @@ def _snapshot() -> dict[str, Any]:
 
 
 #: What the cycle's record of a partitioned step says of where and how long it ran.
-RUN = {"seconds", "runner", "partition_level", "partitions", "parts_seconds"}
+RUN = {"seconds", "began_s", "runner", "partition_level", "partitions", "parts_seconds"}
 
 
 def _steps(result: Any) -> dict[str, Any]:

@@ -44,23 +44,26 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import heapq
 import logging
 import multiprocessing
 import os
 import resource
 import socket
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from ruralwatch.signals.services import DetectionSummary
 
 Progress = Callable[[str, int, int], None]
+R = TypeVar("R")
 logger = logging.getLogger(__name__)
 
 #: Partition level names (``RURALWATCH_DASK_PARTITION``) and their area levels.
@@ -355,45 +358,28 @@ class LocalPool:
             self._executor = None
 
 
-@dataclass
-class Partitioned:
-    """Runs the cycle's validation, detection and assessment per partition: on the Dask
-    ``client``'s workers, on a ``pool`` of this machine's processes, or one after the other
-    in this process without either."""
+#: Dask priorities: a step's ``priority`` outweighs any partition's size.
+PRIORITY_STEP = 10**9
 
-    client: Any = None
-    level: str = "province"
-    pool: LocalPool | None = None
 
-    @property
-    def runner(self) -> str:
-        """Where the tasks run, as the cycle's record says it."""
-        if self.client is not None:
-            return "dask"
-        if self.pool is not None:
-            return f"pool of {self.pool.workers}"
-        return "in-process"
+class Running:
+    """A partitioned step started by :meth:`Partitioned._start`: its tasks' outcomes as they
+    end (on the pool they arrive on its feed's thread), and :meth:`wait` for all of them."""
 
-    def close(self) -> None:
-        if self.client is not None:
-            self.client.close()
-        if self.pool is not None:
-            self.pool.close()
+    def __init__(self, tasks: list[Task], run: StepRun, progress: Progress | None) -> None:
+        self.tasks, self.run, self.progress = tasks, run, progress
+        #: ``time.perf_counter()`` when the last task ended.
+        self.ended: float | None = None
+        #: Dask: the futures, collected by :meth:`wait`.
+        self.futures: dict[Any, Task] = {}
+        self.client: Any = None
+        self._done = threading.Event()
+        self._lock = threading.Lock()
 
-    # -- running tasks ---------------------------------------------------------------------
-
-    def _run(self, tasks: list[Task], progress: Progress | None) -> StepRun:
-        """Run the tasks; one line of progress per partition (its stage is the step and the
-        partition), and an INFO log line as each ends."""
-        run = StepRun(runner=self.runner)
-        for t in tasks:
-            if progress:
-                progress(_stage(t), 0, 1)
-        done = 0
-
-        def finish(t: Task, out: Outcome) -> None:
-            nonlocal done
-            done += 1
+    def finish(self, t: Task, out: Outcome) -> None:
+        """Record one task's outcome (any thread)."""
+        with self._lock:
+            run = self.run
             run.outcomes.append(out)
             run.partitions[t.part.code] = {
                 "step": t.step,
@@ -417,74 +403,207 @@ class Partitioned:
                 "failed: " + out.error if out.error else "done",
                 out.seconds,
                 out.worker,
-                done,
-                len(tasks),
+                len(run.outcomes),
+                len(self.tasks),
             )
-            if progress:
-                progress(_stage(t), 1, 1)
+            if len(run.outcomes) == len(self.tasks):
+                self.close()
+        if self.progress:
+            self.progress(_stage(t), 1, 1)
 
+    def close(self) -> None:
+        self.ended = time.perf_counter()
+        self._done.set()
+
+    def wait(self) -> StepRun:
+        """Every task's outcome, in the tasks' order (failures too)."""
+        if self.futures:
+            from distributed import as_completed as dask_completed
+
+            futures, self.futures = self.futures, {}
+            ended = dask_completed(list(futures), loop=self.client.loop)  # type: ignore[no-untyped-call]
+            for future in ended:
+                t = futures[future]
+                if future.status == "error":  # the task never returned (a worker lost …)
+                    self.finish(t, _not_run(t, future.exception()))
+                else:
+                    self.finish(t, future.result())
+        self._done.wait()
+        order = {t.part.code: i for i, t in enumerate(self.tasks)}
+        self.run.outcomes.sort(key=lambda o: order[o.code])
+        self.run.failed.sort(key=lambda f: order[f["partition"]])
+        return self.run
+
+
+@dataclass(order=True)
+class _Queued:
+    key: tuple[int, ...]
+    task: Task = field(compare=False)
+    finish: Callable[[Task, Outcome], None] = field(compare=False)
+    #: Run with no other task on the pool (a task whose worker died, run again).
+    alone: bool = field(default=False, compare=False)
+
+
+class _Feed:
+    """Hands a :class:`LocalPool` its tasks from a thread: at most one per worker at a time,
+    the highest priority first (then the biggest partition, then the order given), so that a
+    step started later overtakes the queued tasks of a step of lower priority. When a worker
+    dies, the tasks it took down with the pool run again one at a time on a new pool (each
+    task replaces its partition's rows in its own transactions, so a run cut short left
+    nothing): the one that kills its worker again is recorded as failed and the others
+    complete, as Dask does with a task that loses its worker."""
+
+    def __init__(self, pool: LocalPool) -> None:
+        self.pool = pool
+        self._queue: list[_Queued] = []
+        self._running: dict[Future[Outcome], _Queued] = {}
+        self._seq = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="cycle-pool-feed", daemon=True)
+        self._thread.start()
+
+    def put(
+        self, tasks: list[Task], priority: int, finish: Callable[[Task, Outcome], None]
+    ) -> None:
+        with self._lock:
+            for t in tasks:
+                self._seq += 1
+                key = (-priority, -t.part.size, self._seq)
+                remote = dataclasses.replace(t, remote=True)
+                heapq.heappush(self._queue, _Queued(key, remote, finish))
+        self._wake.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self._thread.join()
+
+    def _fill(self) -> None:
+        """Start queued tasks while a worker is free (a task to run alone waits for an empty
+        pool, and holds it)."""
+        with self._lock:
+            while self._queue and len(self._running) < self.pool.workers:
+                if any(q.alone for q in self._running.values()):
+                    return
+                if self._queue[0].alone and self._running:
+                    return
+                queued = heapq.heappop(self._queue)
+                try:
+                    self._running[self.pool.submit(queued.task)] = queued
+                except Exception as exc:  # the pool cannot start (no process, …)
+                    self._finish(queued, _not_run(queued.task, exc))
+
+    def _loop(self) -> None:
+        while not self._closed:
+            self._fill()
+            if not self._running:
+                self._wake.wait(0.5)
+                self._wake.clear()
+                continue
+            done, _ = wait(list(self._running), timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                queued = self._running.pop(future)
+                t = queued.task
+                exc = future.exception()
+                if isinstance(exc, BrokenProcessPool) and not queued.alone:
+                    logger.warning(
+                        "cycle %s %s: its worker died; run again alone", t.step, t.part.code
+                    )
+                    with self._lock:  # first of all, in the order it had
+                        key = (-(10**6), *queued.key[1:])
+                        heapq.heappush(self._queue, _Queued(key, t, queued.finish, alone=True))
+                    continue
+                self._finish(queued, future.result() if exc is None else _not_run(t, exc))
+
+    @staticmethod
+    def _finish(queued: _Queued, out: Outcome) -> None:
+        """Hand the outcome on; an error there is logged, and the feed goes on for the other
+        steps (the step's own waiter has its outcome recorded before its progress line)."""
+        try:
+            queued.finish(queued.task, out)
+        except Exception:
+            logger.exception("cycle %s %s: recording its outcome", queued.task.step, out.code)
+
+
+@dataclass
+class Partitioned:
+    """Runs the cycle's validation, detection and assessment per partition: on the Dask
+    ``client``'s workers, on a ``pool`` of this machine's processes, or one after the other
+    in this process without either."""
+
+    client: Any = None
+    level: str = "province"
+    pool: LocalPool | None = None
+    _feed: _Feed | None = field(default=None, init=False, repr=False)
+
+    @property
+    def runner(self) -> str:
+        """Where the tasks run, as the cycle's record says it."""
+        if self.client is not None:
+            return "dask"
         if self.pool is not None:
-            self._on_pool(self.pool, tasks, finish)
+            return f"pool of {self.pool.workers}"
+        return "in-process"
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
+        if self.pool is not None:
+            self.pool.close()
+
+    # -- running tasks ---------------------------------------------------------------------
+
+    def _run(self, tasks: list[Task], progress: Progress | None) -> StepRun:
+        """Run the tasks and wait for them (:meth:`_start`)."""
+        return self._start(tasks, progress).wait()
+
+    def _start(self, tasks: list[Task], progress: Progress | None, priority: int = 0) -> Running:
+        """Start the tasks and return at once (on the pool or Dask; in this process they run
+        here, one after the other, before it returns). The pool and Dask start the tasks of a
+        higher ``priority`` before any waiting task of a lower one, so that a step started
+        later can overtake one already queued (the cycle's detection and assessment, which its
+        tasks step waits for, overtake the tail of validation, which nothing waits for). One
+        line of progress per partition (its stage is the step and the partition), and an
+        INFO log line as each ends."""
+        running = Running(tasks, StepRun(runner=self.runner), progress)
+        for t in tasks:
+            if progress:
+                progress(_stage(t), 0, 1)
+        if not tasks:
+            running.close()
+        elif self.pool is not None:
+            if self._feed is None:
+                self._feed = _Feed(self.pool)
+            self._feed.put(tasks, priority, running.finish)
         elif self.client is None:
             for t in tasks:
-                finish(t, run_task(t))
+                running.finish(t, run_task(t))
         else:
-            from distributed import as_completed
-
             remote = [dataclasses.replace(t, remote=True) for t in tasks]
-            futures = {
+            running.futures = {
                 self.client.submit(
                     run_task,
                     t,
                     key=f"ruralwatch-{t.step}-{t.part.code}-{t.end}-{time.time_ns()}",
-                    priority=t.part.size,
+                    priority=priority * PRIORITY_STEP + t.part.size,
                     pure=False,
                 ): t
                 for t in remote
             }
-            ended = as_completed(list(futures), loop=self.client.loop)  # type: ignore[no-untyped-call]
-            for future in ended:
-                t = futures[future]
-                if future.status == "error":  # the task never returned (a worker lost …)
-                    out = _not_run(t, future.exception())
-                else:
-                    out = future.result()
-                finish(t, out)
-        order = {t.part.code: i for i, t in enumerate(tasks)}
-        run.outcomes.sort(key=lambda o: order[o.code])
-        run.failed.sort(key=lambda f: order[f["partition"]])
-        return run
-
-    @staticmethod
-    def _on_pool(
-        pool: LocalPool, tasks: list[Task], finish: Callable[[Task, Outcome], None]
-    ) -> None:
-        """The tasks on the pool, submitted biggest first (the pool starts them in that order).
-        When a worker dies, the tasks it took down with the pool run again one at a time on a
-        new pool (each task replaces its partition's rows in its own transactions, so a run
-        cut short left nothing): the one that kills its worker again is recorded as failed
-        and the others complete, as Dask does with a task that loses its worker."""
-        remote = [dataclasses.replace(t, remote=True) for t in tasks]
-        futures = {pool.submit(t): t for t in remote}
-        lost: list[Task] = []
-        for future in as_completed(futures):
-            t = futures[future]
-            exc = future.exception()
-            if isinstance(exc, BrokenProcessPool):
-                lost.append(t)
-                continue
-            out = future.result() if exc is None else _not_run(t, exc)
-            finish(t, out)
-        order = {id(t): i for i, t in enumerate(remote)}
-        for t in sorted(lost, key=lambda t: order[id(t)]):
-            logger.warning("cycle %s %s: its worker died; run again alone", t.step, t.part.code)
-            try:
-                out = pool.submit(t).result()
-            except BrokenProcessPool as exc:
-                out = _not_run(t, exc)
-            finish(t, out)
+            running.client = self.client
+        return running
 
     # -- the cycle's three steps -----------------------------------------------------------
+    #
+    # Each step is started (``start_*``: its tasks handed to the workers, returning at once
+    # on the pool and Dask) and its result taken later (:meth:`Pending.result`), so that the
+    # cycle can overlap steps that do not read each other's rows; ``validate``, ``detect`` and
+    # ``assess`` do both at once.
 
     def validate(
         self,
@@ -494,14 +613,27 @@ class Partitioned:
         now: dt.datetime,
         progress: Progress | None = None,
     ) -> tuple[dict[str, Any], StepRun]:
+        """:meth:`start_validate`, waited for."""
+        return self.start_validate(day, days, root_path, now, progress).result()
+
+    def start_validate(
+        self,
+        day: dt.date,
+        days: int,
+        root_path: str,
+        now: dt.datetime,
+        progress: Progress | None = None,
+        priority: int = 0,
+    ) -> Pending[dict[str, Any]]:
         """``intake.nightly.nightly(day, days=days, path=root_path, now=now)`` per partition
         of its own (a province, or the subtree itself); the same totals. Where its bounded
-        read does not hold, the county-by-county run, here."""
+        read does not hold, the county-by-county run, here and now."""
         from ruralwatch.intake import nightly
 
         scope = nightly.nightly_parts(day, days=days, path=root_path)
         if scope is None:
-            return nightly.nightly_per_county(day, days=days, path=root_path, now=now), StepRun()
+            totals = nightly.nightly_per_county(day, days=days, path=root_path, now=now)
+            return Pending.done(totals, StepRun())
         database = database_identity()
         sized = {p.path: p for p in parts(root_path, LEVELS["province"])}
         tasks = [
@@ -518,16 +650,30 @@ class Partitioned:
             for prefix in scope.parts
         ]
         tasks.sort(key=lambda t: (-t.part.size, t.part.code))
-        run = self._run(tasks, progress)
-        totals = nightly.nightly_totals(scope)
-        for out in run.outcomes:
-            if out.result is not None:
-                nightly.add_part(totals, out.result)
-        return totals, run
+
+        def merge(run: StepRun) -> dict[str, Any]:
+            totals = nightly.nightly_totals(scope)
+            for out in run.outcomes:
+                if out.result is not None:
+                    nightly.add_part(totals, out.result)
+            return totals
+
+        return Pending(self._start(tasks, progress, priority), merge)
 
     def detect(
         self, first: dt.date, end: dt.date, root_path: str, progress: Progress | None = None
     ) -> tuple[DetectionSummary, StepRun]:
+        """:meth:`start_detect`, waited for."""
+        return self.start_detect(first, end, root_path, progress).result()
+
+    def start_detect(
+        self,
+        first: dt.date,
+        end: dt.date,
+        root_path: str,
+        progress: Progress | None = None,
+        priority: int = 0,
+    ) -> Pending[DetectionSummary]:
         """``detect_signals(first, end, root_path=…)`` per partition; the merged summary."""
         from ruralwatch.areas.models import Area
         from ruralwatch.signals.models import DetectionRule
@@ -543,27 +689,41 @@ class Partitioned:
         above = tuple(r.pk for r in rules if max(root_level, 1) <= r.level < level)
         if above:
             tasks.append(Task("detect_above", _whole(root_path), first, end, database, rules=above))
-        run = self._run(tasks, progress)
-        summary = DetectionSummary(first.isoformat(), end.isoformat())
-        for out in run.outcomes:
-            if out.result is not None:
-                _merge_detection(summary, out.result)
-        if not any(out.result is not None for out in run.outcomes):
-            return summary, run  # no partition ran: the rules' state stays as it was
-        errors = summary.did_not_run
-        summary.rules_run = sum(1 for r in rules if str(r) not in errors)
-        for r in rules:  # what detect_signals writes, once the partitions all said
-            DetectionRule.objects.filter(pk=r.pk).update(
-                last_run=end, last_error=errors.get(str(r), "")
-            )
-        for out in run.outcomes:
-            if out.result is not None:
-                run.partitions[out.code]["signals"] = sum(out.result["signals_by_method"].values())
-        return summary, run
+
+        def merge(run: StepRun) -> DetectionSummary:
+            summary = DetectionSummary(first.isoformat(), end.isoformat())
+            for out in run.outcomes:
+                if out.result is not None:
+                    _merge_detection(summary, out.result)
+            if not any(out.result is not None for out in run.outcomes):
+                return summary  # no partition ran: the rules' state stays as it was
+            errors = summary.did_not_run
+            summary.rules_run = sum(1 for r in rules if str(r) not in errors)
+            for r in rules:  # what detect_signals writes, once the partitions all said
+                DetectionRule.objects.filter(pk=r.pk).update(
+                    last_run=end, last_error=errors.get(str(r), "")
+                )
+            for out in run.outcomes:
+                if out.result is not None:
+                    signals = sum(out.result["signals_by_method"].values())
+                    run.partitions[out.code]["signals"] = signals
+            return summary
+
+        return Pending(self._start(tasks, progress, priority), merge)
 
     def assess(
         self, cycle_date: dt.date, root_path: str, progress: Progress | None = None
     ) -> tuple[dict[str, Any], StepRun]:
+        """:meth:`start_assess`, waited for."""
+        return self.start_assess(cycle_date, root_path, progress).result()
+
+    def start_assess(
+        self,
+        cycle_date: dt.date,
+        root_path: str,
+        progress: Progress | None = None,
+        priority: int = 0,
+    ) -> Pending[dict[str, Any]]:
         """``assess(cycle_date, root_path=…)`` per province (see the module's docstring) with
         the whole subtree's nowcast moment; the merged summary as the cycle records it."""
         from ruralwatch.assessments import nowcasting
@@ -574,21 +734,58 @@ class Partitioned:
             Task("assess", p, cycle_date, cycle_date, database, pinned=True, moment=now)
             for p in parts(root_path, LEVELS["province"])
         ]
-        run = self._run(tasks, progress)
-        merged: dict[str, Any] = {"areas": 0, "by_phase": {}, "rebounds": [], "parts_seconds": {}}
-        for out in run.outcomes:
-            if out.result is None:
-                continue
-            r = out.result
-            merged["areas"] += r["areas"]
-            for phase, n in r["by_phase"].items():
-                merged["by_phase"][phase] = merged["by_phase"].get(phase, 0) + n
-            merged["rebounds"].extend(r["rebounds"])
-            for name, s in r["seconds"].items():
-                merged["parts_seconds"][name] = round(merged["parts_seconds"].get(name, 0.0) + s, 3)
-            run.partitions[out.code]["judged"] = r["areas"]
-        merged["rebounds"].sort()
-        return merged, run
+
+        def merge(run: StepRun) -> dict[str, Any]:
+            merged: dict[str, Any] = {
+                "areas": 0,
+                "by_phase": {},
+                "rebounds": [],
+                "parts_seconds": {},
+            }
+            for out in run.outcomes:
+                if out.result is None:
+                    continue
+                r = out.result
+                merged["areas"] += r["areas"]
+                for phase, n in r["by_phase"].items():
+                    merged["by_phase"][phase] = merged["by_phase"].get(phase, 0) + n
+                merged["rebounds"].extend(r["rebounds"])
+                for name, s in r["seconds"].items():
+                    total = merged["parts_seconds"].get(name, 0.0) + s
+                    merged["parts_seconds"][name] = round(total, 3)
+                run.partitions[out.code]["judged"] = r["areas"]
+            merged["rebounds"].sort()
+            return merged
+
+        return Pending(self._start(tasks, progress, priority), merge)
+
+
+class Pending(Generic[R]):
+    """A started step: :meth:`result` waits for its tasks and merges their outcomes."""
+
+    def __init__(self, running: Running | None, merge: Callable[[StepRun], R]) -> None:
+        self.running, self._merge = running, merge
+        self._result: tuple[R, StepRun] | None = None
+
+    @classmethod
+    def done(cls, value: R, run: StepRun) -> Pending[R]:
+        """A step that ran to its end as it was started."""
+        pending: Pending[R] = cls(None, lambda _: value)
+        pending._result = (value, run)
+        return pending
+
+    @property
+    def ended(self) -> float | None:
+        """``time.perf_counter()`` when its last task ended (None while one runs, or for a
+        step that ran as it was started)."""
+        return None if self.running is None else self.running.ended
+
+    def result(self) -> tuple[R, StepRun]:
+        if self._result is None:
+            assert self.running is not None
+            run = self.running.wait()
+            self._result = (self._merge(run), run)
+        return self._result
 
 
 def _stage(t: Task) -> str:

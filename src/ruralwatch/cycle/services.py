@@ -30,7 +30,7 @@ from ruralwatch.intake.nightly import nightly as intake_nightly
 from ruralwatch.reporting.models import AggregateValue, Completeness, ReportValue, Submission
 from ruralwatch.reporting.services import dates_to_roll_up, roll_up_dates
 from ruralwatch.signals.models import Signal
-from ruralwatch.signals.services import detect_signals
+from ruralwatch.signals.services import DetectionSummary, detect_signals
 
 Progress = Callable[[str, int, int], None]
 logger = logging.getLogger(__name__)
@@ -116,6 +116,20 @@ def run_cycle(
             raise ValueError(f"unknown area {root}")
         root_path = area.path
     result = CycleResult(cycle_date.isoformat(), first.isoformat(), root)
+    began_cycle = time.perf_counter()
+
+    def record(name: str, began: float, out: dict[str, Any], ended: float | None = None) -> None:
+        ended = time.perf_counter() if ended is None else ended
+        result.steps[name] = out | {
+            "seconds": round(ended - began, 3),
+            "began_s": round(began - began_cycle, 3),
+        }
+
+    def failed(name: str, exc: Exception) -> dict[str, Any]:
+        logger.exception("cycle step %s failed", name)
+        error = f"{type(exc).__name__}: {exc}"
+        result.did_not_run.append({"step": name, "error": error})
+        return {"error": error}
 
     def timed(name: str, step: Callable[[], dict[str, Any]]) -> None:
         """Run one step; a step that fails is recorded with its error and the cycle goes on
@@ -124,11 +138,8 @@ def run_cycle(
         try:
             out = step()
         except Exception as exc:
-            logger.exception("cycle step %s failed", name)
-            error = f"{type(exc).__name__}: {exc}"
-            out = {"error": error}
-            result.did_not_run.append({"step": name, "error": error})
-        result.steps[name] = out | {"seconds": round(time.perf_counter() - began, 3)}
+            out = failed(name, exc)
+        record(name, began, out)
 
     # With a Dask scheduler, or a pool of local worker processes (PostgreSQL), validation,
     # detection and assessment run per partition on its workers (cycle/distributed.py); a
@@ -145,13 +156,8 @@ def run_cycle(
     def validated() -> dict[str, Any]:
         # Validation rules and outlier screening of the last days (docs/intake.md): flags
         # and violations are replaced for those days, values are never changed.
-        if spread is None:
-            totals = intake_nightly(cycle_date, days=days_back, path=root_path, now=now)
-            return totals | {"runner": "in-process"}
-        found = now or timezone.now()  # one time for every partition's flags
-        totals, run = spread.validate(cycle_date, days_back, root_path, found, progress)
-        result.did_not_run.extend(run.failed)
-        return totals | run.record("province")
+        totals = intake_nightly(cycle_date, days=days_back, path=root_path, now=now)
+        return totals | {"runner": "in-process"}
 
     def rolled() -> dict[str, Any]:
         # Only the dates that need it: values changed after their roll-up (an import, an API
@@ -167,14 +173,7 @@ def run_cycle(
             "completeness": r.completeness_rows if r else 0,
         }
 
-    def detected() -> dict[str, Any]:
-        parts: dict[str, Any] = {"runner": "in-process"}
-        if spread is None:
-            d = detect_signals(first, cycle_date, root_path=root_path, progress=progress)
-        else:
-            d, run = spread.detect(first, cycle_date, root_path, progress)
-            result.did_not_run.extend(run.failed)
-            parts = run.record(spread.level)
+    def detected(d: DetectionSummary, parts: dict[str, Any]) -> dict[str, Any]:
         for rule, error in d.did_not_run.items():
             result.did_not_run.append({"step": "detect", "rule": rule, "error": error})
         return {
@@ -187,10 +186,6 @@ def run_cycle(
         } | parts
 
     def judged() -> dict[str, Any]:
-        if spread is not None:
-            merged, run = spread.assess(cycle_date, root_path, progress)
-            result.did_not_run.extend(run.failed)
-            return merged | run.record("province")
         j = assess(cycle_date, root_path=root_path)
         return {
             "runner": "in-process",
@@ -210,22 +205,87 @@ def run_cycle(
             "notified": s.notified,
         }
 
-    try:  # the pool's workers end with the last of its steps, also on error
-        # The planner's statistics of the reports first: every step after reads the new day.
-        timed("report_statistics", lambda: refresh_statistics(REPORT_TABLES))
-        timed("keygroups", lambda: _keygroups_indicators(cycle_date, root_path))
+    # The planner's statistics of the reports first: every step after reads the new day.
+    timed("report_statistics", lambda: refresh_statistics(REPORT_TABLES, vacuum=True))
+    timed("keygroups", lambda: _keygroups_indicators(cycle_date, root_path))
+    if spread is None:
         timed("validate", validated)
         timed("roll_up", rolled)
-        timed("detect", detected)
+        timed(
+            "detect",
+            lambda: detected(
+                detect_signals(first, cycle_date, root_path=root_path, progress=progress),
+                {"runner": "in-process"},
+            ),
+        )
         timed("assess", judged)
-    finally:
-        if spread is not None:
-            spread.close()
-    timed("tasks", dispatched)
+        timed("tasks", dispatched)
+    else:
+        # Validation reads the village values and writes flags and violations, which no later
+        # step reads: its partitions run on the workers while this process rolls up, and
+        # detection and assessment (which read the roll-ups) overtake the ones still queued,
+        # so that the tasks step, which waits for those two, overlaps validation's tail.
+        runner = spread
+        found = now or timezone.now()  # one time for every partition's flags
+        started: dict[str, tuple[float, distributed.Pending[Any] | None]] = {}
+
+        def launch(name: str, begin: Callable[[], distributed.Pending[Any]]) -> None:
+            began = time.perf_counter()
+            try:
+                started[name] = (began, begin())
+            except Exception as exc:
+                record(name, began, failed(name, exc))
+                started[name] = (began, None)
+
+        def collect(name: str, out: Callable[[Any, distributed.StepRun], dict[str, Any]]) -> None:
+            began, pending = started[name]
+            if pending is None:  # recorded as it failed to start
+                return
+            try:
+                value, run = pending.result()
+                result.did_not_run.extend(run.failed)
+                got = out(value, run)
+            except Exception as exc:
+                got = failed(name, exc)
+            record(name, began, got, pending.ended)
+
+        try:  # the pool's workers end with the last of its steps, also on error
+            launch(
+                "validate",
+                lambda: runner.start_validate(cycle_date, days_back, root_path, found, progress),
+            )
+            timed("roll_up", rolled)
+            launch(
+                "detect",
+                lambda: runner.start_detect(first, cycle_date, root_path, progress, priority=1),
+            )
+            launch("assess", lambda: runner.start_assess(cycle_date, root_path, progress, 1))
+            collect("detect", lambda d, run: detected(d, run.record(runner.level)))
+            collect("assess", lambda merged, run: merged | run.record("province"))
+            timed("tasks", dispatched)
+            collect("validate", lambda totals, run: totals | run.record("province"))
+        finally:
+            runner.close()
     timed("statistics", lambda: refresh_statistics(CYCLE_TABLES))
+    # in the steps' order, also where they overlapped
+    result.steps = dict(sorted(result.steps.items(), key=lambda kv: STEP_ORDER.index(kv[0])))
+    result.did_not_run.sort(key=lambda d: STEP_ORDER.index(d["step"]))
     result.tasks = task_counts(root_path)
     return result
 
+
+#: The cycle's steps in their order ("distributed": its workers, out of reach).
+STEP_ORDER = (
+    "distributed",
+    "report_statistics",
+    "keygroups",
+    "validate",
+    "roll_up",
+    "detect",
+    "assess",
+    "tasks",
+    "statistics",
+)
 
 #: The dated tables, each analysed when the cycle has given it a new date: the reports at the
 #: start (an import adds the day before the cycle), the roll-ups after the roll-up, what
@@ -235,7 +295,7 @@ ROLLED_UP_TABLES = (AggregateValue, Completeness)
 CYCLE_TABLES = (Judgement, Signal)
 
 
-def refresh_statistics(models: tuple[type[Model], ...]) -> dict[str, Any]:
+def refresh_statistics(models: tuple[type[Model], ...], *, vacuum: bool = False) -> dict[str, Any]:
     """ANALYZE these dated tables (PostgreSQL). A date the planner has not seen is estimated
     at one row when the few dates it knows fill its most-common-value list, and a table of
     many days never grows by the tenth that makes autovacuum analyse it again: the county
@@ -243,7 +303,11 @@ def refresh_statistics(models: tuple[type[Model], ...]) -> dict[str, Any]:
     nested loop (5 s instead of 0.1 s), the roll-up of the nation's new day read its 5.2
     million values through the index in indicator order and hashed them instead of the
     areas (EXPLAIN ANALYZE at load 5: 19 s instead of 9 s). Sampling keeps it a second or
-    two even on the national tables (the values: 30,000 of their 1.6 million pages)."""
+    two even on the national tables (the values: 30,000 of their 1.6 million pages).
+
+    With ``vacuum`` (the reports, at the cycle's start) they are vacuumed too
+    (:func:`ruralwatch.core.bulk.vacuum_analyze`: the new day's pages marked all-visible), so
+    that the cycle's reads of village values are index-only scans of the values' key."""
     tables = [m._meta.db_table for m in models]
-    bulk.analyze(*tables)
+    (bulk.vacuum_analyze if vacuum else bulk.analyze)(*tables)
     return {"tables": tables if bulk.is_postgres() else []}

@@ -1,0 +1,96 @@
+"""The village values' unique key carries the value on PostgreSQL (migration 0011), and the
+cycle's vacuum of the reports lets a read of a range of that key skip the table.
+
+PostgreSQL only: SQLite keeps the plain key (Django would create no unique constraint with
+``INCLUDE`` there), and VACUUM is PostgreSQL's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from ruralwatch.areas.services import import_areas
+from ruralwatch.core import bulk
+from ruralwatch.cycle.services import REPORT_TABLES, refresh_statistics
+from ruralwatch.reporting.models import ReportValue
+from ruralwatch.reporting.services import import_reports
+from tests.badinput.corpus import NOW, TREE, V1, V2, V3
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="PostgreSQL's covering key and VACUUM"
+    ),
+]
+
+TABLE = ReportValue._meta.db_table
+
+
+def _import(tmp_path: Path) -> None:
+    tree = tmp_path / "tree.csv"
+    tree.write_text(TREE, encoding="utf-8")
+    import_areas(tree)
+    day = tmp_path / "day.csv"
+    rows = [
+        f"{v},2023-01-{d:02d},{i},{n}"
+        for v in (V1, V2, V3)
+        for d in (8, 9, 10)
+        for i, n in (("new_cases", 3), ("deaths", 0), ("fever_visits", 7))
+    ]
+    day.write_text("area_code,date,indicator,value\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    import_reports(day, now=NOW)
+
+
+def _plan(sql: str) -> str:
+    with connection.cursor() as cur:
+        cur.execute("SET enable_seqscan = off")
+        cur.execute("SET enable_bitmapscan = off")
+        cur.execute(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {sql}")
+        plan = "\n".join(r[0] for r in cur.fetchall())
+        cur.execute("RESET enable_seqscan")
+        cur.execute("RESET enable_bitmapscan")
+    return plan
+
+
+def test_the_key_carries_the_value_and_upserts_still_find_it(tmp_path: Path) -> None:
+    definition = bulk.rows(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'value_unique_key'"
+    )
+    assert definition == [("UNIQUE (area_id, date, indicator_id) INCLUDE (value)",)]
+    _import(tmp_path)
+    _import(tmp_path)  # the same file again: the upsert's conflict target is the key
+    assert ReportValue.objects.count() == 27
+
+
+def test_after_the_cycles_vacuum_a_range_of_the_key_is_read_from_the_index(
+    tmp_path: Path,
+) -> None:
+    _import(tmp_path)
+    read = (
+        f"SELECT area_id, date, indicator_id, value FROM {TABLE} "
+        f"WHERE area_id BETWEEN '{V1}' AND '{V3}' AND date BETWEEN '2023-01-08' AND '2023-01-10'"
+    )
+    before = _plan(read)
+    assert "Index Only Scan using value_unique_key" in before
+    assert "Heap Fetches: 27" in before  # new pages: every value read from the table
+    refresh_statistics(REPORT_TABLES, vacuum=True)
+    assert "Heap Fetches: 0" in _plan(read)
+
+
+def test_inside_a_transaction_the_statistics_are_refreshed_without_vacuum(
+    tmp_path: Path,
+) -> None:
+    from django.db import transaction
+    from django.test.utils import CaptureQueriesContext
+
+    _import(tmp_path)
+    with transaction.atomic(), CaptureQueriesContext(connection) as ran:
+        refresh_statistics(REPORT_TABLES, vacuum=True)  # VACUUM there would be an error
+    statements = [q["sql"].split()[0] for q in ran.captured_queries]
+    assert statements == ["ANALYZE"] * len(REPORT_TABLES)
+    with CaptureQueriesContext(connection) as ran:
+        refresh_statistics(REPORT_TABLES, vacuum=True)
+    assert [q["sql"].split()[0] for q in ran.captured_queries] == ["VACUUM"] * len(REPORT_TABLES)
