@@ -259,3 +259,46 @@ def test_rebound_task_once_per_festival_and_closed_when_the_watch_stops(tree: No
     task = Task.objects.get(kind_id="rebound")
     assert summary.auto_closed["rebound"] == 1
     assert (task.status, task.auto_reason) == (Status.CLOSED_AUTO, "rebound_ended")
+
+
+def test_signal_evidence_is_the_json_of_its_values(tree: None) -> None:
+    # The sync writes a signal's evidence as JSON text itself (the parameters as stored): it
+    # must read back as the dict json.dumps would have written, whole and tiny floats, NULL,
+    # and parameters with nesting, non-ASCII text, quotes, backslashes and tabs included.
+    signal = add_signal(data.TOWN_A, DAY7)
+    params = {"k": 1, "alpha": 0.05, "名": '值 "q" \\ \t', "nested": {"a": [1, 2.5, None]}}
+    Signal.objects.filter(pk=signal.pk).update(
+        observed=12.0, expected=1e-07, threshold=None, score=2.5e20, params=params
+    )
+    sync_tasks(DAY7, now=T0)
+    evidence = _task("signal", data.TOWN_A).evidence
+    assert evidence == {
+        "method": "ears-c1",
+        "indicator": "new_cases",
+        "date": DAY7.isoformat(),
+        "observed": 12.0,
+        "expected": 1e-07,
+        "threshold": None,
+        "score": 2.5e20,
+        "params": params,
+        "rule": signal.rule_id,
+    }
+    assert isinstance(evidence["observed"], float)
+
+
+def test_a_cause_made_into_a_task_meanwhile_is_skipped(
+    tree: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A concurrent sync may make a cause into a task after this one looked for the known
+    # keys: the insert then breaks the unique key, the rows go in again skipping it, and the
+    # new tasks' ids and events are read back.
+    from ruralwatch.dispatch import services
+
+    add_signal(data.TOWN_A, DAY7)
+    assert sync_tasks(DAY7, now=T0).created["signal"] == 1
+    add_signal(data.TOWN_A, DAY6)
+    monkeypatch.setattr(services, "_known", lambda kind, causes: set())
+    assert sync_tasks(DAY7, now=hours(1)).created["signal"] == 1
+    tasks = Task.objects.filter(kind_id="signal").order_by("date")
+    assert [t.date for t in tasks] == [DAY6, DAY7]
+    assert all(t.events.filter(kind=EventKind.CREATED).count() == 1 for t in tasks)

@@ -12,11 +12,13 @@ Times are passed in (``now``), so tests and the worker control the clock.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import polars as pl
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
@@ -415,43 +417,116 @@ def _task_columns() -> tuple[list[str], list[str], set[str], dict[str, Any]]:
     return [str(f.column) for f in fields], [str(f.attname) for f in fields], json, defaults
 
 
-def _insert_tasks(rows: list[dict[str, Any]]) -> None:
-    """Insert new tasks (attribute → value; the fields not given take their defaults):
-    ``COPY`` on PostgreSQL (several times faster than batches of ``INSERT`` for rows with JSON
-    evidence), ``bulk_create`` on SQLite. A cause that a concurrent sync turned into a task in
-    the meantime breaks the unique key: then the rows go in again skipping the conflicts, so
-    the other sync's task stands and none is doubled. The rows are plain dicts, not model
-    instances: building 10,000 ``Task`` objects only to read their attributes back was a
-    third of the step's Python time at province scale."""
+def _text(value: Any) -> str | None:
+    """A date or time as PostgreSQL reads it (ISO 8601 with its offset), or NULL."""
+    if value is None:
+        return None
+    return value.isoformat(" ") if isinstance(value, dt.datetime) else str(value)
+
+
+def _frame(names: Sequence[str], columns: Sequence[Sequence[Any]]) -> pl.DataFrame:
+    """The rows' columns as a frame for ``bulk.append_text``: numbers as 64-bit integers,
+    everything else as text, dates and times formatted by :func:`_text` once per distinct
+    value (a sync's thousands of rows share a few deadlines)."""
+    data: dict[str, pl.Series] = {}
+    for name, values in zip(names, columns, strict=True):
+        sample = next((v for v in values if v is not None), None)
+        if isinstance(sample, int) and not isinstance(sample, bool):
+            data[name] = pl.Series(name, values, dtype=pl.Int64)
+        elif sample is None or isinstance(sample, str):
+            data[name] = pl.Series(name, values, dtype=pl.String)
+        else:
+            text = {v: _text(v) for v in set(values)}
+            data[name] = pl.Series(name, [text[v] for v in values], dtype=pl.String)
+    return pl.DataFrame(data)
+
+
+def _copy_tasks(rows: list[dict[str, Any]]) -> list[int]:
+    """COPY the new tasks with keys taken from the table's sequence beforehand (one query),
+    so their ids and owners are known without reading them back; returns the ids in the
+    rows' order. The rows go in as text, written by polars (``bulk.append_text``): the
+    driver's ``write_row`` with a ``Jsonb`` wrapper per evidence was 1.6 s of the process's
+    CPU for the 24,276 tasks and their events of four provinces, and each evidence's JSON is
+    encoded here once with the standard encoder (what ``Jsonb`` did) without the ASCII
+    escapes, which the server would only decode again."""
+    columns, names, json_names, defaults = _task_columns()
+    table = Task._meta.db_table
+    ids = sorted(
+        int(i)
+        for (i,) in bulk.rows(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [table, len(rows)],
+        )
+    )
+    values: list[Sequence[Any]] = [ids]
+    for n in names:
+        if n in json_names:
+            values.append([json.dumps(r[n], ensure_ascii=False) for r in rows])
+        else:
+            values.append([r[n] if n in r else defaults[n] for r in rows])
+    bulk.append_text(table, _frame(["id", *columns], values))
+    return ids
+
+
+def _insert_tasks(rows: list[dict[str, Any]]) -> list[int] | None:
+    """Insert new tasks (attribute → value; the fields not given take their defaults) and
+    return their ids in the rows' order, or None when the ids must be read back:
+    ``COPY`` on PostgreSQL (:func:`_copy_tasks`; several times faster than batches of
+    ``INSERT`` for rows with JSON evidence), ``bulk_create`` on SQLite. A cause that a
+    concurrent sync turned into a task in the meantime breaks the unique key: then the rows
+    go in again skipping the conflicts, so the other sync's task stands and none is doubled
+    (and the ids are read back). The rows are plain dicts, not model instances: building
+    10,000 ``Task`` objects only to read their attributes back was a third of the step's
+    Python time at province scale."""
     if not rows:
-        return
+        return []
     if connection.vendor != "postgresql":
         Task.objects.bulk_create([Task(**r) for r in rows], batch_size=2000, ignore_conflicts=True)
-        return
+        return None
     import psycopg
-    from psycopg.types.json import Jsonb
 
-    columns, names, json, defaults = _task_columns()
-    # The driver adapts dates, times, numbers and text itself; only JSON needs a wrapper
-    # (Django's per-field preparation was most of the step's time at province scale).
-    values = [
-        [Jsonb(r[n]) if n in json else (r[n] if n in r else defaults[n]) for n in names]
-        for r in rows
-    ]
     try:
         with transaction.atomic():  # a savepoint: a conflict undoes only this statement
-            bulk.insert_rows(Task._meta.db_table, columns, values)
+            return _copy_tasks(rows)
     except (IntegrityError, psycopg.IntegrityError):  # COPY raises the driver's own
         Task.objects.bulk_create([Task(**r) for r in rows], batch_size=2000, ignore_conflicts=True)
+    return None
+
+
+def _write_created_events(new: Sequence[tuple[int, str]], now: dt.datetime) -> None:
+    """The "created" event of each new task ``(id, owner area)``, in the tasks' order:
+    ``COPY`` in the text format on PostgreSQL (see :func:`_copy_tasks`)."""
+    event = TaskEvent._meta.db_table
+    if not bulk.is_postgres():
+        at = connection.ops.adapt_datetimefield_value(now)
+        rows = [(i, EventKind.CREATED, None, at, "", "", None, None, "", "") for i, _o in new]
+        bulk.insert_rows(event, _EVENT_COLUMNS, rows)
+        return
+    n = len(new)
+    at = now.isoformat(" ")
+    columns: list[Sequence[Any]] = [
+        [i for i, _owner in new],
+        [str(EventKind.CREATED)] * n,
+        [None] * n,
+        [at] * n,
+        [""] * n,
+        [""] * n,
+        [None] * n,
+        [None] * n,
+        [""] * n,
+        [""] * n,
+    ]
+    frame = _frame(_EVENT_COLUMNS, columns).with_columns(
+        pl.col("actor_id").cast(pl.Int64), pl.col("from_area_id", "to_area_id").cast(pl.String)
+    )
+    bulk.append_text(event, frame)
 
 
 def _created_events(kind: TaskKind, now: dt.datetime) -> list[tuple[int, str]]:
     """Write the "created" event of every task of ``kind`` created at ``now`` that has none
     yet (the ones this sync inserted: one indexed query on ``created_at``) and return their
-    ids with their owner areas, in the order of the ids. The tasks are read, then their
-    events written in bulk (``COPY`` on PostgreSQL): the owners come with the read, so the
-    notices need not read them back 900 ids at a time (a third of the step's Python time on
-    河南, most of it spent parsing the statements' 900 placeholders)."""
+    ids with their owner areas, in the order of the ids. For tasks whose ids are not known
+    (SQLite's ``bulk_create``, or the rows that went in again after a conflict)."""
     task = Task._meta.db_table
     event = TaskEvent._meta.db_table
     at = connection.ops.adapt_datetimefield_value(now)
@@ -464,11 +539,7 @@ def _created_events(kind: TaskKind, now: dt.datetime) -> list[tuple[int, str]]:
             [kind.pk, at, EventKind.CREATED],
         )
     ]
-    bulk.insert_rows(
-        event,
-        _EVENT_COLUMNS,
-        [(i, EventKind.CREATED, None, at, "", "", None, None, "", "") for i, _owner in new],
-    )
+    _write_created_events(new, now)
     bulk.analyze_if_grown(event, len(new))  # for the next kind's NOT EXISTS (see _create)
     return new
 
@@ -488,19 +559,30 @@ _EVENT_COLUMNS = (
 )
 
 
+def _known(kind: TaskKind, causes: list[Cause]) -> set[str]:
+    """The causes' keys already made into tasks (a re-run, or a signal seen by yesterday's
+    cycle), so that only the others are inserted. PostgreSQL: the keys themselves, looked up
+    in the unique key's index (one query, the keys as one array); this also finds a rebound's
+    key known from an earlier cycle date (the key outlives its date), which the read by dates
+    missed, so that the whole kind's insert broke the unique key and went in again through
+    ``bulk_create``. SQLite: the kind's tasks of the causes' dates (the unique key refuses a
+    rebound's older one in :func:`_insert_tasks`)."""
+    if bulk.is_postgres():
+        keys = sorted({c.key for c in causes})
+        sql = f"SELECT source_key FROM {Task._meta.db_table} WHERE source_key = ANY(%s)"
+        return {str(k) for (k,) in bulk.rows(sql, [keys])}
+    lo, hi = min(c.date for c in causes), max(c.date for c in causes)
+    return set(
+        Task.objects.filter(kind=kind, date__range=(lo, hi)).values_list("source_key", flat=True)
+    )
+
+
 def _create(kind: TaskKind, causes: list[Cause], now: dt.datetime) -> list[tuple[int, str]]:
     """Insert a task per cause not yet known (by its ``source_key``) and return the ids of the
     tasks this call created, each with its owner area (for the notices)."""
     if not causes:
         return []
-    # The causes already made into tasks (a re-run, or a signal seen by yesterday's cycle):
-    # one query over the kind's tasks of the causes' dates, instead of inserting every cause
-    # again and letting the unique key refuse it. (A rebound's key outlives its date: one
-    # already known from an earlier cycle date is refused by the unique key in _insert_tasks.)
-    lo, hi = min(c.date for c in causes), max(c.date for c in causes)
-    known = set(
-        Task.objects.filter(kind=kind, date__range=(lo, hi)).values_list("source_key", flat=True)
-    )
+    known = _known(kind, causes)
     fresh = list({c.key: c for c in causes if c.key not in known}.values())
     if not fresh:
         return []
@@ -533,7 +615,11 @@ def _create(kind: TaskKind, causes: list[Cause], now: dt.datetime) -> list[tuple
                 "updated_at": now,
             }
         )
-    _insert_tasks(rows)
+    ids = _insert_tasks(rows)
+    if ids is not None:  # known: no read back, and no NOT EXISTS to plan
+        new = [(i, r["owner_area_id"]) for i, r in zip(ids, rows, strict=True)]
+        _write_created_events(new, now)
+        return new
     # The first sync on a new database inserts into tables the planner believes empty: the
     # created events' NOT EXISTS then ran as a nested loop of sequential scans over the events
     # already written (河南: the 1,556 rebound tasks against the 320 single-case events, 0.2 s;
