@@ -146,52 +146,56 @@ def test_delay_triangle_reads_the_arrivals(county: Any, db: None) -> None:
     assert now_sub == now and sub.sort(sub.columns).equals(rows.sort(rows.columns))
 
 
-def _panel_values(start: dt.date, end: dt.date, path: str = "/") -> tuple[pl.DataFrame, list[str]]:
-    """The villages' values as the assessment's panel holds them, and the villages it holds."""
+def _panel_values(start: dt.date, end: dt.date, path: str = "/") -> tuple[np.ndarray, list[str]]:
+    """The villages' values as the assessment's panel holds them (days × villages, NaN where
+    none), and the villages it holds."""
     from ruralwatch.reporting.models import ReportValue
 
-    found = ReportValue.objects.filter(
-        indicator_id="new_cases", date__range=(start, end), area__path__startswith=path
-    ).values_list("area_id", "date", "value")
-    values = pl.DataFrame(
-        list(found),
-        schema={"area": pl.String, "date": pl.Date, "value": pl.Float64},
-        orient="row",
+    villages = list(
+        Area.objects.filter(level=5, path__startswith=path)
+        .order_by("code")
+        .values_list("code", flat=True)
     )
-    villages = Area.objects.filter(level=5, path__startswith=path).values_list("code", flat=True)
-    return values, list(villages)
+    column = {code: j for j, code in enumerate(villages)}
+    block = np.full(((end - start).days + 1, len(villages)), np.nan)
+    for code, day, value in ReportValue.objects.filter(
+        indicator_id="new_cases", date__range=(start, end), area__path__startswith=path
+    ).values_list("area_id", "date", "value"):
+        block[(day - start).days, column[code]] = value
+    return block, villages
 
 
 def test_the_triangle_from_the_panel_is_the_triangle_of_the_database(county: Any, db: None) -> None:
     """With the villages' values given (the assessment's panel), the submissions are read
-    alone and joined in memory: the same rows as the join in the database, for the tree and a
-    subtree; a panel that leaves a village out falls back to the database's join."""
+    alone and each one's value read off the panel: the same rows as the join in the database,
+    for the tree and a subtree; a panel that leaves a village out falls back to the database's
+    join."""
 
     def same(a: pl.DataFrame, b: pl.DataFrame) -> bool:
         keys = ["l1", "l2", "l3", "l4", "date", "delay"]
         a, b = (x.group_by(keys).agg(pl.col("value", "squares", "reports").sum()) for x in (a, b))
         return a.sort(keys).equals(b.sort(keys).select(a.columns))
 
-    values, villages = _panel_values(START, CYCLE)
+    block, villages = _panel_values(START, CYCLE)
     now, joined = delay_triangle("/", "new_cases", START, CYCLE)
-    now_mem, in_memory = delay_triangle(
-        "/", "new_cases", START, CYCLE, values=values, villages=villages
-    )
+    now_mem, in_memory = delay_triangle("/", "new_cases", START, CYCLE, panel=(block, villages))
     assert now_mem == now and in_memory.height > 0 and same(in_memory, joined)
     town = Area.objects.filter(level=4).order_by("code").first()
     assert town is not None
-    sub_values, sub_villages = _panel_values(START, CYCLE, town.path)
+    sub_panel = _panel_values(START, CYCLE, town.path)
     _n, sub = delay_triangle(town.path, "new_cases", START, CYCLE)
-    _n, sub_mem = delay_triangle(
-        town.path, "new_cases", START, CYCLE, values=sub_values, villages=sub_villages
-    )
+    _n, sub_mem = delay_triangle(town.path, "new_cases", START, CYCLE, panel=sub_panel)
     assert sub.height > 0 and same(sub_mem, sub)
     # a village missing from the panel: the database's rows, not the panel's
-    partial = values.filter(pl.col("area") != villages[0])
     _n, fallback = delay_triangle(
-        "/", "new_cases", START, CYCLE, values=partial, villages=villages[1:]
+        "/", "new_cases", START, CYCLE, panel=(block[:, 1:], villages[1:])
     )
     assert same(fallback, joined)
+    # the panel's columns in another order: the same rows
+    _n, shuffled = delay_triangle(
+        "/", "new_cases", START, CYCLE, panel=(block[:, ::-1], villages[::-1])
+    )
+    assert same(shuffled, joined)
 
 
 def test_without_nowcast_the_lag_reads_as_a_decline(judged: Any) -> None:

@@ -109,29 +109,21 @@ def whole_tree_moment(
         _PINNED.reset(token)
 
 
-def _village_values(
+def _village_block(
     counts: npt.NDArray[np.float64],
     start: dt.date,
     tri_start: dt.date,
     codes: list[str],
     levels: list[int],
-) -> pl.DataFrame | None:
-    """The villages' reported values from ``tri_start`` on, as the panel holds them (area,
-    date, value), so that the triangle needs no second read of them; ``None`` when the panel
-    starts later than the triangle."""
+) -> tuple[npt.NDArray[np.float64], list[str]] | None:
+    """The villages' reported values from ``tri_start`` on, as the panel holds them (days ×
+    villages, and the villages' codes), so that the triangle needs no second read of them;
+    ``None`` when the panel starts later than the triangle."""
     offset = (tri_start - start).days
     if offset < 0:
         return None
-    cols = np.array([j for j, level in enumerate(levels) if level == 5], dtype=np.int64)
-    block = counts[offset:, cols]
-    t, u = np.nonzero(~np.isnan(block))
-    return pl.DataFrame(
-        {
-            "area": pl.Series(np.asarray(codes, dtype=object)[cols[u]], dtype=pl.String),
-            "date": pl.Series(np.datetime64(tri_start, "D") + t.astype("timedelta64[D]")),
-            "value": block[t, u].astype(np.float64),
-        }
-    )
+    cols = [j for j, level in enumerate(levels) if level == 5]
+    return counts[offset:, cols], [codes[j] for j in cols]
 
 
 def apply(
@@ -150,8 +142,7 @@ def apply(
     result = Nowcast()
     D = config.max_delay
     tri_start = _triangle_start(cycle_date, config)
-    villages = _village_values(counts, start, tri_start, codes, levels)
-    panel = [c for c, level in zip(codes, levels, strict=True) if level == 5]
+    villages = _village_block(counts, start, tri_start, codes, levels)
     pinned = _PINNED.get()
     if pinned is not None and pinned[:2] == (indicator, cycle_date):
         if pinned[2] is None:
@@ -162,13 +153,10 @@ def apply(
             tri_start,
             cycle_date,
             now=pinned[2],
-            values=villages,
-            villages=panel,
+            panel=villages,
         )
     else:
-        now, rows = delay_triangle(
-            root_path, indicator, tri_start, cycle_date, values=villages, villages=panel
-        )
+        now, rows = delay_triangle(root_path, indicator, tri_start, cycle_date, panel=villages)
     if now is None or rows.is_empty():
         return result
     result.now = now
