@@ -160,10 +160,10 @@ def main() -> None:
         client.run(distributed._django_ready)  # long-running workers have Django set up
         runner = distributed.Partitioned(client, args.partition)
         began = time.perf_counter()
-        _summary, d = runner.detect(FIRST, CYCLE, "/")
+        _summary, d = runner.start_detect(FIRST, CYCLE, "/").result()
         out["dask_detect_s"] = round(time.perf_counter() - began, 1)
         began = time.perf_counter()
-        _merged, a = runner.assess(CYCLE, "/")
+        _merged, a = runner.start_assess(CYCLE, "/").result()
         out["dask_assess_s"] = round(time.perf_counter() - began, 1)
         out["tasks"] = {"detect": len(d.partitions), "assess": len(a.partitions)}
         out["failed"] = d.failed + a.failed

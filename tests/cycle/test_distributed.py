@@ -327,8 +327,10 @@ def test_in_process_partitions_give_the_same_outputs(region: dict[str, Any]) -> 
     runner = distributed.Partitioned(client=None, level="prefecture")
     _clear()
     lines: list[str] = []
-    detection, d_run = runner.detect(DETECT_FROM, CYCLE, "/", lambda s, a, t: lines.append(s))
-    merged, a_run = runner.assess(CYCLE, "/", lambda s, a, t: lines.append(s))
+    detection, d_run = runner.start_detect(
+        DETECT_FROM, CYCLE, "/", lambda s, a, t: lines.append(s)
+    ).result()
+    merged, a_run = runner.start_assess(CYCLE, "/", lambda s, a, t: lines.append(s)).result()
     got = _snapshot()
     # The rules' state is written by the cycle, which also rolls up; rows are the same.
     _assert_same(
@@ -525,7 +527,9 @@ def test_validation_falls_back_to_the_county_loop_where_the_bounded_read_does_no
 
     monkeypatch.setattr(nightly, "_bounded", lambda *args: False)
     _clear()
-    totals, run = distributed.Partitioned().validate(CYCLE, 7, "/", region["morning"])
+    totals, run = (
+        distributed.Partitioned().start_validate(CYCLE, 7, "/", region["morning"]).result()
+    )
     assert totals["counties"] == 3 and "values_read" not in totals  # nightly_per_county's
     assert run.partitions == {} and run.runner == "in-process"
     got = _snapshot()

@@ -602,19 +602,7 @@ class Partitioned:
     #
     # Each step is started (``start_*``: its tasks handed to the workers, returning at once
     # on the pool and Dask) and its result taken later (:meth:`Pending.result`), so that the
-    # cycle can overlap steps that do not read each other's rows; ``validate``, ``detect`` and
-    # ``assess`` do both at once.
-
-    def validate(
-        self,
-        day: dt.date,
-        days: int,
-        root_path: str,
-        now: dt.datetime,
-        progress: Progress | None = None,
-    ) -> tuple[dict[str, Any], StepRun]:
-        """:meth:`start_validate`, waited for."""
-        return self.start_validate(day, days, root_path, now, progress).result()
+    # cycle can overlap steps that do not read each other's rows.
 
     def start_validate(
         self,
@@ -660,12 +648,6 @@ class Partitioned:
 
         return Pending(self._start(tasks, progress, priority), merge)
 
-    def detect(
-        self, first: dt.date, end: dt.date, root_path: str, progress: Progress | None = None
-    ) -> tuple[DetectionSummary, StepRun]:
-        """:meth:`start_detect`, waited for."""
-        return self.start_detect(first, end, root_path, progress).result()
-
     def start_detect(
         self,
         first: dt.date,
@@ -710,12 +692,6 @@ class Partitioned:
             return summary
 
         return Pending(self._start(tasks, progress, priority), merge)
-
-    def assess(
-        self, cycle_date: dt.date, root_path: str, progress: Progress | None = None
-    ) -> tuple[dict[str, Any], StepRun]:
-        """:meth:`start_assess`, waited for."""
-        return self.start_assess(cycle_date, root_path, progress).result()
 
     def start_assess(
         self,
