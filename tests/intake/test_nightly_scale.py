@@ -217,6 +217,18 @@ def test_same_violations_and_flags_as_the_county_loop(
         _same(reference, day, path)
 
 
+def test_same_without_a_code_range(
+    db: None, world: pl.DataFrame, reference: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partition whose codes form no range of the values' key (a tree whose codes do not
+    follow the import's digits) is read joined to its areas in SQL instead of by the range
+    and kept to its areas in memory: the same rows either way."""
+    day = dt.date(2023, 1, 12)
+    ranged = _same(reference, day)
+    monkeypatch.setattr(nightly, "code_range", lambda path: None)
+    assert _same(reference, day) == ranged
+
+
 def test_corrections_confirmations_and_re_runs(
     db: None, world: pl.DataFrame, reference: Callable[..., Any]
 ) -> None:
