@@ -373,16 +373,15 @@ def values_by_area(
 
 
 def _lines(sql: str, params: list[Any]) -> Any:
-    """The lines ``(area, cells)`` of a PostgreSQL query (:func:`values_by_area`, the delay
-    triangle's submissions), fetched in blocks: the lines of the areas of one township's code
-    prefix (``SIGNIFICANT`` digits of level 4) joined into one row
-    (``area=cells#area=cells…``) and split here. ``COPY`` hands its rows to Python one at a
-    time, about 2.5 µs each: a line per village was 0.12 s of this process's CPU for 河南's
-    50,757 villages, a block per township about a twentieth of that. Run without JIT: a read
-    of every village is costed high enough to be compiled, 0.2 s of backend CPU each time for
-    a statement that runs once; and with 64 MB for the grouping, which sorted a province's
-    village values on disk with the default 4 MB (the single-case rule's read on 河南, 400,000
-    values: 1.34-1.41 s of backend CPU, 0.76-1.21 s with the memory, load 4-9)."""
+    """The lines ``(area, cells)`` of a PostgreSQL query (:func:`values_by_area`), fetched in
+    blocks: the lines of the areas of one township's code prefix (``SIGNIFICANT`` digits of
+    level 4) joined into one row (``area=cells#area=cells…``) and split here. ``COPY`` hands its
+    rows to Python one at a time, about 2.5 µs each: a line per village was 0.12 s of this
+    process's CPU for 河南's 50,757 villages, a block per township about a twentieth of that. Run
+    without JIT: a read of every village is costed high enough to be compiled, 0.2 s of backend
+    CPU each time for a statement that runs once; and with 64 MB for the grouping, which sorted
+    a province's village values on disk with the default 4 MB (the single-case rule's read on
+    河南, 400,000 values: 1.34-1.41 s of backend CPU, 0.76-1.21 s with the memory, load 4-9)."""
     import polars as pl
     from django.db import transaction
 
@@ -602,10 +601,9 @@ def _arrived(
     under, params = ("", []) if root_path == "/" else (" AND a.path LIKE %s", [root_path + "%"])
     levels = ["l1", "l2", "l3", "l4"]
     # The villages by their ancestors (a row per township: a row per village is 50,000
-    # rows for 河南, each handed over on its own), numbered: the joins and the grouping of
-    # the ~villages x days rows below are on integers (village, day from ``start``, delay),
-    # the codes only on the groups' few thousand rows at the end. On 河南 the join of the
-    # submissions with the values on (area code, date) was most of the triangle's CPU.
+    # rows for 河南, each handed over on its own), numbered: the grouping of the ~villages x
+    # days rows below is on integers (village, day from ``start``, delay), the codes only on
+    # the groups' few thousand rows at the end.
     concat = "string_agg" if bulk.is_postgres() else "group_concat"
     by_ancestors = bulk.fetch_frame(
         f"SELECT a.l1, a.l2, a.l3, a.l4, {concat}(a.code, ';') FROM {area} a "
