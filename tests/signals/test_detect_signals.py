@@ -181,3 +181,84 @@ def test_rules_on_one_series_read_it_once_and_keep_their_own_history(tmp_path: P
     assert [r[:3] for r in reads] == [(4, "new_cases", start - dt.timedelta(days=28))]
     for rule in rules:
         assert stored(rule) == alone[rule.pk]
+
+
+def test_the_panel_is_the_one_from_long_makes() -> None:
+    """services._panel finds the columns with polars; the panel is Panel.from_long's (sorted
+    codes, NaN where no row, daily and weekly), whatever the rows' order."""
+    import numpy as np
+    import polars as pl
+
+    from ruralwatch.epi.panel import Panel
+    from ruralwatch.signals.services import _panel
+
+    rng = np.random.default_rng(3)
+    codes = np.array([f"41{rng.integers(0, 10**10):010d}" for _ in range(300)])
+    start = dt.date(2023, 1, 2)
+    for step, n_time in ((1, 9), (7, 6)):
+        area = np.repeat(codes, n_time)
+        row = np.tile(np.arange(n_time), codes.size)
+        keep = rng.permutation(np.flatnonzero(rng.random(area.size) < 0.8))
+        frame = pl.DataFrame(
+            {
+                "area": area[keep],
+                "date": [start + dt.timedelta(days=int(r) * step) for r in row[keep]],
+                "value": rng.poisson(3, keep.size).astype(float),
+            }
+        )
+        end = start + dt.timedelta(days=(n_time - 1) * step)
+        got = _panel(frame, start, end, step_days=step)
+        want = Panel.from_long(
+            frame["area"].to_numpy(),
+            row[keep],
+            frame["value"].to_numpy(),
+            n_time=n_time,
+            dates=np.datetime64(start) + np.arange(n_time) * step,
+            freq=365 if step == 1 else 52,
+        )
+        assert got.units == want.units
+        assert np.array_equal(got.counts, want.counts, equal_nan=True)
+        assert np.array_equal(got.dates, want.dates) and got.freq == want.freq
+
+
+def test_a_rule_whose_signals_cannot_be_stored_fails_alone(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The rules that ran store their signals together; when that fails, each is stored
+    alone: the rule whose rows cannot be stored (here twice the same key) fails and keeps its
+    earlier signals, the others store theirs."""
+    from ruralwatch.signals import services
+
+    (tmp_path / "tree.csv").write_text(TREE, encoding="utf-8")
+    import_areas(tmp_path / "tree.csv")
+    lines = ["area_code,date,new_cases,deaths"]
+    for i, (a, b) in enumerate(zip(VILLAGE_1, VILLAGE_2, strict=True)):
+        day = (START + dt.timedelta(days=i)).isoformat()
+        lines += [f"990101001001,{day},{a},{1 if i == 9 else 0}", f"990101001002,{day},{b},0"]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    import_reports(tmp_path / "r.csv", now=dt.datetime(2023, 2, 1, tzinfo=dt.UTC))
+    end = START + dt.timedelta(days=9)
+    roll_up(START, end)
+    DetectionRule.objects.exclude(method__in=["ears-c1", "cidars-single-case"]).update(active=False)
+    detect_signals(START, end)
+    before = {
+        m: sorted(Signal.objects.filter(method=m).values_list("area_id", "date", "observed"))
+        for m in ("ears-c1", "cidars-single-case")
+    }
+    assert before["ears-c1"] and before["cidars-single-case"]
+    Signal.objects.filter(method="cidars-single-case").delete()
+    real = services._signal_rows
+
+    def twice(rule, result, first):  # type: ignore[no-untyped-def]
+        rows = real(rule, result, first)
+        return rows + rows if rule.method == "ears-c1" else rows
+
+    monkeypatch.setattr(services, "_signal_rows", twice)
+    summary = detect_signals(START, end)
+    ears = DetectionRule.objects.get(method="ears-c1")
+    assert list(summary.failed) == [str(ears)]
+    assert summary.failed[str(ears)].startswith("IntegrityError")
+    assert ears.last_error == summary.failed[str(ears)]
+    assert DetectionRule.objects.get(method="cidars-single-case").last_error == ""
+    assert summary.rules_run == 1 and list(summary.signals_by_method) == ["cidars-single-case"]
+    for m in ("ears-c1", "cidars-single-case"):  # kept, and stored again
+        got = sorted(Signal.objects.filter(method=m).values_list("area_id", "date", "observed"))
+        assert got == before[m]
