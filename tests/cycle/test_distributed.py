@@ -313,8 +313,14 @@ def test_dask_cycle_gives_the_in_process_outputs(
     result = _run(settings, scheduler, level, region["morning"])
     _assert_in_process_outputs(result, region)
     parts = result.steps["detect"]["partitions"]
-    workers = {p["worker"] for p in parts.values()}
-    assert len(workers) == 2, parts  # both workers took partitions
+    workers = {
+        p["worker"]
+        for step in ("validate", "detect", "assess")
+        for p in result.steps[step]["partitions"].values()
+    }
+    # both workers took partitions (detection's may all go to the one that finished its
+    # validation first: they overtake the queued ones, with the assessment's)
+    assert len(workers) == 2, result.steps
     if level == "province":
         assert set(parts) == {"910000000000", "920000000000"}
     else:  # three prefectures, and the province rules over the whole tree
