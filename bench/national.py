@@ -314,9 +314,7 @@ def cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
         ),
         "cycle_cpu": _per_step(
             samples, {"cycle": (0.0, samples[-1][0] - samples[0][0])}, same_backend
-        )[
-            "cycle"
-        ],
+        )["cycle"],
         # where the partitioned steps ran, and what their worker processes did (not part of
         # steps_cpu and cycle_cpu, which are this process's and its backend's)
         "runners": {n: s["runner"] for n, s in result.steps.items() if "runner" in s},
@@ -965,6 +963,18 @@ def write_plot(rows: list[dict[str, Any]], path: Path = PLOT) -> Path | None:
     return path
 
 
+def _step_cell(cycle: dict[str, Any], name: str) -> str:
+    """A step's seconds, or where steps overlap on the pool when it ran (from–to, seconds
+    after the cycle's start)."""
+    seconds = (cycle.get("steps_s") or {}).get(name)
+    began = (cycle.get("steps_began_s") or {}).get(name)
+    if seconds is None:
+        return "–"
+    if began is None or (cycle.get("runners") or {}).get("assess", "in-process") == "in-process":
+        return f"{seconds:,.1f}"
+    return f"{began:.1f}–{began + seconds:.1f}"
+
+
 def report_section(res: dict[str, Any], title: str) -> list[str]:
     def s(x: Any) -> str:
         return "–" if x is None else f"{x:,.1f}"
@@ -984,7 +994,9 @@ def report_section(res: dict[str, Any], title: str) -> list[str]:
         "again). Over more than one province the cycle's validation, detection and assessment "
         "run on its pool of worker processes (`RURALWATCH_CYCLE_WORKERS`, docs/deploy.md): "
         "the runner column; its peak memory is then the cycle's own process and the sum of "
-        "the workers' peaks.",
+        "the workers' peaks. There the steps overlap (validation beside the roll-up, "
+        "detection, assessment and tasks): a step's cell says when it ran, from–to in "
+        "seconds after the cycle's start, and the cycle is the last step's end.",
         "",
         "| scale | villages | areas | history values | import (s) | cycle (s) | runner | "
         "validate | roll-up | detect | assess | tasks | cycle peak memory (MiB) | "
@@ -993,7 +1005,6 @@ def report_section(res: dict[str, Any], title: str) -> list[str]:
     ]
     for r in rows:
         setup, cyc = r["setup"], r.get("cycle", {})
-        steps = cyc.get("steps_s") or {}
         pages = " / ".join(
             f"{p['page']} {p['p95_ms']:.0f}" for p in r.get("pages", {}).get("pages", [])
         )
@@ -1005,9 +1016,9 @@ def report_section(res: dict[str, Any], title: str) -> list[str]:
         out.append(
             f"| {r['scale']} | {setup.get('villages', 0):,} | {setup.get('areas', 0):,} | "
             f"{setup.get('history_values', 0):,} | {s(r.get('import', {}).get('import_s'))} | "
-            f"{s(cyc.get('cycle_s'))} | {runner} | {s(steps.get('validate'))} | "
-            f"{s(steps.get('roll_up'))} | {s(steps.get('detect'))} | {s(steps.get('assess'))} | "
-            f"{s(steps.get('tasks'))} | {peak} | {pages or '–'} |"
+            f"{s(cyc.get('cycle_s'))} | {runner} | "
+            + " | ".join(_step_cell(cyc, n) for n in ("validate", "roll_up", "detect", "assess"))
+            + f" | {_step_cell(cyc, 'tasks')} | {peak} | {pages or '–'} |"
         )
     out += [
         "",
