@@ -222,7 +222,8 @@ def test_same_without_a_code_range(
 ) -> None:
     """A partition whose codes form no range of the values' key (a tree whose codes do not
     follow the import's digits) is read joined to its areas in SQL instead of by the range
-    and kept to its areas in memory: the same rows either way."""
+    and kept to its areas in memory (SQLite; PostgreSQL reads by the areas' codes either
+    way): the same rows either way."""
     day = dt.date(2023, 1, 12)
     ranged = _same(reference, day)
     monkeypatch.setattr(nightly, "code_range", lambda path: None)

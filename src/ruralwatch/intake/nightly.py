@@ -415,19 +415,26 @@ def _values_in_part(
     """The partition's values in [first, last], wide (:func:`_fetch_wide`); ``areas`` are the
     partition's codes (:func:`_populations`).
 
-    Where the partition's codes form a range of the values' unique key
-    (areas.selectors.code_range), the values are read by that range alone and kept to
-    ``areas`` here, instead of joining the areas in SQL: the merge join compared every
-    value's area code with the areas' (a collation comparison per value) and cost more of
-    the backend's CPU than the filter costs this process (河南's 14 days, 5.6 million values,
-    no parallel workers, load 7-10: 3.4-3.6 s of backend CPU with the join, 3.1-3.2 s by the
-    range alone; the filter of its 700,000 area-days about 0.02 s here). The range holds the
-    subtree's codes only (the area import makes every code start with its parent's digits),
-    and the areas outside the partition that it may hold (the province and its prefectures
-    where only areas under a county are screened) are dropped by the filter, so the rows are
-    those of the join."""
+    On PostgreSQL the values are read by those codes on the values' unique key (``area_id =
+    ANY(…)``: one descent of the key per area, bounded by the dates), an index-only scan of
+    the key that carries the value (reporting migration 0011). The key's range of the
+    partition's codes (areas.selectors.code_range) would read every day stored of those
+    areas, not only the window's (PostgreSQL 15 cannot skip within a range of the key's first
+    column), and the planner then turned to the (date, indicator) index and read every
+    province's values of the window once per province; joining the areas in SQL compared
+    every value's code with theirs (a collation comparison each) and cost more than the read.
+    河南's 14 days, 5.6 million values, parallel plans off, load 3-4: 2.9-3.0 s of backend
+    CPU, the same as by the range on the bench's 14 days, and a window of two days out of
+    them still reads the key area by area. Elsewhere (SQLite) the range of codes, or a join
+    on the areas where there is none, and the rows kept to ``areas`` here: the same rows."""
     value, area = ReportValue._meta.db_table, Area._meta.db_table
     codes = _indicators_on(first, last)
+    if bulk.is_postgres():
+        return _fetch_wide(
+            f"FROM {value} v WHERE v.date BETWEEN %s AND %s AND v.area_id = ANY(%s)",
+            [first.isoformat(), last.isoformat(), areas.to_list()],
+            codes,
+        )
     bounds = code_range(prefix)
     if bounds is None:
         where, params = _scope_sql(prefix, county_only)
