@@ -28,7 +28,9 @@ VILLAGE_2 = [1, 0, 1, 0, 1, 1, 0, 1, 1, 0]
 START = dt.date(2023, 1, 1)
 
 
-def test_ears_c1_signal_on_township_spike_and_single_case_deaths(tmp_path: Path) -> None:
+def _township_with_a_spike(tmp_path: Path) -> dt.date:
+    """The tree, ten days of the two villages (a spike on day 9, a death on day 10) rolled
+    up, and only the EARS C1 and single-case rules active; the last day."""
     (tmp_path / "tree.csv").write_text(TREE, encoding="utf-8")
     import_areas(tmp_path / "tree.csv")
     lines = ["area_code,date,new_cases,deaths"]
@@ -40,6 +42,11 @@ def test_ears_c1_signal_on_township_spike_and_single_case_deaths(tmp_path: Path)
     end = START + dt.timedelta(days=9)
     roll_up(START, end)
     DetectionRule.objects.exclude(method__in=["ears-c1", "cidars-single-case"]).update(active=False)
+    return end
+
+
+def test_ears_c1_signal_on_township_spike_and_single_case_deaths(tmp_path: Path) -> None:
+    end = _township_with_a_spike(tmp_path)
     summary = detect_signals(START, end)
     again = detect_signals(START, end)  # idempotent
     assert summary.signals_by_method == again.signals_by_method
@@ -227,17 +234,7 @@ def test_a_rule_whose_signals_cannot_be_stored_fails_alone(tmp_path: Path, monke
     earlier signals, the others store theirs."""
     from ruralwatch.signals import services
 
-    (tmp_path / "tree.csv").write_text(TREE, encoding="utf-8")
-    import_areas(tmp_path / "tree.csv")
-    lines = ["area_code,date,new_cases,deaths"]
-    for i, (a, b) in enumerate(zip(VILLAGE_1, VILLAGE_2, strict=True)):
-        day = (START + dt.timedelta(days=i)).isoformat()
-        lines += [f"990101001001,{day},{a},{1 if i == 9 else 0}", f"990101001002,{day},{b},0"]
-    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    import_reports(tmp_path / "r.csv", now=dt.datetime(2023, 2, 1, tzinfo=dt.UTC))
-    end = START + dt.timedelta(days=9)
-    roll_up(START, end)
-    DetectionRule.objects.exclude(method__in=["ears-c1", "cidars-single-case"]).update(active=False)
+    end = _township_with_a_spike(tmp_path)
     detect_signals(START, end)
     before = {
         m: sorted(Signal.objects.filter(method=m).values_list("area_id", "date", "observed"))
