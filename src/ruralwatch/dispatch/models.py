@@ -156,15 +156,30 @@ class TaskKind(models.Model):
 
 
 class Task(models.Model):
-    """One cause that needs a response, its owner, deadlines, state and evidence."""
+    """One cause that needs a response, its owner, deadlines, state and evidence.
 
-    kind = models.ForeignKey(TaskKind, verbose_name=_("kind"), on_delete=models.PROTECT)
+    The daily cycle COPYs thousands of tasks at a time, so the table has only the indexes a
+    read needs (``Meta.indexes``): no single-column index on ``kind`` (``task_kind_area_status``
+    leads with it, and serves the kind's protection when a kind is deleted), on ``area``
+    (nothing reads tasks by area without their kind; no cascade: ``DO_NOTHING``) or on
+    ``owner_area`` (``task_owner_status`` leads with it), and none of Django's
+    ``varchar_pattern_ops`` copies of the text keys (no query matches a key by prefix).
+    """
+
+    kind = models.ForeignKey(
+        TaskKind, verbose_name=_("kind"), on_delete=models.PROTECT, db_index=False
+    )
     area = models.ForeignKey(
-        Area, verbose_name=_("area"), on_delete=models.DO_NOTHING, db_constraint=False
+        Area,
+        verbose_name=_("area"),
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
     )
     area_path = models.CharField(_("area path"), max_length=80)
     date = models.DateField(_("date of the cause"))
-    source_key = models.CharField(_("source key"), max_length=120, unique=True)
+    # unique through ``task_source_key`` (Meta.constraints), which makes no ``_like`` copy
+    source_key = models.CharField(_("source key"), max_length=120)
     source_id = models.BigIntegerField(_("source reference"), null=True, blank=True)
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.NEW
@@ -177,6 +192,7 @@ class Task(models.Model):
         verbose_name=_("owner area"),
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         related_name="+",
     )
     owner_path = models.CharField(_("owner path"), max_length=80)
@@ -201,6 +217,7 @@ class Task(models.Model):
     class Meta:
         verbose_name = _("task")
         verbose_name_plural = _("tasks")
+        constraints = [models.UniqueConstraint(fields=["source_key"], name="task_source_key")]
         indexes = [
             models.Index(
                 fields=["owner_path"], name="task_owner_path", opclasses=["varchar_pattern_ops"]
@@ -235,9 +252,15 @@ class Task(models.Model):
 
 
 class TaskEvent(models.Model):
-    """One step of a task's trace: who did what, when, with a comment."""
+    """One step of a task's trace: who did what, when, with a comment.
 
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
+    Indexes (the cycle COPYs a "created" event per new task): ``taskevent_task_at`` serves
+    the trace and the tasks' cascade; ``taskevent_actor`` only the events that have an actor
+    (a user's deletion sets them to NULL; the cycle's system events have none); nothing reads
+    events by ``from_area`` or ``to_area``.
+    """
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events", db_index=False)
     kind = models.CharField(_("event"), max_length=16, choices=EventKind.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -246,6 +269,7 @@ class TaskEvent(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     at = models.DateTimeField(_("at"), default=timezone.now)
     comment = models.TextField(_("comment"), blank=True, default="")
@@ -260,6 +284,7 @@ class TaskEvent(models.Model):
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         related_name="+",
     )
     to_area = models.ForeignKey(
@@ -268,6 +293,7 @@ class TaskEvent(models.Model):
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         related_name="+",
     )
     from_role = models.CharField(max_length=20, blank=True, default="")
@@ -276,7 +302,12 @@ class TaskEvent(models.Model):
     class Meta:
         verbose_name = _("task event")
         verbose_name_plural = _("task events")
-        indexes = [models.Index(fields=["task", "at"], name="taskevent_task_at")]
+        indexes = [
+            models.Index(fields=["task", "at"], name="taskevent_task_at"),
+            models.Index(
+                fields=["actor"], name="taskevent_actor", condition=models.Q(actor__isnull=False)
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.task_id} {self.kind} {self.at:%Y-%m-%d %H:%M}"

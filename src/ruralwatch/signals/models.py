@@ -12,7 +12,8 @@ from ruralwatch.reporting.models import Indicator
 class DetectionRule(models.Model):
     """Run ``method`` with ``params`` on ``indicator`` for every area of ``level``."""
 
-    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE)
+    # no index of its own: ``rule_unique`` leads with the indicator
+    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, db_index=False)
     level = models.PositiveSmallIntegerField(_("level"), choices=Level.choices)
     method = models.CharField(_("method"), max_length=40)
     params = models.JSONField(_("parameters"), default=dict, blank=True)
@@ -47,11 +48,22 @@ class DetectionRule(models.Model):
 
 
 class Signal(models.Model):
-    """An alarm raised by a rule for an area and date, with its evidence."""
+    """An alarm raised by a rule for an area and date, with its evidence.
 
-    rule = models.ForeignKey(DetectionRule, on_delete=models.CASCADE)
-    area = models.ForeignKey(Area, on_delete=models.CASCADE, db_constraint=False)
-    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, db_constraint=False)
+    The detection step COPYs a province's signals at a time, so the table keeps only the
+    indexes a read needs: ``signal_unique`` (rule, area, date; the rule's cascade too),
+    ``signal_area`` (a subtree's signals by their code range) and ``signal_date_method`` (the
+    whole tree's by date). None by rule alone (``signal_unique`` leads with it) or by
+    indicator (nothing reads signals by indicator; an indicator is only ever deleted by
+    unapplying a migration, which then scans the signals once), and no ``varchar_pattern_ops``
+    copies of the area and indicator codes (no query matches them by prefix).
+    """
+
+    rule = models.ForeignKey(DetectionRule, on_delete=models.CASCADE, db_index=False)
+    area = models.ForeignKey(Area, on_delete=models.CASCADE, db_constraint=False, db_index=False)
+    indicator = models.ForeignKey(
+        Indicator, on_delete=models.CASCADE, db_constraint=False, db_index=False
+    )
     date = models.DateField(_("date"))
     method = models.CharField(_("method"), max_length=40)
     observed = models.FloatField(_("observed"))
@@ -66,7 +78,10 @@ class Signal(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["rule", "area", "date"], name="signal_unique"),
         ]
-        indexes = [models.Index(fields=["date", "method"], name="signal_date_method")]
+        indexes = [
+            models.Index(fields=["area"], name="signal_area"),
+            models.Index(fields=["date", "method"], name="signal_date_method"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.area_id} {self.date} {self.method}: {self.observed:g} > {self.threshold}"
