@@ -113,23 +113,31 @@ def fit_loglinear(
     beta, mu = _irls(y_fit, wt, X, ok)
     p = X.shape[1]
     df = np.maximum(n_used - p, 1)
+    # The reweighting's powers and the covariances' inverses only for the fitted units (the
+    # others' are replaced below): on 河南's panel, with most villages not fitted, the powers
+    # of every unit's pre-event days were most of the fit's time. The sums stay over the whole
+    # arrays, as the weighted Gram matrices do, so each fitted unit gets the same numbers.
+    fitted = np.flatnonzero(ok)
     if robust:
         phi0 = np.maximum(1.0, np.sum(wt * (y_fit - mu) ** 2 / mu, axis=0) / df)
-        anscombe = 1.5 * (y_fit ** (2 / 3) - mu ** (2 / 3)) / (np.sqrt(phi0) * mu ** (1 / 6))
-        rw = np.maximum(anscombe, 1.0) ** -2.0 * wt
+        y_ok, mu_ok = y_fit[:, fitted], mu[:, fitted]
+        anscombe = (
+            1.5 * (y_ok ** (2 / 3) - mu_ok ** (2 / 3)) / (np.sqrt(phi0[fitted]) * mu_ok ** (1 / 6))
+        )
+        rw = wt.copy()  # the units not fitted keep their weights: they are not fitted again
+        rw[:, fitted] = np.maximum(anscombe, 1.0) ** -2.0 * wt[:, fitted]
         s = rw.sum(axis=0)
         rw = rw * np.where(s > 0, wt.sum(axis=0) / s, 1.0)
         wt = rw
         beta, mu = _irls(y_fit, wt, X, ok)
     phi = np.maximum(1.0, np.sum(wt * (y_fit - mu) ** 2 / mu, axis=0) / df)
     xtwx = weighted_gram(wt * mu, X)
-    cov = np.linalg.inv(xtwx) * phi[:, None, None]
     # Flat fallback: mean (total + 0.5) / n, Poisson variance of its log, slope fixed at 0.
     flat_mean = (total + 0.5) / np.maximum(n_used, 1)
     beta = np.where(ok[:, None], beta, np.column_stack([np.log(flat_mean), np.zeros_like(total)]))
-    flat_cov = np.zeros((y.shape[1], 2, 2))
-    flat_cov[:, 0, 0] = 1.0 / (total + 0.5)
-    cov = np.where(ok[:, None, None], cov, flat_cov)
+    cov = np.zeros((y.shape[1], 2, 2))
+    cov[:, 0, 0] = 1.0 / (total + 0.5)
+    cov[fitted] = np.linalg.inv(xtwx[fitted]) * phi[fitted, None, None]
     phi = np.where(ok, phi, 1.0)
     return LogLinearFit(
         beta=beta,
@@ -264,8 +272,13 @@ def rebound_watch(
     phi = fit.dispersion[None, :]
     upper = s_hat * (1.0 + (2.0 / 3.0) * z * np.sqrt(phi / s_hat + v)) ** 1.5
 
-    filled = np.nan_to_num(y)
-    csum = np.vstack([np.zeros((1, U)), np.cumsum(filled, axis=0)])
+    # Running sums of the rows up to the last watched (the later rows are never read), written
+    # straight after a row of zeros: the same sums as stacking the zeros on the cumsum of the
+    # whole panel, without its copy and the panel-sized temporaries (a province's (91, 53,412)).
+    rows = max(last + 1, 0)
+    csum = np.empty((rows + 1, U))
+    csum[0] = 0.0
+    np.cumsum(np.nan_to_num(y[:rows]), axis=0, out=csum[1:])
     lo = np.maximum(watch_rows - sum_days + 1, 0)
     observed = csum[watch_rows + 1] - csum[lo]
     exceed = observed > upper
