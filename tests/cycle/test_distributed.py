@@ -206,8 +206,9 @@ def shared_database(
     the in-memory database into a file, PostgreSQL's ``CREATE DATABASE … TEMPLATE``. Running
     the 63 migrations again took 4-5 CPU s (SQLite) and more on PostgreSQL (a commit each).
     When no test of the run asked pytest-django for the database (this module alone: its tests
-    reach the database through the blocker only), there is no test database to copy and the
-    new database is migrated."""
+    reach the database through the blocker only), there is no test database to copy, and when a
+    transactional test's teardown has emptied it (tests.fixtures.order runs this module before
+    them), the data the migrations load is gone: then the new database is migrated."""
     from django.core.management import call_command
     from pytest_django.fixtures import _get_databases_for_setup
 
@@ -215,6 +216,7 @@ def shared_database(
     with django_db_blocker.unblock():
         old = connections["default"]
         s = old.settings_dict
+        copy = copy and DetectionRule.objects.exists()  # what the migrations loaded is there
         if old.vendor == "sqlite":
             import sqlite3
 
