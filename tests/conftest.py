@@ -53,7 +53,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from tests.fixtures import cputime, dbonly
+    from tests.fixtures import cputime, dbonly, order, vacuum
 
+    order.register(config)
+    vacuum.register(config)  # before cputime: its teardown's figures include the VACUUM
     cputime.register(config)
     dbonly.register(config)

@@ -26,8 +26,12 @@ from ruralwatch.areas.models import Area
 from ruralwatch.dispatch.models import ROLE_LEVEL as DISPATCH_ROLE_LEVEL
 from ruralwatch.dispatch.models import Task
 from ruralwatch.dispatch.services import can_act
+from tests.accounts import conftest as _fixtures
 from tests.accounts.conftest import OTHER_VILLAGE, PASSWORD
 from tests.dashboard import data
+
+#: Every database test here uses the people: built once for the module (tests.fixtures.shared_db).
+people = _fixtures.shared_people
 
 User = get_user_model()
 #: An area of each level inside the test county's line (national: none).

@@ -12,8 +12,12 @@ from django.test import Client
 
 from ruralwatch.accounts.models import AccountEvent, Role
 from ruralwatch.api.services import create_token
+from tests.accounts import conftest as _fixtures
 from tests.accounts.conftest import OTHER_VILLAGE
 from tests.dashboard import data
+
+#: Every database test here uses the people: built once for the module (tests.fixtures.shared_db).
+people = _fixtures.shared_people
 
 User = get_user_model()
 PAGE = "/accounts/users/"

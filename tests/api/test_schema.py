@@ -49,8 +49,29 @@ from ruralwatch.keygroups.models import Campaign, Person, Referral, Responsible
 from tests.api import conftest as _fixtures
 from tests.api.conftest import World
 from tests.dashboard import data
+from tests.fixtures.shared_db import built_once
 
-#: Every database test here uses the world: built once for the module (tests.fixtures.shared_db).
+
+def _world_campaign_and_tasks(folder: Path) -> World:
+    """The API tests' world, a campaign over the county and the tasks the cycle makes from the
+    world's signals and missing reports (a campaign and tasks for the operations that take
+    their ids)."""
+    world = _fixtures.build_world(folder)
+    services.create_campaign(
+        name="重新摸排",
+        area=Area.objects.get(code=data.COUNTY),
+        start=world.today,
+        deadline=world.today,
+        groups=["age65"],
+    )
+    sync_tasks(data.DAY7, now=data.NOW)
+    return world
+
+
+#: Every database test here uses the world: built once for the module (tests.fixtures.shared_db),
+#: with the campaign and the tasks (this replaces conftest's ``_module_world`` behind
+#: ``shared_world``); each test runs in its own savepoint.
+_module_world = built_once(_world_campaign_and_tasks)
 world = _fixtures.shared_world
 
 #: Random (fuzzing-phase) examples per operation and user, positive and negative; the
@@ -149,14 +170,6 @@ def token(request: pytest.FixtureRequest, world: World) -> Iterator[str]:
     # tests/intake) would answer 429 to schema-valid requests.
     request.getfixturevalue("settings").RURALWATCH_INTAKE_RATE_PER_MINUTE = 1_000_000
     user = request.getfixturevalue(request.param)
-    services.create_campaign(
-        name="重新摸排",
-        area=Area.objects.get(code=data.COUNTY),
-        start=world.today,
-        deadline=world.today,
-        groups=["age65"],
-    )
-    sync_tasks(data.DAY7, now=data.NOW)  # tasks from the world's signals and missing reports
     # Requests run in the test's transaction: keep Django from closing the connection
     # at the end of each request (as its own test client does).
     request_started.disconnect(close_old_connections)

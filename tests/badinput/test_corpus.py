@@ -42,6 +42,7 @@ from tests.badinput.corpus import (
     gzip_bomb,
     write_corpus,
 )
+from tests.fixtures.shared_db import built_once
 
 pytestmark = pytest.mark.django_db
 
@@ -66,11 +67,20 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-@pytest.fixture
-def tree(tmp_path: Path) -> None:
-    path = tmp_path / "tree.csv"
+def _import_tree(folder: Path) -> None:
+    path = folder / "tree.csv"
     path.write_text(TREE, encoding="utf-8")
     import_areas(path)
+
+
+#: The tree is imported once for the module (tests.fixtures.shared_db); each test runs in its own
+#: savepoint inside the module's transaction, so what an import writes is undone before the next.
+_module_tree = built_once(_import_tree)
+
+
+@pytest.fixture
+def tree(_module_tree: None, db: None) -> None:
+    """The corpus's tree (every database test of this module asks for it)."""
 
 
 def _counts() -> dict[str, int]:

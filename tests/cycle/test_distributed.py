@@ -11,8 +11,9 @@ that partitioning by prefecture has rules above its partitions).
 
 The workers are separate processes that configure Django from their own environment, so they
 need a database they can open (the session's SQLite test database is in memory): this module
-migrates a database of its own (a SQLite file, or a PostgreSQL database beside the test
-database) and switches its ``default`` connection to it.
+makes a database of its own (a SQLite file, or a PostgreSQL database beside the test
+database), a copy of the session's migrated test database, and switches its ``default``
+connection to it.
 """
 
 from __future__ import annotations
@@ -191,20 +192,43 @@ def _clear() -> None:
 
 @pytest.fixture(scope="module")
 def shared_database(
-    django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    django_db_setup: None,
+    django_db_blocker: Any,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
-    """A database of its own for this module, migrated, that other processes can open (the
-    session's SQLite test database is in memory); the module's ``default`` connection uses
-    it. Yields its ``DATABASE_URL`` for the workers."""
-    from django.core.management import call_command
+    """A database of its own for this module that other processes can open (the session's
+    SQLite test database is in memory); the module's ``default`` connection uses it. Yields
+    its ``DATABASE_URL`` for the workers.
 
+    It is a copy of the session's test database, which the migrations made and the tests
+    before left as it was (they roll back; those that commit run last): SQLite's backup of
+    the in-memory database into a file, PostgreSQL's ``CREATE DATABASE … TEMPLATE``. Running
+    the 63 migrations again took 4-5 CPU s (SQLite) and more on PostgreSQL (a commit each).
+    When no test of the run asked pytest-django for the database (this module alone: its tests
+    reach the database through the blocker only), there is no test database to copy, and when a
+    transactional test's teardown has emptied it (tests.fixtures.order runs this module before
+    them), the data the migrations load is gone: then the new database is migrated."""
+    from django.core.management import call_command
+    from pytest_django.fixtures import _get_databases_for_setup
+
+    copy = "default" in _get_databases_for_setup(request.session.items)[0]
     with django_db_blocker.unblock():
         old = connections["default"]
         s = old.settings_dict
+        copy = copy and DetectionRule.objects.exists()  # what the migrations loaded is there
         if old.vendor == "sqlite":
+            import sqlite3
+
             path = tmp_path_factory.mktemp("distributed") / "cycle.sqlite3"
             clone = {**s, "NAME": str(path)}
             url = f"sqlite:///{path}"
+            if copy:
+                old.ensure_connection()
+                assert not old.in_atomic_block
+                with sqlite3.connect(path) as target:
+                    old.connection.backup(target)
+                target.close()
         else:
             import psycopg
 
@@ -219,15 +243,19 @@ def shared_database(
             }
             if s.get("PASSWORD"):
                 admin["password"] = s["PASSWORD"]
+            assert not old.in_atomic_block
+            old.close()  # a template may have no other session
+            template = f' TEMPLATE "{s["NAME"]}"' if copy else ""
             with psycopg.connect(**admin) as c:
                 c.execute(f'DROP DATABASE IF EXISTS "{name}"')
-                c.execute(f'CREATE DATABASE "{name}"')
+                c.execute(f'CREATE DATABASE "{name}"{template}')
             clone = {**s, "NAME": name}
             url = f"postgres://{s['USER']}@{admin['host']}:{admin['port']}/{name}"
         new = old.__class__(clone, alias="default")
         connections["default"] = new
         try:
-            call_command("migrate", verbosity=0, interactive=False)
+            if not copy:
+                call_command("migrate", verbosity=0, interactive=False)
             yield url
         finally:
             new.close()

@@ -10,7 +10,13 @@ from typing import Any
 from django.utils import timezone
 
 from ruralwatch.dispatch.models import Task
-from tests.dispatch.test_views import client_for, tasks  # noqa: F401  (fixture)
+from tests.dispatch.test_views import (  # noqa: F401  (test_views' world: tree, users, tasks)
+    _module_tree,
+    client_for,
+    tasks,
+    tree,
+    users,
+)
 
 
 def _due(text: str) -> str:
@@ -21,7 +27,7 @@ def _due(text: str) -> str:
 
 def test_task_page_deadline_is_read_on_the_as_of_day(
     tasks: dict,  # noqa: F811
-    users: dict[str, Any],
+    users: dict[str, Any],  # noqa: F811
 ) -> None:
     task: Task = tasks["signal"]
     client = client_for(users["town_a"], "en")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,24 +19,41 @@ from ruralwatch.dispatch.models import EventKind, Status, Task, TaskEvent
 from ruralwatch.dispatch.services import escalate_due, sync_tasks
 from ruralwatch.dispatch.views import due_words
 from tests.dashboard import data
+from tests.dispatch import conftest as _fixtures
 from tests.dispatch.conftest import T0, VILLAGE2, add_signal, hours, set_value
+from tests.fixtures.shared_db import built_once
 
 DAY7 = data.DAY7
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture
-def tasks(users: dict[str, Any]) -> dict[str, Task]:
+def _tree_users_and_tasks(folder: Path) -> dict[str, int]:
+    _fixtures._build_tree_and_users(folder)
     for i in range(1, 8):
         set_value(data.TOWN_A, DAY7 - dt.timedelta(days=7 - i), "new_cases", float(i))
     add_signal(data.TOWN_A, DAY7)
     add_signal(data.A1, DAY7, single=True)
     sync_tasks(DAY7, now=T0)
     return {
-        "signal": Task.objects.get(kind_id="signal", area_id=data.TOWN_A),
-        "single": Task.objects.get(kind_id="single_case", area_id=data.A1),
-        "other": Task.objects.get(area_id=VILLAGE2),
+        "signal": Task.objects.get(kind_id="signal", area_id=data.TOWN_A).pk,
+        "single": Task.objects.get(kind_id="single_case", area_id=data.A1).pk,
+        "other": Task.objects.get(area_id=VILLAGE2).pk,
     }
+
+
+#: The tree, its users and the three tasks are made once for the module (every database test
+#: here uses them; this replaces conftest's ``_module_tree`` behind ``shared_tree``); each test
+#: runs in its own savepoint, so the steps it takes are undone.
+_module_tree = built_once(_tree_users_and_tasks)
+tree = _fixtures.shared_tree
+users = _fixtures.shared_users
+
+
+@pytest.fixture
+def tasks(_module_tree: dict[str, int], users: dict[str, Any]) -> dict[str, Task]:
+    """The three tasks, read back for this test."""
+    by_pk = Task.objects.in_bulk(list(_module_tree.values()))
+    return {name: by_pk[pk] for name, pk in _module_tree.items()}
 
 
 def client_for(user: Any, language: str = "zh-hans") -> Client:

@@ -15,7 +15,11 @@ from ruralwatch.areas.models import Area
 from ruralwatch.reporting.daily_form import form_indicators
 from ruralwatch.reporting.models import ApprovalEvent, DayApproval, FormReport, ReportValue
 from tests.dashboard import data
-from tests.scoping.conftest import World, world  # noqa: F401  (the walk's world fixture)
+from tests.scoping.conftest import (  # noqa: F401  (the walk's world, built once here)
+    World,
+    _module_world,
+    world,
+)
 from tests.scoping.test_walk import (
     ODD_DATES,
     Answer,

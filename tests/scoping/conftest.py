@@ -15,6 +15,7 @@ village cadre, whom the users above may list and deactivate.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from ruralwatch.accounts.services import create_user_with_jurisdiction
@@ -36,6 +38,7 @@ from ruralwatch.keygroups.models import Person, Referral, Responsible
 from ruralwatch.reporting.services import import_reports, roll_up
 from ruralwatch.signals.models import DetectionRule, Signal
 from tests.dashboard import data
+from tests.fixtures.shared_db import built_once
 from tests.resources.world import add_clinics
 
 #: Areas outside the test county: (code, name, level, parent). Names are unique strings that
@@ -133,9 +136,8 @@ def _nearest_outside(root: Area, codes: list[str]) -> tuple[str, str]:
     return area, max(villages, key=lambda c: (shared(c), c))
 
 
-@pytest.fixture
-def world(db: None, tmp_path: Path, settings: Any) -> World:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def build_world(tmp_path: Path) -> World:
+    """The tree, its data and the walkers (the test session's fast password hasher)."""
     data.build_tree(tmp_path)
     rows: list[tuple[Any, ...]] = [("code", "name", "level", "parent_code", "population")]
     rows += [(c, n, lv, p, 1000 * (6 - lv)) for c, n, lv, p in OUTSIDE]
@@ -275,6 +277,37 @@ def world(db: None, tmp_path: Path, settings: Any) -> World:
         )
     codes = {w.root.code for w in walkers} | {w.outside_area for w in walkers}
     return World(today, persons, referrals, campaigns, walkers, cadres, _briefings(codes, today))
+
+
+#: The world is built once per test module (tests.fixtures.shared_db): each of its tests runs in
+#: its own savepoint inside the module's transaction, so what a test writes (the walk's POSTs)
+#: is undone before the next one. Every module that uses it has only tests that use it.
+_module_world = built_once(build_world)
+
+
+@pytest.fixture
+def world(_module_world: World, db: None) -> World:
+    """The module's world with its users, areas and persons read back for this test (no
+    attribute an earlier test set on them survives)."""
+    w = _module_world
+    users = get_user_model().objects.in_bulk([x.user.pk for x in w.walkers])
+    roots = Area.objects.in_bulk([x.root.code for x in w.walkers])
+    persons = Person.objects.in_bulk([p.pk for p in w.persons.values()])
+    walkers = [
+        dataclasses.replace(
+            x, user=users[x.user.pk], root=roots[x.root.code], foreign=set(x.foreign)
+        )
+        for x in w.walkers
+    ]
+    return dataclasses.replace(
+        w,
+        persons={code: persons[p.pk] for code, p in w.persons.items()},
+        referrals=dict(w.referrals),
+        campaigns=dict(w.campaigns),
+        walkers=walkers,
+        cadres=dict(w.cadres),
+        briefings=dict(w.briefings),
+    )
 
 
 def _briefings(codes: set[str], today: dt.date) -> dict[str, int]:
