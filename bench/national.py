@@ -142,15 +142,17 @@ def _load_history(
 
 @contextlib.contextmanager
 def _without_indexes(tables: tuple[str, ...], maintenance_work_mem: str = "1GB") -> Iterator[None]:
-    """Drop the tables' secondary indexes and unique constraints for a bulk load and build them
-    again afterwards, as they were (their definitions are read from the catalogue): building an
-    index once is many times faster than maintaining it row by row."""
+    """Drop the tables' secondary indexes, unique constraints and primary keys (the facts'
+    keys, reporting migration 0012) for a bulk load and build them again afterwards, as they
+    were (their definitions are read from the catalogue): building an index once is many
+    times faster than maintaining it row by row."""
     from django.db import connection
 
     with connection.cursor() as cur:
         cur.execute(
             "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) "
-            "FROM pg_constraint c WHERE c.conrelid::regclass::text = ANY(%s) AND c.contype = 'u'",
+            "FROM pg_constraint c WHERE c.conrelid::regclass::text = ANY(%s) "
+            "AND c.contype IN ('u', 'p')",
             [list(tables)],
         )
         constraints = cur.fetchall()

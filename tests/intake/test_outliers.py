@@ -125,7 +125,11 @@ def test_flags_are_stored_values_kept_and_confirmations_survive(world: h4world.W
             values.append(value(v, "fever_visits", n, day=day))
             values.append(value(v, "kg_contacts", int(rng.poisson(4)), day=day))
     assert post(world.county, values)[0] == 200
-    before = list(ReportValue.objects.order_by("id").values_list("value", flat=True))
+    before = list(
+        ReportValue.objects.order_by("area_id", "date", "indicator_id").values_list(
+            "value", flat=True
+        )
+    )
     end = start + dt.timedelta(days=39)
     run = nightly.screen_outliers(end - dt.timedelta(days=13), end)
     assert run.flags["seasonal"] == 1
@@ -134,7 +138,14 @@ def test_flags_are_stored_values_kept_and_confirmations_survive(world: h4world.W
         a1, start + dt.timedelta(days=30), "fever_visits", 70
     )  # fmt: skip
     assert flag.baseline is not None and flag.baseline < 10 and flag.score >= 5
-    assert list(ReportValue.objects.order_by("id").values_list("value", flat=True)) == before
+    assert (
+        list(
+            ReportValue.objects.order_by("area_id", "date", "indicator_id").values_list(
+                "value", flat=True
+            )
+        )
+        == before
+    )
     # The reporter confirms it; a re-run keeps the confirmation and adds no second flag.
     r = world.town_a.post(
         f"/api/intake/flags/{flag.pk}",

@@ -57,7 +57,7 @@ def test_the_key_carries_the_value_and_upserts_still_find_it(tmp_path: Path) -> 
     definition = bulk.rows(
         "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'value_unique_key'"
     )
-    assert definition == [("UNIQUE (area_id, date, indicator_id) INCLUDE (value)",)]
+    assert definition == [("PRIMARY KEY (area_id, date, indicator_id) INCLUDE (value)",)]
     _import(tmp_path)
     _import(tmp_path)  # the same file again: the upsert's conflict target is the key
     assert ReportValue.objects.count() == 27

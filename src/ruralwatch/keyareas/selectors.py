@@ -199,7 +199,7 @@ def _completeness(
         counts.update(
             Submission.objects.filter(area_id__in=villages[i : i + CHUNK], date__range=(start, end))
             .values_list("area_id")
-            .annotate(n=Count("id"))
+            .annotate(n=Count("*"))
         )
     per_unit = (
         members.with_columns(

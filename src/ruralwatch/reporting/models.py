@@ -78,6 +78,11 @@ class ReportValue(models.Model):
     # reads by area and ``value_date_indicator`` reads by date; Django's default FK indexes
     # (two per text key) were five more indexes to maintain for every imported value and a
     # fifth of the table's size, and no query used them (issue 15).
+    # The key (area, date, indicator) is the primary key: a surrogate id was one more index
+    # and a sequence to maintain for every imported value, and nothing read by it (migration
+    # 0012). On PostgreSQL its index carries the value and keeps the name ``value_unique_key``
+    # (migration 0011), so that reads of a range of the key are index-only scans.
+    pk = models.CompositePrimaryKey("area_id", "date", "indicator_id")
     area = models.ForeignKey(Area, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False)
     date = models.DateField(_("report date"))
     indicator = models.ForeignKey(
@@ -98,9 +103,6 @@ class ReportValue(models.Model):
     class Meta:
         verbose_name = _("report value")
         verbose_name_plural = _("report values")
-        constraints = [
-            models.UniqueConstraint(fields=["area", "date", "indicator"], name="value_unique_key"),
-        ]
         indexes = [models.Index(fields=["date", "indicator"], name="value_date_indicator")]
 
     def __str__(self) -> str:
@@ -114,6 +116,9 @@ class Submission(models.Model):
     the areas expected to report.
     """
 
+    # One per area and date: the primary key (its index ``submission_unique``), no surrogate
+    # id (migration 0012).
+    pk = models.CompositePrimaryKey("area_id", "date")
     area = models.ForeignKey(Area, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False)
     date = models.DateField(_("report date"))
     submitted_at = models.DateTimeField(_("first submitted at"))
@@ -126,7 +131,6 @@ class Submission(models.Model):
     class Meta:
         verbose_name = _("submission")
         verbose_name_plural = _("submissions")
-        constraints = [models.UniqueConstraint(fields=["area", "date"], name="submission_unique")]
         indexes = [models.Index(fields=["date"], name="submission_date")]
 
     def __str__(self) -> str:

@@ -1121,8 +1121,8 @@ def roll_up(start: dt.date, end: dt.date) -> RollupSummary:
             ],
         )
         bulk.execute(
-            f"INSERT INTO stage_partial_comp SELECT {path_cols}, d.date, COUNT(*), COUNT(s.id), "
-            f"SUM(CASE WHEN s.delay_hours <= %s THEN 1 ELSE 0 END) "
+            f"INSERT INTO stage_partial_comp SELECT {path_cols}, d.date, COUNT(*), "
+            f"COUNT(s.area_id), SUM(CASE WHEN s.delay_hours <= %s THEN 1 ELSE 0 END) "
             f"FROM {area} a CROSS JOIN stage_dates d "
             # The dates' bound on the submissions as well (implied by s.date = d.date, but
             # the planner cannot see it): else every submission of the history was read

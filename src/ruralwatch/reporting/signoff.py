@@ -289,7 +289,7 @@ def overview(area: Area, day: dt.date) -> SignoffOverview:
     received = dict(
         Submission.objects.filter(date=day, area_id__in=villages.values("code"))
         .values_list(f"area__{col}")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))
         .values_list(f"area__{col}", "n")
     )
     children = list(
