@@ -302,6 +302,7 @@ def test_the_cycle_leaves_the_planner_statistics_of_the_new_day(tmp_path: Path) 
     from django.db import connection
 
     from ruralwatch.cycle.services import run_cycle
+    from ruralwatch.dispatch.models import Task
 
     (tmp_path / "tree.csv").write_text(TREE, encoding="utf-8")
     import_areas(tmp_path / "tree.csv")
@@ -328,9 +329,18 @@ def test_the_cycle_leaves_the_planner_statistics_of_the_new_day(tmp_path: Path) 
     postgres = connection.vendor == "postgresql"
     if postgres:
         assert not knows_the_new_day()
+
+    def task_rows_estimated() -> float:
+        with connection.cursor() as cur:
+            cur.execute("SELECT reltuples FROM pg_class WHERE relname = 'dispatch_task'")
+            return float(cur.fetchone()[0])
+
     result = run_cycle(dt.date(2023, 1, 31), days_back=7)
     assert "error" not in result.steps["statistics"]
     if postgres:
         assert knows_the_new_day()
+        # The task table is analysed with what the cycle wrote (the task lists' plans).
+        assert "dispatch_task" in result.steps["statistics"]["tables"]
+        assert task_rows_estimated() == Task.objects.count()
     else:
         assert result.steps["statistics"]["tables"] == []

@@ -289,10 +289,13 @@ STEP_ORDER = (
 
 #: The dated tables, each analysed when the cycle has given it a new date: the reports at the
 #: start (an import adds the day before the cycle), the roll-ups after the roll-up, what
-#: detection and assessment wrote at the end (for the pages).
+#: detection, assessment and the tasks step wrote at the end (for the pages). The tasks too:
+#: a national first run fills an empty task table, and the task lists, planned on its empty
+#: statistics, looked up each task's area one by one (6,763 lookups for a province's list)
+#: until autovacuum came round.
 REPORT_TABLES = (ReportValue, Submission)
 ROLLED_UP_TABLES = (AggregateValue, Completeness)
-CYCLE_TABLES = (Judgement, Signal)
+CYCLE_TABLES = (Judgement, Signal, Task)
 
 
 def refresh_statistics(models: tuple[type[Model], ...], *, vacuum: bool = False) -> dict[str, Any]:
