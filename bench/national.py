@@ -619,6 +619,12 @@ def main() -> None:
         action="store_true",
         help="with --growth: time REINDEX of the values with maintenance_work_mem 64MB and 1GB",
     )
+    parser.add_argument(
+        "--wal-probe",
+        action="store_true",
+        help="with --reuse: the new day's import with each wal_compression, --rounds times "
+        "(docs/deploy.md)",
+    )
     parser.add_argument("--out", type=Path, help="write the JSON result here")
     parser.add_argument(
         "--save",
@@ -630,6 +636,17 @@ def main() -> None:
     workdir = args.reuse or Path(tempfile.mkdtemp(prefix="bench-national-"))
     if args.growth:
         return growth_main(args, workdir)
+    if args.wal_probe:
+        if args.reuse is None:
+            parser.error("--wal-probe times a kept set-up: give --reuse DIR")
+        days = (args.days or [DAYS])[-1]
+        rows = [
+            r
+            for s in args.scale or ["provinces4"]
+            for r in wal_probe(s, days=days, workdir=workdir, rounds=args.rounds)
+        ]
+        print(json.dumps(rows, indent=1))
+        return None
     t0, load_before = time.perf_counter(), os.getloadavg()
     days = (args.days or [DAYS])[-1]
     scales = args.scale or list(SCALE_ORDER)
@@ -671,6 +688,50 @@ def main() -> None:
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     print(text)
+
+
+# --------------------------------------------------------------------------------------------
+# WAL compression and the import (docs/deploy.md, "Settings for a national deployment")
+# --------------------------------------------------------------------------------------------
+
+WAL_SETTINGS = ("off", "pglz", "lz4")
+
+
+def wal_probe(scale: str, *, days: int, workdir: Path, rounds: int) -> list[dict[str, Any]]:
+    """The new day's import of a kept set-up with each ``wal_compression`` (the importer's
+    session, through ``PGOPTIONS``), the settings alternating, ``rounds`` times, each on a
+    fresh copy after a checkpoint: the import's CPU and the WAL written. The WAL position is
+    the cluster's, so nothing else should write meanwhile."""
+    sub = workdir / scale
+    kept = _kept_setup(sub, _setup_db(scale, days), f"{scale} ({days} days)")
+    if kept is None:
+        raise SystemExit(f"no kept set-up of {scale} ({days} days) in {sub}: run with --keep")
+
+    def one(sql: str) -> str:
+        return subprocess.run(
+            [*PSQL, "-Atc", sql], check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    rows = []
+    for r in range(rounds):
+        for setting in WAL_SETTINGS:
+            _fresh_db(PG_DB, _setup_db(scale, days))
+            one("CHECKPOINT")
+            start = one("SELECT pg_current_wal_lsn()")
+            env = _db_env(PG_DB, sub) | {"PGOPTIONS": f"-c wal_compression={setting}"}
+            out = run_child(
+                "bench.national:import_child",
+                {"csv": kept["new_day_csv"]},
+                env=env,
+                workdir=sub,
+                timeout=STEP_TIMEOUT_S,
+            )
+            wal = float(one(f"SELECT pg_current_wal_lsn() - '{start}'::pg_lsn"))
+            row = {"scale": scale, "round": r, "wal_compression": setting, "wal_mib": wal / 2**20}
+            rows.append(row | out | {"load": os.getloadavg()})
+            log(json.dumps(rows[-1]))
+    _drop(PG_DB)
+    return rows
 
 
 # --------------------------------------------------------------------------------------------
