@@ -221,6 +221,8 @@ def test_the_values_restore_alone_refuses_a_file_with_judgements(tmp_path: Path)
     s = archive(dt.date(2023, 1, 3), tmp_path / "archive")
     with override("en"), pytest.raises(ValueError, match="evidence_text, judgement"):
         detail.restore(Path(s.file))
+    with override("zh-hans"), pytest.raises(ValueError, match="无法放回"):
+        detail.restore(Path(s.file))
     assert ArchivedPeriod.objects.exists() and not ReportValue.objects.filter(
         date__lt=dt.date(2023, 1, 3)
     )
