@@ -249,6 +249,16 @@ def test_the_values_restore_alone_refuses_a_file_with_judgements(tmp_path: Path)
     )
 
 
+def test_a_file_of_values_only_restores_through_the_retention(tmp_path: Path) -> None:
+    """A file written before judgements were archived has no judgement columns."""
+    _store(tmp_path)
+    rows = _rows()
+    s = detail.archive(dt.date(2023, 1, 3), tmp_path / "archive")
+    assert "evidence" not in pl.read_parquet(s.file).columns and _rows() == rows
+    back = restore(Path(s.file))
+    assert (back.values, back.other) == (4, {}) and ReportValue.objects.count() == 20
+
+
 def test_the_commands_say_how_many_judgements(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -193,7 +193,10 @@ def restore(path: Path, sections: Sequence[Section] = ()) -> ArchiveSummary:
         )
         files.insert_missing(Submission._meta.db_table, subs, casts, "area_id, date")
         for section in sections:
-            section.put_back(both.filter(pl.col("kind").is_in(list(section.kinds))))
+            # A file written before the section existed has none of its rows or columns.
+            rows = both.filter(pl.col("kind").is_in(list(section.kinds)))
+            if not rows.is_empty():
+                section.put_back(rows)
         period.delete()
     return ArchiveSummary(
         str(path),
