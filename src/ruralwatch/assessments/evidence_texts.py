@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 from django.db import models
@@ -236,12 +236,39 @@ class EvidenceField(models.JSONField):
         return unpack(result) if isinstance(result, str) or not raw else result
 
 
+def referred_keys(evidence: Iterable[str | None]) -> set[str]:
+    """The keys of the stored texts that the stored evidence ``evidence`` refers to: its
+    texts and shared members, and the texts those members refer to."""
+    texts: set[str] = set()
+    members: set[str] = set()
+    for text in evidence:
+        if text:
+            texts.update(_TOKEN_RE.findall(text))
+            members.update(_MEMBERS_RE.findall(text))
+    from ruralwatch.assessments.models import EvidenceText
+
+    found = members & set(_known)
+    stored = {k: _known[k] for k in found}
+    wanted = sorted(members - found)
+    for start in range(0, len(wanted), 1000):
+        stored.update(
+            EvidenceText.objects.filter(key__in=wanted[start : start + 1000]).values_list(
+                "key", "text"
+            )
+        )
+    for text in stored.values():  # shared members hold tokens of texts themselves
+        texts.update(_TOKEN_RE.findall(text))
+    return texts | members
+
+
 def prune(batch: int = 500) -> int:
     """Delete the stored texts that no judgement refers to, directly or through shared
     members; returns how many went.
 
     Reads every judgement's stored evidence once (a scan of the table), so it is for rebuilds
     (the demo deletes its region's judgements and judges again), not for the daily cycle.
+    Texts that only archived judgements refer to go too: the archive file holds them
+    (``assessments.archive``) and a restore puts them back.
     """
     from django.db import connection
 
@@ -249,19 +276,16 @@ def prune(batch: int = 500) -> int:
 
     table = Judgement._meta.db_table
     column = Judgement._meta.get_field("evidence").column
-    texts: set[str] = set()
-    members: set[str] = set()
-    with connection.cursor() as cur:
-        cur.execute(f"SELECT CAST({column} AS TEXT) FROM {table}")
-        while rows := cur.fetchmany(5000):
-            for (text,) in rows:
-                if text:
-                    texts.update(_TOKEN_RE.findall(text))
-                    members.update(_MEMBERS_RE.findall(text))
-    stored = dict(EvidenceText.objects.values_list("key", "text"))
-    for key in members:  # shared members hold tokens of texts themselves
-        texts.update(_TOKEN_RE.findall(stored.get(key, "")))
-    unused = sorted(set(stored) - texts - members)
+
+    def stored_evidence() -> Iterator[str | None]:
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT CAST({column} AS TEXT) FROM {table}")
+            while rows := cur.fetchmany(5000):
+                for (text,) in rows:
+                    yield text
+
+    used = referred_keys(stored_evidence())
+    unused = sorted(set(EvidenceText.objects.values_list("key", flat=True)) - used)
     for start in range(0, len(unused), batch):
         EvidenceText.objects.filter(key__in=unused[start : start + batch]).delete()
     for key in unused:

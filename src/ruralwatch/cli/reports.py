@@ -85,9 +85,10 @@ def archive_cmd(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Move old village report values and submissions to a Parquet file; roll-ups stay."""
+    """Move old village report values, submissions and judgements to a Parquet file;
+    roll-ups and the judgements of townships and above stay."""
     django_setup()
-    from ruralwatch.reporting.archive import archive
+    from ruralwatch.cycle.retention import archive
     from ruralwatch.reporting.models import ReportValue
 
     if (before is None) == (keep_days is None):
@@ -109,8 +110,9 @@ def archive_cmd(
         out.print(f"nothing dated before {cut} is left to archive")
     else:
         out.print(
-            f"{s.start} … {s.end}: {s.values} values and {s.submissions} submissions moved to "
-            f"{s.file}; their roll-ups are kept",
+            f"{s.start} … {s.end}: {s.values} values, {s.submissions} submissions and "
+            f"{s.other.get('judgement', 0)} village judgements moved to {s.file}; their "
+            "roll-ups are kept",
             highlight=False,
         )
 
@@ -119,15 +121,19 @@ def archive_cmd(
 def restore_cmd(
     file: Path = typer.Argument(..., help="A file written by `reports archive`."),
 ) -> None:
-    """Put an archived period's village detail back."""
+    """Put an archived period's village detail and village judgements back."""
     django_setup()
-    from ruralwatch.reporting.archive import restore
+    from ruralwatch.cycle.retention import restore
 
     try:
         s = restore(file)
     except (ValueError, OSError) as exc:
         raise fail(str(exc), 1) from exc
-    out.print(f"{s.start} … {s.end}: {s.values} values and {s.submissions} submissions restored")
+    out.print(
+        f"{s.start} … {s.end}: {s.values} values, {s.submissions} submissions and "
+        f"{s.other.get('judgement', 0)} village judgements restored",
+        highlight=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -8,20 +8,24 @@ file by reading it back, and only then deletes the rows, in one transaction; the
 completeness of those dates stay. ``restore(file)`` puts the rows back. An archived date is
 never rolled up again (its roll-ups would be computed from nothing) and imports refuse values
 for it with a message that says how to restore it.
-"""
+
+Apps above this one archive their village rows of the same dates in the same file and
+transaction as :class:`Section` s (the village judgements, ``assessments.archive``);
+``cycle.retention`` is the entry point that passes them, and the one the command calls."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from ruralwatch.core import archive as files
 from ruralwatch.core import bulk
 from ruralwatch.reporting.models import ArchivedPeriod, ReportValue, Submission
 
@@ -42,6 +46,28 @@ SUBMISSION_SCHEMA: dict[str, Any] = {
 }
 
 
+class Section(Protocol):
+    """Rows of an app above this one (reporting may not import it) archived with the village
+    detail of the same dates, in the same file and transaction: ``cycle.retention`` passes
+    them in. Its rows carry a ``kind`` column of one of ``kinds``, and a ``date`` column (ISO
+    text) where they have a date."""
+
+    kinds: tuple[str, ...]
+
+    def take(self, start: dt.date, before: dt.date) -> pl.DataFrame:
+        """The rows to archive of the dates in [start, before)."""
+        ...
+
+    def delete(self, start: dt.date, before: dt.date) -> None:
+        """Delete what :meth:`take` returned (inside the archive's transaction)."""
+        ...
+
+    def put_back(self, rows: pl.DataFrame) -> None:
+        """Insert the file's rows of its kinds that are missing (inside the restore's
+        transaction); ``rows`` has every column of the file."""
+        ...
+
+
 @dataclass
 class ArchiveSummary:
     file: str
@@ -49,6 +75,8 @@ class ArchiveSummary:
     end: str | None
     values: int
     submissions: int
+    #: rows of the sections' kinds, by kind (``{"judgement": n, …}``)
+    other: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,9 +106,10 @@ def _select(table: str, columns: dict[str, Any], where: str, params: list[Any]) 
     return frame
 
 
-def archive(before: dt.date, directory: Path) -> ArchiveSummary:
+def archive(before: dt.date, directory: Path, sections: Sequence[Section] = ()) -> ArchiveSummary:
     """Move the values and submissions dated before ``before`` (and after the last archived
-    period) to ``directory/village-detail-FIRST-LAST.parquet``; see the module doc."""
+    period), and the rows of ``sections`` of the same dates, to
+    ``directory/village-detail-FIRST-LAST.parquet``; see the module doc."""
     last_end = ArchivedPeriod.objects.order_by("-end").values_list("end", flat=True).first()
     start = last_end + dt.timedelta(days=1) if last_end else dt.date.min
     if before <= start:
@@ -88,31 +117,26 @@ def archive(before: dt.date, directory: Path) -> ArchiveSummary:
     where, params = "date >= %s AND date < %s", [start.isoformat(), before.isoformat()]
     values = _select(ReportValue._meta.db_table, VALUE_SCHEMA, where, params)
     subs = _select(Submission._meta.db_table, SUBMISSION_SCHEMA, where, params)
-    if values.is_empty() and subs.is_empty():
+    others = [section.take(start, before) for section in sections]
+    parts = [
+        values.with_columns(pl.lit("value").alias("kind")),
+        subs.with_columns(pl.lit("submission").alias("kind")),
+        *others,
+    ]
+    dates = pl.concat([p["date"] for p in parts if "date" in p.columns]).drop_nulls()
+    if dates.is_empty():
         return ArchiveSummary("", None, None, 0, 0)
-    dates = pl.concat([values["date"], subs["date"]])
     first = dt.date.fromisoformat(str(dates.min())[:10])
     last = dt.date.fromisoformat(str(dates.max())[:10])
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"village-detail-{first}-{last}.parquet"
-    both = pl.concat(
-        [
-            values.with_columns(pl.lit("value").alias("kind")),
-            subs.with_columns(pl.lit("submission").alias("kind")),
-        ],
-        how="diagonal",
-    )
-    partial = path.with_suffix(".partial")
-    both.write_parquet(partial, compression="zstd", statistics=True)
-    again = pl.read_parquet(partial)
-    if again.height != both.height or again["value"].sum() != both["value"].sum():
-        partial.unlink()
-        raise RuntimeError(_("the archive %(file)s did not read back as written") % {"file": path})
-    partial.replace(path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    with transaction.atomic():
+    both = pl.concat(parts, how="diagonal")
+    digest = files.write_checked(both, path)
+    with files.publishing(path):
         for model in (ReportValue, Submission):
             bulk.execute(f"DELETE FROM {model._meta.db_table} WHERE {where}", params)
+        for section in sections:
+            section.delete(start, before)
         ArchivedPeriod.objects.create(
             start=first,
             end=last,
@@ -122,42 +146,63 @@ def archive(before: dt.date, directory: Path) -> ArchiveSummary:
             submissions=subs.height,
         )
     return ArchiveSummary(
-        str(path), first.isoformat(), last.isoformat(), values.height, subs.height
+        str(path),
+        first.isoformat(),
+        last.isoformat(),
+        values.height,
+        subs.height,
+        _counts(pl.concat(others, how="diagonal") if others else None),
     )
 
 
-def restore(path: Path) -> ArchiveSummary:
-    """Put an archived period's rows back (idempotent) and forget the period."""
+def _counts(rows: pl.DataFrame | None) -> dict[str, int]:
+    if rows is None or rows.is_empty():
+        return {}
+    return dict(rows.group_by("kind").len().sort("kind").iter_rows())
+
+
+def restore(path: Path, sections: Sequence[Section] = ()) -> ArchiveSummary:
+    """Put an archived period's rows back (idempotent) and forget the period. A file holding
+    rows of a kind none of ``sections`` takes is refused: its period would be forgotten with
+    those rows still only in the file."""
     period = ArchivedPeriod.objects.filter(file=str(path)).first()
     if period is None:
         raise ValueError(_("%(file)s is not a recorded archive") % {"file": path})
-    if hashlib.sha256(path.read_bytes()).hexdigest() != period.sha256:
-        raise ValueError(_("%(file)s changed since it was written (checksum)") % {"file": path})
-    both = pl.read_parquet(path)
+    both = files.read_checked(path, period.sha256)
+    known = {"value", "submission"} | {k for s in sections for k in s.kinds}
+    unknown = sorted(set(both["kind"].unique().to_list()) - known)
+    if unknown:
+        raise ValueError(
+            _("%(file)s holds rows this restore cannot put back: %(kinds)s")
+            % {"file": path, "kinds": ", ".join(unknown)}
+        )
     values = both.filter(pl.col("kind") == "value").select(list(VALUE_SCHEMA))
     subs = both.filter(pl.col("kind") == "submission").select(list(SUBMISSION_SCHEMA))
+    # SQLite keeps dates and times as the text they were read as.
+    casts = {"value": "CAST(value AS REAL)", "delay_hours": "CAST(delay_hours AS REAL)"}
+    if bulk.is_postgres():
+        casts |= {
+            "date": "CAST(date AS DATE)",
+            "value": "CAST(value AS DOUBLE PRECISION)",
+            "delay_hours": "CAST(delay_hours AS DOUBLE PRECISION)",
+            "submitted_at": "CAST(submitted_at AS TIMESTAMPTZ)",
+        }
     with transaction.atomic():
-        for model, frame in ((ReportValue, values), (Submission, subs)):
-            table = model._meta.db_table
-            bulk.create_staging("stage_restore", [(c, "text") for c in frame.columns])
-            bulk.load_staging("stage_restore", frame)
-            # SQLite keeps dates and times as the text they were read as.
-            casts = {"value": "CAST(value AS REAL)", "delay_hours": "CAST(delay_hours AS REAL)"}
-            if bulk.is_postgres():
-                casts |= {
-                    "date": "CAST(date AS DATE)",
-                    "value": "CAST(value AS DOUBLE PRECISION)",
-                    "delay_hours": "CAST(delay_hours AS DOUBLE PRECISION)",
-                    "submitted_at": "CAST(submitted_at AS TIMESTAMPTZ)",
-                }
-            select = ", ".join(casts.get(c, c) for c in frame.columns)
-            key = "area_id, date, indicator_id" if model is ReportValue else "area_id, date"
-            bulk.execute(
-                f"INSERT INTO {table} ({', '.join(frame.columns)}) SELECT {select} "
-                f"FROM stage_restore WHERE true ON CONFLICT ({key}) DO NOTHING"
-            )
-            bulk.drop_staging("stage_restore")
+        files.insert_missing(
+            ReportValue._meta.db_table, values, casts, "area_id, date, indicator_id"
+        )
+        files.insert_missing(Submission._meta.db_table, subs, casts, "area_id, date")
+        for section in sections:
+            # A file written before the section existed has none of its rows or columns.
+            rows = both.filter(pl.col("kind").is_in(list(section.kinds)))
+            if not rows.is_empty():
+                section.put_back(rows)
         period.delete()
     return ArchiveSummary(
-        str(path), period.start.isoformat(), period.end.isoformat(), values.height, subs.height
+        str(path),
+        period.start.isoformat(),
+        period.end.isoformat(),
+        values.height,
+        subs.height,
+        _counts(both.filter(~pl.col("kind").is_in(["value", "submission"]))),
     )

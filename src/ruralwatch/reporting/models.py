@@ -192,7 +192,8 @@ class Completeness(models.Model):
 
 
 class ArchivedPeriod(models.Model):
-    """Village detail (report values and submissions) of [start, end] moved to a file.
+    """Village detail (report values and submissions, and the village judgements that
+    ``cycle.retention`` adds) of [start, end] moved to a file.
 
     The roll-ups and completeness of those dates stay in the database; the cycle never rolls
     them up again, and imports refuse values for them until the file is restored
