@@ -29,17 +29,10 @@ from ruralwatch.reporting.services import (
     mark_rollups_stale,
     roll_up,
 )
+from tests.trees import ONE_TOWNSHIP as TREE
 
 pytestmark = pytest.mark.django_db
 
-TREE = """code,name,level,parent_code
-990000000000,示范省,1,
-990100000000,示范市,2,990000000000
-990101000000,示范县,3,990100000000
-990101001000,东镇,4,990101000000
-990101001001,东一村,5,990101001000
-990101001002,东二村,5,990101001000
-"""
 NOW = dt.datetime(2023, 2, 1, tzinfo=dt.UTC)
 
 

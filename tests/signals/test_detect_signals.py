@@ -11,17 +11,10 @@ from ruralwatch.areas.services import import_areas
 from ruralwatch.reporting.services import import_reports, roll_up
 from ruralwatch.signals.models import DetectionRule, Signal
 from ruralwatch.signals.services import detect_signals
+from tests.trees import ONE_TOWNSHIP as TREE
 
 pytestmark = pytest.mark.django_db
 
-TREE = """code,name,level,parent_code
-990000000000,示范省,1,
-990100000000,示范市,2,990000000000
-990101000000,示范县,3,990100000000
-990101001000,东镇,4,990101000000
-990101001001,东一村,5,990101001000
-990101001002,东二村,5,990101001000
-"""
 # Township daily new cases = the sum of its two villages.
 VILLAGE_1 = [2, 3, 2, 4, 3, 2, 3, 2, 30, 0]
 VILLAGE_2 = [1, 0, 1, 0, 1, 1, 0, 1, 1, 0]

@@ -14,19 +14,11 @@ from ruralwatch.areas.services import import_areas
 from ruralwatch.reporting.models import AggregateValue, ReportValue
 from ruralwatch.reporting.services import roll_up
 from ruralwatch.signals.selectors import level_panel_frame
+from tests.trees import ONE_TOWNSHIP
 
 pytestmark = pytest.mark.django_db
 
-TREE = """code,name,level,parent_code
-990000000000,示范省,1,
-990100000000,示范市,2,990000000000
-990101000000,示范县,3,990100000000
-990101001000,东镇,4,990101000000
-990101001001,东一村,5,990101001000
-990101001002,东二村,5,990101001000
-990101002000,西镇,4,990101000000
-990101002001,西一村,5,990101002000
-"""
+TREE = ONE_TOWNSHIP + "990101002000,西镇,4,990101000000\n990101002001,西一村,5,990101002000\n"
 START = dt.date(2023, 1, 1)
 # Values whose shortest decimal form is long, tiny, huge or negative: each must come back as
 # the same double.
