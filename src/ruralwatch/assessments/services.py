@@ -97,12 +97,17 @@ class AssessmentSummary:
     nowcast_added: dict[str, float] = field(default_factory=dict)
 
 
+#: Days of village values up to the cycle date that the assessment reads (the retention of
+#: village detail keeps at least these, ``cycle.retention``).
+HISTORY_DAYS = 90
+
+
 def assess(
     cycle_date: dt.date,
     *,
     root_path: str = "/",
     indicator: str = "new_cases",
-    history_days: int = 90,
+    history_days: int = HISTORY_DAYS,
     nowcast: bool = True,
 ) -> AssessmentSummary:
     """Level, phase, rebound watch and sentences for every area under ``root_path``.

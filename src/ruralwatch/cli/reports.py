@@ -80,14 +80,18 @@ def archive_cmd(
         min=1,
         help="Keep this many days of village detail up to the latest report; archive the rest.",
     ),
-    directory: Path = typer.Option(
-        Path("var/archive"), "--dir", help="Where the Parquet files go."
+    directory: Path | None = typer.Option(
+        None,
+        "--dir",
+        help="Where the Parquet files go (default: RURALWATCH_ARCHIVE_DIR, var/archive).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Move old village report values, submissions and judgements to a Parquet file;
     roll-ups and the judgements of townships and above stay."""
     django_setup()
+    from django.conf import settings
+
     from ruralwatch.cycle.retention import archive
     from ruralwatch.reporting.models import ReportValue
 
@@ -103,7 +107,7 @@ def archive_cmd(
         if latest is None:
             raise fail("no village reports are stored", 1)
         cut = latest - dt.timedelta(days=(keep_days or 1) - 1)
-    s = archive(cut, directory)
+    s = archive(cut, directory or settings.RURALWATCH_ARCHIVE_DIR)
     if as_json:
         out.print_json(json.dumps(s.as_dict(), ensure_ascii=False))
     elif not s.file:

@@ -276,6 +276,13 @@ LOGGING = {
 RURALWATCH_REPORT_DEADLINE_HOURS: float = env_float(
     "RURALWATCH_REPORT_DEADLINE_HOURS", 36.0, minimum=0.0, maximum=24.0 * 366
 )
+#: Days of village detail (values, submissions, village judgements) the daily cycle keeps up to
+#: its date; older days move to a Parquet file in RURALWATCH_ARCHIVE_DIR at the end of each
+#: whole-tree cycle (``cycle.retention``). 0: keep everything (archive by hand with ``ruralwatch
+#: reports archive``). At least the days the cycle's steps read (90).
+RURALWATCH_KEEP_VILLAGE_DAYS: int = env_int("RURALWATCH_KEEP_VILLAGE_DAYS", 0, minimum=0)
+#: Where archived village detail goes (the command's ``--dir`` default too).
+RURALWATCH_ARCHIVE_DIR = Path(env_str("RURALWATCH_ARCHIVE_DIR") or VAR_DIR / "archive")
 #: Where issued briefings (PDF/HTML) are archived; each stays downloadable again.
 RURALWATCH_BRIEFINGS_DIR = Path(env_str("RURALWATCH_BRIEFINGS_DIR") or VAR_DIR / "briefings")
 #: Folder of the reference boundaries (cn_counties.geojson.gz …) the demo's synthetic county is

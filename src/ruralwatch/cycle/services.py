@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Model
 from django.utils import timezone
 
@@ -23,7 +24,7 @@ from ruralwatch.areas.models import Area
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.services import assess
 from ruralwatch.core import bulk
-from ruralwatch.cycle import distributed
+from ruralwatch.cycle import distributed, retention
 from ruralwatch.dispatch.models import OPEN_STATUSES, Status, Task
 from ruralwatch.dispatch.services import sync_tasks
 from ruralwatch.intake.nightly import nightly as intake_nightly
@@ -267,6 +268,12 @@ def run_cycle(
         finally:
             runner.close()
     timed("statistics", lambda: refresh_statistics(CYCLE_TABLES))
+    keep_days = settings.RURALWATCH_KEEP_VILLAGE_DAYS
+    if keep_days and root is None:  # an archive is of every village's days
+        timed(
+            "retention",
+            lambda: retention.keep(cycle_date, keep_days, settings.RURALWATCH_ARCHIVE_DIR),
+        )
     # in the steps' order, also where they overlapped
     result.steps = dict(sorted(result.steps.items(), key=lambda kv: STEP_ORDER.index(kv[0])))
     result.did_not_run.sort(key=lambda d: STEP_ORDER.index(d["step"]))
@@ -285,6 +292,7 @@ STEP_ORDER = (
     "assess",
     "tasks",
     "statistics",
+    "retention",
 )
 
 #: The dated tables, each analysed when the cycle has given it a new date: the reports at the
