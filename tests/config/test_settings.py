@@ -166,3 +166,23 @@ def test_bad_values_name_their_variable() -> None:
             environ={"RURALWATCH_ENV": "staging"},
         )
     assert cfg.env_list("ALLOWED_HOSTS", ["a"], environ={"ALLOWED_HOSTS": " x, ,y "}) == ["x", "y"]
+
+
+def test_too_few_days_of_village_detail_stop_start_up(tmp_path: Path) -> None:
+    from django.conf import settings
+
+    from ruralwatch.cycle.retention import MIN_KEEP_DAYS
+
+    assert settings.KEEP_VILLAGE_DAYS_AT_LEAST == MIN_KEEP_DAYS
+    env = _clean_env(
+        RURALWATCH_VAR=str(tmp_path / "var"),
+        RURALWATCH_KEEP_VILLAGE_DAYS="30",
+        **cfg.generate_secrets(),
+    )
+    proc = _run([sys.executable, "-c", "import django; django.setup()"], env, tmp_path)
+    assert proc.returncode != 0
+    assert "RURALWATCH_KEEP_VILLAGE_DAYS=30 is fewer than the 90 days" in proc.stderr
+    env["RURALWATCH_KEEP_VILLAGE_DAYS"] = "120"
+    assert (
+        _run([sys.executable, "-c", "import django; django.setup()"], env, tmp_path).returncode == 0
+    )

@@ -281,6 +281,17 @@ RURALWATCH_REPORT_DEADLINE_HOURS: float = env_float(
 #: whole-tree cycle (``cycle.retention``). 0: keep everything (archive by hand with ``ruralwatch
 #: reports archive``). At least the days the cycle's steps read (90).
 RURALWATCH_KEEP_VILLAGE_DAYS: int = env_int("RURALWATCH_KEEP_VILLAGE_DAYS", 0, minimum=0)
+#: The fewest days the cycle reads (``cycle.retention.MIN_KEEP_DAYS``, which a test keeps equal
+#: to this): settings import no app, and a wrong value should stop start-up, not a night's cycle.
+KEEP_VILLAGE_DAYS_AT_LEAST = 90
+if 0 < RURALWATCH_KEEP_VILLAGE_DAYS < KEEP_VILLAGE_DAYS_AT_LEAST:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"RURALWATCH_KEEP_VILLAGE_DAYS={RURALWATCH_KEEP_VILLAGE_DAYS} is fewer than the "
+        f"{KEEP_VILLAGE_DAYS_AT_LEAST} days of village detail the daily cycle reads: give at "
+        "least that many, or 0 to keep everything."
+    )
 #: Where archived village detail goes (the command's ``--dir`` default too).
 RURALWATCH_ARCHIVE_DIR = Path(env_str("RURALWATCH_ARCHIVE_DIR") or VAR_DIR / "archive")
 #: Where issued briefings (PDF/HTML) are archived; each stays downloadable again.
