@@ -15,6 +15,7 @@ import pytest
 from django.db import IntegrityError, connection
 
 from ruralwatch.areas.services import import_areas
+from ruralwatch.core import bulk
 from ruralwatch.reporting import services
 from ruralwatch.reporting.models import ImportBatch, ReportValue, Submission, ValueChange
 from ruralwatch.reporting.services import import_reports
@@ -166,13 +167,14 @@ def test_a_failure_half_way_through_the_values_leaves_nothing(
     thread making the second piece fails, or the server refuses a row of a later piece.
     The import raises and nothing of it is stored, nor left behind; the same file then
     imports in full."""
-    monkeypatch.setattr(services, "PIPE_ROWS", 2)
+    monkeypatch.setattr(bulk, "CHUNK", 2)
     if where == "maker":
         real_write_csv = pl.DataFrame.write_csv
         made: list[int] = []
 
         def fails_on_the_second_piece(self: pl.DataFrame, *args: Any, **kwargs: Any) -> Any:
-            if threading.current_thread().name == "copy-pieces":
+            # the values' pieces (every COPY of the import is in pieces of two rows now)
+            if threading.current_thread().name == "copy-pieces" and "indicator_id" in self.columns:
                 made.append(self.height)
                 if len(made) == 2:
                     raise OSError("disk full")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import queue
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -45,18 +47,7 @@ def load_staging(
     10,000 rows."""
     cols = frame.columns
     if is_postgres():
-        with connection.cursor() as cur:
-            for start in range(0, frame.height, CHUNK):
-                part = frame.slice(start, CHUNK)
-                buf = io.BytesIO()
-                part.write_csv(buf, include_header=False, null_value="\\N")
-                sql = f"COPY {name} ({', '.join(cols)}) FROM STDIN (FORMAT csv, NULL '\\N')"
-                # Django's error classes (an IntegrityError for a duplicate key) as for
-                # ``execute``: the driver's own COPY raises the driver's.
-                with connection.wrap_database_errors, cur.cursor.copy(sql) as copy:
-                    copy.write(buf.getvalue())
-                if progress:
-                    progress(part.height)
+        _copy_csv(name, frame, progress)
         if analyze:
             with connection.cursor() as cur:
                 cur.execute(f"ANALYZE {name}")
@@ -69,6 +60,77 @@ def load_staging(
                 cur.executemany(sql, part.rows())
                 if progress:
                     progress(part.height)
+
+
+#: What the thread of :func:`_copy_csv` hands over: a piece, its error, or the end.
+_Made = queue.Queue[tuple[int, bytes] | BaseException | None]
+
+
+def _csv_pieces(frame: pl.DataFrame) -> Iterator[tuple[int, bytes]]:
+    for start in range(0, frame.height, CHUNK):
+        part = frame.slice(start, CHUNK)
+        buf = io.BytesIO()
+        part.write_csv(buf, include_header=False, null_value="\\N")
+        yield part.height, buf.getvalue()
+
+
+def _copy_csv(table: str, frame: pl.DataFrame, progress: Callable[[int], None] | None) -> None:
+    """One ``COPY`` of ``frame``'s rows into ``table``, as CSV pieces of ``CHUNK`` rows. Over
+    one piece, a thread makes each piece while the server takes the one before, instead of
+    the server waiting for each to be made (four provinces' new day, a million values: 0.18 s
+    of the import's CPU). Django's error classes (an IntegrityError for a duplicate key) as for
+    ``execute``: the driver's own COPY raises the driver's. An error of the thread is raised
+    here, and the COPY with it."""
+    sql = f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN (FORMAT csv, NULL '\\N')"
+    pieces: Iterator[tuple[int, bytes]] = _csv_pieces(frame)
+    maker: threading.Thread | None = None
+    stop = threading.Event()
+    if frame.height > CHUNK:
+        made: _Made = queue.Queue(maxsize=2)
+
+        def make(out: _Made) -> None:
+            def hand(item: tuple[int, bytes] | BaseException | None) -> bool:
+                """Put ``item`` for the writer; False once the writer has stopped."""
+                while not stop.is_set():
+                    try:
+                        out.put(item, timeout=0.1)
+                        return True
+                    except queue.Full:
+                        continue
+                return False
+
+            try:
+                for piece in _csv_pieces(frame):
+                    if not hand(piece):
+                        return
+                hand(None)
+            except BaseException as exc:  # handed to the writer, which raises it
+                hand(exc)
+
+        maker = threading.Thread(target=make, args=(made,), name="copy-pieces", daemon=True)
+        maker.start()
+        pieces = _taken(made)
+    try:
+        with (
+            connection.cursor() as cur,
+            connection.wrap_database_errors,
+            cur.cursor.copy(sql) as copy,
+        ):
+            for rows, data in pieces:
+                copy.write(data)
+                if progress:
+                    progress(rows)
+    finally:
+        if maker is not None:
+            stop.set()
+            maker.join()
+
+
+def _taken(made: _Made) -> Iterator[tuple[int, bytes]]:
+    while (piece := made.get()) is not None:
+        if isinstance(piece, BaseException):
+            raise piece
+        yield piece
 
 
 def append(table: str, frame: pl.DataFrame, progress: Callable[[int], None] | None = None) -> None:

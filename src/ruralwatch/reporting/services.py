@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
-import queue
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +10,7 @@ from typing import Any
 
 import polars as pl
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -868,7 +865,7 @@ def write_values(
     table = ReportValue._meta.db_table
     write = in_key_order(found.write)
     if found.imported:
-        _append(
+        bulk.append(
             table,
             write.filter(pl.col("old_value").is_null()).select(
                 pl.col("area_code").alias("area_id"),
@@ -907,59 +904,6 @@ def write_values(
         [user_id, source[: max_length(ValueChange, "reason")], batch_id],
     )
     bulk.drop_staging("stage_write")
-
-
-#: Rows in each piece of a pipelined COPY (:func:`_append`).
-PIPE_ROWS = 100_000
-
-
-def _append(table: str, frame: pl.DataFrame, progress: Callable[[int], None] | None = None) -> None:
-    """:func:`bulk.append`; on PostgreSQL one ``COPY`` whose pieces of CSV are written by a
-    thread while the server takes the piece before, instead of the server waiting for each
-    piece to be made (four provinces' million values: 0.18 s of this process's CPU)."""
-    if not bulk.is_postgres() or frame.height <= PIPE_ROWS:
-        bulk.append(table, frame, progress)
-        return
-    pieces: queue.Queue[tuple[int, bytes] | BaseException | None] = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def make() -> None:
-        try:
-            for start in range(0, frame.height, PIPE_ROWS):
-                part = frame.slice(start, PIPE_ROWS)
-                buf = io.BytesIO()
-                part.write_csv(buf, include_header=False, null_value="\\N")
-                while not stop.is_set():
-                    try:
-                        pieces.put((part.height, buf.getvalue()), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            pieces.put(None)
-        except BaseException as exc:  # handed to the writer, which raises it
-            pieces.put(exc)
-
-    maker = threading.Thread(target=make, name="copy-pieces", daemon=True)
-    maker.start()
-    sql = f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN (FORMAT csv, NULL '\\N')"
-    try:
-        with (
-            connection.cursor() as cur,
-            connection.wrap_database_errors,
-            cur.cursor.copy(sql) as copy,
-        ):
-            while (piece := pieces.get()) is not None:
-                if isinstance(piece, BaseException):
-                    raise piece
-                rows, data = piece
-                copy.write(data)
-                if progress:
-                    progress(rows)
-    finally:
-        stop.set()
-        maker.join()
 
 
 #: Attempts at writing when a value changes between the read and the write.
