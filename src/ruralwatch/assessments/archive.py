@@ -73,13 +73,10 @@ class VillageJudgements:
             schema=JUDGEMENT_SCHEMA,
         )
         judgements.columns = list(JUDGEMENT_SCHEMA)
-        keys = sorted(evidence_texts.referred_keys(judgements["evidence"]))
-        found: list[tuple[str, str]] = []
-        for at in range(0, len(keys), 1000):
-            found += EvidenceText.objects.filter(key__in=keys[at : at + 1000]).values_list(
-                "key", "text"
-            )
-        texts = pl.DataFrame(found, schema=TEXT_SCHEMA, orient="row").sort("key")
+        found = evidence_texts.stored_texts(evidence_texts.referred_keys(judgements["evidence"]))
+        texts = pl.DataFrame(
+            {"key": list(found), "text": list(found.values())}, schema=TEXT_SCHEMA
+        ).sort("key")
         return pl.concat(
             [
                 judgements.with_columns(pl.lit("judgement").alias("kind")),

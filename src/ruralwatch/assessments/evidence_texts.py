@@ -167,14 +167,24 @@ def _remember(texts: dict[str, str]) -> None:
     _known.update(texts)
 
 
-def _texts(keys: Collection[str]) -> dict[str, str]:
-    """The texts of ``keys`` that are stored (one query for those this process lacks)."""
-    missing = [k for k in keys if k not in _known]
+def stored_texts(keys: Collection[str]) -> dict[str, str]:
+    """The texts of ``keys`` that are stored (queries, of a thousand keys each, only for those
+    this process lacks)."""
+    texts = {k: _known[k] for k in keys if k in _known}
+    missing = sorted(k for k in keys if k not in texts)
     if missing:
         from ruralwatch.assessments.models import EvidenceText
 
-        _remember(dict(EvidenceText.objects.filter(key__in=missing).values_list("key", "text")))
-    return {k: _known[k] for k in keys if k in _known}
+        found: dict[str, str] = {}
+        for start in range(0, len(missing), 1000):
+            found.update(
+                EvidenceText.objects.filter(key__in=missing[start : start + 1000]).values_list(
+                    "key", "text"
+                )
+            )
+        _remember(found)
+        texts |= found
+    return texts
 
 
 def unpack_json(text: str) -> str:
@@ -183,7 +193,7 @@ def unpack_json(text: str) -> str:
     if TOKEN not in text and JSON_TOKEN not in text:
         return text
     if JSON_TOKEN in text:
-        members = _texts(set(_MEMBERS_RE.findall(text)))
+        members = stored_texts(set(_MEMBERS_RE.findall(text)))
 
         def spliced(match: re.Match[str]) -> str:
             return members.get(match.group(1), match.group(0))
@@ -191,7 +201,7 @@ def unpack_json(text: str) -> str:
         text = _MEMBERS_RE.sub(spliced, text)
     if TOKEN not in text:
         return text
-    found = _texts(set(_TOKEN_RE.findall(text)))
+    found = stored_texts(set(_TOKEN_RE.findall(text)))
 
     def whole(match: re.Match[str]) -> str:
         t = found.get(match.group(1))
@@ -204,14 +214,14 @@ def unpack(obj: Any) -> Any:
     """The same for an already parsed value (a backend that hands over parsed JSON)."""
     if isinstance(obj, str):
         if obj.startswith(TOKEN):
-            found = _texts([obj[len(TOKEN) :]])
+            found = stored_texts([obj[len(TOKEN) :]])
             return found.get(obj[len(TOKEN) :], obj)
         return obj
     if isinstance(obj, dict):
         value = obj.get(MEMBERS)
         if isinstance(value, str) and value.startswith(JSON_TOKEN):
             key = value[len(JSON_TOKEN) :]
-            members = _texts([key]).get(key)
+            members = stored_texts([key]).get(key)
             if members is not None:
                 obj = {
                     **{k: v for k, v in obj.items() if k != MEMBERS},
@@ -245,18 +255,7 @@ def referred_keys(evidence: Iterable[str | None]) -> set[str]:
         if text:
             texts.update(_TOKEN_RE.findall(text))
             members.update(_MEMBERS_RE.findall(text))
-    from ruralwatch.assessments.models import EvidenceText
-
-    found = members & set(_known)
-    stored = {k: _known[k] for k in found}
-    wanted = sorted(members - found)
-    for start in range(0, len(wanted), 1000):
-        stored.update(
-            EvidenceText.objects.filter(key__in=wanted[start : start + 1000]).values_list(
-                "key", "text"
-            )
-        )
-    for text in stored.values():  # shared members hold tokens of texts themselves
+    for text in stored_texts(members).values():  # shared members hold tokens of texts themselves
         texts.update(_TOKEN_RE.findall(text))
     return texts | members
 
