@@ -142,3 +142,18 @@ def test_the_archive_command_keeps_the_last_days(
     with override("en"):
         again = runner.invoke(app, ["reports", "restore", str(path)])
     assert again.exit_code == 1 and "not a recorded archive" in again.output
+
+
+def test_a_file_archived_by_a_relative_folder_restores_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The archive records its file's whole path: a restore given the path relative to
+    another working directory (or whole) finds it."""
+    _store(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    s = archive(dt.date(2023, 1, 5), Path("arch"))
+    assert Path(s.file) == tmp_path / "arch" / Path(s.file).name
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    back = restore(Path("..") / "arch" / Path(s.file).name)
+    assert back.values == s.values and not ArchivedPeriod.objects.exists()

@@ -129,7 +129,8 @@ def archive(before: dt.date, directory: Path, sections: Sequence[Section] = ()) 
     first = dt.date.fromisoformat(str(dates.min())[:10])
     last = dt.date.fromisoformat(str(dates.max())[:10])
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"village-detail-{first}-{last}.parquet"
+    # recorded whole, so that a restore finds it from any working directory
+    path = (directory / f"village-detail-{first}-{last}.parquet").resolve()
     both = pl.concat(parts, how="diagonal")
     digest = files.write_checked(both, path)
     with files.publishing(path):
@@ -165,7 +166,8 @@ def restore(path: Path, sections: Sequence[Section] = ()) -> ArchiveSummary:
     """Put an archived period's rows back (idempotent) and forget the period. A file holding
     rows of a kind none of ``sections`` takes is refused: its period would be forgotten with
     those rows still only in the file."""
-    period = ArchivedPeriod.objects.filter(file=str(path)).first()
+    # as given, or whole (older records kept the path as the command was given it)
+    period = ArchivedPeriod.objects.filter(file__in={str(path), str(path.resolve())}).first()
     if period is None:
         raise ValueError(_("%(file)s is not a recorded archive") % {"file": path})
     both = files.read_checked(path, period.sha256)
