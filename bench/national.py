@@ -56,6 +56,8 @@ NEW_DAY = dt.date(2023, 2, 5)
 PG_DB = os.environ.get("RURALWATCH_BENCH_NATIONAL_DB", "rw_bench_national")
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"]
 STEP_TIMEOUT_S = 3600.0
+#: The set-up of the nation with 60 days takes about an hour here.
+SETUP_TIMEOUT_S = 4 * 3600.0
 PAGE_REPEAT = 10
 TARGETS = {"import_s": 60.0, "cycle_s": 60.0, "cycle_peak_gib": 8.0, "page_p95_ms": 500.0}
 TABLES = (
@@ -94,17 +96,25 @@ def _day_frame(tree: Any, day: int, date: dt.date) -> pl.DataFrame:
 
 
 def _load_history(
-    tree: Any, first: dt.date, days: int, progress: Any, offset: int = 0
+    tree: Any,
+    first: dt.date,
+    days: int,
+    progress: Any,
+    offset: int = 0,
+    *,
+    done_days: int = 0,
+    done_values: int = 0,
 ) -> dict[str, Any]:
     """COPY ``days`` days of every village's values and submissions, straight into the tables
     (the fastest path; the importer's checks are timed on the new day instead). The first
-    date gets the synthetic day ``offset``."""
+    date gets the synthetic day ``offset``; ``done_days`` and ``done_values`` were loaded
+    before (the progress counts from them)."""
     from django.db import transaction
 
     from ruralwatch.core import bulk
     from ruralwatch.synth.national import INDICATORS
 
-    values = 0
+    values = done_values
     for day in range(days):
         date = first + dt.timedelta(days=day)
         wide = _day_frame(tree, offset + day, date)
@@ -136,7 +146,7 @@ def _load_history(
             bulk.load_staging("reporting_reportvalue", long)
             bulk.load_staging("reporting_submission", subs)
         values += long.height
-        progress(history_days_loaded=day + 1, history_values=values)
+        progress(history_days_loaded=done_days + day + 1, history_values=values)
     return {"history_values": values}
 
 
@@ -223,14 +233,32 @@ def setup_child(payload: dict[str, Any]) -> dict[str, Any]:
     areas_csv = Path(payload["workdir"]) / "areas.csv"
     tree.areas.write_csv(areas_csv)
     progress(areas_import_s=timed(lambda: import_areas(areas_csv))[1])
-    first = NEW_DAY - dt.timedelta(days=payload["days"])
+    days = payload["days"]
+    first = NEW_DAY - dt.timedelta(days=days)
     offset = int(payload.get("offset", 0))
+    # The first ``keyed_from`` days go in without the tables' keys, which are then built once
+    # (many times faster than keeping them row by row); the days after, if any, through the
+    # keys, so that the set-up never needs the disk of a sort of the whole history.
+    keyed_from = min(int(payload.get("keys_after") or days), days)
     t = time.perf_counter()
     with _without_indexes(("reporting_reportvalue", "reporting_submission")):
-        out.update(_load_history(tree, first, payload["days"], progress, offset))
+        out.update(_load_history(tree, first, keyed_from, progress, offset))
         progress(history_copy_s=time.perf_counter() - t)
         t = time.perf_counter()
     progress(history_index_s=time.perf_counter() - t)
+    if keyed_from < days:
+        t = time.perf_counter()
+        more = _load_history(
+            tree,
+            first + dt.timedelta(days=keyed_from),
+            days - keyed_from,
+            progress,
+            offset + keyed_from,
+            done_days=keyed_from,
+            done_values=out["history_values"],
+        )
+        out.update(more)
+        progress(history_keyed_copy_s=time.perf_counter() - t, keys_after=keyed_from)
     with connection.cursor() as cur:
         t = time.perf_counter()
         cur.execute("ANALYZE")
@@ -520,19 +548,27 @@ def _db_env(db: str, sub: Path) -> dict[str, str]:
 
 
 def _set_up(
-    scale: str, *, days: int, sub: Path, db: str = PG_DB, offset: int = 0, vacuum: bool = True
+    scale: str,
+    *,
+    days: int,
+    sub: Path,
+    db: str = PG_DB,
+    offset: int = 0,
+    vacuum: bool = True,
+    keys_after: int | None = None,
 ) -> dict[str, Any]:
-    """A fresh database ``db`` with the tree and ``days`` days of history (set-up child)."""
+    """A fresh database ``db`` with the tree and ``days`` days of history (set-up child; the
+    first ``keys_after`` days without the keys, see :func:`setup_child`)."""
     sub.mkdir(parents=True, exist_ok=True)
     _fresh_db(db)
     progress = sub / "setup.json"
     payload = {"scale": scale, "days": days, "workdir": str(sub), "progress": str(progress)}
     setup = run_child(
         "bench.national:setup_child",
-        payload | {"offset": offset, "vacuum": vacuum},
+        payload | {"offset": offset, "vacuum": vacuum, "keys_after": keys_after},
         env=_db_env(db, sub),
         workdir=sub,
-        timeout=STEP_TIMEOUT_S,
+        timeout=SETUP_TIMEOUT_S,
     )
     if "timed_out" in setup and progress.exists():
         setup.update(json.loads(progress.read_text(encoding="utf-8")))
@@ -565,22 +601,97 @@ def _setup_db(scale: str, days: int) -> str:
 
 
 def run_scale(
-    scale: str, *, days: int, workdir: Path, repeat: int, reuse: bool = False
+    scale: str,
+    *,
+    days: int,
+    workdir: Path,
+    repeat: int,
+    reuse: bool = False,
+    in_place: bool = False,
+    keys_after: int | None = None,
 ) -> dict[str, Any]:
     """Set ``scale`` up in its own database (or, with ``reuse``, take the one a ``--keep`` run
     left, with its ``workdir/<scale>/setup.json`` and new day's file: the set-up of the nation
-    is 13 minutes here and is not timed), then time the steps on a copy of it."""
+    is 8-25 minutes and is not timed), then time the steps on a copy of it, or ``in_place``
+    on the set-up itself (which is then spent: the timed steps leave the new day in it).
+    Refuses, before anything is written, a set-up the disk cannot hold (:func:`disk_check`)."""
     sub = workdir / scale
     row: dict[str, Any] = {"scale": scale, "days": days, "load_before": os.getloadavg()}
     base = _setup_db(scale, days)
     kept = _kept_setup(sub, base, f"{scale} ({days} days)") if reuse else None
-    row["setup"] = setup = kept or _set_up(scale, days=days, sub=sub, db=base)
+    if kept is None:
+        disk_check(scale, days, copied=not in_place, keys_after=keys_after)
+    row["setup"] = setup = kept or _set_up(
+        scale, days=days, sub=sub, db=base, keys_after=keys_after
+    )
     if "new_day_csv" not in setup or not Path(setup["new_day_csv"]).exists():
         return row
-    _fresh_db(PG_DB, base)
-    row |= _timed_steps(scale, setup, db=PG_DB, sub=sub, pages={"repeat": repeat})
+    if kept is not None and setup.get("spent"):
+        raise SystemExit(f"{base} was timed in place (--in-place): set it up again")
+    db = base if in_place else PG_DB
+    if in_place:
+        _progress(str(sub / "setup.json"), setup, spent=True)
+    else:
+        _fresh_db(PG_DB, base)
+    row |= _timed_steps(scale, setup, db=db, sub=sub, pages={"repeat": repeat})
+    row["in_place"] = in_place
     row["load_after"] = os.getloadavg()
     return row
+
+
+#: Bytes of disk a village value of the history costs, with its share of the submissions and
+#: roll-ups and every table's keys: the nation's 14 days, 73.2 million values, took 11,098 MiB
+#: (values and their keys), 1,010 (submissions), 1,010 (roll-ups) and 109 (completeness).
+BYTES_PER_VALUE = 190
+#: Of which the values' keys (a sort of the whole history needs about as much again while
+#: they are built: 4.8 GiB of the nation's 14 days).
+KEY_BYTES_PER_VALUE = 70
+#: Kept free on top of the estimate (WAL, the new day, the judgements and signals).
+DISK_MARGIN = 8 * 2**30
+#: Villages per named scale (the real 2016 tree).
+VILLAGES = {"county": 362, "province": 50_757, "provinces4": 130_711, "nation": 666_655}
+
+
+def disk_needed(
+    villages: int, days: int, *, copied: bool = True, keys_after: int | None = None
+) -> int:
+    """Bytes a set-up of ``days`` days for ``villages`` needs at most, and its timed copy: the
+    tables, the sort that builds the values' keys over the days loaded before them, and a copy
+    for the timed steps unless they run in place."""
+    values = villages * 8 * (days + 1)
+    stored = values * BYTES_PER_VALUE
+    sorted_days = min(keys_after or days, days)
+    sort = villages * 8 * sorted_days * KEY_BYTES_PER_VALUE
+    return stored * (2 if copied else 1) + sort
+
+
+def _data_directory_free() -> int:
+    """Free bytes where PostgreSQL keeps its data (this machine's server)."""
+    import shutil
+
+    out = subprocess.run(
+        [*PSQL, "-Atc", "SHOW data_directory"], check=True, capture_output=True, text=True
+    )
+    return shutil.disk_usage(out.stdout.strip()).free
+
+
+def disk_check(scale: str, days: int, *, copied: bool, keys_after: int | None) -> None:
+    """Stop with a message saying what is needed and what is free when the set-up (and its
+    copy) would not fit on the database server's disk with :data:`DISK_MARGIN` to spare: a
+    full disk stops PostgreSQL in the middle of a write."""
+    villages = VILLAGES.get(scale)
+    if villages is None:  # a single province: at most a tenth of the nation
+        return
+    need = disk_needed(villages, days, copied=copied, keys_after=keys_after)
+    free = _data_directory_free()
+    if need + DISK_MARGIN > free:
+        gib = 2**30
+        raise SystemExit(
+            f"{scale} with {days} days of history needs about {need / gib:,.0f} GiB on the "
+            f"database server's disk (plus {DISK_MARGIN / gib:.0f} to spare); "
+            f"{free / gib:,.0f} GiB are free. Drop the benchmark's kept databases, or time it "
+            "--in-place (no copy) and build the keys after fewer days (--keys-after 14)."
+        )
 
 
 def run(*, quick: bool, workdir: Path) -> dict[str, Any]:
@@ -631,6 +742,18 @@ def main() -> None:
         help="with --reuse: the new day's import with each wal_compression, --rounds times "
         "(docs/deploy.md)",
     )
+    parser.add_argument(
+        "--in-place",
+        action="store_true",
+        help="time the steps on the set-up database itself, not on a copy (a set-up the disk "
+        "cannot hold twice: the nation's 60 days); it cannot be timed again",
+    )
+    parser.add_argument(
+        "--keys-after",
+        type=int,
+        help="load this many days of history without the values' keys, build them, then load "
+        "the rest through them (slower, but no sort of the whole history on disk)",
+    )
     parser.add_argument("--out", type=Path, help="write the JSON result here")
     parser.add_argument(
         "--save",
@@ -657,7 +780,15 @@ def main() -> None:
     days = (args.days or [DAYS])[-1]
     scales = args.scale or list(SCALE_ORDER)
     rows = [
-        run_scale(s, days=days, workdir=workdir, repeat=args.repeat, reuse=args.reuse is not None)
+        run_scale(
+            s,
+            days=days,
+            workdir=workdir,
+            repeat=args.repeat,
+            reuse=args.reuse is not None,
+            in_place=args.in_place,
+            keys_after=args.keys_after,
+        )
         for s in scales
     ]
     if not args.keep:
@@ -690,6 +821,11 @@ def main() -> None:
         report.write()
     elif len(rows) > 1:
         write_plot(rows)
+    for r in rows:
+        if r["scale"] == "nation" and "cycle" in r:
+            log("the nation against the targets:\n" + "\n".join(verdict_lines(r)))
+        if "cycle" in r:
+            log(f"where the cycle's CPU goes ({r['scale']}):\n" + "\n".join(cpu_lines(r)))
     text = json.dumps({"rows": rows, "targets": TARGETS}, indent=1, default=str)
     if args.out:
         args.out.write_text(text, encoding="utf-8")
@@ -1044,6 +1180,152 @@ def _step_cell(cycle: dict[str, Any], name: str) -> str:
     return f"{began:.1f}–{began + seconds:.1f}"
 
 
+def _peak_gib(row: dict[str, Any]) -> float | None:
+    """The cycle's peak memory in GiB: its own process's and, on the pool, its workers' peaks
+    added (as if they had coincided)."""
+    cyc = row.get("cycle") or {}
+    own = cyc.get("peak_rss_mib")
+    if own is None:
+        return None
+    return (own + ((cyc.get("workers") or {}).get("peak_rss_sum_mib") or 0.0)) / 1024.0
+
+
+def _worst_page(row: dict[str, Any]) -> tuple[str, float] | None:
+    pages = (row.get("pages") or {}).get("pages") or []
+    worst = max(pages, key=lambda p: p["p95_ms"], default=None)
+    return None if worst is None else (worst["page"], worst["p95_ms"])
+
+
+def verdicts(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each of the issue's targets against what ``row`` (one scale's run) measured: met or
+    missed, and by how much (``ratio``: measured over the limit; ``over``: the excess)."""
+    worst = _worst_page(row)
+    measured: list[tuple[str, str, float, str, float | None]] = [
+        (
+            "import of the new day",
+            "import",
+            TARGETS["import_s"],
+            "s",
+            (row.get("import") or {}).get("import_s"),
+        ),
+        ("daily cycle", "cycle", TARGETS["cycle_s"], "s", (row.get("cycle") or {}).get("cycle_s")),
+        ("cycle peak memory", "memory", TARGETS["cycle_peak_gib"], "GiB", _peak_gib(row)),
+        (
+            f"pages p95 (slowest: {worst[0]})" if worst else "pages p95",
+            "pages",
+            TARGETS["page_p95_ms"],
+            "ms",
+            worst[1] if worst else None,
+        ),
+    ]
+    out = []
+    for label, key, limit, unit, value in measured:
+        v: dict[str, Any] = {"target": key, "label": label, "limit": limit, "unit": unit}
+        v["measured"] = value
+        v["met"] = None if value is None else value < limit
+        v["ratio"] = None if value is None else round(value / limit, 2)
+        v["over"] = None if value is None else round(max(value - limit, 0.0), 1)
+        out.append(v)
+    return out
+
+
+def verdict_lines(row: dict[str, Any]) -> list[str]:
+    """:func:`verdicts` as a Markdown table: the target, its limit, the figure, the verdict."""
+    out = ["| target | limit | measured | verdict |", "|---|---|---|---|"]
+    for v in verdicts(row):
+        limit = f"< {v['limit']:g} {v['unit']}"
+        if v["measured"] is None:
+            out.append(f"| {v['label']} | {limit} | – | not measured |")
+            continue
+        said = (
+            f"met ({v['ratio']:.2f} of the limit)"
+            if v["met"]
+            else f"**missed by {v['ratio']:.2f}×** ({v['over']:,.1f} {v['unit']} over)"
+        )
+        out.append(f"| {v['label']} | {limit} | {v['measured']:,.1f} {v['unit']} | {said} |")
+    return out
+
+
+def cpu_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """Where the cycle's CPU went, per step: what ran it (this process, or the pool's or
+    Dask's workers), its process CPU and its PostgreSQL backends' CPU. A step run on workers
+    is counted from its partitions (the cycle process only waited for it); the others from
+    the cycle process's samples. The last row is the whole cycle: the cycle process and its
+    backend over the whole run, plus every worker step."""
+    cyc = row.get("cycle") or {}
+    own = cyc.get("steps_cpu") or {}
+    workers = cyc.get("workers") or {}
+    on_workers = workers.get("steps_cpu") or {}
+    runners = cyc.get("runners") or {}
+    out = []
+    for name in cyc.get("steps_s") or {}:  # in the cycle's order (run_cycle's STEP_ORDER)
+        if name in on_workers:
+            cpu = on_workers[name]
+            where = runners.get(name, "workers")
+        else:
+            cpu = own.get(name) or {}
+            where = "cycle process"
+        out.append(
+            {
+                "step": name,
+                "where": where,
+                "ran": _step_cell(cyc, name),
+                "cpu_s": cpu.get("cpu_s"),
+                "db_cpu_s": cpu.get("db_cpu_s"),
+            }
+        )
+    whole = cyc.get("cycle_cpu") or {}
+    total = {"cpu_s": whole.get("cpu_s"), "db_cpu_s": whole.get("db_cpu_s")}
+    for key in ("cpu_s", "db_cpu_s"):
+        if total[key] is not None and on_workers:
+            extra = workers.get(key)
+            total[key] = None if extra is None else round(total[key] + extra, 3)
+    out.append({"step": "cycle", "where": "all", "ran": _fmt(cyc.get("cycle_s")), **total})
+    return out
+
+
+def _fmt(x: Any) -> str:
+    return "–" if x is None else f"{x:,.1f}"
+
+
+def cpu_lines(row: dict[str, Any], cores: int | None = None) -> list[str]:
+    """:func:`cpu_rows` as a Markdown table, the assessment's parts after it, and what the
+    whole cycle's CPU means on this machine's cores: the shortest the cycle could take were
+    every core busy all the time."""
+    cores = cores or os.cpu_count() or 1
+    out = [
+        "| step | ran on | seconds (from–to on the pool) | process CPU (s) | PostgreSQL CPU (s) |",
+        "|---|---|---|---|---|",
+    ]
+    rows = cpu_rows(row)
+    for r in rows:
+        out.append(
+            f"| {r['step']} | {r['where']} | {r['ran']} | {_fmt(r['cpu_s'])} | "
+            f"{_fmt(r['db_cpu_s'])} |"
+        )
+    cyc = row.get("cycle") or {}
+    parts = cyc.get("assess_parts_s") or {}
+    notes = []
+    if parts:
+        named = " / ".join(f"{k} {v:,.1f}" for k, v in parts.items())
+        notes.append(f"The assessment's parts (seconds, summed over its partitions): {named}.")
+    whole = rows[-1]
+    if whole["cpu_s"] is not None and whole["db_cpu_s"] is not None:
+        total = whole["cpu_s"] + whole["db_cpu_s"]
+        floor = total / cores
+        notes.append(
+            f"The whole cycle used {total:,.1f} s of CPU (processes {whole['cpu_s']:,.1f} s, "
+            f"PostgreSQL {whole['db_cpu_s']:,.1f} s; parallel query workers not counted): on "
+            f"{cores} cores it cannot take less than {floor:,.1f} s, "
+            + (
+                f"{floor / TARGETS['cycle_s']:.2f} times the {TARGETS['cycle_s']:g} s target."
+                if floor > TARGETS["cycle_s"]
+                else f"within the {TARGETS['cycle_s']:g} s target."
+            )
+        )
+    return out + (["", " ".join(notes)] if notes else [])
+
+
 def report_section(res: dict[str, Any], title: str) -> list[str]:
     def s(x: Any) -> str:
         return "–" if x is None else f"{x:,.1f}"
@@ -1096,6 +1378,20 @@ def report_section(res: dict[str, Any], title: str) -> list[str]:
         f"pages p95 < {TARGETS['page_p95_ms']:g} ms.",
         "",
     ]
+    nation = next((r for r in rows if r["scale"] == "nation" and "cycle" in r), None)
+    if nation is not None:
+        out += ["The nation against the targets:", "", *verdict_lines(nation), ""]
+    largest = max(
+        (r for r in rows if "cycle" in r), key=lambda r: r["setup"].get("villages", 0), default=None
+    )
+    if largest is not None:
+        out += [
+            f"Where the cycle's CPU goes ({largest['scale']}; CPU seconds of the processes and "
+            "of their PostgreSQL backends, from /proc):",
+            "",
+            *cpu_lines(largest, (res.get("machine") or {}).get("cores")),
+            "",
+        ]
     if PLOT.exists():
         out += ["![cost per step against villages](benchmarks-national.png)", ""]
     return out

@@ -1,0 +1,198 @@
+"""The national benchmark's harness (bench/national.py): what it says about the issue's targets,
+where it says the cycle's CPU went, and one whole run of its smallest scale on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from bench._util import PG_ADMIN_URL
+
+from bench import national
+
+
+def _nation_row() -> dict[str, Any]:
+    """A nation's row as a pool run records it (the figures of benchmarks.md §10, session 15)."""
+    steps = ("report_statistics", "keygroups", "validate", "roll_up", "detect", "assess", "tasks")
+    began = (0.0, 2.4, 2.4, 2.5, 23.0, 23.1, 88.9)
+    seconds = (2.4, 0.0, 110.7, 20.5, 65.8, 65.8, 23.9)
+    return {
+        "scale": "nation",
+        "days": 14,
+        "setup": {"villages": 666_655, "areas": 713_034, "history_values": 73_169_160},
+        "import": {"import_s": 48.9},
+        "cycle": {
+            "cycle_s": 115.2,
+            "peak_rss_mib": 782.4,
+            "steps_s": dict(zip(steps, seconds, strict=True)),
+            "steps_began_s": dict(zip(steps, began, strict=True)),
+            "runners": {"validate": "pool of 2", "detect": "pool of 2", "assess": "pool of 2"},
+            "assess_parts_s": {"read": 25.0, "nowcast": 36.0, "judge": 6.0, "store": 38.0},
+            "steps_cpu": {
+                "report_statistics": {"cpu_s": 0.1, "db_cpu_s": 1.9},
+                "keygroups": {"cpu_s": 0.0, "db_cpu_s": 0.0},
+                # the cycle process's CPU while validation ran on the workers: the roll-up's
+                "validate": {"cpu_s": 5.0, "db_cpu_s": 22.0},
+                "roll_up": {"cpu_s": 0.2, "db_cpu_s": 11.9},
+                "detect": {"cpu_s": 0.3, "db_cpu_s": 0.1},
+                "assess": {"cpu_s": 0.3, "db_cpu_s": 0.1},
+                "tasks": {"cpu_s": 5.4, "db_cpu_s": 8.4},
+            },
+            "cycle_cpu": {"cpu_s": 6.1, "db_cpu_s": 24.5},
+            "workers": {
+                "steps_cpu": {
+                    "validate": {"cpu_s": 19.0, "db_cpu_s": 40.5},
+                    "detect": {"cpu_s": 5.1, "db_cpu_s": 9.7},
+                    "assess": {"cpu_s": 51.7, "db_cpu_s": 31.7},
+                },
+                "cpu_s": 75.8,
+                "db_cpu_s": 81.9,
+                "peak_rss_sum_mib": 1683.5,
+            },
+        },
+        "pages": {
+            "pages": [
+                {"page": "national", "p95_ms": 260.0},
+                {"page": "province", "p95_ms": 223.0},
+                {"page": "county", "p95_ms": 96.0},
+            ]
+        },
+    }
+
+
+def test_the_verdicts_say_which_targets_are_met_and_by_how_much_one_is_missed() -> None:
+    found = {v["target"]: v for v in national.verdicts(_nation_row())}
+    assert found["import"]["met"] is True
+    assert found["import"]["ratio"] == 0.81  # 48.9 / 60
+    assert found["cycle"]["met"] is False
+    assert found["cycle"]["ratio"] == 1.92  # 115.2 / 60
+    assert found["cycle"]["over"] == 55.2
+    # the cycle's own process and the pool's workers, as if their peaks had coincided
+    assert found["memory"]["measured"] == pytest.approx((782.4 + 1683.5) / 1024)
+    assert found["memory"]["met"] is True
+    assert found["pages"]["measured"] == 260.0  # the slowest page's p95
+    assert "national" in found["pages"]["label"]
+
+    lines = "\n".join(national.verdict_lines(_nation_row()))
+    assert "| daily cycle | < 60 s | 115.2 s | **missed by 1.92×** (55.2 s over) |" in lines
+    assert "| import of the new day | < 60 s | 48.9 s | met (0.81 of the limit) |" in lines
+
+
+def test_a_target_not_measured_is_said_so_not_counted_as_met() -> None:
+    row = _nation_row()
+    del row["pages"]
+    row["import"] = {"timed_out": 3600.0}
+    found = {v["target"]: v for v in national.verdicts(row)}
+    assert found["import"]["met"] is None and found["pages"]["met"] is None
+    lines = national.verdict_lines(row)
+    assert sum("not measured" in line for line in lines) == 2
+
+
+def test_the_cpu_table_counts_pool_steps_on_their_workers_and_the_rest_in_the_cycle() -> None:
+    rows = {r["step"]: r for r in national.cpu_rows(_nation_row())}
+    # validation ran on the pool: its partitions' CPU, not the cycle process's while it ran
+    assert (rows["validate"]["cpu_s"], rows["validate"]["db_cpu_s"]) == (19.0, 40.5)
+    assert rows["validate"]["where"] == "pool of 2"
+    assert rows["validate"]["ran"] == "2.4–113.1"
+    # the roll-up and the tasks ran in the cycle process
+    assert (rows["roll_up"]["cpu_s"], rows["roll_up"]["db_cpu_s"]) == (0.2, 11.9)
+    assert rows["tasks"]["where"] == "cycle process"
+    # the whole cycle: the cycle process and its backend throughout, and every worker step
+    assert rows["cycle"]["cpu_s"] == pytest.approx(6.1 + 75.8)
+    assert rows["cycle"]["db_cpu_s"] == pytest.approx(24.5 + 81.9)
+
+    text = "\n".join(national.cpu_lines(_nation_row(), cores=2))
+    assert "read 25.0 / nowcast 36.0 / judge 6.0 / store 38.0" in text
+    # 188.3 s of CPU on 2 cores: at least 94.2 s, 1.57 times the target
+    assert "188.3 s of CPU" in text
+    assert "cannot take less than 94.2 s, 1.57 times the 60 s target" in text
+    assert "within the 60 s target" in "\n".join(national.cpu_lines(_nation_row(), cores=8))
+
+
+def test_the_report_shows_the_nations_verdicts_and_its_cpu() -> None:
+    text = "\n".join(national.report_section({"rows": [_nation_row()]}, "## 10."))
+    assert "| nation | 666,655 | 713,034 | 73,169,160 | 48.9 | 115.2 | pool of 2 |" in text
+    assert "**missed by 1.92×**" in text
+    assert "Where the cycle's CPU goes (nation" in text
+
+
+def _count(db: str, sql: str) -> int:
+    with psycopg.connect(f"{PG_ADMIN_URL}/{db}") as conn:
+        row = conn.execute(sql).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_set_up_the_disk_cannot_hold_is_refused_before_anything_is_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gib = 2**30
+    # the nation's 60 days: about 128 GiB with the copy the timed steps run on, and the sort
+    # of the values' keys over the whole history; in place, with the keys built after 14 days,
+    # about half of that
+    assert national.disk_needed(666_655, 60) > 2 * national.disk_needed(
+        666_655, 60, copied=False, keys_after=14
+    )
+    monkeypatch.setattr(national, "_data_directory_free", lambda: 80 * gib)
+    monkeypatch.setattr(national, "_set_up", lambda *a, **k: pytest.fail("set up anyway"))
+    with pytest.raises(SystemExit, match=r"needs about 136 GiB .* 80 GiB are free"):
+        national.run_scale("nation", days=60, workdir=Path("/nonexistent"), repeat=1)
+    national.disk_check("nation", 60, copied=False, keys_after=14)  # 62 + 8 GiB: it fits
+
+
+@pytest.mark.slow
+def test_the_county_scale_runs_whole_on_postgresql(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Set-up, the new day's import, the cycle and the pages of 宜阳县 (the real 2016 tree),
+    each in its own process on databases of its own, as ``python -m bench.national --scale
+    county`` runs them; the figures it reports agree with what it left in the database. Then
+    the kept set-up timed in place, once: it then holds the new day and cannot be timed
+    again."""
+    db = f"rw_test_bench_national_{os.getpid()}"
+    monkeypatch.setattr(national, "PG_DB", db)
+    days = 7
+    base = national._setup_db("county", days)
+    try:
+        # four days loaded before the keys are built, three through them
+        row = national.run_scale("county", days=days, workdir=tmp_path, repeat=1, keys_after=4)
+        setup, imported, cycle = row["setup"], row["import"], row["cycle"]
+        assert (setup["villages"], setup["areas"]) == (362, 381)
+        assert (setup["history_days_loaded"], setup["keys_after"]) == (days, 4)
+        values = "SELECT count(*) FROM reporting_reportvalue"
+        # the timed steps ran on a copy; the set-up database keeps the history alone
+        assert _count(base, values) == setup["history_values"]
+        days_stored = "SELECT count(DISTINCT date) FROM reporting_reportvalue"
+        assert _count(base, days_stored) == days
+        assert imported["values"] == imported["imported"] == setup["new_day_values"] > 0
+        assert _count(db, values) == setup["history_values"] + imported["imported"]
+        assert cycle["did_not_run"] == []
+        assert {"validate", "roll_up", "detect", "assess", "tasks"} <= set(cycle["steps_s"])
+        judged = _count(
+            db, f"SELECT count(*) FROM assessments_judgement WHERE date = '{national.NEW_DAY}'"
+        )
+        assert judged == cycle["areas_judged"] > 0
+        assert cycle["cycle_cpu"]["cpu_s"] > 0 and cycle["cycle_cpu"]["db_cpu_s"] > 0
+        pages = {p["page"]: p for p in row["pages"]["pages"]}
+        assert set(pages) == {"national", "province", "province panels", "county", "county panels"}
+        assert all(p["p95_ms"] > 0 and p["queries"] > 0 for p in pages.values())
+        assert all(v["measured"] is not None for v in national.verdicts(row))
+        text = "\n".join(national.report_section({"rows": [row]}, "## 10."))
+        assert f"| county | 362 | 381 | {setup['history_values']:,} |" in text
+        assert "Where the cycle's CPU goes (county" in text
+
+        again = national.run_scale(
+            "county", days=days, workdir=tmp_path, repeat=1, reuse=True, in_place=True
+        )
+        assert again["setup"]["reused"] and again["in_place"]
+        assert again["import"]["imported"] == imported["imported"]
+        assert _count(base, values) == setup["history_values"] + imported["imported"]
+        with pytest.raises(SystemExit, match="timed in place"):
+            national.run_scale(
+                "county", days=days, workdir=tmp_path, repeat=1, reuse=True, in_place=True
+            )
+    finally:
+        national._drop(db, base)
