@@ -130,17 +130,42 @@ def test_a_set_up_the_disk_cannot_hold_is_refused_before_anything_is_written(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     gib = 2**30
-    # the nation's 60 days: about 128 GiB with the copy the timed steps run on, and the sort
-    # of the values' keys over the whole history; in place, with the keys built after 14 days,
-    # about half of that
-    assert national.disk_needed(666_655, 60) > 2 * national.disk_needed(
-        666_655, 60, copied=False, keys_after=14
-    )
     monkeypatch.setattr(national, "_data_directory_free", lambda: 80 * gib)
     monkeypatch.setattr(national, "_set_up", lambda *a, **k: pytest.fail("set up anyway"))
-    with pytest.raises(SystemExit, match=r"needs about 136 GiB .* 80 GiB are free"):
+    # the nation's 60 days: the tables, the sort of the values' key and the timed copy
+    with pytest.raises(national.DiskTooSmall, match=r"needs about 133 GiB .* 80 GiB are free"):
         national.run_scale("nation", days=60, workdir=Path("/nonexistent"), repeat=1)
-    national.disk_check("nation", 60, copied=False, keys_after=14)  # 62 + 8 GiB: it fits
+    # in place (no copy) about 75 GiB: with the margin, still more than 80
+    with pytest.raises(national.DiskTooSmall, match="needs about 75 GiB"):
+        national.disk_check("nation", 60, copied=False)
+    national.disk_check("nation", 14, copied=True)  # the benchmark's 14 days: about 33 GiB
+
+
+def test_the_whole_benchmark_reports_a_scale_the_disk_cannot_hold_and_runs_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ran = []
+
+    def run_scale(scale: str, **kw: Any) -> dict[str, Any]:
+        if scale == "nation":
+            raise national.DiskTooSmall("nation with 60 days of history needs about 75 GiB")
+        ran.append(scale)
+        return {"scale": scale, "days": kw["days"]}
+
+    monkeypatch.setattr(national, "run_scale", run_scale)
+    monkeypatch.setattr(national, "write_plot", lambda rows: None)
+    dropped: list[str] = []  # not the databases of a benchmark running beside the tests
+    monkeypatch.setattr(national, "_drop", lambda *dbs: dropped.extend(dbs))
+    res = national.run(quick=False, workdir=Path("/nonexistent"))
+    assert ran == ["county", "province", "provinces4"]
+    assert national._setup_db("nation", 60) in dropped
+    assert res["rows"][-1] == {
+        "scale": "nation",
+        "days": 60,
+        "skipped": "nation with 60 days of history needs about 75 GiB",
+    }
+    text = "\n".join(national.report_section(res, "## 10."))
+    assert "Not run: nation with 60 days of history needs about 75 GiB" in text
 
 
 @pytest.mark.slow
@@ -157,11 +182,10 @@ def test_the_county_scale_runs_whole_on_postgresql(
     days = 7
     base = national._setup_db("county", days)
     try:
-        # four days loaded before the keys are built, three through them
-        row = national.run_scale("county", days=days, workdir=tmp_path, repeat=1, keys_after=4)
+        row = national.run_scale("county", days=days, workdir=tmp_path, repeat=1)
         setup, imported, cycle = row["setup"], row["import"], row["cycle"]
         assert (setup["villages"], setup["areas"]) == (362, 381)
-        assert (setup["history_days_loaded"], setup["keys_after"]) == (days, 4)
+        assert setup["history_days_loaded"] == days
         values = "SELECT count(*) FROM reporting_reportvalue"
         # the timed steps ran on a copy; the set-up database keeps the history alone
         assert _count(base, values) == setup["history_values"]
