@@ -1,5 +1,6 @@
 """The village values' unique key carries the value on PostgreSQL (migration 0011), and the
-cycle's vacuum of the reports lets a read of a range of that key skip the table.
+cycle's vacuum of the reports lets a read of a range of that key skip the table; the judged
+indicator's village series have an index of their own (migration 0013).
 
 PostgreSQL only: SQLite keeps the plain key (Django would create no unique constraint with
 ``INCLUDE`` there), and VACUUM is PostgreSQL's.
@@ -8,6 +9,7 @@ PostgreSQL only: SQLite keeps the plain key (Django would create no unique const
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -94,3 +96,47 @@ def test_inside_a_transaction_the_statistics_are_refreshed_without_vacuum() -> N
         refresh_statistics(REPORT_TABLES, vacuum=True)  # VACUUM there would be an error
     statements = [q["sql"].split()[0] for q in ran.captured_queries]
     assert statements == ["ANALYZE"] * len(REPORT_TABLES)
+
+
+@pytest.mark.django_db
+def test_the_assessments_read_of_the_judged_indicator_takes_its_own_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The assessment's read of the villages' ``new_cases`` (``values_by_area``, the statement
+    it runs) is an index-only scan of ``value_judged_series``, which holds that indicator's
+    entries alone; another indicator's read keeps the key."""
+    import datetime as dt
+
+    from ruralwatch.areas.models import Area
+    from ruralwatch.reporting.selectors import values_by_area
+
+    (definition,) = bulk.rows("SELECT pg_get_indexdef('value_judged_series'::regclass)")
+    assert definition[0].endswith(
+        "(area_id, date) INCLUDE (value) WHERE ((indicator_id)::text = 'new_cases'::text)"
+    )
+    _import(tmp_path)
+    root = Area.objects.get(parent__isnull=True).path
+    statements: list[str] = []
+    fetch = bulk.fetch_frame
+
+    def recorded(sql: str, params: Any = (), **kw: Any) -> Any:
+        statements.append(connection.ops.compose_sql(sql, params))
+        return fetch(sql, params, **kw)
+
+    monkeypatch.setattr(bulk, "fetch_frame", recorded)
+
+    def read(indicator: str) -> tuple[Any, str]:
+        statements.clear()
+        days = (dt.date(2023, 1, 1), dt.date(2023, 1, 10))
+        frame = values_by_area("report", indicator, *days, root_path=root)
+        (statement,) = statements
+        return frame, _plan(statement)
+
+    cases, plan = read("new_cases")
+    assert "Index Only Scan using value_judged_series" in plan
+    assert sorted(cases.rows()) == sorted(
+        (v, dt.date(2023, 1, d), 3.0) for v in (V1, V2, V3) for d in (8, 9, 10)
+    )
+    deaths, plan = read("deaths")
+    assert "value_judged_series" not in plan and "value_unique_key" in plan
+    assert deaths.height == 9 and set(deaths["value"]) == {0.0}

@@ -81,7 +81,10 @@ class ReportValue(models.Model):
     # The key (area, date, indicator) is the primary key: a surrogate id was one more index
     # and a sequence to maintain for every imported value, and nothing read by it (migration
     # 0012). On PostgreSQL its index carries the value and keeps the name ``value_unique_key``
-    # (migration 0011), so that reads of a range of the key are index-only scans.
+    # (migration 0011), so that reads of a range of the key are index-only scans. There the
+    # judged indicator's village series also have an index of their own, ``(area, date)
+    # INCLUDE (value) WHERE indicator = 'new_cases'`` (migration 0013): the assessment's read of
+    # 90 days no longer walks every indicator's entries.
     pk = models.CompositePrimaryKey("area_id", "date", "indicator_id")
     area = models.ForeignKey(Area, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False)
     date = models.DateField(_("report date"))
