@@ -20,7 +20,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 R_DIR = BENCH_DIR / "r"
-SHARED_DIR = REPO_DIR.parent / "shared"
+#: The read-only reference data: ``../shared`` beside the repository, or ``RURALWATCH_SHARED``
+#: (as tests/shared.py reads it: a checkout elsewhere, such as a clean worktree).
+SHARED_DIR = Path(os.environ.get("RURALWATCH_SHARED", REPO_DIR.parent / "shared")).resolve()
 ADMIN_2016 = SHARED_DIR / "data" / "admin" / "cn_divisions_2016_village.csv.gz"
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432"
 PG_BENCH_DB = "ruralwatch_bench"

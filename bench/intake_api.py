@@ -32,11 +32,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._util import PG_ADMIN_URL, REPO_DIR, machine_info, run_child, save_result, sqlite_env
+from bench._util import (
+    ADMIN_2016,
+    PG_ADMIN_URL,
+    REPO_DIR,
+    machine_info,
+    run_child,
+    save_result,
+    sqlite_env,
+)
 
 PG_DB = "rw_bench_h4"
 COUNTY = "131124000000"
-ADMIN_2016 = REPO_DIR.parent / "shared" / "data" / "admin" / "cn_divisions_2016_village.csv.gz"
 INDICATORS = ("fever_visits", "antigen_pos", "pcr_pos", "new_cases", "severe_cases")
 PER_REQUEST = 10_000
 TARGET = 50_000

@@ -34,14 +34,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench._util import machine_info
+from bench._util import ADMIN_2016, machine_info
 from bench.load_server import PG_ADMIN, _psql, free_port, request, wait_ready
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 DB_NAME = "rw_bench_intake"
 COUNTY = "131124000000"  # 200 villages in the 2016 tree
-ADMIN_2016 = REPO.parent / "shared" / "data" / "admin" / "cn_divisions_2016_village.csv.gz"
 FIRST_DAY = dt.date(2026, 11, 1)
 
 
