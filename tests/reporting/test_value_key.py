@@ -98,13 +98,15 @@ def test_inside_a_transaction_the_statistics_are_refreshed_without_vacuum() -> N
     assert statements == ["ANALYZE"] * len(REPORT_TABLES)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_assessments_read_of_the_judged_indicator_takes_its_own_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The assessment's read of the villages' ``new_cases`` (``values_by_area``, the statement
-    it runs) is an index-only scan of ``value_judged_series``, which holds that indicator's
-    entries alone; another indicator's read keeps the key."""
+    """After the cycle's vacuum of the reports (outside a transaction, as the cycle runs; the
+    planner's choice depends on the statistics and the visibility map it leaves), the
+    assessment's read of the villages' ``new_cases`` (``values_by_area``, the statement it
+    runs) is an index-only scan of ``value_judged_series``, which holds that indicator's
+    entries alone; another indicator's read cannot use it."""
     import datetime as dt
 
     from ruralwatch.areas.models import Area
@@ -115,6 +117,7 @@ def test_the_assessments_read_of_the_judged_indicator_takes_its_own_index(
         "(area_id, date) INCLUDE (value) WHERE ((indicator_id)::text = 'new_cases'::text)"
     )
     _import(tmp_path)
+    refresh_statistics(REPORT_TABLES, vacuum=True)
     root = Area.objects.get(parent__isnull=True).path
     statements: list[str] = []
     fetch = bulk.fetch_frame
@@ -133,10 +136,10 @@ def test_the_assessments_read_of_the_judged_indicator_takes_its_own_index(
         return frame, _plan(statement)
 
     cases, plan = read("new_cases")
-    assert "Index Only Scan using value_judged_series" in plan
+    assert "Index Only Scan using value_judged_series" in plan, plan
     assert sorted(cases.rows()) == sorted(
         (v, dt.date(2023, 1, d), 3.0) for v in (V1, V2, V3) for d in (8, 9, 10)
     )
     deaths, plan = read("deaths")
-    assert "value_judged_series" not in plan and "value_unique_key" in plan
+    assert "value_judged_series" not in plan, plan
     assert deaths.height == 9 and set(deaths["value"]) == {0.0}
