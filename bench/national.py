@@ -56,8 +56,6 @@ NEW_DAY = dt.date(2023, 2, 5)
 PG_DB = os.environ.get("RURALWATCH_BENCH_NATIONAL_DB", "rw_bench_national")
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"]
 STEP_TIMEOUT_S = 3600.0
-#: The set-up of the nation with 60 days takes about an hour here.
-SETUP_TIMEOUT_S = 4 * 3600.0
 PAGE_REPEAT = 10
 TARGETS = {"import_s": 60.0, "cycle_s": 60.0, "cycle_peak_gib": 8.0, "page_p95_ms": 500.0}
 TABLES = (
@@ -96,11 +94,7 @@ def _day_frame(tree: Any, day: int, date: dt.date) -> pl.DataFrame:
 
 
 def _load_history(
-    tree: Any,
-    first: dt.date,
-    days: int,
-    progress: Any,
-    offset: int = 0,
+    tree: Any, first: dt.date, days: int, progress: Any, offset: int = 0
 ) -> dict[str, Any]:
     """COPY ``days`` days of every village's values and submissions, straight into the tables
     (the fastest path; the importer's checks are timed on the new day instead). The first
@@ -229,12 +223,11 @@ def setup_child(payload: dict[str, Any]) -> dict[str, Any]:
     areas_csv = Path(payload["workdir"]) / "areas.csv"
     tree.areas.write_csv(areas_csv)
     progress(areas_import_s=timed(lambda: import_areas(areas_csv))[1])
-    days = payload["days"]
-    first = NEW_DAY - dt.timedelta(days=days)
+    first = NEW_DAY - dt.timedelta(days=payload["days"])
     offset = int(payload.get("offset", 0))
     t = time.perf_counter()
     with _without_indexes(("reporting_reportvalue", "reporting_submission")):
-        out.update(_load_history(tree, first, days, progress, offset))
+        out.update(_load_history(tree, first, payload["days"], progress, offset))
         progress(history_copy_s=time.perf_counter() - t)
         t = time.perf_counter()
     progress(history_index_s=time.perf_counter() - t)
@@ -527,13 +520,7 @@ def _db_env(db: str, sub: Path) -> dict[str, str]:
 
 
 def _set_up(
-    scale: str,
-    *,
-    days: int,
-    sub: Path,
-    db: str = PG_DB,
-    offset: int = 0,
-    vacuum: bool = True,
+    scale: str, *, days: int, sub: Path, db: str = PG_DB, offset: int = 0, vacuum: bool = True
 ) -> dict[str, Any]:
     """A fresh database ``db`` with the tree and ``days`` days of history (set-up child)."""
     sub.mkdir(parents=True, exist_ok=True)
@@ -545,7 +532,7 @@ def _set_up(
         payload | {"offset": offset, "vacuum": vacuum},
         env=_db_env(db, sub),
         workdir=sub,
-        timeout=SETUP_TIMEOUT_S,
+        timeout=STEP_TIMEOUT_S,
     )
     if "timed_out" in setup and progress.exists():
         setup.update(json.loads(progress.read_text(encoding="utf-8")))
@@ -667,7 +654,7 @@ def disk_check(scale: str, days: int, *, copied: bool) -> None:
         gib = 2**30
         raise DiskTooSmall(
             f"{scale} with {days} days of history needs about {need / gib:,.0f} GiB on the "
-            f"database server's disk (plus {DISK_MARGIN / gib:.0f} to spare); "
+            f"database server's disk (plus {DISK_MARGIN / gib:.0f} GiB to spare); "
             f"{free / gib:,.0f} GiB are free. Drop the benchmark's kept databases, or time it "
             "--in-place (no copy), or with fewer days."
         )
@@ -1309,9 +1296,6 @@ def cpu_lines(row: dict[str, Any], cores: int | None = None) -> list[str]:
 
 
 def report_section(res: dict[str, Any], title: str) -> list[str]:
-    def s(x: Any) -> str:
-        return "–" if x is None else f"{x:,.1f}"
-
     rows = [r for r in res["rows"] if "setup" in r]
     out = [
         title,
@@ -1342,14 +1326,14 @@ def report_section(res: dict[str, Any], title: str) -> list[str]:
             f"{p['page']} {p['p95_ms']:.0f}" for p in r.get("pages", {}).get("pages", [])
         )
         workers = cyc.get("workers") or {}
-        peak = s(cyc.get("peak_rss_mib"))
+        peak = _fmt(cyc.get("peak_rss_mib"))
         if workers.get("peak_rss_sum_mib"):
-            peak += f" + {s(workers['peak_rss_sum_mib'])}"
+            peak += f" + {_fmt(workers['peak_rss_sum_mib'])}"
         runner = (cyc.get("runners") or {}).get("assess", "in-process")
         out.append(
             f"| {r['scale']} | {setup.get('villages', 0):,} | {setup.get('areas', 0):,} | "
-            f"{setup.get('history_values', 0):,} | {s(r.get('import', {}).get('import_s'))} | "
-            f"{s(cyc.get('cycle_s'))} | {runner} | "
+            f"{setup.get('history_values', 0):,} | {_fmt(r.get('import', {}).get('import_s'))} | "
+            f"{_fmt(cyc.get('cycle_s'))} | {runner} | "
             + " | ".join(_step_cell(cyc, n) for n in ("validate", "roll_up", "detect", "assess"))
             + f" | {_step_cell(cyc, 'tasks')} | {peak} | {pages or '–'} |"
         )
