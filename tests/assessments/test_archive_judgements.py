@@ -11,19 +11,18 @@ from typing import Any
 import polars as pl
 import pytest
 from django.utils.translation import override
-from typer.testing import CliRunner
 
 from ruralwatch.areas.services import import_areas
 from ruralwatch.assessments import evidence_texts
 from ruralwatch.assessments.evidence_texts import Packer, long_texts
 from ruralwatch.assessments.models import EvidenceText, Judgement
 from ruralwatch.assessments.services import COLUMNS
-from ruralwatch.cli import app
 from ruralwatch.core import bulk
 from ruralwatch.cycle.retention import archive, restore
 from ruralwatch.reporting import archive as detail
 from ruralwatch.reporting.models import ArchivedPeriod, ReportValue, Submission
 from ruralwatch.reporting.services import import_reports
+from tests.commands import cli_runner
 from tests.trees import ONE_TOWNSHIP as TREE
 
 pytestmark = pytest.mark.django_db
@@ -256,15 +255,12 @@ def test_the_commands_say_how_many_judgements(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _store(tmp_path)
-    monkeypatch.setattr("ruralwatch.cli.reports.django_setup", lambda: None)
-    runner = CliRunner(env={"COLUMNS": "250"})
+    invoke = cli_runner(monkeypatch)
     target = tmp_path / "arch"
-    result = runner.invoke(
-        app, ["reports", "archive", "--before", "2023-01-04", "--dir", str(target)]
-    )
+    result = invoke(["reports", "archive", "--before", "2023-01-04", "--dir", str(target)])
     assert result.exit_code == 0, result.output
     assert "6 values, 6 submissions and 6 village judgements moved to" in result.output
     [path] = target.glob("*.parquet")
-    back = runner.invoke(app, ["reports", "restore", str(path)])
+    back = invoke(["reports", "restore", str(path)])
     assert back.exit_code == 0, back.output
     assert "6 values, 6 submissions and 6 village judgements restored" in back.output

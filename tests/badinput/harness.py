@@ -25,7 +25,6 @@ import pytest
 from django.db import models
 from django.test import override_settings
 from django.utils import translation
-from typer.testing import CliRunner
 
 from ruralwatch.areas.models import Area, AreaShape
 from ruralwatch.core.problems import ImportRejected, Problem
@@ -52,6 +51,7 @@ from tests.badinput.corpus import (
     xlsx_far_cell,
     xlsx_zip_bomb,
 )
+from tests.commands import cli_runner
 
 #: The decompressed-size limit the corpus runs under (the default, 256 MiB, is tested at full
 #: size by test_corpus.py; a bomb here needs only to pass the limit) and the bombs' size.
@@ -324,18 +324,11 @@ def assert_refused(case: Case, run: Callable[[], Any]) -> None:
 
 def assert_cli_refuses(case: Case, args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """The command exits 1 printing the reason, without a traceback, and writes nothing."""
-    from ruralwatch.cli import app
-
     monkeypatch.setenv("LANGUAGE", "en")
-    # The test database is already migrated; the command's own start-up must not migrate.
-    import sys
-
-    for name, module in list(sys.modules.items()):
-        if name.startswith("ruralwatch.cli") and hasattr(module, "django_setup"):
-            monkeypatch.setattr(module, "django_setup", lambda migrate=True: None)
+    invoke = cli_runner(monkeypatch)  # the test database is already migrated
     before = state()
     with override_settings(RURALWATCH_IMPORT_MAX_MB=LIMIT_MB), translation.override("en"):
-        result = CliRunner(env={"COLUMNS": "250"}).invoke(app, args)
+        result = invoke(args)
     output = result.output + (result.stderr if result.stderr_bytes is not None else "")
     assert result.exit_code == 1, output
     assert isinstance(result.exception, SystemExit), repr(result.exception)

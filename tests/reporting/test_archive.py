@@ -9,10 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 from django.utils.translation import override
-from typer.testing import CliRunner
 
 from ruralwatch.areas.services import import_areas
-from ruralwatch.cli import app
 from ruralwatch.core.problems import ImportRejected
 from ruralwatch.reporting.archive import archive, archived_dates, restore
 from ruralwatch.reporting.models import (
@@ -29,6 +27,7 @@ from ruralwatch.reporting.services import (
     mark_rollups_stale,
     roll_up,
 )
+from tests.commands import cli_runner
 from tests.trees import ONE_TOWNSHIP as TREE
 
 pytestmark = pytest.mark.django_db
@@ -124,23 +123,22 @@ def test_the_archive_command_keeps_the_last_days(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _store(tmp_path)
-    monkeypatch.setattr("ruralwatch.cli.reports.django_setup", lambda: None)
-    runner = CliRunner(env={"COLUMNS": "250"})
+    invoke = cli_runner(monkeypatch)
     target = tmp_path / "arch"
-    result = runner.invoke(app, ["reports", "archive", "--keep-days", "3", "--dir", str(target)])
+    result = invoke(["reports", "archive", "--keep-days", "3", "--dir", str(target)])
     assert result.exit_code == 0, result.output
     assert "2023-01-01 … 2023-01-07" in result.output
     assert ReportValue.objects.order_by("date").values_list("date", flat=True).first() == dt.date(
         2023, 1, 8
     )
-    both = runner.invoke(app, ["reports", "archive", "--keep-days", "3", "--before", "2023-01-02"])
+    both = invoke(["reports", "archive", "--keep-days", "3", "--before", "2023-01-02"])
     assert both.exit_code == 2 and "exactly one" in both.output
     [path] = target.glob("*.parquet")
-    back = runner.invoke(app, ["reports", "restore", str(path)])
+    back = invoke(["reports", "restore", str(path)])
     assert back.exit_code == 0, back.output
     assert ReportValue.objects.filter(date=dt.date(2023, 1, 1)).exists()
     with override("en"):
-        again = runner.invoke(app, ["reports", "restore", str(path)])
+        again = invoke(["reports", "restore", str(path)])
     assert again.exit_code == 1 and "not a recorded archive" in again.output
 
 
