@@ -245,6 +245,13 @@ def setup_child(payload: dict[str, Any]) -> dict[str, Any]:
             t = time.perf_counter()
             cur.execute("VACUUM ANALYZE")
             progress(vacuum_s=time.perf_counter() - t)
+    # The last night's validation, as a deployment's cycle of the day before ran it: its flags,
+    # and the copies it kept of the days it read (intake.screen_days), which the timed cycle
+    # reads back for every day but the new one.
+    from ruralwatch.intake.nightly import nightly
+
+    _, validation_s = timed(lambda: nightly(NEW_DAY - dt.timedelta(days=1)))
+    progress(last_night_validation_s=validation_s)
     # The new day, as a province sends it: wide CSV, Chinese date format as ISO.
     wide = _day_frame(tree, offset + payload["days"], NEW_DAY)
     new_csv = Path(payload["workdir"]) / f"{NEW_DAY}.csv"

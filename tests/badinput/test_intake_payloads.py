@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from ruralwatch.intake.models import OutlierFlag, Violation
+from ruralwatch.intake.models import OutlierFlag, ScreenDay, Violation
 from ruralwatch.reporting.models import (
     AggregateValue,
     ArchivedPeriod,
@@ -31,6 +31,7 @@ from ruralwatch.reporting.models import (
     ReportValue,
     RollupPending,
     Submission,
+    ValidationPending,
     ValueChange,
 )
 from tests.intake import h4world
@@ -52,6 +53,8 @@ WRITTEN = (
     Violation,
     OutlierFlag,
     RollupPending,
+    ValidationPending,
+    ScreenDay,
     AggregateValue,
     FormReport,
 )

@@ -167,7 +167,7 @@ def test_values_imported_without_their_roll_up_are_rolled_up_by_the_next_cycle(
     process killed between the import's commit and its roll-up): the next cycle rolls them up,
     even when they lie before its own window, and clears them."""
     from ruralwatch.cycle.services import run_cycle
-    from ruralwatch.reporting.models import RollupPending
+    from ruralwatch.reporting.models import RollupPending, ValidationPending
     from ruralwatch.reporting.services import roll_up
 
     (tmp_path / "tree.csv").write_text(TREE, encoding="utf-8")
@@ -183,13 +183,18 @@ def test_values_imported_without_their_roll_up_are_rolled_up_by_the_next_cycle(
         early,
         dt.date(2023, 1, 30),
     }
+    # and as changed since the nightly validation read them (intake.screen_days)
+    assert set(ValidationPending.objects.values_list("date", flat=True)) == {
+        early,
+        dt.date(2023, 1, 30),
+    }
     assert not AggregateValue.objects.filter(date=early).exists()
     result = run_cycle(dt.date(2023, 1, 31), days_back=7)  # its own window starts on 24 Jan
     window = [(dt.date(2023, 1, 24) + dt.timedelta(days=i)).isoformat() for i in range(8)]
     assert result.steps["roll_up"]["dates"] == [early.isoformat(), *window]
     county = AggregateValue.objects.get(area_id="990101000000", date=early)
     assert county.value == 7
-    assert not RollupPending.objects.exists()
+    assert not RollupPending.objects.exists() and not ValidationPending.objects.exists()
     # A roll-up run by hand clears what it covers, and only that.
     (tmp_path / "s.csv").write_text(
         "area_code,date,new_cases\n990101001001,2023-01-03,2\n990101001001,2023-01-20,2\n",
@@ -276,7 +281,7 @@ def test_an_area_import_that_changes_the_tree_marks_every_roll_up_stale(
     """`ruralwatch areas import` with a new village: the dates rolled up before are awaiting
     their roll-up again (expected reporters changed); the same file again changes nothing."""
     from ruralwatch.cycle.services import run_cycle
-    from ruralwatch.reporting.models import RollupPending
+    from ruralwatch.reporting.models import RollupPending, ValidationPending
 
     _small_store(tmp_path)
     run_cycle(dt.date(2023, 1, 10), days_back=9)
@@ -290,7 +295,7 @@ def test_an_area_import_that_changes_the_tree_marks_every_roll_up_stale(
     assert not RollupPending.objects.exists()  # unchanged tree
     result = runner.invoke(app, ["areas", "import", str(tmp_path / "more.csv")])
     assert result.exit_code == 0, result.output
-    assert RollupPending.objects.count() == 10
+    assert RollupPending.objects.count() == ValidationPending.objects.count() == 10
     again = run_cycle(dt.date(2023, 1, 10), days_back=9)
     assert len(again.steps["roll_up"]["dates"]) == 10
 

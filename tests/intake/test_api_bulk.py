@@ -9,7 +9,12 @@ import pytest
 from django.test import Client
 
 from ruralwatch.intake.models import Violation
-from ruralwatch.reporting.models import ReportValue, RollupPending, Submission
+from ruralwatch.reporting.models import (
+    ReportValue,
+    RollupPending,
+    Submission,
+    ValidationPending,
+)
 from tests.intake import h4world
 from tests.intake.h4world import DAY, post, value
 
@@ -41,6 +46,7 @@ def test_import_then_idempotent_then_update(world: h4world.World) -> None:
     sub = Submission.objects.get(area_id=v1, date=DAY)
     assert sub.delay_hours == pytest.approx(20.0)
     assert RollupPending.objects.filter(date=DAY).exists()
+    assert ValidationPending.objects.filter(date=DAY).exists()
     status, body = post(world.county, values)
     assert (status, body["imported"], body["updated"], body["unchanged"]) == (200, 0, 0, 3)
     values[1]["value"] = 4

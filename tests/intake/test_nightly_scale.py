@@ -27,7 +27,8 @@ from ruralwatch.areas.services import import_areas
 from ruralwatch.core import bulk
 from ruralwatch.intake import nightly, outliers
 from ruralwatch.intake.models import FlagStatus, OutlierFlag, Violation
-from ruralwatch.reporting.models import ReportValue
+from ruralwatch.reporting.models import ReportValue, ValidationPending
+from ruralwatch.reporting.services import mark_changed
 from ruralwatch.synth import ERROR_KINDS, build_demo
 
 SEED = 20230122
@@ -264,6 +265,9 @@ def test_corrections_confirmations_and_re_runs(
     ReportValue.objects.filter(
         area_id=flag.area_id, date=flag.date, indicator_id=flag.indicator or "fever_visits"
     ).update(value=2)
+    # as every writer of village values marks what it changed (the night's copies of those
+    # dates are then read again: test_the_nights_copies_of_the_days_it_read)
+    mark_changed([quiet.date, day - dt.timedelta(days=30), flag.date])
     out = _same(reference, day)
     assert OutlierFlag.objects.filter(
         area_id=quiet.area_id, date=quiet.date, indicator=quiet.indicator_id
@@ -274,6 +278,81 @@ def test_corrections_confirmations_and_re_runs(
     _, ref = reference(lambda: nightly._screen_outliers_whole(start, end, now=NOW))
     nightly.screen_outliers(start, end, now=NOW)
     assert _state()[1] == ref[1]
+
+
+def test_the_nights_copies_of_the_days_it_read(
+    db: None, world: pl.DataFrame, reference: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A night keeps each partition's days as it read them (intake.screen_days): exactly the
+    rows the values give; the next night reads them back instead of the values, so a change
+    no writer marked is not seen (the contract every writer keeps); a marked date, or a
+    partition whose areas changed, is read from the values again; a day no night reads any
+    more is forgotten."""
+    from ruralwatch.intake import screen_days
+    from ruralwatch.intake.models import ScreenDay
+
+    day = dt.date(2023, 1, 12)
+    first = day - dt.timedelta(days=13)  # the screened week and the seven days before it
+    _same(reference, day)
+    parts = sorted(set(ScreenDay.objects.values_list("partition", flat=True)))
+    assert len(parts) == 2 and ScreenDay.objects.count() == 2 * 14
+    for part in parts:
+        codes = nightly._populations(part, True)["area_code"]
+        values = nightly._read_values(part, True, first, day, codes)
+        days = [first + dt.timedelta(days=i) for i in range(14)]
+        copies = screen_days.read(part, True, days, screen_days.areas_key(codes))
+        assert sorted(copies) == days
+        for d, copy in copies.items():
+            same_day = values.filter(pl.col("date") == d)
+            assert copy.height == same_day.height > 0
+            assert copy.sort("area_code").equals(same_day.select(copy.columns).sort("area_code"))
+            left_out = same_day.drop(copy.columns)  # the indicators nobody reported that day
+            assert all(left_out[c].null_count() == left_out.height for c in left_out.columns)
+        whole = nightly._values_in_part(part, True, first, day, codes)
+        assert whole.sort("area_code", "date").equals(values.sort("area_code", "date"))
+
+    def quiet_value(code_prefix: str) -> ReportValue:
+        found = (
+            ReportValue.objects.filter(
+                date=day - dt.timedelta(days=2), value=1, area__code__startswith=code_prefix
+            )
+            .order_by("area_id", "indicator_id")
+            .first()
+        )
+        assert found is not None
+        return found
+
+    def flagged(v: ReportValue) -> bool:
+        return OutlierFlag.objects.filter(
+            area_id=v.area_id, date=v.date, indicator=v.indicator_id, method="seasonal"
+        ).exists()
+
+    # A spike written and not marked: the night reads the copy and does not see it.
+    spike = quiet_value("97")
+    ReportValue.objects.filter(pk=spike.pk).update(value=45)
+    nightly.nightly(day, now=NOW)
+    assert not flagged(spike)
+    # Marked: read again from the values, flagged, and the same as the county loop.
+    mark_changed([spike.date])
+    assert ValidationPending.objects.filter(date=spike.date).exists()
+    _same(reference, day)
+    assert flagged(spike) and not ValidationPending.objects.exists()
+    # A new village in the other province: its partition's copies no longer fit its areas.
+    other = quiet_value("98")
+    ReportValue.objects.filter(pk=other.pk).update(value=45)
+    town = Area.objects.filter(level=4, code__startswith="98").order_by("code").first()
+    assert town is not None
+    (tmp_path / "more.csv").write_text(
+        f"code,name,level,parent_code,population\n{town.code[:9]}999,新村,5,{town.code},800\n",
+        encoding="utf-8",
+    )
+    import_areas(tmp_path / "more.csv")
+    _same(reference, day)
+    assert flagged(other)
+    # The next night: the oldest day is no longer read, and no longer kept.
+    _same(reference, day + dt.timedelta(days=1))
+    kept = set(ScreenDay.objects.values_list("date", flat=True))
+    assert min(kept) == first + dt.timedelta(days=1) and max(kept) == day + dt.timedelta(days=1)
 
 
 def test_areas_outside_the_counties_are_left_alone(

@@ -16,7 +16,12 @@ from ruralwatch.accounts.services import create_user_with_jurisdiction
 from ruralwatch.areas.models import Area
 from ruralwatch.keygroups import access, crypto, selectors, services
 from ruralwatch.keygroups.models import AccessLog, Person, Referral, Responsible, TierRuleSet
-from ruralwatch.reporting.models import AggregateValue, ReportValue
+from ruralwatch.reporting.models import (
+    AggregateValue,
+    ReportValue,
+    RollupPending,
+    ValidationPending,
+)
 from ruralwatch.reporting.services import roll_up
 from ruralwatch.synth.region import Region
 
@@ -148,6 +153,9 @@ def test_access_scoping_and_log(tree: Region, person: Person) -> None:
 def test_indicators_and_campaign(tree: Region, person: Person) -> None:
     county = Area.objects.get(code=person.village.l3)
     services.write_indicators(ON, county)
+    # written values: rolled up and validated again by the next cycle (mark_changed)
+    assert RollupPending.objects.filter(date=ON).exists()
+    assert ValidationPending.objects.filter(date=ON).exists()
     v = ReportValue.objects.get(area=person.village, date=ON, indicator_id="kg_registered")
     assert v.value == 1
     assert (

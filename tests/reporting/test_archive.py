@@ -20,6 +20,7 @@ from ruralwatch.reporting.models import (
     ReportValue,
     RollupPending,
     Submission,
+    ValidationPending,
 )
 from ruralwatch.reporting.services import (
     dates_to_roll_up,
@@ -63,8 +64,12 @@ def test_archive_moves_old_detail_keeps_roll_ups_and_restore_brings_it_back(
     aggregates = _snapshot(AggregateValue, ("area_id", "date", "indicator_id", "value"))
     completeness = _snapshot(Completeness, ("area_id", "date", "expected", "received", "on_time"))
 
+    ValidationPending.objects.all().delete()  # as the nightly validation leaves it
     s = archive(dt.date(2023, 1, 6), tmp_path / "archive")
     assert (s.start, s.end) == ("2023-01-01", "2023-01-05")
+    # the night's copies of those days are stale (intake.screen_days), their roll-ups are not
+    gone = {dt.date(2023, 1, d) for d in range(1, 6)}
+    assert set(ValidationPending.objects.values_list("date", flat=True)) == gone
     old = {v for v in values if v[1] < dt.date(2023, 1, 6)}
     assert s.values == len(old) and s.submissions == 5 + 3
     assert _snapshot(ReportValue, value_cols) == values - old
@@ -84,7 +89,9 @@ def test_archive_moves_old_detail_keeps_roll_ups_and_restore_brings_it_back(
     # Nothing more to archive before the same day; a later cut takes the next days only.
     assert archive(dt.date(2023, 1, 6), tmp_path / "archive").file == ""
 
+    ValidationPending.objects.all().delete()
     restored = restore(Path(s.file))
+    assert set(ValidationPending.objects.values_list("date", flat=True)) == gone
     assert (restored.values, restored.submissions) == (s.values, s.submissions)
     assert _snapshot(ReportValue, value_cols) == values
     assert _snapshot(Submission, sub_cols) == subs

@@ -17,6 +17,7 @@ from ruralwatch.reporting.models import (
     ReportValue,
     RollupPending,
     Submission,
+    ValidationPending,
     ValueChange,
 )
 from ruralwatch.reporting.signoff import Refused, approve_day, locked_problems, unlock_day
@@ -67,6 +68,7 @@ def test_one_report_per_key_zero_and_not_known(world: World) -> None:
     sub = Submission.objects.get()
     assert sub.reporter == "张医生" and sub.delay_hours == pytest.approx(33.0)
     assert RollupPending.objects.filter(date=DAY).exists()
+    assert ValidationPending.objects.filter(date=DAY).exists()
     form = day_form(v, DAY)
     by = {f.indicator.code: f for f in form.fields}
     assert by["deaths"].unknown and by["deaths"].value is None

@@ -1,11 +1,13 @@
 """The span of dates a user may name in a request (API parameters and bodies, ``?date=`` of
 pages): wider than any data the system holds (birth dates included), narrow enough that date
-arithmetic on it (windows, baselines, intervals) cannot overflow, as it does near year 1."""
+arithmetic on it (windows, baselines, intervals) cannot overflow, as it does near year 1; and
+dates as runs of consecutive days (what a roll-up or a read of days takes at a time)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 
 EARLIEST_DATE = dt.date(1900, 1, 1)
 LATEST_DATE = dt.date(2099, 12, 31)
@@ -31,3 +33,14 @@ def request_day(text: str) -> dt.date | None:
     """A ``?date=`` a page can use: an ISO day within the span, else ``None``."""
     day = iso_day(text)
     return day if day is not None and in_span(day) else None
+
+
+def consecutive_runs(days: Iterable[dt.date]) -> list[list[dt.date]]:
+    """``days`` (any order, repeats allowed) sorted into runs of consecutive days."""
+    runs: list[list[dt.date]] = []
+    for day in sorted(set(days)):
+        if runs and (day - runs[-1][-1]).days == 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs

@@ -154,6 +154,38 @@ class OutlierFlag(models.Model):
         return f"{self.area_id} {self.date} {self.indicator or '*'} ({self.method})"
 
 
+class ScreenDay(models.Model):
+    """One partition's village values of one date as the nightly validation reads them (a row
+    per area and day, a column per indicator), kept compact (Arrow IPC, zstd) so that the
+    next nights read the days that did not change from here instead of from the values.
+
+    A copy is dropped when a writer marks its date changed
+    (``ruralwatch.reporting.models.ValidationPending``) and is used only while the
+    partition's areas are those it was made of (``areas_hash``); see
+    ``ruralwatch.intake.screen_days``."""
+
+    partition = models.CharField(_("partition"), max_length=255)
+    county_only = models.BooleanField(_("only areas under a county"))
+    date = models.DateField(_("report date"))
+    areas_hash = models.BigIntegerField(_("hash of the partition's areas"))
+    rows = models.PositiveIntegerField(_("rows"))
+    data = models.BinaryField(_("data"))
+    built_at = models.DateTimeField(_("built at"))
+
+    class Meta:
+        verbose_name = _("validation copy of a day")
+        verbose_name_plural = _("validation copies of days")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partition", "county_only", "date"], name="screenday_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["date"], name="screenday_date")]
+
+    def __str__(self) -> str:
+        return f"{self.partition} {self.date} ({self.rows} rows)"
+
+
 class MappingKind(models.TextChoices):
     ORG_UNIT = "orgUnit", _("organisation unit (area)")
     DATA_ELEMENT = "dataElement", _("data element (indicator)")

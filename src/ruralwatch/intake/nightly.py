@@ -20,8 +20,10 @@ from django.utils import timezone
 from ruralwatch.areas.models import Area
 from ruralwatch.areas.selectors import code_range
 from ruralwatch.core import bulk
+from ruralwatch.core.dates import consecutive_runs
 from ruralwatch.intake import outliers as screen
 from ruralwatch.intake import rules as engine
+from ruralwatch.intake import screen_days
 from ruralwatch.intake.models import FlagStatus, OutlierFlag, OutlierMethod, Violation
 from ruralwatch.intake.services import _stored_long, _wide, active_rules
 from ruralwatch.reporting.models import Indicator, ReportValue
@@ -413,7 +415,36 @@ def _values_in_part(
     prefix: str, county_only: bool, first: dt.date, last: dt.date, areas: pl.Series
 ) -> pl.DataFrame:
     """The partition's values in [first, last], wide (:func:`_fetch_wide`); ``areas`` are the
-    partition's codes (:func:`_populations`).
+    partition's codes (:func:`_populations`). The days kept from an earlier night and not
+    changed since come from their copies (:mod:`ruralwatch.intake.screen_days`), the others
+    from the values (:func:`_read_values`, a run of consecutive days at a time), and those are
+    kept for the next night. Columns: ``area_code``, ``date``, the indicators in code order."""
+    screen_days.take_changed()
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    key = screen_days.areas_key(areas)
+    kept = screen_days.read(prefix, county_only, days, key)
+    fresh: dict[dt.date, pl.DataFrame] = {}
+    for run in consecutive_runs(d for d in days if d not in kept):
+        wide = _read_values(prefix, county_only, run[0], run[-1], areas)
+        by_day = {d: f for (d,), f in wide.partition_by("date", as_dict=True).items()}
+        for day in run:
+            frame = by_day.get(day, wide.clear())
+            fresh[day] = frame.select(
+                [c for c in frame.columns if c in _KEYS or frame[c].null_count() < frame.height]
+            )
+    if fresh:
+        screen_days.keep(prefix, county_only, key, fresh, older_than=first)
+    frames = [f for f in (kept | fresh).values() if not f.is_empty()]
+    if not frames:
+        return pl.DataFrame(schema={"area_code": pl.String, "date": pl.Date})
+    wide = pl.concat(frames, how="diagonal_relaxed")
+    return wide.select(*_KEYS, *sorted(c for c in wide.columns if c not in _KEYS))
+
+
+def _read_values(
+    prefix: str, county_only: bool, first: dt.date, last: dt.date, areas: pl.Series
+) -> pl.DataFrame:
+    """The partition's values in [first, last] read from the values, wide.
 
     On PostgreSQL the values are read by those codes on the values' unique key (``area_id =
     ANY(…)``: one descent of the key per area, bounded by the dates), an index-only scan of

@@ -36,7 +36,7 @@ from ruralwatch.intake.models import (
     Violation,
 )
 from ruralwatch.reporting import services as reporting
-from ruralwatch.reporting.models import ImportBatch, Indicator, ReportValue, RollupPending
+from ruralwatch.reporting.models import ImportBatch, Indicator, ReportValue
 from ruralwatch.reporting.signoff import locked_problems
 
 ALL_OR_NOTHING = "all_or_nothing"
@@ -439,9 +439,7 @@ def import_values(
             )
             batch.save(update_fields=["imported", "updated", "unchanged"])
             dates = sorted(set(stage["date"].to_list()))
-            RollupPending.objects.bulk_create(
-                [RollupPending(date=dt.date.fromisoformat(d)) for d in dates], ignore_conflicts=True
-            )
+            reporting.mark_changed(dt.date.fromisoformat(d) for d in dates)
             summary.violations = _store_violations(stage, violations, now)
             bulk.drop_staging("stage_day")
             if dry_run:

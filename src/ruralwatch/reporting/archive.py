@@ -27,7 +27,12 @@ from django.utils.translation import gettext as _
 
 from ruralwatch.core import archive as files
 from ruralwatch.core import bulk
-from ruralwatch.reporting.models import ArchivedPeriod, ReportValue, Submission
+from ruralwatch.reporting.models import (
+    ArchivedPeriod,
+    ReportValue,
+    Submission,
+    ValidationPending,
+)
 
 VALUE_SCHEMA: dict[str, Any] = {
     "area_id": pl.String,
@@ -138,6 +143,7 @@ def archive(before: dt.date, directory: Path, sections: Sequence[Section] = ()) 
             bulk.execute(f"DELETE FROM {model._meta.db_table} WHERE {where}", params)
         for section in sections:
             section.delete(start, before)
+        _validate_again(values)
         ArchivedPeriod.objects.create(
             start=first,
             end=last,
@@ -153,6 +159,15 @@ def archive(before: dt.date, directory: Path, sections: Sequence[Section] = ()) 
         values.height,
         subs.height,
         _counts(pl.concat(others, how="diagonal") if others else None),
+    )
+
+
+def _validate_again(values: pl.DataFrame) -> None:
+    """The dates of these village values, whose values went or came back, marked for the
+    nightly validation to read again (its copies of them are stale; their roll-ups are not)."""
+    dates = {dt.date.fromisoformat(str(d)[:10]) for d in values["date"].unique().to_list()}
+    ValidationPending.objects.bulk_create(
+        [ValidationPending(date=d) for d in sorted(dates)], ignore_conflicts=True
     )
 
 
@@ -199,6 +214,7 @@ def restore(path: Path, sections: Sequence[Section] = ()) -> ArchiveSummary:
             rows = both.filter(pl.col("kind").is_in(list(section.kinds)))
             if not rows.is_empty():
                 section.put_back(rows)
+        _validate_again(values)
         period.delete()
     return ArchiveSummary(
         str(path),

@@ -31,6 +31,7 @@ from ruralwatch.reporting.models import (
     ReportValue,
     RollupPending,
     Submission,
+    ValidationPending,
     ValueChange,
 )
 from ruralwatch.reporting.services import EARLIEST_REPORT_DATE
@@ -407,11 +408,13 @@ def _store(
     n = form.changed
     # Every village's sending marks the same date: insert only while it is not yet marked,
     # since concurrent inserts of one key wait for each other's commit on PostgreSQL.
+    # (reporting.services.mark_changed, one date at a time)
     if n or not existed:
-        pending = RollupPending._meta.db_table
-        bulk.execute(
-            f"INSERT INTO {pending} (date) SELECT %s WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {pending} WHERE date = %s) ON CONFLICT DO NOTHING",
-            [where_day[1], where_day[1]],
-        )
+        for model in (RollupPending, ValidationPending):
+            pending = model._meta.db_table
+            bulk.execute(
+                f"INSERT INTO {pending} (date) SELECT %s WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {pending} WHERE date = %s) ON CONFLICT DO NOTHING",
+                [where_day[1], where_day[1]],
+            )
     return n

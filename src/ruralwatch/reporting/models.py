@@ -239,6 +239,25 @@ class RollupPending(models.Model):
         return self.date.isoformat()
 
 
+class ValidationPending(models.Model):
+    """A date whose village values changed after the nightly validation last read them.
+
+    Written with :class:`RollupPending`, in the same transaction as the values
+    (:func:`ruralwatch.reporting.services.mark_changed`), and taken by the next validation,
+    which then reads that date's values again instead of the compact copy it kept of them
+    (``ruralwatch.intake.models.ScreenDay``).
+    """
+
+    date = models.DateField(_("date"), primary_key=True)
+
+    class Meta:
+        verbose_name = _("date awaiting its validation")
+        verbose_name_plural = _("dates awaiting their validation")
+
+    def __str__(self) -> str:
+        return self.date.isoformat()
+
+
 # --- the village daily form (村级日报), corrections and sign-off (数据审核) ----------------------
 
 

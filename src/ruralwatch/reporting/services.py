@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from ruralwatch.areas.models import Area
 from ruralwatch.core import bulk
+from ruralwatch.core.dates import consecutive_runs
 from ruralwatch.core.problems import ImportRejected, ImportSummary, Problem
 from ruralwatch.core.tabular import (
     ROW,
@@ -36,6 +37,7 @@ from ruralwatch.reporting.models import (
     ReportValue,
     RollupPending,
     Submission,
+    ValidationPending,
     ValueChange,
 )
 from ruralwatch.reporting.signoff import locked_problems
@@ -497,16 +499,28 @@ def import_reports(
         )
         batch.save(update_fields=["imported", "updated", "unchanged"])
         # Values or submissions (completeness) may have changed on every date of the file.
-        RollupPending.objects.bulk_create(
-            [RollupPending(date=dt.date.fromisoformat(str(d))) for d in summary.dates],
-            ignore_conflicts=True,
-        )
+        mark_changed(dt.date.fromisoformat(str(d)) for d in summary.dates)
         bulk.drop_staging("stage_day")
     # A first big load (a new deployment, a month of history) must not leave the planner
     # believing the tables are empty when the cycle reads them next.
     bulk.analyze_if_grown(ReportValue._meta.db_table, summary.imported)
     bulk.analyze_if_grown(Submission._meta.db_table, summary.rows)
     return summary
+
+
+def mark_changed(dates: Iterable[dt.date]) -> None:
+    """Mark these dates' village values as changed, in the writer's transaction: their
+    roll-ups are made again by the next cycle (:class:`RollupPending`) and the nightly
+    validation reads them again instead of its compact copy (:class:`ValidationPending`).
+    Every writer of village values calls this (or, for one village's form, its SQL twin in
+    ``daily_form``)."""
+    days = sorted(set(dates))
+    if not days:
+        return
+    RollupPending.objects.bulk_create([RollupPending(date=d) for d in days], ignore_conflicts=True)
+    ValidationPending.objects.bulk_create(
+        [ValidationPending(date=d) for d in days], ignore_conflicts=True
+    )
 
 
 def dates_to_roll_up(start: dt.date, end: dt.date) -> list[dt.date]:
@@ -532,12 +546,7 @@ def dates_to_roll_up(start: dt.date, end: dt.date) -> list[dt.date]:
 def roll_up_dates(dates: Sequence[dt.date]) -> RollupSummary | None:
     """Roll up ``dates`` (any order, gaps allowed) as consecutive runs; None if there are none.
     The summary spans the first to the last date and counts the rows of every run."""
-    runs: list[list[dt.date]] = []
-    for day in sorted(set(dates)):
-        if runs and (day - runs[-1][-1]).days == 1:
-            runs[-1].append(day)
-        else:
-            runs.append([day])
+    runs = consecutive_runs(dates)
     if not runs:
         return None
     total = RollupSummary(runs[0][0].isoformat(), runs[-1][-1].isoformat(), 0, 0)
@@ -555,7 +564,7 @@ def mark_rollups_stale() -> int:
     if dates:
         kept = archive.archived_dates(min(dates), max(dates))
         dates = [d for d in dates if d not in kept]
-    RollupPending.objects.bulk_create([RollupPending(date=d) for d in dates], ignore_conflicts=True)
+    mark_changed(dates)
     return len(dates)
 
 
@@ -1090,14 +1099,3 @@ def roll_up(start: dt.date, end: dt.date) -> RollupSummary:
             bulk.drop_staging(name)
         RollupPending.objects.filter(date__range=(start, end)).delete()
     return RollupSummary(start.isoformat(), end.isoformat(), n_agg, n_comp)
-
-
-def delete_facts_under(path: str) -> None:
-    """Delete every value, submission, aggregate and completeness row of a subtree."""
-    area = Area._meta.db_table
-    for model in (ReportValue, Submission, AggregateValue, Completeness):
-        bulk.execute(
-            f"DELETE FROM {model._meta.db_table} WHERE area_id IN "
-            f"(SELECT code FROM {area} WHERE path LIKE %s)",
-            [path + "%"],
-        )

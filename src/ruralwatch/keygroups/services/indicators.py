@@ -12,6 +12,7 @@ from ruralwatch.keygroups.rules import KG_INDICATORS, due_status_sql
 from ruralwatch.keygroups.selectors import active_rules
 from ruralwatch.keygroups.services._common import A, P, R, now_db
 from ruralwatch.reporting.models import ReportValue
+from ruralwatch.reporting.services import mark_changed
 
 
 def write_indicators(on: dt.date, root: Area | None = None) -> int:
@@ -61,4 +62,5 @@ def write_indicators(on: dt.date, root: Area | None = None) -> int:
                 [on_s, code, now],
             )
         bulk.drop_staging("stage_kg_village")
+        mark_changed([on])  # rolled up and validated again
     return n

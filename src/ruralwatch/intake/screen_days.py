@@ -1,0 +1,113 @@
+"""Compact copies of the village values the nightly validation reads.
+
+Every night the validation reads a partition's last two weeks of village values (the screened
+week and the seven days before it, :mod:`ruralwatch.intake.nightly`), but on a normal night
+only one of those days is new: the thirteen others were read, as the same rows, the night
+before. At national scale that read was a third of the daily cycle's CPU (73 million values
+through the values' key, grouped into a row per area and day). So each partition's day, as the
+validation reads it, is kept here (:class:`~ruralwatch.intake.models.ScreenDay`: Arrow IPC,
+zstd) and read back instead, as long as
+
+- no writer has changed that date's values since: every writer of village values marks the
+  dates it changes (``reporting.services.mark_changed``, in its own transaction), and
+  :func:`take_changed`, which every read calls first, drops the copies of the marked dates
+  and the marks together;
+- the partition's areas are those the copy was made of (:func:`areas_key`): a new division
+  list, a village moved or added, and the copy is read again from the values.
+
+A copy holds exactly the rows the values would give (tests/intake/test_screen_days.py), so the
+flags and violations are the same with or without copies; only the read is cheaper.
+
+On PostgreSQL :func:`take_changed` first waits for the writers still marking dates (``LOCK
+TABLE … IN SHARE MODE`` conflicts with their ``INSERT``'s lock until they commit): a writer
+that marked a date before the marks were taken has then committed its values, so the read that
+follows sees them; one that marks later leaves its mark for the next night.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+from collections.abc import Iterable
+
+import polars as pl
+from django.db import transaction
+from django.utils import timezone
+
+from ruralwatch.core import bulk
+from ruralwatch.intake.models import ScreenDay
+from ruralwatch.reporting.models import ValidationPending
+
+
+def take_changed() -> list[dt.date]:
+    """The dates marked changed since the last call, their marks removed and their copies (of
+    every partition) dropped, in one transaction."""
+    pending = ValidationPending._meta.db_table
+    with transaction.atomic():
+        if bulk.is_postgres():
+            bulk.execute(f"LOCK TABLE {pending} IN SHARE MODE")
+        dates = list(ValidationPending.objects.values_list("date", flat=True))
+        if dates:
+            ScreenDay.objects.filter(date__in=dates).delete()
+            ValidationPending.objects.filter(date__in=dates).delete()
+    return sorted(dates)
+
+
+def areas_key(codes: pl.Series) -> int:
+    """A fingerprint of a partition's area codes (signed 64 bits, for a ``bigint``)."""
+    text = "\n".join(codes.sort().to_list()).encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big", signed=True)
+
+
+def read(
+    partition: str, county_only: bool, days: Iterable[dt.date], key: int
+) -> dict[dt.date, pl.DataFrame]:
+    """The copies kept of these days of the partition, made of the areas ``key`` fingerprints:
+    a frame per day (``area_code``, ``date``, a column per indicator), as :func:`keep` was
+    given it."""
+    found = ScreenDay.objects.filter(
+        partition=partition, county_only=county_only, date__in=list(days), areas_hash=key
+    ).values_list("date", "data")
+    out = {}
+    for day, data in found:
+        frame = pl.read_ipc(io.BytesIO(bytes(data)))
+        out[day] = frame.select(
+            "area_code", pl.lit(day, dtype=pl.Date).alias("date"), pl.exclude("area_code")
+        )
+    return out
+
+
+def keep(
+    partition: str,
+    county_only: bool,
+    key: int,
+    frames: dict[dt.date, pl.DataFrame],
+    *,
+    older_than: dt.date | None = None,
+) -> None:
+    """Keep these days of the partition (``frames``: a frame per day, a day with no value an
+    empty one), replacing what was kept of them; with ``older_than``, the partition's copies
+    of days before it are dropped (no later night reads them)."""
+    now = timezone.now()
+    made = []
+    for day, frame in frames.items():
+        buffer = io.BytesIO()
+        frame.drop("date").write_ipc(buffer, compression="zstd")
+        made.append(
+            ScreenDay(
+                partition=partition,
+                county_only=county_only,
+                date=day,
+                areas_hash=key,
+                rows=frame.height,
+                data=buffer.getvalue(),
+                built_at=now,
+            )
+        )
+    mine = ScreenDay.objects.filter(partition=partition, county_only=county_only)
+    with transaction.atomic():
+        mine.filter(date__in=list(frames)).delete()
+        if older_than is not None:
+            mine.filter(date__lt=older_than).delete()
+        ScreenDay.objects.bulk_create(made)
