@@ -34,6 +34,7 @@ from django.test import override_settings
 
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.cycle import distributed
+from ruralwatch.dispatch.models import Task
 from ruralwatch.intake.models import OutlierFlag, Violation
 from ruralwatch.signals.models import DetectionRule, Signal
 from tests.cycle import faults
@@ -101,19 +102,27 @@ def _write_region(out: Path) -> tuple[Path, list[Path], dt.datetime]:
     return areas_path, files, morning
 
 
-def _rows(model: Any, *first: str) -> list[tuple[Any, ...]]:
-    """Every row of ``model`` (``first`` columns, then its own but the id), sorted."""
-    own = [f.attname for f in model._meta.concrete_fields if not f.primary_key]
+def _rows(model: Any, *first: str, leave_out: tuple[str, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every row of ``model`` (``first`` columns, then its own but the id and ``leave_out``),
+    sorted."""
+    own = [
+        f.attname
+        for f in model._meta.concrete_fields
+        if not f.primary_key and f.attname not in leave_out
+    ]
     return sorted(model.objects.values_list(*first, *own), key=repr)
 
 
 def _snapshot() -> dict[str, Any]:
-    """Every output of validation, detection and assessment, as sorted rows (ids left out)."""
+    """Every output of validation, detection, assessment and tasks, as sorted rows (ids left
+    out)."""
     return {
         "flags": _rows(OutlierFlag),
         "violations": _rows(Violation),
         "signals": _rows(Signal, "rule__level", "rule__method"),
         "judgements": _rows(Judgement),
+        # (the id of a task's signal is that of the signal's row, written again by each run)
+        "tasks": _rows(Task, "kind__code", leave_out=("source_id",)),
         "rules": sorted(
             DetectionRule.objects.values_list("pk", "active", "last_run", "last_error")
         ),
@@ -129,7 +138,7 @@ def _steps(result: Any) -> dict[str, Any]:
     long they ran."""
     return {
         name: {k: v for k, v in result.steps[name].items() if k not in RUN}
-        for name in ("validate", "detect", "assess")
+        for name in ("validate", "detect", "assess", "tasks")
     }
 
 
@@ -187,6 +196,7 @@ def _clear() -> None:
     Violation.objects.all().delete()
     Signal.objects.all().delete()
     Judgement.objects.all().delete()
+    Task.objects.all().delete()
     DetectionRule.objects.update(last_run=None, last_error="")
 
 
@@ -288,7 +298,7 @@ def region(shared_database: str, tmp_path_factory: pytest.TempPathFactory) -> di
     print(f"\nin-process cycle (roll-up … tasks): {seconds:.1f} s; {result.steps['detect']}")
     assert {result.steps[s]["runner"] for s in ("validate", "detect", "assess")} == {"in-process"}
     want = _snapshot()
-    assert want["flags"] and want["signals"] and want["judgements"]
+    assert want["flags"] and want["signals"] and want["judgements"] and want["tasks"]
     # the nowcast is at work, and a province's latest report is not the whole tree's
     from ruralwatch.assessments.nowcasting import moment
 
@@ -512,7 +522,7 @@ def test_pool_cycle_gives_the_in_process_outputs(
     # the cycle's record lists the partitions that nightly() counts
     assert len(result.steps["validate"]["partitions"]) == region["validated"] == 2
     workers: set[str] = set()
-    for name in ("validate", "detect", "assess"):
+    for name in ("validate", "detect", "assess", "tasks"):
         step = result.steps[name]
         assert step["runner"] == "pool of 2"
         assert set(step["partitions"]) == {"910000000000", "920000000000"}

@@ -1,16 +1,19 @@
 """The nightly validation's copies of the days it read (intake.screen_days): taking the marks
-waits for the writers still marking, so that the read after it sees their values. (What the
-copies hold and when they are read again: tests/intake/test_nightly_scale.py.)"""
+waits for the writers still marking, so that the read after it sees their values; a kept day
+reads back as it was given and is forgotten once no night reads it. (What the copies of a
+night hold and when they are read again: tests/intake/test_nightly_scale.py.)"""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
 
+import polars as pl
 import pytest
 from django.db import connection, connections, transaction
 
 from ruralwatch.intake import screen_days
+from ruralwatch.intake.models import ScreenDay
 from ruralwatch.reporting.models import ValidationPending
 from ruralwatch.reporting.services import mark_changed
 
@@ -55,3 +58,31 @@ def test_taking_the_marks_waits_for_a_writer_that_marked_before_it() -> None:
     n.join(10)
     assert taken == [[DAY]]
     assert not ValidationPending.objects.exists()
+
+
+@pytest.mark.django_db
+def test_kept_days_read_back_and_are_forgotten() -> None:
+    """A day kept is read back as it was given (a day with nothing reported as an empty
+    frame), only for the areas it was made of; keeping a partition's days drops its own
+    earlier ones and, a month earlier still, those of any other partition."""
+    frame = pl.DataFrame(
+        {
+            "area_code": ["410102001001", "410102001002"],
+            "date": [DAY, DAY],
+            "new_cases": [3.0, None],
+        }
+    )
+    empty = frame.clear().select("area_code", "date")
+    day_before = DAY - dt.timedelta(days=1)
+    screen_days.keep("/41/", True, 7, {DAY: frame, day_before: empty})
+    got = screen_days.read("/41/", True, [DAY, day_before, DAY + dt.timedelta(days=1)], 7)
+    assert sorted(got) == [day_before, DAY]
+    assert got[DAY].equals(frame) and got[day_before].equals(empty)
+    assert screen_days.read("/41/", True, [DAY], 8) == {}  # other areas
+    assert screen_days.read("/41/", False, [DAY], 7) == {}  # not only those under a county
+    old = DAY - dt.timedelta(days=screen_days.FORGET_DAYS + 2)
+    screen_days.keep("/42/", True, 7, {old: frame, day_before: frame})
+    later = DAY + dt.timedelta(days=1)
+    screen_days.keep("/41/", True, 7, {later: frame}, older_than=DAY)
+    kept = set(ScreenDay.objects.values_list("partition", "date"))
+    assert kept == {("/41/", DAY), ("/41/", later), ("/42/", day_before)}

@@ -39,6 +39,9 @@ from ruralwatch.core import bulk
 from ruralwatch.intake.models import ScreenDay
 from ruralwatch.reporting.models import ValidationPending
 
+#: How long before the oldest day a night reads the copies of other partitions are kept.
+FORGET_DAYS = 30
+
 
 def take_changed() -> list[dt.date]:
     """The dates marked changed since the last call, their marks removed and their copies (of
@@ -88,7 +91,8 @@ def keep(
 ) -> None:
     """Keep these days of the partition (``frames``: a frame per day, a day with no value an
     empty one), replacing what was kept of them; with ``older_than``, the partition's copies
-    of days before it are dropped (no later night reads them)."""
+    of days before it are dropped (no later night reads them), and those of any partition
+    (a subtree validated once, by hand) of days :data:`FORGET_DAYS` before it."""
     now = timezone.now()
     made = []
     for day, frame in frames.items():
@@ -110,4 +114,6 @@ def keep(
         mine.filter(date__in=list(frames)).delete()
         if older_than is not None:
             mine.filter(date__lt=older_than).delete()
+            forgotten = older_than - dt.timedelta(days=FORGET_DAYS)
+            ScreenDay.objects.filter(date__lt=forgotten).delete()
         ScreenDay.objects.bulk_create(made)
