@@ -522,7 +522,7 @@ def test_pool_cycle_gives_the_in_process_outputs(
     # the cycle's record lists the partitions that nightly() counts
     assert len(result.steps["validate"]["partitions"]) == region["validated"] == 2
     workers: set[str] = set()
-    for name in ("validate", "detect", "assess", "tasks"):
+    for name in ("validate", "detect", "assess"):
         step = result.steps[name]
         assert step["runner"] == "pool of 2"
         assert set(step["partitions"]) == {"910000000000", "920000000000"}

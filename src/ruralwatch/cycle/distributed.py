@@ -1,5 +1,5 @@
-"""The cycle's validation, detection, assessment and tasks per province (or prefecture), on
-worker processes: Dask's, or a pool of this machine's.
+"""The cycle's validation, detection and assessment per province (or prefecture), on worker
+processes: Dask's, or a pool of this machine's.
 
 :func:`connect` gives the cycle a :class:`Partitioned` runner: each of these steps becomes one
 task per partition, and each task runs on a worker that configures Django itself (its own
@@ -28,10 +28,6 @@ over the whole tree:
   from the moment of the latest report: the whole tree's moment is read once here and given
   to every partition (``nowcasting.whole_tree_moment``), as each province's own latest
   report is earlier than the tree's.
-- tasks: every cause (a signal, a rebounding township, a missing report …) and every open
-  task lies under one province, and each kind's causes and closings are read for the subtree
-  it is given (``dispatch.services.sync_tasks``), so the provinces' tasks are the tree's; the
-  coordinator's clock starts every deadline.
 
 A partition whose task fails (an error in the task, a worker lost) is recorded in the cycle's
 ``did_not_run`` as ``{"step", "partition", "error"}``, like a rule that did not run; its stored
@@ -268,25 +264,11 @@ def _assess(task: Task) -> dict[str, Any]:
     return {"areas": j.areas, "by_phase": j.by_phase, "rebounds": j.rebounds, "seconds": j.seconds}
 
 
-def _tasks(task: Task) -> dict[str, Any]:
-    from ruralwatch.dispatch.services import sync_tasks
-
-    assert task.now is not None  # the coordinator's clock: the same deadlines everywhere
-    s = sync_tasks(task.end, task.part.path, task.now, days_back=task.days)
-    return {
-        "created": s.created,
-        "auto_closed": s.auto_closed,
-        "open": s.open,
-        "notified": s.notified,
-    }
-
-
 STEPS: dict[str, Callable[[Task], dict[str, Any]]] = {
     "validate": _validate,
     "detect": _detect,
     "detect_above": _detect_above,
     "assess": _assess,
-    "tasks": _tasks,
 }
 
 
@@ -547,7 +529,7 @@ class _Feed:
 
 @dataclass
 class Partitioned:
-    """Runs the cycle's validation, detection, assessment and tasks per partition: on the Dask
+    """Runs the cycle's validation, detection and assessment per partition: on the Dask
     ``client``'s workers, on a ``pool`` of this machine's processes, or one after the other
     in this process without either."""
 
@@ -749,37 +731,6 @@ class Partitioned:
                     merged["parts_seconds"][name] = round(total, 3)
                 run.partitions[out.code]["judged"] = r["areas"]
             merged["rebounds"].sort()
-            return merged
-
-        return Pending(self._start(tasks, progress, priority), merge)
-
-    def start_tasks(
-        self,
-        cycle_date: dt.date,
-        days_back: int,
-        root_path: str,
-        now: dt.datetime,
-        progress: Progress | None = None,
-        priority: int = 0,
-    ) -> Pending[dict[str, Any]]:
-        """``dispatch.services.sync_tasks(cycle_date, root_path, now, days_back=…)`` per
-        province: every cause and every task lies under one, so the provinces' tasks are the
-        whole subtree's; the counts added up as the cycle records them."""
-        database = database_identity()
-        tasks = [
-            Task("tasks", p, cycle_date, cycle_date, database, days=days_back, now=now)
-            for p in parts(root_path, LEVELS["province"])
-        ]
-
-        def merge(run: StepRun) -> dict[str, Any]:
-            merged: dict[str, Any] = {"created": {}, "auto_closed": {}, "open": 0, "notified": {}}
-            for out in run.outcomes:
-                if out.result is None:
-                    continue
-                for name in ("created", "auto_closed", "notified"):
-                    for k, n in out.result[name].items():
-                        merged[name][k] = merged[name].get(k, 0) + n
-                merged["open"] += out.result["open"]
             return merged
 
         return Pending(self._start(tasks, progress, priority), merge)

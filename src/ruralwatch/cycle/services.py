@@ -143,9 +143,9 @@ def run_cycle(
         record(name, began, out)
 
     # With a Dask scheduler, or a pool of local worker processes (PostgreSQL), validation,
-    # detection, assessment and the tasks run per partition on its workers
-    # (cycle/distributed.py); a partition that fails is recorded as a rule would be. The pool
-    # starts at its first task and serves every one of these steps.
+    # detection and assessment run per partition on its workers (cycle/distributed.py); a
+    # partition that fails is recorded as a rule would be. The pool starts at its first task
+    # and serves every one of these steps.
     spread: distributed.Partitioned | None = None
     try:
         spread = distributed.connect(root_path=root_path)
@@ -196,11 +196,9 @@ def run_cycle(
             "parts_seconds": j.seconds,
         }
 
-    # the tasks are made for the signals of these last days only (as detection's, at most)
-    task_days = max(min(days_back, (cycle_date - first).days), 0)
-
     def dispatched() -> dict[str, Any]:
-        s = sync_tasks(cycle_date, root_path, now, days_back=task_days)
+        window = min(days_back, (cycle_date - first).days)
+        s = sync_tasks(cycle_date, root_path, now, days_back=max(window, 0))
         return {
             "created": s.created,
             "auto_closed": s.auto_closed,
@@ -227,7 +225,7 @@ def run_cycle(
         # Validation reads the village values and writes flags and violations, which no later
         # step reads: its partitions run on the workers while this process rolls up, and
         # detection and assessment (which read the roll-ups) overtake the ones still queued,
-        # and so do the tasks, which wait for those two, overlapping validation's tail.
+        # so that the tasks step, which waits for those two, overlaps validation's tail.
         runner = spread
         found = now or timezone.now()  # one time for every partition's flags
         started: dict[str, tuple[float, distributed.Pending[Any] | None]] = {}
@@ -265,13 +263,7 @@ def run_cycle(
             launch("assess", lambda: runner.start_assess(cycle_date, root_path, progress, 1))
             collect("detect", lambda d, run: detected(d, run.record(runner.level)))
             collect("assess", lambda merged, run: merged | run.record("province"))
-            # The tasks read the signals and judgements: a province at a time on the workers
-            # (at national scale one process took 20 s of the cycle's end alone).
-            launch(
-                "tasks",
-                lambda: runner.start_tasks(cycle_date, task_days, root_path, found, progress, 1),
-            )
-            collect("tasks", lambda merged, run: merged | run.record("province"))
+            timed("tasks", dispatched)
             collect("validate", lambda totals, run: totals | run.record("province"))
         finally:
             runner.close()
