@@ -5,8 +5,10 @@ night hold and when they are read again: tests/intake/test_nightly_scale.py.)"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
+from typing import Any
 
 import polars as pl
 import pytest
@@ -58,6 +60,48 @@ def test_taking_the_marks_waits_for_a_writer_that_marked_before_it() -> None:
     n.join(10)
     assert taken == [[DAY]]
     assert not ValidationPending.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_partitions_taking_the_marks_at_once_take_them_one_after_the_other(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The partitions of one night on two workers take the marks at the same moment: the
+    second waits for the first (a lock both could hold, then upgrade, deadlocked one of them
+    on the national benchmark). Each holds the lock up to two seconds before going on, so
+    that both would hold it together if they could."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite takes one writer at a time")
+    ValidationPending.objects.create(date=DAY)
+    together = threading.Barrier(2, timeout=2)
+    real = screen_days.bulk.execute
+
+    def execute(sql: str, params: Any = ()) -> int:
+        n = real(sql, params)
+        if sql.startswith("LOCK TABLE"):
+            with contextlib.suppress(threading.BrokenBarrierError):
+                together.wait()
+        return n
+
+    monkeypatch.setattr(screen_days.bulk, "execute", execute)
+    taken: list[list[dt.date]] = []
+    errors: list[BaseException] = []
+
+    def night() -> None:
+        try:
+            taken.append(screen_days.take_changed())
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    nights = [threading.Thread(target=night) for _ in range(2)]
+    for n in nights:
+        n.start()
+    for n in nights:
+        n.join(20)
+    assert not errors, errors
+    assert sorted(taken) == [[], [DAY]]
 
 
 @pytest.mark.django_db

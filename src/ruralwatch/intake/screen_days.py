@@ -15,13 +15,16 @@ zstd) and read back instead, as long as
 - the partition's areas are those the copy was made of (:func:`areas_key`): a new division
   list, a village moved or added, and the copy is read again from the values.
 
-A copy holds exactly the rows the values would give (tests/intake/test_screen_days.py), so the
+A copy holds exactly the rows the values would give (tests/intake/test_nightly_scale.py), so the
 flags and violations are the same with or without copies; only the read is cheaper.
 
 On PostgreSQL :func:`take_changed` first waits for the writers still marking dates (``LOCK
-TABLE … IN SHARE MODE`` conflicts with their ``INSERT``'s lock until they commit): a writer
-that marked a date before the marks were taken has then committed its values, so the read that
-follows sees them; one that marks later leaves its mark for the next night.
+TABLE … IN SHARE ROW EXCLUSIVE MODE`` conflicts with their ``INSERT``'s lock until they
+commit): a writer that marked a date before the marks were taken has then committed its values,
+so the read that follows sees them; one that marks later leaves its mark for the next night.
+The mode conflicts with itself too, so the partitions of one night, on several workers, take
+the marks one after the other (in ``SHARE`` mode two of them could both hold it and then wait
+for each other to delete: a deadlock the national benchmark met).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ def take_changed() -> list[dt.date]:
     pending = ValidationPending._meta.db_table
     with transaction.atomic():
         if bulk.is_postgres():
-            bulk.execute(f"LOCK TABLE {pending} IN SHARE MODE")
+            bulk.execute(f"LOCK TABLE {pending} IN SHARE ROW EXCLUSIVE MODE")
         dates = list(ValidationPending.objects.values_list("date", flat=True))
         if dates:
             ScreenDay.objects.filter(date__in=dates).delete()
