@@ -220,7 +220,19 @@ class ArchivedPeriod(models.Model):
         return f"{self.start} … {self.end} → {self.file}"
 
 
-class RollupPending(models.Model):
+class _ChangedDate(models.Model):
+    """A date whose village values changed after a step that reads them last did."""
+
+    date = models.DateField(_("date"), primary_key=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.date.isoformat()
+
+
+class RollupPending(_ChangedDate):
     """A date whose village values changed after its roll-up was made.
 
     Written in the same transaction as the import that changed the values, and removed by the
@@ -229,17 +241,12 @@ class RollupPending(models.Model):
     and its roll-up) is repaired by the next cycle instead of leaving stale aggregates.
     """
 
-    date = models.DateField(_("date"), primary_key=True)
-
     class Meta:
         verbose_name = _("date awaiting its roll-up")
         verbose_name_plural = _("dates awaiting their roll-up")
 
-    def __str__(self) -> str:
-        return self.date.isoformat()
 
-
-class ValidationPending(models.Model):
+class ValidationPending(_ChangedDate):
     """A date whose village values changed after the nightly validation last read them.
 
     Written with :class:`RollupPending`, in the same transaction as the values
@@ -248,14 +255,9 @@ class ValidationPending(models.Model):
     (``ruralwatch.intake.models.ScreenDay``).
     """
 
-    date = models.DateField(_("date"), primary_key=True)
-
     class Meta:
         verbose_name = _("date awaiting its validation")
         verbose_name_plural = _("dates awaiting their validation")
-
-    def __str__(self) -> str:
-        return self.date.isoformat()
 
 
 # --- the village daily form (村级日报), corrections and sign-off (数据审核) ----------------------
