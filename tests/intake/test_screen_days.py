@@ -22,7 +22,7 @@ from ruralwatch.reporting.services import mark_changed
 DAY = dt.date(2023, 1, 12)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_taking_the_marks_waits_for_a_writer_that_marked_before_it() -> None:
     """A writer marks a date already marked (its insert then does nothing and holds no row)
     and has not committed yet: the marks are taken only after it commits, so the night's read
@@ -62,7 +62,7 @@ def test_taking_the_marks_waits_for_a_writer_that_marked_before_it() -> None:
     assert not ValidationPending.objects.exists()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_partitions_taking_the_marks_at_once_take_them_one_after_the_other(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -8,6 +8,7 @@ does not: they are written in bulk after the codes were checked.
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ruralwatch.areas.models import Area
@@ -170,7 +171,7 @@ class ScreenDay(models.Model):
     areas_hash = models.BigIntegerField(_("hash of the partition's areas"))
     rows = models.PositiveIntegerField(_("rows"))
     data = models.BinaryField(_("data"))
-    built_at = models.DateTimeField(_("built at"))
+    built_at = models.DateTimeField(_("built at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("validation copy of a day")

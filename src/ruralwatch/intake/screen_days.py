@@ -36,7 +36,6 @@ from collections.abc import Iterable
 
 import polars as pl
 from django.db import transaction
-from django.utils import timezone
 
 from ruralwatch.core import bulk
 from ruralwatch.intake.models import ScreenDay
@@ -96,7 +95,6 @@ def keep(
     empty one), replacing what was kept of them; with ``older_than``, the partition's copies
     of days before it are dropped (no later night reads them), and those of any partition
     (a subtree validated once, by hand) of days :data:`FORGET_DAYS` before it."""
-    now = timezone.now()
     made = []
     for day, frame in frames.items():
         buffer = io.BytesIO()
@@ -109,7 +107,6 @@ def keep(
                 areas_hash=key,
                 rows=frame.height,
                 data=buffer.getvalue(),
-                built_at=now,
             )
         )
     mine = ScreenDay.objects.filter(partition=partition, county_only=county_only)
