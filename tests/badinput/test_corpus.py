@@ -19,12 +19,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import translation
-from typer.testing import CliRunner
 
 from ruralwatch.accounts.services import create_user_with_jurisdiction
 from ruralwatch.areas.models import Area
 from ruralwatch.areas.services import import_areas
-from ruralwatch.cli import app
 from ruralwatch.core.problems import ImportRejected
 from ruralwatch.keygroups.models import Membership, Person, Responsible, RosterImport
 from ruralwatch.keygroups.services import import_roster
@@ -42,6 +40,7 @@ from tests.badinput.corpus import (
     gzip_bomb,
     write_corpus,
 )
+from tests.commands import cli_runner
 from tests.fixtures.shared_db import built_once
 
 pytestmark = pytest.mark.django_db
@@ -174,13 +173,13 @@ def test_command_line_prints_the_problem_and_exits_1(
     case = next(c for c in ALL if (c.importer, c.name) == (importer, name))
     monkeypatch.setenv("LANGUAGE", "en")
     # The test database is already migrated; the command's own start-up must not migrate.
-    monkeypatch.setattr("ruralwatch.cli._runtime.django_setup", lambda migrate=True: None)
+    invoke = cli_runner(monkeypatch)
     args = [COMMAND[importer], "import", str(corpus / importer / name)]
     if importer == "reports":
         args.append("--no-rollup")
     before = _counts()
     with translation.override("en"):
-        result = CliRunner(env={"COLUMNS": "250"}).invoke(app, args)
+        result = invoke(args)
     output = result.output + (result.stderr if result.stderr_bytes is not None else "")
     assert result.exit_code == 1, output
     assert isinstance(result.exception, SystemExit), repr(result.exception)

@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from typer.testing import CliRunner
 
 from ruralwatch.api.services import create_token
 from ruralwatch.briefings.models import Briefing
 from ruralwatch.briefings.services import issue_briefing
-from ruralwatch.cli import app
+from tests.commands import cli_runner
 from tests.dashboard import data
 
 pytestmark = pytest.mark.django_db
@@ -142,11 +141,9 @@ def test_api_issues_and_serves_the_same_bytes(users: dict[str, Any]) -> None:
 
 
 def test_cli_issues_and_says_what_is_wrong(tree: None, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("ruralwatch.cli.brief.django_setup", lambda: None)
-    runner = CliRunner(env={"COLUMNS": "250"})
+    invoke = cli_runner(monkeypatch)
     out = tmp_path / "out" / "b.html"
-    ok = runner.invoke(
-        app,
+    ok = invoke(
         [
             "brief",
             "--area",
@@ -172,6 +169,6 @@ def test_cli_issues_and_says_what_is_wrong(tree: None, tmp_path: Path, monkeypat
         (["--area", data.COUNTY, "--date", "2023-01-07", "--lang", "fr"], "zh-hans or en"),
     ]
     for args, message in cases:
-        bad = runner.invoke(app, ["brief", *args])
+        bad = invoke(["brief", *args])
         assert bad.exit_code == 2 and message in bad.output, (args, bad.output)
     assert Briefing.objects.count() == 1

@@ -7,13 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from ruralwatch.areas.services import import_areas
-from ruralwatch.cli import app
 from ruralwatch.reporting.models import AggregateValue
 from ruralwatch.reporting.services import import_reports
 from ruralwatch.signals.models import Signal
+from tests.commands import cli_runner
 
 pytestmark = pytest.mark.django_db
 
@@ -37,16 +36,15 @@ def test_cycle_cli_rolls_up_and_detects_twice_the_same(tmp_path: Path, monkeypat
     (tmp_path / "r.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     import_reports(tmp_path / "r.csv", now=dt.datetime(2023, 2, 1, tzinfo=dt.UTC))
     # The command sets Django up itself; inside the test the database is already there.
-    monkeypatch.setattr("ruralwatch.cli.cycle.django_setup", lambda: None)
-    runner = CliRunner(env={"COLUMNS": "250"})
+    invoke = cli_runner(monkeypatch)
     args = ["cycle", "--date", "2023-01-10", "--days-back", "9", "--root", "990101000000"]
-    first = runner.invoke(app, args)
+    first = invoke(args)
     assert first.exit_code == 0, first.output
     state = (
         AggregateValue.objects.count(),
         list(Signal.objects.values_list("area_id", "date", "method")),
     )
-    second = runner.invoke(app, args)
+    second = invoke(args)
     assert second.exit_code == 0, second.output
     assert (
         AggregateValue.objects.count(),
@@ -58,7 +56,7 @@ def test_cycle_cli_rolls_up_and_detects_twice_the_same(tmp_path: Path, monkeypat
     out = json.loads(second.output)
     assert out["steps"]["roll_up"] == out["steps"]["roll_up"] | {"dates": [], "aggregates": 0}
     assert ("990101001000", dt.date(2023, 1, 10), "ears-c1") in state[1]
-    bad = runner.invoke(app, ["cycle", "--date", "2023-01-10", "--root", "990199999999"])
+    bad = invoke(["cycle", "--date", "2023-01-10", "--root", "990199999999"])
     assert bad.exit_code == 2 and "990199999999" in bad.output
 
 
@@ -286,14 +284,13 @@ def test_an_area_import_that_changes_the_tree_marks_every_roll_up_stale(
     _small_store(tmp_path)
     run_cycle(dt.date(2023, 1, 10), days_back=9)
     assert not RollupPending.objects.exists()
-    monkeypatch.setattr("ruralwatch.cli.areas.django_setup", lambda: None)
-    runner = CliRunner(env={"COLUMNS": "250"})
+    invoke = cli_runner(monkeypatch)
     (tmp_path / "more.csv").write_text(
         TREE + "990101001002,新村,5,990101001000\n", encoding="utf-8"
     )
-    assert runner.invoke(app, ["areas", "import", str(tmp_path / "tree.csv")]).exit_code == 0
+    assert invoke(["areas", "import", str(tmp_path / "tree.csv")]).exit_code == 0
     assert not RollupPending.objects.exists()  # unchanged tree
-    result = runner.invoke(app, ["areas", "import", str(tmp_path / "more.csv")])
+    result = invoke(["areas", "import", str(tmp_path / "more.csv")])
     assert result.exit_code == 0, result.output
     assert RollupPending.objects.count() == ValidationPending.objects.count() == 10
     again = run_cycle(dt.date(2023, 1, 10), days_back=9)

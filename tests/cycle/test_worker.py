@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from ruralwatch.cycle.models import JobRun
 from ruralwatch.cycle.worker import CYCLE_JOB, LEASE, RETRY, Worker, claim, cycle_slot
 from ruralwatch.dispatch.models import EventKind, Status, Task, TaskEvent, TaskKind
 from ruralwatch.dispatch.selectors import inbox, unread_count
 from ruralwatch.dispatch.services import sync_tasks
+from tests.commands import cli_runner
 from tests.dashboard import data
 from tests.dispatch.conftest import T0, VILLAGE2, add_signal, hours
 
@@ -142,22 +142,20 @@ def test_a_failing_job_is_logged_and_the_loop_goes_on(
 
 
 def test_cli_once_acts_at_the_given_time(users: dict[str, Any], monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from ruralwatch.cli import app
 
     add_signal(data.TOWN_A, data.DAY7)
     sync_tasks(data.DAY7, now=T0)
-    monkeypatch.setattr("ruralwatch.cli.worker.django_setup", lambda migrate=True: None)
-    runner = CliRunner(env={"COLUMNS": "250"})
+    invoke = cli_runner(monkeypatch)
     at = hours(24).isoformat()
-    result = runner.invoke(app, ["worker", "--once", "--no-cycle", "--now", at])
+    result = invoke(["worker", "--once", "--no-cycle", "--now", at])
     assert result.exit_code == 0, result.output
     # What ran is printed on stdout; the log goes to stderr (in a shared test process a
     # handler left by another test's CLI run may complain there).
     assert json.loads(result.stdout)["escalate"]["escalated"] >= 1
     assert Task.objects.get(kind_id="signal").owner_area_id == data.COUNTY
-    bad = runner.invoke(app, ["worker", "--once", "--now", "2023-01-09T06:00"])
+    bad = invoke(["worker", "--once", "--now", "2023-01-09T06:00"])
     assert bad.exit_code == 2 and "time zone" in bad.output
-    loop = runner.invoke(app, ["worker", "--now", at])
+    loop = invoke(["worker", "--now", at])
     assert loop.exit_code == 2 and "--once" in loop.output
 
 
