@@ -165,9 +165,8 @@ def archive(before: dt.date, directory: Path, sections: Sequence[Section] = ()) 
 def _validate_again(values: pl.DataFrame) -> None:
     """The dates of these village values, whose values went or came back, marked for the
     nightly validation to read again (its copies of them are stale; their roll-ups are not)."""
-    dates = {dt.date.fromisoformat(str(d)[:10]) for d in values["date"].unique().to_list()}
-    ValidationPending.objects.bulk_create(
-        [ValidationPending(date=d) for d in sorted(dates)], ignore_conflicts=True
+    ValidationPending.mark(
+        dt.date.fromisoformat(str(d)[:10]) for d in values["date"].unique().to_list()
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -230,6 +233,13 @@ class _ChangedDate(models.Model):
 
     def __str__(self) -> str:
         return self.date.isoformat()
+
+    @classmethod
+    def mark(cls, dates: Iterable[dt.date]) -> None:
+        """These dates listed (those already listed stay as they are)."""
+        cls._default_manager.bulk_create(
+            [cls(date=d) for d in sorted(set(dates))], ignore_conflicts=True
+        )
 
 
 class RollupPending(_ChangedDate):

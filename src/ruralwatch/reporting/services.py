@@ -514,13 +514,9 @@ def mark_changed(dates: Iterable[dt.date]) -> None:
     validation reads them again instead of its compact copy (:class:`ValidationPending`).
     Every writer of village values calls this (or, for one village's form, its SQL twin in
     ``daily_form``)."""
-    days = sorted(set(dates))
-    if not days:
-        return
-    RollupPending.objects.bulk_create([RollupPending(date=d) for d in days], ignore_conflicts=True)
-    ValidationPending.objects.bulk_create(
-        [ValidationPending(date=d) for d in days], ignore_conflicts=True
-    )
+    days = set(dates)
+    RollupPending.mark(days)
+    ValidationPending.mark(days)
 
 
 def dates_to_roll_up(start: dt.date, end: dt.date) -> list[dt.date]:
