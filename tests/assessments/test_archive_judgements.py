@@ -76,26 +76,42 @@ def _store(tmp_path: Path) -> dict[tuple[str, dt.date], dict[str, Any]]:
         packer = Packer(long_texts(judged.values()))
         for n, area in enumerate((*VILLAGES, TOWNSHIP)):
             text = packer.dumps(judged[area, day], shared={"level", "growth"})
+            zh = f"{area} 平稳"
+            if area == VILLAGES[1]:  # a compact row, as the assessment writes a plain village's
+                text, zh = _compact(packer, text, judged[area, day]["sum7"], day, i)
             rows.append(
                 (area, "new_cases", day.isoformat(), "low", "plateau", n == 1, area != TOWNSHIP,
-                 f"{area} 平稳", "", text)
+                 zh, "", text)
             )  # fmt: skip
         packer.save()
     bulk.insert_rows(Judgement._meta.db_table, list(COLUMNS), rows)
     return judged
 
 
+def _compact(packer: Packer, text: str, sum7: float, day: dt.date, i: int) -> tuple[str, str]:
+    """``text`` as a compact row's evidence (its 7-day sum the own value), and a compact
+    sentence that reads as :func:`_sentence` (templates of the day, stored by ``packer``)."""
+    value = evidence_texts.to_json(sum7)
+    pieces = text.split(value)
+    assert len(pieces) == 2
+    head = packer.sentence_head([f"{day} 疫情处于低流行水平，总体平稳。", "近7天新增", "例。"])
+    assert head is not None
+    return f"{packer.template_head(pieces)}, {value}]", f"{head}{i}{evidence_texts.SEP}{i + 1}"
+
+
+def _sentence(day: dt.date, i: int) -> str:
+    return f"{day} 疫情处于低流行水平，总体平稳。{i}近7天新增{i + 1}例。"
+
+
 def _rows() -> set[tuple[Any, ...]]:
     return set(Judgement.objects.values_list(*JUDGEMENT_COLS[:-1]))
 
 
-def _stored_evidence() -> dict[tuple[str, dt.date], str]:
-    """The evidence as stored (tokens and all)."""
+def _stored_evidence(column: str = "CAST(evidence AS TEXT)") -> dict[tuple[str, dt.date], str]:
+    """The evidence (or another column) as stored (tokens and all)."""
     return {
         (a, d): t
-        for a, d, t in bulk.rows(
-            f"SELECT area_id, date, CAST(evidence AS TEXT) FROM {Judgement._meta.db_table}"
-        )
+        for a, d, t in bulk.rows(f"SELECT area_id, date, {column} FROM {Judgement._meta.db_table}")
     }
 
 
@@ -108,6 +124,14 @@ def test_village_judgements_leave_with_the_detail_and_come_back_whole(tmp_path: 
     judged = _store(tmp_path)
     rows, stored, texts = _rows(), _stored_evidence(), set(EvidenceText.objects.values_list())
     assert _evidence_read() == judged  # the read through the model unpacks the tokens
+    compact = {k: v for k, v in stored.items() if k[0] == VILLAGES[1]}
+    assert all(v.startswith('["' + evidence_texts.TEMPLATE) for v in compact.values())
+    sentences = {(j.area_id, j.date): j.text_zh for j in Judgement.objects.all()}
+    assert all(
+        sentences[k] == _sentence(k[1], k[1].day - 1)
+        and _stored_evidence("text_zh")[k].startswith(evidence_texts.SENTENCE)
+        for k in compact
+    )
 
     s = archive(dt.date(2023, 1, 6), tmp_path / "archive")
     assert (s.start, s.end, s.values, s.submissions) == ("2023-01-01", "2023-01-05", 10, 10)
@@ -125,15 +149,22 @@ def test_village_judgements_leave_with_the_detail_and_come_back_whole(tmp_path: 
 
     # Texts only the archived rows named are pruned; the file still has them.
     only_old = {k for k in EvidenceText.objects.values_list("key", flat=True)} - (
-        evidence_texts.referred_keys(_stored_evidence().values())
+        evidence_texts.referred_keys(
+            [*_stored_evidence().values(), *_stored_evidence("text_zh").values()]
+        )
     )
-    assert len(only_old) == 5 + 1  # the first five days' village members, and INNER
+    # the first five days' village members, INNER, and the compact row's two templates a day
+    assert len(only_old) == 5 + 1 + 5 * 2
     assert evidence_texts.prune() == len(only_old)
 
     back = restore(Path(s.file))
     assert back.other == s.other and (back.values, back.submissions) == (10, 10)
     assert _rows() == rows
     assert _stored_evidence() == stored  # the stored text, exactly
+    assert (
+        _evidence_read() == judged
+        and {(j.area_id, j.date): j.text_zh for j in Judgement.objects.all()} == sentences
+    )
     assert set(EvidenceText.objects.values_list()) == texts
     assert _evidence_read() == judged
     assert not ArchivedPeriod.objects.exists()

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pytest
 
-from ruralwatch.assessments import services
+from ruralwatch.assessments import evidence_texts, services
 from ruralwatch.assessments.evidence_texts import unpack_json
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.assessments.nowcasting import moment
@@ -140,7 +140,7 @@ def test_provinces_one_at_a_time_store_the_one_pass_judgements(
     for r in rows:
         j = stored[r[0]]
         assert (j.level, j.phase, j.rebound_detected, j.pooled) == r[3:7], r[0]
-        assert (j.text_zh, j.text_en) == r[7:9], r[0]
+        assert (j.text_zh, j.text_en) == tuple(map(evidence_texts.sentence, r[7:9])), r[0]
         _close(json.loads(unpack_json(r[9])), j.evidence, r[0], inexact)
     assert any("nowcast" in j.evidence for j in stored.values())
     print(f"\n{len(rows)} judgements equal; {len(inexact)} floats not bit-equal {inexact[:3]}")

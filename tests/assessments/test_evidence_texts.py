@@ -152,3 +152,72 @@ def test_prune_keeps_what_judgements_refer_to_and_deletes_the_rest() -> None:
     evidence_texts._known.clear()
     assert Judgement.objects.get().evidence == kept
     assert EvidenceText.objects.count() == 3
+
+
+def test_compact_rows_read_back_whole_and_keep_their_templates() -> None:
+    """A compact row (its basis's template and its own values; its group's sentence and its
+    fillers) reads back whole through the model and values(), in another process too;
+    prune keeps the templates it names (and the members and texts they name) and drops them
+    with it; a template that is nowhere leaves the stored text as it is."""
+    from ruralwatch.assessments.services import COLUMNS
+    from ruralwatch.core import bulk
+
+    basis = {"level": {"value": 3.0, "rule": RULE}, "growth": {"r": -0.25}}
+    whole = {"as_of": "2023-01-31", **basis, "basis": {"pooled": True}, "sum7": 4.5, "x": "a,b"}
+    packer = Packer(long_texts([whole]))
+    text = packer.dumps(whole, shared={"level", "growth"})
+    pieces = text.replace("true", "\x00").replace("4.5", "\x00").replace('"a,b"', "\x00")
+    head = packer.template_head(pieces.split("\x00"))
+    assert head is not None and packer.template_head(["a", "b\x1f"]) is None
+    evidence = f'{head}, true, 4.5, "a,b"]'
+    sentence = ["疫情处于低流行水平，总体平稳。（本地近14天仅", "例。）近7天新增", "例。"]
+    zh = packer.sentence_head(sentence)
+    assert zh is not None and packer.sentence_head(["短句", "", "。"]) is None  # not shorter
+    packer.save()
+    stored_zh = f"{zh}19{evidence_texts.SEP}3"
+    bulk.insert_rows(
+        Judgement._meta.db_table,
+        list(COLUMNS),
+        [
+            (
+                AREA,
+                "new_cases",
+                "2023-01-31",
+                "low",
+                "plateau",
+                False,
+                True,
+                stored_zh,
+                "en",
+                evidence,
+            )
+        ],
+    )
+    assert len(evidence) < len(text) / 2
+    evidence_texts._known.clear()  # as in another worker process
+    j = Judgement.objects.get()
+    said = "疫情处于低流行水平，总体平稳。（本地近14天仅19例。）近7天新增3例。"
+    assert (j.evidence, j.text_zh, j.text_en, j.text("zh-hans")) == (whole, said, "en", said)
+    assert list(Judgement.objects.values_list("evidence", "text_zh")) == [(whole, said)]
+    assert unpack(json.loads(evidence)) == whole  # a backend that hands over parsed JSON
+    assert evidence_texts.prune() == 0  # two texts, the members and two templates: all named
+    assert EvidenceText.objects.count() == 4
+    Judgement.objects.all().delete()
+    assert evidence_texts.prune() == 4
+    # unknown templates: the stored text as it is, not a failed page
+    evidence_texts._known.clear()
+    assert evidence_texts.filled(evidence) == evidence
+    assert evidence_texts.sentence(stored_zh) == stored_zh
+    assert evidence_texts.sentence("§s: not a token") == "§s: not a token"
+
+
+def test_a_template_and_its_row_must_agree_on_the_slots() -> None:
+    packer = Packer(set())
+    head = packer.template_head(['{"a": ', ', "b": ', "}"])
+    sentence = packer.sentence_head(["a long enough sentence piece, ", " and ", " then."])
+    packer.save()
+    assert json.loads(evidence_texts.filled(f"{head}, 1, null]")) == {"a": 1, "b": None}
+    with pytest.raises(ValueError, match="2 slots, not 1"):
+        evidence_texts.filled(f"{head}, 1]")
+    with pytest.raises(ValueError, match="2 slots, not 3"):
+        evidence_texts.sentence(f"{sentence}1\x1f2\x1f3")

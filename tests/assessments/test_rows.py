@@ -123,7 +123,7 @@ def _reference(
 
 
 def test_rows_are_those_of_the_whole_judgements() -> None:
-    seen_plain = seen_whole = seen_pooled = seen_nowcast = 0
+    seen_plain = seen_whole = seen_pooled = seen_nowcast = seen_compact = seen_short = 0
     states: set[str] = set()
     for name, js in cases():
         U = len(js.columns.codes)
@@ -135,10 +135,22 @@ def test_rows_are_those_of_the_whole_judgements() -> None:
         ).rows()
         expected = _reference(js, late, levels, parent)
         assert len(got) == len(expected) == U
-        for g, e in zip(got, expected, strict=True):
-            assert g[:9] == e[:9], (name, g[0])
-            # the same text, and the same evidence when read back
-            assert g[9] == e[9], (name, g[0])
+        for u, (g, e) in enumerate(zip(got, expected, strict=True)):
+            assert g[:7] == e[:7], (name, g[0])
+            # the same sentences and evidence text once a compact row's templates are filled
+            # (the whole rows as they are), and the same evidence when read back
+            compact = g[9].startswith('["' + evidence_texts.TEMPLATE)
+            short = [t.startswith(evidence_texts.SENTENCE) for t in g[7:9]]
+            if compact:
+                seen_compact += 1
+                assert len(g[9]) < len(e[9]) / 2
+                assert u not in late.evidence and not e[5]  # no nowcast, no rebound found
+            for is_short, stored, text in zip(short, g[7:9], e[7:9], strict=True):
+                # a sentence is compact only in a compact row, and only when that is shorter
+                assert not is_short or (compact and len(stored) < len(text)), (name, g[0])
+                seen_short += is_short
+            assert tuple(evidence_texts.sentence(t) for t in g[7:9]) == e[7:9], (name, g[0])
+            assert (evidence_texts.filled(g[9]) if compact else g[9]) == e[9], (name, g[0])
             assert json.loads(unpack_json(g[9])) == json.loads(unpack_json(e[9]))
         assert sum(summary.by_phase.values()) == U
         detected = [bool(u.rebound.get("detected")) for u in js.units]
@@ -153,6 +165,7 @@ def test_rows_are_those_of_the_whole_judgements() -> None:
     # the cases reach both paths (a township's rebound below the root), nowcasts, pooled
     # units and every rebound state on the plain path
     assert seen_plain > 50 and seen_whole > 3 and seen_nowcast > 20 and seen_pooled > 10
+    assert seen_compact > 30 and seen_short > 30
     assert states == {"none", "new_peak", "above_projection", "no_new_peak"}
 
 

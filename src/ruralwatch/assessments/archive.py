@@ -6,11 +6,13 @@ townships and above stay (they are few, and the pages and briefings read their h
 :class:`VillageJudgements` is the section that ``reporting.archive`` writes into the village
 detail's Parquet file and deletes in the same transaction (``cycle.retention`` passes it).
 
-The evidence is kept as the stored text (``CAST(evidence AS TEXT)``), tokens and all, and put
-back as it was; the :class:`~ruralwatch.assessments.models.EvidenceText` rows those tokens
-name are written to the file too (kind ``evidence_text``), since ``evidence_texts.prune``
-deletes texts that no stored judgement refers to any more. A restore puts back the texts that
-are missing and leaves those stored as they are (a text's key is its hash).
+The evidence and the sentences are kept as the stored text (``CAST(evidence AS TEXT)``),
+tokens and all (a compact row's too), and put back as they were; the
+:class:`~ruralwatch.assessments.models.EvidenceText` rows those tokens name (texts, shared
+members, templates) are written to the file too (kind ``evidence_text``), since
+``evidence_texts.prune`` deletes texts that no stored judgement refers to any more. A restore
+puts back the texts that are missing and leaves those stored as they are (a text's key is its
+hash).
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ class VillageJudgements:
             schema=JUDGEMENT_SCHEMA,
         )
         judgements.columns = list(JUDGEMENT_SCHEMA)
-        found = evidence_texts.stored_texts(evidence_texts.referred_keys(judgements["evidence"]))
+        stored = (t for c in ("evidence", "text_zh", "text_en") for t in judgements[c])
+        found = evidence_texts.stored_texts(evidence_texts.referred_keys(stored))
         texts = pl.DataFrame(
             {"key": list(found), "text": list(found.values())}, schema=TEXT_SCHEMA
         ).sort("key")

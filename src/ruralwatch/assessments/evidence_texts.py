@@ -14,6 +14,23 @@ Those members are stored once per basis, as a text of members (``"level": {…},
 and the row holds one member in their place, ``"§members": "§json:<key>"``. Besides the space,
 a row that stays below PostgreSQL's 2 KB TOAST threshold is not compressed on the way in: on
 河南's 53,412 judgements the INSERT's backend time fell from 5.9 to 1.3 s.
+
+Compact rows (session 18). What is left of a plain unit's row (one judged as its basis's
+template says, with no nowcast of its own and no rebound detected) is its own numbers inside
+its basis's JSON and its group's sentence: about 1.3 KB, whose evidence PostgreSQL parses into
+``jsonb`` on the way in. Such a row stores
+
+* its evidence as a JSON array, ``["§tpl:<key>", v1, v2, …]``: the key of its basis's
+  evidence text with a slot for each of its own values (the pieces between the slots joined
+  by :data:`SEP`, stored once per basis), then those values;
+* each sentence as ``§s:<key>`` + SEP + its cases in 14 days + SEP + its 7-day clause, the key
+  naming its group's sentence with those two slots.
+
+:class:`EvidenceField` and :class:`SentenceField` fill the templates when a row is read, so a
+reader sees the same evidence and sentences as the whole row would give
+(tests/assessments/test_rows.py). A row about a tenth of the size costs PostgreSQL's COPY
+about a third (``docs/national-scale.md``, session 18). A stored row that SQL must read by key
+(``evidence -> 'rebound'``: the dispatch of rebound tasks) keeps its evidence whole.
 """
 
 from __future__ import annotations
@@ -21,7 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from django.db import models
@@ -36,6 +53,17 @@ JSON_TOKEN = "§json:"
 MIN_LENGTH = 40
 _TOKEN_RE = re.compile(r'"' + TOKEN + r'([0-9a-f]{16})"')
 _MEMBERS_RE = re.compile(r'"' + MEMBERS + r'":\s*"' + JSON_TOKEN + r'([0-9a-f]{16})"')
+#: A compact row's evidence (an array whose first item names its template) and sentence.
+TEMPLATE = "§tpl:"
+SENTENCE = "§s:"
+#: Between a template's pieces and a sentence's fillers: a character JSON writes escaped and
+#: the phrases never hold, so it occurs in neither but where it was put.
+SEP = "\x1f"
+#: The characters a compact sentence adds to its fillers: ``§s:``, the key, two separators.
+SENTENCE_OVERHEAD = len(SENTENCE) + 16 + 2
+_TEMPLATE_START = '["' + TEMPLATE
+_TEMPLATE_RE = re.compile(r'\["' + TEMPLATE + r'([0-9a-f]{16})"')
+_SENTENCE_RE = re.compile("^" + SENTENCE + "([0-9a-f]{16})" + SEP)
 #: key → text, the rows of EvidenceText this process has read or written. Texts are fetched
 #: by key when first needed (the table holds a day's shared members per basis, too many to
 #: load whole); the copy is emptied when it grows past KNOWN_LIMIT.
@@ -126,6 +154,28 @@ class Packer:
         own[MEMBERS] = found[1]
         return self._packed(to_json(own))
 
+    def stored(self, text: str) -> str:
+        """The key of ``text``, stored with the shared members (:meth:`save`): a template of
+        compact rows."""
+        key = key_of(text)
+        self._pending[key] = text
+        return key
+
+    def template_head(self, pieces: Sequence[str]) -> str | None:
+        """A compact row's evidence up to its own values, ``["§tpl:<key>"``, for a template
+        whose pieces are ``pieces`` (None when a piece holds :data:`SEP`)."""
+        if any(SEP in p for p in pieces):
+            return None
+        return '["' + TEMPLATE + self.stored(SEP.join(pieces)) + '"'
+
+    def sentence_head(self, pieces: Sequence[str]) -> str | None:
+        """A compact sentence up to its fillers, ``§s:<key>`` + SEP, for a group's sentence
+        whose pieces are ``pieces`` (None when a piece holds :data:`SEP`, or when the
+        pieces are no longer than the head and separators that would stand for them)."""
+        if any(SEP in p for p in pieces) or sum(map(len, pieces)) <= SENTENCE_OVERHEAD:
+            return None
+        return SENTENCE + self.stored(SEP.join(pieces)) + SEP
+
     def save(self) -> None:
         """Write the shared members of the rows made so far (before the rows are committed;
         a text already stored is left as it is)."""
@@ -189,7 +239,10 @@ def stored_texts(keys: Collection[str]) -> dict[str, str]:
 
 def unpack_json(text: str) -> str:
     """``text`` with every token replaced: shared members by their members, then texts by
-    their text as a JSON string (unknown tokens stay)."""
+    their text as a JSON string (unknown tokens stay); a compact row's evidence first becomes
+    its basis's text with its own values."""
+    if text.startswith(_TEMPLATE_START):
+        text = filled(text)
     if TOKEN not in text and JSON_TOKEN not in text:
         return text
     if JSON_TOKEN in text:
@@ -210,8 +263,49 @@ def unpack_json(text: str) -> str:
     return _TOKEN_RE.sub(whole, text)
 
 
+def filled(text: str) -> str:
+    """A compact row's stored evidence (``["§tpl:<key>", v1, …]``) as its template's text
+    with each value in its slot, as JSON writes it (unchanged when the template is unknown)."""
+    values = json.loads(text)
+    key = values[0][len(TEMPLATE) :]
+    template = stored_texts([key]).get(key)
+    if template is None:
+        return text
+    pieces = template.split(SEP)
+    if len(pieces) != len(values):
+        raise ValueError(
+            f"evidence template {key} has {len(pieces) - 1} slots, not {len(values) - 1}"
+        )
+    out = [pieces[0]]
+    for value, piece in zip(values[1:], pieces[1:], strict=True):
+        out += [to_json(value), piece]
+    return "".join(out)
+
+
+def sentence(text: str) -> str:
+    """A stored sentence as it reads: a compact one's group sentence with its fillers in
+    their slots (any other, or one whose template is unknown, as it is)."""
+    match = _SENTENCE_RE.match(text)
+    if match is None:
+        return text
+    key = match.group(1)
+    template = stored_texts([key]).get(key)
+    if template is None:
+        return text
+    pieces = template.split(SEP)
+    fillers = text[match.end() :].split(SEP)
+    if len(pieces) != len(fillers) + 1:
+        raise ValueError(f"sentence template {key} has {len(pieces) - 1} slots, not {len(fillers)}")
+    out = [pieces[0]]
+    for filler, piece in zip(fillers, pieces[1:], strict=True):
+        out += [filler, piece]
+    return "".join(out)
+
+
 def unpack(obj: Any) -> Any:
     """The same for an already parsed value (a backend that hands over parsed JSON)."""
+    if isinstance(obj, list) and obj and isinstance(obj[0], str) and obj[0].startswith(TEMPLATE):
+        return json.loads(unpack_json(to_json(obj)))
     if isinstance(obj, str):
         if obj.startswith(TOKEN):
             found = stored_texts([obj[len(TOKEN) :]])
@@ -246,23 +340,41 @@ class EvidenceField(models.JSONField):
         return unpack(result) if isinstance(result, str) or not raw else result
 
 
-def referred_keys(evidence: Iterable[str | None]) -> set[str]:
-    """The keys of the stored texts that the stored evidence ``evidence`` refers to: its
-    texts and shared members, and the texts those members refer to."""
-    texts: set[str] = set()
-    members: set[str] = set()
-    for text in evidence:
+class SentenceField(models.TextField):  # type: ignore[type-arg]
+    """A TextField whose compact sentences are read back whole (:func:`sentence`)."""
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        return sentence(value) if isinstance(value, str) else value
+
+
+def _keys_in(text: str) -> set[str]:
+    found = set(_TOKEN_RE.findall(text)) | set(_MEMBERS_RE.findall(text))
+    found.update(_TEMPLATE_RE.findall(text))
+    found.update(_SENTENCE_RE.findall(text))
+    return found
+
+
+def referred_keys(stored: Iterable[str | None]) -> set[str]:
+    """The keys of the stored texts that the stored evidence and sentences ``stored`` refer
+    to: their texts, shared members and templates, and the texts those refer to in turn
+    (a template holds the token of its basis's members, and members tokens of texts)."""
+    keys: set[str] = set()
+    for text in stored:
         if text:
-            texts.update(_TOKEN_RE.findall(text))
-            members.update(_MEMBERS_RE.findall(text))
-    for text in stored_texts(members).values():  # shared members hold tokens of texts themselves
-        texts.update(_TOKEN_RE.findall(text))
-    return texts | members
+            keys |= _keys_in(text)
+    todo = set(keys)
+    while todo:
+        found: set[str] = set()
+        for text in stored_texts(todo).values():
+            found |= _keys_in(text)
+        todo = found - keys
+        keys |= found
+    return keys
 
 
 def prune(batch: int = 500) -> int:
     """Delete the stored texts that no judgement refers to, directly or through shared
-    members; returns how many went.
+    members and templates; returns how many went.
 
     Reads every judgement's stored evidence once (a scan of the table), so it is for rebuilds
     (the demo deletes its region's judgements and judges again), not for the daily cycle.
@@ -274,14 +386,18 @@ def prune(batch: int = 500) -> int:
     from ruralwatch.assessments.models import EvidenceText, Judgement
 
     table = Judgement._meta.db_table
-    column = Judgement._meta.get_field("evidence").column
+    columns = ", ".join(
+        f"CAST({f.column} AS TEXT)"
+        for f in Judgement._meta.concrete_fields
+        if f.name in ("evidence", "text_zh", "text_en")
+    )
 
     def stored_evidence() -> Iterator[str | None]:
         with connection.cursor() as cur:
-            cur.execute(f"SELECT CAST({column} AS TEXT) FROM {table}")
+            cur.execute(f"SELECT {columns} FROM {table}")
             while rows := cur.fetchmany(5000):
-                for (text,) in rows:
-                    yield text
+                for row in rows:
+                    yield from row
 
     used = referred_keys(stored_evidence())
     unused = sorted(set(EvidenceText.objects.values_list("key", flat=True)) - used)

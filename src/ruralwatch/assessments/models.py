@@ -6,7 +6,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from ruralwatch.areas.models import Area
-from ruralwatch.assessments.evidence_texts import EvidenceField
+from ruralwatch.assessments.evidence_texts import EvidenceField, SentenceField
 from ruralwatch.core.i18n import localized
 from ruralwatch.reporting.models import Indicator
 
@@ -23,8 +23,8 @@ class Judgement(models.Model):
     phase = models.CharField(_("phase"), max_length=20)
     rebound_detected = models.BooleanField(_("rebound detected"), default=False)
     pooled = models.BooleanField(_("judged on a pooled series"), default=False)
-    text_zh = models.TextField(_("judgement (Chinese)"))
-    text_en = models.TextField(_("judgement (English)"))
+    text_zh = SentenceField(_("judgement (Chinese)"))
+    text_en = SentenceField(_("judgement (English)"))
     evidence = EvidenceField(_("evidence"), default=dict)
 
     class Meta:
@@ -52,7 +52,8 @@ class Judgement(models.Model):
 
 
 class EvidenceText(models.Model):
-    """A long text that recurs in every judgement's evidence, stored once under its hash
+    """A long text that recurs in judgements (evidence texts, shared members, the templates of
+    compact rows), stored once under its hash
     (see :mod:`ruralwatch.assessments.evidence_texts`)."""
 
     key = models.CharField(max_length=16, primary_key=True)

@@ -10,7 +10,7 @@ are written the same way in every language (``137``, ``-17.4%``, ``0.60``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -18,6 +18,7 @@ import polars as pl
 from django.utils.translation import get_language, override, pgettext
 from django.utils.translation import gettext as _
 
+from ruralwatch.assessments import evidence_texts
 from ruralwatch.core.i18n import is_english
 
 #: The languages a judgement is stored in (``Judgement.text_zh``, ``Judgement.text_en``).
@@ -361,6 +362,8 @@ def in_stored_languages_grouped(
 def grouped_columns(
     groups: Sequence[dict[str, Any]],
     units: Sequence[tuple[int, float, float, float | None, float | None, dict[str, Any] | None]],
+    compact: Callable[[Sequence[str]], str | None] | None = None,
+    whole: Collection[int] = (),
 ) -> dict[str, pl.Series]:
     """The sentences of many units that say what a group's statement says but for their own
     7-day numbers, pooled cases and nowcast: ``units`` holds ``(group, sum7, prev7, change,
@@ -378,7 +381,12 @@ def grouped_columns(
     pieces are joined column-wise by polars: on 河南's 50,000 villages the phrasing unit by
     unit, in two languages, was 0.7 s of the assessment's 5.3 s of CPU. Numbers are told apart
     as the clauses' memo tells them (:func:`_recall`): a zero by its text (-0.0 is written
-    "-0", 0.0 "0", and they compare equal), a NaN never equal to another."""
+    "-0", 0.0 "0", and they compare equal), a NaN never equal to another.
+
+    With ``compact`` (``Packer.sentence_head``: a group's pieces → the head of a compact
+    sentence, or None), a unit without a nowcast and not in ``whole`` (indices into
+    ``units``) gets its sentence as that head and its two fillers (``evidence_texts``:
+    compact rows), read back whole by ``SentenceField``."""
     # The distinct numbers (cases in 14 days; the 7-day clause's three) and, per unit, which
     # of them it has: the same in every language.
     cases_of: dict[Any, int] = {}
@@ -430,6 +438,8 @@ def grouped_columns(
             ]
         )
         texts = frame.select(pl.concat_str(pl.all()).alias(language))[language]
+        if compact is not None:
+            texts = _compacted(texts, frame, pieces, index["group"], compact, said_nowcast, whole)
         if said_nowcast:
             at = [i for i, _ in said_nowcast]
             sentences = w["sentences"]
@@ -444,7 +454,35 @@ def grouped_columns(
     return out
 
 
-def _gathered(texts: list[str], at: pl.Series) -> pl.Series:
+def _compacted(
+    texts: pl.Series,
+    frame: pl.DataFrame,
+    pieces: list[tuple[str, str, str]],
+    group: pl.Series,
+    compact: Callable[[Sequence[str]], str | None],
+    said_nowcast: list[tuple[int, dict[str, Any]]],
+    whole: Collection[int],
+) -> pl.Series:
+    """``texts`` (a language's whole sentences) with those of the compact units replaced by
+    their group's head and their fillers (the columns ``b`` and ``d`` of ``frame``)."""
+    heads = _gathered([compact(p) for p in pieces], group)
+    keep = pl.Series([False] * len(texts), dtype=pl.Boolean)
+    at = sorted({i for i, _ in said_nowcast} | set(whole))
+    if at:
+        keep = keep.scatter(at, True)
+    short = frame.select(
+        pl.concat_str([heads, pl.col("b"), pl.lit(evidence_texts.SEP), pl.col("d")]).alias("s")
+    )["s"]
+    out: pl.Series = pl.DataFrame({"whole": texts, "short": short, "keep": keep}).select(
+        pl.when(pl.col("keep") | pl.col("short").is_null())
+        .then(pl.col("whole"))
+        .otherwise(pl.col("short"))
+        .alias("text")
+    )["text"]
+    return out
+
+
+def _gathered(texts: Sequence[str | None], at: pl.Series) -> pl.Series:
     """``texts[i]`` for each ``i`` of ``at`` (null where ``at`` is)."""
     return pl.Series(texts, dtype=pl.String).gather(at)
 

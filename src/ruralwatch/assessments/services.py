@@ -331,7 +331,15 @@ def _rows(
             groups.append(cols.statement(u))
         nowcast = nowcast_said.get(u)
         items.append((g, s7[u], p7[u], change[u], c14[u] if pooled else None, nowcast))
-    texts = phrases.grouped_columns(groups, items)
+    # Compact rows (evidence_texts): all plain ones but those with a nowcast of their own or
+    # a rebound detected (SQL reads those rows' evidence by key: the rebound tasks).
+    compact = [u not in late.evidence and not detected[u] for u in plain]
+    texts = phrases.grouped_columns(
+        groups,
+        items,
+        compact=packer.sentence_head,
+        whole=[i for i, c in enumerate(compact) if not c],
+    )
     units = pl.Series(plain, dtype=pl.Int64)
     on = pl.Series(basis, dtype=pl.Int64).gather(units)
     frame = pl.DataFrame(
@@ -350,7 +358,7 @@ def _rows(
             "pooled": on != units,
             "text_zh": texts["zh-hans"],
             "text_en": texts["en"],
-            "evidence": templates.evidence(plain, late.evidence),
+            "evidence": templates.evidence(plain, late.evidence, compact),
         }
     )
     if whole_rows:
@@ -470,9 +478,12 @@ class _Templates:
             packer.dumps(rebound | {k: _slot(k) for k in self.rebound_keys}), self.rebound_keys
         )
 
-    def evidence(self, units: list[int], nowcast: dict[int, dict[str, Any]]) -> pl.Series:
+    def evidence(
+        self, units: list[int], nowcast: dict[int, dict[str, Any]], compact: list[bool]
+    ) -> pl.Series:
         """The evidence texts of ``units`` (in that order), with the ``nowcast`` evidence of
-        those that have one."""
+        those that have one; compact (``evidence_texts``) where ``compact`` says (a unit with
+        a nowcast never is)."""
         if not units:
             return pl.Series([], dtype=pl.String)
         cols = self.cols
@@ -481,25 +492,27 @@ class _Templates:
         def own(values: list[Any]) -> pl.Series:
             return pl.Series(_json_column(values), dtype=pl.String).gather(at)
 
-        rebound = _joined(
-            self.rebound, [own(cols.rebound_columns[k]) for k in self.rebound_keys], len(units)
-        )
+        rebound_values = [own(cols.rebound_columns[k]) for k in self.rebound_keys]
+        rebound = _joined(self.rebound, rebound_values, len(units))
         basis = pl.Series(cols.basis, dtype=pl.Int64).gather(at)
         bases = basis.unique().sort().to_list()
+        by_basis = [self._for_basis(b) for b in bases]
         pieces = pl.DataFrame(
-            [self._for_basis(b) for b in bases],
-            schema=[f"p{i}" for i in range(len(self.OWN) + 1)],
+            [[*p, self._head(p)] for p in by_basis],
+            schema=[*(f"p{i}" for i in range(len(self.OWN) + 1)), "head"],
             orient="row",
         ).with_columns(pl.Series("basis", bases, dtype=pl.Int64))
         frame = pl.DataFrame(
             {
                 "basis": basis,
+                "compact": pl.Series(compact, dtype=pl.Boolean),
                 "pooled": pl.Series(
                     ["true" if b != u else "false" for u, b in zip(units, basis, strict=True)],
                     dtype=pl.String,
                 ),
                 "cases_14d": own(cols.cases_14d),
                 "rebound": rebound,
+                **{f"r{i}": v for i, v in enumerate(rebound_values)},
                 "nowcast": pl.Series(
                     [
                         self.NOWCAST + self.packer.dumps(nowcast[u]) if u in nowcast else ""
@@ -516,8 +529,33 @@ class _Templates:
         parts: list[pl.Expr] = [pl.col("p0")]
         for i, name in enumerate(self.OWN):
             parts += [pl.col(name), pl.col(f"p{i + 1}")]
-        texts: pl.Series = frame.select(pl.concat_str(parts).alias("evidence"))["evidence"]
+        # a compact row: its basis's head, then its own values in the template's order
+        values = ["pooled", "cases_14d", *(f"r{i}" for i in range(len(rebound_values)))]
+        values += ["sum7", "prev7", "change", "per_100k"]
+        short: list[pl.Expr] = [pl.col("head")]
+        for name in values:
+            short += [pl.lit(", "), pl.col(name)]
+        short.append(pl.lit("]"))
+        whole = pl.col("head").is_null() | ~pl.col("compact")
+        texts: pl.Series = frame.select(
+            pl.when(whole)
+            .then(pl.concat_str(parts))
+            .otherwise(pl.concat_str(short))
+            .alias("evidence")
+        )["evidence"]
         return texts
+
+    def _head(self, pieces: list[str]) -> str | None:
+        """The head of a compact row judged on the basis whose pieces are ``pieces``
+        (:meth:`_for_basis`; with no nowcast): its template holds a slot for each own value,
+        the rebound's members among them."""
+        k = self.OWN.index("rebound")
+        # the rebound's own pieces, the first after the basis's piece before it, the last
+        # before the (empty) nowcast's piece and the one after it
+        middle = [pieces[k] + self.rebound[0], *self.rebound[1:]]
+        middle[-1] += pieces[k + 1] + pieces[k + 2]
+        template = [*pieces[:k], *middle, *pieces[k + 3 :]]
+        return self.packer.template_head(template)
 
     def _for_basis(self, b: int) -> list[str]:
         evidence = self.cols.evidence(b)
