@@ -202,3 +202,20 @@ def test_judgement_and_signals_shown_in_both_languages(client, user_county) -> N
     client.post(reverse("set_language"), {"language": "en", "next": "/"})
     html_en = client.get(_area_url(data.COUNTY)).content.decode()
     assert judgement.text_en in html_en and "Signals in the last 7 days" in html_en
+    # A village's judgement is stored compact (its group's sentence and its own numbers:
+    # assessments.evidence_texts) and reads whole on its page.
+    from ruralwatch.core import bulk
+
+    compact = [
+        code
+        for code, stored in bulk.rows(
+            f"SELECT area_id, text_en FROM {Judgement._meta.db_table} WHERE date = %s",
+            [data.DAY7.isoformat()],
+        )
+        if stored.startswith("§s:")
+    ]
+    assert compact
+    village = Judgement.objects.get(area_id=compact[0], date=data.DAY7)
+    html_village = client.get(_area_url(compact[0])).content.decode()
+    assert village.text_en in html_village and "§" not in html_village
+    assert "new cases in the last 7 days" in village.text_en
