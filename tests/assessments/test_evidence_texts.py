@@ -34,6 +34,22 @@ def _evidence(n: int) -> dict[str, object]:
     }
 
 
+def _write(*rows: tuple[str, str, str, str, str]) -> None:
+    """Judgements ``(area, date, text_zh, text_en, stored evidence)`` written through SQL as
+    the assessment writes them (low, plateau, pooled)."""
+    from ruralwatch.assessments.services import COLUMNS
+    from ruralwatch.core import bulk
+
+    bulk.insert_rows(
+        Judgement._meta.db_table,
+        list(COLUMNS),
+        [
+            (a, "new_cases", d, "low", "plateau", False, True, zh, en, ev)
+            for a, d, zh, en, ev in rows
+        ],
+    )
+
+
 def test_long_texts_are_found_at_any_depth_and_short_ones_left() -> None:
     assert long_texts([_evidence(1), {"x": [LONG]}]) == {LONG, RULE}
 
@@ -45,14 +61,7 @@ def test_packed_rows_read_back_whole_through_the_orm() -> None:
     assert len(text) < len(json.dumps(_evidence(7), ensure_ascii=False)) - 100
     assert set(EvidenceText.objects.values_list("text", flat=True)) == {LONG, RULE}
     # A row written through SQL as the assessment writes it, and one written whole.
-    from ruralwatch.assessments.services import COLUMNS
-    from ruralwatch.core import bulk
-
-    bulk.insert_rows(
-        Judgement._meta.db_table,
-        list(COLUMNS),
-        [(AREA, "new_cases", "2023-01-31", "low", "plateau", False, False, "", "", text)],
-    )
+    _write((AREA, "2023-01-31", "", "", text))
     whole = Judgement.objects.create(
         area_id=AREA, indicator_id="new_cases", date="2023-02-01", level="low",
         phase="plateau", text_zh="", text_en="", evidence=_evidence(8),
@@ -91,28 +100,7 @@ def test_shared_members_read_back_whole_through_the_orm() -> None:
     packer.save()
     assert all(len(t) < len(json.dumps(rows[0], ensure_ascii=False)) - 40 for t in texts)
     assert len({t.split(JSON_TOKEN)[1][:16] for t in texts}) == 1
-    from ruralwatch.assessments.services import COLUMNS
-    from ruralwatch.core import bulk
-
-    bulk.insert_rows(
-        Judgement._meta.db_table,
-        list(COLUMNS),
-        [
-            (
-                f"99010100{n:04d}",
-                "new_cases",
-                "2023-01-31",
-                "low",
-                "plateau",
-                False,
-                True,
-                "",
-                "",
-                t,
-            )
-            for n, t in enumerate(texts)
-        ],
-    )
+    _write(*((f"99010100{n:04d}", "2023-01-31", "", "", t) for n, t in enumerate(texts)))
     evidence_texts._known.clear()  # as in another worker process
     got = {j.area_id: j.evidence for j in Judgement.objects.all()}
     assert got == {f"99010100{n:04d}": rows[n] for n in range(3)}
@@ -127,23 +115,20 @@ def test_shared_members_read_back_whole_through_the_orm() -> None:
 def test_prune_keeps_what_judgements_refer_to_and_deletes_the_rest() -> None:
     """Texts referred to by a row, or only through the shared members a row refers to, stay;
     texts of judgements deleted (a rebuilt region) go."""
-    from ruralwatch.assessments.services import COLUMNS
-    from ruralwatch.core import bulk
-
     only_in_members = "a rule named only inside the shared members, long enough for a token"
     basis = {"level": {"rule": only_in_members}, "growth": {"r": 0.1}}
     kept = {"as_of": "2023-01-31", **basis, "nowcast": {"method": LONG}}
     gone = {"as_of": "2023-01-30", "level": {"rule": "x" * 50}, "growth": {"r": 0.2}}
     packer = Packer(long_texts([kept, gone]))
     rows = [
-        (AREA, "new_cases", day, "low", "plateau", False, True, "", "", text)
+        (AREA, day, "", "", text)
         for day, text in (
             ("2023-01-31", packer.dumps(kept, shared={"level", "growth"})),
             ("2023-01-30", packer.dumps(gone, shared={"level", "growth"})),
         )
     ]
     packer.save()
-    bulk.insert_rows(Judgement._meta.db_table, list(COLUMNS), rows)
+    _write(*rows)
     before = EvidenceText.objects.count()
     assert before == 5  # three texts, two members
     assert evidence_texts.prune() == 0  # everything is referred to
@@ -159,9 +144,6 @@ def test_compact_rows_read_back_whole_and_keep_their_templates() -> None:
     fillers) reads back whole through the model and values(), in another process too;
     prune keeps the templates it names (and the members and texts they name) and drops them
     with it; a template that is nowhere leaves the stored text as it is."""
-    from ruralwatch.assessments.services import COLUMNS
-    from ruralwatch.core import bulk
-
     basis = {"level": {"value": 3.0, "rule": RULE}, "growth": {"r": -0.25}}
     whole = {"as_of": "2023-01-31", **basis, "basis": {"pooled": True}, "sum7": 4.5, "x": "a,b"}
     packer = Packer(long_texts([whole]))
@@ -175,24 +157,7 @@ def test_compact_rows_read_back_whole_and_keep_their_templates() -> None:
     assert zh is not None and packer.sentence_head(["短句", "", "。"]) is None  # not shorter
     packer.save()
     stored_zh = f"{zh}19{evidence_texts.SEP}3"
-    bulk.insert_rows(
-        Judgement._meta.db_table,
-        list(COLUMNS),
-        [
-            (
-                AREA,
-                "new_cases",
-                "2023-01-31",
-                "low",
-                "plateau",
-                False,
-                True,
-                stored_zh,
-                "en",
-                evidence,
-            )
-        ],
-    )
+    _write((AREA, "2023-01-31", stored_zh, "en", evidence))
     assert len(evidence) < len(text) / 2
     evidence_texts._known.clear()  # as in another worker process
     j = Judgement.objects.get()
