@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from ruralwatch.intake.models import OutlierFlag, ScreenDay, Violation
+from ruralwatch.intake.models import OutlierFlag, ScreenDay, ScreenTake, Violation
 from ruralwatch.reporting.models import (
     AggregateValue,
     ArchivedPeriod,
@@ -55,6 +55,7 @@ WRITTEN = (
     RollupPending,
     ValidationPending,
     ScreenDay,
+    ScreenTake,
     AggregateValue,
     FormReport,
 )

@@ -35,7 +35,7 @@ def test_the_demo_run_again_replaces_what_it_wrote(tmp_path: Path) -> None:
 
 
 #: Tables that log what happened (one row per import or read) rather than hold state.
-_LOGS = {"ImportBatch", "RosterImport", "AccessLog"}
+_LOGS = {"ImportBatch", "RosterImport", "AccessLog", "ScreenTake"}
 #: Columns that describe a document's making: a briefing prints when it was generated, so its
 #: bytes (size, checksum) and rendering time differ from run to run; its content does not.
 _MADE = {"Briefing": {"size", "sha256", "seconds"}}

@@ -355,6 +355,47 @@ def test_the_nights_copies_of_the_days_it_read(
     assert min(kept) == first + dt.timedelta(days=1) and max(kept) == day + dt.timedelta(days=1)
 
 
+def test_a_change_another_partition_took_mid_night_is_read_the_next_night(
+    db: None, world: pl.DataFrame, reference: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer changes a day of one partition while that partition's validation has read it
+    and not yet kept it, and another partition (another worker) takes the writer's mark
+    before the first keeps its days: the first must not keep that day (its copy predates the
+    change and no mark is left to drop it), so the next night reads the change and flags it
+    as the county loop does (intake.screen_days, "Partitions on several workers")."""
+    from ruralwatch.intake import screen_days
+
+    day = dt.date(2023, 1, 12)
+    _same(reference, day)  # the copies of the night before
+    spike = (
+        ReportValue.objects.filter(
+            date=day - dt.timedelta(days=2), value=1, area__code__startswith="97"
+        )
+        .order_by("area_id", "indicator_id")
+        .first()
+    )
+    assert spike is not None
+    mark_changed([spike.date])  # the night re-reads that date, as after an import
+    read = nightly._read_values
+
+    def read_then_change(prefix: str, *args: Any) -> pl.DataFrame:
+        wide = read(prefix, *args)
+        if prefix.startswith("/97") and not ReportValue.objects.filter(pk=spike.pk, value=45):
+            ReportValue.objects.filter(pk=spike.pk).update(value=45)  # a writer…
+            mark_changed([spike.date])
+            screen_days.take_changed()  # …and the other partition's take, on another worker
+        return wide
+
+    monkeypatch.setattr(nightly, "_read_values", read_then_change)
+    nightly.nightly(day, now=NOW)
+    monkeypatch.undo()
+    assert not ValidationPending.objects.exists()  # the mark is gone with the other's take
+    _same(reference, day)
+    assert OutlierFlag.objects.filter(
+        area_id=spike.area_id, date=spike.date, indicator=spike.indicator_id, method="seasonal"
+    ).exists()
+
+
 def test_areas_outside_the_counties_are_left_alone(
     db: None, world: pl.DataFrame, reference: Callable[..., Any]
 ) -> None:

@@ -44,7 +44,7 @@ def test_taking_the_marks_waits_for_a_writer_that_marked_before_it() -> None:
 
     def night() -> None:
         try:
-            taken.append(screen_days.take_changed())
+            taken.append(screen_days.take_changed().dates)
         finally:
             connections.close_all()
 
@@ -89,7 +89,7 @@ def test_two_partitions_taking_the_marks_at_once_take_them_one_after_the_other(
 
     def night() -> None:
         try:
-            taken.append(screen_days.take_changed())
+            taken.append(screen_days.take_changed().dates)
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -118,15 +118,46 @@ def test_kept_days_read_back_and_are_forgotten() -> None:
     )
     empty = frame.clear().select("area_code", "date")
     day_before = DAY - dt.timedelta(days=1)
-    screen_days.keep("/41/", True, 7, {DAY: frame, day_before: empty})
+    screen_days.keep("/41/", True, 7, {DAY: frame, day_before: empty}, since=0)
     got = screen_days.read("/41/", True, [DAY, day_before, DAY + dt.timedelta(days=1)], 7)
     assert sorted(got) == [day_before, DAY]
     assert got[DAY].equals(frame) and got[day_before].equals(empty)
     assert screen_days.read("/41/", True, [DAY], 8) == {}  # other areas
     assert screen_days.read("/41/", False, [DAY], 7) == {}  # not only those under a county
     old = DAY - dt.timedelta(days=screen_days.FORGET_DAYS + 2)
-    screen_days.keep("/42/", True, 7, {old: frame, day_before: frame})
+    screen_days.keep("/42/", True, 7, {old: frame, day_before: frame}, since=0)
     later = DAY + dt.timedelta(days=1)
-    screen_days.keep("/41/", True, 7, {later: frame}, older_than=DAY)
+    screen_days.keep("/41/", True, 7, {later: frame}, since=0, older_than=DAY)
     kept = set(ScreenDay.objects.values_list("partition", "date"))
     assert kept == {("/41/", DAY), ("/41/", later), ("/42/", day_before)}
+
+
+@pytest.mark.django_db
+def test_a_day_another_partition_took_since_is_not_kept() -> None:
+    """Partition A takes the marks and reads a date from the values; a writer changes that
+    date and marks it; partition B takes the mark (and drops the copies of every partition)
+    before A keeps what it read. A must not keep that date, which may predate the change (its
+    mark is gone, so nothing would drop the copy): the next night reads it from the values.
+    The days nobody took since are kept; takes are logged, and the log is forgotten after a
+    day."""
+    from ruralwatch.intake.models import ScreenTake
+
+    frame = pl.DataFrame({"area_code": ["410102001001"], "date": [DAY], "new_cases": [3.0]})
+    day_before = DAY - dt.timedelta(days=1)
+    a = screen_days.take_changed()  # partition A, before its read
+    assert a.dates == []
+    mark_changed([DAY])  # a writer, after A's read
+    b = screen_days.take_changed()  # partition B
+    assert b.dates == [DAY] and b.since > a.since
+    screen_days.keep("/41/", True, 7, {DAY: frame, day_before: frame.clear()}, since=a.since)
+    assert set(ScreenDay.objects.values_list("date", flat=True)) == {day_before}
+    # B read after its own take: it keeps the day
+    screen_days.keep("/42/", True, 7, {DAY: frame}, since=b.since)
+    assert set(ScreenDay.objects.values_list("partition", "date")) == {
+        ("/41/", day_before),
+        ("/42/", DAY),
+    }
+    assert list(ScreenTake.objects.values_list("date", flat=True)) == [DAY]
+    ScreenTake.objects.update(taken_at=ScreenTake.objects.get().taken_at - dt.timedelta(days=2))
+    screen_days.keep("/41/", True, 7, {DAY: frame}, since=b.since)
+    assert not ScreenTake.objects.exists() and ScreenDay.objects.filter(partition="/41/", date=DAY)

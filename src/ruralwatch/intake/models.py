@@ -187,6 +187,24 @@ class ScreenDay(models.Model):
         return f"{self.partition} {self.date} ({self.rows} rows)"
 
 
+class ScreenTake(models.Model):
+    """A date whose change marks a night's validation took (``ruralwatch.intake.screen_days``):
+    a partition that read that date from the values before this was taken may have read it
+    before the change, so it does not keep what it read (its ``keep`` checks for takes after
+    its own)."""
+
+    id = models.BigAutoField(primary_key=True)
+    date = models.DateField(_("report date"))
+    taken_at = models.DateTimeField(_("taken at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("validation take of a changed date")
+        verbose_name_plural = _("validation takes of changed dates")
+
+    def __str__(self) -> str:
+        return f"{self.date} taken at {self.taken_at:%Y-%m-%d %H:%M}"
+
+
 class MappingKind(models.TextChoices):
     ORG_UNIT = "orgUnit", _("organisation unit (area)")
     DATA_ELEMENT = "dataElement", _("data element (indicator)")

@@ -419,7 +419,7 @@ def _values_in_part(
     changed since come from their copies (:mod:`ruralwatch.intake.screen_days`), the others
     from the values (:func:`_read_values`, a run of consecutive days at a time), and those are
     kept for the next night. Columns: ``area_code``, ``date``, the indicators in code order."""
-    screen_days.take_changed()
+    taken = screen_days.take_changed()
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     key = screen_days.areas_key(areas)
     kept = screen_days.read(prefix, county_only, days, key)
@@ -433,7 +433,7 @@ def _values_in_part(
                 [c for c in frame.columns if c in _KEYS or frame[c].null_count() < frame.height]
             )
     if fresh:
-        screen_days.keep(prefix, county_only, key, fresh, older_than=first)
+        screen_days.keep(prefix, county_only, key, fresh, since=taken.since, older_than=first)
     frames = [f for f in (kept | fresh).values() if not f.is_empty()]
     if not frames:
         return pl.DataFrame(schema={"area_code": pl.String, "date": pl.Date})

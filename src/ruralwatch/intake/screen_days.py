@@ -25,6 +25,15 @@ so the read that follows sees them; one that marks later leaves its mark for the
 The mode conflicts with itself too, so the partitions of one night, on several workers, take
 the marks one after the other (in ``SHARE`` mode two of them could both hold it and then wait
 for each other to delete: a deadlock the national benchmark met).
+
+Partitions on several workers share the marks: one partition's take drops the copies of every
+partition, but another partition may have read that date from the values before the writer's
+change and keep it after that take, and the mark that would have dropped its copy is gone. So
+each take is logged (:class:`~ruralwatch.intake.models.ScreenTake`), a partition remembers the
+last take it saw when it took the marks itself, and :func:`keep` (under the same lock, so no
+take falls between its check and its write) does not keep a day taken since: the next night
+reads it from the values again. The log is kept for :data:`TAKES_KEPT` (a validation reads and
+keeps within minutes).
 """
 
 from __future__ import annotations
@@ -33,30 +42,51 @@ import datetime as dt
 import hashlib
 import io
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import polars as pl
 from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
 
 from ruralwatch.core import bulk
-from ruralwatch.intake.models import ScreenDay
+from ruralwatch.intake.models import ScreenDay, ScreenTake
 from ruralwatch.reporting.models import ValidationPending
 
 #: How long before the oldest day a night reads the copies of other partitions are kept.
 FORGET_DAYS = 30
+#: How long the log of takes is kept (far longer than a partition's read and keep).
+TAKES_KEPT = dt.timedelta(days=1)
 
 
-def take_changed() -> list[dt.date]:
-    """The dates marked changed since the last call, their marks removed and their copies (of
-    every partition) dropped, in one transaction."""
-    pending = ValidationPending._meta.db_table
+@dataclass(frozen=True)
+class Taken:
+    """What :func:`take_changed` took: the dates, and the last take logged when it did (pass
+    it to :func:`keep`)."""
+
+    dates: list[dt.date]
+    since: int
+
+
+def _lock_marks() -> None:
+    """Wait for the writers still marking, and keep takes and keeps one at a time (PostgreSQL;
+    SQLite has one writer at a time anyway)."""
+    if bulk.is_postgres():
+        bulk.execute(f"LOCK TABLE {ValidationPending._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
+
+
+def take_changed() -> Taken:
+    """The dates marked changed since the last call, their marks removed, their copies (of
+    every partition) dropped and the take logged, in one transaction."""
     with transaction.atomic():
-        if bulk.is_postgres():
-            bulk.execute(f"LOCK TABLE {pending} IN SHARE ROW EXCLUSIVE MODE")
-        dates = list(ValidationPending.objects.values_list("date", flat=True))
+        _lock_marks()
+        dates = sorted(ValidationPending.objects.values_list("date", flat=True))
         if dates:
             ScreenDay.objects.filter(date__in=dates).delete()
             ValidationPending.objects.filter(date__in=dates).delete()
-    return sorted(dates)
+            ScreenTake.objects.bulk_create([ScreenTake(date=d) for d in dates])
+        since = ScreenTake.objects.aggregate(last=Max("id"))["last"] or 0
+    return Taken(dates, since)
 
 
 def areas_key(codes: pl.Series) -> int:
@@ -89,31 +119,43 @@ def keep(
     key: int,
     frames: dict[dt.date, pl.DataFrame],
     *,
+    since: int,
     older_than: dt.date | None = None,
 ) -> None:
     """Keep these days of the partition (``frames``: a frame per day, a day with no value an
-    empty one), replacing what was kept of them; with ``older_than``, the partition's copies
-    of days before it are dropped (no later night reads them), and those of any partition
-    (a subtree validated once, by hand) of days :data:`FORGET_DAYS` before it."""
-    made = []
-    for day, frame in frames.items():
-        buffer = io.BytesIO()
-        frame.drop("date").write_ipc(buffer, compression="zstd")
-        made.append(
-            ScreenDay(
-                partition=partition,
-                county_only=county_only,
-                date=day,
-                areas_hash=key,
-                rows=frame.height,
-                data=buffer.getvalue(),
-            )
-        )
+    empty one, read after the take ``since`` names), replacing what was kept of them, except
+    the days a take after that one dropped (their frames may predate a change); with
+    ``older_than``, the partition's copies of days before it are dropped (no later night reads
+    them), and those of any partition (a subtree validated once, by hand) of days
+    :data:`FORGET_DAYS` before it."""
+    made = {day: _copy(partition, county_only, key, day, frame) for day, frame in frames.items()}
     mine = ScreenDay.objects.filter(partition=partition, county_only=county_only)
     with transaction.atomic():
+        _lock_marks()
+        stale = set(
+            ScreenTake.objects.filter(id__gt=since, date__in=list(frames)).values_list(
+                "date", flat=True
+            )
+        )
         mine.filter(date__in=list(frames)).delete()
         if older_than is not None:
             mine.filter(date__lt=older_than).delete()
             forgotten = older_than - dt.timedelta(days=FORGET_DAYS)
             ScreenDay.objects.filter(date__lt=forgotten).delete()
-        ScreenDay.objects.bulk_create(made)
+        ScreenTake.objects.filter(taken_at__lt=timezone.now() - TAKES_KEPT).delete()
+        ScreenDay.objects.bulk_create([c for day, c in made.items() if day not in stale])
+
+
+def _copy(
+    partition: str, county_only: bool, key: int, day: dt.date, frame: pl.DataFrame
+) -> ScreenDay:
+    buffer = io.BytesIO()
+    frame.drop("date").write_ipc(buffer, compression="zstd")
+    return ScreenDay(
+        partition=partition,
+        county_only=county_only,
+        date=day,
+        areas_hash=key,
+        rows=frame.height,
+        data=buffer.getvalue(),
+    )
