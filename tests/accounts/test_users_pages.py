@@ -161,6 +161,28 @@ def test_api_lists_the_users_below(people: dict[str, Any]) -> None:
     assert "province" in names and "national" not in names
 
 
+def test_a_generated_password_the_validators_refuse_is_drawn_again(
+    people: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """About one in 4,000 random passwords is "too similar" to a user name like api_town:
+    the administrator who asked for a generated one gets another, not a refusal."""
+    from ruralwatch.accounts import services
+
+    drawn = iter(["_wpTIXVyVaNQ", "Qv3kLm9ZpR2x"])  # the first refused for api_town
+    monkeypatch.setattr(services.secrets, "token_urlsafe", lambda n: next(drawn))
+    assert services._refusals("api_town", "_wpTIXVyVaNQ")
+    client, auth = _api(people["county"])
+    made = client.post(
+        "/api/users",
+        {"username": "api_town", "role": "township", "area": data.TOWN_B},
+        content_type="application/json",
+        **auth,
+    )
+    assert made.status_code == 201, made.content
+    assert made.json()["password"] == "Qv3kLm9ZpR2x"
+    assert get_user_model().objects.get(username="api_town").check_password("Qv3kLm9ZpR2x")
+
+
 def test_api_create_and_its_refusals(people: dict[str, Any]) -> None:
     client, auth = _api(people["county"])
 
