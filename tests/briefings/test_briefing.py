@@ -90,3 +90,27 @@ def test_bad_requests_are_clear(tree: None) -> None:
         with pytest.raises(BriefingError, match="Unknown format"):
             issue_briefing(data.COUNTY, data.DAY7, fmt="docx")
     assert not Briefing.objects.exists()
+
+
+def test_the_headline_names_the_watched_event_in_the_briefings_language() -> None:
+    """The rebound watch's evidence holds a built-in event's code as its names: the briefing
+    says 春节 / the Spring Festival, not the code."""
+    import datetime as dt
+
+    from ruralwatch.assessments.models import Judgement
+    from ruralwatch.briefings.selectors import headline
+
+    rebound = {"event": "spring_festival", "event_zh": "spring_festival",
+               "event_en": "spring_festival", "event_start": "2023-01-21",
+               "outcome": "no_new_peak"}  # fmt: skip
+    j = Judgement(
+        area_id=data.COUNTY, indicator_id="new_cases", date=dt.date(2023, 1, 7), level="low",
+        phase="plateau", text_zh="平稳", text_en="stable", evidence={"rebound": rebound},
+    )  # fmt: skip
+    zh, en = headline(j, "zh-hans"), headline(j, "en")
+    assert zh is not None and en is not None
+    assert (
+        zh["rebound_event_label"] == "春节" and en["rebound_event_label"] == "the Spring Festival"
+    )
+    j.evidence = {}
+    assert (headline(j, "en") or {})["rebound_event_label"] == ""

@@ -277,6 +277,26 @@ def test_evidence_is_a_readable_panel_in_both_languages(county_client: Any) -> N
     assert "Reproduction number" in panel_en and "Halving time (days)" in panel_en
 
 
+def test_the_evidence_names_the_watched_event() -> None:
+    """The rebound watch's evidence holds a built-in event's code as its names (epi returns
+    codes): the panel names it in the page's language; an event of the caller's own keeps the
+    names it was given."""
+
+    def event_row(rebound: dict[str, Any]) -> str:
+        (block,) = evidence_blocks({"rebound": rebound})
+        return str(block.rows[0][1])
+
+    built_in = {"event": "spring_festival", "event_zh": "spring_festival",
+                "event_en": "spring_festival", "event_start": "2023-01-21"}  # fmt: skip
+    own = {"event": "fair", "event_zh": "庙会", "event_en": "the county fair",
+           "event_start": "2023-03-01"}  # fmt: skip
+    with translation.override("zh-hans"):
+        assert event_row(built_in) == "春节 (1月21日)" and event_row(own).startswith("庙会")
+    with translation.override("en"):
+        assert event_row(built_in).startswith("the Spring Festival")
+        assert event_row(own).startswith("the county fair")
+
+
 def test_evidence_blocks_skip_what_was_not_recorded() -> None:
     assert evidence_blocks({}) == []
     with translation.override("en"):

@@ -128,6 +128,14 @@ def _event(said: dict[str, Any], w: dict[str, Any]) -> str:
     return str(given.get("en" if w["english"] else "zh") or code)
 
 
+def event_name(rebound: dict[str, Any]) -> str:
+    """The name of the event a rebound watch's evidence names, in the active language: the
+    built-in calendar's events by their code (the evidence holds the code as their names),
+    an event of the caller's own by the names it was given."""
+    names = {"zh": rebound.get("event_zh"), "en": rebound.get("event_en")}
+    return _event({"event": rebound.get("event"), "event_names": names}, _active())
+
+
 def day_and_month(day: dt.date | str, w: dict[str, Any] | None = None) -> str:
     """``24 January`` / ``1月24日``."""
     w = w or _active()

@@ -18,10 +18,11 @@ from typing import Any
 from django.db.models import Case, F, Q, Sum, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import override
 
 from ruralwatch.areas.models import Area, Level
 from ruralwatch.assessments.models import LEVEL_LABELS, PHASE_LABELS, Judgement
+from ruralwatch.assessments.phrases import event_name
 from ruralwatch.assessments.selectors import judgement_for
 from ruralwatch.briefings.models import Briefing
 from ruralwatch.core.i18n import localized
@@ -48,11 +49,12 @@ MAX_ROWS = 12
 KEY_AREA_ROWS = 8
 
 
-EVENT_LABELS: dict[str, Any] = {
-    "spring_festival": gettext_lazy("the Spring Festival"),
-    "national_day": gettext_lazy("the National Day holiday"),
-    "new_year": gettext_lazy("New Year"),
-}
+def _event_label(rebound: dict[str, Any], language: str) -> str:
+    """The watched event's name in ``language`` (``phrases.event_name``), "" without one."""
+    if not rebound.get("event"):
+        return ""
+    with override(language):
+        return event_name(rebound)
 
 
 @dataclass
@@ -133,8 +135,7 @@ def headline(j: Judgement | None, language: str) -> dict[str, Any] | None:
         "level_per_100k": _num((ev.get("level") or {}).get("per_100k")),
         "level_method": (ev.get("level") or {}).get("method", ""),
         "rebound_event": event,
-        "rebound_event_label": localized(rebound, "event", language)
-        or str(EVENT_LABELS.get(str(event), event or "")),
+        "rebound_event_label": _event_label(rebound, language),
         "rebound_event_start": rebound.get("event_start"),
         "rebound_outcome": rebound.get("outcome", ""),
         "rebound_detected": bool(j.rebound_detected),

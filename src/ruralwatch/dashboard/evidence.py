@@ -17,8 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from ruralwatch.assessments.models import LEVEL_LABELS, PHASE_LABELS
-from ruralwatch.assessments.phrases import day_and_month
-from ruralwatch.core.i18n import localized
+from ruralwatch.assessments.phrases import day_and_month, event_name
 
 MISSING = "—"
 
@@ -163,7 +162,7 @@ def _phase(ev: dict[str, Any]) -> Block:
 def _rebound(ev: dict[str, Any]) -> Block | None:
     if not ev or not ev.get("event"):
         return None
-    event = str(localized(ev, "event") or ev.get("event"))
+    event = event_name(ev)
     outcome = {
         "no_new_peak": _("no new peak"),
         "new_peak": _("a new peak"),
