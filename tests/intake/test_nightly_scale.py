@@ -183,6 +183,20 @@ def reference(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
     yield run
 
 
+def _quiet_value(day: dt.date, code_prefix: str) -> ReportValue:
+    """A value of 1 two days before ``day`` in the province of ``code_prefix``: a quiet
+    series, where a spike is flagged."""
+    found = (
+        ReportValue.objects.filter(
+            date=day - dt.timedelta(days=2), value=1, area__code__startswith=code_prefix
+        )
+        .order_by("area_id", "indicator_id")
+        .first()
+    )
+    assert found is not None
+    return found
+
+
 def _same(reference: Callable[..., Any], day: dt.date, path: str = "/") -> dict[str, Any]:
     ref_out, ref = reference(lambda: nightly.nightly_per_county(day, path=path, now=NOW))
     out = nightly.nightly(day, path=path, now=NOW)
@@ -250,14 +264,7 @@ def test_corrections_confirmations_and_re_runs(
     assert list(kept.values_list("status", flat=True)) == ["confirmed"]
     # Corrections: an old value (in the history, outside the screened week: it moves its
     # series' MAD), a new spike in the week on a quiet series, a flagged value set back.
-    quiet = (
-        ReportValue.objects.filter(
-            date=day - dt.timedelta(days=2), value=1, area__code__startswith="97"
-        )
-        .order_by("area_id", "indicator_id")
-        .first()
-    )
-    assert quiet is not None
+    quiet = _quiet_value(day, "97")
     ReportValue.objects.filter(pk=quiet.pk).update(value=45)
     ReportValue.objects.filter(area_id=flag.area_id, date=day - dt.timedelta(days=30)).update(
         value=0
@@ -311,24 +318,13 @@ def test_the_nights_copies_of_the_days_it_read(
         whole = nightly._values_in_part(part, True, first, day, codes)
         assert whole.sort("area_code", "date").equals(values.sort("area_code", "date"))
 
-    def quiet_value(code_prefix: str) -> ReportValue:
-        found = (
-            ReportValue.objects.filter(
-                date=day - dt.timedelta(days=2), value=1, area__code__startswith=code_prefix
-            )
-            .order_by("area_id", "indicator_id")
-            .first()
-        )
-        assert found is not None
-        return found
-
     def flagged(v: ReportValue) -> bool:
         return OutlierFlag.objects.filter(
             area_id=v.area_id, date=v.date, indicator=v.indicator_id, method="seasonal"
         ).exists()
 
     # A spike written and not marked: the night reads the copy and does not see it.
-    spike = quiet_value("97")
+    spike = _quiet_value(day, "97")
     ReportValue.objects.filter(pk=spike.pk).update(value=45)
     nightly.nightly(day, now=NOW)
     assert not flagged(spike)
@@ -338,7 +334,7 @@ def test_the_nights_copies_of_the_days_it_read(
     _same(reference, day)
     assert flagged(spike) and not ValidationPending.objects.exists()
     # A new village in the other province: its partition's copies no longer fit its areas.
-    other = quiet_value("98")
+    other = _quiet_value(day, "98")
     ReportValue.objects.filter(pk=other.pk).update(value=45)
     town = Area.objects.filter(level=4, code__startswith="98").order_by("code").first()
     assert town is not None
@@ -367,14 +363,7 @@ def test_a_change_another_partition_took_mid_night_is_read_the_next_night(
 
     day = dt.date(2023, 1, 12)
     _same(reference, day)  # the copies of the night before
-    spike = (
-        ReportValue.objects.filter(
-            date=day - dt.timedelta(days=2), value=1, area__code__startswith="97"
-        )
-        .order_by("area_id", "indicator_id")
-        .first()
-    )
-    assert spike is not None
+    spike = _quiet_value(day, "97")
     mark_changed([spike.date])  # the night re-reads that date, as after an import
     read = nightly._read_values
 
