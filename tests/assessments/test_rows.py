@@ -17,6 +17,7 @@ from django.utils.translation import override
 
 from ruralwatch.assessments import evidence_texts, nowcasting, phrases, services
 from ruralwatch.assessments.evidence_texts import unpack_json
+from ruralwatch.assessments.models import EvidenceText
 from ruralwatch.core import bulk
 from ruralwatch.epi.assess.judgement import JudgementSet
 from tests.assessments.sentence_cases import cases
@@ -152,6 +153,12 @@ def test_rows_are_those_of_the_whole_judgements() -> None:
             assert tuple(evidence_texts.sentence(t) for t in g[7:9]) == e[7:9], (name, g[0])
             assert (evidence_texts.filled(g[9]) if compact else g[9]) == e[9], (name, g[0])
             assert json.loads(unpack_json(g[9])) == json.loads(unpack_json(e[9]))
+        # every template written is named by a row (none for groups or bases whose rows all
+        # stay whole)
+        named = evidence_texts.referred_keys(t for r in got for t in r[7:10])
+        templates = EvidenceText.objects.filter(text__contains=evidence_texts.SEP)
+        assert set(templates.values_list("key", flat=True)) <= named, name
+        EvidenceText.objects.all().delete()
         assert sum(summary.by_phase.values()) == U
         detected = [bool(u.rebound.get("detected")) for u in js.units]
         below = services._rebounds_below(detected, parent, levels)

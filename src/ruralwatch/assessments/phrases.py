@@ -472,12 +472,15 @@ def _compacted(
     whole: Collection[int],
 ) -> pl.Series:
     """``texts`` (a language's whole sentences) with those of the compact units replaced by
-    their group's head and their fillers (the columns ``b`` and ``d`` of ``frame``)."""
-    heads = _gathered([compact(p) for p in pieces], group)
+    their group's head and their fillers (the columns ``b`` and ``d`` of ``frame``). Only the
+    groups of compact units get a head: a template no row names would be written for
+    nothing (a township's own group, its one unit nowcast)."""
     keep = pl.Series([False] * len(texts), dtype=pl.Boolean)
     at = sorted({i for i, _ in said_nowcast} | set(whole))
     if at:
         keep = keep.scatter(at, True)
+    used = set(group.filter(~keep).unique().to_list())
+    heads = _gathered([compact(p) if g in used else None for g, p in enumerate(pieces)], group)
     short = frame.select(
         pl.concat_str([heads, pl.col("b"), pl.lit(evidence_texts.SEP), pl.col("d")]).alias("s")
     )["s"]

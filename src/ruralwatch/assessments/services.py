@@ -496,9 +496,13 @@ class _Templates:
         rebound = _joined(self.rebound, rebound_values, len(units))
         basis = pl.Series(cols.basis, dtype=pl.Int64).gather(at)
         bases = basis.unique().sort().to_list()
-        by_basis = [self._for_basis(b) for b in bases]
+        # a template only for the bases of compact rows (one no row names is written for nothing)
+        with_compact = set(basis.filter(pl.Series(compact, dtype=pl.Boolean)).unique().to_list())
         pieces = pl.DataFrame(
-            [[*p, self._head(p)] for p in by_basis],
+            [
+                [*p, self._head(p) if b in with_compact else None]
+                for b, p in ((b, self._for_basis(b)) for b in bases)
+            ],
             schema=[*(f"p{i}" for i in range(len(self.OWN) + 1)), "head"],
             orient="row",
         ).with_columns(pl.Series("basis", bases, dtype=pl.Int64))
