@@ -130,7 +130,7 @@ def _snapshot() -> dict[str, Any]:
 
 
 #: What the cycle's record of a partitioned step says of where and how long it ran.
-RUN = {"seconds", "began_s", "runner", "partition_level", "partitions", "parts_seconds"}
+RUN = {"seconds", "began_s", "runner", "partition_level", "partitions", "parts_seconds", "parts"}
 
 
 def _steps(result: Any) -> dict[str, Any]:
@@ -187,6 +187,23 @@ def _assert_in_process_outputs(result: Any, region: dict[str, Any]) -> None:
     ]
     _assert_same(_snapshot(), region["want"])
     assert _steps(result) == region["steps"]
+    _assert_tasks_split(result.steps["tasks"])
+
+
+def _assert_tasks_split(tasks: dict[str, Any]) -> None:
+    """A partitioned cycle made the tasks in two parts around the assessment's end: the kinds
+    whose causes are judgements (the rebound watch) after it, every other kind beside it."""
+    from ruralwatch.dispatch.models import TaskKind
+    from ruralwatch.dispatch.services import JUDGEMENT_SOURCES
+
+    parts = tasks["parts"]
+    assert list(parts) == ["beside_assessment", "after_assessment"]
+    sources = dict(TaskKind.objects.filter(active=True).values_list("code", "source"))
+    judged = {k for k, source in sources.items() if source in JUDGEMENT_SOURCES}
+    assert set(parts["after_assessment"]["created"]) == judged
+    assert set(parts["beside_assessment"]["created"]) == set(sources) - judged
+    assert sum(parts["beside_assessment"]["created"].values()) > 0
+    assert parts["after_assessment"]["began_s"] >= parts["beside_assessment"]["began_s"]
 
 
 def _clear() -> None:

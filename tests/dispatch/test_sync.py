@@ -40,7 +40,8 @@ def test_report_due_date_follows_the_deadline_in_local_time() -> None:
     assert report_due_date(dt.datetime(2023, 1, 8, 4, 0, tzinfo=dt.UTC)) == DAY7
 
 
-def test_every_source_makes_one_task_with_its_owner_and_deadlines(tree: None) -> None:
+def _every_cause() -> None:
+    """A cause of each source the tree can hold (no key area, no facility here)."""
     add_signal(data.TOWN_A, DAY7)  # township signal → township health centre
     add_signal(data.COUNTY, DAY6)  # county signal (kind owned by townships) → the county itself
     add_signal(data.A1, DAY7, single=True)  # single death → county CDC, 2 h
@@ -66,6 +67,10 @@ def test_every_source_makes_one_task_with_its_owner_and_deadlines(tree: None) ->
             "sum7": 4,
         },
     )
+
+
+def test_every_source_makes_one_task_with_its_owner_and_deadlines(tree: None) -> None:
+    _every_cause()
     summary = sync_tasks(DAY7, now=T0)
     assert summary.created == {
         "signal": 2,
@@ -245,6 +250,31 @@ def _judgement(day: dt.date, rebound: bool) -> None:
         text_en="",
         evidence={"rebound": {"event": "spring_festival", "event_start": "2023-01-21"}},
     )
+
+
+def test_the_judgements_kinds_apart_make_what_one_sync_makes(tree: None) -> None:
+    # The cycle on its workers makes the tasks in two parts: every kind but the rebound
+    # watch's while the assessment runs, the rebound watch's after it.
+    _every_cause()
+
+    def made() -> list[tuple[object, ...]]:
+        rows = Task.objects.values_list(
+            "kind_id", "area_id", "date", "source_key", "owner_area_id", "due_ack", "evidence"
+        )
+        return sorted(rows, key=repr)
+
+    beside = sync_tasks(DAY7, now=T0, judgements=False)
+    assert "rebound" not in beside.created and beside.created["signal"] == 2
+    assert Task.objects.filter(kind_id="rebound").count() == 0
+    after = sync_tasks(DAY7, now=T0, judgements=True)
+    assert after.created == {"rebound": 1}
+    assert after.open == Task.objects.count() == 7
+    halves = made()
+    TaskEvent.objects.all().delete()
+    Task.objects.all().delete()
+    whole = sync_tasks(DAY7, now=T0)
+    assert whole.created == beside.created | after.created
+    assert made() == halves
 
 
 def test_rebound_task_once_per_festival_and_closed_when_the_watch_stops(tree: None) -> None:

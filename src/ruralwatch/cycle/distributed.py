@@ -567,7 +567,8 @@ class Partitioned:
         here, one after the other, before it returns). The pool and Dask start the tasks of a
         higher ``priority`` before any waiting task of a lower one, so that a step started
         later can overtake one already queued (the cycle's detection and assessment, which its
-        tasks step waits for, overtake the tail of validation, which nothing waits for). One
+        tasks step waits for, overtake the tail of validation, which nothing waits for, and
+        detection the assessment, beside which the tasks of most kinds are made). One
         line of progress per partition (its stage is the step and the partition), and an
         INFO log line as each ends."""
         running = Running(tasks, StepRun(runner=self.runner), progress)

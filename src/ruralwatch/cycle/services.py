@@ -196,9 +196,9 @@ def run_cycle(
             "parts_seconds": j.seconds,
         }
 
-    def dispatched() -> dict[str, Any]:
+    def dispatched(judgements: bool | None = None) -> dict[str, Any]:
         window = min(days_back, (cycle_date - first).days)
-        s = sync_tasks(cycle_date, root_path, now, days_back=max(window, 0))
+        s = sync_tasks(cycle_date, root_path, now, days_back=max(window, 0), judgements=judgements)
         return {
             "created": s.created,
             "auto_closed": s.auto_closed,
@@ -258,12 +258,18 @@ def run_cycle(
             timed("roll_up", rolled)
             launch(
                 "detect",
-                lambda: runner.start_detect(first, cycle_date, root_path, progress, priority=1),
+                lambda: runner.start_detect(first, cycle_date, root_path, progress, priority=2),
             )
             launch("assess", lambda: runner.start_assess(cycle_date, root_path, progress, 1))
             collect("detect", lambda d, run: detected(d, run.record(runner.level)))
+            # Detection goes first on the workers: the tasks of every kind but those whose
+            # causes are judgements are then made here while the workers judge (this process
+            # would otherwise wait), and the judgements' kinds once the assessment is in.
+            tasks = _TwoPartStep(began_cycle, lambda exc: failed("tasks", exc))
+            tasks.run("beside_assessment", lambda: dispatched(judgements=False))
             collect("assess", lambda merged, run: merged | run.record("province"))
-            timed("tasks", dispatched)
+            tasks.run("after_assessment", lambda: dispatched(judgements=True))
+            record("tasks", tasks.began, tasks.merged())
             collect("validate", lambda totals, run: totals | run.record("province"))
         finally:
             runner.close()
@@ -279,6 +285,43 @@ def run_cycle(
     result.did_not_run.sort(key=lambda d: STEP_ORDER.index(d["step"]))
     result.tasks = task_counts(root_path)
     return result
+
+
+class _TwoPartStep:
+    """The tasks step made in two parts with the assessment's end between them: each part's
+    time and what both made, as the one step's record."""
+
+    def __init__(self, began_cycle: float, failed: Callable[[Exception], dict[str, Any]]) -> None:
+        self.began_cycle = began_cycle
+        self.failed = failed
+        self.began = time.perf_counter()
+        self.parts: dict[str, dict[str, Any]] = {}
+
+    def run(self, name: str, part: Callable[[], dict[str, Any]]) -> None:
+        began = time.perf_counter()
+        try:
+            out = part()
+        except Exception as exc:  # recorded; the other part and the cycle go on
+            out = self.failed(exc)
+        self.parts[name] = out | {
+            "seconds": round(time.perf_counter() - began, 3),
+            "began_s": round(began - self.began_cycle, 3),
+        }
+
+    def merged(self) -> dict[str, Any]:
+        """Both parts' counts (their kinds differ); the open tasks as the last part counted
+        them; ``parts``: each part's record."""
+        out: dict[str, Any] = {"created": {}, "auto_closed": {}, "open": 0, "notified": {}}
+        for part in self.parts.values():
+            if "error" in part:
+                out["error"] = part["error"]
+                continue
+            out["created"] |= part["created"]
+            out["auto_closed"] |= part["auto_closed"]
+            out["open"] = part["open"]
+            for channel, n in part["notified"].items():
+                out["notified"][channel] = out["notified"].get(channel, 0) + n
+        return out | {"parts": self.parts}
 
 
 #: The cycle's steps in their order ("distributed": its workers, out of reach).

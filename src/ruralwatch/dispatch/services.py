@@ -736,24 +736,37 @@ def _plan(
     return None  # a source this version does not know yet
 
 
+#: The sources whose causes the assessment writes (the rebound watch's judgements). The cycle
+#: makes the tasks of the other sources while its workers still judge, and these after.
+JUDGEMENT_SOURCES: frozenset[str] = frozenset({Source.REBOUND})
+
+
 def sync_tasks(
     cycle_date: dt.date,
     root_path: str = "/",
     now: dt.datetime | None = None,
     *,
     days_back: int = 7,
+    judgements: bool | None = None,
 ) -> SyncSummary:
     """Make a task for every cause found on ``cycle_date`` under ``root_path`` (signals of the
     ``days_back`` days before it as well, like the cycle's detection), and close the open
     tasks whose cause has gone. Idempotent; notifies the owners of new tasks. ``now`` is an
-    aware datetime (default: the current time)."""
+    aware datetime (default: the current time). ``judgements``: ``None`` every active kind;
+    ``True`` only the kinds whose causes are judgements (:data:`JUDGEMENT_SOURCES`), ``False``
+    only the others (each kind's tasks depend on its own causes alone, so the two halves make
+    what one call makes)."""
     began = time.perf_counter()
     now = now or timezone.now()
     start = cycle_date - dt.timedelta(days=days_back)
     summary = SyncSummary(cycle_date.isoformat())
     new: list[tuple[int, str]] = []
+    kinds = TaskKind.objects.filter(active=True)
+    if judgements is not None:
+        chosen = Q(source__in=JUDGEMENT_SOURCES)
+        kinds = kinds.filter(chosen if judgements else ~chosen)
     with transaction.atomic():
-        for kind in TaskKind.objects.filter(active=True):
+        for kind in kinds:
             plan = _plan(kind, cycle_date, start, root_path, now)
             if plan is None:
                 continue
