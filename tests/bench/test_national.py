@@ -31,6 +31,7 @@ def _nation_row() -> dict[str, Any]:
             "steps_began_s": dict(zip(steps, began, strict=True)),
             "runners": {"validate": "pool of 2", "detect": "pool of 2", "assess": "pool of 2"},
             "assess_parts_s": {"read": 25.0, "nowcast": 36.0, "judge": 6.0, "store": 38.0},
+            "tasks_parts_s": {"beside_assessment": [35.2, 12.1], "after_assessment": [88.9, 2.3]},
             "steps_cpu": {
                 "report_statistics": {"cpu_s": 0.1, "db_cpu_s": 1.9},
                 "keygroups": {"cpu_s": 0.0, "db_cpu_s": 0.0},
@@ -106,6 +107,7 @@ def test_the_cpu_table_counts_pool_steps_on_their_workers_and_the_rest_in_the_cy
 
     text = "\n".join(national.cpu_lines(_nation_row(), cores=2))
     assert "read 25.0 / nowcast 36.0 / judge 6.0 / store 38.0" in text
+    assert "(from–to): beside assessment 35.2–47.3; after assessment 88.9–91.2." in text
     # 188.3 s of CPU on 2 cores: at least 94.2 s, 1.57 times the target
     assert "188.3 s of CPU" in text
     assert "cannot take less than 94.2 s, 1.57 times the 60 s target" in text

@@ -346,3 +346,44 @@ def test_the_cycle_leaves_the_planner_statistics_of_the_new_day(tmp_path: Path) 
         assert task_rows_estimated() == Task.objects.count()
     else:
         assert result.steps["statistics"]["tables"] == []
+
+
+def test_the_tasks_parts_are_one_record_and_a_failing_part_leaves_the_other() -> None:
+    # On workers the cycle makes the tasks in two parts (before and after the assessment's
+    # end): one record with both parts' counts; a part that fails is recorded as failed and
+    # the other's tasks still count.
+    from ruralwatch.cycle.services import _TwoPartStep
+
+    failures: list[Exception] = []
+
+    def failed(exc: Exception) -> dict[str, object]:
+        failures.append(exc)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+    def beside() -> dict[str, object]:
+        made = {"signal": 3, "missing_report": 2}
+        return {"created": made, "auto_closed": {"signal": 1}, "open": 9, "notified": {"a": 2}}
+
+    def after() -> dict[str, object]:
+        return {"created": {"rebound": 1}, "auto_closed": {}, "open": 10, "notified": {"a": 1}}
+
+    def broken() -> dict[str, object]:
+        raise RuntimeError("database gone")
+
+    step = _TwoPartStep(0.0, failed)
+    step.run("beside_assessment", beside)
+    step.run("after_assessment", after)
+    out = step.merged()
+    assert out["created"] == {"signal": 3, "missing_report": 2, "rebound": 1}
+    assert out["auto_closed"] == {"signal": 1}
+    assert (out["open"], out["notified"]) == (10, {"a": 3})
+    assert list(out["parts"]) == ["beside_assessment", "after_assessment"]
+    assert "error" not in out and not failures
+
+    step = _TwoPartStep(0.0, failed)
+    step.run("beside_assessment", beside)
+    step.run("after_assessment", broken)
+    out = step.merged()
+    assert out["error"] == "RuntimeError: database gone" and len(failures) == 1
+    assert out["created"] == {"signal": 3, "missing_report": 2} and out["open"] == 9
+    assert out["parts"]["after_assessment"]["error"] == "RuntimeError: database gone"
