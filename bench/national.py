@@ -299,8 +299,10 @@ def cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
     now = dt.datetime.combine(NEW_DAY + dt.timedelta(days=1), dt.time(2), tzinfo=dt.UTC)
     pid = backend_pid()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    machine = _machine_cpu()
     with _sampling(pid) as samples:
         result, seconds = timed(lambda: run_cycle(NEW_DAY, days_back=7, now=now))
+    machine = {k: round(v - machine[k], 1) for k, v in _machine_cpu().items()}
     ended = resource.getrusage(resource.RUSAGE_CHILDREN)  # a pool's workers, ended with it
     steps = {name: step.get("seconds") for name, step in result.steps.items()}
     same_backend = pid == backend_pid()
@@ -337,6 +339,10 @@ def cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
         # where the partitioned steps ran, and what their worker processes did (not part of
         # steps_cpu and cycle_cpu, which are this process's and its backend's)
         "runners": {n: s["runner"] for n, s in result.steps.items() if "runner" in s},
+        # every core of the machine over the cycle (/proc/stat): what the processes and
+        # backends counted above leave out (PostgreSQL's parallel workers, checkpointer, WAL
+        # writer and autovacuum, the kernel's own work, anything else running)
+        "machine_cpu": machine,
         "workers": _workers(result.steps)
         | {
             # every second of the pool's processes, their start (Django) included
@@ -377,6 +383,19 @@ def _workers(steps: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_max_mib": max(peaks.values(), default=0.0),
         "partitions": {n: s["partitions"] for n, s in steps.items() if n in cpu},
     }
+
+
+def _machine_cpu() -> dict[str, float]:
+    """Seconds the machine's cores have spent busy and idle since boot (``/proc/stat``: idle
+    and I/O wait count as idle); zeros where there is no such file."""
+    try:
+        fields = Path("/proc/stat").read_text(encoding="ascii").split("\n", 1)[0].split()[1:]
+    except OSError:
+        return {"busy_s": 0.0, "idle_s": 0.0}
+    ticks = [int(x) for x in fields[:8]]  # user nice system idle iowait irq softirq steal
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = ticks[3] + ticks[4]
+    return {"busy_s": (sum(ticks) - idle) / hz, "idle_s": idle / hz}
 
 
 @contextlib.contextmanager
@@ -1333,6 +1352,15 @@ def cpu_lines(row: dict[str, Any], cores: int | None = None) -> list[str]:
                 else f"within the {TARGETS['cycle_s']:g} s target."
             )
         )
+        machine = cyc.get("machine_cpu") or {}
+        if machine.get("busy_s"):
+            busy, idle = machine["busy_s"], machine.get("idle_s", 0.0)
+            notes.append(
+                f"The machine's cores were busy {busy:,.1f} s and idle {idle:,.1f} s over the "
+                f"cycle (/proc/stat): {busy - total:,.1f} s of work beside what is counted "
+                "above (PostgreSQL's parallel workers, checkpointer, WAL writer and autovacuum, "
+                "the kernel, anything else running)."
+            )
     return out + (["", " ".join(notes)] if notes else [])
 
 

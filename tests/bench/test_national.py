@@ -43,6 +43,7 @@ def _nation_row() -> dict[str, Any]:
                 "tasks": {"cpu_s": 5.4, "db_cpu_s": 8.4},
             },
             "cycle_cpu": {"cpu_s": 6.1, "db_cpu_s": 24.5},
+            "machine_cpu": {"busy_s": 214.0, "idle_s": 16.4},
             "workers": {
                 "steps_cpu": {
                     "validate": {"cpu_s": 19.0, "db_cpu_s": 40.5},
@@ -111,6 +112,8 @@ def test_the_cpu_table_counts_pool_steps_on_their_workers_and_the_rest_in_the_cy
     # 188.3 s of CPU on 2 cores: at least 94.2 s, 1.57 times the target
     assert "188.3 s of CPU" in text
     assert "cannot take less than 94.2 s, 1.57 times the 60 s target" in text
+    # what the machine's cores did beside the processes and backends counted
+    assert "busy 214.0 s and idle 16.4 s over the cycle (/proc/stat): 25.7 s of work" in text
     assert "within the 60 s target" in "\n".join(national.cpu_lines(_nation_row(), cores=8))
 
 
