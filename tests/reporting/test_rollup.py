@@ -124,3 +124,74 @@ def test_max_and_mean_indicators_roll_up_from_partials(tmp_path: Path) -> None:
     assert got[("990101001000", "temp_mean")] == pytest.approx(37.5)
     assert got[("990101000000", "temp_mean")] == pytest.approx((37.0 + 38.0 + 39.5) / 3)
     assert got[("990101000000", "temp_max")] == pytest.approx(40.1)  # max of maxima
+
+
+def test_every_level_sums_the_values_of_its_descendants_whatever_level_they_report_at(
+    tmp_path: Path,
+) -> None:
+    """The roll-up groups a village's values by its township and takes the ancestors from
+    it: compared here with sums over every value's own ancestor columns, for a township that
+    hangs under a prefecture (no county), an indicator reported by townships and one by
+    counties, and a village without any value."""
+    from ruralwatch.reporting.models import Indicator, ReportValue
+
+    for code, level in (("beds_free", 4), ("icu_free", 3)):
+        Indicator.objects.create(code=code, name_zh=code, name_en=code, level=level)
+    tree = tmp_path / "tree.csv"
+    tree.write_text(
+        "code,name,level,parent_code\n990000000000,省,1,\n990100000000,市,2,990000000000\n"
+        "990101000000,县,3,990100000000\n990101001000,甲镇,4,990101000000\n"
+        "990101002000,乙镇,4,990101000000\n990100100000,直辖镇,4,990100000000\n"
+        "990101001001,村一,5,990101001000\n990101001002,村二,5,990101001000\n"
+        "990101002001,村三,5,990101002000\n990100100001,村四,5,990100100000\n"
+        "990100100002,村五,5,990100100000\n",
+        encoding="utf-8",
+    )
+    import_areas(tree)
+    assert Area.objects.get(code="990100100000").l3 == ""  # no county above it
+    now = dt.datetime(2023, 2, 1, tzinfo=dt.UTC)
+    villages = tmp_path / "villages.csv"
+    villages.write_text(
+        "area_code,date,new_cases,fever_visits\n"
+        "990101001001,2023-01-01,3,7\n990101001002,2023-01-01,0,2\n"
+        "990101002001,2023-01-01,5,1\n990100100001,2023-01-01,2,9\n"
+        "990101001001,2023-01-02,1,0\n990100100001,2023-01-02,4,4\n",
+        encoding="utf-8",
+    )
+    townships = tmp_path / "townships.csv"
+    townships.write_text(
+        "area_code,date,beds_free\n990101001000,2023-01-01,12\n990101002000,2023-01-01,3\n"
+        "990100100000,2023-01-01,8\n990100100000,2023-01-02,6\n",
+        encoding="utf-8",
+    )
+    counties = tmp_path / "counties.csv"
+    counties.write_text("area_code,date,icu_free\n990101000000,2023-01-01,4\n", encoding="utf-8")
+    for path in (villages, townships, counties):
+        summary = import_reports(path, now=now)
+        assert summary.imported == summary.values > 0
+    roll_up(dt.date(2023, 1, 1), dt.date(2023, 1, 2))
+
+    ancestors = {
+        code: (l1, l2, l3, l4)
+        for code, l1, l2, l3, l4 in Area.objects.values_list("code", "l1", "l2", "l3", "l4")
+    }
+    expected: dict[tuple[str, int, dt.date, str], list[float]] = {}
+    for area, date, indicator, value in ReportValue.objects.values_list(
+        "area_id", "date", "indicator_id", "value"
+    ):
+        for level, code in enumerate(ancestors[area], start=1):
+            if code:
+                got = expected.setdefault((code, level, date, indicator), [0.0, 0])
+                got[0] += value
+                got[1] += 1
+    stored = {
+        (a, lv, d, i): [v, n]
+        for a, lv, d, i, v, n in AggregateValue.objects.values_list(
+            "area_id", "level", "date", "indicator_id", "value", "n_areas"
+        )
+    }
+    assert stored == expected
+    # the township under the prefecture rolls up to it and to the province, not to a county
+    assert stored[("990100000000", 2, dt.date(2023, 1, 1), "new_cases")] == [10.0, 4]
+    assert stored[("990100100000", 4, dt.date(2023, 1, 2), "beds_free")] == [6.0, 1]
+    assert stored[("990000000000", 1, dt.date(2023, 1, 1), "icu_free")] == [4.0, 1]
