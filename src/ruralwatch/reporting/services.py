@@ -977,8 +977,8 @@ def _dates_stage(start: dt.date, end: dt.date) -> list[dt.date]:
 def _rollup_planner(*, grouping: bool) -> None:
     """Planner settings for the rest of the roll-up's transaction (PostgreSQL).
 
-    The facts' grouping by their ancestors, date and indicator was estimated at one group per
-    value (the planner multiplied the four columns' distinct counts), so it sorted the day's
+    The facts' grouping by (l1, l2, l3, l4, date, indicator) is estimated at one group per
+    value (the planner multiplies the four columns' distinct counts), so it sorted the day's
     values on disk (an external merge of 400,000 rows for 河南) to make 20,000 groups. For that
     statement (``grouping``) a hash aggregate is preferred and given memory (it spills to disk
     by itself if the groups outgrow it), and a hash join with the areas: a day just imported
@@ -1003,9 +1003,8 @@ def _rollup_planner(*, grouping: bool) -> None:
 def roll_up(start: dt.date, end: dt.date) -> RollupSummary:
     """Roll every indicator up to every ancestor level (1–4) and compute completeness.
 
-    The facts are scanned once, grouped by their township (the full ancestor path l1…l4,
-    read off the township's row) into a staging table of partial sums, counts and maxima;
-    each level is then a small ``GROUP BY`` over that
+    The facts are scanned once, grouped by the full ancestor path (l1…l4) into a staging
+    table of partial sums, counts and maxima; each level is then a small ``GROUP BY`` over that
     table (sums of sums, maxima of maxima, means as total sum over total count). The dates in
     [start, end] are replaced, so running it twice leaves the same state.
     """
@@ -1041,19 +1040,11 @@ def roll_up(start: dt.date, end: dt.date) -> RollupSummary:
                 ("peak", "double precision"),
             ],
         )
-        # Grouped by one short key, the township of a village (its ``l4``; an area above
-        # the townships is its own group), whose own ancestor columns are the village's, then
-        # joined to that township's row for them: the same rows as grouping by the four
-        # ancestor columns, for less hashing (河南's day of 397,712 values: the roll-up's
-        # backend CPU 0.54 s against 0.57-0.61 s, three runs each).
         bulk.execute(
-            f"INSERT INTO stage_partial SELECT {path_cols}, p.date, p.indicator, p.total, "
-            f"p.n, p.peak FROM (SELECT COALESCE(NULLIF(v_area.l4, ''), v_area.code) AS unit, "
-            f"v.date AS date, v.indicator_id AS indicator, SUM(v.value) AS total, "
-            f"COUNT(*) AS n, MAX(v.value) AS peak "
-            f"FROM {value} v JOIN {area} v_area ON v_area.code = v.area_id "
-            f"WHERE v.date BETWEEN %s AND %s GROUP BY 1, v.date, v.indicator_id) p "
-            f"JOIN {area} a ON a.code = p.unit",
+            f"INSERT INTO stage_partial SELECT {path_cols}, v.date, v.indicator_id, "
+            f"SUM(v.value), COUNT(*), MAX(v.value) "
+            f"FROM {value} v JOIN {area} a ON a.code = v.area_id "
+            f"WHERE v.date BETWEEN %s AND %s GROUP BY {path_cols}, v.date, v.indicator_id",
             [start.isoformat(), end.isoformat()],
         )
         _rollup_planner(grouping=False)
