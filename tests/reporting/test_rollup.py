@@ -129,10 +129,9 @@ def test_max_and_mean_indicators_roll_up_from_partials(tmp_path: Path) -> None:
 def test_every_level_sums_the_values_of_its_descendants_whatever_level_they_report_at(
     tmp_path: Path,
 ) -> None:
-    """The roll-up groups a village's values by its township and takes the ancestors from
-    it: compared here with sums over every value's own ancestor columns, for a township that
-    hangs under a prefecture (no county), an indicator reported by townships and one by
-    counties, and a village without any value."""
+    """Every stored roll-up equals the sum over the values whose area has it as an ancestor
+    (its own ``l1``…``l4``), with a township that hangs under a prefecture (no county), an
+    indicator reported by townships and one by counties, and a village without any value."""
     from ruralwatch.reporting.models import Indicator, ReportValue
 
     for code, level in (("beds_free", 4), ("icu_free", 3)):
