@@ -498,11 +498,12 @@ class _Templates:
         bases = basis.unique().sort().to_list()
         # a template only for the bases of compact rows (one no row names is written for nothing)
         with_compact = set(basis.filter(pl.Series(compact, dtype=pl.Boolean)).unique().to_list())
+        rows = []
+        for b in bases:
+            p = self._for_basis(b)
+            rows.append([*p, self._head(p) if b in with_compact else None])
         pieces = pl.DataFrame(
-            [
-                [*p, self._head(p) if b in with_compact else None]
-                for b, p in ((b, self._for_basis(b)) for b in bases)
-            ],
+            rows,
             schema=[*(f"p{i}" for i in range(len(self.OWN) + 1)), "head"],
             orient="row",
         ).with_columns(pl.Series("basis", bases, dtype=pl.Int64))
