@@ -245,6 +245,37 @@ def test_same_without_a_code_range(
     assert _same(reference, day) == ranged
 
 
+def test_a_partition_replaces_its_own_flags_on_its_code_range(
+    db: None, world: pl.DataFrame, reference: Callable[..., Any]
+) -> None:
+    """A province's partition deletes and reads back the flags and violations of its own areas
+    alone, bounded by its code range on the tables' area column (each partition once read the
+    window's flags of every province), and leaves the other province's as they were: its open
+    flags and a flag its reporter confirmed."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    day = dt.date(2023, 1, 12)
+    nightly.nightly(day, now=NOW)
+    theirs = OutlierFlag.objects.filter(area__code__startswith="98").order_by("area_id", "date")
+    confirmed = theirs.first()
+    assert confirmed is not None and theirs.count() > 1
+    nightly.set_flag_status(confirmed, FlagStatus.CONFIRMED.value)
+    before = sorted(theirs.values_list("area_id", "date", "indicator", "method", "status"))
+    with CaptureQueriesContext(connection) as seen:
+        _same(reference, day, "/970000000000/")
+    assert sorted(theirs.values_list("area_id", "date", "indicator", "method", "status")) == before
+    flag_table, violation_table = OutlierFlag._meta.db_table, Violation._meta.db_table
+    statements = [
+        q["sql"]
+        for q in seen.captured_queries
+        if f"FROM {flag_table} WHERE" in q["sql"] or f"FROM {violation_table} WHERE" in q["sql"]
+    ]
+    assert len(statements) >= 3, statements  # the violations' delete, the flags' delete and read
+    for sql in statements:
+        assert "area_id BETWEEN '970000000000' AND '979999999999'" in sql, sql
+
+
 def test_corrections_confirmations_and_re_runs(
     db: None, world: pl.DataFrame, reference: Callable[..., Any]
 ) -> None:

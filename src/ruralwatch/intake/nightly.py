@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ruralwatch.areas.models import Area
-from ruralwatch.areas.selectors import code_range
+from ruralwatch.areas.selectors import code_between, code_range
 from ruralwatch.core import bulk
 from ruralwatch.core.dates import consecutive_runs
 from ruralwatch.intake import outliers as screen
@@ -680,8 +680,16 @@ def _store(
 ) -> None:
     area = Area._meta.db_table
     where, params = _scope_sql(prefix, county_only)
-    mine = f"area_id IN (SELECT a.code FROM {area} a WHERE {where}) AND date BETWEEN %s AND %s"
-    params = [*params, start.isoformat(), end.isoformat()]
+    # The partition's code range on the tables' own area column (their area index reads the
+    # province's rows): bounded by date and path alone, every partition read the flags of
+    # the whole window, the nation's, and looked each one's area up (the nation: 31
+    # partitions × 20,000 flags, 6.4 s of the database's time for the delete and the read).
+    between, bounds = code_between(prefix, "area_id")
+    mine = (
+        f"area_id IN (SELECT a.code FROM {area} a WHERE {where}){between} "
+        f"AND date BETWEEN %s AND %s"
+    )
+    params = [*params, *bounds, start.isoformat(), end.isoformat()]
     violation, flag = Violation._meta.db_table, OutlierFlag._meta.db_table
     with transaction.atomic():
         if found is not None:

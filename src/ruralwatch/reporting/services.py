@@ -1050,13 +1050,20 @@ def roll_up(start: dt.date, end: dt.date) -> RollupSummary:
         _rollup_planner(grouping=False)
         n_agg = 0
         for level, col in enumerate(levels, start=1):
+            # Inserted in the order of the roll-ups' unique key (area, date, indicator): a
+            # day's rows land beside their area's earlier days all over that index, and in the
+            # hash aggregate's order each went to another leaf page, evicted dirty and read
+            # again before its neighbours came. In key order each page is written once: the
+            # nation's townships (342,664 rows) 3.1-3.2 s instead of 4.9-5.2 s, 131 MB of WAL
+            # instead of 326-358 MB (docs/national-scale.md).
             n_agg += bulk.execute(
                 f"INSERT INTO {agg} (area_id, level, date, indicator_id, value, n_areas) "
                 f"SELECT p.{col}, {level}, p.date, p.indicator, "
                 f"CASE MIN(i.aggregation) WHEN 'max' THEN MAX(p.peak) "
                 f"WHEN 'mean' THEN SUM(p.total) / SUM(p.n) ELSE SUM(p.total) END, SUM(p.n) "
                 f"FROM stage_partial p JOIN {ind} i ON i.code = p.indicator "
-                f"WHERE p.{col} <> '' GROUP BY p.{col}, p.date, p.indicator"
+                f"WHERE p.{col} <> '' GROUP BY p.{col}, p.date, p.indicator "
+                f"ORDER BY p.{col}, p.date, p.indicator"
             )
         _dates_stage(start, end)
         bulk.create_staging(
@@ -1089,7 +1096,8 @@ def roll_up(start: dt.date, end: dt.date) -> RollupSummary:
             n_comp += bulk.execute(
                 f"INSERT INTO {comp} (area_id, level, date, expected, received, on_time) "
                 f"SELECT {col}, {level}, date, SUM(expected), SUM(received), SUM(on_time) "
-                f"FROM stage_partial_comp WHERE {col} <> '' GROUP BY {col}, date"
+                f"FROM stage_partial_comp WHERE {col} <> '' GROUP BY {col}, date "
+                f"ORDER BY {col}, date"  # the unique key's order, as the roll-ups above
             )
         for name in ("stage_dates", "stage_partial", "stage_partial_comp"):
             bulk.drop_staging(name)
