@@ -276,6 +276,73 @@ def test_a_partition_replaces_its_own_flags_on_its_code_range(
         assert "area_id BETWEEN '970000000000' AND '979999999999'" in sql, sql
 
 
+def test_detection_reads_the_kept_days_of_villages_from_the_copies(
+    db: None, world: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``screen_days.village_values`` (the cycle's read of the villages for detection) gives
+    the rows of ``values_by_area`` for the villages of a province: the days the night's
+    validation kept from its copies, the others (a day after the night's, a day a writer
+    marked changed, copies of other areas) from the values; detection with it stores the
+    same signals as with its own read."""
+    from ruralwatch.intake import screen_days
+    from ruralwatch.reporting.selectors import values_by_area
+    from ruralwatch.signals.models import Signal
+    from ruralwatch.signals.services import detect_signals
+
+    day = dt.date(2023, 1, 12)
+    nightly.nightly(day, now=NOW)  # keeps each province's days up to ``day``
+    first, last = day - dt.timedelta(days=6), day + dt.timedelta(days=1)
+    read: list[tuple[dt.date, dt.date]] = []
+    real = screen_days.values_by_area
+
+    def spy(source: str, indicator: str, start: dt.date, end: dt.date, **kw: Any) -> Any:
+        read.append((start, end))
+        return real(source, indicator, start, end, **kw)
+
+    monkeypatch.setattr(screen_days, "values_by_area", spy)
+
+    def same(path: str, indicator: str) -> list[tuple[dt.date, dt.date]]:
+        read.clear()
+        got = screen_days.village_values(path, indicator, first, last)
+        plain = values_by_area("report", indicator, first, last, root_path=path, level=5)
+        assert got.schema == plain.schema
+        assert got.sort("area", "date").equals(plain.sort("area", "date")), (path, indicator)
+        assert plain.height > 0
+        return list(read)
+
+    provinces = ["/980000000000/", "/970000000000/"]
+    for path in provinces:
+        for indicator in ("deaths", "new_cases", "fever_visits"):
+            assert same(path, indicator) == [(last, last)]  # seven days from the copies
+    # A writer corrects a kept day and marks it: that day is read from the values.
+    changed = day - dt.timedelta(days=2)
+    village = (
+        Area.objects.filter(level=5, code__startswith="97").order_by("code").values_list(
+            "code", flat=True
+        )
+    )[0]
+    ReportValue.objects.update_or_create(
+        area_id=village,
+        date=changed,
+        indicator_id="deaths",
+        defaults={"value": 3.0, "submitted_at": NOW},
+    )
+    mark_changed([changed])
+    assert same("/970000000000/", "deaths") == [(changed, changed), (last, last)]
+    # Copies made of other areas (a village moved or added since) are not used.
+    with monkeypatch.context() as m:
+        m.setattr(screen_days, "areas_key", lambda codes: 12345)
+        assert same("/980000000000/", "deaths") == [(first, last)]
+    # Detection stores the same signals either way.
+    columns = ("rule_id", "area_id", "indicator_id", "date", "method", "observed", "expected")
+    for path in provinces:
+        detect_signals(first, last, root_path=path)
+        plain = sorted(Signal.objects.values_list(*columns))
+        detect_signals(first, last, root_path=path, village_values=screen_days.village_values)
+        assert sorted(Signal.objects.values_list(*columns)) == plain
+        assert any(row[2] == "deaths" for row in plain)
+
+
 def test_corrections_confirmations_and_re_runs(
     db: None, world: pl.DataFrame, reference: Callable[..., Any]
 ) -> None:

@@ -235,9 +235,14 @@ def _validate(task: Task) -> dict[str, Any]:
 
 
 def _detect(task: Task) -> dict[str, Any]:
+    from ruralwatch.intake.screen_days import village_values
     from ruralwatch.signals.services import detect_signals
 
-    return _summary_dict(detect_signals(task.first, task.end, root_path=task.part.path))
+    # the villages' days the validation of the same province kept, from its copies
+    summary = detect_signals(
+        task.first, task.end, root_path=task.part.path, village_values=village_values
+    )
+    return _summary_dict(summary)
 
 
 def _detect_above(task: Task) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from ruralwatch.cycle import distributed, retention
 from ruralwatch.dispatch.models import OPEN_STATUSES, Status, Task
 from ruralwatch.dispatch.services import sync_tasks
 from ruralwatch.intake.nightly import nightly as intake_nightly
+from ruralwatch.intake.screen_days import village_values
 from ruralwatch.reporting.models import AggregateValue, Completeness, ReportValue, Submission
 from ruralwatch.reporting.services import dates_to_roll_up, roll_up_dates
 from ruralwatch.signals.models import Signal
@@ -215,7 +216,13 @@ def run_cycle(
         timed(
             "detect",
             lambda: detected(
-                detect_signals(first, cycle_date, root_path=root_path, progress=progress),
+                detect_signals(
+                    first,
+                    cycle_date,
+                    root_path=root_path,
+                    progress=progress,
+                    village_values=village_values,
+                ),
                 {"runner": "in-process"},
             ),
         )

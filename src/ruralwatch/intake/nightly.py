@@ -329,11 +329,6 @@ _KEYS = ["area_code", "date"]
 _CODES = "intake_nightly_codes"
 
 
-def _scope_sql(prefix: str, county_only: bool) -> tuple[str, list[Any]]:
-    """``a`` (areas) restricted to the partition."""
-    return "a.path LIKE %s" + (" AND a.l3 <> ''" if county_only else ""), [prefix + "%"]
-
-
 def _fetch_long(sql: str, params: list[Any]) -> pl.DataFrame:
     frame = bulk.fetch_frame(sql, params, schema=_LONG)
     frame.columns = list(_LONG)
@@ -468,7 +463,7 @@ def _read_values(
         )
     bounds = code_range(prefix)
     if bounds is None:
-        where, params = _scope_sql(prefix, county_only)
+        where, params = screen_days.partition_sql(prefix, county_only)
         return _fetch_wide(
             f"FROM {value} v JOIN {area} a ON a.code = v.area_id "
             f"WHERE v.date BETWEEN %s AND %s AND {where}",
@@ -505,7 +500,7 @@ def _values_of(codes: pl.Series, first: dt.date, last: dt.date) -> pl.DataFrame:
 
 
 def _populations(prefix: str, county_only: bool) -> pl.DataFrame:
-    where, params = _scope_sql(prefix, county_only)
+    where, params = screen_days.partition_sql(prefix, county_only)
     return bulk.fetch_frame(
         f"SELECT a.code, a.population FROM {Area._meta.db_table} a WHERE {where}",
         params,
@@ -679,7 +674,7 @@ def _store(
     now: dt.datetime,
 ) -> None:
     area = Area._meta.db_table
-    where, params = _scope_sql(prefix, county_only)
+    where, params = screen_days.partition_sql(prefix, county_only)
     # The partition's code range on the tables' own area column (their area index reads the
     # province's rows): bounded by date and path alone, every partition read the flags of
     # the whole window, the nation's, and looked each one's area up (the nation: 31

@@ -43,15 +43,19 @@ import hashlib
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from ruralwatch.areas.models import Area, Level
 from ruralwatch.core import bulk
+from ruralwatch.core.dates import consecutive_runs
 from ruralwatch.intake.models import ScreenDay, ScreenTake
 from ruralwatch.reporting.models import ValidationPending
+from ruralwatch.reporting.selectors import values_by_area
 
 #: How long before the oldest day a night reads the copies of other partitions are kept.
 FORGET_DAYS = 30
@@ -87,6 +91,12 @@ def take_changed() -> Taken:
             ScreenTake.objects.bulk_create([ScreenTake(date=d) for d in dates])
         since = ScreenTake.objects.aggregate(last=Max("id"))["last"] or 0
     return Taken(dates, since)
+
+
+def partition_sql(prefix: str, county_only: bool) -> tuple[str, list[Any]]:
+    """``a`` (the areas) restricted to a validation partition: the subtree of ``prefix``,
+    only the areas under a county with ``county_only`` (as the county loop screened)."""
+    return "a.path LIKE %s" + (" AND a.l3 <> ''" if county_only else ""), [prefix + "%"]
 
 
 def areas_key(codes: pl.Series) -> int:
@@ -159,3 +169,83 @@ def _copy(
         rows=frame.height,
         data=buffer.getvalue(),
     )
+
+
+def village_values(root_path: str, indicator: str, first: dt.date, last: dt.date) -> pl.DataFrame:
+    """``(area, date, value)`` of ``indicator`` reported by the villages under ``root_path``
+    on ``first``…``last``: the rows of :func:`ruralwatch.reporting.selectors.values_by_area`
+    (``"report"``, level 5), with the days a validation of that subtree kept a copy of read
+    from the copies instead of the values.
+
+    The cycle's detection reads a province's villages for the last eight days (the
+    single-case rule's ``deaths``), one probe of the values' key per village; seven of those
+    days were read and kept by the night before's validation of the same province. A copy
+    stands for its day while no writer has marked the day changed (:func:`take_changed` drops
+    the copies of a marked day with its mark, and :func:`keep` never keeps a day taken since
+    its read), so a day with a mark, a day without a copy, or copies made of other areas (the
+    partition's fingerprint, :func:`areas_key`) are read from the values, a run of days at a
+    time. A change committed after the marks are looked at is read as before it, as a read
+    of the values a moment earlier would; its mark stays for the next night."""
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    kept = _kept_villages(root_path, indicator, days)
+    if not kept:
+        whole: pl.DataFrame = values_by_area(
+            "report", indicator, first, last, root_path=root_path, level=Level.VILLAGE
+        )
+        return whole
+    frames = list(kept.values())
+    for run in consecutive_runs(d for d in days if d not in kept):
+        frames.append(
+            values_by_area(
+                "report", indicator, run[0], run[-1], root_path=root_path, level=Level.VILLAGE
+            )
+        )
+    return pl.concat(frames)
+
+
+def _kept_villages(
+    root_path: str, indicator: str, days: list[dt.date]
+) -> dict[dt.date, pl.DataFrame]:
+    """The days of :func:`village_values` its copies hold, each as its rows."""
+    made = set(
+        ScreenDay.objects.filter(partition=root_path, date__in=days).values_list(
+            "county_only", "areas_hash"
+        )
+    )
+    if not made:
+        return {}
+    marked = set(ValidationPending.objects.filter(date__in=days).values_list("date", flat=True))
+    usable = [d for d in days if d not in marked]
+    if not usable:
+        return {}
+    areas = bulk.fetch_frame(
+        f"SELECT a.code, a.level, a.l3 FROM {Area._meta.db_table} a WHERE a.path LIKE %s",
+        [root_path + "%"],
+        schema={"code": pl.String, "level": pl.Int64, "l3": pl.String},
+    ).with_columns(pl.col("l3").fill_null(""))
+    villages = areas.filter(pl.col("level") == Level.VILLAGE)["code"]
+    for county_only in sorted({c for c, _ in made}):
+        mine = areas.filter(pl.col("l3") != "") if county_only else areas
+        if county_only and mine.filter(pl.col("level") == Level.VILLAGE).height < villages.len():
+            continue  # a village outside every county is not in the copies
+        key = areas_key(mine["code"])
+        if (county_only, key) not in made:
+            continue
+        return {
+            day: _column_of(frame, indicator, villages)
+            for day, frame in read(root_path, county_only, usable, key).items()
+        }
+    return {}
+
+
+def _column_of(wide: pl.DataFrame, indicator: str, villages: pl.Series) -> pl.DataFrame:
+    """A copy's values of ``indicator`` for ``villages`` as ``(area, date, value)`` rows (a
+    copy leaves out an indicator nobody reported that day: no rows)."""
+    schema = {"area": pl.String, "date": pl.Date, "value": pl.Float64}
+    if indicator not in wide.columns:
+        return pl.DataFrame(schema=schema)
+    return wide.select(
+        pl.col("area_code").alias("area"),
+        pl.col("date").cast(pl.Date),
+        pl.col(indicator).cast(pl.Float64).alias("value"),
+    ).filter(pl.col("value").is_not_null() & pl.col("area").is_in(villages.implode()))

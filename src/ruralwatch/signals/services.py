@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 from django.db import transaction
 
+from ruralwatch.areas.models import Level
 from ruralwatch.areas.selectors import subtree_q
 from ruralwatch.core import bulk
 from ruralwatch.epi.detect import get_detector
@@ -28,6 +29,9 @@ from ruralwatch.signals.models import DetectionRule, Signal
 from ruralwatch.signals.selectors import level_panel_frame
 
 Progress = Callable[[str, int, int], None]
+#: A read of the villages' values of an indicator: ``(root_path, indicator, first, last)`` to
+#: ``(area, date, value)`` rows, as :func:`level_panel_frame` reads level 5.
+VillageValues = Callable[[str, str, dt.date, dt.date], pl.DataFrame]
 
 
 logger = logging.getLogger(__name__)
@@ -103,9 +107,18 @@ def _panel(frame: pl.DataFrame, start: dt.date, end: dt.date, step_days: int = 1
 
 
 def detect_signals(
-    start: dt.date, end: dt.date, *, root_path: str = "/", progress: Progress | None = None
+    start: dt.date,
+    end: dt.date,
+    *,
+    root_path: str = "/",
+    progress: Progress | None = None,
+    village_values: VillageValues | None = None,
 ) -> DetectionSummary:
-    """Apply every active rule to the areas under ``root_path`` for dates ``start``…``end``."""
+    """Apply every active rule to the areas under ``root_path`` for dates ``start``…``end``.
+
+    ``village_values`` reads the rules' village series instead of :func:`level_panel_frame`
+    (the same rows; the cycle passes a read that takes the days the night's validation kept
+    from its copies, ``intake.screen_days.village_values``)."""
     summary = DetectionSummary(start.isoformat(), end.isoformat())
     rules = list(DetectionRule.objects.filter(active=True).order_by("level", "method", "pk"))
 
@@ -114,7 +127,7 @@ def detect_signals(
         if progress:
             progress("detection", 1, len(rules))
 
-    apply_rules(rules, start, end, root_path, summary, after=ran)
+    apply_rules(rules, start, end, root_path, summary, after=ran, village_values=village_values)
     return summary
 
 
@@ -125,6 +138,7 @@ def apply_rules(
     root_path: str,
     summary: DetectionSummary,
     after: Callable[[DetectionRule, str | None], None] | None = None,
+    village_values: VillageValues | None = None,
 ) -> None:
     """Run ``rules`` over the areas under ``root_path`` (each series read once for all its
     rules, :class:`_Frames`), counting into ``summary``; ``after(rule, error)`` once each
@@ -139,7 +153,7 @@ def apply_rules(
     the foreign key's check each (at the commit) are most of it; this process 0.047 ->
     0.028 s. Should that fail, each rule is stored alone, so that only a rule whose rows
     cannot be stored fails, as when each rule stored its own."""
-    frames = _Frames(rules, start, end, root_path)
+    frames = _Frames(rules, start, end, root_path, village_values)
     done: list[tuple[DetectionRule, str | None, list[tuple[Any, ...]]]] = []
     for rule in rules:
         try:
@@ -201,9 +215,14 @@ class _Frames:
     read. A series is let go after its last rule."""
 
     def __init__(
-        self, rules: list[DetectionRule], start: dt.date, end: dt.date, root_path: str
+        self,
+        rules: list[DetectionRule],
+        start: dt.date,
+        end: dt.date,
+        root_path: str,
+        village_values: VillageValues | None = None,
     ) -> None:
-        self.end, self.root_path = end, root_path
+        self.end, self.root_path, self.village_values = end, root_path, village_values
         self.first: dict[tuple[int, str], dt.date] = {}
         self.left: dict[tuple[int, str], int] = {}
         for rule in rules:
@@ -218,7 +237,9 @@ class _Frames:
         key = (rule.level, rule.indicator_id)
         self.left[key] -= 1
         frame = self.read.get(key)
-        if frame is None:
+        if frame is None and key[0] == Level.VILLAGE and self.village_values is not None:
+            frame = self.village_values(self.root_path, key[1], self.first[key], self.end)
+        elif frame is None:
             frame = level_panel_frame(*key, self.first[key], self.end, self.root_path)
         if self.left[key]:
             self.read[key] = frame
