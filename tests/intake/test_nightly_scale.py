@@ -317,9 +317,9 @@ def test_detection_reads_the_kept_days_of_villages_from_the_copies(
     # A writer corrects a kept day and marks it: that day is read from the values.
     changed = day - dt.timedelta(days=2)
     village = (
-        Area.objects.filter(level=5, code__startswith="97").order_by("code").values_list(
-            "code", flat=True
-        )
+        Area.objects.filter(level=5, code__startswith="97")
+        .order_by("code")
+        .values_list("code", flat=True)
     )[0]
     ReportValue.objects.update_or_create(
         area_id=village,
