@@ -26,6 +26,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import resource
 import subprocess
 import tempfile
@@ -299,10 +300,12 @@ def cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
     now = dt.datetime.combine(NEW_DAY + dt.timedelta(days=1), dt.time(2), tzinfo=dt.UTC)
     pid = backend_pid()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    counting = _statements_reset()
     machine = _machine_cpu()
     with _sampling(pid) as samples:
         result, seconds = timed(lambda: run_cycle(NEW_DAY, days_back=7, now=now))
     machine = {k: round(v - machine[k], 1) for k, v in _machine_cpu().items()}
+    statements = _statements() if counting else None
     ended = resource.getrusage(resource.RUSAGE_CHILDREN)  # a pool's workers, ended with it
     steps = {name: step.get("seconds") for name, step in result.steps.items()}
     same_backend = pid == backend_pid()
@@ -343,6 +346,10 @@ def cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
         # backends counted above leave out (PostgreSQL's parallel workers, checkpointer, WAL
         # writer and autovacuum, the kernel's own work, anything else running)
         "machine_cpu": machine,
+        # the database's time per statement over the cycle, where PostgreSQL keeps it
+        # (pg_stat_statements loaded; None otherwise): the heaviest, grouped by their text
+        # with the literals left out (statement_key)
+        "statements": statements,
         "workers": _workers(result.steps)
         | {
             # every second of the pool's processes, their start (Django) included
@@ -383,6 +390,78 @@ def _workers(steps: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_max_mib": max(peaks.values(), default=0.0),
         "partitions": {n: s["partitions"] for n, s in steps.items() if n in cpu},
     }
+
+
+_LITERAL = re.compile(r"'(?:[^']|'')*'")
+_NUMBER = re.compile(r"(?<![\w$])\d+(?:\.\d+)?")
+
+
+def statement_key(query: str) -> str:
+    """A statement's text with its literals (quoted texts, numbers) as ``?`` and ``N`` and its
+    spaces collapsed, cut to 160 characters: the cycle composes dates, paths and code lists
+    into its reads, so one statement of each partition shows as many in
+    ``pg_stat_statements``."""
+    text = _NUMBER.sub("N", _LITERAL.sub("?", query))
+    return " ".join(text.split())[:160]
+
+
+def group_statements(
+    rows: list[tuple[str, int, float, int]], limit: int = 15
+) -> list[dict[str, Any]]:
+    """``(query, calls, milliseconds, rows)`` of ``pg_stat_statements`` grouped by
+    :func:`statement_key`, the ``limit`` heaviest first (seconds of the database's time, not
+    counting parallel workers)."""
+    groups: dict[str, dict[str, Any]] = {}
+    for query, calls, ms, n in rows:
+        g = groups.setdefault(
+            statement_key(query),
+            {"statement": statement_key(query), "calls": 0, "s": 0.0, "rows": 0},
+        )
+        g["calls"] += calls
+        g["s"] += ms / 1000
+        g["rows"] += n
+    top = sorted(groups.values(), key=lambda g: -g["s"])[:limit]
+    return [g | {"s": round(g["s"], 2)} for g in top]
+
+
+def _statements_reset() -> bool:
+    """Whether PostgreSQL keeps statement statistics (``pg_stat_statements`` in
+    ``shared_preload_libraries``); if it does, its view is made available in this database
+    and its counts reset, so that what :func:`_statements` reads is the cycle's."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SHOW shared_preload_libraries")
+        if "pg_stat_statements" not in cur.fetchone()[0]:
+            return False
+        cur.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        cur.execute("SELECT pg_stat_statements_reset()")
+    return True
+
+
+def _statements() -> list[dict[str, Any]]:
+    """The cycle's statements in this database since :func:`_statements_reset`, grouped."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT query, calls, total_exec_time, rows FROM pg_stat_statements "
+            "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        rows = [(str(q), int(c), float(t), int(n)) for q, c, t, n in cur.fetchall()]
+    return group_statements(rows)
+
+
+def statement_lines(row: dict[str, Any]) -> list[str]:
+    """The cycle's heaviest statements as a Markdown table; empty without them."""
+    found = (row.get("cycle") or {}).get("statements")
+    if not found:
+        return []
+    lines = ["| seconds | calls | rows | statement (literals as ? and N) |", "|---|---|---|---|"]
+    for g in found:
+        text = g["statement"].replace("|", "\\|")
+        lines.append(f"| {g['s']:.2f} | {g['calls']:,} | {g['rows']:,} | `{text}` |")
+    return lines
 
 
 def _machine_cpu() -> dict[str, float]:
@@ -835,6 +914,11 @@ def main() -> None:
             log("the nation against the targets:\n" + "\n".join(verdict_lines(r)))
         if "cycle" in r:
             log(f"where the cycle's CPU goes ({r['scale']}):\n" + "\n".join(cpu_lines(r)))
+        if statement_lines(r):
+            log(
+                f"the database's heaviest statements over the cycle ({r['scale']}, "
+                "pg_stat_statements):\n" + "\n".join(statement_lines(r))
+            )
     text = json.dumps({"rows": rows, "targets": TARGETS}, indent=1, default=str)
     if args.out:
         args.out.write_text(text, encoding="utf-8")

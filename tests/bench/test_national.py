@@ -237,3 +237,35 @@ def test_the_county_scale_runs_whole_on_postgresql(
             )
     finally:
         national._drop(db, base)
+
+
+def test_the_cycles_statements_are_grouped_with_their_literals_left_out() -> None:
+    """``pg_stat_statements`` counts each partition's read as a statement of its own (the
+    cycle composes paths, dates and code lists into them): the benchmark groups them by their
+    text without literals, sums calls, seconds and rows, and lists the heaviest first."""
+    read = (
+        "COPY (SELECT v.area_id FROM reporting_reportvalue v WHERE v.indicator_id = 'deaths' "
+        "AND v.date BETWEEN '{d}' AND '2023-02-05' AND a.path LIKE '/{p}/%' AND a.level = 5) "
+        "TO STDOUT"
+    )
+    rows = [
+        (read.format(d="2023-01-29", p="410000000000"), 1, 720.0, 2477),
+        (read.format(d="2023-01-30", p="370000000000"), 1, 1340.0, 4661),
+        ("SELECT 1 FROM t WHERE id = $1", 50, 10.0, 50),
+        ("INSERT  INTO t\n VALUES (3.5, 'it''s')", 2, 3000.0, 2),
+    ]
+    top = national.group_statements(rows, limit=2)
+    assert [g["s"] for g in top] == [3.0, 2.06]
+    assert top[1] == {
+        "statement": national.statement_key(rows[0][0]),
+        "calls": 2,
+        "s": 2.06,
+        "rows": 7138,
+    }
+    assert "?" in top[1]["statement"] and "410000000000" not in top[1]["statement"]
+    assert national.statement_key(rows[3][0]) == "INSERT INTO t VALUES (N, ?)"
+    assert national.statement_key(rows[2][0]) == "SELECT N FROM t WHERE id = $1"
+    lines = national.statement_lines({"cycle": {"statements": top}})
+    assert lines[0].startswith("| seconds | calls |") and len(lines) == 4
+    assert lines[2] == "| 3.00 | 2 | 2 | `INSERT INTO t VALUES (N, ?)` |"
+    assert national.statement_lines({"cycle": {"statements": None}}) == []
