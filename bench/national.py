@@ -396,13 +396,23 @@ _LITERAL = re.compile(r"'(?:[^']|'')*'")
 _NUMBER = re.compile(r"(?<![\w$])\d+(?:\.\d+)?")
 
 
+_TABLE = re.compile(r"\b(?:FROM|INTO|JOIN|UPDATE)\s+\"?(\w+)", re.IGNORECASE)
+
+
 def statement_key(query: str) -> str:
     """A statement's text with its literals (quoted texts, numbers) as ``?`` and ``N`` and its
-    spaces collapsed, cut to 160 characters: the cycle composes dates, paths and code lists
-    into its reads, so one statement of each partition shows as many in
-    ``pg_stat_statements``."""
+    spaces collapsed: the cycle composes dates, paths and code lists into its reads, so one
+    statement of each partition shows as many in ``pg_stat_statements``."""
     text = _NUMBER.sub("N", _LITERAL.sub("?", query))
-    return " ".join(text.split())[:160]
+    return " ".join(text.split())
+
+
+def statement_label(key: str) -> str:
+    """:func:`statement_key` shortened for a table: its first 120 characters and the tables
+    it names (two reads that differ only after their head differ there)."""
+    tables = list(dict.fromkeys(m.group(1) for m in _TABLE.finditer(key)))
+    head = key if len(key) <= 120 else key[:120] + "…"
+    return f"{head} [{', '.join(tables)}]" if tables else head
 
 
 def group_statements(
@@ -413,9 +423,9 @@ def group_statements(
     counting parallel workers)."""
     groups: dict[str, dict[str, Any]] = {}
     for query, calls, ms, n in rows:
+        key = statement_key(query)
         g = groups.setdefault(
-            statement_key(query),
-            {"statement": statement_key(query), "calls": 0, "s": 0.0, "rows": 0},
+            key, {"statement": statement_label(key), "calls": 0, "s": 0.0, "rows": 0}
         )
         g["calls"] += calls
         g["s"] += ms / 1000

@@ -243,10 +243,13 @@ def test_the_cycles_statements_are_grouped_with_their_literals_left_out() -> Non
     """``pg_stat_statements`` counts each partition's read as a statement of its own (the
     cycle composes paths, dates and code lists into them): the benchmark groups them by their
     text without literals, sums calls, seconds and rows, and lists the heaviest first."""
-    read = (
-        "COPY (SELECT v.area_id FROM reporting_reportvalue v WHERE v.indicator_id = 'deaths' "
-        "AND v.date BETWEEN '{d}' AND '2023-02-05' AND a.path LIKE '/{p}/%' AND a.level = 5) "
-        "TO STDOUT"
+    read = (  # as values_by_area's: the table named past the first 160 characters
+        "COPY (SELECT string_agg(l.area || '=' || l.cells, '#') FROM (SELECT v.area_id, "
+        "CAST(bit_or(CAST(1 AS BIGINT) << (v.date - DATE '{d}')) AS TEXT) || '|' || "
+        "coalesce(string_agg(CAST((v.date - DATE '{d}') AS TEXT), ';'), '') "
+        "FROM reporting_reportvalue v JOIN areas_area a ON a.code = v.area_id "
+        "WHERE v.indicator_id = 'deaths' AND v.date BETWEEN '{d}' AND '2023-02-05' "
+        "AND a.path LIKE '/{p}/%' AND a.level = 5 GROUP BY v.area_id) l) TO STDOUT"
     )
     rows = [
         (read.format(d="2023-01-29", p="410000000000"), 1, 720.0, 2477),
@@ -254,18 +257,23 @@ def test_the_cycles_statements_are_grouped_with_their_literals_left_out() -> Non
         ("SELECT 1 FROM t WHERE id = $1", 50, 10.0, 50),
         ("INSERT  INTO t\n VALUES (3.5, 'it''s')", 2, 3000.0, 2),
     ]
-    top = national.group_statements(rows, limit=2)
-    assert [g["s"] for g in top] == [3.0, 2.06]
+    # the same read of the roll-ups: its text differs from the values' only past its head
+    rows.append((rows[0][0].replace("reporting_reportvalue", "reporting_aggregatevalue"), 1, 50, 9))
+    top = national.group_statements(rows, limit=3)
+    assert [g["s"] for g in top] == [3.0, 2.06, 0.05]
     assert top[1] == {
-        "statement": national.statement_key(rows[0][0]),
+        "statement": national.statement_label(national.statement_key(rows[0][0])),
         "calls": 2,
         "s": 2.06,
         "rows": 7138,
     }
     assert "?" in top[1]["statement"] and "410000000000" not in top[1]["statement"]
+    assert top[1]["statement"].endswith("[reporting_reportvalue, areas_area]")
+    assert top[2]["statement"].endswith("[reporting_aggregatevalue, areas_area]")
+    assert national.statement_key(rows[0][0]).index("reporting_reportvalue") > 160
     assert national.statement_key(rows[3][0]) == "INSERT INTO t VALUES (N, ?)"
     assert national.statement_key(rows[2][0]) == "SELECT N FROM t WHERE id = $1"
     lines = national.statement_lines({"cycle": {"statements": top}})
-    assert lines[0].startswith("| seconds | calls |") and len(lines) == 4
-    assert lines[2] == "| 3.00 | 2 | 2 | `INSERT INTO t VALUES (N, ?)` |"
+    assert lines[0].startswith("| seconds | calls |") and len(lines) == 5
+    assert lines[2] == "| 3.00 | 2 | 2 | `INSERT INTO t VALUES (N, ?) [t]` |"
     assert national.statement_lines({"cycle": {"statements": None}}) == []
