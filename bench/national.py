@@ -394,8 +394,6 @@ def _workers(steps: dict[str, Any]) -> dict[str, Any]:
 
 _LITERAL = re.compile(r"'(?:[^']|'')*'")
 _NUMBER = re.compile(r"(?<![\w$])\d+(?:\.\d+)?")
-
-
 _TABLE = re.compile(r"\b(?:FROM|INTO|JOIN|UPDATE)\s+\"?(\w+)", re.IGNORECASE)
 
 
@@ -424,9 +422,9 @@ def group_statements(
     groups: dict[str, dict[str, Any]] = {}
     for query, calls, ms, n in rows:
         key = statement_key(query)
-        g = groups.setdefault(
-            key, {"statement": statement_label(key), "calls": 0, "s": 0.0, "rows": 0}
-        )
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = {"statement": statement_label(key), "calls": 0, "s": 0.0, "rows": 0}
         g["calls"] += calls
         g["s"] += ms / 1000
         g["rows"] += n
@@ -924,10 +922,11 @@ def main() -> None:
             log("the nation against the targets:\n" + "\n".join(verdict_lines(r)))
         if "cycle" in r:
             log(f"where the cycle's CPU goes ({r['scale']}):\n" + "\n".join(cpu_lines(r)))
-        if statement_lines(r):
+        heaviest = statement_lines(r)
+        if heaviest:
             log(
                 f"the database's heaviest statements over the cycle ({r['scale']}, "
-                "pg_stat_statements):\n" + "\n".join(statement_lines(r))
+                "pg_stat_statements):\n" + "\n".join(heaviest)
             )
     text = json.dumps({"rows": rows, "targets": TARGETS}, indent=1, default=str)
     if args.out:

@@ -186,21 +186,18 @@ def village_values(root_path: str, indicator: str, first: dt.date, last: dt.date
     partition's fingerprint, :func:`areas_key`) are read from the values, a run of days at a
     time. A change committed after the marks are looked at is read as before it, as a read
     of the values a moment earlier would; its mark stays for the next night."""
+
+    def stored(start: dt.date, end: dt.date) -> pl.DataFrame:
+        frame: pl.DataFrame = values_by_area(
+            "report", indicator, start, end, root_path=root_path, level=Level.VILLAGE
+        )
+        return frame
+
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     kept = _kept_villages(root_path, indicator, days)
-    if not kept:
-        whole: pl.DataFrame = values_by_area(
-            "report", indicator, first, last, root_path=root_path, level=Level.VILLAGE
-        )
-        return whole
-    frames = list(kept.values())
-    for run in consecutive_runs(d for d in days if d not in kept):
-        frames.append(
-            values_by_area(
-                "report", indicator, run[0], run[-1], root_path=root_path, level=Level.VILLAGE
-            )
-        )
-    return pl.concat(frames)
+    runs = consecutive_runs(d for d in days if d not in kept)
+    frames = [*kept.values(), *(stored(run[0], run[-1]) for run in runs)]
+    return pl.concat(frames) if frames else stored(first, last)
 
 
 def _kept_villages(
@@ -246,6 +243,6 @@ def _column_of(wide: pl.DataFrame, indicator: str, villages: pl.Series) -> pl.Da
         return pl.DataFrame(schema=schema)
     return wide.select(
         pl.col("area_code").alias("area"),
-        pl.col("date").cast(pl.Date),
+        "date",
         pl.col(indicator).cast(pl.Float64).alias("value"),
     ).filter(pl.col("value").is_not_null() & pl.col("area").is_in(villages.implode()))

@@ -1000,6 +1000,58 @@ def _rollup_planner(*, grouping: bool) -> None:
         bulk.execute("SET LOCAL enable_nestloop TO DEFAULT")
 
 
+#: The ancestor columns of the areas, one per level above the villages (``l1``…``l4``).
+ROLLUP_COLUMNS = ("l1", "l2", "l3", "l4")
+
+
+def stage_partial_sums(start: dt.date, end: dt.date) -> None:
+    """The temporary table ``stage_partial`` of :func:`roll_up`: the values of ``start``…``end``
+    summed (and counted, and their maximum) by the areas' four ancestor columns, date and
+    indicator, in one scan of the values."""
+    area, value = Area._meta.db_table, ReportValue._meta.db_table
+    path_cols = ", ".join(f"a.{c}" for c in ROLLUP_COLUMNS)
+    bulk.create_staging(
+        "stage_partial",
+        [
+            *((c, "varchar(12)") for c in ROLLUP_COLUMNS),
+            ("date", "date"),
+            ("indicator", "varchar(40)"),
+            ("total", "double precision"),
+            ("n", "bigint"),
+            ("peak", "double precision"),
+        ],
+    )
+    bulk.execute(
+        f"INSERT INTO stage_partial SELECT {path_cols}, v.date, v.indicator_id, "
+        f"SUM(v.value), COUNT(*), MAX(v.value) "
+        f"FROM {value} v JOIN {area} a ON a.code = v.area_id "
+        f"WHERE v.date BETWEEN %s AND %s GROUP BY {path_cols}, v.date, v.indicator_id",
+        [start.isoformat(), end.isoformat()],
+    )
+
+
+def rollup_level_sql(level: int, col: str) -> str:
+    """The statement of :func:`roll_up` that inserts the roll-ups of ``level`` (its ancestor
+    column ``col``, ``l1``…``l4``) from the partial sums of ``stage_partial``.
+
+    The rows go in the order of the roll-ups' unique key (area, date, indicator): a day's rows
+    land beside their area's earlier days all over that index, and in the hash aggregate's
+    order each went to another leaf page, evicted dirty and read again before its neighbours
+    came. In key order each page is written once: the nation's townships (342,664 rows)
+    3.1-3.2 s instead of 4.9-5.2 s, 131 MB of WAL instead of 326-358 MB
+    (``python -m bench.insert_order``, docs/national-scale.md)."""
+    agg, ind = AggregateValue._meta.db_table, Indicator._meta.db_table
+    return (
+        f"INSERT INTO {agg} (area_id, level, date, indicator_id, value, n_areas) "
+        f"SELECT p.{col}, {level}, p.date, p.indicator, "
+        f"CASE MIN(i.aggregation) WHEN 'max' THEN MAX(p.peak) "
+        f"WHEN 'mean' THEN SUM(p.total) / SUM(p.n) ELSE SUM(p.total) END, SUM(p.n) "
+        f"FROM stage_partial p JOIN {ind} i ON i.code = p.indicator "
+        f"WHERE p.{col} <> '' GROUP BY p.{col}, p.date, p.indicator "
+        f"ORDER BY p.{col}, p.date, p.indicator"
+    )
+
+
 def roll_up(start: dt.date, end: dt.date) -> RollupSummary:
     """Roll every indicator up to every ancestor level (1–4) and compute completeness.
 
@@ -1018,53 +1070,19 @@ def roll_up(start: dt.date, end: dt.date) -> RollupSummary:
             % {"first": min(gone), "last": max(gone)}
         )
     area = Area._meta.db_table
-    value = ReportValue._meta.db_table
-    ind = Indicator._meta.db_table
-    agg = AggregateValue._meta.db_table
     comp = Completeness._meta.db_table
     sub = Submission._meta.db_table
-    levels = ("l1", "l2", "l3", "l4")
+    levels = ROLLUP_COLUMNS
     path_cols = ", ".join(f"a.{c}" for c in levels)
     with transaction.atomic():
         _rollup_planner(grouping=True)
         AggregateValue.objects.filter(date__range=(start, end)).delete()
         Completeness.objects.filter(date__range=(start, end)).delete()
-        bulk.create_staging(
-            "stage_partial",
-            [
-                *((c, "varchar(12)") for c in levels),
-                ("date", "date"),
-                ("indicator", "varchar(40)"),
-                ("total", "double precision"),
-                ("n", "bigint"),
-                ("peak", "double precision"),
-            ],
-        )
-        bulk.execute(
-            f"INSERT INTO stage_partial SELECT {path_cols}, v.date, v.indicator_id, "
-            f"SUM(v.value), COUNT(*), MAX(v.value) "
-            f"FROM {value} v JOIN {area} a ON a.code = v.area_id "
-            f"WHERE v.date BETWEEN %s AND %s GROUP BY {path_cols}, v.date, v.indicator_id",
-            [start.isoformat(), end.isoformat()],
-        )
+        stage_partial_sums(start, end)
         _rollup_planner(grouping=False)
         n_agg = 0
         for level, col in enumerate(levels, start=1):
-            # Inserted in the order of the roll-ups' unique key (area, date, indicator): a
-            # day's rows land beside their area's earlier days all over that index, and in the
-            # hash aggregate's order each went to another leaf page, evicted dirty and read
-            # again before its neighbours came. In key order each page is written once: the
-            # nation's townships (342,664 rows) 3.1-3.2 s instead of 4.9-5.2 s, 131 MB of WAL
-            # instead of 326-358 MB (docs/national-scale.md).
-            n_agg += bulk.execute(
-                f"INSERT INTO {agg} (area_id, level, date, indicator_id, value, n_areas) "
-                f"SELECT p.{col}, {level}, p.date, p.indicator, "
-                f"CASE MIN(i.aggregation) WHEN 'max' THEN MAX(p.peak) "
-                f"WHEN 'mean' THEN SUM(p.total) / SUM(p.n) ELSE SUM(p.total) END, SUM(p.n) "
-                f"FROM stage_partial p JOIN {ind} i ON i.code = p.indicator "
-                f"WHERE p.{col} <> '' GROUP BY p.{col}, p.date, p.indicator "
-                f"ORDER BY p.{col}, p.date, p.indicator"
-            )
+            n_agg += bulk.execute(rollup_level_sql(level, col))
         _dates_stage(start, end)
         bulk.create_staging(
             "stage_partial_comp",

@@ -237,15 +237,19 @@ class _Frames:
         key = (rule.level, rule.indicator_id)
         self.left[key] -= 1
         frame = self.read.get(key)
-        if frame is None and key[0] == Level.VILLAGE and self.village_values is not None:
-            frame = self.village_values(self.root_path, key[1], self.first[key], self.end)
-        elif frame is None:
-            frame = level_panel_frame(*key, self.first[key], self.end, self.root_path)
+        if frame is None:
+            frame = self._read(key)
         if self.left[key]:
             self.read[key] = frame
         else:
             self.read.pop(key, None)
         return frame if first == self.first[key] else frame.filter(pl.col("date") >= first)
+
+    def _read(self, key: tuple[int, str]) -> pl.DataFrame:
+        level, indicator = key
+        if level == Level.VILLAGE and self.village_values is not None:
+            return self.village_values(self.root_path, indicator, self.first[key], self.end)
+        return level_panel_frame(level, indicator, self.first[key], self.end, self.root_path)
 
 
 def _run_rule(
