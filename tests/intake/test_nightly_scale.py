@@ -343,6 +343,61 @@ def test_detection_reads_the_kept_days_of_villages_from_the_copies(
         assert any(row[2] == "deaths" for row in plain)
 
 
+def test_the_assessment_reads_the_kept_days_from_the_copies(
+    db: None, world: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``screen_days.report_values`` (the cycle's read of the reported values for the
+    assessment's 91 days) gives the rows of ``values_by_area`` under a province, every level:
+    the kept days from the copies; from the values, in runs, the days no copy holds, but not
+    the days nobody reported the indicator (before the world's first); a prefecture's own
+    reports (outside the county-only copies) from the values; the assessment stores the same
+    judgements with it as with its own read. Copies are kept as long as it reads."""
+    from ruralwatch.assessments.models import Judgement
+    from ruralwatch.assessments.services import HISTORY_DAYS, assess
+    from ruralwatch.intake import screen_days
+    from ruralwatch.reporting.selectors import values_by_area
+
+    assert screen_days.KEEP_DAYS >= HISTORY_DAYS + 1
+    day = dt.date(2023, 1, 12)
+    nightly.nightly(day, now=NOW)  # keeps each province's 14 days up to ``day``
+    pref = Area.objects.filter(level=2, code__startswith="97").order_by("code").first()
+    assert pref is not None
+    for d in (day - dt.timedelta(days=3), day - dt.timedelta(days=30)):  # kept, and not
+        ReportValue.objects.create(
+            area_id=pref.code, date=d, indicator_id="new_cases", value=4.0, submitted_at=NOW
+        )
+    first, last = day - dt.timedelta(days=HISTORY_DAYS), day + dt.timedelta(days=1)
+    read: list[tuple[dt.date, dt.date, int | None]] = []
+    real = screen_days.values_by_area
+
+    def spy(source: str, indicator: str, start: dt.date, end: dt.date, **kw: Any) -> Any:
+        read.append((start, end, kw.get("level")))
+        return real(source, indicator, start, end, **kw)
+
+    monkeypatch.setattr(screen_days, "values_by_area", spy)
+    for path in ["/980000000000/", "/970000000000/"]:
+        for indicator in ("new_cases", "deaths"):
+            read.clear()
+            got = screen_days.report_values(path, indicator, first, last)
+            plain = values_by_area("report", indicator, first, last, root_path=path)
+            assert got.schema == plain.schema and plain.height > 0
+            assert got.sort("area", "date").equals(plain.sort("area", "date")), (path, indicator)
+            window = day - dt.timedelta(days=13)
+            # the days before the window and the day after it; the areas above the counties
+            # (a province and its prefecture) over the kept days, a level at a time
+            runs = [(START, window - dt.timedelta(days=1), None), (last, last, None)]
+            runs += [(window, day, 1), (window, day, 2)]
+            assert sorted(read, key=str) == sorted(runs, key=str), (path, indicator)
+    # The assessment stores the same judgements either way.
+    columns = ("area_id", "level", "phase", "rebound_detected", "pooled", "text_en", "evidence")
+    for path in ["/980000000000/", "/970000000000/"]:
+        assess(day, root_path=path)
+        plain_judged = sorted(Judgement.objects.filter(date=day).values_list(*columns), key=str)
+        assess(day, root_path=path, report_values=screen_days.report_values)
+        judged = sorted(Judgement.objects.filter(date=day).values_list(*columns), key=str)
+        assert judged == plain_judged and len(judged) > 300
+
+
 def test_corrections_confirmations_and_re_runs(
     db: None, world: pl.DataFrame, reference: Callable[..., Any]
 ) -> None:
@@ -443,10 +498,15 @@ def test_the_nights_copies_of_the_days_it_read(
     import_areas(tmp_path / "more.csv")
     _same(reference, day)
     assert flagged(other)
-    # The next night: the oldest day is no longer read, and no longer kept.
+    # The next night no longer reads the oldest day, but keeps it for the cycle's assessment
+    # (its 91 days); a night screen_days.KEEP_DAYS after it no longer keeps it.
     _same(reference, day + dt.timedelta(days=1))
     kept = set(ScreenDay.objects.values_list("date", flat=True))
-    assert min(kept) == first + dt.timedelta(days=1) and max(kept) == day + dt.timedelta(days=1)
+    assert min(kept) == first and max(kept) == day + dt.timedelta(days=1)
+    later = first + dt.timedelta(days=screen_days.KEEP_DAYS)
+    nightly.nightly(later, now=NOW)
+    kept = set(ScreenDay.objects.values_list("date", flat=True))
+    assert min(kept) == first + dt.timedelta(days=1) and max(kept) == later
 
 
 def test_a_change_another_partition_took_mid_night_is_read_the_next_night(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -12,14 +13,24 @@ from ruralwatch.areas.models import Area
 from ruralwatch.assessments.models import Judgement
 from ruralwatch.reporting.selectors import values_by_area
 
+#: A read of the reported values of an indicator under a subtree: ``(root_path, indicator,
+#: first, last)`` to the ``(area, date, value)`` rows ``values_by_area("report", …)`` gives.
+ReportValues = Callable[[str, str, dt.date, dt.date], pl.DataFrame]
+
 
 def subtree_series(
-    root_path: str, indicator: str, start: dt.date, end: dt.date
+    root_path: str,
+    indicator: str,
+    start: dt.date,
+    end: dt.date,
+    report_values: ReportValues | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Areas of a subtree (code, name, level, parent, population) and their daily values.
 
     Two queries for the values: roll-ups for levels 1–4, reported values for villages (each
-    one text line per area on PostgreSQL, :func:`ruralwatch.reporting.selectors.values_by_area`).
+    one text line per area on PostgreSQL, :func:`ruralwatch.reporting.selectors.values_by_area`);
+    ``report_values`` reads the latter instead (the same rows: the cycle passes a read that
+    takes the days the validation kept from its copies, ``intake.screen_days.report_values``).
     """
     areas = pl.DataFrame(
         list(
@@ -36,12 +47,12 @@ def subtree_series(
         },
         orient="row",
     )
-    values = pl.concat(
-        [
-            values_by_area(source, indicator, start, end, root_path=root_path)
-            for source in ("aggregate", "report")
-        ]
-    )
+    if report_values is None:
+        reported = values_by_area("report", indicator, start, end, root_path=root_path)
+    else:
+        reported = report_values(root_path, indicator, start, end)
+    rolled = values_by_area("aggregate", indicator, start, end, root_path=root_path)
+    values = pl.concat([rolled, reported])
     return areas, values
 
 

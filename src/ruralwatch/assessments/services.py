@@ -19,7 +19,7 @@ from ruralwatch.areas.models import Area
 from ruralwatch.areas.selectors import subtree_q
 from ruralwatch.assessments import evidence_texts, nowcasting, phrases
 from ruralwatch.assessments.models import Judgement
-from ruralwatch.assessments.selectors import subtree_series
+from ruralwatch.assessments.selectors import ReportValues, subtree_series
 from ruralwatch.core import bulk
 from ruralwatch.epi.assess.judgement import UnitColumns, judge, rebound_state
 
@@ -109,6 +109,7 @@ def assess(
     indicator: str = "new_cases",
     history_days: int = HISTORY_DAYS,
     nowcast: bool = True,
+    report_values: ReportValues | None = None,
 ) -> AssessmentSummary:
     """Level, phase, rebound watch and sentences for every area under ``root_path``.
 
@@ -127,7 +128,8 @@ def assess(
 
     With ``nowcast`` (the default) the last days of the areas of levels 1–4 carry the cases
     still to come in late reports (:mod:`ruralwatch.assessments.nowcasting`), and the evidence
-    and sentence say so.
+    and sentence say so. ``report_values`` reads the reported values instead of
+    ``values_by_area`` (:func:`ruralwatch.assessments.selectors.subtree_series`).
     """
     summary = AssessmentSummary(cycle_date.isoformat())
     trees = _trees(root_path)
@@ -138,7 +140,9 @@ def assess(
     deleted = False
     with transaction.atomic(), pinned, _without_cyclic_gc():
         for path in trees:
-            rows = _judged(cycle_date, path, indicator, history_days, nowcast, summary)
+            rows = _judged(
+                cycle_date, path, indicator, history_days, nowcast, summary, report_values
+            )
             if rows.is_empty():
                 continue
             began = time.perf_counter()
@@ -200,12 +204,13 @@ def _judged(
     history_days: int,
     nowcast: bool,
     summary: AssessmentSummary,
+    report_values: ReportValues | None = None,
 ) -> pl.DataFrame:
     """The rows of the judgements of ``root_path``'s tree (adds to ``summary``): a frame of
     :data:`COLUMNS`."""
     began = time.perf_counter()
     start = cycle_date - dt.timedelta(days=history_days)
-    areas, values = subtree_series(root_path, indicator, start, cycle_date)
+    areas, values = subtree_series(root_path, indicator, start, cycle_date, report_values)
     areas = _with_population(areas)
     if areas.is_empty():
         return pl.DataFrame(schema=SCHEMA)

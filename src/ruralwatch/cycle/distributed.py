@@ -260,12 +260,19 @@ def _detect_above(task: Task) -> dict[str, Any]:
 def _assess(task: Task) -> dict[str, Any]:
     from ruralwatch.assessments import nowcasting
     from ruralwatch.assessments.services import assess
+    from ruralwatch.intake.screen_days import report_values
+
+    # the villages' days the validations of the same province kept, from their copies
+    def judged() -> Any:
+        return assess(
+            task.end, root_path=task.part.path, indicator=INDICATOR, report_values=report_values
+        )
 
     if task.pinned:
         with nowcasting.whole_tree_moment(INDICATOR, task.end, task.moment):
-            j = assess(task.end, root_path=task.part.path, indicator=INDICATOR)
+            j = judged()
     else:
-        j = assess(task.end, root_path=task.part.path, indicator=INDICATOR)
+        j = judged()
     return {"areas": j.areas, "by_phase": j.by_phase, "rebounds": j.rebounds, "seconds": j.seconds}
 
 

@@ -428,7 +428,9 @@ def _values_in_part(
                 [c for c in frame.columns if c in _KEYS or frame[c].null_count() < frame.height]
             )
     if fresh:
-        screen_days.keep(prefix, county_only, key, fresh, since=taken.since, older_than=first)
+        # kept beyond the window: the cycle's assessment reads them too (screen_days.KEEP_DAYS)
+        oldest = min(first, last - dt.timedelta(days=screen_days.KEEP_DAYS - 1))
+        screen_days.keep(prefix, county_only, key, fresh, since=taken.since, older_than=oldest)
     frames = [f for f in (kept | fresh).values() if not f.is_empty()]
     if not frames:
         return pl.DataFrame(schema={"area_code": pl.String, "date": pl.Date})

@@ -54,10 +54,15 @@ from ruralwatch.areas.models import Area, Level
 from ruralwatch.core import bulk
 from ruralwatch.core.dates import consecutive_runs
 from ruralwatch.intake.models import ScreenDay, ScreenTake
-from ruralwatch.reporting.models import ValidationPending
+from ruralwatch.reporting.models import ReportValue, ValidationPending
 from ruralwatch.reporting.selectors import values_by_area
 
-#: How long before the oldest day a night reads the copies of other partitions are kept.
+#: Days up to a night's last day of which a partition's copies are kept: the assessment's
+#: village series, ``assessments.services.HISTORY_DAYS`` days before the cycle's date and the
+#: date itself (:func:`report_values`; a test keeps the two in step). About 100 kB a
+#: province and day: some 300 MB for the nation.
+KEEP_DAYS = 91
+#: How long before the oldest day kept the copies of other partitions are kept.
 FORGET_DAYS = 30
 #: How long the log of takes is kept (far longer than a partition's read and keep).
 TAKES_KEPT = dt.timedelta(days=1)
@@ -106,17 +111,29 @@ def areas_key(codes: pl.Series) -> int:
 
 
 def read(
-    partition: str, county_only: bool, days: Iterable[dt.date], key: int
+    partition: str,
+    county_only: bool,
+    days: Iterable[dt.date],
+    key: int,
+    *,
+    columns: list[str] | None = None,
 ) -> dict[dt.date, pl.DataFrame]:
     """The copies kept of these days of the partition, made of the areas ``key`` fingerprints:
     a frame per day (``area_code``, ``date``, a column per indicator), as :func:`keep` was
-    given it."""
+    given it; with ``columns``, only those of the indicators it holds (the others are not
+    decompressed)."""
     found = ScreenDay.objects.filter(
         partition=partition, county_only=county_only, date__in=list(days), areas_hash=key
     ).values_list("date", "data")
     out = {}
     for day, data in found:
-        frame = pl.read_ipc(io.BytesIO(bytes(data)))
+        buffer = io.BytesIO(bytes(data))
+        held = None
+        if columns is not None:
+            names = pl.read_ipc_schema(buffer)
+            held = ["area_code", *(c for c in columns if c in names)]
+            buffer.seek(0)
+        frame = pl.read_ipc(buffer, columns=held)
         out[day] = frame.select(
             "area_code", pl.lit(day, dtype=pl.Date).alias("date"), pl.exclude("area_code")
         )
@@ -135,8 +152,8 @@ def keep(
     """Keep these days of the partition (``frames``: a frame per day, a day with no value an
     empty one, read after the take ``since`` names), replacing what was kept of them, except
     the days a take after that one dropped (their frames may predate a change); with
-    ``older_than``, the partition's copies of days before it are dropped (no later night reads
-    them), and those of any partition (a subtree validated once, by hand) of days
+    ``older_than``, the partition's copies of days before it are dropped (no later night or
+    cycle reads them), and those of any partition (a subtree validated once, by hand) of days
     :data:`FORGET_DAYS` before it."""
     made = {day: _copy(partition, county_only, key, day, frame) for day, frame in frames.items()}
     mine = ScreenDay.objects.filter(partition=partition, county_only=county_only)
@@ -171,39 +188,69 @@ def _copy(
     )
 
 
-def village_values(root_path: str, indicator: str, first: dt.date, last: dt.date) -> pl.DataFrame:
-    """``(area, date, value)`` of ``indicator`` reported by the villages under ``root_path``
-    on ``first``…``last``: the rows of :func:`ruralwatch.reporting.selectors.values_by_area`
-    (``"report"``, level 5), with the days a validation of that subtree kept a copy of read
-    from the copies instead of the values.
+def report_values(
+    root_path: str, indicator: str, first: dt.date, last: dt.date, *, level: int | None = None
+) -> pl.DataFrame:
+    """``(area, date, value)`` of ``indicator`` reported on ``first``…``last`` by the areas
+    under ``root_path`` (of ``level`` only, if given): the rows of
+    :func:`ruralwatch.reporting.selectors.values_by_area` (``"report"``), with the days a
+    validation of that subtree kept a copy of read from the copies instead of the values.
 
-    The cycle's detection reads a province's villages for the last eight days (the
-    single-case rule's ``deaths``), one probe of the values' key per village; seven of those
-    days were read and kept by the night before's validation of the same province. A copy
-    stands for its day while no writer has marked the day changed (:func:`take_changed` drops
-    the copies of a marked day with its mark, and :func:`keep` never keeps a day taken since
-    its read), so a day with a mark, a day without a copy, or copies made of other areas (the
-    partition's fingerprint, :func:`areas_key`) are read from the values, a run of days at a
-    time. A change committed after the marks are looked at is read as before it, as a read
-    of the values a moment earlier would; its mark stays for the next night."""
-
-    def stored(start: dt.date, end: dt.date) -> pl.DataFrame:
-        frame: pl.DataFrame = values_by_area(
-            "report", indicator, start, end, root_path=root_path, level=Level.VILLAGE
-        )
-        return frame
-
+    The cycle reads a province's villages by one probe of the values' key per village:
+    detection for the last eight days (the single-case rule's ``deaths``), the assessment for
+    its 91 (``new_cases``); the night's validation read and kept the same days of the same
+    province (copies are kept :data:`KEEP_DAYS`). A copy stands for its day while no writer
+    has marked the day changed (:func:`take_changed` drops the copies of a marked day with its
+    mark, and :func:`keep` never keeps a day taken since its read), so a day with a mark, a
+    day without a copy, or copies made of other areas (the partition's fingerprint,
+    :func:`areas_key`) are read from the values, a run of days at a time; a day on which no
+    area reported ``indicator`` at all is not read (one probe of the (date, indicator) index:
+    a run costs a probe per village whatever its length, and a new deployment's first months
+    have few days). The areas a county-only partition leaves out (those above the counties)
+    are read from the values for the kept days, one probe each. A change committed after the
+    marks are looked at is read as before it, as a read of the values a moment earlier would;
+    its mark stays for the next night."""
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    kept = _kept_villages(root_path, indicator, days)
-    runs = consecutive_runs(d for d in days if d not in kept)
-    frames = [*kept.values(), *(stored(run[0], run[-1]) for run in runs)]
-    return pl.concat(frames) if frames else stored(first, last)
+    kept = _kept_days(root_path, indicator, days, level)
+    present = _reported_days(indicator, [d for d in days if d not in kept])
+    frames = [
+        *kept.values(),
+        *(
+            values_by_area("report", indicator, run[0], run[-1], root_path=root_path, level=level)
+            for run in consecutive_runs(present)
+        ),
+    ]
+    return pl.concat(frames) if frames else pl.DataFrame(schema=_ROWS)
 
 
-def _kept_villages(
-    root_path: str, indicator: str, days: list[dt.date]
+def village_values(root_path: str, indicator: str, first: dt.date, last: dt.date) -> pl.DataFrame:
+    """:func:`report_values` of the villages (level 5): detection's village series."""
+    return report_values(root_path, indicator, first, last, level=Level.VILLAGE)
+
+
+#: The columns of :func:`report_values` (those of ``values_by_area``).
+_ROWS = {"area": pl.String, "date": pl.Date, "value": pl.Float64}
+
+
+def _reported_days(indicator: str, days: list[dt.date]) -> list[dt.date]:
+    """The days of ``days`` on which some area reported ``indicator`` (one probe each of the
+    values' (date, indicator) index)."""
+    if not days:
+        return []
+    table = ReportValue._meta.db_table
+    probes = " UNION ALL ".join(
+        f"SELECT {i} WHERE EXISTS (SELECT 1 FROM {table} v "
+        "WHERE v.date = %s AND v.indicator_id = %s)"
+        for i in range(len(days))
+    )
+    params = [p for d in days for p in (d.isoformat(), indicator)]
+    return [days[int(i)] for (i,) in bulk.rows(probes, params)]
+
+
+def _kept_days(
+    root_path: str, indicator: str, days: list[dt.date], level: int | None
 ) -> dict[dt.date, pl.DataFrame]:
-    """The days of :func:`village_values` its copies hold, each as its rows."""
+    """The days of :func:`report_values` its copies hold, each as its rows."""
     made = set(
         ScreenDay.objects.filter(partition=root_path, date__in=days).values_list(
             "county_only", "areas_hash"
@@ -215,34 +262,71 @@ def _kept_villages(
     usable = [d for d in days if d not in marked]
     if not usable:
         return {}
-    areas = bulk.fetch_frame(
-        f"SELECT a.code, a.level, a.l3 FROM {Area._meta.db_table} a WHERE a.path LIKE %s",
-        [root_path + "%"],
-        schema={"code": pl.String, "level": pl.Int64, "l3": pl.String},
-    ).with_columns(pl.col("l3").fill_null(""))
-    villages = areas.filter(pl.col("level") == Level.VILLAGE)["code"]
     for county_only in sorted({c for c, _ in made}):
-        mine = areas.filter(pl.col("l3") != "") if county_only else areas
-        if county_only and mine.filter(pl.col("level") == Level.VILLAGE).height < villages.len():
-            continue  # a village outside every county is not in the copies
-        key = areas_key(mine["code"])
+        key = areas_key(_codes(root_path, county_only))
         if (county_only, key) not in made:
             continue
-        return {
-            day: _column_of(frame, indicator, villages)
-            for day, frame in read(root_path, county_only, usable, key).items()
-        }
+        # The areas that are not villages (few: a province's townships, counties and the
+        # areas above them) and those a county-only copy leaves out; not the partition's
+        # every area (a row each through COPY was most of this read's time).
+        where, params = partition_sql(root_path, county_only)
+        left_out = f"CASE WHEN {where} THEN 0 ELSE 1 END"
+        others = bulk.fetch_frame(
+            f"SELECT a.code, a.level, {left_out} FROM {Area._meta.db_table} a "
+            f"WHERE a.path LIKE %s AND (a.level <> %s OR {left_out} = 1)",
+            [*params, root_path + "%", Level.VILLAGE, *params],
+            schema={"code": pl.String, "level": pl.Int64, "outside": pl.Int64},
+        )
+        outside = others.filter(pl.col("outside") == 1)
+        if (outside["level"] == Level.VILLAGE).any():
+            continue  # a village outside every county: as many probes as the values' read
+        copies = read(root_path, county_only, usable, key, columns=[indicator])
+        if not copies:
+            return {}
+        unwanted = others["code"] if level == Level.VILLAGE else pl.Series(dtype=pl.String)
+        rows = {day: _column_of(frame, indicator, unwanted) for day, frame in copies.items()}
+        if level is None and outside.height:
+            _add_outside(rows, root_path, indicator, outside)
+        return rows
     return {}
 
 
-def _column_of(wide: pl.DataFrame, indicator: str, villages: pl.Series) -> pl.DataFrame:
-    """A copy's values of ``indicator`` for ``villages`` as ``(area, date, value)`` rows (a
-    copy leaves out an indicator nobody reported that day: no rows)."""
-    schema = {"area": pl.String, "date": pl.Date, "value": pl.Float64}
+def _codes(root_path: str, county_only: bool) -> pl.Series:
+    """The codes of a validation partition's areas (:func:`partition_sql`), for
+    :func:`areas_key`: one text on PostgreSQL (a row each through COPY costs this process
+    some 4 µs: 0.3 s for a big province)."""
+    where, params = partition_sql(root_path, county_only)
+    sql = f"SELECT a.code FROM {Area._meta.db_table} a WHERE {where}"
+    if not bulk.is_postgres():
+        return pl.Series([code for (code,) in bulk.rows(sql, params)], dtype=pl.String)
+    ((text,),) = bulk.rows(f"SELECT string_agg(l.code, ',') FROM ({sql}) l", params)
+    return pl.Series(str(text).split(",") if text else [], dtype=pl.String)
+
+
+def _add_outside(
+    rows: dict[dt.date, pl.DataFrame], root_path: str, indicator: str, outside: pl.DataFrame
+) -> None:
+    """The values of the ``outside`` areas (a county-only copy has none of them; levels above
+    the villages) added to the kept days' ``rows``, read a level at a time over those days."""
+    first, last = min(rows), max(rows)
+    found = pl.concat(
+        [
+            values_by_area("report", indicator, first, last, root_path=root_path, level=lv)
+            for lv in sorted(set(outside["level"]))
+        ]
+    ).filter(pl.col("area").is_in(outside["code"].implode()))
+    for (day,), of_day in found.partition_by("date", as_dict=True).items():
+        if day in rows:
+            rows[day] = pl.concat([rows[day], of_day])
+
+
+def _column_of(wide: pl.DataFrame, indicator: str, unwanted: pl.Series) -> pl.DataFrame:
+    """A copy's values of ``indicator`` as ``(area, date, value)`` rows, but those of the
+    ``unwanted`` areas (a copy leaves out an indicator nobody reported that day: no rows)."""
     if indicator not in wide.columns:
-        return pl.DataFrame(schema=schema)
+        return pl.DataFrame(schema=_ROWS)
     return wide.select(
         pl.col("area_code").alias("area"),
         "date",
         pl.col(indicator).cast(pl.Float64).alias("value"),
-    ).filter(pl.col("value").is_not_null() & pl.col("area").is_in(villages.implode()))
+    ).filter(pl.col("value").is_not_null() & ~pl.col("area").is_in(unwanted.implode()))
