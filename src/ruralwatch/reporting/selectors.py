@@ -657,7 +657,11 @@ def _arrived(
     few dozen groups: grouped by area, the read hashed or sorted every submission (on 河南 of
     the four-province database, 746,039 submissions of 36 days, with the join: 1.24 s of
     backend CPU, the hash spilling to disk; by day and code range: 0.56 s); on the national
-    database the join's plan scans all 713,034 areas for each province, in parallel workers."""
+    database the join's plan scans all 713,034 areas for each province, in parallel workers.
+    Each day is a range of the submissions' (date, area) index, which carries the delay
+    (reporting migration 0015): by the primary key's range of areas the read went through
+    every stored day of them (河南 on the nation's 15 days: 0.42–0.47 s, a hash aggregate
+    spilling to disk; by day 0.23–0.29 s, no spill, and no more with a year kept)."""
     import numpy as np
     import polars as pl
 
@@ -704,8 +708,13 @@ def _arrived(
 
         bounds = code_range(root_path)
         if bounds is not None:
-            join, where = "", "s.date BETWEEN %s AND %s AND s.area_id BETWEEN %s AND %s"
-            args = [start.isoformat(), end.isoformat(), *bounds]
+            # each day a range of the (date, area) index: the window's submissions of the
+            # subtree and no others, whatever the history kept (a range of the areas on the
+            # primary key read every stored day of them; the dates as a range of the index,
+            # every area of each day)
+            days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+            join, where = "", "s.date = ANY(%s) AND s.area_id BETWEEN %s AND %s"
+            args = [days, *bounds]
         # One line per day (``area:delay;…``): a row per submission was 0.76 million rows for
         # 河南 with 15 days of history, each handed to Python on its own.
         with transaction.atomic():
