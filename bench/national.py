@@ -253,6 +253,12 @@ def setup_child(payload: dict[str, Any]) -> dict[str, Any]:
 
     _, validation_s = timed(lambda: nightly(NEW_DAY - dt.timedelta(days=1)))
     progress(last_night_validation_s=validation_s)
+    # The copies the earlier nights kept (screen_days.KEEP_DAYS: the assessment's 91 days; a
+    # night reads and keeps two weeks, the history loaded here had no nights before).
+    from ruralwatch.intake.nightly import keep_copies
+
+    _, copies_s = timed(lambda: keep_copies(NEW_DAY - dt.timedelta(days=1)))
+    progress(earlier_nights_copies_s=copies_s)
     # The new day, as a province sends it: wide CSV, Chinese date format as ISO.
     wide = _day_frame(tree, offset + payload["days"], NEW_DAY)
     new_csv = Path(payload["workdir"]) / f"{NEW_DAY}.csv"

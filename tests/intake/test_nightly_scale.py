@@ -30,6 +30,7 @@ from ruralwatch.intake.models import FlagStatus, OutlierFlag, Violation
 from ruralwatch.reporting.models import ReportValue, ValidationPending
 from ruralwatch.reporting.services import mark_changed
 from ruralwatch.synth import ERROR_KINDS, build_demo
+from tests.commands import cli_runner
 
 SEED = 20230122
 START, END = dt.date(2022, 12, 1), dt.date(2023, 1, 15)
@@ -383,10 +384,9 @@ def test_the_assessment_reads_the_kept_days_from_the_copies(
             assert got.schema == plain.schema and plain.height > 0
             assert got.sort("area", "date").equals(plain.sort("area", "date")), (path, indicator)
             window = day - dt.timedelta(days=13)
-            # the days before the window and the day after it; the areas above the counties
-            # (a province and its prefecture) over the kept days, a level at a time
+            # the days before the window and the day after it (the areas above the counties,
+            # a province and its prefecture, over the kept days by their codes)
             runs = [(START, window - dt.timedelta(days=1), None), (last, last, None)]
-            runs += [(window, day, 1), (window, day, 2)]
             assert sorted(read, key=str) == sorted(runs, key=str), (path, indicator)
     # The assessment stores the same judgements either way.
     columns = ("area_id", "level", "phase", "rebound_detected", "pooled", "text_en", "evidence")
@@ -396,6 +396,61 @@ def test_the_assessment_reads_the_kept_days_from_the_copies(
         assess(day, root_path=path, report_values=screen_days.report_values)
         judged = sorted(Judgement.objects.filter(date=day).values_list(*columns), key=str)
         assert judged == plain_judged and len(judged) > 300
+
+
+def test_keep_copies_makes_the_days_the_nights_did_not_keep(
+    db: None, world: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``nightly.keep_copies`` (after an upgrade, or a history loaded in bulk) keeps every
+    partition's days up to ``screen_days.KEEP_DAYS`` back, each exactly as the values give it
+    (an empty copy for a day nobody reported on); the assessment's read then takes only the
+    day after from the values, and returns the same rows."""
+    from ruralwatch.intake import screen_days
+    from ruralwatch.intake.models import ScreenDay
+
+    day = dt.date(2023, 1, 12)
+    nightly.nightly(day, now=NOW)
+    assert ScreenDay.objects.count() == 2 * 14
+    invoke = cli_runner(monkeypatch)
+    assert invoke(["reports", "keep-copies", "--day", "12/01/2023"]).exit_code == 2
+    result = invoke(["reports", "keep-copies", "--day", day.isoformat()])
+    assert result.exit_code == 0, result.output
+    first = day - dt.timedelta(days=screen_days.KEEP_DAYS - 1)
+    assert f"{first} … {day}: the copies of 2 partition(s) are kept" in result.output
+    days = [first + dt.timedelta(days=i) for i in range(screen_days.KEEP_DAYS)]
+    for part in sorted(set(ScreenDay.objects.values_list("partition", flat=True))):
+        codes = nightly._populations(part, True)["area_code"]
+        copies = screen_days.read(part, True, days, screen_days.areas_key(codes))
+        assert sorted(copies) == days
+        values = nightly._read_values(part, True, first, day, codes)
+        for d, copy in copies.items():
+            same_day = values.filter(pl.col("date") == d)
+            assert copy.height == same_day.height and (d >= START or copy.is_empty())
+            assert copy.sort("area_code").equals(same_day.select(copy.columns).sort("area_code"))
+    read: list[tuple[dt.date, dt.date]] = []
+    real = screen_days.values_by_area
+
+    def spy(source: str, indicator: str, start: dt.date, end: dt.date, **kw: Any) -> Any:
+        if kw.get("level") is None:
+            read.append((start, end))
+        return real(source, indicator, start, end, **kw)
+
+    monkeypatch.setattr(screen_days, "values_by_area", spy)
+    last = day + dt.timedelta(days=1)
+    got = screen_days.report_values("/980000000000/", "new_cases", first, last)
+    plain = real("report", "new_cases", first, last, root_path="/980000000000/")
+    assert got.sort("area", "date").equals(plain.sort("area", "date"))
+    assert read == [(last, last)]
+    # A tree of one province, whose cycle in one process reads the whole tree ("/"): the
+    # copies are its province's.
+    mine = Area.objects.filter(code__startswith="97")
+    ReportValue.objects.filter(area_id__in=mine.values("code")).delete()
+    for level in (5, 4, 3, 2, 1):
+        mine.filter(level=level).delete()
+    read.clear()
+    got = screen_days.report_values("/", "new_cases", first, last)
+    assert got.sort("area", "date").equals(plain.sort("area", "date"))
+    assert read == [(last, last)]
 
 
 def test_corrections_confirmations_and_re_runs(

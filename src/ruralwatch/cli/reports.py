@@ -69,6 +69,26 @@ def rollup_cmd(
     )
 
 
+@reports_app.command("keep-copies")
+def keep_copies_cmd(
+    day: str = typer.Option(..., "--day", help="The last day kept (YYYY-MM-DD)."),
+) -> None:
+    """Keep the nightly validation's copies of the 91 days up to --day that no night kept
+    (after an upgrade from code that kept two weeks, or a history loaded in bulk), so that
+    the cycle's assessment reads them instead of the values (docs/intake.md)."""
+    django_setup()
+    from ruralwatch.intake.nightly import keep_copies
+    from ruralwatch.intake.screen_days import KEEP_DAYS
+
+    try:
+        last = dt.date.fromisoformat(day)
+    except ValueError as exc:
+        raise fail(f"--day must be YYYY-MM-DD: {exc}", 2) from exc
+    parts = keep_copies(last)
+    first = last - dt.timedelta(days=KEEP_DAYS - 1)
+    out.print(f"{first} … {last}: the copies of {parts} partition(s) are kept", highlight=False)
+
+
 @reports_app.command("archive")
 def archive_cmd(
     before: str | None = typer.Option(

@@ -186,6 +186,21 @@ def nightly(
     return totals
 
 
+def keep_copies(day: dt.date, *, path: str = "/") -> int:
+    """Make the copies (:mod:`ruralwatch.intake.screen_days`) of the :data:`screen_days.KEEP_DAYS`
+    days up to ``day`` that the nights have not kept, for every partition of :func:`nightly`
+    under ``path``, as the nights before would have: after an upgrade from code that kept two
+    weeks, or a database loaded in bulk (the national benchmark's set-up), so that the cycle's
+    assessment reads its days from them. Reads the values of the days without a copy, a
+    partition at a time, and screens nothing. Returns the number of partitions."""
+    scope = _scope(path)
+    first = day - dt.timedelta(days=screen_days.KEEP_DAYS - 1)
+    for prefix in scope.parts:
+        areas = _populations(prefix, scope.county_only)["area_code"]
+        _values_in_part(prefix, scope.county_only, first, day, areas)
+    return len(scope.parts)
+
+
 def nightly_parts(day: dt.date, *, days: int = 7, path: str = "/") -> _Scope | None:
     """The partitions :func:`nightly` validates one by one, or ``None`` where its bounded
     read does not hold and it runs :func:`nightly_per_county` instead."""

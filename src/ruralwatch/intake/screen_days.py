@@ -207,11 +207,11 @@ def report_values(
     area reported ``indicator`` at all is not read (one probe of the (date, indicator) index:
     a run costs a probe per village whatever its length, and a new deployment's first months
     have few days). The areas a county-only partition leaves out (those above the counties)
-    are read from the values for the kept days, one probe each. A change committed after the
+    are read from the values for the kept days by their codes. A change committed after the
     marks are looked at is read as before it, as a read of the values a moment earlier would;
     its mark stays for the next night."""
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    kept = _kept_days(root_path, indicator, days, level)
+    kept = _kept_days(_as_partition(root_path), indicator, days, level)
     present = _reported_days(indicator, [d for d in days if d not in kept])
     frames = [
         *kept.values(),
@@ -221,6 +221,16 @@ def report_values(
         ),
     ]
     return pl.concat(frames) if frames else pl.DataFrame(schema=_ROWS)
+
+
+def _as_partition(root_path: str) -> str:
+    """The partition a validation keeps the copies of ``root_path``'s subtree under: the
+    tree's root for the whole tree of one root (the validation's partitions are provinces, the
+    cycle in one process reads "/"), else the path itself."""
+    if root_path != "/":
+        return root_path
+    roots = list(Area.objects.filter(parent__isnull=True).values_list("path", flat=True)[:2])
+    return roots[0] if len(roots) == 1 else root_path
 
 
 def village_values(root_path: str, indicator: str, first: dt.date, last: dt.date) -> pl.DataFrame:
@@ -286,7 +296,7 @@ def _kept_days(
         unwanted = others["code"] if level == Level.VILLAGE else pl.Series(dtype=pl.String)
         rows = {day: _column_of(frame, indicator, unwanted) for day, frame in copies.items()}
         if level is None and outside.height:
-            _add_outside(rows, root_path, indicator, outside)
+            _add_outside(rows, indicator, outside)
         return rows
     return {}
 
@@ -303,18 +313,19 @@ def _codes(root_path: str, county_only: bool) -> pl.Series:
     return pl.Series(str(text).split(",") if text else [], dtype=pl.String)
 
 
-def _add_outside(
-    rows: dict[dt.date, pl.DataFrame], root_path: str, indicator: str, outside: pl.DataFrame
-) -> None:
-    """The values of the ``outside`` areas (a county-only copy has none of them; levels above
-    the villages) added to the kept days' ``rows``, read a level at a time over those days."""
-    first, last = min(rows), max(rows)
-    found = pl.concat(
-        [
-            values_by_area("report", indicator, first, last, root_path=root_path, level=lv)
-            for lv in sorted(set(outside["level"]))
-        ]
-    ).filter(pl.col("area").is_in(outside["code"].implode()))
+def _add_outside(rows: dict[dt.date, pl.DataFrame], indicator: str, outside: pl.DataFrame) -> None:
+    """The values of the ``outside`` areas (a county-only copy has none of them: a province
+    and its prefectures) over the kept days added to their ``rows``: by their codes, one
+    probe of the values' key each (by their level under the subtree, the planner read every
+    value of the subtree's days to find theirs)."""
+    codes = outside["code"].to_list()
+    marks = ", ".join(["%s"] * len(codes))
+    found = bulk.fetch_frame(
+        f"SELECT v.area_id, CAST(v.date AS TEXT), v.value FROM {ReportValue._meta.db_table} v "
+        f"WHERE v.area_id IN ({marks}) AND v.indicator_id = %s AND v.date BETWEEN %s AND %s",
+        [*codes, indicator, min(rows).isoformat(), max(rows).isoformat()],
+        schema={"area": pl.String, "date": pl.String, "value": pl.Float64},
+    ).with_columns(pl.col("date").str.slice(0, 10).str.to_date())
     for (day,), of_day in found.partition_by("date", as_dict=True).items():
         if day in rows:
             rows[day] = pl.concat([rows[day], of_day])
