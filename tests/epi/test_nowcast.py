@@ -167,8 +167,7 @@ def test_reproducible_with_the_seed():
     alone = nowcast_panel(triangle, config=cfg, keys=[11])
     assert np.array_equal(both.upper[1], alone.upper[0])
     assert np.array_equal(both.mean[1], alone.mean[0])
-    # also deep in a panel worked a block of units at a time (about 93 units of 400 draws of
-    # 7 days), whichever block and place in it the unit has
+    # also first or last of a 300-unit panel
     many = np.stack([other[-35:, :6]] * 299 + [triangle])
     keys = [*range(100, 399), 11]
     for order in (slice(None), slice(None, None, -1)):

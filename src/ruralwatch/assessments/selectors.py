@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -11,11 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ruralwatch.areas.models import Area
 from ruralwatch.assessments.models import Judgement
-from ruralwatch.reporting.selectors import values_by_area
-
-#: A read of the reported values of an indicator under a subtree: ``(root_path, indicator,
-#: first, last)`` to the ``(area, date, value)`` rows ``values_by_area("report", …)`` gives.
-ReportValues = Callable[[str, str, dt.date, dt.date], pl.DataFrame]
+from ruralwatch.reporting.selectors import ValuesRead, values_by_area
 
 
 def subtree_series(
@@ -23,7 +18,7 @@ def subtree_series(
     indicator: str,
     start: dt.date,
     end: dt.date,
-    report_values: ReportValues | None = None,
+    report_values: ValuesRead | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Areas of a subtree (code, name, level, parent, population) and their daily values.
 

@@ -19,9 +19,10 @@ from ruralwatch.areas.models import Area
 from ruralwatch.areas.selectors import subtree_q
 from ruralwatch.assessments import evidence_texts, nowcasting, phrases
 from ruralwatch.assessments.models import Judgement
-from ruralwatch.assessments.selectors import ReportValues, subtree_series
+from ruralwatch.assessments.selectors import subtree_series
 from ruralwatch.core import bulk
 from ruralwatch.epi.assess.judgement import UnitColumns, judge, rebound_state
+from ruralwatch.reporting.selectors import ValuesRead
 
 TOWNSHIP = 4
 
@@ -109,7 +110,7 @@ def assess(
     indicator: str = "new_cases",
     history_days: int = HISTORY_DAYS,
     nowcast: bool = True,
-    report_values: ReportValues | None = None,
+    report_values: ValuesRead | None = None,
 ) -> AssessmentSummary:
     """Level, phase, rebound watch and sentences for every area under ``root_path``.
 
@@ -204,7 +205,7 @@ def _judged(
     history_days: int,
     nowcast: bool,
     summary: AssessmentSummary,
-    report_values: ReportValues | None = None,
+    report_values: ValuesRead | None = None,
 ) -> pl.DataFrame:
     """The rows of the judgements of ``root_path``'s tree (adds to ``summary``): a frame of
     :data:`COLUMNS`."""

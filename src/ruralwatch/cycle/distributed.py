@@ -42,6 +42,7 @@ Dask is imported here only, and only when a scheduler is used.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import heapq
@@ -262,17 +263,13 @@ def _assess(task: Task) -> dict[str, Any]:
     from ruralwatch.assessments.services import assess
     from ruralwatch.intake.screen_days import report_values
 
-    # the villages' days the validations of the same province kept, from their copies
-    def judged() -> Any:
-        return assess(
+    pinned: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if task.pinned:
+        pinned = nowcasting.whole_tree_moment(INDICATOR, task.end, task.moment)
+    with pinned:  # the villages' days the validation of the province kept, from its copies
+        j = assess(
             task.end, root_path=task.part.path, indicator=INDICATOR, report_values=report_values
         )
-
-    if task.pinned:
-        with nowcasting.whole_tree_moment(INDICATOR, task.end, task.moment):
-            j = judged()
-    else:
-        j = judged()
     return {"areas": j.areas, "by_phase": j.by_phase, "rebounds": j.rebounds, "seconds": j.seconds}
 
 

@@ -435,10 +435,6 @@ def _draw_quantiles(draws: FloatArray, q: tuple[float, float]) -> tuple[FloatArr
     return ordered[:, ranks[0]], ordered[:, ranks[1]]
 
 
-#: Values of a (units, samples, days) block of :func:`nowcast_panel` (about 2 MB a block).
-_BLOCK_VALUES = 1 << 18
-
-
 def nowcast_panel(
     triangles: npt.ArrayLike,
     method: Literal["bayes.trunc", "bayes.notrunc"] = "bayes.trunc",
@@ -488,36 +484,23 @@ def nowcast_panel(
     lags = np.minimum(T - 1 - days, D1 - 1)  # F(N - t) of the nowcast days
     y = np.nansum(tri[:, days, :], axis=2)  # (U, K)
     shape, rate = poisgamma_prior(tri, cfg)
-    # A unit's draws come from its own generator, in one order: its CDF draws, the
-    # standard Gammas of its predictive, then its Poissons (a Gamma of shape a and scale s is
-    # s times a standard Gamma of shape a: the same numbers as ``gamma(a, s)``). The
-    # arithmetic between them runs on a block of units at a time: one numpy call per block
-    # instead of per unit (the calls' overhead was most of it), on (block, S, K) arrays that
-    # stay in the cache (the whole panel's were ten passes over 60 MB each for 2,655 units).
-    S = cfg.n_samples
-    rest = np.empty((U, S, K))
+    # Unit by unit: a unit's draws come from its own generator (its CDF draws, then its
+    # predictive's), and its (S, K) arrays stay in the cache; the whole panel's (U, S, K)
+    # temporaries were ten passes over 60 MB each for 2,655 units.
+    rest = np.empty((U, cfg.n_samples, K))
     mean_rest = np.empty((U, K))
     known_share = np.empty((U, K))
-    size = shape[:, None] + y  # (U, K)
-    block = max(1, _BLOCK_VALUES // max(1, S * K))
-    for start in range(0, U, block):
-        stop = min(U, start + block)
-        # (unit, day, draw): a unit's draws of a day side by side, as the unit-by-unit
-        # arrays held them (``cdf[:, lags]`` is column-major), so that the means below sum
-        # in the same order and give the same numbers
-        share = np.empty((stop - start, K, S))
-        standard = np.empty((stop - start, K, S))
-        for i, u in enumerate(range(start, stop)):
-            share[i] = draw_cdf(u, rngs[u])[:, lags].T
-            standard[i] = rngs[u].standard_gamma(np.broadcast_to(size[u], (S, K))).T
+    for u in range(U):
+        rng = rngs[u]
+        share = draw_cdf(u, rng)[:, lags]  # (S, K)
         f = np.clip(share, 1e-12, 1.0)
-        b_f = rate[start:stop, None, None] + f
-        left = 1.0 - f
-        mean_rest[start:stop] = (size[start:stop, :, None] * left / b_f).mean(axis=2)
-        known_share[start:stop] = share.mean(axis=2)
-        lam = standard * (1.0 / b_f) * left
-        for i, u in enumerate(range(start, stop)):
-            rest[u] = rngs[u].poisson(lam[i].T)
+        size = shape[u] + y[u]
+        b = rate[u]
+        expected = size * (1.0 - f) / (b + f)
+        scale = 1.0 / (b + f)
+        rest[u] = rng.poisson(rng.gamma(size, scale) * (1.0 - f))
+        mean_rest[u] = expected.mean(axis=0)
+        known_share[u] = share.mean(axis=0)
     q = ((1.0 - cfg.level) / 2, 1.0 - (1.0 - cfg.level) / 2)
     lo, hi = _draw_quantiles(rest, q)
     summed = days <= (T - 1 if sum_through is None else sum_through)

@@ -10,7 +10,8 @@ sums to ``None``, and an area without a population has no incidence.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, Subquery, Sum
 
@@ -25,7 +26,15 @@ from ruralwatch.reporting.models import (
 )
 from ruralwatch.reporting.services import deadline_hours
 
+if TYPE_CHECKING:
+    import polars as pl
+
 PER = 100_000
+#: A read of the reported values of an indicator under a subtree, ``(root_path, indicator,
+#: first, last)`` to the ``(area, date, value)`` rows :func:`values_by_area` gives for them:
+#: what the cycle hands detection and the assessment to read the villages' days the
+#: validation kept (``intake.screen_days``) instead of the values.
+ValuesRead = Callable[[str, str, dt.date, dt.date], "pl.DataFrame"]
 
 
 def latest_date() -> dt.date | None:

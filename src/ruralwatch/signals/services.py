@@ -25,13 +25,11 @@ from ruralwatch.core import bulk
 from ruralwatch.epi.detect import get_detector
 from ruralwatch.epi.detect.base import DetectionResult
 from ruralwatch.epi.panel import Panel
+from ruralwatch.reporting.selectors import ValuesRead
 from ruralwatch.signals.models import DetectionRule, Signal
 from ruralwatch.signals.selectors import level_panel_frame
 
 Progress = Callable[[str, int, int], None]
-#: A read of the villages' values of an indicator: ``(root_path, indicator, first, last)`` to
-#: ``(area, date, value)`` rows, as :func:`level_panel_frame` reads level 5.
-VillageValues = Callable[[str, str, dt.date, dt.date], pl.DataFrame]
 
 
 logger = logging.getLogger(__name__)
@@ -112,7 +110,7 @@ def detect_signals(
     *,
     root_path: str = "/",
     progress: Progress | None = None,
-    village_values: VillageValues | None = None,
+    village_values: ValuesRead | None = None,
 ) -> DetectionSummary:
     """Apply every active rule to the areas under ``root_path`` for dates ``start``…``end``.
 
@@ -138,7 +136,7 @@ def apply_rules(
     root_path: str,
     summary: DetectionSummary,
     after: Callable[[DetectionRule, str | None], None] | None = None,
-    village_values: VillageValues | None = None,
+    village_values: ValuesRead | None = None,
 ) -> None:
     """Run ``rules`` over the areas under ``root_path`` (each series read once for all its
     rules, :class:`_Frames`), counting into ``summary``; ``after(rule, error)`` once each
@@ -220,7 +218,7 @@ class _Frames:
         start: dt.date,
         end: dt.date,
         root_path: str,
-        village_values: VillageValues | None = None,
+        village_values: ValuesRead | None = None,
     ) -> None:
         self.end, self.root_path, self.village_values = end, root_path, village_values
         self.first: dict[tuple[int, str], dt.date] = {}
