@@ -453,6 +453,96 @@ def test_keep_copies_makes_the_days_the_nights_did_not_keep(
     assert read == [(last, last)]
 
 
+def test_an_import_of_a_new_day_makes_its_copies(
+    db: None,
+    world: pl.DataFrame,
+    reference: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """An import that brings a day nobody had reported on makes the validation's copies of it
+    from its own values (reporting.hooks): the day is marked for the roll-up but not for the
+    validation, each partition's copy holds exactly what the values give, and the night reads
+    none of the day's values and stores what the county loop does. A second import into the
+    day marks it as any writer does; a day another writer marked, or a validation took, since
+    the import began gets no copies."""
+    from ruralwatch.intake import screen_days
+    from ruralwatch.intake.models import ScreenDay, ScreenTake
+    from ruralwatch.reporting.models import RollupPending
+    from ruralwatch.reporting.services import import_reports
+
+    new = END + dt.timedelta(days=1)
+    nightly.nightly(END, now=NOW)  # the copies of the night before
+    spike = _quiet_value(new, "97")  # a quiet series, whose new day is a spike
+    rows = (
+        world.filter(pl.col("date").cast(pl.Date) == END)
+        .select(
+            pl.col("area_id").alias("area_code"),
+            pl.lit(new.isoformat()).alias("date"),
+            pl.col("indicator_id").alias("indicator"),
+            pl.when(
+                (pl.col("area_id") == spike.area_id)
+                & (pl.col("indicator_id") == spike.indicator_id)
+            )
+            .then(45.0)
+            .otherwise(pl.col("value"))
+            .alias("value"),
+        )
+        .filter(~pl.col("area_code").str.ends_with("999"))  # one village leaves a gap
+    )
+    assert rows.height > 4_000
+    rows.write_csv(tmp_path / "new.csv")
+    RollupPending.objects.all().delete()
+    later = NOW + dt.timedelta(hours=6)
+    summary = import_reports(tmp_path / "new.csv", now=later)
+    assert summary.imported == rows.height
+    assert RollupPending.objects.filter(date=new).exists()
+    assert not ValidationPending.objects.filter(date=new).exists()
+    parts = sorted(set(ScreenDay.objects.filter(date=new).values_list("partition", flat=True)))
+    assert parts == ["/970000000000/", "/980000000000/"]
+    for part in parts:
+        codes = nightly._populations(part, True)["area_code"]
+        copy = screen_days.read(part, True, [new], screen_days.areas_key(codes))[new]
+        values = nightly._read_values(part, True, new, new, codes)
+        assert copy.height == values.height > 0
+        assert copy.columns == ["area_code", "date", *sorted(copy.columns[2:])]
+        assert copy.sort("area_code").equals(values.select(copy.columns).sort("area_code"))
+        assert set(values.columns) - set(copy.columns) == set()  # every indicator reported
+    # The night reads no value, and flags the spike as the county loop does.
+    read = nightly._read_values
+    runs: list[tuple[dt.date, dt.date]] = []
+
+    def spy(prefix: str, county_only: bool, first: dt.date, last: dt.date, *a: Any) -> Any:
+        runs.append((first, last))
+        return read(prefix, county_only, first, last, *a)
+
+    monkeypatch.setattr(nightly, "_read_values", spy)
+    _same(reference, new)
+    monkeypatch.undo()
+    assert runs == []  # the thirteen days before from the night before's copies
+    assert OutlierFlag.objects.filter(
+        area_id=spike.area_id, date=new, indicator=spike.indicator_id, method="seasonal"
+    ).exists()
+    # A second import into the day: marked, and its copies dropped by the next take.
+    rows.head(3).with_columns(pl.col("value") + 1).write_csv(tmp_path / "again.csv")
+    assert import_reports(tmp_path / "again.csv", now=later).updated == 3
+    assert ValidationPending.objects.filter(date=new).exists()
+    screen_days.take_changed()
+    assert not ScreenDay.objects.filter(date=new).exists()
+    # Changed by another writer since the import began: no copies, the import marks the day.
+    values = rows.with_columns(pl.lit(new.isoformat()).alias("date"))
+    since = screen_days.last_take()
+    mark_changed([new])
+    assert not nightly.keep_imported(values, [new], since=since)
+    screen_days.take_changed()  # …or taken by a validation meanwhile
+    assert not nightly.keep_imported(values, [new], since=since)
+    assert ScreenTake.objects.filter(id__gt=since, date=new).exists()
+    assert not ScreenDay.objects.filter(date=new).exists()
+    # More days than are kept: no copies either.
+    far = new - dt.timedelta(days=screen_days.KEEP_DAYS)
+    assert not nightly.keep_imported(values, [far, new], since=screen_days.last_take())
+
+
 def test_corrections_confirmations_and_re_runs(
     db: None, world: pl.DataFrame, reference: Callable[..., Any]
 ) -> None:

@@ -338,6 +338,33 @@ def fetch_frame(
     return pl.DataFrame(rows, schema=schema or names, orient="row")
 
 
+def fetch_columns(
+    sql: str, params: Sequence[Any] = (), *, schema: dict[str, type[pl.DataType]]
+) -> pl.DataFrame:
+    """:func:`fetch_frame` for many rows of codes and numbers: on PostgreSQL each column comes
+    back as one comma-separated text (``string_agg``; a null as an empty item), not a row
+    at a time through ``COPY`` (about 2 µs of this process's CPU per row in the driver: 0.12
+    s for 河南's 53,429 areas, 0.03 s this way). Only for columns whose texts hold no comma
+    (codes, numbers, dates)."""
+    if not is_postgres():
+        return fetch_frame(sql, params, schema)
+    names = [f"c{i}" for i in range(len(schema))]
+    texts = ", ".join(f"string_agg(coalesce(CAST(l.{n} AS TEXT), ''), ',')" for n in names)
+    ((*columns,),) = rows(f"SELECT {texts} FROM ({sql}) AS l({', '.join(names)})", params)
+    if columns[0] is None:  # no row
+        return pl.DataFrame(schema=schema)
+    return pl.DataFrame(
+        [
+            pl.Series(name, [text], dtype=pl.String)
+            .str.split(",")
+            .explode()
+            .replace("", None)
+            .cast(dtype)
+            for (name, dtype), text in zip(schema.items(), columns, strict=True)
+        ]
+    )
+
+
 def import_lock(name: str, table: str) -> None:
     """Serialise imports of one kind for the rest of the caller's transaction.
 

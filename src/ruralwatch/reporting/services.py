@@ -28,7 +28,7 @@ from ruralwatch.core.tabular import (
     problems_where,
     read_table,
 )
-from ruralwatch.reporting import archive
+from ruralwatch.reporting import archive, hooks
 from ruralwatch.reporting.models import (
     AggregateValue,
     Completeness,
@@ -470,6 +470,7 @@ def import_reports(
         # load, analyse and join (``stage_day`` is made only when something is held, or when
         # a daily form stored some of them meanwhile).
         day_stage = _DayStage(days)
+        tokens = hooks.begin_whole_days()  # before what the dates hold is read
         values_held = dates_holding(ReportValue._meta.db_table, summary.dates)
         subs_held = dates_holding(Submission._meta.db_table, summary.dates)
         batch = ImportBatch.objects.create(source=file, sha256=file_sha256(path))
@@ -499,7 +500,12 @@ def import_reports(
         )
         batch.save(update_fields=["imported", "updated", "unchanged"])
         # Values or submissions (completeness) may have changed on every date of the file.
-        mark_changed(dt.date.fromisoformat(str(d)) for d in summary.dates)
+        # Dates that held no value before hold the file's values alone: the validation's
+        # copies of them are made from the file (reporting.hooks) instead of read again.
+        dates = [dt.date.fromisoformat(str(d)) for d in summary.dates]
+        whole = not values_held and found.imported == stage.height
+        copied = whole and hooks.copied_whole_days(stage, dates, tokens)
+        mark_changed(dates, validation=not copied)
         bulk.drop_staging("stage_day")
     # A first big load (a new deployment, a month of history) must not leave the planner
     # believing the tables are empty when the cycle reads them next.
@@ -508,15 +514,17 @@ def import_reports(
     return summary
 
 
-def mark_changed(dates: Iterable[dt.date]) -> None:
+def mark_changed(dates: Iterable[dt.date], *, validation: bool = True) -> None:
     """Mark these dates' village values as changed, in the writer's transaction: their
     roll-ups are made again by the next cycle (:class:`RollupPending`) and the nightly
     validation reads them again instead of its compact copy (:class:`ValidationPending`).
     Every writer of village values calls this (or, for one village's form, its SQL twin in
-    ``daily_form``)."""
+    ``daily_form``); ``validation=False`` only for an import whose copies of the dates were
+    made from its values (:mod:`ruralwatch.reporting.hooks`)."""
     days = set(dates)
     RollupPending.mark(days)
-    ValidationPending.mark(days)
+    if validation:
+        ValidationPending.mark(days)
 
 
 def dates_to_roll_up(start: dt.date, end: dt.date) -> list[dt.date]:
