@@ -113,8 +113,8 @@ def test_provinces_one_at_a_time_store_the_one_pass_judgements(
     read: list[tuple[str, int]] = []
     series = services.subtree_series
 
-    def spy(root_path: str, *args: Any) -> Any:
-        areas, values = series(root_path, *args)
+    def spy(root_path: str, *args: Any, **kwargs: Any) -> Any:
+        areas, values = series(root_path, *args, **kwargs)
         read.append((root_path, areas.height))
         return areas, values
 
@@ -144,3 +144,72 @@ def test_provinces_one_at_a_time_store_the_one_pass_judgements(
         _close(json.loads(unpack_json(r[9])), j.evidence, r[0], inexact)
     assert any("nowcast" in j.evidence for j in stored.values())
     print(f"\n{len(rows)} judgements equal; {len(inexact)} floats not bit-equal {inexact[:3]}")
+
+
+def test_the_panel_sums_the_reports_as_the_roll_ups_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """For an indicator summed up, the assessment makes the series of levels 1–4 from the
+    reports in its panel (``services._rolled_up``) instead of reading the roll-ups: the same
+    panel as the roll-ups read with the reports, own reports of a township and a county
+    included, so the same judgements. The roll-ups are read when a date of the window is
+    archived (its village reports are gone, its roll-ups kept) or the indicator is not a sum."""
+    import numpy as np
+
+    from ruralwatch.areas.models import Area
+    from ruralwatch.assessments import selectors
+    from ruralwatch.reporting.models import ArchivedPeriod, Indicator, ReportValue
+    from ruralwatch.reporting.services import roll_up
+
+    _import(tmp_path)
+    above = [
+        Area.objects.filter(level=4, code__startswith="91").order_by("code").first(),
+        Area.objects.filter(level=3, code__startswith="92").order_by("code").first(),
+    ]
+    for area, back, value in zip(above, (3, 40), (5.0, 7.0), strict=True):
+        assert area is not None
+        ReportValue.objects.create(
+            area_id=area.code, date=CYCLE - dt.timedelta(days=back), indicator_id="new_cases",
+            value=value, submitted_at=MORNING,
+        )  # fmt: skip
+    ReportValue.objects.create(  # a county's own report on a day none of its villages sent one
+        area_id=above[1].code, date=START - dt.timedelta(days=10), indicator_id="new_cases",
+        value=2.0, submitted_at=MORNING,
+    )  # fmt: skip
+    roll_up(START - dt.timedelta(days=10), CYCLE)
+    start, n = CYCLE - dt.timedelta(days=90), 91
+    for root in ("/910000000000/", "/920000000000/"):
+        areas, both = selectors.subtree_series(root, "new_cases", start, CYCLE)
+        _, reported = selectors.subtree_series(root, "new_cases", start, CYCLE, rolled=False)
+        want = services.panel(areas, both, start, n)
+        own = services.panel(areas, reported, start, n)
+        got = services._rolled_up(own, services.parents(areas), areas["level"].to_list())
+        upper = (areas["level"] < 5).to_numpy()
+        assert np.isnan(own[:, upper]).sum() > np.isnan(want[:, upper]).sum() > 0
+        assert np.array_equal(got, want, equal_nan=True), root
+
+    sources: list[str] = []
+    real = selectors.values_by_area
+
+    def spy(source: str, *args: Any, **kwargs: Any) -> Any:
+        sources.append(source)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(selectors, "values_by_area", spy)
+
+    def judged() -> pl.DataFrame:
+        sources.clear()
+        one = services.AssessmentSummary(CYCLE.isoformat())
+        return services._judged(CYCLE, "/910000000000/", "new_cases", 90, True, one)
+
+    summed = judged()
+    assert sources == ["report"]
+    period = ArchivedPeriod.objects.create(
+        start=START - dt.timedelta(days=30), end=START - dt.timedelta(days=20), file="x",
+        sha256="0" * 64, values=0, submissions=0,
+    )  # fmt: skip
+    assert judged().equals(summed) and sources == ["report", "aggregate"]
+    period.delete()
+    Indicator.objects.filter(code="new_cases").update(aggregation="max")
+    judged()
+    assert sources == ["report", "aggregate"]

@@ -19,6 +19,8 @@ def subtree_series(
     start: dt.date,
     end: dt.date,
     report_values: ValuesRead | None = None,
+    *,
+    rolled: bool = True,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Areas of a subtree (code, name, level, parent, population) and their daily values.
 
@@ -26,6 +28,7 @@ def subtree_series(
     one text line per area on PostgreSQL, :func:`ruralwatch.reporting.selectors.values_by_area`);
     ``report_values`` reads the latter instead (the same rows: the cycle passes a read that
     takes the days the validation kept from its copies, ``intake.screen_days.report_values``).
+    Without ``rolled``, only the reported values (the caller sums them up itself).
     """
     areas = pl.DataFrame(
         list(
@@ -46,9 +49,10 @@ def subtree_series(
         reported = values_by_area("report", indicator, start, end, root_path=root_path)
     else:
         reported = report_values(root_path, indicator, start, end)
-    rolled = values_by_area("aggregate", indicator, start, end, root_path=root_path)
-    values = pl.concat([rolled, reported])
-    return areas, values
+    if not rolled:
+        return areas, reported
+    ups = values_by_area("aggregate", indicator, start, end, root_path=root_path)
+    return areas, pl.concat([ups, reported])
 
 
 def judgement_for(area: Area, date: dt.date, indicator: str = "new_cases") -> Judgement | None:
