@@ -207,65 +207,61 @@ def run_cycle(
             "notified": s.notified,
         }
 
-    # Validation reads the village values and writes flags and violations, which no later
-    # step reads: with workers, its partitions run on them from the start (it reads the days
-    # the nights kept, and an import of a whole new day kept that one: the planner's
-    # statistics of the new day, refreshed here meanwhile, hardly matter to it; the workers
-    # start up meanwhile too) and while this process rolls up, and detection and assessment
-    # (which read the roll-ups) overtake the ones still queued, so that the tasks step,
-    # which waits for those two, overlaps validation's tail.
-    found = now or timezone.now()  # one time for every partition's flags
-    started: dict[str, tuple[float, distributed.Pending[Any] | None]] = {}
+    # The planner's statistics of the reports first: every step after reads the new day.
+    timed("report_statistics", lambda: refresh_statistics(REPORT_TABLES, vacuum=True))
+    timed("keygroups", lambda: _keygroups_indicators(cycle_date, root_path))
+    if spread is None:
+        timed("validate", validated)
+        timed("roll_up", rolled)
+        timed(
+            "detect",
+            lambda: detected(
+                detect_signals(
+                    first,
+                    cycle_date,
+                    root_path=root_path,
+                    progress=progress,
+                    village_values=village_values,
+                ),
+                {"runner": "in-process"},
+            ),
+        )
+        timed("assess", judged)
+        timed("tasks", dispatched)
+    else:
+        # Validation reads the village values and writes flags and violations, which no later
+        # step reads: its partitions run on the workers while this process rolls up, and
+        # detection and assessment (which read the roll-ups) overtake the ones still queued,
+        # so that the tasks step, which waits for those two, overlaps validation's tail.
+        runner = spread
+        found = now or timezone.now()  # one time for every partition's flags
+        started: dict[str, tuple[float, distributed.Pending[Any] | None]] = {}
 
-    def launch(name: str, begin: Callable[[], distributed.Pending[Any]]) -> None:
-        began = time.perf_counter()
-        try:
-            started[name] = (began, begin())
-        except Exception as exc:
-            record(name, began, failed(name, exc))
-            started[name] = (began, None)
+        def launch(name: str, begin: Callable[[], distributed.Pending[Any]]) -> None:
+            began = time.perf_counter()
+            try:
+                started[name] = (began, begin())
+            except Exception as exc:
+                record(name, began, failed(name, exc))
+                started[name] = (began, None)
 
-    def collect(name: str, out: Callable[[Any, distributed.StepRun], dict[str, Any]]) -> None:
-        began, pending = started[name]
-        if pending is None:  # recorded as it failed to start
-            return
-        try:
-            value, run = pending.result()
-            result.did_not_run.extend(run.failed)
-            got = out(value, run)
-        except Exception as exc:
-            got = failed(name, exc)
-        record(name, began, got, pending.ended)
+        def collect(name: str, out: Callable[[Any, distributed.StepRun], dict[str, Any]]) -> None:
+            began, pending = started[name]
+            if pending is None:  # recorded as it failed to start
+                return
+            try:
+                value, run = pending.result()
+                result.did_not_run.extend(run.failed)
+                got = out(value, run)
+            except Exception as exc:
+                got = failed(name, exc)
+            record(name, began, got, pending.ended)
 
-    try:  # the pool's workers end with the last of its steps, also on error
-        if spread is not None:
-            runner = spread
+        try:  # the pool's workers end with the last of its steps, also on error
             launch(
                 "validate",
                 lambda: runner.start_validate(cycle_date, days_back, root_path, found, progress),
             )
-        # The planner's statistics of the reports first: every step after reads the new day.
-        timed("report_statistics", lambda: refresh_statistics(REPORT_TABLES, vacuum=True))
-        timed("keygroups", lambda: _keygroups_indicators(cycle_date, root_path))
-        if spread is None:
-            timed("validate", validated)
-            timed("roll_up", rolled)
-            timed(
-                "detect",
-                lambda: detected(
-                    detect_signals(
-                        first,
-                        cycle_date,
-                        root_path=root_path,
-                        progress=progress,
-                        village_values=village_values,
-                    ),
-                    {"runner": "in-process"},
-                ),
-            )
-            timed("assess", judged)
-            timed("tasks", dispatched)
-        else:
             timed("roll_up", rolled)
             launch(
                 "detect",
@@ -282,9 +278,8 @@ def run_cycle(
             tasks.run("after_assessment", lambda: dispatched(judgements=True))
             record("tasks", tasks.began, tasks.merged())
             collect("validate", lambda totals, run: totals | run.record("province"))
-    finally:
-        if spread is not None:
-            spread.close()
+        finally:
+            runner.close()
     timed("statistics", lambda: refresh_statistics(CYCLE_TABLES))
     keep_days = settings.RURALWATCH_KEEP_VILLAGE_DAYS
     if keep_days and root is None:  # an archive is of every village's days
