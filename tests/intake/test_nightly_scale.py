@@ -541,6 +541,22 @@ def test_an_import_of_a_new_day_makes_its_copies(
     # More days than are kept: no copies either.
     far = new - dt.timedelta(days=screen_days.KEEP_DAYS)
     assert not nightly.keep_imported(values, [far, new], since=screen_days.last_take())
+    # Copies that fail to be made leave the import whole, and its day marked.
+    after = new + dt.timedelta(days=1)
+
+    def broken(*args: Any, **kwargs: Any) -> bool:
+        bulk.execute("SELECT no_such_column FROM intake_screenday")  # an error in the database
+        return True
+
+    monkeypatch.setattr(nightly, "keep_imported", broken)
+    rows.head(50).with_columns(pl.lit(after.isoformat()).alias("date")).write_csv(
+        tmp_path / "after.csv"
+    )
+    next_day = later + dt.timedelta(days=1)
+    assert import_reports(tmp_path / "after.csv", now=next_day).imported == 50
+    assert ValidationPending.objects.filter(date=after).exists()
+    assert ReportValue.objects.filter(date=after).count() == 50
+    assert not ScreenDay.objects.filter(date=after).exists()
 
 
 def test_corrections_confirmations_and_re_runs(

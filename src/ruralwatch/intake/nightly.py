@@ -232,7 +232,7 @@ def keep_imported(
 
     The usual national day: 5.2 million values written, and the night's validation read
     them back through the values' key, a probe per village (12.8 s of the database's CPU in
-    the cycle); making the copies here costs the import about a second."""
+    the cycle); making the copies here costs the import about 2 s."""
     if not dates or (max(dates) - min(dates)).days >= screen_days.KEEP_DAYS:
         return False
     scope = _scope(path)

@@ -13,10 +13,14 @@ marked as before.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import polars as pl
+from django.db import transaction
 from django.dispatch import Signal
+
+logger = logging.getLogger(__name__)
 
 #: ``send(sender)`` in the import's transaction, before it reads what its dates hold; a
 #: receiver returns what it wants handed back to it with :data:`whole_days_written`.
@@ -38,10 +42,14 @@ def begin_whole_days() -> dict[Any, Any]:
 def copied_whole_days(values: pl.DataFrame, dates: list[dt.date], tokens: dict[Any, Any]) -> bool:
     """Whether a receiver made its copies of ``dates`` from ``values`` (:data:`whole_days_written`):
     False when no receiver is connected or one declined (the dates are then marked)."""
-    answers = whole_days_written.send_robust(
-        sender=None,
-        values=values,
-        dates=dates,
-        tokens=tokens,
-    )
+    try:
+        # A savepoint: a receiver that fails leaves the import's writes as they were, and the
+        # import marks the dates as any writer does.
+        with transaction.atomic():
+            answers: list[tuple[Any, Any]] = whole_days_written.send(
+                sender=None, values=values, dates=dates, tokens=tokens
+            )
+    except Exception:
+        logger.exception("the copies of the imported days were not made; the days are marked")
+        return False
     return bool(answers) and all(answer is True for _receiver, answer in answers)
