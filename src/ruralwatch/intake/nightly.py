@@ -232,11 +232,11 @@ def keep_imported(
 
     The usual national day: 5.2 million values written, and the night's validation read
     them back through the values' key, a probe per village (12.8 s of the database's CPU in
-    the cycle); making the copies here costs the import about 2 s."""
+    the cycle); making the copies here costs the import about 2 s of its CPU."""
     if not dates or (max(dates) - min(dates)).days >= screen_days.KEEP_DAYS:
         return False
     scope = _scope(path)
-    parts = screen_days.partition_codes(scope.parts, scope.county_only)
+    parts = {p: screen_days.partition_codes(p, scope.county_only) for p in scope.parts}
     part_of = pl.concat(
         [
             codes.to_frame("area_code").with_columns(pl.lit(p).alias("part"))

@@ -311,7 +311,7 @@ def _kept_days(
     if not usable:
         return {}
     for county_only in sorted({c for c, _ in made}):
-        key = areas_key(_codes(root_path, county_only))
+        key = areas_key(partition_codes(root_path, county_only))
         if (county_only, key) not in made:
             continue
         # The areas that are not villages (few: a province's townships, counties and the
@@ -339,41 +339,13 @@ def _kept_days(
     return {}
 
 
-def _codes(root_path: str, county_only: bool) -> pl.Series:
+def partition_codes(root_path: str, county_only: bool) -> pl.Series:
     """The codes of a validation partition's areas (:func:`partition_sql`), for
     :func:`areas_key`: one text on PostgreSQL (山东's 81,517 as rows through COPY took this
     process 0.05–0.07 s, as one text 0.01 s)."""
     where, params = partition_sql(root_path, county_only)
     sql = f"SELECT a.code FROM {Area._meta.db_table} a WHERE {where}"
-    if not bulk.is_postgres():
-        return pl.Series([code for (code,) in bulk.rows(sql, params)], dtype=pl.String)
-    ((text,),) = bulk.rows(f"SELECT string_agg(l.code, ',') FROM ({sql}) l", params)
-    return pl.Series(str(text).split(",") if text else [], dtype=pl.String)
-
-
-def partition_codes(parts: list[str], county_only: bool) -> dict[str, pl.Series]:
-    """The codes of each of these partitions' areas (:func:`partition_sql`: the codes
-    :func:`areas_key` is made of), read at once, grouped by their paths' prefixes of the
-    partitions' lengths; on PostgreSQL a partition's codes come as one text (the nation's
-    713,034 areas as rows through COPY took 1.75 s of this process's CPU)."""
-    out = {p: pl.Series("code", [], dtype=pl.String) for p in parts}
-    only = " AND a.l3 <> ''" if county_only else ""
-    for length in sorted({len(p) for p in parts}):
-        mine = [p for p in parts if len(p) == length]
-        marks = ", ".join(["%s"] * len(mine))
-        head = f"SELECT substr(a.path, 1, {length}) AS part, a.code FROM {Area._meta.db_table} a"
-        sql = f"{head} WHERE substr(a.path, 1, {length}) IN ({marks}){only}"
-        if bulk.is_postgres():
-            found = bulk.rows(
-                f"SELECT part, string_agg(code, ',') FROM ({sql}) l GROUP BY part", mine
-            )
-            for part, text in found:
-                out[part] = pl.Series("code", str(text).split(","), dtype=pl.String)
-        else:
-            rows = pl.DataFrame(bulk.rows(sql, mine), schema=["part", "code"], orient="row")
-            for (part,), frame in rows.partition_by("part", as_dict=True).items():
-                out[str(part)] = frame["code"]
-    return out
+    return bulk.fetch_columns(sql, params, schema={"code": pl.String})["code"]
 
 
 def _add_outside(rows: dict[dt.date, pl.DataFrame], indicator: str, outside: pl.DataFrame) -> None:
