@@ -426,13 +426,15 @@ class PanelNowcast:
 
 
 def _draw_quantiles(draws: FloatArray, q: tuple[float, float]) -> tuple[FloatArray, FloatArray]:
-    """``np.quantile(draws, q, axis=1, method="inverted_cdf")`` of draws without NaN: that
-    method picks order statistics, found here by one sort along the axis (which of them it
-    picks is asked of np.quantile itself, on their ranks), half the time of np.quantile's
-    partitions on the (U, S, K) draws."""
-    ranks = np.quantile(np.arange(draws.shape[1]), q, method="inverted_cdf").astype(np.int64)
-    ordered = np.sort(draws, axis=1)
-    return ordered[:, ranks[0]], ordered[:, ranks[1]]
+    """``np.quantile(draws, q, axis=-1, method="inverted_cdf")`` of draws without NaN, the
+    draws along the last axis: that method picks order statistics (which ones is asked of
+    np.quantile itself, on their ranks), found here by one partition of each row at those two
+    ranks. On the rows of a province's panel (2,655 units × 7 days of 400 draws, contiguous)
+    that is a sixth of the time of a sort along a middle axis."""
+    S = draws.shape[-1]
+    ranks = np.quantile(np.arange(S), q, method="inverted_cdf").astype(np.int64)
+    ordered = np.partition(draws, np.unique(ranks), axis=-1)
+    return ordered[..., ranks[0]], ordered[..., ranks[1]]
 
 
 def nowcast_panel(
@@ -487,7 +489,7 @@ def nowcast_panel(
     # Unit by unit: a unit's draws come from its own generator (its CDF draws, then its
     # predictive's), and its (S, K) arrays stay in the cache; the whole panel's (U, S, K)
     # temporaries were ten passes over 60 MB each for 2,655 units.
-    rest = np.empty((U, cfg.n_samples, K))
+    rest = np.empty((U, K, cfg.n_samples))  # each unit's day's draws contiguous
     mean_rest = np.empty((U, K))
     known_share = np.empty((U, K))
     for u in range(U):
@@ -498,13 +500,13 @@ def nowcast_panel(
         b = rate[u]
         expected = size * (1.0 - f) / (b + f)
         scale = 1.0 / (b + f)
-        rest[u] = rng.poisson(rng.gamma(size, scale) * (1.0 - f))
+        rest[u] = rng.poisson(rng.gamma(size, scale) * (1.0 - f)).T
         mean_rest[u] = expected.mean(axis=0)
         known_share[u] = share.mean(axis=0)
     q = ((1.0 - cfg.level) / 2, 1.0 - (1.0 - cfg.level) / 2)
     lo, hi = _draw_quantiles(rest, q)
     summed = days <= (T - 1 if sum_through is None else sum_through)
-    total = rest[:, :, summed].sum(axis=2)  # (U, S)
+    total = rest[:, summed, :].sum(axis=1)  # (U, S)
     s_lo, s_hi = _draw_quantiles(total, q)
     y_sum = y[:, summed].sum(axis=1)
     f1, f2 = phi[:, None], phi
