@@ -383,10 +383,23 @@ def test_dask_cycle_gives_the_in_process_outputs(
     assert set(result.steps["assess"]["partitions"]) == {"910000000000", "920000000000"}
 
 
-def test_in_process_partitions_give_the_same_outputs(region: dict[str, Any]) -> None:
+def test_in_process_partitions_give_the_same_outputs(
+    region: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without a client the runner does the same tasks one after the other in this process."""
+    from ruralwatch.assessments.services import judged_on
+
     runner = distributed.Partitioned(client=None, level="prefecture")
     _clear()
+    replace: list[bool] = []
+    start = runner._start
+
+    def noting(tasks: list[distributed.Task], *args: Any) -> Any:
+        replace.extend(t.replace for t in tasks if t.step == "assess")
+        return start(tasks, *args)
+
+    monkeypatch.setattr(runner, "_start", noting)
+    assert not judged_on(CYCLE) and not judged_on(CYCLE, "/910000000000/")
     lines: list[str] = []
     detection, d_run = runner.start_detect(
         DETECT_FROM, CYCLE, "/", lambda s, a, t: lines.append(s)
@@ -409,6 +422,14 @@ def test_in_process_partitions_give_the_same_outputs(region: dict[str, Any]) -> 
         "920100000000",
         "/",
     }
+    # The date held no judgement: no partition deleted (replace=False). Run again, the date
+    # is judged: each partition replaces its own rows in its transaction, the same rows.
+    assert replace == [False, False]
+    assert judged_on(CYCLE) and judged_on(CYCLE, "/910000000000/")
+    again, run = runner.start_assess(CYCLE, "/").result()
+    assert replace == [False, False, True, True] and not run.failed
+    assert again["areas"] == merged["areas"]
+    _assert_same({"judgements": _snapshot()["judgements"]}, {"judgements": got["judgements"]})
 
 
 def test_a_worker_on_another_database_refuses(shared_database: str) -> None:

@@ -102,6 +102,8 @@ class Task:
     #: Whether ``moment`` pins the nowcast's moment (assessment).
     pinned: bool = False
     moment: dt.datetime | None = None
+    #: Assessment: whether the date may hold judgements to replace (``assess(replace=…)``).
+    replace: bool = True
     #: True on a Dask or pool worker: the task closes its database connections when done.
     remote: bool = False
     #: Validation: how many days up to ``end`` it screens, whether only the areas under a
@@ -268,7 +270,11 @@ def _assess(task: Task) -> dict[str, Any]:
         pinned = nowcasting.whole_tree_moment(INDICATOR, task.end, task.moment)
     with pinned:  # the villages' days the validation of the province kept, from its copies
         j = assess(
-            task.end, root_path=task.part.path, indicator=INDICATOR, report_values=report_values
+            task.end,
+            root_path=task.part.path,
+            indicator=INDICATOR,
+            report_values=report_values,
+            replace=task.replace,
         )
     return {"areas": j.areas, "by_phase": j.by_phase, "rebounds": j.rebounds, "seconds": j.seconds}
 
@@ -713,11 +719,24 @@ class Partitioned:
         """``assess(cycle_date, root_path=…)`` per province (see the module's docstring) with
         the whole subtree's nowcast moment; the merged summary as the cycle records it."""
         from ruralwatch.assessments import nowcasting
+        from ruralwatch.assessments.services import judged_on
 
         database = database_identity()
         now = nowcasting.moment(root_path, cycle_date, INDICATOR)
+        # asked once, before any partition writes: a partition's own deletion of a date that
+        # holds nothing yet reads what the partitions judged before it (assessments.services)
+        replace = judged_on(cycle_date, root_path, INDICATOR)
         tasks = [
-            Task("assess", p, cycle_date, cycle_date, database, pinned=True, moment=now)
+            Task(
+                "assess",
+                p,
+                cycle_date,
+                cycle_date,
+                database,
+                pinned=True,
+                moment=now,
+                replace=replace,
+            )
             for p in parts(root_path, LEVELS["province"])
         ]
 
