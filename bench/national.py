@@ -259,6 +259,7 @@ def setup_child(payload: dict[str, Any]) -> dict[str, Any]:
 
     _, copies_s = timed(lambda: keep_copies(NEW_DAY - dt.timedelta(days=1)))
     progress(earlier_nights_copies_s=copies_s)
+    progress(day_before_cycle_s=_day_before_cycle())
     # The new day, as a province sends it: wide CSV, Chinese date format as ISO.
     wide = _day_frame(tree, offset + payload["days"], NEW_DAY)
     new_csv = Path(payload["workdir"]) / f"{NEW_DAY}.csv"
@@ -269,6 +270,26 @@ def setup_child(payload: dict[str, Any]) -> dict[str, Any]:
     ).drop("submitted_utc").write_csv(new_csv)
     progress(new_day_csv=str(new_csv), new_day_values=wide.height * 8, peak_rss_mib=peak_rss_mib())
     return out
+
+
+def _day_before_cycle() -> float:
+    """The cycle of the day before the new one, run as the morning before ran it (the timed
+    cycle's hour, a day earlier): its signals, judgements and tasks, and the texts their
+    evidence shares. A deployment's cycle follows yesterday's: it makes tasks for the causes
+    that are new since (a signal of the week already has its task, a gone one is closed) and
+    finds the method texts stored; the first cycle of a database makes a task for every
+    signal of the week. Seconds."""
+    from ruralwatch.cycle.services import run_cycle
+
+    now = dt.datetime.combine(NEW_DAY, dt.time(2), tzinfo=dt.UTC)
+    _, seconds = timed(lambda: run_cycle(NEW_DAY - dt.timedelta(days=1), days_back=7, now=now))
+    return seconds
+
+
+def day_before_child(payload: dict[str, Any]) -> dict[str, Any]:
+    """:func:`_day_before_cycle` on a set-up kept by code that did not run it (``--reuse``)."""
+    django_setup_migrate()
+    return {"day_before_cycle_s": _day_before_cycle()}
 
 
 def import_child(payload: dict[str, Any]) -> dict[str, Any]:
@@ -718,6 +739,13 @@ def run_scale(
         return row
     if kept is not None and setup.get("spent"):
         raise SystemExit(f"{base} was timed in place (--in-place): set it up again")
+    if kept is not None and "day_before_cycle_s" not in setup:  # kept by older code
+        env = _db_env(base, sub)
+        before = run_child("bench.national:day_before_child", {}, env=env, workdir=sub)
+        stored = {k: v for k, v in setup.items() if k != "reused"}
+        _progress(str(sub / "setup.json"), stored, day_before_cycle_s=before["day_before_cycle_s"])
+        setup["day_before_cycle_s"] = before["day_before_cycle_s"]
+        log(f"{scale}: the day before's cycle added to the kept set-up {json.dumps(before)}")
     db = base if in_place else PG_DB
     if in_place:
         _progress(str(sub / "setup.json"), setup, spent=True)
