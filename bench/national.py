@@ -1,6 +1,7 @@
 """National scale (issue 15): the real 2016 division tree cut to a scale, synthetic reports for
-every village, a history loaded by COPY (set-up, not timed), then timed: one new day imported
-through the real importer, the daily cycle for that day, and the dashboard's pages.
+every village, a history loaded by COPY and the day before's cycle (set-up, not timed), then
+timed: one new day imported through the real importer, the daily cycle for that day, and the
+dashboard's pages.
 
     python -m bench.national [--scale county|province|provinces4|nation|province:NN ...] [--days N]
     python -m bench --only national       county, province, provinces4 and nation
@@ -1499,8 +1500,10 @@ def report_section(res: dict[str, Any], title: str) -> list[str]:
         "The real 2016 division tree cut to a scale (宜阳县 410327, 河南省, four provinces, the "
         "nation), synthetic reports for every village (`ruralwatch.synth.national`: a wave per "
         "province, most villages zero most days, 2 % of village-days missing), a history of "
-        f"{rows[0]['days'] if rows else '–'} days COPYed in and validated as the night before "
-        "left it (set-up, not timed), then one new day "
+        f"{rows[0]['days'] if rows else '–'} days COPYed in, validated as the night before "
+        "left it, and the day before's cycle run (its signals, tasks and judgements: the timed "
+        "cycle is a morning after yesterday's, not a database's first) (set-up, not timed), "
+        "then one new day "
         "(8 indicators per village) imported through `import_reports` and the daily cycle run "
         "for it, each in its own process on PostgreSQL. Reproduce: "
         "`python -m bench.national --scale province --days 14` (or `python -m bench --only "
