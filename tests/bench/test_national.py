@@ -3,6 +3,8 @@ where it says the cycle's CPU went, and one whole run of its smallest scale on P
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -209,6 +211,11 @@ def test_the_county_scale_runs_whole_on_postgresql(
             db, f"SELECT count(*) FROM assessments_judgement WHERE date = '{national.NEW_DAY}'"
         )
         assert judged == cycle["areas_judged"] > 0
+        # the set-up ran the day before's cycle: the timed one is a morning after it
+        before = national.NEW_DAY - dt.timedelta(days=1)
+        judged_before = f"SELECT count(*) FROM assessments_judgement WHERE date = '{before}'"
+        assert setup["day_before_cycle_s"] > 0
+        assert _count(base, judged_before) == judged
         assert cycle["cycle_cpu"]["cpu_s"] > 0 and cycle["cycle_cpu"]["db_cpu_s"] > 0
         pages = {p["page"]: p for p in row["pages"]["pages"]}
         assert set(pages) == {"national", "province", "province panels", "county", "county panels"}
@@ -222,10 +229,19 @@ def test_the_county_scale_runs_whole_on_postgresql(
         # (untimed) before the steps, whose validation needs its table.
         _sql(base, "DROP TABLE intake_screentake")
         _sql(base, "DELETE FROM django_migrations WHERE app = 'intake' AND name LIKE '0004_%'")
+        # ... and without the day before's cycle, which the reuse runs on the set-up first
+        kept = tmp_path / "county" / "setup.json"
+        stored = json.loads(kept.read_text(encoding="utf-8"))
+        del stored["day_before_cycle_s"]
+        kept.write_text(json.dumps(stored), encoding="utf-8")
+        _sql(base, f"DELETE FROM assessments_judgement WHERE date = '{before}'")
         again = national.run_scale(
             "county", days=days, workdir=tmp_path, repeat=1, reuse=True, in_place=True
         )
         assert again["setup"]["reused"] and again["in_place"] and again["reuse_migrate_s"] > 0
+        assert again["setup"]["day_before_cycle_s"] > 0
+        assert "day_before_cycle_s" in json.loads(kept.read_text(encoding="utf-8"))
+        assert _count(base, judged_before) == judged
         assert again["cycle"]["did_not_run"] == []
         tables = "SELECT count(*) FROM pg_tables WHERE tablename = 'intake_screentake'"
         assert _count(base, tables) == 1
