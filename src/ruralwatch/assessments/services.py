@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils.translation import override
 from scipy import sparse
 
@@ -139,7 +140,7 @@ def assess(
 
     ``replace=False``: the caller knows that no judgement of ``indicator`` on ``cycle_date``
     lies under ``root_path`` (:func:`judged_on`, asked before the cycle's partitions began),
-    so the deletion is left out (see :func:`_delete_judged`).
+    so the deletion is left out (see :func:`_judgements_of`).
     """
     summary = AssessmentSummary(cycle_date.isoformat())
     trees = _trees(root_path)
@@ -158,7 +159,7 @@ def assess(
             began = time.perf_counter()
             if not deleted:  # as before: a subtree with nothing to judge keeps its rows
                 if replace:
-                    _delete_judged(cycle_date, root_path, indicator)
+                    _judgements_of(cycle_date, root_path, indicator).delete()
                 deleted = True
             bulk.append_text(Judgement._meta.db_table, rows)
             _add_seconds(summary, "store", began)
@@ -166,16 +167,8 @@ def assess(
     return summary
 
 
-def judged_on(cycle_date: dt.date, root_path: str = "/", indicator: str = "new_cases") -> bool:
-    """Whether some judgement of ``indicator`` on ``cycle_date`` lies under ``root_path``."""
-    found = Judgement.objects.filter(date=cycle_date, indicator_id=indicator)
-    if root_path != "/":
-        found = found.filter(subtree_q(root_path))
-    return found.exists()
-
-
-def _delete_judged(cycle_date: dt.date, root_path: str, indicator: str) -> None:
-    """Delete the judgements of ``indicator`` on ``cycle_date`` under ``root_path``.
+def _judgements_of(cycle_date: dt.date, root_path: str, indicator: str) -> QuerySet[Judgement]:
+    """The judgements of ``indicator`` on ``cycle_date`` under ``root_path``.
 
     For a subtree, the code range too: a day's first run has no statistics for its date, so
     the planner reads every judgement of the date written so far (the other provinces', up to
@@ -185,10 +178,13 @@ def _delete_judged(cycle_date: dt.date, root_path: str, indicator: str) -> None:
     goes: the nation's 31 deletions of nothing took 7.6 s of the database's CPU (session 23),
     which is why the cycle asks :func:`judged_on` once, before its partitions begin, and
     passes ``replace=False`` when the date holds no judgement yet."""
-    old = Judgement.objects.filter(date=cycle_date, indicator_id=indicator)
-    if root_path != "/":
-        old = old.filter(subtree_q(root_path))
-    old.delete()
+    found = Judgement.objects.filter(date=cycle_date, indicator_id=indicator)
+    return found if root_path == "/" else found.filter(subtree_q(root_path))
+
+
+def judged_on(cycle_date: dt.date, root_path: str = "/", indicator: str = "new_cases") -> bool:
+    """Whether some judgement of ``indicator`` on ``cycle_date`` lies under ``root_path``."""
+    return _judgements_of(cycle_date, root_path, indicator).exists()
 
 
 @contextlib.contextmanager
