@@ -568,8 +568,30 @@ def test_pool_cycle_gives_the_in_process_outputs(
             assert part["worker"].split(":")[-1] != str(os.getpid())  # not this process
             assert part["cpu_s"] > 0 and part["peak_rss_mib"] > 0
             assert part["db_cpu_s"] is not None
+            # the server runs on this machine: the workers' queries plan no parallel workers
+            assert part["parallel_workers"] == 0
             workers.add(part["worker"])
     assert len(workers) == 2  # one pool for the whole cycle, both of its workers at work
+    with connection.cursor() as cur:  # this process's session has the server's setting again
+        cur.execute("SHOW max_parallel_workers_per_gather")
+        assert int(cur.fetchone()[0]) > 0
+
+
+def test_parallel_query_beside_the_pool_is_a_setting(pool_environment: None, settings: Any) -> None:
+    """ "auto": none where the server runs on this machine (as here), "on": the server's."""
+    assert distributed.database_on_this_machine()
+    settings.RURALWATCH_CYCLE_PARALLEL_QUERY = "auto"
+    assert distributed.parallel_query_of_pool() is False
+    settings.RURALWATCH_CYCLE_PARALLEL_QUERY = "on"
+    assert distributed.parallel_query_of_pool() is True
+    settings.RURALWATCH_CYCLE_PARALLEL_QUERY = "off"
+    assert distributed.parallel_query_of_pool() is False
+    with distributed.serial_queries(True), connection.cursor() as cur:
+        cur.execute("SHOW max_parallel_workers_per_gather")
+        assert cur.fetchone()[0] == "0"
+    with connection.cursor() as cur:
+        cur.execute("SHOW max_parallel_workers_per_gather")
+        assert cur.fetchone()[0] != "0"
 
 
 def test_a_failed_partition_on_the_pool_is_recorded_and_the_others_complete(

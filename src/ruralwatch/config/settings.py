@@ -336,6 +336,12 @@ RURALWATCH_CYCLE_WORKERS: int = env_int(
     minimum=1,
     maximum=256,
 )
+#: Whether the queries of the cycle's pool (its workers and this process while they run) may
+#: use PostgreSQL's parallel workers: "auto" not when the server runs on this machine (the
+#: pool already fills its cores), "on" the server's setting, "off" never (docs/deploy.md).
+RURALWATCH_CYCLE_PARALLEL_QUERY: str = env_choice(
+    "RURALWATCH_CYCLE_PARALLEL_QUERY", ("auto", "on", "off"), "auto"
+)
 #: Requests a minute one API token may make to the intake and DHIS2 endpoints (then 429).
 RURALWATCH_INTAKE_RATE_PER_MINUTE: int = env_int(
     "RURALWATCH_INTAKE_RATE_PER_MINUTE", 120, minimum=1, maximum=1_000_000

@@ -53,12 +53,14 @@ import resource
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ruralwatch.core import allocators
 
 if TYPE_CHECKING:
     from ruralwatch.signals.services import DetectionSummary
@@ -129,6 +131,8 @@ class Outcome:
     db_cpu_s: float | None = None
     #: The worker process's peak resident memory so far, MiB.
     peak_rss_mib: float = 0.0
+    #: The parallel workers its database session let a query plan (PostgreSQL; else None).
+    parallel_workers: int | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,6 +188,17 @@ def backend_pid() -> int | None:
         return int(cur.fetchone()[0])
 
 
+def _parallel_workers() -> int | None:
+    """The session's :data:`SERIAL_QUERY` (PostgreSQL; else None)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cur:
+        cur.execute(f"SHOW {SERIAL_QUERY}")
+        return int(cur.fetchone()[0])
+
+
 def _own_cpu_s() -> float:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
@@ -208,6 +223,7 @@ def run_task(task: Task) -> Outcome:
             backend = backend_pid()
             db_cpu = process_cpu_s(backend)
             outcome.result = STEPS[task.step](task)
+            outcome.parallel_workers = _parallel_workers()
             if db_cpu is not None and backend == backend_pid():  # the same connection
                 after = process_cpu_s(backend)
                 outcome.db_cpu_s = None if after is None else round(after - db_cpu, 3)
@@ -338,9 +354,69 @@ class StepRun:
         return {"runner": self.runner, "partition_level": level, "partitions": self.partitions}
 
 
-def _start_worker() -> None:
-    """What a pool's worker process does once as it starts: configure Django."""
+def _start_worker(parallel_query: bool = True) -> None:
+    """What a pool's worker process does once as it starts: configure Django, and without
+    ``parallel_query`` have its database sessions plan no parallel workers (set for the
+    connections it opens from now on, :func:`serial_query_options`)."""
+    if not parallel_query:
+        os.environ["PGOPTIONS"] = serial_query_options(os.environ.get("PGOPTIONS", ""))
     _django_ready()
+
+
+#: The session setting that keeps a backend's queries to itself (no parallel workers).
+SERIAL_QUERY = "max_parallel_workers_per_gather"
+
+
+def serial_query_options(options: str) -> str:
+    """libpq's ``PGOPTIONS`` ``options`` with :data:`SERIAL_QUERY` set to 0."""
+    return f"{options} -c {SERIAL_QUERY}=0".strip()
+
+
+def database_on_this_machine() -> bool:
+    """Whether this process's PostgreSQL backend is a process of this machine (the server
+    shares its cores with the cycle's pool)."""
+    pid = backend_pid()
+    if pid is None:
+        return False
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().startswith("postgres")
+    except OSError:
+        return False
+
+
+def parallel_query_of_pool() -> bool:
+    """Whether the cycle's pool lets the database plan parallel workers for its queries
+    (``RURALWATCH_CYCLE_PARALLEL_QUERY``). "auto": not when the server runs on this machine,
+    whose cores the pool's workers and their backends already fill: there a query's parallel
+    workers only take a core another worker needs (the nation's cycle on two cores: 81.0 s
+    without them, 83.5-85.5 s with; docs/national-scale.md, session 24)."""
+    from django.conf import settings
+
+    choice = settings.RURALWATCH_CYCLE_PARALLEL_QUERY
+    if choice == "auto":
+        return not database_on_this_machine()
+    return bool(choice == "on")
+
+
+@contextlib.contextmanager
+def serial_queries(active: bool) -> Iterator[None]:
+    """Within the block, this process's database session plans no parallel workers (when
+    ``active`` and on PostgreSQL); the server's setting again after it."""
+    from django.db import connection
+
+    if not active or connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cur:
+        cur.execute(f"SET {SERIAL_QUERY} = 0")
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cur:
+                cur.execute(f"RESET {SERIAL_QUERY}")
+        except Exception:  # a broken connection: the next one starts with the default
+            logger.warning("could not reset %s", SERIAL_QUERY, exc_info=True)
 
 
 class LocalPool:
@@ -348,10 +424,14 @@ class LocalPool:
     interpreter, which configures Django from the environment it inherits, never a fork of
     the coordinator's open connection) at the first task and kept for every step of the
     cycle. A worker that dies (killed for memory, a crash) takes the pool down with every
-    task it held: :meth:`submit` then starts a new one."""
+    task it held: :meth:`submit` then starts a new one. The workers start with the
+    allocator settings of :mod:`ruralwatch.core.allocators` (freed memory kept for the next
+    province, not faulted in again from the kernel)."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, parallel_query: bool = True) -> None:
         self.workers = workers
+        #: Whether the workers' database sessions may plan parallel workers.
+        self.parallel_query = parallel_query
         self._executor: ProcessPoolExecutor | None = None
 
     def submit(self, task: Task) -> Future[Outcome]:
@@ -360,10 +440,12 @@ class LocalPool:
                 return self._executor.submit(run_task, task)
             except BrokenProcessPool:
                 self._executor.shutdown(wait=True, cancel_futures=True)
+        allocators.export_for_workers()  # read by each worker as it starts
         self._executor = ProcessPoolExecutor(
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
+            initargs=(self.parallel_query,),
         )
         return self._executor.submit(run_task, task)
 
@@ -404,6 +486,7 @@ class Running:
                 "cpu_s": out.cpu_s,
                 "db_cpu_s": out.db_cpu_s,
                 "peak_rss_mib": out.peak_rss_mib,
+                "parallel_workers": out.parallel_workers,
                 **({"error": out.error} if out.error else {}),
             }
             if out.error:
@@ -849,7 +932,9 @@ def connect(
     level = settings.RURALWATCH_DASK_PARTITION if level is None else level
     if not address:
         n = settings.RURALWATCH_CYCLE_WORKERS if workers is None else workers
-        return Partitioned(level=level, pool=LocalPool(n)) if _pool_of_use(n, root_path) else None
+        if not _pool_of_use(n, root_path):
+            return None
+        return Partitioned(level=level, pool=LocalPool(n, parallel_query=parallel_query_of_pool()))
     if _sqlite_in_memory():
         raise RuntimeError("an in-memory SQLite database cannot be shared with Dask workers")
     from distributed import Client

@@ -280,32 +280,37 @@ def run_cycle(
                 got = failed(name, exc)
             record(name, began, got, pending.ended)
 
+        pool = runner.pool
+        serial = pool is not None and not pool.parallel_query  # as the pool's workers
         try:  # the pool's workers end with the last of its steps, also on error
-            launch(
-                "validate",
-                lambda: runner.start_validate(cycle_date, days_back, root_path, found, progress),
-            )
-            timed("roll_up", rolled)
-            launch(
-                "detect",
-                lambda: runner.start_detect(first, cycle_date, root_path, progress, priority=2),
-            )
-            launch("assess", lambda: runner.start_assess(cycle_date, root_path, progress, 1))
-            collect("detect", lambda d, run: detected(d, run.record(runner.level)))
-            # Detection goes first on the workers: the tasks of every kind but those whose
-            # causes are judgements are then made here while the workers judge (this process
-            # would otherwise wait), and the judgements' kinds once the assessment is in.
-            # Each part reads what the step before it wrote, of a date the planner has not
-            # seen: analysed first (the rebound tasks' read of the day's judgements took 1.5 s
-            # instead of 0.13 on the nation's morning, estimated at one row a date).
-            tasks = _TwoPartStep(began_cycle, lambda exc: failed("tasks", exc))
-            analyse_now((Signal,))
-            tasks.run("beside_assessment", lambda: dispatched(judgements=False))
-            collect("assess", lambda merged, run: merged | run.record("province"))
-            analyse_now((Judgement,))
-            tasks.run("after_assessment", lambda: dispatched(judgements=True))
-            record("tasks", tasks.began, tasks.merged())
-            collect("validate", lambda totals, run: totals | run.record("province"))
+            with distributed.serial_queries(serial):
+                launch(
+                    "validate",
+                    lambda: runner.start_validate(
+                        cycle_date, days_back, root_path, found, progress
+                    ),
+                )
+                timed("roll_up", rolled)
+                launch(
+                    "detect",
+                    lambda: runner.start_detect(first, cycle_date, root_path, progress, priority=2),
+                )
+                launch("assess", lambda: runner.start_assess(cycle_date, root_path, progress, 1))
+                collect("detect", lambda d, run: detected(d, run.record(runner.level)))
+                # Detection goes first on the workers: the tasks of every kind but those whose
+                # causes are judgements are then made here while the workers judge (this process
+                # would otherwise wait), and the judgements' kinds once the assessment is in.
+                # Each part reads what the step before it wrote, of a date the planner has not
+                # seen: analysed first (the rebound tasks' read of the day's judgements took 1.5 s
+                # instead of 0.13 on the nation's morning, estimated at one row a date).
+                tasks = _TwoPartStep(began_cycle, lambda exc: failed("tasks", exc))
+                analyse_now((Signal,))
+                tasks.run("beside_assessment", lambda: dispatched(judgements=False))
+                collect("assess", lambda merged, run: merged | run.record("province"))
+                analyse_now((Judgement,))
+                tasks.run("after_assessment", lambda: dispatched(judgements=True))
+                record("tasks", tasks.began, tasks.merged())
+                collect("validate", lambda totals, run: totals | run.record("province"))
         finally:
             runner.close()
     timed("statistics", analyse_rest)
