@@ -11,10 +11,10 @@ zeroed page by page, at the next province:
 - jemalloc (polars' frames; its settings are read from ``_RJEM_MALLOC_CONF`` when the
   library first allocates) returns dirty pages to the kernel after ten seconds.
 
-On the national benchmark's cycle that was about a fifth of the workers' time spent in the
-kernel (measured on 河南's assessment in one process: 0.6-1.4 s of system time for 3.7 s of
-user time, 120,000-190,000 page faults; 0.2-0.4 s and 24,000-38,000 faults with the settings
-below; docs/national-scale.md, session 24). The settings keep freed memory in the process for
+On 河南's assessment run in one process that was a seventh to a quarter of its time spent in
+the kernel (0.6-1.4 s of system time for 3.7 s of user time, 120,000-190,000 page faults;
+0.2-0.4 s and 24,000-38,000 faults with the settings below; docs/national-scale.md, session
+24). The settings keep freed memory in the process for
 the next province instead: a worker's resident memory stays at its largest province's peak
 (the cycle's two workers together: 1.7 → 2.2-2.7 GiB on the nation) rather than falling back
 between provinces.
