@@ -14,13 +14,13 @@ from typing import Any
 FAILING = "/910000000000/"
 
 
-def start_with_faults(parallel_query: bool = True) -> None:
+def start_with_faults() -> None:
     """A pool worker's start (``distributed._start_worker``) that then breaks the province
     ``FAILING``: its validation and detection raise, and its assessment kills the worker
     process, as the kernel's OOM killer would."""
-    from ruralwatch.cycle.distributed import _start_worker
+    from ruralwatch.cycle.distributed import _django_ready
 
-    _start_worker(parallel_query)
+    _django_ready()
     from ruralwatch.assessments import services as assessments
     from ruralwatch.intake import nightly
     from ruralwatch.signals import services as signals

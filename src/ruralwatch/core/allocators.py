@@ -14,10 +14,9 @@ zeroed page by page, at the next province:
 On 河南's assessment run in one process that was a seventh to a quarter of its time spent in
 the kernel (0.6-1.4 s of system time for 3.7 s of user time, 120,000-190,000 page faults;
 0.2-0.4 s and 24,000-38,000 faults with the settings below; docs/national-scale.md, session
-24). The settings keep freed memory in the process for
-the next province instead: a worker's resident memory stays at its largest province's peak
-(the cycle's two workers together: 1.7 → 2.2-2.7 GiB on the nation) rather than falling back
-between provinces.
+24). The settings keep freed memory in the process for the next province instead: a worker's
+resident memory stays at its largest province's peak (the cycle's two workers together: 1.7
+→ 2.2-2.7 GiB on the nation) rather than falling back between provinces.
 
 The settings are read when a process starts, so the coordinator puts them in the environment
 its worker processes inherit (:func:`export_for_workers`); a value already set there (by the

@@ -108,6 +108,8 @@ class Task:
     replace: bool = True
     #: True on a Dask or pool worker: the task closes its database connections when done.
     remote: bool = False
+    #: False: the task's database session plans no parallel workers (:func:`serial_queries`).
+    parallel_query: bool = True
     #: Validation: how many days up to ``end`` it screens, whether only the areas under a
     #: county (``intake.nightly``'s scope), and the time its flags and violations are found.
     days: int = 0
@@ -222,8 +224,9 @@ def run_task(task: Task) -> Outcome:
                 )
             backend = backend_pid()
             db_cpu = process_cpu_s(backend)
-            outcome.result = STEPS[task.step](task)
-            outcome.parallel_workers = _parallel_workers()
+            with serial_queries(not task.parallel_query):
+                outcome.result = STEPS[task.step](task)
+                outcome.parallel_workers = _parallel_workers()
             if db_cpu is not None and backend == backend_pid():  # the same connection
                 after = process_cpu_s(backend)
                 outcome.db_cpu_s = None if after is None else round(after - db_cpu, 3)
@@ -354,22 +357,13 @@ class StepRun:
         return {"runner": self.runner, "partition_level": level, "partitions": self.partitions}
 
 
-def _start_worker(parallel_query: bool = True) -> None:
-    """What a pool's worker process does once as it starts: configure Django, and without
-    ``parallel_query`` have its database sessions plan no parallel workers (set for the
-    connections it opens from now on, :func:`serial_query_options`)."""
-    if not parallel_query:
-        os.environ["PGOPTIONS"] = serial_query_options(os.environ.get("PGOPTIONS", ""))
+def _start_worker() -> None:
+    """What a pool's worker process does once as it starts: configure Django."""
     _django_ready()
 
 
 #: The session setting that keeps a backend's queries to itself (no parallel workers).
 SERIAL_QUERY = "max_parallel_workers_per_gather"
-
-
-def serial_query_options(options: str) -> str:
-    """libpq's ``PGOPTIONS`` ``options`` with :data:`SERIAL_QUERY` set to 0."""
-    return f"{options} -c {SERIAL_QUERY}=0".strip()
 
 
 def database_on_this_machine() -> bool:
@@ -388,8 +382,8 @@ def parallel_query_of_pool() -> bool:
     """Whether the cycle's pool lets the database plan parallel workers for its queries
     (``RURALWATCH_CYCLE_PARALLEL_QUERY``). "auto": not when the server runs on this machine,
     whose cores the pool's workers and their backends already fill: there a query's parallel
-    workers only take a core another worker needs (the nation's cycle on two cores: 81.0 s
-    without them, 83.5-85.5 s with; docs/national-scale.md, session 24)."""
+    workers only take a core another worker needs (docs/deploy.md, "Settings for a national
+    deployment": the nation's cycle on two cores, alternated runs of session 19)."""
     from django.conf import settings
 
     choice = settings.RURALWATCH_CYCLE_PARALLEL_QUERY
@@ -401,7 +395,9 @@ def parallel_query_of_pool() -> bool:
 @contextlib.contextmanager
 def serial_queries(active: bool) -> Iterator[None]:
     """Within the block, this process's database session plans no parallel workers (when
-    ``active`` and on PostgreSQL); the server's setting again after it."""
+    ``active`` and on PostgreSQL); the server's setting again after it. The pool's tasks run
+    in it on the workers (:attr:`Task.parallel_query`), the cycle's own steps beside them in
+    the coordinator."""
     from django.db import connection
 
     if not active or connection.vendor != "postgresql":
@@ -430,7 +426,7 @@ class LocalPool:
 
     def __init__(self, workers: int, *, parallel_query: bool = True) -> None:
         self.workers = workers
-        #: Whether the workers' database sessions may plan parallel workers.
+        #: Whether the tasks' database sessions may plan parallel workers.
         self.parallel_query = parallel_query
         self._executor: ProcessPoolExecutor | None = None
 
@@ -445,7 +441,6 @@ class LocalPool:
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(self.parallel_query,),
         )
         return self._executor.submit(run_task, task)
 
@@ -569,7 +564,9 @@ class _Feed:
             for t in tasks:
                 self._seq += 1
                 key = (-priority, -t.part.size, self._seq)
-                remote = dataclasses.replace(t, remote=True)
+                remote = dataclasses.replace(
+                    t, remote=True, parallel_query=self.pool.parallel_query
+                )
                 heapq.heappush(self._queue, _Queued(key, remote, finish))
         self._wake.set()
 
