@@ -228,6 +228,10 @@ def setup_child(payload: dict[str, Any]) -> dict[str, Any]:
     first = NEW_DAY - dt.timedelta(days=payload["days"])
     offset = int(payload.get("offset", 0))
     t = time.perf_counter()
+    # The history is one file's dates: one partition of the values (reporting.partitions).
+    from ruralwatch.reporting import partitions
+
+    partitions.ensure(first + dt.timedelta(days=d) for d in range(payload["days"]))
     with _without_indexes(("reporting_reportvalue", "reporting_submission")):
         out.update(_load_history(tree, first, payload["days"], progress, offset))
         progress(history_copy_s=time.perf_counter() - t)

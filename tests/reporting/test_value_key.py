@@ -43,6 +43,16 @@ def _import(tmp_path: Path) -> None:
     import_reports(day, now=NOW)
 
 
+def _scans(kind: str, index: str, plan: str) -> bool:
+    """Whether ``plan`` has a ``kind`` scan ("Index Only Scan") of ``index`` or of a
+    partition's copy of it (migration 0016: each partition's index is named after it)."""
+    copies = bulk.rows(
+        "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = to_regclass(%s)",
+        [index],
+    )
+    return any(f"{kind} using {name} on" in plan for name in [index, *(c for (c,) in copies)])
+
+
 def _plan(sql: str) -> str:
     with connection.cursor() as cur:
         cur.execute("SET enable_seqscan = off")
@@ -76,11 +86,11 @@ def test_after_the_cycles_vacuum_a_range_of_the_key_is_read_from_the_index(
     _import(tmp_path)
     read = (
         f"SELECT area_id, date, indicator_id, value FROM {TABLE} "
-        f"WHERE area_id BETWEEN '{V1}' AND '{V3}' AND date BETWEEN '2023-01-08' AND '2023-01-10'"
-    )
+        f"WHERE area_id BETWEEN '{V1}' AND '{V2}' AND date BETWEEN '2023-01-08' AND '2023-01-10'"
+    )  # two of the three villages: the date index alone would read all three
     before = _plan(read)
-    assert "Index Only Scan using value_unique_key" in before
-    assert "Heap Fetches: 27" in before  # new pages: every value read from the table
+    assert _scans("Index Only Scan", "value_unique_key", before), before
+    assert "Heap Fetches: 18" in before  # new pages: every value read from the table
     with CaptureQueriesContext(connection) as ran:
         refresh_statistics(REPORT_TABLES, vacuum=True)
     assert [q["sql"].split()[0] for q in ran.captured_queries] == ["VACUUM"] * len(REPORT_TABLES)
@@ -136,10 +146,11 @@ def test_the_assessments_read_of_the_judged_indicator_takes_its_own_index(
         return frame, _plan(statement)
 
     cases, plan = read("new_cases")
-    assert "Index Only Scan using value_judged_series" in plan, plan
+    assert _scans("Index Only Scan", "value_judged_series", plan), plan
     assert sorted(cases.rows()) == sorted(
         (v, dt.date(2023, 1, d), 3.0) for v in (V1, V2, V3) for d in (8, 9, 10)
     )
     deaths, plan = read("deaths")
-    assert "value_judged_series" not in plan, plan
+    assert not _scans("Index Only Scan", "value_judged_series", plan), plan
+    assert not _scans("Index Scan", "value_judged_series", plan), plan
     assert deaths.height == 9 and set(deaths["value"]) == {0.0}

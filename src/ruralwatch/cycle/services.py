@@ -29,6 +29,7 @@ from ruralwatch.dispatch.models import OPEN_STATUSES, Status, Task
 from ruralwatch.dispatch.services import sync_tasks
 from ruralwatch.intake.nightly import nightly as intake_nightly
 from ruralwatch.intake.screen_days import report_values, village_values
+from ruralwatch.reporting import partitions
 from ruralwatch.reporting.models import AggregateValue, Completeness, ReportValue, Submission
 from ruralwatch.reporting.services import dates_to_roll_up, roll_up_dates
 from ruralwatch.signals.models import Signal
@@ -231,7 +232,7 @@ def run_cycle(
         }
 
     # The planner's statistics of the reports first: every step after reads the new day.
-    timed("report_statistics", lambda: refresh_statistics(REPORT_TABLES, vacuum=True))
+    timed("report_statistics", lambda: report_statistics(first, cycle_date))
     timed("keygroups", lambda: _keygroups_indicators(cycle_date, root_path))
     if spread is None:
         timed("validate", validated)
@@ -387,6 +388,21 @@ STEP_ORDER = (
 REPORT_TABLES = (ReportValue, Submission)
 ROLLED_UP_TABLES = (AggregateValue, Completeness)
 CYCLE_TABLES = (Judgement, Signal, Task)
+
+
+def report_statistics(first: dt.date, last: dt.date) -> dict[str, Any]:
+    """The reports' statistics at the cycle's start (:func:`refresh_statistics` with
+    ``vacuum``). Where the values are partitioned by date (PostgreSQL) only the partitions of
+    the cycle's window are vacuumed and analysed, after the window's dates still in the
+    default partition got partitions of their own (``reporting.partitions.adopt``): the
+    other days' statistics do not change, and a year of partitions would be read again every
+    morning."""
+    if not partitions.partitioned():
+        return refresh_statistics(REPORT_TABLES, vacuum=True)
+    made = partitions.adopt(first, last)
+    tables = [*partitions.holding(first, last), Submission._meta.db_table]
+    bulk.vacuum_analyze(*tables)
+    return {"tables": tables, "partitions_made": made}
 
 
 def refresh_statistics(models: tuple[type[Model], ...], *, vacuum: bool = False) -> dict[str, Any]:

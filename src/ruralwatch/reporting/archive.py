@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from ruralwatch.core import archive as files
 from ruralwatch.core import bulk
+from ruralwatch.reporting import partitions
 from ruralwatch.reporting.models import (
     ArchivedPeriod,
     ReportValue,
@@ -141,6 +142,7 @@ def archive(before: dt.date, directory: Path, sections: Sequence[Section] = ()) 
     with files.publishing(path):
         for model in (ReportValue, Submission):
             bulk.execute(f"DELETE FROM {model._meta.db_table} WHERE {where}", params)
+        partitions.drop_within(start, before)
         for section in sections:
             section.delete(start, before)
         _validate_again(values)
@@ -203,6 +205,8 @@ def restore(path: Path, sections: Sequence[Section] = ()) -> ArchiveSummary:
             "delay_hours": "CAST(delay_hours AS DOUBLE PRECISION)",
             "submitted_at": "CAST(submitted_at AS TIMESTAMPTZ)",
         }
+    # the values' dates get their partitions back first (reporting.partitions)
+    partitions.ensure(dt.date.fromisoformat(str(d)[:10]) for d in values["date"].unique())
     with transaction.atomic():
         files.insert_missing(
             ReportValue._meta.db_table, values, casts, "area_id, date, indicator_id"

@@ -28,7 +28,7 @@ from ruralwatch.core.tabular import (
     problems_where,
     read_table,
 )
-from ruralwatch.reporting import archive, hooks
+from ruralwatch.reporting import archive, hooks, partitions
 from ruralwatch.reporting.models import (
     AggregateValue,
     Completeness,
@@ -462,6 +462,10 @@ def import_reports(
         areas=int(days["area_code"].n_unique()),
         dates=sorted(days["date"].unique().to_list()),
     )
+    dates = [dt.date.fromisoformat(str(d)) for d in summary.dates]
+    # The file's dates that no partition of the values holds get one (PostgreSQL), committed
+    # before the import's transaction: a new day's values then go to indexes of their own.
+    partitions.ensure(dates)
     with transaction.atomic():
         # Concurrent imports of the same rows: the second counts after the first committed.
         bulk.import_lock("reports", ReportValue._meta.db_table)
@@ -502,14 +506,13 @@ def import_reports(
         # Values or submissions (completeness) may have changed on every date of the file.
         # Dates that held no value before hold the file's values alone: the validation's
         # copies of them are made from the file (reporting.hooks) instead of read again.
-        dates = [dt.date.fromisoformat(str(d)) for d in summary.dates]
         whole = not values_held and found.imported == stage.height
         copied = whole and hooks.copied_whole_days(stage, dates, tokens)
         mark_changed(dates, validation=not copied)
         bulk.drop_staging("stage_day")
     # A first big load (a new deployment, a month of history) must not leave the planner
     # believing the tables are empty when the cycle reads them next.
-    bulk.analyze_if_grown(ReportValue._meta.db_table, summary.imported)
+    partitions.analyze_if_grown(dates, summary.imported)
     bulk.analyze_if_grown(Submission._meta.db_table, summary.rows)
     return summary
 
