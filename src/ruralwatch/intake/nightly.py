@@ -436,11 +436,13 @@ def _indicators_on(first: dt.date, last: dt.date) -> list[str]:
         return []
     value, indicator = ReportValue._meta.db_table, Indicator._meta.db_table
     marks = ", ".join(["%s"] * len(days))
-    found = bulk.rows(
-        f"SELECT i.code FROM {indicator} i CROSS JOIN LATERAL (SELECT 1 FROM {value} v "
-        f"WHERE v.date IN ({marks}) AND v.indicator_id = i.code LIMIT 1) AS one",
-        days,
+    probe = f"SELECT 1 FROM {value} v WHERE v.date IN ({marks}) AND v.indicator_id = i.code"
+    sql = (
+        f"SELECT i.code FROM {indicator} i CROSS JOIN LATERAL ({probe} LIMIT 1) AS one"
+        if bulk.is_postgres()  # SQLite has no LATERAL; it probes an EXISTS per indicator
+        else f"SELECT i.code FROM {indicator} i WHERE EXISTS ({probe})"
     )
+    found = bulk.rows(sql, days)
     return sorted(str(code) for (code,) in found)
 
 

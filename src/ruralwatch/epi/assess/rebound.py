@@ -116,7 +116,7 @@ def fit_loglinear(
     # The reweighting's powers and the covariances' inverses only for the fitted units (the
     # others' are replaced below): on 河南's panel, with most villages not fitted, the powers
     # of every unit's pre-event days were most of the fit's time. The sums stay over the whole
-    # arrays, as the weighted Gram matrices do, so each fitted unit gets the same numbers.
+    # arrays (summed column by column), so each fitted unit gets the same numbers.
     fitted = np.flatnonzero(ok)
     if robust:
         phi0 = np.maximum(1.0, np.sum(wt * (y_fit - mu) ** 2 / mu, axis=0) / df)
@@ -131,13 +131,16 @@ def fit_loglinear(
         wt = rw
         beta, mu = _irls(y_fit, wt, X, ok)
     phi = np.maximum(1.0, np.sum(wt * (y_fit - mu) ** 2 / mu, axis=0) / df)
-    xtwx = weighted_gram(wt * mu, X)
+    # The fitted units' information matrices only: the product's rows are summed by the BLAS
+    # kernel its shape selects, so over every unit a fitted unit's matrix could differ in the
+    # last bit from its own fit's (seen on an AVX-512 machine).
+    xtwx = weighted_gram((wt * mu)[:, fitted], X)
     # Flat fallback: mean (total + 0.5) / n, Poisson variance of its log, slope fixed at 0.
     flat_mean = (total + 0.5) / np.maximum(n_used, 1)
     beta = np.where(ok[:, None], beta, np.column_stack([np.log(flat_mean), np.zeros_like(total)]))
     cov = np.zeros((y.shape[1], 2, 2))
     cov[:, 0, 0] = 1.0 / (total + 0.5)
-    cov[fitted] = np.linalg.inv(xtwx[fitted]) * phi[fitted, None, None]
+    cov[fitted] = np.linalg.inv(xtwx) * phi[fitted, None, None]
     phi = np.where(ok, phi, 1.0)
     return LogLinearFit(
         beta=beta,
