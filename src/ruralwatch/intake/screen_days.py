@@ -214,7 +214,10 @@ def _copy(
     partition: str, county_only: bool, key: int, day: dt.date, frame: pl.DataFrame
 ) -> ScreenDay:
     buffer = io.BytesIO()
-    frame.drop("date").write_ipc(buffer, compression="zstd")
+    # In the areas' order, whoever made it: an import's copy is in its file's order, a night's
+    # in the order of its grouped read (the plan's): the same day is the same copy, byte for
+    # byte, whichever made it.
+    frame.sort("area_code").drop("date").write_ipc(buffer, compression="zstd")
     return ScreenDay(
         partition=partition,
         county_only=county_only,
