@@ -228,10 +228,12 @@ def setup_child(payload: dict[str, Any]) -> dict[str, Any]:
     first = NEW_DAY - dt.timedelta(days=payload["days"])
     offset = int(payload.get("offset", 0))
     t = time.perf_counter()
-    # The history is one file's dates: one partition of the values (reporting.partitions).
+    # A partition of the values a day, as a deployment's daily imports leave them
+    # (reporting.partitions); each day's indexes are then built by a sort of that day alone.
     from ruralwatch.reporting import partitions
 
-    partitions.ensure(first + dt.timedelta(days=d) for d in range(payload["days"]))
+    for d in range(payload["days"]):
+        partitions.ensure([first + dt.timedelta(days=d)])
     with _without_indexes(("reporting_reportvalue", "reporting_submission")):
         out.update(_load_history(tree, first, payload["days"], progress, offset))
         progress(history_copy_s=time.perf_counter() - t)
@@ -786,14 +788,12 @@ class DiskTooSmall(SystemExit):
 
 def disk_needed(villages: int, days: int, *, copied: bool = True) -> int:
     """Bytes a set-up of ``days`` days for ``villages`` needs at most, and its timed copy: the
-    tables, the sort that builds the values' key over the whole history, and a copy for the
-    timed steps unless they run in place. (Loading the later days through a key built on the
-    first ones instead of sorting them all needs more: each day puts entries into every leaf
-    page of the key, whose pages all split: the nation's key grew from 4.2 GiB after 14 days
-    to 8.5 GiB after 17, session 16.)"""
+    tables, the sort that builds the values' key of one day's partition (the set-up makes a
+    partition a day; a key over the whole history needed a sort of all of it, about 18 GiB
+    for the nation's 60 days), and a copy for the timed steps unless they run in place."""
     values = villages * 8 * (days + 1)
     stored = values * (BYTES_PER_VALUE + KEY_BYTES_PER_VALUE)
-    sort = villages * 8 * days * KEY_BYTES_PER_VALUE
+    sort = villages * 8 * KEY_BYTES_PER_VALUE
     return int(stored * (2 if copied else 1) + sort)
 
 
@@ -830,7 +830,7 @@ def run(*, quick: bool, workdir: Path) -> dict[str, Any]:
     scales = ("county", "province") if quick else SCALE_ORDER
     days = 14 if quick else DAYS
     # The nation is timed in place (no copy). A scale the disk cannot hold is said so in its
-    # row, and the others run: the nation's 60 days need about 75 GiB (disk_needed).
+    # row, and the others run: the nation's 60 days need about 58 GiB (disk_needed).
     rows = []
     for s in scales:
         try:

@@ -133,7 +133,7 @@ def fit_loglinear(
     phi = np.maximum(1.0, np.sum(wt * (y_fit - mu) ** 2 / mu, axis=0) / df)
     # The fitted units' information matrices only: the product's rows are summed by the BLAS
     # kernel its shape selects, so over every unit a fitted unit's matrix could differ in the
-    # last bit from its own fit's (seen on an AVX-512 machine).
+    # last bit from its own fit's (seen with OpenBLAS's Haswell kernels).
     xtwx = weighted_gram((wt * mu)[:, fitted], X)
     # Flat fallback: mean (total + 0.5) / n, Poisson variance of its log, slope fixed at 0.
     flat_mean = (total + 0.5) / np.maximum(n_used, 1)
