@@ -49,6 +49,16 @@ def _step_aside(schema_editor, old: str) -> None:
     ex(f"DROP TRIGGER IF EXISTS {TRIGGER} ON {old}")
 
 
+def _remake(schema_editor, old: str, partitioning: str) -> None:
+    """Step the values' table aside as ``old`` and make a new one of its columns, with its key
+    and indexes (``partitioning``: the clause, or nothing)."""
+    _step_aside(schema_editor, old)
+    schema_editor.execute(
+        f"CREATE TABLE {TABLE} (LIKE {old} INCLUDING DEFAULTS INCLUDING STORAGE){partitioning}"
+    )
+    _keys(schema_editor, TABLE)
+
+
 def partition(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
@@ -59,12 +69,7 @@ def partition(apps, schema_editor):
     # The stored values become the partition of their dates (named by them, as
     # ``reporting.partitions`` names the partitions it makes).
     flat = f"{TABLE}_{first:%Y%m%d}_{end:%Y%m%d}" if first else f"{TABLE}_flat"
-    _step_aside(schema_editor, flat)
-    ex(
-        f"CREATE TABLE {TABLE} (LIKE {flat} INCLUDING DEFAULTS INCLUDING STORAGE) "
-        "PARTITION BY RANGE (date)"
-    )
-    _keys(schema_editor, TABLE)
+    _remake(schema_editor, flat, " PARTITION BY RANGE (date)")
     ex(f"CREATE TABLE {DEFAULT} PARTITION OF {TABLE} DEFAULT")
     if first is None:
         ex(f"DROP TABLE {flat}")
@@ -82,10 +87,8 @@ def flatten(apps, schema_editor):
         return
     ex = schema_editor.execute
     parted = f"{TABLE}_parted"
-    _step_aside(schema_editor, parted)
-    ex(f"CREATE TABLE {TABLE} (LIKE {parted} INCLUDING DEFAULTS INCLUDING STORAGE)")
-    ex(f"INSERT INTO {TABLE} SELECT * FROM {parted} ORDER BY area_id, date, indicator_id")
-    _keys(schema_editor, TABLE)
+    _remake(schema_editor, parted, "")
+    ex(f"INSERT INTO {TABLE} SELECT * FROM {parted}")
     ex(f"DROP TABLE {parted}")  # and its partitions
 
 
