@@ -80,8 +80,8 @@ def ensure(dates: Iterable[dt.date]) -> list[str]:
     committed at once, and the DDL never waits for or holds up a long write. Inside a
     transaction they are made in it."""
     days = sorted(set(dates))
-    if not days or not partitioned():
-        return []
+    if not days or not partitioned() or not uncovered_runs(days, ranges()):
+        return []  # the usual case for a writer of a day already begun: no lock taken
     made = []
     with transaction.atomic():
         bulk.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK])  # one writer at a time
