@@ -232,8 +232,8 @@ def setup_child(payload: dict[str, Any]) -> dict[str, Any]:
     # (reporting.partitions); each day's indexes are then built by a sort of that day alone.
     from ruralwatch.reporting import partitions
 
-    for d in range(payload["days"]):
-        partitions.ensure([first + dt.timedelta(days=d)])
+    for day in _days(first, payload["days"]):
+        partitions.ensure([day])
     with _without_indexes(("reporting_reportvalue", "reporting_submission")):
         out.update(_load_history(tree, first, payload["days"], progress, offset))
         progress(history_copy_s=time.perf_counter() - t)
@@ -243,7 +243,9 @@ def setup_child(payload: dict[str, Any]) -> dict[str, Any]:
         t = time.perf_counter()
         cur.execute("ANALYZE")
         progress(analyze_s=time.perf_counter() - t)
-    _, rollup_s = timed(lambda: roll_up(first, NEW_DAY - dt.timedelta(days=1)))
+    # A day at a time, as each day's cycle rolled it up: one statement over the nation's 60
+    # days spilled its grouping to more temporary files than this disk had free.
+    _, rollup_s = timed(lambda: [roll_up(day, day) for day in _days(first, payload["days"])])
     progress(history_rollup_s=rollup_s, sizes_mib=_sizes())
     if payload.get("vacuum", True):
         # The history as the cycles of its days left it: each cycle vacuums the reports at its
@@ -277,6 +279,11 @@ def setup_child(payload: dict[str, Any]) -> dict[str, Any]:
     ).drop("submitted_utc").write_csv(new_csv)
     progress(new_day_csv=str(new_csv), new_day_values=wide.height * 8, peak_rss_mib=peak_rss_mib())
     return out
+
+
+def _days(first: dt.date, days: int) -> list[dt.date]:
+    """The history's ``days`` dates from ``first``."""
+    return [first + dt.timedelta(days=d) for d in range(days)]
 
 
 def _day_before_cycle() -> float:
