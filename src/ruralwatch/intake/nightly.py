@@ -426,30 +426,24 @@ def _indicators_on(first: dt.date, last: dt.date) -> list[str]:
     """The indicators of the indicator table with a value on a day of [first, last], in any
     area: probes of the (date, indicator) index per indicator and day, up to its first value
     (a few milliseconds), which spares the pivot a column per indicator nobody reports (河南:
-    8 of 14; each column is an expression evaluated on every value read).
-
-    One ``EXISTS`` per indicator, its code written in (as ``_reported_days`` probes): the
-    planner then knows from each day's statistics whether the indicator is reported, and
-    probes the index for one that is not. With the code taken from the indicator table the
-    probe was planned for an average indicator: over the values partitioned by date
-    (reporting migration 0016) as a semi-join that read every value of the window (0.7-0.9 s
-    a partition of the nightly validation, 21 s of the national cycle's database time), or,
-    as a lateral subquery with a limit, as scans of whole days in the hope of an early row,
-    which for an indicator nobody reports read all of them (a minute a partition with 60
-    days)."""
+    8 of 14; each column is an expression evaluated on every value read). The probe is a
+    lateral subquery with a limit, which PostgreSQL cannot turn into a join: as ``EXISTS``,
+    over the values partitioned by date (reporting migration 0016) it was planned as a
+    semi-join that read every value of the window, 0.7-0.9 s a partition of the nightly
+    validation (21 s of the national cycle's database time)."""
     days = [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
-    codes = list(Indicator.objects.order_by("code").values_list("code", flat=True))
-    if not days or not codes:
+    if not days:
         return []
-    value = ReportValue._meta.db_table
+    value, indicator = ReportValue._meta.db_table, Indicator._meta.db_table
     marks = ", ".join(["%s"] * len(days))
-    probes = " UNION ALL ".join(
-        f"SELECT {i} WHERE EXISTS (SELECT 1 FROM {value} v "
-        f"WHERE v.date IN ({marks}) AND v.indicator_id = %s)"
-        for i in range(len(codes))
+    probe = f"SELECT 1 FROM {value} v WHERE v.date IN ({marks}) AND v.indicator_id = i.code"
+    sql = (
+        f"SELECT i.code FROM {indicator} i CROSS JOIN LATERAL ({probe} LIMIT 1) AS one"
+        if bulk.is_postgres()  # SQLite has no LATERAL; it probes an EXISTS per indicator
+        else f"SELECT i.code FROM {indicator} i WHERE EXISTS ({probe})"
     )
-    params = [p for code in codes for p in (*days, code)]
-    return sorted(codes[int(i)] for (i,) in bulk.rows(probes, params))
+    found = bulk.rows(sql, days)
+    return sorted(str(code) for (code,) in found)
 
 
 def _fetch_wide(body: str, params: list[Any], codes: list[str]) -> pl.DataFrame:
