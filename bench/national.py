@@ -206,8 +206,8 @@ def _sizes() -> dict[str, float]:
     with connection.cursor() as cur:
         for table in TABLES:
             cur.execute(  # the tree is empty for a table that is not partitioned
-                "SELECT coalesce(sum(pg_total_relation_size(relid)), pg_total_relation_size(%s)) "
-                "FROM pg_partition_tree(%s)",
+                "SELECT CAST(coalesce(sum(pg_total_relation_size(relid)), "
+                "pg_total_relation_size(%s)) AS BIGINT) FROM pg_partition_tree(%s)",
                 [table, table],
             )
             out[table] = round(cur.fetchone()[0] / 2**20, 1)
