@@ -18,9 +18,9 @@ def start_with_faults() -> None:
     """A pool worker's start (``distributed._start_worker``) that then breaks the province
     ``FAILING``: its validation and detection raise, and its assessment kills the worker
     process, as the kernel's OOM killer would."""
-    from ruralwatch.cycle.distributed import _django_ready
+    from ruralwatch.cycle.distributed import _start_worker
 
-    _django_ready()
+    _start_worker()
     from ruralwatch.assessments import services as assessments
     from ruralwatch.intake import nightly
     from ruralwatch.signals import services as signals

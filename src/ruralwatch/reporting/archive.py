@@ -140,9 +140,11 @@ def archive(before: dt.date, directory: Path, sections: Sequence[Section] = ()) 
     both = pl.concat(parts, how="diagonal")
     digest = files.write_checked(both, path)
     with files.publishing(path):
+        # The values' partitions wholly inside the period go with their rows; the rest of
+        # its values (and submissions) are deleted.
+        partitions.drop_within(start, before)
         for model in (ReportValue, Submission):
             bulk.execute(f"DELETE FROM {model._meta.db_table} WHERE {where}", params)
-        partitions.drop_within(start, before)
         for section in sections:
             section.delete(start, before)
         _validate_again(values)

@@ -135,9 +135,10 @@ def _make(first: dt.date, end: dt.date) -> str:
 
 
 def drop_within(start: dt.date, before: dt.date) -> list[str]:
-    """Drop the partitions whose dates all lie in [start, before) (archiving: their values
-    were just deleted in the caller's transaction, which this joins), so that a retention of
-    a year keeps about a year of partitions. Returns the tables dropped."""
+    """Drop the partitions whose dates all lie in [start, before), their values with them
+    (archiving, in the caller's transaction, which this joins: a day's rows are not deleted
+    one by one first), so that a retention of a year keeps about a year of partitions.
+    Returns the tables dropped."""
     if not partitioned():
         return []
     gone = [name for name, first, end in ranges() if start <= first and end <= before]
