@@ -29,7 +29,10 @@ PG_BENCH_DB = "ruralwatch_bench"
 
 
 def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    # UTC: a child that sets Django up has TZ set to the project's zone, and the lines of
+    # the parent and its children must read on one clock.
+    stamp = time.strftime("%H:%M:%SZ", time.gmtime())
+    print(f"[bench {stamp}] {message}", file=sys.stderr, flush=True)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:

@@ -667,6 +667,12 @@ def _intake_api(res: dict[str, Any]) -> list[str]:
 
 def _run_line(res: dict[str, Any]) -> str:
     text = f"Run finished {res['finished']}, {_s(res['wall_s'])} wall time."
+    machine = res.get("machine")
+    if machine:
+        text += f" Machine: {machine['cpu']}, {machine['cores']} cores"
+        if machine.get("openblas_coretype"):
+            text += f", `OPENBLAS_CORETYPE={machine['openblas_coretype']}`"
+        text += "."
     if res.get("load_before"):
         before, after = res["load_before"], res["load_after"]
         text += (
@@ -762,6 +768,11 @@ def render(results: dict[str, dict[str, Any]], previous: str = "") -> str:
             "`OPENBLAS_L2_SIZE`) because older OpenBLAS builds fail on them, which slows a "
             "current numpy. The run above records the value it saw; to measure without it, "
             "unset both in the benchmark command alone (never in tests or CI).",
+            "",
+            "This is the machine of the most recent run. Each section's last line names the "
+            "processor it ran on; a section carried over from an earlier report whose line "
+            "names none ran on an earlier machine of the same size (2 cores, 23.5 GiB), not "
+            "necessarily this one, so compare sections' ratios, not their seconds.",
             "",
         ]
     for name, fn in SECTIONS.items():

@@ -168,9 +168,52 @@ def test_the_cycle_analyses_its_windows_partitions_only(tmp_path: Path) -> None:
         partitions.DEFAULT,
         "reporting_submission",
     ]
+    # In the test's transaction every partition of the window was written to (this
+    # transaction's own changes count): all are analysed, and none is vacuumed.
+    assert out["analysed"] == out["tables"]
     analysed = [q["sql"] for q in ran.captured_queries if q["sql"].startswith("ANALYZE")]
-    assert analysed == [f"ANALYZE {t}" for t in out["tables"]]  # in a transaction: no VACUUM
+    assert analysed == [f"ANALYZE {t}" for t in out["tables"]]
     assert _where()[(made, "2023-01-09")] == 1
+
+
+def _flush_statistics() -> None:
+    """The backend's counts of written rows handed to the statistics system now (it does
+    so when idle, at most once a second)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_stat_force_next_flush()")
+        cur.execute("SELECT 1")
+
+
+@ON_POSTGRES
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_cycle_analyses_only_the_partitions_written_since_their_last_analysis(
+    tmp_path: Path,
+) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    from ruralwatch.cycle.services import report_statistics
+
+    _tree(tmp_path)
+    import_reports(_file(tmp_path, (8,)), now=NOW)
+    import_reports(_file(tmp_path, (9,), name="e.csv"), now=NOW)
+    day8, day9 = (f"{partitions.PARENT}_202301{d:02d}_202301{d + 1:02d}" for d in (8, 9))
+    window = [day8, day9, partitions.DEFAULT, "reporting_submission"]
+    _flush_statistics()
+    assert report_statistics(D(2023, 1, 8), D(2023, 1, 9))["tables"] == window
+    _flush_statistics()
+    with CaptureQueriesContext(connection) as ran:
+        out = report_statistics(D(2023, 1, 8), D(2023, 1, 9))
+    assert out["analysed"] == ["reporting_submission"]  # nothing written since
+    ran_sql = [q["sql"] for q in ran.captured_queries]
+    assert f"VACUUM {day8}" in ran_sql and f"VACUUM (ANALYZE) {day8}" not in ran_sql
+
+    ReportValue.objects.create(  # a form's late value: one more row than the 6 of the day
+        area_id=V1, date=D(2023, 1, 8), indicator_id="fever_visits", value=1, submitted_at=NOW
+    )
+    _flush_statistics()
+    out = report_statistics(D(2023, 1, 8), D(2023, 1, 9))
+    assert out["analysed"] == [day8, "reporting_submission"]
+    assert bulk.stale_statistics(day8, day9) == []
 
 
 @ON_POSTGRES

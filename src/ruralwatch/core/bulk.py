@@ -255,6 +255,48 @@ def analyze(*tables: str) -> None:
                 cur.execute(f"ANALYZE {table}")
 
 
+def vacuum(*tables: str) -> None:
+    """``VACUUM`` without ANALYZE (PostgreSQL, outside a transaction; else nothing): the pages
+    written since the last one marked all-visible. On a table that did not change it reads
+    only the visibility map (44 ms for a national day's partition of 57,000 pages, against
+    0.5 s for the ANALYZE that samples 30,000 of them)."""
+    if not is_postgres() or connection.in_atomic_block:
+        return
+    with connection.cursor() as cur:
+        for table in tables:
+            cur.execute(f"VACUUM {table}")
+
+
+def stale_statistics(*tables: str, share: float = 0.1) -> list[str]:
+    """Those of ``tables`` (PostgreSQL) whose planner statistics no longer describe their
+    rows: never analysed, or more than ``share`` of the rows they counted written since (the
+    statistics system's count of changes since the last ANALYZE, and this transaction's own),
+    or a size that moved by more than ``share`` from the one the last VACUUM or ANALYZE
+    recorded (that count is lost in a crash, the size is not). A day's partition of values
+    that nobody wrote to since yesterday's cycle is not among them. Elsewhere: all."""
+    if not is_postgres():
+        return list(tables)
+    if not tables:
+        return []
+    sql = """
+        SELECT c.oid::regclass::text
+        FROM pg_class c
+        LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+        LEFT JOIN pg_stat_xact_user_tables x ON x.relid = c.oid
+        WHERE c.oid = ANY(%s::regclass[])
+          AND (c.reltuples < 0
+               OR COALESCE(s.n_mod_since_analyze, 0)
+                  + COALESCE(x.n_tup_ins + x.n_tup_upd + x.n_tup_del, 0)
+                  > %s * GREATEST(c.reltuples, 0)
+               OR ABS(pg_relation_size(c.oid) / current_setting('block_size')::int - c.relpages)
+                  > %s * c.relpages)
+    """
+    with connection.cursor() as cur:
+        cur.execute(sql, [list(tables), share, share])
+        found = {name for (name,) in cur.fetchall()}
+    return [t for t in tables if t in found]
+
+
 def vacuum_analyze(*tables: str) -> None:
     """:func:`analyze`, and on PostgreSQL outside a transaction ``VACUUM`` as well, which
     marks the pages written since the last one all-visible (it reads only those: the

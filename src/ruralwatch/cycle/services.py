@@ -393,16 +393,27 @@ CYCLE_TABLES = (Judgement, Signal, Task)
 def report_statistics(first: dt.date, last: dt.date) -> dict[str, Any]:
     """The reports' statistics at the cycle's start (:func:`refresh_statistics` with
     ``vacuum``). Where the values are partitioned by date (PostgreSQL) only the partitions of
-    the cycle's window are vacuumed and analysed, after the window's dates still in the
-    default partition got partitions of their own (``reporting.partitions.adopt``): the
-    other days' statistics do not change, and a year of partitions would be read again every
-    morning."""
+    the cycle's window are vacuumed, after the window's dates still in the default partition
+    got partitions of their own (``reporting.partitions.adopt``): the other days' pages do
+    not change, and a year of partitions would be read again every morning. Of those, only
+    the ones written to since their last ANALYZE are analysed
+    (:func:`ruralwatch.core.bulk.stale_statistics`): the import analyses the day it adds, and
+    analysing the week's unchanged days again took 0.5 s each nationally, the whole of this
+    step's 7.5 s on a morning when nothing else could run. The submissions (one table of
+    every date) are always analysed, so that the planner knows the new day's."""
     if not partitions.partitioned():
         return refresh_statistics(REPORT_TABLES, vacuum=True)
     made = partitions.adopt(first, last)
-    tables = [*partitions.holding(first, last), Submission._meta.db_table]
-    bulk.vacuum_analyze(*tables)
-    return {"tables": tables, "partitions_made": made}
+    window = partitions.holding(first, last)
+    stale = bulk.stale_statistics(*window)
+    analysed = [*stale, Submission._meta.db_table]
+    bulk.vacuum(*(t for t in window if t not in stale))
+    bulk.vacuum_analyze(*analysed)
+    return {
+        "tables": [*window, Submission._meta.db_table],
+        "analysed": analysed,
+        "partitions_made": made,
+    }
 
 
 def refresh_statistics(models: tuple[type[Model], ...], *, vacuum: bool = False) -> dict[str, Any]:
