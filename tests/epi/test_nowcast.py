@@ -231,10 +231,10 @@ def test_the_draws_quantiles_are_numpys_inverted_cdf(samples: int) -> None:
     rng = np.random.default_rng(samples)
     draws = rng.poisson(rng.gamma(1.0, 3.0, size=(5, 3, 1)), size=(5, 3, samples)).astype(float)
     q = (0.025, 0.975)
-    lo, hi = nc._draw_quantiles(draws, q)
     expected_lo, expected_hi = np.quantile(draws, q, axis=-1, method="inverted_cdf")
+    sums = draws.sum(axis=1)  # before: the draws are partitioned in place
+    lo, hi = nc._draw_quantiles(draws, q)
     assert np.array_equal(lo, expected_lo) and np.array_equal(hi, expected_hi)
-    sums = draws.sum(axis=1)
     s_lo, s_hi = nc._draw_quantiles(sums, q)
     expected_lo, expected_hi = np.quantile(sums, q, axis=-1, method="inverted_cdf")
     assert np.array_equal(s_lo, expected_lo) and np.array_equal(s_hi, expected_hi)

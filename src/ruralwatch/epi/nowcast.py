@@ -430,11 +430,15 @@ def _draw_quantiles(draws: FloatArray, q: tuple[float, float]) -> tuple[FloatArr
     draws along the last axis: that method picks order statistics (which ones is asked of
     np.quantile itself, on their ranks), found here by one partition of each row at those two
     ranks. On the rows of a province's panel (2,655 units × 7 days of 400 draws, contiguous)
-    that is a sixth of the time of a sort along a middle axis."""
+    that is a sixth of the time of a sort along a middle axis.
+
+    The draws are partitioned where they are (their order along the last axis is lost): a
+    copy of a province's 60 MB of draws cost more than the partition, most of it the pages
+    of the new array faulted in."""
     S = draws.shape[-1]
     ranks = np.quantile(np.arange(S), q, method="inverted_cdf").astype(np.int64)
-    ordered = np.partition(draws, np.unique(ranks), axis=-1)
-    return ordered[..., ranks[0]], ordered[..., ranks[1]]
+    draws.partition(np.unique(ranks), axis=-1)
+    return draws[..., ranks[0]].copy(), draws[..., ranks[1]].copy()
 
 
 def nowcast_panel(
@@ -504,9 +508,11 @@ def nowcast_panel(
         mean_rest[u] = expected.mean(axis=0)
         known_share[u] = share.mean(axis=0)
     q = ((1.0 - cfg.level) / 2, 1.0 - (1.0 - cfg.level) / 2)
+    summed = days <= (T - 1 if sum_through is None else sum_through)  # the first days
+    # Each draw's sum over the days before the days' draws are partitioned (which pairs
+    # them no more); the days summed are the first ones, a view.
+    total = rest[:, : int(summed.sum()), :].sum(axis=1)  # (U, S)
     lo, hi = _draw_quantiles(rest, q)
-    summed = days <= (T - 1 if sum_through is None else sum_through)
-    total = rest[:, summed, :].sum(axis=1)  # (U, S)
     s_lo, s_hi = _draw_quantiles(total, q)
     y_sum = y[:, summed].sum(axis=1)
     f1, f2 = phi[:, None], phi
