@@ -408,7 +408,7 @@ def report_statistics(first: dt.date, last: dt.date) -> dict[str, Any]:
     stale = bulk.stale_statistics(*window)
     analysed = [*stale, Submission._meta.db_table]
     bulk.vacuum(*(t for t in window if t not in stale))
-    bulk.vacuum_analyze(*analysed)
+    bulk.vacuum(*analysed, with_analyze=True)
     return {
         "tables": [*window, Submission._meta.db_table],
         "analysed": analysed,
@@ -427,8 +427,11 @@ def refresh_statistics(models: tuple[type[Model], ...], *, vacuum: bool = False)
     two even on the national tables (the values: 30,000 of their 1.6 million pages).
 
     With ``vacuum`` (the reports, at the cycle's start) they are vacuumed too
-    (:func:`ruralwatch.core.bulk.vacuum_analyze`: the new day's pages marked all-visible), so
+    (:func:`ruralwatch.core.bulk.vacuum`: the new day's pages marked all-visible), so
     that the cycle's reads of village values are index-only scans of the values' key."""
     tables = [m._meta.db_table for m in models]
-    (bulk.vacuum_analyze if vacuum else bulk.analyze)(*tables)
+    if vacuum:
+        bulk.vacuum(*tables, with_analyze=True)
+    else:
+        bulk.analyze(*tables)
     return {"tables": tables if bulk.is_postgres() else []}
