@@ -24,6 +24,7 @@ from django.db import transaction
 from ruralwatch.areas.models import Area
 from ruralwatch.areas.services import import_areas
 from ruralwatch.assessments.models import Judgement
+from ruralwatch.assessments.nowcasting import DEFAULT
 from ruralwatch.assessments.services import assess
 from ruralwatch.epi.assess.judgement import judge
 from ruralwatch.reporting.selectors import delay_triangle
@@ -318,3 +319,17 @@ def test_a_correction_up_is_a_late_arrival(county: Any, db: None) -> None:
     assert diff[2] == diff[3] == 0
     assert sum(diff.values()) == pytest.approx(6.0)
     assert after["value"].min() >= 0
+
+
+@pytest.mark.parametrize("base", [3.0, 300.0])
+def test_the_assessments_draws_cover_the_truth_at_few_and_many_cases(base: float) -> None:
+    """With the assessment's defaults (``nowcasting.DEFAULT``, its number of draws included)
+    the 95% intervals hold the final counts of simulated series about 95% of the time, for
+    townships of a few cases a day and for prefectures of hundreds (each day, the least known
+    last day, and the sum of the days)."""
+    from bench.nowcast_coverage import coverage
+
+    found = coverage(base, DEFAULT.n_samples, seeds=2)
+    assert found["days"][0] >= 0.92 and found["days"][1] <= 0.99, found
+    assert found["last_day"][0] >= 0.88, found
+    assert found["sum"][0] >= 0.88 and found["sum"][1] <= 0.995, found

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from bench.nowcast_coverage import simulate
 
 from ruralwatch.epi import nowcast as nc
 from ruralwatch.epi.nowcast import (
@@ -110,26 +111,16 @@ def test_growth_case_truncation_matters():
     assert trunc.median[-1] > notrunc.median[-1] + 5
 
 
-def _simulate(rng, n_units, n_days, lam, pmf):
-    D = len(pmf) - 1
-    counts = rng.poisson(lam, size=(n_units, n_days))
-    split = np.stack([rng.multinomial(n, pmf) for n in counts.ravel()]).reshape(
-        n_units, n_days, D + 1
-    )
-    seen = np.arange(n_days)[:, None] + np.arange(D + 1)[None, :] <= n_days - 1
-    tri = np.where(seen[None], split, np.nan).astype(np.float64)
-    return tri, counts
-
-
-def test_panel_intervals_cover_the_truth():
+@pytest.mark.parametrize("draws", [200, 500])  # 200: the assessment's (nowcasting.DEFAULT)
+def test_panel_intervals_cover_the_truth(draws: int):
     """On 400 series with known final counts the 95% intervals of the last days hold the truth
     about 95% of the time, and the mean nowcast is unbiased within a few percent."""
     rng = np.random.default_rng(7)
     D = 6
     pmf = np.array([0.2, 0.3, 0.2, 0.12, 0.08, 0.06, 0.04])
     lam = 30 * np.exp(0.04 * np.arange(40))[None, :]
-    tri, truth = _simulate(rng, 400, 40, lam, pmf)
-    res = nowcast_panel(tri, config=NowcastConfig(max_delay=D, n_samples=500))
+    tri, truth = simulate(rng, 400, 40, lam, pmf)
+    res = nowcast_panel(tri, config=NowcastConfig(max_delay=D, n_samples=draws))
     final = truth[:, res.days].astype(float)
     inside = (res.lower <= final) & (final <= res.upper)
     assert 0.91 <= inside.mean() <= 0.99, inside.mean()
@@ -181,7 +172,7 @@ def test_reproducible_with_the_seed():
 
 def test_immediate_reporting_adds_nothing():
     rng = np.random.default_rng(3)
-    tri, truth = _simulate(rng, 3, 30, 20.0, np.array([1.0, 0, 0, 0]))
+    tri, truth = simulate(rng, 3, 30, 20.0, np.array([1.0, 0, 0, 0]))
     res = nowcast_panel(tri, config=NowcastConfig(max_delay=3))
     assert np.array_equal(res.observed, truth[:, res.days])
     assert np.all(res.mean - res.observed < 0.5)

@@ -29,8 +29,10 @@ import polars as pl
 from ruralwatch.epi.nowcast import NowcastConfig, nowcast_panel, triangle_from_long
 from ruralwatch.reporting.selectors import arrival_moment, delay_triangle
 
-#: The defaults of the assessment's nowcast (docs/methods/nowcast.md).
-DEFAULT = NowcastConfig(max_delay=7, window=28, kappa=0.1, n_samples=400)
+#: The defaults of the assessment's nowcast (docs/methods/nowcast.md). 200 draws: the intervals
+#: cover as often as with 400 (``python -m bench.nowcast_coverage``) at half the draws' CPU,
+#: which is most of the national assessment's nowcast.
+DEFAULT = NowcastConfig(max_delay=7, window=28, kappa=0.1, n_samples=200)
 
 METHOD: Literal["bayes.trunc"] = "bayes.trunc"
 METHOD_TEXT = (
