@@ -186,3 +186,23 @@ def test_a_template_and_its_row_must_agree_on_the_slots() -> None:
         evidence_texts.filled(f"{head}, 1]")
     with pytest.raises(ValueError, match="2 slots, not 3"):
         evidence_texts.sentence(f"{sentence}1\x1f2\x1f3")
+
+
+def test_the_keys_have_one_index_on_postgresql() -> None:
+    """The texts are looked up by key only (migration 0005 dropped Django's ``LIKE`` index):
+    on PostgreSQL their table has its primary key's index and no other; SQLite never had one."""
+    from django.db import connection
+
+    table = EvidenceText._meta.db_table
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [table])
+            found = [d for (d,) in cur.fetchall()]
+        assert len(found) == 1 and "UNIQUE" in found[0] and "(key)" in found[0], found
+    else:
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = %s", [table]
+            )
+            names = [n for (n,) in cur.fetchall()]
+        assert all(n.startswith("sqlite_autoindex") for n in names), names
