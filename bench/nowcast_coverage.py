@@ -27,7 +27,11 @@ PMF = np.array([0.25, 0.25, 0.15, 0.12, 0.08, 0.06, 0.05, 0.04])
 
 
 def simulate(
-    rng: np.random.Generator, n_units: int, n_days: int, lam: npt.ArrayLike, pmf: npt.ArrayLike
+    rng: np.random.Generator,
+    n_units: int,
+    n_days: int,
+    lam: npt.NDArray[np.float64] | float,
+    pmf: npt.ArrayLike,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     """``(triangles, truth)``: Poisson(``lam``) cases per unit and day, each day's spread over
     the delays by ``pmf``, the cells not yet arrived at the last day NaN; and the final counts

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import multiprocessing
 import os
 import time
 from collections.abc import Iterator
@@ -555,6 +556,7 @@ def _pool_cycle(morning: dt.datetime) -> Any:
 def test_pool_cycle_gives_the_in_process_outputs(
     region: dict[str, Any], pool_environment: None
 ) -> None:
+    others = {p.pid for p in multiprocessing.active_children()}  # e.g. a LocalCluster's
     result = _pool_cycle(region["morning"])
     _assert_in_process_outputs(result, region)
     # the cycle's record lists the partitions that nightly() counts
@@ -572,6 +574,8 @@ def test_pool_cycle_gives_the_in_process_outputs(
             assert part["parallel_workers"] == 0
             workers.add(part["worker"])
     assert len(workers) == 2  # one pool for the whole cycle, both of its workers at work
+    # let go before the rebound watch's tasks, and waited for before the cycle returned
+    assert {p.pid for p in multiprocessing.active_children()} <= others
     with connection.cursor() as cur:  # this process's session has the server's setting again
         cur.execute("SHOW max_parallel_workers_per_gather")
         assert int(cur.fetchone()[0]) > 0

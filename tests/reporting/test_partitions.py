@@ -162,14 +162,10 @@ def test_the_cycle_analyses_its_windows_partitions_only(tmp_path: Path) -> None:
         out = report_statistics(D(2023, 1, 7), D(2023, 1, 9))
     made = f"{partitions.PARENT}_20230109_20230110"
     assert out["partitions_made"] == [made]
-    assert out["tables"] == [
-        f"{partitions.PARENT}_20230108_20230109",
-        made,
-        partitions.DEFAULT,
-        "reporting_submission",
-    ]
+    assert out["tables"] == [f"{partitions.PARENT}_20230108_20230109", made, partitions.DEFAULT]
     # In the test's transaction every partition of the window was written to (this
-    # transaction's own changes count): all are analysed, and none is vacuumed.
+    # transaction's own changes count): all are analysed, and none is vacuumed. The
+    # submissions are the roll-up's to analyse (submission_statistics), not this step's.
     assert out["analysed"] == out["tables"]
     analysed = [q["sql"] for q in ran.captured_queries if q["sql"].startswith("ANALYZE")]
     assert analysed == [f"ANALYZE {t}" for t in out["tables"]]
@@ -198,14 +194,14 @@ def test_the_cycle_analyses_only_the_partitions_written_since_their_last_analysi
     import_reports(_file(tmp_path, (9,), name="e.csv"), now=NOW)
     # The partitions are those of this test's imports, or wider ones an earlier test of this
     # database made (a flush empties them, it does not drop them).
-    window = [*partitions.holding(D(2023, 1, 8), D(2023, 1, 9)), "reporting_submission"]
+    window = partitions.holding(D(2023, 1, 8), D(2023, 1, 9))
     day8 = partitions.holding(D(2023, 1, 8), D(2023, 1, 8))[0]
     _flush_statistics()
     assert report_statistics(D(2023, 1, 8), D(2023, 1, 9))["tables"] == window
     _flush_statistics()
     with CaptureQueriesContext(connection) as ran:
         out = report_statistics(D(2023, 1, 8), D(2023, 1, 9))
-    assert out["analysed"] == ["reporting_submission"]  # nothing written since
+    assert out["analysed"] == []  # nothing written since
     ran_sql = [q["sql"] for q in ran.captured_queries]
     assert f"VACUUM {day8}" in ran_sql and f"VACUUM (ANALYZE) {day8}" not in ran_sql
 
@@ -219,8 +215,8 @@ def test_the_cycle_analyses_only_the_partitions_written_since_their_last_analysi
         )
     _flush_statistics()
     out = report_statistics(D(2023, 1, 8), D(2023, 1, 9))
-    assert out["analysed"] == [day8, "reporting_submission"]
-    assert bulk.stale_statistics(*window[:-1]) == []
+    assert out["analysed"] == [day8]
+    assert bulk.stale_statistics(*window) == []
 
 
 @ON_POSTGRES
@@ -296,3 +292,31 @@ def test_archiving_drops_the_archived_partitions_and_restoring_makes_them_again(
     ]
     assert sum(_where().values()) == sum(stored.values())
     assert not any(table == partitions.DEFAULT for table, _d in _where())
+
+
+@ON_POSTGRES
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_submissions_are_analysed_by_the_roll_up_not_before_the_validation(
+    tmp_path: Path,
+) -> None:
+    """The cycle's first step (before the workers validate) vacuums and analyses the values'
+    partitions only; the submissions, which validation does not read, are vacuumed and
+    analysed at the start of the roll-up, their first reader, in the cycle's own process."""
+    from django.test.utils import CaptureQueriesContext
+
+    from ruralwatch.cycle.services import run_cycle
+
+    _tree(tmp_path)
+    import_reports(_file(tmp_path, (8,)), now=NOW)
+    import_reports(_file(tmp_path, (9,), name="e.csv"), now=NOW)
+    with CaptureQueriesContext(connection) as ran:
+        result = run_cycle(D(2023, 1, 9), days_back=1)
+    assert "reporting_submission" not in result.steps["report_statistics"]["tables"]
+    maintenance = [
+        q["sql"] for q in ran.captured_queries if q["sql"].startswith(("VACUUM", "ANALYZE"))
+    ]
+    submissions = maintenance.index("VACUUM (ANALYZE) reporting_submission")
+    partition = partitions.holding(D(2023, 1, 9), D(2023, 1, 9))[0]
+    assert any(partition in sql for sql in maintenance[:submissions])  # the first step's
+    assert result.steps["roll_up"]["submissions_analysed_s"] >= 0
+    assert result.steps["roll_up"]["began_s"] >= result.steps["report_statistics"]["began_s"]

@@ -17,10 +17,13 @@ from django.db import connection
 
 from ruralwatch.areas.services import import_areas
 from ruralwatch.core import bulk
-from ruralwatch.cycle.services import REPORT_TABLES, refresh_statistics
-from ruralwatch.reporting.models import ReportValue
+from ruralwatch.cycle.services import refresh_statistics
+from ruralwatch.reporting.models import ReportValue, Submission
 from ruralwatch.reporting.services import import_reports
 from tests.badinput.corpus import NOW, TREE, V1, V2, V3
+
+#: The tables of the reports the cycle vacuums and analyses (the values, then the submissions).
+REPORT_TABLES = (ReportValue, Submission)
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="PostgreSQL's covering key and VACUUM"

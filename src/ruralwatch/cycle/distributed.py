@@ -429,6 +429,8 @@ class LocalPool:
         #: Whether the tasks' database sessions may plan parallel workers.
         self.parallel_query = parallel_query
         self._executor: ProcessPoolExecutor | None = None
+        #: The thread that waits for the workers :meth:`release` let go.
+        self._exiting: threading.Thread | None = None
 
     def submit(self, task: Task) -> Future[Outcome]:
         if self._executor is not None:
@@ -444,10 +446,27 @@ class LocalPool:
         )
         return self._executor.submit(run_task, task)
 
+    def release(self) -> None:
+        """Let the workers go: they end (each frees a province's memory and its database
+        session, about 0.6 s nationally) on a thread of their own while the caller goes on;
+        :meth:`close` waits for them. A task submitted after this starts a new pool."""
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            self._exiting = threading.Thread(
+                target=executor.shutdown,
+                kwargs={"wait": True, "cancel_futures": True},
+                name="cycle-pool-exit",
+                daemon=True,
+            )
+            self._exiting.start()
+
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+        if self._exiting is not None:
+            self._exiting.join()
+            self._exiting = None
 
 
 #: Dask priorities: a step's ``priority`` outweighs any partition's size.
@@ -641,6 +660,15 @@ class Partitioned:
         if self.pool is not None:
             return f"pool of {self.pool.workers}"
         return "in-process"
+
+    def release(self) -> None:
+        """The caller has collected every step it started: a pool's workers may end now,
+        while it goes on (:meth:`LocalPool.release`); Dask's stay until :meth:`close`."""
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
+        if self.pool is not None:
+            self.pool.release()
 
     def close(self) -> None:
         if self.client is not None:
