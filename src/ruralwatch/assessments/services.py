@@ -305,6 +305,15 @@ def parents(areas: pl.DataFrame) -> np.ndarray:
     return np.array([index.get(p, -1) if p else -1 for p in areas["parent"].to_list()])
 
 
+def reads_reports_only(
+    cycle_date: dt.date, indicator: str = "new_cases", history_days: int = HISTORY_DAYS
+) -> bool:
+    """Whether :func:`assess` of ``cycle_date`` reads the village reports alone (it sums them
+    up itself) and no roll-up: then it need not wait for the day's roll-up (the cycle starts
+    it beside the roll-up)."""
+    return _sums_of_reports(indicator, cycle_date - dt.timedelta(days=history_days), cycle_date)
+
+
 def _sums_of_reports(indicator: str, start: dt.date, end: dt.date) -> bool:
     """Whether the roll-ups of ``indicator`` over ``start``…``end`` are the sums of its
     reported values, which :func:`_rolled_up` makes from the panel: its aggregation is a sum
