@@ -362,6 +362,10 @@ def _start_worker() -> None:
     _django_ready()
 
 
+def _ready() -> None:
+    """The task :meth:`LocalPool.start` hands each worker: nothing, once it has started."""
+
+
 #: The session setting that keeps a backend's queries to itself (no parallel workers).
 SERIAL_QUERY = "max_parallel_workers_per_gather"
 
@@ -432,19 +436,30 @@ class LocalPool:
         #: The thread that waits for the workers :meth:`release` let go.
         self._exiting: threading.Thread | None = None
 
+    def start(self) -> None:
+        """Start the workers now rather than at the first task (each configures Django, a
+        second or so of a core, which the cycle's first step leaves idle)."""
+        if self._executor is None:
+            executor = self._new_executor()
+            for _ in range(self.workers):  # one process spawned per task not yet taken
+                executor.submit(_ready)
+
     def submit(self, task: Task) -> Future[Outcome]:
         if self._executor is not None:
             try:
                 return self._executor.submit(run_task, task)
             except BrokenProcessPool:
                 self._executor.shutdown(wait=True, cancel_futures=True)
+        return self._new_executor().submit(run_task, task)
+
+    def _new_executor(self) -> ProcessPoolExecutor:
         allocators.export_for_workers()  # read by each worker as it starts
         self._executor = ProcessPoolExecutor(
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
         )
-        return self._executor.submit(run_task, task)
+        return self._executor
 
     def release(self) -> None:
         """Let the workers go: they end (each frees a province's memory and its database
@@ -660,6 +675,11 @@ class Partitioned:
         if self.pool is not None:
             return f"pool of {self.pool.workers}"
         return "in-process"
+
+    def start_workers(self) -> None:
+        """A pool's workers started now (:meth:`LocalPool.start`); Dask's are running."""
+        if self.pool is not None:
+            self.pool.start()
 
     def release(self) -> None:
         """The caller has collected every step it started: a pool's workers may end now,

@@ -243,6 +243,8 @@ def run_cycle(
             "analysed_before_s": round(analysed["seconds"], 3),
         }
 
+    if spread is not None:  # the workers start while this process readies the values
+        spread.start_workers()
     # The planner's statistics of the values first: every step after reads the new day.
     timed("report_statistics", lambda: report_statistics(first, cycle_date))
     timed("keygroups", lambda: _keygroups_indicators(cycle_date, root_path))
