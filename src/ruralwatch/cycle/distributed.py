@@ -709,9 +709,9 @@ class Partitioned:
         """Start the tasks and return at once (on the pool or Dask; in this process they run
         here, one after the other, before it returns). The pool and Dask start the tasks of a
         higher ``priority`` before any waiting task of a lower one, so that a step started
-        later can overtake one already queued (the cycle's detection and assessment, which its
-        tasks step waits for, overtake the tail of validation, which nothing waits for, and
-        detection the assessment, beside which the tasks of most kinds are made). One
+        later can overtake one already queued (the cycle's detection, which its tasks step
+        waits for, overtakes the queued assessment, beside which the tasks of most kinds are
+        made, and the tail of validation, which nothing waits for). One
         line of progress per partition (its stage is the step and the partition), and an
         INFO log line as each ends."""
         running = Running(tasks, StepRun(runner=self.runner), progress)

@@ -268,9 +268,10 @@ def run_cycle(
         timed("tasks", dispatched)
     else:
         # Validation reads the village values and writes flags and violations, which no later
-        # step reads: its partitions run on the workers while this process rolls up, and
-        # detection and assessment (which read the roll-ups) overtake the ones still queued,
-        # so that the tasks step, which waits for those two, overlaps validation's tail.
+        # step reads: its partitions run on the workers while this process rolls up. The
+        # assessment follows it on the workers (before the roll-up ends when it reads none),
+        # and detection (which reads the roll-ups) overtakes what is still queued, so that
+        # the tasks step, which waits for those two, overlaps the rest.
         runner = spread
         found = now or timezone.now()  # one time for every partition's flags
         started: dict[str, tuple[float, distributed.Pending[Any] | None]] = {}
