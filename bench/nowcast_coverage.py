@@ -39,8 +39,7 @@ def simulate(
     pmf = np.asarray(pmf, dtype=np.float64)
     D = len(pmf) - 1
     counts = rng.poisson(lam, size=(n_units, n_days))
-    split = np.stack([rng.multinomial(n, pmf) for n in counts.ravel()])
-    split = split.reshape(n_units, n_days, D + 1)
+    split = rng.multinomial(counts, pmf)  # (units, days, D + 1)
     seen = np.arange(n_days)[:, None] + np.arange(D + 1)[None, :] <= n_days - 1
     return np.where(seen[None], split, np.nan).astype(np.float64), counts
 

@@ -318,5 +318,5 @@ def test_the_submissions_are_analysed_by_the_roll_up_not_before_the_validation(
     submissions = maintenance.index("VACUUM (ANALYZE) reporting_submission")
     partition = partitions.holding(D(2023, 1, 9), D(2023, 1, 9))[0]
     assert any(partition in sql for sql in maintenance[:submissions])  # the first step's
+    assert maintenance.count("VACUUM (ANALYZE) reporting_submission") == 1  # once a cycle
     assert result.steps["roll_up"]["submissions_analysed_s"] >= 0
-    assert result.steps["roll_up"]["began_s"] >= result.steps["report_statistics"]["began_s"]

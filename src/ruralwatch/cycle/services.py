@@ -310,7 +310,7 @@ def run_cycle(
                 # roll-up: queued now behind validation (each province validated, and its
                 # days' copies kept, before it is judged), it keeps the workers busy while
                 # this process rolls up, where they waited for detection (3 s nationally).
-                early = _assessed_from_reports(cycle_date)
+                early = reads_reports_only(cycle_date)
                 if early:
                     analyse_submissions()  # the nowcast reads them
                     launch(
@@ -418,16 +418,6 @@ STEP_ORDER = (
 #: until autovacuum came round.
 ROLLED_UP_TABLES = (AggregateValue, Completeness)
 CYCLE_TABLES = (Judgement, Signal, Task)
-
-
-def _assessed_from_reports(cycle_date: dt.date) -> bool:
-    """:func:`ruralwatch.assessments.services.reads_reports_only` (False where it cannot
-    tell: the assessment then waits for the roll-up, as it always may)."""
-    try:
-        return reads_reports_only(cycle_date)
-    except Exception:
-        logger.exception("could not tell whether the assessment reads roll-ups")
-        return False
 
 
 def report_statistics(first: dt.date, last: dt.date) -> dict[str, Any]:
