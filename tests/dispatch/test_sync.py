@@ -327,8 +327,56 @@ def test_a_cause_made_into_a_task_meanwhile_is_skipped(
     add_signal(data.TOWN_A, DAY7)
     assert sync_tasks(DAY7, now=T0).created["signal"] == 1
     add_signal(data.TOWN_A, DAY6)
+    # both looks for known keys (the read's own, in the database, and the one before the
+    # insert) made before the other sync's commit
+    monkeypatch.setattr(services, "_not_tasked", lambda rows, *key: rows)
     monkeypatch.setattr(services, "_known", lambda kind, causes: set())
     assert sync_tasks(DAY7, now=hours(1)).created["signal"] == 1
     tasks = Task.objects.filter(kind_id="signal").order_by("date")
     assert [t.date for t in tasks] == [DAY6, DAY7]
     assert all(t.events.filter(kind=EventKind.CREATED).count() == 1 for t in tasks)
+
+
+def test_the_causes_read_leaves_out_those_already_made_into_tasks(tree: None) -> None:
+    # The signals' and the rebound watch's reads leave out, in the database, the causes whose
+    # key is a task's already, by a key built in SQL: it must be the key the task is stored
+    # under, the rebound's fallbacks (no festival named, no start) included, or yesterday's
+    # causes would be read again every morning.
+    from ruralwatch.dispatch import services
+
+    _every_cause()
+    for town, rebound in (
+        (data.TOWN_A, {"event": "", "onset_date": "2023-01-05"}),  # "event", the onset
+        (TOWN2, {}),  # "event", the judgement's date
+    ):
+        Judgement.objects.create(
+            area_id=town,
+            indicator_id="new_cases",
+            date=DAY7,
+            level="low",
+            phase="growth",
+            rebound_detected=True,
+            text_zh="",
+            text_en="",
+            evidence={"rebound": rebound},
+        )
+    start = DAY7 - dt.timedelta(days=7)
+
+    def causes(code: str) -> list[str]:
+        plan = services._plan(TaskKind.objects.get(code=code), DAY7, start, "/", T0)
+        assert plan is not None
+        return sorted(c.key for c in plan[2]())
+
+    kinds = ("signal", "single_case", "rebound")
+    before = {code: causes(code) for code in kinds}
+    assert before["rebound"] == [
+        f"rebound:{data.TOWN_A}:event:2023-01-05",
+        f"rebound:{data.TOWN_B}:new_year:2023-01-01",
+        f"rebound:{TOWN2}:event:{DAY7.isoformat()}",
+    ]
+    assert len(before["signal"]) == 2 and len(before["single_case"]) == 1
+    sync_tasks(DAY7, now=T0)
+    for code in kinds:
+        stored = Task.objects.filter(kind_id=code).values_list("source_key", flat=True)
+        assert sorted(stored) == before[code]
+        assert causes(code) == []
