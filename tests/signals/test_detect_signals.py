@@ -223,8 +223,8 @@ def test_the_panel_is_the_one_from_long_makes() -> None:
 
 def test_a_rule_whose_signals_cannot_be_stored_fails_alone(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The rules that ran store their signals together; when that fails, each is stored
-    alone: the rule whose rows cannot be stored (here twice the same key) fails and keeps its
-    earlier signals, the others store theirs."""
+    alone: the rule whose rows cannot be stored (here without their observed counts) fails
+    and keeps its earlier signals, the others store theirs."""
     from ruralwatch.signals import services
 
     end = _township_with_a_spike(tmp_path)
@@ -237,11 +237,13 @@ def test_a_rule_whose_signals_cannot_be_stored_fails_alone(tmp_path: Path, monke
     Signal.objects.filter(method="cidars-single-case").delete()
     real = services._signal_rows
 
-    def twice(rule, result, first):  # type: ignore[no-untyped-def]
+    def broken(rule, result, first):  # type: ignore[no-untyped-def]
         rows = real(rule, result, first)
-        return rows + rows if rule.method == "ears-c1" else rows
+        if rule.method != "ears-c1":
+            return rows
+        return [(*row[:5], None, *row[6:]) for row in rows]  # observed is NOT NULL
 
-    monkeypatch.setattr(services, "_signal_rows", twice)
+    monkeypatch.setattr(services, "_signal_rows", broken)
     summary = detect_signals(START, end)
     ears = DetectionRule.objects.get(method="ears-c1")
     assert list(summary.failed) == [str(ears)]
@@ -252,3 +254,33 @@ def test_a_rule_whose_signals_cannot_be_stored_fails_alone(tmp_path: Path, monke
     for m in ("ears-c1", "cidars-single-case"):  # kept, and stored again
         got = sorted(Signal.objects.filter(method=m).values_list("area_id", "date", "observed"))
         assert got == before[m]
+
+
+def test_a_day_detected_again_rewrites_only_the_signals_that_changed(tmp_path: Path) -> None:
+    """Detection runs over the days before the cycle date every morning: a signal found again
+    as it was keeps its stored row, one whose numbers changed is replaced, one no longer
+    found is deleted, and a new one is added."""
+    end = _township_with_a_spike(tmp_path)
+    detect_signals(START, end)
+    ids = dict(Signal.objects.values_list("date", "id"))
+    assert len(ids) == 3
+    spike, death = START + dt.timedelta(days=8), end
+    # yesterday's numbers stored differently, and a signal that will not be found again
+    Signal.objects.filter(date=death).update(observed=5.0)
+    gone = Signal.objects.create(
+        rule=DetectionRule.objects.get(method="ears-c1"),
+        area_id="990101001000",
+        indicator_id="new_cases",
+        date=START + dt.timedelta(days=6),
+        method="ears-c1",
+        observed=99.0,
+    )
+    Signal.objects.filter(date=spike).delete()
+    detect_signals(START, end)
+    now = dict(Signal.objects.values_list("date", "id"))
+    assert set(now) == set(ids)  # the one not found again is gone, the deleted one is back
+    early = START + dt.timedelta(days=3)
+    assert now[early] == ids[early]  # unchanged: the same row
+    assert now[death] != ids[death] and now[spike] != ids[spike]
+    assert Signal.objects.get(date=death).observed == 1.0
+    assert not Signal.objects.filter(pk=gone.pk).exists()

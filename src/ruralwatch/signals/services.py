@@ -190,19 +190,46 @@ def _replace(
     root_path: str,
 ) -> None:
     """Replace the signals of the rules in ``ran`` dated ``start``…``end`` under
-    ``root_path`` by their new rows, in one transaction."""
+    ``root_path`` by their new rows, in one transaction.
+
+    Only what differs is written: the new rows are staged, the stored ones that no new row
+    repeats column for column are deleted, and the new ones whose (rule, area, date) is then
+    free are inserted. Each morning's detection runs over the eight days to the cycle date, so
+    most of its signals are yesterday's again: deleting and copying in the nation's 160,000
+    rows (four indexes and the rule's foreign key to check each) every morning, to add some
+    11,000, is what this spares. An unchanged signal keeps its row (and its id)."""
     if not ran:
         return
+    table = Signal._meta.db_table
+    # the subtree's code range with its path: the rules' signals of the window are then read
+    # on (rule, area, date) for the province alone, not the nation's by path (on the national
+    # database 35-116 ms for each rule of each province)
+    window = Signal.objects.filter(
+        rule_id__in=[rule.pk for rule, _ in ran], date__range=(start, end)
+    ).filter(subtree_q(root_path))
+    rows = [row for _, rule_rows in ran for row in rule_rows]
     with transaction.atomic():
-        # the subtree's code range with its path: the rules' signals of the window are then
-        # read on (rule, area, date) for the province alone, not the nation's by path (on
-        # the national database 35-116 ms for each rule of each province)
-        Signal.objects.filter(
-            rule_id__in=[rule.pk for rule, _ in ran], date__range=(start, end)
-        ).filter(subtree_q(root_path)).delete()
-        rows = [row for _, rule_rows in ran for row in rule_rows]
-        if rows:
-            _insert(rows)
+        if not rows:
+            window.delete()
+            return
+        types = _STAGED_TYPES if bulk.is_postgres() else [""] * len(SIGNAL_COLUMNS)
+        bulk.create_staging("stage_signals", list(zip(SIGNAL_COLUMNS, types, strict=True)))
+        bulk.insert_rows("stage_signals", SIGNAL_COLUMNS, rows)
+        same = " IS NOT DISTINCT FROM " if bulk.is_postgres() else " IS "
+        repeated = " AND ".join(f"n.{c}{same}{table}.{c}" for c in SIGNAL_COLUMNS)
+        stored, params = window.values("id").query.sql_with_params()
+        bulk.execute(
+            f"DELETE FROM {table} WHERE id IN ({stored}) AND NOT EXISTS "
+            f"(SELECT 1 FROM stage_signals n WHERE {repeated})",
+            params,
+        )
+        cols = ", ".join(SIGNAL_COLUMNS)
+        bulk.execute(
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM stage_signals n WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {table} s WHERE s.rule_id = n.rule_id AND s.area_id = n.area_id "
+            f"AND s.date = n.date)"
+        )
+        bulk.drop_staging("stage_signals")
 
 
 class _Frames:
@@ -344,8 +371,6 @@ SIGNAL_COLUMNS = [
 ]
 
 
-def _insert(rows: list[tuple[Any, ...]]) -> None:
-    """Insert signal rows: ``COPY`` on PostgreSQL (``bulk.insert_rows``; an ``executemany``
-    of 6,000 rows took a second there), ``executemany`` on SQLite. ``params`` is JSON text,
-    which both store as given."""
-    bulk.insert_rows(Signal._meta.db_table, SIGNAL_COLUMNS, rows)
+#: Their types in :func:`_replace`'s staging table on PostgreSQL (SQLite's columns take what
+#: they are given): the table's, the parameters as ``jsonb`` (compared as values, not text).
+_STAGED_TYPES = ["bigint", "text", "text", "date", "text"] + ["double precision"] * 4 + ["jsonb"]
