@@ -215,8 +215,12 @@ def _replace(
         types = _STAGED_TYPES if bulk.is_postgres() else [""] * len(SIGNAL_COLUMNS)
         bulk.create_staging("stage_signals", list(zip(SIGNAL_COLUMNS, types, strict=True)))
         bulk.insert_rows("stage_signals", SIGNAL_COLUMNS, rows)
+        # the key by equality (a hash anti-join), the other columns NULL-safe: all of them by
+        # NULL-safe comparison left the planner only a nested loop (4 s for 河南's 11,474)
         same = " IS NOT DISTINCT FROM " if bulk.is_postgres() else " IS "
-        repeated = " AND ".join(f"n.{c}{same}{table}.{c}" for c in SIGNAL_COLUMNS)
+        repeated = " AND ".join(
+            f"n.{c}{' = ' if c in _KEY else same}{table}.{c}" for c in SIGNAL_COLUMNS
+        )
         stored, params = window.values("id").query.sql_with_params()
         bulk.execute(
             f"DELETE FROM {table} WHERE id IN ({stored}) AND NOT EXISTS "
@@ -371,6 +375,8 @@ SIGNAL_COLUMNS = [
 ]
 
 
+#: The columns of the signals' unique key (never NULL).
+_KEY = ("rule_id", "area_id", "date")
 #: Their types in :func:`_replace`'s staging table on PostgreSQL (SQLite's columns take what
 #: they are given): the table's, the parameters as ``jsonb`` (compared as values, not text).
 _STAGED_TYPES = ["bigint", "text", "text", "date", "text"] + ["double precision"] * 4 + ["jsonb"]
