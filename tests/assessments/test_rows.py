@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -123,8 +124,26 @@ def _reference(
     return rows
 
 
+def _alone(
+    js: JudgementSet, late: nowcasting.Nowcast, levels: list[int], parent: np.ndarray
+) -> set[int]:
+    """The units that a compact row would suit (plain, no nowcast, no rebound detected) but
+    that are the only such unit of their basis."""
+    cols = js.columns
+    detected = cols.rebound_columns.get("detected") or [False] * len(cols.codes)
+    below = services._rebounds_below(detected, parent, levels)
+    suited = [
+        u
+        for u in range(len(cols.codes))
+        if not below[u] and u not in late.evidence and not detected[u]
+    ]
+    per_basis = Counter(cols.basis[u] for u in suited)
+    return {u for u in suited if per_basis[cols.basis[u]] == 1}
+
+
 def test_rows_are_those_of_the_whole_judgements() -> None:
     seen_plain = seen_whole = seen_pooled = seen_nowcast = seen_compact = seen_short = 0
+    seen_alone = 0
     states: set[str] = set()
     for name, js in cases():
         U = len(js.columns.codes)
@@ -136,12 +155,16 @@ def test_rows_are_those_of_the_whole_judgements() -> None:
         ).rows()
         expected = _reference(js, late, levels, parent)
         assert len(got) == len(expected) == U
+        alone = _alone(js, late, levels, parent)
         for u, (g, e) in enumerate(zip(got, expected, strict=True)):
             assert g[:7] == e[:7], (name, g[0])
             # the same sentences and evidence text once a compact row's templates are filled
             # (the whole rows as they are), and the same evidence when read back
             compact = g[9].startswith('["' + evidence_texts.TEMPLATE)
             short = [t.startswith(evidence_texts.SENTENCE) for t in g[7:9]]
+            if u in alone:  # its basis names no other compact row: written whole
+                assert not compact, (name, g[0])
+                seen_alone += 1
             if compact:
                 seen_compact += 1
                 assert len(g[9]) < len(e[9]) / 2
@@ -158,6 +181,11 @@ def test_rows_are_those_of_the_whole_judgements() -> None:
         named = evidence_texts.referred_keys(t for r in got for t in r[7:10])
         templates = EvidenceText.objects.filter(text__contains=evidence_texts.SEP)
         assert set(templates.values_list("key", flat=True)) <= named, name
+        # ... by two rows at least (a row that would be alone to name one is written whole)
+        rows_naming = Counter(
+            k for r in got for t in r[7:10] for k in evidence_texts.referred_keys([t])
+        )
+        assert all(rows_naming[k] > 1 for k in templates.values_list("key", flat=True)), name
         EvidenceText.objects.all().delete()
         assert sum(summary.by_phase.values()) == U
         detected = [bool(u.rebound.get("detected")) for u in js.units]
@@ -172,7 +200,7 @@ def test_rows_are_those_of_the_whole_judgements() -> None:
     # the cases reach both paths (a township's rebound below the root), nowcasts, pooled
     # units and every rebound state on the plain path
     assert seen_plain > 50 and seen_whole > 3 and seen_nowcast > 20 and seen_pooled > 10
-    assert seen_compact > 30 and seen_short > 30
+    assert seen_compact > 30 and seen_short > 30 and seen_alone > 3
     assert states == {"none", "new_peak", "above_projection", "no_new_peak"}
 
 

@@ -473,13 +473,16 @@ def _compacted(
 ) -> pl.Series:
     """``texts`` (a language's whole sentences) with those of the compact units replaced by
     their group's head and their fillers (the columns ``b`` and ``d`` of ``frame``). Only the
-    groups of compact units get a head: a template no row names would be written for
-    nothing (a township's own group, its one unit nowcast)."""
+    groups of two compact units or more get a head: a template no row names would be written
+    for nothing (a township's own group, its one unit nowcast), and one a single row names
+    is as long as the sentence it stands for, an evidence text more to store for nothing
+    (on the nation's day 26,757 of the 63,444 groups' heads in each language)."""
     keep = pl.Series([False] * len(texts), dtype=pl.Boolean)
     at = sorted({i for i, _ in said_nowcast} | set(whole))
     if at:
         keep = keep.scatter(at, True)
-    used = set(group.filter(~keep).unique().to_list())
+    counts = group.alias("g").filter(~keep).value_counts(name="n")
+    used = set(counts.filter(pl.col("n") > 1)["g"].to_list())
     heads = _gathered([compact(p) if g in used else None for g, p in enumerate(pieces)], group)
     short = frame.select(
         pl.concat_str([heads, pl.col("b"), pl.lit(evidence_texts.SEP), pl.col("d")]).alias("s")
