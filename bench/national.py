@@ -350,10 +350,12 @@ def cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
     pid = backend_pid()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     counting = _statements_reset()
+    calibration = [_calibration()]
     machine = _machine_cpu()
     with _sampling(pid) as samples:
         result, seconds = timed(lambda: run_cycle(NEW_DAY, days_back=7, now=now))
     machine = {k: round(v - machine[k], 1) for k, v in _machine_cpu().items()}
+    calibration.append(_calibration())
     statements = _statements() if counting else None
     ended = resource.getrusage(resource.RUSAGE_CHILDREN)  # a pool's workers, ended with it
     steps = {name: step.get("seconds") for name, step in result.steps.items()}
@@ -395,6 +397,12 @@ def cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
         # backends counted above leave out (PostgreSQL's parallel workers, checkpointer, WAL
         # writer and autovacuum, the kernel's own work, anything else running)
         "machine_cpu": machine,
+        # the machine's speed just before and after the cycle: seconds of a fixed piece of
+        # work here and in the database (:func:`_calibration`); the same code's cycle is
+        # compared across runs in these units where the machine's speed drifts
+        "calibration": {
+            part: [round(c[part], 3) for c in calibration] for part in ("python_s", "database_s")
+        },
         # the database's time per statement over the cycle, where PostgreSQL keeps it
         # (pg_stat_statements loaded; None otherwise): the heaviest, grouped by their text
         # with the literals left out (statement_key)
@@ -519,6 +527,27 @@ def statement_lines(row: dict[str, Any]) -> list[str]:
         text = g["statement"].replace("|", "\\|")
         lines.append(f"| {g['s']:.2f} | {g['calls']:,} | {g['rows']:,} | `{text}` |")
     return lines
+
+
+def _calibration() -> dict[str, float]:
+    """Seconds of a fixed piece of work, the same in every run: numpy's sort of two million
+    numbers, a dict and a JSON text of 300,000 items in Python (this process's CPU), and a
+    scan of three million generated rows in the database (wall time of one statement). A
+    cloud machine's speed moved by a fifth within the hour (docs/national-scale.md, session
+    27): a run's cycle is judged against the other runs' in units of this."""
+    from django.db import connection
+
+    began = time.process_time()
+    np.sort(np.random.default_rng(0).random(2_000_000))
+    items = {str(i): i * 2 for i in range(300_000)}
+    json.dumps(list(items.items()))
+    python_s = time.process_time() - began
+    with connection.cursor() as cur:
+        began = time.perf_counter()
+        cur.execute("SELECT count(*) FROM generate_series(1, 3000000) g WHERE g % 7 = 3")
+        cur.fetchone()
+        database_s = time.perf_counter() - began
+    return {"python_s": python_s, "database_s": database_s}
 
 
 def _machine_cpu() -> dict[str, float]:
@@ -1507,6 +1536,16 @@ def cpu_lines(row: dict[str, Any], cores: int | None = None) -> list[str]:
                 f"cycle (/proc/stat): {busy - total:,.1f} s of work beside what is counted "
                 "above (PostgreSQL's parallel workers, checkpointer, WAL writer and autovacuum, "
                 "the kernel, anything else running)."
+            )
+        calibration = cyc.get("calibration") or {}
+        if calibration.get("python_s"):
+            py, db = calibration["python_s"], calibration.get("database_s") or []
+            notes.append(
+                "The machine's speed before and after the cycle (a fixed piece of work, "
+                "seconds; docs/national-scale.md): Python "
+                + " and ".join(f"{x:.3f}" for x in py)
+                + (", database " + " and ".join(f"{x:.3f}" for x in db) if db else "")
+                + "."
             )
     return out + (["", " ".join(notes)] if notes else [])
 
