@@ -40,6 +40,29 @@ def test_report_due_date_follows_the_deadline_in_local_time() -> None:
     assert report_due_date(dt.datetime(2023, 1, 8, 4, 0, tzinfo=dt.UTC)) == DAY7
 
 
+def _rebound_judgement(
+    area: str,
+    day: dt.date,
+    rebound: dict[str, str],
+    *,
+    detected: bool = True,
+    text: tuple[str, str] = ("", ""),
+    **evidence: object,
+) -> None:
+    """A township's judgement with the rebound watch's evidence ``rebound``."""
+    Judgement.objects.create(
+        area_id=area,
+        indicator_id="new_cases",
+        date=day,
+        level="low",
+        phase="growth" if detected else "steady_decline",
+        rebound_detected=detected,
+        text_zh=text[0],
+        text_en=text[1],
+        evidence={"rebound": rebound, **evidence},
+    )
+
+
 def _every_cause() -> None:
     """A cause of each source the tree can hold (no key area, no facility here)."""
     add_signal(data.TOWN_A, DAY7)  # township signal → township health centre
@@ -49,23 +72,12 @@ def _every_cause() -> None:
     set_value(data.A1, DAY7, "kg_registered", 100)
     set_value(data.B1, DAY7, "kg_overdue", 4)  # 4 of 100: under 5 %, no task
     set_value(data.B1, DAY7, "kg_registered", 100)
-    Judgement.objects.create(
-        area_id=data.TOWN_B,
-        indicator_id="new_cases",
-        date=DAY7,
-        level="low",
-        phase="growth",
-        rebound_detected=True,
-        text_zh="节后回升",
-        text_en="rebound",
-        evidence={
-            "rebound": {
-                "event": "new_year",
-                "event_start": "2023-01-01",
-                "onset_date": "2023-01-05",
-            },
-            "sum7": 4,
-        },
+    _rebound_judgement(
+        data.TOWN_B,
+        DAY7,
+        {"event": "new_year", "event_start": "2023-01-01", "onset_date": "2023-01-05"},
+        text=("节后回升", "rebound"),
+        sum7=4,
     )
 
 
@@ -239,17 +251,8 @@ def test_signal_kinds_split_by_method(tree: None, kind: str) -> None:
 
 
 def _judgement(day: dt.date, rebound: bool) -> None:
-    Judgement.objects.create(
-        area_id=data.TOWN_A,
-        indicator_id="new_cases",
-        date=day,
-        level="low",
-        phase="growth" if rebound else "steady_decline",
-        rebound_detected=rebound,
-        text_zh="",
-        text_en="",
-        evidence={"rebound": {"event": "spring_festival", "event_start": "2023-01-21"}},
-    )
+    spring = {"event": "spring_festival", "event_start": "2023-01-21"}
+    _rebound_judgement(data.TOWN_A, day, spring, detected=rebound)
 
 
 def test_the_judgements_kinds_apart_make_what_one_sync_makes(tree: None) -> None:
@@ -349,17 +352,7 @@ def test_the_causes_read_leaves_out_those_already_made_into_tasks(tree: None) ->
         (data.TOWN_A, {"event": "", "onset_date": "2023-01-05"}),  # "event", the onset
         (TOWN2, {}),  # "event", the judgement's date
     ):
-        Judgement.objects.create(
-            area_id=town,
-            indicator_id="new_cases",
-            date=DAY7,
-            level="low",
-            phase="growth",
-            rebound_detected=True,
-            text_zh="",
-            text_en="",
-            evidence={"rebound": rebound},
-        )
+        _rebound_judgement(town, DAY7, rebound)
     start = DAY7 - dt.timedelta(days=7)
 
     def causes(code: str) -> list[str]:
