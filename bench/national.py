@@ -397,9 +397,8 @@ def cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
         # backends counted above leave out (PostgreSQL's parallel workers, checkpointer, WAL
         # writer and autovacuum, the kernel's own work, anything else running)
         "machine_cpu": machine,
-        # the machine's speed just before and after the cycle: seconds of a fixed piece of
-        # work here and in the database (:func:`_calibration`); the same code's cycle is
-        # compared across runs in these units where the machine's speed drifts
+        # a fixed piece of work timed just before and after the cycle, here and in the
+        # database (:func:`_calibration`): what the machine's speed was around the run
         "calibration": {
             part: [round(c[part], 3) for c in calibration] for part in ("python_s", "database_s")
         },
@@ -532,11 +531,12 @@ def statement_lines(row: dict[str, Any]) -> list[str]:
 def _calibration() -> dict[str, float]:
     """Seconds of a fixed piece of work, the same in every run: numpy's sort of two million
     numbers, a dict and a JSON text of 300,000 items in Python (this process's CPU), and a
-    scan of three million generated rows in the database (wall time of one statement). A
-    cloud machine's speed moved by a fifth within the hour (docs/national-scale.md, session
-    27): a run's cycle is judged against the other runs' in units of this. Each piece runs
-    twice and the second is timed: the first, in a process or connection that has not done
-    it yet, took up to twice as long."""
+    scan of three million generated rows in the database (wall time of one statement). Each
+    piece runs twice and the second is timed: the first, in a process or connection that has
+    not done it yet, took up to twice as long. A cloud machine's speed moved by a fifth within
+    the hour (docs/national-scale.md, sessions 27 and 28); over 17 national runs this probe
+    did not follow the cycle's own speed (0.30-0.35 s after cycles of 56.8 s and of 75.1 s),
+    so it shows the machine's state around a run, not a unit to divide the cycle by."""
     from django.db import connection
 
     python_s = database_s = 0.0

@@ -332,7 +332,7 @@ def test_a_cause_made_into_a_task_meanwhile_is_skipped(
     add_signal(data.TOWN_A, DAY6)
     # both looks for known keys (the read's own, in the database, and the one before the
     # insert) made before the other sync's commit
-    monkeypatch.setattr(services, "_not_tasked", lambda rows, *key: rows)
+    monkeypatch.setattr(services, "_not_tasked", lambda rows: rows)
     monkeypatch.setattr(services, "_known", lambda kind, causes: set())
     assert sync_tasks(DAY7, now=hours(1)).created["signal"] == 1
     tasks = Task.objects.filter(kind_id="signal").order_by("date")

@@ -163,19 +163,24 @@ def _iso_date(field: str) -> Expression:
     return Cast(field, TextField())  # SQLite holds dates as ISO text
 
 
-def _not_tasked(rows: QuerySet[Any], *key: Expression | F) -> QuerySet[Any]:
-    """``rows`` but those whose cause's key (the parts ``key`` joined) is a task's already.
+def _keyed(rows: QuerySet[Any], *key: Expression | F) -> QuerySet[Any]:
+    """``rows`` with their cause's key, the parts ``key`` joined, as ``cause_key``: the key is
+    made in the database only, read back with the rows and looked up by :func:`_not_tasked`."""
+    keyed: QuerySet[Any] = rows.annotate(cause_key=Concat(*key, output_field=TextField()))
+    return keyed
+
+
+def _not_tasked(rows: QuerySet[Any]) -> QuerySet[Any]:
+    """:func:`_keyed` ``rows`` but those whose key is a task's already.
 
     A kind reads its causes of the whole window every cycle, and most of them were made into
     tasks by an earlier cycle: the nation's signals of the eight days are about 160,000 a
     morning, of which 11,000 are new, and its rebounding townships 14,000, of which 1,100
-    are; building a cause of each only for :func:`_known` to drop it was 3.4 s of the
-    cycle's process and its backend. The unique key's index answers the question for each
+    are; building a cause of each only for :func:`_known` to drop it was most of the tasks
+    step's CPU in the cycle's process. The unique key's index answers the question for each
     row in the database. :func:`_create` still asks :func:`_known` for the few left (a
     concurrent sync may have made some meanwhile)."""
-    made = Task.objects.filter(source_key=OuterRef("cause_key"))
-    keyed: QuerySet[Any] = rows.alias(cause_key=Concat(*key, output_field=TextField()))
-    return keyed.exclude(Exists(made))
+    return rows.exclude(Exists(Task.objects.filter(source_key=OuterRef("cause_key"))))
 
 
 def _json_number(x: float | None) -> str:
@@ -197,28 +202,32 @@ def _signal_causes(
     number (``repr`` of a float, as json writes it: 12.0 stays a float)."""
     qs = Signal.objects.filter(subtree_q(root_path), date__range=(start, end))
     qs = qs.filter(method=SINGLE_CASE_METHOD) if single else qs.exclude(method=SINGLE_CASE_METHOD)
-    prefix = kind.source
-    qs = _not_tasked(
+    qs = _keyed(
         qs,
-        Value(f"{prefix}:"),
+        Value(f"{kind.source}:"),
         Cast("rule_id", TextField()),
         Value(":"),
         F("area_id"),
         Value(":"),
         _iso_date("date"),
     )
-    rows = qs.annotate(params_text=Cast("params", TextField())).values_list(
-        "rule_id",
-        "area_id",
-        "date",
-        "method",
-        "indicator_id",
-        "observed",
-        "expected",
-        "threshold",
-        "score",
-        "params_text",
-        *_area_values("area__"),
+    rows = (
+        _not_tasked(qs)
+        .annotate(params_text=Cast("params", TextField()))
+        .values_list(
+            "rule_id",
+            "area_id",
+            "date",
+            "method",
+            "indicator_id",
+            "observed",
+            "expected",
+            "threshold",
+            "score",
+            "params_text",
+            "cause_key",
+            *_area_values("area__"),
+        )
     )
     texts: dict[str, str] = {}  # the few methods' and indicators' JSON strings
 
@@ -229,7 +238,7 @@ def _signal_causes(
         return found
 
     causes = []
-    for rule, area, date, method, indicator, obs, exp, thr, score, params, *a in rows:
+    for rule, area, date, method, indicator, obs, exp, thr, score, params, key, *a in rows:
         day = date.isoformat()
         evidence = (
             f'{{"method": {text(method)}, "indicator": {text(indicator)}, "date": "{day}", '
@@ -239,7 +248,7 @@ def _signal_causes(
         )
         causes.append(
             Cause(
-                key=f"{prefix}:{rule}:{area}:{day}",
+                key=key,
                 area=area,
                 date=date,
                 area_row=dict(zip(_AREA_FIELDS, a, strict=True)),
@@ -270,8 +279,9 @@ def _rebound_causes(kind: TaskKind, cycle_date: dt.date, root_path: str) -> list
         area__level__in=levels,
         area__path__startswith=root_path,
     )
-    # the key below, from the stored strings (an absent or empty member as Python's ``or``)
-    rows = _not_tasked(
+    # The festival and the day it started (an absent or empty member: the next in line): the
+    # same festival next year is a new cause.
+    keyed = _keyed(
         found,
         Value("rebound:"),
         F("area_id"),
@@ -288,13 +298,15 @@ def _rebound_causes(kind: TaskKind, cycle_date: dt.date, root_path: str) -> list
             _iso_date("date"),
             output_field=TextField(),
         ),
-    ).values(
+    )
+    rows = _not_tasked(keyed).values(
         "area_id",
         "date",
         "level",
         "phase",
         "text_zh",
         "text_en",
+        "cause_key",
         # only the unit's own members of the evidence: the whole of it splices in the shared
         # sections of each basis, one query per basis not yet read (14,258 queries, 12 s, for
         # the nation's rebounding townships)
@@ -305,12 +317,9 @@ def _rebound_causes(kind: TaskKind, cycle_date: dt.date, root_path: str) -> list
     for r in rows:
         ev = {k: r[f"evidence__{k}"] for k in _REBOUND_EVIDENCE}
         rebound = ev.get("rebound") or {}
-        # The festival and the day it started: the same festival next year is a new cause.
-        event = rebound.get("event") or "event"
-        start = rebound.get("event_start") or rebound.get("onset_date") or r["date"].isoformat()
         causes.append(
             Cause(
-                key=f"rebound:{r['area_id']}:{event}:{start}",
+                key=r["cause_key"],
                 area=r["area_id"],
                 date=r["date"],
                 area_row=_area_row(r, "area__"),

@@ -230,8 +230,7 @@ def _replace(
         cols = ", ".join(SIGNAL_COLUMNS)
         bulk.execute(
             f"INSERT INTO {table} ({cols}) SELECT {cols} FROM stage_signals n WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {table} s WHERE s.rule_id = n.rule_id AND s.area_id = n.area_id "
-            f"AND s.date = n.date)"
+            f"(SELECT 1 FROM {table} s WHERE {' AND '.join(f's.{c} = n.{c}' for c in _KEY)})"
         )
         bulk.drop_staging("stage_signals")
 
