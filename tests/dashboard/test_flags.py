@@ -211,3 +211,56 @@ def test_rings_in_the_table_and_on_the_curve(tmp_path: Path) -> None:
     rows = again.split('<table class="children sortable">')[1].split("</table>")[0]
     assert 'class="flag-mark"' not in rows
     assert rings(c.get(f"/area/{data.B1}/?date={data.DAY7}").content.decode()) == []
+
+
+def test_each_kind_of_flag_in_words_in_both_languages(tmp_path: Path) -> None:
+    """The panel's rows and the rings' notes of a seasonal flag (to be confirmed), a repeated
+    day (the whole report, confirmed) and a rule's (confirmed), as written in each language:
+    the words every flag repeats are translated once per page (``flags._Words``)."""
+    from django.utils.translation import override
+
+    from ruralwatch.core.i18n import localized
+    from ruralwatch.dashboard.flags import area_flags
+    from ruralwatch.reporting.models import Indicator
+
+    data.build_tree(tmp_path)
+    _flag(data.B1, data.DAY7, "new_cases", 4)
+    common = {"scale": 1.0, "flagged_at": data.NOW, "status": "confirmed"}
+    day = data.DAY7 - dt.timedelta(days=1)
+    OutlierFlag.objects.create(
+        area_id=data.A1, date=day, indicator="", value=None, method="repeat", score=3,
+        baseline=None, **common,
+    )  # fmt: skip
+    day = data.DAY7 - dt.timedelta(days=2)
+    OutlierFlag.objects.create(
+        area_id=data.A2, date=day, indicator="new_cases", value=950, method="rule", score=2.5,
+        baseline=500, **common,
+    )  # fmt: skip
+    county = Area.objects.get(code=data.COUNTY)
+    cases = Indicator.objects.get(code="new_cases")
+    expected = {
+        "en": (
+            "乙一村 2023-01-07: {i} 4, expected about 1.2 (robust z 7.5); seasonal robust z; "
+            "to be confirmed",
+            "甲一村 2023-01-06: every value repeats the previous day's report; repeats the "
+            "previous day; confirmed as reported",
+            "甲二村 2023-01-05: {i} 950 breaks a validation rule (limit 500); validation rule; "
+            "confirmed as reported",
+        ),
+        "zh-hans": (
+            "乙一村 2023-01-07：{i} 4，预期约 1.2（稳健 z 7.5）; 季节性稳健 z; 待报告人确认",
+            "甲一村 2023-01-06：各项数值与前一天的报告完全相同; 与前一天完全相同; 已确认无误",
+            "甲二村 2023-01-05：{i} 950 不符合校验规则（限值 500）; 校验规则; 已确认无误",
+        ),
+    }
+    for language, notes in expected.items():
+        with override(language):
+            found = area_flags(county, data.DAY1, data.DAY7)
+            name = localized(cases, "name")
+        by_village = {r["village"]: r for r in found.rows}
+        assert [by_village[v]["note"] for v in ("乙一村", "甲一村", "甲二村")] == [
+            n.format(i=name) for n in notes
+        ], language
+        assert by_village["甲一村"]["indicator"] == (
+            "the whole day's report" if language == "en" else "当日整份报告"
+        )
