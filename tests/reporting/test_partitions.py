@@ -96,6 +96,73 @@ def test_an_imported_file_gets_one_partition_per_run_of_new_dates(tmp_path: Path
         )
 
 
+def _indexes(table: str) -> list[tuple[str, bool]]:
+    """The definitions of ``table``'s indexes with its name taken out, and whether each is
+    attached to an index of the values' table."""
+    return sorted(
+        (definition.replace(table, "T"), attached)
+        for definition, attached in bulk.rows(
+            "SELECT regexp_replace(pg_get_indexdef(i.indexrelid), 'INDEX \\S+ ON', 'INDEX ON'), "
+            "EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid) "
+            "FROM pg_index i WHERE i.indrelid = to_regclass(%s)",
+            [table],
+        )
+    )
+
+
+@ON_POSTGRES
+@pytest.mark.django_db
+def test_a_new_dates_partition_is_made_with_its_values_and_the_tables_indexes(
+    tmp_path: Path,
+) -> None:
+    """The import's new dates are copied into a table of their own, indexed, then attached
+    (``partitions.write_new``): the same indexes, constraints and rows as a partition made
+    empty before the values (``partitions.ensure``), and every index attached."""
+    _tree(tmp_path)
+    import_reports(_file(tmp_path, (8, 9)), now=NOW)
+    made = f"{partitions.PARENT}_20230108_20230110"
+    partitions.ensure([D(2023, 1, 12)])
+    empty = f"{partitions.PARENT}_20230112_20230113"
+    assert _indexes(made) == _indexes(empty)
+    assert len(_indexes(made)) == 3 and all(attached for _d, attached in _indexes(made))
+    assert bulk.rows(
+        "SELECT contype, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = "
+        "to_regclass(%s) AND contype = 'p'",
+        [made],
+    ) == [("p", "PRIMARY KEY (area_id, date, indicator_id) INCLUDE (value)")]
+    assert bulk.rows(f"SELECT count(*) FROM {made}") == [(12,)]
+    # a file of one new and one held date: the new date's values make its partition, the
+    # held date's go to its partition as before
+    summary = import_reports(_file(tmp_path, (9, 10), value=4, name="e.csv"), now=NOW)
+    assert (summary.imported, summary.updated) == (6, 6)
+    assert _where()[(f"{partitions.PARENT}_20230110_20230111", "2023-01-10")] == 6
+    assert _where()[(made, "2023-01-09")] == 6
+
+
+@ON_POSTGRES
+@pytest.mark.django_db
+def test_a_failed_import_leaves_no_table_of_its_new_dates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The partition is made in the import's transaction: when the import fails after its
+    values were written, neither the table nor its values stay."""
+    from ruralwatch.reporting import services
+
+    _tree(tmp_path)
+
+    def failing(*args: object, **kwargs: object) -> bool:
+        raise RuntimeError("the submissions could not be written")
+
+    monkeypatch.setattr(services, "insert_day_submissions", failing)
+    with pytest.raises(RuntimeError):
+        import_reports(_file(tmp_path, (8,)), now=NOW)
+    assert partitions.ranges() == []
+    assert bulk.rows("SELECT count(*) FROM pg_class WHERE relname LIKE %s", ["%_20230108_%"]) == [
+        (0,)
+    ]
+    assert ReportValue.objects.count() == 0
+
+
 @ON_POSTGRES
 @pytest.mark.django_db
 def test_a_rejected_file_makes_no_partition(tmp_path: Path) -> None:
@@ -133,7 +200,7 @@ def test_a_partition_that_cannot_be_made_leaves_the_values_to_the_default_partit
 ) -> None:
     _tree(tmp_path)
 
-    def broken(first: dt.date, end: dt.date) -> str:
+    def broken(first: dt.date, end: dt.date, *rows: object) -> str:
         bulk.execute("SELECT 1 / 0")  # any error of the database
         raise AssertionError("unreachable")
 

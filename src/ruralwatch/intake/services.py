@@ -35,7 +35,6 @@ from ruralwatch.intake.models import (
     ValidationRule,
     Violation,
 )
-from ruralwatch.reporting import partitions
 from ruralwatch.reporting import services as reporting
 from ruralwatch.reporting.models import ImportBatch, Indicator, ReportValue
 from ruralwatch.reporting.signoff import locked_problems
@@ -402,8 +401,6 @@ def import_values(
     try:
         if stage.is_empty():  # partial mode with every value refused: nothing to write
             raise _DryRun
-        if not dry_run:  # the request's new dates get partitions first (reporting.partitions)
-            partitions.ensure(dt.date.fromisoformat(str(d)) for d in stage["date"].unique())
         with transaction.atomic():
             bulk.import_lock("reports", ReportValue._meta.db_table)
             bulk.create_staging("stage_day", reporting.DAY_STAGE)

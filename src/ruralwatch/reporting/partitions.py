@@ -1,13 +1,15 @@
 """The village values' partitions by date (PostgreSQL, ``reporting`` migration 0016).
 
-A writer of many values calls :func:`ensure` with its dates before its transaction: each run of
-consecutive dates that no partition covers gets one partition, ``reporting_reportvalue_<first>_
-<end>`` (``end`` exclusive), made empty in a short transaction of its own, so that the writer's
-``COPY`` appends the values to small indexes in their key's order instead of inserting each
-among every day kept. A file of a month of history is one partition; the daily import of a
-national day is one a day. Rows written for a date that no partition covers (a village's daily
-form, a test's ``bulk_create``) land in the default partition and move into their date's
-partition when it is made.
+Each run of consecutive dates that no partition covers gets one partition,
+``reporting_reportvalue_<first>_<end>`` (``end`` exclusive): a file of a month of history is one
+partition; the daily import of a national day is one a day. The importers' new values of such
+dates are written by :func:`write_new`, in the writer's transaction: the partition is made with
+its rows, then indexed and attached, instead of each row inserted into its indexes (on the
+nation's day of 5.2 million values the ``COPY`` into an empty attached partition took 42.5 s of
+the server, 23.8 s copied, indexed and attached). Other writers call :func:`ensure` before their
+transaction, which makes the partitions empty. Rows written for a date that no partition
+covers (a village's daily form, a test's ``bulk_create``) land in the default partition and
+move into their date's partition when it is made.
 
 Everything here is an optimisation: on SQLite, on a table not partitioned, or when making a
 partition fails (it is logged), the values go where PostgreSQL routes them and nothing else
@@ -21,8 +23,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+import polars as pl
 from django.db import DatabaseError, transaction
 
 from ruralwatch.core import bulk
@@ -86,18 +89,54 @@ def ensure(dates: Iterable[dt.date]) -> list[str]:
     with transaction.atomic():
         bulk.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK])  # one writer at a time
         for first, end in uncovered_runs(days, ranges()):
-            try:
-                with transaction.atomic():  # a savepoint: a failure leaves the rest as it was
-                    made.append(_make(first, end))
-            except DatabaseError:
-                logger.warning(
-                    "no partition made for the values of %s to %s; they go to %s",
-                    first,
-                    end - _DAY,
-                    DEFAULT,
-                    exc_info=True,
-                )
+            if _made(first, end) is not None:
+                made.append(_name(first, end))
     return made
+
+
+def _made(
+    first: dt.date,
+    end: dt.date,
+    rows: pl.DataFrame | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> str | None:
+    """:func:`_make` in a savepoint: ``None`` (logged) when the database refuses it, which
+    leaves everything as it was."""
+    try:
+        with transaction.atomic():
+            return _make(first, end, rows, progress)
+    except DatabaseError:
+        logger.warning(
+            "no partition made for the values of %s to %s; they go to %s",
+            first,
+            end - _DAY,
+            DEFAULT,
+            exc_info=True,
+        )
+        return None
+
+
+def write_new(rows: pl.DataFrame, progress: Callable[[int], None] | None = None) -> pl.DataFrame:
+    """Write the new values ``rows`` (the table's columns; ``date`` a date or its ISO text)
+    of the dates no partition covers, in the caller's transaction: each run of those dates
+    becomes a partition made with its rows (:func:`_make`). Returns the other rows (dates a
+    partition holds, or whose partition could not be made), for the caller to write.
+
+    The partitions are made under the lock of :func:`ensure`, held to the caller's commit,
+    and the attach holds the default partition (no writer adds to it, no reader that scans
+    it reads) from then to the commit: at the end of a whole day's import, about 10 s of
+    submissions and validation copies for the nation's day."""
+    if rows.is_empty() or not partitioned():
+        return rows
+    day = pl.col("date").cast(pl.String).str.slice(0, 10)
+    dates = [dt.date.fromisoformat(d) for d in rows.select(day.unique())["date"].to_list()]
+    bulk.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK])
+    rest = rows
+    for first, end in uncovered_runs(dates, ranges()):
+        inside = day.is_between(pl.lit(first.isoformat()), pl.lit(end.isoformat()), "left")
+        if _made(first, end, rest.filter(inside), progress) is not None:
+            rest = rest.filter(~inside)
+    return rest
 
 
 def adopt(first: dt.date, last: dt.date) -> list[str]:
@@ -113,13 +152,29 @@ def adopt(first: dt.date, last: dt.date) -> list[str]:
     return ensure(d for (d,) in held)
 
 
-def _make(first: dt.date, end: dt.date) -> str:
-    """The partition of [first, end): made empty, the default partition's rows of those dates
-    moved into it, then attached (which builds its indexes and checks the default partition
-    holds none of its dates)."""
-    name = f"{PARENT}_{first:%Y%m%d}_{end:%Y%m%d}"
+def _name(first: dt.date, end: dt.date) -> str:
+    return f"{PARENT}_{first:%Y%m%d}_{end:%Y%m%d}"
+
+
+def _make(
+    first: dt.date,
+    end: dt.date,
+    rows: pl.DataFrame | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> str:
+    """The partition of [first, end): made with ``rows`` (the table's columns) and indexed as
+    the table is, or else empty; the default partition's rows of those dates moved into it,
+    then attached (which checks that the default partition holds none of its dates, and
+    builds the indexes of an empty partition)."""
+    name = _name(first, end)
     columns = ", ".join(str(f.column) for f in ReportValue._meta.local_concrete_fields)
     bulk.execute(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING STORAGE)")
+    if rows is not None:
+        bulk.append(name, rows, progress)
+        # Built from the rows in one sort each: the same indexes as the table's partitions,
+        # which the attach then takes as they are.
+        for statement in _indexes_of(name):
+            bulk.execute(statement)
     # No writer adds to the default partition until the attach is committed.
     bulk.execute(f"LOCK TABLE {DEFAULT} IN EXCLUSIVE MODE")
     bulk.execute(
@@ -132,6 +187,33 @@ def _make(first: dt.date, end: dt.date) -> str:
         f"FOR VALUES FROM ('{first.isoformat()}') TO ('{end.isoformat()}')"
     )
     return name
+
+
+_INDEX = re.compile(r"CREATE (UNIQUE )?INDEX \S+ ON ONLY \S+ (USING .+)")
+
+
+def _indexes_of(name: str) -> list[str]:
+    """The statements that give table ``name`` the indexes of the values' table: its
+    constraints' (the primary key) as constraints, the others as indexes."""
+    statements = []
+    for k, (kind, constraint, index) in enumerate(
+        bulk.rows(
+            "SELECT c.contype, pg_get_constraintdef(c.oid), pg_get_indexdef(i.indexrelid) "
+            "FROM pg_index i LEFT JOIN pg_constraint c "
+            "ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid "
+            "WHERE i.indrelid = to_regclass(%s) ORDER BY i.indexrelid",
+            [PARENT],
+        )
+    ):
+        if constraint is not None:
+            suffix = "pkey" if kind == "p" else f"key{k}"
+            statements.append(f"ALTER TABLE {name} ADD CONSTRAINT {name}_{suffix} {constraint}")
+            continue
+        found = _INDEX.fullmatch(index)
+        if found is None:
+            raise ValueError(f"an index of {PARENT} not understood: {index}")
+        statements.append(f"CREATE {found[1] or ''}INDEX {name}_{k} ON {name} {found[2]}")
+    return statements
 
 
 def drop_within(start: dt.date, before: dt.date) -> list[str]:

@@ -463,9 +463,6 @@ def import_reports(
         dates=sorted(days["date"].unique().to_list()),
     )
     dates = [dt.date.fromisoformat(str(d)) for d in summary.dates]
-    # The file's dates that no partition of the values holds get one (PostgreSQL), committed
-    # before the import's transaction: a new day's values then go to indexes of their own.
-    partitions.ensure(dates)
     with transaction.atomic():
         # Concurrent imports of the same rows: the second counts after the first committed.
         bulk.import_lock("reports", ReportValue._meta.db_table)
@@ -874,26 +871,27 @@ def write_values(
 
     The new values are copied straight into the table (``COPY`` on PostgreSQL), in key
     order: no staging table and no speculative insertion (``ON CONFLICT``), which cost a
-    third of the backend's time of a new day's import. ``progress`` gets the count of each
-    chunk of new values written."""
+    third of the backend's time of a new day's import; those of dates that no partition
+    holds yet make their partitions, indexed after (:func:`partitions.write_new`).
+    ``progress`` gets the count of each chunk of new values written."""
     if found.write.is_empty():
         return
     table = ReportValue._meta.db_table
     write = in_key_order(found.write)
     if found.imported:
-        bulk.append(
-            table,
-            write.filter(pl.col("old_value").is_null()).select(
-                pl.col("area_code").alias("area_id"),
-                "date",
-                pl.col("indicator").alias("indicator_id"),
-                "value",
-                "reporter",
-                "submitted_at",
-                pl.lit(batch_id, pl.Int64).alias("batch_id"),
-            ),
-            progress,
+        new = write.filter(pl.col("old_value").is_null()).select(
+            pl.col("area_code").alias("area_id"),
+            "date",
+            pl.col("indicator").alias("indicator_id"),
+            "value",
+            "reporter",
+            "submitted_at",
+            pl.lit(batch_id, pl.Int64).alias("batch_id"),
         )
+        # the new dates' values make their partitions (PostgreSQL), the others are copied in
+        rest = partitions.write_new(new, progress)
+        if not rest.is_empty():
+            bulk.append(table, rest, progress)
     if not found.updated:
         return
     bulk.create_staging("stage_write", WRITE_STAGE)
