@@ -4,7 +4,7 @@ Each run of consecutive dates that no partition covers gets one partition,
 ``reporting_reportvalue_<first>_<end>`` (``end`` exclusive): a file of a month of history is one
 partition; the daily import of a national day is one a day. The importers' new values of such
 dates are written by :func:`write_new`, in the writer's transaction: the partition is made with
-its rows, then indexed and attached, instead of each row inserted into its indexes (on the
+its rows, then attached, which builds its indexes, instead of each row inserted into them (on the
 nation's day of 5.2 million values the ``COPY`` into an empty attached partition took 42.5 s of
 the server, 23.8 s copied, indexed and attached). Other writers call :func:`ensure` before their
 transaction, which makes the partitions empty. Rows written for a date that no partition
@@ -162,19 +162,16 @@ def _make(
     rows: pl.DataFrame | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> str:
-    """The partition of [first, end): made with ``rows`` (the table's columns) and indexed as
-    the table is, or else empty; the default partition's rows of those dates moved into it,
-    then attached (which checks that the default partition holds none of its dates, and
-    builds the indexes of an empty partition)."""
+    """The partition of [first, end): made with ``rows`` (the table's columns), or else
+    empty; the default partition's rows of those dates moved into it, then attached, which
+    checks that the default partition holds none of its dates and gives the partition the
+    table's key and indexes: built from the rows in one sort each when there are rows, not
+    updated row by row as they are copied in."""
     name = _name(first, end)
     columns = ", ".join(str(f.column) for f in ReportValue._meta.local_concrete_fields)
     bulk.execute(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING STORAGE)")
     if rows is not None:
         bulk.append(name, rows, progress)
-        # Built from the rows in one sort each: the same indexes as the table's partitions,
-        # which the attach then takes as they are.
-        for statement in _indexes_of(name):
-            bulk.execute(statement)
     # No writer adds to the default partition until the attach is committed.
     bulk.execute(f"LOCK TABLE {DEFAULT} IN EXCLUSIVE MODE")
     bulk.execute(
@@ -187,33 +184,6 @@ def _make(
         f"FOR VALUES FROM ('{first.isoformat()}') TO ('{end.isoformat()}')"
     )
     return name
-
-
-_INDEX = re.compile(r"CREATE (UNIQUE )?INDEX \S+ ON ONLY \S+ (USING .+)")
-
-
-def _indexes_of(name: str) -> list[str]:
-    """The statements that give table ``name`` the indexes of the values' table: its
-    constraints' (the primary key) as constraints, the others as indexes."""
-    statements = []
-    for k, (kind, constraint, index) in enumerate(
-        bulk.rows(
-            "SELECT c.contype, pg_get_constraintdef(c.oid), pg_get_indexdef(i.indexrelid) "
-            "FROM pg_index i LEFT JOIN pg_constraint c "
-            "ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid "
-            "WHERE i.indrelid = to_regclass(%s) ORDER BY i.indexrelid",
-            [PARENT],
-        )
-    ):
-        if constraint is not None:
-            suffix = "pkey" if kind == "p" else f"key{k}"
-            statements.append(f"ALTER TABLE {name} ADD CONSTRAINT {name}_{suffix} {constraint}")
-            continue
-        found = _INDEX.fullmatch(index)
-        if found is None:
-            raise ValueError(f"an index of {PARENT} not understood: {index}")
-        statements.append(f"CREATE {found[1] or ''}INDEX {name}_{k} ON {name} {found[2]}")
-    return statements
 
 
 def drop_within(start: dt.date, before: dt.date) -> list[str]:
