@@ -99,7 +99,7 @@ class AreaFlags:
 @dataclass(frozen=True)
 class _Words:
     """The words every flag of a page repeats, translated once per page: a province's page
-    lists every flag of its last 7 days (1,569 on the national benchmark's), and translating
+    lists every flag of its last 7 days (1,374 on 河南 in the national benchmark), and translating
     them flag by flag (seven ``gettext`` calls each) was about half of its rendering."""
 
     methods: dict[str, str]
