@@ -15,13 +15,17 @@ from typing import Any
 import polars as pl
 import pytest
 from django.test import Client
+from django.utils.translation import override
 from openpyxl import load_workbook
 
 from ruralwatch.accounts.services import create_user_with_jurisdiction
 from ruralwatch.areas.models import Area
 from ruralwatch.areas.services import import_areas
+from ruralwatch.core.i18n import localized
+from ruralwatch.dashboard.flags import area_flags
 from ruralwatch.intake import nightly as intake
 from ruralwatch.intake.models import FlagStatus, OutlierFlag
+from ruralwatch.reporting.models import Indicator
 from ruralwatch.reporting.services import import_reports, roll_up
 from ruralwatch.synth import ERROR_KINDS, build_demo, truth_to_json
 from tests.dashboard import data
@@ -217,12 +221,6 @@ def test_each_kind_of_flag_in_words_in_both_languages(tmp_path: Path) -> None:
     """The panel's rows and the rings' notes of a seasonal flag (to be confirmed), a repeated
     day (the whole report, confirmed) and a rule's (confirmed), as written in each language:
     the words every flag repeats are translated once per page (``flags._Words``)."""
-    from django.utils.translation import override
-
-    from ruralwatch.core.i18n import localized
-    from ruralwatch.dashboard.flags import area_flags
-    from ruralwatch.reporting.models import Indicator
-
     data.build_tree(tmp_path)
     _flag(data.B1, data.DAY7, "new_cases", 4)
     common = {"scale": 1.0, "flagged_at": data.NOW, "status": "confirmed"}

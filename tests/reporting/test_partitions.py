@@ -115,9 +115,9 @@ def _indexes(table: str) -> list[tuple[str, bool]]:
 def test_a_new_dates_partition_is_made_with_its_values_and_the_tables_indexes(
     tmp_path: Path,
 ) -> None:
-    """The import's new dates are copied into a table of their own, indexed, then attached
-    (``partitions.write_new``): the same indexes, constraints and rows as a partition made
-    empty before the values (``partitions.ensure``), and every index attached."""
+    """The import's new dates are copied into a table of their own, then attached, which
+    builds its indexes (``partitions.write_new``): the same indexes, constraints and rows as
+    a partition made empty before the values (``partitions.ensure``), every index attached."""
     _tree(tmp_path)
     import_reports(_file(tmp_path, (8, 9)), now=NOW)
     made = f"{partitions.PARENT}_20230108_20230110"

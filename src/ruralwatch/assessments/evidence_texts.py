@@ -42,6 +42,7 @@ import re
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
+import polars as pl
 from django.db import models
 
 from ruralwatch.core import bulk
@@ -79,6 +80,16 @@ to_json = json.JSONEncoder(ensure_ascii=False).encode
 
 def key_of(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def named_twice(owners: pl.Series, compact: pl.Series) -> set[int]:
+    """The templates (groups, bases: ``owners``, one per row) that two compact rows or more
+    name (``compact``, a boolean per row). A template no row names would be stored for
+    nothing, and one a single row names costs an evidence text more than that row written
+    whole (on the nation's day 18,235 of 54,318 evidence templates and 26,757 of 63,444
+    sentence heads per language)."""
+    counts = owners.alias("owner").filter(compact).value_counts(name="n")
+    return set(counts.filter(pl.col("n") > 1)["owner"].to_list())
 
 
 def long_texts(objects: Iterable[Any]) -> set[str]:

@@ -481,8 +481,7 @@ def _compacted(
     at = sorted({i for i, _ in said_nowcast} | set(whole))
     if at:
         keep = keep.scatter(at, True)
-    counts = group.alias("g").filter(~keep).value_counts(name="n")
-    used = set(counts.filter(pl.col("n") > 1)["g"].to_list())
+    used = evidence_texts.named_twice(group, ~keep)
     heads = _gathered([compact(p) if g in used else None for g, p in enumerate(pieces)], group)
     short = frame.select(
         pl.concat_str([heads, pl.col("b"), pl.lit(evidence_texts.SEP), pl.col("d")]).alias("s")

@@ -591,12 +591,9 @@ class _Templates:
         rebound = _joined(self.rebound, rebound_values, len(units))
         basis = pl.Series(cols.basis, dtype=pl.Int64).gather(at)
         bases = basis.unique().sort().to_list()
-        # a template only for the bases of two compact rows or more: one no row names would be
-        # written for nothing, and one a single row names costs an evidence text more than the
-        # row written whole (a village judged on its own series: 18,235 of the nation's 54,318
-        # templates a day)
-        named = basis.alias("b").filter(pl.Series(compact, dtype=pl.Boolean)).value_counts(name="n")
-        with_compact = set(named.filter(pl.col("n") > 1)["b"].to_list())
+        # a template only for the bases of two compact rows or more (a village judged on its
+        # own series names its basis alone)
+        with_compact = evidence_texts.named_twice(basis, pl.Series(compact, dtype=pl.Boolean))
         rows = []
         for b in bases:
             p = self._for_basis(b)

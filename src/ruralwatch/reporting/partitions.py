@@ -130,6 +130,8 @@ def write_new(rows: pl.DataFrame, progress: Callable[[int], None] | None = None)
         return rows
     day = pl.col("date").cast(pl.String).str.slice(0, 10)
     dates = [dt.date.fromisoformat(d) for d in rows.select(day.unique())["date"].to_list()]
+    if not uncovered_runs(dates, ranges()):
+        return rows  # a day already begun, as in ensure: no lock held to the commit
     bulk.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK])
     rest = rows
     for first, end in uncovered_runs(dates, ranges()):
