@@ -764,6 +764,113 @@ def _timed_steps(
     return row
 
 
+def dask_db() -> str:
+    """The database of the cycle on Dask (``--dask``), a second copy of the set-up."""
+    return f"{PG_DB}_dask"
+
+
+#: Workers of the ``--dask`` run's LocalCluster (the pool's number on this 2-core machine).
+DASK_WORKERS = 2
+
+#: What a cycle leaves, as ``(rows, md5 of the rows in key order)`` per table: the day's
+#: judgements with their sentences and evidence, the texts the evidence shares, the signals,
+#: tasks and flags (their figures, state and evidence; not their wall-clock stamps), the day's
+#: roll-ups. ``--dask`` compares these between the pool's run and Dask's.
+OUTPUTS = {
+    "judgements": "SELECT count(*), md5(string_agg(concat_ws('|', area_id, indicator_id, date, "
+    "level, phase, rebound_detected, pooled, text_zh, text_en, evidence::text), E'\\n' "
+    "ORDER BY area_id, indicator_id, date)) FROM assessments_judgement WHERE date = '{day}'",
+    "evidence texts": "SELECT count(*), md5(string_agg(concat_ws('|', key, text), E'\\n' "
+    "ORDER BY key)) FROM assessments_evidencetext",
+    "signals": "SELECT count(*), md5(string_agg(concat_ws('|', s.date, s.method, s.observed, "
+    "s.expected, s.threshold, s.score, s.params::text, s.area_id, s.indicator_id, s.rule_id), "
+    "E'\\n' ORDER BY s.rule_id, s.area_id, s.date)) FROM rw_signals_signal s",
+    "tasks": "SELECT count(*), md5(string_agg(concat_ws('|', source_key, area_id, date, status, "
+    "priority, owner_role, owner_area_id, due_ack, due_done, next_escalation, escalations, "
+    "outcome, auto_reason, kind_id, evidence::text), E'\\n' ORDER BY source_key)) "
+    "FROM dispatch_task",
+    "flags": "SELECT count(*), md5(string_agg(concat_ws('|', area_id, date, indicator, method, "
+    "value, score, baseline, scale, status), E'\\n' ORDER BY area_id, date, indicator, method)) "
+    "FROM intake_outlierflag",
+    "roll-ups": "SELECT count(*), md5(string_agg(concat_ws('|', area_id, date, indicator_id, "
+    "value, n_areas), E'\\n' ORDER BY area_id, date, indicator_id)) "
+    "FROM reporting_aggregatevalue WHERE date = '{day}'",
+}
+
+
+def outputs(db: str) -> dict[str, list[Any]]:
+    """:data:`OUTPUTS` of database ``db`` after the new day's cycle."""
+    import psycopg
+
+    found = {}
+    with psycopg.connect(f"{PG_ADMIN_URL}/{db}") as conn:
+        for name, sql in OUTPUTS.items():
+            row = conn.execute(sql.format(day=NEW_DAY.isoformat())).fetchone()
+            assert row is not None
+            found[name] = [int(row[0]), row[1]]
+    return found
+
+
+def dask_cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
+    """:func:`cycle_child` with the cycle's validation, detection and assessment on a Dask
+    ``LocalCluster`` of ``workers`` processes of one thread, started here: the workers take
+    this process's environment (the database) and the allocator settings the cycle's pool
+    gives its workers (``ruralwatch.core.allocators``, docs/deploy.md), and each decides
+    whether its queries plan parallel workers as the pool does."""
+    from distributed import LocalCluster
+
+    from ruralwatch.core.allocators import WORKER_ENVIRONMENT
+
+    env = {k: os.environ.get(k, v) for k, v in WORKER_ENVIRONMENT.items()}
+    with LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=int(payload["workers"]),
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        env=env,
+    ) as cluster:
+        os.environ["RURALWATCH_DASK_SCHEDULER"] = cluster.scheduler_address
+        return cycle_child(payload) | {"dask_workers": int(payload["workers"])}
+
+
+def _dask_run(scale: str, setup: dict[str, Any], *, base: str, sub: Path) -> dict[str, Any]:
+    """The new day imported into a second copy of the set-up (:func:`dask_db`) and its cycle run on
+    a Dask ``LocalCluster`` (:func:`dask_cycle_child`), each in its own process; then its
+    :func:`outputs` compared with those the pool's (or in-process) run left in ``PG_DB``.
+    The copy is dropped afterwards."""
+    db = dask_db()
+    _fresh_db(db, base)
+    env = _db_env(db, sub)
+    try:
+        imported = run_child(
+            "bench.national:import_child",
+            {"csv": setup["new_day_csv"]},
+            env=env,
+            workdir=sub,
+            timeout=STEP_TIMEOUT_S,
+        )
+        cycle = run_child(
+            "bench.national:dask_cycle_child",
+            {"workers": DASK_WORKERS},
+            env=env,
+            workdir=sub,
+            timeout=STEP_TIMEOUT_S,
+        )
+        log(f"{scale}: the cycle on a {DASK_WORKERS}-worker Dask LocalCluster {json.dumps(cycle)}")
+        pool, dask = outputs(PG_DB), outputs(db)
+    finally:
+        _drop(db)
+    compared = {name: {"rows": dask[name][0], "same": dask[name] == pool[name]} for name in OUTPUTS}
+    out = {
+        "import_s": imported.get("import_s"),
+        "cycle": cycle,
+        "outputs": compared,
+        "identical": all(c["same"] for c in compared.values()),
+    }
+    log(f"{scale}: Dask's outputs against the first run's {json.dumps(compared)}")
+    return out
+
+
 def _setup_db(scale: str, days: int) -> str:
     """The database a scale's set-up is kept in (``--keep``), copied for the timed steps."""
     return f"{PG_DB}_{scale.replace(':', '')}_{days}"
@@ -777,18 +884,24 @@ def run_scale(
     repeat: int,
     reuse: bool = False,
     in_place: bool = False,
+    dask: bool = False,
 ) -> dict[str, Any]:
     """Set ``scale`` up in its own database (or, with ``reuse``, take the one a ``--keep`` run
     left, with its ``workdir/<scale>/setup.json`` and new day's file: the set-up of the nation
     is 8-25 minutes and is not timed), then time the steps on a copy of it, or ``in_place``
     on the set-up itself (which is then spent: the timed steps leave the new day in it).
+    With ``dask``, the same import and cycle again on a second copy, the cycle on a Dask
+    ``LocalCluster`` (:func:`_dask_run`), and its outputs compared with the first's.
     Refuses, before anything is written, a set-up the disk cannot hold (:func:`disk_check`)."""
+    if dask and in_place:
+        raise ValueError("--dask compares two copies of the set-up: not with --in-place")
     sub = workdir / scale
     row: dict[str, Any] = {"scale": scale, "days": days, "load_before": os.getloadavg()}
     base = _setup_db(scale, days)
     kept = _kept_setup(sub, base, f"{scale} ({days} days)") if reuse else None
-    if kept is None:
-        disk_check(scale, days, copied=not in_place)
+    copies = 0 if in_place else 2 if dask else 1
+    if kept is None or copies > 1:
+        disk_check(scale, days, copies=copies, set_up=kept is None)
     row["setup"] = setup = kept or _set_up(scale, days=days, sub=sub, db=base)
     if "new_day_csv" not in setup or not Path(setup["new_day_csv"]).exists():
         return row
@@ -811,6 +924,8 @@ def run_scale(
         migrated = run_child("bench.national:migrate_child", {}, env=env, workdir=sub)
         row["reuse_migrate_s"] = migrated["migrate_s"]
     row |= _timed_steps(scale, setup, db=db, sub=sub, pages={"repeat": repeat})
+    if dask:
+        row["dask"] = _dask_run(scale, setup, base=base, sub=sub)
     row["in_place"] = in_place
     row["load_after"] = os.getloadavg()
     return row
@@ -834,15 +949,16 @@ class DiskTooSmall(SystemExit):
     """A set-up the database server's disk cannot hold (:func:`disk_check`)."""
 
 
-def disk_needed(villages: int, days: int, *, copied: bool = True) -> int:
-    """Bytes a set-up of ``days`` days for ``villages`` needs at most, and its timed copy: the
-    tables, the sort that builds the values' key of one day's partition (the set-up makes a
-    partition a day; a key over the whole history needed a sort of all of it, about 18 GiB
-    for the nation's 60 days), and a copy for the timed steps unless they run in place."""
+def disk_needed(villages: int, days: int, *, copies: int = 1, set_up: bool = True) -> int:
+    """Bytes a set-up of ``days`` days for ``villages`` needs at most, and ``copies`` copies of
+    it for the timed steps (none in place, two with ``--dask``): the tables, the sort that
+    builds the values' key of one day's partition (the set-up makes a partition a day; a key
+    over the whole history needed a sort of all of it, about 18 GiB for the nation's 60
+    days); without ``set_up`` (a kept one), the copies alone."""
     values = villages * 8 * (days + 1)
     stored = values * (BYTES_PER_VALUE + KEY_BYTES_PER_VALUE)
     sort = villages * 8 * KEY_BYTES_PER_VALUE
-    return int(stored * (2 if copied else 1) + sort)
+    return int(stored * copies + (stored + sort if set_up else 0))
 
 
 def _data_directory_free() -> int:
@@ -855,14 +971,14 @@ def _data_directory_free() -> int:
     return shutil.disk_usage(out.stdout.strip()).free
 
 
-def disk_check(scale: str, days: int, *, copied: bool) -> None:
-    """Stop with a message saying what is needed and what is free when the set-up (and its
-    copy) would not fit on the database server's disk with :data:`DISK_MARGIN` to spare: a
-    full disk stops PostgreSQL in the middle of a write."""
+def disk_check(scale: str, days: int, *, copies: int, set_up: bool = True) -> None:
+    """Stop with a message saying what is needed and what is free when the set-up (unless
+    kept) and its ``copies`` would not fit on the database server's disk with
+    :data:`DISK_MARGIN` to spare: a full disk stops PostgreSQL in the middle of a write."""
     villages = VILLAGES.get(scale)
     if villages is None:  # a single province: at most a tenth of the nation
         return
-    need = disk_needed(villages, days, copied=copied)
+    need = disk_needed(villages, days, copies=copies, set_up=set_up)
     free = _data_directory_free()
     if need + DISK_MARGIN > free:
         gib = 2**30
@@ -938,6 +1054,13 @@ def main() -> None:
         help="time the steps on the set-up database itself, not on a copy (a set-up the disk "
         "cannot hold twice); it cannot be timed again",
     )
+    parser.add_argument(
+        "--dask",
+        action="store_true",
+        help=f"also import the new day into a second copy and run its cycle on a "
+        f"{DASK_WORKERS}-worker Dask LocalCluster; its time, and its outputs compared with the "
+        "first run's",
+    )
     parser.add_argument("--out", type=Path, help="write the JSON result here")
     parser.add_argument(
         "--save",
@@ -971,6 +1094,7 @@ def main() -> None:
             repeat=args.repeat,
             reuse=args.reuse is not None,
             in_place=args.in_place,
+            dask=args.dask,
         )
         for s in scales
     ]
@@ -1442,6 +1566,20 @@ def verdict_lines(row: dict[str, Any]) -> list[str]:
             else f"**missed by {v['ratio']:.2f}×** ({v['over']:,.1f} {v['unit']} over)"
         )
         out.append(f"| {v['label']} | {limit} | {v['measured']:,.1f} {v['unit']} | {said} |")
+    dask = row.get("dask")
+    if dask:
+        rows = ", ".join(f"{n} {c['rows']:,}" for n, c in dask["outputs"].items())
+        same = (
+            "identical"
+            if dask["identical"]
+            else "**not identical**: "
+            + ", ".join(n for n, c in dask["outputs"].items() if not c["same"])
+        )
+        out.append(
+            f"| the same cycle on a {DASK_WORKERS}-worker Dask LocalCluster (`--dask`) | "
+            f"identical outputs; time reported | {dask['cycle']['cycle_s']:,.1f} s; {rows} | "
+            f"{'met' if dask['identical'] else '**missed**'} ({same}) |"
+        )
     return out
 
 
@@ -1570,8 +1708,10 @@ def report_section(res: dict[str, Any], title: str) -> list[str]:
         "for it, each in its own process on PostgreSQL. Reproduce: "
         "`python -m bench.national --scale province --days 14` (or `python -m bench --only "
         "national` for all four scales; `--keep`, then `--reuse DIR`, times a kept set-up "
-        "again). Over more than one province the cycle's validation, detection and assessment "
-        "run on its pool of worker processes (`RURALWATCH_CYCLE_WORKERS`, docs/deploy.md): "
+        "again; `--dask` runs the cycle again on a second copy on a two-worker Dask "
+        "`LocalCluster` and compares what both runs stored). Over more than one province the "
+        "cycle's validation, detection and assessment run on its pool of worker processes "
+        "(`RURALWATCH_CYCLE_WORKERS`, docs/deploy.md): "
         "the runner column; its peak memory is then the cycle's own process and the sum of "
         "the workers' peaks. There the steps overlap (validation beside the roll-up, "
         "detection, assessment and tasks): a step's cell says when it ran, from–to in "

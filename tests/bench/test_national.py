@@ -85,6 +85,25 @@ def test_the_verdicts_say_which_targets_are_met_and_by_how_much_one_is_missed() 
     assert "| import of the new day | < 60 s | 48.9 s | met (0.81 of the limit) |" in lines
 
 
+def test_the_dask_run_is_a_verdict_identical_outputs_or_which_differ() -> None:
+    row = _nation_row()
+    same = {"rows": 712_747, "same": True}
+    row["dask"] = {
+        "cycle": {"cycle_s": 75.1},
+        "outputs": {"judgements": same, "signals": {"rows": 156_108, "same": True}},
+        "identical": True,
+    }
+    line = national.verdict_lines(row)[-1]
+    assert line.startswith("| the same cycle on a 2-worker Dask LocalCluster")
+    assert "| 75.1 s; judgements 712,747, signals 156,108 | met (identical) |" in line
+    row["dask"]["outputs"]["signals"]["same"] = False
+    row["dask"]["identical"] = False
+    line = national.verdict_lines(row)[-1]
+    assert line.endswith("| **missed** (**not identical**: signals) |")
+    del row["dask"]
+    assert "Dask" not in "\n".join(national.verdict_lines(row))
+
+
 def test_a_target_not_measured_is_said_so_not_counted_as_met() -> None:
     row = _nation_row()
     del row["pages"]
@@ -148,11 +167,16 @@ def test_a_set_up_the_disk_cannot_hold_is_refused_before_anything_is_written(
     with pytest.raises(national.DiskTooSmall, match=r"needs about 115 GiB .* 80 GiB are free"):
         national.run_scale("nation", days=60, workdir=Path("/nonexistent"), repeat=1)
     # in place (no copy) about 58 GiB: with the margin, within 80 GiB, not within 60
-    national.disk_check("nation", 60, copied=False)
+    national.disk_check("nation", 60, copies=0)
     monkeypatch.setattr(national, "_data_directory_free", lambda: 60 * gib)
     with pytest.raises(national.DiskTooSmall, match="needs about 58 GiB"):
-        national.disk_check("nation", 60, copied=False)
-    national.disk_check("nation", 14, copied=True)  # the benchmark's 14 days: about 29 GiB
+        national.disk_check("nation", 60, copies=0)
+    national.disk_check("nation", 14, copies=1)  # the benchmark's 14 days: about 29 GiB
+    # --dask: a second copy (about 43 GiB with the set-up, 28 GiB for a kept one's copies)
+    monkeypatch.setattr(national, "_data_directory_free", lambda: 45 * gib)
+    with pytest.raises(national.DiskTooSmall, match="needs about 43 GiB"):
+        national.disk_check("nation", 14, copies=2)
+    national.disk_check("nation", 14, copies=2, set_up=False)
 
 
 def test_the_whole_benchmark_reports_a_scale_the_disk_cannot_hold_and_runs_the_others(
@@ -196,8 +220,18 @@ def test_the_county_scale_runs_whole_on_postgresql(
     days = 7
     base = national._setup_db("county", days)
     try:
-        row = national.run_scale("county", days=days, workdir=tmp_path, repeat=1)
+        row = national.run_scale("county", days=days, workdir=tmp_path, repeat=1, dask=True)
         setup, imported, cycle = row["setup"], row["import"], row["cycle"]
+        # the same day and cycle on a second copy, the cycle on a Dask LocalCluster: what it
+        # stored is what the first run stored, table by table; the copy is gone
+        dask = row["dask"]
+        assert dask["cycle"]["runners"] == dict.fromkeys(("validate", "detect", "assess"), "dask")
+        assert dask["cycle"]["did_not_run"] == [] and dask["cycle"]["dask_workers"] == 2
+        assert dask["identical"] and all(c["same"] for c in dask["outputs"].values())
+        assert set(dask["outputs"]) == set(national.OUTPUTS)
+        assert dask["outputs"]["judgements"]["rows"] == cycle["areas_judged"]
+        assert dask["outputs"]["signals"]["rows"] > 0 and dask["outputs"]["tasks"]["rows"] > 0
+        assert not national._db_exists(national.dask_db())
         assert (setup["villages"], setup["areas"]) == (362, 381)
         assert setup["history_days_loaded"] == days
         values = "SELECT count(*) FROM reporting_reportvalue"

@@ -377,6 +377,15 @@ def test_dask_cycle_gives_the_in_process_outputs(
     # both workers took partitions (detection's may all go to the one that finished its
     # validation first: they overtake the queued ones, with the assessment's)
     assert len(workers) == 2, result.steps
+    # each worker decides for its own session, as the pool does for its workers: the server
+    # runs on the workers' machine here, so their queries plan no parallel workers (SQLite
+    # plans none at all)
+    planned = {
+        p["parallel_workers"]
+        for step in ("validate", "detect", "assess")
+        for p in result.steps[step]["partitions"].values()
+    }
+    assert planned == ({0} if connection.vendor == "postgresql" else {None})
     if level == "province":
         assert set(parts) == {"910000000000", "920000000000"}
     else:  # three prefectures, and the province rules over the whole tree
@@ -585,11 +594,11 @@ def test_parallel_query_beside_the_pool_is_a_setting(pool_environment: None, set
     """ "auto": none where the server runs on this machine (as here), "on": the server's."""
     assert distributed.database_on_this_machine()
     settings.RURALWATCH_CYCLE_PARALLEL_QUERY = "auto"
-    assert distributed.parallel_query_of_pool() is False
+    assert distributed.parallel_query_here() is False
     settings.RURALWATCH_CYCLE_PARALLEL_QUERY = "on"
-    assert distributed.parallel_query_of_pool() is True
+    assert distributed.parallel_query_here() is True
     settings.RURALWATCH_CYCLE_PARALLEL_QUERY = "off"
-    assert distributed.parallel_query_of_pool() is False
+    assert distributed.parallel_query_here() is False
     with distributed.serial_queries(True), connection.cursor() as cur:
         cur.execute("SHOW max_parallel_workers_per_gather")
         assert cur.fetchone()[0] == "0"

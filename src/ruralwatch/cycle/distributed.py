@@ -108,8 +108,9 @@ class Task:
     replace: bool = True
     #: True on a Dask or pool worker: the task closes its database connections when done.
     remote: bool = False
-    #: False: the task's database session plans no parallel workers (:func:`serial_queries`).
-    parallel_query: bool = True
+    #: False: the task's database session plans no parallel workers (:func:`serial_queries`);
+    #: None: the worker decides, as a pool decides for its workers (:func:`parallel_query_here`).
+    parallel_query: bool | None = True
     #: Validation: how many days up to ``end`` it screens, whether only the areas under a
     #: county (``intake.nightly``'s scope), and the time its flags and violations are found.
     days: int = 0
@@ -224,7 +225,8 @@ def run_task(task: Task) -> Outcome:
                 )
             backend = backend_pid()
             db_cpu = process_cpu_s(backend)
-            with serial_queries(not task.parallel_query):
+            parallel = task.parallel_query
+            with serial_queries(not (parallel_query_here() if parallel is None else parallel)):
                 outcome.result = STEPS[task.step](task)
                 outcome.parallel_workers = _parallel_workers()
             if db_cpu is not None and backend == backend_pid():  # the same connection
@@ -382,10 +384,11 @@ def database_on_this_machine() -> bool:
         return False
 
 
-def parallel_query_of_pool() -> bool:
-    """Whether the cycle's pool lets the database plan parallel workers for its queries
+def parallel_query_here() -> bool:
+    """Whether the cycle's workers on this machine (a pool's, or a Dask worker's, which asks
+    for itself) let the database plan parallel workers for their queries
     (``RURALWATCH_CYCLE_PARALLEL_QUERY``). "auto": not when the server runs on this machine,
-    whose cores the pool's workers and their backends already fill: there a query's parallel
+    whose cores the workers and their backends already fill: there a query's parallel
     workers only take a core another worker needs (docs/deploy.md, "Settings for a national
     deployment": the nation's cycle on two cores, alternated runs of session 19)."""
     from django.conf import settings
@@ -728,7 +731,9 @@ class Partitioned:
             for t in tasks:
                 running.finish(t, run_task(t))
         else:
-            remote = [dataclasses.replace(t, remote=True) for t in tasks]
+            # A Dask worker may share its machine with the database server or not: each
+            # decides for its own session, as the pool does for its workers.
+            remote = [dataclasses.replace(t, remote=True, parallel_query=None) for t in tasks]
             running.futures = {
                 self.client.submit(
                     run_task,
@@ -979,7 +984,7 @@ def connect(
         n = settings.RURALWATCH_CYCLE_WORKERS if workers is None else workers
         if not _pool_of_use(n, root_path):
             return None
-        return Partitioned(level=level, pool=LocalPool(n, parallel_query=parallel_query_of_pool()))
+        return Partitioned(level=level, pool=LocalPool(n, parallel_query=parallel_query_here()))
     if _sqlite_in_memory():
         raise RuntimeError("an in-memory SQLite database cannot be shared with Dask workers")
     from distributed import Client
