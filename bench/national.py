@@ -833,6 +833,13 @@ def dask_cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
         return cycle_child(payload) | {"dask_workers": int(payload["workers"])}
 
 
+def _import_day(csv: str, env: dict[str, str], sub: Path) -> dict[str, Any]:
+    """The new day's file imported in a child process (:func:`import_child`) with ``env``."""
+    return run_child(
+        "bench.national:import_child", {"csv": csv}, env=env, workdir=sub, timeout=STEP_TIMEOUT_S
+    )
+
+
 def _dask_run(scale: str, setup: dict[str, Any], *, base: str, sub: Path) -> dict[str, Any]:
     """The new day imported into a second copy of the set-up (:func:`dask_db`) and its cycle run on
     a Dask ``LocalCluster`` (:func:`dask_cycle_child`), each in its own process; then its
@@ -842,13 +849,7 @@ def _dask_run(scale: str, setup: dict[str, Any], *, base: str, sub: Path) -> dic
     _fresh_db(db, base)
     env = _db_env(db, sub)
     try:
-        imported = run_child(
-            "bench.national:import_child",
-            {"csv": setup["new_day_csv"]},
-            env=env,
-            workdir=sub,
-            timeout=STEP_TIMEOUT_S,
-        )
+        imported = _import_day(setup["new_day_csv"], env, sub)
         cycle = run_child(
             "bench.national:dask_cycle_child",
             {"workers": DASK_WORKERS},
@@ -1174,13 +1175,7 @@ def wal_probe(scale: str, *, days: int, workdir: Path, rounds: int) -> list[dict
             one("CHECKPOINT")
             start = one("SELECT pg_current_wal_lsn()")
             env = _db_env(PG_DB, sub) | {"PGOPTIONS": f"-c wal_compression={setting}"}
-            out = run_child(
-                "bench.national:import_child",
-                {"csv": kept["new_day_csv"]},
-                env=env,
-                workdir=sub,
-                timeout=STEP_TIMEOUT_S,
-            )
+            out = _import_day(kept["new_day_csv"], env, sub)
             wal = float(one(f"SELECT pg_current_wal_lsn() - '{start}'::pg_lsn"))
             row = {"scale": scale, "round": r, "wal_compression": setting, "wal_mib": wal / 2**20}
             rows.append(row | out | {"load": os.getloadavg()})
