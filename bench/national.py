@@ -1070,6 +1070,8 @@ def main() -> None:
         "docs/benchmarks.md and the plot",
     )
     args = parser.parse_args()
+    if args.dask and args.in_place:
+        parser.error("--dask compares the runs on two copies of the set-up: not with --in-place")
     workdir = args.reuse or Path(tempfile.mkdtemp(prefix="bench-national-"))
     if args.growth:
         return growth_main(args, workdir)
