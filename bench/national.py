@@ -819,15 +819,14 @@ def dask_cycle_child(payload: dict[str, Any]) -> dict[str, Any]:
     whether its queries plan parallel workers as the pool does."""
     from distributed import LocalCluster
 
-    from ruralwatch.core.allocators import WORKER_ENVIRONMENT
+    from ruralwatch.core import allocators
 
-    env = {k: os.environ.get(k, v) for k, v in WORKER_ENVIRONMENT.items()}
     with LocalCluster(  # type: ignore[no-untyped-call]
         n_workers=int(payload["workers"]),
         threads_per_worker=1,
         processes=True,
         dashboard_address=None,
-        env=env,
+        env=allocators.export_for_workers(),
     ) as cluster:
         os.environ["RURALWATCH_DASK_SCHEDULER"] = cluster.scheduler_address
         return cycle_child(payload) | {"dask_workers": int(payload["workers"])}
