@@ -470,22 +470,34 @@ def statement_label(key: str) -> str:
 
 
 def group_statements(
-    rows: list[tuple[str, int, float, int]], limit: int = 15
+    rows: list[tuple[str, int, float, int, float, int]], limit: int = 15
 ) -> list[dict[str, Any]]:
-    """``(query, calls, milliseconds, rows)`` of ``pg_stat_statements`` grouped by
-    :func:`statement_key`, the ``limit`` heaviest first (seconds of the database's time, not
-    counting parallel workers)."""
+    """``(query, calls, milliseconds, rows, milliseconds reading, pages read)`` of
+    ``pg_stat_statements`` grouped by :func:`statement_key`, the ``limit`` heaviest first
+    (seconds of the database's time, not counting parallel workers). The pages read are those
+    PostgreSQL found outside its own buffers (in the system's cache or on disk); the time
+    reading them is counted only with ``track_io_timing`` on, and is what a database larger
+    than the machine's memory adds."""
     groups: dict[str, dict[str, Any]] = {}
-    for query, calls, ms, n in rows:
+    for query, calls, ms, n, read_ms, read_pages in rows:
         key = statement_key(query)
         g = groups.get(key)
         if g is None:
-            g = groups[key] = {"statement": statement_label(key), "calls": 0, "s": 0.0, "rows": 0}
+            g = groups[key] = {
+                "statement": statement_label(key),
+                "calls": 0,
+                "s": 0.0,
+                "rows": 0,
+                "read_s": 0.0,
+                "read_pages": 0,
+            }
         g["calls"] += calls
         g["s"] += ms / 1000
         g["rows"] += n
+        g["read_s"] += read_ms / 1000
+        g["read_pages"] += read_pages
     top = sorted(groups.values(), key=lambda g: -g["s"])[:limit]
-    return [g | {"s": round(g["s"], 2)} for g in top]
+    return [g | {"s": round(g["s"], 2), "read_s": round(g["read_s"], 2)} for g in top]
 
 
 def _statements_reset() -> bool:
@@ -509,10 +521,14 @@ def _statements() -> list[dict[str, Any]]:
 
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT query, calls, total_exec_time, rows FROM pg_stat_statements "
+            "SELECT query, calls, total_exec_time, rows, blk_read_time, "
+            "shared_blks_read + local_blks_read + temp_blks_read FROM pg_stat_statements "
             "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
         )
-        rows = [(str(q), int(c), float(t), int(n)) for q, c, t, n in cur.fetchall()]
+        rows = [
+            (str(q), int(c), float(t), int(n), float(r), int(b))
+            for q, c, t, n, r, b in cur.fetchall()
+        ]
     return group_statements(rows)
 
 
@@ -521,10 +537,17 @@ def statement_lines(row: dict[str, Any]) -> list[str]:
     found = (row.get("cycle") or {}).get("statements")
     if not found:
         return []
-    lines = ["| seconds | calls | rows | statement (literals as ? and N) |", "|---|---|---|---|"]
+    lines = [
+        "| seconds | of which reading pages | pages read | calls | rows "
+        "| statement (literals as ? and N) |",
+        "|---|---|---|---|---|---|",
+    ]
     for g in found:
         text = g["statement"].replace("|", "\\|")
-        lines.append(f"| {g['s']:.2f} | {g['calls']:,} | {g['rows']:,} | `{text}` |")
+        lines.append(
+            f"| {g['s']:.2f} | {g.get('read_s', 0.0):.2f} | {g.get('read_pages', 0):,} "
+            f"| {g['calls']:,} | {g['rows']:,} | `{text}` |"
+        )
     return lines
 
 

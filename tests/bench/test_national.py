@@ -309,13 +309,15 @@ def test_the_cycles_statements_are_grouped_with_their_literals_left_out() -> Non
         "AND a.path LIKE '/{p}/%' AND a.level = 5 GROUP BY v.area_id) l) TO STDOUT"
     )
     rows = [
-        (read.format(d="2023-01-29", p="410000000000"), 1, 720.0, 2477),
-        (read.format(d="2023-01-30", p="370000000000"), 1, 1340.0, 4661),
-        ("SELECT 1 FROM t WHERE id = $1", 50, 10.0, 50),
-        ("INSERT  INTO t\n VALUES (3.5, 'it''s')", 2, 3000.0, 2),
+        (read.format(d="2023-01-29", p="410000000000"), 1, 720.0, 2477, 300.0, 4000),
+        (read.format(d="2023-01-30", p="370000000000"), 1, 1340.0, 4661, 10.5, 120),
+        ("SELECT 1 FROM t WHERE id = $1", 50, 10.0, 50, 0.0, 0),
+        ("INSERT  INTO t\n VALUES (3.5, 'it''s')", 2, 3000.0, 2, 0.0, 0),
     ]
     # the same read of the roll-ups: its text differs from the values' only past its head
-    rows.append((rows[0][0].replace("reporting_reportvalue", "reporting_aggregatevalue"), 1, 50, 9))
+    rows.append(
+        (rows[0][0].replace("reporting_reportvalue", "reporting_aggregatevalue"), 1, 50, 9, 0, 0)
+    )
     top = national.group_statements(rows, limit=3)
     assert [g["s"] for g in top] == [3.0, 2.06, 0.05]
     assert top[1] == {
@@ -323,6 +325,8 @@ def test_the_cycles_statements_are_grouped_with_their_literals_left_out() -> Non
         "calls": 2,
         "s": 2.06,
         "rows": 7138,
+        "read_s": 0.31,
+        "read_pages": 4120,
     }
     assert "?" in top[1]["statement"] and "410000000000" not in top[1]["statement"]
     assert top[1]["statement"].endswith("[reporting_reportvalue, areas_area]")
@@ -331,6 +335,7 @@ def test_the_cycles_statements_are_grouped_with_their_literals_left_out() -> Non
     assert national.statement_key(rows[3][0]) == "INSERT INTO t VALUES (N, ?)"
     assert national.statement_key(rows[2][0]) == "SELECT N FROM t WHERE id = $1"
     lines = national.statement_lines({"cycle": {"statements": top}})
-    assert lines[0].startswith("| seconds | calls |") and len(lines) == 5
-    assert lines[2] == "| 3.00 | 2 | 2 | `INSERT INTO t VALUES (N, ?) [t]` |"
+    assert lines[0].startswith("| seconds | of which reading pages |") and len(lines) == 5
+    assert lines[2] == "| 3.00 | 0.00 | 0 | 2 | 2 | `INSERT INTO t VALUES (N, ?) [t]` |"
+    assert lines[3].startswith("| 2.06 | 0.31 | 4,120 | 2 | 7,138 | `")
     assert national.statement_lines({"cycle": {"statements": None}}) == []
