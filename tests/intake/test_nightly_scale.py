@@ -453,6 +453,60 @@ def test_keep_copies_makes_the_days_the_nights_did_not_keep(
     assert read == [(last, last)]
 
 
+def test_the_seasonal_history_is_read_from_the_copies(
+    db: None, world: pl.DataFrame, reference: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seasonal screen's history of the series it may flag (the weeks before the read
+    window) comes from the copies kept of those days, as the window's days do, and from the
+    values only for the days without a copy or marked changed: the same flags as the county
+    loop either way, and a change no writer marked is not seen (the contract every writer
+    keeps)."""
+    day = dt.date(2023, 1, 12)
+    window_first = day - dt.timedelta(days=13)
+    nightly.keep_copies(day)
+    from_values: list[tuple[dt.date, dt.date]] = []
+    real = nightly._values_of
+
+    def spy(codes: pl.Series, first: dt.date, last: dt.date) -> pl.DataFrame:
+        from_values.append((first, last))
+        return real(codes, first, last)
+
+    monkeypatch.setattr(nightly, "_values_of", spy)
+    out = _same(reference, day)
+    assert from_values == [] and out["flags"]["seasonal"] > 0, (from_values, out)
+    # A seasonal flag's series made noisy on every day of its history before the window
+    # (0 and 400 by turns): its residuals' MAD, so its scale, grows and the flag goes, but
+    # only once the change is marked.
+    flag = (
+        OutlierFlag.objects.filter(method="seasonal", date__gte=day - dt.timedelta(days=6))
+        .order_by("area_id", "date")
+        .first()
+    )
+    assert flag is not None
+    loud = _days(START, window_first - dt.timedelta(days=1))
+    series = ReportValue.objects.filter(area_id=flag.area_id, indicator_id=flag.indicator)
+    for k, d in enumerate(loud):
+        assert series.filter(date=d).update(value=400 * (k % 2)) == 1
+
+    def still_flagged() -> bool:
+        return OutlierFlag.objects.filter(
+            area_id=flag.area_id, date=flag.date, indicator=flag.indicator, method="seasonal"
+        ).exists()
+
+    nightly.nightly(day, now=NOW)
+    assert still_flagged() and from_values == []
+    mark_changed(loud)
+    _same(reference, day)
+    assert not still_flagged()
+    # the marked days alone from the values (the screen's own history read, and the county
+    # loop's rolled back: one run each of the days the spy saw)
+    assert {d for first, last in from_values for d in _days(first, last)} == set(loud)
+
+
+def _days(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
 def test_an_import_of_a_new_day_makes_its_copies(
     db: None,
     world: pl.DataFrame,
