@@ -517,6 +517,41 @@ def test_an_unreachable_scheduler_is_an_error_and_none_is_in_process(shared_data
         distributed.connect(scheduler="tcp://127.0.0.1:9", timeout=2)
 
 
+def test_dask_workers_start_before_the_first_task(shared_database: str) -> None:
+    """The cycle's start hands every Dask worker what a pool's worker does as it starts
+    (Django configured, the steps' code imported) ahead of the first task, without waiting
+    for it: in the first task of each step it was the task's own CPU."""
+    from distributed import LocalCluster
+
+    def _worker_started() -> bool:
+        """On a worker (defined here, so that it travels by value: this module imports
+        Django's models): Django configured and the steps' code imported."""
+        import sys
+
+        from django.apps import apps
+
+        steps = ("intake.nightly", "signals.services", "assessments.services")
+        return apps.ready and all(f"ruralwatch.{m}" in sys.modules for m in steps)
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        runner = distributed.connect(scheduler=cluster.scheduler_address)
+        assert runner is not None and runner.runner == "dask"
+        try:
+            assert set(runner.client.run(_worker_started).values()) == {False}
+            began = time.perf_counter()
+            runner.start_workers()
+            assert time.perf_counter() - began < 1.0  # handed over, not waited for
+            deadline = time.monotonic() + 60
+            while set(runner.client.run(_worker_started).values()) != {True}:
+                assert time.monotonic() < deadline, runner.client.run(_worker_started)
+                time.sleep(0.2)
+            runner.start_workers()  # again (the next cycle): nothing to do on them
+        finally:
+            runner.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # A pool of local worker processes (PostgreSQL)
 # ---------------------------------------------------------------------------------------------

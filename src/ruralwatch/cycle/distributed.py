@@ -360,8 +360,16 @@ class StepRun:
 
 
 def _start_worker() -> None:
-    """What a pool's worker process does once as it starts: configure Django."""
+    """What a worker process does once as it starts (a pool's as its initializer, Dask's as
+    the cycle starts, :meth:`Partitioned.start_workers`): configure Django and import the
+    steps' code, about a second and a half of a core (Django's apps 0.9 s, the assessment's
+    modules 0.4 s), which the coordinator's first steps leave idle. In the first task of
+    each step, on each worker, it was the task's own CPU: on the province's cycle on two
+    Dask workers about half of their tasks' CPU again beyond the same steps in one process."""
     _django_ready()
+    import ruralwatch.assessments.services
+    import ruralwatch.intake.nightly
+    import ruralwatch.signals.services  # noqa: F401
 
 
 def _ready() -> None:
@@ -669,6 +677,9 @@ class Partitioned:
     level: str = "province"
     pool: LocalPool | None = None
     _feed: _Feed | None = field(default=None, init=False, repr=False)
+    #: The Dask workers' start (:meth:`start_workers`), held until :meth:`close` (a future
+    #: let go may be cancelled).
+    _started: list[Any] = field(default_factory=list, init=False, repr=False)
 
     @property
     def runner(self) -> str:
@@ -680,9 +691,24 @@ class Partitioned:
         return "in-process"
 
     def start_workers(self) -> None:
-        """A pool's workers started now (:meth:`LocalPool.start`); Dask's are running."""
+        """A pool's workers started now (:meth:`LocalPool.start`); Dask's are running, and
+        each is handed :func:`_start_worker` now, ahead of any task (nothing if it has done
+        it already: a worker stays between cycles). Returns at once."""
         if self.pool is not None:
             self.pool.start()
+        elif self.client is not None:
+            workers = list(self.client.scheduler_info().get("workers", {}))
+            self._started = [
+                self.client.submit(
+                    _start_worker,
+                    key=f"ruralwatch-start-{w}-{time.time_ns()}",
+                    workers=[w],
+                    allow_other_workers=False,
+                    priority=PRIORITY_STEP * 100,
+                    pure=False,
+                )
+                for w in workers
+            ]
 
     def release(self) -> None:
         """The caller has collected every step it started: a pool's workers may end now,
@@ -694,6 +720,7 @@ class Partitioned:
             self.pool.release()
 
     def close(self) -> None:
+        self._started = []
         if self.client is not None:
             self.client.close()
         if self._feed is not None:
