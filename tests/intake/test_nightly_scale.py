@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
@@ -503,6 +504,124 @@ def test_the_seasonal_history_is_read_from_the_copies(
     assert {d for first, last in from_values for d in _days(first, last)} == set(loud)
 
 
+def _submissions(world: pl.DataFrame) -> pl.DataFrame:
+    """A submission for every area-day of the world (its first value's arrival), stored."""
+    from ruralwatch.reporting.models import Submission
+
+    at = pl.col("submitted_at").str.to_datetime("%Y-%m-%d %H:%M:%S%z")
+    midnight = (
+        pl.col("date")
+        .cast(pl.Date)
+        .cast(pl.Datetime("us"))
+        .dt.replace_time_zone("Asia/Shanghai")
+        .dt.convert_time_zone("UTC")
+    )
+    subs = (
+        world.group_by("area_id", "date")
+        .agg(pl.col("submitted_at").min())
+        .with_columns(((at - midnight).dt.total_seconds() / 3600.0).alias("delay_hours"))
+        .with_columns(
+            # a few on the exact edge of a day's delay at the morning's time of day (07:00)
+            pl.when(pl.col("area_id").str.ends_with("7"))
+            .then(7.0 + 24.0 * (pl.col("delay_hours") // 24))
+            .otherwise(pl.col("delay_hours"))
+            .alias("delay_hours"),
+            pl.col("date").cast(pl.String).str.slice(0, 10),
+            pl.lit("").alias("reporter"),
+        )
+    )
+    bulk.append(
+        Submission._meta.db_table,
+        subs.select("area_id", "date", "submitted_at", "delay_hours", "reporter"),
+    )
+    return subs
+
+
+def test_the_triangle_reads_the_kept_days_arrivals_from_the_copies(
+    db: None, world: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The validation keeps each day's submissions with its copy; the nowcast's reporting
+    triangle (``delay_triangle``, the cycle's ``arrivals=screen_days.arrival_days``) takes the
+    kept days from there and reads the submissions of the others only (a day marked changed,
+    a day without a copy), and gives the rows of the submissions' read either way; so does the
+    assessment's every judgement."""
+    import numpy as np
+
+    from ruralwatch.assessments.models import Judgement
+    from ruralwatch.assessments.services import assess
+    from ruralwatch.intake import screen_days
+    from ruralwatch.reporting import selectors
+
+    subs = _submissions(world)
+    day = dt.date(2023, 1, 12)
+    nightly.keep_copies(day)
+    first = day - dt.timedelta(days=35)  # the triangle's days
+    now = dt.datetime(2023, 1, 13, 7, tzinfo=ZoneInfo("Asia/Shanghai"))
+    read: list[tuple[dt.date, dt.date]] = []
+    real = selectors._submitted
+
+    def spy(root: str, delay: str, hour: float, start: dt.date, a: dt.date, b: dt.date) -> Any:
+        read.append((a, b))
+        return real(root, delay, hour, start, a, b)
+
+    monkeypatch.setattr(selectors, "_submitted", spy)
+
+    def triangles(path: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+        villages = Area.objects.filter(level=5, path__startswith=path).order_by("code")
+        codes = list(villages.values_list("code", flat=True))
+        mine = world.filter(
+            pl.col("area_id").is_in(codes)
+            & (pl.col("indicator_id") == "new_cases")
+            & pl.col("date").cast(pl.Date).is_between(first, day)
+        )
+        block = np.full(((day - first).days + 1, len(codes)), np.nan)
+        column = {c: j for j, c in enumerate(codes)}
+        for code, d, v in mine.select("area_id", pl.col("date").cast(pl.Date), "value").rows():
+            block[(d - first).days, column[code]] = v
+        keyed = ["l1", "l2", "l3", "l4", "date", "delay"]
+        _, kept = selectors.delay_triangle(
+            path, "new_cases", first, day, now=now, panel=(block, codes),
+            arrivals=screen_days.arrival_days,
+        )  # fmt: skip
+        _, plain = selectors.delay_triangle(
+            path, "new_cases", first, day, now=now, panel=(block, codes)
+        )
+        return kept.sort(keyed), plain.sort(keyed)
+
+    for path in ("/970000000000/", "/980000000000/"):
+        read.clear()
+        kept, plain = triangles(path)
+        assert kept.equals(plain) and plain["reports"].sum() > 5_000, path
+        # the plain read alone: every day, one run (the world's first days have no copy
+        # with values, but their empty copies hold no submissions either)
+        assert read == [(first, day)], read
+    # edges of a delay: the same counts at the boundary's own time of day
+    assert subs.filter(pl.col("delay_hours") % 24 == 7).height > 100
+    # A day marked changed (a late report) is read from the submissions, and no other.
+    late = day - dt.timedelta(days=2)
+    mark_changed([late])
+    read.clear()
+    kept, plain = triangles("/970000000000/")
+    assert kept.equals(plain) and read == [(late, late), (first, day)], read
+    # the assessment stores the same judgements either way
+    ValidationPending.objects.all().delete()
+    columns = ("area_id", "level", "phase", "rebound_detected", "pooled", "text_en", "evidence")
+    for path in ["/980000000000/", "/970000000000/"]:
+        assess(day, root_path=path, report_values=screen_days.report_values)
+        plain_judged = sorted(Judgement.objects.filter(date=day).values_list(*columns), key=str)
+        read.clear()
+        assess(
+            day,
+            root_path=path,
+            report_values=screen_days.report_values,
+            arrivals=screen_days.arrival_days,
+        )
+        judged = sorted(Judgement.objects.filter(date=day).values_list(*columns), key=str)
+        assert judged == plain_judged and len(judged) > 300
+        assert read == [], read
+        assert any("nowcast" in str(j[-1]) for j in judged)
+
+
 def _days(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
@@ -562,6 +681,16 @@ def test_an_import_of_a_new_day_makes_its_copies(
         assert copy.columns == ["area_code", "date", *sorted(copy.columns[2:])]
         assert copy.sort("area_code").equals(values.select(copy.columns).sort("area_code"))
         assert set(values.columns) - set(copy.columns) == set()  # every indicator reported
+        # and the day's submissions with it, for the nowcast's triangle
+        arrived = screen_days.arrival_days(part, [new])[new]
+        stored = bulk.fetch_frame(
+            "SELECT s.area_id, s.delay_hours FROM reporting_submission s "
+            "JOIN areas_area a ON a.code = s.area_id WHERE s.date = %s AND a.path LIKE %s",
+            [new.isoformat(), part + "%"],
+            schema=screen_days.ARRIVALS,
+        )
+        assert arrived.height == stored.height == copy.height
+        assert arrived.equals(stored.sort("area_code"))
     # The night reads no value, and flags the spike as the county loop does.
     read = nightly._read_values
     runs: list[tuple[dt.date, dt.date]] = []
@@ -592,6 +721,23 @@ def test_an_import_of_a_new_day_makes_its_copies(
     assert not nightly.keep_imported(values, [new], since=since)
     assert ScreenTake.objects.filter(id__gt=since, date=new).exists()
     assert not ScreenDay.objects.filter(date=new).exists()
+    # A whole day of values onto submissions already stored (a report that came without
+    # values): copies of the values, but not of the submissions, which the file's are not
+    # all of.
+    from ruralwatch.reporting.models import Submission
+
+    bare = START - dt.timedelta(days=1)  # no value stored on it
+    Submission.objects.create(
+        area_id=rows["area_code"][0], date=bare, submitted_at=later, delay_hours=40.0
+    )
+    rows.head(80).with_columns(pl.lit(bare.isoformat()).alias("date")).write_csv(
+        tmp_path / "bare.csv"
+    )
+    assert import_reports(tmp_path / "bare.csv", now=later).imported == 80
+    assert not ValidationPending.objects.filter(date=bare).exists()
+    assert ScreenDay.objects.filter(date=bare).exists()
+    assert not ScreenDay.objects.filter(date=bare, arrivals__isnull=False).exists()
+    assert all(screen_days.arrival_days(p, [bare]) == {} for p in parts)
     # More days than are kept: no copies either.
     far = new - dt.timedelta(days=screen_days.KEEP_DAYS)
     assert not nightly.keep_imported(values, [far, new], since=screen_days.last_take())

@@ -27,7 +27,7 @@ import numpy.typing as npt
 import polars as pl
 
 from ruralwatch.epi.nowcast import NowcastConfig, nowcast_panel, triangle_from_long
-from ruralwatch.reporting.selectors import arrival_moment, delay_triangle
+from ruralwatch.reporting.selectors import ArrivalsRead, arrival_moment, delay_triangle
 
 #: The defaults of the assessment's nowcast (docs/methods/nowcast.md). 200 draws: the intervals
 #: cover as often as with 400 (``python -m bench.nowcast_coverage``) at half the draws' CPU,
@@ -138,9 +138,11 @@ def apply(
     root_path: str,
     indicator: str,
     config: NowcastConfig = DEFAULT,
+    arrivals: ArrivalsRead | None = None,
 ) -> Nowcast:
     """Add the nowcast's expected late cases to ``counts`` (T × U, rows ``start``…``cycle_date``)
-    in place for the areas of levels 1–4; return the evidence per column."""
+    in place for the areas of levels 1–4; return the evidence per column. ``arrivals``: the
+    submissions of the days it keeps, for the reporting triangle (:func:`delay_triangle`)."""
     result = Nowcast()
     D = config.max_delay
     tri_start = _triangle_start(cycle_date, config)
@@ -156,9 +158,12 @@ def apply(
             cycle_date,
             now=pinned[2],
             panel=villages,
+            arrivals=arrivals,
         )
     else:
-        now, rows = delay_triangle(root_path, indicator, tri_start, cycle_date, panel=villages)
+        now, rows = delay_triangle(
+            root_path, indicator, tri_start, cycle_date, panel=villages, arrivals=arrivals
+        )
     if now is None or rows.is_empty():
         return result
     result.now = now

@@ -26,7 +26,7 @@ from ruralwatch.core import bulk
 from ruralwatch.epi.assess.judgement import UnitColumns, judge, rebound_state
 from ruralwatch.reporting import archive
 from ruralwatch.reporting.models import Aggregation, Indicator
-from ruralwatch.reporting.selectors import ValuesRead
+from ruralwatch.reporting.selectors import ArrivalsRead, ValuesRead
 
 TOWNSHIP = 4
 VILLAGE = 5
@@ -117,6 +117,7 @@ def assess(
     nowcast: bool = True,
     report_values: ValuesRead | None = None,
     replace: bool = True,
+    arrivals: ArrivalsRead | None = None,
 ) -> AssessmentSummary:
     """Level, phase, rebound watch and sentences for every area under ``root_path``.
 
@@ -136,7 +137,9 @@ def assess(
     With ``nowcast`` (the default) the last days of the areas of levels 1–4 carry the cases
     still to come in late reports (:mod:`ruralwatch.assessments.nowcasting`), and the evidence
     and sentence say so. ``report_values`` reads the reported values instead of
-    ``values_by_area`` (:func:`ruralwatch.assessments.selectors.subtree_series`).
+    ``values_by_area`` (:func:`ruralwatch.assessments.selectors.subtree_series`), and
+    ``arrivals`` the submissions of the days it keeps for the nowcast's reporting triangle
+    (:func:`ruralwatch.reporting.selectors.delay_triangle`).
 
     ``replace=False``: the caller knows that no judgement of ``indicator`` on ``cycle_date``
     lies under ``root_path`` (:func:`judged_on`, asked before the cycle's partitions began),
@@ -152,7 +155,14 @@ def assess(
     with transaction.atomic(), pinned, _without_cyclic_gc():
         for path in trees:
             rows = _judged(
-                cycle_date, path, indicator, history_days, nowcast, summary, report_values
+                cycle_date,
+                path,
+                indicator,
+                history_days,
+                nowcast,
+                summary,
+                report_values,
+                arrivals,
             )
             if rows.is_empty():
                 continue
@@ -230,6 +240,7 @@ def _judged(
     nowcast: bool,
     summary: AssessmentSummary,
     report_values: ValuesRead | None = None,
+    arrivals: ArrivalsRead | None = None,
 ) -> pl.DataFrame:
     """The rows of the judgements of ``root_path``'s tree (adds to ``summary``): a frame of
     :data:`COLUMNS`."""
@@ -262,6 +273,7 @@ def _judged(
             levels,
             root_path=root_path,
             indicator=indicator,
+            arrivals=arrivals,
         )
         _add_seconds(summary, "nowcast", began)
         summary.nowcast_added |= {codes[j]: round(v, 1) for j, v in late.added.items()}

@@ -284,7 +284,7 @@ def _detect_above(task: Task) -> dict[str, Any]:
 def _assess(task: Task) -> dict[str, Any]:
     from ruralwatch.assessments import nowcasting
     from ruralwatch.assessments.services import assess
-    from ruralwatch.intake.screen_days import report_values
+    from ruralwatch.intake.screen_days import arrival_days, report_values
 
     pinned: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if task.pinned:
@@ -296,6 +296,7 @@ def _assess(task: Task) -> dict[str, Any]:
             indicator=INDICATOR,
             report_values=report_values,
             replace=task.replace,
+            arrivals=arrival_days,
         )
     return {"areas": j.areas, "by_phase": j.by_phase, "rebounds": j.rebounds, "seconds": j.seconds}
 

@@ -171,6 +171,11 @@ class ScreenDay(models.Model):
     areas_hash = models.BigIntegerField(_("hash of the partition's areas"))
     rows = models.PositiveIntegerField(_("rows"))
     data = models.BinaryField(_("data"))
+    #: The partition's submissions of the date (``area_code``, ``delay_hours``; Arrow IPC,
+    #: zstd) as they were when the values were read, for the nowcast's reporting triangle
+    #: (``ruralwatch.reporting.selectors.delay_triangle``); null where the copy was made
+    #: without them (that day's triangle reads the submissions).
+    arrivals = models.BinaryField(_("arrivals"), null=True, blank=True)
     built_at = models.DateTimeField(_("built at"), default=timezone.now)
 
     class Meta:

@@ -26,7 +26,7 @@ from ruralwatch.intake import rules as engine
 from ruralwatch.intake import screen_days
 from ruralwatch.intake.models import FlagStatus, OutlierFlag, OutlierMethod, Violation
 from ruralwatch.intake.services import _stored_long, _wide, active_rules
-from ruralwatch.reporting.models import Indicator, ReportValue
+from ruralwatch.reporting.models import Indicator, ReportValue, Submission
 
 # --- nightly run -------------------------------------------------------------------------------
 
@@ -213,20 +213,28 @@ def whole_days_written(
     values: pl.DataFrame,
     dates: list[dt.date],
     tokens: dict[Any, Any],
+    arrivals: pl.DataFrame | None = None,
     **kwargs: Any,
 ) -> bool:
     """Receiver of ``reporting.hooks.whole_days_written`` (:func:`keep_imported`)."""
     since = tokens.get(begin_whole_days)
-    return since is not None and keep_imported(values, dates, since=since)
+    return since is not None and keep_imported(values, dates, since=since, arrivals=arrivals)
 
 
 def keep_imported(
-    values: pl.DataFrame, dates: list[dt.date], *, since: int, path: str = "/"
+    values: pl.DataFrame,
+    dates: list[dt.date],
+    *,
+    since: int,
+    path: str = "/",
+    arrivals: pl.DataFrame | None = None,
 ) -> bool:
     """Make the copies (:mod:`ruralwatch.intake.screen_days`) of ``dates`` from ``values``, the
     whole of those dates' values that an import has just written (long: ``area_code``,
     ``date`` as ISO text, ``indicator``, ``value``), for every partition of :func:`nightly`
-    under ``path``: the frames :func:`_values_in_part` would read from the values. False,
+    under ``path``: the frames :func:`_values_in_part` would read from the values; with
+    ``arrivals``, the whole of those dates' submissions it wrote (``area_code``, ``date`` as
+    ISO text, ``delay_hours``), kept with them (:func:`_read_arrivals`). False,
     with nothing kept, where the dates span more than the days kept or a date was changed by
     another writer meanwhile (:func:`screen_days.keep_written`): the import then marks them.
 
@@ -258,6 +266,13 @@ def keep_imported(
             .collect()
         )
         by_part = {p: f.drop("part") for (p,), f in wide.partition_by("part", as_dict=True).items()}
+        subs_by_part = {}
+        if arrivals is not None:
+            subs = arrivals.filter(pl.col("date") == day.isoformat()).join(part_of, on="area_code")
+            subs_by_part = {
+                p: f.select("area_code", "delay_hours")
+                for (p,), f in subs.partition_by("part", as_dict=True).items()
+            }
         copies = {}
         for prefix, codes in parts.items():
             frame = by_part.get(prefix, wide.drop("part").clear())
@@ -267,6 +282,9 @@ def keep_imported(
                 frame.sort("area_code").select(
                     "area_code", pl.lit(day, dtype=pl.Date).alias("date"), *reported
                 ),
+                None
+                if arrivals is None
+                else subs_by_part.get(prefix, pl.DataFrame(schema=screen_days.ARRIVALS)),
             )
         if not screen_days.keep_written(day, copies, since=since):
             return False
@@ -512,18 +530,30 @@ def _values_in_part(
     key = screen_days.areas_key(areas)
     kept = screen_days.read(prefix, county_only, days, key)
     fresh: dict[dt.date, pl.DataFrame] = {}
+    arrived: dict[dt.date, pl.DataFrame] = {}
     for run in consecutive_runs(d for d in days if d not in kept):
         wide = _read_values(prefix, county_only, run[0], run[-1], areas)
+        subs = _read_arrivals(prefix, county_only, run[0], run[-1], areas)
         by_day = {d: f for (d,), f in wide.partition_by("date", as_dict=True).items()}
+        subs_by_day = {d: f for (d,), f in subs.partition_by("date", as_dict=True).items()}
         for day in run:
             frame = by_day.get(day, wide.clear())
             fresh[day] = frame.select(
                 [c for c in frame.columns if c in _KEYS or frame[c].null_count() < frame.height]
             )
+            arrived[day] = subs_by_day.get(day, subs.clear()).drop("date")
     if fresh:
         # kept beyond the window: the cycle's assessment reads them too (screen_days.KEEP_DAYS)
         oldest = min(first, last - dt.timedelta(days=screen_days.KEEP_DAYS - 1))
-        screen_days.keep(prefix, county_only, key, fresh, since=taken.since, older_than=oldest)
+        screen_days.keep(
+            prefix,
+            county_only,
+            key,
+            fresh,
+            since=taken.since,
+            older_than=oldest,
+            arrivals=arrived,
+        )
     frames = [f for f in (kept | fresh).values() if not f.is_empty()]
     if not frames:
         return pl.DataFrame(schema={"area_code": pl.String, "date": pl.Date})
@@ -548,29 +578,47 @@ def _read_values(
     CPU, the same as by the range on the bench's 14 days, and a window of two days out of
     them still reads the key area by area. Elsewhere (SQLite) the range of codes, or a join
     on the areas where there is none, and the rows kept to ``areas`` here: the same rows."""
-    value, area = ReportValue._meta.db_table, Area._meta.db_table
-    codes = _indicators_on(first, last)
+    where, params, ranged = _of_partition("v", prefix, county_only, first, last, areas)
+    wide = _fetch_wide(
+        f"FROM {ReportValue._meta.db_table} v {where}", params, _indicators_on(first, last)
+    )
+    return wide.filter(pl.col("area_code").is_in(areas.implode())) if ranged else wide
+
+
+def _of_partition(
+    alias: str, prefix: str, county_only: bool, first: dt.date, last: dt.date, areas: pl.Series
+) -> tuple[str, list[Any], bool]:
+    """The ``JOIN … WHERE …`` that keeps a table of area-days (aliased ``alias``) to the
+    partition's areas (``areas``, its codes) and [first, last], with its parameters, and
+    whether it keeps the partition's code range, which may hold other areas (the caller keeps
+    ``areas`` of what it read): by the codes on PostgreSQL (:func:`_read_values`), elsewhere by
+    the range or, where the codes form none, joined to the areas."""
+    days = f"WHERE {alias}.date BETWEEN %s AND %s"
+    params: list[Any] = [first.isoformat(), last.isoformat()]
     if bulk.is_postgres():
-        return _fetch_wide(
-            f"FROM {value} v WHERE v.date BETWEEN %s AND %s AND v.area_id = ANY(%s)",
-            [first.isoformat(), last.isoformat(), areas.to_list()],
-            codes,
-        )
+        return f"{days} AND {alias}.area_id = ANY(%s)", [*params, areas.to_list()], False
     bounds = code_range(prefix)
     if bounds is None:
-        where, params = screen_days.partition_sql(prefix, county_only)
-        return _fetch_wide(
-            f"FROM {value} v JOIN {area} a ON a.code = v.area_id "
-            f"WHERE v.date BETWEEN %s AND %s AND {where}",
-            [first.isoformat(), last.isoformat(), *params],
-            codes,
-        )
-    wide = _fetch_wide(
-        f"FROM {value} v WHERE v.date BETWEEN %s AND %s AND v.area_id BETWEEN %s AND %s",
-        [first.isoformat(), last.isoformat(), *bounds],
-        codes,
-    )
-    return wide.filter(pl.col("area_code").is_in(areas.implode()))
+        where, more = screen_days.partition_sql(prefix, county_only)
+        join = f"JOIN {Area._meta.db_table} a ON a.code = {alias}.area_id"
+        return f"{join} {days} AND {where}", [*params, *more], False
+    return f"{days} AND {alias}.area_id BETWEEN %s AND %s", [*params, *bounds], True
+
+
+def _read_arrivals(
+    prefix: str, county_only: bool, first: dt.date, last: dt.date, areas: pl.Series
+) -> pl.DataFrame:
+    """The partition's submissions in [first, last] (``area_code``, ``date``, ``delay_hours``),
+    read as :func:`_read_values` reads its values and kept with their copies for the
+    nowcast's triangle (:func:`screen_days.arrival_days`)."""
+    where, params, ranged = _of_partition("s", prefix, county_only, first, last, areas)
+    frame = bulk.fetch_frame(
+        f"SELECT s.area_id, CAST(s.date AS TEXT), s.delay_hours "
+        f"FROM {Submission._meta.db_table} s {where}",
+        params,
+        schema={"area_code": pl.String, "date": pl.String, "delay_hours": pl.Float64},
+    ).with_columns(pl.col("date").str.slice(0, 10).str.to_date())
+    return frame.filter(pl.col("area_code").is_in(areas.implode())) if ranged else frame
 
 
 def _history_of(

@@ -105,12 +105,15 @@ def last_take() -> int:
 
 
 def keep_written(
-    day: dt.date, copies: dict[tuple[str, bool], tuple[int, pl.DataFrame]], *, since: int
+    day: dt.date,
+    copies: dict[tuple[str, bool], tuple[int, pl.DataFrame, pl.DataFrame | None]],
+    *,
+    since: int,
 ) -> bool:
     """Keep the copies of a day that a writer has just written whole, in its transaction
-    (``copies``: for each partition and ``county_only``, its areas' key and its frame, as
-    :func:`keep` takes them), instead of marking the day changed; ``since`` is
-    :func:`last_take` from before the writer read that the day held nothing.
+    (``copies``: for each partition and ``county_only``, its areas' key, its frame and its
+    arrivals or ``None``, as :func:`keep` takes them), instead of marking the day changed;
+    ``since`` is :func:`last_take` from before the writer read that the day held nothing.
 
     Nothing is kept (False: the writer marks the day as any writer does) if the day is marked
     changed, or a take of it was logged since ``since``: another writer's values of the day,
@@ -130,8 +133,16 @@ def keep_written(
         ScreenDay.objects.filter(date=day).delete()
         take = ScreenTake.objects.create(date=day)
         oldest = day - dt.timedelta(days=KEEP_DAYS - 1)
-        for (partition, county_only), (key, frame) in copies.items():
-            keep(partition, county_only, key, {day: frame}, since=take.id, older_than=oldest)
+        for (partition, county_only), (key, frame, arrived) in copies.items():
+            keep(
+                partition,
+                county_only,
+                key,
+                {day: frame},
+                since=take.id,
+                older_than=oldest,
+                arrivals=None if arrived is None else {day: arrived},
+            )
     return True
 
 
@@ -185,14 +196,21 @@ def keep(
     *,
     since: int,
     older_than: dt.date | None = None,
+    arrivals: dict[dt.date, pl.DataFrame] | None = None,
 ) -> None:
     """Keep these days of the partition (``frames``: a frame per day, a day with no value an
     empty one, read after the take ``since`` names), replacing what was kept of them, except
     the days a take after that one dropped (their frames may predate a change); with
     ``older_than``, the partition's copies of days before it are dropped (no later night or
     cycle reads them), and those of any partition (a subtree validated once, by hand) of days
-    :data:`FORGET_DAYS` before it."""
-    made = {day: _copy(partition, county_only, key, day, frame) for day, frame in frames.items()}
+    :data:`FORGET_DAYS` before it. ``arrivals``: the partition's submissions of (some of)
+    these days (``area_code``, ``delay_hours``), read with the frames, kept with them for the
+    nowcast's triangle (:func:`arrival_days`)."""
+    arrived = arrivals or {}
+    made = {
+        day: _copy(partition, county_only, key, day, frame, arrived.get(day))
+        for day, frame in frames.items()
+    }
     mine = ScreenDay.objects.filter(partition=partition, county_only=county_only)
     with transaction.atomic():
         _lock_marks()
@@ -211,21 +229,41 @@ def keep(
 
 
 def _copy(
-    partition: str, county_only: bool, key: int, day: dt.date, frame: pl.DataFrame
+    partition: str,
+    county_only: bool,
+    key: int,
+    day: dt.date,
+    frame: pl.DataFrame,
+    arrivals: pl.DataFrame | None = None,
 ) -> ScreenDay:
-    buffer = io.BytesIO()
     # In the areas' order, whoever made it: an import's copy is in its file's order, a night's
     # in the order of its grouped read (the plan's): the same day is the same copy, byte for
     # byte, whichever made it.
-    frame.sort("area_code").drop("date").write_ipc(buffer, compression="zstd")
     return ScreenDay(
         partition=partition,
         county_only=county_only,
         date=day,
         areas_hash=key,
         rows=frame.height,
-        data=buffer.getvalue(),
+        data=_ipc(frame.sort("area_code").drop("date")),
+        arrivals=None if arrivals is None else _ipc(_arrival_rows(arrivals)),
     )
+
+
+#: A copy's arrivals: the submissions of its day (:func:`arrival_days`).
+ARRIVALS = {"area_code": pl.String, "delay_hours": pl.Float64}
+
+
+def _arrival_rows(arrivals: pl.DataFrame) -> pl.DataFrame:
+    return arrivals.select(
+        pl.col("area_code").cast(pl.String), pl.col("delay_hours").cast(pl.Float64)
+    ).sort("area_code")
+
+
+def _ipc(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer, compression="zstd")
+    return buffer.getvalue()
 
 
 def report_values(
@@ -298,21 +336,34 @@ def _reported_days(indicator: str, days: list[dt.date]) -> list[dt.date]:
     return [days[int(i)] for (i,) in bulk.rows(probes, params)]
 
 
-def _kept_days(
-    root_path: str, indicator: str, days: list[dt.date], villages: bool
-) -> dict[dt.date, pl.DataFrame]:
-    """The days of :func:`report_values` its copies hold, each as its rows."""
+@dataclass(frozen=True)
+class _Usable:
+    """The copies of a partition that stand for its days (:func:`_usable`)."""
+
+    county_only: bool
+    key: int
+    days: list[dt.date]
+    #: The partition's areas that are not villages and those its copies leave out
+    #: (``code``, ``level``, ``outside``: 1 for the latter).
+    others: pl.DataFrame
+
+
+def _usable(root_path: str, days: list[dt.date]) -> _Usable | None:
+    """The copies kept of ``root_path``'s partition that may stand for these days: made of
+    its areas as they are now, of the days no writer has marked changed since; ``None``
+    where there are none, or a village lies outside the copies' areas (a village outside
+    every county: the values would be read for it anyway)."""
     made = set(
         ScreenDay.objects.filter(partition=root_path, date__in=days).values_list(
             "county_only", "areas_hash"
         )
     )
     if not made:
-        return {}
+        return None
     marked = set(ValidationPending.objects.filter(date__in=days).values_list("date", flat=True))
     usable = [d for d in days if d not in marked]
     if not usable:
-        return {}
+        return None
     for county_only in sorted({c for c, _ in made}):
         key = areas_key(partition_codes(root_path, county_only))
         if (county_only, key) not in made:
@@ -331,15 +382,55 @@ def _kept_days(
         outside = others.filter(pl.col("outside") == 1)
         if (outside["level"] == Level.VILLAGE).any():
             continue  # a village outside every county: as many probes as the values' read
-        copies = read(root_path, county_only, usable, key, columns=[indicator])
-        if not copies:
-            return {}
-        unwanted = others["code"] if villages else pl.Series(dtype=pl.String)
-        rows = {day: _column_of(frame, indicator, unwanted) for day, frame in copies.items()}
-        if not villages and outside.height:
-            _add_outside(rows, indicator, outside)
-        return rows
-    return {}
+        return _Usable(county_only, key, usable, others)
+    return None
+
+
+def _kept_days(
+    root_path: str, indicator: str, days: list[dt.date], villages: bool
+) -> dict[dt.date, pl.DataFrame]:
+    """The days of :func:`report_values` its copies hold, each as its rows."""
+    use = _usable(root_path, days)
+    if use is None:
+        return {}
+    copies = read(root_path, use.county_only, use.days, use.key, columns=[indicator])
+    if not copies:
+        return {}
+    unwanted = use.others["code"] if villages else pl.Series(dtype=pl.String)
+    rows = {day: _column_of(frame, indicator, unwanted) for day, frame in copies.items()}
+    outside = use.others.filter(pl.col("outside") == 1)
+    if not villages and outside.height:
+        _add_outside(rows, indicator, outside)
+    return rows
+
+
+def arrival_days(root_path: str, days: list[dt.date]) -> dict[dt.date, pl.DataFrame]:
+    """The submissions (``area_code``, ``delay_hours``) of those of ``days`` whose copies of
+    ``root_path``'s partition (:func:`_as_partition`) stand for them and hold their
+    arrivals: what the nowcast's reporting triangle reads
+    (:func:`ruralwatch.reporting.selectors.delay_triangle`) instead of those days'
+    submissions. Its every village's submissions of each day, and maybe those of other
+    areas of the partition (the triangle keeps the villages). A copy's arrivals were read with
+    its values, and a writer that adds or moves a submission writes values of its day, which
+    marks the day (as for the values, :func:`report_values`); the other days are left out,
+    for the caller to read.
+
+    The triangle reads 36 days (the nowcast's window and its delays) of every village; from
+    the submissions that was about 0.04 s of CPU per province-sized day (河南: 0.21-0.26 s of
+    the process and 0.31-0.35 s of the database for 14 days), so some 18 s for the nation's
+    36 days each cycle, for days that did not change."""
+    partition = _as_partition(root_path)
+    use = _usable(partition, days)
+    if use is None:
+        return {}
+    found = ScreenDay.objects.filter(
+        partition=partition,
+        county_only=use.county_only,
+        date__in=use.days,
+        areas_hash=use.key,
+        arrivals__isnull=False,
+    ).values_list("date", "arrivals")
+    return {day: pl.read_ipc(io.BytesIO(bytes(data or b""))) for day, data in found}
 
 
 def partition_codes(root_path: str, county_only: bool) -> pl.Series:

@@ -26,11 +26,14 @@ logger = logging.getLogger(__name__)
 #: receiver returns what it wants handed back to it with :data:`whole_days_written`.
 whole_days_begin = Signal()
 
-#: ``send(sender, values=…, dates=[…], tokens=…)`` in the import's transaction, after it wrote
-#: ``values`` (long: ``area_code``, ``date`` as ISO text, ``indicator``, ``value``), the whole
-#: of those dates' values: nothing was stored on them before. ``tokens`` maps each receiver to
-#: what it returned to :data:`whole_days_begin`. A receiver that has made its copies of these dates
-#: from ``values`` returns True; the import then does not mark them for the validation.
+#: ``send(sender, values=…, dates=[…], tokens=…, arrivals=…)`` in the import's transaction,
+#: after it wrote ``values`` (long: ``area_code``, ``date`` as ISO text, ``indicator``,
+#: ``value``), the whole of those dates' values: nothing was stored on them before.
+#: ``arrivals`` (``area_code``, ``date``, ``delay_hours``) are the whole of those dates'
+#: submissions where it wrote them all (none was stored before), else ``None``. ``tokens``
+#: maps each receiver to what it returned to :data:`whole_days_begin`. A receiver that has made
+#: its copies of these dates from ``values`` returns True; the import then does not mark them
+#: for the validation.
 whole_days_written = Signal()
 
 
@@ -39,7 +42,12 @@ def begin_whole_days() -> dict[Any, Any]:
     return dict(whole_days_begin.send(sender=None))
 
 
-def copied_whole_days(values: pl.DataFrame, dates: list[dt.date], tokens: dict[Any, Any]) -> bool:
+def copied_whole_days(
+    values: pl.DataFrame,
+    dates: list[dt.date],
+    tokens: dict[Any, Any],
+    arrivals: pl.DataFrame | None = None,
+) -> bool:
     """Whether a receiver made its copies of ``dates`` from ``values`` (:data:`whole_days_written`):
     False when no receiver is connected or one declined (the dates are then marked)."""
     try:
@@ -47,7 +55,7 @@ def copied_whole_days(values: pl.DataFrame, dates: list[dt.date], tokens: dict[A
         # import marks the dates as any writer does.
         with transaction.atomic():
             answers: list[tuple[Any, Any]] = whole_days_written.send(
-                sender=None, values=values, dates=dates, tokens=tokens
+                sender=None, values=values, dates=dates, tokens=tokens, arrivals=arrivals
             )
     except Exception:
         logger.exception("the copies of the imported days were not made; the days are marked")

@@ -491,7 +491,8 @@ def import_reports(
             found.updated,
             found.unchanged,
         )
-        if subs_held or not insert_day_submissions(days):
+        straight = not subs_held and insert_day_submissions(days)
+        if not straight:
             day_stage.ensure()
             upsert_day_submissions()
         batch.imported, batch.updated, batch.unchanged = (
@@ -504,7 +505,13 @@ def import_reports(
         # Dates that held no value before hold the file's values alone: the validation's
         # copies of them are made from the file (reporting.hooks) instead of read again.
         whole = not values_held and found.imported == stage.height
-        copied = whole and hooks.copied_whole_days(stage, dates, tokens)
+        copied = whole and hooks.copied_whole_days(
+            stage,
+            dates,
+            tokens,
+            # the dates' submissions, where they are the file's alone
+            days.select("area_code", "date", "delay_hours") if straight else None,
+        )
         mark_changed(dates, validation=not copied)
         bulk.drop_staging("stage_day")
     # A first big load (a new deployment, a month of history) must not leave the planner
