@@ -267,9 +267,9 @@ def test_the_county_scale_runs_whole_on_postgresql(
         assert "The machine's speed before and after the cycle" in text
 
         # A set-up made by older code: a later migration is missing; the reuse applies it
-        # (untimed) before the steps, whose validation needs its table.
-        _sql(base, "DROP TABLE intake_screentake")
-        _sql(base, "DELETE FROM django_migrations WHERE app = 'intake' AND name LIKE '0004_%'")
+        # (untimed) before the steps, whose validation needs its column.
+        _sql(base, "ALTER TABLE intake_screenday DROP COLUMN arrivals")
+        _sql(base, "DELETE FROM django_migrations WHERE app = 'intake' AND name LIKE '0005_%'")
         # ... and without the day before's cycle, which the reuse runs on the set-up first
         kept = tmp_path / "county" / "setup.json"
         stored = json.loads(kept.read_text(encoding="utf-8"))
@@ -284,8 +284,11 @@ def test_the_county_scale_runs_whole_on_postgresql(
         assert "day_before_cycle_s" in json.loads(kept.read_text(encoding="utf-8"))
         assert _count(base, judged_before) == judged
         assert again["cycle"]["did_not_run"] == []
-        tables = "SELECT count(*) FROM pg_tables WHERE tablename = 'intake_screentake'"
-        assert _count(base, tables) == 1
+        columns = (
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = 'intake_screenday' AND column_name = 'arrivals'"
+        )
+        assert _count(base, columns) == 1
         assert again["import"]["imported"] == imported["imported"]
         assert _count(base, values) == setup["history_values"] + imported["imported"]
         with pytest.raises(SystemExit, match="timed in place"):
