@@ -165,3 +165,35 @@ def test_the_assessments_read_of_the_judged_indicator_takes_its_own_index(
     assert not _scans("Index Only Scan", "value_judged_series", plan), plan
     assert not _scans("Index Scan", "value_judged_series", plan), plan
     assert deaths.height == 9 and set(deaths["value"]) == {0.0}
+
+
+@pytest.mark.django_db
+def test_the_roll_ups_key_carries_value_and_level_for_detections_read(tmp_path: Path) -> None:
+    """Reporting migration 0017: detection's read of a level's roll-ups under a subtree
+    (``values_by_area("aggregate", …, level=…)``: per area, a range of days of the key, with
+    the roll-up's level and value) finds the value and the level in the key's index, not in
+    the table's rows. (Which index the whole statement takes is the planner's choice, by the
+    statistics of the moment: on a national table, the key.)"""
+    import datetime as dt
+
+    from ruralwatch.reporting.models import AggregateValue
+    from ruralwatch.reporting.services import roll_up
+
+    definition = bulk.rows(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'aggregate_unique'"
+    )
+    assert definition == [("UNIQUE (area_id, date, indicator_id) INCLUDE (value, level)",)]
+    _import(tmp_path)
+    roll_up(dt.date(2023, 1, 8), dt.date(2023, 1, 10))
+    town = AggregateValue.objects.filter(level=4).values_list("area_id", flat=True).first()
+    assert town is not None
+    # On a few rows the planner may as well take the (level, date) index; on a national
+    # table it takes the key. Without the other index (in the test's transaction), the key
+    # alone must serve the read, from its own entries.
+    bulk.execute("DROP INDEX aggregate_level_date")
+    plan = _plan(
+        f"SELECT v.area_id, v.date, v.value FROM {AggregateValue._meta.db_table} v "
+        f"WHERE v.area_id = '{town}' AND v.indicator_id = 'new_cases' "
+        "AND v.date BETWEEN '2023-01-08' AND '2023-01-10' AND v.level = 4"
+    )
+    assert _scans("Index Only Scan", "aggregate_unique", plan), plan
