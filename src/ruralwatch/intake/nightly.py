@@ -518,16 +518,23 @@ def _count_values(wide: pl.DataFrame) -> int:
 
 
 def _values_in_part(
-    prefix: str, county_only: bool, first: dt.date, last: dt.date, areas: pl.Series
+    prefix: str,
+    county_only: bool,
+    first: dt.date,
+    last: dt.date,
+    areas: pl.Series,
+    key: int | None = None,
 ) -> pl.DataFrame:
     """The partition's values in [first, last], wide (:func:`_fetch_wide`); ``areas`` are the
-    partition's codes (:func:`_populations`). The days kept from an earlier night and not
-    changed since come from their copies (:mod:`ruralwatch.intake.screen_days`), the others
-    from the values (:func:`_read_values`, a run of consecutive days at a time), and those are
-    kept for the next night. Columns: ``area_code``, ``date``, the indicators in code order."""
+    partition's codes (:func:`_populations`), ``key`` their fingerprint
+    (:func:`screen_days.areas_key`, made here if not given). The days kept from an earlier
+    night and not changed since come from their copies (:mod:`ruralwatch.intake.screen_days`),
+    the others from the values (:func:`_read_values`, a run of consecutive days at a time),
+    and those are kept for the next night. Columns: ``area_code``, ``date``, the indicators in
+    code order."""
     taken = screen_days.take_changed()
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    key = screen_days.areas_key(areas)
+    key = screen_days.areas_key(areas) if key is None else key
     kept = screen_days.read(prefix, county_only, days, key)
     fresh: dict[dt.date, pl.DataFrame] = {}
     arrived: dict[dt.date, pl.DataFrame] = {}
@@ -622,27 +629,22 @@ def _read_arrivals(
 
 
 def _history_of(
-    prefix: str,
-    county_only: bool,
-    areas: pl.Series,
-    codes: pl.Series,
-    first: dt.date,
-    last: dt.date,
+    prefix: str, county_only: bool, key: int, codes: pl.Series, first: dt.date, last: dt.date
 ) -> pl.DataFrame:
-    """Every value of the areas ``codes`` of the partition (whose codes are ``areas``) in
-    [first, last], long: the seasonal screen's history of the series it may flag. The days an
-    earlier night or import kept a copy of (and no writer changed since: the partition's read
-    has just taken the marks) come from their copies, the others from the values, a run of
-    consecutive days at a time (:func:`_values_of`). From the values alone, each day was a
-    probe of the values' key per area in that day's partition: with a deployment's 56 days
-    before the week, about 230,000 probes a night for the nation, into partitions the
-    database had long stopped caching once it outgrew the machine's memory (the validation's
-    servers 14.3 s of CPU against 1.5 s with 14 days, docs/national-scale.md, session 30).
-    Nothing read here is kept: it is not the partition's whole day."""
+    """Every value of the areas ``codes`` of the partition (whose areas' fingerprint is ``key``,
+    :func:`screen_days.areas_key`) in [first, last], long: the seasonal screen's history of the
+    series it may flag. The days an earlier night or import kept a copy of (and no writer changed
+    since: the partition's read has just taken the marks) come from their copies, the others from
+    the values, a run of consecutive days at a time (:func:`_values_of`). From the values alone,
+    each day was a probe of the values' key per hot area in that day's partition, partitions the
+    database had long stopped caching once it outgrew the machine's memory (with 60 days of national
+    history the validation's servers took 14.3 s of CPU against 1.5 s with 14 days,
+    docs/national-scale.md, session 30). Nothing read here is kept: it is not the partition's whole
+    day."""
     if codes.is_empty() or first > last:
         return pl.DataFrame(schema=_LONG).with_columns(pl.col("date").str.to_date())
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    kept = screen_days.read(prefix, county_only, days, screen_days.areas_key(areas))
+    kept = screen_days.read(prefix, county_only, days, key)
     wanted = codes.unique().implode()
     frames = [_long_of(frame.filter(pl.col("area_code").is_in(wanted))) for frame in kept.values()]
     for run in consecutive_runs(d for d in days if d not in kept):
@@ -807,7 +809,8 @@ def _validate_part(
     lead = _lead(prm)
     first = start - dt.timedelta(days=lead)
     pops = _populations(prefix, county_only)
-    wide = _values_in_part(prefix, county_only, first, end, pops["area_code"])
+    key = screen_days.areas_key(pops["area_code"])  # the copies' fingerprint, for both reads
+    wide = _values_in_part(prefix, county_only, first, end, pops["area_code"], key)
     read = _count_values(wide)
     week = wide.filter(pl.col("date") >= start)
     found = None
@@ -827,7 +830,7 @@ def _validate_part(
             history = _history_of(
                 prefix,
                 county_only,
-                pops["area_code"],
+                key,
                 hot,
                 start - dt.timedelta(days=history_days),
                 since - dt.timedelta(days=1),
