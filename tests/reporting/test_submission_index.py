@@ -9,6 +9,7 @@ are joined by path), and so is ``INCLUDE``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,30 @@ def test_the_triangle_reads_the_windows_submissions_day_by_day(
     # (by the primary key's range of areas: all 51,200 submissions, the window's 14,400 kept)
     assert "Index Only Scan using submission_date" in plan, plan
     assert "date = ANY" in plan and "Filter" not in plan, plan
+
+
+@pytest.mark.django_db
+def test_the_whole_trees_moment_is_the_last_entry_of_the_arrival_index(tmp_path: Path) -> None:
+    """The nowcast's moment of the whole tree (``arrival_moment`` of "/") reads the latest
+    arrival from the end of the (submitted_at) index (migration 0018), not every submission
+    of the window's days; the planner chooses it on its own (no scan is switched off)."""
+    _submissions(tmp_path)
+    late = dt.datetime(2023, 2, 7, 9, 30, tzinfo=dt.UTC)  # the latest arrival: LAST, 57.5 h
+    Submission.objects.filter(area_id=VILLAGES[7], date=LAST).update(submitted_at=late)
+    # a later arrival of a day before the window is not the window's moment
+    Submission.objects.filter(area_id=VILLAGES[9], date=FIRST).update(
+        submitted_at=late + dt.timedelta(hours=5)
+    )
+    start, end = LAST - dt.timedelta(days=35), LAST
+    assert selectors.arrival_moment("/", "new_cases", start, end) == late
+    with connection.cursor() as cur:
+        cur.execute(
+            "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) "
+            f"SELECT MAX(s.submitted_at) FROM {Submission._meta.db_table} s "
+            "WHERE s.date BETWEEN %s AND %s",
+            [start, end],
+        )
+        plan = "\n".join(r[0] for r in cur.fetchall())
+    # the two latest entries looked at (one outside the window), not the window's 14,400
+    assert "Index Only Scan Backward using submission_latest" in plan, plan
+    assert re.search(r"Rows Removed by Filter: 1\b", plan), plan

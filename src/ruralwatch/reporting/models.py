@@ -142,8 +142,14 @@ class Submission(models.Model):
         # key (``selectors._arrived``); by the primary key's range of areas the read went
         # through every stored day of those areas (PostgreSQL 15 cannot skip within the
         # key's first column), a cost that grew with the history kept (migration 0015).
+        #
+        # By the time of arrival, carrying the date (on PostgreSQL): the nowcast's moment, the
+        # latest arrival of the window's reports (``selectors.arrival_moment``), is then the
+        # index's last entries instead of a read of every submission of the window's 36 days
+        # (the nation with 60 days: 3.3 s and 332,000 pages a cycle; migration 0018).
         indexes = [
-            models.Index(fields=["date", "area"], include=["delay_hours"], name="submission_date")
+            models.Index(fields=["date", "area"], include=["delay_hours"], name="submission_date"),
+            models.Index(fields=["submitted_at"], include=["date"], name="submission_latest"),
         ]
 
     def __str__(self) -> str:
