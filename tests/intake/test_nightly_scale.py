@@ -622,6 +622,53 @@ def test_the_triangle_reads_the_kept_days_arrivals_from_the_copies(
         assert any("nowcast" in str(j[-1]) for j in judged)
 
 
+def test_a_partitions_areas_are_read_once_for_both_reads_of_its_copies(
+    db: None, world: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The assessment of a partition reads its copies twice (the values, the submissions);
+    within ``areas_read_once`` (the cycle's assessment of a partition) the partition's areas
+    are read and fingerprinted once for both, and the judgements are those of two reads. A
+    new block reads them again: a division list changed between two cycles is seen."""
+    from ruralwatch.assessments.models import Judgement
+    from ruralwatch.assessments.services import assess
+    from ruralwatch.intake import screen_days
+
+    _submissions(world)
+    day = dt.date(2023, 1, 12)
+    nightly.keep_copies(day)
+    calls: list[tuple[str, bool]] = []
+    real = screen_days.partition_codes
+
+    def spy(root: str, county_only: bool) -> pl.Series:
+        calls.append((root, county_only))
+        return real(root, county_only)
+
+    monkeypatch.setattr(screen_days, "partition_codes", spy)
+    path = "/970000000000/"
+    columns = ("area_id", "level", "phase", "rebound_detected", "pooled", "text_en", "evidence")
+
+    def judged() -> list[Any]:
+        assess(
+            day,
+            root_path=path,
+            report_values=screen_days.report_values,
+            arrivals=screen_days.arrival_days,
+        )
+        return sorted(Judgement.objects.filter(date=day).values_list(*columns), key=str)
+
+    apart = judged()
+    read_apart = list(calls)
+    calls.clear()
+    with screen_days.areas_read_once():
+        together = judged()
+    assert together == apart and len(together) > 200
+    assert calls and len(calls) == len(set(calls)) and len(read_apart) == 2 * len(calls)
+    calls.clear()
+    with screen_days.areas_read_once():
+        judged()
+    assert len(calls) == len(set(calls)) > 0
+
+
 def _days(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 

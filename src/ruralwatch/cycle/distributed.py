@@ -284,12 +284,13 @@ def _detect_above(task: Task) -> dict[str, Any]:
 def _assess(task: Task) -> dict[str, Any]:
     from ruralwatch.assessments import nowcasting
     from ruralwatch.assessments.services import assess
-    from ruralwatch.intake.screen_days import arrival_days, report_values
+    from ruralwatch.intake.screen_days import areas_read_once, arrival_days, report_values
 
     pinned: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if task.pinned:
         pinned = nowcasting.whole_tree_moment(INDICATOR, task.end, task.moment)
-    with pinned:  # the villages' days the validation of the province kept, from its copies
+    # the villages' days the validation of the province kept, from its copies
+    with pinned, areas_read_once():
         j = assess(
             task.end,
             root_path=task.part.path,

@@ -28,7 +28,12 @@ from ruralwatch.cycle import distributed, retention
 from ruralwatch.dispatch.models import OPEN_STATUSES, Status, Task
 from ruralwatch.dispatch.services import sync_tasks
 from ruralwatch.intake.nightly import nightly as intake_nightly
-from ruralwatch.intake.screen_days import arrival_days, report_values, village_values
+from ruralwatch.intake.screen_days import (
+    areas_read_once,
+    arrival_days,
+    report_values,
+    village_values,
+)
 from ruralwatch.reporting import partitions
 from ruralwatch.reporting.models import AggregateValue, Completeness, ReportValue, Submission
 from ruralwatch.reporting.services import dates_to_roll_up, roll_up_dates
@@ -201,9 +206,10 @@ def run_cycle(
         } | parts
 
     def judged() -> dict[str, Any]:
-        j = assess(
-            cycle_date, root_path=root_path, report_values=report_values, arrivals=arrival_days
-        )
+        with areas_read_once():
+            j = assess(
+                cycle_date, root_path=root_path, report_values=report_values, arrivals=arrival_days
+            )
         return {
             "runner": "in-process",
             "areas": j.areas,

@@ -41,7 +41,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -365,25 +367,60 @@ def _usable(root_path: str, days: list[dt.date]) -> _Usable | None:
     if not usable:
         return None
     for county_only in sorted({c for c, _ in made}):
-        key = areas_key(partition_codes(root_path, county_only))
+        key, others = _partition_areas(root_path, county_only)
         if (county_only, key) not in made:
             continue
-        # The areas that are not villages (few: a province's townships, counties and the
-        # areas above them) and those a county-only copy leaves out; not the partition's
-        # every area (山东's 81,535 as rows were about 0.1 s of this read's 0.25 s of CPU).
-        where, params = partition_sql(root_path, county_only)
-        left_out = f"CASE WHEN {where} THEN 0 ELSE 1 END"
-        others = bulk.fetch_frame(
-            f"SELECT a.code, a.level, {left_out} FROM {Area._meta.db_table} a "
-            f"WHERE a.path LIKE %s AND (a.level <> %s OR {left_out} = 1)",
-            [*params, root_path + "%", Level.VILLAGE, *params],
-            schema={"code": pl.String, "level": pl.Int64, "outside": pl.Int64},
-        )
         outside = others.filter(pl.col("outside") == 1)
         if (outside["level"] == Level.VILLAGE).any():
             continue  # a village outside every county: as many probes as the values' read
         return _Usable(county_only, key, usable, others)
     return None
+
+
+#: The partitions' areas read in the current :func:`areas_read_once` block, by (partition,
+#: county only); ``None`` outside one.
+_AREAS: ContextVar[dict[tuple[str, bool], tuple[int, pl.DataFrame]] | None] = ContextVar(
+    "screen_days_areas", default=None
+)
+
+
+@contextmanager
+def areas_read_once() -> Iterator[None]:
+    """Within the block, a partition's areas (their fingerprint, :func:`areas_key`, and those
+    that are not villages) are read once for every read of its copies: the assessment of a
+    partition reads its copies twice, for the values (:func:`report_values`) and for the
+    submissions (:func:`arrival_days`), and each worked them out anew (河南: 0.09 s each, a
+    third of it the 53,429 codes). A step that reads a partition wraps its reads in one block:
+    the copies it reads are then all checked against the same areas, as one read would."""
+    token = _AREAS.set({})
+    try:
+        yield
+    finally:
+        _AREAS.reset(token)
+
+
+def _partition_areas(root_path: str, county_only: bool) -> tuple[int, pl.DataFrame]:
+    """The fingerprint of a validation partition's areas (:func:`areas_key`) and its areas
+    that are not villages and those a county-only partition leaves out (``code``, ``level``,
+    ``outside``: 1 for the latter); read once per :func:`areas_read_once` block."""
+    read = _AREAS.get()
+    if read is not None and (root_path, county_only) in read:
+        return read[(root_path, county_only)]
+    key = areas_key(partition_codes(root_path, county_only))
+    # The areas that are not villages (few: a province's townships, counties and the areas
+    # above them) and those a county-only copy leaves out; not the partition's every area
+    # (山东's 81,535 as rows were about 0.1 s of this read's 0.25 s of CPU).
+    where, params = partition_sql(root_path, county_only)
+    left_out = f"CASE WHEN {where} THEN 0 ELSE 1 END"
+    others = bulk.fetch_frame(
+        f"SELECT a.code, a.level, {left_out} FROM {Area._meta.db_table} a "
+        f"WHERE a.path LIKE %s AND (a.level <> %s OR {left_out} = 1)",
+        [*params, root_path + "%", Level.VILLAGE, *params],
+        schema={"code": pl.String, "level": pl.Int64, "outside": pl.Int64},
+    )
+    if read is not None:
+        read[(root_path, county_only)] = (key, others)
+    return key, others
 
 
 def _kept_days(
