@@ -342,3 +342,11 @@ def test_the_cycles_statements_are_grouped_with_their_literals_left_out() -> Non
     assert lines[2] == "| 3.00 | 0.00 | 0 | 2 | 2 | `INSERT INTO t VALUES (N, ?) [t]` |"
     assert lines[3].startswith("| 2.06 | 0.31 | 4,120 | 2 | 7,138 | `")
     assert national.statement_lines({"cycle": {"statements": None}}) == []
+
+
+def test_a_long_history_set_up_is_given_time_in_proportion_to_its_days() -> None:
+    """The nation's 60-day set-up takes about an hour on two cores: its limit grows with the
+    days, and a short history keeps the hour of every other step."""
+    assert national.setup_timeout(14) == national.STEP_TIMEOUT_S
+    assert national.setup_timeout(60) == 7200.0
+    assert national.setup_timeout(365) > national.setup_timeout(60)
