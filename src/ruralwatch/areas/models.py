@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from ruralwatch.core.fields import CodeField
+
 
 class Level(models.IntegerChoices):
     PROVINCE = 1, _("province")
@@ -38,7 +40,7 @@ class Area(models.Model):
     roll-ups are GROUP BYs.
     """
 
-    code = models.CharField(_("code"), max_length=12, primary_key=True)
+    code = CodeField(_("code"), max_length=12, primary_key=True)
     name = models.CharField(_("name"), max_length=100)
     level = models.PositiveSmallIntegerField(_("level"), choices=Level.choices, db_index=True)
     parent = models.ForeignKey(
@@ -49,12 +51,12 @@ class Area(models.Model):
         on_delete=models.PROTECT,
         related_name="children",
     )
-    path = models.CharField(_("materialized path"), max_length=80, db_index=True)
-    l1 = models.CharField(max_length=12, blank=True, default="")
-    l2 = models.CharField(max_length=12, blank=True, default="")
-    l3 = models.CharField(max_length=12, blank=True, default="")
-    l4 = models.CharField(max_length=12, blank=True, default="")
-    l5 = models.CharField(max_length=12, blank=True, default="")
+    path = CodeField(_("materialized path"), max_length=80, db_index=True)
+    l1 = CodeField(max_length=12, blank=True, default="")
+    l2 = CodeField(max_length=12, blank=True, default="")
+    l3 = CodeField(max_length=12, blank=True, default="")
+    l4 = CodeField(max_length=12, blank=True, default="")
+    l5 = CodeField(max_length=12, blank=True, default="")
     urban_rural = models.CharField(_("urban-rural class"), max_length=3, blank=True, default="")
     virtual = models.BooleanField(_("placeholder unit"), default=False)
     population = models.PositiveIntegerField(_("population"), null=True, blank=True)

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ruralwatch.areas.models import Area
 from ruralwatch.assessments.evidence_texts import EvidenceField, SentenceField
+from ruralwatch.core.fields import CodeField
 from ruralwatch.core.i18n import localized
 from ruralwatch.reporting.models import Indicator
 
@@ -20,7 +21,7 @@ class Judgement(models.Model):
     )
     date = models.DateField(_("cycle date"))
     level = models.CharField(_("epidemic level"), max_length=20)
-    phase = models.CharField(_("phase"), max_length=20)
+    phase = CodeField(_("phase"), max_length=20)
     rebound_detected = models.BooleanField(_("rebound detected"), default=False)
     pooled = models.BooleanField(_("judged on a pooled series"), default=False)
     text_zh = SentenceField(_("judgement (Chinese)"))

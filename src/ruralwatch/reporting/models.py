@@ -10,6 +10,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from ruralwatch.areas.models import Area
+from ruralwatch.core.fields import CodeField
 
 
 class Aggregation(models.TextChoices):
@@ -21,7 +22,7 @@ class Aggregation(models.TextChoices):
 class Indicator(models.Model):
     """A reported quantity. Indicators are rows, not code: a deployment can add its own."""
 
-    code = models.CharField(_("code"), max_length=40, primary_key=True)
+    code = CodeField(_("code"), max_length=40, primary_key=True)
     name_zh = models.CharField(_("name (Chinese)"), max_length=80)
     name_en = models.CharField(_("name (English)"), max_length=120)
     unit_zh = models.CharField(_("unit (Chinese)"), max_length=20, default="人")
