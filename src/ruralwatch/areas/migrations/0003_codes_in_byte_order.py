@@ -24,34 +24,16 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterField(
             model_name="area",
-            name="l1",
-            field=ruralwatch.core.fields.CodeField(blank=True, default="", max_length=12),
-        ),
-        migrations.AlterField(
-            model_name="area",
-            name="l2",
-            field=ruralwatch.core.fields.CodeField(blank=True, default="", max_length=12),
-        ),
-        migrations.AlterField(
-            model_name="area",
-            name="l3",
-            field=ruralwatch.core.fields.CodeField(blank=True, default="", max_length=12),
-        ),
-        migrations.AlterField(
-            model_name="area",
-            name="l4",
-            field=ruralwatch.core.fields.CodeField(blank=True, default="", max_length=12),
-        ),
-        migrations.AlterField(
-            model_name="area",
-            name="l5",
-            field=ruralwatch.core.fields.CodeField(blank=True, default="", max_length=12),
-        ),
-        migrations.AlterField(
-            model_name="area",
             name="path",
             field=ruralwatch.core.fields.CodeField(
                 db_index=True, max_length=80, verbose_name="materialized path"
             ),
         ),
+    ] + [
+        migrations.AlterField(
+            model_name="area",
+            name=f"l{level}",
+            field=ruralwatch.core.fields.CodeField(blank=True, default="", max_length=12),
+        )
+        for level in range(1, 6)
     ]
