@@ -10,6 +10,7 @@ import pytest
 from django.apps import apps
 from django.db import connection, models
 
+from ruralwatch.areas.models import Area
 from ruralwatch.core.fields import BYTE_ORDER, CodeField
 
 
@@ -87,13 +88,16 @@ def test_every_code_column_is_in_byte_order() -> None:
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's collations")
 def test_a_code_column_meets_the_database_collation() -> None:
     """A code compared with a text of the database's collation (a parameter, a staging
-    table's column) takes the code's collation instead of failing on a conflict."""
+    table's column) takes the code's collation instead of failing on a conflict. The areas
+    hold both codes, so the join and the range compare a code column with each of them."""
+    for code in ("410102001001", "410102001002"):
+        Area.objects.create(code=code, name=code, level=5, path=f"/{code}/")
     with connection.cursor() as cur:
         cur.execute("CREATE TEMPORARY TABLE staged (code varchar(12))")
         cur.execute("INSERT INTO staged VALUES ('410102001001'), ('410102001002')")
         cur.execute(
-            "SELECT count(*) FROM staged s LEFT JOIN areas_area a ON a.code = s.code "
-            "WHERE s.code > %s",
+            "SELECT count(*) FROM staged s JOIN areas_area a ON a.code = s.code "
+            "WHERE a.code > %s AND a.code >= s.code",
             ["410102001001"],
         )
         assert cur.fetchone() == (1,)
